@@ -1,0 +1,26 @@
+# Shared by scripts/test-all and scripts/demo: install what weft's tests and demo need.
+# Debian packages (as root, only when something is missing) and the npm packages (npm ci).
+
+DEBIAN_PACKAGES="etcd-server etcd-client iproute2 iptables iperf3 iputils-ping docker.io busybox-static util-linux procps"
+NEEDED_COMMANDS="etcd etcdctl ip bridge iptables-restore iperf3 ping dockerd docker busybox nsenter pgrep"
+
+ensure_debian_packages() {
+  local missing=""
+  for c in $NEEDED_COMMANDS; do command -v "$c" >/dev/null 2>&1 || missing="$missing $c"; done
+  [ -z "$missing" ] && return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "missing commands:$missing; run as root so Debian packages can be installed ($DEBIAN_PACKAGES)" >&2
+    return 1
+  fi
+  echo "installing Debian packages (missing:$missing)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null
+  # shellcheck disable=SC2086
+  apt-get install -y -q --no-install-recommends $DEBIAN_PACKAGES >/dev/null
+}
+
+ensure_npm_packages() {
+  if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    npm ci --no-audit --no-fund --loglevel=error
+  fi
+}

@@ -1,0 +1,38 @@
+/** `weft validate [--spec F] [--json]`: parse and check the spec, no network access. */
+import type { CommandModule } from 'yargs';
+import { formatIP, formatPrefix } from '../core/cidr.js';
+import { capacityOf } from '../core/config-check.js';
+import { formatDuration } from '../core/duration.js';
+import { handle, loadSpec, printJson, withSpec } from './common.js';
+
+interface Args { spec: string; json: boolean }
+
+export const validateCommand: CommandModule<object, Args> = {
+  command: 'validate',
+  describe: 'Parse and check the spec (no network access)',
+  builder: (y) => withSpec(y).option('json', { type: 'boolean', default: false, describe: 'print the flannel config and derived values as JSON' }),
+  handler: handle<Args>(async (args) => {
+    const spec = await loadSpec(args.spec);
+    const net = spec.network;
+    const v4 = net?.config.ipv4;
+    if (args.json) {
+      printJson({
+        config: net ? JSON.parse(net.configJson) as unknown : null,
+        derived: v4 ? { subnetLen: v4.subnetLen, subnetMin: formatIP(v4.subnetMin), subnetMax: formatIP(v4.subnetMax), capacity: capacityOf(v4) } : null,
+      });
+      return;
+    }
+    const lines = [`${spec.file}: valid`];
+    if (net && v4) {
+      const vx = net.config.backend.vxlan;
+      const be = vx ? `vxlan (VNI ${vx.vni}, port ${vx.port}${vx.directRouting ? ', directRouting' : ''})` : net.backendType;
+      lines.push(`  network   ${formatPrefix(v4.network)}, backend ${be}`);
+      lines.push(`  subnets   /${v4.subnetLen} from ${formatIP(v4.subnetMin)} to ${formatIP(v4.subnetMax)}: ${capacityOf(v4)} hosts`);
+    } else {
+      lines.push('  network   (none: hosts use the config already in etcd)');
+    }
+    lines.push(`  etcd      ${spec.etcd.endpoints.join(', ')} prefix ${spec.etcd.prefix}`);
+    lines.push(`  lease     ttl ${formatDuration(spec.host.leaseTTLSeconds * 1000)}, renewed ${formatDuration(spec.host.leaseRenewMarginSeconds * 1000)} before expiry`);
+    process.stdout.write(`${lines.join('\n')}\n`);
+  }),
+};

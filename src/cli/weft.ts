@@ -1,0 +1,30 @@
+#!/usr/bin/env node
+/** The `weft` executable: wires the commands into yargs. Usage errors exit 2. */
+import { readFileSync } from 'node:fs';
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { dockerOptsCommand } from './docker-opts.js';
+import { validateCommand } from './validate.js';
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
+  return pkg.version ?? 'unknown';
+}
+
+await yargs(hideBin(process.argv))
+  .scriptName('weft')
+  .usage('$0 <command> [options]\n\nA flannel-compatible network fabric agent (etcd v3; vxlan and host-gw).')
+  .command(validateCommand)
+  .command(dockerOptsCommand)
+  .demandCommand(1, 'name a command (see weft --help)')
+  .strict()
+  .version(version())
+  .help()
+  .alias('help', 'h')
+  .wrap(Math.min(100, process.stdout.columns || 100))
+  .fail((msg, err) => {
+    if ((err as Error | undefined) instanceof Error) throw err;
+    process.stderr.write(`weft: ${msg}\nRun 'weft --help' for usage.\n`);
+    process.exit(2);
+  })
+  .parseAsync();

@@ -1,0 +1,310 @@
+/**
+ * The YAML network spec (interface.md §2) -> a frozen, complete `Spec`, or a SpecError whose
+ * problems each carry `file:line:col` and the key path. Pure: the caller reads the file and
+ * passes the environment (for the WEFT_* overrides).
+ */
+import { type IP, type Prefix, formatPrefix, isNetworkAddress, parseIPv4, parsePrefix } from './cidr.js';
+import { type NetworkConfig, checkNetworkConfig } from './config-check.js';
+import { parseDuration } from './duration.js';
+import { SpecError, type SourcePosition } from './errors.js';
+import { ConfigError, type RawNetworkConfig, backendJson, decodeBackend, encodeNetworkConfig, type Json } from './network-config.js';
+import { type Entry, YamlReader } from './yaml-reader.js';
+
+export interface EtcdSpec {
+  readonly endpoints: readonly string[];
+  readonly prefix: string;
+  readonly caFile?: string;
+  readonly certFile?: string;
+  readonly keyFile?: string;
+  readonly username?: string;
+  readonly passwordFile?: string;
+}
+
+export interface NetworkSpec {
+  readonly cidr: Prefix;
+  readonly backendType: 'vxlan' | 'host-gw';
+  /** The checked config (defaults filled) this network stands for. */
+  readonly config: NetworkConfig;
+  /** The flannel JSON text weft stores in `<prefix>/config`. */
+  readonly configJson: string;
+  readonly raw: RawNetworkConfig;
+}
+
+export interface HostSpec {
+  readonly interface?: string;
+  readonly interfaceRegex?: string;
+  readonly canReach?: IP;
+  readonly publicIP?: IP;
+  readonly ipMasq: boolean;
+  readonly mtu?: number;
+  readonly subnetFile: string;
+  readonly leaseTTLSeconds: number;
+  readonly leaseRenewMarginSeconds: number;
+  /** Health/metrics address; absent when disabled with `listen: ""`. */
+  readonly listen?: { readonly host: string; readonly port: number };
+}
+
+export interface OutputsSpec {
+  readonly docker?: { readonly file: string; readonly key: string };
+  readonly dockerDaemonJson?: string;
+  readonly podman?: string;
+}
+
+/** A parsed spec: complete (every default filled), frozen, never re-checked downstream. */
+export interface Spec {
+  readonly file: string;
+  readonly etcd: EtcdSpec;
+  readonly network?: NetworkSpec;
+  readonly host: HostSpec;
+  readonly outputs: OutputsSpec;
+}
+
+export const DEFAULTS = Object.freeze({
+  endpoints: ['http://127.0.0.1:2379'],
+  prefix: '/coreos.com/network',
+  subnetFile: '/run/flannel/subnet.env',
+  leaseTTL: '24h',
+  leaseRenewMargin: '60m',
+  listen: '127.0.0.1:9473',
+  dockerFile: '/run/flannel/docker',
+  dockerKey: 'DOCKER_NETWORK_OPTIONS',
+  vni: 1,
+  port: 8472,
+});
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** Parse spec text. Throws SpecError listing every problem found. */
+export function parseSpec(file: string, text: string, env: Env = {}): Spec {
+  const r = new YamlReader(file, text);
+  if (r.problems.length > 0) throw new SpecError(r.problems);
+  const top = r.map(r.root, '', ['etcd', 'network', 'host', 'outputs']);
+  const etcd = readEtcd(r, top?.get('etcd'), env);
+  const network = top?.has('network') ? readNetwork(r, top.get('network')) : undefined;
+  const host = readHost(r, top?.get('host'), env);
+  const outputs = readOutputs(r, top?.get('outputs'));
+  if (r.problems.length > 0 || !etcd || !host || !outputs) throw new SpecError(r.problems);
+  return deepFreeze({ file, etcd, ...(network ? { network } : {}), host, outputs });
+}
+
+const opt = <K extends string, V>(k: K, v: V | undefined): { [P in K]?: V } => (v === undefined ? {} : ({ [k]: v } as { [P in K]?: V }));
+
+function dirOf(file: string): string {
+  const i = file.lastIndexOf('/');
+  return i < 0 ? '.' : i === 0 ? '/' : file.slice(0, i);
+}
+
+/** Relative credential paths are read relative to the spec's own directory. */
+function besideSpec(file: string, p: string | undefined): string | undefined {
+  if (p === undefined || p.startsWith('/')) return p;
+  return `${dirOf(file)}/${p}`;
+}
+
+/** Clean an etcd prefix as Go's path.Join does: one leading slash, no doubled or trailing slash. */
+export function cleanPrefix(p: string): string {
+  const parts = p.split('/').filter((s) => s !== '' && s !== '.');
+  return `/${parts.join('/')}`;
+}
+
+function checkEndpoints(r: YamlReader, list: { value: string; pos: SourcePosition | undefined }[], path: string): string[] {
+  const schemes = new Set<string>();
+  const out: string[] = [];
+  for (const { value, pos } of list) {
+    const m = /^(https?):\/\/(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})\/?$/.exec(value);
+    const port = m ? Number(m[3]) : 0;
+    if (!m || port < 1 || port > 65535) {
+      r.problem(path, `${path}: ${JSON.stringify(value)} is not an etcd endpoint like http://192.0.2.10:2379`, pos);
+      continue;
+    }
+    schemes.add(m[1] ?? '');
+    out.push(value.replace(/\/$/, ''));
+  }
+  if (schemes.size > 1) r.problem(path, `${path} mixes http:// and https:// endpoints; use one scheme for all`, list[0]?.pos);
+  return out;
+}
+
+function readEtcd(r: YamlReader, e: Entry | undefined, env: Env): EtcdSpec | undefined {
+  const m = r.map(e?.node ?? null, 'etcd', ['endpoints', 'prefix', 'caFile', 'certFile', 'keyFile', 'username', 'passwordFile'], e?.keyPos);
+  if (!m) return undefined;
+  const envEndpoints = env.WEFT_ETCD_ENDPOINTS;
+  const listed = envEndpoints !== undefined && envEndpoints !== ''
+    ? envEndpoints.split(',').map((s) => ({ value: s.trim(), pos: undefined }))
+    : r.stringList(m.get('endpoints')) ?? DEFAULTS.endpoints.map((value) => ({ value, pos: undefined }));
+  const endpoints = checkEndpoints(r, listed, envEndpoints ? 'WEFT_ETCD_ENDPOINTS' : 'etcd.endpoints');
+  const prefixEntry = m.get('prefix');
+  const rawPrefix = env.WEFT_ETCD_PREFIX || r.string(prefixEntry) || DEFAULTS.prefix;
+  if (!rawPrefix.startsWith('/') || cleanPrefix(rawPrefix) === '/') {
+    r.problem('etcd.prefix', `etcd.prefix must be an absolute etcd path such as /coreos.com/network, got ${JSON.stringify(rawPrefix)}`, prefixEntry ? r.at(prefixEntry) : undefined);
+  }
+  const file = (k: string): string | undefined => besideSpec(r.file, r.string(m.get(k), 'a file path'));
+  const [caFile, certFile, keyFile, passwordFile] = [file('caFile'), file('certFile'), file('keyFile'), file('passwordFile')];
+  const username = r.string(m.get('username'));
+  const pair = (a: string, av: unknown, b: string, bv: unknown): void => {
+    const ea = m.get(a) ?? m.get(b);
+    if ((av === undefined) !== (bv === undefined) && ea) r.problem(ea.path, `etcd.${a} and etcd.${b} must be given together`, ea.keyPos);
+  };
+  pair('certFile', certFile, 'keyFile', keyFile);
+  pair('username', username, 'passwordFile', passwordFile);
+  return {
+    endpoints,
+    prefix: cleanPrefix(rawPrefix),
+    ...opt('caFile', caFile), ...opt('certFile', certFile), ...opt('keyFile', keyFile),
+    ...opt('username', username), ...opt('passwordFile', passwordFile),
+  };
+}
+
+function ipv4Of(r: YamlReader, e: Entry | undefined): IP | undefined {
+  const s = r.string(e, 'an IPv4 address');
+  if (s === undefined || !e) return undefined;
+  return parseIPv4(s) ?? r.problem(e.path, `${e.path} must be an IPv4 address such as 192.0.2.11, got ${JSON.stringify(s)}`, r.at(e));
+}
+
+function readBackend(r: YamlReader, e: Entry | undefined): { type: 'vxlan' | 'host-gw'; json: Record<string, unknown> } | undefined {
+  const m = r.map(e?.node ?? null, 'network.backend', ['type', 'vni', 'port', 'directRouting'], e?.keyPos);
+  if (!m) return undefined;
+  const typeEntry = m.get('type');
+  const t = typeEntry ? r.string(typeEntry) : 'vxlan';
+  if (t === undefined) return undefined;
+  if (t !== 'vxlan' && t !== 'host-gw') {
+    return r.problem('network.backend.type', `network.backend.type must be vxlan or host-gw, got ${JSON.stringify(t)}`, typeEntry ? r.at(typeEntry) : undefined);
+  }
+  if (t === 'host-gw') {
+    for (const k of ['vni', 'port', 'directRouting']) {
+      const x = m.get(k);
+      if (x) r.problem(x.path, `${x.path} applies to the vxlan backend only`, x.keyPos);
+    }
+    return { type: t, json: backendJson('host-gw') };
+  }
+  const vni = r.integer(m.get('vni'), 1, 16777215) ?? DEFAULTS.vni;
+  const port = r.integer(m.get('port'), 1, 65535) ?? DEFAULTS.port;
+  const directRouting = r.boolean(m.get('directRouting')) ?? false;
+  return { type: t, json: backendJson('vxlan', { vni, port, directRouting }) };
+}
+
+const CONFIG_FIELD_TO_KEY: Record<string, string> = { Network: 'cidr', SubnetLen: 'subnetLen', SubnetMin: 'subnetMin', SubnetMax: 'subnetMax' };
+
+function readNetwork(r: YamlReader, e: Entry | undefined): NetworkSpec | undefined {
+  const m = r.map(e?.node ?? null, 'network', ['cidr', 'subnetLen', 'subnetMin', 'subnetMax', 'backend'], e?.keyPos);
+  if (!m || !e) return undefined;
+  const cidrEntry = m.get('cidr');
+  if (!cidrEntry) return r.problem('network.cidr', 'network.cidr is required (the overlay network, e.g. 10.244.0.0/16)', e.keyPos);
+  const cidrText = r.string(cidrEntry, 'an IPv4 CIDR');
+  const cidr = cidrText === undefined ? undefined : parsePrefix(cidrText);
+  if (cidrText !== undefined && (!cidr || cidr.ip.family !== 4)) {
+    r.problem('network.cidr', `network.cidr must be an IPv4 CIDR such as 10.244.0.0/16, got ${JSON.stringify(cidrText)}`, r.at(cidrEntry));
+  } else if (cidr && !isNetworkAddress(cidr)) {
+    r.problem('network.cidr', `network.cidr ${cidrText ?? ''} has host bits set; the network address is needed`, r.at(cidrEntry));
+  }
+  const subnetLen = r.integer(m.get('subnetLen'), 1, 30);
+  const subnetMin = ipv4Of(r, m.get('subnetMin'));
+  const subnetMax = ipv4Of(r, m.get('subnetMax'));
+  const backend = readBackend(r, m.get('backend'));
+  if (!cidr || cidr.ip.family !== 4 || !isNetworkAddress(cidr) || !backend || r.problems.length > 0) return undefined;
+  const raw: RawNetworkConfig = {
+    network: cidr, subnetLen: subnetLen ?? 0, enableIPv4: true, enableIPv6: false, ipv6SubnetLen: 0, enableNFTables: false,
+    backend: decodeBackend(backend.json as Json),
+    ...opt('subnetMin', subnetMin), ...opt('subnetMax', subnetMax),
+  };
+  try {
+    const config = checkNetworkConfig(raw);
+    return { cidr, backendType: backend.type, config, configJson: encodeNetworkConfig(raw), raw };
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    const key = CONFIG_FIELD_TO_KEY[err.field ?? 'Network'] ?? 'cidr';
+    const at = m.get(key) ?? cidrEntry;
+    return r.problem(`network.${key}`, `network.${key}: ${err.message} (network ${formatPrefix(cidr)})`, r.at(at));
+  }
+}
+
+function readListen(r: YamlReader, e: Entry | undefined): HostSpec['listen'] | null | undefined {
+  const text = e ? r.stringOrEmpty(e, 'an address:port, or "" to disable') : DEFAULTS.listen;
+  if (text === undefined) return undefined;
+  if (text === '') return null;
+  const m = /^(\[[0-9a-fA-F:]+\]|[0-9.]+|localhost):([0-9]{1,5})$/.exec(text);
+  const port = m ? Number(m[2]) : 0;
+  if (!m || port < 1 || port > 65535 || (!m[1]?.startsWith('[') && m[1] !== 'localhost' && !parseIPv4(m[1] ?? ''))) {
+    return r.problem('host.listen', `host.listen must be ADDRESS:PORT such as 127.0.0.1:9473 (or "" to disable), got ${JSON.stringify(text)}`, e ? r.at(e) : undefined);
+  }
+  return { host: (m[1] ?? '').replace(/^\[|\]$/g, ''), port };
+}
+
+function durationSeconds(r: YamlReader, e: Entry | undefined, dflt: string, minSeconds: number): number | undefined {
+  const text = e ? r.string(e, 'a duration such as 90s, 60m or 24h') : dflt;
+  if (text === undefined) return undefined;
+  const ms = parseDuration(text);
+  if (ms === undefined || ms % 1000 !== 0 || ms / 1000 < minSeconds) {
+    const path = e?.path ?? '';
+    return r.problem(path, `${path} must be a whole number of seconds of at least ${minSeconds}s written as a duration such as 90s, 60m or 24h, got ${JSON.stringify(text)}`, e ? r.at(e) : undefined);
+  }
+  return ms / 1000;
+}
+
+function absPath(r: YamlReader, e: Entry | undefined, dflt: string | undefined): string | undefined {
+  if (!e) return dflt;
+  const s = r.string(e, 'an absolute file path');
+  if (s !== undefined && !s.startsWith('/')) return r.problem(e.path, `${e.path} must be an absolute path, got ${JSON.stringify(s)}`, r.at(e));
+  return s;
+}
+
+function readHost(r: YamlReader, e: Entry | undefined, env: Env): HostSpec | undefined {
+  const keys = ['interface', 'interfaceRegex', 'canReach', 'publicIP', 'ipMasq', 'mtu', 'subnetFile', 'leaseTTL', 'leaseRenewMargin', 'listen'];
+  const m = r.map(e?.node ?? null, 'host', keys, e?.keyPos);
+  if (!m) return undefined;
+  const chosen = ['interface', 'interfaceRegex', 'canReach'].filter((k) => m.has(k));
+  if (chosen.length > 1) {
+    const second = m.get(chosen[1] ?? '');
+    r.problem(`host.${chosen[1] ?? ''}`, `host.${chosen.join(' and host.')} are alternatives; give only one`, second?.keyPos);
+  }
+  const iface = env.WEFT_INTERFACE || r.string(m.get('interface'), 'an interface name');
+  const regexText = env.WEFT_INTERFACE ? undefined : r.string(m.get('interfaceRegex'), 'a regular expression');
+  if (regexText !== undefined) {
+    try { new RegExp(regexText); } catch (err) {
+      const x = m.get('interfaceRegex');
+      r.problem('host.interfaceRegex', `host.interfaceRegex is not a valid regular expression: ${(err as Error).message}`, x ? r.at(x) : undefined);
+    }
+  }
+  const canReach = env.WEFT_INTERFACE ? undefined : ipv4Of(r, m.get('canReach'));
+  const envIP = env.WEFT_PUBLIC_IP;
+  const publicIP = envIP ? parseIPv4(envIP) ?? r.problem('WEFT_PUBLIC_IP', `WEFT_PUBLIC_IP must be an IPv4 address, got ${JSON.stringify(envIP)}`, undefined) : ipv4Of(r, m.get('publicIP'));
+  const ttl = durationSeconds(r, m.get('leaseTTL'), DEFAULTS.leaseTTL, 5);
+  const margin = durationSeconds(r, m.get('leaseRenewMargin'), DEFAULTS.leaseRenewMargin, 1);
+  if (ttl !== undefined && margin !== undefined && margin >= ttl) {
+    const x = m.get('leaseRenewMargin') ?? m.get('leaseTTL');
+    r.problem('host.leaseRenewMargin', `host.leaseRenewMargin (${margin}s) must be shorter than host.leaseTTL (${ttl}s)`, x ? r.at(x) : undefined);
+  }
+  const listen = readListen(r, m.get('listen'));
+  const subnetFile = absPath(r, m.get('subnetFile'), DEFAULTS.subnetFile);
+  const mtu = r.integer(m.get('mtu'), 576, 65535);
+  const ipMasq = r.boolean(m.get('ipMasq')) ?? true;
+  if (ttl === undefined || margin === undefined || listen === undefined || subnetFile === undefined) return undefined;
+  return {
+    ...opt('interface', iface), ...opt('interfaceRegex', regexText), ...opt('canReach', canReach), ...opt('publicIP', publicIP),
+    ipMasq, ...opt('mtu', mtu), subnetFile, leaseTTLSeconds: ttl, leaseRenewMarginSeconds: margin, ...(listen ? { listen } : {}),
+  };
+}
+
+function readOutputs(r: YamlReader, e: Entry | undefined): OutputsSpec | undefined {
+  const m = r.map(e?.node ?? null, 'outputs', ['docker', 'dockerDaemonJson', 'podman'], e?.keyPos);
+  if (!m) return undefined;
+  let docker: OutputsSpec['docker'];
+  const d = m.get('docker');
+  if (d) {
+    const dm = r.map(d.node, 'outputs.docker', ['file', 'key'], d.keyPos);
+    const file = absPath(r, dm?.get('file'), DEFAULTS.dockerFile);
+    const keyEntry = dm?.get('key');
+    const key = keyEntry ? r.string(keyEntry) : DEFAULTS.dockerKey;
+    if (key !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(key) && keyEntry) r.problem(keyEntry.path, `${keyEntry.path} must be a shell variable name, got ${JSON.stringify(key)}`, r.at(keyEntry));
+    if (file !== undefined && key !== undefined) docker = { file, key };
+  }
+  const daemonJson = absPath(r, m.get('dockerDaemonJson'), undefined);
+  const podman = absPath(r, m.get('podman'), undefined);
+  return { ...opt('docker', docker), ...opt('dockerDaemonJson', daemonJson), ...opt('podman', podman) };
+}
+
+function deepFreeze<T>(o: T): T {
+  if (typeof o === 'object' && o !== null && !Object.isFrozen(o)) {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}

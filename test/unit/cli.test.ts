@@ -1,0 +1,96 @@
+// The CLI as a user runs it: exit statuses, positioned messages, byte-identical outputs.
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { runWeft } from '../helpers/cli.js';
+
+const tmp = () => mkdtempSync(join(tmpdir(), 'weft-cli-'));
+const SAMPLE = 'FLANNEL_NETWORK=10.1.0.0/16\nFLANNEL_SUBNET=10.1.74.1/24\nFLANNEL_MTU=1472\nFLANNEL_IPMASQ=false\n';
+const cleanEnv = (extra: Record<string, string> = {}) => ({ PATH: process.env.PATH ?? '', ...extra });
+
+test('validate: examples pass; --json prints the stored config and derived values', async (t) => {
+  const r = await runWeft(['validate', '--spec', 'examples/vxlan.yaml', '--json']);
+  t.is(r.code, 0, r.stderr);
+  t.deepEqual(JSON.parse(r.stdout), {
+    config: { Network: '10.244.0.0/16', SubnetLen: 24, Backend: { Type: 'vxlan', VNI: 1, Port: 8472 } },
+    derived: { subnetLen: 24, subnetMin: '10.244.1.0', subnetMax: '10.244.255.0', capacity: 255 },
+  });
+  t.is(r.stderr, '');
+  for (const f of ['host-gw', 'tls']) t.is((await runWeft(['validate', '--spec', `examples/${f}.yaml`])).code, 0);
+});
+
+test('validate: a bad spec exits 2 with file:line:col and writes nothing to stdout', async (t) => {
+  const d = tmp();
+  writeFileSync(join(d, 'network.yaml'), 'network:\n  cidr: 10.244.0.0/16\n  backend:\n    type: vxlan\n    vni: 0\n');
+  const r = await runWeft(['validate', '--spec', 'network.yaml'], { cwd: d });
+  t.is(r.code, 2);
+  t.is(r.stdout, '');
+  t.is(r.stderr, 'network.yaml:5:10: network.backend.vni must be an integer 1..16777215, got 0\n');
+});
+
+test('validate: a missing spec file and a bad flag exit 2', async (t) => {
+  const r = await runWeft(['validate', '--spec', '/nonexistent/weft.yaml']);
+  t.is(r.code, 2);
+  t.regex(r.stderr, /\/nonexistent\/weft.yaml: cannot read the spec: ENOENT/);
+  const b = await runWeft(['validate', '--frobnicate']);
+  t.is(b.code, 2);
+  t.regex(b.stderr, /Unknown argument: frobnicate/);
+  t.is((await runWeft(['no-such-command'])).code, 2);
+  t.is((await runWeft(['validate', '--help'])).code, 0);
+});
+
+const cases: [string[], Record<string, string>, string][] = [
+  [[], {}, 'DOCKER_OPT_BIP="--bip=10.1.74.1/24"\nDOCKER_OPT_IPMASQ="--ip-masq=true"\nDOCKER_OPT_MTU="--mtu=1472"\nDOCKER_OPTS=" --bip=10.1.74.1/24 --ip-masq=true --mtu=1472"\n'],
+  [['-i'], {}, 'DOCKER_OPT_BIP="--bip=10.1.74.1/24"\nDOCKER_OPT_IPMASQ="--ip-masq=true"\nDOCKER_OPT_MTU="--mtu=1472"\n'],
+  [['-c'], {}, 'DOCKER_OPTS=" --bip=10.1.74.1/24 --ip-masq=true --mtu=1472"\n'],
+  [['-k', 'CUSTOM_KEY'], {}, 'DOCKER_OPT_BIP="--bip=10.1.74.1/24"\nDOCKER_OPT_IPMASQ="--ip-masq=true"\nDOCKER_OPT_MTU="--mtu=1472"\nCUSTOM_KEY=" --bip=10.1.74.1/24 --ip-masq=true --mtu=1472"\n'],
+  [['-m'], {}, 'DOCKER_OPT_BIP="--bip=10.1.74.1/24"\nDOCKER_OPT_MTU="--mtu=1472"\nDOCKER_OPTS=" --bip=10.1.74.1/24 --mtu=1472"\n'],
+  [['-c', '-m'], {}, 'DOCKER_OPTS=" --bip=10.1.74.1/24 --mtu=1472"\n'],
+  [['-cm'], {}, 'DOCKER_OPTS=" --bip=10.1.74.1/24 --mtu=1472"\n'],
+  [['-k', 'X', '-c'], {}, 'X=" --bip=10.1.74.1/24 --ip-masq=true --mtu=1472"\n'],
+  [['-k', 'X', '-i'], {}, 'DOCKER_OPT_BIP="--bip=10.1.74.1/24"\nDOCKER_OPT_IPMASQ="--ip-masq=true"\nDOCKER_OPT_MTU="--mtu=1472"\n'],
+  [[], { DOCKER_OPTS: '--foo' }, 'DOCKER_OPT_BIP="--bip=10.1.74.1/24"\nDOCKER_OPT_IPMASQ="--ip-masq=true"\nDOCKER_OPT_MTU="--mtu=1472"\nDOCKER_OPTS="--foo  --bip=10.1.74.1/24 --ip-masq=true --mtu=1472"\n'],
+];
+
+for (const [flags, env, want] of cases) {
+  test(`docker-opts ${flags.join(' ') || '(no flags)'}${Object.keys(env).length ? ` with ${JSON.stringify(env)}` : ''}: byte-identical to mk-docker-opts.sh`, async (t) => {
+    const d = tmp();
+    writeFileSync(join(d, 'subnet.env'), SAMPLE);
+    const r = await runWeft(['docker-opts', '-f', join(d, 'subnet.env'), '-d', join(d, 'out.env'), ...flags], { env: cleanEnv(env) });
+    t.is(r.code, 0, r.stderr);
+    t.is(readFileSync(join(d, 'out.env'), 'utf8'), want);
+    t.is(statSync(join(d, 'out.env')).mode & 0o777, 0o644);
+  });
+}
+
+test('docker-opts: an invalid FLANNEL_IPMASQ fails and leaves the old output untouched', async (t) => {
+  const d = tmp();
+  writeFileSync(join(d, 'subnet.env'), SAMPLE.replace('FLANNEL_IPMASQ=false', 'FLANNEL_IPMASQ=yes'));
+  writeFileSync(join(d, 'out.env'), 'OLD\n');
+  const r = await runWeft(['docker-opts', '-f', join(d, 'subnet.env'), '-d', join(d, 'out.env')], { env: cleanEnv() });
+  t.not(r.code, 0);
+  t.regex(r.stderr, /Invalid value of FLANNEL_IPMASQ: yes/);
+  t.is(readFileSync(join(d, 'out.env'), 'utf8'), 'OLD\n');
+});
+
+test('docker-opts: a missing subnet file is an error (unlike mk-docker-opts.sh) unless --allow-missing', async (t) => {
+  const d = tmp();
+  writeFileSync(join(d, 'out.env'), 'OLD\n');
+  const r = await runWeft(['docker-opts', '-f', join(d, 'missing.env'), '-d', join(d, 'out.env')], { env: cleanEnv() });
+  t.is(r.code, 1);
+  t.regex(r.stderr, /missing.env does not exist/);
+  t.is(readFileSync(join(d, 'out.env'), 'utf8'), 'OLD\n');
+  const a = await runWeft(['docker-opts', '--allow-missing', '-f', join(d, 'missing.env'), '-d', join(d, 'out.env')], { env: cleanEnv() });
+  t.is(a.code, 0);
+  t.is(readFileSync(join(d, 'out.env'), 'utf8'), 'DOCKER_OPTS=""\n');
+});
+
+test('docker-opts: the FLANNEL_IPMASQ=true case and a bad -k', async (t) => {
+  const d = tmp();
+  writeFileSync(join(d, 'subnet.env'), SAMPLE.replace('FLANNEL_IPMASQ=false', 'FLANNEL_IPMASQ=true'));
+  const r = await runWeft(['docker-opts', '-f', join(d, 'subnet.env'), '-d', join(d, 'o'), '-i'], { env: cleanEnv() });
+  t.is(r.code, 0);
+  t.regex(readFileSync(join(d, 'o'), 'utf8'), /DOCKER_OPT_IPMASQ="--ip-masq=false"/);
+  t.is((await runWeft(['docker-opts', '-k', 'A-B', '-f', join(d, 'subnet.env'), '-d', join(d, 'o')], { env: cleanEnv() })).code, 2);
+});

@@ -1,0 +1,27 @@
+// The purity rule of src/core and src/backends is enforced by lint; prove the rule bites.
+import test from 'ava';
+import { ESLint } from 'eslint';
+import { REPO } from '../helpers/cli.js';
+
+const probes: [string, string, RegExp][] = [
+  ['src/core/cidr.ts', "import { readFileSync } from 'node:fs';\nexport const x = readFileSync;\n", /no node:\* imports|no I\/O/],
+  ['src/core/cidr.ts', "import { Etcd3 } from 'etcd3';\nexport const x = Etcd3;\n", /etcd belongs to src\/adapters/],
+  ['src/core/spec.ts', "import { writeFileAtomic } from '../adapters/files.js';\nexport const x = writeFileAtomic;\n", /must not depend on adapters/],
+  ['src/core/cidr.ts', 'export const x = (): number => Date.now();\n', /take a Clock/],
+  ['src/core/cidr.ts', 'export const x = (): number => Math.random();\n', /take an rng/],
+];
+
+for (const [file, code, message] of probes) {
+  test(`lint rejects impure code in ${file}: ${code.split('\n')[0] ?? ''}`, async (t) => {
+    const eslint = new ESLint({ cwd: REPO });
+    const [result] = await eslint.lintText(code, { filePath: `${REPO}/${file}` });
+    const messages = (result?.messages ?? []).map((m) => m.message).join('\n');
+    t.regex(messages, message);
+  });
+}
+
+test('the same code is allowed in an adapter', async (t) => {
+  const eslint = new ESLint({ cwd: REPO });
+  const [result] = await eslint.lintText("import { readFileSync } from 'node:fs';\nexport const x = readFileSync;\n", { filePath: `${REPO}/src/adapters/files.ts` });
+  t.deepEqual((result?.messages ?? []).filter((m) => m.ruleId === 'no-restricted-imports'), []);
+});
