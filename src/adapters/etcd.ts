@@ -1,0 +1,191 @@
+/**
+ * The etcd v3 adapter: the only module that imports `etcd3`. It adds what etcd3 lacks: a
+ * deadline on every unary call (a hung member otherwise blocks forever), one retry policy we
+ * control, and foreign errors mapped once into weft's typed errors. Watches are reported as
+ * broken on any cancellation so the caller re-lists (etcd3 silently drops some watchers).
+ */
+import { readFile } from 'node:fs/promises';
+import { ConsecutiveBreaker, circuitBreaker, handleWhen, noop } from 'cockatiel';
+import { Etcd3, type IOptions, type Watcher } from 'etcd3';
+import { WeftError } from '../core/errors.js';
+import type { EtcdSpec } from '../core/spec.js';
+import type { Compare, KeyValue, KvStore, Op, WatchCallbacks, WatchEvent, WatchHandle } from '../core/store.js';
+
+export interface EtcdOptions {
+  /** Deadline of each unary call. */
+  readonly callTimeoutMs?: number;
+}
+
+/** Map any error from etcd3/grpc to a WeftError, once. */
+export function mapEtcdError(e: unknown, what: string): WeftError {
+  if (e instanceof WeftError) return e;
+  const name = e instanceof Error ? e.constructor.name : '';
+  const msg = e instanceof Error ? e.message : String(e);
+  if (name === 'EtcdAuthenticationFailedError' || /authentication failed|invalid user ID or password/i.test(msg)) {
+    return new WeftError('E_ETCD_AUTH', `etcd ${what}: authentication failed (check etcd.username and etcd.passwordFile)`, { cause: e });
+  }
+  if (name === 'EtcdPermissionDeniedError' || /permission denied/i.test(msg)) {
+    return new WeftError('E_ETCD_AUTH', `etcd ${what}: permission denied`, { cause: e });
+  }
+  if (/deadline exceeded|unavailable|ECONNREFUSED|No connection established|circuit|connect|ENOTFOUND|EHOSTUNREACH|timed? ?out/i.test(msg) || name === 'GRPCUnavailableError' || name === 'GRPCDeadlineExceededError' || name === 'BrokenCircuitError') {
+    return new WeftError('E_ETCD_UNAVAILABLE', `etcd ${what}: unreachable or not answering (${msg.split('\n')[0] ?? msg})`, { cause: e, retryable: true });
+  }
+  return new WeftError('E_ETCD', `etcd ${what}: ${msg.split('\n')[0] ?? msg}`, { cause: e, retryable: name === 'EtcdInvalidAuthTokenError' });
+}
+
+const B = (s: string): Buffer => Buffer.from(s, 'utf8');
+
+/** The key just past every key starting with `prefix`. */
+export function rangeEnd(prefix: string): Buffer {
+  const b = Buffer.from(prefix, 'utf8');
+  for (let i = b.length - 1; i >= 0; i--) {
+    if ((b[i] ?? 0) < 0xff) { const end = b.subarray(0, i + 1); end[i] = (end[i] ?? 0) + 1; return end; }
+  }
+  return Buffer.from([0]);
+}
+
+interface RawKV { key: Buffer; value: Buffer; lease: string; mod_revision: string; create_revision: string }
+const toKV = (kv: RawKV): KeyValue => ({
+  key: kv.key.toString('utf8'), value: kv.value.toString('utf8'), lease: String(kv.lease || '0'),
+  modRevision: String(kv.mod_revision), createRevision: String(kv.create_revision),
+});
+
+const TARGET = { version: 'Version', mod: 'Mod', value: 'Value', lease: 'Lease' } as const;
+
+function compareOf(c: Compare): Record<string, unknown> {
+  const base = { key: B(c.key), result: 'Equal', target: TARGET[c.target] };
+  switch (c.target) {
+    case 'version': return { ...base, version: c.equals };
+    case 'mod': return { ...base, mod_revision: c.equals };
+    case 'value': return { ...base, value: B(c.equals) };
+    case 'lease': return { ...base, lease: c.equals };
+  }
+}
+
+const opOf = (o: Op): Record<string, unknown> => (o.op === 'put'
+  ? { request_put: { key: B(o.key), value: B(o.value), lease: o.lease ?? '0' } }
+  : { request_delete_range: { key: B(o.key) } });
+
+/** Build etcd3 options from the spec: endpoints, TLS (a CA alone works), auth from a file. */
+export async function etcdClientOptions(spec: EtcdSpec, opts: EtcdOptions = {}): Promise<IOptions> {
+  const timeout = opts.callTimeoutMs ?? 5000;
+  const read = async (f: string | undefined, what: string): Promise<Buffer | undefined> => {
+    if (f === undefined) return undefined;
+    try { return await readFile(f); } catch (e) {
+      throw new WeftError('E_IO', `cannot read etcd ${what} ${f}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { cause: e });
+    }
+  };
+  const [ca, cert, key, password] = await Promise.all([read(spec.caFile, 'caFile'), read(spec.certFile, 'certFile'), read(spec.keyFile, 'keyFile'), read(spec.passwordFile, 'passwordFile')]);
+  const tls = spec.endpoints.some((e) => e.startsWith('https://'));
+  const callOptions = (ctx: { isStream: boolean }): Record<string, unknown> => (ctx.isStream ? {} : { deadline: Date.now() + timeout });
+  return {
+    hosts: [...spec.endpoints],
+    ...(tls && ca ? { credentials: { rootCertificate: ca, ...(key ? { privateKey: key } : {}), ...(cert ? { certChain: cert } : {}) } } : {}),
+    ...(spec.username && password ? { auth: { username: spec.username, password: password.toString('utf8').replace(/\r?\n$/, ''), callOptions: { deadline: Date.now() + timeout } } } : {}),
+    defaultCallOptions: callOptions as IOptions['defaultCallOptions'],
+    dialTimeout: timeout,
+    faultHandling: {
+      // weft retries at its own level (with backoff, never blocking other work); here a failing
+      // member is only taken out of rotation for a while so calls fail over to the others.
+      global: noop,
+      host: () => circuitBreaker(handleWhen(() => true), { halfOpenAfter: 2000, breaker: new ConsecutiveBreaker(2) }),
+    },
+  } as IOptions;
+}
+
+export class EtcdStore implements KvStore {
+  private constructor(private readonly client: Etcd3, private readonly timeoutMs: number) {}
+
+  static async connect(spec: EtcdSpec, opts: EtcdOptions = {}): Promise<EtcdStore> {
+    return new EtcdStore(new Etcd3(await etcdClientOptions(spec, opts)), opts.callTimeoutMs ?? 5000);
+  }
+
+  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      // A second, outer deadline: auth and connection setup in etcd3 are not covered by call options.
+      return await Promise.race([fn(), new Promise<never>((_r, reject) => {
+        timer = setTimeout(() => { reject(new WeftError('E_ETCD_UNAVAILABLE', `etcd ${what}: no answer within ${this.timeoutMs} ms`, { retryable: true })); }, this.timeoutMs + 500);
+      })]);
+    } catch (e) {
+      throw mapEtcdError(e, what);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async get(key: string): Promise<{ kv?: KeyValue; revision: string }> {
+    const res = await this.call('get', () => this.client.kv.range({ key: B(key) }));
+    const first = res.kvs[0] as RawKV | undefined;
+    return { ...(first ? { kv: toKV(first) } : {}), revision: String(res.header.revision) };
+  }
+
+  async list(prefix: string): Promise<{ kvs: KeyValue[]; revision: string }> {
+    const res = await this.call('list', () => this.client.kv.range({ key: B(prefix), range_end: rangeEnd(prefix) }));
+    return { kvs: (res.kvs as RawKV[]).map(toKV), revision: String(res.header.revision) };
+  }
+
+  async txn(compares: readonly Compare[], ops: readonly Op[]): Promise<{ succeeded: boolean; revision: string }> {
+    const res = await this.call('transaction', () => this.client.kv.txn({ compare: compares.map(compareOf), success: ops.map(opOf), failure: [] } as never));
+    return { succeeded: res.succeeded, revision: String(res.header.revision) };
+  }
+
+  async grant(ttlSeconds: number): Promise<string> {
+    const res = await this.call('lease grant', () => this.client.leaseClient.leaseGrant({ TTL: ttlSeconds, ID: 0 }));
+    return String(res.ID);
+  }
+
+  async keepAliveOnce(lease: string): Promise<number> {
+    return this.call('lease keepalive', async () => {
+      const stream = await this.client.leaseClient.leaseKeepAlive();
+      try {
+        const res = await new Promise<{ TTL: string }>((resolve, reject) => {
+          stream.on('data', resolve);
+          stream.on('error', reject);
+          stream.write({ ID: lease });
+        });
+        return Number(res.TTL);
+      } finally {
+        stream.end();
+      }
+    });
+  }
+
+  async timeToLive(lease: string): Promise<number> {
+    if (lease === '0') return -1;
+    const res = await this.call('lease ttl', () => this.client.leaseClient.leaseTimeToLive({ ID: lease, keys: false }));
+    return Number(res.TTL);
+  }
+
+  async revoke(lease: string): Promise<void> {
+    try {
+      await this.call('lease revoke', () => this.client.leaseClient.leaseRevoke({ ID: lease }));
+    } catch (e) {
+      if (e instanceof WeftError && /not found/i.test(e.message)) return;
+      throw e;
+    }
+  }
+
+  async watch(prefix: string, fromRevision: string, cb: WatchCallbacks): Promise<WatchHandle> {
+    let broken = false;
+    const breakOnce = (reason: string): void => { if (!broken) { broken = true; cb.onBroken(reason); } };
+    const watcher: Watcher = await this.call('watch', () => this.client.watch().prefix(prefix).startRevision(fromRevision).create());
+    watcher.on('data', (res) => {
+      if (broken) return;
+      const events: WatchEvent[] = res.events.map((ev) => (ev.type === 'Delete'
+        ? { type: 'delete', key: ev.kv.key.toString('utf8'), modRevision: String(ev.kv.mod_revision) }
+        : { type: 'put', kv: toKV(ev.kv as unknown as RawKV) }));
+      cb.onEvents(events, String(res.header.revision));
+      if (res.canceled || res.compact_revision !== '0') breakOnce(`watch cancelled (compact revision ${res.compact_revision})`);
+    });
+    watcher.on('error', (e) => { breakOnce(`watch error: ${e.message}`); });
+    watcher.on('end', () => { breakOnce('watch ended'); });
+    watcher.on('disconnected', (e) => { breakOnce(`watch disconnected: ${e.message}`); });
+    return { cancel: async () => { broken = true; await watcher.cancel().catch(() => undefined); } };
+  }
+
+  async close(): Promise<void> {
+    this.client.close();
+    return Promise.resolve();
+  }
+}

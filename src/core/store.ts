@@ -1,0 +1,65 @@
+/**
+ * The key-value store weft needs from etcd, as an interface: the etcd adapter implements it
+ * over the real etcd, and unit tests of the agent can use an in-memory fake. Revisions and
+ * lease IDs are decimal strings (etcd's int64s do not fit a JS number safely).
+ */
+
+export interface KeyValue {
+  readonly key: string;
+  readonly value: string;
+  /** The etcd lease ID the key is attached to, `'0'` for none. */
+  readonly lease: string;
+  readonly modRevision: string;
+  readonly createRevision: string;
+}
+
+/** A condition of a transaction. */
+export type Compare =
+  | { readonly key: string; readonly target: 'version'; readonly equals: number }
+  | { readonly key: string; readonly target: 'mod'; readonly equals: string }
+  | { readonly key: string; readonly target: 'value'; readonly equals: string }
+  | { readonly key: string; readonly target: 'lease'; readonly equals: string };
+
+/** One write of a transaction. */
+export type Op =
+  | { readonly op: 'put'; readonly key: string; readonly value: string; readonly lease?: string }
+  | { readonly op: 'delete'; readonly key: string };
+
+export type WatchEvent =
+  | { readonly type: 'put'; readonly kv: KeyValue }
+  | { readonly type: 'delete'; readonly key: string; readonly modRevision: string };
+
+/** A running watch; `cancel` stops it. */
+export interface WatchHandle {
+  cancel(): Promise<void>;
+}
+
+export interface WatchCallbacks {
+  /** One watch response: its events in order and the store revision it brings us to. */
+  onEvents(events: readonly WatchEvent[], revision: string): void;
+  /**
+   * The watch is dead (compacted, cancelled, auth expired, stream ended, disconnected): the
+   * caller must re-list. Called at most once per watch.
+   */
+  onBroken(reason: string): void;
+}
+
+export interface KvStore {
+  /** One key (undefined when absent) and the store revision of the read. */
+  get(key: string): Promise<{ kv?: KeyValue; revision: string }>;
+  /** Every key starting with `prefix`, in key byte order, and the revision of the read. */
+  list(prefix: string): Promise<{ kvs: KeyValue[]; revision: string }>;
+  /** All-or-nothing: the ops run only when every compare holds. */
+  txn(compares: readonly Compare[], ops: readonly Op[]): Promise<{ succeeded: boolean; revision: string }>;
+  /** Grant a lease; returns its ID. */
+  grant(ttlSeconds: number): Promise<string>;
+  /** Refresh a lease; returns its new TTL in seconds, or 0 when the lease no longer exists. */
+  keepAliveOnce(lease: string): Promise<number>;
+  /** Remaining TTL of a lease: -1 when it does not exist (or for ID 0). */
+  timeToLive(lease: string): Promise<number>;
+  /** Revoke a lease (its keys are deleted). Revoking a missing lease is not an error. */
+  revoke(lease: string): Promise<void>;
+  /** Watch `prefix` from `fromRevision` (inclusive). */
+  watch(prefix: string, fromRevision: string, cb: WatchCallbacks): Promise<WatchHandle>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,65 @@
+// The etcd adapter against a real etcd: the KvStore contract, deadlines, TLS and auth.
+import test from 'ava';
+import { EtcdStore } from '../../src/adapters/etcd.js';
+import { WeftError } from '../../src/core/errors.js';
+import type { WatchEvent } from '../../src/core/store.js';
+import { EtcdCluster } from '../helpers/etcd.js';
+import { until } from '../helpers/procs.js';
+
+let etcd: EtcdCluster;
+test.before(async () => { etcd = await EtcdCluster.start(); });
+test.after.always(async () => { await etcd.stop(); });
+
+test('get, list by prefix in byte order, and compare-and-swap transactions', async (t) => {
+  const s = await EtcdStore.connect(etcd.spec());
+  t.teardown(() => s.close());
+  t.is((await s.get('/t1/a')).kv, undefined);
+  const created = await s.txn([{ key: '/t1/a', target: 'version', equals: 0 }], [{ op: 'put', key: '/t1/a', value: 'one' }]);
+  t.true(created.succeeded);
+  t.false((await s.txn([{ key: '/t1/a', target: 'version', equals: 0 }], [{ op: 'put', key: '/t1/a', value: 'two' }])).succeeded, 'create-if-absent loses when the key exists');
+  const a = (await s.get('/t1/a')).kv;
+  t.is(a?.value, 'one');
+  t.true((await s.txn([{ key: '/t1/a', target: 'mod', equals: a?.modRevision ?? '' }], [{ op: 'put', key: '/t1/a', value: 'three' }])).succeeded);
+  t.false((await s.txn([{ key: '/t1/a', target: 'mod', equals: a?.modRevision ?? '' }], [{ op: 'put', key: '/t1/a', value: 'four' }])).succeeded, 'a stale mod revision loses');
+  await s.txn([], [{ op: 'put', key: '/t1/10.5.10.0-24', value: 'x' }, { op: 'put', key: '/t1/10.5.2.0-24', value: 'y' }, { op: 'put', key: '/t1x', value: 'z' }]);
+  t.deepEqual((await s.list('/t1/')).kvs.map((k) => k.key), ['/t1/10.5.10.0-24', '/t1/10.5.2.0-24', '/t1/a']);
+});
+
+test('leases: grant, attach, keepalive, ttl, revoke deletes the keys', async (t) => {
+  const s = await EtcdStore.connect(etcd.spec());
+  t.teardown(() => s.close());
+  const lease = await s.grant(30);
+  await s.txn([], [{ op: 'put', key: '/t2/k', value: 'v', lease }]);
+  t.is((await s.get('/t2/k')).kv?.lease, lease);
+  t.true((await s.timeToLive(lease)) > 25);
+  t.is(await s.keepAliveOnce(lease), 30);
+  t.is(await s.timeToLive('0'), -1);
+  await s.revoke(lease);
+  t.is((await s.get('/t2/k')).kv, undefined);
+  t.is(await s.keepAliveOnce(lease), 0, 'keepalive of a gone lease reports TTL 0');
+  t.is(await s.timeToLive(lease), -1);
+  await s.revoke(lease);
+});
+
+test('watch delivers puts and deletes from a revision', async (t) => {
+  const s = await EtcdStore.connect(etcd.spec());
+  t.teardown(() => s.close());
+  const { revision } = await s.get('/t3/');
+  const seen: WatchEvent[] = [];
+  const w = await s.watch('/t3/', String(BigInt(revision) + 1n), { onEvents: (evs) => { seen.push(...evs); }, onBroken: () => undefined });
+  t.teardown(() => w.cancel());
+  await s.txn([], [{ op: 'put', key: '/t3/a', value: '1' }]);
+  await s.txn([], [{ op: 'delete', key: '/t3/a' }]);
+  await until(() => seen.length >= 2, 5000);
+  t.deepEqual(seen.map((e) => e.type), ['put', 'delete']);
+});
+
+test('an unreachable etcd is a clear, typed error within the deadline', async (t) => {
+  const s = await EtcdStore.connect({ endpoints: ['http://127.0.0.1:1'], prefix: '/x' }, { callTimeoutMs: 1000 });
+  t.teardown(() => s.close());
+  const started = Date.now();
+  const e = await t.throwsAsync(s.get('/x'), { instanceOf: WeftError });
+  t.is(e.code, 'E_ETCD_UNAVAILABLE');
+  t.true(e.retryable);
+  t.true(Date.now() - started < 5000);
+});
