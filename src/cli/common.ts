@@ -5,6 +5,7 @@ import { readFile } from 'node:fs/promises';
 import type { Argv } from 'yargs';
 import { SpecError, WeftError, formatProblem } from '../core/errors.js';
 import { type Spec, parseSpec } from '../core/spec.js';
+import { EtcdStore } from '../adapters/etcd.js';
 
 export const DEFAULT_SPEC = '/etc/weft/network.yaml';
 
@@ -51,4 +52,14 @@ export function handle<A>(fn: (args: A) => Promise<void>): (args: A) => Promise<
 /** One JSON document on stdout. BigInts print as numbers. */
 export function printJson(doc: unknown): void {
   process.stdout.write(`${JSON.stringify(doc, (_k, v: unknown) => (typeof v === 'bigint' ? Number(v) : v), 2)}\n`);
+}
+
+/** Open the etcd store for a one-shot command, run `fn`, always close. Calls time out in 4 s. */
+export async function withStore<T>(spec: Spec, fn: (store: EtcdStore) => Promise<T>): Promise<T> {
+  const store = await EtcdStore.connect(spec.etcd, { callTimeoutMs: 4000 });
+  try {
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
 }

@@ -3,7 +3,10 @@
 import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { applyCommand } from './apply.js';
 import { dockerOptsCommand } from './docker-opts.js';
+import { leasesCommand } from './leases.js';
+import { releaseCommand } from './release.js';
 import { validateCommand } from './validate.js';
 
 function version(): string {
@@ -15,6 +18,9 @@ await yargs(hideBin(process.argv))
   .scriptName('weft')
   .usage('$0 <command> [options]\n\nA flannel-compatible network fabric agent (etcd v3; vxlan and host-gw).')
   .command(validateCommand)
+  .command(applyCommand)
+  .command(leasesCommand)
+  .command(releaseCommand)
   .command(dockerOptsCommand)
   .demandCommand(1, 'name a command (see weft --help)')
   .strict()

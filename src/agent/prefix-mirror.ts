@@ -1,0 +1,119 @@
+/**
+ * A local mirror of every key under one etcd prefix, kept exact by list + watch: list at
+ * revision R, watch from R+1, and on *any* broken watch (compaction, auth token expiry after
+ * an etcd restart, disconnect, stream end) list again, diff, and watch again, with backoff.
+ * A periodic re-list also catches a watch that died without a word. Subscribers hear only
+ * which keys changed (level-triggered), never what to do.
+ */
+import type { Clock } from '../core/clock.js';
+import type { KeyValue, KvStore, WatchEvent, WatchHandle } from '../core/store.js';
+import type { Logger } from '../adapters/log.js';
+
+export interface MirrorOptions {
+  readonly store: KvStore;
+  readonly prefix: string;
+  readonly log: Logger;
+  readonly clock: Clock;
+  /** Called with the keys whose value changed (or appeared, or went away). */
+  readonly onChange: (keys: ReadonlySet<string>) => void;
+  /** Re-list this often even when the watch looks healthy. */
+  readonly resyncIntervalMs?: number;
+  readonly maxBackoffMs?: number;
+}
+
+export class PrefixMirror {
+  private readonly entries = new Map<string, KeyValue>();
+  private revision = '0';
+  private watch: WatchHandle | undefined;
+  private generation = 0;
+  private stopped = false;
+  private timer: NodeJS.Timeout | undefined;
+  private backoffMs = 100;
+  private synced = false;
+  /** Counters for metrics. */
+  readonly stats = { lists: 0, watchRestarts: 0, missedByWatch: 0, lastSyncMs: 0, lastError: '' };
+
+  constructor(private readonly o: MirrorOptions) {}
+
+  get snapshot(): ReadonlyMap<string, KeyValue> { return this.entries; }
+  /** True once a list has succeeded (the mirror holds real data). */
+  get ready(): boolean { return this.synced; }
+
+  /** List once (throws if etcd cannot be listed) and keep the mirror up to date from then on. */
+  async start(): Promise<void> {
+    await this.resync('start');
+  }
+
+  /** Start without failing: retry the first list in the background with backoff. */
+  startInBackground(): void {
+    this.schedule(0, 'start');
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.generation++;
+    await this.watch?.cancel();
+  }
+
+  private schedule(delayMs: number, why: string): void {
+    clearTimeout(this.timer);
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.resync(why).catch((e: unknown) => {
+        this.stats.lastError = e instanceof Error ? e.message : String(e);
+        this.o.log.warn('etcd list failed; retrying', { prefix: this.o.prefix, error: this.stats.lastError, retryInMs: this.backoffMs });
+        this.schedule(this.backoffMs, 'retry');
+        this.backoffMs = Math.min(this.backoffMs * 2, this.o.maxBackoffMs ?? 5000);
+      });
+    }, delayMs);
+  }
+
+  private async resync(why: string): Promise<void> {
+    if (this.stopped) return;
+    const gen = ++this.generation;
+    await this.watch?.cancel();
+    this.watch = undefined;
+    const { kvs, revision } = await this.o.store.list(this.o.prefix);
+    if (gen !== this.generation || this.stopped) return;
+    this.stats.lists++;
+    const changed = new Set<string>();
+    const fresh = new Map(kvs.map((kv) => [kv.key, kv]));
+    for (const [k, kv] of fresh) if (this.entries.get(k)?.modRevision !== kv.modRevision) changed.add(k);
+    for (const k of this.entries.keys()) if (!fresh.has(k)) changed.add(k);
+    if (this.synced && why === 'periodic' && changed.size > 0) {
+      this.stats.missedByWatch += changed.size;
+      this.o.log.warn('periodic re-list found changes the watch missed', { prefix: this.o.prefix, keys: changed.size });
+    }
+    this.entries.clear();
+    for (const [k, kv] of fresh) this.entries.set(k, kv);
+    this.revision = revision;
+    this.synced = true;
+    this.stats.lastSyncMs = this.o.clock.now();
+    this.watch = await this.o.store.watch(this.o.prefix, String(BigInt(revision) + 1n), {
+      onEvents: (events, rev) => { if (gen === this.generation) this.apply(events, rev); },
+      onBroken: (reason) => {
+        if (gen !== this.generation || this.stopped) return;
+        this.stats.watchRestarts++;
+        this.o.log.warn('etcd watch broken; re-listing', { prefix: this.o.prefix, reason });
+        this.schedule(Math.min(this.backoffMs, 1000), 'broken');
+      },
+    });
+    if (gen !== this.generation) { await this.watch.cancel(); return; }
+    this.backoffMs = 100;
+    this.stats.lastError = '';
+    if (changed.size > 0) this.o.onChange(changed);
+    this.schedule(this.o.resyncIntervalMs ?? 60_000, 'periodic');
+  }
+
+  private apply(events: readonly WatchEvent[], revision: string): void {
+    const changed = new Set<string>();
+    for (const ev of events) {
+      if (ev.type === 'put') this.entries.set(ev.kv.key, ev.kv);
+      else this.entries.delete(ev.key);
+      changed.add(ev.type === 'put' ? ev.kv.key : ev.key);
+    }
+    if (BigInt(revision) > BigInt(this.revision)) this.revision = revision;
+    if (changed.size > 0) this.o.onChange(changed);
+  }
+}

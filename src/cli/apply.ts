@@ -1,0 +1,51 @@
+/**
+ * `weft apply [--spec F] [--dry-run] [--force]`: store the spec's network in <prefix>/config
+ * with a compare-and-swap. First line of stdout is `unchanged: ...` or `changed: ...` (or
+ * `would change: ...` with --dry-run), so an Ansible task can report `changed` honestly.
+ */
+import type { CommandModule } from 'yargs';
+import { joinListing } from '../core/acquire.js';
+import { planApply } from '../core/apply.js';
+import { WeftError } from '../core/errors.js';
+import { configKey, ownersPrefix, subnetsPrefix } from '../core/owner.js';
+import { handle, loadSpec, withSpec, withStore } from './common.js';
+
+interface Args { spec: string; 'dry-run': boolean; force: boolean }
+
+export const applyCommand: CommandModule<object, Args> = {
+  command: 'apply',
+  describe: "Store the spec's network in <prefix>/config (compare-and-swap)",
+  builder: (y) => withSpec(y)
+    .option('dry-run', { type: 'boolean', default: false, describe: 'show the difference, write nothing' })
+    .option('force', { type: 'boolean', default: false, describe: 'write even if live leases would be stranded' }),
+  handler: handle<Args>(async (args) => {
+    const spec = await loadSpec(args.spec);
+    const net = spec.network;
+    if (!net) throw new WeftError('E_USAGE', `${spec.file}: has no network section; nothing to apply`);
+    const key = configKey(spec.etcd.prefix);
+    await withStore(spec, async (store) => {
+      const { kv } = await store.get(key);
+      const [subs, owners] = await Promise.all([store.list(subnetsPrefix(spec.etcd.prefix)), store.list(ownersPrefix(spec.etcd.prefix))]);
+      const plan = planApply(kv?.value, net.config, joinListing(subs.kvs, owners.kvs, subnetsPrefix(spec.etcd.prefix), ownersPrefix(spec.etcd.prefix)));
+      if (plan.kind === 'unchanged') {
+        process.stdout.write(`unchanged: ${key} already matches ${spec.file}\n`);
+        return;
+      }
+      const out: string[] = [];
+      if (plan.storedInvalid !== undefined) out.push(`# the stored config is invalid: ${plan.storedInvalid}`);
+      out.push(...plan.diff);
+      if (plan.stranded.length > 0 && !args.force) {
+        process.stdout.write(`${out.join('\n')}\n`);
+        throw new WeftError('E_REFUSED', `refusing to change ${key}: ${plan.stranded.length} live lease(s) would be stranded:\n  ${plan.stranded.join('\n  ')}\n(hosts would keep subnets the new config does not allow; use --force to write anyway)`);
+      }
+      if (args['dry-run']) {
+        process.stdout.write(`would change: ${key}${plan.stranded.length ? ` (stranding ${plan.stranded.length} lease(s))` : ''}\n${out.join('\n')}\n`);
+        return;
+      }
+      const compare = kv ? { key, target: 'mod' as const, equals: kv.modRevision } : { key, target: 'version' as const, equals: 0 };
+      const res = await store.txn([compare], [{ op: 'put', key, value: net.configJson }]);
+      if (!res.succeeded) throw new WeftError('E_CONFLICT', `${key} changed while applying; nothing written, run weft apply again`);
+      process.stdout.write(`changed: ${key} (revision ${res.revision})\n${out.join('\n')}\n`);
+    });
+  }),
+};

@@ -1,0 +1,55 @@
+/**
+ * Choosing a subnet. Pure: randomness is a parameter. Compatibility is flannel's rule
+ * (§1.5): inside [SubnetMin, SubnetMax], of length SubnetLen.
+ */
+import { type Prefix, addToIP, isAligned, overlaps, prefix, sizeOf } from './cidr.js';
+import type { FamilyRange } from './config-check.js';
+
+/** True when a host may keep (or be given) this subnet under the config. */
+export function isCompatible(subnet: Prefix, r: FamilyRange): boolean {
+  return subnet.ip.family === r.network.ip.family && subnet.len === r.subnetLen && isAligned(subnet.ip, subnet.len)
+    && subnet.ip.value >= r.subnetMin.value && subnet.ip.value <= r.subnetMax.value;
+}
+
+/** Taken subnets, indexed so a candidate is checked in O(1) (plus the rare odd-sized ones). */
+export class TakenSet {
+  private readonly exact = new Set<bigint>();
+  private readonly odd: Prefix[] = [];
+  constructor(private readonly len: number, taken: Iterable<Prefix>) {
+    for (const p of taken) this.add(p);
+  }
+  add(p: Prefix): void {
+    if (p.len === this.len && isAligned(p.ip, p.len)) this.exact.add(p.ip.value);
+    else this.odd.push(p);
+  }
+  has(candidate: Prefix): boolean {
+    return this.exact.has(candidate.ip.value) || this.odd.some((o) => overlaps(o, candidate));
+  }
+  get size(): number { return this.exact.size + this.odd.length; }
+}
+
+/**
+ * Free subnets in [SubnetMin, SubnetMax], in order, at most `limit` of them. Walks the range
+ * once; O(range) only when the network is nearly full.
+ */
+export function freeSubnets(r: FamilyRange, isTaken: (p: Prefix) => boolean, limit: number): Prefix[] {
+  const out: Prefix[] = [];
+  const step = sizeOf(r.network.ip.family, r.subnetLen);
+  for (let a = r.subnetMin; a.value <= r.subnetMax.value && out.length < limit;) {
+    const p = prefix(a, r.subnetLen);
+    if (!isTaken(p)) out.push(p);
+    const next = addToIP(a, step);
+    if (!next) break;
+    a = next;
+  }
+  return out;
+}
+
+/**
+ * A random free subnet (uniform over the first `spread` free ones, as flanneld picks among
+ * its first 100; a wider spread means fewer collisions between concurrent hosts).
+ */
+export function chooseFreeSubnet(r: FamilyRange, isTaken: (p: Prefix) => boolean, rng: () => number, spread = 1024): Prefix | undefined {
+  const free = freeSubnets(r, isTaken, spread);
+  return free[Math.min(free.length - 1, Math.floor(rng() * free.length))];
+}
