@@ -46,8 +46,8 @@ export function rangeEnd(prefix: string): Buffer {
 
 interface RawKV { key: Buffer; value: Buffer; lease: string; mod_revision: string; create_revision: string }
 const toKV = (kv: RawKV): KeyValue => ({
-  key: kv.key.toString('utf8'), value: kv.value.toString('utf8'), lease: String(kv.lease || '0'),
-  modRevision: String(kv.mod_revision), createRevision: String(kv.create_revision),
+  key: kv.key.toString('utf8'), value: kv.value.toString('utf8'), lease: kv.lease || '0',
+  modRevision: kv.mod_revision, createRevision: kv.create_revision,
 });
 
 const TARGET = { version: 'Version', mod: 'Mod', value: 'Value', lease: 'Lease' } as const;
@@ -82,7 +82,7 @@ export async function etcdClientOptions(spec: EtcdSpec, opts: EtcdOptions = {}):
     hosts: [...spec.endpoints],
     ...(tls && ca ? { credentials: { rootCertificate: ca, ...(key ? { privateKey: key } : {}), ...(cert ? { certChain: cert } : {}) } } : {}),
     ...(spec.username && password ? { auth: { username: spec.username, password: password.toString('utf8').replace(/\r?\n$/, ''), callOptions: { deadline: Date.now() + timeout } } } : {}),
-    defaultCallOptions: callOptions as IOptions['defaultCallOptions'],
+    defaultCallOptions: callOptions,
     dialTimeout: timeout,
     faultHandling: {
       // weft retries at its own level (with backoff, never blocking other work); here a failing
@@ -90,7 +90,14 @@ export async function etcdClientOptions(spec: EtcdSpec, opts: EtcdOptions = {}):
       global: noop,
       host: () => circuitBreaker(handleWhen(() => true), { halfOpenAfter: 2000, breaker: new ConsecutiveBreaker(2) }),
     },
-  } as IOptions;
+  };
+}
+
+/** Wait for `p` at most `ms`; errors and lateness are ignored (used for best-effort cleanup). */
+async function boundedWait(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p.catch(() => undefined), new Promise<void>((r) => { timer = setTimeout(r, ms); })]);
+  clearTimeout(timer);
 }
 
 export class EtcdStore implements KvStore {
@@ -117,22 +124,22 @@ export class EtcdStore implements KvStore {
   async get(key: string): Promise<{ kv?: KeyValue; revision: string }> {
     const res = await this.call('get', () => this.client.kv.range({ key: B(key) }));
     const first = res.kvs[0] as RawKV | undefined;
-    return { ...(first ? { kv: toKV(first) } : {}), revision: String(res.header.revision) };
+    return { ...(first ? { kv: toKV(first) } : {}), revision: res.header.revision };
   }
 
   async list(prefix: string): Promise<{ kvs: KeyValue[]; revision: string }> {
     const res = await this.call('list', () => this.client.kv.range({ key: B(prefix), range_end: rangeEnd(prefix) }));
-    return { kvs: (res.kvs as RawKV[]).map(toKV), revision: String(res.header.revision) };
+    return { kvs: (res.kvs as RawKV[]).map(toKV), revision: res.header.revision };
   }
 
   async txn(compares: readonly Compare[], ops: readonly Op[]): Promise<{ succeeded: boolean; revision: string }> {
-    const res = await this.call('transaction', () => this.client.kv.txn({ compare: compares.map(compareOf), success: ops.map(opOf), failure: [] } as never));
-    return { succeeded: res.succeeded, revision: String(res.header.revision) };
+    const res = await this.call('transaction', () => this.client.kv.txn({ compare: compares.map(compareOf), success: ops.map(opOf), failure: [] }));
+    return { succeeded: res.succeeded, revision: res.header.revision };
   }
 
   async grant(ttlSeconds: number): Promise<string> {
     const res = await this.call('lease grant', () => this.client.leaseClient.leaseGrant({ TTL: ttlSeconds, ID: 0 }));
-    return String(res.ID);
+    return res.ID;
   }
 
   async keepAliveOnce(lease: string): Promise<number> {
@@ -173,15 +180,16 @@ export class EtcdStore implements KvStore {
     watcher.on('data', (res) => {
       if (broken) return;
       const events: WatchEvent[] = res.events.map((ev) => (ev.type === 'Delete'
-        ? { type: 'delete', key: ev.kv.key.toString('utf8'), modRevision: String(ev.kv.mod_revision) }
+        ? { type: 'delete', key: ev.kv.key.toString('utf8'), modRevision: ev.kv.mod_revision }
         : { type: 'put', kv: toKV(ev.kv as unknown as RawKV) }));
-      cb.onEvents(events, String(res.header.revision));
+      cb.onEvents(events, res.header.revision);
       if (res.canceled || res.compact_revision !== '0') breakOnce(`watch cancelled (compact revision ${res.compact_revision})`);
     });
     watcher.on('error', (e) => { breakOnce(`watch error: ${e.message}`); });
     watcher.on('end', () => { breakOnce('watch ended'); });
     watcher.on('disconnected', (e) => { breakOnce(`watch disconnected: ${e.message}`); });
-    return { cancel: async () => { broken = true; await watcher.cancel().catch(() => undefined); } };
+    // etcd3's cancel waits for the server's answer, forever if a member is down: bound it.
+    return { cancel: async () => { broken = true; await boundedWait(watcher.cancel(), 1000); } };
   }
 
   async close(): Promise<void> {

@@ -6,7 +6,7 @@
  * which keys changed (level-triggered), never what to do.
  */
 import type { Clock } from '../core/clock.js';
-import type { KeyValue, KvStore, WatchEvent, WatchHandle } from '../core/store.js';
+import type { KeyValue, KvStore, WatchCallbacks, WatchEvent, WatchHandle } from '../core/store.js';
 import type { Logger } from '../adapters/log.js';
 
 export interface MirrorOptions {
@@ -56,6 +56,34 @@ export class PrefixMirror {
     await this.watch?.cancel();
   }
 
+  /**
+   * Drop the watch but keep the revision, then later resume from it: what a client does after
+   * a disconnect. Used by tests to put the watch behind a compaction.
+   */
+  async suspend(): Promise<void> {
+    clearTimeout(this.timer);
+    this.generation++;
+    await this.watch?.cancel();
+    this.watch = undefined;
+  }
+
+  async resume(): Promise<void> {
+    const gen = ++this.generation;
+    this.watch = await this.o.store.watch(this.o.prefix, String(BigInt(this.revision) + 1n), this.callbacks(gen));
+  }
+
+  private callbacks(gen: number): WatchCallbacks {
+    return {
+      onEvents: (events, rev) => { if (gen === this.generation) this.apply(events, rev); },
+      onBroken: (reason) => {
+        if (gen !== this.generation || this.stopped) return;
+        this.stats.watchRestarts++;
+        this.o.log.warn('etcd watch broken; re-listing', { prefix: this.o.prefix, reason });
+        this.schedule(Math.min(this.backoffMs, 1000), 'broken');
+      },
+    };
+  }
+
   private schedule(delayMs: number, why: string): void {
     clearTimeout(this.timer);
     if (this.stopped) return;
@@ -75,7 +103,7 @@ export class PrefixMirror {
     await this.watch?.cancel();
     this.watch = undefined;
     const { kvs, revision } = await this.o.store.list(this.o.prefix);
-    if (gen !== this.generation || this.stopped) return;
+    if (gen !== this.generation) return;
     this.stats.lists++;
     const changed = new Set<string>();
     const fresh = new Map(kvs.map((kv) => [kv.key, kv]));
@@ -90,15 +118,7 @@ export class PrefixMirror {
     this.revision = revision;
     this.synced = true;
     this.stats.lastSyncMs = this.o.clock.now();
-    this.watch = await this.o.store.watch(this.o.prefix, String(BigInt(revision) + 1n), {
-      onEvents: (events, rev) => { if (gen === this.generation) this.apply(events, rev); },
-      onBroken: (reason) => {
-        if (gen !== this.generation || this.stopped) return;
-        this.stats.watchRestarts++;
-        this.o.log.warn('etcd watch broken; re-listing', { prefix: this.o.prefix, reason });
-        this.schedule(Math.min(this.backoffMs, 1000), 'broken');
-      },
-    });
+    this.watch = await this.o.store.watch(this.o.prefix, String(BigInt(revision) + 1n), this.callbacks(gen));
     if (gen !== this.generation) { await this.watch.cancel(); return; }
     this.backoffMs = 100;
     this.stats.lastError = '';

@@ -88,8 +88,14 @@ export class EtcdCluster {
     await this.waitHealthy(20_000, user);
   }
   /** SIGSTOP every member: connections open, nothing answers (a hung etcd). */
-  freeze(): void { for (const m of this.members) if (m.proc?.child.pid) process.kill(m.proc.child.pid, 'SIGSTOP'); }
-  thaw(): void { for (const m of this.members) if (m.proc?.child.pid) process.kill(m.proc.child.pid, 'SIGCONT'); }
+  freeze(): void { this.signal('SIGSTOP'); }
+  thaw(): void { this.signal('SIGCONT'); }
+  private signal(sig: NodeJS.Signals): void {
+    for (const m of this.members) {
+      const c = m.proc?.child;
+      if (c?.pid && c.exitCode === null && c.signalCode === null) { try { process.kill(c.pid, sig); } catch { /* exited */ } }
+    }
+  }
 
   async leaderIndex(user?: string): Promise<number> {
     const out = await this.ctl(['endpoint', 'status', '-w', 'json'], user ? { user } : {});
@@ -107,7 +113,7 @@ export class EtcdCluster {
 
   async stop(): Promise<void> {
     this.thaw();
-    await Promise.all(this.members.map((m) => m.proc?.stop()));
+    await Promise.all(this.members.map(async (m) => { await m.proc?.stop(); }));
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -62,7 +62,7 @@ export async function until<T>(fn: () => Promise<T> | T, timeoutMs: number, step
       const v = await fn();
       if (v) return v;
     } catch (e) { last = e; }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms${last instanceof Error ? `: ${last.message}` : ''}`);
     await sleep(stepMs);
   }
 }
