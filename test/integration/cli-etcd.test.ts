@@ -1,0 +1,135 @@
+// weft apply / leases / release as a user runs them, against a real etcd (plain, mTLS+auth, hung).
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { EtcdStore } from '../../src/adapters/etcd.js';
+import { EtcdCluster } from '../helpers/etcd.js';
+import { runWeft } from '../helpers/cli.js';
+import { vxlanValue } from '../helpers/fleet.js';
+
+function specFile(etcdYaml: string, network = 'network:\n  cidr: 198.18.0.0/16\n  backend: {type: vxlan}\n'): string {
+  const d = mkdtempSync(join(tmpdir(), 'weft-spec-'));
+  writeFileSync(join(d, 'network.yaml'), `${etcdYaml}${network}`);
+  return join(d, 'network.yaml');
+}
+const plainEtcd = (etcd: EtcdCluster, prefix: string) => `etcd:\n  endpoints: [${etcd.endpoints.join(', ')}]\n  prefix: ${prefix}\n`;
+
+let etcd: EtcdCluster;
+test.before(async () => { etcd = await EtcdCluster.start(); });
+test.after.always(async () => { await etcd.stop(); });
+
+test('apply creates the config, is idempotent (no new revision), and prints the difference', async (t) => {
+  const spec = specFile(plainEtcd(etcd, '/apply1'));
+  const first = await runWeft(['apply', '--spec', spec]);
+  t.is(first.code, 0, first.stderr);
+  t.regex(first.stdout, /^changed: \/apply1\/config/);
+  t.regex(first.stdout, /\+ Network: 198.18.0.0\/16/);
+  const store = await EtcdStore.connect(etcd.spec());
+  t.teardown(() => store.close());
+  const kv = (await store.get('/apply1/config')).kv;
+  t.is(kv?.value, '{"Network":"198.18.0.0/16","Backend":{"Type":"vxlan","VNI":1,"Port":8472}}');
+  const second = await runWeft(['apply', '--spec', spec]);
+  t.is(second.code, 0);
+  t.regex(second.stdout, /^unchanged/);
+  t.is((await store.get('/apply1/config')).kv?.modRevision, kv?.modRevision, 'no write when equal');
+  // An equivalent config written by hand in flannel's minimal form also counts as equal.
+  await store.txn([], [{ op: 'put', key: '/apply1/config', value: '{"network":"198.18.0.0/16","Backend":{"Type":"vxlan"}}' }]);
+  t.regex((await runWeft(['apply', '--spec', spec])).stdout, /^unchanged/);
+});
+
+test('apply refuses to strand live leases unless --force; --dry-run writes nothing', async (t) => {
+  const store = await EtcdStore.connect(etcd.spec());
+  t.teardown(() => store.close());
+  await runWeft(['apply', '--spec', specFile(plainEtcd(etcd, '/apply2'))]);
+  await store.txn([], [{ op: 'put', key: '/apply2/subnets/198.18.200.0-24', value: vxlanValue('192.0.2.1') }]);
+  const narrower = specFile(plainEtcd(etcd, '/apply2'), 'network:\n  cidr: 198.18.0.0/16\n  subnetMax: 198.18.100.0\n');
+  const refused = await runWeft(['apply', '--spec', narrower]);
+  t.is(refused.code, 2);
+  t.regex(refused.stderr, /1 live lease\(s\) would be stranded:\n {2}198.18.200.0\/24 \(host 192.0.2.1\) lies outside 198.18.1.0..198.18.100.0/);
+  const before = (await store.get('/apply2/config')).kv?.modRevision;
+  const dry = await runWeft(['apply', '--spec', narrower, '--dry-run', '--force']);
+  t.is(dry.code, 0);
+  t.regex(dry.stdout, /^would change/);
+  t.is((await store.get('/apply2/config')).kv?.modRevision, before);
+  const hostgw = await runWeft(['apply', '--spec', specFile(plainEtcd(etcd, '/apply2'), 'network:\n  cidr: 198.18.0.0/16\n  backend: {type: host-gw}\n')]);
+  t.is(hostgw.code, 2);
+  t.regex(hostgw.stderr, /uses backend vxlan, not host-gw/);
+  const forced = await runWeft(['apply', '--spec', narrower, '--force']);
+  t.is(forced.code, 0);
+  t.not((await store.get('/apply2/config')).kv?.modRevision, before);
+});
+
+test('leases lists valid and malformed entries; --json has the documented fields', async (t) => {
+  const store = await EtcdStore.connect(etcd.spec());
+  t.teardown(() => store.close());
+  const spec = specFile(plainEtcd(etcd, '/ls'));
+  const lease = await store.grant(600);
+  await store.txn([], [
+    { op: 'put', key: '/ls/subnets/198.18.3.0-24', value: vxlanValue('192.0.2.3', '02:00:00:00:00:03'), lease },
+    { op: 'put', key: '/ls/subnets/198.18.4.0-24', value: '{"PublicIP":"192.0.2.4","PublicIPv6":null,"BackendType":"host-gw"}' },
+    { op: 'put', key: '/ls/subnets/bogus', value: 'x' },
+  ]);
+  const r = await runWeft(['leases', '--spec', spec, '--json']);
+  t.is(r.code, 0, r.stderr);
+  const rows = JSON.parse(r.stdout) as Record<string, unknown>[];
+  t.is(rows.length, 3);
+  t.like(rows[0], { subnet: '198.18.3.0/24', publicIP: '192.0.2.3', backendType: 'vxlan', vtepMAC: '02:00:00:00:00:03', malformed: null });
+  t.true((rows[0]?.ttlSeconds as number) > 590);
+  t.true(typeof rows[0]?.expiresAt === 'string');
+  t.like(rows[1], { subnet: '198.18.4.0/24', backendType: 'host-gw', ttlSeconds: null, expiresAt: null });
+  t.regex(String(rows[2]?.malformed), /not a flannel subnet key/);
+  const human = await runWeft(['leases', '--spec', spec]);
+  t.regex(human.stdout, /198\.18\.3\.0\/24 +192\.0\.2\.3 +vxlan/);
+  t.regex(human.stdout, /MALFORMED \(1, ignored by weft\)/);
+});
+
+test('release deletes only this host\'s lease', async (t) => {
+  const store = await EtcdStore.connect(etcd.spec());
+  t.teardown(() => store.close());
+  const lease = await store.grant(600);
+  await store.txn([], [
+    { op: 'put', key: '/rel/subnets/198.18.5.0-24', value: vxlanValue('192.0.2.5'), lease },
+    { op: 'put', key: '/rel/weft/owners/198.18.5.0-24', value: '{"hostID":"me","hostname":"me","publicIP":"192.0.2.5"}', lease },
+    { op: 'put', key: '/rel/subnets/198.18.6.0-24', value: vxlanValue('192.0.2.6') },
+  ]);
+  const spec = specFile(plainEtcd(etcd, '/rel'));
+  const r = await runWeft(['release', '--spec', spec], { env: { ...process.env, WEFT_HOST_ID: 'me' } });
+  t.is(r.code, 0, r.stderr);
+  t.is(r.stdout, 'released 198.18.5.0/24\n');
+  t.deepEqual((await store.list('/rel/')).kvs.map((k) => k.key), ['/rel/subnets/198.18.6.0-24']);
+  t.regex((await runWeft(['release', '--spec', spec], { env: { ...process.env, WEFT_HOST_ID: 'me' } })).stdout, /nothing to release/);
+});
+
+test('mTLS with auth works; a wrong password exits 1 without echoing it', async (t) => {
+  const tls = await EtcdCluster.start({ tls: true });
+  t.teardown(() => tls.stop());
+  const auth = await tls.enableAuth('right-horse-battery');
+  const files = tls.tls!;
+  const etcdYaml = (pwFile: string) => `etcd:\n  endpoints: [${tls.endpoints.join(', ')}]\n  caFile: ${files.ca}\n  certFile: ${files.clientCert}\n  keyFile: ${files.clientKey}\n  username: root\n  passwordFile: ${pwFile}\n`;
+  const ok = await runWeft(['apply', '--spec', specFile(etcdYaml(auth.passwordFile))]);
+  t.is(ok.code, 0, ok.stderr);
+  t.regex(ok.stdout, /^changed/);
+  const d = mkdtempSync(join(tmpdir(), 'weft-pw-'));
+  writeFileSync(join(d, 'pw'), 'wrong-zebra-staple\n');
+  const bad = await runWeft(['apply', '--spec', specFile(etcdYaml(join(d, 'pw')))]);
+  t.is(bad.code, 1);
+  t.regex(bad.stderr, /authentication failed/);
+  t.false(bad.stderr.includes('wrong-zebra-staple') || bad.stdout.includes('wrong-zebra-staple'));
+});
+
+test('a hung etcd makes one-shot commands fail in at most 10 s', async (t) => {
+  const hung = await EtcdCluster.start();
+  t.teardown(() => hung.stop());
+  const spec = specFile(plainEtcd(hung, '/hung'));
+  hung.freeze();
+  for (const cmd of [['apply'], ['leases'], ['release']]) {
+    const started = Date.now();
+    const r = await runWeft([...cmd, '--spec', spec], { env: { ...process.env, WEFT_HOST_ID: 'x' }, timeoutMs: 30_000 });
+    const took = Date.now() - started;
+    t.is(r.code, 1, `${cmd[0] ?? ''}: ${r.stderr}`);
+    t.regex(r.stderr, /unreachable or not answering|no answer within/);
+    t.true(took <= 10_000, `${cmd[0] ?? ''} took ${took} ms`);
+  }
+  hung.thaw();
+});
