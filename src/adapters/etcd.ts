@@ -5,8 +5,8 @@
  * broken on any cancellation so the caller re-lists (etcd3 silently drops some watchers).
  */
 import { readFile } from 'node:fs/promises';
-import { ConsecutiveBreaker, circuitBreaker, handleWhen, noop } from 'cockatiel';
-import { Etcd3, type IOptions, type Watcher } from 'etcd3';
+import { ConsecutiveBreaker, circuitBreaker, handleWhen, retry } from 'cockatiel';
+import { Etcd3, type IOptions, type Watcher, isRecoverableError } from 'etcd3';
 import { WeftError } from '../core/errors.js';
 import type { EtcdSpec } from '../core/spec.js';
 import type { Compare, KeyValue, KvStore, Op, WatchCallbacks, WatchEvent, WatchHandle } from '../core/store.js';
@@ -85,9 +85,10 @@ export async function etcdClientOptions(spec: EtcdSpec, opts: EtcdOptions = {}):
     defaultCallOptions: callOptions,
     dialTimeout: timeout,
     faultHandling: {
-      // weft retries at its own level (with backoff, never blocking other work); here a failing
-      // member is only taken out of rotation for a while so calls fail over to the others.
-      global: noop,
+      // Fail over: a call refused by one member (down, restarting) is tried on the next one at
+      // once. Slower retries happen at weft's own level, with backoff, never blocking other
+      // work; the outer deadline in EtcdStore.call bounds the whole chain.
+      global: retry(handleWhen((e) => isRecoverableError(e)), { maxAttempts: spec.endpoints.length }),
       host: () => circuitBreaker(handleWhen(() => true), { halfOpenAfter: 2000, breaker: new ConsecutiveBreaker(2) }),
     },
   };
