@@ -44,11 +44,6 @@ export class PrefixMirror {
     await this.resync('start');
   }
 
-  /** Start without failing: retry the first list in the background with backoff. */
-  startInBackground(): void {
-    this.schedule(0, 'start');
-  }
-
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);

@@ -72,18 +72,17 @@ export function planAcquire(input: AcquireInput): AcquireDecision {
   const owned = mine.find(fits);
   if (owned) return { plan: { kind: 'reuse', lease: owned, why: 'owned' }, stale };
 
+  const taken = new TakenSet(range.subnetLen, leases.flatMap((l) => (l.subnet ? [l.subnet] : [])));
   const adoptable = (l: ListedLease): boolean => !l.owner && l.attrs !== undefined && sameIP(l.attrs.publicIP, publicIP) && fits(l);
   const prev = input.previous;
   if (prev && isCompatible(prev, range) && !excluded(prev)) {
     const atPrev = leases.find((l) => l.subnet && samePrefix(l.subnet, prev));
     if (atPrev && adoptable(atPrev)) return { plan: { kind: 'reuse', lease: atPrev, why: 'previous' }, stale };
-    const taken = new TakenSet(range.subnetLen, leases.flatMap((l) => (l.subnet ? [l.subnet] : [])));
     if (!atPrev && !taken.has(prev)) return { plan: { kind: 'create', subnet: prev, why: 'previous' }, stale };
   }
   const byIP = leases.find(adoptable);
   if (byIP) return { plan: { kind: 'reuse', lease: byIP, why: 'public-ip' }, stale };
 
-  const taken = new TakenSet(range.subnetLen, leases.flatMap((l) => (l.subnet ? [l.subnet] : [])));
   const chosen = chooseFreeSubnet(range, (p) => taken.has(p) || excluded(p), input.rng);
   if (chosen) return { plan: { kind: 'create', subnet: chosen, why: 'allocated' }, stale };
   const live = leases.filter((l) => l.subnet && isCompatible(l.subnet, range)).length;

@@ -2,7 +2,7 @@
 // compaction and leader loss, and malformed entries never remove a valid peer.
 import test from 'ava';
 import { EtcdStore } from '../../src/adapters/etcd.js';
-import { jsonLogger, silentLogger } from '../../src/adapters/log.js';
+import { silentLogger } from '../../src/adapters/log.js';
 import { PrefixMirror } from '../../src/agent/prefix-mirror.js';
 import type { EtcdSpec } from '../../src/core/spec.js';
 import { Fleet } from '../../src/core/fleet.js';
@@ -17,7 +17,7 @@ async function watchFleet(spec: EtcdSpec, opts: { resyncIntervalMs?: number } = 
   const store = await EtcdStore.connect(spec, { callTimeoutMs: 2000 });
   const fleet = new Fleet(subnetsPrefix(spec.prefix), CFG);
   const mirror: PrefixMirror = new PrefixMirror({
-    store, prefix: subnetsPrefix(spec.prefix), log: process.env.WEFT_TEST_DEBUG ? jsonLogger({ level: 'debug' }) : silentLogger, clock: Date, resyncIntervalMs: opts.resyncIntervalMs ?? 60_000,
+    store, prefix: subnetsPrefix(spec.prefix), log: silentLogger, clock: Date, resyncIntervalMs: opts.resyncIntervalMs ?? 60_000,
     onChange: (keys) => { for (const k of keys) fleet.update(k, mirror.snapshot.get(k)); },
   });
   await mirror.start();
@@ -63,7 +63,6 @@ async function survives(t: import('ava').ExecutionContext, spec: EtcdSpec, disru
   const P = `${spec.prefix}/subnets`;
   for (let i = 1; i <= 5; i++) await put(writer, `${P}/198.18.${i}.0-24`, vxlanValue(`192.0.2.${i}`));
   await until(() => w.fleet.peers.size === 5, 5000);
-  if (process.env.WEFT_TEST_DEBUG) console.error('5 peers');
   await disrupt(w);
   // Changes made after the disruption must arrive: a new peer, a removed peer, a changed MAC.
   const writeAfter = async () => {
@@ -72,9 +71,7 @@ async function survives(t: import('ava').ExecutionContext, spec: EtcdSpec, disru
     await put(writer, `${P}/198.18.2.0-24`, vxlanValue('192.0.2.2', '02:00:00:00:00:22'));
     return true;
   };
-  if (process.env.WEFT_TEST_DEBUG) console.error('disrupted');
   await until(writeAfter, 20_000, 200);
-  if (process.env.WEFT_TEST_DEBUG) console.error('written after');
   await until(() => w.fleet.peers.has('198.18.6.0-24') && !w.fleet.peers.has('198.18.1.0-24') && w.fleet.peers.get('198.18.2.0-24')?.vxlan?.vtepMAC === '02:00:00:00:00:22', 20_000, 100);
   // The writer's first call after a restart may meet an expired auth token: retry it like a client would.
   const inEtcd = (await until(() => writer.list(`${P}/`), 10_000, 200)).kvs.map((kv) => kv.key.slice(P.length + 1)).sort();

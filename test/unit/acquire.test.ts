@@ -1,0 +1,72 @@
+// The pure lease decision and fleet view, with no etcd: every rule of the order of preference.
+import test from 'ava';
+import { formatPrefix, parsePrefix } from '../../src/core/cidr.js';
+import { type ListedLease, joinListing, planAcquire } from '../../src/core/acquire.js';
+import { Fleet } from '../../src/core/fleet.js';
+import type { KeyValue } from '../../src/core/store.js';
+import { config, ip4, vxlanValue } from '../helpers/fleet.js';
+
+const S = '/p/subnets/';
+const O = '/p/weft/owners/';
+const range = config('{"Network":"198.18.0.0/16"}').ipv4!;
+let rev = 1;
+const kv = (key: string, value: string): KeyValue => ({ key, value, lease: '7', modRevision: String(rev++), createRevision: '1' });
+function listing(entries: { subnet: string; ip: string; owner?: string }[]): ListedLease[] {
+  const subs = entries.map((e) => kv(S + e.subnet, vxlanValue(e.ip)));
+  const owners = entries.flatMap((e) => (e.owner ? [kv(O + e.subnet, JSON.stringify({ hostID: e.owner, hostname: e.owner, publicIP: e.ip }))] : []));
+  return joinListing(subs, owners, S, O);
+}
+const plan = (leases: ListedLease[], extra: { previous?: string; exclude?: string[]; hostID?: string; ip?: string } = {}) => planAcquire({
+  range, leases, hostID: extra.hostID ?? 'me', publicIP: ip4(extra.ip ?? '192.0.2.1'), rng: () => 0,
+  ...(extra.previous ? { previous: parsePrefix(extra.previous)! } : {}), exclude: new Set(extra.exclude ?? []),
+});
+const subnetOf = (d: ReturnType<typeof plan>) => (d.plan.kind === 'create' ? formatPrefix(d.plan.subnet) : d.plan.kind === 'reuse' ? d.plan.lease.subnetKey : d.plan.kind);
+
+test('an owned lease wins over the previous subnet and a public-IP match', (t) => {
+  const l = listing([{ subnet: '198.18.9.0-24', ip: '192.0.2.1' }, { subnet: '198.18.5.0-24', ip: '192.0.2.99', owner: 'me' }]);
+  const d = plan(l, { previous: '198.18.7.0/24' });
+  t.is(subnetOf(d), '198.18.5.0-24');
+  t.like(d.plan, { kind: 'reuse', why: 'owned' });
+});
+
+test('the previous subnet is reused when free, and never when another host holds it', (t) => {
+  t.like(plan(listing([]), { previous: '198.18.7.0/24' }).plan, { kind: 'create', why: 'previous' });
+  const other = plan(listing([{ subnet: '198.18.7.0-24', ip: '192.0.2.1', owner: 'them' }]), { previous: '198.18.7.0/24' });
+  t.not(subnetOf(other), '198.18.7.0-24', 'owned by another host, even with our public IP');
+  t.like(plan(listing([{ subnet: '198.18.7.0-24', ip: '192.0.2.1' }]), { previous: '198.18.7.0/24' }).plan, { kind: 'reuse', why: 'previous' });
+  t.not(subnetOf(plan(listing([]), { previous: '10.4.1.0/24' })), '10.4.1.0/24', 'a previous subnet outside the network is not reused');
+});
+
+test('an unowned lease with our public IP is adopted (first in key order); an owned one never', (t) => {
+  const d = plan(listing([{ subnet: '198.18.10.0-24', ip: '192.0.2.1' }, { subnet: '198.18.2.0-24', ip: '192.0.2.1' }]));
+  t.like(d.plan, { kind: 'reuse', why: 'public-ip' });
+  t.is(subnetOf(d), '198.18.10.0-24');
+  t.like(plan(listing([{ subnet: '198.18.10.0-24', ip: '192.0.2.1', owner: 'twin' }])).plan, { kind: 'create', why: 'allocated' });
+});
+
+test('allocation skips taken and excluded subnets; incompatible owned leases are stale', (t) => {
+  const d = plan(listing([{ subnet: '198.18.1.0-24', ip: '192.0.2.5' }, { subnet: '10.9.0.0-24', ip: '192.0.2.1', owner: 'me' }]), { exclude: ['198.18.2.0/24'] });
+  t.is(subnetOf(d), '198.18.3.0/24', 'rng 0 picks the first free, after the taken .1 and the excluded .2');
+  t.deepEqual(d.stale.map((l) => l.subnetKey), ['10.9.0.0-24']);
+});
+
+test('a full network says so, with capacity and leases', (t) => {
+  const small = config('{"Network":"198.18.0.0/22"}').ipv4!;
+  const leases = listing(['1', '2', '3'].map((n) => ({ subnet: `198.18.${n}.0-24`, ip: `192.0.2.${n}0` })));
+  const d = planAcquire({ range: small, leases, hostID: 'me', publicIP: ip4('192.0.2.1'), rng: () => 0.5 });
+  t.deepEqual(d.plan, { kind: 'full', message: 'out of subnets: network 198.18.0.0/22 holds 3 /24 subnets and 3 are leased' });
+});
+
+test('fleet: peers, quarantine, last good lease kept, own lease ignored', (t) => {
+  const cfg = config('{"Network":"198.18.0.0/16","Backend":{"Type":"vxlan"}}');
+  const f = new Fleet(S, cfg, parsePrefix('198.18.1.0/24'));
+  t.is(f.update(`${S}198.18.1.0-24`, kv(`${S}198.18.1.0-24`, vxlanValue('192.0.2.1'))), undefined, 'our own lease');
+  t.like(f.update(`${S}198.18.2.0-24`, kv(`${S}198.18.2.0-24`, vxlanValue('192.0.2.2'))), { kind: 'peer' });
+  t.like(f.update(`${S}198.18.3.0-24`, kv(`${S}198.18.3.0-24`, 'junk')), { kind: 'quarantined', isNew: true });
+  t.like(f.update(`${S}198.18.2.0-24`, kv(`${S}198.18.2.0-24`, 'junk')), { kind: 'quarantined' });
+  t.true(f.peers.has('198.18.2.0-24'), 'a peer whose value turns bad keeps its last good lease');
+  t.like(f.update(`${S}198.18.1.0-24&fd00::-64`, kv(`${S}198.18.1.0-24&fd00::-64`, vxlanValue('192.0.2.66'))), { kind: 'quarantined', entry: { reason: "lease claims this host's own subnet" } });
+  t.like(f.update(`${S}198.18.2.0-24`, undefined), { kind: 'gone' });
+  t.deepEqual([...f.peers.keys()], []);
+  t.is(f.quarantined.size, 2);
+});
