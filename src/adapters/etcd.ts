@@ -6,7 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { ConsecutiveBreaker, circuitBreaker, handleWhen, retry } from 'cockatiel';
-import { Etcd3, type IOptions, type Watcher, isRecoverableError } from 'etcd3';
+import { Etcd3, type IOptions, isRecoverableError } from 'etcd3';
 import { WeftError } from '../core/errors.js';
 import type { EtcdSpec } from '../core/spec.js';
 import type { Compare, KeyValue, KvStore, Op, WatchCallbacks, WatchEvent, WatchHandle } from '../core/store.js';
@@ -77,11 +77,13 @@ export async function etcdClientOptions(spec: EtcdSpec, opts: EtcdOptions = {}):
   };
   const [ca, cert, key, password] = await Promise.all([read(spec.caFile, 'caFile'), read(spec.certFile, 'certFile'), read(spec.keyFile, 'keyFile'), read(spec.passwordFile, 'passwordFile')]);
   const tls = spec.endpoints.some((e) => e.startsWith('https://'));
+  // A factory, evaluated per call: a deadline computed once would already have passed when the
+  // client re-authenticates after an etcd restart, and it could then never log in again.
   const callOptions = (ctx: { isStream: boolean }): Record<string, unknown> => (ctx.isStream ? {} : { deadline: Date.now() + timeout });
   return {
     hosts: [...spec.endpoints],
     ...(tls && ca ? { credentials: { rootCertificate: ca, ...(key ? { privateKey: key } : {}), ...(cert ? { certChain: cert } : {}) } } : {}),
-    ...(spec.username && password ? { auth: { username: spec.username, password: password.toString('utf8').replace(/\r?\n$/, ''), callOptions: { deadline: Date.now() + timeout } } } : {}),
+    ...(spec.username && password ? { auth: { username: spec.username, password: password.toString('utf8').replace(/\r?\n$/, ''), callOptions } } : {}),
     defaultCallOptions: callOptions,
     dialTimeout: timeout,
     faultHandling: {
@@ -94,18 +96,30 @@ export async function etcdClientOptions(spec: EtcdSpec, opts: EtcdOptions = {}):
   };
 }
 
-/** Wait for `p` at most `ms`; errors and lateness are ignored (used for best-effort cleanup). */
-async function boundedWait(p: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([p.catch(() => undefined), new Promise<void>((r) => { timer = setTimeout(r, ms); })]);
-  clearTimeout(timer);
-}
-
 export class EtcdStore implements KvStore {
-  private constructor(private readonly client: Etcd3, private readonly timeoutMs: number) {}
+  private client: Etcd3;
+  /** How often a wedged etcd3 client was replaced (for metrics and tests). */
+  clientResets = 0;
+
+  private constructor(private readonly options: IOptions, private readonly timeoutMs: number) {
+    this.client = new Etcd3(options);
+  }
+
+  /**
+   * Replace a wedged etcd3 client. etcd3 parks every call behind one cached authentication
+   * promise; seen here after an etcd restart with auth on, that promise can stay pending while
+   * grpc's own deadlines do not fire, and every later call waits on it forever. Our outer
+   * deadline firing is the sign: start over with a fresh pool and authenticator.
+   */
+  private resetClient(): void {
+    const old = this.client;
+    this.client = new Etcd3(this.options);
+    this.clientResets++;
+    old.close();
+  }
 
   static async connect(spec: EtcdSpec, opts: EtcdOptions = {}): Promise<EtcdStore> {
-    return new EtcdStore(new Etcd3(await etcdClientOptions(spec, opts)), opts.callTimeoutMs ?? 5000);
+    return new EtcdStore(await etcdClientOptions(spec, opts), opts.callTimeoutMs ?? 5000);
   }
 
   private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
@@ -113,7 +127,10 @@ export class EtcdStore implements KvStore {
     try {
       // A second, outer deadline: auth and connection setup in etcd3 are not covered by call options.
       return await Promise.race([fn(), new Promise<never>((_r, reject) => {
-        timer = setTimeout(() => { reject(new WeftError('E_ETCD_UNAVAILABLE', `etcd ${what}: no answer within ${this.timeoutMs} ms`, { retryable: true })); }, this.timeoutMs + 500);
+        timer = setTimeout(() => {
+          this.resetClient();
+          reject(new WeftError('E_ETCD_UNAVAILABLE', `etcd ${what}: no answer within ${this.timeoutMs} ms`, { retryable: true }));
+        }, this.timeoutMs + 500);
       })]);
     } catch (e) {
       throw mapEtcdError(e, what);
@@ -174,23 +191,49 @@ export class EtcdStore implements KvStore {
     }
   }
 
+  /**
+   * One dedicated gRPC watch stream per call, not etcd3's shared WatchManager: that manager
+   * reconnects forever on its own timers, keeps cancelled watchers attached while a cancel is
+   * pending, and after an etcd restart with auth on could stop answering watch creations. weft
+   * re-lists on any broken watch anyway, so here a watch simply ends (once) and is closed.
+   */
   async watch(prefix: string, fromRevision: string, cb: WatchCallbacks): Promise<WatchHandle> {
+    const stream = await this.call('watch', () => this.client.watchClient.watch());
     let broken = false;
-    const breakOnce = (reason: string): void => { if (!broken) { broken = true; cb.onBroken(reason); } };
-    const watcher: Watcher = await this.call('watch', () => this.client.watch().prefix(prefix).startRevision(fromRevision).create());
-    watcher.on('data', (res) => {
+    let created = false;
+    const close = (): void => { try { stream.cancel(); } catch { /* already closed */ } };
+    const breakOnce = (reason: string): void => {
       if (broken) return;
-      const events: WatchEvent[] = res.events.map((ev) => (ev.type === 'Delete'
-        ? { type: 'delete', key: ev.kv.key.toString('utf8'), modRevision: ev.kv.mod_revision }
-        : { type: 'put', kv: toKV(ev.kv as unknown as RawKV) }));
-      cb.onEvents(events, res.header.revision);
-      if (res.canceled || res.compact_revision !== '0') breakOnce(`watch cancelled (compact revision ${res.compact_revision})`);
+      broken = true;
+      close();
+      if (created) cb.onBroken(reason);
+    };
+    const ready = new Promise<void>((resolve, reject) => {
+      stream.on('data', (res) => {
+        if (broken) return;
+        if (res.created && !created) { created = true; resolve(); }
+        if (res.canceled || (res.compact_revision !== '0' && res.compact_revision !== '')) {
+          if (!created) reject(new WeftError('E_ETCD', `etcd watch: cancelled at creation (${res.cancel_reason || `compacted at ${res.compact_revision}`})`, { retryable: true }));
+          breakOnce(`watch cancelled: ${res.cancel_reason || `compacted at ${res.compact_revision}`}`);
+          return;
+        }
+        const events: WatchEvent[] = res.events.map((ev) => (ev.type === 'Delete'
+          ? { type: 'delete', key: ev.kv.key.toString('utf8'), modRevision: ev.kv.mod_revision }
+          : { type: 'put', kv: toKV(ev.kv as unknown as RawKV) }));
+        if (events.length > 0) cb.onEvents(events, res.header.revision);
+      });
+      stream.on('error', (e) => { if (!created) reject(e); breakOnce(`watch error: ${e.message}`); });
+      stream.on('end', () => { if (!created) reject(new Error('watch stream ended')); breakOnce('watch stream ended'); });
     });
-    watcher.on('error', (e) => { breakOnce(`watch error: ${e.message}`); });
-    watcher.on('end', () => { breakOnce('watch ended'); });
-    watcher.on('disconnected', (e) => { breakOnce(`watch disconnected: ${e.message}`); });
-    // etcd3's cancel waits for the server's answer, forever if a member is down: bound it.
-    return { cancel: async () => { broken = true; await boundedWait(watcher.cancel(), 1000); } };
+    stream.write({ create_request: { key: B(prefix), range_end: rangeEnd(prefix), start_revision: fromRevision } });
+    try {
+      await this.call('watch', () => ready);
+    } catch (e) {
+      broken = true;
+      close();
+      throw e;
+    }
+    return { cancel: () => { broken = true; close(); return Promise.resolve(); } };
   }
 
   async close(): Promise<void> {

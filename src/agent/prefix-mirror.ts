@@ -18,6 +18,11 @@ export interface MirrorOptions {
   readonly onChange: (keys: ReadonlySet<string>) => void;
   /** Re-list this often even when the watch looks healthy. */
   readonly resyncIntervalMs?: number;
+  /**
+   * After a broken watch is replaced, re-list once more this soon: a watch re-created while
+   * etcd is still coming back (e.g. with an auth token it no longer knows) can die silently.
+   */
+  readonly verifyAfterReconnectMs?: number;
   readonly maxBackoffMs?: number;
 }
 
@@ -104,7 +109,7 @@ export class PrefixMirror {
     const fresh = new Map(kvs.map((kv) => [kv.key, kv]));
     for (const [k, kv] of fresh) if (this.entries.get(k)?.modRevision !== kv.modRevision) changed.add(k);
     for (const k of this.entries.keys()) if (!fresh.has(k)) changed.add(k);
-    if (this.synced && why === 'periodic' && changed.size > 0) {
+    if (this.synced && (why === 'periodic' || why === 'verify') && changed.size > 0) {
       this.stats.missedByWatch += changed.size;
       this.o.log.warn('periodic re-list found changes the watch missed', { prefix: this.o.prefix, keys: changed.size });
     }
@@ -117,8 +122,10 @@ export class PrefixMirror {
     if (gen !== this.generation) { await this.watch.cancel(); return; }
     this.backoffMs = 100;
     this.stats.lastError = '';
+    this.o.log.debug('etcd prefix re-listed and watched', { prefix: this.o.prefix, why, keys: fresh.size, changed: changed.size, revision });
     if (changed.size > 0) this.o.onChange(changed);
-    this.schedule(this.o.resyncIntervalMs ?? 60_000, 'periodic');
+    const reconnected = why === 'broken' || why === 'retry';
+    this.schedule(reconnected ? this.o.verifyAfterReconnectMs ?? 2000 : this.o.resyncIntervalMs ?? 60_000, reconnected ? 'verify' : 'periodic');
   }
 
   private apply(events: readonly WatchEvent[], revision: string): void {

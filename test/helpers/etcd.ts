@@ -2,7 +2,7 @@
  * Real etcd servers for tests (Debian's etcd-server), on 127.0.0.1 with random ports and a
  * temporary data dir: one member or a 3-member cluster, optionally with TLS (mTLS) and auth.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EtcdSpec } from '../../src/core/spec.js';
@@ -59,7 +59,7 @@ export class EtcdCluster {
     const tlsArgs = this.tls ? ['--cacert', this.tls.ca, '--cert', this.tls.clientCert, '--key', this.tls.clientKey] : [];
     const r = await run('etcdctl', ['--endpoints', (opts.endpoints ?? this.endpoints).join(','), '--command-timeout=3s', ...tlsArgs, ...(opts.user ? ['--user', opts.user] : []), ...args], { env: { ...process.env, ETCDCTL_API: '3' } });
     if (r.code !== 0) throw new Error(`etcdctl ${args.join(' ')}: ${r.out}`);
-    return r.out;
+    return r.stdout;
   }
 
   async waitHealthy(timeoutMs = 20_000, user?: string): Promise<void> {
@@ -88,7 +88,15 @@ export class EtcdCluster {
     await this.waitHealthy(20_000, user);
   }
   /** SIGSTOP every member: connections open, nothing answers (a hung etcd). */
-  freeze(): void { this.signal('SIGSTOP'); }
+  async freeze(): Promise<void> {
+    this.signal('SIGSTOP');
+    // Signals are delivered asynchronously: wait until the kernel reports every member stopped.
+    await until(() => this.members.every((m) => {
+      const pid = m.proc?.child.pid;
+      if (!pid) return true;
+      try { return /^\d+ \(.*\) T /.test(readFileSync(`/proc/${pid}/stat`, 'utf8')); } catch { return true; }
+    }), 5000, 20);
+  }
   thaw(): void { this.signal('SIGCONT'); }
   private signal(sig: NodeJS.Signals): void {
     for (const m of this.members) {
@@ -97,11 +105,16 @@ export class EtcdCluster {
     }
   }
 
+  /** Index of the current leader (retried: under load the cluster may be mid-election). */
   async leaderIndex(user?: string): Promise<number> {
-    const out = await this.ctl(['endpoint', 'status', '-w', 'json'], user ? { user } : {});
-    const rows = JSON.parse(out) as { Endpoint: string; Status: { header: { member_id: number | string }; leader: number | string } }[];
-    const leader = rows.find((r) => String(r.Status.header.member_id) === String(r.Status.leader));
-    return this.endpoints.indexOf(leader?.Endpoint ?? '');
+    const oneBased = await until(async () => {
+      const out = await this.ctl(['endpoint', 'status', '-w', 'json'], user ? { user } : {});
+      const rows = JSON.parse(out) as { Endpoint: string; Status: { header: { member_id: number | string }; leader: number | string } }[];
+      const leader = rows.find((r) => String(r.Status.header.member_id) === String(r.Status.leader));
+      const i = this.endpoints.indexOf(leader?.Endpoint ?? '');
+      return i >= 0 ? i + 1 : 0; // until() wants a truthy value
+    }, 10_000, 200);
+    return oneBased - 1;
   }
 
   async compact(user?: string): Promise<string> {

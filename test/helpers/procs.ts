@@ -18,7 +18,10 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { kill
 
 export interface Started {
   readonly child: ChildProcess;
+  /** stdout and stderr, interleaved (the last 200 kB). */
   output(): string;
+  /** stdout alone. */
+  stdout(): string;
   /** SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -27,13 +30,15 @@ export function start(cmd: string, args: readonly string[], opts: SpawnOptions =
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
   live.add(child);
   let out = '';
+  let stdout = '';
   const keep = (d: Buffer): void => { out = (out + d.toString()).slice(-200_000); };
-  child.stdout?.on('data', keep);
+  child.stdout?.on('data', (d: Buffer) => { keep(d); stdout = (stdout + d.toString()).slice(-200_000); });
   child.stderr?.on('data', keep);
   const exited = new Promise<void>((resolve) => { child.once('exit', () => { live.delete(child); resolve(); }); });
   return {
     child,
     output: () => out,
+    stdout: () => stdout,
     stop: async (graceMs = 3000) => {
       if (child.exitCode !== null || child.signalCode !== null) return;
       try { if (child.pid) process.kill(child.pid, 'SIGCONT'); } catch { /* gone */ }
@@ -45,10 +50,10 @@ export function start(cmd: string, args: readonly string[], opts: SpawnOptions =
   };
 }
 
-export async function run(cmd: string, args: readonly string[], opts: SpawnOptions = {}): Promise<{ code: number | null; out: string }> {
+export async function run(cmd: string, args: readonly string[], opts: SpawnOptions = {}): Promise<{ code: number | null; out: string; stdout: string }> {
   const p = start(cmd, args, opts);
-  await new Promise<void>((resolve) => { if (p.child.exitCode !== null) resolve(); else p.child.once('exit', () => { resolve(); }); });
-  return { code: p.child.exitCode, out: p.output() };
+  await new Promise<void>((resolve) => { if (p.child.exitCode !== null) resolve(); else p.child.once('close', () => { resolve(); }); });
+  return { code: p.child.exitCode, out: p.output(), stdout: p.stdout() };
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -122,7 +122,7 @@ test('a hung etcd makes one-shot commands fail in at most 10 s', async (t) => {
   const hung = await EtcdCluster.start();
   t.teardown(() => hung.stop());
   const spec = specFile(plainEtcd(hung, '/hung'));
-  hung.freeze();
+  await hung.freeze();
   for (const cmd of [['apply'], ['leases'], ['release']]) {
     const started = Date.now();
     const r = await runWeft([...cmd, '--spec', spec], { env: { ...process.env, WEFT_HOST_ID: 'x' }, timeoutMs: 30_000 });

@@ -2,7 +2,8 @@
 // compaction and leader loss, and malformed entries never remove a valid peer.
 import test from 'ava';
 import { EtcdStore } from '../../src/adapters/etcd.js';
-import { silentLogger } from '../../src/adapters/log.js';
+import { jsonLogger, silentLogger } from '../../src/adapters/log.js';
+import { appendFileSync } from 'node:fs';
 import { PrefixMirror } from '../../src/agent/prefix-mirror.js';
 import type { EtcdSpec } from '../../src/core/spec.js';
 import { Fleet } from '../../src/core/fleet.js';
@@ -17,7 +18,7 @@ async function watchFleet(spec: EtcdSpec, opts: { resyncIntervalMs?: number } = 
   const store = await EtcdStore.connect(spec, { callTimeoutMs: 2000 });
   const fleet = new Fleet(subnetsPrefix(spec.prefix), CFG);
   const mirror: PrefixMirror = new PrefixMirror({
-    store, prefix: subnetsPrefix(spec.prefix), log: silentLogger, clock: Date, resyncIntervalMs: opts.resyncIntervalMs ?? 60_000,
+    store, prefix: subnetsPrefix(spec.prefix), log: process.env.WEFT_TEST_LOG ? jsonLogger({ level: 'debug', base: { ep: spec.endpoints[0], auth: Boolean(spec.username) }, write: (l) => { appendFileSync(process.env.WEFT_TEST_LOG ?? '', l); } }) : silentLogger, clock: Date, resyncIntervalMs: opts.resyncIntervalMs ?? 60_000,
     onChange: (keys) => { for (const k of keys) fleet.update(k, mirror.snapshot.get(k)); },
   });
   await mirror.start();
