@@ -19,10 +19,11 @@ export interface Member {
 export interface TlsFiles { ca: string; cert: string; key: string; clientCert: string; clientKey: string }
 
 export class EtcdCluster {
-  private constructor(readonly dir: string, readonly members: Member[], readonly tls?: TlsFiles) {}
+  private constructor(readonly dir: string, readonly members: Member[], readonly tls?: TlsFiles, private readonly serverOnly = false) {}
 
   /** Start `size` members and wait until the cluster answers. */
-  static async start(opts: { size?: number; tls?: boolean } = {}): Promise<EtcdCluster> {
+  /** `tls: 'server-only'` serves TLS without requiring client certificates (a CA file alone must do). */
+  static async start(opts: { size?: number; tls?: boolean | 'server-only' } = {}): Promise<EtcdCluster> {
     const dir = mkdtempSync(join(tmpdir(), 'weft-etcd-'));
     const tls = opts.tls ? await makeCerts(dir) : undefined;
     const scheme = tls ? 'https' : 'http';
@@ -30,7 +31,7 @@ export class EtcdCluster {
     for (let i = 0; i < (opts.size ?? 1); i++) {
       members.push({ name: `m${i}`, clientURL: `${scheme}://127.0.0.1:${await freePort()}`, peerURL: `http://127.0.0.1:${await freePort()}` });
     }
-    const c = new EtcdCluster(dir, members, tls);
+    const c = new EtcdCluster(dir, members, tls, opts.tls === 'server-only');
     for (const m of members) c.startMember(m, 'new');
     await c.waitHealthy();
     return c;
@@ -44,7 +45,7 @@ export class EtcdCluster {
 
   private startMember(m: Member, state: 'new' | 'existing'): void {
     const cluster = this.members.map((x) => `${x.name}=${x.peerURL}`).join(',');
-    const tlsArgs = this.tls ? ['--cert-file', this.tls.cert, '--key-file', this.tls.key, '--trusted-ca-file', this.tls.ca, '--client-cert-auth'] : [];
+    const tlsArgs = this.tls ? ['--cert-file', this.tls.cert, '--key-file', this.tls.key, ...(this.serverOnly ? [] : ['--trusted-ca-file', this.tls.ca, '--client-cert-auth'])] : [];
     m.proc = start('etcd', [
       '--name', m.name, '--data-dir', join(this.dir, m.name),
       '--listen-client-urls', m.clientURL, '--advertise-client-urls', m.clientURL,

@@ -84,3 +84,18 @@ for (const withAuth of [false, true]) {
     t.is(kv?.value, '1');
   });
 }
+
+test('TLS with a CA file alone (no client certificate) works; the wrong CA is refused', async (t) => {
+  const etcd = await EtcdCluster.start({ tls: 'server-only' });
+  t.teardown(() => etcd.stop());
+  const files = etcd.tls!;
+  const s = await EtcdStore.connect({ endpoints: etcd.endpoints, prefix: '/p', caFile: files.ca });
+  t.teardown(() => s.close());
+  await s.txn([], [{ op: 'put', key: '/ca-only', value: 'ok' }]);
+  t.is((await s.get('/ca-only')).kv?.value, 'ok');
+  // The server certificate is not a CA: trusting it as one must fail verification, not pass silently.
+  const wrong = await EtcdStore.connect({ endpoints: etcd.endpoints, prefix: '/p', caFile: files.clientCert }, { callTimeoutMs: 1500 });
+  t.teardown(() => wrong.close());
+  const e = await t.throwsAsync(wrong.get('/ca-only'), { instanceOf: WeftError });
+  t.is(e.code, 'E_ETCD_UNAVAILABLE');
+});
