@@ -6,7 +6,9 @@ import { hideBin } from 'yargs/helpers';
 import { applyCommand } from './apply.js';
 import { dockerOptsCommand } from './docker-opts.js';
 import { leasesCommand } from './leases.js';
+import { planCommand } from './plan.js';
 import { releaseCommand } from './release.js';
+import { runCommand } from './run.js';
 import { validateCommand } from './validate.js';
 
 function version(): string {
@@ -19,6 +21,8 @@ await yargs(hideBin(process.argv))
   .usage('$0 <command> [options]\n\nA flannel-compatible network fabric agent (etcd v3; vxlan and host-gw).')
   .command(validateCommand)
   .command(applyCommand)
+  .command(runCommand)
+  .command(planCommand)
   .command(leasesCommand)
   .command(releaseCommand)
   .command(dockerOptsCommand)

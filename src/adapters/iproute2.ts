@@ -1,0 +1,133 @@
+/**
+ * iproute2, thinly: observe with `ip -json` / `bridge -json`, change with `ip -force -batch -`
+ * and `bridge -force -batch -` (one process per batch, per-line failures reported back), and
+ * netlink events from `ip monitor`. The JSON parsers are exported and tested on captured output.
+ */
+import { type IP, type Prefix, parseIPv4, parsePrefix, prefix } from '../core/cidr.js';
+import type { FdbEntry, Neighbour, ObservedDatapath, ObservedDevice, ObservedRoute } from '../core/datapath.js';
+import type { ObservedLink } from '../core/host-facts.js';
+import { normalizeEthernetMAC } from '../core/mac.js';
+import { type LineStream, exec, execOk, streamLines } from './exec.js';
+
+interface AddrInfo { family?: string; local?: string; prefixlen?: number; scope?: string }
+interface LinkJson {
+  ifindex?: number; ifname?: string; flags?: string[]; mtu?: number; address?: string; addr_info?: AddrInfo[];
+  linkinfo?: { info_kind?: string; info_data?: { id?: number; local?: string; link?: string; port?: number; learning?: boolean; gbp?: boolean } };
+}
+interface RouteJson { dst?: string; gateway?: string; dev?: string; protocol?: string; scope?: string; flags?: string[]; type?: string }
+interface NeighJson { dst?: string; lladdr?: string; state?: string[]; dev?: string }
+interface FdbJson { mac?: string; dst?: string; flags?: string[]; state?: string; ifname?: string }
+
+const asArray = <T>(text: string): T[] => { const v: unknown = JSON.parse(text.trim() || '[]'); return Array.isArray(v) ? (v as T[]) : []; };
+
+const v4addrs = (l: LinkJson): Prefix[] => (l.addr_info ?? []).flatMap((a) => {
+  const ip = a.family === 'inet' && a.local ? parseIPv4(a.local) : undefined;
+  return ip && a.scope !== 'host' ? [prefix(ip, a.prefixlen ?? 32)] : [];
+});
+
+/** `ip -json addr show` -> links with their global IPv4 addresses. */
+export function parseLinks(text: string): ObservedLink[] {
+  return asArray<LinkJson>(text).map((l) => ({ name: l.ifname ?? '', index: l.ifindex ?? 0, mtu: l.mtu ?? 0, up: (l.flags ?? []).includes('UP'), addrs: v4addrs(l) }));
+}
+
+/** `ip -d -json addr show dev X` -> the device (or undefined). */
+export function parseDevice(text: string): ObservedDevice | undefined {
+  const l = asArray<LinkJson>(text)[0];
+  if (!l?.ifname) return undefined;
+  const d = l.linkinfo?.info_data;
+  return {
+    name: l.ifname, kind: l.linkinfo?.info_kind ?? '', mtu: l.mtu ?? 0, mac: normalizeEthernetMAC(l.address ?? '') ?? '', up: (l.flags ?? []).includes('UP'), addrs: v4addrs(l),
+    ...(d?.id !== undefined ? { vni: d.id } : {}), ...(d?.local ? { local: d.local } : {}), ...(d?.link ? { underlay: d.link } : {}),
+    ...(d?.port !== undefined ? { port: d.port } : {}), ...(d?.learning !== undefined ? { learning: d.learning } : {}), gbp: d?.gbp ?? false,
+  };
+}
+
+/** `ip -json -4 route show table main` -> routes (unicast only). */
+export function parseRoutes(text: string): ObservedRoute[] {
+  return asArray<RouteJson>(text).flatMap((r) => {
+    if (r.type !== undefined && r.type !== 'unicast') return [];
+    const dst = r.dst === 'default' ? parsePrefix('0.0.0.0/0') : parsePrefix(r.dst?.includes('/') ? r.dst : `${r.dst ?? ''}/32`);
+    if (!dst || dst.ip.family !== 4 || !r.dev) return [];
+    const via = r.gateway ? parseIPv4(r.gateway) : undefined;
+    return [{ dst, dev: r.dev, proto: r.protocol ?? 'boot', onlink: (r.flags ?? []).includes('onlink'), scopeLink: r.scope === 'link', ...(via ? { via } : {}) }];
+  });
+}
+
+/** `ip -json neigh show dev X` -> its permanent IPv4 neighbours. */
+export function parseNeighs(text: string, dev: string): Neighbour[] {
+  return asArray<NeighJson>(text).flatMap((n) => {
+    const ip = n.dst ? parseIPv4(n.dst) : undefined;
+    const mac = normalizeEthernetMAC(n.lladdr ?? '');
+    return ip && mac && (n.state ?? []).includes('PERMANENT') ? [{ ip, mac, dev }] : [];
+  });
+}
+
+/** `bridge -json fdb show dev X` -> permanent entries with a remote destination. */
+export function parseFdb(text: string, dev: string): FdbEntry[] {
+  return asArray<FdbJson>(text).flatMap((f) => {
+    const dst: IP | undefined = f.dst ? parseIPv4(f.dst) : undefined;
+    const mac = normalizeEthernetMAC(f.mac ?? '');
+    return dst && mac && f.state === 'permanent' ? [{ mac, dst, dev }] : [];
+  });
+}
+
+export async function listLinks(): Promise<ObservedLink[]> {
+  return parseLinks(await execOk('ip', ['-json', 'addr', 'show']));
+}
+
+export async function listRoutes(): Promise<ObservedRoute[]> {
+  return parseRoutes(await execOk('ip', ['-json', '-4', 'route', 'show', 'table', 'main']));
+}
+
+/** The device `ip route get` picks for `to`, or undefined when unreachable. */
+export async function routeDevTo(to: string): Promise<string | undefined> {
+  const r = await exec('ip', ['-json', 'route', 'get', to]);
+  return r.code === 0 ? asArray<RouteJson>(r.stdout)[0]?.dev : undefined;
+}
+
+/** Everything the planner needs: the device (if named), main routes, its neighbours and fdb. */
+export async function observeDatapath(device: string | undefined): Promise<ObservedDatapath> {
+  const routes = listRoutes();
+  if (device === undefined) return { routes: await routes, neighs: [], fdb: [] };
+  const dev = await exec('ip', ['-d', '-json', 'addr', 'show', 'dev', device]);
+  if (dev.code !== 0) return { routes: await routes, neighs: [], fdb: [] };
+  const [neigh, fdb] = await Promise.all([execOk('ip', ['-json', '-4', 'neigh', 'show', 'dev', device]), execOk('bridge', ['-json', 'fdb', 'show', 'dev', device])]);
+  const observed = parseDevice(dev.stdout);
+  return { ...(observed ? { device: observed } : {}), routes: await routes, neighs: parseNeighs(neigh, device), fdb: parseFdb(fdb, device) };
+}
+
+/** A line of a batch that failed, with iproute2's message. */
+export interface BatchFailure { readonly index: number; readonly message: string }
+
+/** Parse `-force -batch` stderr: messages followed by `Command failed -:N` (1-based). */
+export function parseBatchErrors(stderr: string): BatchFailure[] {
+  const out: BatchFailure[] = [];
+  let pending: string[] = [];
+  for (const line of stderr.split('\n')) {
+    const m = /^Command failed -:(\d+)$/.exec(line.trim());
+    if (m?.[1]) { out.push({ index: Number(m[1]) - 1, message: pending.join(' ').trim() || 'failed' }); pending = []; } else if (line.trim()) pending.push(line.trim());
+  }
+  return out;
+}
+
+/** Apply one batch; returns the lines that failed (empty when all succeeded). */
+export async function applyBatch(tool: 'ip' | 'bridge', lines: readonly string[]): Promise<BatchFailure[]> {
+  if (lines.length === 0) return [];
+  const r = await exec(tool, ['-force', '-batch', '-'], { input: `${lines.join('\n')}\n`, timeoutMs: 60_000 });
+  if (r.code === 0) return [];
+  const failures = parseBatchErrors(r.stderr);
+  return failures.length > 0 ? failures : lines.map((_, index) => ({ index, message: r.stderr.trim() || `${tool} exit ${r.code}` }));
+}
+
+/** Netlink events, one line each (`ip monitor label`), restarted if the monitor dies. */
+export function monitorNetlink(onLine: (line: string) => void): { stop(): void } {
+  let stopped = false;
+  let current: LineStream | undefined;
+  const startOne = (): void => {
+    if (stopped) return;
+    current = streamLines('ip', ['monitor', 'label', 'link', 'address', 'route', 'neigh'], onLine);
+    void current.exited.then(() => { if (!stopped) setTimeout(startOne, 1000); });
+  };
+  startOne();
+  return { stop: () => { stopped = true; current?.stop(); } };
+}

@@ -1,0 +1,97 @@
+/**
+ * The steps before the loops start: the fleet's network config (create-if-absent from the
+ * spec, never overwritten), this host's interface facts, the VTEP MAC, and the kernel port the
+ * reconciler drives. Each step retries what can heal (etcd down) and fails fast on what cannot.
+ */
+import { createHash } from 'node:crypto';
+import { type NetworkConfig, checkNetworkConfig, diffConfigs } from '../core/config-check.js';
+import { WeftError } from '../core/errors.js';
+import { type HostFacts, chooseInterface } from '../core/host-facts.js';
+import { localUnicastMAC } from '../core/mac.js';
+import { ConfigError, decodeNetworkConfig } from '../core/network-config.js';
+import { configKey } from '../core/owner.js';
+import type { Spec } from '../core/spec.js';
+import type { KvStore } from '../core/store.js';
+import { formatIP } from '../core/cidr.js';
+import { applyBatch, listLinks, listRoutes, observeDatapath, routeDevTo } from '../adapters/iproute2.js';
+import { restoreNoflush, saveTables } from '../adapters/iptables.js';
+import type { Logger } from '../adapters/log.js';
+import { ensureIPv4Forwarding } from '../adapters/sysctl.js';
+import type { HostPort } from './reconciler.js';
+
+export const sleep = (ms: number, signal?: AbortSignal): Promise<void> => new Promise((resolve) => {
+  const t = setTimeout(resolve, ms);
+  signal?.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+});
+
+const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+
+/**
+ * The network config the fleet runs with. Absent: store the spec's (create-if-absent, so two
+ * hosts starting together cannot both write). Present and different: log it and use the
+ * stored one (changing the fleet is `weft apply`'s job). Waits while etcd is unreachable or
+ * the stored config is invalid.
+ */
+export async function fleetConfig(store: KvStore, spec: Spec, log: Logger, signal: AbortSignal): Promise<NetworkConfig> {
+  const key = configKey(spec.etcd.prefix);
+  let backoffMs = 500;
+  while (!signal.aborted) {
+    try {
+      const { kv } = await store.get(key);
+      if (!kv) {
+        if (spec.network) {
+          const res = await store.txn([{ key, target: 'version', equals: 0 }], [{ op: 'put', key, value: spec.network.configJson }]);
+          if (res.succeeded) { log.info('stored the network config from the spec', { key }); return spec.network.config; }
+          continue; // someone stored one first: read theirs
+        }
+        log.warn('no network config in etcd and none in the spec; waiting', { key });
+      } else {
+        const stored = checkNetworkConfig(decodeNetworkConfig(kv.value));
+        const diff = spec.network ? diffConfigs(stored, spec.network.config) : [];
+        if (diff.length > 0) log.warn('the stored network config differs from the spec; running with the stored one (use weft apply to change it)', { key, diff });
+        return stored;
+      }
+    } catch (e) {
+      if (e instanceof ConfigError) log.error('the stored network config is invalid; waiting for a valid one', { key, error: e.message });
+      else if (e instanceof WeftError && e.retryable) log.warn('etcd unreachable; retrying', { error: e.message, retryInMs: backoffMs });
+      else throw e;
+    }
+    await sleep(backoffMs, signal);
+    backoffMs = Math.min(backoffMs * 2, 5000);
+  }
+  throw new WeftError('E_ETCD_UNAVAILABLE', 'stopped before the network config could be read');
+}
+
+/** The fabric interface, its address and MTU, and the public IP (logged with why). */
+export async function discoverHost(spec: Spec, log: Logger): Promise<HostFacts> {
+  const [links, routes] = await Promise.all([listLinks(), listRoutes()]);
+  const canReachDev = spec.host.canReach ? await routeDevTo(formatIP(spec.host.canReach)) : undefined;
+  const facts = chooseInterface({ host: spec.host, links, routes, ...(canReachDev ? { canReachDev } : {}) });
+  log.info('fabric interface chosen', { interface: facts.iface, address: formatIP(facts.ifaceIP), mtu: facts.ifaceMTU, publicIP: formatIP(facts.publicIP), why: facts.why });
+  return facts;
+}
+
+/**
+ * The VTEP MAC: the existing device's (a restart keeps it, also one flanneld created), else one
+ * derived from the host identity and VNI, so a reboot or a recreated device keeps the MAC
+ * peers already have and no stale fdb entry is left anywhere.
+ */
+export async function vtepMACFor(device: string | undefined, hostID: string, vni: number): Promise<string> {
+  if (device !== undefined) {
+    const seen = (await observeDatapath(device)).device;
+    if (seen?.kind === 'vxlan' && seen.mac) return seen.mac;
+  }
+  const digest = createHash('sha256').update(`weft-vtep/${hostID}/${vni}`).digest();
+  return localUnicastMAC([...digest.subarray(0, 6)]);
+}
+
+/** The real kernel, through the iproute2 / iptables adapters. */
+export const kernelHost: HostPort = {
+  observeDatapath,
+  applyBatch,
+  saveTables,
+  restoreRules: restoreNoflush,
+  ensureForwarding: ensureIPv4Forwarding,
+};
+
+export { message };

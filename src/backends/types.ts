@@ -1,0 +1,36 @@
+/**
+ * The seam between weft and a backend: a backend is pure. Given the config, this host's lease
+ * and facts, and the peers, it says what the datapath should be; the reconciler does the rest.
+ */
+import type { Prefix } from '../core/cidr.js';
+import type { NetworkConfig } from '../core/config-check.js';
+import type { DesiredDatapath, ObservedRoute } from '../core/datapath.js';
+import type { HostFacts } from '../core/host-facts.js';
+import type { LeaseAttrs } from '../core/lease.js';
+import type { PeerLease } from '../core/peer-lease.js';
+
+export interface BackendInput {
+  readonly config: NetworkConfig;
+  readonly ownSubnet: Prefix;
+  readonly facts: HostFacts;
+  /** Underlay routes (to judge L2 adjacency). */
+  readonly routes: readonly ObservedRoute[];
+  readonly peers: Iterable<PeerLease>;
+  /** The overlay MTU (see `mtu`). */
+  readonly mtu: number;
+  /** vxlan: the MAC this host advertises. */
+  readonly vtepMAC: string;
+}
+
+export interface Backend {
+  readonly type: 'vxlan' | 'host-gw';
+  /** The device weft owns, if the backend has one. */
+  deviceName(config: NetworkConfig): string | undefined;
+  /** The overlay MTU (FLANNEL_MTU): `hostMTU` overrides the computed value. */
+  mtu(config: NetworkConfig, facts: HostFacts, hostMTU: number | undefined): number;
+  /** The lease value this host publishes. */
+  leaseAttrs(config: NetworkConfig, facts: HostFacts, vtepMAC: string): LeaseAttrs;
+  /** Refuse to run on this host (e.g. host-gw behind NAT): a message, or undefined. */
+  refusal(facts: HostFacts): string | undefined;
+  desired(input: BackendInput): DesiredDatapath;
+}

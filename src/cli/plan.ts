@@ -1,0 +1,63 @@
+/**
+ * `weft plan [--spec F]`: what a reconcile pass would change on this host, as the iproute2 and
+ * iptables-restore lines it would run, changing nothing. Reads etcd and the kernel only.
+ */
+import type { CommandModule } from 'yargs';
+import { joinListing } from '../core/acquire.js';
+import { formatPrefix } from '../core/cidr.js';
+import { type NetworkConfig, checkNetworkConfig } from '../core/config-check.js';
+import { WeftError } from '../core/errors.js';
+import { Fleet } from '../core/fleet.js';
+import { decodeVxlanData, decodeLeaseAttrs } from '../core/lease.js';
+import { decodeNetworkConfig } from '../core/network-config.js';
+import { configKey, ownersPrefix, subnetsPrefix } from '../core/owner.js';
+import { renderOp } from '../core/plan.js';
+import { backendFor } from '../backends/index.js';
+import { hostIdentity } from '../adapters/identity.js';
+import { supportsRandomFully } from '../adapters/iptables.js';
+import { silentLogger } from '../adapters/log.js';
+import { discoverHost, kernelHost } from '../agent/bootstrap.js';
+import { Reconciler } from '../agent/reconciler.js';
+import { handle, loadSpec, withSpec, withStore } from './common.js';
+
+interface Args { spec: string }
+
+export const planCommand: CommandModule<object, Args> = {
+  command: 'plan',
+  describe: 'Show what a reconcile pass would change on this host (changes nothing)',
+  builder: (y) => withSpec(y),
+  handler: handle<Args>(async (args) => {
+    const spec = await loadSpec(args.spec);
+    const P = spec.etcd.prefix;
+    const identity = await hostIdentity();
+    const { config, listed, subs } = await withStore(spec, async (store) => {
+      const [cfg, subs, owners] = await Promise.all([store.get(configKey(P)), store.list(subnetsPrefix(P)), store.list(ownersPrefix(P))]);
+      const config: NetworkConfig | undefined = cfg.kv ? checkNetworkConfig(decodeNetworkConfig(cfg.kv.value)) : spec.network?.config;
+      if (!config) throw new WeftError('E_NOT_FOUND', `no network config: ${configKey(P)} is absent and ${spec.file} has no network section`);
+      return { config, listed: joinListing(subs.kvs, owners.kvs, subnetsPrefix(P), ownersPrefix(P)), subs: subs.kvs };
+    });
+    const range = config.ipv4;
+    if (!range) throw new WeftError('E_CONFIG', 'the network config has no IPv4 Network');
+    const own = listed.find((l) => l.owner?.hostID === identity.hostID && l.subnet);
+    if (!own?.subnet) {
+      process.stdout.write(`this host (${identity.hostID}) holds no lease under ${subnetsPrefix(P)}: weft run would acquire one first\n`);
+      return;
+    }
+    const backend = backendFor(config.backend.type);
+    const facts = await discoverHost(spec, silentLogger);
+    const attrs = decodeLeaseAttrs(own.kv.value);
+    const vx = attrs.ok ? decodeVxlanData(attrs.value.backendData) : undefined;
+    const fleet = new Fleet(subnetsPrefix(P), config, own.subnet);
+    for (const kv of subs) fleet.update(kv.key, kv);
+    const r = new Reconciler({ host: kernelHost, log: silentLogger, clock: Date });
+    const report = await r.preview({
+      backend, config, network: range.network, ownSubnet: own.subnet, facts, mtu: backend.mtu(config, facts, spec.host.mtu),
+      vtepMAC: vx?.ok ? vx.value.vtepMAC : '', ipMasq: spec.host.ipMasq, randomFully: await supportsRandomFully(), peers: () => fleet.peers.values(),
+    });
+    const lines = report.ops.map((op) => { const x = renderOp(op); return `${x.tool} ${x.line}`; });
+    if (report.rulesPayload) lines.push(...report.rulesPayload.trimEnd().split('\n').map((l) => `iptables-restore --noflush: ${l}`));
+    process.stdout.write(`# ${formatPrefix(own.subnet)} on ${facts.iface}, ${report.desired.peersProgrammed} peer(s) programmed, ${report.desired.skipped.length} skipped\n`);
+    for (const s of report.desired.skipped) process.stdout.write(`# skipped ${s.subnetKey}: ${s.reason}\n`);
+    process.stdout.write(lines.length ? `${lines.join('\n')}\n` : 'no changes: the datapath and rules match\n');
+  }),
+};

@@ -1,0 +1,38 @@
+/**
+ * `weft run [--spec F]`: the daemon. JSON log lines on stderr. SIGTERM or SIGINT stops it
+ * cleanly with exit 0 and leaves the datapath and lease in place (a restart is hitless).
+ */
+import type { CommandModule } from 'yargs';
+import { jsonLogger } from '../adapters/log.js';
+import { Agent } from '../agent/run.js';
+import { handle, loadSpec, withSpec } from './common.js';
+
+interface Args { spec: string }
+
+export const runCommand: CommandModule<object, Args> = {
+  command: 'run',
+  describe: 'Run the agent: lease a subnet, program the datapath, keep it converged',
+  builder: (y) => withSpec(y),
+  handler: handle<Args>(async (args) => {
+    const spec = await loadSpec(args.spec);
+    const level = process.env.WEFT_LOG_LEVEL === 'debug' ? 'debug' : 'info';
+    const log = jsonLogger({ level });
+    const agent = new Agent(spec, log);
+    let stopping: Promise<void> | undefined;
+    const stop = (sig: string): void => {
+      if (stopping) { log.warn('second signal; exiting now', { signal: sig }); process.exit(1); }
+      log.info('stopping; the datapath and the lease stay in place', { signal: sig });
+      stopping = agent.stop().then(() => { log.info('exited cleanly'); process.exit(0); });
+    };
+    process.on('SIGTERM', () => { stop('SIGTERM'); });
+    process.on('SIGINT', () => { stop('SIGINT'); });
+    try {
+      await agent.start();
+    } catch (e) {
+      if (stopping) { await stopping; return; }
+      await agent.stop();
+      throw e;
+    }
+    await new Promise(() => undefined); // runs until a signal
+  }),
+};

@@ -1,0 +1,105 @@
+/**
+ * flanneld's masquerade and forward rules (flannel-compat.md §5.2, §5.3), byte for byte in
+ * iptables-save's canonical form, so weft and flanneld recognise and recycle each other's
+ * chains. The plan rewrites a weft chain only when its content differs, and keeps exactly one
+ * jump to it; the payload goes to `iptables-restore --noflush`, which touches nothing else.
+ */
+import { type Prefix, formatPrefix } from './cidr.js';
+
+export interface ChainSpec {
+  readonly table: 'nat' | 'filter';
+  readonly chain: string;
+  /** The built-in chain that jumps to it. */
+  readonly from: string;
+  /** `-A FROM ...` text of the jump rule (without the `-A FROM ` part). */
+  readonly jump: string;
+  /** Rule bodies (without `-A CHAIN `), in order. */
+  readonly rules: readonly string[];
+}
+
+export interface RulesInput {
+  readonly network: Prefix;
+  readonly ownSubnet: Prefix;
+  readonly ipMasq: boolean;
+  readonly randomFully: boolean;
+}
+
+const MASQ = '-m comment --comment "flanneld masq"';
+const FWD = '-m comment --comment "flanneld forward"';
+
+export const MASQ_CHAIN = 'FLANNEL-POSTRTG';
+export const FWD_CHAIN = 'FLANNEL-FWD';
+
+/** The chains weft wants, and the chains it wants gone (ipMasq off). */
+export function desiredRules(i: RulesInput): { want: ChainSpec[]; remove: ChainSpec[] } {
+  const n = formatPrefix(i.network);
+  const l = formatPrefix(i.ownSubnet);
+  const masq = `-j MASQUERADE${i.randomFully ? ' --random-fully' : ''}`;
+  const nat: ChainSpec = {
+    table: 'nat', chain: MASQ_CHAIN, from: 'POSTROUTING', jump: `${MASQ} -j ${MASQ_CHAIN}`,
+    rules: [
+      `-m mark --mark 0x4000/0x4000 ${MASQ} -j RETURN`,
+      `-s ${l} -d ${n} ${MASQ} -j RETURN`,
+      `-s ${n} -d ${l} ${MASQ} -j RETURN`,
+      `! -s ${n} -d ${l} ${MASQ} -j RETURN`,
+      `-s ${n} ! -d 224.0.0.0/4 ${MASQ} ${masq}`,
+      `! -s ${n} -d ${n} ${MASQ} ${masq}`,
+    ],
+  };
+  const fwd: ChainSpec = {
+    table: 'filter', chain: FWD_CHAIN, from: 'FORWARD', jump: `${FWD} -j ${FWD_CHAIN}`,
+    rules: [`-s ${n} ${FWD} -j ACCEPT`, `-d ${n} ${FWD} -j ACCEPT`],
+  };
+  return i.ipMasq ? { want: [nat, fwd], remove: [] } : { want: [fwd], remove: [nat] };
+}
+
+/** One table of `iptables-save` output: chain name -> its rule bodies, in order. */
+export type SavedTable = ReadonlyMap<string, readonly string[]>;
+
+/** Parse `iptables-save -t TABLE` output. */
+export function parseIptablesSave(text: string): SavedTable {
+  const chains = new Map<string, string[]>();
+  for (const line of text.split('\n')) {
+    const decl = /^:(\S+) /.exec(line);
+    if (decl?.[1]) { if (!chains.has(decl[1])) chains.set(decl[1], []); continue; }
+    const rule = /^-A (\S+) (.*)$/.exec(line);
+    if (rule?.[1] && rule[2] !== undefined) {
+      const list = chains.get(rule[1]) ?? [];
+      list.push(rule[2]);
+      chains.set(rule[1], list);
+    }
+  }
+  return chains;
+}
+
+/**
+ * The `iptables-restore --noflush` payload that converges `saved` (one SavedTable per table),
+ * or '' when nothing differs. Declaring a chain (`:NAME - [0:0]`) with --noflush flushes it.
+ */
+export function planRules(d: { want: readonly ChainSpec[]; remove: readonly ChainSpec[] }, saved: ReadonlyMap<string, SavedTable>): { payload: string; repaired: string[] } {
+  const byTable = new Map<string, string[]>();
+  const repaired: string[] = [];
+  const add = (table: string, line: string) => { byTable.set(table, [...(byTable.get(table) ?? []), line]); };
+  for (const c of d.want) {
+    const t = saved.get(c.table);
+    const have = t?.get(c.chain);
+    if (!have || have.length !== c.rules.length || have.some((r, i) => r !== c.rules[i])) {
+      add(c.table, `:${c.chain} - [0:0]`);
+      for (const r of c.rules) add(c.table, `-A ${c.chain} ${r}`);
+      repaired.push(`${c.table}/${c.chain}`);
+    }
+    const jumps = (t?.get(c.from) ?? []).filter((r) => r === c.jump).length;
+    if (jumps === 0) { add(c.table, `-A ${c.from} ${c.jump}`); repaired.push(`${c.table}/${c.from} jump`); }
+    for (let k = 1; k < jumps; k++) add(c.table, `-D ${c.from} ${c.jump}`);
+  }
+  for (const c of d.remove) {
+    const t = saved.get(c.table);
+    if (!t?.has(c.chain)) continue;
+    for (const r of t.get(c.from) ?? []) if (r === c.jump) add(c.table, `-D ${c.from} ${c.jump}`);
+    add(c.table, `:${c.chain} - [0:0]`);
+    add(c.table, `-X ${c.chain}`);
+    repaired.push(`${c.table}/${c.chain} removed`);
+  }
+  const payload = [...byTable].map(([table, lines]) => `*${table}\n${lines.join('\n')}\nCOMMIT\n`).join('');
+  return { payload, repaired };
+}

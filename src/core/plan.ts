@@ -1,0 +1,145 @@
+/**
+ * plan(desired, observed) -> the ordered operations that make the kernel match, touching only
+ * what weft owns: the vxlan device and what hangs off it, routes stamped `proto 175`, and the
+ * routes flanneld leaves inside the network (so a host moves from flanneld to weft in place).
+ * Keyed maps on both sides: a pass is O(peers) to compute and one changed peer is O(1) writes.
+ * Operations render to `ip -batch` / `bridge -batch` lines (argv words, never a shell).
+ */
+import { type Prefix, formatIP, formatPrefix, overlaps, sameIP, within } from './cidr.js';
+import {
+  type DesiredDatapath, type FdbEntry, type Neighbour, type ObservedDatapath, type ObservedDevice, type ObservedRoute,
+  type Route, type VxlanDevice, WEFT_ROUTE_PROTO, fdbKey, neighKey, routeKey,
+} from './datapath.js';
+
+export type Op =
+  | { readonly kind: 'link-del'; readonly name: string }
+  | { readonly kind: 'link-add'; readonly device: VxlanDevice }
+  | { readonly kind: 'link-set'; readonly name: string; readonly set: 'up' | `mtu ${number}` | `address ${string}` | 'down' }
+  | { readonly kind: 'addr-add' | 'addr-del'; readonly dev: string; readonly addr: Prefix }
+  | { readonly kind: 'route-del'; readonly route: ObservedRoute }
+  | { readonly kind: 'neigh-del' | 'neigh-replace'; readonly neigh: Neighbour }
+  | { readonly kind: 'fdb-del' | 'fdb-replace'; readonly fdb: FdbEntry }
+  | { readonly kind: 'route-replace'; readonly route: Route };
+
+/** What weft may own besides its device: the network, this host's subnet, the underlay interface. */
+export interface Ownership {
+  readonly network: Prefix;
+  readonly ownSubnet: Prefix;
+  readonly iface: string;
+}
+
+function deviceCompatible(o: ObservedDevice, d: VxlanDevice): boolean {
+  return o.kind === 'vxlan' && o.vni === d.vni && o.local === formatIP(d.local) && o.underlay === d.underlay
+    && o.port === d.port && (o.learning ?? false) === d.learning && (o.gbp ?? false) === d.gbp;
+}
+
+/** Is this observed route one weft manages (and so may replace or delete)? */
+export function ownsRoute(r: ObservedRoute, own: Ownership, deviceName: string | undefined): boolean {
+  if (!within(r.dst, own.network) || overlaps(r.dst, own.ownSubnet)) return false;
+  if (r.proto === WEFT_ROUTE_PROTO || (deviceName !== undefined && r.dev === deviceName)) return true;
+  // flanneld's host-gw and DirectRouting routes: `S via P dev <iface>`, default protocol.
+  return r.via !== undefined && r.proto === 'boot' && r.dev === own.iface;
+}
+
+const sameRoute = (o: ObservedRoute, d: Route): boolean =>
+  o.proto === WEFT_ROUTE_PROTO && o.via !== undefined && sameIP(o.via, d.via) && o.dev === d.dev && o.onlink === d.onlink;
+
+function planDevice(d: VxlanDevice, o: ObservedDevice | undefined, own: Ownership, ops: Op[]): boolean {
+  let fresh = false;
+  if (o && !deviceCompatible(o, d)) { ops.push({ kind: 'link-del', name: o.name }); fresh = true; }
+  if (!o || fresh) {
+    ops.push({ kind: 'link-add', device: d }, { kind: 'link-set', name: d.name, set: 'up' }, { kind: 'addr-add', dev: d.name, addr: d.address });
+    return true;
+  }
+  if (o.mac !== d.mac) ops.push({ kind: 'link-set', name: d.name, set: 'down' }, { kind: 'link-set', name: d.name, set: `address ${d.mac}` }, { kind: 'link-set', name: d.name, set: 'up' });
+  else if (!o.up) ops.push({ kind: 'link-set', name: d.name, set: 'up' });
+  if (o.mtu !== d.mtu) ops.push({ kind: 'link-set', name: d.name, set: `mtu ${d.mtu}` });
+  if (!o.addrs.some((a) => a.len === 32 && sameIP(a.ip, d.address.ip))) ops.push({ kind: 'addr-add', dev: d.name, addr: d.address });
+  for (const a of o.addrs) {
+    if (!(a.len === 32 && sameIP(a.ip, d.address.ip)) && within(a, own.network)) ops.push({ kind: 'addr-del', dev: d.name, addr: a });
+  }
+  return false;
+}
+
+/** The operations, in a safe order: device, deletions, fdb, then neighbours before routes. */
+export function plan(desired: DesiredDatapath, observed: ObservedDatapath, own: Ownership): Op[] {
+  const devOps: Op[] = [];
+  const fresh = desired.device ? planDevice(desired.device, observed.device, own, devOps) : false;
+  const devName = desired.device?.name;
+  // A device created this pass carries nothing yet: everything on it is missing.
+  const onDevice = (dev: string) => fresh && dev === devName;
+  const dels: Op[] = [];
+  const fdbOps: Op[] = [];
+  const adds: Op[] = [];
+
+  const seenRoutes = new Map<string, ObservedRoute[]>();
+  for (const r of observed.routes) {
+    if (onDevice(r.dev) || !ownsRoute(r, own, devName)) continue;
+    const k = routeKey(r.dst);
+    seenRoutes.set(k, [...(seenRoutes.get(k) ?? []), r]);
+  }
+  for (const [k, rs] of seenRoutes) {
+    const want = desired.routes.get(k);
+    // A wanted destination is fixed by `route replace` (same dst, metric and table) in place.
+    if (!want) for (const r of rs) dels.push({ kind: 'route-del', route: r });
+  }
+
+  const seenNeigh = new Map(observed.neighs.filter((n) => !onDevice(n.dev)).map((n) => [neighKey(n.ip), n]));
+  for (const [k, n] of seenNeigh) if (!desired.neighs.has(k)) dels.push({ kind: 'neigh-del', neigh: n });
+  for (const [k, n] of desired.neighs) if (seenNeigh.get(k)?.mac !== n.mac) adds.push({ kind: 'neigh-replace', neigh: n });
+
+  const seenFdb = new Set<string>();
+  for (const f of observed.fdb) {
+    if (onDevice(f.dev)) continue;
+    seenFdb.add(fdbKey(f));
+    const want = desired.fdb.get(f.mac);
+    if (!want || !sameIP(want.dst, f.dst)) fdbOps.push({ kind: 'fdb-del', fdb: f });
+  }
+  for (const f of desired.fdb.values()) if (!seenFdb.has(fdbKey(f))) fdbOps.push({ kind: 'fdb-replace', fdb: f });
+
+  for (const [k, r] of desired.routes) {
+    if (!(seenRoutes.get(k) ?? []).some((o) => sameRoute(o, r))) adds.push({ kind: 'route-replace', route: r });
+  }
+  if (desired.device === undefined && observed.device) devOps.push({ kind: 'link-del', name: observed.device.name });
+  return [...devOps, ...dels, ...fdbOps, ...adds];
+}
+
+/** `ip -batch` or `bridge -batch`, and the line for one operation. */
+export function renderOp(op: Op): { tool: 'ip' | 'bridge'; line: string } {
+  switch (op.kind) {
+    case 'link-del': return { tool: 'ip', line: `link del ${op.name}` };
+    case 'link-add': {
+      const d = op.device;
+      return { tool: 'ip', line: `link add ${d.name} address ${d.mac} mtu ${d.mtu} type vxlan id ${d.vni} local ${formatIP(d.local)} dev ${d.underlay} dstport ${d.port} ${d.learning ? 'learning' : 'nolearning'}${d.gbp ? ' gbp' : ''}` };
+    }
+    case 'link-set': return { tool: 'ip', line: `link set dev ${op.name} ${op.set}` };
+    case 'addr-add': return { tool: 'ip', line: `addr add ${formatPrefix(op.addr)} dev ${op.dev}` };
+    case 'addr-del': return { tool: 'ip', line: `addr del ${formatPrefix(op.addr)} dev ${op.dev}` };
+    case 'route-del': {
+      const r = op.route;
+      return { tool: 'ip', line: `route del ${formatPrefix(r.dst)}${r.via ? ` via ${formatIP(r.via)}` : ''} dev ${r.dev}` };
+    }
+    case 'route-replace': {
+      const r = op.route;
+      return { tool: 'ip', line: `route replace ${formatPrefix(r.dst)} via ${formatIP(r.via)} dev ${r.dev}${r.onlink ? ' onlink' : ''} proto ${WEFT_ROUTE_PROTO}` };
+    }
+    case 'neigh-del': return { tool: 'ip', line: `neigh del ${formatIP(op.neigh.ip)} dev ${op.neigh.dev}` };
+    case 'neigh-replace': return { tool: 'ip', line: `neigh replace ${formatIP(op.neigh.ip)} lladdr ${op.neigh.mac} dev ${op.neigh.dev} nud permanent` };
+    case 'fdb-del': return { tool: 'bridge', line: `fdb del ${op.fdb.mac} dev ${op.fdb.dev} dst ${formatIP(op.fdb.dst)} self` };
+    case 'fdb-replace': return { tool: 'bridge', line: `fdb replace ${op.fdb.mac} dev ${op.fdb.dev} dst ${formatIP(op.fdb.dst)} self permanent` };
+  }
+}
+
+/** The object kind an operation touches (for metrics: drift repairs by kind). */
+export const opObject = (op: Op): string => op.kind.split('-')[0] ?? op.kind;
+
+/** Split operations into consecutive same-tool batches, keeping their order. */
+export function batches(ops: readonly Op[]): { tool: 'ip' | 'bridge'; ops: Op[]; lines: string[] }[] {
+  const out: { tool: 'ip' | 'bridge'; ops: Op[]; lines: string[] }[] = [];
+  for (const op of ops) {
+    const { tool, line } = renderOp(op);
+    const last = out.at(-1);
+    if (last?.tool === tool) { last.ops.push(op); last.lines.push(line); } else out.push({ tool, ops: [op], lines: [line] });
+  }
+  return out;
+}

@@ -1,0 +1,209 @@
+/**
+ * A real multi-host fabric on one machine (../shared/LAB.md): network namespaces for a switch,
+ * hosts, an etcd and optionally a router to a second underlay segment; `weft run` on hosts;
+ * "containers" as namespaces behind a bridge holding the leased gateway (what Docker builds).
+ *
+ * Safety: nothing here changes the machine's own namespace. Links are created inside the lab's
+ * namespaces (`ip -n`); every namespace carries a per-run prefix and is deleted by destroy(),
+ * and by an exit hook if the test process dies first. Every process is tracked (procs.ts).
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { WEFT } from './cli.js';
+import { type Started, run, start, until } from './procs.js';
+
+const liveNamespaces = new Set<string>();
+function deleteNamespaces(): void {
+  for (const ns of liveNamespaces) { try { execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' }); } catch { /* gone */ } }
+  liveNamespaces.clear();
+}
+process.once('exit', deleteNamespaces);
+
+let labCounter = 0;
+
+export interface LabHost {
+  readonly name: string;
+  readonly ns: string;
+  /** Underlay address. */
+  readonly ip: string;
+  readonly dir: string;
+  readonly subnetFile: string;
+  weft?: Started;
+}
+
+export interface LabOptions {
+  readonly hosts: number;
+  /** 1-based host numbers placed on a second segment (198.51.100.0/24) behind a router. */
+  readonly behindRouter?: readonly number[];
+}
+
+export class Lab {
+  readonly prefix: string;
+  readonly dir: string;
+  readonly hosts: LabHost[] = [];
+  readonly etcdURL = 'http://192.0.2.100:2379';
+  private etcdProc: Started | undefined;
+  private readonly procs: Started[] = [];
+
+  private constructor() {
+    this.prefix = `wt${process.pid}x${labCounter++}`;
+    this.dir = mkdtempSync(join(tmpdir(), 'weft-lab-'));
+  }
+
+  /** `ip` inside a lab namespace; throws with the command's output on failure. */
+  async ip(ns: string, args: string[]): Promise<string> {
+    return this.exec(ns, 'ip', args);
+  }
+
+  /** Any command inside a namespace (nsenter keeps /sys, see LAB.md). */
+  async exec(ns: string, cmd: string, args: string[]): Promise<string> {
+    const r = await run('nsenter', [`--net=/var/run/netns/${ns}`, cmd, ...args]);
+    if (r.code !== 0) throw new Error(`[${ns}] ${cmd} ${args.join(' ')}: ${r.out}`);
+    return r.stdout;
+  }
+
+  /** Like exec, but returns the exit code and output instead of throwing. */
+  async tryExec(ns: string, cmd: string, args: string[]): Promise<{ code: number | null; out: string }> {
+    const r = await run('nsenter', [`--net=/var/run/netns/${ns}`, cmd, ...args]);
+    return { code: r.code, out: r.out };
+  }
+
+  private async addNamespace(name: string): Promise<string> {
+    const ns = `${this.prefix}-${name}`;
+    execFileSync('ip', ['netns', 'add', ns]);
+    liveNamespaces.add(ns);
+    await this.ip(ns, ['link', 'set', 'lo', 'up']);
+    return ns;
+  }
+
+  /** Attach a new namespace to a switch bridge with `addr` on its eth0 (or `dev`). */
+  private async plug(ns: string, sw: string, bridge: string, port: string, addr: string, dev = 'eth0'): Promise<void> {
+    await this.ip(sw, ['link', 'add', port, 'type', 'veth', 'peer', 'name', dev, 'netns', ns]);
+    await this.ip(sw, ['link', 'set', port, 'master', bridge]);
+    await this.ip(sw, ['link', 'set', port, 'up']);
+    await this.ip(ns, ['addr', 'add', addr, 'dev', dev]);
+    await this.ip(ns, ['link', 'set', dev, 'up']);
+  }
+
+  static async create(opts: LabOptions): Promise<Lab> {
+    const lab = new Lab();
+    try {
+      await lab.build(opts);
+      return lab;
+    } catch (e) {
+      await lab.destroy();
+      throw e;
+    }
+  }
+
+  private async build(opts: LabOptions): Promise<void> {
+    const sw = await this.addNamespace('sw');
+    const routed = new Set(opts.behindRouter ?? []);
+    for (const br of ['br0', 'br1']) {
+      await this.ip(sw, ['link', 'add', br, 'type', 'bridge']);
+      await this.ip(sw, ['link', 'set', br, 'up']);
+    }
+    const router = await this.addNamespace('r');
+    await this.plug(router, sw, 'br0', 'pr0', '192.0.2.254/24', 'eth0');
+    await this.plug(router, sw, 'br1', 'pr1', '198.51.100.254/24', 'eth1');
+    await this.exec(router, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+    const etcdNs = await this.addNamespace('etcd');
+    await this.plug(etcdNs, sw, 'br0', 'pe', '192.0.2.100/24');
+    await this.ip(etcdNs, ['route', 'add', 'default', 'via', '192.0.2.254']);
+    for (let i = 1; i <= opts.hosts; i++) {
+      const ns = await this.addNamespace(`h${i}`);
+      const far = routed.has(i);
+      const ip = far ? `198.51.100.${i}` : `192.0.2.${i}`;
+      await this.plug(ns, sw, far ? 'br1' : 'br0', `p${i}`, `${ip}/24`);
+      await this.ip(ns, ['route', 'add', 'default', 'via', far ? '198.51.100.254' : '192.0.2.254']);
+      const dir = join(this.dir, `h${i}`);
+      execFileSync('mkdir', ['-p', dir]);
+      this.hosts.push({ name: `h${i}`, ns, ip, dir, subnetFile: join(dir, 'subnet.env') });
+    }
+    await this.startEtcd();
+  }
+
+  async startEtcd(): Promise<void> {
+    const ns = `${this.prefix}-etcd`;
+    this.etcdProc = start('nsenter', [`--net=/var/run/netns/${ns}`, 'etcd', '--name', 'lab', '--data-dir', join(this.dir, 'etcd'),
+      '--listen-client-urls', this.etcdURL, '--advertise-client-urls', this.etcdURL,
+      '--listen-peer-urls', 'http://127.0.0.1:2380', '--initial-advertise-peer-urls', 'http://127.0.0.1:2380',
+      '--initial-cluster', 'lab=http://127.0.0.1:2380', '--heartbeat-interval', '50', '--election-timeout', '500', '--log-level', 'error', '--logger', 'zap']);
+    await until(async () => { await this.etcdctl(['endpoint', 'health']); return true; }, 20_000, 100);
+  }
+
+  async stopEtcd(): Promise<void> { await this.etcdProc?.stop(); }
+
+  /** etcdctl run inside the etcd namespace. */
+  async etcdctl(args: string[]): Promise<string> {
+    return this.exec(`${this.prefix}-etcd`, 'env', ['ETCDCTL_API=3', 'etcdctl', '--endpoints', this.etcdURL, '--command-timeout=3s', ...args]);
+  }
+
+  /** A spec file for a host. */
+  writeSpec(h: LabHost, network: string, extra: { host?: string; etcd?: string } = {}): string {
+    const file = join(h.dir, 'network.yaml');
+    writeFileSync(file, `etcd:\n  endpoints: [${this.etcdURL}]\n${extra.etcd ?? ''}network:\n${network.replace(/^/gm, '  ')}\nhost:\n  interface: eth0\n  subnetFile: ${h.subnetFile}\n  listen: ""\n${extra.host ?? ''}`);
+    return file;
+  }
+
+  /** Start `weft run` on a host; resolves once it logs "ready". */
+  async startWeft(h: LabHost, spec: string, opts: { waitReady?: boolean } = {}): Promise<Started> {
+    const p = start('nsenter', [`--net=/var/run/netns/${h.ns}`, process.execPath, WEFT, 'run', '--spec', spec], { env: { ...process.env, WEFT_HOST_ID: `${this.prefix}-${h.name}` } });
+    this.procs.push(p);
+    h.weft = p;
+    if (opts.waitReady ?? true) {
+      await until(() => {
+        if (p.child.exitCode !== null) throw new Error(`weft on ${h.name} exited ${p.child.exitCode}: ${p.output()}`);
+        return p.output().includes('"msg":"ready"');
+      }, 30_000, 50).catch((e: unknown) => { throw new Error(`${h.name}: ${(e as Error).message}\n${p.output()}`); });
+    }
+    return p;
+  }
+
+  subnetEnv(h: LabHost): Map<string, string> {
+    return new Map(readFileSync(h.subnetFile, 'utf8').trim().split('\n').map((l) => l.split('=') as [string, string]));
+  }
+
+  /**
+   * A "container" behind a bridge on host h holding the leased gateway, as Docker does with
+   * --bip: bridge `cbr0` = FLANNEL_SUBNET, the container gets .2 and a default route.
+   * Returns the container's namespace and address.
+   */
+  async addContainer(h: LabHost): Promise<{ ns: string; ip: string }> {
+    const env = this.subnetEnv(h);
+    const gw = env.get('FLANNEL_SUBNET') ?? '';
+    const mtu = env.get('FLANNEL_MTU') ?? '1500';
+    const [gwIP = '', len = '24'] = gw.split('/');
+    const parts = gwIP.split('.');
+    const ip = `${parts.slice(0, 3).join('.')}.${Number(parts[3]) + 1}`;
+    const ns = await this.addNamespace(`c${h.name}`);
+    await this.ip(h.ns, ['link', 'add', 'cbr0', 'mtu', mtu, 'type', 'bridge']);
+    await this.ip(h.ns, ['addr', 'add', gw, 'dev', 'cbr0']);
+    await this.ip(h.ns, ['link', 'set', 'cbr0', 'up']);
+    await this.ip(h.ns, ['link', 'add', 'veth-c', 'mtu', mtu, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
+    await this.ip(h.ns, ['link', 'set', 'veth-c', 'master', 'cbr0']);
+    await this.ip(h.ns, ['link', 'set', 'veth-c', 'up']);
+    await this.ip(ns, ['addr', 'add', `${ip}/${len}`, 'dev', 'eth0']);
+    await this.ip(ns, ['link', 'set', 'eth0', 'up']);
+    await this.ip(ns, ['route', 'add', 'default', 'via', gwIP]);
+    return { ns, ip };
+  }
+
+  /** One bounded ping; true when a reply came back. */
+  async ping(ns: string, to: string, opts: { count?: number; waitS?: number } = {}): Promise<boolean> {
+    const r = await this.tryExec(ns, 'ping', ['-n', '-q', '-c', String(opts.count ?? 1), '-W', String(opts.waitS ?? 1), to]);
+    return r.code === 0;
+  }
+
+  async destroy(): Promise<void> {
+    await Promise.all(this.procs.map((p) => p.stop(2000)));
+    await this.etcdProc?.stop();
+    for (const ns of [...liveNamespaces].filter((n) => n.startsWith(`${this.prefix}-`))) {
+      try { execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' }); } catch { /* gone */ }
+      liveNamespaces.delete(ns);
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
