@@ -97,6 +97,7 @@ export class Reconciler {
   start(): void {
     const every = this.o.resyncMs ?? 10_000;
     this.periodic = setInterval(() => { this.poke('timer'); }, Math.min(every, this.o.rulesEveryMs ?? 5000));
+    this.periodic.unref();
   }
 
   async stop(): Promise<void> {
@@ -150,7 +151,8 @@ export class Reconciler {
     const ops = plan(desired, observed, { network: inp.network, ownSubnet: inp.ownSubnet, iface: inp.facts.iface });
     let failed = 0;
     let rulesPayload = '';
-    const rulesDue = dryRun || this.rulesVersion !== version || started - this.rulesCheckedAt >= (this.o.rulesEveryMs ?? 5000);
+    // 0.9: a timer tick arriving a hair early must not push the check a whole period later.
+    const rulesDue = dryRun || this.rulesVersion !== version || started - this.rulesCheckedAt >= 0.9 * (this.o.rulesEveryMs ?? 5000);
     if (rulesDue) {
       const want = desiredRules({ network: inp.network, ownSubnet: inp.ownSubnet, ipMasq: inp.ipMasq, randomFully: inp.randomFully });
       const tables = [...new Set([...want.want, ...want.remove].map((c: ChainSpec) => c.table))];

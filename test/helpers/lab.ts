@@ -144,7 +144,7 @@ export class Lab {
   /** A spec file for a host. */
   writeSpec(h: LabHost, network: string, extra: { host?: string; etcd?: string } = {}): string {
     const file = join(h.dir, 'network.yaml');
-    writeFileSync(file, `etcd:\n  endpoints: [${this.etcdURL}]\n${extra.etcd ?? ''}network:\n${network.replace(/^/gm, '  ')}\nhost:\n  interface: eth0\n  subnetFile: ${h.subnetFile}\n  listen: ""\n${extra.host ?? ''}`);
+    writeFileSync(file, `etcd:\n  endpoints: [${this.etcdURL}]\n${extra.etcd ?? ''}network:\n${network.replace(/^/gm, '  ')}\nhost:\n  interface: eth0\n  subnetFile: ${h.subnetFile}\n  listen: ""\n${(extra.host ?? '').replace(/^(?=.)/gm, '  ')}`);
     return file;
   }
 
@@ -160,6 +160,10 @@ export class Lab {
       }, 30_000, 50).catch((e: unknown) => { throw new Error(`${h.name}: ${(e as Error).message}\n${p.output()}`); });
     }
     return p;
+  }
+
+  subnetText(h: LabHost): string {
+    return readFileSync(h.subnetFile, 'utf8');
   }
 
   subnetEnv(h: LabHost): Map<string, string> {

@@ -9,6 +9,8 @@ const probes: [string, string, RegExp][] = [
   ['src/core/spec.ts', "import { writeFileAtomic } from '../adapters/files.js';\nexport const x = writeFileAtomic;\n", /must not depend on adapters/],
   ['src/core/cidr.ts', 'export const x = (): number => Date.now();\n', /take a Clock/],
   ['src/core/cidr.ts', 'export const x = (): number => Math.random();\n', /take an rng/],
+  ['src/backends/vxlan.ts', "import { execFile } from 'node:child_process';\nexport const x = execFile;\n", /no node:\* imports|no I\/O/],
+  ['src/backends/host-gw.ts', "import { applyBatch } from '../adapters/iproute2.js';\nexport const x = applyBatch;\n", /must not depend on adapters/],
 ];
 
 for (const [file, code, message] of probes) {

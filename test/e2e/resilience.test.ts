@@ -1,0 +1,175 @@
+// What a running fabric survives: drift, malformed etcd data, restarts, an etcd outage, and a
+// host that behaves exactly like flanneld (interop both ways, its MAC changing on reboot).
+import test from 'ava';
+import { WEFT } from '../helpers/cli.js';
+import { type Fabric, fabric, hostRoutes, mustLease, pingAll, timeUntil } from '../helpers/fabric.js';
+import type { LabHost } from '../helpers/lab.js';
+import { sleep, start, until } from '../helpers/procs.js';
+
+const VXLAN = 'cidr: 198.18.0.0/16\nbackend:\n  type: vxlan';
+
+async function macOf(f: Fabric, h: LabHost): Promise<string> {
+  const m = /"address":"([0-9a-f:]+)"/.exec(await f.lab.ip(h.ns, ['-j', 'link', 'show', 'flannel.1']));
+  if (!m?.[1]) throw new Error(`no flannel.1 on ${h.name}`);
+  return m[1];
+}
+
+/** Continuous ping from one container to another: resolves with packets sent and received. */
+function continuousPing(f: Fabric, from: number, to: number, count: number, intervalS: number) {
+  const a = f.containers[from];
+  const b = f.containers[to];
+  if (!a || !b) throw new Error('no such container');
+  const p = start('nsenter', [`--net=/var/run/netns/${a.ns}`, 'ping', '-n', '-q', '-c', String(count), '-i', String(intervalS), '-W', '1', b.ip]);
+  return (async () => {
+    await until(() => p.child.exitCode !== null, (count * intervalS + 20) * 1000, 100);
+    const m = /(\d+) packets transmitted, (\d+) received/.exec(p.output());
+    return { sent: Number(m?.[1] ?? 0), received: Number(m?.[2] ?? -1) };
+  })();
+}
+
+test.serial('drift is repaired: routes, neighbours, fdb entries and a deleted device within 2 s, flushed chains within 10 s', async (t) => {
+  const f = await fabric(t, { hosts: 3, network: VXLAN });
+  await f.addContainers();
+  const [h1, h2] = f.lab.hosts as [LabHost, LabHost];
+  const s2 = (await mustLease(f.lab, h2)).subnet;
+  const g2 = s2.replace('/24', '');
+  const mac1 = await macOf(f, h1);
+  const mac2 = await macOf(f, h2);
+  const routeBack = async () => (await hostRoutes(f.lab, h1)).includes(`${s2} via ${g2} dev flannel.1`);
+
+  await f.lab.ip(h1.ns, ['route', 'del', s2]);
+  t.log(`route repaired in ${await timeUntil(routeBack, 2000)} ms`);
+  await f.lab.ip(h1.ns, ['neigh', 'del', g2, 'dev', 'flannel.1']);
+  t.log(`neighbour repaired in ${await timeUntil(async () => (await f.lab.ip(h1.ns, ['neigh', 'show', 'dev', 'flannel.1'])).includes(`${g2} lladdr ${mac2} PERMANENT`), 2000)} ms`);
+  await f.lab.exec(h1.ns, 'bridge', ['fdb', 'del', mac2, 'dev', 'flannel.1', 'dst', h2.ip, 'self']);
+  t.log(`fdb entry repaired in ${await timeUntil(async () => (await f.lab.exec(h1.ns, 'bridge', ['fdb', 'show', 'dev', 'flannel.1'])).includes(`${mac2} dst ${h2.ip} self permanent`), 2000)} ms`);
+
+  await f.lab.ip(h1.ns, ['link', 'del', 'flannel.1']);
+  t.log(`device recreated with all peers in ${await timeUntil(async () => routeBack().catch(() => false), 2000)} ms`);
+  t.is(await macOf(f, h1), mac1, 'the recreated device keeps its MAC, so peers stay valid');
+  t.regex(h1.weft!.output(), /"msg":"repaired drift","change":"ip link add flannel\.1 /, 'weft recreated it');
+  t.deepEqual(await pingAll(f), []);
+
+  await f.lab.exec(h1.ns, 'iptables', ['-F', 'FLANNEL-FWD']);
+  await f.lab.exec(h1.ns, 'iptables', ['-t', 'nat', '-D', 'POSTROUTING', '-m', 'comment', '--comment', 'flanneld masq', '-j', 'FLANNEL-POSTRTG']);
+  const rulesMs = await timeUntil(async () => {
+    const fwd = await f.lab.exec(h1.ns, 'iptables-save', ['-t', 'filter']);
+    const nat = await f.lab.exec(h1.ns, 'iptables-save', ['-t', 'nat']);
+    return fwd.includes('-A FLANNEL-FWD -s 198.18.0.0/16') && nat.includes('-A POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG');
+  }, 10_000);
+  t.log(`iptables chains repaired in ${rulesMs} ms`);
+  t.regex(h1.weft!.output(), /"msg":"repaired drift"/);
+});
+
+test.serial('malformed etcd entries disturb nothing', async (t) => {
+  const f = await fabric(t, { hosts: 3, network: VXLAN });
+  await f.addContainers();
+  const before = await Promise.all(f.lab.hosts.map((h) => hostRoutes(f.lab, h)));
+  const P = '/coreos.com/network';
+  const bad: [string, string][] = [
+    [`${P}/subnets/not-a-subnet-key`, '{}'],
+    [`${P}/subnets/198.18.77.0-24`, 'not json'],
+    [`${P}/subnets/198.18.78.0-24`, '{"PublicIP":"192.0.2.9","PublicIPv6":"","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:00:00:00:00:09"}}'],
+    [`${P}/subnets/203.0.113.0-24`, '{"PublicIP":"192.0.2.9","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:00:00:00:00:0a"}}'],
+    [`${P}/subnets-old/198.18.79.0-24`, '{"PublicIP":"192.0.2.9","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:00:00:00:00:0b"}}'],
+  ];
+  for (const [k, v] of bad) await f.lab.etcdctl(['put', k, v]);
+  await until(() => f.lab.hosts[0]!.weft!.output().includes('ignoring a malformed lease'), 5000);
+  await sleep(500);
+  t.deepEqual(await Promise.all(f.lab.hosts.map((h) => hostRoutes(f.lab, h))), before, 'no route changed on any host');
+  t.deepEqual(await pingAll(f), []);
+});
+
+test.serial('a continuous ping survives a weft restart (SIGTERM, start) and a 20 s etcd outage without loss; the watch resumes', async (t) => {
+  const f = await fabric(t, { hosts: 3, network: VXLAN });
+  await f.addContainers();
+  const h2 = f.lab.hosts[1]!;
+  const lease = await mustLease(f.lab, h2);
+  const mac = await macOf(f, h2);
+
+  const ping = continuousPing(f, 0, 1, 250, 0.02);
+  await sleep(1000);
+  h2.weft!.child.kill('SIGTERM');
+  await until(() => h2.weft!.child.exitCode !== null, 10_000);
+  t.is(h2.weft!.child.exitCode, 0, 'SIGTERM exits 0');
+  const again = await f.lab.startWeft(h2, f.specs[1]!);
+  const r = await ping;
+  t.log(`restart: ${r.received}/${r.sent} replies`);
+  t.is(r.received, r.sent, 'no packet lost across the restart');
+  t.is((await mustLease(f.lab, h2)).subnet, lease.subnet, 'same subnet');
+  t.is(await macOf(f, h2), mac, 'same VTEP MAC');
+  t.notRegex(again.output(), /"msg":"reconciled"/, 'the restarted agent adopted everything and changed nothing');
+
+  const outage = continuousPing(f, 0, 2, 240, 0.1);
+  await sleep(1000);
+  await f.lab.stopEtcd();
+  await sleep(20_000);
+  await f.lab.startEtcd();
+  const o = await outage;
+  t.log(`etcd outage: ${o.received}/${o.sent} replies`);
+  t.is(o.received, o.sent, 'no packet lost while etcd was down');
+  // The watch resumed: a new peer (flanneld-format lease) is programmed on every host.
+  await f.lab.etcdctl(['put', '/coreos.com/network/subnets/198.18.240.0-24', '{"PublicIP":"192.0.2.77","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:00:00:00:00:77"}}']);
+  for (const h of f.lab.hosts) await until(async () => (await hostRoutes(f.lab, h)).includes('198.18.240.0/24 via 198.18.240.0 dev flannel.1'), 10_000);
+  t.pass();
+});
+
+test.serial('a host behaving exactly like flanneld and weft hosts reach each other; its MAC change leaves no stale fdb entry', async (t) => {
+  const f = await fabric(t, { hosts: 3, network: VXLAN, start: 2 });
+  const [h1, h2, h3] = f.lab.hosts as [LabHost, LabHost, LabHost];
+  const S = '198.18.250.0/24';
+  const G = '198.18.250.0';
+  const key = '/coreos.com/network/subnets/198.18.250.0-24';
+  const granted = await f.lab.etcdctl(['lease', 'grant', '600']);
+  const leaseID = /lease ([0-9a-f]+) granted/.exec(granted)?.[1] ?? '';
+  const weftPeers = await Promise.all([h1, h2].map(async (h) => ({ h, subnet: (await mustLease(f.lab, h)).subnet, mac: await macOf(f, h) })));
+
+  // flanneld's datapath (§3.2, §3.5), programmed by hand, and its lease in flanneld's format.
+  const flanneld = async (mac: string) => {
+    await f.lab.ip(h3.ns, ['link', 'add', 'flannel.1', 'address', mac, 'type', 'vxlan', 'id', '1', 'local', h3.ip, 'dev', 'eth0', 'dstport', '8472', 'nolearning']);
+    await f.lab.ip(h3.ns, ['link', 'set', 'flannel.1', 'mtu', '1450', 'up']);
+    await f.lab.ip(h3.ns, ['addr', 'add', `${G}/32`, 'dev', 'flannel.1']);
+    for (const p of weftPeers) {
+      const g = p.subnet.replace('/24', '');
+      await f.lab.ip(h3.ns, ['neigh', 'replace', g, 'lladdr', p.mac, 'dev', 'flannel.1', 'nud', 'permanent']);
+      await f.lab.exec(h3.ns, 'bridge', ['fdb', 'replace', p.mac, 'dev', 'flannel.1', 'dst', p.h.ip, 'self', 'permanent']);
+      await f.lab.ip(h3.ns, ['route', 'replace', p.subnet, 'via', g, 'dev', 'flannel.1', 'onlink']);
+    }
+    await f.lab.etcdctl(['put', `--lease=${leaseID}`, key, `{"PublicIP":"${h3.ip}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${mac}"}}`]);
+  };
+  await f.lab.exec(h3.ns, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+  await flanneld('0e:aa:00:00:00:01');
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(h3.subnetFile, `FLANNEL_NETWORK=198.18.0.0/16\nFLANNEL_SUBNET=198.18.250.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n`);
+  await f.addContainers();
+  f.containers.push({ ...(await f.lab.addContainer(h3)), host: h3 });
+  t.deepEqual(await pingAll(f), [], 'weft <-> flanneld both ways');
+
+  // The flanneld host reboots: new device, new MAC, lease rewritten (flanneld §3.2).
+  await f.lab.ip(h3.ns, ['link', 'del', 'flannel.1']);
+  await flanneld('0e:bb:00:00:00:02');
+  for (const h of [h1, h2]) {
+    await until(async () => (await f.lab.exec(h.ns, 'bridge', ['fdb', 'show', 'dev', 'flannel.1'])).includes(`0e:bb:00:00:00:02 dst ${h3.ip}`), 5000);
+    const fdb = await f.lab.exec(h.ns, 'bridge', ['fdb', 'show', 'dev', 'flannel.1']);
+    t.false(fdb.includes('0e:aa:00:00:00:01'), `${h.name} has no stale fdb entry for the old MAC`);
+    t.regex(await f.lab.ip(h.ns, ['neigh', 'show', 'dev', 'flannel.1']), new RegExp(`${G.replace(/\./g, '\\.')} lladdr 0e:bb:00:00:00:02 PERMANENT`));
+  }
+  t.true((await hostRoutes(f.lab, h1)).includes(`${S} via ${G} dev flannel.1`));
+  t.deepEqual(await pingAll(f), [], 'still reachable after the MAC change');
+});
+
+test.serial('weft plan shows what a pass would change and changes nothing', async (t) => {
+  const f = await fabric(t, { hosts: 2, network: VXLAN });
+  const [h1, h2] = f.lab.hosts as [LabHost, LabHost];
+  const plan = async () => f.lab.exec(h1.ns, 'env', [`WEFT_HOST_ID=${f.lab.prefix}-h1`, process.execPath, WEFT, 'plan', '--spec', f.specs[0]!]);
+  t.regex(await plan(), /no changes: the datapath and rules match/);
+  h1.weft!.child.kill('SIGTERM');
+  await until(() => h1.weft!.child.exitCode !== null, 10_000);
+  const s2 = (await mustLease(f.lab, h2)).subnet;
+  await f.lab.ip(h1.ns, ['route', 'del', s2]);
+  const out = await plan();
+  t.true(out.includes(`ip route replace ${s2} via ${s2.replace('/24', '')} dev flannel.1 onlink proto 175`), out);
+  t.false((await hostRoutes(f.lab, h1)).includes(s2), 'plan changed nothing');
+  await f.lab.startWeft(h1, f.specs[0]!);
+  t.true((await hostRoutes(f.lab, h1)).includes(s2), 'weft run repairs it');
+});

@@ -1,0 +1,169 @@
+// The pure datapath: backends' desired state and the planner, with no kernel and no root.
+import test from 'ava';
+import { type Prefix, parseIPv4, parsePrefix } from '../../src/core/cidr.js';
+import { checkNetworkConfig } from '../../src/core/config-check.js';
+import type { ObservedDatapath, ObservedDevice, ObservedRoute } from '../../src/core/datapath.js';
+import type { HostFacts } from '../../src/core/host-facts.js';
+import { decodeNetworkConfig } from '../../src/core/network-config.js';
+import { type PeerLease, validatePeerLease } from '../../src/core/peer-lease.js';
+import { type Op, batches, plan, renderOp } from '../../src/core/plan.js';
+import { hostGw } from '../../src/backends/host-gw.js';
+import type { BackendInput } from '../../src/backends/types.js';
+import { vxlan } from '../../src/backends/vxlan.js';
+
+const ip = (s: string) => { const a = parseIPv4(s); if (!a) throw new Error(s); return a; };
+const pfx = (s: string): Prefix => { const p = parsePrefix(s); if (!p) throw new Error(s); return p; };
+const cfg = (backend: string) => checkNetworkConfig(decodeNetworkConfig(`{"Network":"198.18.0.0/16","Backend":${backend}}`));
+const VX = cfg('{"Type":"vxlan"}');
+const facts: HostFacts = { iface: 'eth0', ifaceIP: ip('192.0.2.1'), ifaceMTU: 1500, publicIP: ip('192.0.2.1'), why: 'test' };
+const underlay: ObservedRoute[] = [
+  { dst: pfx('192.0.2.0/24'), dev: 'eth0', proto: 'kernel', onlink: false, scopeLink: true },
+  { dst: pfx('0.0.0.0/0'), dev: 'eth0', via: ip('192.0.2.254'), proto: 'boot', onlink: false, scopeLink: false },
+];
+const own = pfx('198.18.1.0/24');
+
+function vxPeer(n: number, opts: { mac?: string; vni?: number; pub?: string } = {}): PeerLease {
+  const mac = opts.mac ?? `0e:00:00:00:00:${n.toString(16).padStart(2, '0')}`;
+  const v = validatePeerLease(`198.18.${n}.0-24`, `{"PublicIP":"${opts.pub ?? `192.0.2.${(n % 250) + 2}`}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":${opts.vni ?? 1},"VtepMAC":"${mac}"}}`, VX);
+  if (!v.ok) throw new Error(v.reason);
+  return v.lease;
+}
+
+function input(peers: PeerLease[], extra: Partial<BackendInput> = {}): BackendInput {
+  return { config: VX, ownSubnet: own, facts, routes: underlay, peers, mtu: 1450, vtepMAC: '0e:11:11:11:11:11', ...extra };
+}
+
+/** The kernel state after applying a desired state (what a converged host looks like). */
+function converged(d: ReturnType<typeof vxlan.desired>): ObservedDatapath {
+  const dev = d.device;
+  const device: ObservedDevice | undefined = dev && { name: dev.name, kind: 'vxlan', vni: dev.vni, local: '192.0.2.1', underlay: 'eth0', port: dev.port, learning: false, gbp: false, mtu: dev.mtu, mac: dev.mac, up: true, addrs: [dev.address] };
+  return {
+    ...(device ? { device } : {}),
+    routes: [...underlay, { dst: own, dev: 'docker0', proto: 'kernel', onlink: false, scopeLink: true }, ...[...d.routes.values()].map((r) => ({ dst: r.dst, via: r.via, dev: r.dev, proto: '175', onlink: r.onlink, scopeLink: false }))],
+    neighs: [...d.neighs.values()], fdb: [...d.fdb.values()],
+  };
+}
+const lines = (ops: Op[]) => ops.map((o) => { const r = renderOp(o); return `${r.tool} ${r.line}`; });
+const OWN = { network: pfx('198.18.0.0/16'), ownSubnet: own, iface: 'eth0' };
+
+test('vxlan: an empty host gets the device, its /32, and per peer a neighbour, an fdb entry and an onlink route (flanneld §3.5)', (t) => {
+  const d = vxlan.desired(input([vxPeer(2)]));
+  t.deepEqual(lines(plan(d, { routes: underlay, neighs: [], fdb: [] }, OWN)), [
+    'ip link add flannel.1 address 0e:11:11:11:11:11 mtu 1450 type vxlan id 1 local 192.0.2.1 dev eth0 dstport 8472 nolearning',
+    'ip link set dev flannel.1 up',
+    'ip addr add 198.18.1.0/32 dev flannel.1',
+    'bridge fdb replace 0e:00:00:00:00:02 dev flannel.1 dst 192.0.2.4 self permanent',
+    'ip neigh replace 198.18.2.0 lladdr 0e:00:00:00:00:02 dev flannel.1 nud permanent',
+    'ip route replace 198.18.2.0/24 via 198.18.2.0 dev flannel.1 onlink proto 175',
+  ]);
+});
+
+test('a converged host plans nothing; foreign routes (docker0, kernel, default) are never touched', (t) => {
+  const d = vxlan.desired(input([vxPeer(2), vxPeer(3)]));
+  t.deepEqual(plan(d, converged(d), OWN), []);
+});
+
+const VX28 = checkNetworkConfig(decodeNetworkConfig('{"Network":"198.18.0.0/15","SubnetLen":28,"Backend":{"Type":"vxlan"}}'));
+/** Peer i of a large fleet: its own /28, MAC and public IP. */
+function bigPeer(i: number, mac?: string): PeerLease {
+  const a = 0xc6120000 + (i + 1) * 16;
+  const sub = [a >>> 24, (a >>> 16) & 255, (a >>> 8) & 255, a & 255].join('.');
+  const m = mac ?? `0e:00:00:00:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
+  const v = validatePeerLease(`${sub}-28`, `{"PublicIP":"192.0.2.${(i % 250) + 2}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${m}"}}`, VX28);
+  if (!v.ok) throw new Error(v.reason);
+  return v.lease;
+}
+
+test('at 5000 peers a converged host plans nothing, and one peer changing its MAC costs O(1) operations with the old fdb entry removed (flanneld leaves it, §12 item 14)', (t) => {
+  const peers = Array.from({ length: 5000 }, (_, i) => bigPeer(i));
+  const own28 = { ...OWN, network: pfx('198.18.0.0/15'), ownSubnet: pfx('198.18.0.0/28') };
+  const inp = (ps: PeerLease[]) => input(ps, { config: VX28, ownSubnet: own28.ownSubnet });
+  const before = vxlan.desired(inp(peers));
+  t.is(before.peersProgrammed, 5000);
+  t.is(before.routes.size, 5000);
+  const obs = converged(before);
+  const observed = { ...obs, routes: obs.routes.filter((r) => r.dev !== 'docker0') };
+  t.deepEqual(plan(before, observed, own28), [], 'nothing to do');
+  const changed = [...peers];
+  changed[10] = bigPeer(10, '0e:99:99:99:99:99');
+  const ops = lines(plan(vxlan.desired(inp(changed)), observed, own28));
+  t.deepEqual(ops, [
+    'bridge fdb del 0e:00:00:00:00:0a dev flannel.1 dst 192.0.2.12 self',
+    'bridge fdb replace 0e:99:99:99:99:99 dev flannel.1 dst 192.0.2.12 self permanent',
+    'ip neigh replace 198.18.0.176 lladdr 0e:99:99:99:99:99 dev flannel.1 nud permanent',
+  ]);
+});
+
+test('a peer leaving: its route, neighbour and fdb entry are deleted (route first)', (t) => {
+  const d = vxlan.desired(input([vxPeer(2), vxPeer(3)]));
+  const ops = lines(plan(vxlan.desired(input([vxPeer(2)])), converged(d), OWN));
+  t.deepEqual(ops, [
+    'ip route del 198.18.3.0/24 via 198.18.3.0 dev flannel.1',
+    'ip neigh del 198.18.3.0 dev flannel.1',
+    'bridge fdb del 0e:00:00:00:00:03 dev flannel.1 dst 192.0.2.5 self',
+  ]);
+});
+
+test('flanneld\'s routes are adopted (replaced in place, never deleted first); routes outside the network are left alone', (t) => {
+  const d = vxlan.desired(input([vxPeer(2)]));
+  const obs = converged(d);
+  const legacy = { ...obs, routes: [...underlay, { dst: pfx('198.18.2.0/24'), via: ip('198.18.2.0'), dev: 'flannel.1', proto: 'boot', onlink: true, scopeLink: false }, { dst: pfx('203.0.113.0/24'), via: ip('192.0.2.9'), dev: 'eth0', proto: 'boot', onlink: false, scopeLink: false }] };
+  t.deepEqual(lines(plan(d, legacy, OWN)), ['ip route replace 198.18.2.0/24 via 198.18.2.0 dev flannel.1 onlink proto 175']);
+});
+
+test('device drift: a wrong MTU is set, an incompatible device is recreated with the same MAC and every peer replayed', (t) => {
+  const d = vxlan.desired(input([vxPeer(2)]));
+  const obs = converged(d);
+  t.deepEqual(lines(plan(d, { ...obs, device: { ...obs.device!, mtu: 1400 } }, OWN)), ['ip link set dev flannel.1 mtu 1450']);
+  const wrong = lines(plan(d, { ...obs, device: { ...obs.device!, port: 4789 } }, OWN));
+  t.is(wrong[0], 'ip link del flannel.1');
+  t.is(wrong[1], 'ip link add flannel.1 address 0e:11:11:11:11:11 mtu 1450 type vxlan id 1 local 192.0.2.1 dev eth0 dstport 8472 nolearning');
+  t.true(wrong.includes('ip route replace 198.18.2.0/24 via 198.18.2.0 dev flannel.1 onlink proto 175'), 'peers replayed');
+  t.true(wrong.includes('bridge fdb replace 0e:00:00:00:00:02 dev flannel.1 dst 192.0.2.4 self permanent'));
+  const stray = lines(plan(d, { ...obs, device: { ...obs.device!, addrs: [pfx('198.18.1.0/32'), pfx('198.18.9.0/32'), pfx('203.0.113.1/24')] } }, OWN));
+  t.deepEqual(stray, ['ip addr del 198.18.9.0/32 dev flannel.1'], 'other addresses inside the network go, others stay (flanneld §3.2)');
+});
+
+test('vxlan skips and reports: another backend, another VNI, this host\'s public IP, a MAC used twice', (t) => {
+  const hg = validatePeerLease('198.18.20.0-24', '{"PublicIP":"192.0.2.20","PublicIPv6":null,"BackendType":"host-gw"}', VX);
+  if (!hg.ok) throw new Error(hg.reason);
+  const d = vxlan.desired(input([hg.lease, vxPeer(21, { vni: 2 }), vxPeer(22, { pub: '192.0.2.1' }), vxPeer(23, { mac: '0e:00:00:00:00:aa' }), vxPeer(24, { mac: '0e:00:00:00:00:aa' })]));
+  t.is(d.peersProgrammed, 1);
+  t.deepEqual(d.skipped.map((s) => s.reason), [
+    'backend host-gw is not vxlan',
+    'VNI 2 differs from this network\'s VNI 1',
+    'PublicIP 192.0.2.1 is this host\'s own public IP',
+    'VtepMAC 0e:00:00:00:00:aa is already used by 198.18.23.0-24',
+  ]);
+});
+
+test('vxlan DirectRouting: a plain route to an L2-adjacent peer, the tunnel for the others', (t) => {
+  const dr = cfg('{"Type":"vxlan","DirectRouting":true}');
+  const d = vxlan.desired(input([vxPeer(2), vxPeer(3, { pub: '198.51.100.3' })], { config: dr }));
+  t.deepEqual([...d.routes.values()].map((r) => `${r.dst.ip.value} ${r.dev} ${r.onlink}`).length, 2);
+  t.is(d.routes.get('198.18.2.0/24')?.dev, 'eth0');
+  t.is(d.routes.get('198.18.3.0/24')?.dev, 'flannel.1');
+  t.false(d.neighs.has('198.18.2.0'));
+});
+
+test('vxlan MTU: underlay − 50, Backend.MTU as the underlay, host.mtu overrides', (t) => {
+  t.is(vxlan.mtu(VX, facts, undefined), 1450);
+  t.is(vxlan.mtu(cfg('{"Type":"vxlan","MTU":9000}'), facts, undefined), 8950);
+  t.is(vxlan.mtu(VX, facts, 1400), 1400);
+  t.is(hostGw.mtu(VX, facts, undefined), 1500);
+});
+
+test('host-gw: a route via the peer\'s public IP; a peer behind a router is skipped with the reason; NAT is refused', (t) => {
+  const HG = cfg('{"Type":"host-gw"}');
+  const peer = (n: number, pub: string) => { const v = validatePeerLease(`198.18.${n}.0-24`, `{"PublicIP":"${pub}","PublicIPv6":null,"BackendType":"host-gw"}`, HG); if (!v.ok) throw new Error(v.reason); return v.lease; };
+  const d = hostGw.desired({ ...input([peer(2, '192.0.2.2'), peer(3, '198.51.100.3')]), config: HG });
+  t.deepEqual(lines(plan(d, { routes: underlay, neighs: [], fdb: [] }, OWN)), ['ip route replace 198.18.2.0/24 via 192.0.2.2 dev eth0 proto 175']);
+  t.deepEqual(d.skipped, [{ subnetKey: '198.18.3.0-24', reason: 'PublicIP 198.51.100.3 is not on eth0\'s L2 segment (reached via router 192.0.2.254); host-gw needs adjacent hosts, use vxlan' }]);
+  t.is(hostGw.refusal(facts), undefined);
+  t.is(hostGw.refusal({ ...facts, publicIP: ip('203.0.113.9') }), 'host-gw cannot run behind NAT: host.publicIP 203.0.113.9 differs from eth0\'s address 192.0.2.1');
+});
+
+test('batches keep order and split by tool', (t) => {
+  const d = vxlan.desired(input([vxPeer(2)]));
+  t.deepEqual(batches(plan(d, { routes: underlay, neighs: [], fdb: [] }, OWN)).map((b) => `${b.tool}:${b.lines.length}`), ['ip:3', 'bridge:1', 'ip:2']);
+});
