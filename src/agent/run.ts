@@ -140,6 +140,8 @@ export class Agent {
       this.log.warn('lease lost (expired, revoked, deleted or taken); re-acquiring, preferring the same subnet', { subnet: formatPrefix(held.subnet) });
       const again = await keeper.acquire({ ...req, previous: held.subnet });
       this.held = again;
+      // The old etcd lease may still be alive with nothing we want on it: do not leave it for 24 h.
+      if (again.lease !== held.lease) await this.store?.revoke(held.lease).catch(() => undefined);
       if (!samePrefix(again.subnet, held.subnet)) {
         this.log.error('re-acquired a DIFFERENT subnet; containers on this host must be restarted with the new bridge options', { was: formatPrefix(held.subnet), now: formatPrefix(again.subnet) });
         fleet.setOwnSubnet(again.subnet);

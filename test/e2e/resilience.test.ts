@@ -173,3 +173,18 @@ test.serial('weft plan shows what a pass would change and changes nothing', asyn
   await f.lab.startWeft(h1, f.specs[0]!);
   t.true((await hostRoutes(f.lab, h1)).includes(s2), 'weft run repairs it');
 });
+
+test.serial('a lease deleted behind the agent\'s back is re-acquired with the same subnet, and peers keep the host', async (t) => {
+  const f = await fabric(t, { hosts: 2, network: VXLAN });
+  await f.addContainers();
+  const [h1, h2] = f.lab.hosts as [LabHost, LabHost];
+  const before = await mustLease(f.lab, h2);
+  await f.lab.etcdctl(['del', before.key]);
+  await until(() => h2.weft!.output().includes('"msg":"lease re-acquired with the same subnet"'), 5000);
+  const after = await mustLease(f.lab, h2);
+  t.is(after.subnet, before.subnet);
+  t.is(after.value, before.value, 'the same lease value (byte-identical) is published again');
+  await until(async () => (await hostRoutes(f.lab, h1)).includes(`${before.subnet} via`), 5000);
+  t.deepEqual(await pingAll(f), []);
+  t.is(h2.weft!.child.exitCode, null, 'the agent never exits on a lost lease');
+});
