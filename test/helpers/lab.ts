@@ -15,9 +15,12 @@ import { WEFT } from './cli.js';
 import { type Started, run, start, until } from './procs.js';
 
 const liveNamespaces = new Set<string>();
+const liveDirs = new Set<string>();
 function deleteNamespaces(): void {
   for (const ns of liveNamespaces) { try { execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' }); } catch { /* gone */ } }
   liveNamespaces.clear();
+  for (const d of liveDirs) rmSync(d, { recursive: true, force: true });
+  liveDirs.clear();
 }
 process.once('exit', deleteNamespaces);
 
@@ -50,6 +53,7 @@ export class Lab {
   private constructor() {
     this.prefix = `wt${process.pid}x${labCounter++}`;
     this.dir = mkdtempSync(join(tmpdir(), 'weft-lab-'));
+    liveDirs.add(this.dir);
   }
 
   /** `ip` inside a lab namespace; throws with the command's output on failure. */
@@ -209,5 +213,6 @@ export class Lab {
       liveNamespaces.delete(ns);
     }
     rmSync(this.dir, { recursive: true, force: true });
+    liveDirs.delete(this.dir);
   }
 }
