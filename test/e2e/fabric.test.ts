@@ -50,6 +50,11 @@ for (const [backend, net] of [['vxlan', VXLAN], ['host-gw', HOSTGW]] as const) {
     await f.addContainers();
     t.deepEqual(await pingAll(f), [], 'every container reaches every other across the overlay');
 
+    // Drift: a peer route deleted by someone else comes back within 2 s of the netlink event.
+    const sub2 = (await mustLease(f.lab, h2)).subnet;
+    await f.lab.ip(h1.ns, ['route', 'del', sub2]);
+    t.log(`${backend}: deleted route repaired in ${await timeUntil(async () => (await hostRoutes(f.lab, h1)).includes(`${sub2} via`), 2000)} ms`);
+
     // A peer leaving (its lease expires after kill -9) is removed everywhere within 2 s.
     h3.weft!.child.kill('SIGKILL');
     await until(async () => (await leaseOf(f.lab, h3).catch(() => undefined)) === undefined, 15_000, 50);
