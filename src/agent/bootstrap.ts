@@ -24,7 +24,7 @@ export const sleep = (ms: number, signal?: AbortSignal): Promise<void> => new Pr
   signal?.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
 });
 
-const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+export const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
 /**
  * The network config the fleet runs with. Absent: store the spec's (create-if-absent, so two
@@ -94,4 +94,3 @@ export const kernelHost: HostPort = {
   ensureForwarding: ensureIPv4Forwarding,
 };
 
-export { message };

@@ -13,6 +13,7 @@ import { isRelevantEvent } from '../core/netlink-events.js';
 import { dockerOptsFor, parseEnvFile, previousSubnet, renderDaemonJson, renderSubnetEnv } from '../core/outputs.js';
 import { subnetsPrefix } from '../core/owner.js';
 import type { Spec } from '../core/spec.js';
+import type { KeyValue } from '../core/store.js';
 import { backendFor } from '../backends/index.js';
 import { EtcdStore } from '../adapters/etcd.js';
 import { readTextIfExists, writeIfChanged } from '../adapters/files.js';
@@ -47,6 +48,8 @@ export class Agent {
   private leaseSuspect = false;
   private renewFailingSince = 0;
   private readyAtMs = 0;
+  /** A renewal or re-acquisition is in flight (ticks must not overlap). */
+  private busy = false;
 
   constructor(private readonly spec: Spec, private readonly log: Logger, private readonly timings: AgentTimings = DEFAULT_TIMINGS) {}
 
@@ -71,7 +74,8 @@ export class Agent {
     const previous = previousSubnet(parseEnvFile((await readTextIfExists(spec.host.subnetFile)) ?? ''));
 
     const keeper = new LeaseKeeper({ store, prefix: spec.etcd.prefix, identity, ttlSeconds: spec.host.leaseTTLSeconds, clock: Date, rng, log });
-    this.held = await this.acquireRetrying(keeper, { range, publicIP: facts.publicIP, value, ...(previous ? { previous } : {}) }, signal);
+    const req = { range, publicIP: facts.publicIP, value, ...(previous ? { previous } : {}) };
+    this.held = await this.retrying('acquire a lease', () => keeper.acquire(req), signal);
     const fleet = new Fleet(subnetsPrefix(spec.etcd.prefix), config, this.held.subnet);
     const reconciler = new Reconciler({ host: kernelHost, log, clock: Date, resyncMs: this.timings.resyncMs, rulesEveryMs: this.timings.rulesEveryMs });
     this.reconciler = reconciler;
@@ -106,7 +110,7 @@ export class Agent {
     }, this.timings.leaseTickMs);
   }
 
-  private judge(fleet: Fleet, key: string, kv: Parameters<Fleet['update']>[1]): void {
+  private judge(fleet: Fleet, key: string, kv: KeyValue | undefined): void {
     const change = fleet.update(key, kv);
     if (change?.kind === 'quarantined' && change.isNew) this.log.warn('ignoring a malformed lease', { key, reason: change.entry.reason });
   }
@@ -157,8 +161,6 @@ export class Agent {
     }
   }
 
-  private busy = false;
-
   private async writeOutputs(config: NetworkConfig, subnet: Prefix, mtu: number): Promise<void> {
     const { spec, log } = this;
     const env = { ...(config.ipv4 ? { network: config.ipv4.network } : {}), subnet, mtu, ipMasq: spec.host.ipMasq };
@@ -168,10 +170,6 @@ export class Agent {
     for (const [path, text] of files) {
       if (await writeIfChanged(path, text)) log.info('wrote', { file: path });
     }
-  }
-
-  private async acquireRetrying(keeper: LeaseKeeper, req: Parameters<LeaseKeeper['acquire']>[0], signal: AbortSignal): Promise<HeldLease> {
-    return this.retrying('acquire a lease', () => keeper.acquire(req), signal);
   }
 
   /** Retry `fn` while its failure is retryable (etcd down), with backoff; rethrow otherwise. */
@@ -197,10 +195,5 @@ export class Agent {
     await this.reconciler?.stop();
     await this.mirror?.stop().catch(() => undefined);
     await this.store?.close().catch(() => undefined);
-  }
-
-  /** For status: what this agent holds and knows. */
-  get state(): { held?: HeldLease; readyAtMs: number; reconciler?: Reconciler['stats'] } {
-    return { ...(this.held ? { held: this.held } : {}), readyAtMs: this.readyAtMs, ...(this.reconciler ? { reconciler: this.reconciler.stats } : {}) };
   }
 }

@@ -140,8 +140,8 @@ test('vxlan skips and reports: another backend, another VNI, this host\'s public
 test('vxlan DirectRouting: a plain route to an L2-adjacent peer, the tunnel for the others', (t) => {
   const dr = cfg('{"Type":"vxlan","DirectRouting":true}');
   const d = vxlan.desired(input([vxPeer(2), vxPeer(3, { pub: '198.51.100.3' })], { config: dr }));
-  t.deepEqual([...d.routes.values()].map((r) => `${r.dst.ip.value} ${r.dev} ${r.onlink}`).length, 2);
-  t.is(d.routes.get('198.18.2.0/24')?.dev, 'eth0');
+  t.is(d.routes.size, 2);
+  t.like(d.routes.get('198.18.2.0/24'), { dev: 'eth0', onlink: false });
   t.is(d.routes.get('198.18.3.0/24')?.dev, 'flannel.1');
   t.false(d.neighs.has('198.18.2.0'));
 });
