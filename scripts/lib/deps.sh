@@ -1,12 +1,15 @@
 # Shared by scripts/test-all and scripts/demo: install what weft's tests and demo need.
 # Debian packages (as root, only when something is missing) and the npm packages (npm ci).
 
-DEBIAN_PACKAGES="etcd-server etcd-client iproute2 iptables iperf3 iputils-ping docker.io busybox-static util-linux procps"
-NEEDED_COMMANDS="etcd etcdctl ip bridge iptables-restore iperf3 ping dockerd docker busybox nsenter pgrep"
+# systemd: systemd-analyze (unit checks) and systemd-notify (sd_notify); python3 with the
+# Prometheus project's client: an independent parser of weft's /metrics in the tests.
+DEBIAN_PACKAGES="etcd-server etcd-client iproute2 iptables iperf3 iputils-ping docker.io busybox-static util-linux procps systemd python3 python3-prometheus-client"
+NEEDED_COMMANDS="etcd etcdctl ip bridge iptables-restore iperf3 ping dockerd docker busybox nsenter pgrep systemd-analyze systemd-notify"
 
 ensure_debian_packages() {
   local missing=""
   for c in $NEEDED_COMMANDS; do command -v "$c" >/dev/null 2>&1 || missing="$missing $c"; done
+  /usr/bin/python3 -c 'import prometheus_client.parser' >/dev/null 2>&1 || missing="$missing python3-prometheus-client"
   [ -z "$missing" ] && return 0
   if [ "$(id -u)" -ne 0 ]; then
     echo "missing commands:$missing; run as root so Debian packages can be installed ($DEBIAN_PACKAGES)" >&2

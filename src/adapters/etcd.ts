@@ -100,6 +100,8 @@ export class EtcdStore implements KvStore {
   private client: Etcd3;
   /** How often a wedged etcd3 client was replaced (for metrics and tests). */
   clientResets = 0;
+  /** Calls, failed calls and the last answer, for readiness and metrics. */
+  readonly stats = { calls: 0, errors: 0, lastOkAtMs: 0, lastError: '' };
 
   private constructor(private readonly options: IOptions, private readonly timeoutMs: number) {
     this.client = new Etcd3(options);
@@ -126,14 +128,20 @@ export class EtcdStore implements KvStore {
     let timer: NodeJS.Timeout | undefined;
     try {
       // A second, outer deadline: auth and connection setup in etcd3 are not covered by call options.
-      return await Promise.race([fn(), new Promise<never>((_r, reject) => {
+      this.stats.calls++;
+      const out = await Promise.race([fn(), new Promise<never>((_r, reject) => {
         timer = setTimeout(() => {
           this.resetClient();
           reject(new WeftError('E_ETCD_UNAVAILABLE', `etcd ${what}: no answer within ${this.timeoutMs} ms`, { retryable: true }));
         }, this.timeoutMs + 500);
       })]);
+      this.stats.lastOkAtMs = Date.now();
+      return out;
     } catch (e) {
-      throw mapEtcdError(e, what);
+      const err = mapEtcdError(e, what);
+      this.stats.errors++;
+      this.stats.lastError = err.message;
+      throw err;
     } finally {
       clearTimeout(timer);
     }

@@ -56,6 +56,8 @@ export interface ReconcilerOptions {
   readonly rulesEveryMs?: number;
   /** Coalesce bursts of pokes (e.g. netlink echoes of our own batch). */
   readonly debounceMs?: number;
+  /** Called after every pass (metrics). */
+  readonly onPass?: (durationMs: number, ok: boolean) => void;
 }
 
 export class Reconciler {
@@ -72,7 +74,9 @@ export class Reconciler {
   private stopped = false;
   private reportedSkips = new Map<string, string>();
   readonly stats = {
-    passes: 0, opsApplied: 0, opsFailed: 0, lastPassAtMs: 0, lastPassDurationMs: 0, lastPassOk: false,
+    passes: 0, passFailures: 0, opsApplied: 0, opsFailed: 0, lastPassAtMs: 0, lastPassDurationMs: 0, lastPassOk: false,
+    /** When the pass in flight started (0: none); the watchdog's view of a stuck loop. */
+    runningSinceMs: 0,
     peersProgrammed: 0, peersSkipped: 0, rulesRepairs: 0, driftRepairs: {} as Record<string, number>, lastError: '',
   };
 
@@ -117,6 +121,7 @@ export class Reconciler {
     this.running = (async () => {
       while (this.pending && !this.stopped) {
         this.pending = false;
+        this.stats.runningSinceMs = this.o.clock.now();
         try {
           if (!this.inputs) break;
           const r = await this.pass(this.inputs, false);
@@ -126,12 +131,17 @@ export class Reconciler {
         } catch (e) {
           this.stats.lastError = e instanceof Error ? e.message : String(e);
           this.stats.lastPassOk = false;
+          this.stats.passFailures++;
+          this.stats.lastPassAtMs = this.o.clock.now();
+          this.o.onPass?.(this.stats.lastPassAtMs - this.stats.runningSinceMs, false);
           this.o.log.warn('reconcile pass failed; retrying', { error: this.stats.lastError });
           this.retryMs = Math.min(Math.max(this.retryMs * 2, 250), 5000);
         }
+        this.stats.runningSinceMs = 0;
       }
     })().finally(() => {
       this.running = undefined;
+      this.stats.runningSinceMs = 0;
       if (this.retryMs > 0 && !this.stopped) this.poke('retry');
     });
   }
@@ -201,6 +211,8 @@ export class Reconciler {
 
   private finish(desired: DesiredDatapath, ops: readonly Op[], failed: number, version: number, started: number): void {
     const now = this.o.clock.now();
+    if (failed > 0) this.stats.passFailures++;
+    this.o.onPass?.(now - started, failed === 0);
     Object.assign(this.stats, { passes: this.stats.passes + 1, lastPassAtMs: now, lastPassDurationMs: now - started, lastPassOk: failed === 0, peersProgrammed: desired.peersProgrammed, peersSkipped: desired.skipped.length });
     if (failed === 0) { this.convergedVersion = version; this.stats.lastError = ''; }
     const skips = new Map(desired.skipped.map((s) => [s.subnetKey, s.reason]));

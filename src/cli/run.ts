@@ -4,7 +4,10 @@
  */
 import type { CommandModule } from 'yargs';
 import { jsonLogger } from '../adapters/log.js';
+import { Notifier } from '../adapters/systemd.js';
+import { Metrics } from '../agent/metrics.js';
 import { Agent } from '../agent/run.js';
+import { Surface } from '../agent/surface.js';
 import { handle, loadSpec, withSpec } from './common.js';
 
 interface Args { spec: string }
@@ -17,22 +20,28 @@ export const runCommand: CommandModule<object, Args> = {
     const spec = await loadSpec(args.spec);
     const level = process.env.WEFT_LOG_LEVEL === 'debug' ? 'debug' : 'info';
     const log = jsonLogger({ level });
-    const agent = new Agent(spec, log);
+    const metrics = new Metrics({ snapshot: () => agent.snapshot(), counters: () => agent.counters() });
+    const agent = new Agent(spec, log, { onPass: (ms) => { metrics.observePass(ms); }, onStep: () => { surface.tick(); } });
+    const notifier = new Notifier(process.env, log);
+    const surface = new Surface({ spec, log, notifier, metrics, snapshot: () => agent.snapshot() });
     let stopping: Promise<void> | undefined;
     const stop = (sig: string): void => {
       if (stopping) { log.warn('second signal; exiting now', { signal: sig }); process.exit(1); }
       log.info('stopping; the datapath and the lease stay in place', { signal: sig });
-      stopping = agent.stop().then(() => { log.info('exited cleanly'); process.exit(0); });
+      stopping = surface.stopping().then(() => agent.stop()).then(() => surface.stop()).then(() => { log.info('exited cleanly'); process.exit(0); });
     };
     process.on('SIGTERM', () => { stop('SIGTERM'); });
     process.on('SIGINT', () => { stop('SIGINT'); });
     try {
+      await surface.start();
       await agent.start();
     } catch (e) {
       if (stopping) { await stopping; return; }
       await agent.stop();
+      await surface.stop();
       throw e;
     }
+    await surface.markReady();
     await new Promise(() => undefined); // runs until a signal
   }),
 };

@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 /** The `weft` executable: wires the commands into yargs. Usage errors exit 2. */
-import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { applyCommand } from './apply.js';
@@ -9,12 +8,9 @@ import { leasesCommand } from './leases.js';
 import { planCommand } from './plan.js';
 import { releaseCommand } from './release.js';
 import { runCommand } from './run.js';
+import { statusCommand } from './status.js';
 import { validateCommand } from './validate.js';
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
-  return pkg.version ?? 'unknown';
-}
+import { weftVersion } from '../version.js';
 
 await yargs(hideBin(process.argv))
   .scriptName('weft')
@@ -24,11 +20,12 @@ await yargs(hideBin(process.argv))
   .command(runCommand)
   .command(planCommand)
   .command(leasesCommand)
+  .command(statusCommand)
   .command(releaseCommand)
   .command(dockerOptsCommand)
   .demandCommand(1, 'name a command (see weft --help)')
   .strict()
-  .version(version())
+  .version(weftVersion())
   .help()
   .alias('help', 'h')
   .wrap(Math.min(100, process.stdout.columns || 100))

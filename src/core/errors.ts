@@ -17,7 +17,8 @@ export type ErrorCode =
   | 'E_NOT_FOUND'        // something expected is absent
   | 'E_HOST'             // the host lacks something weft needs (interface, binary, ...)
   | 'E_KERNEL'           // the kernel refused a change
-  | 'E_IO';              // a file could not be read or written
+  | 'E_IO'               // a file could not be read or written
+  | 'E_DAEMON';          // the running weft daemon did not answer
 
 /** Where in a file an error is. Lines and columns count from 1. */
 export interface SourcePosition {

@@ -137,3 +137,19 @@ export function renderPodmanNetwork(p: { name: string; id: string; subnet: Prefi
   };
   return `${JSON.stringify(doc, null, 2)}\n`;
 }
+
+/**
+ * The Podman network for `outputs.podman`: named after the file (`weft.json` -> `weft`, as
+ * Podman expects), with a stable `id` supplied by the caller and the `created` time of the file
+ * already there, so an unchanged lease rewrites nothing.
+ */
+export function podmanNetworkFor(p: { file: string; id: string; subnet: Prefix; mtu: number; previous: string | undefined; nowISO: string }): string {
+  const base = p.file.slice(p.file.lastIndexOf('/') + 1);
+  const name = base.endsWith('.json') ? base.slice(0, -'.json'.length) : base;
+  let created = p.nowISO;
+  try {
+    const prev = p.previous ? (JSON.parse(p.previous) as { created?: unknown }) : undefined;
+    if (typeof prev?.created === 'string' && prev.created !== '') created = prev.created;
+  } catch { /* an unreadable previous file is replaced */ }
+  return renderPodmanNetwork({ name, id: p.id, subnet: p.subnet, mtu: p.mtu, created });
+}

@@ -42,6 +42,8 @@ export interface HostSpec {
   readonly leaseRenewMarginSeconds: number;
   /** Health/metrics address; absent when disabled with `listen: ""`. */
   readonly listen?: { readonly host: string; readonly port: number };
+  /** How long etcd may be unreachable before /readyz says not ready (the datapath stays). */
+  readonly etcdGraceSeconds: number;
 }
 
 export interface OutputsSpec {
@@ -66,6 +68,7 @@ export const DEFAULTS = Object.freeze({
   leaseTTL: '24h',
   leaseRenewMargin: '60m',
   listen: '127.0.0.1:9473',
+  etcdGrace: '60s',
   dockerFile: '/run/flannel/docker',
   dockerKey: 'DOCKER_NETWORK_OPTIONS',
   vni: 1,
@@ -247,7 +250,7 @@ function absPath(r: YamlReader, e: Entry | undefined, dflt: string | undefined):
 }
 
 function readHost(r: YamlReader, e: Entry | undefined, env: Env): HostSpec | undefined {
-  const keys = ['interface', 'interfaceRegex', 'canReach', 'publicIP', 'ipMasq', 'mtu', 'subnetFile', 'leaseTTL', 'leaseRenewMargin', 'listen'];
+  const keys = ['interface', 'interfaceRegex', 'canReach', 'publicIP', 'ipMasq', 'mtu', 'subnetFile', 'leaseTTL', 'leaseRenewMargin', 'listen', 'etcdGrace'];
   const m = r.map(e?.node ?? null, 'host', keys, e?.keyPos);
   if (!m) return undefined;
   const chosen = ['interface', 'interfaceRegex', 'canReach'].filter((k) => m.has(k));
@@ -273,13 +276,15 @@ function readHost(r: YamlReader, e: Entry | undefined, env: Env): HostSpec | und
     r.problem('host.leaseRenewMargin', `host.leaseRenewMargin (${margin}s) must be shorter than host.leaseTTL (${ttl}s)`, x ? r.at(x) : undefined);
   }
   const listen = readListen(r, m.get('listen'));
+  const grace = durationSeconds(r, m.get('etcdGrace'), DEFAULTS.etcdGrace, 1);
   const subnetFile = absPath(r, m.get('subnetFile'), DEFAULTS.subnetFile);
   const mtu = r.integer(m.get('mtu'), 576, 65535);
   const ipMasq = r.boolean(m.get('ipMasq')) ?? true;
-  if (ttl === undefined || margin === undefined || listen === undefined || subnetFile === undefined) return undefined;
+  if (ttl === undefined || margin === undefined || listen === undefined || subnetFile === undefined || grace === undefined) return undefined;
   return {
     ...opt('interface', iface), ...opt('interfaceRegex', regexText), ...opt('canReach', canReach), ...opt('publicIP', publicIP),
     ipMasq, ...opt('mtu', mtu), subnetFile, leaseTTLSeconds: ttl, leaseRenewMarginSeconds: margin, ...(listen ? { listen } : {}),
+    etcdGraceSeconds: grace,
   };
 }
 

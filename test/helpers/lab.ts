@@ -140,21 +140,30 @@ export class Lab {
 
   async stopEtcd(): Promise<void> { await this.etcdProc?.stop(); }
 
+  /** SIGSTOP/SIGCONT etcd: it keeps its sockets but answers nothing (a hung member). */
+  freezeEtcd(frozen: boolean): void {
+    const pid = this.etcdProc?.child.pid;
+    if (pid) process.kill(pid, frozen ? 'SIGSTOP' : 'SIGCONT');
+  }
+
   /** etcdctl run inside the etcd namespace. */
   async etcdctl(args: string[]): Promise<string> {
     return this.exec(`${this.prefix}-etcd`, 'env', ['ETCDCTL_API=3', 'etcdctl', '--endpoints', this.etcdURL, '--command-timeout=3s', ...args]);
   }
 
   /** A spec file for a host. */
-  writeSpec(h: LabHost, network: string, extra: { host?: string; etcd?: string } = {}): string {
+  writeSpec(h: LabHost, network: string, extra: { host?: string; etcd?: string; outputs?: string } = {}): string {
     const file = join(h.dir, 'network.yaml');
-    writeFileSync(file, `etcd:\n  endpoints: [${this.etcdURL}]\n${extra.etcd ?? ''}network:\n${network.replace(/^/gm, '  ')}\nhost:\n  interface: eth0\n  subnetFile: ${h.subnetFile}\n  listen: ""\n${(extra.host ?? '').replace(/^(?=.)/gm, '  ')}`);
+    // No health listener unless the test asks for one (host: "listen: ...").
+    const listen = /^listen:/m.test(extra.host ?? '') ? '' : '  listen: ""\n';
+    writeFileSync(file, `etcd:\n  endpoints: [${this.etcdURL}]\n${extra.etcd ?? ''}network:\n${network.replace(/^/gm, '  ')}\nhost:\n  interface: eth0\n  subnetFile: ${h.subnetFile}\n${listen}${(extra.host ?? '').replace(/^(?=.)/gm, '  ')}${extra.outputs ?? ''}`);
     return file;
   }
 
   /** Start `weft run` on a host; resolves once it logs "ready". */
-  async startWeft(h: LabHost, spec: string, opts: { waitReady?: boolean } = {}): Promise<Started> {
-    const p = start('nsenter', [`--net=/var/run/netns/${h.ns}`, process.execPath, WEFT, 'run', '--spec', spec], { env: { ...process.env, WEFT_HOST_ID: `${this.prefix}-${h.name}` } });
+  async startWeft(h: LabHost, spec: string, opts: { waitReady?: boolean; env?: Record<string, string> } = {}): Promise<Started> {
+    const env = { ...process.env, WEFT_HOST_ID: `${this.prefix}-${h.name}`, ...opts.env };
+    const p = start('nsenter', [`--net=/var/run/netns/${h.ns}`, process.execPath, WEFT, 'run', '--spec', spec], { env });
     this.procs.push(p);
     h.weft = p;
     if (opts.waitReady ?? true) {

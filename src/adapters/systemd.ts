@@ -1,0 +1,61 @@
+/**
+ * sd_notify through systemd's own `systemd-notify` (the npm packages are abandoned and cannot
+ * send WATCHDOG=1). It waits for the manager to take each message (sd_notify_barrier), so the
+ * message is attributed to this service; the unit needs NotifyAccess=all because the sender is
+ * a child process. Messages go out one at a time in the order they were asked for. With no
+ * NOTIFY_SOCKET (not under systemd) nothing is run.
+ */
+import type { Env } from '../core/spec.js';
+import { exec } from './exec.js';
+import type { Logger } from './log.js';
+
+export class Notifier {
+  private queue: Promise<void> = Promise.resolve();
+  private lastStatus = '';
+  private failedOnce = false;
+
+  constructor(private readonly env: Env, private readonly log: Logger) {}
+
+  get enabled(): boolean { return Boolean(this.env.NOTIFY_SOCKET); }
+
+  /**
+   * The watchdog period systemd asked for (WatchdogSec=), in ms; undefined when none or when
+   * it is meant for another process (WATCHDOG_PID).
+   */
+  watchdogMs(pid: number): number | undefined {
+    const usec = Number(this.env.WATCHDOG_USEC);
+    if (!this.enabled || !Number.isSafeInteger(usec) || usec <= 0) return undefined;
+    if (this.env.WATCHDOG_PID && Number(this.env.WATCHDOG_PID) !== pid) return undefined;
+    return Math.max(1, Math.floor(usec / 1000));
+  }
+
+  /** Send `KEY=VALUE` assignments as one message; resolves once sent (or failed and logged). */
+  send(...assignments: string[]): Promise<void> {
+    if (!this.enabled || assignments.length === 0) return this.queue;
+    this.queue = this.queue.then(async () => {
+      const env = { ...process.env, NOTIFY_SOCKET: this.env.NOTIFY_SOCKET };
+      const r = await exec('systemd-notify', assignments, { timeoutMs: 10_000, env }).catch((e: unknown) => ({ code: -1, stderr: e instanceof Error ? e.message : String(e) }));
+      if (r.code !== 0 && !this.failedOnce) {
+        this.failedOnce = true;
+        this.log.warn('systemd-notify failed; systemd may not see readiness or the watchdog', { message: assignments.join(' '), error: r.stderr.trim() });
+      }
+    });
+    return this.queue;
+  }
+
+  /** STATUS=, only when the text changed. */
+  status(text: string): Promise<void> {
+    if (text === this.lastStatus) return this.queue;
+    this.lastStatus = text;
+    return this.send(`STATUS=${text}`);
+  }
+
+  ready(status: string): Promise<void> {
+    this.lastStatus = status;
+    return this.send('READY=1', `STATUS=${status}`);
+  }
+
+  stopping(): Promise<void> {
+    return this.send('STOPPING=1', 'STATUS=stopping; the datapath and the lease stay in place');
+  }
+}

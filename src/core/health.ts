@@ -1,0 +1,171 @@
+/**
+ * What "healthy" and "ready" mean, decided from a snapshot of the agent's state and a time.
+ * Pure: the agent builds the snapshot, the HTTP endpoints, sd_notify and `weft status` only
+ * render what these functions decide. Unlike flanneld, readiness is re-judged on every call,
+ * so it goes back to not-ready when the lease or etcd goes away (flannel-compat.md §12).
+ */
+import { formatDuration } from './duration.js';
+
+export type Phase = 'starting' | 'running' | 'stopping';
+
+export interface LeaseState {
+  readonly subnet: string;
+  readonly publicIP: string;
+  readonly expiresAtMs: number;
+  /** When a renewal becomes due (expiry minus the renew margin). */
+  readonly renewDueAtMs: number;
+  readonly lastRenewedAtMs: number;
+  /** The lease was found lost and a new one is being acquired. */
+  readonly reacquiring: boolean;
+}
+
+export interface ReconcileState {
+  readonly passes: number;
+  readonly lastPassAtMs: number;
+  readonly lastPassOk: boolean;
+  readonly lastPassDurationMs: number;
+  readonly lastError: string;
+  /** When the pass in flight started; 0 when none is running. */
+  readonly runningSinceMs: number;
+  readonly driftRepairs: Readonly<Record<string, number>>;
+}
+
+export interface HealthSnapshot {
+  readonly nowMs: number;
+  readonly startedAtMs: number;
+  readonly phase: Phase;
+  /** What start-up is doing now ("connecting to etcd", "acquiring a lease", ...). */
+  readonly step: string;
+  readonly version: string;
+  readonly lease?: LeaseState;
+  readonly backend?: { readonly type: string; readonly device?: string; readonly mtu: number };
+  readonly peers: { readonly known: number; readonly programmed: number; readonly rejected: number; readonly malformed: number };
+  readonly reconcile: ReconcileState;
+  readonly etcd: { readonly lastOkAtMs: number; readonly lastError: string; readonly requestErrors: number; readonly watchRestarts: number };
+  readonly etcdGraceMs: number;
+  /** A reconcile pass running longer than this, or none finishing for this long, is stuck. */
+  readonly stuckAfterMs: number;
+}
+
+const secs = (ms: number): string => formatDuration(Math.max(0, Math.round(ms / 1000)) * 1000);
+
+/** The reconcile loop is alive: no pass stuck, and passes keep coming (the watchdog heartbeat). */
+export function reconcilerHealthy(r: ReconcileState, nowMs: number, stuckAfterMs: number): boolean {
+  return reconcilerProblem(r, nowMs, stuckAfterMs) === undefined;
+}
+
+function reconcilerProblem(r: ReconcileState, nowMs: number, stuckAfterMs: number): string | undefined {
+  if (r.runningSinceMs > 0 && nowMs - r.runningSinceMs > stuckAfterMs) return `reconciler stuck: a pass has been running for ${secs(nowMs - r.runningSinceMs)}`;
+  if (r.runningSinceMs === 0 && r.lastPassAtMs > 0 && nowMs - r.lastPassAtMs > stuckAfterMs) return `reconciler stalled: no pass for ${secs(nowMs - r.lastPassAtMs)}`;
+  return undefined;
+}
+
+export function etcdReachable(s: HealthSnapshot): boolean {
+  return s.etcd.lastOkAtMs > 0 && s.nowMs - s.etcd.lastOkAtMs <= s.etcdGraceMs;
+}
+
+/** Ready: running, lease held and fresh, last pass ok and the loop alive, etcd seen within grace. */
+export function readiness(s: HealthSnapshot): { ready: boolean; reasons: string[] } {
+  const reasons: string[] = [];
+  if (s.phase === 'starting') reasons.push(`starting: ${s.step}`);
+  if (s.phase === 'stopping') reasons.push('stopping');
+  const l = s.lease;
+  if (s.phase === 'running') {
+    if (!l) reasons.push('no lease');
+    else if (l.reacquiring) reasons.push(`lease on ${l.subnet} lost; re-acquiring`);
+    else if (s.nowMs >= l.expiresAtMs) reasons.push(`lease on ${l.subnet} expired ${secs(s.nowMs - l.expiresAtMs)} ago`);
+    else if (s.nowMs - l.renewDueAtMs > s.etcdGraceMs) reasons.push(`lease renewal overdue by ${secs(s.nowMs - l.renewDueAtMs)}`);
+    if (s.reconcile.passes === 0) reasons.push('no reconcile pass yet');
+    else if (!s.reconcile.lastPassOk) reasons.push(`last reconcile failed${s.reconcile.lastError ? `: ${s.reconcile.lastError}` : ''}`);
+    const stuck = reconcilerProblem(s.reconcile, s.nowMs, s.stuckAfterMs);
+    if (stuck) reasons.push(stuck);
+    if (!etcdReachable(s)) {
+      const since = s.etcd.lastOkAtMs > 0 ? `for ${secs(s.nowMs - s.etcd.lastOkAtMs)} ` : '';
+      reasons.push(`etcd unreachable ${since}(grace ${secs(s.etcdGraceMs)})${s.etcd.lastError ? `: ${s.etcd.lastError}` : ''}`);
+    }
+  }
+  return { ready: reasons.length === 0, reasons };
+}
+
+const plural = (n: number, one: string): string => `${n} ${one}${n === 1 ? '' : 's'}`;
+
+/** One line for systemd's STATUS= ("leased 198.18.5.0/24, 12 peers"). */
+export function statusLine(s: HealthSnapshot): string {
+  if (s.phase === 'starting') return `starting: ${s.step}`;
+  if (s.phase === 'stopping') return 'stopping; the datapath and the lease stay in place';
+  const l = s.lease;
+  if (!l) return 'no lease';
+  let line = `leased ${l.subnet}, ${plural(s.peers.programmed, 'peer')}`;
+  if (s.peers.rejected > 0) line += `, ${s.peers.rejected} not programmed`;
+  if (s.peers.malformed > 0) line += `, ${plural(s.peers.malformed, 'malformed lease')} ignored`;
+  const r = readiness(s);
+  if (!r.ready) line += `; NOT READY: ${r.reasons.join('; ')}`;
+  return line;
+}
+
+/** The JSON document `/status` serves and `weft status --json` prints. */
+export interface StatusReport {
+  readonly ready: boolean;
+  readonly reasons: readonly string[];
+  readonly phase: Phase;
+  readonly status: string;
+  readonly version: string;
+  readonly uptimeSeconds: number;
+  readonly lease: null | {
+    readonly subnet: string; readonly publicIP: string; readonly expiresAt: string; readonly secondsToExpiry: number;
+    readonly lastRenewedAt: string | null; readonly reacquiring: boolean;
+  };
+  readonly backend: HealthSnapshot['backend'] | null;
+  readonly peers: HealthSnapshot['peers'];
+  readonly reconcile: {
+    readonly passes: number; readonly lastAt: string | null; readonly lastOk: boolean; readonly lastDurationMs: number;
+    readonly lastError: string; readonly healthy: boolean; readonly driftRepairs: Readonly<Record<string, number>>;
+  };
+  readonly etcd: { readonly reachable: boolean; readonly lastOkAt: string | null; readonly lastError: string; readonly requestErrors: number; readonly watchRestarts: number };
+}
+
+const iso = (ms: number): string | null => (ms > 0 ? new Date(ms).toISOString() : null);
+
+export function statusReport(s: HealthSnapshot): StatusReport {
+  const r = readiness(s);
+  const l = s.lease;
+  return {
+    ready: r.ready, reasons: r.reasons, phase: s.phase, status: statusLine(s), version: s.version,
+    uptimeSeconds: Math.round((s.nowMs - s.startedAtMs) / 1000),
+    lease: l ? {
+      subnet: l.subnet, publicIP: l.publicIP, expiresAt: iso(l.expiresAtMs) ?? '', secondsToExpiry: Math.round((l.expiresAtMs - s.nowMs) / 1000),
+      lastRenewedAt: iso(l.lastRenewedAtMs), reacquiring: l.reacquiring,
+    } : null,
+    backend: s.backend ?? null,
+    peers: s.peers,
+    reconcile: {
+      passes: s.reconcile.passes, lastAt: iso(s.reconcile.lastPassAtMs), lastOk: s.reconcile.lastPassOk, lastDurationMs: s.reconcile.lastPassDurationMs,
+      lastError: s.reconcile.lastError, healthy: reconcilerHealthy(s.reconcile, s.nowMs, s.stuckAfterMs), driftRepairs: s.reconcile.driftRepairs,
+    },
+    etcd: { reachable: etcdReachable(s), lastOkAt: iso(s.etcd.lastOkAtMs), lastError: s.etcd.lastError, requestErrors: s.etcd.requestErrors, watchRestarts: s.etcd.watchRestarts },
+  };
+}
+
+const ago = (at: string | null, nowMs: number): string => (at ? `${secs(nowMs - Date.parse(at))} ago` : 'never');
+
+/** `weft status` for a human: the report as aligned lines, judged against the reader's clock. */
+export function renderStatus(r: StatusReport, nowMs: number): string {
+  const rows: [string, string][] = [];
+  rows.push(['ready', r.ready ? 'yes' : `NO: ${r.reasons.join('; ')}`]);
+  if (r.lease) {
+    const exp = r.lease.secondsToExpiry > 0 ? `expires in ${secs(r.lease.secondsToExpiry * 1000)}` : 'EXPIRED';
+    rows.push(['lease', `${r.lease.subnet} for ${r.lease.publicIP}, ${exp}, renewed ${ago(r.lease.lastRenewedAt, nowMs)}`]);
+  } else rows.push(['lease', r.phase === 'starting' ? 'none yet' : 'none']);
+  if (r.backend) rows.push(['backend', `${r.backend.type}${r.backend.device ? ` (${r.backend.device})` : ''}, mtu ${r.backend.mtu}`]);
+  const p = r.peers;
+  rows.push(['peers', `${p.programmed} programmed, ${p.known} known, ${p.rejected} not programmed, ${p.malformed} malformed`]);
+  const c = r.reconcile;
+  const drift = Object.entries(c.driftRepairs).map(([k, n]) => `${k} ${n}`).join(', ');
+  rows.push(['reconcile', `${c.passes} passes, last ${ago(c.lastAt, nowMs)} ${c.lastOk ? 'ok' : `FAILED${c.lastError ? ` (${c.lastError})` : ''}`} in ${c.lastDurationMs} ms${c.healthy ? '' : ', STUCK'}`]);
+  rows.push(['drift', drift ? `repaired ${drift}` : 'none repaired']);
+  const e = r.etcd;
+  rows.push(['etcd', `${e.reachable ? 'reachable' : 'UNREACHABLE'}, last ok ${ago(e.lastOkAt, nowMs)}, ${e.requestErrors} request errors, ${e.watchRestarts} watch restarts${e.lastError ? `; last error: ${e.lastError}` : ''}`]);
+  rows.push(['agent', `weft ${r.version}, ${r.phase}, up ${secs(r.uptimeSeconds * 1000)}`]);
+  const w = Math.max(...rows.map(([k]) => k.length));
+  return `${r.status}\n${rows.map(([k, v]) => `  ${k.padEnd(w)}  ${v}`).join('\n')}\n`;
+}

@@ -1,0 +1,165 @@
+// Running under systemd's eyes: sd_notify on a real NOTIFY_SOCKET, the watchdog, /healthz,
+// /readyz, /metrics (parsed by Prometheus' own parser), weft status, and the Podman output.
+// weft runs in a namespaced host of a lab fabric, with real etcd and the real kernel.
+import test from 'ava';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs';
+import { join } from 'node:path';
+import { WEFT } from '../helpers/cli.js';
+import { fabric, leaseOf } from '../helpers/fabric.js';
+import type { Lab, LabHost } from '../helpers/lab.js';
+import { parseMetrics, sample } from '../helpers/metrics.js';
+import { NotifySocket } from '../helpers/notify.js';
+import { run, sleep, until } from '../helpers/procs.js';
+
+const NETWORK = 'cidr: 198.18.0.0/16\nbackend:\n  type: vxlan';
+
+/** GET http://127.0.0.1:9473<path> from inside the host's namespace. */
+async function get(lab: Lab, h: LabHost, path: string): Promise<{ status: number; body: string }> {
+  const js = `fetch('http://127.0.0.1:9473${path}').then(async (r) => console.log(JSON.stringify({ status: r.status, body: await r.text() })), (e) => { console.log(JSON.stringify({ status: 0, body: String(e.cause ?? e) })); })`;
+  const r = await run('nsenter', [`--net=/var/run/netns/${h.ns}`, process.execPath, '-e', js]);
+  return JSON.parse(r.stdout.trim()) as { status: number; body: string };
+}
+
+async function weftIn(h: LabHost, args: string[]): Promise<{ code: number | null; stdout: string; out: string }> {
+  return run('nsenter', [`--net=/var/run/netns/${h.ns}`, process.execPath, WEFT, ...args]);
+}
+
+test.serial('sd_notify order, health endpoints, metrics, weft status and the Podman output; /readyz follows etcd and the lease both ways', async (t) => {
+  const f = await fabric(t, { hosts: 2, network: NETWORK, start: 0 });
+  const [h1, h2] = f.lab.hosts;
+  if (!h1 || !h2) throw new Error('no hosts');
+  const podman = join(h1.dir, 'weft.json');
+  const spec1 = f.lab.writeSpec(h1, NETWORK, {
+    host: 'listen: 127.0.0.1:9473\netcdGrace: 3s\nleaseTTL: 10s\nleaseRenewMargin: 5s\n',
+    outputs: `outputs:\n  podman: ${podman}\n  dockerDaemonJson: ${join(h1.dir, 'daemon.json')}\n`,
+  });
+  await f.lab.startWeft(h2, f.specs[1] ?? '');
+  const sock = await NotifySocket.open(h1.dir);
+  t.teardown(() => sock.close());
+  await f.lab.startWeft(h1, spec1, { env: { NOTIFY_SOCKET: sock.path, WATCHDOG_USEC: '1000000' } });
+
+  // --- sd_notify: start-up STATUS lines, then READY=1 with a human STATUS, then the watchdog.
+  const ready = await sock.waitFor('READY=1');
+  const env = f.lab.subnetEnv(h1);
+  const subnet = (await leaseOf(f.lab, h1))?.subnet ?? '?';
+  t.is(ready.msg, `READY=1\nSTATUS=leased ${subnet}, 1 peer`);
+  const before = sock.all().filter((m) => m.t < ready.t).map((m) => m.msg);
+  t.true(before.length > 0 && before.every((m) => m.startsWith('STATUS=starting: ')), before.join(' | '));
+  t.true(before.some((m) => m.includes('acquiring a subnet lease')), 'the start-up steps are reported');
+  t.true(statSync(h1.subnetFile).mtimeMs <= ready.t, 'subnet.env was written before READY=1');
+  t.true(existsSync(podman) && existsSync(join(h1.dir, 'daemon.json')), 'every output exists before READY=1');
+  t.true((await f.lab.ip(h1.ns, ['route', 'show'])).includes('dev flannel.1'), 'the peer route is in place before READY=1');
+  t.true(sock.all().findIndex((m) => m.msg === 'WATCHDOG=1') === -1 || sock.all().findIndex((m) => m.msg === 'WATCHDOG=1') > sock.all().indexOf(ready));
+  await sleep(2200);
+  const pets = sock.with('WATCHDOG=1').filter((m) => m.t > ready.t);
+  t.true(pets.length >= 3, `WATCHDOG=1 every WatchdogSec/2 while healthy (${pets.length} in 2.2 s)`);
+
+  // --- HTTP: healthz, readyz, status, metrics (parsed by Prometheus' own parser).
+  t.deepEqual(await get(f.lab, h1, '/healthz'), { status: 200, body: 'weft is running\n' });
+  t.deepEqual(await get(f.lab, h1, '/readyz'), { status: 200, body: 'ready\n' });
+  const fams = parseMetrics((await get(f.lab, h1, '/metrics')).body);
+  t.is(sample(fams, 'weft_ready'), 1);
+  t.is(sample(fams, 'weft_peers', { state: 'programmed' }), 1);
+  t.is(sample(fams, 'weft_peers', { state: 'known' }), 1);
+  t.is(sample(fams, 'weft_info', { subnet, backend: 'vxlan' }), 1);
+  const expiry = sample(fams, 'weft_lease_expiry_seconds') ?? -1;
+  t.true(expiry > 0 && expiry <= 10, `lease expiry ${expiry} s`);
+  t.true((sample(fams, 'weft_reconcile_passes_total') ?? 0) >= 1);
+  t.true((sample(fams, 'weft_reconcile_duration_seconds_count') ?? 0) >= 1, 'pass durations are observed');
+  t.true((sample(fams, 'process_resident_memory_bytes') ?? 0) > 10e6, 'process RSS');
+  for (const name of ['weft_lease_renewals', 'weft_etcd_request_errors', 'weft_etcd_watch_restarts', 'weft_malformed_leases_seen', 'weft_drift_repairs']) {
+    t.is(fams.find((x) => x.name === name)?.type, 'counter', `${name} is a counter`);
+  }
+
+  // --- weft status, human and --json, from the running daemon.
+  const st = await weftIn(h1, ['status', '--spec', spec1, '--json']);
+  t.is(st.code, 0, st.out);
+  const report = JSON.parse(st.stdout) as { ready: boolean; lease: { subnet: string; publicIP: string }; peers: { programmed: number }; etcd: { reachable: boolean } };
+  t.like(report, { ready: true, lease: { subnet, publicIP: h1.ip }, peers: { programmed: 1 }, etcd: { reachable: true } });
+  const human = await weftIn(h1, ['status', '--spec', spec1]);
+  t.is(human.code, 0);
+  t.regex(human.stdout, new RegExp(`^leased ${subnet.replace(/\./g, '\\.')}, 1 peer\\n`));
+  t.regex(human.stdout, /ready +yes/);
+  t.log(human.stdout.trimEnd());
+
+  // --- Podman (netavark) network: the lease, its gateway, the overlay MTU; stable across restarts.
+  const net = JSON.parse(readFileSync(podman, 'utf8')) as { name: string; id: string; subnets: { subnet: string; gateway: string }[]; options: { mtu: string } };
+  t.is(net.name, 'weft');
+  t.regex(net.id, /^[0-9a-f]{64}$/);
+  t.deepEqual(net.subnets, [{ subnet, gateway: (env.get('FLANNEL_SUBNET') ?? '').split('/')[0] ?? '' }]);
+  t.is(net.options.mtu, env.get('FLANNEL_MTU') ?? '?');
+
+  // --- etcd gone (hung) past the grace period: not ready, and the datapath keeps working.
+  await f.addContainers();
+  const [c1, c2] = f.containers;
+  if (!c1 || !c2) throw new Error('no containers');
+  f.lab.freezeEtcd(true);
+  const t0 = Date.now();
+  const down = await until(async () => { const r = await get(f.lab, h1, '/readyz'); return r.status === 503 && r.body.includes('etcd unreachable') ? r : undefined; }, 20_000, 200);
+  t.log(`etcd frozen: /readyz 503 after ${Date.now() - t0} ms: ${down?.body.trim() ?? ''}`);
+  t.true(await f.lab.ping(c1.ns, c2.ip, { count: 3 }), 'the datapath keeps working while etcd is gone');
+  const notReady = await until(() => sock.with('STATUS=').find((m) => m.t > t0 && m.msg.includes('NOT READY')), 10_000, 100);
+  t.truthy(notReady, 'STATUS= says NOT READY');
+  // The lease (TTL 10 s) cannot be renewed: by our clock it expires, and /readyz says so.
+  const expired = await until(async () => { const r = await get(f.lab, h1, '/readyz'); return r.body.includes('expired') ? r : undefined; }, 20_000, 200);
+  t.regex(expired?.body ?? '', /lease on .* expired/);
+  t.is(sample(parseMetrics((await get(f.lab, h1, '/metrics')).body), 'weft_ready'), 0);
+  t.is((await weftIn(h1, ['status', '--spec', spec1])).code, 1, 'weft status exits 1 when not ready');
+
+  // --- etcd back: the lease is renewed or re-acquired (same subnet) and /readyz is 200 again.
+  f.lab.freezeEtcd(false);
+  const t1 = Date.now();
+  await until(async () => (await get(f.lab, h1, '/readyz')).status === 200, 30_000, 200);
+  t.log(`etcd back: /readyz 200 after ${Date.now() - t1} ms`);
+  t.is((await leaseOf(f.lab, h1))?.subnet, subnet, 'the same subnet');
+  t.is(f.lab.subnetEnv(h1).get('FLANNEL_SUBNET'), env.get('FLANNEL_SUBNET') ?? '?');
+  t.true(await f.lab.ping(c1.ns, c2.ip, { count: 2 }));
+
+  // --- SIGTERM: STOPPING=1, exit 0, and no message after it.
+  await h1.weft?.stop(10_000);
+  t.is(h1.weft?.child.exitCode, 0);
+  const all = await sock.count(1);
+  const stop = all.findIndex((m) => m.msg.startsWith('STOPPING=1'));
+  t.true(stop >= 0, 'STOPPING=1 sent');
+  t.is(stop, all.length - 1, 'nothing after STOPPING=1');
+});
+
+test.serial('watchdog: pings stop while the reconcile loop is stuck (a hung iptables-save) and resume after', async (t) => {
+  const f = await fabric(t, { hosts: 1, network: NETWORK, start: 0 });
+  const [h1] = f.lab.hosts;
+  if (!h1) throw new Error('no host');
+  // Injected fault: an iptables-save that hangs while a flag file exists (as on a host whose
+  // nftables is wedged). weft finds it first on PATH; everything else is the real thing.
+  const bin = join(h1.dir, 'bin');
+  const flag = join(h1.dir, 'hang');
+  const real = (await run('sh', ['-c', 'command -v iptables-save'])).stdout.trim();
+  await run('mkdir', ['-p', bin]);
+  writeFileSync(join(bin, 'iptables-save'), `#!/bin/sh\nwhile [ -e ${flag} ]; do sleep 0.1; done\nexec ${real} "$@"\n`);
+  chmodSync(join(bin, 'iptables-save'), 0o755);
+  const spec = f.lab.writeSpec(h1, NETWORK, { host: 'listen: 127.0.0.1:9473\n' });
+  const sock = await NotifySocket.open(h1.dir);
+  t.teardown(() => sock.close());
+  await f.lab.startWeft(h1, spec, { env: { NOTIFY_SOCKET: sock.path, WATCHDOG_USEC: '1000000', PATH: `${bin}:${process.env.PATH ?? ''}` } });
+  await sock.waitFor('READY=1');
+  await until(() => sock.with('WATCHDOG=1').length >= 2, 5000, 50);
+
+  writeFileSync(flag, '');
+  const hungAt = Date.now();
+  // The rules check runs every 5 s; from then on the pass hangs. After 15 s it counts as stuck.
+  await until(() => h1.weft?.output().includes('reconcile loop stuck'), 40_000, 100);
+  const stuckAt = Date.now();
+  await sleep(3000);
+  const during = sock.with('WATCHDOG=1').filter((m) => m.t > stuckAt + 600);
+  t.is(during.length, 0, 'no WATCHDOG=1 while stuck: systemd would restart weft');
+  t.is((await get(f.lab, h1, '/healthz')).status, 200, 'the process itself is alive');
+  const r = await get(f.lab, h1, '/readyz');
+  t.is(r.status, 503);
+  t.regex(r.body, /reconciler stuck/);
+  t.log(`stuck after ${stuckAt - hungAt} ms of a hung pass; /readyz: ${r.body.trim()}`);
+
+  rmSync(flag);
+  const freedAt = Date.now();
+  await until(() => sock.with('WATCHDOG=1').some((m) => m.t > freedAt), 10_000, 50);
+  t.pass('pings resume once the loop moves again');
+  await until(async () => (await get(f.lab, h1, '/readyz')).status === 200, 10_000, 200);
+});

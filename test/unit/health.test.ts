@@ -1,0 +1,88 @@
+import test from 'ava';
+import { type HealthSnapshot, readiness, reconcilerHealthy, renderStatus, statusLine, statusReport } from '../../src/core/health.js';
+import { podmanNetworkFor } from '../../src/core/outputs.js';
+import { parsePrefix } from '../../src/core/cidr.js';
+
+const NOW = 1_800_000_000_000;
+const base: HealthSnapshot = {
+  nowMs: NOW, startedAtMs: NOW - 60_000, phase: 'running', step: 'done', version: '9.9.9',
+  lease: { subnet: '10.5.3.0/24', publicIP: '192.0.2.3', expiresAtMs: NOW + 3_600_000, renewDueAtMs: NOW + 1_800_000, lastRenewedAtMs: NOW - 10_000, reacquiring: false },
+  backend: { type: 'vxlan', device: 'flannel.1', mtu: 1450 },
+  peers: { known: 12, programmed: 12, rejected: 0, malformed: 0 },
+  reconcile: { passes: 40, lastPassAtMs: NOW - 2000, lastPassOk: true, lastPassDurationMs: 4, lastError: '', runningSinceMs: 0, driftRepairs: { route: 2 } },
+  etcd: { lastOkAtMs: NOW - 1000, lastError: '', requestErrors: 0, watchRestarts: 1 },
+  etcdGraceMs: 60_000, stuckAfterMs: 15_000,
+};
+const at = (patch: Partial<HealthSnapshot>): HealthSnapshot => ({ ...base, ...patch });
+
+test('ready when running with a fresh lease, a good last pass, a live loop and etcd within grace', (t) => {
+  t.deepEqual(readiness(base), { ready: true, reasons: [] });
+  t.is(statusLine(base), 'leased 10.5.3.0/24, 12 peers');
+});
+
+test('not ready while starting or stopping, and the step is named', (t) => {
+  t.deepEqual(readiness(at({ phase: 'starting', step: 'acquiring a subnet lease' })).reasons, ['starting: acquiring a subnet lease']);
+  t.is(statusLine(at({ phase: 'starting', step: 'connecting to etcd' })), 'starting: connecting to etcd');
+  t.false(readiness(at({ phase: 'stopping' })).ready);
+});
+
+test('the lease: lost, expired, renewal overdue past the grace period', (t) => {
+  const lease = base.lease;
+  if (!lease) throw new Error('fixture');
+  t.deepEqual(readiness(at({ lease: { ...lease, reacquiring: true } })).reasons, ['lease on 10.5.3.0/24 lost; re-acquiring']);
+  t.deepEqual(readiness(at({ lease: { ...lease, expiresAtMs: NOW - 5000 } })).reasons, ['lease on 10.5.3.0/24 expired 5s ago']);
+  t.true(readiness(at({ lease: { ...lease, renewDueAtMs: NOW - 59_000 } })).ready, 'overdue within grace is still ready');
+  t.deepEqual(readiness(at({ lease: { ...lease, renewDueAtMs: NOW - 61_000 } })).reasons, ['lease renewal overdue by 1m1s']);
+  const noLease: HealthSnapshot = { ...base };
+  delete (noLease as { lease?: unknown }).lease;
+  t.deepEqual(readiness(noLease).reasons, ['no lease']);
+});
+
+test('etcd: not ready only past the grace period, and ready again when it answers', (t) => {
+  t.true(readiness(at({ etcd: { ...base.etcd, lastOkAtMs: NOW - 60_000 } })).ready);
+  const gone = at({ etcd: { ...base.etcd, lastOkAtMs: NOW - 61_000, lastError: 'etcd get: unreachable' } });
+  t.deepEqual(readiness(gone).reasons, ['etcd unreachable for 1m1s (grace 1m): etcd get: unreachable']);
+  t.is(statusLine(gone), 'leased 10.5.3.0/24, 12 peers; NOT READY: etcd unreachable for 1m1s (grace 1m): etcd get: unreachable');
+  t.deepEqual(readiness(at({ etcd: { ...base.etcd, lastOkAtMs: 0 } })).reasons, ['etcd unreachable (grace 1m)']);
+});
+
+test('the reconcile loop: a failed pass, a pass running too long, no pass for too long', (t) => {
+  const r = base.reconcile;
+  t.deepEqual(readiness(at({ reconcile: { ...r, lastPassOk: false, lastError: 'ip: RTNETLINK answers: File exists' } })).reasons, ['last reconcile failed: ip: RTNETLINK answers: File exists']);
+  const stuck = { ...r, runningSinceMs: NOW - 16_000 };
+  t.false(reconcilerHealthy(stuck, NOW, 15_000));
+  t.true(reconcilerHealthy({ ...r, runningSinceMs: NOW - 14_000 }, NOW, 15_000), 'a long pass is not yet stuck');
+  t.deepEqual(readiness(at({ reconcile: stuck })).reasons, ['reconciler stuck: a pass has been running for 16s']);
+  const stalled = { ...r, lastPassAtMs: NOW - 20_000 };
+  t.false(reconcilerHealthy(stalled, NOW, 15_000));
+  t.deepEqual(readiness(at({ reconcile: stalled })).reasons, ['reconciler stalled: no pass for 20s']);
+  t.deepEqual(readiness(at({ reconcile: { ...r, passes: 0, lastPassAtMs: 0, lastPassOk: false } })).reasons, ['no reconcile pass yet']);
+});
+
+test('STATUS= mentions peers not programmed and malformed leases', (t) => {
+  t.is(statusLine(at({ peers: { known: 3, programmed: 1, rejected: 2, malformed: 1 } })), 'leased 10.5.3.0/24, 1 peer, 2 not programmed, 1 malformed lease ignored');
+});
+
+test('the status report is JSON with ISO times, and renders for a human against the reader\'s clock', (t) => {
+  const rep = statusReport(base);
+  t.like(rep, { ready: true, phase: 'running', status: 'leased 10.5.3.0/24, 12 peers', uptimeSeconds: 60, lease: { subnet: '10.5.3.0/24', secondsToExpiry: 3600, lastRenewedAt: new Date(NOW - 10_000).toISOString() } });
+  t.deepEqual(JSON.parse(JSON.stringify(rep)), rep);
+  const text = renderStatus(rep, NOW + 1000);
+  t.true(text.startsWith('leased 10.5.3.0/24, 12 peers\n'));
+  t.regex(text, /lease +10\.5\.3\.0\/24 for 192\.0\.2\.3, expires in 1h, renewed 11s ago/);
+  t.regex(text, /drift +repaired route 2/);
+  t.regex(text, /etcd +reachable, last ok 2s ago, 0 request errors, 1 watch restarts/);
+  const bad = renderStatus(statusReport(at({ etcd: { ...base.etcd, lastOkAtMs: NOW - 120_000 } })), NOW);
+  t.regex(bad, /ready +NO: etcd unreachable for 2m/);
+});
+
+test('Podman network: named after the file, gateway .1, MTU, and the created time of the file already there', (t) => {
+  const subnet = parsePrefix('10.5.3.0/24');
+  if (!subnet) throw new Error('fixture');
+  const first = podmanNetworkFor({ file: '/etc/containers/networks/weft.json', id: 'a'.repeat(64), subnet, mtu: 1450, previous: undefined, nowISO: '2026-01-01T00:00:00.000Z' });
+  const doc = JSON.parse(first) as Record<string, unknown>;
+  t.like(doc, { name: 'weft', id: 'a'.repeat(64), driver: 'bridge', network_interface: 'weft0', created: '2026-01-01T00:00:00.000Z', subnets: [{ subnet: '10.5.3.0/24', gateway: '10.5.3.1' }], options: { mtu: '1450' } });
+  const again = podmanNetworkFor({ file: '/etc/containers/networks/weft.json', id: 'a'.repeat(64), subnet, mtu: 1450, previous: first, nowISO: '2026-06-01T00:00:00.000Z' });
+  t.is(again, first, 'an unchanged lease renders byte-identical (no rewrite)');
+  t.regex(podmanNetworkFor({ file: '/x/weft.json', id: 'b', subnet, mtu: 1400, previous: '{not json', nowISO: 'T' }), /"created": "T"/);
+});
