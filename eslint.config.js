@@ -11,7 +11,8 @@ const nodeBuiltins = [
 ];
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'eslint.config.js'] },
+  // scripts/*.mjs are build scripts in plain JavaScript, outside the TypeScript project.
+  { ignores: ['dist/**', 'node_modules/**', 'eslint.config.js', 'scripts/**/*.mjs'] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {
