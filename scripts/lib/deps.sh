@@ -3,8 +3,9 @@
 
 # systemd: systemd-analyze (unit checks) and systemd-notify (sd_notify); python3 with the
 # Prometheus project's client: an independent parser of weft's /metrics in the tests.
-DEBIAN_PACKAGES="etcd-server etcd-client iproute2 iptables iperf3 iputils-ping docker.io busybox-static util-linux procps systemd python3 python3-prometheus-client"
-NEEDED_COMMANDS="etcd etcdctl ip bridge iptables-restore iperf3 ping dockerd docker busybox nsenter pgrep systemd-analyze systemd-notify"
+# ansible-core, ansible-lint, openssh: the Ansible role is linted and run for real over SSH.
+DEBIAN_PACKAGES="etcd-server etcd-client iproute2 iptables iperf3 iputils-ping docker.io busybox-static util-linux procps systemd python3 python3-prometheus-client ansible-core ansible-lint openssh-server openssh-client"
+NEEDED_COMMANDS="etcd etcdctl ip bridge iptables-restore iperf3 ping dockerd docker busybox nsenter pgrep systemd-analyze systemd-notify ansible-playbook ansible-lint sshd ssh-keygen"
 
 ensure_debian_packages() {
   local missing=""
@@ -18,8 +19,13 @@ ensure_debian_packages() {
   echo "installing Debian packages (missing:$missing)"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q >/dev/null
+  # Packages must not start services on this machine (sshd, dockerd, etcd): tests start their
+  # own, inside namespaces. policy-rc.d 101 is Debian's "do not start" answer.
+  local policy=/usr/sbin/policy-rc.d own_policy=""
+  if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod 755 "$policy"; own_policy=1; fi
   # shellcheck disable=SC2086
   apt-get install -y -q --no-install-recommends $DEBIAN_PACKAGES >/dev/null
+  if [ -n "$own_policy" ]; then rm -f "$policy"; fi
 }
 
 ensure_npm_packages() {

@@ -17,7 +17,7 @@ import { type Started, run, start, until } from './procs.js';
 const liveNamespaces = new Set<string>();
 const liveDirs = new Set<string>();
 function deleteNamespaces(): void {
-  for (const ns of liveNamespaces) { try { execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' }); } catch { /* gone */ } }
+  for (const ns of liveNamespaces) { killNamespacePids(ns); try { execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' }); } catch { /* gone */ } }
   liveNamespaces.clear();
   for (const d of liveDirs) rmSync(d, { recursive: true, force: true });
   liveDirs.clear();
@@ -25,6 +25,16 @@ function deleteNamespaces(): void {
 process.once('exit', deleteNamespaces);
 
 let labCounter = 0;
+
+/**
+ * Kill whatever still runs inside a namespace (processes a test did not start itself, e.g.
+ * weft started over SSH by Ansible): deleting a namespace does not end its processes.
+ */
+function killNamespacePids(ns: string): void {
+  let pids: string[] = [];
+  try { pids = execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).split('\n').filter((x) => /^\d+$/.test(x)); } catch { /* gone */ }
+  for (const pid of pids) { try { process.kill(Number(pid), 'SIGKILL'); } catch { /* gone */ } }
+}
 
 export interface LabHost {
   readonly name: string;
@@ -82,7 +92,21 @@ export class Lab {
     return ns;
   }
 
-  /** Attach a new namespace to a switch bridge with `addr` on its eth0 (or `dev`). */
+  /** One more machine on the main underlay segment (e.g. an Ansible controller); returns its namespace. */
+  async addNode(name: string, ip: string): Promise<string> {
+    const ns = await this.addNamespace(name);
+    await this.plug(ns, `${this.prefix}-sw`, 'br0', `p${name}`.slice(0, 15), `${ip}/24`);
+    return ns;
+  }
+
+  /** A long-running process inside a namespace, stopped by destroy(). */
+  spawnIn(ns: string, cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Started {
+    const p = start('nsenter', [`--net=/var/run/netns/${ns}`, cmd, ...args], { env });
+    this.procs.push(p);
+    return p;
+  }
+
+    /** Attach a new namespace to a switch bridge with `addr` on its eth0 (or `dev`). */
   private async plug(ns: string, sw: string, bridge: string, port: string, addr: string, dev = 'eth0'): Promise<void> {
     await this.ip(sw, ['link', 'add', port, 'type', 'veth', 'peer', 'name', dev, 'netns', ns]);
     await this.ip(sw, ['link', 'set', port, 'master', bridge]);
@@ -218,6 +242,7 @@ export class Lab {
     await Promise.all(this.procs.map((p) => p.stop(2000)));
     await this.etcdProc?.stop();
     for (const ns of [...liveNamespaces].filter((n) => n.startsWith(`${this.prefix}-`))) {
+      killNamespacePids(ns);
       try { execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' }); } catch { /* gone */ }
       liveNamespaces.delete(ns);
     }

@@ -1,5 +1,5 @@
 // weft apply / leases / release as a user runs them, against a real etcd (plain, mTLS+auth, hung).
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
@@ -8,8 +8,12 @@ import { EtcdCluster } from '../helpers/etcd.js';
 import { runWeft } from '../helpers/cli.js';
 import { vxlanValue } from '../helpers/fleet.js';
 
+const made: string[] = [];
+const scratchDir = (prefix: string): string => { const d = mkdtempSync(join(tmpdir(), prefix)); made.push(d); return d; };
+test.after.always(() => { for (const d of made) rmSync(d, { recursive: true, force: true }); });
+
 function specFile(etcdYaml: string, network = 'network:\n  cidr: 198.18.0.0/16\n  backend: {type: vxlan}\n'): string {
-  const d = mkdtempSync(join(tmpdir(), 'weft-spec-'));
+  const d = scratchDir('weft-spec-');
   writeFileSync(join(d, 'network.yaml'), `${etcdYaml}${network}`);
   return join(d, 'network.yaml');
 }
@@ -110,7 +114,7 @@ test('mTLS with auth works; a wrong password exits 1 without echoing it', async 
   const ok = await runWeft(['apply', '--spec', specFile(etcdYaml(auth.passwordFile))]);
   t.is(ok.code, 0, ok.stderr);
   t.regex(ok.stdout, /^changed/);
-  const d = mkdtempSync(join(tmpdir(), 'weft-pw-'));
+  const d = scratchDir('weft-pw-');
   writeFileSync(join(d, 'pw'), 'wrong-zebra-staple\n');
   const bad = await runWeft(['apply', '--spec', specFile(etcdYaml(join(d, 'pw')))]);
   t.is(bad.code, 1);

@@ -1,11 +1,13 @@
 // The CLI as a user runs it: exit statuses, positioned messages, byte-identical outputs.
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { runWeft } from '../helpers/cli.js';
 
-const tmp = () => mkdtempSync(join(tmpdir(), 'weft-cli-'));
+const made: string[] = [];
+const tmp = () => { const d = mkdtempSync(join(tmpdir(), 'weft-cli-')); made.push(d); return d; };
+test.after.always(() => { for (const d of made) rmSync(d, { recursive: true, force: true }); });
 const SAMPLE = 'FLANNEL_NETWORK=10.1.0.0/16\nFLANNEL_SUBNET=10.1.74.1/24\nFLANNEL_MTU=1472\nFLANNEL_IPMASQ=false\n';
 const cleanEnv = (extra: Record<string, string> = {}) => ({ PATH: process.env.PATH ?? '', ...extra });
 
