@@ -8,6 +8,7 @@ import type { FdbEntry, Neighbour, ObservedDatapath, ObservedDevice, ObservedRou
 import type { ObservedLink } from '../core/host-facts.js';
 import { normalizeEthernetMAC } from '../core/mac.js';
 import { type LineStream, exec, execOk, streamLines } from './exec.js';
+import { WeftError } from '../core/errors.js';
 
 interface AddrInfo { family?: string; local?: string; prefixlen?: number; scope?: string }
 interface LinkJson {
@@ -85,15 +86,29 @@ export async function routeDevTo(to: string): Promise<string | undefined> {
   return r.code === 0 ? asArray<RouteJson>(r.stdout)[0]?.dev : undefined;
 }
 
-/** Everything the planner needs: the device (if named), main routes, its neighbours and fdb. */
+/**
+ * Everything the planner needs: the device (if named), main routes, its neighbours and fdb.
+ * Two programs per pass, run together: one `ip -batch` for routes, the device and its
+ * neighbours (one JSON array per line of output, in order, none for a failed line), and
+ * `bridge fdb` (no `ip` command shows the fdb).
+ */
 export async function observeDatapath(device: string | undefined): Promise<ObservedDatapath> {
-  const routes = listRoutes();
-  if (device === undefined) return { routes: await routes, neighs: [], fdb: [] };
-  const dev = await exec('ip', ['-d', '-json', 'addr', 'show', 'dev', device]);
-  if (dev.code !== 0) return { routes: await routes, neighs: [], fdb: [] };
-  const [neigh, fdb] = await Promise.all([execOk('ip', ['-json', '-4', 'neigh', 'show', 'dev', device]), execOk('bridge', ['-json', 'fdb', 'show', 'dev', device])]);
-  const observed = parseDevice(dev.stdout);
-  return { ...(observed ? { device: observed } : {}), routes: await routes, neighs: parseNeighs(neigh, device), fdb: parseFdb(fdb, device) };
+  if (device === undefined) return { routes: await listRoutes(), neighs: [], fdb: [] };
+  const lines = ['route show table main', `addr show dev ${device}`, `neigh show dev ${device}`];
+  const [ip, fdb] = await Promise.all([
+    exec('ip', ['-d', '-json', '-force', '-batch', '-'], { input: `${lines.join('\n')}\n` }),
+    exec('bridge', ['-json', 'fdb', 'show', 'dev', device]),
+  ]);
+  const failed = new Set(parseBatchErrors(ip.stderr).map((f) => f.index));
+  if (failed.has(0)) throw new WeftError('E_KERNEL', `ip route show failed: ${ip.stderr.trim()}`, { retryable: true });
+  const outputs = ip.stdout.split('\n').filter((l) => l.trim() !== '');
+  const byLine = new Map<number, string>();
+  let next = 0;
+  for (let i = 0; i < lines.length; i++) if (!failed.has(i)) byLine.set(i, outputs[next++] ?? '[]');
+  const routes = parseRoutes(byLine.get(0) ?? '[]');
+  const observed = failed.has(1) ? undefined : parseDevice(byLine.get(1) ?? '[]');
+  if (!observed) return { routes, neighs: [], fdb: [] };
+  return { device: observed, routes, neighs: parseNeighs(byLine.get(2) ?? '[]', device), fdb: fdb.code === 0 ? parseFdb(fdb.stdout, device) : [] };
 }
 
 /** A line of a batch that failed, with iproute2's message. */

@@ -63,6 +63,8 @@ export interface ReconcilerOptions {
 export class Reconciler {
   private inputs: ReconcileInputs | undefined;
   private inputsVersion = 0;
+  /** Bumped only by setInputs: the rules depend on the own lease and config, never on peers. */
+  private rulesInputsVersion = 0;
   private convergedVersion = -1;
   private rulesCheckedAt = -Infinity;
   private rulesVersion = -1;
@@ -86,6 +88,7 @@ export class Reconciler {
   setInputs(inputs: ReconcileInputs): void {
     this.inputs = inputs;
     this.inputsVersion++;
+    this.rulesInputsVersion++;
     this.poke('inputs');
   }
 
@@ -95,7 +98,10 @@ export class Reconciler {
     if (this.stopped || !this.inputs) return;
     this.pending = true;
     if (this.running || this.timer) return;
-    this.timer = setTimeout(() => { this.timer = undefined; this.loop(); }, reason === 'retry' ? this.retryMs : this.o.debounceMs ?? 20);
+    // A peer change is acted on at once (etcd already batches a transaction into one event);
+    // netlink events come in bursts (our own batch echoes back) and are coalesced.
+    const delay = reason === 'retry' ? this.retryMs : reason === 'peers' || reason === 'inputs' ? 0 : this.o.debounceMs ?? 20;
+    this.timer = setTimeout(() => { this.timer = undefined; this.loop(); }, delay);
   }
 
   start(): void {
@@ -162,7 +168,8 @@ export class Reconciler {
     let failed = 0;
     let rulesPayload = '';
     // 0.9: a timer tick arriving a hair early must not push the check a whole period later.
-    const rulesDue = dryRun || this.rulesVersion !== version || started - this.rulesCheckedAt >= 0.9 * (this.o.rulesEveryMs ?? 5000);
+    const rulesVersion = this.rulesInputsVersion;
+    const rulesDue = dryRun || this.rulesVersion !== rulesVersion || started - this.rulesCheckedAt >= 0.9 * (this.o.rulesEveryMs ?? 5000);
     if (rulesDue) {
       const want = desiredRules({ network: inp.network, ownSubnet: inp.ownSubnet, ipMasq: inp.ipMasq, randomFully: inp.randomFully });
       const tables = [...new Set([...want.want, ...want.remove].map((c: ChainSpec) => c.table))];
@@ -180,7 +187,7 @@ export class Reconciler {
             this.o.log.warn('iptables-restore failed; will retry', { error: e instanceof Error ? e.message : String(e) });
           }
         }
-        if (failed === 0) { this.rulesVersion = version; this.rulesCheckedAt = started; }
+        if (failed === 0) { this.rulesVersion = rulesVersion; this.rulesCheckedAt = started; }
       }
     }
     if (!dryRun) failed += await this.applyOps(ops, isDrift);

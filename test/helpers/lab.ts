@@ -100,8 +100,8 @@ export class Lab {
   }
 
   /** A long-running process inside a namespace, stopped by destroy(). */
-  spawnIn(ns: string, cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Started {
-    const p = start('nsenter', [`--net=/var/run/netns/${ns}`, cmd, ...args], { env });
+  spawnIn(ns: string, cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env, opts: { stdin?: boolean } = {}): Started {
+    const p = start('nsenter', [`--net=/var/run/netns/${ns}`, cmd, ...args], { env, ...(opts.stdin ? { stdio: ['pipe', 'pipe', 'pipe'] } : {}) });
     this.procs.push(p);
     return p;
   }
