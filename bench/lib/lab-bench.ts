@@ -1,10 +1,17 @@
 /** Shared by the lab benchmarks: an etcd client inside the lab, route watchers, statistics. */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Lab, LabHost } from '../../test/helpers/lab.js';
 import type { Started } from '../../test/helpers/procs.js';
 import { until } from '../../test/helpers/procs.js';
 
 const AGENT = join(import.meta.dirname, 'etcd-agent.js');
+
+/** The environment units/weft.service gives weft (NODE_OPTIONS), so benchmarks measure weft as deployed. */
+export function unitEnvironment(): Record<string, string> {
+  const unit = readFileSync(join(import.meta.dirname, '../../../units/weft.service'), 'utf8');
+  return Object.fromEntries([...unit.matchAll(/^Environment=(\w+)=(.*)$/gm)].map((m) => [m[1] ?? '', m[2] ?? '']));
+}
 
 /** A JSON-lines etcd client running in a lab namespace (see etcd-agent.ts). */
 export class EtcdAgent {

@@ -75,10 +75,22 @@ export class Reconciler {
   private retryMs = 0;
   private stopped = false;
   private reportedSkips = new Map<string, string>();
+  /**
+   * The kernel as last observed, while nothing can have changed it: taken by a pass that
+   * applied nothing and saw no netlink event meanwhile, dropped by any netlink event, timer,
+   * retry, new inputs or change of our own. A pass poked only by peer changes plans against
+   * it instead of dumping every route, neighbour and fdb entry again (at 5,000 peers that dump
+   * is most of a pass). Every other pass observes afresh, so drift is still always seen.
+   */
+  private cache: { device: string | undefined; observed: ObservedDatapath } | undefined;
+  private fullNeeded = true;
+  private netlinkSeq = 0;
   readonly stats = {
     passes: 0, passFailures: 0, opsApplied: 0, opsFailed: 0, lastPassAtMs: 0, lastPassDurationMs: 0, lastPassOk: false,
     /** When the pass in flight started (0: none); the watchdog's view of a stuck loop. */
     runningSinceMs: 0,
+    /** Passes planned against the cached observation (peer changes only). */
+    cachedPasses: 0,
     peersProgrammed: 0, peersSkipped: 0, rulesRepairs: 0, driftRepairs: {} as Record<string, number>, lastError: '',
   };
 
@@ -95,6 +107,8 @@ export class Reconciler {
   /** Something may have changed: converge soon. Inputs that changed bump the version. */
   poke(reason: 'inputs' | 'peers' | 'netlink' | 'timer' | 'retry'): void {
     if (reason === 'peers') this.inputsVersion++;
+    else this.fullNeeded = true;
+    if (reason === 'netlink') this.netlinkSeq++;
     if (this.stopped || !this.inputs) return;
     this.pending = true;
     if (this.running || this.timer) return;
@@ -162,7 +176,12 @@ export class Reconciler {
     const version = this.inputsVersion;
     const isDrift = !dryRun && version === this.convergedVersion;
     const device = inp.backend.deviceName(inp.config);
-    const observed = await this.o.host.observeDatapath(device);
+    const cache = this.cache;
+    const cached = !dryRun && !this.fullNeeded && cache && cache.device === device ? cache.observed : undefined;
+    if (!dryRun) this.fullNeeded = false;
+    const seq = this.netlinkSeq;
+    const observed = cached ?? await this.o.host.observeDatapath(device);
+    if (cached) this.stats.cachedPasses++;
     const desired = inp.backend.desired({ config: inp.config, ownSubnet: inp.ownSubnet, facts: inp.facts, routes: observed.routes, peers: inp.peers(), mtu: inp.mtu, vtepMAC: inp.vtepMAC });
     const ops = plan(desired, observed, { network: inp.network, ownSubnet: inp.ownSubnet, iface: inp.facts.iface });
     let failed = 0;
@@ -191,6 +210,10 @@ export class Reconciler {
       }
     }
     if (!dryRun) failed += await this.applyOps(ops, isDrift);
+    if (!dryRun) {
+      if (ops.length > 0 || failed > 0) this.cache = undefined;
+      else if (!cached && seq === this.netlinkSeq) this.cache = { device, observed };
+    }
     if (!dryRun) this.finish(desired, ops, failed, version, started);
     return { ops, failed, rulesPayload, desired };
   }

@@ -1,0 +1,72 @@
+/**
+ * bench/footprint: what one `weft run` (vxlan, 10 peers, health listener on) costs a host:
+ * start-to-ready time, CPU over an idle window (its own and its children's: the periodic
+ * passes run ip, bridge and iptables-save), and memory. Baselines in the same run: a bare Node
+ * process that only keeps a timer (Node's own floor) for CPU and memory, and `node -e ''` for
+ * start-up. Usage: node dist/bench/footprint.js [--idle 60] [--starts 3]
+ */
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { Lab } from '../test/helpers/lab.js';
+import { run, sleep } from '../test/helpers/procs.js';
+import { vxlanValue } from '../test/helpers/fleet.js';
+import { EtcdAgent, unitEnvironment, macFor, median, table } from './lib/lab-bench.js';
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+}
+const idleS = arg('idle', 60);
+const starts = arg('starts', 3);
+const TICK = 100; // USER_HZ
+
+function cpuTicks(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  // fields after "pid (comm) ": state is [0]; utime, stime, cutime, cstime are fields 14-17 of the line.
+  return [11, 12, 13, 14].reduce((s, i) => s + Number(f[i] ?? 0), 0);
+}
+function memMB(pid: number): { rss: number; hwm: number } {
+  const s = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return { rss: Number(/VmRSS:\s+(\d+)/.exec(s)?.[1]) / 1024, hwm: Number(/VmHWM:\s+(\d+)/.exec(s)?.[1]) / 1024 };
+}
+
+const lab = await Lab.create({ hosts: 1 });
+try {
+  const [h] = lab.hosts;
+  if (!h) throw new Error('no host');
+  const agent = await EtcdAgent.start(lab, await lab.addNode('bench', '192.0.2.201'));
+  await agent.putMany(Array.from({ length: 10 }, (_, i) => [`/coreos.com/network/subnets/198.18.${200 + i}.0-24`, vxlanValue(`192.0.2.${150 + i}`, macFor(i + 1))]));
+  const spec = lab.writeSpec(h, 'cidr: 198.18.0.0/16\nsubnetMax: 198.18.99.0\nbackend:\n  type: vxlan', { host: 'listen: 127.0.0.1:9473\n' });
+
+  const readyMs: number[] = [];
+  const nodeMs: number[] = [];
+  for (let k = 0; k < starts; k++) {
+    const t0 = performance.now();
+    const p = await lab.startWeft(h, spec, { env: unitEnvironment() });
+    readyMs.push(performance.now() - t0);
+    if (k < starts - 1) await p.stop(5000);
+    const t1 = performance.now();
+    await run(process.execPath, ['-e', '']);
+    nodeMs.push(performance.now() - t1);
+  }
+  const weftPid = h.weft?.child.pid ?? 0;
+  const bare = lab.spawnIn(h.ns, process.execPath, ['-e', 'setInterval(() => {}, 1000)']);
+  await sleep(2000);
+  const barePid = bare.child.pid ?? 0;
+  const w0 = cpuTicks(weftPid);
+  const b0 = cpuTicks(barePid);
+  await sleep(idleS * 1000);
+  const perHour = (ticks: number) => (ticks / TICK) * (3600 / idleS);
+  const wCpu = perHour(cpuTicks(weftPid) - w0);
+  const bCpu = perHour(cpuTicks(barePid) - b0);
+  const wm = memMB(weftPid);
+  const bm = memMB(barePid);
+  console.log(`\nFootprint: one weft run (vxlan, 10 peers, health listener on), idle ${idleS} s\n`);
+  console.log(table(['', 'weft run', 'bare Node process (baseline)', 'ratio'], [
+    ['start to ready (median of ' + String(starts) + ')', `${Math.round(median(readyMs))} ms`, `${Math.round(median(nodeMs))} ms (node -e '')`, `${(median(readyMs) / median(nodeMs)).toFixed(1)}x`],
+    ['CPU per hour idle (own + children)', `${wCpu.toFixed(1)} s (${((wCpu / 3600) * 100).toFixed(2)}% of a core)`, `${bCpu.toFixed(1)} s`, bCpu > 0 ? `${(wCpu / bCpu).toFixed(0)}x` : 'n/a'],
+    ['RSS', `${wm.rss.toFixed(0)} MB (peak ${wm.hwm.toFixed(0)} MB)`, `${bm.rss.toFixed(0)} MB`, `${(wm.rss / bm.rss).toFixed(1)}x`],
+  ]));
+} finally {
+  await lab.destroy();
+}

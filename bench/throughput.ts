@@ -1,0 +1,146 @@
+/**
+ * bench/throughput: iperf3 between two namespaced hosts, in one run, each case on its own lab:
+ *   - underlay: host to host on the veth/bridge segment (the reference);
+ *   - host-gw and vxlan by hand: the datapath of flannel-compat.md §3.5/§4 programmed with `ip`,
+ *     `bridge` and `iptables-restore` (the ceiling weft's datapath should reach: same device,
+ *     MTU, routes and flanneld's masquerade/forward rules);
+ *   - weft host-gw and weft vxlan: `weft run` on both hosts.
+ * The overlay cases run container to container (a bridge holding the leased gateway, as
+ * Docker's --bip does). Rounds are interleaved (every case once per round) and the median is
+ * reported, so machine noise hits all cases alike.
+ * Usage: node dist/bench/throughput.js [--rounds 3] [--seconds 3]
+ */
+import { Lab, type LabHost } from '../test/helpers/lab.js';
+import { run, until } from '../test/helpers/procs.js';
+import { median, table, unitEnvironment } from './lib/lab-bench.js';
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+}
+const rounds = arg('rounds', 3);
+const seconds = arg('seconds', 3);
+
+interface Case { name: string; lab: Lab; from: string; to: string; toAddr: string; mtu: string }
+
+/** A "container" on h behind bridge cbr0 holding `gw` (as Docker's --bip does). */
+async function container(lab: Lab, h: LabHost, gw: string, mtu: string): Promise<{ ns: string; ip: string }> {
+  const sub = gw.split('/')[0] ?? '';
+  const ip = sub.replace(/\.1$/, '.2');
+  const ns = `${lab.prefix}-c${h.name}`;
+  await run('ip', ['netns', 'add', ns]);
+  await lab.ip(ns, ['link', 'set', 'lo', 'up']);
+  await lab.ip(h.ns, ['link', 'add', 'cbr0', 'mtu', mtu, 'type', 'bridge']);
+  await lab.ip(h.ns, ['addr', 'add', gw, 'dev', 'cbr0']);
+  await lab.ip(h.ns, ['link', 'set', 'cbr0', 'up']);
+  await lab.ip(h.ns, ['link', 'add', 'veth-c', 'mtu', mtu, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
+  await lab.ip(h.ns, ['link', 'set', 'veth-c', 'master', 'cbr0', 'up']);
+  await lab.ip(ns, ['addr', 'add', `${ip}/24`, 'dev', 'eth0']);
+  await lab.ip(ns, ['link', 'set', 'eth0', 'up']);
+  await lab.ip(ns, ['route', 'add', 'default', 'via', sub]);
+  return { ns, ip };
+}
+
+async function weftCase(name: string, backend: string): Promise<Case> {
+  const lab = await Lab.create({ hosts: 2 });
+  const [h1, h2] = lab.hosts;
+  if (!h1 || !h2) throw new Error('no hosts');
+  for (const h of [h1, h2]) await lab.startWeft(h, lab.writeSpec(h, `cidr: 198.18.0.0/16\nbackend:\n  type: ${backend}`), { env: unitEnvironment() });
+  const c1 = await lab.addContainer(h1);
+  const c2 = await lab.addContainer(h2);
+  return { name, lab, from: c1.ns, to: c2.ns, toAddr: c2.ip, mtu: lab.subnetEnv(h1).get('FLANNEL_MTU') ?? '?' };
+}
+
+/** The same datapath as weft's (and flanneld's), typed in by hand: subnets 198.18.1.0/24 and 198.18.2.0/24. */
+async function handCase(name: string, backend: 'vxlan' | 'host-gw'): Promise<Case> {
+  const lab = await Lab.create({ hosts: 2 });
+  const hs = lab.hosts;
+  const mtu = backend === 'vxlan' ? '1450' : '1500';
+  const macs = ['0e:77:00:00:00:01', '0e:77:00:00:00:02'];
+  for (const [i, h] of hs.entries()) {
+    await lab.exec(h.ns, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+    if (backend === 'vxlan') {
+      await lab.ip(h.ns, ['link', 'add', 'flannel.1', 'address', macs[i] ?? '', 'type', 'vxlan', 'id', '1', 'local', h.ip, 'dev', 'eth0', 'dstport', '8472', 'nolearning']);
+      await lab.ip(h.ns, ['link', 'set', 'flannel.1', 'mtu', mtu]);
+      await lab.ip(h.ns, ['addr', 'add', `198.18.${i + 1}.0/32`, 'dev', 'flannel.1']);
+      await lab.ip(h.ns, ['link', 'set', 'flannel.1', 'up']);
+    }
+  }
+  for (const [i, h] of hs.entries()) {
+    const j = 1 - i;
+    const peer = hs[j];
+    if (!peer) continue;
+    const net = `198.18.${j + 1}.0`;
+    if (backend === 'vxlan') {
+      await lab.ip(h.ns, ['neigh', 'replace', net, 'lladdr', macs[j] ?? '', 'dev', 'flannel.1', 'nud', 'permanent']);
+      await run('nsenter', [`--net=/var/run/netns/${h.ns}`, 'bridge', 'fdb', 'replace', macs[j] ?? '', 'dev', 'flannel.1', 'dst', peer.ip, 'self', 'permanent']);
+      await lab.ip(h.ns, ['route', 'replace', `${net}/24`, 'via', net, 'dev', 'flannel.1', 'onlink']);
+    } else {
+      await lab.ip(h.ns, ['route', 'replace', `${net}/24`, 'via', peer.ip, 'dev', 'eth0']);
+    }
+  }
+  // flanneld's masquerade and forward rules (flannel-compat.md §5), as flanneld installs them:
+  // the nat table (and so conntrack) is part of the datapath being compared.
+  for (const [i, h] of hs.entries()) {
+    const n = '198.18.0.0/16';
+    const l = `198.18.${i + 1}.0/24`;
+    const m = '-m comment --comment "flanneld masq"';
+    const f = '-m comment --comment "flanneld forward"';
+    const rules = [
+      '*nat', ':FLANNEL-POSTRTG - [0:0]', `-A POSTROUTING ${m} -j FLANNEL-POSTRTG`,
+      `-A FLANNEL-POSTRTG -m mark --mark 0x4000/0x4000 ${m} -j RETURN`, `-A FLANNEL-POSTRTG -s ${l} -d ${n} ${m} -j RETURN`,
+      `-A FLANNEL-POSTRTG -s ${n} -d ${l} ${m} -j RETURN`, `-A FLANNEL-POSTRTG ! -s ${n} -d ${l} ${m} -j RETURN`,
+      `-A FLANNEL-POSTRTG -s ${n} ! -d 224.0.0.0/4 ${m} -j MASQUERADE --random-fully`, `-A FLANNEL-POSTRTG ! -s ${n} -d ${n} ${m} -j MASQUERADE --random-fully`,
+      'COMMIT', '*filter', ':FLANNEL-FWD - [0:0]', `-A FORWARD ${f} -j FLANNEL-FWD`,
+      `-A FLANNEL-FWD -s ${n} ${f} -j ACCEPT`, `-A FLANNEL-FWD -d ${n} ${f} -j ACCEPT`, 'COMMIT', '',
+    ].join('\n');
+    const r = await run('nsenter', [`--net=/var/run/netns/${h.ns}`, 'sh', '-c', 'printf "%s" "$1" | iptables-restore --noflush', 'sh', rules]);
+    if (r.code !== 0) throw new Error(r.out);
+  }
+  const [h1, h2] = hs;
+  if (!h1 || !h2) throw new Error('no hosts');
+  const c1 = await container(lab, h1, '198.18.1.1/24', mtu);
+  const c2 = await container(lab, h2, '198.18.2.1/24', mtu);
+  return { name, lab, from: c1.ns, to: c2.ns, toAddr: c2.ip, mtu };
+}
+
+async function underlayCase(): Promise<Case> {
+  const lab = await Lab.create({ hosts: 2 });
+  const [h1, h2] = lab.hosts;
+  if (!h1 || !h2) throw new Error('no hosts');
+  return { name: 'underlay (host to host)', lab, from: h1.ns, to: h2.ns, toAddr: h2.ip, mtu: '1500' };
+}
+
+async function iperf(c: Case): Promise<number> {
+  const server = c.lab.spawnIn(c.to, 'iperf3', ['-s', '-1', '-p', '5201']);
+  // Listening? (not by connecting: `-1` would take the probe as its one client)
+  await until(async () => (await run('nsenter', [`--net=/var/run/netns/${c.to}`, 'ss', '-Hltn', 'sport = :5201'])).stdout.includes('5201'), 5000, 50);
+  const r = await run('nsenter', [`--net=/var/run/netns/${c.from}`, 'iperf3', '-c', c.toAddr, '-p', '5201', '-t', String(seconds), '-J']);
+  await server.stop(2000);
+  const j = JSON.parse(r.stdout) as { end?: { sum_received?: { bits_per_second?: number } }; error?: string };
+  if (!j.end?.sum_received?.bits_per_second) throw new Error(`${c.name}: iperf3 failed: ${j.error ?? r.out}`);
+  return j.end.sum_received.bits_per_second / 1e9;
+}
+
+const cases: Case[] = [];
+try {
+  cases.push(await underlayCase());
+  cases.push(await handCase('host-gw, by hand (ceiling)', 'host-gw'));
+  cases.push(await weftCase('host-gw, weft', 'host-gw'));
+  cases.push(await handCase('vxlan, by hand (ceiling)', 'vxlan'));
+  cases.push(await weftCase('vxlan, weft', 'vxlan'));
+  const results = new Map<string, number[]>(cases.map((c) => [c.name, []]));
+  for (let r = 0; r < rounds; r++) for (const c of cases) results.get(c.name)?.push(await iperf(c));
+  const med = (name: string) => median(results.get(name) ?? []);
+  const under = med('underlay (host to host)');
+  const rows = cases.map((c) => {
+    const m = med(c.name);
+    const ceiling = c.name.includes('weft') ? med(c.name.replace('weft', 'by hand (ceiling)')) : NaN;
+    return [c.name, c.mtu, `${m.toFixed(2)} Gbit/s`, (results.get(c.name) ?? []).map((x) => x.toFixed(2)).join(' / '), (m / under).toFixed(2), Number.isNaN(ceiling) ? '' : (m / ceiling).toFixed(3)];
+  });
+  console.log(`\nThroughput: iperf3 TCP, ${seconds} s per run, ${rounds} interleaved rounds, median\n`);
+  console.log(table(['case', 'MTU', 'median', 'runs', 'ratio to underlay', 'ratio to hand-programmed'], rows));
+  console.log('\nGoal: weft within 3% of the hand-programmed datapath for each backend (ratio >= 0.97).');
+} finally {
+  for (const c of cases) await c.lab.destroy();
+}
