@@ -50,7 +50,7 @@ export interface ReconcilerOptions {
   readonly host: HostPort;
   readonly log: Logger;
   readonly clock: Clock;
-  /** Full pass even with no event (catches anything events missed). */
+  /** A fresh look at the kernel at least this often, even with no event (catches anything events missed). */
   readonly resyncMs?: number;
   /** iptables has no events: re-check the chains this often. */
   readonly rulesEveryMs?: number;
@@ -84,6 +84,8 @@ export class Reconciler {
    */
   private cache: { device: string | undefined; observed: ObservedDatapath } | undefined;
   private fullNeeded = true;
+  private lastObservedAt = -Infinity;
+  private lastDesired: DesiredDatapath | undefined;
   private netlinkSeq = 0;
   readonly stats = {
     passes: 0, passFailures: 0, opsApplied: 0, opsFailed: 0, lastPassAtMs: 0, lastPassDurationMs: 0, lastPassOk: false,
@@ -107,7 +109,8 @@ export class Reconciler {
   /** Something may have changed: converge soon. Inputs that changed bump the version. */
   poke(reason: 'inputs' | 'peers' | 'netlink' | 'timer' | 'retry'): void {
     if (reason === 'peers') this.inputsVersion++;
-    else this.fullNeeded = true;
+    // A timer tick alone does not force a fresh look: the full resync has its own period.
+    else if (reason !== 'timer') this.fullNeeded = true;
     if (reason === 'netlink') this.netlinkSeq++;
     if (this.stopped || !this.inputs) return;
     this.pending = true;
@@ -119,7 +122,7 @@ export class Reconciler {
   }
 
   start(): void {
-    const every = this.o.resyncMs ?? 10_000;
+    const every = this.o.resyncMs ?? 30_000;
     this.periodic = setInterval(() => { this.poke('timer'); }, Math.min(every, this.o.rulesEveryMs ?? 5000));
     this.periodic.unref();
   }
@@ -177,16 +180,22 @@ export class Reconciler {
     const isDrift = !dryRun && version === this.convergedVersion;
     const device = inp.backend.deviceName(inp.config);
     const cache = this.cache;
-    const cached = !dryRun && !this.fullNeeded && cache && cache.device === device ? cache.observed : undefined;
+    // 0.9: a timer tick arriving a hair early must not push the resync a whole period later.
+    const resyncDue = started - this.lastObservedAt >= 0.9 * (this.o.resyncMs ?? 30_000);
+    const cached = !dryRun && !this.fullNeeded && !resyncDue && cache && cache.device === device ? cache.observed : undefined;
     if (!dryRun) this.fullNeeded = false;
     const seq = this.netlinkSeq;
     const observed = cached ?? await this.o.host.observeDatapath(device);
     if (cached) this.stats.cachedPasses++;
-    const desired = inp.backend.desired({ config: inp.config, ownSubnet: inp.ownSubnet, facts: inp.facts, routes: observed.routes, peers: inp.peers(), mtu: inp.mtu, vtepMAC: inp.vtepMAC });
-    const ops = plan(desired, observed, { network: inp.network, ownSubnet: inp.ownSubnet, iface: inp.facts.iface });
+    else if (!dryRun) this.lastObservedAt = started;
+    // Converged, nothing changed since, and the kernel view still clean: nothing to plan (the
+    // timer pass between resyncs only checks the iptables rules).
+    const quiet = cached !== undefined && version === this.convergedVersion ? this.lastDesired : undefined;
+    const desired = quiet ?? inp.backend.desired({ config: inp.config, ownSubnet: inp.ownSubnet, facts: inp.facts, routes: observed.routes, peers: inp.peers(), mtu: inp.mtu, vtepMAC: inp.vtepMAC });
+    const ops = quiet ? [] : plan(desired, observed, { network: inp.network, ownSubnet: inp.ownSubnet, iface: inp.facts.iface });
+    if (!dryRun) this.lastDesired = desired;
     let failed = 0;
     let rulesPayload = '';
-    // 0.9: a timer tick arriving a hair early must not push the check a whole period later.
     const rulesVersion = this.rulesInputsVersion;
     const rulesDue = dryRun || this.rulesVersion !== rulesVersion || started - this.rulesCheckedAt >= 0.9 * (this.o.rulesEveryMs ?? 5000);
     if (rulesDue) {

@@ -43,7 +43,7 @@ export interface AgentTimings {
   readonly stuckAfterMs: number;
 }
 
-const DEFAULT_TIMINGS: AgentTimings = { leaseTickMs: 1000, resyncMs: 10_000, rulesEveryMs: 5000, etcdProbeMs: 5000, stuckAfterMs: 15_000 };
+const DEFAULT_TIMINGS: AgentTimings = { leaseTickMs: 1000, resyncMs: 30_000, rulesEveryMs: 5000, etcdProbeMs: 5000, stuckAfterMs: 15_000 };
 
 export class Agent {
   private readonly abort = new AbortController();

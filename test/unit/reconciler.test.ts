@@ -53,10 +53,10 @@ class FakeHost implements HostPort {
   ensureForwarding(): Promise<boolean> { return Promise.resolve(false); }
 }
 
-function setup(): { r: Reconciler; host: FakeHost; peers: PeerLease[] } {
+function setup(resyncMs = 60_000): { r: Reconciler; host: FakeHost; peers: PeerLease[] } {
   const peers: PeerLease[] = [peer(2)];
   const host = new FakeHost(() => peers);
-  const r = new Reconciler({ host, log: jsonLogger({ write: () => undefined }), clock: Date });
+  const r = new Reconciler({ host, log: jsonLogger({ write: () => undefined }), clock: Date, resyncMs });
   const inputs: ReconcileInputs = {
     backend: vxlan, config: VX, network: pfx('198.18.0.0/16'), ownSubnet: own, facts, mtu: 1450, vtepMAC: '0e:11:11:11:11:11',
     ipMasq: true, randomFully: false, peers: () => peers,
@@ -86,7 +86,7 @@ test('a peer change after a clean observation plans against the cache; its own c
   t.true(host.applied.some((l) => l.includes('198.18.4.0/24')));
 });
 
-test('netlink events, timers and new inputs always observe afresh (drift is never planned against a stale view)', async (t) => {
+test('netlink events always observe afresh (drift is never planned against a stale view); a timer tick only when the resync is due', async (t) => {
   const { r, host } = setup();
   await r.settle();
   r.poke('netlink');
@@ -98,9 +98,18 @@ test('netlink events, timers and new inputs always observe afresh (drift is neve
   await r.settle();
   t.is(host.observed, n + 1);
   t.true(host.applied.filter((l) => l.includes('route replace 198.18.2.0/24')).length >= 2, 'the route is put back');
+  r.poke('netlink');
+  await r.settle();
+  const m = host.observed;
   r.poke('timer');
   await r.settle();
-  t.is(host.observed, n + 2);
+  t.is(host.observed, m, 'between resyncs a timer tick checks the rules only');
+  const due = setup(0);
+  await due.r.settle();
+  const k = due.host.observed;
+  due.r.poke('timer');
+  await due.r.settle();
+  t.is(due.host.observed, k + 1, 'a timer tick with the resync due looks at the kernel afresh');
 });
 
 test('a netlink event during an observation is not lost: the view it may have missed is looked at again', async (t) => {
