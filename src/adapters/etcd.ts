@@ -6,7 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { ConsecutiveBreaker, circuitBreaker, handleWhen, retry } from 'cockatiel';
-import { Etcd3, type IOptions, isRecoverableError } from 'etcd3';
+import { Etcd3, type ICallable, type IOptions, WatchClient, isRecoverableError } from 'etcd3';
 import { WeftError } from '../core/errors.js';
 import type { EtcdSpec } from '../core/spec.js';
 import type { Compare, KeyValue, KvStore, Op, WatchCallbacks, WatchEvent, WatchHandle } from '../core/store.js';
@@ -14,6 +14,31 @@ import type { Compare, KeyValue, KvStore, Op, WatchCallbacks, WatchEvent, WatchH
 export interface EtcdOptions {
   /** Deadline of each unary call. */
   readonly callTimeoutMs?: number;
+}
+
+/**
+ * etcd3's connection pool, with gRPC metadata `hasleader: true` on every stream it opens (etcd's
+ * WithRequireLeader). A member cut off from the cluster keeps a plain watch open and silent
+ * forever; with this, it cancels the watch ("no leader") within a few election timeouts, so weft
+ * re-lists through a member that still has quorum instead of waiting for the periodic re-list.
+ * (etcd3 1.1.2 offers no option for it; `pool` is its protected connection pool.)
+ */
+function requireLeader(client: Etcd3): ICallable<unknown> {
+  const pool = (client as unknown as { pool: ICallable<unknown> }).pool;
+  return new Proxy(pool, {
+    get(target, prop, receiver) {
+      if (prop === 'withConnection') {
+        const withLeader: ICallable<unknown>['withConnection'] = (service, fn) => target.withConnection(service, (args) => {
+          const metadata = args.metadata.clone();
+          metadata.set('hasleader', 'true');
+          return fn({ ...args, metadata });
+        });
+        return withLeader;
+      }
+      const v: unknown = Reflect.get(target, prop, receiver);
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
 }
 
 /** Map any error from etcd3/grpc to a WeftError, once. */
@@ -206,7 +231,7 @@ export class EtcdStore implements KvStore {
    * re-lists on any broken watch anyway, so here a watch simply ends (once) and is closed.
    */
   async watch(prefix: string, fromRevision: string, cb: WatchCallbacks): Promise<WatchHandle> {
-    const stream = await this.call('watch', () => this.client.watchClient.watch());
+    const stream = await this.call('watch', () => new WatchClient(requireLeader(this.client)).watch());
     let broken = false;
     let created = false;
     const close = (): void => { try { stream.cancel(); } catch { /* already closed */ } };

@@ -96,6 +96,56 @@ test.serial('etcd: a host cut off from etcd while the fleet changes and history 
   t.truthy(why, 'h1 re-listed');
 });
 
+async function etcdLeaseOf(f: Fabric, key: string): Promise<string> {
+  const out = JSON.parse(await f.lab.etcdctl(['get', key, '-w', 'json'])) as { kvs?: { lease?: number | string }[] };
+  return String(out.kvs?.[0]?.lease ?? '');
+}
+
+const NEW_PEER = '{"PublicIP":"192.0.2.67","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:00:00:00:00:67"}}';
+
+test.serial('etcd: a 3-member cluster loses its leader: no packet lost, leases keep being renewed, a new peer is programmed everywhere', async (t) => {
+  const f = await fabric(t, { hosts: 3, network: VXLAN, host: 'leaseTTL: 12s\nleaseRenewMargin: 8s\n', etcdMembers: 3 });
+  await f.addContainers();
+  const leases = await Promise.all(f.lab.hosts.map(async (h) => { const l = await mustLease(f.lab, h); return { h, l, etcdLease: await etcdLeaseOf(f, l.key) }; }));
+  const flow = traffic(f, 0, 2, 16);
+  await sleep(1000);
+  const leader = await f.lab.etcdLeader();
+  t.true(leader >= 0);
+  await f.lab.stopEtcdMember(leader);
+  const killedAt = Date.now();
+  await f.lab.etcdctl(['put', '/coreos.com/network/subnets/198.18.231.0-24', NEW_PEER]);
+  const ms = await timeUntil(async () => {
+    for (const h of f.lab.hosts) if (!(await hostRoutes(f.lab, h)).includes('198.18.231.0/24 via')) return false;
+    return true;
+  }, 30_000);
+  t.log(`leader m${String(leader + 1)} stopped; a new peer written right after was programmed on all 3 hosts ${Date.now() - killedAt} ms after the stop (${ms} ms after the write)`);
+  await sleep(Math.max(0, 13_000 - (Date.now() - killedAt))); // past a whole TTL: only renewals keep the keys
+  for (const { h, l, etcdLease } of leases) {
+    t.is(await etcdLeaseOf(f, l.key), etcdLease, `${h.name}: the same etcd lease, still alive a TTL after the leader died (renewed through the fail-over)`);
+  }
+  const r = await flow;
+  t.log(`traffic across the leader loss: ${loss(r)}`);
+  t.is(r.received, r.sent);
+  f.lab.startEtcdMember(leader);
+});
+
+test.serial('etcd: the member a host is connected to is partitioned away: the host fails over and still learns of new peers', async (t) => {
+  const f = await fabric(t, { hosts: 2, network: VXLAN, etcdMembers: 3 });
+  const [h1] = f.lab.hosts as [LabHost];
+  const conns = await f.lab.exec(h1.ns, 'ss', ['-Htn', 'state', 'established', 'dport', '=', '2379']);
+  const member = /192\.0\.2\.(10[0-2]):2379/.exec(conns)?.[1];
+  t.truthy(member, conns);
+  const i = Number(member) - 100;
+  await f.lab.isolateEtcdMember(i, true);
+  const cutAt = Date.now();
+  await sleep(1000); // the isolated member notices it has no leader (election timeout 0.5 s)
+  await f.lab.etcdctl(['put', '/coreos.com/network/subnets/198.18.232.0-24', NEW_PEER]);
+  const ms = await timeUntil(async () => (await hostRoutes(f.lab, h1)).includes('198.18.232.0/24 via'), 90_000);
+  t.log(`h1's member m${String(i + 1)} isolated; a new peer written 1 s later was programmed on h1 ${ms} ms after the write (${Date.now() - cutAt} ms after the cut)`);
+  t.true(ms < 15_000, 'within 15 s');
+  await f.lab.isolateEtcdMember(i, false);
+});
+
 test.serial('host: the underlay link flaps (host-gw routes are flushed by the kernel): weft puts them back', async (t) => {
   const f = await fabric(t, { hosts: 2, network: HOSTGW });
   await f.addContainers();

@@ -10,8 +10,8 @@ export interface Fabric {
   addContainers(): Promise<void>;
 }
 
-export async function fabric(t: ExecutionContext, o: { hosts: number; network: string; host?: string; behindRouter?: number[]; start?: number }): Promise<Fabric> {
-  const lab = await Lab.create({ hosts: o.hosts, ...(o.behindRouter ? { behindRouter: o.behindRouter } : {}) });
+export async function fabric(t: ExecutionContext, o: { hosts: number; network: string; host?: string; behindRouter?: number[]; start?: number; etcdMembers?: 1 | 3 }): Promise<Fabric> {
+  const lab = await Lab.create({ hosts: o.hosts, ...(o.behindRouter ? { behindRouter: o.behindRouter } : {}), ...(o.etcdMembers ? { etcdMembers: o.etcdMembers } : {}) });
   t.teardown(() => lab.destroy());
   const specs = lab.hosts.map((h) => lab.writeSpec(h, o.network, o.host ? { host: o.host } : {}));
   for (const [i, h] of lab.hosts.entries()) if (i < (o.start ?? o.hosts)) await lab.startWeft(h, specs[i] ?? '');

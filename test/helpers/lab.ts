@@ -48,6 +48,8 @@ export interface LabHost {
 
 export interface LabOptions {
   readonly hosts: number;
+  /** etcd members (default 1; 3 makes a cluster at 192.0.2.100-102). */
+  readonly etcdMembers?: 1 | 3;
   /** 1-based host numbers placed on a second segment (198.51.100.0/24) behind a router. */
   readonly behindRouter?: readonly number[];
 }
@@ -57,7 +59,9 @@ export class Lab {
   readonly dir: string;
   readonly hosts: LabHost[] = [];
   readonly etcdURL = 'http://192.0.2.100:2379';
-  private etcdProc: Started | undefined;
+  /** One URL per etcd member (192.0.2.100, .101, .102 for a 3-member cluster). */
+  etcdURLs: string[] = [this.etcdURL];
+  private etcdProcs: (Started | undefined)[] = [];
   private readonly procs: Started[] = [];
 
   private constructor() {
@@ -137,9 +141,13 @@ export class Lab {
     await this.plug(router, sw, 'br0', 'pr0', '192.0.2.254/24', 'eth0');
     await this.plug(router, sw, 'br1', 'pr1', '198.51.100.254/24', 'eth1');
     await this.exec(router, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
-    const etcdNs = await this.addNamespace('etcd');
-    await this.plug(etcdNs, sw, 'br0', 'pe', '192.0.2.100/24');
-    await this.ip(etcdNs, ['route', 'add', 'default', 'via', '192.0.2.254']);
+    const members = opts.etcdMembers ?? 1;
+    this.etcdURLs = Array.from({ length: members }, (_, i) => `http://192.0.2.${100 + i}:2379`);
+    for (let i = 0; i < members; i++) {
+      const etcdNs = await this.addNamespace(this.etcdNs(i).slice(this.prefix.length + 1));
+      await this.plug(etcdNs, sw, 'br0', this.etcdPort(i), `192.0.2.${100 + i}/24`);
+      await this.ip(etcdNs, ['route', 'add', 'default', 'via', '192.0.2.254']);
+    }
     for (let i = 1; i <= opts.hosts; i++) {
       const ns = await this.addNamespace(`h${i}`);
       const far = routed.has(i);
@@ -153,26 +161,55 @@ export class Lab {
     await this.startEtcd();
   }
 
+  private etcdNs(i: number): string { return `${this.prefix}-etcd${i === 0 ? '' : String(i + 1)}`; }
+  private etcdPort(i: number): string { return i === 0 ? 'pe' : `pe${String(i + 1)}`; }
+
+  /** Start every etcd member (one, or a 3-member cluster) and wait until the cluster answers. */
   async startEtcd(): Promise<void> {
-    const ns = `${this.prefix}-etcd`;
-    this.etcdProc = start('nsenter', [`--net=/var/run/netns/${ns}`, 'etcd', '--name', 'lab', '--data-dir', join(this.dir, 'etcd'),
-      '--listen-client-urls', this.etcdURL, '--advertise-client-urls', this.etcdURL,
-      '--listen-peer-urls', 'http://127.0.0.1:2380', '--initial-advertise-peer-urls', 'http://127.0.0.1:2380',
-      '--initial-cluster', 'lab=http://127.0.0.1:2380', '--heartbeat-interval', '50', '--election-timeout', '500', '--log-level', 'error', '--logger', 'zap']);
+    for (let i = 0; i < this.etcdURLs.length; i++) this.startEtcdMember(i);
     await until(async () => { await this.etcdctl(['endpoint', 'health']); return true; }, 20_000, 100);
   }
 
-  async stopEtcd(): Promise<void> { await this.etcdProc?.stop(); }
+  /** Start member i (its data dir is kept across restarts). */
+  startEtcdMember(i: number): void {
+    const n = this.etcdURLs.length;
+    const ip = `192.0.2.${100 + i}`;
+    const peer = (k: number) => (n === 1 ? 'http://127.0.0.1:2380' : `http://192.0.2.${100 + k}:2380`);
+    const cluster = Array.from({ length: n }, (_, k) => `m${String(k + 1)}=${peer(k)}`).join(',');
+    this.etcdProcs[i] = start('nsenter', [`--net=/var/run/netns/${this.etcdNs(i)}`, 'etcd', '--name', `m${String(i + 1)}`, '--data-dir', join(this.dir, `etcd${String(i + 1)}`),
+      '--listen-client-urls', `http://${ip}:2379`, '--advertise-client-urls', `http://${ip}:2379`,
+      '--listen-peer-urls', peer(i), '--initial-advertise-peer-urls', peer(i), '--initial-cluster', cluster,
+      '--initial-cluster-token', this.prefix, '--heartbeat-interval', '50', '--election-timeout', '500', '--log-level', 'error', '--logger', 'zap']);
+  }
+
+  async stopEtcd(): Promise<void> { for (const p of this.etcdProcs) await p?.stop(); }
+
+  async stopEtcdMember(i: number): Promise<void> { await this.etcdProcs[i]?.stop(); }
+
+  /** Cut member i off the underlay (its switch port down) or reconnect it. */
+  async isolateEtcdMember(i: number, isolated: boolean): Promise<void> {
+    await this.ip(`${this.prefix}-sw`, ['link', 'set', this.etcdPort(i), isolated ? 'down' : 'up']);
+  }
+
+  /** The index of the current leader (asked of every member that answers). */
+  async etcdLeader(): Promise<number> {
+    const out = await this.etcdctl(['endpoint', 'status', '-w', 'json']);
+    const st = JSON.parse(out) as { Endpoint: string; Status: { header: { member_id: number | string }; leader: number | string } }[];
+    const lead = st.find((x) => String(x.Status.header.member_id) === String(x.Status.leader));
+    return lead ? this.etcdURLs.indexOf(lead.Endpoint) : -1;
+  }
 
   /** SIGSTOP/SIGCONT etcd: it keeps its sockets but answers nothing (a hung member). */
   freezeEtcd(frozen: boolean): void {
-    const pid = this.etcdProc?.child.pid;
-    if (pid) process.kill(pid, frozen ? 'SIGSTOP' : 'SIGCONT');
+    for (const p of this.etcdProcs) {
+      const pid = p?.child.pid;
+      if (pid) process.kill(pid, frozen ? 'SIGSTOP' : 'SIGCONT');
+    }
   }
 
-  /** etcdctl run inside the etcd namespace. */
+  /** etcdctl run from the router (on the underlay whatever happens to an etcd member). */
   async etcdctl(args: string[]): Promise<string> {
-    return this.exec(`${this.prefix}-etcd`, 'env', ['ETCDCTL_API=3', 'etcdctl', '--endpoints', this.etcdURL, '--command-timeout=3s', ...args]);
+    return this.exec(`${this.prefix}-r`, 'env', ['ETCDCTL_API=3', 'etcdctl', '--endpoints', this.etcdURLs.join(','), '--command-timeout=3s', ...args]);
   }
 
   /** A spec file for a host. */
@@ -180,7 +217,7 @@ export class Lab {
     const file = join(h.dir, 'network.yaml');
     // No health listener unless the test asks for one (host: "listen: ...").
     const listen = /^listen:/m.test(extra.host ?? '') ? '' : '  listen: ""\n';
-    writeFileSync(file, `etcd:\n  endpoints: [${this.etcdURL}]\n${extra.etcd ?? ''}network:\n${network.replace(/^/gm, '  ')}\nhost:\n  interface: eth0\n  subnetFile: ${h.subnetFile}\n${listen}${(extra.host ?? '').replace(/^(?=.)/gm, '  ')}${extra.outputs ?? ''}`);
+    writeFileSync(file, `etcd:\n  endpoints: [${this.etcdURLs.join(', ')}]\n${extra.etcd ?? ''}network:\n${network.replace(/^/gm, '  ')}\nhost:\n  interface: eth0\n  subnetFile: ${h.subnetFile}\n${listen}${(extra.host ?? '').replace(/^(?=.)/gm, '  ')}${extra.outputs ?? ''}`);
     return file;
   }
 
@@ -240,7 +277,7 @@ export class Lab {
 
   async destroy(): Promise<void> {
     await Promise.all(this.procs.map((p) => p.stop(2000)));
-    await this.etcdProc?.stop();
+    for (const p of this.etcdProcs) await p?.stop();
     for (const ns of [...liveNamespaces].filter((n) => n.startsWith(`${this.prefix}-`))) {
       killNamespacePids(ns);
       try { execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' }); } catch { /* gone */ }
