@@ -27,9 +27,7 @@ interface Case { name: string; lab: Lab; from: string; to: string; toAddr: strin
 async function container(lab: Lab, h: LabHost, gw: string, mtu: string): Promise<{ ns: string; ip: string }> {
   const sub = gw.split('/')[0] ?? '';
   const ip = sub.replace(/\.1$/, '.2');
-  const ns = `${lab.prefix}-c${h.name}`;
-  await run('ip', ['netns', 'add', ns]);
-  await lab.ip(ns, ['link', 'set', 'lo', 'up']);
+  const ns = await lab.addNamespace(`c${h.name}`);
   await lab.ip(h.ns, ['link', 'add', 'cbr0', 'mtu', mtu, 'type', 'bridge']);
   await lab.ip(h.ns, ['addr', 'add', gw, 'dev', 'cbr0']);
   await lab.ip(h.ns, ['link', 'set', 'cbr0', 'up']);

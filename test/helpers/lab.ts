@@ -88,7 +88,8 @@ export class Lab {
     return { code: r.code, out: r.out };
   }
 
-  private async addNamespace(name: string): Promise<string> {
+  /** A new namespace with lo up, removed by destroy() (and on exit). */
+  async addNamespace(name: string): Promise<string> {
     const ns = `${this.prefix}-${name}`;
     execFileSync('ip', ['netns', 'add', ns]);
     liveNamespaces.add(ns);
