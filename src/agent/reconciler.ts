@@ -27,6 +27,8 @@ export interface ReconcileInputs {
   readonly vtepMAC: string;
   readonly ipMasq: boolean;
   readonly randomFully: boolean;
+  /** Podman is fed (outputs.podman): keep its NAT off fabric traffic (core/masq.ts). */
+  readonly keepFabricSource?: boolean;
   readonly peers: () => Iterable<PeerLease>;
 }
 
@@ -199,7 +201,7 @@ export class Reconciler {
     const rulesVersion = this.rulesInputsVersion;
     const rulesDue = dryRun || this.rulesVersion !== rulesVersion || started - this.rulesCheckedAt >= 0.9 * (this.o.rulesEveryMs ?? 5000);
     if (rulesDue) {
-      const want = desiredRules({ network: inp.network, ownSubnet: inp.ownSubnet, ipMasq: inp.ipMasq, randomFully: inp.randomFully });
+      const want = desiredRules({ network: inp.network, ownSubnet: inp.ownSubnet, ipMasq: inp.ipMasq, randomFully: inp.randomFully, keepFabricSource: inp.keepFabricSource ?? false });
       const tables = [...new Set([...want.want, ...want.remove].map((c: ChainSpec) => c.table))];
       const planned = planRules(want, await this.o.host.saveTables(tables));
       rulesPayload = planned.payload;

@@ -116,7 +116,7 @@ export class Agent {
     this.reconciler = reconciler;
     const randomFully = await supportsRandomFully();
     const inputsFor = (own: Prefix) => ({
-      backend, config, network: range.network, ownSubnet: own, facts, mtu, vtepMAC, ipMasq: spec.host.ipMasq,
+      backend, config, network: range.network, ownSubnet: own, facts, mtu, vtepMAC, ipMasq: spec.host.ipMasq, keepFabricSource: spec.outputs.podman !== undefined,
       randomFully, peers: () => fleet.peers.values(),
     });
 

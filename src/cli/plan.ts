@@ -52,7 +52,7 @@ export const planCommand: CommandModule<object, Args> = {
     const r = new Reconciler({ host: kernelHost, log: silentLogger, clock: Date });
     const report = await r.preview({
       backend, config, network: range.network, ownSubnet: own.subnet, facts, mtu: backend.mtu(config, facts, spec.host.mtu),
-      vtepMAC: vx?.ok ? vx.value.vtepMAC : '', ipMasq: spec.host.ipMasq, randomFully: await supportsRandomFully(), peers: () => fleet.peers.values(),
+      vtepMAC: vx?.ok ? vx.value.vtepMAC : '', ipMasq: spec.host.ipMasq, keepFabricSource: spec.outputs.podman !== undefined, randomFully: await supportsRandomFully(), peers: () => fleet.peers.values(),
     });
     const lines = report.ops.map((op) => { const x = renderOp(op); return `${x.tool} ${x.line}`; });
     if (report.rulesPayload) lines.push(...report.rulesPayload.trimEnd().split('\n').map((l) => `iptables-restore --noflush: ${l}`));

@@ -15,6 +15,8 @@ export interface ChainSpec {
   readonly jump: string;
   /** Rule bodies (without `-A CHAIN `), in order. */
   readonly rules: readonly string[];
+  /** The jump must be the first rule of `from` (it must run before others' rules there). */
+  readonly first?: boolean;
 }
 
 export interface RulesInput {
@@ -22,6 +24,13 @@ export interface RulesInput {
   readonly ownSubnet: Prefix;
   readonly ipMasq: boolean;
   readonly randomFully: boolean;
+  /**
+   * Stop other NAT rules from rewriting fabric traffic: Podman's netavark masquerades everything
+   * its bridge sends outside its own subnet, the other hosts' containers included, and has no
+   * option to stop it. With this, overlay traffic from this host's subnet to the network leaves
+   * nat POSTROUTING before netavark's rules (an ACCEPT in a chain jumped to first).
+   */
+  readonly keepFabricSource?: boolean;
 }
 
 const MASQ = '-m comment --comment "flanneld masq"';
@@ -29,6 +38,8 @@ const FWD = '-m comment --comment "flanneld forward"';
 
 export const MASQ_CHAIN = 'FLANNEL-POSTRTG';
 export const FWD_CHAIN = 'FLANNEL-FWD';
+export const NO_MASQ_CHAIN = 'WEFT-NO-MASQ';
+const NO_MASQ = '-m comment --comment "weft no-masq"';
 
 /** The chains weft wants, and the chains it wants gone (ipMasq off). */
 export function desiredRules(i: RulesInput): { want: ChainSpec[]; remove: ChainSpec[] } {
@@ -50,7 +61,13 @@ export function desiredRules(i: RulesInput): { want: ChainSpec[]; remove: ChainS
     table: 'filter', chain: FWD_CHAIN, from: 'FORWARD', jump: `${FWD} -j ${FWD_CHAIN}`,
     rules: [`-s ${n} ${FWD} -j ACCEPT`, `-d ${n} ${FWD} -j ACCEPT`],
   };
-  return i.ipMasq ? { want: [nat, fwd], remove: [] } : { want: [fwd], remove: [nat] };
+  const noMasq: ChainSpec = {
+    table: 'nat', chain: NO_MASQ_CHAIN, from: 'POSTROUTING', jump: `${NO_MASQ} -j ${NO_MASQ_CHAIN}`, first: true,
+    rules: [`-s ${l} -d ${n} ${NO_MASQ} -j ACCEPT`],
+  };
+  const want = [...(i.ipMasq ? [nat] : []), fwd, ...(i.keepFabricSource ? [noMasq] : [])];
+  const remove = [...(i.ipMasq ? [] : [nat]), ...(i.keepFabricSource ? [] : [noMasq])];
+  return { want, remove };
 }
 
 /** One table of `iptables-save` output: chain name -> its rule bodies, in order. */
@@ -88,7 +105,14 @@ export function planRules(d: { want: readonly ChainSpec[]; remove: readonly Chai
       for (const r of c.rules) add(c.table, `-A ${c.chain} ${r}`);
       repaired.push(`${c.table}/${c.chain}`);
     }
-    const jumps = (t?.get(c.from) ?? []).filter((r) => r === c.jump).length;
+    const from = t?.get(c.from) ?? [];
+    const jumps = from.filter((r) => r === c.jump).length;
+    if (c.first && from[0] !== c.jump) {
+      for (let k = 0; k < jumps; k++) add(c.table, `-D ${c.from} ${c.jump}`);
+      add(c.table, `-I ${c.from} 1 ${c.jump}`);
+      repaired.push(`${c.table}/${c.from} jump first`);
+      continue;
+    }
     if (jumps === 0) { add(c.table, `-A ${c.from} ${c.jump}`); repaired.push(`${c.table}/${c.from} jump`); }
     for (let k = 1; k < jumps; k++) add(c.table, `-D ${c.from} ${c.jump}`);
   }

@@ -37,14 +37,19 @@ export async function startDockerd(lab: Lab, h: LabHost, options: string[]): Pro
   return { sock, proc, docker };
 }
 
-/** Import a busybox image into a dockerd from the static busybox binary. */
-export async function importBusybox(lab: Lab, dockerd: Dockerd): Promise<void> {
+/** A tarball of a root filesystem holding only the static busybox (an image without a registry). */
+export async function busyboxTar(lab: Lab): Promise<string> {
   const root = join(lab.dir, 'busybox-root');
   mkdirSync(join(root, 'bin'), { recursive: true });
   try { cpSync('/bin/busybox', join(root, 'bin', 'busybox')); } catch { /* already there */ }
-  for (const c of ['sh', 'ping', 'ip', 'nc', 'sleep']) { try { symlinkSync('busybox', join(root, 'bin', c)); } catch { /* exists */ } }
+  for (const c of ['sh', 'ping', 'ip', 'nc', 'sleep', 'cat']) { try { symlinkSync('busybox', join(root, 'bin', c)); } catch { /* exists */ } }
   const tar = join(lab.dir, 'busybox.tar');
   const r = await run('tar', ['-C', root, '-cf', tar, '.']);
   if (r.code !== 0) throw new Error(r.out);
-  await dockerd.docker(['import', tar, 'weft-busybox']);
+  return tar;
+}
+
+/** Import a busybox image into a dockerd from the static busybox binary. */
+export async function importBusybox(lab: Lab, dockerd: Dockerd): Promise<void> {
+  await dockerd.docker(['import', await busyboxTar(lab), 'weft-busybox']);
 }

@@ -19,12 +19,19 @@ const liveDirs = new Set<string>();
 function deleteNamespaces(): void {
   for (const ns of liveNamespaces) { killNamespacePids(ns); try { execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' }); } catch { /* gone */ } }
   liveNamespaces.clear();
-  for (const d of liveDirs) rmSync(d, { recursive: true, force: true });
+  for (const d of liveDirs) { unmountUnder(d); rmSync(d, { recursive: true, force: true }); }
   liveDirs.clear();
 }
 process.once('exit', deleteNamespaces);
 
 let labCounter = 0;
+
+/** Unmount anything still mounted below `dir` (a container runtime's shm, overlays), deepest first. */
+function unmountUnder(dir: string): void {
+  let mounts: string[] = [];
+  try { mounts = readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '').filter((m) => m.startsWith(`${dir}/`)); } catch { /* no /proc */ }
+  for (const m of mounts.sort().reverse()) { try { execFileSync('umount', ['-l', m], { stdio: 'ignore' }); } catch { /* gone */ } }
+}
 
 /**
  * Kill whatever still runs inside a namespace (processes a test did not start itself, e.g.
@@ -276,7 +283,13 @@ export class Lab {
     return r.code === 0;
   }
 
+  private readonly destroyHooks: (() => Promise<void>)[] = [];
+
+  /** Run `fn` first when the lab is destroyed (e.g. remove Podman's containers). */
+  onDestroy(fn: () => Promise<void>): void { this.destroyHooks.push(fn); }
+
   async destroy(): Promise<void> {
+    for (const fn of this.destroyHooks.reverse()) await fn().catch(() => undefined);
     await Promise.all(this.procs.map((p) => p.stop(2000)));
     for (const p of this.etcdProcs) await p?.stop();
     for (const ns of [...liveNamespaces].filter((n) => n.startsWith(`${this.prefix}-`))) {
@@ -284,6 +297,7 @@ export class Lab {
       try { execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' }); } catch { /* gone */ }
       liveNamespaces.delete(ns);
     }
+    unmountUnder(this.dir);
     rmSync(this.dir, { recursive: true, force: true });
     liveDirs.delete(this.dir);
   }

@@ -141,3 +141,26 @@ test('iproute2 parsers read what the kernel prints', (t) => {
   t.deepEqual(parseLinks('[{"ifindex":2,"ifname":"eth0","flags":["UP"],"mtu":1500,"addr_info":[{"family":"inet","local":"192.0.2.1","prefixlen":24,"scope":"global"},{"family":"inet","local":"127.0.0.1","prefixlen":8,"scope":"host"}]}]').map((l) => l.addrs.map(formatPrefix)), [['192.0.2.1/24']]);
   t.deepEqual(parseBatchErrors('Error: Nexthop has invalid gateway.\nCommand failed -:2\nRTNETLINK answers: No such process\nCommand failed -:5\n'), [{ index: 1, message: 'Error: Nexthop has invalid gateway.' }, { index: 4, message: 'RTNETLINK answers: No such process' }]);
 });
+
+test('with Podman fed, fabric traffic leaves nat POSTROUTING first (netavark would masquerade it); kept first, removed when off', (t) => {
+  const pod = { ...RULES, keepFabricSource: true };
+  const JUMP = '-m comment --comment "weft no-masq" -j WEFT-NO-MASQ';
+  const CHAIN = ':WEFT-NO-MASQ - [0:0]\n-A WEFT-NO-MASQ -s 198.18.5.0/24 -d 198.18.0.0/16 -m comment --comment "weft no-masq" -j ACCEPT\n';
+  const filter = parseIptablesSave(SAVED_FILTER);
+  const fresh = planRules(desiredRules(pod), new Map([['nat', parseIptablesSave(SAVED_NAT)], ['filter', filter]]));
+  t.is(fresh.payload, `*nat\n${CHAIN}-I POSTROUTING 1 ${JUMP}\nCOMMIT\n`);
+  // Converged: our jump first, then Docker's, flanneld's and netavark's rules.
+  const converged = SAVED_NAT.replace(':FLANNEL-POSTRTG - [0:0]\n', `:FLANNEL-POSTRTG - [0:0]\n${CHAIN}-A POSTROUTING ${JUMP}\n`)
+    .replace('COMMIT', '-A POSTROUTING -s 198.18.5.0/24 -j NETAVARK-8B875FEF90CB3\nCOMMIT');
+  const saved = parseIptablesSave(converged);
+  t.is(saved.get('POSTROUTING')?.[0], JUMP, 'fixture: our jump is first');
+  t.deepEqual(planRules(desiredRules(pod), new Map([['nat', saved], ['filter', filter]])), { payload: '', repaired: [] });
+  // Someone inserted a rule above ours: ours is moved back to the top.
+  const pushed = parseIptablesSave(converged.replace(`-A POSTROUTING ${JUMP}\n`, `-A POSTROUTING -s 198.18.5.0/24 -j NETAVARK-1\n-A POSTROUTING ${JUMP}\n`));
+  const moved = planRules(desiredRules(pod), new Map([['nat', pushed], ['filter', filter]]));
+  t.is(moved.payload, `*nat\n-D POSTROUTING ${JUMP}\n-I POSTROUTING 1 ${JUMP}\nCOMMIT\n`);
+  t.deepEqual(moved.repaired, ['nat/POSTROUTING jump first']);
+  // Podman no longer fed: the chain and its jump go; flanneld's rules stay.
+  const off = planRules(desiredRules(RULES), new Map([['nat', saved], ['filter', filter]]));
+  t.is(off.payload, `*nat\n-D POSTROUTING ${JUMP}\n:WEFT-NO-MASQ - [0:0]\n-X WEFT-NO-MASQ\nCOMMIT\n`);
+});
