@@ -118,12 +118,14 @@ export class PrefixMirror {
     this.revision = revision;
     this.synced = true;
     this.stats.lastSyncMs = this.o.clock.now();
+    // Tell subscribers now, not after the watch is set up: if creating the watch fails, the
+    // next attempt diffs against what was just stored here and would find nothing changed.
+    if (changed.size > 0) this.o.onChange(changed);
     this.watch = await this.o.store.watch(this.o.prefix, String(BigInt(revision) + 1n), this.callbacks(gen));
     if (gen !== this.generation) { await this.watch.cancel(); return; }
     this.backoffMs = 100;
     this.stats.lastError = '';
     this.o.log.debug('etcd prefix re-listed and watched', { prefix: this.o.prefix, why, keys: fresh.size, changed: changed.size, revision });
-    if (changed.size > 0) this.o.onChange(changed);
     const reconnected = why === 'broken' || why === 'retry';
     this.schedule(reconnected ? this.o.verifyAfterReconnectMs ?? 2000 : this.o.resyncIntervalMs ?? 60_000, reconnected ? 'verify' : 'periodic');
   }

@@ -117,7 +117,13 @@ test.serial('etcd: a 3-member cluster loses its leader: no packet lost, leases k
   const ms = await timeUntil(async () => {
     for (const h of f.lab.hosts) if (!(await hostRoutes(f.lab, h)).includes('198.18.231.0/24 via')) return false;
     return true;
-  }, 30_000);
+  }, 30_000).catch(async (e: unknown) => {
+    for (const h of f.lab.hosts) {
+      if ((await hostRoutes(f.lab, h)).includes('198.18.231.0/24 via')) continue;
+      t.log(`${h.name} never programmed the new peer; its log:\n${(h.weft?.output() ?? '').split('\n').slice(-25).join('\n')}`);
+    }
+    throw e;
+  });
   t.log(`leader m${String(leader + 1)} stopped; a new peer written right after was programmed on all 3 hosts ${Date.now() - killedAt} ms after the stop (${ms} ms after the write)`);
   await sleep(Math.max(0, 13_000 - (Date.now() - killedAt))); // past a whole TTL: only renewals keep the keys
   for (const { h, l, etcdLease } of leases) {
