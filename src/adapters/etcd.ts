@@ -111,6 +111,11 @@ export async function etcdClientOptions(spec: EtcdSpec, opts: EtcdOptions = {}):
     ...(spec.username && password ? { auth: { username: spec.username, password: password.toString('utf8').replace(/\r?\n$/, ''), callOptions } } : {}),
     defaultCallOptions: callOptions,
     dialTimeout: timeout,
+    // A member that is cut off the network answers nothing, not even "no leader": the watch on
+    // it would stay open and silent. gRPC keepalive pings on channels with active streams find
+    // the dead connection within about 8 s and fail the stream, so weft re-lists elsewhere.
+    // (etcd refuses pings more often than every 5 s: --grpc-keepalive-min-time.)
+    grpcOptions: { 'grpc.keepalive_time_ms': 5000, 'grpc.keepalive_timeout_ms': 3000, 'grpc.keepalive_permit_without_calls': 0 },
     faultHandling: {
       // Fail over: a call refused by one member (down, restarting) is tried on the next one at
       // once. Slower retries happen at weft's own level, with backoff, never blocking other
