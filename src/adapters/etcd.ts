@@ -114,8 +114,8 @@ export async function etcdClientOptions(spec: EtcdSpec, opts: EtcdOptions = {}):
     // A member that is cut off the network answers nothing, not even "no leader": the watch on
     // it would stay open and silent. gRPC keepalive pings on channels with active streams find
     // the dead connection within about 8 s and fail the stream, so weft re-lists elsewhere.
-    // (etcd refuses pings more often than every 5 s: --grpc-keepalive-min-time.)
-    grpcOptions: { 'grpc.keepalive_time_ms': 5000, 'grpc.keepalive_timeout_ms': 3000, 'grpc.keepalive_permit_without_calls': 0 },
+    // (etcd answers pings more often than every 5 s with GOAWAY: --grpc-keepalive-min-time; 6 s keeps clear of it.)
+    grpcOptions: { 'grpc.keepalive_time_ms': 6000, 'grpc.keepalive_timeout_ms': 3000, 'grpc.keepalive_permit_without_calls': 0 },
     faultHandling: {
       // Fail over: a call refused by one member (down, restarting) is tried on the next one at
       // once. Slower retries happen at weft's own level, with backoff, never blocking other
