@@ -1,6 +1,6 @@
 /**
  * The demo fabric (README's main job): etcd and three hosts in network namespaces, `weft run`
- * on each, `weft leases`, then a ping between containers on every pair of hosts across the
+ * on each, `weft leases`, `weft status`, then a ping between containers on every pair of hosts across the
  * overlay. Everything is torn down at the end, on failure, and on Ctrl-C. Nothing touches the
  * machine's own network namespace.
  *
@@ -25,7 +25,8 @@ async function main(): Promise<number> {
   process.once('SIGINT', () => { say('\n== interrupted: tearing down'); void lab.destroy().then(() => process.exit(130)); });
   try {
     for (const h of lab.hosts) {
-      const spec = lab.writeSpec(h, `cidr: 198.18.0.0/16\nbackend:\n  type: ${backend}`);
+      // Each host serves health and status on its own loopback (the default host.listen).
+      const spec = lab.writeSpec(h, `cidr: 198.18.0.0/16\nbackend:\n  type: ${backend}`, { host: 'listen: 127.0.0.1:9473\n' });
       const p = await lab.startWeft(h, spec);
       const ready = p.output().split('\n').find((l) => l.includes('"msg":"ready"')) ?? '';
       say(`   ${h.name} (${h.ip}): weft run is ready: ${ready}`);
@@ -34,6 +35,8 @@ async function main(): Promise<number> {
     if (!h1) throw new Error('no hosts');
     say('\n== weft leases (from h1)');
     say(await lab.exec(h1.ns, process.execPath, [WEFT, 'leases', '--spec', `${h1.dir}/network.yaml`]));
+    say('== weft status (on h1, from its running daemon)');
+    say(await lab.exec(h1.ns, process.execPath, [WEFT, 'status', '--spec', `${h1.dir}/network.yaml`]));
     say('== subnet.env on h1');
     say(lab.subnetText(h1));
     say('== routes on h1 (weft stamps its routes proto 175)');
