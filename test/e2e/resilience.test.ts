@@ -6,7 +6,8 @@ import { type Fabric, fabric, hostRoutes, mustLease, pingAll, timeUntil } from '
 import type { LabHost } from '../helpers/lab.js';
 import { sleep, start, until } from '../helpers/procs.js';
 
-const VXLAN = 'cidr: 198.18.0.0/16\nbackend:\n  type: vxlan';
+// Hosts lease from 198.18.1-199; the tests' own leases (flanneld-style host, synthetic peers) use 240 and 250.
+const VXLAN = 'cidr: 198.18.0.0/16\nsubnetMax: 198.18.199.0\nbackend:\n  type: vxlan';
 
 async function macOf(f: Fabric, h: LabHost): Promise<string> {
   const m = /"address":"([0-9a-f:]+)"/.exec(await f.lab.ip(h.ns, ['-j', 'link', 'show', 'flannel.1']));
