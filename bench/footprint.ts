@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { Lab } from '../test/helpers/lab.js';
 import { run, sleep } from '../test/helpers/procs.js';
 import { vxlanValue } from '../test/helpers/fleet.js';
-import { EtcdAgent, unitEnvironment, macFor, median, table } from './lib/lab-bench.js';
+import { EtcdAgent, macFor, median, procMemoryMB, table, unitEnvironment } from './lib/lab-bench.js';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -25,11 +25,6 @@ function cpuTicks(pid: number): number {
   // fields after "pid (comm) ": state is [0]; utime, stime, cutime, cstime are fields 14-17 of the line.
   return [11, 12, 13, 14].reduce((s, i) => s + Number(f[i] ?? 0), 0);
 }
-function memMB(pid: number): { rss: number; hwm: number } {
-  const s = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return { rss: Number(/VmRSS:\s+(\d+)/.exec(s)?.[1]) / 1024, hwm: Number(/VmHWM:\s+(\d+)/.exec(s)?.[1]) / 1024 };
-}
-
 const lab = await Lab.create({ hosts: 1 });
 try {
   const [h] = lab.hosts;
@@ -59,8 +54,8 @@ try {
   const perHour = (ticks: number) => (ticks / TICK) * (3600 / idleS);
   const wCpu = perHour(cpuTicks(weftPid) - w0);
   const bCpu = perHour(cpuTicks(barePid) - b0);
-  const wm = memMB(weftPid);
-  const bm = memMB(barePid);
+  const wm = procMemoryMB(weftPid);
+  const bm = procMemoryMB(barePid);
   console.log(`\nFootprint: one weft run (vxlan, 10 peers, health listener on), idle ${idleS} s\n`);
   console.log(table(['', 'weft run', 'bare Node process (baseline)', 'ratio'], [
     ['start to ready (median of ' + String(starts) + ')', `${Math.round(median(readyMs))} ms`, `${Math.round(median(nodeMs))} ms (node -e '')`, `${(median(readyMs) / median(nodeMs)).toFixed(1)}x`],

@@ -12,12 +12,11 @@
  *   - RSS (VmRSS, and the peak VmHWM) of the weft process.
  * Usage: node dist/bench/scale.js [--sizes 1000,5000]
  */
-import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { Lab, type LabHost } from '../test/helpers/lab.js';
 import { run, sleep, until } from '../test/helpers/procs.js';
 import { vxlanValue } from '../test/helpers/fleet.js';
-import { EtcdAgent, unitEnvironment, RouteWatch, macFor, median, table } from './lib/lab-bench.js';
+import { EtcdAgent, RouteWatch, macFor, median, procMemoryMB, table, unitEnvironment } from './lib/lab-bench.js';
 
 const sizes = (() => { const i = process.argv.indexOf('--sizes'); return (i > 0 ? process.argv[i + 1] ?? '' : '1000,5000').split(',').map(Number); })();
 const NETWORK = 'cidr: 198.18.0.0/15\nsubnetLen: 28\nbackend:\n  type: vxlan';
@@ -26,23 +25,14 @@ const subnetOf = (i: number): string => { const n = (198 << 24 | 18 << 16) + 16 
 const peerIP = (i: number): string => `203.0.113.${(i % 250) + 1}`;
 
 async function status(lab: Lab, h: LabHost): Promise<{ reconcile: { passes: number; lastDurationMs: number }; peers: { programmed: number } }> {
-  const js = "fetch('http://127.0.0.1:9473/status').then(async (r) => console.log(await r.text()))";
-  const r = await run('nsenter', [`--net=/var/run/netns/${h.ns}`, process.execPath, '-e', js]);
-  return JSON.parse(r.stdout) as { reconcile: { passes: number; lastDurationMs: number }; peers: { programmed: number } };
+  return JSON.parse((await lab.httpGet(h.ns, 'http://127.0.0.1:9473/status')).body) as { reconcile: { passes: number; lastDurationMs: number }; peers: { programmed: number } };
 }
 
 async function metric(lab: Lab, h: LabHost, re: RegExp): Promise<number> {
-  const js = "fetch('http://127.0.0.1:9473/metrics').then(async (r) => console.log(await r.text()))";
-  const r = await run('nsenter', [`--net=/var/run/netns/${h.ns}`, process.execPath, '-e', js]);
-  return Number(re.exec(r.stdout)?.[1] ?? NaN);
+  return Number(re.exec((await lab.httpGet(h.ns, 'http://127.0.0.1:9473/metrics')).body)?.[1] ?? NaN);
 }
 const opsApplied = (lab: Lab, h: LabHost) => metric(lab, h, /^weft_reconcile_operations_total\{result="applied"\} (\d+)/m);
 const heapUsedMB = async (lab: Lab, h: LabHost) => (await metric(lab, h, /^nodejs_heap_size_used_bytes (\d+)/m)) / 2 ** 20;
-
-function memKB(pid: number): { rss: number; hwm: number } {
-  const s = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return { rss: Number(/VmRSS:\s+(\d+)/.exec(s)?.[1]), hwm: Number(/VmHWM:\s+(\d+)/.exec(s)?.[1]) };
-}
 
 /** The floor: the same datapath for n peers applied by hand in one ip and one bridge batch. */
 async function handProgrammed(lab: Lab, h: LabHost, n: number): Promise<number> {
@@ -81,7 +71,7 @@ for (const n of sizes) {
     // Counted in the namespace: the output of 5,000 routes is larger than the helpers keep.
     const programmed = Number((await lab.exec(h1.ns, 'sh', ['-c', 'ip route show proto 175 dev flannel.1 | wc -l'])).trim());
     if (programmed !== n) throw new Error(`expected ${n} routes, found ${programmed}`);
-    const afterStart = memKB(p.child.pid ?? 0);
+    const afterStart = procMemoryMB(p.child.pid ?? 0);
 
     const watch = RouteWatch.start(lab, h1);
     await sleep(300);
@@ -106,18 +96,13 @@ for (const n of sizes) {
     for (let k = 0; k < 34; k++) { await sleep(1000); durations.add((await status(lab, h1)).reconcile.lastDurationMs); }
     const s1 = await status(lab, h1);
     const ops1 = await opsApplied(lab, h1);
-    const mem = memKB(p.child.pid ?? 0);
+    const mem = procMemoryMB(p.child.pid ?? 0);
     const heap = await heapUsedMB(lab, h1);
-    if (process.env.SCALE_DEBUG) {
-      const js = "fetch('http://127.0.0.1:9473/metrics').then(async (r) => console.log(await r.text()))";
-      const r = await run('nsenter', [`--net=/var/run/netns/${h1.ns}`, process.execPath, '-e', js]);
-      console.error(r.stdout.split('\n').filter((l) => /^nodejs_(heap|external)|^process_resident/.test(l)).join('\n'));
-    }
     rows.push([
       n, `${Math.round(coldMs)} ms`, `${Math.round(floorMs)} ms`, `${(coldMs / floorMs).toFixed(1)}x`,
       `${Math.round(median(plusOne))} ms`, `${Math.round(median(watchOnly))} ms`,
       `${s1.reconcile.passes - s0.reconcile.passes} passes, ${ops1 - ops0} writes; full resync ${Math.max(...durations)} ms, rules-only ${Math.min(...durations)} ms`,
-      `${Math.round(mem.rss / 1024)} MB (peak ${Math.round(Math.max(mem.hwm, afterStart.hwm) / 1024)} MB; JS heap in use ${Math.round(heap)} MB)`,
+      `${Math.round(mem.rss)} MB (peak ${Math.round(Math.max(mem.hwm, afterStart.hwm))} MB; JS heap in use ${Math.round(heap)} MB)`,
     ]);
     console.error(`n=${n}: done`);
   } finally {

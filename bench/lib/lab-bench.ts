@@ -50,3 +50,9 @@ export function macFor(i: number): string {
   const b = [0x0e, 0x57, (i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff, 0x01];
   return b.map((x) => x.toString(16).padStart(2, '0')).join(':');
 }
+
+/** A process's resident memory now and at its peak (VmRSS, VmHWM), in MB. */
+export function procMemoryMB(pid: number): { rss: number; hwm: number } {
+  const s = readFileSync(`/proc/${String(pid)}/status`, 'utf8');
+  return { rss: Number(/VmRSS:\s+(\d+)/.exec(s)?.[1]) / 1024, hwm: Number(/VmHWM:\s+(\d+)/.exec(s)?.[1]) / 1024 };
+}

@@ -99,16 +99,25 @@ export async function observeDatapath(device: string | undefined): Promise<Obser
     exec('ip', ['-d', '-json', '-force', '-batch', '-'], { input: `${lines.join('\n')}\n` }),
     exec('bridge', ['-json', 'fdb', 'show', 'dev', device]),
   ]);
-  const failed = new Set(parseBatchErrors(ip.stderr).map((f) => f.index));
-  if (failed.has(0)) throw new WeftError('E_KERNEL', `ip route show failed: ${ip.stderr.trim()}`, { retryable: true });
-  const outputs = ip.stdout.split('\n').filter((l) => l.trim() !== '');
-  const byLine = new Map<number, string>();
-  let next = 0;
-  for (let i = 0; i < lines.length; i++) if (!failed.has(i)) byLine.set(i, outputs[next++] ?? '[]');
+  const byLine = splitBatchOutput(ip.stdout, ip.stderr, lines.length);
+  if (!byLine.has(0)) throw new WeftError('E_KERNEL', `ip route show failed: ${ip.stderr.trim()}`, { retryable: true });
   const routes = parseRoutes(byLine.get(0) ?? '[]');
-  const observed = failed.has(1) ? undefined : parseDevice(byLine.get(1) ?? '[]');
+  const observed = byLine.has(1) ? parseDevice(byLine.get(1) ?? '[]') : undefined;
   if (!observed) return { routes, neighs: [], fdb: [] };
   return { device: observed, routes, neighs: parseNeighs(byLine.get(2) ?? '[]', device), fdb: fdb.code === 0 ? parseFdb(fdb.stdout, device) : [] };
+}
+
+/**
+ * `ip -json -force -batch` output: one JSON line per command that succeeded, in order, none for
+ * a failed one (named on stderr). Returns each successful command's output by its index.
+ */
+export function splitBatchOutput(stdout: string, stderr: string, commands: number): Map<number, string> {
+  const failed = new Set(parseBatchErrors(stderr).map((f) => f.index));
+  const outputs = stdout.split('\n').filter((l) => l.trim() !== '');
+  const byLine = new Map<number, string>();
+  let next = 0;
+  for (let i = 0; i < commands; i++) if (!failed.has(i)) byLine.set(i, outputs[next++] ?? '[]');
+  return byLine;
 }
 
 /** A line of a batch that failed, with iproute2's message. */

@@ -70,14 +70,17 @@ export class Surface {
 
   /** Shutdown begins: STOPPING=1 first, and no more STATUS= or WATCHDOG=1 after it. */
   async stopping(): Promise<void> {
-    clearInterval(this.statusTimer);
-    clearInterval(this.watchdogTimer);
+    this.stopTimers();
     await this.o.notifier.stopping();
   }
 
   async stop(): Promise<void> {
+    this.stopTimers();
+    await this.http?.close();
+  }
+
+  private stopTimers(): void {
     clearInterval(this.statusTimer);
     clearInterval(this.watchdogTimer);
-    await this.http?.close();
   }
 }

@@ -6,16 +6,10 @@
 import type { CommandModule } from 'yargs';
 import { WeftError } from '../core/errors.js';
 import { type StatusReport, renderStatus } from '../core/health.js';
+import { dialAddress } from '../core/spec.js';
 import { handle, loadSpec, printJson, withSpec } from './common.js';
 
 interface Args { spec: string; json: boolean }
-
-/** The address a client dials for a listen address (a wildcard listener is reached on loopback). */
-function dialable(host: string): string {
-  if (host === '0.0.0.0' || host === '') return '127.0.0.1';
-  if (host === '::') return '[::1]';
-  return host.includes(':') ? `[${host}]` : host;
-}
 
 export const statusCommand: CommandModule<object, Args> = {
   command: 'status',
@@ -25,7 +19,7 @@ export const statusCommand: CommandModule<object, Args> = {
     const spec = await loadSpec(args.spec);
     const listen = spec.host.listen;
     if (!listen) throw new WeftError('E_USAGE', `${spec.file}: host.listen is "" (disabled), so the daemon has no status endpoint to read`);
-    const url = `http://${dialable(listen.host)}:${listen.port}/status`;
+    const url = `http://${dialAddress(listen)}/status`;
     let report: StatusReport;
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(5000) });

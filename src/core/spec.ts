@@ -77,6 +77,12 @@ export const DEFAULTS = Object.freeze({
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
+/** `host:port` a client dials for host.listen (a wildcard listener is reached on loopback). */
+export function dialAddress(listen: { readonly host: string; readonly port: number }): string {
+  const host = listen.host === '0.0.0.0' || listen.host === '' ? '127.0.0.1' : listen.host === '::' ? '::1' : listen.host;
+  return host.includes(':') ? `[${host}]:${String(listen.port)}` : `${host}:${String(listen.port)}`;
+}
+
 /** Parse spec text. Throws SpecError listing every problem found. */
 export function parseSpec(file: string, text: string, env: Env = {}): Spec {
   const r = new YamlReader(file, text);

@@ -14,11 +14,7 @@ import { run, sleep, until } from '../helpers/procs.js';
 const NETWORK = 'cidr: 198.18.0.0/16\nbackend:\n  type: vxlan';
 
 /** GET http://127.0.0.1:9473<path> from inside the host's namespace. */
-async function get(lab: Lab, h: LabHost, path: string): Promise<{ status: number; body: string }> {
-  const js = `fetch('http://127.0.0.1:9473${path}').then(async (r) => console.log(JSON.stringify({ status: r.status, body: await r.text() })), (e) => { console.log(JSON.stringify({ status: 0, body: String(e.cause ?? e) })); })`;
-  const r = await run('nsenter', [`--net=/var/run/netns/${h.ns}`, process.execPath, '-e', js]);
-  return JSON.parse(r.stdout.trim()) as { status: number; body: string };
-}
+const get = (lab: Lab, h: LabHost, path: string) => lab.httpGet(h.ns, `http://127.0.0.1:9473${path}`);
 
 async function weftIn(h: LabHost, args: string[]): Promise<{ code: number | null; stdout: string; out: string }> {
   return run('nsenter', [`--net=/var/run/netns/${h.ns}`, process.execPath, WEFT, ...args]);
@@ -49,7 +45,7 @@ test.serial('sd_notify order, health endpoints, metrics, weft status and the Pod
   t.true(statSync(h1.subnetFile).mtimeMs <= ready.t, 'subnet.env was written before READY=1');
   t.true(existsSync(podman) && existsSync(join(h1.dir, 'daemon.json')), 'every output exists before READY=1');
   t.true((await f.lab.ip(h1.ns, ['route', 'show'])).includes('dev flannel.1'), 'the peer route is in place before READY=1');
-  t.true(sock.all().findIndex((m) => m.msg === 'WATCHDOG=1') === -1 || sock.all().findIndex((m) => m.msg === 'WATCHDOG=1') > sock.all().indexOf(ready));
+  t.true(sock.with('WATCHDOG=1').every((m) => m.t >= ready.t), 'no WATCHDOG=1 before READY=1');
   await sleep(2200);
   const pets = sock.with('WATCHDOG=1').filter((m) => m.t > ready.t);
   t.true(pets.length >= 3, `WATCHDOG=1 every WatchdogSec/2 while healthy (${pets.length} in 2.2 s)`);
@@ -159,7 +155,6 @@ test.serial('watchdog: pings stop while the reconcile loop is stuck (a hung ipta
 
   rmSync(flag);
   const freedAt = Date.now();
-  await until(() => sock.with('WATCHDOG=1').some((m) => m.t > freedAt), 10_000, 50);
-  t.pass('pings resume once the loop moves again');
+  t.true(await until(() => sock.with('WATCHDOG=1').some((m) => m.t > freedAt), 10_000, 50), 'pings resume once the loop moves again');
   await until(async () => (await get(f.lab, h1, '/readyz')).status === 200, 10_000, 200);
 });

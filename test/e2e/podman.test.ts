@@ -6,7 +6,7 @@ import test from 'ava';
 import { join } from 'node:path';
 import { fabric, mustLease } from '../helpers/fabric.js';
 import { RUN, importBusyboxPodman, podmanOn } from '../helpers/podman.js';
-import { sleep, until } from '../helpers/procs.js';
+import { until } from '../helpers/procs.js';
 
 /**
  * The remote IPv4 address of the first established TCP connection in /proc/net/tcp and tcp6
@@ -64,5 +64,4 @@ test.serial('vxlan: containers under real Podman on two hosts reach each other t
   t.log(`client container ${clientIP ?? '?'} -> target ${ip}: the target sees ${seen ?? '?'}`);
   t.truthy(clientIP);
   t.is(seen, clientIP, 'no masquerade inside the fabric');
-  await sleep(100);
 });

@@ -2,9 +2,9 @@
 // host that behaves exactly like flanneld (interop both ways, its MAC changing on reboot).
 import test from 'ava';
 import { WEFT } from '../helpers/cli.js';
-import { type Fabric, fabric, hostRoutes, mustLease, pingAll, timeUntil } from '../helpers/fabric.js';
+import { type Fabric, continuousPing, fabric, hostRoutes, mustLease, pingAll, timeUntil } from '../helpers/fabric.js';
 import type { LabHost } from '../helpers/lab.js';
-import { sleep, start, until } from '../helpers/procs.js';
+import { sleep, until } from '../helpers/procs.js';
 
 // Hosts lease from 198.18.1-199; the tests' own leases (flanneld-style host, synthetic peers) use 240 and 250.
 const VXLAN = 'cidr: 198.18.0.0/16\nsubnetMax: 198.18.199.0\nbackend:\n  type: vxlan';
@@ -16,18 +16,6 @@ async function macOf(f: Fabric, h: LabHost): Promise<string> {
 }
 
 /** Continuous ping from one container to another: resolves with packets sent and received. */
-function continuousPing(f: Fabric, from: number, to: number, count: number, intervalS: number) {
-  const a = f.containers[from];
-  const b = f.containers[to];
-  if (!a || !b) throw new Error('no such container');
-  const p = start('nsenter', [`--net=/var/run/netns/${a.ns}`, 'ping', '-n', '-q', '-c', String(count), '-i', String(intervalS), '-W', '1', b.ip]);
-  return (async () => {
-    await until(() => p.child.exitCode !== null, (count * intervalS + 20) * 1000, 100);
-    const m = /(\d+) packets transmitted, (\d+) received/.exec(p.output());
-    return { sent: Number(m?.[1] ?? 0), received: Number(m?.[2] ?? -1) };
-  })();
-}
-
 test.serial('drift is repaired: routes, neighbours, fdb entries and a deleted device within 2 s, flushed chains within 10 s', async (t) => {
   const f = await fabric(t, { hosts: 3, network: VXLAN });
   await f.addContainers();
@@ -88,7 +76,7 @@ test.serial('a continuous ping survives a weft restart (SIGTERM, start) and a 20
   const lease = await mustLease(f.lab, h2);
   const mac = await macOf(f, h2);
 
-  const ping = continuousPing(f, 0, 1, 250, 0.02);
+  const ping = continuousPing(f, 0, 1, { count: 250, intervalS: 0.02 });
   await sleep(1000);
   h2.weft!.child.kill('SIGTERM');
   await until(() => h2.weft!.child.exitCode !== null, 10_000);
@@ -101,7 +89,7 @@ test.serial('a continuous ping survives a weft restart (SIGTERM, start) and a 20
   t.is(await macOf(f, h2), mac, 'same VTEP MAC');
   t.notRegex(again.output(), /"msg":"reconciled"/, 'the restarted agent adopted everything and changed nothing');
 
-  const outage = continuousPing(f, 0, 2, 240, 0.1);
+  const outage = continuousPing(f, 0, 2, { count: 240, intervalS: 0.1 });
   await sleep(1000);
   await f.lab.stopEtcd();
   await sleep(20_000);

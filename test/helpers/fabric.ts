@@ -1,7 +1,7 @@
 /** A lab fabric running weft, and what e2e tests ask of it (leases, routes, reachability). */
 import type { ExecutionContext } from 'ava';
 import { Lab, type LabHost } from './lab.js';
-import { until } from './procs.js';
+import { start, until } from './procs.js';
 
 export interface Fabric {
   readonly lab: Lab;
@@ -66,4 +66,22 @@ export async function mustLease(lab: Lab, h: LabHost): Promise<{ subnet: string;
   const l = await leaseOf(lab, h);
   if (!l) throw new Error(`${h.name} holds no lease`);
   return l;
+}
+
+/**
+ * A bounded continuous ping from container `from` to container `to`: `count` packets, or for
+ * `seconds` (ping -w), `intervalS` apart. Resolves with what was sent and received.
+ */
+export function continuousPing(f: Fabric, from: number, to: number, o: { count?: number; seconds?: number; intervalS: number }): Promise<{ sent: number; received: number }> {
+  const a = f.containers[from];
+  const b = f.containers[to];
+  if (!a || !b) throw new Error('no such container');
+  const bound = o.count !== undefined ? ['-c', String(o.count)] : ['-w', String(o.seconds ?? 10)];
+  const p = start('nsenter', [`--net=/var/run/netns/${a.ns}`, 'ping', '-n', '-q', ...bound, '-i', String(o.intervalS), '-W', '1', b.ip]);
+  const limitS = o.count !== undefined ? o.count * o.intervalS : (o.seconds ?? 10);
+  return (async () => {
+    await until(() => p.child.exitCode !== null, (limitS + 20) * 1000, 100);
+    const m = /(\d+) packets transmitted, (\d+) received/.exec(p.output());
+    return { sent: Number(m?.[1] ?? 0), received: Number(m?.[2] ?? -1) };
+  })();
 }

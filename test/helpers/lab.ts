@@ -277,6 +277,13 @@ export class Lab {
     return { ns, ip };
   }
 
+  /** GET a URL from inside a namespace (Node's fetch, run there); status 0 when it fails. */
+  async httpGet(ns: string, url: string): Promise<{ status: number; body: string }> {
+    const js = `fetch(${JSON.stringify(url)}).then(async (r) => console.log(JSON.stringify({ status: r.status, body: await r.text() })), (e) => { console.log(JSON.stringify({ status: 0, body: String(e.cause ?? e) })); })`;
+    const r = await run('nsenter', [`--net=/var/run/netns/${ns}`, process.execPath, '-e', js]);
+    return JSON.parse(r.stdout.trim() || '{"status":0,"body":""}') as { status: number; body: string };
+  }
+
   /** One bounded ping; true when a reply came back. */
   async ping(ns: string, to: string, opts: { count?: number; waitS?: number } = {}): Promise<boolean> {
     const r = await this.tryExec(ns, 'ping', ['-n', '-q', '-c', String(opts.count ?? 1), '-W', String(opts.waitS ?? 1), to]);

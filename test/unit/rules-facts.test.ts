@@ -6,7 +6,7 @@ import { chooseInterface, isAdjacent } from '../../src/core/host-facts.js';
 import { desiredRules, parseIptablesSave, planRules } from '../../src/core/masq.js';
 import { isRelevantEvent } from '../../src/core/netlink-events.js';
 import { DEFAULTS } from '../../src/core/spec.js';
-import { parseBatchErrors, parseDevice, parseFdb, parseLinks, parseNeighs, parseRoutes } from '../../src/adapters/iproute2.js';
+import { parseBatchErrors, parseDevice, parseFdb, parseLinks, parseNeighs, parseRoutes, splitBatchOutput } from '../../src/adapters/iproute2.js';
 
 const pfx = (s: string): Prefix => { const p = parsePrefix(s); if (!p) throw new Error(s); return p; };
 const ip = (s: string) => { const a = parseIPv4(s); if (!a) throw new Error(s); return a; };
@@ -163,4 +163,14 @@ test('with Podman fed, fabric traffic leaves nat POSTROUTING first (netavark wou
   // Podman no longer fed: the chain and its jump go; flanneld's rules stay.
   const off = planRules(desiredRules(RULES), new Map([['nat', saved], ['filter', filter]]));
   t.is(off.payload, `*nat\n-D POSTROUTING ${JUMP}\n:WEFT-NO-MASQ - [0:0]\n-X WEFT-NO-MASQ\nCOMMIT\n`);
+});
+
+test('one ip -batch observes routes, the device and its neighbours; a missing device leaves no output line', (t) => {
+  // Captured (iproute2 6.1): `route show table main`, `addr show dev flannel.9`, `neigh show dev flannel.9`.
+  const missing = splitBatchOutput('[]\n', 'Cannot find device "flannel.9"\nCommand failed -:2\nDevice "flannel.9" does not exist.\nCommand failed -:3\n', 3);
+  t.deepEqual([...missing], [[0, '[]']]);
+  const all = splitBatchOutput('[{"dst":"192.0.2.0/24"}]\n[{"ifname":"flannel.1"}]\n[]\n', '', 3);
+  t.deepEqual([...all], [[0, '[{"dst":"192.0.2.0/24"}]'], [1, '[{"ifname":"flannel.1"}]'], [2, '[]']]);
+  const noNeigh = splitBatchOutput('[]\n[{"ifname":"flannel.1"}]\n', 'Command failed -:3\n', 3);
+  t.deepEqual([...noNeigh], [[0, '[]'], [1, '[{"ifname":"flannel.1"}]']], 'a failure in the middle does not shift the outputs before it');
 });

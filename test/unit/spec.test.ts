@@ -3,7 +3,7 @@ import test from 'ava';
 import fc from 'fast-check';
 import { formatIP, formatPrefix } from '../../src/core/cidr.js';
 import { SpecError, formatProblem } from '../../src/core/errors.js';
-import { parseSpec } from '../../src/core/spec.js';
+import { dialAddress, parseSpec } from '../../src/core/spec.js';
 import { REPO } from '../helpers/cli.js';
 
 const firstProblem = (text: string, env = {}): string => {
@@ -137,4 +137,12 @@ test('property: the spec parser throws nothing but a SpecError, whatever the inp
     return true;
   }), { numRuns: 2000 });
   t.pass();
+});
+
+test('weft status dials host.listen, a wildcard on loopback, IPv6 in brackets', (t) => {
+  t.is(dialAddress({ host: '127.0.0.1', port: 9473 }), '127.0.0.1:9473');
+  t.is(dialAddress({ host: '0.0.0.0', port: 9473 }), '127.0.0.1:9473');
+  t.is(dialAddress({ host: '::', port: 9473 }), '[::1]:9473');
+  t.is(dialAddress({ host: 'fd00::5', port: 80 }), '[fd00::5]:80');
+  t.is(dialAddress({ host: '192.0.2.7', port: 1 }), '192.0.2.7:1');
 });
