@@ -1,37 +1,79 @@
-# Shared by scripts/test-all and scripts/demo: install what weft's tests and demo need.
+# Shared by scripts/test-all and scripts/demo: install what each needs, and nothing more.
 # Debian packages (as root, only when something is missing) and the npm packages (npm ci).
+#
+# Each entry: a Debian package, the command (or file) that shows it is installed, and why.
+# The demo needs only the first group; the test suite needs both.
 
-# systemd: systemd-analyze (unit checks) and systemd-notify (sd_notify); python3 with the
-# Prometheus project's client: an independent parser of weft's /metrics in the tests.
-# ansible-core, ansible-lint, openssh: the Ansible role is linted and run for real over SSH.
-# podman, netavark: Podman reads weft's network definition in the e2e tests.
-DEBIAN_PACKAGES="etcd-server etcd-client iproute2 iptables iperf3 iputils-ping docker.io busybox-static util-linux procps systemd python3 python3-prometheus-client ansible-core ansible-lint openssh-server openssh-client podman netavark"
-NEEDED_COMMANDS="etcd etcdctl ip bridge iptables-restore iperf3 ping dockerd docker busybox nsenter pgrep systemd-analyze systemd-notify ansible-playbook ansible-lint sshd ssh-keygen podman"
+# package            | installed when this exists      | why
+DEMO_DEPS="
+etcd-server          | etcd                            | the fabric's etcd (v3 API)
+etcd-client          | etcdctl                         | the lab checks etcd's health
+iproute2             | bridge                          | weft programs links, routes, neighbours and FDB entries
+iptables             | iptables-restore                | weft installs the masquerade and forward rules
+iputils-ping         | ping                            | every pair of hosts is pinged across the overlay
+util-linux           | nsenter                         | processes run inside the hosts' network namespaces
+procps               | sysctl                          | IPv4 forwarding inside each host
+"
+TEST_DEPS="
+docker.io            | dockerd                         | e2e: real dockerd on namespaced hosts
+busybox-static       | busybox                         | e2e: the container image (no registry here)
+podman               | podman                          | e2e: Podman reads weft's network definition
+netavark             | /usr/lib/podman/netavark        | e2e: Podman's network backend
+iperf3               | iperf3                          | benchmarks: throughput
+systemd              | systemd-analyze                 | the unit is verified, sd_notify through systemd-notify
+python3-prometheus-client | python3:prometheus_client  | an independent parser of weft's /metrics
+ansible-core         | ansible-playbook                | e2e: the Ansible role run for real over SSH
+ansible-lint         | ansible-lint                    | the Ansible role is linted
+openssh-server       | sshd                            | e2e: an sshd on each Ansible-managed lab host
+openssh-client       | ssh-keygen                      | e2e: the Ansible controller's keys and client
+"
 
+_trim() { local s="$1"; s="${s#"${s%%[![:space:]]*}"}"; printf '%s' "${s%"${s##*[![:space:]]}"}"; }
+
+# Is the thing that shows a package is installed there? (a command, a file, or python3:module)
+_dep_present() {
+  case "$1" in
+    /*) [ -e "$1" ] ;;
+    python3:*) /usr/bin/python3 -c "import ${1#python3:}" >/dev/null 2>&1 ;;
+    *) command -v "$1" >/dev/null 2>&1 ;;
+  esac
+}
+
+# ensure_debian_packages demo|test: install the missing packages of that group (test includes demo).
 ensure_debian_packages() {
-  local missing=""
-  for c in $NEEDED_COMMANDS; do command -v "$c" >/dev/null 2>&1 || missing="$missing $c"; done
-  /usr/bin/python3 -c 'import prometheus_client.parser' >/dev/null 2>&1 || missing="$missing python3-prometheus-client"
-  [ -x /usr/lib/podman/netavark ] || missing="$missing netavark"
+  local lists="$DEMO_DEPS"
+  [ "${1:-test}" = test ] && lists="$DEMO_DEPS$TEST_DEPS"
+  local missing="" pkg probe why
+  while IFS='|' read -r pkg probe why; do
+    pkg=$(_trim "$pkg"); probe=$(_trim "$probe"); why=$(_trim "$why")
+    [ -n "$pkg" ] || continue
+    if ! _dep_present "$probe"; then
+      missing="$missing $pkg"
+      printf '  to install: %-26s %s\n' "$pkg" "$why"
+    fi
+  done <<< "$lists"
   [ -z "$missing" ] && return 0
   if [ "$(id -u)" -ne 0 ]; then
-    echo "missing commands:$missing; run as root so Debian packages can be installed ($DEBIAN_PACKAGES)" >&2
+    echo "missing Debian packages:$missing; run as root so they can be installed" >&2
     return 1
   fi
-  echo "installing Debian packages (missing:$missing)"
+  echo "installing Debian packages:$missing"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q >/dev/null
   # Packages must not start services on this machine (sshd, dockerd, etcd): tests start their
   # own, inside namespaces. policy-rc.d 101 is Debian's "do not start" answer.
-  local policy=/usr/sbin/policy-rc.d own_policy=""
+  local policy=${WEFT_POLICY_RC_D:-/usr/sbin/policy-rc.d} own_policy=""
   if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod 755 "$policy"; own_policy=1; fi
+  local rc=0
   # shellcheck disable=SC2086
-  apt-get install -y -q --no-install-recommends $DEBIAN_PACKAGES >/dev/null
+  apt-get install -y -q --no-install-recommends $missing >/dev/null || rc=$?
   if [ -n "$own_policy" ]; then rm -f "$policy"; fi
+  return "$rc"
 }
 
 ensure_npm_packages() {
   if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    echo "installing npm packages (npm ci)"
     npm ci --no-audit --no-fund --loglevel=error
   fi
 }

@@ -8,12 +8,17 @@
 // per-host role variable (weft_*_dir, weft_bin, ...); and no systemd runs here, so the role runs
 // in `weft_service: process` mode (weft started detached by the role, with a pid file) instead
 // of its systemd tasks. The systemd unit itself is checked by test/integration/units.test.ts.
-import test from 'ava';
+//
+// Hermetic: the controller and every sshd run as the lab's own root account (Lab.labAccount:
+// home inside the lab directory, shell /bin/sh), with a clean environment and the lab's ssh
+// config (-F), so nothing reads this machine's ~/.bashrc, ~/.ssh or ~/.pyenv.
+import test, { type ExecutionContext } from 'ava';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO } from '../helpers/cli.js';
 import { leaseOf, pingAll } from '../helpers/fabric.js';
 import { Lab, type LabHost } from '../helpers/lab.js';
+import { bounded } from '../helpers/bound.js';
 import { run, until } from '../helpers/procs.js';
 
 const CTL_IP = '192.0.2.200';
@@ -23,13 +28,15 @@ async function sshd(lab: Lab, h: LabHost, keys: string): Promise<void> {
   writeFileSync(cfg, [
     `ListenAddress ${h.ip}`, `HostKey ${join(keys, 'host_key')}`, `PidFile ${join(h.dir, 'sshd.pid')}`,
     `AuthorizedKeysFile ${join(keys, 'authorized_keys')}`, 'PermitRootLogin prohibit-password', 'PasswordAuthentication no',
-    'KbdInteractiveAuthentication no', 'UsePAM no', 'StrictModes no', 'Subsystem sftp internal-sftp', '',
+    'KbdInteractiveAuthentication no', 'UsePAM no', 'StrictModes no', 'Subsystem sftp internal-sftp',
+    'PermitUserRC no', 'PermitUserEnvironment no', 'PrintMotd no', 'PrintLastLog no', '',
   ].join('\n'));
-  lab.spawnIn(h.ns, '/usr/sbin/sshd', ['-D', '-e', '-f', cfg]);
-  await until(async () => (await lab.tryExec(h.ns, 'bash', ['-c', `exec 3<>/dev/tcp/${h.ip}/22`])).code === 0, 10_000, 100);
+  lab.spawnIn(h.ns, '/usr/sbin/sshd', ['-D', '-e', '-f', cfg], lab.labAccount().env, { asLabAccount: true });
+  const probe = `require('net').connect(22, ${JSON.stringify(h.ip)}).on('connect', () => process.exit(0)).on('error', () => process.exit(1))`;
+  await until(async () => (await lab.tryExec(h.ns, process.execPath, ['-e', probe])).code === 0, 10_000, 100, `sshd on ${h.name} accepting connections`);
 }
 
-interface Fleet { lab: Lab; ctl: string; dir: string; inventory: string; bundle: string }
+interface Fleet { lab: Lab; ctl: string; dir: string; inventory: string; bundle: string; log: (line: string) => void }
 
 function hostVars(lab: Lab, h: LabHost, bundle: string, extra: Record<string, unknown>): Record<string, unknown> {
   const d = h.dir;
@@ -51,13 +58,20 @@ function writeInventory(f: Fleet, extra: Record<string, unknown> = {}): void {
   writeFileSync(f.inventory, JSON.stringify({ weft: { hosts } }, null, 2));
 }
 
+/** One playbook run must finish within this; each took 8-25 s when last measured. */
+const PLAYBOOK_MS = 75_000;
+
 async function playbook(f: Fleet, book: string, args: string[] = []): Promise<{ code: number | null; out: string; recap: Map<string, Record<string, number>> }> {
-  const env = {
-    ...process.env,
-    ANSIBLE_CONFIG: join(f.dir, 'ansible.cfg'), ANSIBLE_NOCOLOR: '1', ANSIBLE_FORCE_COLOR: '0',
-    ANSIBLE_LOCAL_TEMP: join(f.dir, 'tmp-local'), HOME: f.dir,
-  };
-  const r = await run('nsenter', [`--net=/var/run/netns/${f.ctl}`, 'ansible-playbook', '-i', f.inventory, join(REPO, 'examples/ansible', book), ...args], { env });
+  // Only what Ansible needs; nothing of the test runner's environment (PYENV_*, PYTHONPATH, ...).
+  const env = { ANSIBLE_CONFIG: join(f.dir, 'ansible.cfg'), ANSIBLE_NOCOLOR: '1', ANSIBLE_FORCE_COLOR: '0', ANSIBLE_LOCAL_TEMP: join(f.dir, 'tmp-local') };
+  const started = Date.now();
+  const r = await f.lab.runAsLabAccount(f.ctl, 'ansible-playbook', ['-i', f.inventory, join(REPO, 'examples/ansible', book), ...args], { env, timeoutMs: PLAYBOOK_MS });
+  if (r.timedOut) {
+    const tasks = [...r.out.matchAll(/^(TASK|PLAY|RUNNING HANDLER) \[(.*)\]/gm)];
+    const last = tasks.at(-1);
+    throw new Error(`ansible-playbook ${book} ${args.join(' ')} did not finish within ${PLAYBOOK_MS / 1000} s; last ${last ? `${last[1] ?? ''} [${last[2] ?? ''}]` : 'task: none started'}. Last lines:\n${r.out.trimEnd().split('\n').slice(-25).join('\n')}`);
+  }
+  f.log(`ansible-playbook ${book} ${args.join(' ')}: ${Date.now() - started} ms, exit ${String(r.code)}`);
   const recap = new Map<string, Record<string, number>>();
   for (const m of r.stdout.matchAll(/^(\S+)\s+:\s+(.*)$/gm)) {
     recap.set(m[1] ?? '', Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)=(\d+)/g)].map((x) => [x[1] ?? '', Number(x[2])])));
@@ -65,7 +79,7 @@ async function playbook(f: Fleet, book: string, args: string[] = []): Promise<{ 
   return { code: r.code, out: r.out, recap };
 }
 
-async function setup(t: { teardown(fn: () => Promise<void> | void): void }): Promise<Fleet> {
+async function setup(t: ExecutionContext): Promise<Fleet> {
   const lab = await Lab.create({ hosts: 3 });
   t.teardown(() => lab.destroy());
   const dir = join(lab.dir, 'ctl');
@@ -82,24 +96,29 @@ async function setup(t: { teardown(fn: () => Promise<void> | void): void }): Pro
   writeFileSync(join(dir, 'ansible.cfg'), [
     '[defaults]', `roles_path = ${join(REPO, 'examples/ansible/roles')}`, 'host_key_checking = False', 'forks = 5',
     `remote_tmp = ${join(dir, 'tmp-remote')}`, 'retry_files_enabled = False', 'stdout_callback = default',
-    '[ssh_connection]', `ssh_args = -o UserKnownHostsFile=/dev/null -o IdentityFile=${join(keys, 'id_ed25519')} -o IdentitiesOnly=yes -o ControlMaster=auto -o ControlPersist=60s`,
+    '[ssh_connection]', `ssh_args = -F ${join(dir, 'ssh_config')} -o UserKnownHostsFile=/dev/null -o IdentityFile=${join(keys, 'id_ed25519')} -o IdentitiesOnly=yes -o ControlMaster=auto -o ControlPersist=60s`,
     `control_path_dir = ${join(dir, 'cp')}`, 'pipelining = True', '',
   ].join('\n'));
+  // The lab's ssh client config: -F replaces both ~/.ssh/config and /etc/ssh/ssh_config.
+  writeFileSync(join(dir, 'ssh_config'), 'Host *\n  BatchMode yes\n  StrictHostKeyChecking no\n  ConnectTimeout 10\n');
   const bundle = join(dir, 'weft.mjs');
   const b = await run(process.execPath, [join(REPO, 'scripts/bundle.mjs'), bundle], { cwd: REPO });
   if (b.code !== 0) throw new Error(b.out);
-  return { lab, ctl, dir, inventory: join(dir, 'inventory.json'), bundle };
+  return { lab, ctl, dir, inventory: join(dir, 'inventory.json'), bundle, log: (line) => { t.log(line); } };
 }
 
 const pidOf = (h: LabHost): string => (existsSync(join(h.dir, 'weft.pid')) ? readFileSync(join(h.dir, 'weft.pid'), 'utf8').trim() : '');
 
 test.serial('site.yml over SSH: rollout, convergence, idempotence, a bad change stops after one batch, decommission', async (t) => {
+  const step = bounded(t, 200_000);
+  const testStart = Date.now();
   const f = await setup(t);
   const { lab } = f;
   const [h1, h2, h3] = lab.hosts;
   if (!h1 || !h2 || !h3) throw new Error('no hosts');
 
   // 1. Roll out.
+  step('1. rollout (site.yml)');
   writeInventory(f);
   const t0 = Date.now();
   const first = await playbook(f, 'site.yml');
@@ -117,6 +136,7 @@ test.serial('site.yml over SSH: rollout, convergence, idempotence, a bad change 
   t.deepEqual(await pingAll({ lab, specs: [], containers, addContainers: () => Promise.resolve() }), [], 'every pair of hosts reaches each other over the overlay');
 
   // 2. Run again: nothing changes anywhere.
+  step('2. idempotent second run');
   const pids = lab.hosts.map(pidOf);
   const second = await playbook(f, 'site.yml');
   t.is(second.code, 0, second.out);
@@ -125,6 +145,7 @@ test.serial('site.yml over SSH: rollout, convergence, idempotence, a bad change 
   t.regex(second.out, /unchanged: \/coreos\.com\/network\/config/);
 
   // 3. An invalid value on one host: the run stops before any live file changes on any host.
+  step('3. invalid value on h3');
   const spec = (h: LabHost) => readFileSync(join(h.dir, 'etc', 'network.yaml'), 'utf8');
   const specs = lab.hosts.map(spec);
   const hosts = JSON.parse(readFileSync(f.inventory, 'utf8')) as { weft: { hosts: Record<string, Record<string, unknown>> } };
@@ -138,6 +159,7 @@ test.serial('site.yml over SSH: rollout, convergence, idempotence, a bad change 
 
   // 4. A change that validates but never becomes ready (an interface that does not exist):
   //    the first batch fails its /readyz gate and the others are left as they were.
+  step('4. a change that never becomes ready');
   writeInventory(f, { weft_interface: 'nonexistent0', weft_ready_retries: 4 });
   const bad = await playbook(f, 'site.yml');
   t.not(bad.code, 0);
@@ -148,12 +170,14 @@ test.serial('site.yml over SSH: rollout, convergence, idempotence, a bad change 
   t.true((await lab.tryExec(h2.ns, 'sh', ['-c', `kill -0 ${pids[1] ?? ''}`])).code === 0, 'h2 still runs weft');
 
   // 5. Fix it: the next run brings h1 back.
+  step('5. fix run');
   writeInventory(f);
   const fixed = await playbook(f, 'site.yml');
   t.is(fixed.code, 0, fixed.out);
   t.deepEqual(await pingAll({ lab, specs: [], containers, addContainers: () => Promise.resolve() }), []);
 
   // 6. Decommission h3: lease released, peers drop its routes, its datapath and files removed.
+  step('6. decommission.yml --limit h3');
   const lease3 = await leaseOf(lab, h3);
   const gone = await playbook(f, 'decommission.yml', ['--limit', 'h3']);
   t.is(gone.code, 0, gone.out);
@@ -162,4 +186,5 @@ test.serial('site.yml over SSH: rollout, convergence, idempotence, a bad change 
   t.false((await lab.ip(h3.ns, ['link', 'show'])).includes('flannel.1'), 'the vxlan device is gone');
   t.false((await lab.exec(h3.ns, 'iptables-save', [])).includes('FLANNEL'), 'the rules are gone');
   t.false(existsSync(join(h3.dir, 'etc', 'network.yaml')) || existsSync(join(h3.dir, 'lib')), 'the files are gone');
+  t.log(`the whole Ansible test took ${Math.round((Date.now() - testStart) / 1000)} s (its bound: 200 s)`);
 });

@@ -6,9 +6,11 @@ import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fabric } from '../helpers/fabric.js';
 import { dockerOptions, importBusybox, startDockerd } from '../helpers/docker.js';
+import { bounded } from '../helpers/bound.js';
 
 for (const backend of ['vxlan', 'host-gw'] as const) {
   test.serial(`${backend}: containers under real dockerd on two hosts reach each other through weft`, async (t) => {
+    bounded(t, 150_000);
     const f = await fabric(t, { hosts: 2, network: `cidr: 198.18.0.0/16\nbackend:\n  type: ${backend}`, start: 0 });
     const [h1, h2] = f.lab.hosts;
     if (!h1 || !h2) throw new Error('no hosts');

@@ -3,12 +3,14 @@ import test from 'ava';
 import { type Lab, type LabHost } from '../helpers/lab.js';
 import { until } from '../helpers/procs.js';
 import { fabric, hostRoutes, leaseOf, mustLease, pingAll, timeUntil } from '../helpers/fabric.js';
+import { bounded } from '../helpers/bound.js';
 
 const VXLAN = 'cidr: 198.18.0.0/16\nbackend:\n  type: vxlan';
 const HOSTGW = 'cidr: 198.18.0.0/16\nbackend:\n  type: host-gw';
 
 for (const [backend, net] of [['vxlan', VXLAN], ['host-gw', HOSTGW]] as const) {
   test.serial(`${backend}: flanneld-format leases and subnet.env, every pair reachable, joins and leaves converge fast`, async (t) => {
+    bounded(t, 150_000);
     const f = await fabric(t, { hosts: 3, network: net, host: 'leaseTTL: 5s\nleaseRenewMargin: 2s\n', start: 2 });
     const [h1, h2, h3] = f.lab.hosts as [LabHost, LabHost, LabHost];
 
@@ -71,6 +73,7 @@ for (const [backend, net] of [['vxlan', VXLAN], ['host-gw', HOSTGW]] as const) {
 }
 
 test.serial('host-gw: a peer behind a router is reported and skipped; the others keep working. vxlan crosses the router', async (t) => {
+  bounded(t, 150_000);
   const f = await fabric(t, { hosts: 3, network: HOSTGW, behindRouter: [3] });
   const [h1, h2, h3] = f.lab.hosts as [LabHost, LabHost, LabHost];
   const sub3 = (await mustLease(f.lab, h3)).subnet;
@@ -89,6 +92,7 @@ test.serial('host-gw: a peer behind a router is reported and skipped; the others
 });
 
 test.serial('host-gw refuses to run behind NAT (public IP not on the interface)', async (t) => {
+  bounded(t, 150_000);
   const f = await fabric(t, { hosts: 1, network: HOSTGW, start: 0, host: 'publicIP: 203.0.113.9\n' });
   const h = f.lab.hosts[0]!;
   const p = await f.lab.startWeft(h, f.specs[0]!, { waitReady: false });

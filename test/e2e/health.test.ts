@@ -10,6 +10,7 @@ import type { Lab, LabHost } from '../helpers/lab.js';
 import { parseMetrics, sample } from '../helpers/metrics.js';
 import { NotifySocket } from '../helpers/notify.js';
 import { run, sleep, until } from '../helpers/procs.js';
+import { bounded } from '../helpers/bound.js';
 
 const NETWORK = 'cidr: 198.18.0.0/16\nbackend:\n  type: vxlan';
 
@@ -21,6 +22,7 @@ async function weftIn(h: LabHost, args: string[]): Promise<{ code: number | null
 }
 
 test.serial('sd_notify order, health endpoints, metrics, weft status and the Podman output; /readyz follows etcd and the lease both ways', async (t) => {
+  bounded(t, 150_000);
   const f = await fabric(t, { hosts: 2, network: NETWORK, start: 0 });
   const [h1, h2] = f.lab.hosts;
   if (!h1 || !h2) throw new Error('no hosts');
@@ -121,6 +123,7 @@ test.serial('sd_notify order, health endpoints, metrics, weft status and the Pod
 });
 
 test.serial('watchdog: pings stop while the reconcile loop is stuck (a hung iptables-save) and resume after', async (t) => {
+  bounded(t, 150_000);
   const f = await fabric(t, { hosts: 1, network: NETWORK, start: 0 });
   const [h1] = f.lab.hosts;
   if (!h1) throw new Error('no host');

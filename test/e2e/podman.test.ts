@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { fabric, mustLease } from '../helpers/fabric.js';
 import { RUN, importBusyboxPodman, podmanOn } from '../helpers/podman.js';
 import { until } from '../helpers/procs.js';
+import { bounded } from '../helpers/bound.js';
 
 /**
  * The remote IPv4 address of the first established TCP connection in /proc/net/tcp and tcp6
@@ -24,6 +25,7 @@ function peerOf(procNet: string): string | undefined {
 }
 
 test.serial('vxlan: containers under real Podman on two hosts reach each other through weft, with their own addresses', async (t) => {
+  bounded(t, 150_000);
   const NET = 'cidr: 198.18.0.0/16\nbackend:\n  type: vxlan';
   const f = await fabric(t, { hosts: 2, network: NET, start: 0 });
   const hosts = f.lab.hosts;

@@ -7,6 +7,7 @@ import { type Fabric, continuousPing, fabric, hostRoutes, mustLease, timeUntil }
 import type { LabHost } from '../helpers/lab.js';
 import { EtcdAgent } from '../helpers/lab-etcd.js';
 import { sleep, until } from '../helpers/procs.js';
+import { bounded } from '../helpers/bound.js';
 
 const VXLAN = 'cidr: 198.18.0.0/16\nsubnetMax: 198.18.99.0\nbackend:\n  type: vxlan';
 const HOSTGW = 'cidr: 198.18.0.0/16\nsubnetMax: 198.18.99.0\nbackend:\n  type: host-gw';
@@ -14,6 +15,7 @@ const HOSTGW = 'cidr: 198.18.0.0/16\nsubnetMax: 198.18.99.0\nbackend:\n  type: h
 const loss = (r: { sent: number; received: number }): string => `${r.sent - r.received}/${r.sent} lost`;
 
 test.serial('agent: kill -9 in a loop of 20 restarts under continuous traffic: same subnet every time, no packet lost', async (t) => {
+  bounded(t, 150_000);
   const f = await fabric(t, { hosts: 2, network: VXLAN });
   await f.addContainers();
   const [h1] = f.lab.hosts as [LabHost];
@@ -38,6 +40,7 @@ test.serial('agent: kill -9 in a loop of 20 restarts under continuous traffic: s
 });
 
 test.serial('etcd: every member down for longer than the renew margin: no packet lost, the lease is kept (same subnet), ready again after', async (t) => {
+  bounded(t, 150_000);
   const f = await fabric(t, { hosts: 2, network: VXLAN, host: 'leaseTTL: 12s\nleaseRenewMargin: 8s\n' });
   await f.addContainers();
   const [h1, h2] = f.lab.hosts as [LabHost, LabHost];
@@ -59,6 +62,7 @@ test.serial('etcd: every member down for longer than the renew margin: no packet
 });
 
 test.serial('etcd: a host cut off from etcd while the fleet changes and history is compacted: it re-lists and catches up', async (t) => {
+  bounded(t, 150_000);
   const f = await fabric(t, { hosts: 2, network: VXLAN });
   const [h1] = f.lab.hosts as [LabHost];
   const agent = await EtcdAgent.start(f.lab, await f.lab.addNode('w', '192.0.2.201'));
@@ -91,6 +95,7 @@ async function etcdLeaseOf(f: Fabric, key: string): Promise<string> {
 const NEW_PEER = '{"PublicIP":"192.0.2.67","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:00:00:00:00:67"}}';
 
 test.serial('etcd: a 3-member cluster loses its leader: no packet lost, leases keep being renewed, a new peer is programmed everywhere', async (t) => {
+  bounded(t, 150_000);
   const f = await fabric(t, { hosts: 3, network: VXLAN, host: 'leaseTTL: 12s\nleaseRenewMargin: 8s\n', etcdMembers: 3 });
   await f.addContainers();
   const leases = await Promise.all(f.lab.hosts.map(async (h) => { const l = await mustLease(f.lab, h); return { h, l, etcdLease: await etcdLeaseOf(f, l.key) }; }));
@@ -132,6 +137,7 @@ async function watchMember(f: Fabric, h: LabHost): Promise<number> {
 }
 
 test.serial('etcd: the member holding a host\'s watch is cut off the network: the host notices and still learns of new peers', async (t) => {
+  bounded(t, 150_000);
   const f = await fabric(t, { hosts: 1, network: VXLAN, etcdMembers: 3 });
   const [h1] = f.lab.hosts as [LabHost];
   const i = await until(() => watchMember(f, h1).then((m) => (m >= 0 ? m + 1 : 0)), 10_000, 200) - 1;
@@ -151,6 +157,7 @@ test.serial('etcd: the member holding a host\'s watch is cut off the network: th
 });
 
 test.serial('etcd: the member holding a host\'s watch loses its peers but not its clients: it cancels the watch (no leader) and the host re-lists elsewhere', async (t) => {
+  bounded(t, 150_000);
   const f = await fabric(t, { hosts: 1, network: VXLAN, etcdMembers: 3 });
   const [h1] = f.lab.hosts as [LabHost];
   const i = await until(() => watchMember(f, h1).then((m) => (m >= 0 ? m + 1 : 0)), 10_000, 200) - 1;
@@ -171,6 +178,7 @@ test.serial('etcd: the member holding a host\'s watch loses its peers but not it
 });
 
 test.serial('host: the underlay link flaps (host-gw routes are flushed by the kernel): weft puts them back', async (t) => {
+  bounded(t, 150_000);
   const f = await fabric(t, { hosts: 2, network: HOSTGW });
   await f.addContainers();
   const [h1, h2] = f.lab.hosts as [LabHost, LabHost];
@@ -197,6 +205,7 @@ function junk(i: number): [string, string] {
 }
 
 test.serial('hostile data: 1,000 random malformed entries and a lease outside the network: no valid peer lost, never routed, no crash; a claim on a host\'s own subnet is never routed there and is undone', async (t) => {
+  bounded(t, 150_000);
   const f = await fabric(t, { hosts: 2, network: VXLAN });
   await f.addContainers();
   const [h1, h2] = f.lab.hosts as [LabHost, LabHost];

@@ -5,6 +5,7 @@ import { WEFT } from '../helpers/cli.js';
 import { type Fabric, continuousPing, fabric, hostRoutes, mustLease, pingAll, timeUntil } from '../helpers/fabric.js';
 import type { LabHost } from '../helpers/lab.js';
 import { sleep, until } from '../helpers/procs.js';
+import { bounded } from '../helpers/bound.js';
 
 // Hosts lease from 198.18.1-199; the tests' own leases (flanneld-style host, synthetic peers) use 240 and 250.
 const VXLAN = 'cidr: 198.18.0.0/16\nsubnetMax: 198.18.199.0\nbackend:\n  type: vxlan';
@@ -17,6 +18,7 @@ async function macOf(f: Fabric, h: LabHost): Promise<string> {
 
 /** Continuous ping from one container to another: resolves with packets sent and received. */
 test.serial('drift is repaired: routes, neighbours, fdb entries and a deleted device within 2 s, flushed chains within 10 s', async (t) => {
+  bounded(t, 150_000);
   const f = await fabric(t, { hosts: 3, network: VXLAN });
   await f.addContainers();
   const [h1, h2] = f.lab.hosts as [LabHost, LabHost];
@@ -51,6 +53,7 @@ test.serial('drift is repaired: routes, neighbours, fdb entries and a deleted de
 });
 
 test.serial('malformed etcd entries disturb nothing', async (t) => {
+  bounded(t, 150_000);
   const f = await fabric(t, { hosts: 3, network: VXLAN });
   await f.addContainers();
   const before = await Promise.all(f.lab.hosts.map((h) => hostRoutes(f.lab, h)));
@@ -70,6 +73,7 @@ test.serial('malformed etcd entries disturb nothing', async (t) => {
 });
 
 test.serial('a continuous ping survives a weft restart (SIGTERM, start) and a 20 s etcd outage without loss; the watch resumes', async (t) => {
+  bounded(t, 150_000);
   const f = await fabric(t, { hosts: 3, network: VXLAN });
   await f.addContainers();
   const h2 = f.lab.hosts[1]!;
@@ -104,6 +108,7 @@ test.serial('a continuous ping survives a weft restart (SIGTERM, start) and a 20
 });
 
 test.serial('a host behaving exactly like flanneld and weft hosts reach each other; its MAC change leaves no stale fdb entry', async (t) => {
+  bounded(t, 150_000);
   const f = await fabric(t, { hosts: 3, network: VXLAN, start: 2 });
   const [h1, h2, h3] = f.lab.hosts as [LabHost, LabHost, LabHost];
   const S = '198.18.250.0/24';
@@ -148,6 +153,7 @@ test.serial('a host behaving exactly like flanneld and weft hosts reach each oth
 });
 
 test.serial('weft plan shows what a pass would change and changes nothing', async (t) => {
+  bounded(t, 150_000);
   const f = await fabric(t, { hosts: 2, network: VXLAN });
   const [h1, h2] = f.lab.hosts as [LabHost, LabHost];
   const plan = async () => f.lab.exec(h1.ns, 'env', [`WEFT_HOST_ID=${f.lab.prefix}-h1`, process.execPath, WEFT, 'plan', '--spec', f.specs[0]!]);
@@ -164,6 +170,7 @@ test.serial('weft plan shows what a pass would change and changes nothing', asyn
 });
 
 test.serial('a lease deleted behind the agent\'s back is re-acquired with the same subnet, and peers keep the host', async (t) => {
+  bounded(t, 150_000);
   const f = await fabric(t, { hosts: 2, network: VXLAN });
   await f.addContainers();
   const [h1, h2] = f.lab.hosts as [LabHost, LabHost];
