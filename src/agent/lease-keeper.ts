@@ -35,12 +35,15 @@ export interface HeldLease {
 export interface Identity {
   readonly hostID: string;
   readonly hostname: string;
+  /** IDs this host published before (see adapters/identity.ts): leases under them are its own. */
+  readonly formerIDs?: readonly string[];
 }
 
 export interface LeaseKeeperDeps {
   readonly store: KvStore;
   readonly prefix: string;
-  readonly identity: Identity;
+  /** This host's identity now (it changes when a clash with a cloned host is found). */
+  readonly identity: () => Identity;
   readonly ttlSeconds: number;
   readonly clock: Clock;
   readonly rng: () => number;
@@ -72,7 +75,8 @@ export class LeaseKeeper {
   }
 
   private ownerValue(publicIP: IP): string {
-    return encodeOwner({ ...this.d.identity, publicIP: formatIP(publicIP) });
+    const { hostID, hostname } = this.d.identity();
+    return encodeOwner({ hostID, hostname, publicIP: formatIP(publicIP) });
   }
 
   /** Acquire a lease (see core/acquire.ts for the order of preference). */
@@ -82,7 +86,8 @@ export class LeaseKeeper {
     try {
       for (let attempt = 1; attempt <= (this.d.maxAttempts ?? 25); attempt++) {
         const listed = await this.listing();
-        const { plan, stale } = planAcquire({ range: req.range, leases: listed, hostID: this.d.identity.hostID, publicIP: req.publicIP, ...(req.previous ? { previous: req.previous } : {}), exclude, rng: this.d.rng });
+        const id = this.d.identity();
+        const { plan, stale } = planAcquire({ range: req.range, leases: listed, hostID: id.hostID, formerHostIDs: id.formerIDs ?? [], publicIP: req.publicIP, ...(req.previous ? { previous: req.previous } : {}), exclude, rng: this.d.rng });
         for (const s of stale) await this.deleteStale(s);
         if (plan.kind === 'full') throw new WeftError('E_OUT_OF_SUBNETS', plan.message);
         if (lease === undefined) { this.stats.roundTrips++; lease = await this.d.store.grant(this.d.ttlSeconds); }
@@ -169,7 +174,9 @@ export class LeaseKeeper {
 
   /** Delete this host's lease (compare on ownership) and revoke it. Returns the subnet released. */
   async release(): Promise<Prefix | undefined> {
-    const mine = (await this.listing()).filter((l) => l.owner?.hostID === this.d.identity.hostID);
+    const id = this.d.identity();
+    const ours = new Set([id.hostID, ...(id.formerIDs ?? [])]);
+    const mine = (await this.listing()).filter((l) => l.owner !== undefined && ours.has(l.owner.hostID));
     for (const l of mine) {
       const ownerKv = l.ownerKv;
       if (!ownerKv) continue;

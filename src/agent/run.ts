@@ -18,7 +18,7 @@ import type { KeyValue } from '../core/store.js';
 import { backendFor } from '../backends/index.js';
 import { EtcdStore } from '../adapters/etcd.js';
 import { readTextIfExists } from '../adapters/files.js';
-import { hostIdentity } from '../adapters/identity.js';
+import { type HostIdentity, hostIdentity, replaceIdentity } from '../adapters/identity.js';
 import { monitorNetlink } from '../adapters/iproute2.js';
 import { supportsRandomFully } from '../adapters/iptables.js';
 import type { Logger } from '../adapters/log.js';
@@ -27,6 +27,8 @@ import { type HeldLease, LeaseKeeper } from './lease-keeper.js';
 import type { AgentCounters } from './metrics.js';
 import { writeOutputs } from './outputs.js';
 import { PrefixMirror } from './prefix-mirror.js';
+import { Presence } from './presence.js';
+import { clashMessage } from '../core/presence.js';
 import { Reconciler } from './reconciler.js';
 import { weftVersion } from '../version.js';
 
@@ -66,6 +68,12 @@ export class Agent {
   private reacquiring = false;
   private backendInfo: HealthSnapshot['backend'];
   private publicIP = '';
+  private identity: HostIdentity | undefined;
+  private presence: Presence | undefined;
+  /** The presence record was lost: claim it again before renewing (core/presence.ts). */
+  private presenceLost = false;
+  /** The last identity clash found, for /status and /readyz (empty: none). */
+  private identityClash = '';
   private readonly count = { renewalsOk: 0, renewalsFailed: 0, reacquisitions: 0, malformedSeen: 0 };
 
   constructor(private readonly spec: Spec, private readonly log: Logger,
@@ -82,7 +90,7 @@ export class Agent {
   async start(): Promise<void> {
     const { spec, log } = this;
     const signal = this.abort.signal;
-    const identity = await hostIdentity();
+    this.identity = await hostIdentity({ stateDir: spec.host.stateDir });
     this.setStep('connecting to etcd');
     const store = await EtcdStore.connect(spec.etcd, { callTimeoutMs: 5000 });
     this.store = store;
@@ -96,14 +104,19 @@ export class Agent {
     this.publicIP = formatIP(facts.publicIP);
     const refusal = backend.refusal(facts);
     if (refusal) throw new WeftError('E_HOST', refusal);
+    this.setStep('claiming the host identity');
+    const presence = new Presence({ store, prefix: spec.etcd.prefix, log, onLost: () => { this.presenceLost = true; } });
+    this.presence = presence;
+    await this.retrying('claim the host identity', () => this.claimIdentity(presence, signal), signal);
+    const identity = this.identity;
     const mtu = backend.mtu(config, facts, spec.host.mtu);
     const device = backend.deviceName(config);
     this.backendInfo = { type: backend.type, ...(device ? { device } : {}), mtu };
-    const vtepMAC = await vtepMACFor(device, identity.hostID, config.backend.vxlan?.vni ?? 1);
+    const vtepMAC = await vtepMACFor(device, identity.macSeed, config.backend.vxlan?.vni ?? 1);
     const value = encodeLeaseAttrs(backend.leaseAttrs(config, facts, vtepMAC));
     const previous = previousSubnet(parseEnvFile((await readTextIfExists(spec.host.subnetFile)) ?? ''));
 
-    const keeper = new LeaseKeeper({ store, prefix: spec.etcd.prefix, identity, ttlSeconds: spec.host.leaseTTLSeconds, clock: Date, rng, log });
+    const keeper = new LeaseKeeper({ store, prefix: spec.etcd.prefix, identity: () => this.identity ?? identity, ttlSeconds: spec.host.leaseTTLSeconds, clock: Date, rng, log });
     const req = { range, publicIP: facts.publicIP, value, ...(previous ? { previous } : {}) };
     this.setStep('acquiring a subnet lease');
     this.held = await this.retrying('acquire a lease', () => keeper.acquire(req), signal);
@@ -149,6 +162,26 @@ export class Agent {
     this.probeTimer = setInterval(() => { void this.probeEtcd(store); }, this.probeEveryMs);
   }
 
+  /**
+   * Hold this host identity's presence record. When a live process of another boot holds it
+   * (a cloned VM), take a new identity of our own and claim that: this host never uses the
+   * subnet the other holds. Returns true when the identity changed.
+   */
+  private async claimIdentity(presence: Presence, signal: AbortSignal): Promise<boolean> {
+    let changed = false;
+    for (;;) {
+      const id = this.identity;
+      if (!id) throw new WeftError('E_HOST', 'no host identity');
+      const r = await presence.claim(id, this.publicIP, signal);
+      if (r.ok) return changed;
+      const next = await replaceIdentity(this.spec.host.stateDir, id);
+      this.identityClash = clashMessage(id.hostID, r.holder, next.hostID);
+      this.log.error(this.identityClash, { hostID: id.hostID, newHostID: next.hostID, holderBoot: r.holder?.bootID ?? '', stateFile: `${this.spec.host.stateDir}/host-id` });
+      this.identity = next;
+      changed = true;
+    }
+  }
+
   /** Often enough that a healthy etcd is never judged gone within the grace period. */
   private get probeEveryMs(): number { return Math.min(this.timings.etcdProbeMs, (this.spec.host.etcdGraceSeconds * 1000) / 3); }
 
@@ -174,6 +207,7 @@ export class Agent {
         },
       } : {}),
       ...(this.backendInfo ? { backend: this.backendInfo } : {}),
+      ...(this.identity ? { identity: { hostID: this.identity.hostID, source: this.identity.source, clash: this.identityClash } } : {}),
       peers: { known: fleet?.peers.size ?? 0, programmed: r?.peersProgrammed ?? 0, rejected: r?.peersSkipped ?? 0, malformed: fleet?.quarantined.size ?? 0 },
       reconcile: {
         passes: r?.passes ?? 0, lastPassAtMs: r?.lastPassAtMs ?? 0, lastPassOk: r?.lastPassOk ?? false, lastPassDurationMs: r?.lastPassDurationMs ?? 0,
@@ -220,11 +254,18 @@ export class Agent {
     if (!held || this.busy) return;
     const now = Date.now();
     const due = now >= held.expiresAtMs - this.spec.host.leaseRenewMarginSeconds * 1000;
-    if (!due && !this.leaseSuspect) return;
-    if (this.renewFailingSince && now - this.renewFailingSince < 5000 && !this.leaseSuspect) return;
+    if (!due && !this.leaseSuspect && !this.presenceLost) return;
+    if (this.renewFailingSince && now - this.renewFailingSince < 5000 && !this.leaseSuspect && !this.presenceLost) return;
     this.busy = true;
     try {
-      const renewed = await keeper.renew(held);
+      // Our presence record ran out (etcd was out of reach): claim it again before renewing. A
+      // clone that took it meanwhile keeps it, and this host moves to an identity of its own.
+      let moved = false;
+      if (this.presenceLost && this.presence) {
+        moved = await this.claimIdentity(this.presence, this.abort.signal);
+        this.presenceLost = false;
+      }
+      const renewed = moved ? 'lost' : await keeper.renew(held);
       this.leaseSuspect = false;
       this.renewFailingSince = 0;
       if (renewed !== 'lost') { this.held = renewed; this.lastRenewedAtMs = Date.now(); this.count.renewalsOk++; this.log.debug('lease renewed', { subnet: formatPrefix(held.subnet), expiresAt: new Date(renewed.expiresAtMs).toISOString() }); return; }
@@ -272,6 +313,7 @@ export class Agent {
   async stop(): Promise<void> {
     this.abort.abort();
     this.phase = 'stopping';
+    await this.presence?.release();
     clearInterval(this.leaseTimer);
     clearInterval(this.probeTimer);
     this.monitor?.stop();

@@ -29,7 +29,8 @@ export class Surface {
         '/healthz': () => textAnswer(200, 'weft is running\n'),
         '/readyz': () => {
           const r = readiness(snapshot());
-          return r.ready ? textAnswer(200, 'ready\n') : textAnswer(503, `not ready: ${r.reasons.join('; ')}\n`);
+          const warnings = r.warnings.map((w) => `warning: ${w}\n`).join('');
+          return r.ready ? textAnswer(200, `ready\n${warnings}`) : textAnswer(503, `not ready: ${r.reasons.join('; ')}\n${warnings}`);
         },
         '/status': () => ({ status: 200, type: 'application/json', body: `${JSON.stringify(statusReport(snapshot()), null, 2)}\n` }),
         '/metrics': async () => ({ status: 200, ...(await metrics.text()) }),

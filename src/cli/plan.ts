@@ -29,7 +29,7 @@ export const planCommand: CommandModule<object, Args> = {
   handler: handle<Args>(async (args) => {
     const spec = await loadSpec(args.spec);
     const P = spec.etcd.prefix;
-    const identity = await hostIdentity();
+    const identity = await hostIdentity({ stateDir: spec.host.stateDir });
     const { config, listed, subs } = await withStore(spec, async (store) => {
       const [cfg, subs, owners] = await Promise.all([store.get(configKey(P)), store.list(subnetsPrefix(P)), store.list(ownersPrefix(P))]);
       const config: NetworkConfig | undefined = cfg.kv ? checkNetworkConfig(decodeNetworkConfig(cfg.kv.value)) : spec.network?.config;
@@ -38,7 +38,7 @@ export const planCommand: CommandModule<object, Args> = {
     });
     const range = config.ipv4;
     if (!range) throw new WeftError('E_CONFIG', 'the network config has no IPv4 Network');
-    const own = listed.find((l) => l.owner?.hostID === identity.hostID && l.subnet);
+    const own = listed.find((l) => l.owner !== undefined && [identity.hostID, ...identity.formerIDs].includes(l.owner.hostID) && l.subnet);
     if (!own?.subnet) {
       process.stdout.write(`this host (${identity.hostID}) holds no lease under ${subnetsPrefix(P)}: weft run would acquire one first\n`);
       return;

@@ -17,9 +17,9 @@ export const releaseCommand: CommandModule<object, Args> = {
   builder: (y) => withSpec(y),
   handler: handle<Args>(async (args) => {
     const spec = await loadSpec(args.spec);
-    const identity = await hostIdentity();
+    const identity = await hostIdentity({ stateDir: spec.host.stateDir });
     await withStore(spec, async (store) => {
-      const keeper = new LeaseKeeper({ store, prefix: spec.etcd.prefix, identity, ttlSeconds: spec.host.leaseTTLSeconds, clock: Date, rng: Math.random, log: silentLogger });
+      const keeper = new LeaseKeeper({ store, prefix: spec.etcd.prefix, identity: () => identity, ttlSeconds: spec.host.leaseTTLSeconds, clock: Date, rng: Math.random, log: silentLogger });
       const released = await keeper.release();
       process.stdout.write(released ? `released ${formatPrefix(released)}\n` : `nothing to release: no lease in etcd is owned by this host (${identity.hostID})\n`);
     });

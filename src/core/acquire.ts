@@ -45,6 +45,8 @@ export interface AcquireInput {
   readonly range: FamilyRange;
   readonly leases: readonly ListedLease[];
   readonly hostID: string;
+  /** IDs this host published before (the raw machine-id of older versions): their leases are its own. */
+  readonly formerHostIDs?: readonly string[];
   readonly publicIP: IP;
   readonly previous?: Prefix;
   /** Subnets (formatted) this host just lost a race for: do not plan them again. */
@@ -67,7 +69,8 @@ export function planAcquire(input: AcquireInput): AcquireDecision {
   const { range, leases, hostID, publicIP } = input;
   const excluded = (p: Prefix): boolean => input.exclude?.has(formatPrefix(p)) ?? false;
   const fits = (l: ListedLease): l is ListedLease & { subnet: Prefix } => l.subnet !== undefined && isCompatible(l.subnet, range) && !excluded(l.subnet);
-  const mine = leases.filter((l) => l.owner?.hostID === hostID);
+  const ours = new Set([hostID, ...(input.formerHostIDs ?? [])]);
+  const mine = leases.filter((l) => l.owner !== undefined && ours.has(l.owner.hostID));
   const stale = mine.filter((l) => !fits(l));
   const owned = mine.find(fits);
   if (owned) return { plan: { kind: 'reuse', lease: owned, why: 'owned' }, stale };

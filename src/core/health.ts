@@ -39,6 +39,8 @@ export interface HealthSnapshot {
   readonly version: string;
   readonly lease?: LeaseState;
   readonly backend?: { readonly type: string; readonly device?: string; readonly mtu: number };
+  /** The host identity in use; `clash` is the last clash with a cloned host found ('' when none). */
+  readonly identity?: { readonly hostID: string; readonly source: string; readonly clash: string };
   readonly peers: { readonly known: number; readonly programmed: number; readonly rejected: number; readonly malformed: number };
   readonly reconcile: ReconcileState;
   readonly etcd: { readonly lastOkAtMs: number; readonly lastError: string; readonly requestErrors: number; readonly watchRestarts: number };
@@ -65,8 +67,13 @@ export function etcdReachable(s: HealthSnapshot): boolean {
 }
 
 /** Ready: running, lease held and fresh, last pass ok and the loop alive, etcd seen within grace. */
-export function readiness(s: HealthSnapshot): { ready: boolean; reasons: string[] } {
+/**
+ * Ready or not, and why not; `warnings` are problems that do not stop this host from working
+ * but need an operator (a host identity clash with a cloned VM, resolved by moving).
+ */
+export function readiness(s: HealthSnapshot): { ready: boolean; reasons: string[]; warnings: string[] } {
   const reasons: string[] = [];
+  const warnings = s.identity?.clash ? [s.identity.clash] : [];
   if (s.phase === 'starting') reasons.push(`starting: ${s.step}`);
   if (s.phase === 'stopping') reasons.push('stopping');
   const l = s.lease;
@@ -84,7 +91,7 @@ export function readiness(s: HealthSnapshot): { ready: boolean; reasons: string[
       reasons.push(`etcd unreachable ${since}(grace ${secs(s.etcdGraceMs)})${s.etcd.lastError ? `: ${s.etcd.lastError}` : ''}`);
     }
   }
-  return { ready: reasons.length === 0, reasons };
+  return { ready: reasons.length === 0, reasons, warnings };
 }
 
 const plural = (n: number, one: string): string => `${n} ${one}${n === 1 ? '' : 's'}`;
@@ -100,6 +107,7 @@ export function statusLine(s: HealthSnapshot): string {
   if (s.peers.malformed > 0) line += `, ${plural(s.peers.malformed, 'malformed lease')} ignored`;
   const r = readiness(s);
   if (!r.ready) line += `; NOT READY: ${r.reasons.join('; ')}`;
+  if (r.warnings.length > 0) line += '; WARNING: host identity clash, see weft status';
   return line;
 }
 
@@ -107,6 +115,8 @@ export function statusLine(s: HealthSnapshot): string {
 export interface StatusReport {
   readonly ready: boolean;
   readonly reasons: readonly string[];
+  readonly warnings: readonly string[];
+  readonly identity: HealthSnapshot['identity'] | null;
   readonly phase: Phase;
   readonly status: string;
   readonly version: string;
@@ -130,7 +140,7 @@ export function statusReport(s: HealthSnapshot): StatusReport {
   const r = readiness(s);
   const l = s.lease;
   return {
-    ready: r.ready, reasons: r.reasons, phase: s.phase, status: statusLine(s), version: s.version,
+    ready: r.ready, reasons: r.reasons, warnings: r.warnings, identity: s.identity ?? null, phase: s.phase, status: statusLine(s), version: s.version,
     uptimeSeconds: Math.round((s.nowMs - s.startedAtMs) / 1000),
     lease: l ? {
       subnet: l.subnet, publicIP: l.publicIP, expiresAt: iso(l.expiresAtMs) ?? '', secondsToExpiry: Math.round((l.expiresAtMs - s.nowMs) / 1000),
@@ -152,6 +162,8 @@ const ago = (at: string | null, nowMs: number): string => (at ? `${secs(nowMs - 
 export function renderStatus(r: StatusReport, nowMs: number): string {
   const rows: [string, string][] = [];
   rows.push(['ready', r.ready ? 'yes' : `NO: ${r.reasons.join('; ')}`]);
+  for (const w of r.warnings) rows.push(['WARNING', w]);
+  if (r.identity) rows.push(['host id', `${r.identity.hostID} (${r.identity.source})`]);
   if (r.lease) {
     const exp = r.lease.secondsToExpiry > 0 ? `expires in ${secs(r.lease.secondsToExpiry * 1000)}` : 'EXPIRED';
     rows.push(['lease', `${r.lease.subnet} for ${r.lease.publicIP}, ${exp}, renewed ${ago(r.lease.lastRenewedAt, nowMs)}`]);

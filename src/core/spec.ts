@@ -44,6 +44,8 @@ export interface HostSpec {
   readonly listen?: { readonly host: string; readonly port: number };
   /** How long etcd may be unreachable before /readyz says not ready (the datapath stays). */
   readonly etcdGraceSeconds: number;
+  /** Where weft keeps state that must survive reboots (default /var/lib/weft, systemd's StateDirectory). */
+  readonly stateDir: string;
 }
 
 export interface OutputsSpec {
@@ -69,6 +71,7 @@ export const DEFAULTS = Object.freeze({
   leaseRenewMargin: '60m',
   listen: '127.0.0.1:9473',
   etcdGrace: '60s',
+  stateDir: '/var/lib/weft',
   dockerFile: '/run/flannel/docker',
   dockerKey: 'DOCKER_NETWORK_OPTIONS',
   vni: 1,
@@ -256,7 +259,7 @@ function absPath(r: YamlReader, e: Entry | undefined, dflt: string | undefined):
 }
 
 function readHost(r: YamlReader, e: Entry | undefined, env: Env): HostSpec | undefined {
-  const keys = ['interface', 'interfaceRegex', 'canReach', 'publicIP', 'ipMasq', 'mtu', 'subnetFile', 'leaseTTL', 'leaseRenewMargin', 'listen', 'etcdGrace'];
+  const keys = ['interface', 'interfaceRegex', 'canReach', 'publicIP', 'ipMasq', 'mtu', 'subnetFile', 'leaseTTL', 'leaseRenewMargin', 'listen', 'etcdGrace', 'stateDir'];
   const m = r.map(e?.node ?? null, 'host', keys, e?.keyPos);
   if (!m) return undefined;
   const chosen = ['interface', 'interfaceRegex', 'canReach'].filter((k) => m.has(k));
@@ -284,13 +287,14 @@ function readHost(r: YamlReader, e: Entry | undefined, env: Env): HostSpec | und
   const listen = readListen(r, m.get('listen'));
   const grace = durationSeconds(r, m.get('etcdGrace'), DEFAULTS.etcdGrace, 1);
   const subnetFile = absPath(r, m.get('subnetFile'), DEFAULTS.subnetFile);
+  const stateDir = absPath(r, m.get('stateDir'), DEFAULTS.stateDir);
   const mtu = r.integer(m.get('mtu'), 576, 65535);
   const ipMasq = r.boolean(m.get('ipMasq')) ?? true;
-  if (ttl === undefined || margin === undefined || listen === undefined || subnetFile === undefined || grace === undefined) return undefined;
+  if (ttl === undefined || margin === undefined || listen === undefined || subnetFile === undefined || grace === undefined || stateDir === undefined) return undefined;
   return {
     ...opt('interface', iface), ...opt('interfaceRegex', regexText), ...opt('canReach', canReach), ...opt('publicIP', publicIP),
     ipMasq, ...opt('mtu', mtu), subnetFile, leaseTTLSeconds: ttl, leaseRenewMarginSeconds: margin, ...(listen ? { listen } : {}),
-    etcdGraceSeconds: grace,
+    etcdGraceSeconds: grace, stateDir,
   };
 }
 

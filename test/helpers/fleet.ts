@@ -22,6 +22,6 @@ export function vxlanValue(publicIP: string, mac = '02:00:00:00:00:01', vni = 1)
 
 export async function keeperFor(spec: EtcdSpec, hostID: string, ttlSeconds = 60): Promise<{ keeper: LeaseKeeper; store: EtcdStore }> {
   const store = await EtcdStore.connect(spec);
-  const keeper = new LeaseKeeper({ store, prefix: spec.prefix, identity: { hostID, hostname: hostID }, ttlSeconds, clock: Date, rng: Math.random, log: silentLogger });
+  const keeper = new LeaseKeeper({ store, prefix: spec.prefix, identity: () => ({ hostID, hostname: hostID }), ttlSeconds, clock: Date, rng: Math.random, log: silentLogger });
   return { keeper, store };
 }

@@ -8,7 +8,7 @@
  * and by an exit hook if the test process dies first. Every process is tracked (procs.ts).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WEFT } from './cli.js';
@@ -41,6 +41,15 @@ function killNamespacePids(ns: string): void {
   let pids: string[] = [];
   try { pids = execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).split('\n').filter((x) => /^\d+$/.test(x)); } catch { /* gone */ }
   for (const pid of pids) { try { process.kill(Number(pid), 'SIGKILL'); } catch { /* gone */ } }
+}
+
+/**
+ * argv that runs `cmd` inside network namespace `ns` and a private mount namespace in which
+ * each [file, target] is bind-mounted over target (what a separate machine would have there).
+ */
+function withBinds(binds: readonly (readonly [string, string])[], ns: string, cmd: string, args: readonly string[]): [string, string[]] {
+  const script = `${binds.map((_, i) => `mount --bind "$${2 * i + 1}" "$${2 * i + 2}"`).join(' && ')} && shift ${2 * binds.length} && exec "$@"`;
+  return ['unshare', ['--mount', '--propagation', 'private', '--', '/bin/sh', '-c', script, 'sh', ...binds.flat(), 'nsenter', `--net=/var/run/netns/${ns}`, cmd, ...args]];
 }
 
 export interface LabHost {
@@ -111,11 +120,48 @@ export class Lab {
     return ns;
   }
 
-  /** A long-running process inside a namespace, stopped by destroy(). */
-  spawnIn(ns: string, cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env, opts: { stdin?: boolean } = {}): Started {
-    const p = start('nsenter', [`--net=/var/run/netns/${ns}`, cmd, ...args], { env, ...(opts.stdin ? { stdio: ['pipe', 'pipe', 'pipe'] } : {}) });
+  /**
+   * A long-running process inside a namespace, stopped by destroy(). With `asLabAccount`, it
+   * runs in a private mount namespace where root's account is the lab's (see labAccount()).
+   */
+  spawnIn(ns: string, cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env, opts: { stdin?: boolean; asLabAccount?: boolean } = {}): Started {
+    const [c, a] = opts.asLabAccount ? this.asLabAccount(ns, cmd, args) : ['nsenter', [`--net=/var/run/netns/${ns}`, cmd, ...args]];
+    const p = start(c, a, { env, ...(opts.stdin ? { stdio: ['pipe', 'pipe', 'pipe'] } : {}) });
     this.procs.push(p);
     return p;
+  }
+
+  /**
+   * The lab's own root account, so nothing a lab host or controller runs reads this machine's
+   * home (~/.bashrc, ~/.ssh/config, ~/.pyenv: a CI machine or a workstation can have anything
+   * there, LAB.md). Copies of /etc/passwd and /etc/shadow in which root's home is
+   * `<lab>/account/home` and root's shell is /bin/sh (dash reads no start-up file when it runs
+   * a command), bind-mounted over the real ones inside a private mount namespace only.
+   */
+  labAccount(): { home: string; passwd: string; shadow: string; env: NodeJS.ProcessEnv } {
+    const dir = join(this.dir, 'account');
+    const home = join(dir, 'home');
+    const passwd = join(dir, 'passwd');
+    const shadow = join(dir, 'shadow');
+    const env: NodeJS.ProcessEnv = { HOME: home, USER: 'root', LOGNAME: 'root', SHELL: '/bin/sh', LANG: 'C.UTF-8', PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' };
+    if (existsSync(passwd)) return { home, passwd, shadow, env };
+    mkdirSync(home, { recursive: true, mode: 0o700 });
+    const others = readFileSync('/etc/passwd', 'utf8').split('\n').filter((l) => l !== '' && !l.startsWith('root:'));
+    writeFileSync(passwd, [`root:x:0:0:weft lab root:${home}:/bin/sh`, ...others, ''].join('\n'), { mode: 0o644 });
+    // '*': no password login, but not locked (sshd refuses locked accounts without PAM).
+    writeFileSync(shadow, 'root:*:19000:0:99999:7:::\n', { mode: 0o600 });
+    return { home, passwd, shadow, env };
+  }
+
+  private asLabAccount(ns: string, cmd: string, args: string[]): [string, string[]] {
+    const { passwd, shadow } = this.labAccount();
+    return withBinds([[passwd, '/etc/passwd'], [shadow, '/etc/shadow']], ns, cmd, args);
+  }
+
+  /** Run a command to completion as the lab account inside a namespace (bounded, see procs.run). */
+  async runAsLabAccount(ns: string, cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<{ code: number | null; out: string; stdout: string; timedOut: boolean }> {
+    const [c, a] = this.asLabAccount(ns, cmd, args);
+    return run(c, a, { env: { ...this.labAccount().env, ...opts.env }, ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}) });
   }
 
     /** Attach a new namespace to a switch bridge with `addr` on its eth0 (or `dev`). */
@@ -225,14 +271,28 @@ export class Lab {
     const file = join(h.dir, 'network.yaml');
     // No health listener unless the test asks for one (host: "listen: ...").
     const listen = /^listen:/m.test(extra.host ?? '') ? '' : '  listen: ""\n';
-    writeFileSync(file, `etcd:\n  endpoints: [${this.etcdURLs.join(', ')}]\n${extra.etcd ?? ''}network:\n${network.replace(/^/gm, '  ')}\nhost:\n  interface: eth0\n  subnetFile: ${h.subnetFile}\n${listen}${(extra.host ?? '').replace(/^(?=.)/gm, '  ')}${extra.outputs ?? ''}`);
+    writeFileSync(file, `etcd:\n  endpoints: [${this.etcdURLs.join(', ')}]\n${extra.etcd ?? ''}network:\n${network.replace(/^/gm, '  ')}\nhost:\n  interface: eth0\n  subnetFile: ${h.subnetFile}\n  stateDir: ${join(h.dir, 'state')}\n${listen}${(extra.host ?? '').replace(/^(?=.)/gm, '  ')}${extra.outputs ?? ''}`);
     return file;
   }
 
-  /** Start `weft run` on a host; resolves once it logs "ready". */
-  async startWeft(h: LabHost, spec: string, opts: { waitReady?: boolean; env?: Record<string, string> } = {}): Promise<Started> {
-    const env = { ...process.env, WEFT_HOST_ID: `${this.prefix}-${h.name}`, ...opts.env };
-    const p = start('nsenter', [`--net=/var/run/netns/${h.ns}`, process.execPath, WEFT, 'run', '--spec', spec], { env });
+  /**
+   * Start `weft run` on a host; resolves once it logs "ready". By default the host's identity
+   * is WEFT_HOST_ID=<prefix>-<name>. With `machineIdentity`, WEFT_HOST_ID is unset and weft
+   * reads this machine's /etc/machine-id, as every lab host then does: cloned VMs. `bootID`
+   * gives the host a kernel boot ID of its own (a file bind-mounted over
+   * /proc/sys/kernel/random/boot_id in a private mount namespace), as a separate VM has.
+   */
+  async startWeft(h: LabHost, spec: string, opts: { waitReady?: boolean; env?: Record<string, string>; machineIdentity?: boolean; bootID?: string } = {}): Promise<Started> {
+    const env: NodeJS.ProcessEnv = { ...process.env, WEFT_HOST_ID: `${this.prefix}-${h.name}`, ...opts.env };
+    if (opts.machineIdentity) delete env.WEFT_HOST_ID;
+    const argv = [process.execPath, WEFT, 'run', '--spec', spec];
+    let cmd: [string, string[]] = ['nsenter', [`--net=/var/run/netns/${h.ns}`, ...argv]];
+    if (opts.bootID !== undefined) {
+      const file = join(h.dir, 'boot_id');
+      writeFileSync(file, `${opts.bootID}\n`);
+      cmd = withBinds([[file, '/proc/sys/kernel/random/boot_id']], h.ns, argv[0] ?? '', argv.slice(1));
+    }
+    const p = start(cmd[0], cmd[1], { env });
     this.procs.push(p);
     h.weft = p;
     if (opts.waitReady ?? true) {

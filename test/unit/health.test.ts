@@ -16,8 +16,16 @@ const base: HealthSnapshot = {
 const at = (patch: Partial<HealthSnapshot>): HealthSnapshot => ({ ...base, ...patch });
 
 test('ready when running with a fresh lease, a good last pass, a live loop and etcd within grace', (t) => {
-  t.deepEqual(readiness(base), { ready: true, reasons: [] });
+  t.deepEqual(readiness(base), { ready: true, reasons: [], warnings: [] });
   t.is(statusLine(base), 'leased 10.5.3.0/24, 12 peers');
+});
+
+test('a host identity clash resolved by moving stays ready, with a warning everywhere an operator looks', (t) => {
+  const clash = at({ identity: { hostID: 'abc-1', source: 'replaced after a clash', clash: 'host identity clash: vm1 ...' } });
+  t.deepEqual(readiness(clash), { ready: true, reasons: [], warnings: ['host identity clash: vm1 ...'] });
+  t.regex(statusLine(clash), /WARNING: host identity clash/);
+  t.deepEqual(statusReport(clash).warnings, ['host identity clash: vm1 ...']);
+  t.regex(renderStatus(statusReport(clash), clash.nowMs), /WARNING +host identity clash: vm1/);
 });
 
 test('not ready while starting or stopping, and the step is named', (t) => {
