@@ -96,3 +96,12 @@ test('docker-opts: the FLANNEL_IPMASQ=true case and a bad -k', async (t) => {
   t.regex(readFileSync(join(d, 'o'), 'utf8'), /DOCKER_OPT_IPMASQ="--ip-masq=false"/);
   t.is((await runWeft(['docker-opts', '-k', 'A-B', '-f', join(d, 'subnet.env'), '-d', join(d, 'o')], { env: cleanEnv() })).code, 2);
 });
+
+test('validate: a password file over http:// is refused with exit 2 and its position; nothing on stdout', async (t) => {
+  const d = tmp();
+  writeFileSync(join(d, 'network.yaml'), 'etcd:\n  endpoints: [http://192.0.2.10:2379]\n  username: weft\n  passwordFile: pw\n');
+  const r = await runWeft(['validate', '--spec', 'network.yaml'], { cwd: d });
+  t.is(r.code, 2);
+  t.is(r.stdout, '');
+  t.regex(r.stderr, /^network\.yaml:4:17: etcd\.passwordFile: the password would cross the network in clear text/);
+});
