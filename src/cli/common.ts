@@ -5,6 +5,7 @@ import { readFile } from 'node:fs/promises';
 import type { Argv } from 'yargs';
 import { SpecError, WeftError, formatProblem } from '../core/errors.js';
 import { type Spec, parseSpec } from '../core/spec.js';
+import { credentialWarnings } from '../adapters/credentials.js';
 import { EtcdStore } from '../adapters/etcd.js';
 
 export const DEFAULT_SPEC = '/etc/weft/network.yaml';
@@ -38,6 +39,11 @@ export function reportError(e: unknown): void {
   }
 }
 
+/** Warn on stderr (one line each) about etcd credential files others can read. */
+export async function warnAboutCredentials(spec: Spec): Promise<void> {
+  for (const w of await credentialWarnings(spec.etcd)) process.stderr.write(`weft: warning: ${w.message}\n`);
+}
+
 /** Wrap a command handler so every failure ends in reportError. */
 export function handle<A>(fn: (args: A) => Promise<void>): (args: A) => Promise<void> {
   return async (args: A) => {
@@ -56,6 +62,7 @@ export function printJson(doc: unknown): void {
 
 /** Open the etcd store for a one-shot command, run `fn`, always close. Calls time out in 4 s. */
 export async function withStore<T>(spec: Spec, fn: (store: EtcdStore) => Promise<T>): Promise<T> {
+  await warnAboutCredentials(spec);
   const store = await EtcdStore.connect(spec.etcd, { callTimeoutMs: 4000 });
   try {
     return await fn(store);
