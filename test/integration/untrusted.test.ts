@@ -1,5 +1,7 @@
-// Untrusted etcd data as a user sees it, against a real etcd. The tests run serially: each runs
-// several CLI processes, and they share the machine with cli-etcd.test.ts's timed hung-etcd test.
+// Untrusted etcd data as a user sees it, against a real etcd: a hostile lease cannot forge a
+// row of `weft leases`; stranded leases after `weft apply --force`. The tests run serially:
+// each runs several CLI processes, and they share the machine with cli-etcd.test.ts's timed
+// hung-etcd test.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +9,7 @@ import test from 'ava';
 import { EtcdStore } from '../../src/adapters/etcd.js';
 import { EtcdCluster } from '../helpers/etcd.js';
 import { runWeft } from '../helpers/cli.js';
+import { vxlanValue } from '../helpers/fleet.js';
 
 const made: string[] = [];
 test.after.always(() => { for (const d of made) rmSync(d, { recursive: true, force: true }); });
@@ -34,4 +37,51 @@ test.serial('weft apply shows a hostile stored config and stranded lease escaped
   t.regex(r.stderr, /would be stranded:\n {2}198\.18\.3\.0\/24 \(host 192\.0\.2\.3\) uses backend evil\\n\\x1b\[31m, not vxlan\n\(hosts would keep/);
   // eslint-disable-next-line no-control-regex
   t.false(/\x1b/.test(r.stdout + r.stderr));
+});
+
+test.serial('a BackendType holding a newline, a fake row and ANSI escapes adds no row to weft leases', async (t) => {
+  const spec = specFile('/hostile');
+  t.is((await runWeft(['apply', '--spec', spec])).code, 0);
+  const fake = '\n198.18.9.0/24  6.6.6.6  vxlan  02:66:66:66:66:66  86399s  trusted-host\x1b[1A\x1b[2K\x1b]0;owned\x07\u202e';
+  await put('/hostile/subnets/198.18.3.0-24', vxlanValue('192.0.2.3', '02:00:00:00:00:03'));
+  await put('/hostile/subnets/198.18.5.0-24', JSON.stringify({ PublicIP: '192.0.2.5', PublicIPv6: null, BackendType: fake, BackendData: { VNI: 1, VtepMAC: '02:00:00:00:00:05' } }));
+  await put('/hostile/weft/owners/198.18.5.0-24', JSON.stringify({ hostID: 'h5', hostname: 'web\r\x1b[31m-5', publicIP: '192.0.2.5' }));
+  await put('/hostile/subnets/bad\nkey\x1b[0m', '{"PublicIP":"x\\u001b[2J"}');
+
+  const human = await runWeft(['leases', '--spec', spec]);
+  t.is(human.code, 0, human.stderr);
+  t.log(human.stdout);
+  // eslint-disable-next-line no-control-regex
+  t.false(/[\x00-\x09\x0b-\x1f\x7f-\x9f\u202e]/.test(human.stdout), 'no terminal control reaches the terminal');
+  t.false(human.stdout.split('\n').some((l) => /^\s*198\.18\.9\.0\/24/.test(l)), 'no forged row');
+  t.deepEqual(human.stdout.split('\n').filter((l) => /^\s*198\.18\.\d+\.0\/24/.test(l)).map((l) => l.trim().split(' ')[0]), ['198.18.3.0/24', '198.18.5.0/24']);
+  t.regex(human.stdout, /\\n198\.18\.9\.0\/24 {2}6\.6\.6\.6/, 'the hostile value is shown, escaped');
+  t.regex(human.stdout, /web\\r\\x1b\[31m-5/);
+  t.regex(human.stdout, /QUARANTINED \(1, ignored by weft\):\n {2}\/hostile\/subnets\/bad\\nkey\\x1b\[0m: /);
+
+  const json = await runWeft(['leases', '--spec', spec, '--json']);
+  t.is(json.code, 0, json.stderr);
+  const rows = JSON.parse(json.stdout) as { key: string; status: string; backendType: string | null; host: string | null }[];
+  t.deepEqual(rows.map((r) => r.status), ['ok', 'stranded', 'quarantined']);
+  t.is(rows[1]?.backendType, fake, 'JSON carries the value itself (JSON.stringify escapes it)');
+  t.is(rows[1]?.host, 'web\r\x1b[31m-5');
+});
+
+test.serial('after weft apply --force moves the network, the old leases are STRANDED with their hosts and the fix', async (t) => {
+  const before = specFile('/moved');
+  t.is((await runWeft(['apply', '--spec', before])).code, 0);
+  const lease = await store.grant(600);
+  await put('/moved/subnets/198.18.7.0-24', vxlanValue('192.0.2.7', '02:00:00:00:00:07'), lease);
+  await put('/moved/weft/owners/198.18.7.0-24', JSON.stringify({ hostID: 'h7', hostname: 'db-7', publicIP: '192.0.2.7' }), lease);
+  const after = specFile('/moved', 'network:\n  cidr: 198.19.0.0/16\n  backend: {type: vxlan}\n');
+  const forced = await runWeft(['apply', '--spec', after, '--force']);
+  t.is(forced.code, 0, forced.stderr);
+  await put('/moved/subnets/198.19.4.0-24', vxlanValue('192.0.2.4', '02:00:00:00:00:04'));
+
+  const rows = JSON.parse((await runWeft(['leases', '--spec', after, '--json'])).stdout) as Record<string, unknown>[];
+  t.like(rows[0], { subnet: '198.18.7.0/24', publicIP: '192.0.2.7', backendType: 'vxlan', vtepMAC: '02:00:00:00:00:07', vni: 1, host: 'db-7', status: 'stranded', malformed: 'stranded: outside the network 198.19.0.0/16' });
+  t.true((rows[0]?.ttlSeconds as number) > 590);
+  t.like(rows[1], { subnet: '198.19.4.0/24', status: 'ok', malformed: null, vni: 1 });
+  const human = await runWeft(['leases', '--spec', after]);
+  t.regex(human.stdout, /STRANDED \(1: not programmed, the lease does not fit the network config\):\n {2}SUBNET .*WHY\n {2}198\.18\.7\.0\/24 +192\.0\.2\.7 +vxlan +02:00:00:00:00:07 +\d+s +db-7 +outside the network 198\.19\.0\.0\/16\n {2}fix: restart weft/);
 });
