@@ -119,3 +119,12 @@ test('validate: a password file or client key others can read is a one-line warn
   chmodSync(join(d, 'pw'), 0o600);
   t.is((await runWeft(['validate', '--spec', join(d, 'network.yaml')])).stderr, '');
 });
+
+test('config show: --help names the command; a missing subcommand is a usage error (exit 2)', async (t) => {
+  const help = await runWeft(['config', 'show', '--help']);
+  t.is(help.code, 0);
+  t.regex(help.stdout, /weft config show/);
+  t.regex(help.stdout, /--json/);
+  t.is((await runWeft(['config'])).code, 2);
+  t.regex((await runWeft(['--help'])).stdout, /weft config +Inspect the network config stored in etcd/);
+});
