@@ -5,9 +5,22 @@
  * a child process. Messages go out one at a time in the order they were asked for. With no
  * NOTIFY_SOCKET (not under systemd) nothing is run.
  */
+import { safeText } from '../core/escape.js';
 import type { Env } from '../core/spec.js';
 import { exec } from './exec.js';
 import type { Logger } from './log.js';
+
+/** The longest STATUS= text sent (systemctl status shows it on one line). */
+export const STATUS_CAP = 512;
+
+/**
+ * A STATUS= value on one line: the text quotes etcd and kernel errors, and a newline in it
+ * would start another assignment in the notify message (a forged READY=1, or WATCHDOG=1 from a
+ * stuck loop).
+ */
+export function statusValue(text: string): string {
+  return safeText(text, STATUS_CAP);
+}
 
 export class Notifier {
   private queue: Promise<void> = Promise.resolve();
@@ -45,14 +58,15 @@ export class Notifier {
 
   /** STATUS=, only when the text changed. */
   status(text: string): Promise<void> {
-    if (text === this.lastStatus) return this.queue;
-    this.lastStatus = text;
-    return this.send(`STATUS=${text}`);
+    const line = statusValue(text);
+    if (line === this.lastStatus) return this.queue;
+    this.lastStatus = line;
+    return this.send(`STATUS=${line}`);
   }
 
   ready(status: string): Promise<void> {
-    this.lastStatus = status;
-    return this.send('READY=1', `STATUS=${status}`);
+    this.lastStatus = statusValue(status);
+    return this.send('READY=1', `STATUS=${this.lastStatus}`);
   }
 
   stopping(): Promise<void> {

@@ -7,6 +7,7 @@ import type { CommandModule } from 'yargs';
 import { joinListing } from '../core/acquire.js';
 import { planApply } from '../core/apply.js';
 import { WeftError } from '../core/errors.js';
+import { safeText } from '../core/escape.js';
 import { configKey, ownersPrefix, subnetsPrefix } from '../core/owner.js';
 import { handle, loadSpec, withSpec, withStore } from './common.js';
 
@@ -31,12 +32,15 @@ export const applyCommand: CommandModule<object, Args> = {
         process.stdout.write(`unchanged: ${key} already matches ${spec.file}\n`);
         return;
       }
+      // The stored side of the difference, the stranded leases and the stored config's error
+      // quote etcd data: each line is escaped.
       const out: string[] = [];
-      if (plan.storedInvalid !== undefined) out.push(`# the stored config is invalid: ${plan.storedInvalid}`);
-      out.push(...plan.diff);
+      if (plan.storedInvalid !== undefined) out.push(`# the stored config is invalid: ${safeText(plan.storedInvalid)}`);
+      out.push(...plan.diff.map((l) => safeText(l)));
+      const stranded = plan.stranded.map((l) => safeText(l));
       if (plan.stranded.length > 0 && !args.force) {
         process.stdout.write(`${out.join('\n')}\n`);
-        throw new WeftError('E_REFUSED', `refusing to change ${key}: ${plan.stranded.length} live lease(s) would be stranded:\n  ${plan.stranded.join('\n  ')}\n(hosts would keep subnets the new config does not allow; use --force to write anyway)`);
+        throw new WeftError('E_REFUSED', `refusing to change ${key}: ${stranded.length} live lease(s) would be stranded:\n  ${stranded.join('\n  ')}\n(hosts would keep subnets the new config does not allow; use --force to write anyway)`);
       }
       if (args['dry-run']) {
         process.stdout.write(`would change: ${key}${plan.stranded.length ? ` (stranding ${plan.stranded.length} lease(s))` : ''}\n${out.join('\n')}\n`);

@@ -3,8 +3,12 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { Argv } from 'yargs';
+import { type NetworkConfig, checkNetworkConfig } from '../core/config-check.js';
 import { SpecError, WeftError, formatProblem } from '../core/errors.js';
+import { safeText } from '../core/escape.js';
+import { ConfigError, decodeNetworkConfig } from '../core/network-config.js';
 import { type Spec, parseSpec } from '../core/spec.js';
+import { credentialWarnings } from '../adapters/credentials.js';
 import { EtcdStore } from '../adapters/etcd.js';
 
 export const DEFAULT_SPEC = '/etc/weft/network.yaml';
@@ -30,12 +34,27 @@ export function reportError(e: unknown): void {
     for (const p of e.problems) process.stderr.write(`${formatProblem(p)}\n`);
     process.exitCode = 2;
   } else if (e instanceof WeftError) {
-    process.stderr.write(`weft: ${e.message}\n`);
+    process.stderr.write(`weft: ${safeMessage(e.message)}\n`);
     process.exitCode = e.exitStatus;
   } else {
-    process.stderr.write(`weft: unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.stderr.write(`weft: unexpected error: ${safeMessage(e instanceof Error ? (e.stack ?? e.message) : String(e))}\n`);
     process.exitCode = 1;
   }
+}
+
+/**
+ * An error message for the terminal. Messages may quote etcd data (a stored config's bad value,
+ * a lease's backend): each line is escaped on its own, keeping the line breaks weft itself puts
+ * in a message (the stranded-lease list of `weft apply`). Sources that embed etcd text in a
+ * message meant as one line escape it where they build it.
+ */
+export function safeMessage(message: string): string {
+  return message.split('\n').map((line) => safeText(line, 1024)).join('\n');
+}
+
+/** Warn on stderr (one line each) about etcd credential files others can read. */
+export async function warnAboutCredentials(spec: Spec): Promise<void> {
+  for (const w of await credentialWarnings(spec.etcd)) process.stderr.write(`weft: warning: ${w.message}\n`);
 }
 
 /** Wrap a command handler so every failure ends in reportError. */
@@ -56,10 +75,24 @@ export function printJson(doc: unknown): void {
 
 /** Open the etcd store for a one-shot command, run `fn`, always close. Calls time out in 4 s. */
 export async function withStore<T>(spec: Spec, fn: (store: EtcdStore) => Promise<T>): Promise<T> {
+  await warnAboutCredentials(spec);
   const store = await EtcdStore.connect(spec.etcd, { callTimeoutMs: 4000 });
   try {
     return await fn(store);
   } finally {
     await store.close();
+  }
+}
+
+/**
+ * The stored config, decoded and checked; an invalid one is an E_CONFIG error whose message
+ * (which quotes the stored text) is escaped onto one line.
+ */
+export function checkedStoredConfig(key: string, text: string): NetworkConfig {
+  try {
+    return checkNetworkConfig(decodeNetworkConfig(text));
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    throw new WeftError('E_CONFIG', `the stored network config ${key} is invalid: ${safeText(e.message)}`, { cause: e });
   }
 }

@@ -1,15 +1,15 @@
 /**
- * `weft leases [--spec F] [--json]`: every lease under <prefix>/subnets/, its expiry, and the
- * entries weft would quarantine (with why). Judged against the stored config, else the spec's.
+ * `weft leases [--spec F] [--json]`: every lease under <prefix>/subnets/, its expiry, and its
+ * status: ok, stranded (does not fit the network config) or quarantined (with why). Judged
+ * against the stored config, else the spec's.
  */
 import type { CommandModule } from 'yargs';
-import { type NetworkConfig, checkNetworkConfig } from '../core/config-check.js';
+import type { NetworkConfig } from '../core/config-check.js';
 import { WeftError } from '../core/errors.js';
-import { decodeNetworkConfig } from '../core/network-config.js';
 import { configKey, decodeOwner, ownersPrefix, subnetsPrefix } from '../core/owner.js';
 import { leaseRow, renderLeaseTable } from '../core/lease-report.js';
 import type { KvStore } from '../core/store.js';
-import { handle, loadSpec, printJson, withSpec, withStore } from './common.js';
+import { checkedStoredConfig, handle, loadSpec, printJson, withSpec, withStore } from './common.js';
 
 interface Args { spec: string; json: boolean }
 
@@ -24,7 +24,7 @@ async function ttls(store: KvStore, ids: string[]): Promise<Map<string, number>>
 
 export const leasesCommand: CommandModule<object, Args> = {
   command: 'leases',
-  describe: 'List every subnet lease in etcd (and malformed entries)',
+  describe: 'List every subnet lease in etcd: programmed, stranded or quarantined',
   builder: (y) => withSpec(y).option('json', { type: 'boolean', default: false, describe: 'print a JSON array' }),
   handler: handle<Args>(async (args) => {
     const spec = await loadSpec(args.spec);
@@ -32,7 +32,12 @@ export const leasesCommand: CommandModule<object, Args> = {
     const rows = await withStore(spec, async (store) => {
       const [cfg, subs, owners] = await Promise.all([store.get(configKey(P)), store.list(subnetsPrefix(P)), store.list(ownersPrefix(P))]);
       let config: NetworkConfig | undefined = spec.network?.config;
-      try { if (cfg.kv) config = checkNetworkConfig(decodeNetworkConfig(cfg.kv.value)); } catch { /* keep the spec's */ }
+      try {
+        if (cfg.kv) config = checkedStoredConfig(configKey(P), cfg.kv.value);
+      } catch (e) {
+        if (!(e instanceof WeftError)) throw e;
+        if (config) process.stderr.write(`weft: warning: ${e.message}; judging the leases against ${spec.file}'s network\n`);
+      }
       if (!config) throw new WeftError('E_NOT_FOUND', `no network config: ${configKey(P)} is absent or invalid and ${spec.file} has no network section`);
       const ownerOf = new Map(owners.kvs.map((kv) => [kv.key.slice(ownersPrefix(P).length), decodeOwner(kv.value)]));
       const ttl = await ttls(store, subs.kvs.map((kv) => kv.lease));

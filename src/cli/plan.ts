@@ -5,11 +5,11 @@
 import type { CommandModule } from 'yargs';
 import { joinListing } from '../core/acquire.js';
 import { formatPrefix } from '../core/cidr.js';
-import { type NetworkConfig, checkNetworkConfig } from '../core/config-check.js';
+import type { NetworkConfig } from '../core/config-check.js';
 import { WeftError } from '../core/errors.js';
+import { safeText } from '../core/escape.js';
 import { Fleet } from '../core/fleet.js';
 import { decodeVxlanData, decodeLeaseAttrs } from '../core/lease.js';
-import { decodeNetworkConfig } from '../core/network-config.js';
 import { configKey, ownersPrefix, subnetsPrefix } from '../core/owner.js';
 import { renderOp } from '../core/plan.js';
 import { backendFor } from '../backends/index.js';
@@ -18,7 +18,7 @@ import { supportsRandomFully } from '../adapters/iptables.js';
 import { silentLogger } from '../adapters/log.js';
 import { discoverHost, kernelHost } from '../agent/bootstrap.js';
 import { Reconciler } from '../agent/reconciler.js';
-import { handle, loadSpec, withSpec, withStore } from './common.js';
+import { checkedStoredConfig, handle, loadSpec, withSpec, withStore } from './common.js';
 
 interface Args { spec: string }
 
@@ -32,7 +32,7 @@ export const planCommand: CommandModule<object, Args> = {
     const identity = await hostIdentity({ stateDir: spec.host.stateDir });
     const { config, listed, subs } = await withStore(spec, async (store) => {
       const [cfg, subs, owners] = await Promise.all([store.get(configKey(P)), store.list(subnetsPrefix(P)), store.list(ownersPrefix(P))]);
-      const config: NetworkConfig | undefined = cfg.kv ? checkNetworkConfig(decodeNetworkConfig(cfg.kv.value)) : spec.network?.config;
+      const config: NetworkConfig | undefined = cfg.kv ? checkedStoredConfig(configKey(P), cfg.kv.value) : spec.network?.config;
       if (!config) throw new WeftError('E_NOT_FOUND', `no network config: ${configKey(P)} is absent and ${spec.file} has no network section`);
       return { config, listed: joinListing(subs.kvs, owners.kvs, subnetsPrefix(P), ownersPrefix(P)), subs: subs.kvs };
     });
@@ -57,7 +57,7 @@ export const planCommand: CommandModule<object, Args> = {
     const lines = report.ops.map((op) => { const x = renderOp(op); return `${x.tool} ${x.line}`; });
     if (report.rulesPayload) lines.push(...report.rulesPayload.trimEnd().split('\n').map((l) => `iptables-restore --noflush: ${l}`));
     process.stdout.write(`# ${formatPrefix(own.subnet)} on ${facts.iface}, ${report.desired.peersProgrammed} peer(s) programmed, ${report.desired.skipped.length} skipped\n`);
-    for (const s of report.desired.skipped) process.stdout.write(`# skipped ${s.subnetKey}: ${s.reason}\n`);
+    for (const s of report.desired.skipped) process.stdout.write(`# skipped ${safeText(s.subnetKey)}: ${safeText(s.reason)}\n`);
     process.stdout.write(lines.length ? `${lines.join('\n')}\n` : 'no changes: the datapath and rules match\n');
   }),
 };

@@ -3,6 +3,7 @@
  * cleanly with exit 0 and leaves the datapath and lease in place (a restart is hitless).
  */
 import type { CommandModule } from 'yargs';
+import { credentialWarnings } from '../adapters/credentials.js';
 import { jsonLogger } from '../adapters/log.js';
 import { Notifier } from '../adapters/systemd.js';
 import { Metrics } from '../agent/metrics.js';
@@ -20,6 +21,7 @@ export const runCommand: CommandModule<object, Args> = {
     const spec = await loadSpec(args.spec);
     const level = process.env.WEFT_LOG_LEVEL === 'debug' ? 'debug' : 'info';
     const log = jsonLogger({ level });
+    for (const w of await credentialWarnings(spec.etcd)) log.warn(w.message, { file: w.file, mode: `0${w.mode.toString(8)}` });
     const metrics = new Metrics({ snapshot: () => agent.snapshot(), counters: () => agent.counters() });
     const agent = new Agent(spec, log, { onPass: (ms) => { metrics.observePass(ms); }, onStep: () => { surface.tick(); } });
     const notifier = new Notifier(process.env, log);

@@ -3,7 +3,7 @@ import type { CommandModule } from 'yargs';
 import { formatIP, formatPrefix } from '../core/cidr.js';
 import { capacityOf } from '../core/config-check.js';
 import { formatDuration } from '../core/duration.js';
-import { handle, loadSpec, printJson, withSpec } from './common.js';
+import { handle, loadSpec, printJson, warnAboutCredentials, withSpec } from './common.js';
 
 interface Args { spec: string; json: boolean }
 
@@ -13,6 +13,7 @@ export const validateCommand: CommandModule<object, Args> = {
   builder: (y) => withSpec(y).option('json', { type: 'boolean', default: false, describe: 'print the flannel config and derived values as JSON' }),
   handler: handle<Args>(async (args) => {
     const spec = await loadSpec(args.spec);
+    await warnAboutCredentials(spec);
     const net = spec.network;
     const v4 = net?.config.ipv4;
     if (args.json) {

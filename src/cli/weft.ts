@@ -3,6 +3,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { applyCommand } from './apply.js';
+import { configCommand } from './config.js';
 import { dockerOptsCommand } from './docker-opts.js';
 import { leasesCommand } from './leases.js';
 import { planCommand } from './plan.js';
@@ -17,6 +18,7 @@ await yargs(hideBin(process.argv))
   .usage('$0 <command> [options]\n\nA flannel-compatible network fabric agent (etcd v3; vxlan and host-gw).')
   .command(validateCommand)
   .command(applyCommand)
+  .command(configCommand)
   .command(runCommand)
   .command(planCommand)
   .command(leasesCommand)

@@ -5,6 +5,7 @@
  * so it goes back to not-ready when the lease or etcd goes away (flannel-compat.md §12).
  */
 import { formatDuration } from './duration.js';
+import { capText, safeText } from './escape.js';
 
 export type Phase = 'starting' | 'running' | 'stopping';
 
@@ -66,10 +67,11 @@ export function etcdReachable(s: HealthSnapshot): boolean {
   return s.etcd.lastOkAtMs > 0 && s.nowMs - s.etcd.lastOkAtMs <= s.etcdGraceMs;
 }
 
-/** Ready: running, lease held and fresh, last pass ok and the loop alive, etcd seen within grace. */
 /**
- * Ready or not, and why not; `warnings` are problems that do not stop this host from working
- * but need an operator (a host identity clash with a cloned VM, resolved by moving).
+ * Ready: running, lease held and fresh, last pass ok and the loop alive, etcd seen within grace.
+ * The reasons quote etcd and kernel errors, escaped onto one line and cut (they end up in
+ * STATUS=, /readyz and on terminals). `warnings` are problems that do not stop this host from
+ * working but need an operator (a host identity clash with a cloned VM, resolved by moving).
  */
 export function readiness(s: HealthSnapshot): { ready: boolean; reasons: string[]; warnings: string[] } {
   const reasons: string[] = [];
@@ -83,12 +85,12 @@ export function readiness(s: HealthSnapshot): { ready: boolean; reasons: string[
     else if (s.nowMs >= l.expiresAtMs) reasons.push(`lease on ${l.subnet} expired ${secs(s.nowMs - l.expiresAtMs)} ago`);
     else if (s.nowMs - l.renewDueAtMs > s.etcdGraceMs) reasons.push(`lease renewal overdue by ${secs(s.nowMs - l.renewDueAtMs)}`);
     if (s.reconcile.passes === 0) reasons.push('no reconcile pass yet');
-    else if (!s.reconcile.lastPassOk) reasons.push(`last reconcile failed${s.reconcile.lastError ? `: ${s.reconcile.lastError}` : ''}`);
+    else if (!s.reconcile.lastPassOk) reasons.push(`last reconcile failed${s.reconcile.lastError ? `: ${safeText(s.reconcile.lastError)}` : ''}`);
     const stuck = reconcilerProblem(s.reconcile, s.nowMs, s.stuckAfterMs);
     if (stuck) reasons.push(stuck);
     if (!etcdReachable(s)) {
       const since = s.etcd.lastOkAtMs > 0 ? `for ${secs(s.nowMs - s.etcd.lastOkAtMs)} ` : '';
-      reasons.push(`etcd unreachable ${since}(grace ${secs(s.etcdGraceMs)})${s.etcd.lastError ? `: ${s.etcd.lastError}` : ''}`);
+      reasons.push(`etcd unreachable ${since}(grace ${secs(s.etcdGraceMs)})${s.etcd.lastError ? `: ${safeText(s.etcd.lastError)}` : ''}`);
     }
   }
   return { ready: reasons.length === 0, reasons, warnings };
@@ -150,34 +152,38 @@ export function statusReport(s: HealthSnapshot): StatusReport {
     peers: s.peers,
     reconcile: {
       passes: s.reconcile.passes, lastAt: iso(s.reconcile.lastPassAtMs), lastOk: s.reconcile.lastPassOk, lastDurationMs: s.reconcile.lastPassDurationMs,
-      lastError: s.reconcile.lastError, healthy: reconcilerHealthy(s.reconcile, s.nowMs, s.stuckAfterMs), driftRepairs: s.reconcile.driftRepairs,
+      lastError: capText(s.reconcile.lastError), healthy: reconcilerHealthy(s.reconcile, s.nowMs, s.stuckAfterMs), driftRepairs: s.reconcile.driftRepairs,
     },
-    etcd: { reachable: etcdReachable(s), lastOkAt: iso(s.etcd.lastOkAtMs), lastError: s.etcd.lastError, requestErrors: s.etcd.requestErrors, watchRestarts: s.etcd.watchRestarts },
+    etcd: { reachable: etcdReachable(s), lastOkAt: iso(s.etcd.lastOkAtMs), lastError: capText(s.etcd.lastError), requestErrors: s.etcd.requestErrors, watchRestarts: s.etcd.watchRestarts },
   };
 }
 
 const ago = (at: string | null, nowMs: number): string => (at ? `${secs(nowMs - Date.parse(at))} ago` : 'never');
 
-/** `weft status` for a human: the report as aligned lines, judged against the reader's clock. */
+/**
+ * `weft status` for a human: the report as aligned lines, judged against the reader's clock.
+ * The report's strings quote etcd and kernel errors: each is escaped (`t`) before it is shown.
+ */
 export function renderStatus(r: StatusReport, nowMs: number): string {
+  const t = (s: string, max?: number): string => safeText(s, max);
   const rows: [string, string][] = [];
-  rows.push(['ready', r.ready ? 'yes' : `NO: ${r.reasons.join('; ')}`]);
-  for (const w of r.warnings) rows.push(['WARNING', w]);
-  if (r.identity) rows.push(['host id', `${r.identity.hostID} (${r.identity.source})`]);
+  rows.push(['ready', r.ready ? 'yes' : `NO: ${r.reasons.map((x) => t(x, 1024)).join('; ')}`]);
+  for (const w of r.warnings) rows.push(['WARNING', t(w, 1024)]);
+  if (r.identity) rows.push(['host id', `${t(r.identity.hostID)} (${r.identity.source})`]);
   if (r.lease) {
     const exp = r.lease.secondsToExpiry > 0 ? `expires in ${secs(r.lease.secondsToExpiry * 1000)}` : 'EXPIRED';
-    rows.push(['lease', `${r.lease.subnet} for ${r.lease.publicIP}, ${exp}, renewed ${ago(r.lease.lastRenewedAt, nowMs)}`]);
+    rows.push(['lease', `${t(r.lease.subnet)} for ${t(r.lease.publicIP)}, ${exp}, renewed ${ago(r.lease.lastRenewedAt, nowMs)}`]);
   } else rows.push(['lease', r.phase === 'starting' ? 'none yet' : 'none']);
-  if (r.backend) rows.push(['backend', `${r.backend.type}${r.backend.device ? ` (${r.backend.device})` : ''}, mtu ${r.backend.mtu}`]);
+  if (r.backend) rows.push(['backend', `${t(r.backend.type)}${r.backend.device ? ` (${t(r.backend.device)})` : ''}, mtu ${r.backend.mtu}`]);
   const p = r.peers;
   rows.push(['peers', `${p.programmed} programmed, ${p.known} known, ${p.rejected} not programmed, ${p.malformed} malformed`]);
   const c = r.reconcile;
-  const drift = Object.entries(c.driftRepairs).map(([k, n]) => `${k} ${n}`).join(', ');
-  rows.push(['reconcile', `${c.passes} passes, last ${ago(c.lastAt, nowMs)} ${c.lastOk ? 'ok' : `FAILED${c.lastError ? ` (${c.lastError})` : ''}`} in ${c.lastDurationMs} ms${c.healthy ? '' : ', STUCK'}`]);
+  const drift = Object.entries(c.driftRepairs).map(([k, n]) => `${t(k)} ${n}`).join(', ');
+  rows.push(['reconcile', `${c.passes} passes, last ${ago(c.lastAt, nowMs)} ${c.lastOk ? 'ok' : `FAILED${c.lastError ? ` (${t(c.lastError)})` : ''}`} in ${c.lastDurationMs} ms${c.healthy ? '' : ', STUCK'}`]);
   rows.push(['drift', drift ? `repaired ${drift}` : 'none repaired']);
   const e = r.etcd;
-  rows.push(['etcd', `${e.reachable ? 'reachable' : 'UNREACHABLE'}, last ok ${ago(e.lastOkAt, nowMs)}, ${e.requestErrors} request errors, ${e.watchRestarts} watch restarts${e.lastError ? `; last error: ${e.lastError}` : ''}`]);
-  rows.push(['agent', `weft ${r.version}, ${r.phase}, up ${secs(r.uptimeSeconds * 1000)}`]);
+  rows.push(['etcd', `${e.reachable ? 'reachable' : 'UNREACHABLE'}, last ok ${ago(e.lastOkAt, nowMs)}, ${e.requestErrors} request errors, ${e.watchRestarts} watch restarts${e.lastError ? `; last error: ${t(e.lastError)}` : ''}`]);
+  rows.push(['agent', `weft ${t(r.version)}, ${t(r.phase)}, up ${secs(r.uptimeSeconds * 1000)}`]);
   const w = Math.max(...rows.map(([k]) => k.length));
-  return `${r.status}\n${rows.map(([k, v]) => `  ${k.padEnd(w)}  ${v}`).join('\n')}\n`;
+  return `${t(r.status, 1024)}\n${rows.map(([k, v]) => `  ${k.padEnd(w)}  ${v}`).join('\n')}\n`;
 }

@@ -1,51 +1,147 @@
 /**
- * One row of `weft leases`: what a lease says, when it expires, who owns it, or why weft
- * ignores it. Pure: the command fetches the entries and TTLs and renders the rows.
+ * One row of `weft leases`: what a lease says, when it expires, who owns it, and whether weft
+ * programs it. Pure: the command fetches the entries and TTLs and renders the rows.
+ *
+ * Every entry gets a `status`:
+ * - `ok`: weft hosts program it (the same judgement as peer-lease.ts, plus the backend checks
+ *   the backends make);
+ * - `stranded`: key and value decode, but the lease does not fit the stored config (outside the
+ *   network, another subnet length, another backend or VNI), typically after `weft apply
+ *   --force` changed the network. Its fields are filled in like an ok row: these are the hosts
+ *   an operator must fix;
+ * - `quarantined`: it cannot be trusted (a bad key, value, MAC or public IP); only what the key
+ *   says is shown.
+ * A later fleet-wide judgement (`clash`: a VTEP MAC another, older lease already uses) fits the
+ * same shape: a decoded row with another status and a reason.
+ *
+ * Every string that comes from etcd is capped here (capText); the table escapes it as well.
  */
-import { formatIP, formatPrefix } from './cidr.js';
+import { type Prefix, formatIP, formatPrefix, isNetworkAddress, within } from './cidr.js';
 import type { NetworkConfig } from './config-check.js';
+import { capOrNull, capText, safeText } from './escape.js';
+import { type LeaseAttrs, type VxlanData, decodeLeaseAttrs, decodeVxlanData, parseSubnetKey } from './lease.js';
 import type { OwnerRecord } from './owner.js';
-import { validatePeerLease } from './peer-lease.js';
+import { badPublicIP } from './peer-lease.js';
 import type { KeyValue } from './store.js';
+
+/** What weft makes of a lease entry; see the module comment. */
+export type LeaseStatus = 'ok' | 'stranded' | 'quarantined';
 
 export interface LeaseRow {
   subnet: string | null;
   publicIP: string | null;
   backendType: string | null;
   vtepMAC: string | null;
+  /** The VNI of a vxlan lease's BackendData; null for other backends. */
+  vni: number | null;
   expiresAt: string | null;
   ttlSeconds: number | null;
   host: string | null;
   key: string;
+  status: LeaseStatus;
+  /** null for an ok row; why weft does not program it otherwise (`stranded: ...` for stranded). */
   malformed: string | null;
+}
+
+/** A lease whose key and value decoded, or why it did not. */
+type Decoded =
+  | { readonly ok: true; readonly subnet: Prefix; readonly attrs: LeaseAttrs; readonly vxlan?: VxlanData }
+  | { readonly ok: false; readonly reason: string; readonly subnet?: Prefix };
+
+/** Decode an entry with the codecs peers use; anything that fails is quarantined. */
+function decodeEntry(subnetKey: string, value: string): Decoded {
+  const key = parseSubnetKey(subnetKey);
+  if (!key) return { ok: false, reason: `key ${JSON.stringify(subnetKey)} is not a flannel subnet key` };
+  const subnet = key.v4;
+  if (!subnet) return { ok: false, reason: 'IPv6-only lease in an IPv4 network' };
+  const reject = (reason: string): Decoded => ({ ok: false, reason, subnet });
+  if (!isNetworkAddress(subnet)) return reject(`subnet ${formatPrefix(subnet)} is not aligned on its prefix length`);
+  const attrs = decodeLeaseAttrs(value);
+  if (!attrs.ok) return reject(attrs.reason);
+  const bad = badPublicIP(attrs.value.publicIP);
+  if (bad) return reject(bad);
+  if (attrs.value.backendType !== 'vxlan') return { ok: true, subnet, attrs: attrs.value };
+  const data = decodeVxlanData(attrs.value.backendData);
+  if (!data.ok) return reject(data.reason);
+  return { ok: true, subnet, attrs: attrs.value, vxlan: data.value };
+}
+
+/** Why a decoded lease does not fit the config, or undefined when weft programs it. */
+export function strandedReason(subnet: Prefix, attrs: LeaseAttrs, vxlan: VxlanData | undefined, config: NetworkConfig): string | undefined {
+  const v4 = config.ipv4;
+  if (!v4) return 'stranded: the network config has no IPv4 network (weft programs IPv4 fabrics only)';
+  if (!within(subnet, v4.network)) return `stranded: outside the network ${formatPrefix(v4.network)}`;
+  if (subnet.len !== v4.subnetLen) return `stranded: a /${subnet.len}, but the network's SubnetLen is ${v4.subnetLen}`;
+  const want = config.backend.type;
+  const type = attrs.backendType ?? '';
+  if (type !== want) return `stranded: backend ${type || '(none)'}, but the network uses ${want || '(none)'}`;
+  const vni = config.backend.vxlan?.vni;
+  if (vxlan && vni !== undefined && vxlan.vni !== vni) return `stranded: VNI ${vxlan.vni}, but the network uses VNI ${vni}`;
+  return undefined;
 }
 
 /** `ttlSeconds` is etcd's TimeToLive answer (-1 for a key without an etcd lease). */
 export function leaseRow(subnetKey: string, kv: KeyValue, config: NetworkConfig, ttlSeconds: number, owner: OwnerRecord | undefined, nowMs: number): LeaseRow {
-  const v = validatePeerLease(subnetKey, kv.value, config);
+  const d = decodeEntry(subnetKey, kv.value);
   const live = ttlSeconds > 0;
-  return {
-    subnet: v.ok ? formatPrefix(v.lease.subnet) : v.subnet ? formatPrefix(v.subnet) : null,
-    publicIP: v.ok ? formatIP(v.lease.attrs.publicIP) : null,
-    backendType: v.ok ? v.lease.attrs.backendType ?? null : null,
-    vtepMAC: v.ok ? v.lease.vxlan?.vtepMAC ?? null : null,
+  const common = {
     expiresAt: live ? new Date(nowMs + ttlSeconds * 1000).toISOString() : null,
     ttlSeconds: live ? ttlSeconds : null,
-    host: owner ? owner.hostname || owner.hostID : null,
-    key: kv.key,
-    malformed: v.ok ? null : v.reason,
+    host: capOrNull(owner ? owner.hostname || owner.hostID : null),
+    key: capText(kv.key),
+  };
+  if (!d.ok) {
+    return {
+      subnet: d.subnet ? formatPrefix(d.subnet) : null, publicIP: null, backendType: null, vtepMAC: null, vni: null,
+      ...common, status: 'quarantined', malformed: capText(d.reason),
+    };
+  }
+  const stranded = strandedReason(d.subnet, d.attrs, d.vxlan, config);
+  return {
+    subnet: formatPrefix(d.subnet),
+    publicIP: formatIP(d.attrs.publicIP),
+    backendType: capOrNull(d.attrs.backendType),
+    vtepMAC: d.vxlan?.vtepMAC ?? null,
+    vni: d.vxlan?.vni ?? null,
+    ...common,
+    status: stranded === undefined ? 'ok' : 'stranded',
+    malformed: stranded === undefined ? null : capText(stranded),
   };
 }
 
-/** The human table: valid leases, then the malformed entries with their reasons. */
+/** Cells of the human table are short: a hostile value cannot push the columns off screen. */
+const CELL_CAP = 64;
+
+function table(head: readonly string[], rows: readonly (readonly string[])[]): string[] {
+  const all = [head, ...rows];
+  const widths = head.map((_, i) => Math.max(...all.map((row) => (row[i] ?? '').length)));
+  return all.map((row) => row.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd());
+}
+
+function cells(r: LeaseRow): string[] {
+  const c = (s: string | null, dflt: string): string => (s === null ? dflt : safeText(s, CELL_CAP));
+  return [
+    c(r.subnet, ''), c(r.publicIP, ''), c(r.backendType, '-'), c(r.vtepMAC, '-'),
+    r.ttlSeconds === null ? 'never (no etcd lease)' : `${r.ttlSeconds}s`, c(r.host, '(flanneld or unowned)'),
+  ];
+}
+
+const HEAD = ['SUBNET', 'PUBLIC-IP', 'BACKEND', 'VTEP-MAC', 'EXPIRES-IN', 'HOST'];
+
+/**
+ * The human table: the leases weft programs; then the STRANDED ones (with the fix), then the
+ * QUARANTINED entries and why. Every etcd string is escaped, so no value can add a line.
+ */
 export function renderLeaseTable(rows: readonly LeaseRow[]): string {
-  const table = [['SUBNET', 'PUBLIC-IP', 'BACKEND', 'VTEP-MAC', 'EXPIRES-IN', 'HOST']];
-  for (const r of rows.filter((x) => !x.malformed)) {
-    table.push([r.subnet ?? '', r.publicIP ?? '', r.backendType ?? '-', r.vtepMAC ?? '-', r.ttlSeconds === null ? 'never (no etcd lease)' : `${r.ttlSeconds}s`, r.host ?? '(flanneld or unowned)']);
+  const lines = table(HEAD, rows.filter((r) => r.status === 'ok').map(cells));
+  const stranded = rows.filter((r) => r.status === 'stranded');
+  if (stranded.length > 0) {
+    lines.push('', `STRANDED (${stranded.length}: not programmed, the lease does not fit the network config):`);
+    lines.push(...table([...HEAD, 'WHY'], stranded.map((r) => [...cells(r), safeText((r.malformed ?? '').replace(/^stranded: /, ''))])).map((l) => `  ${l}`));
+    lines.push('  fix: restart weft (or flanneld) on each of these hosts: it leases a subnet that fits;',
+      '       for a host that is gone, run weft release on it or delete its key.');
   }
-  const widths = (table[0] ?? []).map((_, i) => Math.max(...table.map((row) => (row[i] ?? '').length)));
-  const lines = table.map((row) => row.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd());
-  const bad = rows.filter((x) => x.malformed);
-  if (bad.length > 0) lines.push('', `MALFORMED (${bad.length}, ignored by weft):`, ...bad.map((r) => `  ${r.key}: ${r.malformed ?? ''}`));
+  const bad = rows.filter((r) => r.status === 'quarantined');
+  if (bad.length > 0) lines.push('', `QUARANTINED (${bad.length}, ignored by weft):`, ...bad.map((r) => `  ${safeText(r.key)}: ${safeText(r.malformed ?? '')}`));
   return `${lines.join('\n')}\n`;
 }

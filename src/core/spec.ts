@@ -135,6 +135,26 @@ function checkEndpoints(r: YamlReader, list: { value: string; pos: SourcePositio
   return out;
 }
 
+/**
+ * Secrets and TLS settings that plain http:// would make a lie: a password sent in clear text,
+ * a CA or client certificate that is never used (the user believes the link is protected).
+ * And a client certificate needs the CA that signed etcd's server certificate: without it the
+ * server is checked against the system's public CAs, which an internal etcd never passes.
+ */
+function checkTransport(r: YamlReader, m: Map<string, Entry>, endpoints: readonly string[], source: string, hasCA: boolean): void {
+  const plain = endpoints.some((e) => e.startsWith('http://'));
+  const at = (k: string): SourcePosition | undefined => { const e = m.get(k); return e ? r.at(e) : undefined; };
+  if (plain && m.has('passwordFile')) {
+    r.problem('etcd.passwordFile', `etcd.passwordFile: the password would cross the network in clear text to the http:// endpoints of ${source}; use https:// endpoints (with etcd.caFile)`, at('passwordFile'));
+  }
+  for (const k of ['caFile', 'certFile', 'keyFile']) {
+    if (plain && m.has(k)) r.problem(`etcd.${k}`, `etcd.${k} is set but ${source} use http://, so TLS is off and it would be ignored; use https:// endpoints`, at(k));
+  }
+  if (!plain && !hasCA && m.has('certFile')) {
+    r.problem('etcd.certFile', 'etcd.certFile needs etcd.caFile: the CA that signed etcd\'s server certificate', at('certFile'));
+  }
+}
+
 function readEtcd(r: YamlReader, e: Entry | undefined, env: Env): EtcdSpec | undefined {
   const m = r.map(e?.node ?? null, 'etcd', ['endpoints', 'prefix', 'caFile', 'certFile', 'keyFile', 'username', 'passwordFile'], e?.keyPos);
   if (!m) return undefined;
@@ -157,6 +177,7 @@ function readEtcd(r: YamlReader, e: Entry | undefined, env: Env): EtcdSpec | und
   };
   pair('certFile', certFile, 'keyFile', keyFile);
   pair('username', username, 'passwordFile', passwordFile);
+  checkTransport(r, m, endpoints, envEndpoints ? 'WEFT_ETCD_ENDPOINTS' : 'etcd.endpoints', caFile !== undefined);
   return {
     endpoints,
     prefix: cleanPrefix(rawPrefix),

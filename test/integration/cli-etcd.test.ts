@@ -78,14 +78,18 @@ test('leases lists valid and malformed entries; --json has the documented fields
   t.is(r.code, 0, r.stderr);
   const rows = JSON.parse(r.stdout) as Record<string, unknown>[];
   t.is(rows.length, 3);
-  t.like(rows[0], { subnet: '198.18.3.0/24', publicIP: '192.0.2.3', backendType: 'vxlan', vtepMAC: '02:00:00:00:00:03', malformed: null });
+  t.deepEqual(Object.keys(rows[0] ?? {}), ['subnet', 'publicIP', 'backendType', 'vtepMAC', 'vni', 'expiresAt', 'ttlSeconds', 'host', 'key', 'status', 'malformed']);
+  t.like(rows[0], { subnet: '198.18.3.0/24', publicIP: '192.0.2.3', backendType: 'vxlan', vtepMAC: '02:00:00:00:00:03', vni: 1, key: '/ls/subnets/198.18.3.0-24', status: 'ok', malformed: null });
   t.true((rows[0]?.ttlSeconds as number) > 590);
   t.true(typeof rows[0]?.expiresAt === 'string');
-  t.like(rows[1], { subnet: '198.18.4.0/24', backendType: 'host-gw', ttlSeconds: null, expiresAt: null });
+  // A host-gw lease in this vxlan network is not programmed: stranded, but shown in full.
+  t.like(rows[1], { subnet: '198.18.4.0/24', publicIP: '192.0.2.4', backendType: 'host-gw', vni: null, ttlSeconds: null, expiresAt: null, status: 'stranded', malformed: 'stranded: backend host-gw, but the network uses vxlan' });
+  t.like(rows[2], { status: 'quarantined', subnet: null });
   t.regex(String(rows[2]?.malformed), /not a flannel subnet key/);
   const human = await runWeft(['leases', '--spec', spec]);
-  t.regex(human.stdout, /198\.18\.3\.0\/24 +192\.0\.2\.3 +vxlan/);
-  t.regex(human.stdout, /MALFORMED \(1, ignored by weft\)/);
+  t.regex(human.stdout, /^SUBNET .*\n198\.18\.3\.0\/24 +192\.0\.2\.3 +vxlan/);
+  t.regex(human.stdout, /STRANDED \(1: .*\n.*\n {2}198\.18\.4\.0\/24 +192\.0\.2\.4 +host-gw/);
+  t.regex(human.stdout, /QUARANTINED \(1, ignored by weft\)/);
 });
 
 test('release deletes only this host\'s lease', async (t) => {

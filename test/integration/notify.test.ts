@@ -46,6 +46,14 @@ test('STATUS= is sent only when the text changes', async (t) => {
   });
 });
 
+test('a STATUS= text holding a newline arrives as one escaped assignment, not as READY=1', async (t) => {
+  await withSocket(async (sock) => {
+    const n = new Notifier({ NOTIFY_SOCKET: sock.path }, jsonLogger({ write: () => undefined }));
+    await n.status('starting: connecting to etcd; last error: x\nREADY=1');
+    t.deepEqual((await sock.count(1)).map((m) => m.msg), ['STATUS=starting: connecting to etcd; last error: x\\nREADY=1']);
+  });
+});
+
 test('without NOTIFY_SOCKET nothing is sent and nothing fails; a dead socket is logged once', async (t) => {
   const off = new Notifier({}, jsonLogger({ write: () => undefined }));
   t.false(off.enabled);

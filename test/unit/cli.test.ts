@@ -1,5 +1,5 @@
 // The CLI as a user runs it: exit statuses, positioned messages, byte-identical outputs.
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
@@ -95,4 +95,36 @@ test('docker-opts: the FLANNEL_IPMASQ=true case and a bad -k', async (t) => {
   t.is(r.code, 0);
   t.regex(readFileSync(join(d, 'o'), 'utf8'), /DOCKER_OPT_IPMASQ="--ip-masq=false"/);
   t.is((await runWeft(['docker-opts', '-k', 'A-B', '-f', join(d, 'subnet.env'), '-d', join(d, 'o')], { env: cleanEnv() })).code, 2);
+});
+
+test('validate: a password file over http:// is refused with exit 2 and its position; nothing on stdout', async (t) => {
+  const d = tmp();
+  writeFileSync(join(d, 'network.yaml'), 'etcd:\n  endpoints: [http://192.0.2.10:2379]\n  username: weft\n  passwordFile: pw\n');
+  const r = await runWeft(['validate', '--spec', 'network.yaml'], { cwd: d });
+  t.is(r.code, 2);
+  t.is(r.stdout, '');
+  t.regex(r.stderr, /^network\.yaml:4:17: etcd\.passwordFile: the password would cross the network in clear text/);
+});
+
+test('validate: a password file or client key others can read is a one-line warning naming the fix; exit stays 0', async (t) => {
+  const d = tmp();
+  writeFileSync(join(d, 'pw'), 'secret\n', { mode: 0o644 });
+  chmodSync(join(d, 'pw'), 0o644);
+  writeFileSync(join(d, 'key.pem'), 'key\n', { mode: 0o600 });
+  writeFileSync(join(d, 'network.yaml'), 'etcd:\n  endpoints: [https://192.0.2.10:2379]\n  caFile: ca.pem\n  certFile: cert.pem\n  keyFile: key.pem\n  username: weft\n  passwordFile: pw\n');
+  const r = await runWeft(['validate', '--spec', join(d, 'network.yaml'), '--json']);
+  t.is(r.code, 0, r.stderr);
+  t.is(r.stderr, `weft: warning: etcd.passwordFile ${join(d, 'pw')} is readable by group and others (mode 0644); fix: chmod 600 ${join(d, 'pw')}\n`);
+  t.notThrows(() => JSON.parse(r.stdout) as unknown, 'stdout is still one JSON document');
+  chmodSync(join(d, 'pw'), 0o600);
+  t.is((await runWeft(['validate', '--spec', join(d, 'network.yaml')])).stderr, '');
+});
+
+test('config show: --help names the command; a missing subcommand is a usage error (exit 2)', async (t) => {
+  const help = await runWeft(['config', 'show', '--help']);
+  t.is(help.code, 0);
+  t.regex(help.stdout, /weft config show/);
+  t.regex(help.stdout, /--json/);
+  t.is((await runWeft(['config'])).code, 2);
+  t.regex((await runWeft(['--help'])).stdout, /weft config +Inspect the network config stored in etcd/);
 });

@@ -94,3 +94,14 @@ test('Podman network: named after the file, gateway .1, MTU, and the created tim
   t.is(again, first, 'an unchanged lease renders byte-identical (no rewrite)');
   t.regex(podmanNetworkFor({ file: '/x/weft.json', id: 'b', subnet, mtu: 1400, previous: '{not json', nowISO: 'T' }), /"created": "T"/);
 });
+
+test('weft status escapes what the daemon reports: a hostile error adds no line and no terminal control', (t) => {
+  const hostile = 'boom\n  ready      yes\x1b[2J\u202eevil';
+  const rep = statusReport(at({ reconcile: { ...base.reconcile, lastPassOk: false, lastError: hostile }, etcd: { ...base.etcd, lastError: `${'x'.repeat(400)}\n` } }));
+  const text = renderStatus(rep, NOW);
+  t.is(text.split('\n').length, renderStatus(statusReport(base), NOW).split('\n').length, 'the same number of lines as a clean report');
+  // eslint-disable-next-line no-control-regex
+  t.false(/[\x1b\u202e]/.test(text));
+  t.regex(text, /FAILED \(boom\\n {2}ready {6}yes\\x1b\[2J\\u202eevil\)/);
+  t.regex(rep.etcd.lastError, /^x{256}\.\.\.\[145 more chars\]$/, 'the JSON report caps an error at 256 characters');
+});

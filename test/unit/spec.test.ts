@@ -48,6 +48,19 @@ test('environment overrides win over the file', (t) => {
   t.is(firstProblem('', { WEFT_PUBLIC_IP: 'nope' }), 'WEFT_PUBLIC_IP must be an IPv4 address, got "nope"');
 });
 
+test('TLS and a password over https:// are accepted; an http:// override of WEFT_ETCD_ENDPOINTS is refused and named', (t) => {
+  const tls = 'etcd:\n  endpoints: [https://192.0.2.1:2379]\n  caFile: /ca.pem\n  certFile: /c.pem\n  keyFile: /k.pem\n  username: u\n  passwordFile: /pw\n';
+  t.is(parseSpec('n.yaml', tls).etcd.certFile, '/c.pem');
+  t.is(parseSpec('n.yaml', 'etcd:\n  endpoints: [https://192.0.2.1:2379]\n  username: u\n  passwordFile: /pw\n').etcd.passwordFile, '/pw', 'https:// with the system CAs');
+  const e = t.throws(() => parseSpec('n.yaml', tls, { WEFT_ETCD_ENDPOINTS: 'http://192.0.2.7:2379' }), { instanceOf: SpecError });
+  t.deepEqual(e.problems.map(formatProblem), [
+    'n.yaml:7:17: etcd.passwordFile: the password would cross the network in clear text to the http:// endpoints of WEFT_ETCD_ENDPOINTS; use https:// endpoints (with etcd.caFile)',
+    'n.yaml:3:11: etcd.caFile is set but WEFT_ETCD_ENDPOINTS use http://, so TLS is off and it would be ignored; use https:// endpoints',
+    'n.yaml:4:13: etcd.certFile is set but WEFT_ETCD_ENDPOINTS use http://, so TLS is off and it would be ignored; use https:// endpoints',
+    'n.yaml:5:12: etcd.keyFile is set but WEFT_ETCD_ENDPOINTS use http://, so TLS is off and it would be ignored; use https:// endpoints',
+  ]);
+});
+
 test('relative credential files are read beside the spec; durations parse', (t) => {
   const spec = parseSpec('/etc/weft/network.yaml', 'etcd:\n  endpoints: [https://192.0.2.1:2379]\n  caFile: ca.pem\n  username: u\n  passwordFile: pw\nhost:\n  leaseTTL: 1h30m\n  leaseRenewMargin: 90s\n');
   t.is(spec.etcd.caFile, '/etc/weft/ca.pem');
@@ -91,6 +104,12 @@ const malformed: [string, string, string][] = [
   ['relative prefix', 'etcd:\n  prefix: coreos.com/network\n', 'n.yaml:2:11: etcd.prefix must be an absolute etcd path'],
   ['cert without key', 'etcd:\n  certFile: /c.pem\n', 'n.yaml:2:3: etcd.certFile and etcd.keyFile must be given together'],
   ['username without password file', 'etcd:\n  username: weft\n', 'n.yaml:2:3: etcd.username and etcd.passwordFile must be given together'],
+  ['password file over http://', 'etcd:\n  endpoints: [http://192.0.2.1:2379]\n  username: u\n  passwordFile: /pw\n', 'n.yaml:4:17: etcd.passwordFile: the password would cross the network in clear text to the http:// endpoints of etcd.endpoints; use https:// endpoints'],
+  ['password file with the default (http://) endpoint', 'etcd:\n  username: u\n  passwordFile: /pw\n', 'n.yaml:3:17: etcd.passwordFile: the password would cross the network in clear text'],
+  ['caFile with http:// endpoints', 'etcd:\n  endpoints: [http://192.0.2.1:2379]\n  caFile: /ca.pem\n', 'n.yaml:3:11: etcd.caFile is set but etcd.endpoints use http://, so TLS is off and it would be ignored; use https:// endpoints'],
+  ['client certificate with http:// endpoints', 'etcd:\n  endpoints: [http://192.0.2.1:2379]\n  certFile: /c.pem\n  keyFile: /k.pem\n', 'n.yaml:3:13: etcd.certFile is set but etcd.endpoints use http://'],
+  ['client certificate without caFile', 'etcd:\n  endpoints: [https://192.0.2.1:2379]\n  certFile: /c.pem\n  keyFile: /k.pem\n', 'n.yaml:3:13: etcd.certFile needs etcd.caFile: the CA that signed etcd\'s server certificate'],
+  ['key without certificate', 'etcd:\n  endpoints: [https://192.0.2.1:2379]\n  caFile: /ca.pem\n  keyFile: /k.pem\n', 'n.yaml:4:3: etcd.certFile and etcd.keyFile must be given together'],
   ['inline password', 'etcd:\n  password: hunter2\n', 'n.yaml:2:3: unknown key etcd.password'],
   ['two interface choices', 'host:\n  interface: eth0\n  canReach: 192.0.2.1\n', 'n.yaml:3:3: host.interface and host.canReach are alternatives; give only one'],
   ['bad regex', 'host:\n  interfaceRegex: "(eth"\n', 'n.yaml:2:19: host.interfaceRegex is not a valid regular expression'],

@@ -1,0 +1,84 @@
+// `weft config show`: the stored config as weft reads it, flannel's names, defaults applied.
+import test from 'ava';
+import { readStoredConfig, renderStoredConfig } from '../../src/core/config-view.js';
+import { checkNetworkConfig } from '../../src/core/config-check.js';
+import { decodeNetworkConfig } from '../../src/core/network-config.js';
+
+const WEFT = ['vxlan', 'host-gw'];
+
+test('a minimal vxlan config gets every default: subnet length and range, VNI 1, port 8472, IPv6 off', (t) => {
+  t.deepEqual(readStoredConfig('{"Network":"198.18.0.0/16","Backend":{"Type":"vxlan"}}', WEFT).report, {
+    valid: true, error: null,
+    config: {
+      Network: '198.18.0.0/16', SubnetLen: 24, SubnetMin: '198.18.1.0', SubnetMax: '198.18.255.0', EnableIPv4: true, EnableIPv6: false,
+      IPv6Network: null, IPv6SubnetLen: null, IPv6SubnetMin: null, IPv6SubnetMax: null,
+      Backend: { Type: 'vxlan', VNI: 1, Port: 8472, MTU: null, GBP: false, Learning: false, DirectRouting: false },
+    },
+  });
+});
+
+test('flannel spellings: keys in any case, Network masked, the type lower-cased, options kept', (t) => {
+  const r = readStoredConfig('{"network":"10.3.5.7/16","subnetlen":28,"Backend":{"type":"VXLAN","vni":42,"Port":4789,"MTU":9000,"GBP":true,"Learning":true,"DirectRouting":true}}', WEFT).report;
+  t.like(r, { valid: true, config: { Network: '10.3.0.0/16', SubnetLen: 28, SubnetMin: '10.3.0.16', SubnetMax: '10.3.255.240' } });
+  t.deepEqual(r.config?.Backend, { Type: 'vxlan', VNI: 42, Port: 4789, MTU: 9000, GBP: true, Learning: true, DirectRouting: true });
+});
+
+test('host-gw has only its Type; a dual-stack config shows both families', (t) => {
+  t.deepEqual(readStoredConfig('{"Network":"10.0.0.0/8","Backend":{"Type":"host-gw"}}', WEFT).report.config?.Backend, { Type: 'host-gw' });
+  const dual = readStoredConfig('{"Network":"10.0.0.0/8","EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"host-gw"}}', WEFT).report;
+  t.like(dual, { valid: true, config: { EnableIPv4: true, EnableIPv6: true, IPv6Network: 'fc00::/48', IPv6SubnetLen: 64, IPv6SubnetMin: 'fc00:0:0:1::', IPv6SubnetMax: 'fc00:0:0:ffff::' } });
+});
+
+test('an invalid config: valid false, flannel\'s error, no config', (t) => {
+  t.deepEqual(readStoredConfig('{"Network":"10.3.0.0/16","SubnetLen":31}', WEFT).report, { valid: false, error: 'SubnetLen must be less than /31', config: null });
+  t.like(readStoredConfig('not json', WEFT).report, { valid: false, config: null });
+  t.regex(readStoredConfig('not json', WEFT).report.error ?? '', /^invalid JSON/);
+  t.like(readStoredConfig('{}', WEFT).report, { valid: false, error: 'please define a correct Network parameter in the flannel config' });
+});
+
+test('flannel accepts it but weft cannot run on it: valid false with the reason, and the config shown', (t) => {
+  const udp = readStoredConfig('{"Network":"10.0.0.0/8"}', WEFT).report;
+  t.is(udp.valid, false);
+  t.is(udp.error, 'backend type "udp" is not supported by weft (vxlan, host-gw)');
+  t.deepEqual(udp.config?.Backend, { Type: 'udp' });
+  t.like(udp.config, { Network: '10.0.0.0/8', SubnetLen: 24 });
+  const v6only = readStoredConfig('{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"vxlan"}}', WEFT).report;
+  t.like(v6only, { valid: false, config: { Network: null, SubnetLen: null, SubnetMin: null, SubnetMax: null, EnableIPv4: false, EnableIPv6: true } });
+  t.regex(v6only.error ?? '', /no IPv4 Network/);
+});
+
+test('a hostile stored config: the error and type are capped for JSON, and escaped line by line for a human', (t) => {
+  const text = `{"Network":"198.18.0.0/16",\n"Backend":{"Type":"x\\u001b[2J${'y'.repeat(400)}"}}`;
+  const s = readStoredConfig(text, WEFT);
+  t.false(s.report.valid);
+  t.true((s.report.config?.Backend.Type ?? '').length < 300);
+  const out = renderStoredConfig('/p/config', '9', text, s);
+  // eslint-disable-next-line no-control-regex
+  t.false(/[\x00-\x09\x0b-\x1f\x7f-\x9f]/.test(out));
+  t.regex(out, /^\/p\/config: INVALID \(revision 9\)\n {2}error {5}backend type "x\\u001b\[2jy+/);
+  t.regex(out, /\n {2}backend {3}x\\x1b\[2jy+\.\.\.\[\d+ more chars\]\n/);
+  t.regex(out, /\nstored text:\n {2}\{"Network":"198\.18\.0\.0\/16",\n {2}"Backend":/);
+  const broken = renderStoredConfig('/p/config', '9', '{"Network":\n\x1b[31m', readStoredConfig('{"Network":\n\x1b[31m', WEFT));
+  t.regex(broken, /^\/p\/config: INVALID \(revision 9\)\n {2}error {5}invalid JSON/);
+  t.regex(broken, /\nstored text:\n {2}\{"Network":\n {2}\\x1b\[31m\n$/);
+  // eslint-disable-next-line no-control-regex
+  t.false(/[\x00-\x09\x0b-\x1f\x7f-\x9f]/.test(broken));
+});
+
+test('the human summary: network and capacity, backend options, and whether the spec matches', (t) => {
+  const text = '{"Network":"198.18.0.0/16","Backend":{"Type":"vxlan"}}';
+  const s = readStoredConfig(text, WEFT);
+  const same = checkNetworkConfig(decodeNetworkConfig('{"Network":"198.18.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan","VNI":1,"Port":8472}}'));
+  t.is(renderStoredConfig('/p/config', '3', text, s, { file: 'n.yaml', config: same }), [
+    '/p/config: valid (revision 3)',
+    '  network   198.18.0.0/16: /24 subnets from 198.18.1.0 to 198.18.255.0 (255 host subnets)',
+    '  ipv6      off',
+    '  backend   vxlan: VNI 1, port 8472, MTU from each host\'s interface, GBP off, learning off, directRouting off',
+    '  spec      matches n.yaml',
+    'stored text:',
+    `  ${text}`,
+    '',
+  ].join('\n'));
+  const other = checkNetworkConfig(decodeNetworkConfig('{"Network":"10.0.0.0/8","Backend":{"Type":"vxlan"}}'));
+  t.regex(renderStoredConfig('/p/config', '3', text, s, { file: 'n.yaml', config: other }), /spec {6}differs from n\.yaml \(weft apply --dry-run shows how\)/);
+});
