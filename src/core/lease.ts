@@ -4,45 +4,11 @@
  * Key: `198.18.5.0-24`, dual stack `198.18.5.0-24&fd00:5::-64`, IPv6 only `0.0.0.0-0&fd00:5::-64`.
  * Value: `{"PublicIP":"…","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"…"}}`.
  */
-import { type IP, type Prefix, formatIP, ip, parseIPv4, parseIPv6, prefix } from './cidr.js';
+import { type IP, formatIP, ip, parseIPv4, parseIPv6 } from './cidr.js';
 import { normalizeEthernetMAC } from './mac.js';
 import type { Json } from './network-config.js';
 
-/** The subnets a lease key names. `v4` is absent only for an IPv6-only key. */
-export interface SubnetKey {
-  readonly v4?: Prefix;
-  readonly v6?: Prefix;
-}
-
-/** The key for a lease: `a.b.c.d-len[&v6-len]`. */
-export function formatSubnetKey(k: SubnetKey): string {
-  const v4 = k.v4 ? `${formatIP(k.v4.ip)}-${k.v4.len}` : '0.0.0.0-0';
-  return k.v6 ? `${v4}&${formatIP(k.v6.ip)}-${k.v6.len}` : v4;
-}
-
-const KEY = /^([0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3})-([0-9]{1,3})(?:&([a-f0-9:]+)-([0-9]{1,3}))?$/;
-
-/**
- * Parse the last path element of a lease key. Accepts exactly what flanneld can parse back
- * (IPv4 prefix 0..31, IPv6 0..127, lowercase IPv6) — anything else is not a lease.
- */
-export function parseSubnetKey(text: string): SubnetKey | undefined {
-  const m = KEY.exec(text);
-  if (!m) return undefined;
-  const [, a, l4, a6, l6] = m;
-  const v4ip = a === undefined ? undefined : parseIPv4(a);
-  const len4 = Number(l4);
-  if (!v4ip || len4 > 31 || (l4 !== undefined && l4.length > 1 && l4.startsWith('0'))) return undefined;
-  let v6: Prefix | undefined;
-  if (a6 !== undefined) {
-    const v6ip = parseIPv6(a6);
-    const len6 = Number(l6);
-    if (!v6ip || len6 > 127 || (l6 !== undefined && l6.length > 1 && l6.startsWith('0'))) return undefined;
-    v6 = prefix(v6ip, len6);
-  }
-  const isV6Only = v4ip.value === 0n && len4 === 0 && v6 !== undefined;
-  return Object.freeze({ ...(isV6Only ? {} : { v4: prefix(v4ip, len4) }), ...(v6 ? { v6 } : {}) });
-}
+export { type ParsedSubnetKey, type SubnetKey, formatSubnetKey, parseSubnetKey } from './subnet-key.js';
 
 /** vxlan's BackendData. */
 export interface VxlanData {
