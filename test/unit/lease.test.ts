@@ -70,6 +70,9 @@ test('lease values decode as Go does, and bad ones are rejected with a reason', 
   for (const bad of ['not json', '[]', '{"PublicIP":null}', '{"PublicIP":""}', '{"PublicIP":"fd00::1"}', '{"PublicIP":"1.2.3.4","PublicIPv6":""}', '{"PublicIP":"1.2.3.4","BackendType":5}']) {
     t.false(decodeLeaseAttrs(bad).ok, bad);
   }
+  t.deepEqual(decodeVxlanData('{"VtepMAC":"0e:00:00:00:00:01","VNI":null}'), { ok: true, value: { vtepMAC: '0e:00:00:00:00:01' } }, 'no VNI: still a peer');
+  t.like(decodeLeaseAttrs('{}'), { ok: true, value: { publicIP: { value: 0n } } }, 'a missing PublicIP is Go\'s zero value, 0.0.0.0');
+  t.like(decodeLeaseAttrs(`{"PublicIP":"10.0.0.1","BackendData":${'['.repeat(5000)}${']'.repeat(5000)}}`), { ok: false, reason: 'value is 10,038 bytes, over the 4,096-byte limit' });
   t.false(decodeVxlanData('{"VNI":1,"VtepMAC":5}').ok);
   t.false(decodeVxlanData('{"VNI":-1,"VtepMAC":"c6:d2:32:6f:8f:44"}').ok);
   t.false(decodeVxlanData('{"VNI":1,"VtepMAC":"00:00:00:00:fe:80:00:00"}').ok, '8-byte MACs are not Ethernet');
