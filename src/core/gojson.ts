@@ -253,8 +253,6 @@ function foldName(s: string): string {
   return s.replace(/[a-z\u017f\u212a]/g, (c) => (c === '\u017f' ? 'S' : c === '\u212a' ? 'K' : c.toUpperCase()));
 }
 
-const nodeKind = (n: JsonNode): string => (n.kind === 'null' ? 'null' : n.kind === 'bool' ? 'bool' : n.kind);
-
 /**
  * Decode a node into a Go struct with encoding/json's rules: a member goes to the field whose
  * name equals its (unescaped) key, else to the first field equal under folding; unknown keys are
@@ -266,7 +264,7 @@ const nodeKind = (n: JsonNode): string => (n.kind === 'null' ? 'null' : n.kind =
  */
 export function decodeStruct<F extends GoFields>(node: JsonNode, goType: string, fields: F): Decoded<GoStruct<F>> {
   if (node.kind === 'null') return done({}); // null into a struct is a no-op
-  if (node.kind !== 'object') return fail(`json: cannot unmarshal ${nodeKind(node)} into Go value of type ${goType}`);
+  if (node.kind !== 'object') return fail(`json: cannot unmarshal ${node.kind} into Go value of type ${goType}`);
   const byName = new Map(Object.entries(fields));
   const byFold = new Map<string, string>();
   for (const name of byName.keys()) if (!byFold.has(foldName(name))) byFold.set(foldName(name), name);
@@ -302,9 +300,9 @@ function store(node: JsonNode, f: GoField, where: string): Decoded<unknown> {
   if (f.kind === 'raw') return done(node);
   if (node.kind === 'null') return done(NO_OP);
   const typeError = (what: string): Decoded<never> => fail(`json: cannot unmarshal ${what} into Go struct field ${where} of type ${f.kind as string}`);
-  if (f.kind === 'bool') return node.kind === 'bool' ? done(node.value) : typeError(nodeKind(node));
-  if (f.kind === 'string') return node.kind === 'string' ? done(node.value) : typeError(nodeKind(node));
-  if (node.kind !== 'number') return typeError(nodeKind(node));
+  if (f.kind === 'bool') return node.kind === 'bool' ? done(node.value) : typeError(node.kind);
+  if (f.kind === 'string') return node.kind === 'string' ? done(node.value) : typeError(node.kind);
+  if (node.kind !== 'number') return typeError(node.kind);
   // strconv.ParseInt / ParseUint(token, 10, 64): digits, a sign only for int (so uint refuses -0),
   // no fraction or exponent; then the kind's range. JSON has no leading zeros, so >20 digits overflow.
   const [lo, hi] = RANGES[f.kind] ?? [0n, -1n];
