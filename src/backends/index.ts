@@ -1,13 +1,18 @@
-/** The only backend registry: a plain map from flannel's Backend.Type to its implementation. */
-import { WeftError } from '../core/errors.js';
+/**
+ * The only backend registry: flannel's Backend.Type (lower-cased) to its implementation. A Map,
+ * so that a stored type such as `constructor` or `__proto__` is simply unknown.
+ */
+import { shortText } from '../core/gojson.js';
+import { ConfigError } from '../core/network-config.js';
 import { hostGw } from './host-gw.js';
 import type { Backend } from './types.js';
 import { vxlan } from './vxlan.js';
 
-export const BACKENDS: Readonly<Record<string, Backend>> = Object.freeze({ vxlan, 'host-gw': hostGw });
+export const BACKENDS: ReadonlyMap<string, Backend> = new Map([['vxlan', vxlan], ['host-gw', hostGw]]);
 
+/** The backend for a config's type. Throws ConfigError (E_CONFIG) for any other type. */
 export function backendFor(type: string): Backend {
-  const b = BACKENDS[type];
-  if (!b) throw new WeftError('E_CONFIG', `backend type ${JSON.stringify(type)} is not supported by weft (vxlan, host-gw)`);
+  const b = BACKENDS.get(type);
+  if (!b) throw new ConfigError(`backend type "${shortText(type)}" is not supported by weft (vxlan, host-gw)`, 'Backend');
   return b;
 }

@@ -2,8 +2,9 @@
  * vxlan exactly as flanneld programs it (flannel-compat.md §3): device `flannel.<VNI>` with
  * `local` = public IP, nolearning, MTU underlay − 50, the own subnet address /32 on it; per
  * peer a permanent neighbour, a permanent fdb entry and an onlink route, or with DirectRouting
- * a plain route to an L2-adjacent peer. Unlike flanneld, a peer with another VNI, a MAC already
- * used by another peer, or this host's own public IP is reported and skipped.
+ * a plain route to an L2-adjacent peer. Unlike flanneld, a peer with another VNI (one with none
+ * is programmed), a MAC already used by another peer, or this host's own public IP is reported
+ * and skipped.
  */
 import { formatIP, maskPrefix, prefix, sameIP } from '../core/cidr.js';
 import type { NetworkConfig } from '../core/config-check.js';
@@ -34,7 +35,8 @@ export const vxlan: Backend = {
     for (const p of i.peers) {
       const skip = (reason: string) => { skipped.push({ subnetKey: p.subnetKey, reason }); };
       if (p.attrs.backendType !== 'vxlan' || !p.vxlan) { skip(`backend ${p.attrs.backendType ?? '(none)'} is not vxlan`); continue; }
-      if (p.vxlan.vni !== o.vni) { skip(`VNI ${p.vxlan.vni} differs from this network's VNI ${o.vni}`); continue; }
+      // A lease without a VNI is programmed, as flanneld (which never reads a peer's VNI) does.
+      if (p.vxlan.vni !== undefined && p.vxlan.vni !== o.vni) { skip(`VNI ${p.vxlan.vni} differs from this network's VNI ${o.vni}`); continue; }
       const pub = p.attrs.publicIP;
       if (sameIP(pub, i.facts.publicIP)) { skip(`PublicIP ${formatIP(pub)} is this host's own public IP`); continue; }
       if (o.directRouting && isAdjacent(i.routes, pub, i.facts.iface)) {

@@ -20,7 +20,10 @@ import type { KeyValue } from './store.js';
 /** A key under `<prefix>/subnets/` as listed, with what could be decoded of it. */
 export interface ListedLease {
   readonly subnetKey: string;
+  /** The subnet flanneld reads from the key: it counts as taken even when the key is odd. */
   readonly subnet?: Prefix;
+  /** Set when the key is not in weft's canonical form: never adopted, reused or kept. */
+  readonly nonCanonicalKey?: true;
   readonly kv: KeyValue;
   readonly attrs?: LeaseAttrs;
   readonly owner?: OwnerRecord;
@@ -33,11 +36,15 @@ export function joinListing(subnetKvs: readonly KeyValue[], ownerKvs: readonly K
   for (const kv of ownerKvs) owners.set(kv.key.slice(ownersPrefix.length), kv);
   return subnetKvs.map((kv) => {
     const subnetKey = kv.key.slice(subnetsPrefix.length);
-    const subnet = parseSubnetKey(subnetKey)?.v4;
+    const key = parseSubnetKey(subnetKey);
+    const subnet = key?.v4;
     const attrs = decodeLeaseAttrs(kv.value);
     const ownerKv = owners.get(subnetKey);
     const owner = ownerKv ? decodeOwner(ownerKv.value) : undefined;
-    return { subnetKey, kv, ...(subnet ? { subnet } : {}), ...(attrs.ok ? { attrs: attrs.value } : {}), ...(owner && ownerKv ? { owner, ownerKv } : {}) };
+    return {
+      subnetKey, kv, ...(subnet ? { subnet } : {}), ...(key && !key.canonical ? { nonCanonicalKey: true as const } : {}),
+      ...(attrs.ok ? { attrs: attrs.value } : {}), ...(owner && ownerKv ? { owner, ownerKv } : {}),
+    };
   });
 }
 
@@ -68,7 +75,7 @@ export interface AcquireDecision {
 export function planAcquire(input: AcquireInput): AcquireDecision {
   const { range, leases, hostID, publicIP } = input;
   const excluded = (p: Prefix): boolean => input.exclude?.has(formatPrefix(p)) ?? false;
-  const fits = (l: ListedLease): l is ListedLease & { subnet: Prefix } => l.subnet !== undefined && isCompatible(l.subnet, range) && !excluded(l.subnet);
+  const fits = (l: ListedLease): l is ListedLease & { subnet: Prefix } => l.subnet !== undefined && !l.nonCanonicalKey && isCompatible(l.subnet, range) && !excluded(l.subnet);
   const ours = new Set([hostID, ...(input.formerHostIDs ?? [])]);
   const mine = leases.filter((l) => l.owner !== undefined && ours.has(l.owner.hostID));
   const stale = mine.filter((l) => !fits(l));

@@ -24,7 +24,8 @@ export function strandReason(l: ListedLease, next: NetworkConfig): string | unde
   if (type !== next.backend.type) return `${who} uses backend ${type || '(none)'}, not ${next.backend.type}`;
   if (next.backend.vxlan) {
     const d = decodeVxlanData(l.attrs?.backendData);
-    if (d.ok && d.value.vni !== next.backend.vxlan.vni) return `${who} uses VNI ${d.value.vni}, not ${next.backend.vxlan.vni}`;
+    // A lease without a VNI fits any: flanneld never reads a peer's VNI.
+    if (d.ok && d.value.vni !== undefined && d.value.vni !== next.backend.vxlan.vni) return `${who} uses VNI ${d.value.vni}, not ${next.backend.vxlan.vni}`;
   }
   return undefined;
 }

@@ -50,42 +50,72 @@ export function parseIPv4(text: string): IP | undefined {
   return ip(4, value);
 }
 
-const GROUP = /^[0-9a-fA-F]{1,4}$/;
+const hexDigit = (c: number): number =>
+  c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x61 && c <= 0x66 ? c - 0x57 : c >= 0x41 && c <= 0x46 ? c - 0x37 : -1;
 
-function parseGroups(text: string): number[] | undefined {
-  if (text === '') return [];
-  const out: number[] = [];
-  const parts = text.split(':');
-  for (const [i, part] of parts.entries()) {
-    if (i === parts.length - 1 && part.includes('.')) {
-      const v4 = parseIPv4(part);
+/**
+ * IPv6 text exactly as Go's `net.ParseIP` (netip.ParseAddr) reads it: groups of 1-4 hex digits
+ * of either case, at most one `::` standing for at least one zero group, a dotted IPv4 only as
+ * the last 32 bits (`::ffff:1.2.3.4`), no zone.
+ */
+export function parseIPv6(text: string): IP | undefined {
+  const b = new Array<number>(16).fill(0);
+  let s = 0;
+  let i = 0;
+  let ellipsis = -1;
+  if (text.startsWith('::')) {
+    ellipsis = 0;
+    s = 2;
+    if (s === text.length) return ip(6, 0n);
+  }
+  while (i < 16) {
+    let off = 0;
+    let acc = 0;
+    for (; s + off < text.length; off++) {
+      const d = hexDigit(text.charCodeAt(s + off));
+      if (d < 0) break;
+      if (off > 3) return undefined; // more than 4 digits in a group
+      acc = acc * 16 + d;
+    }
+    if (off === 0) return undefined;
+    if (text[s + off] === '.') {
+      // An embedded IPv4 must end the text and fill the last 4 bytes (or sit after the `::`).
+      if ((ellipsis < 0 && i !== 12) || i + 4 > 16) return undefined;
+      const v4 = parseIPv4(text.slice(s));
       if (!v4) return undefined;
-      out.push(Number(v4.value >> 16n), Number(v4.value & 0xffffn));
-    } else if (GROUP.test(part)) {
-      out.push(parseInt(part, 16));
-    } else {
-      return undefined;
+      for (const shift of [24n, 16n, 8n, 0n]) b[i++] = Number((v4.value >> shift) & 0xffn);
+      s = text.length;
+      break;
+    }
+    b[i++] = acc >> 8;
+    b[i++] = acc & 0xff;
+    s += off;
+    if (s === text.length) break;
+    if (text[s] !== ':' || s + 1 === text.length) return undefined;
+    s++;
+    if (text[s] === ':') {
+      if (ellipsis >= 0) return undefined; // a second `::`
+      ellipsis = i;
+      s++;
+      if (s === text.length) break;
     }
   }
-  return out;
+  if (s !== text.length) return undefined;
+  if (i < 16) {
+    if (ellipsis < 0) return undefined;
+    const n = 16 - i;
+    b.splice(ellipsis, 0, ...new Array<number>(n).fill(0));
+    b.length = 16;
+  } else if (ellipsis >= 0) {
+    return undefined; // `::` must stand for at least one zero group
+  }
+  return ip(6, b.reduce((v, x) => (v << 8n) | BigInt(x), 0n));
 }
 
-/** IPv6 text form (`fd00::1`, `::`, `::ffff:1.2.3.4`); no zones. Hex digits of either case. */
-export function parseIPv6(text: string): IP | undefined {
-  const halves = text.split('::');
-  if (halves.length > 2) return undefined;
-  const head = parseGroups(halves[0] ?? '');
-  const tail = halves.length === 2 ? parseGroups(halves[1] ?? '') : [];
-  if (!head || !tail) return undefined;
-  const missing = 8 - head.length - tail.length;
-  if (halves.length === 2 ? missing < 1 : missing !== 0) return undefined;
-  const groups = [...head, ...new Array<number>(halves.length === 2 ? missing : 0).fill(0), ...tail];
-  let value = 0n;
-  for (const g of groups) value = (value << 16n) | BigInt(g);
-  return ip(6, value);
-}
-
-/** Either family: IPv6 when the text holds a colon. */
+/**
+ * Either family, as Go's `net.ParseIP`: IPv6 when the text holds a colon. (Go picks the family by
+ * the first `.` or `:`; with parseIPv6 as strict as Go's, the two choices agree on every input.)
+ */
 export function parseIP(text: string): IP | undefined {
   return text.includes(':') ? parseIPv6(text) : parseIPv4(text);
 }

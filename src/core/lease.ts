@@ -1,52 +1,29 @@
 /**
- * Lease keys and values in flanneld's exact byte format (flannel-compat.md §1.2, §1.3).
+ * Lease keys and values in flanneld's exact byte format (flannel-compat.md §1.2, §1.3), and the
+ * reading of other hosts' values exactly as flanneld reads them (Go's encoding/json into
+ * pkg/lease LeaseAttrs and vxlan's vxlanLeaseAttrs), within limits: a value over 4 KiB or nested
+ * deeper than 32 levels is refused unread (flanneld would read it; nothing legitimate is that big).
  *
  * Key: `198.18.5.0-24`, dual stack `198.18.5.0-24&fd00:5::-64`, IPv6 only `0.0.0.0-0&fd00:5::-64`.
  * Value: `{"PublicIP":"…","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"…"}}`.
  */
-import { type IP, type Prefix, formatIP, ip, parseIPv4, parseIPv6, prefix } from './cidr.js';
-import { normalizeEthernetMAC } from './mac.js';
-import type { Json } from './network-config.js';
+import { type IP, formatIP, ip } from './cidr.js';
+import { type Decoded, type JsonLimits, compactJson, unmarshal } from './gojson.js';
+import { unmarshalHardwareAddr, unmarshalIP4, unmarshalIP6 } from './flannel-types.js';
+import { formatMAC } from './mac.js';
 
-/** The subnets a lease key names. `v4` is absent only for an IPv6-only key. */
-export interface SubnetKey {
-  readonly v4?: Prefix;
-  readonly v6?: Prefix;
-}
+export type { Decoded } from './gojson.js';
+export { type ParsedSubnetKey, type SubnetKey, formatSubnetKey, parseSubnetKey } from './subnet-key.js';
 
-/** The key for a lease: `a.b.c.d-len[&v6-len]`. */
-export function formatSubnetKey(k: SubnetKey): string {
-  const v4 = k.v4 ? `${formatIP(k.v4.ip)}-${k.v4.len}` : '0.0.0.0-0';
-  return k.v6 ? `${v4}&${formatIP(k.v6.ip)}-${k.v6.len}` : v4;
-}
-
-const KEY = /^([0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3})-([0-9]{1,3})(?:&([a-f0-9:]+)-([0-9]{1,3}))?$/;
+/** Limits on a lease value read from etcd. */
+export const LEASE_VALUE_LIMITS: JsonLimits = Object.freeze({ maxBytes: 4096, maxDepth: 32 });
 
 /**
- * Parse the last path element of a lease key. Accepts exactly what flanneld can parse back
- * (IPv4 prefix 0..31, IPv6 0..127, lowercase IPv6) — anything else is not a lease.
+ * vxlan's BackendData. `vni` is absent when the lease has none (or `null`): flanneld never uses
+ * a peer's VNI, so such a lease is still a peer. `vtepMAC` is a normalised 6-byte MAC.
  */
-export function parseSubnetKey(text: string): SubnetKey | undefined {
-  const m = KEY.exec(text);
-  if (!m) return undefined;
-  const [, a, l4, a6, l6] = m;
-  const v4ip = a === undefined ? undefined : parseIPv4(a);
-  const len4 = Number(l4);
-  if (!v4ip || len4 > 31 || (l4 !== undefined && l4.length > 1 && l4.startsWith('0'))) return undefined;
-  let v6: Prefix | undefined;
-  if (a6 !== undefined) {
-    const v6ip = parseIPv6(a6);
-    const len6 = Number(l6);
-    if (!v6ip || len6 > 127 || (l6 !== undefined && l6.length > 1 && l6.startsWith('0'))) return undefined;
-    v6 = prefix(v6ip, len6);
-  }
-  const isV6Only = v4ip.value === 0n && len4 === 0 && v6 !== undefined;
-  return Object.freeze({ ...(isV6Only ? {} : { v4: prefix(v4ip, len4) }), ...(v6 ? { v6 } : {}) });
-}
-
-/** vxlan's BackendData. */
 export interface VxlanData {
-  readonly vni: number;
+  readonly vni?: number;
   readonly vtepMAC: string;
 }
 
@@ -70,80 +47,63 @@ export function encodeLeaseAttrs(a: LeaseAttrs): string {
 }
 
 /** `{"VNI":1,"VtepMAC":"c6:d2:32:6f:8f:44"}` */
-export function encodeVxlanData(d: VxlanData): string {
+export function encodeVxlanData(d: Required<VxlanData>): string {
   return `{"VNI":${d.vni},"VtepMAC":${JSON.stringify(d.vtepMAC)}}`;
 }
 
 /** The attrs of a lease this host publishes. */
-export function vxlanLeaseAttrs(publicIP: IP, d: VxlanData): LeaseAttrs {
+export function vxlanLeaseAttrs(publicIP: IP, d: Required<VxlanData>): LeaseAttrs {
   return { publicIP, backendType: 'vxlan', backendData: encodeVxlanData(d) };
 }
 
-export type Decoded<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly reason: string };
-const fail = (reason: string): { ok: false; reason: string } => ({ ok: false, reason });
+/** pkg/lease LeaseAttrs: PublicIP ip.IP4, PublicIPv6 *ip.IP6, BackendType string, BackendData and BackendV6Data json.RawMessage. */
+const LEASE_ATTRS = {
+  PublicIP: { kind: unmarshalIP4 },
+  PublicIPv6: { kind: unmarshalIP6, pointer: true },
+  BackendType: { kind: 'string' },
+  BackendData: { kind: 'raw' },
+  BackendV6Data: { kind: 'raw' },
+} as const;
 
-const isObject = (v: unknown): v is Record<string, Json> => typeof v === 'object' && v !== null && !Array.isArray(v);
+/** vxlan_network.go vxlanLeaseAttrs: VNI uint32, VtepMAC hardwareAddr. */
+const VXLAN_LEASE_ATTRS = { VNI: { kind: 'uint32' }, VtepMAC: { kind: unmarshalHardwareAddr } } as const;
 
-function get(obj: Record<string, Json>, key: string): Json | undefined {
-  let found: Json | undefined;
-  for (const [k, v] of Object.entries(obj)) if (k.toLowerCase() === key.toLowerCase()) found = v;
-  return found;
-}
-
-/** Decode a lease value as flanneld would; anything it would reject is rejected with a reason. */
+/**
+ * Decode a lease value as flanneld does (kvToIPLease: json.Unmarshal into LeaseAttrs); anything
+ * it would reject is rejected with a reason. A missing PublicIP is 0.0.0.0, as in Go; BackendData
+ * is kept as compact JSON text (`null` stays `null`, as in a RawMessage).
+ */
 export function decodeLeaseAttrs(text: string): Decoded<LeaseAttrs> {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch {
-    return fail('value is not JSON');
-  }
-  if (!isObject(doc)) return fail('value is not a JSON object');
-  const pub = get(doc, 'PublicIP');
-  const publicIP = typeof pub === 'string' ? parseIPv4(pub) : undefined;
-  if (!publicIP) return fail(`PublicIP ${JSON.stringify(pub ?? null)} is not an IPv4 address`);
-  const pub6 = get(doc, 'PublicIPv6');
-  let publicIPv6: IP | undefined;
-  if (pub6 !== undefined && pub6 !== null) {
-    publicIPv6 = typeof pub6 === 'string' ? parseIPv6(pub6) : undefined;
-    if (!publicIPv6) return fail(`PublicIPv6 ${JSON.stringify(pub6)} is not an IPv6 address`);
-  }
-  const bt = get(doc, 'BackendType');
-  if (bt !== undefined && bt !== null && typeof bt !== 'string') return fail('BackendType is not a string');
-  const raw = (k: string): string | undefined => {
-    const v = get(doc, k);
-    return v === undefined || v === null ? undefined : JSON.stringify(v);
-  };
-  const bd = raw('BackendData');
-  const bd6 = raw('BackendV6Data');
+  const r = unmarshal(text, LEASE_VALUE_LIMITS, 'lease.LeaseAttrs', LEASE_ATTRS);
+  if (!r.ok) return r;
+  const v = r.value;
   return {
     ok: true,
     value: Object.freeze({
-      publicIP,
-      ...(publicIPv6 ? { publicIPv6 } : {}),
-      ...(typeof bt === 'string' && bt !== '' ? { backendType: bt } : {}),
-      ...(bd !== undefined ? { backendData: bd } : {}),
-      ...(bd6 !== undefined ? { backendV6Data: bd6 } : {}),
+      publicIP: v.PublicIP ?? ZERO_IPV4,
+      ...(v.PublicIPv6 ? { publicIPv6: v.PublicIPv6 } : {}),
+      ...(v.BackendType ? { backendType: v.BackendType } : {}),
+      ...(v.BackendData ? { backendData: compactJson(v.BackendData) } : {}),
+      ...(v.BackendV6Data ? { backendV6Data: compactJson(v.BackendV6Data) } : {}),
     }),
   };
 }
 
-/** Decode vxlan BackendData; the MAC must be a 6-byte Ethernet address (normalised). */
+/**
+ * Decode vxlan BackendData as flanneld does (handleSubnetEvents: json.Unmarshal into
+ * vxlanLeaseAttrs). Two deliberate refusals where flanneld decodes: no VtepMAC, and a MAC that is
+ * not 6 bytes (8- and 20-byte forms parse); flanneld then fails to add the FDB entry (the kernel
+ * wants a 6-byte address), so the peer is never reachable either way.
+ */
 export function decodeVxlanData(text: string | undefined): Decoded<VxlanData> {
-  if (text === undefined) return fail('vxlan lease without BackendData');
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch {
-    return fail('BackendData is not JSON');
-  }
-  if (!isObject(doc)) return fail('BackendData is not an object');
-  const vni = get(doc, 'VNI');
-  if (typeof vni !== 'number' || !Number.isInteger(vni) || vni < 0 || vni > 0xffffffff) return fail('BackendData.VNI is not a uint32');
-  const macText = get(doc, 'VtepMAC');
-  const vtepMAC = typeof macText === 'string' ? normalizeEthernetMAC(macText) : undefined;
-  if (!vtepMAC) return fail(`BackendData.VtepMAC ${JSON.stringify(macText ?? null)} is not an Ethernet MAC`);
-  return { ok: true, value: Object.freeze({ vni, vtepMAC }) };
+  if (text === undefined) return { ok: false, reason: 'vxlan lease without BackendData' };
+  const r = unmarshal(text, LEASE_VALUE_LIMITS, 'vxlan.vxlanLeaseAttrs', VXLAN_LEASE_ATTRS);
+  if (!r.ok) return { ok: false, reason: `BackendData: ${r.reason}` };
+  const mac = r.value.VtepMAC;
+  if (!mac) return { ok: false, reason: 'BackendData has no VtepMAC' };
+  if (mac.length !== 6) return { ok: false, reason: `BackendData.VtepMAC ${formatMAC(mac)} is not a 6-byte Ethernet MAC` };
+  const vni = r.value.VNI;
+  return { ok: true, value: Object.freeze({ ...(vni !== undefined ? { vni: Number(vni) } : {}), vtepMAC: formatMAC(mac) }) };
 }
 
 /** The zero IPv4 address flannel writes as PublicIP for IPv6-only hosts. */

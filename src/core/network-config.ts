@@ -1,12 +1,17 @@
 /**
- * flannel's network config JSON (`<prefix>/config`), decoded the way flanneld decodes it
- * (flannel-compat.md §2.1): keys matched case-insensitively, the last duplicate wins, unknown
- * keys ignored, `Network` masked, `0.0.0.0` / `::` meaning "unset", an absent `Backend`
- * meaning `udp`. Decoding never applies defaults; `checkNetworkConfig` (config-check.ts) does
- * that, into a new frozen value.
+ * flannel's network config JSON (`<prefix>/config`), decoded exactly as flanneld decodes it
+ * (pkg/subnet/config.go ParseConfig: Go's encoding/json into subnet.Config, flannel-compat.md
+ * §2.1): keys matched as Go matches them, the last duplicate wins, unknown keys ignored, `null`
+ * a no-op, integers parsed from their token, addresses through flannel's own UnmarshalJSON
+ * methods (flannel-types.ts), `Network` masked, `0.0.0.0` / `::` meaning "unset", an absent
+ * `Backend` meaning `udp`. A config over 64 KiB or nested deeper than 32 levels is refused
+ * unread. Decoding never applies defaults; `checkNetworkConfig` (config-check.ts) does that, into
+ * a new frozen value.
  */
-import { type IP, type Prefix, formatIP, formatPrefix, maskPrefix, parseIP, parseIPv4, parsePrefix } from './cidr.js';
+import { type IP, type Prefix, formatIP, formatPrefix } from './cidr.js';
 import { WeftError } from './errors.js';
+import { unmarshalIP4, unmarshalIP4Net, unmarshalIP6, unmarshalIP6Net } from './flannel-types.js';
+import { type JsonLimits, type JsonNode, compactJson, decodeStruct, parseJson } from './gojson.js';
 
 /** Options of the vxlan backend (§3.1). Zero means "unset" where flannel says so. */
 export interface VxlanOptions {
@@ -18,15 +23,23 @@ export interface VxlanOptions {
   readonly directRouting: boolean;
 }
 
-/** `Backend`: its lower-cased type, the vxlan options when the type is vxlan, and the raw JSON. */
+/**
+ * `Backend`: its lower-cased type, the vxlan options when the type is vxlan, and the object as
+ * stored, compact (Go's RawMessage: `null` when stored as null; absent when there is none).
+ */
 export interface BackendConfig {
   readonly type: string;
   readonly vxlan?: VxlanOptions;
-  readonly raw: unknown;
+  readonly raw?: string;
 }
 
 /** The config as written in etcd, nothing defaulted (0 / undefined = unset). */
 export interface RawNetworkConfig {
+  /**
+   * The masked network. Its length can exceed 32 where flannel keeps one: for an IPv4-mapped
+   * IPv6 CIDR such as `::ffff:10.1.0.0/112` flannel keeps the 128-bit mask's length (96..128),
+   * and CheckNetworkConfig then refuses it whenever IPv4 is enabled.
+   */
   readonly network?: Prefix;
   readonly subnetLen: number;
   readonly subnetMin?: IP;
@@ -51,104 +64,90 @@ export class ConfigError extends WeftError {
 
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
-const isObject = (v: unknown): v is Record<string, Json> => typeof v === 'object' && v !== null && !Array.isArray(v);
+/** Limits on the stored config. */
+export const CONFIG_LIMITS: JsonLimits = Object.freeze({ maxBytes: 64 * 1024, maxDepth: 32 });
 
-/** The value of `key` matched case-insensitively; the last match wins, as in Go. */
-function field(obj: Record<string, Json>, key: string): Json | undefined {
-  const want = key.toLowerCase();
-  let found: Json | undefined;
-  for (const [k, v] of Object.entries(obj)) if (k.toLowerCase() === want) found = v;
-  return found;
-}
+/** subnet.Config (BackendType is `json:"-"`, so a `BackendType` key is ignored). */
+const CONFIG = {
+  EnableIPv4: { kind: 'bool' },
+  EnableIPv6: { kind: 'bool' },
+  EnableNFTables: { kind: 'bool' },
+  Network: { kind: unmarshalIP4Net },
+  IPv6Network: { kind: unmarshalIP6Net },
+  SubnetMin: { kind: unmarshalIP4 },
+  SubnetMax: { kind: unmarshalIP4 },
+  IPv6SubnetMin: { kind: unmarshalIP6, pointer: true },
+  IPv6SubnetMax: { kind: unmarshalIP6, pointer: true },
+  SubnetLen: { kind: 'uint' },
+  IPv6SubnetLen: { kind: 'uint' },
+  Backend: { kind: 'raw' },
+} as const;
 
-function uint(v: Json | undefined, name: string): number {
-  if (v === undefined) return 0;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff) {
-    throw new ConfigError(`json: cannot unmarshal ${JSON.stringify(v)} into Go struct field Config.${name} of type uint`, name);
+/** vxlan.go VXLANConfig (Linux): every field a Go int or bool, matched by its json tag. */
+const VXLAN_CONFIG = {
+  vni: { kind: 'int' }, port: { kind: 'int' }, mtu: { kind: 'int' },
+  gbp: { kind: 'bool' }, learning: { kind: 'bool' }, directRouting: { kind: 'bool' },
+} as const;
+
+/** weft refuses what the kernel cannot program (flanneld fails creating the device, or truncates the port). */
+const VXLAN_RANGES = [['vni', 'VNI', 0xffffff], ['port', 'Port', 0xffff]] as const;
+
+function decodeVxlan(node: JsonNode): VxlanOptions {
+  const r = decodeStruct(node, 'vxlan.VXLANConfig', VXLAN_CONFIG);
+  if (!r.ok) throw new ConfigError(`error decoding VXLAN backend config: ${r.reason}`, 'Backend');
+  const v = r.value;
+  for (const [tag, name, max] of VXLAN_RANGES) {
+    const n = v[tag];
+    if (n !== undefined && (n < 0n || n > BigInt(max))) {
+      throw new ConfigError(`error decoding VXLAN backend config: Backend.${name} ${n} is outside 0..${max}`, `Backend.${name}`);
+    }
   }
-  return v;
+  return Object.freeze({
+    vni: Number(v.vni ?? 1n), port: Number(v.port ?? 0n), mtu: Number(v.mtu ?? 0n),
+    gbp: v.gbp ?? false, learning: v.learning ?? false, directRouting: v.directRouting ?? false,
+  });
 }
 
-function bool(v: Json | undefined, name: string, dflt: boolean): boolean {
-  if (v === undefined) return dflt;
-  if (typeof v !== 'boolean') throw new ConfigError(`json: cannot unmarshal ${JSON.stringify(v)} into Go struct field Config.${name} of type bool`, name);
-  return v;
+/** parseBackendType: an absent Backend is `udp`; else its `Type` (a struct { Type string }), lower-cased as the backend manager does. */
+function decodeBackendNode(node: JsonNode | undefined): BackendConfig {
+  if (node === undefined) return Object.freeze({ type: 'udp' });
+  const r = decodeStruct(node, 'struct { Type string }', { Type: { kind: 'string' } } as const);
+  if (!r.ok) throw new ConfigError(`error decoding Backend property of config: ${r.reason}`, 'Backend');
+  const type = (r.value.Type ?? '').toLowerCase();
+  const raw = compactJson(node);
+  return Object.freeze(type === 'vxlan' ? { type, vxlan: decodeVxlan(node), raw } : { type, raw });
 }
 
-function ipv4(v: Json | undefined, name: string): IP | undefined {
-  if (v === undefined) return undefined;
-  const parsed = typeof v === 'string' ? parseIPv4(v) : undefined;
-  if (!parsed) throw new ConfigError(`invalid IPv4 address in ${name}: ${JSON.stringify(v)}`, name);
-  return parsed.value === 0n ? undefined : parsed;
-}
-
-function ipv6(v: Json | undefined, name: string): IP | undefined {
-  if (v === undefined) return undefined;
-  const parsed = typeof v === 'string' ? parseIP(v) : undefined;
-  if (!parsed) throw new ConfigError(`invalid IP address in ${name}: ${JSON.stringify(v)}`, name);
-  return parsed.value === 0n ? undefined : parsed;
-}
-
-function cidr(v: Json | undefined, name: string, family: 4 | undefined): Prefix | undefined {
-  if (v === undefined) return undefined;
-  const parsed = typeof v === 'string' ? parsePrefix(v) : undefined;
-  if (!parsed || (family === 4 && parsed.ip.family !== 4)) throw new ConfigError(`invalid IPv4 CIDR format in ${name}: ${JSON.stringify(v)}`, name);
-  return maskPrefix(parsed);
-}
-
-function decodeVxlan(obj: Record<string, Json>): VxlanOptions {
-  const num = (k: string): number => {
-    const v = field(obj, k);
-    if (v === undefined) return 0;
-    if (typeof v !== 'number' || !Number.isInteger(v)) throw new ConfigError(`error decoding VXLAN backend config: ${k} must be an integer`, 'Backend');
-    return v;
-  };
-  const flag = (k: string): boolean => {
-    const v = field(obj, k);
-    if (v === undefined) return false;
-    if (typeof v !== 'boolean') throw new ConfigError(`error decoding VXLAN backend config: ${k} must be a boolean`, 'Backend');
-    return v;
-  };
-  const vni = field(obj, 'VNI') === undefined ? 1 : num('VNI');
-  return Object.freeze({ vni, port: num('Port'), mtu: num('MTU'), gbp: flag('GBP'), learning: flag('Learning'), directRouting: flag('DirectRouting') });
-}
-
-export function decodeBackend(v: Json | undefined): BackendConfig {
-  if (v === undefined) return Object.freeze({ type: 'udp', raw: undefined });
-  if (v === null) return Object.freeze({ type: '', raw: null });
-  if (!isObject(v)) throw new ConfigError(`error decoding Backend property of config: not a JSON object: ${JSON.stringify(v)}`, 'Backend');
-  const t = field(v, 'Type');
-  const type = typeof t === 'string' ? t.toLowerCase() : '';
-  return Object.freeze(type === 'vxlan' ? { type, vxlan: decodeVxlan(v), raw: v } : { type, raw: v });
+/** Decode a Backend given as JSON text (undefined: no Backend). Throws ConfigError. */
+export function decodeBackend(text: string | undefined): BackendConfig {
+  if (text === undefined) return decodeBackendNode(undefined);
+  const doc = parseJson(text, CONFIG_LIMITS);
+  if (!doc.ok) throw new ConfigError(`error decoding Backend property of config: ${doc.reason}`, 'Backend');
+  return decodeBackendNode(doc.value);
 }
 
 /** Decode `<prefix>/config` text as flanneld does. Throws ConfigError. Never applies defaults. */
 export function decodeNetworkConfig(text: string): RawNetworkConfig {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (e) {
-    throw new ConfigError(`invalid JSON: ${e instanceof Error ? e.message : String(e)}`);
-  }
-  if (!isObject(doc)) throw new ConfigError('the network config must be a JSON object');
-  const g = (k: string): Json | undefined => field(doc, k);
-  const out: RawNetworkConfig = {
-    subnetLen: uint(g('SubnetLen'), 'SubnetLen'),
-    enableIPv4: bool(g('EnableIPv4'), 'EnableIPv4', true),
-    enableIPv6: bool(g('EnableIPv6'), 'EnableIPv6', false),
-    ipv6SubnetLen: uint(g('IPv6SubnetLen'), 'IPv6SubnetLen'),
-    enableNFTables: bool(g('EnableNFTables'), 'EnableNFTables', false),
-    backend: decodeBackend(g('Backend')),
-  };
-  const opt = <K extends keyof RawNetworkConfig>(k: K, v: RawNetworkConfig[K] | undefined): Partial<RawNetworkConfig> => (v === undefined ? {} : { [k]: v });
+  const doc = parseJson(text, CONFIG_LIMITS);
+  if (!doc.ok) throw new ConfigError(`the network config is unreadable: ${doc.reason}`);
+  const r = decodeStruct(doc.value, 'subnet.Config', CONFIG);
+  if (!r.ok) throw new ConfigError(r.reason, r.field);
+  const v = r.value;
+  const nonZero = (a: IP | null | undefined): IP | undefined => (a && a.value !== 0n ? a : undefined);
+  const opt = <K extends keyof RawNetworkConfig>(k: K, x: RawNetworkConfig[K] | undefined): Partial<RawNetworkConfig> => (x === undefined ? {} : { [k]: x });
   return Object.freeze({
-    ...out,
-    ...opt('network', cidr(g('Network'), 'Network', 4)),
-    ...opt('subnetMin', ipv4(g('SubnetMin'), 'SubnetMin')),
-    ...opt('subnetMax', ipv4(g('SubnetMax'), 'SubnetMax')),
-    ...opt('ipv6Network', cidr(g('IPv6Network'), 'IPv6Network', undefined)),
-    ...opt('ipv6SubnetMin', ipv6(g('IPv6SubnetMin'), 'IPv6SubnetMin')),
-    ...opt('ipv6SubnetMax', ipv6(g('IPv6SubnetMax'), 'IPv6SubnetMax')),
+    subnetLen: Number(v.SubnetLen ?? 0n),
+    enableIPv4: v.EnableIPv4 ?? true,
+    enableIPv6: v.EnableIPv6 ?? false,
+    ipv6SubnetLen: Number(v.IPv6SubnetLen ?? 0n),
+    enableNFTables: v.EnableNFTables ?? false,
+    backend: decodeBackendNode(v.Backend),
+    ...opt('network', v.Network),
+    ...opt('subnetMin', nonZero(v.SubnetMin)),
+    ...opt('subnetMax', nonZero(v.SubnetMax)),
+    ...opt('ipv6Network', v.IPv6Network),
+    ...opt('ipv6SubnetMin', nonZero(v.IPv6SubnetMin)),
+    ...opt('ipv6SubnetMax', nonZero(v.IPv6SubnetMax)),
   });
 }
 
@@ -169,8 +168,9 @@ export function encodeNetworkConfig(c: RawNetworkConfig): string {
   if (c.ipv6SubnetMin) o.IPv6SubnetMin = formatIP(c.ipv6SubnetMin);
   if (c.ipv6SubnetMax) o.IPv6SubnetMax = formatIP(c.ipv6SubnetMax);
   if (c.enableNFTables) o.EnableNFTables = true;
-  if (c.backend.raw !== undefined) o.Backend = c.backend.raw;
-  return JSON.stringify(o);
+  const text = JSON.stringify(o);
+  if (c.backend.raw === undefined) return text;
+  return `${text.slice(0, -1)}${text === '{}' ? '' : ','}"Backend":${c.backend.raw}}`;
 }
 
 /** A Backend object as weft writes it: `{"Type":"vxlan","VNI":1,"Port":8472}` or `{"Type":"host-gw"}`. */

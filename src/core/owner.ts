@@ -5,7 +5,7 @@
  * The record lets two hosts with one public IP (NAT, cloned VMs) hold different subnets,
  * where flanneld would silently share one (§12 item 6).
  */
-import type { Json } from './network-config.js';
+import { parseJson } from './gojson.js';
 
 export interface OwnerRecord {
   readonly hostID: string;
@@ -21,14 +21,17 @@ export function encodeOwner(o: OwnerRecord): string {
   return JSON.stringify({ hostID: o.hostID, hostname: o.hostname, publicIP: o.publicIP });
 }
 
+/** An owner record, or undefined for anything else (read within the lease-value limits; last duplicate key wins). */
 export function decodeOwner(text: string): OwnerRecord | undefined {
-  try {
-    const v = JSON.parse(text) as Json;
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
-    const { hostID, hostname, publicIP } = v;
-    if (typeof hostID !== 'string' || hostID === '') return undefined;
-    return { hostID, hostname: typeof hostname === 'string' ? hostname : '', publicIP: typeof publicIP === 'string' ? publicIP : '' };
-  } catch {
-    return undefined;
-  }
+  const doc = parseJson(text, { maxBytes: 4096, maxDepth: 32 });
+  if (!doc.ok || doc.value.kind !== 'object') return undefined;
+  const { members } = doc.value;
+  const str = (k: string): string | undefined => {
+    let v: string | undefined;
+    for (const m of members) if (m.key === k) v = m.value.kind === 'string' ? m.value.value : undefined;
+    return v;
+  };
+  const hostID = str('hostID');
+  if (hostID === undefined || hostID === '') return undefined;
+  return { hostID, hostname: str('hostname') ?? '', publicIP: str('publicIP') ?? '' };
 }

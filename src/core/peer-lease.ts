@@ -7,7 +7,8 @@
  */
 import { type IP, type Prefix, formatIP, formatPrefix, isNetworkAddress, parseIPv4, prefix, within } from './cidr.js';
 import type { NetworkConfig } from './config-check.js';
-import { type LeaseAttrs, type VxlanData, decodeLeaseAttrs, decodeVxlanData, parseSubnetKey } from './lease.js';
+import { shortText } from './gojson.js';
+import { type LeaseAttrs, type VxlanData, decodeLeaseAttrs, decodeVxlanData, formatSubnetKey, parseSubnetKey } from './lease.js';
 
 /** A lease that passed validation. */
 export interface PeerLease {
@@ -37,17 +38,18 @@ export function badPublicIP(a: IP): string | undefined {
 
 /**
  * Judge one entry: `subnetKey` is the key below `<prefix>/subnets/`, `value` its text.
- * `subnet` is set on a rejection whenever the key itself parsed (so the subnet still counts as
- * taken for allocation).
+ * `subnet` is set on a rejection whenever flanneld reads a subnet from the key, canonical or
+ * not (so the subnet still counts as taken for allocation).
  */
 export function validatePeerLease(subnetKey: string, value: string, config: NetworkConfig): LeaseVerdict {
   const key = parseSubnetKey(subnetKey);
-  if (!key) return { ok: false, reason: `key ${JSON.stringify(subnetKey)} is not a flannel subnet key` };
+  if (!key) return { ok: false, reason: `key "${shortText(subnetKey)}" is not a flannel subnet key` };
   const subnet = key.v4;
   const v4 = config.ipv4;
   if (!v4) return { ok: false, reason: 'weft programs IPv4 fabrics only', ...(subnet ? { subnet } : {}) };
   if (!subnet) return { ok: false, reason: 'IPv6-only lease in an IPv4 network' };
   const reject = (reason: string): LeaseVerdict => ({ ok: false, reason, subnet });
+  if (!key.canonical) return reject(`key "${shortText(subnetKey)}" is not in canonical form (flanneld reads it as ${formatPrefix(subnet)}; weft writes ${formatSubnetKey(key)})`);
   if (!isNetworkAddress(subnet)) return reject(`subnet ${formatPrefix(subnet)} is not aligned on its prefix length`);
   if (!within(subnet, v4.network)) return reject(`subnet ${formatPrefix(subnet)} is outside the network ${formatPrefix(v4.network)}`);
   if (subnet.len !== v4.subnetLen) return reject(`subnet ${formatPrefix(subnet)} is not a /${v4.subnetLen} (SubnetLen)`);

@@ -7,7 +7,7 @@ import { type IP, type Prefix, formatPrefix, isNetworkAddress, parseIPv4, parseP
 import { type NetworkConfig, checkNetworkConfig } from './config-check.js';
 import { parseDuration } from './duration.js';
 import { SpecError, type SourcePosition } from './errors.js';
-import { ConfigError, type RawNetworkConfig, backendJson, decodeBackend, encodeNetworkConfig, type Json } from './network-config.js';
+import { ConfigError, type RawNetworkConfig, backendJson, decodeBackend, encodeNetworkConfig } from './network-config.js';
 import { type Entry, YamlReader } from './yaml-reader.js';
 
 export interface EtcdSpec {
@@ -235,7 +235,7 @@ function readNetwork(r: YamlReader, e: Entry | undefined): NetworkSpec | undefin
   if (!cidr || cidr.ip.family !== 4 || !isNetworkAddress(cidr) || !backend || r.problems.length > 0) return undefined;
   const raw: RawNetworkConfig = {
     network: cidr, subnetLen: subnetLen ?? 0, enableIPv4: true, enableIPv6: false, ipv6SubnetLen: 0, enableNFTables: false,
-    backend: decodeBackend(backend.json as Json),
+    backend: decodeBackend(JSON.stringify(backend.json)), // weft's own Backend object, not read from etcd
     ...opt('subnetMin', subnetMin), ...opt('subnetMax', subnetMax),
   };
   try {

@@ -50,6 +50,14 @@ test('allocation skips taken and excluded subnets; incompatible owned leases are
   t.deepEqual(d.stale.map((l) => l.subnetKey), ['10.9.0.0-24']);
 });
 
+test('a key flanneld reads but weft would not write counts as taken and is never adopted', (t) => {
+  const l = listing([{ subnet: 'x198.18.1.0-24', ip: '192.0.2.1' }, { subnet: '198.18.2.0-024', ip: '192.0.2.1', owner: 'me' }]);
+  t.like(l[0], { nonCanonicalKey: true });
+  const d = plan(l, { previous: '198.18.1.0/24' });
+  t.is(subnetOf(d), '198.18.3.0/24', 'neither odd key is reused, adopted or kept, and neither subnet is allocated again');
+  t.deepEqual(d.stale.map((x) => x.subnetKey), ['198.18.2.0-024']);
+});
+
 test('a full network says so, with capacity and leases', (t) => {
   const small = config('{"Network":"198.18.0.0/22"}').ipv4!;
   const leases = listing(['1', '2', '3'].map((n) => ({ subnet: `198.18.${n}.0-24`, ip: `192.0.2.${n}0` })));

@@ -94,3 +94,12 @@ test('property: overlap is symmetric and implied by containment', (t) => {
   }));
   t.pass();
 });
+
+test("IPv6 syntax is Go's: an embedded IPv4 only at the end", (t) => {
+  t.is(formatIP(parseIPv6('::ffff:1.2.3.4')!), '::ffff:102:304');
+  t.is(formatIP(parseIPv6('1:2:3:4:5:6:1.2.3.4')!), '1:2:3:4:5:6:102:304');
+  t.is(formatIP(parseIPv6('1::1.2.3.4')!), '1::102:304');
+  for (const bad of ['1.2.3.4::', '1:1.2.3.4::', '1:2:3:4:5:1.2.3.4', '::1.2.3.04', '1:2:3:4:5:6:7:8::', '12345::', ':1::', '1::2:', 'fe80::1%eth0', '::1.2.3']) {
+    t.is(parseIP(bad), undefined, bad);
+  }
+});

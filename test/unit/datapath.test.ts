@@ -137,6 +137,17 @@ test('vxlan skips and reports: another backend, another VNI, this host\'s public
   ]);
 });
 
+test('vxlan programs a peer whose BackendData has no VNI, or a null one (flanneld never reads a peer\'s VNI)', (t) => {
+  const peers = ['{"VtepMAC":"0e:00:00:00:00:31"}', '{"VNI":null,"VtepMAC":"0e:00:00:00:00:32"}'].map((data, i) => {
+    const v = validatePeerLease(`198.18.${31 + i}.0-24`, `{"PublicIP":"192.0.2.${31 + i}","PublicIPv6":null,"BackendType":"vxlan","BackendData":${data}}`, VX);
+    if (!v.ok) throw new Error(v.reason);
+    return v.lease;
+  });
+  const d = vxlan.desired(input(peers));
+  t.is(d.peersProgrammed, 2);
+  t.deepEqual(d.skipped, []);
+});
+
 test('vxlan DirectRouting: a plain route to an L2-adjacent peer, the tunnel for the others', (t) => {
   const dr = cfg('{"Type":"vxlan","DirectRouting":true}');
   const d = vxlan.desired(input([vxPeer(2), vxPeer(3, { pub: '198.51.100.3' })], { config: dr }));

@@ -24,11 +24,20 @@ test('§1.2 key vectors: valid keys parse and format back to the same text', (t)
 test('§1.2 key vectors: rejected keys', (t) => {
   for (const bad of ['10', '10.12.13.0', '10.12.13-24', '10.12.13.300-24', '10.12.13.0-24hi', '&2001::-56', '10.12.13.0-24&:12:13:-56',
     '10.12.13.0-24&20011::-56', '10.12.13.0-24&2001-56', '10.12.13.0-24&2001::', '10.12.13.0-24&2001::-56hi',
-    '255.255.255.255-32', '10.12.13.0-24&FD00::-64', 'garbage', '', '10.1.2.0-24/x', 'x10.1.2.0-24', '010.1.2.0-24', '10.1.2.0-128']) {
+    '255.255.255.255-32', '10.12.13.0-24&FD00::-64', 'garbage', '', '10.1.2.0-24/x', '010.1.2.0-24', '10.1.2.0-128']) {
     t.is(parseSubnetKey(bad), undefined, bad);
   }
-  t.truthy(parseSubnetKey('10.5.1.0-24&fc00::-64'));
-  t.truthy(parseSubnetKey('10.5.1.0-24'));
+  t.like(parseSubnetKey('10.5.1.0-24&fc00::-64'), { canonical: true });
+  t.like(parseSubnetKey('10.5.1.0-24'), { canonical: true });
+});
+
+test('§1.2 keys flanneld reads although weft would never write them: the subnet, flagged non-canonical', (t) => {
+  // subnetRegex is not anchored at the start, and ParseUint takes leading zeros.
+  for (const odd of ['x10.1.2.0-24', '10.1.2.0-024', '1.10.1.2.0-24', 'subnets-old/10.1.2.0-00024']) {
+    const k = parseSubnetKey(odd);
+    t.is(k?.v4 && formatPrefix(k.v4), '10.1.2.0/24', odd);
+    t.false(k?.canonical, odd);
+  }
 });
 
 test('property: key codec round-trips for every v4 (0..31) and v6 (0..127) prefix', (t) => {
@@ -61,6 +70,9 @@ test('lease values decode as Go does, and bad ones are rejected with a reason', 
   for (const bad of ['not json', '[]', '{"PublicIP":null}', '{"PublicIP":""}', '{"PublicIP":"fd00::1"}', '{"PublicIP":"1.2.3.4","PublicIPv6":""}', '{"PublicIP":"1.2.3.4","BackendType":5}']) {
     t.false(decodeLeaseAttrs(bad).ok, bad);
   }
+  t.deepEqual(decodeVxlanData('{"VtepMAC":"0e:00:00:00:00:01","VNI":null}'), { ok: true, value: { vtepMAC: '0e:00:00:00:00:01' } }, 'no VNI: still a peer');
+  t.like(decodeLeaseAttrs('{}'), { ok: true, value: { publicIP: { value: 0n } } }, 'a missing PublicIP is Go\'s zero value, 0.0.0.0');
+  t.like(decodeLeaseAttrs(`{"PublicIP":"10.0.0.1","BackendData":${'['.repeat(5000)}${']'.repeat(5000)}}`), { ok: false, reason: 'value is 10,038 bytes, over the 4,096-byte limit' });
   t.false(decodeVxlanData('{"VNI":1,"VtepMAC":5}').ok);
   t.false(decodeVxlanData('{"VNI":-1,"VtepMAC":"c6:d2:32:6f:8f:44"}').ok);
   t.false(decodeVxlanData('{"VNI":1,"VtepMAC":"00:00:00:00:fe:80:00:00"}').ok, '8-byte MACs are not Ethernet');
@@ -109,6 +121,11 @@ test('peer validation rejects what could hijack traffic or choke flanneld', (t) 
     t.false(r.ok, key);
     if (!r.ok) t.regex(r.reason, reason, `${key} ${value}`);
   }
+  const odd = validatePeerLease('198.18.05.0-24', good, config);
+  t.like(odd, { ok: false, reason: 'key "198.18.05.0-24" is not a flannel subnet key' }, 'ParseIP refuses leading zeros');
+  const x = validatePeerLease('x198.18.5.0-024', good, config);
+  t.like(x, { ok: false, reason: 'key "x198.18.5.0-024" is not in canonical form (flanneld reads it as 198.18.5.0/24; weft writes 198.18.5.0-24)' });
+  if (!x.ok) t.is(x.subnet && formatPrefix(x.subnet), '198.18.5.0/24', 'a key weft will not program still names the subnet flanneld reads');
   const bad = validatePeerLease('198.18.9.0-24', 'nope', config);
   t.false(bad.ok);
   if (!bad.ok) t.is(bad.subnet && formatPrefix(bad.subnet), '198.18.9.0/24', 'a rejected lease still names its subnet so it counts as taken');

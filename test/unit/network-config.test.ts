@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { formatIP, formatPrefix } from '../../src/core/cidr.js';
 import { capacityOf, checkNetworkConfig, diffConfigs } from '../../src/core/config-check.js';
 import { ConfigError, decodeNetworkConfig, encodeNetworkConfig } from '../../src/core/network-config.js';
+import { backendFor } from '../../src/backends/index.js';
 
 const check = (json: string) => checkNetworkConfig(decodeNetworkConfig(json));
 
@@ -90,6 +91,26 @@ test('decoding follows Go: case-insensitive keys, last duplicate wins, Network m
   t.throws(() => decodeNetworkConfig('{"Network":"10.0.0.0/8","Backend":"vxlan"}'), { message: /error decoding Backend property of config/ });
   t.throws(() => decodeNetworkConfig('{"Network":"10.0.0.0/8","Backend":{"Type":"vxlan","VNI":"1"}}'), { message: /error decoding VXLAN backend config/ });
   t.throws(() => decodeNetworkConfig('{"Network":"10.0.0.0/8","SubnetLen":-1}'), { instanceOf: ConfigError });
+});
+
+test('stored vxlan options: null is unset; VNI outside 0..16777215 and Port outside 0..65535 are refused, naming the field', (t) => {
+  const vx = decodeNetworkConfig('{"Network":"10.0.0.0/8","SubnetLen":null,"Backend":{"Type":"vxlan","VNI":null,"Port":null,"DirectRouting":null}}');
+  t.deepEqual(vx.backend.vxlan, { vni: 1, port: 0, mtu: 0, gbp: false, learning: false, directRouting: false });
+  t.is(vx.subnetLen, 0);
+  for (const [opt, field] of [['"VNI":16777216', 'Backend.VNI'], ['"VNI":-1', 'Backend.VNI'], ['"Port":65536', 'Backend.Port']] as const) {
+    const e = t.throws(() => decodeNetworkConfig(`{"Network":"10.0.0.0/8","Backend":{"Type":"vxlan",${opt}}}`), { instanceOf: ConfigError });
+    t.is(e.field, field);
+    t.is(e.code, 'E_CONFIG');
+  }
+});
+
+test('a backend type that names an Object property is just an unknown backend', (t) => {
+  for (const type of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+    const c = check(`{"Network":"10.0.0.0/8","Backend":{"Type":"${type}"}}`);
+    t.is(c.backend.type, type.toLowerCase());
+    t.throws(() => backendFor(c.backend.type), { instanceOf: ConfigError, message: /is not supported by weft/ });
+  }
+  t.is(backendFor('vxlan').type, 'vxlan');
 });
 
 test('checking never mutates its input (flannel does)', (t) => {
