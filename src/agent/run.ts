@@ -208,7 +208,7 @@ export class Agent {
       } : {}),
       ...(this.backendInfo ? { backend: this.backendInfo } : {}),
       ...(this.identity ? { identity: { hostID: this.identity.hostID, source: this.identity.source, clash: this.identityClash } } : {}),
-      peers: { known: fleet?.peers.size ?? 0, programmed: r?.peersProgrammed ?? 0, rejected: r?.peersSkipped ?? 0, malformed: fleet?.quarantined.size ?? 0 },
+      peers: { known: fleet?.peers.size ?? 0, programmed: r?.peersProgrammed ?? 0, rejected: r?.peersSkipped ?? 0, malformed: fleet?.quarantinedCount ?? 0 },
       reconcile: {
         passes: r?.passes ?? 0, lastPassAtMs: r?.lastPassAtMs ?? 0, lastPassOk: r?.lastPassOk ?? false, lastPassDurationMs: r?.lastPassDurationMs ?? 0,
         lastError: r?.lastError ?? '', runningSinceMs: r?.runningSinceMs ?? 0, driftRepairs: { ...(r?.driftRepairs ?? {}) },

@@ -11,9 +11,20 @@ import type { NetworkConfig } from '../core/config-check.js';
 import { type FdbEntry, type Neighbour, type Route, type Skipped, neighKey, routeKey } from '../core/datapath.js';
 import { isAdjacent } from '../core/host-facts.js';
 import { vxlanLeaseAttrs } from '../core/lease.js';
+import type { PeerLease } from '../core/peer-lease.js';
 import type { Backend, BackendInput } from './types.js';
 
 const VXLAN_OVERHEAD_V4 = 50;
+
+/** Is `a` older than `b` (smaller etcd create revision; without one, the smaller key)? */
+function older(a: PeerLease, b: PeerLease): boolean {
+  const ra = a.createRevision === undefined ? undefined : BigInt(a.createRevision);
+  const rb = b.createRevision === undefined ? undefined : BigInt(b.createRevision);
+  if (ra !== undefined && rb !== undefined && ra !== rb) return ra < rb;
+  if (ra !== undefined && rb === undefined) return true;
+  if (ra === undefined && rb !== undefined) return false;
+  return a.subnetKey < b.subnetKey;
+}
 
 const opts = (c: NetworkConfig) => c.backend.vxlan ?? { vni: 1, port: 0, mtu: 0, gbp: false, learning: false, directRouting: false };
 
@@ -29,25 +40,39 @@ export const vxlan: Backend = {
     const routes = new Map<string, Route>();
     const neighs = new Map<string, Neighbour>();
     const fdb = new Map<string, FdbEntry>();
-    const macOwner = new Map<string, string>();
     const skipped: Skipped[] = [];
     let programmed = 0;
-    for (const p of i.peers) {
-      const skip = (reason: string) => { skipped.push({ subnetKey: p.subnetKey, reason }); };
-      if (p.attrs.backendType !== 'vxlan' || !p.vxlan) { skip(`backend ${p.attrs.backendType ?? '(none)'} is not vxlan`); continue; }
+    const peers = [...i.peers];
+    // Why a peer is not programmed at all (its MAC then claims nothing), or undefined.
+    const unfit = (p: PeerLease): string | undefined => {
+      if (p.attrs.backendType !== 'vxlan' || !p.vxlan) return `backend ${p.attrs.backendType ?? '(none)'} is not vxlan`;
       // A lease without a VNI is programmed, as flanneld (which never reads a peer's VNI) does.
-      if (p.vxlan.vni !== undefined && p.vxlan.vni !== o.vni) { skip(`VNI ${p.vxlan.vni} differs from this network's VNI ${o.vni}`); continue; }
+      if (p.vxlan.vni !== undefined && p.vxlan.vni !== o.vni) return `VNI ${p.vxlan.vni} differs from this network's VNI ${o.vni}`;
+      if (sameIP(p.attrs.publicIP, i.facts.publicIP)) return `PublicIP ${formatIP(p.attrs.publicIP)} is this host's own public IP`;
+      if (p.vxlan.vtepMAC === i.vtepMAC) return `VtepMAC ${i.vtepMAC} is this host's own`;
+      return undefined;
+    };
+    const direct = (p: PeerLease): boolean => o.directRouting && isAdjacent(i.routes, p.attrs.publicIP, i.facts.iface);
+    // One MAC, one VTEP: the oldest lease (etcd create revision) that claims it wins, whatever
+    // order keys sort or arrive in, so a copy of a host's MAC written later never takes its traffic.
+    const macOwner = new Map<string, PeerLease>();
+    for (const p of peers) {
+      if (unfit(p) !== undefined || direct(p) || !p.vxlan) continue;
+      const had = macOwner.get(p.vxlan.vtepMAC);
+      if (!had || older(p, had)) macOwner.set(p.vxlan.vtepMAC, p);
+    }
+    for (const p of peers) {
+      const why = unfit(p);
+      if (why !== undefined || !p.vxlan) { skipped.push({ subnetKey: p.subnetKey, reason: why ?? 'not vxlan' }); continue; }
       const pub = p.attrs.publicIP;
-      if (sameIP(pub, i.facts.publicIP)) { skip(`PublicIP ${formatIP(pub)} is this host's own public IP`); continue; }
-      if (o.directRouting && isAdjacent(i.routes, pub, i.facts.iface)) {
+      if (direct(p)) {
         routes.set(routeKey(p.subnet), { dst: p.subnet, via: pub, dev: i.facts.iface, onlink: false });
         programmed++;
         continue;
       }
       const mac = p.vxlan.vtepMAC;
-      const clash = macOwner.get(mac);
-      if (clash !== undefined) { skip(`VtepMAC ${mac} is already used by ${clash}`); continue; }
-      macOwner.set(mac, p.subnetKey);
+      const owner = macOwner.get(mac);
+      if (owner !== p) { skipped.push({ subnetKey: p.subnetKey, reason: `VtepMAC ${mac} is already used by the older lease ${owner?.subnetKey ?? '?'}` }); continue; }
       const gw = maskPrefix(p.subnet).ip;
       neighs.set(neighKey(gw), { ip: gw, mac, dev });
       fdb.set(mac, { mac, dst: pub, dev });

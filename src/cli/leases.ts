@@ -7,7 +7,7 @@ import type { CommandModule } from 'yargs';
 import type { NetworkConfig } from '../core/config-check.js';
 import { WeftError } from '../core/errors.js';
 import { configKey, decodeOwner, ownersPrefix, subnetsPrefix } from '../core/owner.js';
-import { leaseRow, renderLeaseTable } from '../core/lease-report.js';
+import { leaseRows, renderLeaseTable } from '../core/lease-report.js';
 import type { KvStore } from '../core/store.js';
 import { checkedStoredConfig, handle, loadSpec, printJson, withSpec, withStore } from './common.js';
 
@@ -42,10 +42,10 @@ export const leasesCommand: CommandModule<object, Args> = {
       const ownerOf = new Map(owners.kvs.map((kv) => [kv.key.slice(ownersPrefix(P).length), decodeOwner(kv.value)]));
       const ttl = await ttls(store, subs.kvs.map((kv) => kv.lease));
       const now = Date.now();
-      return subs.kvs.map((kv) => {
+      return leaseRows(subs.kvs.map((kv) => {
         const subnetKey = kv.key.slice(subnetsPrefix(P).length);
-        return leaseRow(subnetKey, kv, config, ttl.get(kv.lease) ?? -1, ownerOf.get(subnetKey), now);
-      });
+        return { subnetKey, kv, ttlSeconds: ttl.get(kv.lease) ?? -1, owner: ownerOf.get(subnetKey) };
+      }), config, now);
     });
     if (args.json) { printJson(rows); return; }
     process.stdout.write(renderLeaseTable(rows));

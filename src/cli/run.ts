@@ -22,6 +22,14 @@ export const runCommand: CommandModule<object, Args> = {
     const level = process.env.WEFT_LOG_LEVEL === 'debug' ? 'debug' : 'info';
     const log = jsonLogger({ level });
     for (const w of await credentialWarnings(spec.etcd)) log.warn(w.message, { file: w.file, mode: `0${w.mode.toString(8)}` });
+    // The last resort. Data from etcd is judged entry by entry and never reaches this point; a
+    // throw that does is a bug in weft: say so in the log and exit 70 (EX_SOFTWARE) for systemd.
+    const bug = (kind: string) => (e: unknown): void => {
+      log.error(`internal error (${kind}): a bug in weft, not bad data; exiting for systemd to restart`, { error: e instanceof Error ? e.message : String(e), stack: e instanceof Error ? e.stack ?? '' : '' });
+      process.exit(70);
+    };
+    process.on('uncaughtException', bug('uncaught exception'));
+    process.on('unhandledRejection', bug('unhandled rejection'));
     const metrics = new Metrics({ snapshot: () => agent.snapshot(), counters: () => agent.counters() });
     const agent = new Agent(spec, log, { onPass: (ms) => { metrics.observePass(ms); }, onStep: () => { surface.tick(); } });
     const notifier = new Notifier(process.env, log);

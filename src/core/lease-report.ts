@@ -11,17 +11,17 @@
  *   an operator must fix;
  * - `quarantined`: it cannot be trusted (a bad key, value, MAC or public IP); only what the key
  *   says is shown.
- * A later fleet-wide judgement (`clash`: a VTEP MAC another, older lease already uses) fits the
- * same shape: a decoded row with another status and a reason.
+ * A fleet-wide judgement comes last (leaseRows): of two ok leases with one VTEP MAC, the older
+ * (etcd create revision) is programmed and the newer quarantined, as the agents decide.
  *
  * Every string that comes from etcd is capped here (capText); the table escapes it as well.
  */
-import { type Prefix, formatIP, formatPrefix, isNetworkAddress, within } from './cidr.js';
+import { type Prefix, formatIP, formatPrefix, within } from './cidr.js';
 import type { NetworkConfig } from './config-check.js';
 import { capOrNull, capText, safeText } from './escape.js';
-import { type LeaseAttrs, type VxlanData, decodeLeaseAttrs, decodeVxlanData, parseSubnetKey } from './lease.js';
+import type { LeaseAttrs, VxlanData } from './lease.js';
 import type { OwnerRecord } from './owner.js';
-import { badPublicIP } from './peer-lease.js';
+import { decodePeerEntry } from './peer-lease.js';
 import type { KeyValue } from './store.js';
 
 /** What weft makes of a lease entry; see the module comment. */
@@ -43,29 +43,6 @@ export interface LeaseRow {
   malformed: string | null;
 }
 
-/** A lease whose key and value decoded, or why it did not. */
-type Decoded =
-  | { readonly ok: true; readonly subnet: Prefix; readonly attrs: LeaseAttrs; readonly vxlan?: VxlanData }
-  | { readonly ok: false; readonly reason: string; readonly subnet?: Prefix };
-
-/** Decode an entry with the codecs peers use; anything that fails is quarantined. */
-function decodeEntry(subnetKey: string, value: string): Decoded {
-  const key = parseSubnetKey(subnetKey);
-  if (!key) return { ok: false, reason: `key ${JSON.stringify(subnetKey)} is not a flannel subnet key` };
-  const subnet = key.v4;
-  if (!subnet) return { ok: false, reason: 'IPv6-only lease in an IPv4 network' };
-  const reject = (reason: string): Decoded => ({ ok: false, reason, subnet });
-  if (!isNetworkAddress(subnet)) return reject(`subnet ${formatPrefix(subnet)} is not aligned on its prefix length`);
-  const attrs = decodeLeaseAttrs(value);
-  if (!attrs.ok) return reject(attrs.reason);
-  const bad = badPublicIP(attrs.value.publicIP);
-  if (bad) return reject(bad);
-  if (attrs.value.backendType !== 'vxlan') return { ok: true, subnet, attrs: attrs.value };
-  const data = decodeVxlanData(attrs.value.backendData);
-  if (!data.ok) return reject(data.reason);
-  return { ok: true, subnet, attrs: attrs.value, vxlan: data.value };
-}
-
 /** Why a decoded lease does not fit the config, or undefined when weft programs it. */
 export function strandedReason(subnet: Prefix, attrs: LeaseAttrs, vxlan: VxlanData | undefined, config: NetworkConfig): string | undefined {
   const v4 = config.ipv4;
@@ -82,7 +59,7 @@ export function strandedReason(subnet: Prefix, attrs: LeaseAttrs, vxlan: VxlanDa
 
 /** `ttlSeconds` is etcd's TimeToLive answer (-1 for a key without an etcd lease). */
 export function leaseRow(subnetKey: string, kv: KeyValue, config: NetworkConfig, ttlSeconds: number, owner: OwnerRecord | undefined, nowMs: number): LeaseRow {
-  const d = decodeEntry(subnetKey, kv.value);
+  const d = decodePeerEntry(subnetKey, kv.value, config.ipv4?.network);
   const live = ttlSeconds > 0;
   const common = {
     expiresAt: live ? new Date(nowMs + ttlSeconds * 1000).toISOString() : null,
@@ -107,6 +84,36 @@ export function leaseRow(subnetKey: string, kv: KeyValue, config: NetworkConfig,
     status: stranded === undefined ? 'ok' : 'stranded',
     malformed: stranded === undefined ? null : capText(stranded),
   };
+}
+
+/** One entry of `<prefix>/subnets/` with what the command fetched about it. */
+export interface LeaseEntry {
+  readonly subnetKey: string;
+  readonly kv: KeyValue;
+  readonly ttlSeconds: number;
+  readonly owner: OwnerRecord | undefined;
+}
+
+/**
+ * Every row, then the fleet-wide check the agents make too (backends/vxlan.ts): one VTEP MAC
+ * belongs to the oldest lease (smallest create revision) that claims it; every newer claim is
+ * quarantined. A copy of a host's MAC therefore never wins, whatever its key sorts as.
+ */
+export function leaseRows(entries: readonly LeaseEntry[], config: NetworkConfig, nowMs: number): LeaseRow[] {
+  const rows = entries.map((e) => leaseRow(e.subnetKey, e.kv, config, e.ttlSeconds, e.owner, nowMs));
+  const firstByMAC = new Map<string, number>();
+  const revision = (i: number): bigint => BigInt(entries[i]?.kv.createRevision ?? '0');
+  rows.forEach((r, i) => {
+    if (r.status !== 'ok' || r.vtepMAC === null) return;
+    const j = firstByMAC.get(r.vtepMAC);
+    if (j === undefined || revision(i) < revision(j)) firstByMAC.set(r.vtepMAC, i);
+  });
+  return rows.map((r, i) => {
+    const owner = r.vtepMAC === null ? undefined : firstByMAC.get(r.vtepMAC);
+    if (r.status !== 'ok' || owner === undefined || owner === i) return r;
+    const older = rows[owner];
+    return { ...r, status: 'quarantined', malformed: capText(`VtepMAC ${r.vtepMAC ?? ''} is already used by the older lease ${older?.subnet ?? '?'} (created at etcd revision ${String(revision(owner))}); a copy never wins`) };
+  });
 }
 
 /** Cells of the human table are short: a hostile value cannot push the columns off screen. */

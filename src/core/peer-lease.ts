@@ -9,6 +9,7 @@ import { type IP, type Prefix, formatIP, formatPrefix, isNetworkAddress, parseIP
 import type { NetworkConfig } from './config-check.js';
 import { shortText } from './gojson.js';
 import { type LeaseAttrs, type VxlanData, decodeLeaseAttrs, decodeVxlanData, formatSubnetKey, parseSubnetKey } from './lease.js';
+import { isUsableVtepMAC } from './mac.js';
 
 /** A lease that passed validation. */
 export interface PeerLease {
@@ -18,22 +19,69 @@ export interface PeerLease {
   readonly attrs: LeaseAttrs;
   /** Decoded vxlan data when BackendType is `vxlan`. */
   readonly vxlan?: VxlanData;
+  /**
+   * etcd's create revision of the key (decimal): the older lease wins a clash over one VTEP
+   * MAC, whatever order keys sort or arrive in. Absent: judged outside a store (sorts last).
+   */
+  readonly createRevision?: string;
 }
 
 export type LeaseVerdict =
   | { readonly ok: true; readonly lease: PeerLease }
   | { readonly ok: false; readonly reason: string; readonly subnet?: Prefix };
 
-const BAD_PUBLIC: readonly Prefix[] = [
-  prefix(parseIPv4('0.0.0.0') as IP, 8),
-  prefix(parseIPv4('127.0.0.0') as IP, 8),
-  prefix(parseIPv4('224.0.0.0') as IP, 3),
+const BAD_PUBLIC: readonly [Prefix, string][] = [
+  [prefix(parseIPv4('0.0.0.0') as IP, 8), 'is in 0.0.0.0/8 ("this network")'],
+  [prefix(parseIPv4('127.0.0.0') as IP, 8), 'is a loopback address'],
+  [prefix(parseIPv4('169.254.0.0') as IP, 16), 'is link-local (169.254.0.0/16)'],
+  [prefix(parseIPv4('224.0.0.0') as IP, 3), 'is multicast, reserved or broadcast'],
 ];
 
-/** Why a public IP cannot be a tunnel or gateway endpoint, or undefined when it can. */
-export function badPublicIP(a: IP): string | undefined {
-  const hit = BAD_PUBLIC.find((p) => within(prefix(a, 32), p));
-  return hit ? `PublicIP ${formatIP(a)} is not a usable unicast address` : undefined;
+/**
+ * Why a public IP cannot be a tunnel or gateway endpoint, or undefined when it can: it must
+ * be a usable unicast address, and not inside the overlay `network` (traffic to it would be
+ * routed into the fabric it is meant to carry).
+ */
+export function badPublicIP(a: IP, network?: Prefix): string | undefined {
+  const hit = BAD_PUBLIC.find(([p]) => within(prefix(a, 32), p));
+  if (hit) return `PublicIP ${formatIP(a)} ${hit[1]}: not a usable unicast address`;
+  if (network && within(prefix(a, 32), network)) return `PublicIP ${formatIP(a)} is inside the overlay network ${formatPrefix(network)}`;
+  return undefined;
+}
+
+/** A key and value that decode and can be trusted as data, before any fit to the config. */
+export type EntryVerdict =
+  | { readonly ok: true; readonly subnet: Prefix; readonly attrs: LeaseAttrs; readonly vxlan?: VxlanData }
+  | { readonly ok: false; readonly reason: string; readonly subnet?: Prefix };
+
+/** Printable ASCII without spaces: every backend type flannel knows (vxlan, host-gw, wireguard, ...). */
+const BACKEND_TYPE = /^[\x21-\x7e]{1,32}$/;
+
+/**
+ * Decode one entry and judge it as data: a flannel key in canonical form, aligned; a value
+ * flanneld reads; a usable public IP outside the overlay `network`; a printable BackendType;
+ * for vxlan a unicast, non-zero VTEP MAC (a zero MAC is the vxlan catch-all FDB entry: flooded
+ * traffic would go to the writer; a multicast one is never a VTEP). Never throws.
+ */
+export function decodePeerEntry(subnetKey: string, value: string, network: Prefix | undefined): EntryVerdict {
+  const key = parseSubnetKey(subnetKey);
+  if (!key) return { ok: false, reason: `key "${shortText(subnetKey)}" is not a flannel subnet key` };
+  const subnet = key.v4;
+  if (!subnet) return { ok: false, reason: 'IPv6-only lease in an IPv4 network' };
+  const reject = (reason: string): EntryVerdict => ({ ok: false, reason, subnet });
+  if (!key.canonical) return reject(`key "${shortText(subnetKey)}" is not in canonical form (flanneld reads it as ${formatPrefix(subnet)}; weft writes ${formatSubnetKey(key)})`);
+  if (!isNetworkAddress(subnet)) return reject(`subnet ${formatPrefix(subnet)} is not aligned on its prefix length`);
+  const attrs = decodeLeaseAttrs(value);
+  if (!attrs.ok) return reject(attrs.reason);
+  const bad = badPublicIP(attrs.value.publicIP, network);
+  if (bad) return reject(bad);
+  const type = attrs.value.backendType;
+  if (type !== undefined && !BACKEND_TYPE.test(type)) return reject(`BackendType "${shortText(type)}" is not a backend name (control characters, spaces or over 32 characters)`);
+  if (type !== 'vxlan') return { ok: true, subnet, attrs: attrs.value };
+  const data = decodeVxlanData(attrs.value.backendData);
+  if (!data.ok) return reject(data.reason);
+  if (!isUsableVtepMAC(data.value.vtepMAC)) return reject(`VtepMAC ${data.value.vtepMAC} is not a unicast, non-zero Ethernet address`);
+  return { ok: true, subnet, attrs: attrs.value, vxlan: data.value };
 }
 
 /**
@@ -41,26 +89,14 @@ export function badPublicIP(a: IP): string | undefined {
  * `subnet` is set on a rejection whenever flanneld reads a subnet from the key, canonical or
  * not (so the subnet still counts as taken for allocation).
  */
-export function validatePeerLease(subnetKey: string, value: string, config: NetworkConfig): LeaseVerdict {
-  const key = parseSubnetKey(subnetKey);
-  if (!key) return { ok: false, reason: `key "${shortText(subnetKey)}" is not a flannel subnet key` };
-  const subnet = key.v4;
+export function validatePeerLease(subnetKey: string, value: string, config: NetworkConfig, createRevision?: string): LeaseVerdict {
   const v4 = config.ipv4;
-  if (!v4) return { ok: false, reason: 'weft programs IPv4 fabrics only', ...(subnet ? { subnet } : {}) };
-  if (!subnet) return { ok: false, reason: 'IPv6-only lease in an IPv4 network' };
+  const d = decodePeerEntry(subnetKey, value, v4?.network);
+  if (!d.ok) return d;
+  const { subnet } = d;
   const reject = (reason: string): LeaseVerdict => ({ ok: false, reason, subnet });
-  if (!key.canonical) return reject(`key "${shortText(subnetKey)}" is not in canonical form (flanneld reads it as ${formatPrefix(subnet)}; weft writes ${formatSubnetKey(key)})`);
-  if (!isNetworkAddress(subnet)) return reject(`subnet ${formatPrefix(subnet)} is not aligned on its prefix length`);
+  if (!v4) return reject('weft programs IPv4 fabrics only');
   if (!within(subnet, v4.network)) return reject(`subnet ${formatPrefix(subnet)} is outside the network ${formatPrefix(v4.network)}`);
   if (subnet.len !== v4.subnetLen) return reject(`subnet ${formatPrefix(subnet)} is not a /${v4.subnetLen} (SubnetLen)`);
-  const attrs = decodeLeaseAttrs(value);
-  if (!attrs.ok) return reject(attrs.reason);
-  const bad = badPublicIP(attrs.value.publicIP);
-  if (bad) return reject(bad);
-  if (attrs.value.backendType === 'vxlan') {
-    const data = decodeVxlanData(attrs.value.backendData);
-    if (!data.ok) return reject(data.reason);
-    return { ok: true, lease: Object.freeze({ subnetKey, subnet, attrs: attrs.value, vxlan: data.value }) };
-  }
-  return { ok: true, lease: Object.freeze({ subnetKey, subnet, attrs: attrs.value }) };
+  return { ok: true, lease: Object.freeze({ subnetKey, subnet, attrs: d.attrs, ...(d.vxlan ? { vxlan: d.vxlan } : {}), ...(createRevision !== undefined ? { createRevision } : {}) }) };
 }

@@ -2,7 +2,7 @@
 import test from 'ava';
 import { formatPrefix, parsePrefix } from '../../src/core/cidr.js';
 import { type ListedLease, joinListing, planAcquire } from '../../src/core/acquire.js';
-import { Fleet } from '../../src/core/fleet.js';
+import { Fleet, QUARANTINE_CAP, REASON_CAP } from '../../src/core/fleet.js';
 import type { KeyValue } from '../../src/core/store.js';
 import { config, ip4, vxlanValue } from '../helpers/fleet.js';
 
@@ -77,4 +77,20 @@ test('fleet: peers, quarantine, last good lease kept, own lease ignored', (t) =>
   t.like(f.update(`${S}198.18.2.0-24`, undefined), { kind: 'gone' });
   t.deepEqual([...f.peers.keys()], []);
   t.is(f.quarantined.size, 2);
+});
+
+test('fleet: one entry can never throw past itself, and quarantine keeps at most QUARANTINE_CAP reasons, each capped', (t) => {
+  const fleet = new Fleet('/p/subnets/', config('{"Network":"198.18.0.0/16","Backend":{"Type":"vxlan"}}'));
+  const deep = `{"PublicIP":"192.0.2.60","PublicIPv6":null,"BackendType":"vxlan","BackendData":${'['.repeat(5000)}${']'.repeat(5000)}}`;
+  const c = fleet.update('/p/subnets/198.18.150.0-24', { key: '/p/subnets/198.18.150.0-24', value: deep, lease: '0', modRevision: '5', createRevision: '5' });
+  t.is(c?.kind, 'quarantined');
+  for (let i = 0; i < QUARANTINE_CAP + 50; i++) {
+    const key = `/p/subnets/x${i}-${'k'.repeat(500)}`;
+    fleet.update(key, { key, value: '{', lease: '0', modRevision: String(10 + i), createRevision: String(10 + i) });
+  }
+  t.is(fleet.quarantined.size, QUARANTINE_CAP);
+  t.is(fleet.quarantinedCount, QUARANTINE_CAP + 51);
+  t.true([...fleet.quarantined.values()].every((q) => q.reason.length <= REASON_CAP + 40));
+  fleet.update(`/p/subnets/x1049-${'k'.repeat(500)}`, undefined);
+  t.is(fleet.quarantinedCount, QUARANTINE_CAP + 50, 'a deleted entry past the cap is forgotten too');
 });

@@ -32,7 +32,7 @@ test('host-gw has only its Type; a dual-stack config shows both families', (t) =
 test('an invalid config: valid false, flannel\'s error, no config', (t) => {
   t.deepEqual(readStoredConfig('{"Network":"10.3.0.0/16","SubnetLen":31}', WEFT).report, { valid: false, error: 'SubnetLen must be less than /31', config: null });
   t.like(readStoredConfig('not json', WEFT).report, { valid: false, config: null });
-  t.regex(readStoredConfig('not json', WEFT).report.error ?? '', /^invalid JSON/);
+  t.regex(readStoredConfig('not json', WEFT).report.error ?? '', /^the network config is unreadable: invalid JSON/);
   t.like(readStoredConfig('{}', WEFT).report, { valid: false, error: 'please define a correct Network parameter in the flannel config' });
 });
 
@@ -59,7 +59,7 @@ test('a hostile stored config: the error and type are capped for JSON, and escap
   t.regex(out, /\n {2}backend {3}x\\x1b\[2jy+\.\.\.\[\d+ more chars\]\n/);
   t.regex(out, /\nstored text:\n {2}\{"Network":"198\.18\.0\.0\/16",\n {2}"Backend":/);
   const broken = renderStoredConfig('/p/config', '9', '{"Network":\n\x1b[31m', readStoredConfig('{"Network":\n\x1b[31m', WEFT));
-  t.regex(broken, /^\/p\/config: INVALID \(revision 9\)\n {2}error {5}invalid JSON/);
+  t.regex(broken, /^\/p\/config: INVALID \(revision 9\)\n {2}error {5}the network config is unreadable: invalid JSON/);
   t.regex(broken, /\nstored text:\n {2}\{"Network":\n {2}\\x1b\[31m\n$/);
   // eslint-disable-next-line no-control-regex
   t.false(/[\x00-\x09\x0b-\x1f\x7f-\x9f]/.test(broken));

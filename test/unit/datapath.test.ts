@@ -133,7 +133,7 @@ test('vxlan skips and reports: another backend, another VNI, this host\'s public
     'backend host-gw is not vxlan',
     'VNI 2 differs from this network\'s VNI 1',
     'PublicIP 192.0.2.1 is this host\'s own public IP',
-    'VtepMAC 0e:00:00:00:00:aa is already used by 198.18.23.0-24',
+    'VtepMAC 0e:00:00:00:00:aa is already used by the older lease 198.18.23.0-24',
   ]);
 });
 
@@ -177,4 +177,17 @@ test('host-gw: a route via the peer\'s public IP; a peer behind a router is skip
 test('batches keep order and split by tool', (t) => {
   const d = vxlan.desired(input([vxPeer(2)]));
   t.deepEqual(batches(plan(d, { routes: underlay, neighs: [], fdb: [] }, OWN)).map((b) => `${b.tool}:${b.lines.length}`), ['ip:3', 'bridge:1', 'ip:2']);
+});
+
+test('vxlan: one MAC, one VTEP: the oldest lease (etcd create revision) wins whatever the order; this host\'s own MAC is never a peer', (t) => {
+  const at = (p: PeerLease, createRevision: string): PeerLease => ({ ...p, createRevision });
+  const real = at(vxPeer(30, { mac: '0e:00:00:00:00:30' }), '12');
+  const copy = at(vxPeer(3, { mac: '0e:00:00:00:00:30', pub: '192.0.2.99' }), '90');
+  for (const order of [[copy, real], [real, copy]]) {
+    const d = vxlan.desired(input(order));
+    t.is(d.fdb.get('0e:00:00:00:00:30')?.dst.value, ip('192.0.2.32').value, 'the older lease keeps the MAC');
+    t.deepEqual(d.skipped, [{ subnetKey: '198.18.3.0-24', reason: 'VtepMAC 0e:00:00:00:00:30 is already used by the older lease 198.18.30.0-24' }]);
+  }
+  const mine = vxlan.desired(input([vxPeer(31, { mac: '0e:11:11:11:11:11' })]));
+  t.deepEqual(mine.skipped.map((s) => s.reason), ['VtepMAC 0e:11:11:11:11:11 is this host\'s own']);
 });

@@ -2,7 +2,7 @@
 // value can forge a row of.
 import test from 'ava';
 import { checkNetworkConfig } from '../../src/core/config-check.js';
-import { type LeaseRow, leaseRow, renderLeaseTable } from '../../src/core/lease-report.js';
+import { type LeaseRow, leaseRow, leaseRows, renderLeaseTable } from '../../src/core/lease-report.js';
 import { decodeNetworkConfig } from '../../src/core/network-config.js';
 import type { KeyValue } from '../../src/core/store.js';
 
@@ -40,20 +40,36 @@ test('stranded: another subnet length, another backend, another VNI', (t) => {
 
 test('quarantined: what cannot be trusted shows only what its key says, with the reason', (t) => {
   t.like(row('bogus', 'x'), { status: 'quarantined', subnet: null, publicIP: null, vni: null, malformed: 'key "bogus" is not a flannel subnet key' });
-  t.like(row('198.18.9.0-24', '{not json'), { status: 'quarantined', subnet: '198.18.9.0/24', publicIP: null, malformed: 'value is not JSON' });
+  t.like(row('198.18.9.0-24', '{not json'), { status: 'quarantined', subnet: '198.18.9.0/24', publicIP: null, malformed: 'invalid JSON at offset 1: expected a string key' });
   t.like(row('198.18.9.1-24', vx('192.0.2.9', '02:00:00:00:00:09')), { status: 'quarantined', malformed: 'subnet 198.18.9.1/24 is not aligned on its prefix length' });
-  t.like(row('198.18.10.0-24', vx('127.0.0.1', '02:00:00:00:00:0a')), { status: 'quarantined', malformed: 'PublicIP 127.0.0.1 is not a usable unicast address' });
-  t.like(row('198.18.11.0-24', vx('192.0.2.11', 'not-a-mac')), { status: 'quarantined', vtepMAC: null, malformed: 'BackendData.VtepMAC "not-a-mac" is not an Ethernet MAC' });
+  t.like(row('198.18.10.0-24', vx('127.0.0.1', '02:00:00:00:00:0a')), { status: 'quarantined', malformed: 'PublicIP 127.0.0.1 is a loopback address: not a usable unicast address' });
+  t.like(row('198.18.11.0-24', vx('192.0.2.11', 'not-a-mac')), { status: 'quarantined', vtepMAC: null, malformed: 'BackendData: vxlanLeaseAttrs.VtepMAC "not-a-mac": address not-a-mac: invalid MAC address' });
+  t.like(row('198.18.12.0-24', vx('192.0.2.12', '00:00:00:00:00:00')), { status: 'quarantined', malformed: 'VtepMAC 00:00:00:00:00:00 is not a unicast, non-zero Ethernet address' });
+  t.like(row('198.18.13.0-24', vx('192.0.2.13', '01:00:5e:00:00:01')), { status: 'quarantined', malformed: 'VtepMAC 01:00:5e:00:00:01 is not a unicast, non-zero Ethernet address' });
+  t.like(row('198.18.14.0-24', vx('169.254.1.1', '02:00:00:00:00:0e')), { status: 'quarantined', malformed: 'PublicIP 169.254.1.1 is link-local (169.254.0.0/16): not a usable unicast address' });
+  t.like(row('198.18.15.0-24', vx('198.18.200.1', '02:00:00:00:00:0f')), { status: 'quarantined', malformed: 'PublicIP 198.18.200.1 is inside the overlay network 198.18.0.0/16' });
   // A bad value outside the network is quarantined, not stranded: nothing about it can be trusted.
   t.like(row('10.1.1.0-24', '{"PublicIP":"nope"}'), { status: 'quarantined' });
 });
 
 test('etcd strings in a row are capped (JSON escapes the rest)', (t) => {
   const r = row('198.18.12.0-24', vx('192.0.2.12', '02:00:00:00:00:0c', 1, `vxlan${'A'.repeat(1000)}`), vxlanNet, { hostID: 'id', hostname: 'h'.repeat(300), publicIP: '' });
-  t.is(r.status, 'stranded');
-  t.is(r.backendType, `vxlan${'A'.repeat(251)}...[749 more chars]`);
+  t.is(r.status, 'quarantined', 'a BackendType of 1,005 characters is no backend name');
+  t.regex(r.malformed ?? '', /^BackendType "vxlanAAA/);
   t.is(r.host, `${'h'.repeat(256)}...[44 more chars]`);
   t.true((r.malformed ?? '').length < 300);
+});
+
+test('two leases with one VTEP MAC: the older (create revision) is programmed, the copy quarantined, whatever the keys sort as', (t) => {
+  const kv = (k: string, value: string, createRevision: string) => ({ key: `/p/subnets/${k}`, value, lease: '7', modRevision: createRevision, createRevision });
+  const entries = [
+    { subnetKey: '198.18.0.0-24', kv: kv('198.18.0.0-24', vx('192.0.2.66', '02:00:00:00:00:21'), '90'), ttlSeconds: 600, owner: undefined },
+    { subnetKey: '198.18.21.0-24', kv: kv('198.18.21.0-24', vx('192.0.2.21', '02:00:00:00:00:21'), '12'), ttlSeconds: 600, owner: undefined },
+  ];
+  const rows = leaseRows(entries, vxlanNet, 0);
+  t.like(rows[1], { status: 'ok', malformed: null });
+  t.like(rows[0], { status: 'quarantined', publicIP: '192.0.2.66' });
+  t.regex(rows[0]?.malformed ?? '', /VtepMAC 02:00:00:00:00:21 is already used by the older lease 198\.18\.21\.0\/24 \(created at etcd revision 12\)/);
 });
 
 test('the table groups programmed, STRANDED (with the fix) and QUARANTINED', (t) => {
@@ -81,7 +97,6 @@ test('a BackendType with a newline, a fake row and ANSI escapes adds no row and 
   // eslint-disable-next-line no-control-regex
   t.false(/[\x00-\x09\x0b-\x1f\x7f-\x9f\u202e]/.test(text), 'no control character but the line breaks the table itself makes');
   t.false(text.split('\n').some((l) => /^\s*198\.18\.9\.0\/24/.test(l)), 'no line starts with the forged subnet');
-  t.is(text.split('\n').filter((l) => /^\s*198\.18\.\d+\.0\/24/.test(l)).length, 2, 'one line per lease');
-  t.regex(text, /\\n198\.18\.9\.0\/24 {2}6\.6\.6\.6/, 'the value is shown, escaped');
-  t.regex(text, /evil\\r\\x1b\[31mhost/);
+  t.is(text.split('\n').filter((l) => /^\s*198\.18\.\d+\.0\/24/.test(l)).length, 1, 'one line for the one lease weft programs');
+  t.regex(text, /QUARANTINED \(1, ignored by weft\):\n {2}\/p\/subnets\/198\.18\.5\.0-24: BackendType "\\u000a198\.18\.9\.0\/24 {2}6\.6\.6\.6/, 'the forged BackendType is quarantined and shown escaped');
 });
