@@ -28,7 +28,7 @@ const showCommand: CommandModule<object, Args> = {
       process.exitCode = 1;
       return;
     }
-    const stored = readStoredConfig(kv.value, Object.keys(BACKENDS));
+    const stored = readStoredConfig(kv.value, [...BACKENDS.keys()]);
     if (args.json) printJson(stored.report);
     else process.stdout.write(renderStoredConfig(key, kv.modRevision, kv.value, stored, spec.network ? { file: spec.file, config: spec.network.config } : undefined));
     if (!stored.report.valid) {

@@ -261,9 +261,13 @@ export class Lab {
     }
   }
 
-  /** etcdctl run from the router (on the underlay whatever happens to an etcd member). */
-  async etcdctl(args: string[]): Promise<string> {
-    return this.exec(`${this.prefix}-r`, 'env', ['ETCDCTL_API=3', 'etcdctl', '--endpoints', this.etcdURLs.join(','), '--command-timeout=3s', ...args]);
+  /**
+   * etcdctl run from the router (on the underlay whatever happens to an etcd member); `except`
+   * leaves one member out (a member cut off from its peers accepts the call and then times out).
+   */
+  async etcdctl(args: string[], opts: { except?: number } = {}): Promise<string> {
+    const urls = this.etcdURLs.filter((_, i) => i !== opts.except);
+    return this.exec(`${this.prefix}-r`, 'env', ['ETCDCTL_API=3', 'etcdctl', '--endpoints', urls.join(','), '--command-timeout=3s', ...args]);
   }
 
   /** A spec file for a host. */
