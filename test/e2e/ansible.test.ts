@@ -117,6 +117,12 @@ test.serial('site.yml over SSH: rollout, convergence, idempotence, a bad change 
   const [h1, h2, h3] = lab.hosts;
   if (!h1 || !h2 || !h3) throw new Error('no hosts');
 
+  // 0. Hermetic: a command over the lab's SSH runs under /bin/sh with the lab's home, so no
+  //    start-up file of this machine (root's ~/.bashrc, ~/.profile) is ever read.
+  step('0. a plain command over the lab SSH');
+  const probe = await lab.runAsLabAccount(f.ctl, 'ssh', ['-F', join(f.dir, 'ssh_config'), '-o', 'UserKnownHostsFile=/dev/null', '-o', `IdentityFile=${join(f.dir, 'keys', 'id_ed25519')}`, '-o', 'IdentitiesOnly=yes', `root@${h1.ip}`, 'echo "shell=$0 home=$HOME"; ps -o comm= -p $$'], { timeoutMs: 20_000 });
+  t.is(probe.stdout.trim().split('\n').join(' | '), `shell=sh home=${lab.labAccount().home} | sh`, probe.out);
+
   // 1. Roll out.
   step('1. rollout (site.yml)');
   writeInventory(f);
