@@ -1,7 +1,7 @@
 /**
  * The demo fabric (README's main job): etcd and three hosts in network namespaces, `weft run`
  * on each, `weft leases`, `weft status`, then a ping between containers on every pair of hosts across the
- * overlay. Everything is torn down at the end, on failure, and on Ctrl-C. Nothing touches the
+ * overlay, and `weft doctor` on h1. Everything is torn down at the end, on failure, and on Ctrl-C. Nothing touches the
  * machine's own network namespace.
  *
  * Usage (as root): node dist/demo/demo.js [--backend vxlan|host-gw]
@@ -56,7 +56,11 @@ async function main(): Promise<number> {
       }
     }
     say(failed === 0 ? '\n== every pair reachable through weft' : `\n== ${failed} pair(s) unreachable`);
-    return failed === 0 ? 0 : 1;
+    say('\n== weft doctor (on h1): the agent, the lease, each peer\'s datapath, overlay, underlay and MTU, FORWARD, rp_filter, ...');
+    const doctor = await lab.tryExec(h1.ns, process.execPath, [WEFT, 'doctor', '--spec', `${h1.dir}/network.yaml`]);
+    say(doctor.out);
+    say(`   weft doctor exited ${String(doctor.code)}`);
+    return failed === 0 && doctor.code === 0 ? 0 : 1;
   } finally {
     say('== tearing down (namespaces, etcd, weft processes)');
     await lab.destroy();

@@ -5,6 +5,7 @@ import { hideBin } from 'yargs/helpers';
 import { applyCommand } from './apply.js';
 import { configCommand } from './config.js';
 import { dockerOptsCommand } from './docker-opts.js';
+import { doctorCommand } from './doctor.js';
 import { leasesCommand } from './leases.js';
 import { planCommand } from './plan.js';
 import { releaseCommand } from './release.js';
@@ -23,6 +24,7 @@ await yargs(hideBin(process.argv))
   .command(planCommand)
   .command(leasesCommand)
   .command(statusCommand)
+  .command(doctorCommand)
   .command(releaseCommand)
   .command(dockerOptsCommand)
   .demandCommand(1, 'name a command (see weft --help)')
