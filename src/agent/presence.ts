@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { type PresenceRecord, decodePresence, encodePresence, judgeHolder, presencePrefix } from '../core/presence.js';
 import type { KvStore } from '../core/store.js';
 import type { Logger } from '../adapters/log.js';
-import { sleep } from './bootstrap.js';
+import { sleep } from './retry.js';
 
 export interface PresenceDeps {
   readonly store: KvStore;
