@@ -77,7 +77,7 @@ export async function discoverHost(spec: Spec, log: Logger): Promise<HostFacts> 
  */
 export async function vtepMACFor(device: string | undefined, hostID: string, vni: number): Promise<string> {
   if (device !== undefined) {
-    const seen = (await observeDatapath(device)).device;
+    const seen = (await observeDatapath([device])).devices.get(device);
     if (seen?.kind === 'vxlan' && seen.mac) return seen.mac;
   }
   const digest = createHash('sha256').update(`weft-vtep/${hostID}/${vni}`).digest();

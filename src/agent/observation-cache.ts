@@ -8,7 +8,7 @@
 import type { ObservedDatapath } from '../core/datapath.js';
 
 export class ObservationCache {
-  private kept: { device: string | undefined; observed: ObservedDatapath } | undefined;
+  private kept: { devices: string; observed: ObservedDatapath } | undefined;
   private fullNeeded = true;
   private lastFullAtMs = -Infinity;
   /** Counts netlink events: an event during an observation makes that observation suspect. */
@@ -26,11 +26,11 @@ export class ObservationCache {
    * The cached view a pass starting at `nowMs` may plan against, or undefined (observe afresh).
    * Consumes the "full look needed" flag: call once per pass. `seq` marks the observation.
    */
-  take(device: string | undefined, nowMs: number): { cached: ObservedDatapath | undefined; seq: number } {
+  take(devices: readonly string[], nowMs: number): { cached: ObservedDatapath | undefined; seq: number } {
     // 0.9: a timer tick arriving a hair early must not push the resync a whole period later.
     const resyncDue = nowMs - this.lastFullAtMs >= 0.9 * this.resyncMs;
     const kept = this.kept;
-    const cached = !this.fullNeeded && !resyncDue && kept && kept.device === device ? kept.observed : undefined;
+    const cached = !this.fullNeeded && !resyncDue && kept && kept.devices === devices.join(' ') ? kept.observed : undefined;
     this.fullNeeded = false;
     return { cached, seq: this.netlinkSeq };
   }
@@ -39,8 +39,8 @@ export class ObservationCache {
   observed(atMs: number): void { this.lastFullAtMs = atMs; }
 
   /** After the pass: keep a clean fresh view (nothing applied, no event since `seq`), else drop it. */
-  settle(r: { device: string | undefined; observed: ObservedDatapath; fresh: boolean; changed: boolean; seq: number }): void {
+  settle(r: { devices: readonly string[]; observed: ObservedDatapath; fresh: boolean; changed: boolean; seq: number }): void {
     if (r.changed) this.kept = undefined;
-    else if (r.fresh && r.seq === this.netlinkSeq) this.kept = { device: r.device, observed: r.observed };
+    else if (r.fresh && r.seq === this.netlinkSeq) this.kept = { devices: r.devices.join(' '), observed: r.observed };
   }
 }

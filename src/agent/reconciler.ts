@@ -12,11 +12,13 @@ import type { Prefix } from '../core/cidr.js';
 import type { Clock } from '../core/clock.js';
 import type { NetworkConfig } from '../core/config-check.js';
 import type { DesiredDatapath, ObservedDatapath } from '../core/datapath.js';
+import type { Tool } from '../core/devices.js';
 import type { HostFacts } from '../core/host-facts.js';
-import { type DesiredFile, type FileWrite, type ObservedFile, planFiles } from '../core/host-files.js';
-import { type ChainSpec, type SavedTable, desiredRules, planRules } from '../core/masq.js';
+import type { DesiredFile, FileWrite, ObservedFile } from '../core/host-files.js';
+import { type DesiredHost, type HostPlan, type ObservedHost, planHost, tablesOf } from '../core/host-state.js';
+import { type SavedTable, desiredRules } from '../core/masq.js';
 import type { PeerLease } from '../core/peer-lease.js';
-import { type Op, batches, opObject, plan, renderOp } from '../core/plan.js';
+import { type Op, batches, opObject, renderOp } from '../core/plan.js';
 import type { Backend } from '../backends/types.js';
 import type { Logger } from '../adapters/log.js';
 import { ObservationCache } from './observation-cache.js';
@@ -43,8 +45,9 @@ export interface ReconcileInputs {
 
 /** The host, as the reconciler sees and changes it (adapters in production, fakes in tests). */
 export interface HostPort {
-  observeDatapath(device: string | undefined): Promise<ObservedDatapath>;
-  applyBatch(tool: 'ip' | 'bridge', lines: readonly string[]): Promise<{ index: number; message: string }[]>;
+  /** The named devices (those that exist), every main-table route, the devices' neighbours and fdb. */
+  observeDatapath(devices: readonly string[]): Promise<ObservedDatapath>;
+  applyBatch(tool: Tool, lines: readonly string[]): Promise<{ index: number; message: string }[]>;
   saveTables(tables: readonly string[]): Promise<Map<string, SavedTable>>;
   restoreRules(payload: string): Promise<void>;
   ensureForwarding(): Promise<boolean>;
@@ -76,20 +79,7 @@ export interface ReconcilerOptions {
   readonly onPass?: (durationMs: number, ok: boolean) => void;
 }
 
-/** What one pass saw: the datapath, and on a check pass the iptables tables and the files. */
-interface Look {
-  readonly observed: ObservedDatapath;
-  readonly tables?: Map<string, SavedTable>;
-  readonly files?: ReadonlyMap<string, ObservedFile>;
-}
-
-/** What one pass would do. */
-interface PassPlan {
-  readonly desired: DesiredDatapath;
-  readonly ops: readonly Op[];
-  readonly rules?: { readonly payload: string; readonly repaired: readonly string[] };
-  readonly writes?: readonly FileWrite[];
-}
+const rulesOf = (inp: ReconcileInputs) => desiredRules({ network: inp.network, ownSubnet: inp.ownSubnet, ipMasq: inp.ipMasq, randomFully: inp.randomFully, keepFabricSource: inp.keepFabricSource ?? false });
 
 export class Reconciler {
   private inputs: ReconcileInputs | undefined;
@@ -151,9 +141,9 @@ export class Reconciler {
 
   /** What a pass with `inputs` would do, changing nothing (weft plan). */
   async preview(inputs: ReconcileInputs): Promise<PassReport> {
-    const device = inputs.backend.deviceName(inputs.config);
-    const p = this.compute(inputs, await this.look(inputs, device, true, undefined), undefined);
-    return { ops: p.ops, failed: 0, rulesPayload: p.rules?.payload ?? '', writes: p.writes ?? [], desired: p.desired };
+    const devices = inputs.backend.deviceNames(inputs.config);
+    const p = this.compute(inputs, await this.look(inputs, devices, true, undefined), undefined);
+    return { ops: p.ops, failed: 0, rulesPayload: p.rules?.payload ?? '', writes: p.writes ?? [], desired: p.datapath };
   }
 
   /** One pass; never throws (a failure is logged and retried). True when converged. */
@@ -178,53 +168,48 @@ export class Reconciler {
   private async pass(inp: ReconcileInputs, started: number): Promise<boolean> {
     const version = this.inputsVersion;
     const checksVersion = this.checksInputsVersion;
-    const device = inp.backend.deviceName(inp.config);
-    const { cached, seq } = this.cache.take(device, started);
+    const devices = inp.backend.deviceNames(inp.config);
+    const { cached, seq } = this.cache.take(devices, started);
     const checksDue = this.checksVersion !== checksVersion || started - this.checksAtMs >= 0.9 * (this.o.rulesEveryMs ?? 5000);
-    const look = await this.look(inp, device, checksDue, cached);
+    const look = await this.look(inp, devices, checksDue, cached);
     if (cached) this.stats.cachedPasses++;
     else this.cache.observed(started);
     // Converged, nothing changed since, and the kernel view still clean: nothing to plan (the
     // timer pass between resyncs only checks the rules and files).
     const quiet = cached !== undefined && version === this.convergedVersion ? this.lastDesired : undefined;
     const p = this.compute(inp, look, quiet);
-    this.lastDesired = p.desired;
+    this.lastDesired = p.datapath;
     const isDrift = version === this.convergedVersion;
     let failed = await this.applyRules(p);
     failed += await this.applyOps(p.ops, isDrift);
     const filesFailed = await this.applyWrites(p.writes ?? [], isDrift);
     failed += filesFailed;
     if (checksDue && failed === 0) { this.checksVersion = checksVersion; this.checksAtMs = started; }
-    this.cache.settle({ device, observed: look.observed, fresh: cached === undefined, changed: p.ops.length > 0 || failed > 0, seq });
+    this.cache.settle({ devices, observed: look.datapath, fresh: cached === undefined, changed: p.ops.length > 0 || failed > 0, seq });
     this.finish(p, failed, version, started);
     return failed === 0;
   }
 
   /** Observe: the datapath (unless a clean cached view is given), and on a check the rules and files. */
-  private async look(inp: ReconcileInputs, device: string | undefined, checks: boolean, cached: ObservedDatapath | undefined): Promise<Look> {
-    const observed = cached ?? await this.o.host.observeDatapath(device);
-    if (!checks) return { observed };
-    const tables = [...new Set([...this.rulesWanted(inp).want, ...this.rulesWanted(inp).remove].map((c: ChainSpec) => c.table))];
+  private async look(inp: ReconcileInputs, devices: readonly string[], checks: boolean, cached: ObservedDatapath | undefined): Promise<ObservedHost> {
+    const datapath = cached ?? await this.o.host.observeDatapath(devices);
+    if (!checks) return { datapath };
     const files = new Map<string, ObservedFile>();
     for (const f of inp.files ?? []) {
       try { files.set(f.path, { text: await this.o.host.readFile(f.path) }); } catch (e) { files.set(f.path, { error: message(e) }); }
     }
-    return { observed, tables: await this.o.host.saveTables(tables), files };
+    const tables: Map<string, SavedTable> = await this.o.host.saveTables(tablesOf(rulesOf(inp)));
+    return { datapath, tables, files };
   }
 
-  private rulesWanted(inp: ReconcileInputs): { want: ChainSpec[]; remove: ChainSpec[] } {
-    return desiredRules({ network: inp.network, ownSubnet: inp.ownSubnet, ipMasq: inp.ipMasq, randomFully: inp.randomFully, keepFabricSource: inp.keepFabricSource ?? false });
+  /** Desired host state (the backend's datapath, rules, files) and the plan that reaches it. */
+  private compute(inp: ReconcileInputs, look: ObservedHost, quiet: DesiredDatapath | undefined): HostPlan & { datapath: DesiredDatapath } {
+    const datapath = quiet ?? inp.backend.desired({ config: inp.config, ownSubnet: inp.ownSubnet, facts: inp.facts, routes: look.datapath.routes, peers: inp.peers(), mtu: inp.mtu, vtepMAC: inp.vtepMAC });
+    const desired: DesiredHost = { datapath, rules: rulesOf(inp), files: inp.files ?? [], own: { networks: [inp.network], ownSubnets: [inp.ownSubnet], iface: inp.facts.iface } };
+    return { ...planHost(desired, look, quiet !== undefined), datapath };
   }
 
-  /** Pure: desired state and the operations, rules payload and file writes that reach it. */
-  private compute(inp: ReconcileInputs, look: Look, quiet: DesiredDatapath | undefined): PassPlan {
-    const desired = quiet ?? inp.backend.desired({ config: inp.config, ownSubnet: inp.ownSubnet, facts: inp.facts, routes: look.observed.routes, peers: inp.peers(), mtu: inp.mtu, vtepMAC: inp.vtepMAC });
-    const ops = quiet ? [] : plan(desired, look.observed, { network: inp.network, ownSubnet: inp.ownSubnet, iface: inp.facts.iface });
-    if (!look.tables || !look.files) return { desired, ops };
-    return { desired, ops, rules: planRules(this.rulesWanted(inp), look.tables), writes: planFiles(inp.files ?? [], look.files) };
-  }
-
-  private async applyRules(p: PassPlan): Promise<number> {
+  private async applyRules(p: HostPlan): Promise<number> {
     if (!p.rules) return 0;
     if (await this.o.host.ensureForwarding()) this.o.log.warn('IPv4 forwarding was off; turned it on');
     if (!p.rules.payload) return 0;
@@ -282,8 +267,8 @@ export class Reconciler {
     this.o.log.warn('repaired drift', { change });
   }
 
-  private finish(p: PassPlan, failed: number, version: number, started: number): void {
-    const { desired, ops } = p;
+  private finish(p: HostPlan & { datapath: DesiredDatapath }, failed: number, version: number, started: number): void {
+    const { datapath: desired, ops } = p;
     const now = this.o.clock.now();
     if (failed > 0) this.stats.passFailures++;
     this.o.onPass?.(now - started, failed === 0);

@@ -94,8 +94,9 @@ export class Agent {
     this.setStep('claiming the host identity');
     await retrying('claim the host identity', () => ids.claim(formatIP(facts.publicIP), signal), { signal, log });
     const mtu = backend.mtu(config, facts, spec.host.mtu);
-    const device = backend.deviceName(config);
-    parts.backend = { type: backend.type, ...(device ? { device } : {}), mtu };
+    const devices = backend.deviceNames(config);
+    const device = devices[0];
+    parts.backend = { type: backend.type, ...(device ? { device: devices.join(', ') } : {}), mtu };
     parts.publicIP = formatIP(facts.publicIP);
     const vtepMAC = await vtepMACFor(device, ids.current.macSeed, config.backend.vxlan?.vni ?? 1);
     const value = encodeLeaseAttrs(backend.leaseAttrs(config, facts, vtepMAC));
@@ -135,7 +136,7 @@ export class Agent {
     reconciler.setInputs(inputsFor(held.subnet));
     reconciler.start();
     const monitor = monitorNetlink((line) => {
-      if (isRelevantEvent(line, { ...(device ? { device } : {}), iface: facts.iface, network: range.network })) reconciler.poke('netlink');
+      if (isRelevantEvent(line, { devices, iface: facts.iface, network: range.network })) reconciler.poke('netlink');
     });
     this.stops.push(() => { monitor.stop(); });
     await reconciler.settle();

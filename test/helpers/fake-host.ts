@@ -8,6 +8,7 @@
  */
 import { type IP, type Prefix, formatIP, formatPrefix, parseIP, parsePrefix } from '../../src/core/cidr.js';
 import type { FdbEntry, Neighbour, ObservedDatapath, ObservedDevice, ObservedRoute } from '../../src/core/datapath.js';
+import type { Tool } from '../../src/core/devices.js';
 import type { SavedTable } from '../../src/core/masq.js';
 import type { HostPort } from '../../src/agent/reconciler.js';
 
@@ -46,19 +47,19 @@ export class FakeHost implements HostPort {
     this.links.set('eth0', { name: 'eth0', kind: 'veth', mtu: 1500, mac: '0e:ee:ee:ee:ee:01', up: true, addrs: [] });
   }
 
-  observeDatapath(device: string | undefined): Promise<ObservedDatapath> {
+  observeDatapath(devices: readonly string[]): Promise<ObservedDatapath> {
     this.observed++;
     this.duringObserve?.();
-    const dev = device === undefined ? undefined : this.links.get(device);
+    const names = new Set(devices.filter((d) => this.links.has(d)));
     return Promise.resolve({
-      ...(dev ? { device: { ...dev, addrs: [...dev.addrs] } } : {}),
+      devices: new Map([...names].map((n): [string, ObservedDevice] => { const l = this.links.get(n) as ObservedDevice; return [n, { ...l, addrs: [...l.addrs] }]; })),
       routes: this.routes.map((r) => ({ ...r })),
-      neighs: [...this.neighs.values()].filter((n) => n.dev === device),
-      fdb: [...this.fdb.values()].filter((f) => f.dev === device),
+      neighs: [...this.neighs.values()].filter((n) => names.has(n.dev)),
+      fdb: [...this.fdb.values()].filter((f) => names.has(f.dev)),
     });
   }
 
-  applyBatch(tool: 'ip' | 'bridge', lines: readonly string[]): Promise<{ index: number; message: string }[]> {
+  applyBatch(tool: Tool, lines: readonly string[]): Promise<{ index: number; message: string }[]> {
     const failures: { index: number; message: string }[] = [];
     lines.forEach((line, index) => {
       this.applied.push(`${tool} ${line}`);
