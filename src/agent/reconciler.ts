@@ -8,62 +8,19 @@
  * and retried by a later pass with backoff; they never block the rest of the pass. Scheduling
  * is agent/pass-loop.ts; the peer-change shortcut is agent/observation-cache.ts.
  */
-import type { Prefix } from '../core/cidr.js';
 import type { Clock } from '../core/clock.js';
-import type { NetworkConfig } from '../core/config-check.js';
 import type { DesiredDatapath, ObservedDatapath } from '../core/datapath.js';
-import type { Tool } from '../core/devices.js';
-import type { HostFacts } from '../core/host-facts.js';
-import type { DesiredFile, FileWrite, ObservedFile } from '../core/host-files.js';
+import type { FileWrite, ObservedFile } from '../core/host-files.js';
 import { type DesiredHost, type HostPlan, type ObservedHost, planHost, tablesOf } from '../core/host-state.js';
 import { type SavedTable, desiredRules } from '../core/masq.js';
-import type { PeerLease } from '../core/peer-lease.js';
 import { type Op, batches, opObject, renderOp } from '../core/plan.js';
-import type { Backend } from '../backends/types.js';
 import type { Logger } from '../adapters/log.js';
+import type { HostPort, PassReport, ReconcileInputs } from './host-port.js';
 import { ObservationCache } from './observation-cache.js';
 import { PassLoop } from './pass-loop.js';
 import { message } from './retry.js';
 
-/** What the reconciler converges to; replaced as a whole by the agent. */
-export interface ReconcileInputs {
-  readonly backend: Backend;
-  readonly config: NetworkConfig;
-  readonly network: Prefix;
-  readonly ownSubnet: Prefix;
-  readonly facts: HostFacts;
-  readonly mtu: number;
-  readonly vtepMAC: string;
-  readonly ipMasq: boolean;
-  readonly randomFully: boolean;
-  /** Podman is fed (outputs.podman): keep its NAT off fabric traffic (core/masq.ts). */
-  readonly keepFabricSource?: boolean;
-  /** The output files this host must have (core/host-files.ts); none when absent. */
-  readonly files?: readonly DesiredFile[];
-  readonly peers: () => Iterable<PeerLease>;
-}
-
-/** The host, as the reconciler sees and changes it (adapters in production, fakes in tests). */
-export interface HostPort {
-  /** The named devices (those that exist), every main-table route, the devices' neighbours and fdb. */
-  observeDatapath(devices: readonly string[]): Promise<ObservedDatapath>;
-  applyBatch(tool: Tool, lines: readonly string[]): Promise<{ index: number; message: string }[]>;
-  saveTables(tables: readonly string[]): Promise<Map<string, SavedTable>>;
-  restoreRules(payload: string): Promise<void>;
-  ensureForwarding(): Promise<boolean>;
-  /** A file's text; undefined when it does not exist. */
-  readFile(path: string): Promise<string | undefined>;
-  /** Replace a file atomically (a reader never sees a partial file). */
-  writeFile(path: string, text: string): Promise<void>;
-}
-
-export interface PassReport {
-  readonly ops: readonly Op[];
-  readonly failed: number;
-  readonly rulesPayload: string;
-  readonly writes: readonly FileWrite[];
-  readonly desired: DesiredDatapath;
-}
+export type { HostPort, PassReport, ReconcileInputs } from './host-port.js';
 
 export interface ReconcilerOptions {
   readonly host: HostPort;
@@ -219,6 +176,7 @@ export class Reconciler {
       this.o.log[this.checksVersion === -1 ? 'info' : 'warn']('iptables rules installed', { chains: p.rules.repaired });
       return 0;
     } catch (e) {
+      this.stats.lastError = `iptables-restore: ${message(e)}`;
       this.o.log.warn('iptables-restore failed; will retry', { error: message(e) });
       return 1;
     }
@@ -229,7 +187,10 @@ export class Reconciler {
     for (const b of batches(ops)) {
       const failures = await this.o.host.applyBatch(b.tool, b.lines);
       const bad = new Set(failures.map((f) => f.index));
-      for (const f of failures) this.o.log.warn('datapath change failed; will retry', { command: `${b.tool} ${b.lines[f.index] ?? ''}`, error: f.message });
+      for (const f of failures) {
+        this.stats.lastError = `${b.tool} ${b.lines[f.index] ?? ''}: ${f.message}`;
+        this.o.log.warn('datapath change failed; will retry', { command: `${b.tool} ${b.lines[f.index] ?? ''}`, error: f.message });
+      }
       failed += failures.length;
       b.ops.forEach((op, i) => {
         if (bad.has(i)) return;
@@ -256,6 +217,7 @@ export class Reconciler {
       } catch (e) {
         failed++;
         this.stats.filesFailing[w.path] = message(e);
+        this.stats.lastError = message(e);
         this.o.log.warn('cannot write an output file; will retry', { file: w.path, error: message(e) });
       }
     }

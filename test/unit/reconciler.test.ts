@@ -141,6 +141,7 @@ test('a failing output write is retried with backoff until it succeeds, and repo
   r.start();
   await new Promise((res) => setTimeout(res, 400));
   t.false(r.stats.lastPassOk);
+  t.regex(r.stats.lastError, /ENOTDIR/, 'the failure is the reconciler\'s last error (readiness shows it)');
   t.regex(r.stats.filesFailing['/run/flannel/subnet.env'] ?? '', /ENOTDIR/);
   t.false(host.files.has('/run/flannel/subnet.env'));
   t.true(host.files.has('/run/docker_opts.env'), 'the other files are written regardless');
