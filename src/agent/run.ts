@@ -10,7 +10,7 @@ import { type Prefix, formatIP, formatPrefix } from '../core/cidr.js';
 import { WeftError } from '../core/errors.js';
 import type { HealthSnapshot, Phase } from '../core/health.js';
 import { encodeLeaseAttrs } from '../core/lease.js';
-import { isRelevantEvent } from '../core/netlink-events.js';
+import { type EventScope, isRelevantEvent } from '../core/netlink-events.js';
 import { parseEnvFile, previousSubnet } from '../core/outputs.js';
 import type { Spec } from '../core/spec.js';
 import { backendFor } from '../backends/index.js';
@@ -75,42 +75,16 @@ export class Agent {
   async start(): Promise<void> {
     const { spec, log, parts } = this;
     const signal = this.abort.signal;
-    const identity = await hostIdentity({ stateDir: spec.host.stateDir });
-    this.setStep('connecting to etcd');
-    const store = await EtcdStore.connect(spec.etcd, { callTimeoutMs: 5000 });
-    parts.store = store;
-    this.stops.push(() => store.close());
-    const ids = new IdentityKeeper(identity, { store, prefix: spec.etcd.prefix, stateDir: spec.host.stateDir, log });
-    parts.ids = ids;
-    this.setStep('reading the network config from etcd');
-    const config = await fleetConfig(store, spec, log, signal);
-    const range = config.ipv4;
-    if (!range) throw new WeftError('E_CONFIG', 'the network config has no IPv4 Network; weft programs IPv4 fabrics');
-    const backend = backendFor(config.backend.type);
-    this.setStep('inspecting the host');
-    const facts = await discoverHost(spec, log);
-    const refusal = backend.refusal(facts);
-    if (refusal) throw new WeftError('E_HOST', refusal);
-    this.setStep('claiming the host identity');
-    await retrying('claim the host identity', () => ids.claim(formatIP(facts.publicIP), signal), { signal, log });
-    const mtu = backend.mtu(config, facts, spec.host.mtu);
-    const devices = backend.deviceNames(config);
-    const device = devices[0];
-    parts.backend = { type: backend.type, ...(device ? { device: devices.join(', ') } : {}), mtu };
-    parts.publicIP = formatIP(facts.publicIP);
-    const vtepMAC = await vtepMACFor(device, ids.current.macSeed, config.backend.vxlan?.vni ?? 1);
-    const value = encodeLeaseAttrs(backend.leaseAttrs(config, facts, vtepMAC));
-    const randomFully = await supportsRandomFully();
-    const previous = previousSubnet(parseEnvFile((await readTextIfExists(spec.host.subnetFile)) ?? ''));
-
+    const h = await this.prepare(signal);
+    const { store, ids, config, range, backend, facts, mtu } = h;
     const keeper = new LeaseKeeper({ store, prefix: spec.etcd.prefix, identity: () => ids.current, ttlSeconds: spec.host.leaseTTLSeconds, clock: Date, rng, log });
     const reconciler = new Reconciler({ host: kernelHost, log, clock: Date, resyncMs: this.timings.resyncMs, rulesEveryMs: this.timings.rulesEveryMs, ...(this.opts.onPass ? { onPass: this.opts.onPass } : {}) });
     const inputsFor = (own: Prefix): ReconcileInputs => ({
-      backend, config, network: range.network, ownSubnet: own, facts, mtu, vtepMAC, ipMasq: spec.host.ipMasq, keepFabricSource: spec.outputs.podman !== undefined,
-      randomFully, files: outputFiles(spec, config, own, mtu), peers: () => fleet.peers.values(),
+      backend, config, network: range.network, ownSubnet: own, facts, mtu, vtepMAC: h.vtepMAC, ipMasq: spec.host.ipMasq, keepFabricSource: spec.outputs.podman !== undefined,
+      randomFully: h.randomFully, files: outputFiles(spec, config, own, mtu), peers: () => fleet.peers.values(),
     });
     const holder = new LeaseHolder({
-      keeper, ids, store, log, signal, request: { range, publicIP: facts.publicIP, value, ...(previous ? { previous } : {}) },
+      keeper, ids, store, log, signal, request: { range, publicIP: facts.publicIP, value: h.leaseValue, ...(h.previous ? { previous: h.previous } : {}) },
       renewMarginMs: spec.host.leaseRenewMarginSeconds * 1000, tickMs: this.timings.leaseTickMs,
       onSubnet: (s) => { fleet.setOwnSubnet(s); reconciler.setInputs(inputsFor(s)); },
     });
@@ -131,23 +105,57 @@ export class Agent {
     await fleet.start(signal);
 
     this.setStep(`${leased}; programming the datapath and writing ${spec.host.subnetFile}`);
-    parts.reconciler = reconciler;
-    this.stops.push(() => reconciler.stop());
-    reconciler.setInputs(inputsFor(held.subnet));
-    reconciler.start();
-    const monitor = monitorNetlink((line) => {
-      if (isRelevantEvent(line, { devices, iface: facts.iface, network: range.network })) reconciler.poke('netlink');
-    });
-    this.stops.push(() => { monitor.stop(); });
-    await reconciler.settle();
+    await this.converge(reconciler, inputsFor(held.subnet), { devices: h.devices, iface: facts.iface, network: range.network });
     this.phase = 'running';
     log.info('ready', { subnet: formatPrefix(held.subnet), backend: backend.type, peers: reconciler.stats.peersProgrammed, mtu });
-
     holder.start();
     this.stops.push(() => holder.stop());
     const probe = new EtcdProbe({ store, key: `${spec.etcd.prefix}/config`, everyMs: Math.min(this.timings.etcdProbeMs, (spec.host.etcdGraceSeconds * 1000) / 3), log });
     probe.start();
     this.stops.push(() => { probe.stop(); });
+  }
+
+  /** Everything decided before the lease: etcd, the fleet's config, the backend, host facts, the identity claim. */
+  private async prepare(signal: AbortSignal) {
+    const { spec, log, parts } = this;
+    const identity = await hostIdentity({ stateDir: spec.host.stateDir });
+    this.setStep('connecting to etcd');
+    const store = await EtcdStore.connect(spec.etcd, { callTimeoutMs: 5000 });
+    parts.store = store;
+    this.stops.push(() => store.close());
+    const ids = new IdentityKeeper(identity, { store, prefix: spec.etcd.prefix, stateDir: spec.host.stateDir, log });
+    parts.ids = ids;
+    this.setStep('reading the network config from etcd');
+    const config = await fleetConfig(store, spec, log, signal);
+    const range = config.ipv4;
+    if (!range) throw new WeftError('E_CONFIG', 'the network config has no IPv4 Network; weft programs IPv4 fabrics');
+    const backend = backendFor(config.backend.type);
+    this.setStep('inspecting the host');
+    const facts = await discoverHost(spec, log);
+    const refusal = backend.refusal(facts);
+    if (refusal) throw new WeftError('E_HOST', refusal);
+    this.setStep('claiming the host identity');
+    await retrying('claim the host identity', () => ids.claim(formatIP(facts.publicIP), signal), { signal, log });
+    const mtu = backend.mtu(config, facts, spec.host.mtu);
+    const devices = backend.deviceNames(config);
+    parts.backend = { type: backend.type, ...(devices.length > 0 ? { device: devices.join(', ') } : {}), mtu };
+    parts.publicIP = formatIP(facts.publicIP);
+    const vtepMAC = await vtepMACFor(devices[0], ids.current.macSeed, config.backend.vxlan?.vni ?? 1);
+    const leaseValue = encodeLeaseAttrs(backend.leaseAttrs(config, facts, vtepMAC));
+    const randomFully = await supportsRandomFully();
+    const previous = previousSubnet(parseEnvFile((await readTextIfExists(spec.host.subnetFile)) ?? ''));
+    return { store, ids, config, range, backend, facts, mtu, devices, vtepMAC, leaseValue, randomFully, previous };
+  }
+
+  /** Start the reconciler and the netlink monitor; resolves once converged (datapath, rules, files). */
+  private async converge(reconciler: Reconciler, inputs: ReconcileInputs, scope: EventScope): Promise<void> {
+    this.parts.reconciler = reconciler;
+    this.stops.push(() => reconciler.stop());
+    reconciler.setInputs(inputs);
+    reconciler.start();
+    const monitor = monitorNetlink((line) => { if (isRelevantEvent(line, scope)) reconciler.poke('netlink'); });
+    this.stops.push(() => { monitor.stop(); });
+    await reconciler.settle();
   }
 
   /** The agent's state for readiness, STATUS=, /status and /metrics. */
