@@ -85,7 +85,10 @@ export function readiness(s: HealthSnapshot): { ready: boolean; reasons: string[
     else if (s.nowMs >= l.expiresAtMs) reasons.push(`lease on ${l.subnet} expired ${secs(s.nowMs - l.expiresAtMs)} ago`);
     else if (s.nowMs - l.renewDueAtMs > s.etcdGraceMs) reasons.push(`lease renewal overdue by ${secs(s.nowMs - l.renewDueAtMs)}`);
     if (s.reconcile.passes === 0) reasons.push('no reconcile pass yet');
-    else if (!s.reconcile.lastPassOk) reasons.push(`last reconcile failed${s.reconcile.lastError ? `: ${s.reconcile.lastError}` : ''}`);
+    else if (!s.reconcile.lastPassOk && !Object.values(s.outputs?.failing ?? {}).includes(s.reconcile.lastError)) {
+      reasons.push(`last reconcile failed${s.reconcile.lastError ? `: ${s.reconcile.lastError}` : ''}`);
+    }
+    // A file the spec asks for that cannot be written: Docker would start with a stale subnet.
     for (const [file, error] of Object.entries(s.outputs?.failing ?? {})) reasons.push(`output ${file} not written: ${error}`);
     const stuck = reconcilerProblem(s.reconcile, s.nowMs, s.stuckAfterMs);
     if (stuck) reasons.push(stuck);
