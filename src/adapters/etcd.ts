@@ -7,7 +7,9 @@
 import { readFile } from 'node:fs/promises';
 import { ConsecutiveBreaker, circuitBreaker, handleWhen, retry } from 'cockatiel';
 import { Etcd3, type ICallable, type IOptions, WatchClient, isRecoverableError } from 'etcd3';
+import { mapEtcdError } from './etcd-errors.js';
 import { WeftError } from '../core/errors.js';
+export { mapEtcdError } from './etcd-errors.js';
 import type { EtcdSpec } from '../core/spec.js';
 import type { Compare, KeyValue, KvStore, Op, WatchCallbacks, WatchEvent, WatchHandle } from '../core/store.js';
 
@@ -39,23 +41,6 @@ function requireLeader(client: Etcd3): ICallable<unknown> {
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
     },
   });
-}
-
-/** Map any error from etcd3/grpc to a WeftError, once. */
-export function mapEtcdError(e: unknown, what: string): WeftError {
-  if (e instanceof WeftError) return e;
-  const name = e instanceof Error ? e.constructor.name : '';
-  const msg = e instanceof Error ? e.message : String(e);
-  if (name === 'EtcdAuthenticationFailedError' || /authentication failed|invalid user ID or password/i.test(msg)) {
-    return new WeftError('E_ETCD_AUTH', `etcd ${what}: authentication failed (check etcd.username and etcd.passwordFile)`, { cause: e });
-  }
-  if (name === 'EtcdPermissionDeniedError' || /permission denied/i.test(msg)) {
-    return new WeftError('E_ETCD_AUTH', `etcd ${what}: permission denied`, { cause: e });
-  }
-  if (/deadline exceeded|unavailable|ECONNREFUSED|No connection established|circuit|connect|ENOTFOUND|EHOSTUNREACH|timed? ?out/i.test(msg) || name === 'GRPCUnavailableError' || name === 'GRPCDeadlineExceededError' || name === 'BrokenCircuitError') {
-    return new WeftError('E_ETCD_UNAVAILABLE', `etcd ${what}: unreachable or not answering (${msg.split('\n')[0] ?? msg})`, { cause: e, retryable: true });
-  }
-  return new WeftError('E_ETCD', `etcd ${what}: ${msg.split('\n')[0] ?? msg}`, { cause: e, retryable: name === 'EtcdInvalidAuthTokenError' });
 }
 
 const B = (s: string): Buffer => Buffer.from(s, 'utf8');
@@ -224,7 +209,8 @@ export class EtcdStore implements KvStore {
     try {
       await this.call('lease revoke', () => this.client.leaseClient.leaseRevoke({ ID: lease }));
     } catch (e) {
-      if (e instanceof WeftError && /not found/i.test(e.message)) return;
+      // Already expired or revoked: what a revoke wants.
+      if (e instanceof WeftError && e.code === 'E_NOT_FOUND') return;
       throw e;
     }
   }

@@ -5,6 +5,7 @@
  */
 import { type IP, type Prefix, parseIPv4, parsePrefix, prefix } from '../core/cidr.js';
 import type { FdbEntry, Neighbour, ObservedDatapath, ObservedDevice, ObservedRoute } from '../core/datapath.js';
+import type { Tool } from '../core/devices.js';
 import type { ObservedLink } from '../core/host-facts.js';
 import { normalizeEthernetMAC } from '../core/mac.js';
 import { type LineStream, exec, execOk, streamLines } from './exec.js';
@@ -87,24 +88,32 @@ export async function routeDevTo(to: string): Promise<string | undefined> {
 }
 
 /**
- * Everything the planner needs: the device (if named), main routes, its neighbours and fdb.
- * Two programs per pass, run together: one `ip -batch` for routes, the device and its
- * neighbours (one JSON array per line of output, in order, none for a failed line), and
- * `bridge fdb` (no `ip` command shows the fdb).
+ * Everything the planner needs: the named devices, main routes, their neighbours and fdb.
+ * One `ip -batch` for routes and each device and its neighbours (one JSON array per line of
+ * output, in order, none for a failed line), and `bridge fdb` per device (no `ip` command
+ * shows the fdb), all run together: two programs per pass for a one-device backend.
  */
-export async function observeDatapath(device: string | undefined): Promise<ObservedDatapath> {
-  if (device === undefined) return { routes: await listRoutes(), neighs: [], fdb: [] };
-  const lines = ['route show table main', `addr show dev ${device}`, `neigh show dev ${device}`];
-  const [ip, fdb] = await Promise.all([
+export async function observeDatapath(devices: readonly string[]): Promise<ObservedDatapath> {
+  if (devices.length === 0) return { devices: new Map(), routes: await listRoutes(), neighs: [], fdb: [] };
+  const lines = ['route show table main', ...devices.flatMap((d) => [`addr show dev ${d}`, `neigh show dev ${d}`])];
+  const [ip, ...fdbs] = await Promise.all([
     exec('ip', ['-d', '-json', '-force', '-batch', '-'], { input: `${lines.join('\n')}\n` }),
-    exec('bridge', ['-json', 'fdb', 'show', 'dev', device]),
+    ...devices.map((d) => exec('bridge', ['-json', 'fdb', 'show', 'dev', d])),
   ]);
   const byLine = splitBatchOutput(ip.stdout, ip.stderr, lines.length);
   if (!byLine.has(0)) throw new WeftError('E_KERNEL', `ip route show failed: ${ip.stderr.trim()}`, { retryable: true });
-  const routes = parseRoutes(byLine.get(0) ?? '[]');
-  const observed = byLine.has(1) ? parseDevice(byLine.get(1) ?? '[]') : undefined;
-  if (!observed) return { routes, neighs: [], fdb: [] };
-  return { device: observed, routes, neighs: parseNeighs(byLine.get(2) ?? '[]', device), fdb: fdb.code === 0 ? parseFdb(fdb.stdout, device) : [] };
+  const found = new Map<string, ObservedDevice>();
+  const neighs: Neighbour[] = [];
+  const fdb: FdbEntry[] = [];
+  devices.forEach((name, i) => {
+    const observed = byLine.has(1 + 2 * i) ? parseDevice(byLine.get(1 + 2 * i) ?? '[]') : undefined;
+    if (!observed) return;
+    found.set(name, observed);
+    neighs.push(...parseNeighs(byLine.get(2 + 2 * i) ?? '[]', name));
+    const f = fdbs[i];
+    if (f?.code === 0) fdb.push(...parseFdb(f.stdout, name));
+  });
+  return { devices: found, routes: parseRoutes(byLine.get(0) ?? '[]'), neighs, fdb };
 }
 
 /**
@@ -135,7 +144,7 @@ export function parseBatchErrors(stderr: string): BatchFailure[] {
 }
 
 /** Apply one batch; returns the lines that failed (empty when all succeeded). */
-export async function applyBatch(tool: 'ip' | 'bridge', lines: readonly string[]): Promise<BatchFailure[]> {
+export async function applyBatch(tool: Tool, lines: readonly string[]): Promise<BatchFailure[]> {
   if (lines.length === 0) return [];
   const r = await exec(tool, ['-force', '-batch', '-'], { input: `${lines.join('\n')}\n`, timeoutMs: 60_000 });
   if (r.code === 0) return [];

@@ -17,14 +17,11 @@ import { applyBatch, listLinks, listRoutes, observeDatapath, routeDevTo } from '
 import { restoreNoflush, saveTables } from '../adapters/iptables.js';
 import type { Logger } from '../adapters/log.js';
 import { ensureIPv4Forwarding } from '../adapters/sysctl.js';
+import { readTextIfExists, writeFileAtomic } from '../adapters/files.js';
+import { ETCD_BACKOFF } from '../core/backoff.js';
 import type { HostPort } from './reconciler.js';
+import { Backoff, sleep } from './retry.js';
 
-export const sleep = (ms: number, signal?: AbortSignal): Promise<void> => new Promise((resolve) => {
-  const t = setTimeout(resolve, ms);
-  signal?.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
-});
-
-export const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
 /**
  * The network config the fleet runs with. Absent: store the spec's (create-if-absent, so two
@@ -34,7 +31,7 @@ export const message = (e: unknown): string => (e instanceof Error ? e.message :
  */
 export async function fleetConfig(store: KvStore, spec: Spec, log: Logger, signal: AbortSignal): Promise<NetworkConfig> {
   const key = configKey(spec.etcd.prefix);
-  let backoffMs = 500;
+  const backoff = new Backoff(ETCD_BACKOFF);
   while (!signal.aborted) {
     try {
       const { kv } = await store.get(key);
@@ -44,7 +41,9 @@ export async function fleetConfig(store: KvStore, spec: Spec, log: Logger, signa
           if (res.succeeded) { log.info('stored the network config from the spec', { key }); return spec.network.config; }
           continue; // someone stored one first: read theirs
         }
-        log.warn('no network config in etcd and none in the spec; waiting', { key });
+        const retryInMs = backoff.next();
+        log.warn('no network config in etcd and none in the spec; waiting', { key, retryInMs });
+        await sleep(retryInMs, signal);
       } else {
         const stored = checkNetworkConfig(decodeNetworkConfig(kv.value));
         const diff = spec.network ? diffConfigs(stored, spec.network.config) : [];
@@ -52,12 +51,12 @@ export async function fleetConfig(store: KvStore, spec: Spec, log: Logger, signa
         return stored;
       }
     } catch (e) {
-      if (e instanceof ConfigError) log.error('the stored network config is invalid; waiting for a valid one', { key, error: e.message });
-      else if (e instanceof WeftError && e.retryable) log.warn('etcd unreachable; retrying', { error: e.message, retryInMs: backoffMs });
+      const retryInMs = backoff.next();
+      if (e instanceof ConfigError) log.error('the stored network config is invalid; waiting for a valid one', { key, error: e.message, retryInMs });
+      else if (e instanceof WeftError && e.retryable) log.warn('etcd unreachable; retrying', { error: e.message, retryInMs });
       else throw e;
+      await sleep(retryInMs, signal);
     }
-    await sleep(backoffMs, signal);
-    backoffMs = Math.min(backoffMs * 2, 5000);
   }
   throw new WeftError('E_ETCD_UNAVAILABLE', 'stopped before the network config could be read');
 }
@@ -78,7 +77,7 @@ export async function discoverHost(spec: Spec, log: Logger): Promise<HostFacts> 
  */
 export async function vtepMACFor(device: string | undefined, hostID: string, vni: number): Promise<string> {
   if (device !== undefined) {
-    const seen = (await observeDatapath(device)).device;
+    const seen = (await observeDatapath([device])).devices.get(device);
     if (seen?.kind === 'vxlan' && seen.mac) return seen.mac;
   }
   const digest = createHash('sha256').update(`weft-vtep/${hostID}/${vni}`).digest();
@@ -92,5 +91,7 @@ export const kernelHost: HostPort = {
   saveTables,
   restoreRules: restoreNoflush,
   ensureForwarding: ensureIPv4Forwarding,
+  readFile: readTextIfExists,
+  writeFile: (path, text) => writeFileAtomic(path, text),
 };
 

@@ -96,7 +96,7 @@ export class LeaseKeeper {
           const granted = lease;
           lease = undefined;
           const old = plan.kind === 'reuse' ? plan.lease.kv.lease : '0';
-          if (old !== '0' && old !== granted) await this.d.store.revoke(old).catch(() => undefined);
+          if (old !== '0' && old !== granted) await this.revokeQuietly(old, 'the lease this host held before');
           this.d.log.info('lease acquired', { subnet: formatPrefix(held.subnet), how: held.how, attempts: attempt, ttlSeconds: held.ttlSeconds });
           return held;
         }
@@ -107,7 +107,7 @@ export class LeaseKeeper {
       }
       throw new WeftError('E_CONFLICT', `could not acquire a lease after ${this.d.maxAttempts ?? 25} attempts: every chosen subnet was taken concurrently`, { retryable: true });
     } finally {
-      if (lease !== undefined) await this.d.store.revoke(lease).catch(() => undefined);
+      if (lease !== undefined) await this.revokeQuietly(lease, 'a lease granted for an attempt that failed');
     }
   }
 
@@ -132,6 +132,18 @@ export class LeaseKeeper {
     if (!res.succeeded) return undefined;
     const now = this.d.clock.now();
     return { subnet, subnetKey, key, ownerKey, lease, value: req.value, modRevision: res.revision, ttlSeconds: this.d.ttlSeconds, renewedAtMs: now, expiresAtMs: now + this.d.ttlSeconds * 1000, how: plan.why };
+  }
+
+  /**
+   * Revoke an etcd lease nothing of ours is attached to any more. A failure is harmless (the
+   * lease runs out by its TTL) and must not fail what succeeded: log it, with why, and go on.
+   */
+  private async revokeQuietly(lease: string, what: string): Promise<void> {
+    try {
+      await this.d.store.revoke(lease);
+    } catch (e) {
+      this.d.log.warn(`could not revoke ${what}; it runs out by its TTL`, { lease, error: e instanceof Error ? e.message : String(e) });
+    }
   }
 
   private async deleteStale(l: ListedLease): Promise<void> {
@@ -185,7 +197,7 @@ export class LeaseKeeper {
         [{ op: 'delete', key: l.kv.key }, { op: 'delete', key: ownerKv.key }],
       );
       if (!res.succeeded) throw new WeftError('E_CONFLICT', `lease ${l.kv.key} changed while releasing it; run weft release again`, { retryable: true });
-      if (l.kv.lease !== '0') await this.d.store.revoke(l.kv.lease).catch(() => undefined);
+      if (l.kv.lease !== '0') await this.revokeQuietly(l.kv.lease, 'the released lease');
       this.d.log.info('lease released', { key: l.kv.key });
     }
     return mine[0]?.subnet;

@@ -8,6 +8,8 @@
 import type { Clock } from '../core/clock.js';
 import type { KeyValue, KvStore, WatchCallbacks, WatchEvent, WatchHandle } from '../core/store.js';
 import type { Logger } from '../adapters/log.js';
+import { LIST_BACKOFF } from '../core/backoff.js';
+import { Backoff } from './retry.js';
 
 export interface MirrorOptions {
   readonly store: KvStore;
@@ -33,12 +35,14 @@ export class PrefixMirror {
   private generation = 0;
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
-  private backoffMs = 100;
+  private readonly backoff: Backoff;
   private synced = false;
   /** Counters for metrics. */
   readonly stats = { lists: 0, watchRestarts: 0, missedByWatch: 0, lastSyncMs: 0, lastError: '' };
 
-  constructor(private readonly o: MirrorOptions) {}
+  constructor(private readonly o: MirrorOptions) {
+    this.backoff = new Backoff({ ...LIST_BACKOFF, maxMs: o.maxBackoffMs ?? LIST_BACKOFF.maxMs });
+  }
 
   get snapshot(): ReadonlyMap<string, KeyValue> { return this.entries; }
   /** True once a list has succeeded (the mirror holds real data). */
@@ -79,7 +83,7 @@ export class PrefixMirror {
         if (gen !== this.generation || this.stopped) return;
         this.stats.watchRestarts++;
         this.o.log.warn('etcd watch broken; re-listing', { prefix: this.o.prefix, reason });
-        this.schedule(Math.min(this.backoffMs, 1000), 'broken');
+        this.schedule(Math.min(this.backoff.next(), 1000), 'broken');
       },
     };
   }
@@ -90,9 +94,9 @@ export class PrefixMirror {
     this.timer = setTimeout(() => {
       this.resync(why).catch((e: unknown) => {
         this.stats.lastError = e instanceof Error ? e.message : String(e);
-        this.o.log.warn('etcd list failed; retrying', { prefix: this.o.prefix, error: this.stats.lastError, retryInMs: this.backoffMs });
-        this.schedule(this.backoffMs, 'retry');
-        this.backoffMs = Math.min(this.backoffMs * 2, this.o.maxBackoffMs ?? 5000);
+        const retryInMs = this.backoff.next();
+        this.o.log.warn('etcd list failed; retrying', { prefix: this.o.prefix, error: this.stats.lastError, retryInMs });
+        this.schedule(retryInMs, 'retry');
       });
     }, delayMs);
   }
@@ -123,7 +127,7 @@ export class PrefixMirror {
     if (changed.size > 0) this.o.onChange(changed);
     this.watch = await this.o.store.watch(this.o.prefix, String(BigInt(revision) + 1n), this.callbacks(gen));
     if (gen !== this.generation) { await this.watch.cancel(); return; }
-    this.backoffMs = 100;
+    this.backoff.reset();
     this.stats.lastError = '';
     this.o.log.debug('etcd prefix re-listed and watched', { prefix: this.o.prefix, why, keys: fresh.size, changed: changed.size, revision });
     const reconnected = why === 'broken' || why === 'retry';

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { type PresenceRecord, decodePresence, encodePresence, judgeHolder, presencePrefix } from '../core/presence.js';
 import type { KvStore } from '../core/store.js';
 import type { Logger } from '../adapters/log.js';
-import { sleep } from './bootstrap.js';
+import { sleep } from './retry.js';
 
 export interface PresenceDeps {
   readonly store: KvStore;
@@ -83,7 +83,13 @@ export class Presence {
     const lease = this.lease;
     if (lease === undefined) return;
     let ttl: number;
-    try { ttl = await this.d.store.keepAliveOnce(lease); } catch { return; /* etcd unreachable: the next tick retries */ }
+    try {
+      ttl = await this.d.store.keepAliveOnce(lease);
+    } catch (e) {
+      // etcd unreachable: the next tick retries; running out is what onLost reports.
+      this.d.log.debug('presence keepalive failed; retrying on the next tick', { error: e instanceof Error ? e.message : String(e) });
+      return;
+    }
     if (ttl > 0 || lease !== this.lease) return;
     this.d.log.warn('lost this host\'s presence record (its etcd lease ran out); claiming it again', { key: this.key });
     this.stopTimer();

@@ -1,52 +1,26 @@
 /**
  * The one reconciler (DESIGN.md): level-triggered. Anything that may matter (a peer changed,
  * the own lease changed, a netlink event on weft's objects, a timer) only pokes it; a pass then
- * observes the kernel, asks the backend for the desired state, plans and applies in batches.
- * Failed operations are logged and retried by a later pass with backoff; they never block the
- * rest of the pass. Passes never overlap; pokes during a pass coalesce into one more pass.
+ * looks at the host, asks the backend for the desired state, plans and applies. Everything
+ * weft owns on the host goes through it: the datapath (every pass), and on the slower check
+ * interval the iptables rules, IPv4 forwarding and the output files (subnet.env, docker
+ * options, ...), each read back and rewritten when missing or different. Failures are logged
+ * and retried by a later pass with backoff; they never block the rest of the pass. Scheduling
+ * is agent/pass-loop.ts; the peer-change shortcut is agent/observation-cache.ts.
  */
-import type { Prefix } from '../core/cidr.js';
 import type { Clock } from '../core/clock.js';
-import type { NetworkConfig } from '../core/config-check.js';
 import type { DesiredDatapath, ObservedDatapath } from '../core/datapath.js';
-import type { HostFacts } from '../core/host-facts.js';
-import { type ChainSpec, type SavedTable, desiredRules, planRules } from '../core/masq.js';
-import type { PeerLease } from '../core/peer-lease.js';
-import { type Op, batches, opObject, plan, renderOp } from '../core/plan.js';
-import type { Backend } from '../backends/types.js';
+import type { FileWrite, ObservedFile } from '../core/host-files.js';
+import { type DesiredHost, type HostPlan, type ObservedHost, planHost, tablesOf } from '../core/host-state.js';
+import { type SavedTable, desiredRules } from '../core/masq.js';
+import { type Op, batches, opObject, renderOp } from '../core/plan.js';
 import type { Logger } from '../adapters/log.js';
+import type { HostPort, PassReport, ReconcileInputs } from './host-port.js';
+import { ObservationCache } from './observation-cache.js';
+import { PassLoop } from './pass-loop.js';
+import { message } from './retry.js';
 
-/** What the reconciler converges to; replaced as a whole by the agent. */
-export interface ReconcileInputs {
-  readonly backend: Backend;
-  readonly config: NetworkConfig;
-  readonly network: Prefix;
-  readonly ownSubnet: Prefix;
-  readonly facts: HostFacts;
-  readonly mtu: number;
-  readonly vtepMAC: string;
-  readonly ipMasq: boolean;
-  readonly randomFully: boolean;
-  /** Podman is fed (outputs.podman): keep its NAT off fabric traffic (core/masq.ts). */
-  readonly keepFabricSource?: boolean;
-  readonly peers: () => Iterable<PeerLease>;
-}
-
-/** The host, as the reconciler sees and changes it (adapters in production, fakes in tests). */
-export interface HostPort {
-  observeDatapath(device: string | undefined): Promise<ObservedDatapath>;
-  applyBatch(tool: 'ip' | 'bridge', lines: readonly string[]): Promise<{ index: number; message: string }[]>;
-  saveTables(tables: readonly string[]): Promise<Map<string, SavedTable>>;
-  restoreRules(payload: string): Promise<void>;
-  ensureForwarding(): Promise<boolean>;
-}
-
-export interface PassReport {
-  readonly ops: readonly Op[];
-  readonly failed: number;
-  readonly rulesPayload: string;
-  readonly desired: DesiredDatapath;
-}
+export type { HostPort, PassReport, ReconcileInputs } from './host-port.js';
 
 export interface ReconcilerOptions {
   readonly host: HostPort;
@@ -54,7 +28,7 @@ export interface ReconcilerOptions {
   readonly clock: Clock;
   /** A fresh look at the kernel at least this often, even with no event (catches anything events missed). */
   readonly resyncMs?: number;
-  /** iptables has no events: re-check the chains this often. */
+  /** iptables and files have no events: re-check them this often (the drift-check interval). */
   readonly rulesEveryMs?: number;
   /** Coalesce bursts of pokes (e.g. netlink echoes of our own batch). */
   readonly debounceMs?: number;
@@ -62,171 +36,150 @@ export interface ReconcilerOptions {
   readonly onPass?: (durationMs: number, ok: boolean) => void;
 }
 
+const rulesOf = (inp: ReconcileInputs) => desiredRules({ network: inp.network, ownSubnet: inp.ownSubnet, ipMasq: inp.ipMasq, randomFully: inp.randomFully, keepFabricSource: inp.keepFabricSource ?? false });
+
 export class Reconciler {
   private inputs: ReconcileInputs | undefined;
   private inputsVersion = 0;
-  /** Bumped only by setInputs: the rules depend on the own lease and config, never on peers. */
-  private rulesInputsVersion = 0;
+  /** Bumped only by setInputs: rules and files depend on the own lease and config, never on peers. */
+  private checksInputsVersion = 0;
   private convergedVersion = -1;
-  private rulesCheckedAt = -Infinity;
-  private rulesVersion = -1;
-  private pending = false;
-  private running: Promise<void> | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private periodic: NodeJS.Timeout | undefined;
-  private retryMs = 0;
-  private stopped = false;
+  private checksVersion = -1;
+  private checksAtMs = -Infinity;
   private reportedSkips = new Map<string, string>();
-  /**
-   * The kernel as last observed, while nothing can have changed it: taken by a pass that
-   * applied nothing and saw no netlink event meanwhile, dropped by any netlink event, timer,
-   * retry, new inputs or change of our own. A pass poked only by peer changes plans against
-   * it instead of dumping every route, neighbour and fdb entry again (at 5,000 peers that dump
-   * is most of a pass). Every other pass observes afresh, so drift is still always seen.
-   */
-  private cache: { device: string | undefined; observed: ObservedDatapath } | undefined;
-  private fullNeeded = true;
-  private lastObservedAt = -Infinity;
   private lastDesired: DesiredDatapath | undefined;
-  private netlinkSeq = 0;
+  private readonly loop: PassLoop;
+  private readonly cache: ObservationCache;
   readonly stats = {
     passes: 0, passFailures: 0, opsApplied: 0, opsFailed: 0, lastPassAtMs: 0, lastPassDurationMs: 0, lastPassOk: false,
-    /** When the pass in flight started (0: none); the watchdog's view of a stuck loop. */
-    runningSinceMs: 0,
     /** Passes planned against the cached observation (peer changes only). */
     cachedPasses: 0,
-    peersProgrammed: 0, peersSkipped: 0, rulesRepairs: 0, driftRepairs: {} as Record<string, number>, lastError: '',
+    peersProgrammed: 0, peersSkipped: 0, rulesRepairs: 0, filesWritten: 0, driftRepairs: {} as Record<string, number>, lastError: '',
+    /** Output files that could not be written, with why (readiness is false while any is). */
+    filesFailing: {} as Record<string, string>,
   };
 
-  constructor(private readonly o: ReconcilerOptions) {}
+  constructor(private readonly o: ReconcilerOptions) {
+    this.loop = new PassLoop(() => this.runPass(), o.clock);
+    this.cache = new ObservationCache(o.resyncMs ?? 30_000);
+  }
+
+  /** When the pass in flight started (0: none); the watchdog's view of a stuck loop. */
+  get runningSinceMs(): number { return this.loop.runningSinceMs; }
 
   /** Replace the inputs (a new lease, a new peer set source, ...) and converge. */
   setInputs(inputs: ReconcileInputs): void {
     this.inputs = inputs;
     this.inputsVersion++;
-    this.rulesInputsVersion++;
+    this.checksInputsVersion++;
     this.poke('inputs');
   }
 
   /** Something may have changed: converge soon. Inputs that changed bump the version. */
-  poke(reason: 'inputs' | 'peers' | 'netlink' | 'timer' | 'retry'): void {
+  poke(reason: 'inputs' | 'peers' | 'netlink' | 'timer'): void {
     if (reason === 'peers') this.inputsVersion++;
     // A timer tick alone does not force a fresh look: the full resync has its own period.
-    else if (reason !== 'timer') this.fullNeeded = true;
-    if (reason === 'netlink') this.netlinkSeq++;
-    if (this.stopped || !this.inputs) return;
-    this.pending = true;
-    if (this.running || this.timer) return;
+    else if (reason !== 'timer') this.cache.invalidate(reason === 'netlink');
+    if (!this.inputs) return;
     // A peer change is acted on at once (etcd already batches a transaction into one event);
     // netlink events come in bursts (our own batch echoes back) and are coalesced.
-    const delay = reason === 'retry' ? this.retryMs : reason === 'peers' || reason === 'inputs' ? 0 : this.o.debounceMs ?? 20;
-    this.timer = setTimeout(() => { this.timer = undefined; this.loop(); }, delay);
+    this.loop.poke(reason === 'peers' || reason === 'inputs' ? 0 : this.o.debounceMs ?? 20);
   }
 
   start(): void {
     const every = this.o.resyncMs ?? 30_000;
-    this.periodic = setInterval(() => { this.poke('timer'); }, Math.min(every, this.o.rulesEveryMs ?? 5000));
-    this.periodic.unref();
+    this.loop.every(Math.min(every, this.o.rulesEveryMs ?? 5000), () => { this.poke('timer'); });
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    clearInterval(this.periodic);
-    await this.running;
-  }
+  async stop(): Promise<void> { await this.loop.stop(); }
 
-  /** Resolves after the next pass that started after this call has finished. */
-  async settle(): Promise<void> {
-    while (this.running || this.pending || this.timer) await (this.running ?? new Promise((r) => setTimeout(r, 5)));
-  }
-
-  private loop(): void {
-    if (this.running || this.stopped) return;
-    this.running = (async () => {
-      while (this.pending && !this.stopped) {
-        this.pending = false;
-        this.stats.runningSinceMs = this.o.clock.now();
-        try {
-          if (!this.inputs) break;
-          const r = await this.pass(this.inputs, false);
-          if (r.failed > 0) {
-            this.retryMs = Math.min(Math.max(this.retryMs * 2, 250), 5000);
-          } else this.retryMs = 0;
-        } catch (e) {
-          this.stats.lastError = e instanceof Error ? e.message : String(e);
-          this.stats.lastPassOk = false;
-          this.stats.passFailures++;
-          this.stats.lastPassAtMs = this.o.clock.now();
-          this.o.onPass?.(this.stats.lastPassAtMs - this.stats.runningSinceMs, false);
-          this.o.log.warn('reconcile pass failed; retrying', { error: this.stats.lastError });
-          this.retryMs = Math.min(Math.max(this.retryMs * 2, 250), 5000);
-        }
-        this.stats.runningSinceMs = 0;
-      }
-    })().finally(() => {
-      this.running = undefined;
-      this.stats.runningSinceMs = 0;
-      if (this.retryMs > 0 && !this.stopped) this.poke('retry');
-    });
-  }
+  /** Resolves once converged or retrying nothing (or stopped). */
+  async settle(): Promise<void> { await this.loop.settle(); }
 
   /** What a pass with `inputs` would do, changing nothing (weft plan). */
   async preview(inputs: ReconcileInputs): Promise<PassReport> {
-    return this.pass(inputs, true);
+    const devices = inputs.backend.deviceNames(inputs.config);
+    const p = this.compute(inputs, await this.look(inputs, devices, true, undefined), undefined);
+    return { ops: p.ops, failed: 0, rulesPayload: p.rules?.payload ?? '', writes: p.writes ?? [], desired: p.datapath };
   }
 
-  private async pass(inp: ReconcileInputs, dryRun: boolean): Promise<PassReport> {
+  /** One pass; never throws (a failure is logged and retried). True when converged. */
+  private async runPass(): Promise<boolean> {
+    const inp = this.inputs;
+    if (!inp) return true;
     const started = this.o.clock.now();
+    try {
+      return await this.pass(inp, started);
+    } catch (e) {
+      this.cache.invalidate(false);
+      this.stats.lastError = message(e);
+      this.stats.lastPassOk = false;
+      this.stats.passFailures++;
+      this.stats.lastPassAtMs = this.o.clock.now();
+      this.o.onPass?.(this.stats.lastPassAtMs - started, false);
+      this.o.log.warn('reconcile pass failed; retrying', { error: this.stats.lastError });
+      return false;
+    }
+  }
+
+  private async pass(inp: ReconcileInputs, started: number): Promise<boolean> {
     const version = this.inputsVersion;
-    const isDrift = !dryRun && version === this.convergedVersion;
-    const device = inp.backend.deviceName(inp.config);
-    const cache = this.cache;
-    // 0.9: a timer tick arriving a hair early must not push the resync a whole period later.
-    const resyncDue = started - this.lastObservedAt >= 0.9 * (this.o.resyncMs ?? 30_000);
-    const cached = !dryRun && !this.fullNeeded && !resyncDue && cache && cache.device === device ? cache.observed : undefined;
-    if (!dryRun) this.fullNeeded = false;
-    const seq = this.netlinkSeq;
-    const observed = cached ?? await this.o.host.observeDatapath(device);
+    const checksVersion = this.checksInputsVersion;
+    const devices = inp.backend.deviceNames(inp.config);
+    const { cached, seq } = this.cache.take(devices, started);
+    const checksDue = this.checksVersion !== checksVersion || started - this.checksAtMs >= 0.9 * (this.o.rulesEveryMs ?? 5000);
+    const look = await this.look(inp, devices, checksDue, cached);
     if (cached) this.stats.cachedPasses++;
-    else if (!dryRun) this.lastObservedAt = started;
+    else this.cache.observed(started);
     // Converged, nothing changed since, and the kernel view still clean: nothing to plan (the
-    // timer pass between resyncs only checks the iptables rules).
+    // timer pass between resyncs only checks the rules and files).
     const quiet = cached !== undefined && version === this.convergedVersion ? this.lastDesired : undefined;
-    const desired = quiet ?? inp.backend.desired({ config: inp.config, ownSubnet: inp.ownSubnet, facts: inp.facts, routes: observed.routes, peers: inp.peers(), mtu: inp.mtu, vtepMAC: inp.vtepMAC });
-    const ops = quiet ? [] : plan(desired, observed, { network: inp.network, ownSubnet: inp.ownSubnet, iface: inp.facts.iface });
-    if (!dryRun) this.lastDesired = desired;
-    let failed = 0;
-    let rulesPayload = '';
-    const rulesVersion = this.rulesInputsVersion;
-    const rulesDue = dryRun || this.rulesVersion !== rulesVersion || started - this.rulesCheckedAt >= 0.9 * (this.o.rulesEveryMs ?? 5000);
-    if (rulesDue) {
-      const want = desiredRules({ network: inp.network, ownSubnet: inp.ownSubnet, ipMasq: inp.ipMasq, randomFully: inp.randomFully, keepFabricSource: inp.keepFabricSource ?? false });
-      const tables = [...new Set([...want.want, ...want.remove].map((c: ChainSpec) => c.table))];
-      const planned = planRules(want, await this.o.host.saveTables(tables));
-      rulesPayload = planned.payload;
-      if (!dryRun) {
-        if (await this.o.host.ensureForwarding()) this.o.log.warn('IPv4 forwarding was off; turned it on');
-        if (planned.payload) {
-          try {
-            await this.o.host.restoreRules(planned.payload);
-            this.stats.rulesRepairs++;
-            this.o.log[this.rulesVersion === -1 ? 'info' : 'warn']('iptables rules installed', { chains: planned.repaired });
-          } catch (e) {
-            failed++;
-            this.o.log.warn('iptables-restore failed; will retry', { error: e instanceof Error ? e.message : String(e) });
-          }
-        }
-        if (failed === 0) { this.rulesVersion = rulesVersion; this.rulesCheckedAt = started; }
-      }
+    const p = this.compute(inp, look, quiet);
+    this.lastDesired = p.datapath;
+    const isDrift = version === this.convergedVersion;
+    let failed = await this.applyRules(p);
+    failed += await this.applyOps(p.ops, isDrift);
+    const filesFailed = await this.applyWrites(p.writes ?? [], isDrift);
+    failed += filesFailed;
+    if (checksDue && failed === 0) { this.checksVersion = checksVersion; this.checksAtMs = started; }
+    this.cache.settle({ devices, observed: look.datapath, fresh: cached === undefined, changed: p.ops.length > 0 || failed > 0, seq });
+    this.finish(p, failed, version, started);
+    return failed === 0;
+  }
+
+  /** Observe: the datapath (unless a clean cached view is given), and on a check the rules and files. */
+  private async look(inp: ReconcileInputs, devices: readonly string[], checks: boolean, cached: ObservedDatapath | undefined): Promise<ObservedHost> {
+    const datapath = cached ?? await this.o.host.observeDatapath(devices);
+    if (!checks) return { datapath };
+    const files = new Map<string, ObservedFile>();
+    for (const f of inp.files ?? []) {
+      try { files.set(f.path, { text: await this.o.host.readFile(f.path) }); } catch (e) { files.set(f.path, { error: message(e) }); }
     }
-    if (!dryRun) failed += await this.applyOps(ops, isDrift);
-    if (!dryRun) {
-      if (ops.length > 0 || failed > 0) this.cache = undefined;
-      else if (!cached && seq === this.netlinkSeq) this.cache = { device, observed };
+    const tables: Map<string, SavedTable> = await this.o.host.saveTables(tablesOf(rulesOf(inp)));
+    return { datapath, tables, files };
+  }
+
+  /** Desired host state (the backend's datapath, rules, files) and the plan that reaches it. */
+  private compute(inp: ReconcileInputs, look: ObservedHost, quiet: DesiredDatapath | undefined): HostPlan & { datapath: DesiredDatapath } {
+    const datapath = quiet ?? inp.backend.desired({ config: inp.config, ownSubnet: inp.ownSubnet, facts: inp.facts, routes: look.datapath.routes, peers: inp.peers(), mtu: inp.mtu, vtepMAC: inp.vtepMAC });
+    const desired: DesiredHost = { datapath, rules: rulesOf(inp), files: inp.files ?? [], own: { networks: [inp.network], ownSubnets: [inp.ownSubnet], iface: inp.facts.iface } };
+    return { ...planHost(desired, look, quiet !== undefined), datapath };
+  }
+
+  private async applyRules(p: HostPlan): Promise<number> {
+    if (!p.rules) return 0;
+    if (await this.o.host.ensureForwarding()) this.o.log.warn('IPv4 forwarding was off; turned it on');
+    if (!p.rules.payload) return 0;
+    try {
+      await this.o.host.restoreRules(p.rules.payload);
+      this.stats.rulesRepairs++;
+      this.o.log[this.checksVersion === -1 ? 'info' : 'warn']('iptables rules installed', { chains: p.rules.repaired });
+      return 0;
+    } catch (e) {
+      this.stats.lastError = `iptables-restore: ${message(e)}`;
+      this.o.log.warn('iptables-restore failed; will retry', { error: message(e) });
+      return 1;
     }
-    if (!dryRun) this.finish(desired, ops, failed, version, started);
-    return { ops, failed, rulesPayload, desired };
   }
 
   private async applyOps(ops: readonly Op[], isDrift: boolean): Promise<number> {
@@ -234,23 +187,50 @@ export class Reconciler {
     for (const b of batches(ops)) {
       const failures = await this.o.host.applyBatch(b.tool, b.lines);
       const bad = new Set(failures.map((f) => f.index));
-      for (const f of failures) this.o.log.warn('datapath change failed; will retry', { command: `${b.tool} ${b.lines[f.index] ?? ''}`, error: f.message });
+      for (const f of failures) {
+        this.stats.lastError = `${b.tool} ${b.lines[f.index] ?? ''}: ${f.message}`;
+        this.o.log.warn('datapath change failed; will retry', { command: `${b.tool} ${b.lines[f.index] ?? ''}`, error: f.message });
+      }
       failed += failures.length;
       b.ops.forEach((op, i) => {
         if (bad.has(i)) return;
         this.stats.opsApplied++;
-        if (isDrift) {
-          const k = opObject(op);
-          this.stats.driftRepairs[k] = (this.stats.driftRepairs[k] ?? 0) + 1;
-          this.o.log.warn('repaired drift', { change: `${renderOp(op).tool} ${renderOp(op).line}` });
-        } else this.o.log.debug('applied', { change: `${renderOp(op).tool} ${renderOp(op).line}` });
+        const change = `${renderOp(op).tool} ${renderOp(op).line}`;
+        if (isDrift) this.drift(opObject(op), change);
+        else this.o.log.debug('applied', { change });
       });
     }
     this.stats.opsFailed += failed;
     return failed;
   }
 
-  private finish(desired: DesiredDatapath, ops: readonly Op[], failed: number, version: number, started: number): void {
+  /** Write the output files that are missing or differ; a failed write is retried and keeps the host not ready. */
+  private async applyWrites(writes: readonly FileWrite[], isDrift: boolean): Promise<number> {
+    let failed = 0;
+    for (const w of writes) {
+      try {
+        await this.o.host.writeFile(w.path, w.text);
+        this.stats.filesWritten++;
+        this.stats.filesFailing = Object.fromEntries(Object.entries(this.stats.filesFailing).filter(([k]) => k !== w.path));
+        if (isDrift) this.drift('file', `write ${w.path} (was ${w.was})`);
+        else this.o.log.info('wrote', { file: w.path });
+      } catch (e) {
+        failed++;
+        this.stats.filesFailing[w.path] = message(e);
+        this.stats.lastError = message(e);
+        this.o.log.warn('cannot write an output file; will retry', { file: w.path, error: message(e) });
+      }
+    }
+    return failed;
+  }
+
+  private drift(kind: string, change: string): void {
+    this.stats.driftRepairs[kind] = (this.stats.driftRepairs[kind] ?? 0) + 1;
+    this.o.log.warn('repaired drift', { change });
+  }
+
+  private finish(p: HostPlan & { datapath: DesiredDatapath }, failed: number, version: number, started: number): void {
+    const { datapath: desired, ops } = p;
     const now = this.o.clock.now();
     if (failed > 0) this.stats.passFailures++;
     this.o.onPass?.(now - started, failed === 0);

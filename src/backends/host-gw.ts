@@ -11,7 +11,7 @@ import type { Backend, BackendInput } from './types.js';
 
 export const hostGw: Backend = {
   type: 'host-gw',
-  deviceName: () => undefined,
+  deviceNames: () => [],
   mtu: (_c, facts, hostMTU) => hostMTU ?? facts.ifaceMTU,
   leaseAttrs: (_c, facts): LeaseAttrs => ({ publicIP: facts.publicIP, backendType: 'host-gw' }),
   refusal: (facts) => (sameIP(facts.publicIP, facts.ifaceIP) ? undefined
@@ -31,6 +31,6 @@ export const hostGw: Backend = {
       }
       routes.set(routeKey(p.subnet), { dst: p.subnet, via: pub, dev: i.facts.iface, onlink: false });
     }
-    return { routes, neighs: new Map(), fdb: new Map(), skipped, peersProgrammed: routes.size };
+    return { devices: [], routes, neighs: new Map(), fdb: new Map(), skipped, peersProgrammed: routes.size };
   },
 };

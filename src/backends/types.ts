@@ -1,6 +1,9 @@
 /**
  * The seam between weft and a backend: a backend is pure. Given the config, this host's lease
- * and facts, and the peers, it says what the datapath should be; the reconciler does the rest.
+ * and facts, and the peers, it says what the datapath should be (devices of any kind in
+ * core/devices.ts, routes, neighbours and fdb entries of any family); the reconciler observes,
+ * plans and applies, and writes the rules and output files, for every backend alike. Adding a
+ * backend is a module here and an entry in index.ts (docs/architecture.md, "Adding a backend").
  */
 import type { Prefix } from '../core/cidr.js';
 import type { NetworkConfig } from '../core/config-check.js';
@@ -24,8 +27,8 @@ export interface BackendInput {
 
 export interface Backend {
   readonly type: 'vxlan' | 'host-gw';
-  /** The device weft owns, if the backend has one. */
-  deviceName(config: NetworkConfig): string | undefined;
+  /** The devices weft owns for this backend (observed each pass; none for plain routes). */
+  deviceNames(config: NetworkConfig): readonly string[];
   /** The overlay MTU (FLANNEL_MTU): `hostMTU` overrides the computed value. */
   mtu(config: NetworkConfig, facts: HostFacts, hostMTU: number | undefined): number;
   /** The lease value this host publishes. */

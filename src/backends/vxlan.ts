@@ -30,7 +30,7 @@ const opts = (c: NetworkConfig) => c.backend.vxlan ?? { vni: 1, port: 0, mtu: 0,
 
 export const vxlan: Backend = {
   type: 'vxlan',
-  deviceName: (c) => `flannel.${opts(c).vni}`,
+  deviceNames: (c) => [`flannel.${opts(c).vni}`],
   mtu: (c, facts, hostMTU) => hostMTU ?? (opts(c).mtu || facts.ifaceMTU) - VXLAN_OVERHEAD_V4,
   leaseAttrs: (c, facts, vtepMAC) => vxlanLeaseAttrs(facts.publicIP, { vni: opts(c).vni, vtepMAC }),
   refusal: () => undefined,
@@ -81,7 +81,7 @@ export const vxlan: Backend = {
     }
     const address = prefix(maskPrefix(i.ownSubnet).ip, 32);
     return {
-      device: { name: dev, vni: o.vni, local: i.facts.publicIP, underlay: i.facts.iface, port: o.port || 8472, learning: o.learning, gbp: o.gbp, mtu: i.mtu, mac: i.vtepMAC, address },
+      devices: [{ kind: 'vxlan', name: dev, vni: o.vni, local: i.facts.publicIP, underlay: i.facts.iface, port: o.port || 8472, learning: o.learning, gbp: o.gbp, mtu: i.mtu, mac: i.vtepMAC, addresses: [address] }],
       routes, neighs, fdb, skipped, peersProgrammed: programmed,
     };
   },

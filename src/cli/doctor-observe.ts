@@ -123,7 +123,7 @@ export async function observeForDoctor(spec: Spec, peerFilter: string | undefine
   const e = etcdRead.r;
   const P = spec.etcd.prefix;
   const backend = backendFor(e.config.backend.type);
-  const device = backend.deviceName(e.config);
+  const device = backend.deviceNames(e.config)[0];
   const network = e.config.ipv4?.network;
   if (!network) throw new WeftError('E_CONFIG', 'the network config has no IPv4 Network');
   const { own, kv: ownKv } = ownLease(e, P, identity ? [identity.hostID, ...identity.formerIDs] : [], status, facts);
@@ -137,7 +137,7 @@ export async function observeForDoctor(spec: Spec, peerFilter: string | undefine
   const [rpFilter, offload, observed] = await Promise.all([
     rpFilters([facts?.iface, device].filter((d): d is string => d !== undefined)),
     device ? offloadOf(device) : Promise.resolve({ kind: 'not-vxlan' as const }),
-    observeDatapath(device).catch((): ObservedDatapath | undefined => undefined),
+    observeDatapath(device ? [device] : []).catch((): ObservedDatapath | undefined => undefined),
   ]);
   const common = { ...base, etcd, rpFilter, offload, ...(device ? { device } : {}), ...(observed ? { observed } : {}), ...(facts ? { iface: facts.iface } : {}) };
   if (!own || !ownKv || !facts) return common;

@@ -2,6 +2,12 @@
  * The kernel datapath weft owns, as plain values: what a backend wants (DesiredDatapath) and
  * what the kernel holds (ObservedDatapath). Both are keyed maps so that comparing them costs
  * O(peers) and one changed peer yields O(1) operations (plan.ts).
+ *
+ * Family-neutral by construction: every address is an `IP`/`Prefix` that carries its family,
+ * keys are the address text, and a device holds a list of addresses (one per family it
+ * serves). Devices are a list of a closed union of kinds (core/devices.ts says how each kind
+ * is compared and created); a new kind (WireGuard) is a new member of `DesiredDevice` and an
+ * entry in DEVICE_KINDS, not a branch through the planner.
  */
 import { type IP, type Prefix, formatIP, formatPrefix } from './cidr.js';
 
@@ -10,6 +16,7 @@ export const WEFT_ROUTE_PROTO = '175';
 
 /** A vxlan device as weft wants it (flannel-compat.md §3.2). */
 export interface VxlanDevice {
+  readonly kind: 'vxlan';
   readonly name: string;
   readonly vni: number;
   readonly local: IP;
@@ -20,9 +27,15 @@ export interface VxlanDevice {
   readonly gbp: boolean;
   readonly mtu: number;
   readonly mac: string;
-  /** The own subnet's network address, /32 (flannel's convention). */
-  readonly address: Prefix;
+  /** Its addresses: the own subnet's network address, /32 (flannel's convention); /128 for IPv6. */
+  readonly addresses: readonly Prefix[];
 }
+
+/**
+ * Every kind of device a backend may own. Each kind has an entry in core/devices.ts (how an
+ * observed device is judged compatible, how one is created). WireGuard adds its member here.
+ */
+export type DesiredDevice = VxlanDevice;
 
 /** A route weft programs. `onlink` only for vxlan's `S via G dev flannel.N onlink`. */
 export interface Route {
@@ -51,7 +64,8 @@ export interface Skipped {
 }
 
 export interface DesiredDatapath {
-  readonly device?: VxlanDevice;
+  /** The devices weft owns on this host, none for a plain-route backend (host-gw). */
+  readonly devices: readonly DesiredDevice[];
   /** Keyed by destination prefix text. */
   readonly routes: ReadonlyMap<string, Route>;
   /** Keyed by neighbour IP text. */
@@ -63,7 +77,10 @@ export interface DesiredDatapath {
   readonly peersProgrammed: number;
 }
 
-/** The device as the kernel reports it (ip -d -json link). */
+/**
+ * A device as the kernel reports it (ip -d -json link): the common fields, and the parameters
+ * of its kind (vxlan's below; another kind adds its own optional fields).
+ */
 export interface ObservedDevice {
   readonly name: string;
   readonly kind: string;
@@ -76,7 +93,7 @@ export interface ObservedDevice {
   readonly mtu: number;
   readonly mac: string;
   readonly up: boolean;
-  /** IPv4 addresses on the device. */
+  /** Addresses on the device (the adapter reports the families weft serves). */
   readonly addrs: readonly Prefix[];
 }
 
@@ -91,12 +108,13 @@ export interface ObservedRoute {
 }
 
 export interface ObservedDatapath {
-  readonly device?: ObservedDevice;
-  /** Every IPv4 main-table route (ownership is decided by the planner). */
+  /** weft's devices that exist, by name (only the names the backend asked about). */
+  readonly devices: ReadonlyMap<string, ObservedDevice>;
+  /** Every main-table route of the families observed (ownership is decided by the planner). */
   readonly routes: readonly ObservedRoute[];
-  /** Permanent neighbours on the weft device. */
+  /** Permanent neighbours on weft's devices. */
   readonly neighs: readonly Neighbour[];
-  /** Permanent fdb entries with a destination on the weft device. */
+  /** Permanent fdb entries with a destination on weft's devices. */
   readonly fdb: readonly FdbEntry[];
 }
 

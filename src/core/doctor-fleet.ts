@@ -58,9 +58,10 @@ export function duplicateFindings(rows: readonly LeaseRow[]): Finding[] {
 
 /** This host's vxlan device as the backend wants it: present, up, the lease's MAC, the MTU. */
 export function deviceFinding(o: DoctorObservations): Finding | undefined {
-  const want = o.desired?.device;
+  // The one device kind today is vxlan; a WireGuard device gets its own finding when it lands.
+  const want = o.desired?.devices[0];
   if (!want) return undefined;
-  const seen = o.observed?.device;
+  const seen = o.observed?.devices.get(want.name);
   const fix = 'restart weft: it recreates the device with all peers within 2 s';
   if (!seen || seen.kind !== 'vxlan') return fleet('device', 'fail', `the vxlan device ${want.name} is missing${seen ? ` (a ${safeText(seen.kind || 'non-vxlan')} device has its name)` : ''}`, fix);
   const problems: string[] = [];
@@ -68,9 +69,11 @@ export function deviceFinding(o: DoctorObservations): Finding | undefined {
   if (seen.mac !== want.mac) problems.push(`its MAC ${safeText(seen.mac)} is not the lease's VtepMAC ${want.mac}`);
   if (seen.mtu !== want.mtu) problems.push(`its MTU is ${String(seen.mtu)}, weft wants ${String(want.mtu)}`);
   if (seen.port !== undefined && seen.port !== want.port) problems.push(`its UDP port is ${String(seen.port)}, the network's is ${String(want.port)}`);
-  if (!seen.addrs.some((a) => a.len === 32 && formatPrefix(a) === formatPrefix(want.address))) problems.push(`it does not hold ${formatPrefix(want.address)}`);
+  for (const address of want.addresses) {
+    if (!seen.addrs.some((a) => formatPrefix(a) === formatPrefix(address))) problems.push(`it does not hold ${formatPrefix(address)}`);
+  }
   if (problems.length > 0) return fleet('device', 'fail', `${want.name}: ${problems.join('; ')}`, fix);
-  return fleet('device', 'ok', `${want.name} is up, VNI ${String(want.vni)}, UDP ${String(want.port)}, MTU ${String(want.mtu)}, holds ${formatPrefix(want.address)}`);
+  return fleet('device', 'ok', `${want.name} is up, VNI ${String(want.vni)}, UDP ${String(want.port)}, MTU ${String(want.mtu)}, holds ${want.addresses.map(formatPrefix).join(', ')}`);
 }
 
 export function fleetFindings(o: DoctorObservations): Finding[] {

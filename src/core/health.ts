@@ -44,6 +44,8 @@ export interface HealthSnapshot {
   readonly identity?: { readonly hostID: string; readonly source: string; readonly clash: string };
   readonly peers: { readonly known: number; readonly programmed: number; readonly rejected: number; readonly malformed: number };
   readonly reconcile: ReconcileState;
+  /** Output files the spec asks for that could not be written, with why (path -> error). */
+  readonly outputs?: { readonly failing: Readonly<Record<string, string>> };
   readonly etcd: { readonly lastOkAtMs: number; readonly lastError: string; readonly requestErrors: number; readonly watchRestarts: number };
   readonly etcdGraceMs: number;
   /** A reconcile pass running longer than this, or none finishing for this long, is stuck. */
@@ -85,7 +87,11 @@ export function readiness(s: HealthSnapshot): { ready: boolean; reasons: string[
     else if (s.nowMs >= l.expiresAtMs) reasons.push(`lease on ${l.subnet} expired ${secs(s.nowMs - l.expiresAtMs)} ago`);
     else if (s.nowMs - l.renewDueAtMs > s.etcdGraceMs) reasons.push(`lease renewal overdue by ${secs(s.nowMs - l.renewDueAtMs)}`);
     if (s.reconcile.passes === 0) reasons.push('no reconcile pass yet');
-    else if (!s.reconcile.lastPassOk) reasons.push(`last reconcile failed${s.reconcile.lastError ? `: ${safeText(s.reconcile.lastError)}` : ''}`);
+    else if (!s.reconcile.lastPassOk && !Object.values(s.outputs?.failing ?? {}).includes(s.reconcile.lastError)) {
+      reasons.push(`last reconcile failed${s.reconcile.lastError ? `: ${safeText(s.reconcile.lastError)}` : ''}`);
+    }
+    // A file the spec asks for that cannot be written: Docker would start with a stale subnet.
+    for (const [file, error] of Object.entries(s.outputs?.failing ?? {})) reasons.push(`output ${safeText(file)} not written: ${safeText(error)}`);
     const stuck = reconcilerProblem(s.reconcile, s.nowMs, s.stuckAfterMs);
     if (stuck) reasons.push(stuck);
     if (!etcdReachable(s)) {

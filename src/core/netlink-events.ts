@@ -7,8 +7,8 @@ import { type Prefix, parsePrefix, parseIP, prefix, within } from './cidr.js';
 import { WEFT_ROUTE_PROTO } from './datapath.js';
 
 export interface EventScope {
-  /** weft's device, e.g. flannel.1 (vxlan only). */
-  readonly device?: string;
+  /** weft's devices, e.g. flannel.1 (none for host-gw). */
+  readonly devices: readonly string[];
   /** The underlay interface. */
   readonly iface: string;
   readonly network: Prefix;
@@ -21,7 +21,7 @@ export function isRelevantEvent(line: string, s: EventScope): boolean {
   const m = /^\[(LINK|ADDR|ROUTE|NEIGH)\](?:Deleted )?(.*)$/.exec(line);
   if (!m) return false;
   const [, kind, rest = ''] = m;
-  const onDevice = s.device !== undefined && mentionsDev(rest, s.device);
+  const onDevice = s.devices.some((d) => mentionsDev(rest, d));
   switch (kind) {
     case 'LINK': return onDevice || mentionsDev(rest, s.iface);
     case 'ADDR': return onDevice || mentionsDev(rest, s.iface);

@@ -1,19 +1,23 @@
 /**
  * plan(desired, observed) -> the ordered operations that make the kernel match, touching only
- * what weft owns: the vxlan device and what hangs off it, routes stamped `proto 175`, and the
+ * what weft owns: its devices and what hangs off them, routes stamped `proto 175`, and the
  * routes flanneld leaves inside the network (so a host moves from flanneld to weft in place).
  * Keyed maps on both sides: a pass is O(peers) to compute and one changed peer is O(1) writes.
- * Operations render to `ip -batch` / `bridge -batch` lines (argv words, never a shell).
+ * Family-neutral: ownership is judged per family (the networks and own subnets of each family
+ * served), and every object carries addresses of its own family. Device kinds differ only in
+ * core/devices.ts. Operations render to `ip -batch` / `bridge -batch` lines (argv words, never
+ * a shell).
  */
 import { type Prefix, formatIP, formatPrefix, overlaps, sameIP, within } from './cidr.js';
 import {
-  type DesiredDatapath, type FdbEntry, type Neighbour, type ObservedDatapath, type ObservedDevice, type ObservedRoute,
-  type Route, type VxlanDevice, WEFT_ROUTE_PROTO, fdbKey, neighKey, routeKey,
+  type DesiredDatapath, type DesiredDevice, type FdbEntry, type Neighbour, type ObservedDatapath, type ObservedDevice, type ObservedRoute,
+  type Route, WEFT_ROUTE_PROTO, fdbKey, neighKey, routeKey,
 } from './datapath.js';
+import { type Tool, deviceAddLine, deviceCompatible } from './devices.js';
 
 export type Op =
   | { readonly kind: 'link-del'; readonly name: string }
-  | { readonly kind: 'link-add'; readonly device: VxlanDevice }
+  | { readonly kind: 'link-add'; readonly device: DesiredDevice }
   | { readonly kind: 'link-set'; readonly name: string; readonly set: 'up' | `mtu ${number}` | `address ${string}` | 'down' }
   | { readonly kind: 'addr-add' | 'addr-del'; readonly dev: string; readonly addr: Prefix }
   | { readonly kind: 'route-del'; readonly route: ObservedRoute }
@@ -21,22 +25,20 @@ export type Op =
   | { readonly kind: 'fdb-del' | 'fdb-replace'; readonly fdb: FdbEntry }
   | { readonly kind: 'route-replace'; readonly route: Route };
 
-/** What weft may own besides its device: the network, this host's subnet, the underlay interface. */
+/** What weft may own besides its devices, per family: the networks, this host's subnets, the underlay interface. */
 export interface Ownership {
-  readonly network: Prefix;
-  readonly ownSubnet: Prefix;
+  readonly networks: readonly Prefix[];
+  readonly ownSubnets: readonly Prefix[];
   readonly iface: string;
 }
 
-function deviceCompatible(o: ObservedDevice, d: VxlanDevice): boolean {
-  return o.kind === 'vxlan' && o.vni === d.vni && o.local === formatIP(d.local) && o.underlay === d.underlay
-    && o.port === d.port && (o.learning ?? false) === d.learning && (o.gbp ?? false) === d.gbp;
-}
+const inNetwork = (p: Prefix, own: Ownership): boolean => own.networks.some((n) => within(p, n));
+const inOwnSubnet = (p: Prefix, own: Ownership): boolean => own.ownSubnets.some((s) => overlaps(p, s));
 
 /** Is this observed route one weft manages (and so may replace or delete)? */
-export function ownsRoute(r: ObservedRoute, own: Ownership, deviceName: string | undefined): boolean {
-  if (!within(r.dst, own.network) || overlaps(r.dst, own.ownSubnet)) return false;
-  if (r.proto === WEFT_ROUTE_PROTO || (deviceName !== undefined && r.dev === deviceName)) return true;
+export function ownsRoute(r: ObservedRoute, own: Ownership, deviceNames: ReadonlySet<string>): boolean {
+  if (!inNetwork(r.dst, own) || inOwnSubnet(r.dst, own)) return false;
+  if (r.proto === WEFT_ROUTE_PROTO || deviceNames.has(r.dev)) return true;
   // flanneld's host-gw and DirectRouting routes: `S via P dev <iface>`, default protocol.
   return r.via !== undefined && r.proto === 'boot' && r.dev === own.iface;
 }
@@ -44,37 +46,39 @@ export function ownsRoute(r: ObservedRoute, own: Ownership, deviceName: string |
 const sameRoute = (o: ObservedRoute, d: Route): boolean =>
   o.proto === WEFT_ROUTE_PROTO && o.via !== undefined && sameIP(o.via, d.via) && o.dev === d.dev && o.onlink === d.onlink;
 
-function planDevice(d: VxlanDevice, o: ObservedDevice | undefined, own: Ownership, ops: Op[]): boolean {
+const sameAddr = (a: Prefix, b: Prefix): boolean => a.len === b.len && sameIP(a.ip, b.ip);
+
+/** Operations for one device; true when it is (re)created this pass (it then carries nothing yet). */
+function planDevice(d: DesiredDevice, o: ObservedDevice | undefined, own: Ownership, ops: Op[]): boolean {
   let fresh = false;
   if (o && !deviceCompatible(o, d)) { ops.push({ kind: 'link-del', name: o.name }); fresh = true; }
   if (!o || fresh) {
-    ops.push({ kind: 'link-add', device: d }, { kind: 'link-set', name: d.name, set: 'up' }, { kind: 'addr-add', dev: d.name, addr: d.address });
+    ops.push({ kind: 'link-add', device: d }, { kind: 'link-set', name: d.name, set: 'up' }, ...d.addresses.map((addr): Op => ({ kind: 'addr-add', dev: d.name, addr })));
     return true;
   }
   if (o.mac !== d.mac) ops.push({ kind: 'link-set', name: d.name, set: 'down' }, { kind: 'link-set', name: d.name, set: `address ${d.mac}` }, { kind: 'link-set', name: d.name, set: 'up' });
   else if (!o.up) ops.push({ kind: 'link-set', name: d.name, set: 'up' });
   if (o.mtu !== d.mtu) ops.push({ kind: 'link-set', name: d.name, set: `mtu ${d.mtu}` });
-  if (!o.addrs.some((a) => a.len === 32 && sameIP(a.ip, d.address.ip))) ops.push({ kind: 'addr-add', dev: d.name, addr: d.address });
-  for (const a of o.addrs) {
-    if (!(a.len === 32 && sameIP(a.ip, d.address.ip)) && within(a, own.network)) ops.push({ kind: 'addr-del', dev: d.name, addr: a });
-  }
+  for (const a of d.addresses) if (!o.addrs.some((x) => sameAddr(x, a))) ops.push({ kind: 'addr-add', dev: d.name, addr: a });
+  for (const a of o.addrs) if (!d.addresses.some((x) => sameAddr(x, a)) && inNetwork(a, own)) ops.push({ kind: 'addr-del', dev: d.name, addr: a });
   return false;
 }
 
-/** The operations, in a safe order: device, deletions, fdb, then neighbours before routes. */
+/** The operations, in a safe order: devices, deletions, fdb, then neighbours before routes. */
 export function plan(desired: DesiredDatapath, observed: ObservedDatapath, own: Ownership): Op[] {
   const devOps: Op[] = [];
-  const fresh = desired.device ? planDevice(desired.device, observed.device, own, devOps) : false;
-  const devName = desired.device?.name;
+  const fresh = new Set<string>();
+  for (const d of desired.devices) if (planDevice(d, observed.devices.get(d.name), own, devOps)) fresh.add(d.name);
+  const wanted = new Set(desired.devices.map((d) => d.name));
   // A device created this pass carries nothing yet: everything on it is missing.
-  const onDevice = (dev: string) => fresh && dev === devName;
+  const onFresh = (dev: string) => fresh.has(dev);
   const dels: Op[] = [];
   const fdbOps: Op[] = [];
   const adds: Op[] = [];
 
   const seenRoutes = new Map<string, ObservedRoute[]>();
   for (const r of observed.routes) {
-    if (onDevice(r.dev) || !ownsRoute(r, own, devName)) continue;
+    if (onFresh(r.dev) || !ownsRoute(r, own, wanted)) continue;
     const k = routeKey(r.dst);
     seenRoutes.set(k, [...(seenRoutes.get(k) ?? []), r]);
   }
@@ -84,13 +88,13 @@ export function plan(desired: DesiredDatapath, observed: ObservedDatapath, own: 
     if (!want) for (const r of rs) dels.push({ kind: 'route-del', route: r });
   }
 
-  const seenNeigh = new Map(observed.neighs.filter((n) => !onDevice(n.dev)).map((n) => [neighKey(n.ip), n]));
+  const seenNeigh = new Map(observed.neighs.filter((n) => !onFresh(n.dev)).map((n) => [neighKey(n.ip), n]));
   for (const [k, n] of seenNeigh) if (!desired.neighs.has(k)) dels.push({ kind: 'neigh-del', neigh: n });
   for (const [k, n] of desired.neighs) if (seenNeigh.get(k)?.mac !== n.mac) adds.push({ kind: 'neigh-replace', neigh: n });
 
   const seenFdb = new Set<string>();
   for (const f of observed.fdb) {
-    if (onDevice(f.dev)) continue;
+    if (onFresh(f.dev)) continue;
     seenFdb.add(fdbKey(f));
     const want = desired.fdb.get(f.mac);
     if (!want || !sameIP(want.dst, f.dst)) fdbOps.push({ kind: 'fdb-del', fdb: f });
@@ -100,18 +104,15 @@ export function plan(desired: DesiredDatapath, observed: ObservedDatapath, own: 
   for (const [k, r] of desired.routes) {
     if (!(seenRoutes.get(k) ?? []).some((o) => sameRoute(o, r))) adds.push({ kind: 'route-replace', route: r });
   }
-  if (desired.device === undefined && observed.device) devOps.push({ kind: 'link-del', name: observed.device.name });
+  for (const name of observed.devices.keys()) if (!wanted.has(name)) devOps.push({ kind: 'link-del', name });
   return [...devOps, ...dels, ...fdbOps, ...adds];
 }
 
 /** `ip -batch` or `bridge -batch`, and the line for one operation. */
-export function renderOp(op: Op): { tool: 'ip' | 'bridge'; line: string } {
+export function renderOp(op: Op): { tool: Tool; line: string } {
   switch (op.kind) {
     case 'link-del': return { tool: 'ip', line: `link del ${op.name}` };
-    case 'link-add': {
-      const d = op.device;
-      return { tool: 'ip', line: `link add ${d.name} address ${d.mac} mtu ${d.mtu} type vxlan id ${d.vni} local ${formatIP(d.local)} dev ${d.underlay} dstport ${d.port} ${d.learning ? 'learning' : 'nolearning'}${d.gbp ? ' gbp' : ''}` };
-    }
+    case 'link-add': return { tool: 'ip', line: deviceAddLine(op.device) };
     case 'link-set': return { tool: 'ip', line: `link set dev ${op.name} ${op.set}` };
     case 'addr-add': return { tool: 'ip', line: `addr add ${formatPrefix(op.addr)} dev ${op.dev}` };
     case 'addr-del': return { tool: 'ip', line: `addr del ${formatPrefix(op.addr)} dev ${op.dev}` };
@@ -134,8 +135,8 @@ export function renderOp(op: Op): { tool: 'ip' | 'bridge'; line: string } {
 export const opObject = (op: Op): string => op.kind.split('-')[0] ?? op.kind;
 
 /** Split operations into consecutive same-tool batches, keeping their order. */
-export function batches(ops: readonly Op[]): { tool: 'ip' | 'bridge'; ops: Op[]; lines: string[] }[] {
-  const out: { tool: 'ip' | 'bridge'; ops: Op[]; lines: string[] }[] = [];
+export function batches(ops: readonly Op[]): { tool: Tool; ops: Op[]; lines: string[] }[] {
+  const out: { tool: Tool; ops: Op[]; lines: string[] }[] = [];
   for (const op of ops) {
     const { tool, line } = renderOp(op);
     const last = out.at(-1);

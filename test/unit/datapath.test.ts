@@ -35,20 +35,26 @@ function input(peers: PeerLease[], extra: Partial<BackendInput> = {}): BackendIn
 
 /** The kernel state after applying a desired state (what a converged host looks like). */
 function converged(d: ReturnType<typeof vxlan.desired>): ObservedDatapath {
-  const dev = d.device;
-  const device: ObservedDevice | undefined = dev && { name: dev.name, kind: 'vxlan', vni: dev.vni, local: '192.0.2.1', underlay: 'eth0', port: dev.port, learning: false, gbp: false, mtu: dev.mtu, mac: dev.mac, up: true, addrs: [dev.address] };
+  const devices = new Map(d.devices.map((dev): [string, ObservedDevice] => [dev.name, { name: dev.name, kind: 'vxlan', vni: dev.vni, local: '192.0.2.1', underlay: 'eth0', port: dev.port, learning: false, gbp: false, mtu: dev.mtu, mac: dev.mac, up: true, addrs: [...dev.addresses] }]));
   return {
-    ...(device ? { device } : {}),
+    devices,
     routes: [...underlay, { dst: own, dev: 'docker0', proto: 'kernel', onlink: false, scopeLink: true }, ...[...d.routes.values()].map((r) => ({ dst: r.dst, via: r.via, dev: r.dev, proto: '175', onlink: r.onlink, scopeLink: false }))],
     neighs: [...d.neighs.values()], fdb: [...d.fdb.values()],
   };
 }
 const lines = (ops: Op[]) => ops.map((o) => { const r = renderOp(o); return `${r.tool} ${r.line}`; });
-const OWN = { network: pfx('198.18.0.0/16'), ownSubnet: own, iface: 'eth0' };
+const OWN = { networks: [pfx('198.18.0.0/16')], ownSubnets: [own], iface: 'eth0' };
+const EMPTY = { devices: new Map<string, ObservedDevice>(), neighs: [], fdb: [] };
+/** The converged observation with flannel.1 changed by `patch`. */
+function withDevice(obs: ObservedDatapath, patch: Partial<ObservedDevice>): ObservedDatapath {
+  const dev = obs.devices.get('flannel.1');
+  if (!dev) throw new Error('no flannel.1');
+  return { ...obs, devices: new Map([['flannel.1', { ...dev, ...patch }]]) };
+}
 
 test('vxlan: an empty host gets the device, its /32, and per peer a neighbour, an fdb entry and an onlink route (flanneld §3.5)', (t) => {
   const d = vxlan.desired(input([vxPeer(2)]));
-  t.deepEqual(lines(plan(d, { routes: underlay, neighs: [], fdb: [] }, OWN)), [
+  t.deepEqual(lines(plan(d, { ...EMPTY, routes: underlay }, OWN)), [
     'ip link add flannel.1 address 0e:11:11:11:11:11 mtu 1450 type vxlan id 1 local 192.0.2.1 dev eth0 dstport 8472 nolearning',
     'ip link set dev flannel.1 up',
     'ip addr add 198.18.1.0/32 dev flannel.1',
@@ -76,8 +82,8 @@ function bigPeer(i: number, mac?: string): PeerLease {
 
 test('at 5000 peers a converged host plans nothing, and one peer changing its MAC costs O(1) operations with the old fdb entry removed (flanneld leaves it, §12 item 14)', (t) => {
   const peers = Array.from({ length: 5000 }, (_, i) => bigPeer(i));
-  const own28 = { ...OWN, network: pfx('198.18.0.0/15'), ownSubnet: pfx('198.18.0.0/28') };
-  const inp = (ps: PeerLease[]) => input(ps, { config: VX28, ownSubnet: own28.ownSubnet });
+  const own28 = { ...OWN, networks: [pfx('198.18.0.0/15')], ownSubnets: [pfx('198.18.0.0/28')] };
+  const inp = (ps: PeerLease[]) => input(ps, { config: VX28, ownSubnet: pfx('198.18.0.0/28') });
   const before = vxlan.desired(inp(peers));
   t.is(before.peersProgrammed, 5000);
   t.is(before.routes.size, 5000);
@@ -114,13 +120,13 @@ test('flanneld\'s routes are adopted (replaced in place, never deleted first); r
 test('device drift: a wrong MTU is set, an incompatible device is recreated with the same MAC and every peer replayed', (t) => {
   const d = vxlan.desired(input([vxPeer(2)]));
   const obs = converged(d);
-  t.deepEqual(lines(plan(d, { ...obs, device: { ...obs.device!, mtu: 1400 } }, OWN)), ['ip link set dev flannel.1 mtu 1450']);
-  const wrong = lines(plan(d, { ...obs, device: { ...obs.device!, port: 4789 } }, OWN));
+  t.deepEqual(lines(plan(d, withDevice(obs, { mtu: 1400 }), OWN)), ['ip link set dev flannel.1 mtu 1450']);
+  const wrong = lines(plan(d, withDevice(obs, { port: 4789 }), OWN));
   t.is(wrong[0], 'ip link del flannel.1');
   t.is(wrong[1], 'ip link add flannel.1 address 0e:11:11:11:11:11 mtu 1450 type vxlan id 1 local 192.0.2.1 dev eth0 dstport 8472 nolearning');
   t.true(wrong.includes('ip route replace 198.18.2.0/24 via 198.18.2.0 dev flannel.1 onlink proto 175'), 'peers replayed');
   t.true(wrong.includes('bridge fdb replace 0e:00:00:00:00:02 dev flannel.1 dst 192.0.2.4 self permanent'));
-  const stray = lines(plan(d, { ...obs, device: { ...obs.device!, addrs: [pfx('198.18.1.0/32'), pfx('198.18.9.0/32'), pfx('203.0.113.1/24')] } }, OWN));
+  const stray = lines(plan(d, withDevice(obs, { addrs: [pfx('198.18.1.0/32'), pfx('198.18.9.0/32'), pfx('203.0.113.1/24')] }), OWN));
   t.deepEqual(stray, ['ip addr del 198.18.9.0/32 dev flannel.1'], 'other addresses inside the network go, others stay (flanneld §3.2)');
 });
 
@@ -168,7 +174,7 @@ test('host-gw: a route via the peer\'s public IP; a peer behind a router is skip
   const HG = cfg('{"Type":"host-gw"}');
   const peer = (n: number, pub: string) => { const v = validatePeerLease(`198.18.${n}.0-24`, `{"PublicIP":"${pub}","PublicIPv6":null,"BackendType":"host-gw"}`, HG); if (!v.ok) throw new Error(v.reason); return v.lease; };
   const d = hostGw.desired({ ...input([peer(2, '192.0.2.2'), peer(3, '198.51.100.3')]), config: HG });
-  t.deepEqual(lines(plan(d, { routes: underlay, neighs: [], fdb: [] }, OWN)), ['ip route replace 198.18.2.0/24 via 192.0.2.2 dev eth0 proto 175']);
+  t.deepEqual(lines(plan(d, { ...EMPTY, routes: underlay }, OWN)), ['ip route replace 198.18.2.0/24 via 192.0.2.2 dev eth0 proto 175']);
   t.deepEqual(d.skipped, [{ subnetKey: '198.18.3.0-24', reason: 'PublicIP 198.51.100.3 is not on eth0\'s L2 segment (reached via router 192.0.2.254); host-gw needs adjacent hosts, use vxlan' }]);
   t.is(hostGw.refusal(facts), undefined);
   t.is(hostGw.refusal({ ...facts, publicIP: ip('203.0.113.9') }), 'host-gw cannot run behind NAT: host.publicIP 203.0.113.9 differs from eth0\'s address 192.0.2.1');
@@ -176,7 +182,34 @@ test('host-gw: a route via the peer\'s public IP; a peer behind a router is skip
 
 test('batches keep order and split by tool', (t) => {
   const d = vxlan.desired(input([vxPeer(2)]));
-  t.deepEqual(batches(plan(d, { routes: underlay, neighs: [], fdb: [] }, OWN)).map((b) => `${b.tool}:${b.lines.length}`), ['ip:3', 'bridge:1', 'ip:2']);
+  t.deepEqual(batches(plan(d, { ...EMPTY, routes: underlay }, OWN)).map((b) => `${b.tool}:${b.lines.length}`), ['ip:3', 'bridge:1', 'ip:2']);
+});
+
+test('the planner is family-neutral: IPv6 addresses, routes and neighbours beside IPv4 ones, each owned only inside its own family\'s network', (t) => {
+  const p6 = (s: string) => { const p = parsePrefix(s); if (!p) throw new Error(s); return p; };
+  const base = vxlan.desired(input([vxPeer(2)]));
+  const dev = base.devices[0];
+  if (!dev) throw new Error('no device');
+  const gw6 = p6('fd00:18:2::/128').ip;
+  const d = {
+    ...base,
+    devices: [{ ...dev, addresses: [...dev.addresses, p6('fd00:18:1::/128')] }],
+    routes: new Map([...base.routes, ['fd00:18:2::/64', { dst: p6('fd00:18:2::/64'), via: gw6, dev: 'flannel.1', onlink: true }]]),
+    neighs: new Map([...base.neighs, ['fd00:18:2::', { ip: gw6, mac: '0e:00:00:00:00:02', dev: 'flannel.1' }]]),
+  };
+  const own6 = { networks: [pfx('198.18.0.0/16'), p6('fd00:18::/32')], ownSubnets: [own, p6('fd00:18:1::/64')], iface: 'eth0' };
+  const obs = withDevice(converged(base), { addrs: [...dev.addresses, p6('fd00:18:9::/128'), p6('fd00:99::1/128')] });
+  const observed = { ...obs, routes: [...obs.routes,
+    { dst: p6('fd00:18:9::/64'), via: p6('fd00:18:9::/128').ip, dev: 'flannel.1', proto: '175', onlink: true, scopeLink: false },
+    { dst: p6('fd00:99::/64'), via: p6('fd00:99::1/128').ip, dev: 'eth0', proto: 'boot', onlink: false, scopeLink: false },
+    { dst: p6('fd00:18:1::/64'), dev: 'docker0', proto: 'kernel', onlink: false, scopeLink: true }] };
+  t.deepEqual(lines(plan(d, observed, own6)), [
+    'ip addr add fd00:18:1::/128 dev flannel.1',
+    'ip addr del fd00:18:9::/128 dev flannel.1',
+    'ip route del fd00:18:9::/64 via fd00:18:9:: dev flannel.1',
+    'ip neigh replace fd00:18:2:: lladdr 0e:00:00:00:00:02 dev flannel.1 nud permanent',
+    'ip route replace fd00:18:2::/64 via fd00:18:2:: dev flannel.1 onlink proto 175',
+  ]);
 });
 
 test('vxlan: one MAC, one VTEP: the oldest lease (etcd create revision) wins whatever the order; this host\'s own MAC is never a peer', (t) => {

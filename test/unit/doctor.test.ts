@@ -31,7 +31,7 @@ const row = (subnet: string, publicIP: string, mac: string, patch: Partial<Lease
 });
 
 const desired: DesiredDatapath = {
-  device: { name: 'flannel.1', vni: 1, local: I('192.0.2.1'), underlay: 'eth0', port: 8472, learning: false, gbp: false, mtu: 1450, mac: '0e:00:00:00:00:01', address: P('198.18.1.0/32') },
+  devices: [{ kind: 'vxlan', name: 'flannel.1', vni: 1, local: I('192.0.2.1'), underlay: 'eth0', port: 8472, learning: false, gbp: false, mtu: 1450, mac: '0e:00:00:00:00:01', addresses: [P('198.18.1.0/32')] }],
   routes: new Map([['198.18.2.0/24', { dst: P('198.18.2.0/24'), via: I('198.18.2.0'), dev: 'flannel.1', onlink: true }]]),
   neighs: new Map([['198.18.2.0', { ip: I('198.18.2.0'), mac: MAC2, dev: 'flannel.1' }]]),
   fdb: new Map([[MAC2, { mac: MAC2, dst: I('192.0.2.2'), dev: 'flannel.1' }]]),
@@ -39,7 +39,7 @@ const desired: DesiredDatapath = {
 };
 
 const observed: ObservedDatapath = {
-  device: { name: 'flannel.1', kind: 'vxlan', vni: 1, port: 8472, mtu: 1450, mac: '0e:00:00:00:00:01', up: true, addrs: [P('198.18.1.0/32')] },
+  devices: new Map([['flannel.1', { name: 'flannel.1', kind: 'vxlan', vni: 1, port: 8472, mtu: 1450, mac: '0e:00:00:00:00:01', up: true, addrs: [P('198.18.1.0/32')] }]]),
   routes: [
     { dst: P('0.0.0.0/0'), via: I('192.0.2.254'), dev: 'eth0', proto: 'boot', onlink: false, scopeLink: false },
     { dst: P('198.18.2.0/24'), via: I('198.18.2.0'), dev: 'flannel.1', proto: '175', onlink: true, scopeLink: false },

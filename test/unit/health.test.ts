@@ -67,6 +67,13 @@ test('the reconcile loop: a failed pass, a pass running too long, no pass for to
   t.deepEqual(readiness(at({ reconcile: { ...r, passes: 0, lastPassAtMs: 0, lastPassOk: false } })).reasons, ['no reconcile pass yet']);
 });
 
+test('an output file that cannot be written: not ready, naming the file and why (once), ready again when written', (t) => {
+  const err = 'cannot write /run/flannel/subnet.env: ENOTDIR';
+  const failing = at({ reconcile: { ...base.reconcile, lastPassOk: false, lastError: err }, outputs: { failing: { '/run/flannel/subnet.env': err } } });
+  t.deepEqual(readiness(failing).reasons, [`output /run/flannel/subnet.env not written: ${err}`]);
+  t.true(readiness(at({ outputs: { failing: {} } })).ready);
+});
+
 test('STATUS= mentions peers not programmed and malformed leases', (t) => {
   t.is(statusLine(at({ peers: { known: 3, programmed: 1, rejected: 2, malformed: 1 } })), 'leased 10.5.3.0/24, 1 peer, 2 not programmed, 1 malformed lease ignored');
 });

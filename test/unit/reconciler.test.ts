@@ -1,15 +1,18 @@
-// The reconciler's observation cache, with a fake host (no kernel, no root): a pass poked only
-// by peer changes plans against the last clean observation; anything else observes afresh.
+// The reconciler against an honest fake host (test/helpers/fake-host.ts): the fake applies the
+// ip/bridge batch lines, iptables-restore payloads and file writes it is given, so what these
+// tests assert is the host a real kernel would end up with, not what the planner meant.
 import test from 'ava';
-import { type Prefix, parseIPv4, parsePrefix } from '../../src/core/cidr.js';
+import { type Prefix, formatIP, formatPrefix, parseIPv4, parsePrefix } from '../../src/core/cidr.js';
 import { checkNetworkConfig } from '../../src/core/config-check.js';
-import type { ObservedDatapath, ObservedDevice, ObservedRoute } from '../../src/core/datapath.js';
+import type { ObservedRoute } from '../../src/core/datapath.js';
 import type { HostFacts } from '../../src/core/host-facts.js';
+import { desiredFiles } from '../../src/core/host-files.js';
 import { decodeNetworkConfig } from '../../src/core/network-config.js';
 import { type PeerLease, validatePeerLease } from '../../src/core/peer-lease.js';
 import { vxlan } from '../../src/backends/vxlan.js';
 import { jsonLogger } from '../../src/adapters/log.js';
-import { type HostPort, type ReconcileInputs, Reconciler } from '../../src/agent/reconciler.js';
+import { type ReconcileInputs, Reconciler } from '../../src/agent/reconciler.js';
+import { FakeHost } from '../helpers/fake-host.js';
 
 const ip = (s: string) => { const a = parseIPv4(s); if (!a) throw new Error(s); return a; };
 const pfx = (s: string): Prefix => { const p = parsePrefix(s); if (!p) throw new Error(s); return p; };
@@ -17,59 +20,155 @@ const VX = checkNetworkConfig(decodeNetworkConfig('{"Network":"198.18.0.0/16","B
 const facts: HostFacts = { iface: 'eth0', ifaceIP: ip('192.0.2.1'), ifaceMTU: 1500, publicIP: ip('192.0.2.1'), why: 'test' };
 const underlay: ObservedRoute[] = [{ dst: pfx('192.0.2.0/24'), dev: 'eth0', proto: 'kernel', onlink: false, scopeLink: true }];
 const own = pfx('198.18.1.0/24');
+const MAC = '0e:11:11:11:11:11';
+const files = desiredFiles({ subnetFile: '/run/flannel/subnet.env', docker: { file: '/run/docker_opts.env', key: 'DOCKER_OPTS' } }, { network: pfx('198.18.0.0/16'), subnet: own, mtu: 1450, ipMasq: true }, '2026-01-01T00:00:00.000Z');
 
+const macOf = (n: number) => `0e:00:00:00:00:${n.toString(16).padStart(2, '0')}`;
 function peer(n: number): PeerLease {
-  const v = validatePeerLease(`198.18.${n}.0-24`, `{"PublicIP":"192.0.2.${n + 10}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:00:00:00:00:${n.toString(16).padStart(2, '0')}"}}`, VX);
+  const v = validatePeerLease(`198.18.${n}.0-24`, `{"PublicIP":"192.0.2.${n + 10}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${macOf(n)}"}}`, VX);
   if (!v.ok) throw new Error(v.reason);
   return v.lease;
 }
 
-/** A host whose kernel ends up exactly as desired after any batch (the adapters' contract). */
-class FakeHost implements HostPort {
-  state: ObservedDatapath = { routes: underlay, neighs: [], fdb: [] };
-  observed = 0;
-  applied: string[] = [];
-  duringObserve: (() => void) | undefined;
-  constructor(private readonly peers: () => PeerLease[]) {}
-  observeDatapath(): Promise<ObservedDatapath> {
-    this.observed++;
-    this.duringObserve?.();
-    return Promise.resolve(this.state);
-  }
-  applyBatch(_tool: 'ip' | 'bridge', lines: readonly string[]): Promise<{ index: number; message: string }[]> {
-    this.applied.push(...lines);
-    const d = vxlan.desired({ config: VX, ownSubnet: own, facts, routes: underlay, peers: this.peers(), mtu: 1450, vtepMAC: '0e:11:11:11:11:11' });
-    const dev = d.device;
-    const device: ObservedDevice | undefined = dev && { name: dev.name, kind: 'vxlan', vni: dev.vni, local: '192.0.2.1', underlay: 'eth0', port: dev.port, learning: false, gbp: false, mtu: dev.mtu, mac: dev.mac, up: true, addrs: [dev.address] };
-    this.state = {
-      ...(device ? { device } : {}),
-      routes: [...underlay, ...[...d.routes.values()].map((r) => ({ dst: r.dst, via: r.via, dev: r.dev, proto: '175', onlink: r.onlink, scopeLink: false }))],
-      neighs: [...d.neighs.values()], fdb: [...d.fdb.values()],
-    };
-    return Promise.resolve([]);
-  }
-  saveTables(): Promise<Map<string, ReadonlyMap<string, readonly string[]>>> { return Promise.resolve(new Map<string, ReadonlyMap<string, readonly string[]>>()); }
-  restoreRules(): Promise<void> { return Promise.resolve(); }
-  ensureForwarding(): Promise<boolean> { return Promise.resolve(false); }
-}
-
-function setup(resyncMs = 60_000): { r: Reconciler; host: FakeHost; peers: PeerLease[] } {
+function setup(o: { resyncMs?: number; rulesEveryMs?: number } = {}): { r: Reconciler; host: FakeHost; peers: PeerLease[]; lines: string[] } {
   const peers: PeerLease[] = [peer(2)];
-  const host = new FakeHost(() => peers);
-  const r = new Reconciler({ host, log: jsonLogger({ write: () => undefined }), clock: Date, resyncMs });
+  const host = new FakeHost(underlay);
+  const lines: string[] = [];
+  const r = new Reconciler({ host, log: jsonLogger({ write: (l: string) => { lines.push(l); } }), clock: Date, resyncMs: o.resyncMs ?? 60_000, rulesEveryMs: o.rulesEveryMs ?? 60_000 });
   const inputs: ReconcileInputs = {
-    backend: vxlan, config: VX, network: pfx('198.18.0.0/16'), ownSubnet: own, facts, mtu: 1450, vtepMAC: '0e:11:11:11:11:11',
-    ipMasq: true, randomFully: false, peers: () => peers,
+    backend: vxlan, config: VX, network: pfx('198.18.0.0/16'), ownSubnet: own, facts, mtu: 1450, vtepMAC: MAC,
+    ipMasq: true, randomFully: false, files, peers: () => peers,
   };
   r.setInputs(inputs);
-  return { r, host, peers };
+  return { r, host, peers, lines };
 }
+
+/** The datapath a correct host has for `peers`: one onlink route, neighbour and fdb entry each. */
+function expectConverged(t: import('ava').ExecutionContext, host: FakeHost, peers: readonly number[]): void {
+  const dev = host.links.get('flannel.1');
+  t.truthy(dev, 'the vxlan device exists');
+  t.like(dev, { kind: 'vxlan', vni: 1, local: '192.0.2.1', underlay: 'eth0', port: 8472, learning: false, mtu: 1450, mac: MAC, up: true });
+  t.deepEqual(dev?.addrs.map(formatPrefix), ['198.18.1.0/32']);
+  t.deepEqual(host.routeLines(), peers.map((n) => `198.18.${n}.0/24 via 198.18.${n}.0 dev flannel.1 onlink proto 175`).sort());
+  t.deepEqual([...host.neighs.values()].map((n) => `${formatIP(n.ip)} ${n.mac}`).sort(), peers.map((n) => `198.18.${n}.0 ${macOf(n)}`).sort());
+  t.deepEqual([...host.fdb.values()].map((f) => `${f.mac} ${formatIP(f.dst)}`).sort(), peers.map((n) => `${macOf(n)} 192.0.2.${n + 10}`).sort());
+}
+
+test('an empty host converges to the backend\'s datapath, rules and files; a second look changes nothing', async (t) => {
+  const { r, host } = setup();
+  await r.settle();
+  expectConverged(t, host, [2]);
+  t.true(host.tables.get('nat')?.get('POSTROUTING')?.some((x) => x.endsWith('-j FLANNEL-POSTRTG')));
+  t.is(host.tables.get('filter')?.get('FLANNEL-FWD')?.length, 2);
+  t.regex(host.files.get('/run/flannel/subnet.env') ?? '', /^FLANNEL_NETWORK=198\.18\.0\.0\/16\nFLANNEL_SUBNET=198\.18\.1\.1\/24\n/);
+  t.regex(host.files.get('/run/docker_opts.env') ?? '', /--bip=198\.18\.1\.1\/24/);
+  const n = host.applied.length;
+  r.poke('netlink');
+  await r.settle();
+  t.is(host.applied.length, n, 'a converged host plans zero operations');
+  t.true(r.stats.lastPassOk);
+  await r.stop();
+});
+
+test('peers joining and leaving: the departed peer\'s route, neighbour and fdb entry are deleted, the others kept', async (t) => {
+  const { r, host, peers } = setup();
+  peers.push(peer(3), peer(4));
+  await r.settle();
+  expectConverged(t, host, [2, 3, 4]);
+  peers.splice(1, 1); // peer 3 leaves
+  r.poke('peers');
+  await r.settle();
+  expectConverged(t, host, [2, 4]);
+  peers.length = 0;
+  r.poke('peers');
+  await r.settle();
+  expectConverged(t, host, []);
+  await r.stop();
+});
+
+test('drift on a converged host is repaired and counted: a deleted route, neighbour, fdb entry, a stray weft route, a deleted device', async (t) => {
+  const { r, host, peers } = setup();
+  peers.push(peer(3));
+  await r.settle();
+  host.routes = host.routes.filter((x) => formatPrefix(x.dst) !== '198.18.2.0/24');
+  host.neighs.clear();
+  host.fdb.clear();
+  host.routes.push({ dst: pfx('198.18.77.0/24'), via: ip('198.18.77.0'), dev: 'flannel.1', proto: '175', onlink: true, scopeLink: false });
+  r.poke('netlink');
+  await r.settle();
+  expectConverged(t, host, [2, 3]);
+  t.like(r.stats.driftRepairs, { route: 2, neigh: 2, fdb: 2 });
+  await host.applyBatch('ip', ['link del flannel.1']);
+  r.poke('netlink');
+  await r.settle();
+  expectConverged(t, host, [2, 3]);
+  t.true((r.stats.driftRepairs.link ?? 0) >= 1, 'the device was recreated as drift');
+  t.true(r.stats.lastPassOk);
+  await r.stop();
+});
+
+test('routes weft does not own are never touched: outside the network, inside the own subnet, another protocol on another device', async (t) => {
+  const { r, host } = setup();
+  const foreign: ObservedRoute[] = [
+    { dst: pfx('203.0.113.0/24'), via: ip('192.0.2.254'), dev: 'eth0', proto: '175', onlink: false, scopeLink: false },
+    { dst: pfx('198.18.1.0/24'), dev: 'eth0', proto: 'kernel', onlink: false, scopeLink: true },
+    { dst: pfx('198.18.50.0/24'), via: ip('192.0.2.50'), dev: 'eth0', proto: 'static', onlink: false, scopeLink: false },
+  ];
+  host.routes.push(...foreign);
+  await r.settle();
+  for (const f of foreign) t.true(host.routes.some((x) => formatPrefix(x.dst) === formatPrefix(f.dst) && x.proto === f.proto), formatPrefix(f.dst));
+  await r.stop();
+});
+
+test('output files are reconciled: a deleted file and an edited file are restored on the next check and counted as drift', async (t) => {
+  const { r, host } = setup({ rulesEveryMs: 0 });
+  await r.settle();
+  const env = host.files.get('/run/flannel/subnet.env');
+  const opts = host.files.get('/run/docker_opts.env');
+  host.files.delete('/run/flannel/subnet.env');
+  host.files.set('/run/docker_opts.env', 'DOCKER_OPTS="--bip=10.0.0.1/24"\n');
+  r.poke('timer');
+  await r.settle();
+  t.is(host.files.get('/run/flannel/subnet.env'), env);
+  t.is(host.files.get('/run/docker_opts.env'), opts);
+  t.is(r.stats.driftRepairs.file, 2);
+  await r.stop();
+});
+
+test('a failing output write is retried with backoff until it succeeds, and reported as failing meanwhile', async (t) => {
+  const { r, host } = setup();
+  host.unwritable.add('/run/flannel/subnet.env');
+  r.start();
+  await new Promise((res) => setTimeout(res, 400));
+  t.false(r.stats.lastPassOk);
+  t.regex(r.stats.lastError, /ENOTDIR/, 'the failure is the reconciler\'s last error (readiness shows it)');
+  t.regex(r.stats.filesFailing['/run/flannel/subnet.env'] ?? '', /ENOTDIR/);
+  t.false(host.files.has('/run/flannel/subnet.env'));
+  t.true(host.files.has('/run/docker_opts.env'), 'the other files are written regardless');
+  host.unwritable.clear();
+  await r.settle();
+  t.truthy(host.files.get('/run/flannel/subnet.env'));
+  t.deepEqual(r.stats.filesFailing, {});
+  t.true(r.stats.lastPassOk);
+  await r.stop();
+});
+
+test('flushed iptables chains are restored on the next check', async (t) => {
+  const { r, host } = setup({ rulesEveryMs: 0 });
+  await r.settle();
+  host.tables.get('filter')?.set('FLANNEL-FWD', []);
+  host.tables.get('nat')?.set('POSTROUTING', []);
+  r.poke('timer');
+  await r.settle();
+  t.is(host.tables.get('filter')?.get('FLANNEL-FWD')?.length, 2);
+  t.is(host.tables.get('nat')?.get('POSTROUTING')?.length, 1);
+  await r.stop();
+});
 
 test('a peer change after a clean observation plans against the cache; its own changes drop the cache', async (t) => {
   const { r, host, peers } = setup();
   await r.settle();
   t.is(host.observed, 1);
-  t.true(host.applied.some((l) => l.includes('198.18.2.0/24')));
   r.poke('netlink'); // the echo of our own batch: a fresh look, nothing to do, and a clean snapshot
   await r.settle();
   t.is(host.observed, 2);
@@ -78,12 +177,13 @@ test('a peer change after a clean observation plans against the cache; its own c
   await r.settle();
   t.is(host.observed, 2, 'no new observation for a peer change');
   t.is(r.stats.cachedPasses, 1);
-  t.true(host.applied.some((l) => l.includes('198.18.3.0/24')), 'the new peer is programmed');
+  expectConverged(t, host, [2, 3]);
   peers.push(peer(4));
   r.poke('peers');
   await r.settle();
   t.is(host.observed, 3, 'after applying changes the cache is gone: observe afresh');
-  t.true(host.applied.some((l) => l.includes('198.18.4.0/24')));
+  expectConverged(t, host, [2, 3, 4]);
+  await r.stop();
 });
 
 test('netlink events always observe afresh (drift is never planned against a stale view); a timer tick only when the resync is due', async (t) => {
@@ -93,23 +193,25 @@ test('netlink events always observe afresh (drift is never planned against a sta
   await r.settle();
   const n = host.observed;
   // Someone deletes a route: the netlink event forces a fresh observation, which sees it.
-  host.state = { ...host.state, routes: host.state.routes.filter((x) => x.dev !== 'flannel.1') };
+  await host.applyBatch('ip', ['route del 198.18.2.0/24 dev flannel.1']);
   r.poke('netlink');
   await r.settle();
   t.is(host.observed, n + 1);
-  t.true(host.applied.filter((l) => l.includes('route replace 198.18.2.0/24')).length >= 2, 'the route is put back');
+  expectConverged(t, host, [2]);
   r.poke('netlink');
   await r.settle();
   const m = host.observed;
   r.poke('timer');
   await r.settle();
-  t.is(host.observed, m, 'between resyncs a timer tick checks the rules only');
-  const due = setup(0);
+  t.is(host.observed, m, 'between resyncs a timer tick checks the rules and files only');
+  await r.stop();
+  const due = setup({ resyncMs: 0 });
   await due.r.settle();
   const k = due.host.observed;
   due.r.poke('timer');
   await due.r.settle();
   t.is(due.host.observed, k + 1, 'a timer tick with the resync due looks at the kernel afresh');
+  await due.r.stop();
 });
 
 test('a netlink event during an observation is not lost: the view it may have missed is looked at again', async (t) => {
@@ -124,6 +226,20 @@ test('a netlink event during an observation is not lost: the view it may have mi
   r.poke('peers');
   await r.settle();
   t.is(host.observed, before + 2, 'that second, clean observation is what the peer change plans against');
-  t.true(host.applied.some((l) => l.includes('198.18.5.0/24')));
+  expectConverged(t, host, [2, 5]);
   await r.stop();
+});
+
+test('after stop no pass runs and settle returns, even with a retry pending', async (t) => {
+  const { r, host } = setup();
+  host.unwritable.add('/run/flannel/subnet.env');
+  await new Promise((res) => setTimeout(res, 50));
+  await r.stop();
+  const n = host.applied.length;
+  const obs = host.observed;
+  r.poke('netlink');
+  await r.settle();
+  await new Promise((res) => setTimeout(res, 300));
+  t.is(host.applied.length, n);
+  t.is(host.observed, obs);
 });

@@ -1,0 +1,73 @@
+/**
+ * This host's view of the fleet: the leases under <prefix>/subnets/, mirrored from etcd
+ * (agent/prefix-mirror.ts: list, watch, re-list on any break) and judged (core/fleet.ts: valid
+ * peers, quarantined malformed entries). Every change pokes the reconciler; a change to this
+ * host's own key is reported to the lease holder, which verifies its lease at once.
+ */
+import type { Prefix } from '../core/cidr.js';
+import type { NetworkConfig } from '../core/config-check.js';
+import { Fleet } from '../core/fleet.js';
+import { subnetsPrefix } from '../core/owner.js';
+import type { PeerLease } from '../core/peer-lease.js';
+import type { KeyValue, KvStore } from '../core/store.js';
+import type { Logger } from '../adapters/log.js';
+import { PrefixMirror } from './prefix-mirror.js';
+import { retrying } from './retry.js';
+
+export interface FleetViewDeps {
+  readonly store: KvStore;
+  readonly prefix: string;
+  readonly config: NetworkConfig;
+  readonly ownSubnet: Prefix;
+  readonly log: Logger;
+  /** This host's own lease key and etcd lease, if it holds one. */
+  readonly own: () => { readonly key: string; readonly lease: string } | undefined;
+  readonly onOwnKeyChanged: () => void;
+  readonly onPeersChanged: () => void;
+}
+
+export class FleetView {
+  private readonly fleet: Fleet;
+  private readonly mirror: PrefixMirror;
+  readonly stats = { malformedSeen: 0 };
+
+  constructor(private readonly d: FleetViewDeps) {
+    this.fleet = new Fleet(subnetsPrefix(d.prefix), d.config, d.ownSubnet);
+    this.mirror = new PrefixMirror({ store: d.store, prefix: subnetsPrefix(d.prefix), log: d.log, clock: Date, onChange: (keys) => { this.onChange(keys); } });
+  }
+
+  get peers(): ReadonlyMap<string, PeerLease> { return this.fleet.peers; }
+  get malformed(): number { return this.fleet.quarantinedCount; }
+  get watchRestarts(): number { return this.mirror.stats.watchRestarts; }
+
+  /** List the fleet (waiting out an etcd outage) and keep watching it. */
+  async start(signal: AbortSignal): Promise<void> {
+    await retrying('list the fleet', () => this.mirror.start(), { signal, log: this.d.log });
+    for (const [k, kv] of this.mirror.snapshot) this.judge(k, kv);
+  }
+
+  async stop(): Promise<void> { await this.mirror.stop(); }
+
+  setOwnSubnet(subnet: Prefix): void { this.fleet.setOwnSubnet(subnet); }
+
+  private judge(key: string, kv: KeyValue | undefined): void {
+    const change = this.fleet.update(key, kv);
+    if (change?.kind === 'quarantined' && change.isNew) {
+      this.stats.malformedSeen++;
+      this.d.log.warn('ignoring a malformed lease', { key, reason: change.entry.reason });
+    }
+  }
+
+  private onChange(keys: ReadonlySet<string>): void {
+    const own = this.d.own();
+    for (const k of keys) {
+      const kv = this.mirror.snapshot.get(k);
+      if (own && k === own.key) {
+        if (kv?.lease !== own.lease) this.d.onOwnKeyChanged();
+        continue;
+      }
+      this.judge(k, kv);
+    }
+    this.d.onPeersChanged();
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * The reconciler's two edges: what it converges to (ReconcileInputs, replaced as a whole by
+ * the agent) and the host it observes and changes (HostPort: adapters in production, the
+ * honest fake in test/helpers/fake-host.ts in unit tests).
+ */
+import type { Prefix } from '../core/cidr.js';
+import type { NetworkConfig } from '../core/config-check.js';
+import type { DesiredDatapath, ObservedDatapath } from '../core/datapath.js';
+import type { Tool } from '../core/devices.js';
+import type { HostFacts } from '../core/host-facts.js';
+import type { DesiredFile, FileWrite } from '../core/host-files.js';
+import type { SavedTable } from '../core/masq.js';
+import type { PeerLease } from '../core/peer-lease.js';
+import type { Op } from '../core/plan.js';
+import type { Backend } from '../backends/types.js';
+
+/** What the reconciler converges to; replaced as a whole by the agent. */
+export interface ReconcileInputs {
+  readonly backend: Backend;
+  readonly config: NetworkConfig;
+  readonly network: Prefix;
+  readonly ownSubnet: Prefix;
+  readonly facts: HostFacts;
+  readonly mtu: number;
+  readonly vtepMAC: string;
+  readonly ipMasq: boolean;
+  readonly randomFully: boolean;
+  /** Podman is fed (outputs.podman): keep its NAT off fabric traffic (core/masq.ts). */
+  readonly keepFabricSource?: boolean;
+  /** The output files this host must have (core/host-files.ts); none when absent. */
+  readonly files?: readonly DesiredFile[];
+  readonly peers: () => Iterable<PeerLease>;
+}
+
+/** The host, as the reconciler sees and changes it (adapters in production, fakes in tests). */
+export interface HostPort {
+  /** The named devices (those that exist), every main-table route, the devices' neighbours and fdb. */
+  observeDatapath(devices: readonly string[]): Promise<ObservedDatapath>;
+  applyBatch(tool: Tool, lines: readonly string[]): Promise<{ index: number; message: string }[]>;
+  saveTables(tables: readonly string[]): Promise<Map<string, SavedTable>>;
+  restoreRules(payload: string): Promise<void>;
+  ensureForwarding(): Promise<boolean>;
+  /** A file's text; undefined when it does not exist. */
+  readFile(path: string): Promise<string | undefined>;
+  /** Replace a file atomically (a reader never sees a partial file). */
+  writeFile(path: string, text: string): Promise<void>;
+}
+
+export interface PassReport {
+  readonly ops: readonly Op[];
+  readonly failed: number;
+  readonly rulesPayload: string;
+  readonly writes: readonly FileWrite[];
+  readonly desired: DesiredDatapath;
+}

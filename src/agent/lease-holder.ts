@@ -1,0 +1,121 @@
+/**
+ * Keeps this host's subnet lease: acquires it, renews it before it runs out, and re-acquires
+ * it (preferring the same subnet) when it is lost. Renewals never overlap; a failed one is
+ * retried on the next tick, with backoff, and leaves the datapath as it is. A different subnet
+ * after a re-acquisition is handed to `onSubnet` (the agent gives it to the reconciler).
+ */
+import { type Prefix, formatIP, formatPrefix, samePrefix } from '../core/cidr.js';
+import { ETCD_BACKOFF } from '../core/backoff.js';
+import type { LeaseState } from '../core/health.js';
+import type { KvStore } from '../core/store.js';
+import type { Logger } from '../adapters/log.js';
+import type { IdentityKeeper } from './identity-keeper.js';
+import type { AcquireRequest, HeldLease, LeaseKeeper } from './lease-keeper.js';
+import { Backoff, message, retrying } from './retry.js';
+
+export interface LeaseHolderDeps {
+  readonly keeper: LeaseKeeper;
+  readonly ids: IdentityKeeper;
+  readonly store: KvStore;
+  readonly request: AcquireRequest;
+  readonly renewMarginMs: number;
+  readonly tickMs: number;
+  readonly log: Logger;
+  readonly signal: AbortSignal;
+  readonly onSubnet: (subnet: Prefix) => void;
+}
+
+export class LeaseHolder {
+  private held: HeldLease | undefined;
+  private lastRenewedAtMs = 0;
+  /** Our key changed in etcd under us (seen by the fleet watch): check it now, not at the due time. */
+  private suspect = false;
+  private reacquiring = false;
+  /** A failed renewal is retried no sooner than this. */
+  private retryAtMs = 0;
+  private inFlight: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly backoff = new Backoff(ETCD_BACKOFF);
+  readonly stats = { renewalsOk: 0, renewalsFailed: 0, reacquisitions: 0 };
+
+  constructor(private readonly d: LeaseHolderDeps) {}
+
+  get lease(): HeldLease | undefined { return this.held; }
+
+  /** Acquire the first lease (waiting out an etcd outage), then keep it. */
+  async acquire(): Promise<HeldLease> {
+    const held = await retrying('acquire a lease', () => this.d.keeper.acquire(this.d.request), { signal: this.d.signal, log: this.d.log });
+    this.held = held;
+    this.lastRenewedAtMs = Date.now();
+    return held;
+  }
+
+  start(): void {
+    this.timer = setInterval(() => { if (!this.inFlight) this.inFlight = this.tick().finally(() => { this.inFlight = undefined; }); }, this.d.tickMs);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.inFlight;
+  }
+
+  /** Our key in etcd changed hands or lease: verify it at the next tick. */
+  markSuspect(): void { this.suspect = true; }
+
+  /** For readiness and /status. */
+  state(publicIP: string): LeaseState | undefined {
+    const h = this.held;
+    return h && { subnet: formatPrefix(h.subnet), publicIP, expiresAtMs: h.expiresAtMs, renewDueAtMs: h.expiresAtMs - this.d.renewMarginMs, lastRenewedAtMs: this.lastRenewedAtMs, reacquiring: this.reacquiring };
+  }
+
+  private async tick(): Promise<void> {
+    const held = this.held;
+    if (!held) return;
+    const now = Date.now();
+    const urgent = this.suspect || this.d.ids.needsClaim;
+    if (!urgent && (now < held.expiresAtMs - this.d.renewMarginMs || now < this.retryAtMs)) return;
+    try {
+      // Our presence record ran out (etcd was out of reach): claim it again before renewing. A
+      // clone that took it meanwhile keeps it, and this host moves to an identity of its own.
+      const moved = this.d.ids.needsClaim ? await this.d.ids.claim(formatIP(this.d.request.publicIP), this.d.signal) : false;
+      const renewed = moved ? 'lost' : await this.d.keeper.renew(held);
+      this.suspect = false;
+      this.backoff.reset();
+      this.retryAtMs = 0;
+      if (renewed !== 'lost') {
+        this.held = renewed;
+        this.lastRenewedAtMs = Date.now();
+        this.stats.renewalsOk++;
+        this.d.log.debug('lease renewed', { subnet: formatPrefix(held.subnet), expiresAt: new Date(renewed.expiresAtMs).toISOString() });
+        return;
+      }
+      await this.reacquire(held);
+    } catch (e) {
+      this.stats.renewalsFailed++;
+      this.reacquiring = false;
+      const retryInMs = this.backoff.next();
+      this.retryAtMs = now + retryInMs;
+      this.d.log.warn('lease renewal failed; the datapath is left as it is; retrying', { error: message(e), expiresAt: new Date(held.expiresAtMs).toISOString(), retryInMs });
+    }
+  }
+
+  private async reacquire(held: HeldLease): Promise<void> {
+    this.d.log.warn('lease lost (expired, revoked, deleted or taken); re-acquiring, preferring the same subnet', { subnet: formatPrefix(held.subnet) });
+    this.reacquiring = true;
+    const again = await this.d.keeper.acquire({ ...this.d.request, previous: held.subnet });
+    this.held = again;
+    this.reacquiring = false;
+    this.lastRenewedAtMs = Date.now();
+    this.stats.reacquisitions++;
+    // The old etcd lease may still be alive with nothing we want on it: do not leave it for 24 h.
+    if (again.lease !== held.lease) {
+      await this.d.store.revoke(held.lease).catch((e: unknown) => { this.d.log.warn('could not revoke the old etcd lease; it runs out by itself', { lease: held.lease, error: message(e) }); });
+    }
+    if (samePrefix(again.subnet, held.subnet)) {
+      this.d.log.info('lease re-acquired with the same subnet', { subnet: formatPrefix(again.subnet), how: again.how });
+      return;
+    }
+    this.d.log.error('re-acquired a DIFFERENT subnet; containers on this host must be restarted with the new bridge options', { was: formatPrefix(held.subnet), now: formatPrefix(again.subnet) });
+    this.d.onSubnet(again.subnet);
+  }
+}

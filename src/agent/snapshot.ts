@@ -1,0 +1,65 @@
+/**
+ * The agent's state as one HealthSnapshot (core/health.ts judges it) and its counters (for
+ * /metrics), read from the parts that are running; a part not started yet reads as zero.
+ */
+import type { HealthSnapshot, Phase } from '../core/health.js';
+import type { EtcdStore } from '../adapters/etcd.js';
+import { weftVersion } from '../version.js';
+import type { FleetView } from './fleet-view.js';
+import type { IdentityKeeper } from './identity-keeper.js';
+import type { LeaseHolder } from './lease-holder.js';
+import type { AgentCounters } from './metrics.js';
+import type { Reconciler } from './reconciler.js';
+
+/** The agent's parts, filled in as start-up reaches them. */
+export interface Parts {
+  store?: EtcdStore;
+  ids?: IdentityKeeper;
+  holder?: LeaseHolder;
+  fleet?: FleetView;
+  reconciler?: Reconciler;
+  backend?: HealthSnapshot['backend'];
+  publicIP?: string;
+}
+
+export interface LifeState {
+  readonly startedAtMs: number;
+  readonly phase: Phase;
+  readonly step: string;
+  readonly renewMarginMs: number;
+  readonly etcdGraceMs: number;
+  readonly stuckAfterMs: number;
+}
+
+export function healthSnapshot(p: Parts, l: LifeState): HealthSnapshot {
+  const r = p.reconciler?.stats;
+  const lease = p.holder?.state(p.publicIP ?? '');
+  return {
+    nowMs: Date.now(), startedAtMs: l.startedAtMs, phase: l.phase, step: l.step, version: weftVersion(),
+    ...(lease ? { lease } : {}),
+    ...(p.backend ? { backend: p.backend } : {}),
+    ...(p.ids ? { identity: p.ids.snapshot() } : {}),
+    peers: { known: p.fleet?.peers.size ?? 0, programmed: r?.peersProgrammed ?? 0, rejected: r?.peersSkipped ?? 0, malformed: p.fleet?.malformed ?? 0 },
+    reconcile: {
+      passes: r?.passes ?? 0, lastPassAtMs: r?.lastPassAtMs ?? 0, lastPassOk: r?.lastPassOk ?? false, lastPassDurationMs: r?.lastPassDurationMs ?? 0,
+      lastError: r?.lastError ?? '', runningSinceMs: p.reconciler?.runningSinceMs ?? 0, driftRepairs: { ...(r?.driftRepairs ?? {}) },
+    },
+    outputs: { failing: { ...(r?.filesFailing ?? {}) } },
+    etcd: {
+      lastOkAtMs: p.store?.stats.lastOkAtMs ?? 0, lastError: p.store?.stats.lastError ?? '',
+      requestErrors: p.store?.stats.errors ?? 0, watchRestarts: p.fleet?.watchRestarts ?? 0,
+    },
+    etcdGraceMs: l.etcdGraceMs,
+    stuckAfterMs: l.stuckAfterMs,
+  };
+}
+
+export function agentCounters(p: Parts): AgentCounters {
+  const r = p.reconciler?.stats;
+  const h = p.holder?.stats;
+  return {
+    renewalsOk: h?.renewalsOk ?? 0, renewalsFailed: h?.renewalsFailed ?? 0, reacquisitions: h?.reacquisitions ?? 0, malformedSeen: p.fleet?.stats.malformedSeen ?? 0,
+    etcdRequests: p.store?.stats.calls ?? 0, etcdClientResets: p.store?.clientResets ?? 0,
+    opsApplied: r?.opsApplied ?? 0, opsFailed: r?.opsFailed ?? 0, passFailures: r?.passFailures ?? 0, rulesRestores: r?.rulesRepairs ?? 0,
+  };
+}

@@ -1,0 +1,34 @@
+/**
+ * What the planner needs to know about each kind of device weft owns: whether an observed
+ * device can be kept (same kind and parameters; otherwise it is deleted and created again)
+ * and the operation lines that create one. The planner handles everything common (MTU, MAC,
+ * up, addresses, what hangs off the device) the same way for every kind.
+ *
+ * Adding a kind (WireGuard): a member of DesiredDevice in datapath.ts and an entry here; its
+ * configuration beyond the link (keys, peers, listen port) is its own operation kind, rendered
+ * for its own tool (`wg set` / `wg syncconf`), planned from its own observation.
+ */
+import { formatIP } from './cidr.js';
+import type { DesiredDevice, ObservedDevice } from './datapath.js';
+
+/** The programs that apply operations in batches (adapters/iproute2.ts applies ip and bridge). */
+export type Tool = 'ip' | 'bridge';
+
+export interface DeviceKind<D extends DesiredDevice> {
+  /** The observed device is this kind with these parameters (MTU, MAC and state are fixed in place). */
+  compatible(o: ObservedDevice, d: D): boolean;
+  /** `ip` lines that create the device (down, without addresses: the planner adds those). */
+  addLine(d: D): string;
+}
+
+const vxlanKind: DeviceKind<Extract<DesiredDevice, { kind: 'vxlan' }>> = {
+  compatible: (o, d) => o.kind === 'vxlan' && o.vni === d.vni && o.local === formatIP(d.local) && o.underlay === d.underlay
+    && o.port === d.port && (o.learning ?? false) === d.learning && (o.gbp ?? false) === d.gbp,
+  addLine: (d) => `link add ${d.name} address ${d.mac} mtu ${d.mtu} type vxlan id ${d.vni} local ${formatIP(d.local)} dev ${d.underlay} dstport ${d.port} ${d.learning ? 'learning' : 'nolearning'}${d.gbp ? ' gbp' : ''}`,
+};
+
+/** Every device kind; a const map, the only registry (as backends/index.ts is for backends). */
+export const DEVICE_KINDS: { readonly [K in DesiredDevice['kind']]: DeviceKind<Extract<DesiredDevice, { kind: K }>> } = { vxlan: vxlanKind };
+
+export const deviceCompatible = (o: ObservedDevice, d: DesiredDevice): boolean => DEVICE_KINDS[d.kind].compatible(o, d);
+export const deviceAddLine = (d: DesiredDevice): string => DEVICE_KINDS[d.kind].addLine(d);
