@@ -9,7 +9,7 @@
  */
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, readlinkSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bounded } from '../helpers/bound.js';
 import { REPO } from '../helpers/cli.js';
@@ -104,6 +104,9 @@ test('the standalone executable, on a host with no Node.js, is one host of a thr
   for (const h of lab.hosts) containers.push({ ...(await lab.addContainer(h)), host: h });
   t.deepEqual(await pingAll({ lab, specs, containers, addContainers: () => Promise.resolve() }), [], 'every pair of hosts reaches each other over the overlay');
   t.is(pExe.child.exitCode, null, 'the executable still runs');
+  const rss = (pid: number | undefined) => /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${String(pid)}/status`, 'utf8'))?.[1] ?? '?';
+  t.is(readlinkSync(`/proc/${String(pExe.child.pid)}/exe`), exe, 'h1\'s weft is the executable itself');
+  t.log(`resident memory once converged: executable ${rss(pExe.child.pid)} kB, bundle ${rss(pBundle.child.pid)} kB`);
 
   step('--version start-up time');
   const median = (xs: number[]) => xs.sort((a, c) => a - c)[Math.floor(xs.length / 2)] ?? 0;
