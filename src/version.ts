@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 
 declare const __WEFT_VERSION__: string | undefined;
+declare const __WEFT_STANDALONE__: boolean | undefined;
 
 let cached: string | undefined;
 
@@ -19,4 +20,14 @@ export function weftVersion(): string {
     }
   }
   return cached;
+}
+
+/**
+ * What `weft --version` prints: the version, and for the standalone executable (Node.js
+ * inside, scripts/build-exe.mjs) also the embedded Node.js version, which security updates
+ * follow. The first word is always the bare version.
+ */
+export function versionText(): string {
+  const standalone = typeof __WEFT_STANDALONE__ === 'boolean' && __WEFT_STANDALONE__;
+  return standalone ? `${weftVersion()} (standalone executable, embedded Node.js ${process.version})` : weftVersion();
 }

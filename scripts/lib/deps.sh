@@ -26,6 +26,8 @@ ansible-core         | ansible-playbook                | e2e: the Ansible role r
 ansible-lint         | ansible-lint                    | the Ansible role is linted
 openssh-server       | sshd                            | e2e: an sshd on each Ansible-managed lab host
 openssh-client       | ssh-keygen                      | e2e: the Ansible controller's keys and client
+lintian              | lintian                         | the Debian package is checked, its result in the test log
+prometheus           | promtool                        | the shipped alert rules are checked and unit-tested (promtool)
 "
 
 _trim() { local s="$1"; s="${s#"${s%%[![:space:]]*}"}"; printf '%s' "${s%"${s##*[![:space:]]}"}"; }

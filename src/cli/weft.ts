@@ -12,7 +12,7 @@ import { releaseCommand } from './release.js';
 import { runCommand } from './run.js';
 import { statusCommand } from './status.js';
 import { validateCommand } from './validate.js';
-import { weftVersion } from '../version.js';
+import { versionText } from '../version.js';
 
 await yargs(hideBin(process.argv))
   .scriptName('weft')
@@ -29,7 +29,7 @@ await yargs(hideBin(process.argv))
   .command(dockerOptsCommand)
   .demandCommand(1, 'name a command (see weft --help)')
   .strict()
-  .version(weftVersion())
+  .version(versionText())
   .help()
   .alias('help', 'h')
   .wrap(Math.min(100, process.stdout.columns || 100))

@@ -5,7 +5,9 @@
 // releases a host's lease and removes its datapath.
 //
 // What this does NOT prove: the hosts share this machine's filesystem, so every path is a
-// per-host role variable (weft_*_dir, weft_bin, ...); and no systemd runs here, so the role runs
+// per-host role variable (weft_*_dir, weft_bin, ...) and the role installs the standalone
+// executable (weft_install: executable; dpkg is machine-wide, so three lab hosts cannot each
+// have the package: test/e2e/deb.test.ts covers it); and no systemd runs here, so the role runs
 // in `weft_service: process` mode (weft started detached by the role, with a pid file) instead
 // of its systemd tasks. The systemd unit itself is checked by test/integration/units.test.ts.
 //
@@ -13,12 +15,13 @@
 // home inside the lab directory, shell /bin/sh), with a clean environment and the lab's ssh
 // config (-F), so nothing reads this machine's ~/.bashrc, ~/.ssh or ~/.pyenv.
 import test, { type ExecutionContext } from 'ava';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO } from '../helpers/cli.js';
 import { leaseOf, pingAll } from '../helpers/fabric.js';
 import { Lab, type LabHost } from '../helpers/lab.js';
 import { bounded } from '../helpers/bound.js';
+import { ensureExe } from '../helpers/exe.js';
 import { run, until } from '../helpers/procs.js';
 
 const CTL_IP = '192.0.2.200';
@@ -36,17 +39,17 @@ async function sshd(lab: Lab, h: LabHost, keys: string): Promise<void> {
   await until(async () => (await lab.tryExec(h.ns, process.execPath, ['-e', probe])).code === 0, 10_000, 100, `sshd on ${h.name} accepting connections`);
 }
 
-interface Fleet { lab: Lab; ctl: string; dir: string; inventory: string; bundle: string; log: (line: string) => void }
+interface Fleet { lab: Lab; ctl: string; dir: string; inventory: string; exe: string; log: (line: string) => void }
 
-function hostVars(lab: Lab, h: LabHost, bundle: string, extra: Record<string, unknown>): Record<string, unknown> {
+function hostVars(lab: Lab, h: LabHost, exe: string, extra: Record<string, unknown>): Record<string, unknown> {
   const d = h.dir;
   return {
     ansible_host: h.ip, ansible_user: 'root', ansible_python_interpreter: '/usr/bin/python3',
     weft_network: '198.18.0.0/16', weft_backend: 'vxlan', weft_interface: 'eth0',
     weft_etcd_endpoints: [lab.etcdURL], weft_listen: '127.0.0.1:9473', weft_docker: true,
     weft_service: 'process', weft_environment: { WEFT_HOST_ID: `${lab.prefix}-${h.name}` },
-    weft_bundle: bundle, weft_units_dir: join(REPO, 'units'), weft_node: process.execPath,
-    weft_install_dir: join(d, 'lib'), weft_bin: join(d, 'bin', 'weft'), weft_config_dir: join(d, 'etc'),
+    weft_install: 'executable', weft_executable: exe, weft_units_dir: join(REPO, 'units'),
+    weft_deb_cache_dir: join(d, 'cache'), weft_bin: join(d, 'bin', 'weft'), weft_config_dir: join(d, 'etc'),
     weft_subnet_file: h.subnetFile, weft_systemd_dir: join(d, 'systemd'), weft_docker_opts_file: join(d, 'docker.env'),
     weft_pid_file: join(d, 'weft.pid'), weft_log_file: join(d, 'weft.log'), weft_ready_retries: 30,
     ...extra,
@@ -54,7 +57,7 @@ function hostVars(lab: Lab, h: LabHost, bundle: string, extra: Record<string, un
 }
 
 function writeInventory(f: Fleet, extra: Record<string, unknown> = {}): void {
-  const hosts = Object.fromEntries(f.lab.hosts.map((h) => [h.name, hostVars(f.lab, h, f.bundle, extra)]));
+  const hosts = Object.fromEntries(f.lab.hosts.map((h) => [h.name, hostVars(f.lab, h, f.exe, extra)]));
   writeFileSync(f.inventory, JSON.stringify({ weft: { hosts } }, null, 2));
 }
 
@@ -101,10 +104,8 @@ async function setup(t: ExecutionContext): Promise<Fleet> {
   ].join('\n'));
   // The lab's ssh client config: -F replaces both ~/.ssh/config and /etc/ssh/ssh_config.
   writeFileSync(join(dir, 'ssh_config'), 'Host *\n  BatchMode yes\n  StrictHostKeyChecking no\n  ConnectTimeout 10\n');
-  const bundle = join(dir, 'weft.mjs');
-  const b = await run(process.execPath, [join(REPO, 'scripts/bundle.mjs'), bundle], { cwd: REPO });
-  if (b.code !== 0) throw new Error(b.out);
-  return { lab, ctl, dir, inventory: join(dir, 'inventory.json'), bundle, log: (line) => { t.log(line); } };
+  const exe = await ensureExe();
+  return { lab, ctl, dir, inventory: join(dir, 'inventory.json'), exe, log: (line) => { t.log(line); } };
 }
 
 const pidOf = (h: LabHost): string => (existsSync(join(h.dir, 'weft.pid')) ? readFileSync(join(h.dir, 'weft.pid'), 'utf8').trim() : '');
@@ -134,6 +135,7 @@ test.serial('site.yml over SSH: rollout, convergence, idempotence, a bad change 
     t.truthy(await leaseOf(lab, h), `${h.name} holds a lease`);
     t.regex(readFileSync(join(h.dir, 'docker.env'), 'utf8'), /^DOCKER_NETWORK_OPTIONS=" --bip=198\.18\.\d+\.1\/24 --ip-masq=false --mtu=1450"$/m);
     t.true(existsSync(join(h.dir, 'systemd', 'weft.service')) && existsSync(join(h.dir, 'systemd', 'docker.service.d', 'weft.conf')));
+    t.is(readlinkSync(`/proc/${pidOf(h)}/exe`), join(h.dir, 'bin', 'weft'), `${h.name} runs the standalone executable`);
     t.regex(readFileSync(join(h.dir, 'systemd', 'weft.service.d', 'ansible.conf'), 'utf8'), new RegExp(`ExecStart=${join(h.dir, 'bin', 'weft')} run --spec ${join(h.dir, 'etc', 'network.yaml')}`));
   }
   t.regex(first.out, /changed: \/coreos\.com\/network\/config/, 'weft apply stored the network once');
@@ -191,6 +193,6 @@ test.serial('site.yml over SSH: rollout, convergence, idempotence, a bad change 
   await until(async () => !(await lab.ip(h1.ns, ['route', 'show'])).includes(lease3?.subnet ?? '?'), 5000, 100);
   t.false((await lab.ip(h3.ns, ['link', 'show'])).includes('flannel.1'), 'the vxlan device is gone');
   t.false((await lab.exec(h3.ns, 'iptables-save', [])).includes('FLANNEL'), 'the rules are gone');
-  t.false(existsSync(join(h3.dir, 'etc', 'network.yaml')) || existsSync(join(h3.dir, 'lib')), 'the files are gone');
+  t.false(existsSync(join(h3.dir, 'etc', 'network.yaml')) || existsSync(join(h3.dir, 'bin', 'weft')), 'the files are gone');
   t.log(`the whole Ansible test took ${Math.round((Date.now() - testStart) / 1000)} s (its bound: 200 s)`);
 });
