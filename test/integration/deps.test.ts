@@ -30,5 +30,5 @@ test('the demo installs only what the demo needs, and says why', async (t) => {
 
 test('the test suite installs the demo packages and the rest (Docker, Podman, Ansible, sshd)', async (t) => {
   const { packages } = await installs('test');
-  for (const p of ['etcd-server', 'iproute2', 'docker.io', 'podman', 'netavark', 'ansible-core', 'ansible-lint', 'openssh-server', 'systemd', 'iperf3']) t.true(packages.includes(p), p);
+  for (const p of ['etcd-server', 'iproute2', 'docker.io', 'podman', 'netavark', 'ansible-core', 'ansible-lint', 'openssh-server', 'systemd', 'iperf3', 'lintian', 'prometheus']) t.true(packages.includes(p), p);
 });
