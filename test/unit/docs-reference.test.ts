@@ -135,7 +135,6 @@ function stripCode(md: string, inline: boolean): string {
   return inline ? noFences.replace(/`[^`\n]*`/g, '') : noFences;
 }
 
-const RECORDS = new Set(['docs/architecture.md', 'docs/benchmarks.md']);
 const DOCS = ['README.md', 'CHANGELOG.md', ...readdirSync(join(REPO, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
 
 test('every relative link and #anchor in README.md, CHANGELOG.md and docs/*.md resolves', (t) => {
@@ -152,8 +151,7 @@ test('every relative link and #anchor in README.md, CHANGELOG.md and docs/*.md r
       if (!existsSync(file)) { broken.push(`${doc}: ${target} does not exist`); continue; }
       if (anchor !== undefined && !anchors(readFileSync(file, 'utf8')).has(anchor)) broken.push(`${doc}: ${target}: no heading #${anchor} in ${rel}`);
     }
-    // architecture.md and benchmarks.md are the engineering records, edited by their owners.
-    if (!RECORDS.has(doc) && read(doc).includes('../shared')) broken.push(`${doc}: refers to ../shared, which is not part of the project`);
+    if (read(doc).includes('../shared')) broken.push(`${doc}: refers to ../shared, which is not part of the project`);
   }
   t.deepEqual(broken, [], broken.join('\n'));
 });
