@@ -4,6 +4,8 @@
  * own state; this file only wires them: identity-keeper (host ID, presence, clones),
  * lease-holder (acquire, renew, re-acquire), fleet-view (etcd mirror -> peers), reconciler
  * (everything weft owns on the host), etcd-probe (readiness) and snapshot (health).
+ * When etcd does not answer at start, a usable cached state (state-file, core/cached-state)
+ * brings the host up degraded and the etcd path runs on in the background.
  */
 import { randomInt } from 'node:crypto';
 import { type CacheStart, type CachedState, cacheStart } from '../core/cached-state.js';
@@ -195,9 +197,10 @@ export class Agent {
     const signal = this.abort.signal;
     const { config } = fc;
     const { store, ids, facts, reconciler } = b;
-    const d = await this.derive(config, b);
+    // The identity first: a clash moves this host to a new one, and the VTEP MAC derives from it.
     this.setStep('claiming the host identity');
     await retrying('claim the host identity', () => ids.claim(formatIP(facts.publicIP), signal), { signal, log });
+    const d = await this.derive(config, b);
     const previous = cached?.subnet ?? previousSubnet(parseEnvFile((await readTextIfExists(spec.host.subnetFile)) ?? ''));
     const keeper = new LeaseKeeper({ store, prefix: spec.etcd.prefix, identity: () => ids.current, ttlSeconds: spec.host.leaseTTLSeconds, clock: Date, rng, log });
     const inputsFor = (own: Prefix): ReconcileInputs => this.inputsFor(d, config, b, own, () => fleet.peers.values());
