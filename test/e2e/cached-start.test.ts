@@ -152,3 +152,36 @@ test.serial('rebooted while etcd is down after its lease was deleted and its sub
   t.log(`h2 -> h3 container across h1's degraded start and move: ${r.received}/${r.sent} replies`);
   t.is(r.received, r.sent, 'the new holder was never disturbed');
 });
+
+test.serial('stopped while running from the cached state: exits 0 promptly; without a cached state a start waits for etcd, as before', async (t) => {
+  const step = bounded(t, 150_000);
+  const f = await fabric(t, { hosts: 2, network: VXLAN });
+  const [h1] = f.lab.hosts as [LabHost, LabHost];
+  await until(() => cachedPeers(h1) === 1, 15_000);
+  const lease = await mustLease(f.lab, h1);
+
+  step('degraded, then SIGTERM');
+  await f.lab.stopEtcd();
+  await reboot(f, h1);
+  const w = await f.lab.startWeft(h1, f.specs[0] ?? '');
+  t.regex(w.output(), /"msg":"ready".*"degraded":"running from cached state/);
+  const t0 = Date.now();
+  w.child.kill('SIGTERM');
+  await until(() => w.child.exitCode !== null, 20_000);
+  t.log(`SIGTERM while degraded: exit ${w.child.exitCode} after ${Date.now() - t0} ms`);
+  t.is(w.child.exitCode, 0);
+
+  step('no cached state: waits');
+  await f.lab.ip(h1.ns, ['link', 'del', 'flannel.1']);
+  rmSync(h1.subnetFile);
+  rmSync(stateFile(h1));
+  const w2 = await f.lab.startWeft(h1, f.specs[0] ?? '', { waitReady: false });
+  await new Promise((r) => setTimeout(r, 9000));
+  t.notRegex(w2.output(), /"msg":"ready"/, 'not ready after 9 s without etcd and without a cached state');
+  t.false(existsSync(h1.subnetFile), 'no subnet.env written from nothing');
+  await f.lab.startEtcd();
+  await until(() => w2.output().includes('"msg":"ready"'), 60_000, 100);
+  t.is((await mustLease(f.lab, h1)).subnet, lease.subnet, 'its own lease, kept in etcd');
+  await until(() => cachedPeers(h1) === 1, 15_000);
+  t.pass();
+});
