@@ -8,7 +8,7 @@
  * brings the host up degraded and the etcd path runs on in the background.
  */
 import { randomInt } from 'node:crypto';
-import { type CacheStart, type CachedState, cacheStart } from '../core/cached-state.js';
+import { type CacheStart, cacheStart } from '../core/cached-state.js';
 import { type Prefix, formatIP, formatPrefix, samePrefix } from '../core/cidr.js';
 import type { NetworkConfig } from '../core/config-check.js';
 import { WeftError } from '../core/errors.js';
@@ -16,7 +16,6 @@ import { Fleet } from '../core/fleet.js';
 import { type HealthSnapshot, type Phase, degradedMessage } from '../core/health.js';
 import type { HostFacts } from '../core/host-facts.js';
 import { subnetsPrefix } from '../core/owner.js';
-import type { KeyValue } from '../core/store.js';
 import { encodeLeaseAttrs } from '../core/lease.js';
 import { type EventScope, isRelevantEvent } from '../core/netlink-events.js';
 import { parseEnvFile, previousSubnet } from '../core/outputs.js';
@@ -33,13 +32,13 @@ import { EtcdProbe } from './etcd-probe.js';
 import { FleetView } from './fleet-view.js';
 import { IdentityKeeper } from './identity-keeper.js';
 import { LeaseHolder } from './lease-holder.js';
-import { type HeldLease, LeaseKeeper } from './lease-keeper.js';
+import { LeaseKeeper } from './lease-keeper.js';
 import type { AgentCounters } from './metrics.js';
 import { outputFiles } from './outputs.js';
 import { type ReconcileInputs, Reconciler } from './reconciler.js';
-import { retrying } from './retry.js';
+import { retrying, within } from './retry.js';
 import { type Parts, agentCounters, healthSnapshot } from './snapshot.js';
-import { StateSaver, readStateFile } from './state-file.js';
+import { StateSaver, cachedStateOf, readStateFile } from './state-file.js';
 
 const rng = (): number => randomInt(0, 2 ** 47) / 2 ** 47;
 
@@ -82,26 +81,6 @@ interface Derived {
   readonly devices: readonly string[];
   readonly vtepMAC: string;
   readonly leaseValue: string;
-}
-
-/** `p`'s value, or undefined when it has not settled within `ms` (it keeps running). */
-async function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([p, new Promise<undefined>((r) => { timer = setTimeout(() => { r(undefined); }, ms); })]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** The state to keep on disk, from the lease held and the peers the fleet view holds. */
-function cachedStateOf(config: string, held: HeldLease | undefined, hostID: string, fleet: { entries: KeyValue[]; revision: string }): CachedState | undefined {
-  if (!held) return undefined;
-  return {
-    version: 1, savedAtMs: Date.now(), config, revision: fleet.revision,
-    lease: { subnet: formatPrefix(held.subnet), value: held.value, expiresAtMs: held.expiresAtMs, hostID },
-    peers: fleet.entries.map((kv) => ({ key: kv.key, value: kv.value, createRevision: kv.createRevision, modRevision: kv.modRevision })),
-  };
 }
 
 const DEFAULT_TIMINGS: AgentTimings = { leaseTickMs: 1000, resyncMs: 30_000, rulesEveryMs: 5000, etcdProbeMs: 5000, stuckAfterMs: 15_000 };

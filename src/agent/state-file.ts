@@ -7,8 +7,11 @@
  */
 import { join } from 'node:path';
 import { type CachedState, encodeCachedState } from '../core/cached-state.js';
+import { formatPrefix } from '../core/cidr.js';
+import type { KeyValue } from '../core/store.js';
 import { readTextIfExists, writeFileAtomic } from '../adapters/files.js';
 import type { Logger } from '../adapters/log.js';
+import type { HeldLease } from './lease-keeper.js';
 import { message } from './retry.js';
 
 export const stateFilePath = (stateDir: string): string => join(stateDir, 'state.json');
@@ -21,6 +24,16 @@ export async function readStateFile(stateDir: string, log: Logger): Promise<stri
     log.warn('cannot read the cached state; it will not be used', { file: stateFilePath(stateDir), error: message(e) });
     return undefined;
   }
+}
+
+/** The state to keep on disk, from the lease held and the peers the fleet view holds. */
+export function cachedStateOf(config: string, held: HeldLease | undefined, hostID: string, fleet: { entries: KeyValue[]; revision: string }): CachedState | undefined {
+  if (!held) return undefined;
+  return {
+    version: 1, savedAtMs: Date.now(), config, revision: fleet.revision,
+    lease: { subnet: formatPrefix(held.subnet), value: held.value, expiresAtMs: held.expiresAtMs, hostID },
+    peers: fleet.entries.map((kv) => ({ key: kv.key, value: kv.value, createRevision: kv.createRevision, modRevision: kv.modRevision })),
+  };
 }
 
 export class StateSaver {
