@@ -29,7 +29,7 @@ import { Backoff, sleep } from './retry.js';
  * stored one (changing the fleet is `weft apply`'s job). Waits while etcd is unreachable or
  * the stored config is invalid.
  */
-export async function fleetConfig(store: KvStore, spec: Spec, log: Logger, signal: AbortSignal): Promise<NetworkConfig> {
+export async function fleetConfig(store: KvStore, spec: Spec, log: Logger, signal: AbortSignal): Promise<{ config: NetworkConfig; text: string }> {
   const key = configKey(spec.etcd.prefix);
   const backoff = new Backoff(ETCD_BACKOFF);
   while (!signal.aborted) {
@@ -38,7 +38,7 @@ export async function fleetConfig(store: KvStore, spec: Spec, log: Logger, signa
       if (!kv) {
         if (spec.network) {
           const res = await store.txn([{ key, target: 'version', equals: 0 }], [{ op: 'put', key, value: spec.network.configJson }]);
-          if (res.succeeded) { log.info('stored the network config from the spec', { key }); return spec.network.config; }
+          if (res.succeeded) { log.info('stored the network config from the spec', { key }); return { config: spec.network.config, text: spec.network.configJson }; }
           continue; // someone stored one first: read theirs
         }
         const retryInMs = backoff.next();
@@ -48,7 +48,7 @@ export async function fleetConfig(store: KvStore, spec: Spec, log: Logger, signa
         const stored = checkNetworkConfig(decodeNetworkConfig(kv.value));
         const diff = spec.network ? diffConfigs(stored, spec.network.config) : [];
         if (diff.length > 0) log.warn('the stored network config differs from the spec; running with the stored one (use weft apply to change it)', { key, diff });
-        return stored;
+        return { config: stored, text: kv.value };
       }
     } catch (e) {
       const retryInMs = backoff.next();

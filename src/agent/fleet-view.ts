@@ -50,6 +50,17 @@ export class FleetView {
 
   setOwnSubnet(subnet: Prefix): void { this.fleet.setOwnSubnet(subnet); }
 
+  /** The raw etcd entries of the valid peers and the revision they were read at (for the cached state). */
+  peerEntries(): { entries: KeyValue[]; revision: string } {
+    const base = subnetsPrefix(this.d.prefix);
+    const entries: KeyValue[] = [];
+    for (const k of this.fleet.peers.keys()) {
+      const kv = this.mirror.snapshot.get(base + k);
+      if (kv) entries.push(kv);
+    }
+    return { entries, revision: this.mirror.atRevision };
+  }
+
   private judge(key: string, kv: KeyValue | undefined): void {
     const change = this.fleet.update(key, kv);
     if (change?.kind === 'quarantined' && change.isNew) {

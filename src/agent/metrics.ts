@@ -45,6 +45,7 @@ export class Metrics {
       g.set({ version: s.version, backend: s.backend?.type ?? '', subnet: s.lease?.subnet ?? '' }, 1);
     });
     gauge('weft_ready', '1 when /readyz answers 200', [], (g, s) => { g.set(readiness(s).ready ? 1 : 0); });
+    gauge('weft_degraded', '1 while running from the cached state because etcd could not be reached at start', [], (g, s) => { g.set(s.degraded ? 1 : 0); });
     gauge('weft_lease_expiry_seconds', 'seconds until this host\'s subnet lease expires (negative: expired)', [], (g, s) => {
       if (s.lease) g.set((s.lease.expiresAtMs - s.nowMs) / 1000);
     });

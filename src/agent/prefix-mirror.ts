@@ -45,6 +45,8 @@ export class PrefixMirror {
   }
 
   get snapshot(): ReadonlyMap<string, KeyValue> { return this.entries; }
+  /** The etcd revision the mirror is exact at. */
+  get atRevision(): string { return this.revision; }
   /** True once a list has succeeded (the mirror holds real data). */
   get ready(): boolean { return this.synced; }
 

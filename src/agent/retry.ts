@@ -50,3 +50,13 @@ export async function retrying<T>(what: string, fn: () => Promise<T>, o: RetryOp
     }
   }
 }
+
+/** `p`'s value, or undefined when it has not settled within `ms` (it keeps running). */
+export async function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<undefined>((r) => { timer = setTimeout(() => { r(undefined); }, ms); })]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

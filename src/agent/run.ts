@@ -4,11 +4,18 @@
  * own state; this file only wires them: identity-keeper (host ID, presence, clones),
  * lease-holder (acquire, renew, re-acquire), fleet-view (etcd mirror -> peers), reconciler
  * (everything weft owns on the host), etcd-probe (readiness) and snapshot (health).
+ * When etcd does not answer at start, a usable cached state (state-file, core/cached-state)
+ * brings the host up degraded and the etcd path runs on in the background.
  */
 import { randomInt } from 'node:crypto';
-import { type Prefix, formatIP, formatPrefix } from '../core/cidr.js';
+import { type CacheStart, cacheStart } from '../core/cached-state.js';
+import { type Prefix, formatIP, formatPrefix, samePrefix } from '../core/cidr.js';
+import type { NetworkConfig } from '../core/config-check.js';
 import { WeftError } from '../core/errors.js';
-import type { HealthSnapshot, Phase } from '../core/health.js';
+import { Fleet } from '../core/fleet.js';
+import { type HealthSnapshot, type Phase, degradedMessage } from '../core/health.js';
+import type { HostFacts } from '../core/host-facts.js';
+import { subnetsPrefix } from '../core/owner.js';
 import { encodeLeaseAttrs } from '../core/lease.js';
 import { type EventScope, isRelevantEvent } from '../core/netlink-events.js';
 import { parseEnvFile, previousSubnet } from '../core/outputs.js';
@@ -29,8 +36,9 @@ import { LeaseKeeper } from './lease-keeper.js';
 import type { AgentCounters } from './metrics.js';
 import { outputFiles } from './outputs.js';
 import { type ReconcileInputs, Reconciler } from './reconciler.js';
-import { retrying } from './retry.js';
+import { retrying, within } from './retry.js';
 import { type Parts, agentCounters, healthSnapshot } from './snapshot.js';
+import { StateSaver, cachedStateOf, readStateFile } from './state-file.js';
 
 const rng = (): number => randomInt(0, 2 ** 47) / 2 ** 47;
 
@@ -43,6 +51,36 @@ export interface AgentTimings {
   readonly etcdProbeMs: number;
   /** A reconcile pass running (or none finishing) this long means the loop is stuck. */
   readonly stuckAfterMs: number;
+  /** etcd must answer (the config read) within this at start, else a usable cached state is used. */
+  readonly cacheAfterMs?: number;
+  /** The cached state is written at most this often. */
+  readonly stateSaveGapMs?: number;
+}
+
+/**
+ * 5 s: long enough for an etcd that is merely slow (a leader election takes ~1-2 s, and one
+ * call's deadline is 5 s), short enough that Docker, waiting on weft after a power cut, starts
+ * within seconds. A healthy etcd answers in milliseconds, so a normal start never waits for it.
+ */
+const CACHE_AFTER_MS = 5000;
+const STATE_SAVE_GAP_MS = 3000;
+
+/** What start-up knows before the network config: etcd client, identity, host facts, the one reconciler. */
+interface Base {
+  readonly store: EtcdStore;
+  readonly ids: IdentityKeeper;
+  readonly facts: HostFacts;
+  readonly randomFully: boolean;
+  readonly reconciler: Reconciler;
+}
+
+interface Derived {
+  readonly range: NonNullable<NetworkConfig['ipv4']>;
+  readonly backend: ReturnType<typeof backendFor>;
+  readonly mtu: number;
+  readonly devices: readonly string[];
+  readonly vtepMAC: string;
+  readonly leaseValue: string;
 }
 
 const DEFAULT_TIMINGS: AgentTimings = { leaseTickMs: 1000, resyncMs: 30_000, rulesEveryMs: 5000, etcdProbeMs: 5000, stuckAfterMs: 15_000 };
@@ -61,6 +99,9 @@ export class Agent {
   /** The parts started so far (snapshot reads them; stop stops them, newest first). */
   private readonly parts: Parts = {};
   private readonly stops: (() => Promise<void> | void)[] = [];
+  /** Joining etcd after a start from the cached state (stop waits for it). */
+  private background: Promise<void> | undefined;
+  private saver: StateSaver | undefined;
 
   constructor(private readonly spec: Spec, private readonly log: Logger, private readonly opts: AgentOptions = {}) {}
 
@@ -71,20 +112,79 @@ export class Agent {
     this.opts.onStep?.(step);
   }
 
-  /** Bring the host into the fabric; resolves once ready (lease, datapath, rules, files). */
+  /**
+   * Bring the host into the fabric; resolves once ready (lease, datapath, rules, files). When
+   * etcd does not answer within `cacheAfterMs` and a usable cached state is on disk
+   * (core/cached-state.ts), the host comes up from it, degraded, and joins etcd in the background.
+   */
   async start(): Promise<void> {
     const { spec, log, parts } = this;
     const signal = this.abort.signal;
-    const h = await this.prepare(signal);
-    const { store, ids, config, range, backend, facts, mtu } = h;
-    const keeper = new LeaseKeeper({ store, prefix: spec.etcd.prefix, identity: () => ids.current, ttlSeconds: spec.host.leaseTTLSeconds, clock: Date, rng, log });
-    const reconciler = new Reconciler({ host: kernelHost, log, clock: Date, resyncMs: this.timings.resyncMs, rulesEveryMs: this.timings.rulesEveryMs, ...(this.opts.onPass ? { onPass: this.opts.onPass } : {}) });
-    const inputsFor = (own: Prefix): ReconcileInputs => ({
-      backend, config, network: range.network, ownSubnet: own, facts, mtu, vtepMAC: h.vtepMAC, ipMasq: spec.host.ipMasq, keepFabricSource: spec.outputs.podman !== undefined,
-      randomFully: h.randomFully, files: outputFiles(spec, config, own, mtu), peers: () => fleet.peers.values(),
+    const identity = await hostIdentity({ stateDir: spec.host.stateDir });
+    this.setStep('connecting to etcd');
+    const store = await EtcdStore.connect(spec.etcd, { callTimeoutMs: 5000 });
+    parts.store = store;
+    this.stops.push(() => store.close());
+    const ids = new IdentityKeeper(identity, { store, prefix: spec.etcd.prefix, stateDir: spec.host.stateDir, log });
+    parts.ids = ids;
+    this.setStep('inspecting the host');
+    const base: Base = { store, ids, facts: await discoverHost(spec, log), randomFully: await supportsRandomFully(), reconciler: this.newReconciler() };
+    this.setStep('reading the network config from etcd');
+    const fleetConfigP = fleetConfig(store, spec, log, signal);
+    fleetConfigP.catch(() => undefined); // awaited below; an early rejection must not be "unhandled"
+    const cachedText = await readStateFile(spec.host.stateDir, log);
+    const first = cachedText === undefined ? await fleetConfigP : await within(fleetConfigP, this.timings.cacheAfterMs ?? CACHE_AFTER_MS);
+    if (first) return this.online(first, base, undefined);
+    const cache = cacheStart(cachedText, { nowMs: Date.now(), hostID: ids.current.hostID, ...(spec.network ? { specConfig: spec.network.config } : {}) });
+    if (!cache.ok) {
+      log.warn('etcd unreachable at start and the cached state cannot be used; waiting for etcd', { reason: cache.reason });
+      return this.online(await fleetConfigP, base, undefined);
+    }
+    await this.startFromCache(cache.value, base);
+    this.background = fleetConfigP.then((fc) => this.online(fc, base, cache.value)).catch((e: unknown) => {
+      if (!signal.aborted) log.error('could not rejoin etcd after starting from the cached state; still running from it', { error: String(e) });
     });
+  }
+
+  /** Degraded start: the datapath, rules and files from the cached config, lease and peers (judged as etcd's). */
+  private async startFromCache(c: CacheStart, b: Base): Promise<void> {
+    const { spec, log } = this;
+    const sinceMs = this.startedAtMs;
+    const d = await this.derive(c.config, b);
+    const fleet = new Fleet(subnetsPrefix(spec.etcd.prefix), c.config, c.subnet);
+    let rejected = 0;
+    for (const kv of c.peers) {
+      const change = kv.key.startsWith(subnetsPrefix(spec.etcd.prefix)) ? fleet.update(kv.key, kv) : undefined;
+      if (change?.kind !== 'peer') rejected++;
+    }
+    if (rejected > 0) log.warn('cached peer entries ignored (malformed or not peers)', { count: rejected });
+    const subnet = formatPrefix(c.subnet);
+    this.parts.cached = {
+      sinceMs, peers: fleet.peers.size,
+      lease: { subnet, publicIP: formatIP(b.facts.publicIP), expiresAtMs: c.expiresAtMs, renewDueAtMs: c.expiresAtMs - spec.host.leaseRenewMarginSeconds * 1000, lastRenewedAtMs: 0, reacquiring: false },
+    };
+    log.warn('etcd unreachable at start; running from the cached state until it answers', { subnet, peers: fleet.peers.size, leaseExpiresAt: new Date(c.expiresAtMs).toISOString(), waitedMs: Date.now() - sinceMs });
+    this.setStep(`from the cached state ${subnet}; programming the datapath and writing ${spec.host.subnetFile}`);
+    await this.converge(b.reconciler, this.inputsFor(d, c.config, b, c.subnet, () => fleet.peers.values()), { devices: d.devices, iface: b.facts.iface, network: d.range.network });
+    this.phase = 'running';
+    log.info('ready', { subnet, backend: d.backend.type, peers: b.reconciler.stats.peersProgrammed, mtu: d.mtu, degraded: degradedMessage(sinceMs) });
+  }
+
+  /** The etcd path: identity claim, lease, fleet view; the first convergence, or (after a cached start) new inputs. */
+  private async online(fc: { config: NetworkConfig; text: string }, b: Base, cached: CacheStart | undefined): Promise<void> {
+    const { spec, log, parts } = this;
+    const signal = this.abort.signal;
+    const { config } = fc;
+    const { store, ids, facts, reconciler } = b;
+    // The identity first: a clash moves this host to a new one, and the VTEP MAC derives from it.
+    this.setStep('claiming the host identity');
+    await retrying('claim the host identity', () => ids.claim(formatIP(facts.publicIP), signal), { signal, log });
+    const d = await this.derive(config, b);
+    const previous = cached?.subnet ?? previousSubnet(parseEnvFile((await readTextIfExists(spec.host.subnetFile)) ?? ''));
+    const keeper = new LeaseKeeper({ store, prefix: spec.etcd.prefix, identity: () => ids.current, ttlSeconds: spec.host.leaseTTLSeconds, clock: Date, rng, log });
+    const inputsFor = (own: Prefix): ReconcileInputs => this.inputsFor(d, config, b, own, () => fleet.peers.values());
     const holder = new LeaseHolder({
-      keeper, ids, store, log, signal, request: { range, publicIP: facts.publicIP, value: h.leaseValue, ...(h.previous ? { previous: h.previous } : {}) },
+      keeper, ids, store, log, signal, request: { range: d.range, publicIP: facts.publicIP, value: d.leaseValue, ...(previous ? { previous } : {}) },
       renewMarginMs: spec.host.leaseRenewMarginSeconds * 1000, tickMs: this.timings.leaseTickMs,
       onSubnet: (s) => { fleet.setOwnSubnet(s); reconciler.setInputs(inputsFor(s)); },
     });
@@ -104,47 +204,64 @@ export class Agent {
     this.setStep(`${leased}; listing the fleet`);
     await fleet.start(signal);
 
-    this.setStep(`${leased}; programming the datapath and writing ${spec.host.subnetFile}`);
-    await this.converge(reconciler, inputsFor(held.subnet), { devices: h.devices, iface: facts.iface, network: range.network });
-    this.phase = 'running';
-    log.info('ready', { subnet: formatPrefix(held.subnet), backend: backend.type, peers: reconciler.stats.peersProgrammed, mtu });
+    if (cached) {
+      // Same inputs as the cached ones when nothing changed: the pass plans nothing (no churn).
+      reconciler.setInputs(inputsFor(held.subnet));
+      parts.cached = undefined;
+      if (samePrefix(held.subnet, cached.subnet)) log.info('etcd answers again; left the cached state', { subnet: formatPrefix(held.subnet), how: held.how, peers: fleet.peers.size });
+      else log.error('the cached subnet is held by another host; MOVED to a different subnet; containers on this host must be restarted with the new bridge options', { was: formatPrefix(cached.subnet), now: formatPrefix(held.subnet) });
+      await reconciler.settle();
+    } else {
+      this.setStep(`${leased}; programming the datapath and writing ${spec.host.subnetFile}`);
+      await this.converge(reconciler, inputsFor(held.subnet), { devices: d.devices, iface: facts.iface, network: d.range.network });
+      this.phase = 'running';
+      log.info('ready', { subnet: formatPrefix(held.subnet), backend: d.backend.type, peers: reconciler.stats.peersProgrammed, mtu: d.mtu });
+    }
     holder.start();
     this.stops.push(() => holder.stop());
     const probe = new EtcdProbe({ store, key: `${spec.etcd.prefix}/config`, everyMs: Math.min(this.timings.etcdProbeMs, (spec.host.etcdGraceSeconds * 1000) / 3), log });
     probe.start();
     this.stops.push(() => { probe.stop(); });
+    const saver = new StateSaver({
+      stateDir: spec.host.stateDir, minGapMs: this.timings.stateSaveGapMs ?? STATE_SAVE_GAP_MS, log,
+      build: () => cachedStateOf(fc.text, holder.lease, ids.current.hostID, fleet.peerEntries()),
+    });
+    this.saver = saver;
+    this.stops.push(() => saver.stop());
+    await saver.flush();
   }
 
-  /** Everything decided before the lease: etcd, the fleet's config, the backend, host facts, the identity claim. */
-  private async prepare(signal: AbortSignal) {
-    const { spec, log, parts } = this;
-    const identity = await hostIdentity({ stateDir: spec.host.stateDir });
-    this.setStep('connecting to etcd');
-    const store = await EtcdStore.connect(spec.etcd, { callTimeoutMs: 5000 });
-    parts.store = store;
-    this.stops.push(() => store.close());
-    const ids = new IdentityKeeper(identity, { store, prefix: spec.etcd.prefix, stateDir: spec.host.stateDir, log });
-    parts.ids = ids;
-    this.setStep('reading the network config from etcd');
-    const config = await fleetConfig(store, spec, log, signal);
+  /** What the config decides on this host: backend, MTU, devices, VTEP MAC, the lease value. */
+  private async derive(config: NetworkConfig, b: Base) {
+    const { spec, parts } = this;
     const range = config.ipv4;
     if (!range) throw new WeftError('E_CONFIG', 'the network config has no IPv4 Network; weft programs IPv4 fabrics');
     const backend = backendFor(config.backend.type);
-    this.setStep('inspecting the host');
-    const facts = await discoverHost(spec, log);
-    const refusal = backend.refusal(facts);
+    const refusal = backend.refusal(b.facts);
     if (refusal) throw new WeftError('E_HOST', refusal);
-    this.setStep('claiming the host identity');
-    await retrying('claim the host identity', () => ids.claim(formatIP(facts.publicIP), signal), { signal, log });
-    const mtu = backend.mtu(config, facts, spec.host.mtu);
+    const mtu = backend.mtu(config, b.facts, spec.host.mtu);
     const devices = backend.deviceNames(config);
     parts.backend = { type: backend.type, ...(devices.length > 0 ? { device: devices.join(', ') } : {}), mtu };
-    parts.publicIP = formatIP(facts.publicIP);
-    const vtepMAC = await vtepMACFor(devices[0], ids.current.macSeed, config.backend.vxlan?.vni ?? 1);
-    const leaseValue = encodeLeaseAttrs(backend.leaseAttrs(config, facts, vtepMAC));
-    const randomFully = await supportsRandomFully();
-    const previous = previousSubnet(parseEnvFile((await readTextIfExists(spec.host.subnetFile)) ?? ''));
-    return { store, ids, config, range, backend, facts, mtu, devices, vtepMAC, leaseValue, randomFully, previous };
+    parts.publicIP = formatIP(b.facts.publicIP);
+    const vtepMAC = await vtepMACFor(devices[0], b.ids.current.macSeed, config.backend.vxlan?.vni ?? 1);
+    const leaseValue = encodeLeaseAttrs(backend.leaseAttrs(config, b.facts, vtepMAC));
+    return { range, backend, mtu, devices, vtepMAC, leaseValue };
+  }
+
+  private inputsFor(d: Derived, config: NetworkConfig, b: Base, own: Prefix, peers: ReconcileInputs['peers']): ReconcileInputs {
+    const { spec } = this;
+    return {
+      backend: d.backend, config, network: d.range.network, ownSubnet: own, facts: b.facts, mtu: d.mtu, vtepMAC: d.vtepMAC, ipMasq: spec.host.ipMasq,
+      keepFabricSource: spec.outputs.podman !== undefined, randomFully: b.randomFully, files: outputFiles(spec, config, own, d.mtu), peers,
+    };
+  }
+
+  private newReconciler(): Reconciler {
+    const onPass = this.opts.onPass;
+    return new Reconciler({
+      host: kernelHost, log: this.log, clock: Date, resyncMs: this.timings.resyncMs, rulesEveryMs: this.timings.rulesEveryMs,
+      onPass: (ms, ok) => { onPass?.(ms, ok); if (ok) this.saver?.poke(); },
+    });
   }
 
   /** Start the reconciler and the netlink monitor; resolves once converged (datapath, rules, files). */
@@ -172,6 +289,7 @@ export class Agent {
   async stop(): Promise<void> {
     this.abort.abort();
     this.phase = 'stopping';
+    await this.background;
     // Presence first (its revoke needs the client), then the rest, newest first.
     await this.parts.ids?.release();
     for (const stop of this.stops.splice(0).reverse()) await stop();

@@ -2,7 +2,7 @@
  * The agent's state as one HealthSnapshot (core/health.ts judges it) and its counters (for
  * /metrics), read from the parts that are running; a part not started yet reads as zero.
  */
-import type { HealthSnapshot, Phase } from '../core/health.js';
+import type { HealthSnapshot, LeaseState, Phase } from '../core/health.js';
 import type { EtcdStore } from '../adapters/etcd.js';
 import { weftVersion } from '../version.js';
 import type { FleetView } from './fleet-view.js';
@@ -20,6 +20,8 @@ export interface Parts {
   reconciler?: Reconciler;
   backend?: HealthSnapshot['backend'];
   publicIP?: string;
+  /** Set while running from the cached state (etcd unreachable at start): its lease and peers, since when. */
+  cached?: { readonly lease: LeaseState; readonly peers: number; readonly sinceMs: number } | undefined;
 }
 
 export interface LifeState {
@@ -33,13 +35,14 @@ export interface LifeState {
 
 export function healthSnapshot(p: Parts, l: LifeState): HealthSnapshot {
   const r = p.reconciler?.stats;
-  const lease = p.holder?.state(p.publicIP ?? '');
+  const lease = p.holder?.state(p.publicIP ?? '') ?? p.cached?.lease;
   return {
     nowMs: Date.now(), startedAtMs: l.startedAtMs, phase: l.phase, step: l.step, version: weftVersion(),
     ...(lease ? { lease } : {}),
     ...(p.backend ? { backend: p.backend } : {}),
+    ...(p.cached ? { degraded: { sinceMs: p.cached.sinceMs } } : {}),
     ...(p.ids ? { identity: p.ids.snapshot() } : {}),
-    peers: { known: p.fleet?.peers.size ?? 0, programmed: r?.peersProgrammed ?? 0, rejected: r?.peersSkipped ?? 0, malformed: p.fleet?.malformed ?? 0 },
+    peers: { known: p.cached?.peers ?? p.fleet?.peers.size ?? 0, programmed: r?.peersProgrammed ?? 0, rejected: r?.peersSkipped ?? 0, malformed: p.fleet?.malformed ?? 0 },
     reconcile: {
       passes: r?.passes ?? 0, lastPassAtMs: r?.lastPassAtMs ?? 0, lastPassOk: r?.lastPassOk ?? false, lastPassDurationMs: r?.lastPassDurationMs ?? 0,
       lastError: r?.lastError ?? '', runningSinceMs: p.reconciler?.runningSinceMs ?? 0, driftRepairs: { ...(r?.driftRepairs ?? {}) },

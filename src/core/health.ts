@@ -48,6 +48,11 @@ export interface HealthSnapshot {
   readonly outputs?: { readonly failing: Readonly<Record<string, string>> };
   readonly etcd: { readonly lastOkAtMs: number; readonly lastError: string; readonly requestErrors: number; readonly watchRestarts: number };
   readonly etcdGraceMs: number;
+  /**
+   * Running from the cached state (core/cached-state.ts) because etcd could not be reached at
+   * start: since when. Ready with a warning while the cached lease lasts; absent once etcd answered.
+   */
+  readonly degraded?: { readonly sinceMs: number };
   /** A reconcile pass running longer than this, or none finishing for this long, is stuck. */
   readonly stuckAfterMs: number;
 }
@@ -78,6 +83,8 @@ export function etcdReachable(s: HealthSnapshot): boolean {
 export function readiness(s: HealthSnapshot): { ready: boolean; reasons: string[]; warnings: string[] } {
   const reasons: string[] = [];
   const warnings = s.identity?.clash ? [s.identity.clash] : [];
+  const degraded = s.degraded;
+  if (degraded) warnings.push(degradedMessage(degraded.sinceMs));
   if (s.phase === 'starting') reasons.push(`starting: ${s.step}`);
   if (s.phase === 'stopping') reasons.push('stopping');
   const l = s.lease;
@@ -85,7 +92,7 @@ export function readiness(s: HealthSnapshot): { ready: boolean; reasons: string[
     if (!l) reasons.push('no lease');
     else if (l.reacquiring) reasons.push(`lease on ${l.subnet} lost; re-acquiring`);
     else if (s.nowMs >= l.expiresAtMs) reasons.push(`lease on ${l.subnet} expired ${secs(s.nowMs - l.expiresAtMs)} ago`);
-    else if (s.nowMs - l.renewDueAtMs > s.etcdGraceMs) reasons.push(`lease renewal overdue by ${secs(s.nowMs - l.renewDueAtMs)}`);
+    else if (!degraded && s.nowMs - l.renewDueAtMs > s.etcdGraceMs) reasons.push(`lease renewal overdue by ${secs(s.nowMs - l.renewDueAtMs)}`);
     if (s.reconcile.passes === 0) reasons.push('no reconcile pass yet');
     else if (!s.reconcile.lastPassOk && !Object.values(s.outputs?.failing ?? {}).includes(s.reconcile.lastError)) {
       reasons.push(`last reconcile failed${s.reconcile.lastError ? `: ${safeText(s.reconcile.lastError)}` : ''}`);
@@ -94,12 +101,18 @@ export function readiness(s: HealthSnapshot): { ready: boolean; reasons: string[
     for (const [file, error] of Object.entries(s.outputs?.failing ?? {})) reasons.push(`output ${safeText(file)} not written: ${safeText(error)}`);
     const stuck = reconcilerProblem(s.reconcile, s.nowMs, s.stuckAfterMs);
     if (stuck) reasons.push(stuck);
-    if (!etcdReachable(s)) {
+    // Running from the cached state: etcd being out of reach is the warning above, not a reason.
+    if (!degraded && !etcdReachable(s)) {
       const since = s.etcd.lastOkAtMs > 0 ? `for ${secs(s.nowMs - s.etcd.lastOkAtMs)} ` : '';
       reasons.push(`etcd unreachable ${since}(grace ${secs(s.etcdGraceMs)})${s.etcd.lastError ? `: ${safeText(s.etcd.lastError)}` : ''}`);
     }
   }
   return { ready: reasons.length === 0, reasons, warnings };
+}
+
+/** The warning shown while running from the cached state. */
+export function degradedMessage(sinceMs: number): string {
+  return `running from cached state, etcd unreachable since ${new Date(sinceMs).toISOString()}`;
 }
 
 const plural = (n: number, one: string): string => `${n} ${one}${n === 1 ? '' : 's'}`;
@@ -115,7 +128,8 @@ export function statusLine(s: HealthSnapshot): string {
   if (s.peers.malformed > 0) line += `, ${plural(s.peers.malformed, 'malformed lease')} ignored`;
   const r = readiness(s);
   if (!r.ready) line += `; NOT READY: ${r.reasons.join('; ')}`;
-  if (r.warnings.length > 0) line += '; WARNING: host identity clash, see weft status';
+  if (s.degraded) line += `; DEGRADED: ${degradedMessage(s.degraded.sinceMs)}`;
+  if (s.identity?.clash) line += '; WARNING: host identity clash, see weft status';
   return line;
 }
 
@@ -125,6 +139,8 @@ export interface StatusReport {
   readonly reasons: readonly string[];
   readonly warnings: readonly string[];
   readonly identity: HealthSnapshot['identity'] | null;
+  /** Running from the cached state since (ISO time); null when not. */
+  readonly degradedSince: string | null;
   readonly phase: Phase;
   readonly status: string;
   readonly version: string;
@@ -148,7 +164,7 @@ export function statusReport(s: HealthSnapshot): StatusReport {
   const r = readiness(s);
   const l = s.lease;
   return {
-    ready: r.ready, reasons: r.reasons, warnings: r.warnings, identity: s.identity ?? null, phase: s.phase, status: statusLine(s), version: s.version,
+    ready: r.ready, reasons: r.reasons, warnings: r.warnings, identity: s.identity ?? null, degradedSince: s.degraded ? iso(s.degraded.sinceMs) : null, phase: s.phase, status: statusLine(s), version: s.version,
     uptimeSeconds: Math.round((s.nowMs - s.startedAtMs) / 1000),
     lease: l ? {
       subnet: l.subnet, publicIP: l.publicIP, expiresAt: iso(l.expiresAtMs) ?? '', secondsToExpiry: Math.round((l.expiresAtMs - s.nowMs) / 1000),

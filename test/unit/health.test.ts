@@ -112,3 +112,18 @@ test('weft status escapes what the daemon reports: a hostile error adds no line 
   t.regex(text, /FAILED \(boom\\n {2}ready {6}yes\\x1b\[2J\\u202eevil\)/);
   t.regex(rep.etcd.lastError, /^x{256}\.\.\.\[145 more chars\]$/, 'the JSON report caps an error at 256 characters');
 });
+
+test('running from the cached state: ready with a warning, etcd out of reach and the renewal overdue are not reasons', (t) => {
+  const lease = base.lease;
+  if (!lease) throw new Error('fixture');
+  const since = NOW - 120_000;
+  const s = at({ degraded: { sinceMs: since }, etcd: { lastOkAtMs: 0, lastError: 'no answer', requestErrors: 9, watchRestarts: 0 }, lease: { ...lease, renewDueAtMs: NOW - 600_000, lastRenewedAtMs: 0 } });
+  const warning = `running from cached state, etcd unreachable since ${new Date(since).toISOString()}`;
+  t.deepEqual(readiness(s), { ready: true, reasons: [], warnings: [warning] });
+  t.is(statusLine(s), `leased 10.5.3.0/24, 12 peers; DEGRADED: ${warning}`);
+  t.is(statusReport(s).degradedSince, new Date(since).toISOString());
+  t.regex(renderStatus(statusReport(s), NOW), /WARNING +running from cached state/);
+  // The cached lease running out still makes the host not ready.
+  t.deepEqual(readiness(at({ ...s, lease: { ...lease, expiresAtMs: NOW - 1000 } })).reasons, ['lease on 10.5.3.0/24 expired 1s ago']);
+  t.is(statusReport(base).degradedSince, null);
+});
