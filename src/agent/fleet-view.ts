@@ -48,7 +48,16 @@ export class FleetView {
 
   async stop(): Promise<void> { await this.mirror.stop(); }
 
-  setOwnSubnet(subnet: Prefix): void { this.fleet.setOwnSubnet(subnet); }
+  /**
+   * This host moved to `subnet`. Every entry is judged again: the key of the subnet it left was
+   * its own until now (never judged as a peer), and the host that took it must be programmed.
+   * O(entries), once per move.
+   */
+  setOwnSubnet(subnet: Prefix): void {
+    this.fleet.setOwnSubnet(subnet);
+    for (const [k, kv] of this.mirror.snapshot) this.judge(k, kv);
+    this.d.onPeersChanged();
+  }
 
   /** The raw etcd entries of the valid peers and the revision they were read at (for the cached state). */
   peerEntries(): { entries: KeyValue[]; revision: string } {

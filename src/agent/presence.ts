@@ -5,6 +5,7 @@
  * reported through `onLost`; the agent claims it again before touching its subnet lease.
  */
 import { randomBytes } from 'node:crypto';
+import { WeftError } from '../core/errors.js';
 import { type PresenceRecord, decodePresence, encodePresence, judgeHolder, presencePrefix } from '../core/presence.js';
 import type { KvStore } from '../core/store.js';
 import type { Logger } from '../adapters/log.js';
@@ -70,7 +71,7 @@ export class Presence {
       }
       await sleep(1000, signal);
     }
-    return { ok: true };
+    throw new WeftError('E_ABORTED', 'stopped while claiming the host identity');
   }
 
   private held(key: string): ClaimResult {

@@ -39,11 +39,14 @@ export interface RetryOptions {
 /** Run `fn` until it succeeds; retry retryable failures with backoff; rethrow the others (and on abort). */
 export async function retrying<T>(what: string, fn: () => Promise<T>, o: RetryOptions): Promise<T> {
   const backoff = new Backoff(o.policy ?? ETCD_BACKOFF);
+  const stopped = (): boolean => o.signal.aborted;
   for (;;) {
+    // Stopping: never start (or retry) the work; the caller's stop path takes over.
+    if (stopped()) throw new WeftError('E_ABORTED', `stopped before it could ${what}`);
     try {
       return await fn();
     } catch (e) {
-      if (o.signal.aborted || !(o.retryable ?? isRetryable)(e)) throw e;
+      if (stopped() || !(o.retryable ?? isRetryable)(e)) throw e;
       const retryInMs = backoff.next();
       o.log.warn(`cannot ${what} yet; retrying`, { error: message(e), retryInMs });
       await sleep(retryInMs, o.signal);

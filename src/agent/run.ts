@@ -89,6 +89,12 @@ export interface AgentOptions {
   readonly timings?: AgentTimings;
   readonly onPass?: (durationMs: number, ok: boolean) => void;
   readonly onStep?: (step: string) => void;
+  /**
+   * The rejoin after a start from the cached state failed for good (no free subnet, refused
+   * credentials, ...): the host must not go on, ready, on a subnet another host may hold. The
+   * caller stops the agent and exits non-zero, so systemd restarts it on the etcd path.
+   */
+  readonly onFatal?: (error: unknown) => void;
 }
 
 export class Agent {
@@ -142,7 +148,9 @@ export class Agent {
     }
     await this.startFromCache(cache.value, base);
     this.background = fleetConfigP.then((fc) => this.online(fc, base, cache.value)).catch((e: unknown) => {
-      if (!signal.aborted) log.error('could not rejoin etcd after starting from the cached state; still running from it', { error: String(e) });
+      if (signal.aborted) return;
+      log.error('could not rejoin etcd after starting from the cached state; exiting so that weft starts again on the etcd path (its cached subnet may be another host\'s by now)', { error: String(e) });
+      this.opts.onFatal?.(e);
     });
   }
 

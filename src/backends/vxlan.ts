@@ -16,10 +16,13 @@ import type { Backend, BackendInput } from './types.js';
 
 const VXLAN_OVERHEAD_V4 = 50;
 
-/** Is `a` older than `b` (smaller etcd create revision; without one, the smaller key)? */
+/** A create revision as a number, or undefined when absent or not decimal (a hand-edited cache). */
+const revisionOf = (p: PeerLease): bigint | undefined => (p.createRevision !== undefined && /^\d{1,19}$/.test(p.createRevision) ? BigInt(p.createRevision) : undefined);
+
+/** Is `a` older than `b` (smaller etcd create revision; without one, the smaller key)? Total. */
 function older(a: PeerLease, b: PeerLease): boolean {
-  const ra = a.createRevision === undefined ? undefined : BigInt(a.createRevision);
-  const rb = b.createRevision === undefined ? undefined : BigInt(b.createRevision);
+  const ra = revisionOf(a);
+  const rb = revisionOf(b);
   if (ra !== undefined && rb !== undefined && ra !== rb) return ra < rb;
   if (ra !== undefined && rb === undefined) return true;
   if (ra === undefined && rb !== undefined) return false;

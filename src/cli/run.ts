@@ -31,7 +31,10 @@ export const runCommand: CommandModule<object, Args> = {
     process.on('uncaughtException', bug('uncaught exception'));
     process.on('unhandledRejection', bug('unhandled rejection'));
     const metrics = new Metrics({ snapshot: () => agent.snapshot(), counters: () => agent.counters() });
-    const agent = new Agent(spec, log, { onPass: (ms) => { metrics.observePass(ms); }, onStep: () => { surface.tick(); } });
+    const agent = new Agent(spec, log, {
+      onPass: (ms) => { metrics.observePass(ms); }, onStep: () => { surface.tick(); },
+      onFatal: () => { if (!stopping) stopping = surface.stopping().then(() => agent.stop()).then(() => surface.stop()).then(() => { process.exit(1); }); },
+    });
     const notifier = new Notifier(process.env, log);
     const surface = new Surface({ spec, log, notifier, metrics, snapshot: () => agent.snapshot() });
     let stopping: Promise<void> | undefined;

@@ -62,7 +62,8 @@ function decodePeer(v: unknown): CachedPeer | undefined {
   const value = str(v, 'value');
   const createRevision = str(v, 'createRevision');
   const modRevision = str(v, 'modRevision');
-  return key !== undefined && value !== undefined && createRevision !== undefined && modRevision !== undefined ? { key, value, createRevision, modRevision } : undefined;
+  const decimal = (r: string | undefined): r is string => r !== undefined && /^\d{1,19}$/.test(r);
+  return key !== undefined && value !== undefined && decimal(createRevision) && decimal(modRevision) ? { key, value, createRevision, modRevision } : undefined;
 }
 
 /** Decode the file's text; a reason (never a throw) for anything that is not a state of this version. */

@@ -18,7 +18,8 @@ export type ErrorCode =
   | 'E_HOST'             // the host lacks something weft needs (interface, binary, ...)
   | 'E_KERNEL'           // the kernel refused a change
   | 'E_IO'               // a file could not be read or written
-  | 'E_DAEMON';          // the running weft daemon did not answer
+  | 'E_DAEMON'           // the running weft daemon did not answer
+  | 'E_ABORTED';         // weft is stopping: the work was not started or was cut short
 
 /** Where in a file an error is. Lines and columns count from 1. */
 export interface SourcePosition {

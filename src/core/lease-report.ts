@@ -102,7 +102,7 @@ export interface LeaseEntry {
 export function leaseRows(entries: readonly LeaseEntry[], config: NetworkConfig, nowMs: number): LeaseRow[] {
   const rows = entries.map((e) => leaseRow(e.subnetKey, e.kv, config, e.ttlSeconds, e.owner, nowMs));
   const firstByMAC = new Map<string, number>();
-  const revision = (i: number): bigint => BigInt(entries[i]?.kv.createRevision ?? '0');
+  const revision = (i: number): bigint => { const r = entries[i]?.kv.createRevision ?? ''; return /^\d{1,19}$/.test(r) ? BigInt(r) : 0n; };
   rows.forEach((r, i) => {
     if (r.status !== 'ok' || r.vtepMAC === null) return;
     const j = firstByMAC.get(r.vtepMAC);

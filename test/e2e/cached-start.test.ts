@@ -148,6 +148,10 @@ test.serial('rebooted while etcd is down after its lease was deleted and its sub
   t.is(keys.length, 3, `one lease per host: ${keys.join(', ')}`);
   t.true((await hostRoutes(f.lab, h2)).includes(`${taken.subnet} via ${taken.subnet.replace('/24', '')} dev flannel.1`), 'h2 routes the taken subnet to h3');
   await until(async () => (await hostRoutes(f.lab, h2)).includes(`${moved.subnet} via`), 10_000);
+  // h1 left the subnet h3 now holds: it must program h3 there (its old own key is a peer now).
+  await until(async () => (await hostRoutes(f.lab, h1)).includes(`${taken.subnet} via ${taken.subnet.replace('/24', '')} dev flannel.1`), 10_000, 100, 'h1 routes its old subnet to h3, its new holder');
+  const c3 = f.containers.find((c) => c.host === h3);
+  t.true(await until(() => f.lab.ping(h1.ns, c3?.ip ?? '?'), 10_000, 200).catch(() => false), 'h1 reaches h3\'s container in the subnet it left');
   const r = await ping;
   t.log(`h2 -> h3 container across h1's degraded start and move: ${r.received}/${r.sent} replies`);
   t.is(r.received, r.sent, 'the new holder was never disturbed');

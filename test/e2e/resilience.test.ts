@@ -184,3 +184,21 @@ test.serial('a lease deleted behind the agent\'s back is re-acquired with the sa
   t.deepEqual(await pingAll(f), []);
   t.is(h2.weft!.child.exitCode, null, 'the agent never exits on a lost lease');
 });
+
+test.serial('a host whose subnet is taken over while it runs moves, and programs the new holder of the subnet it left', async (t) => {
+  bounded(t, 120_000);
+  const f = await fabric(t, { hosts: 2, network: VXLAN });
+  const [h1, h2] = f.lab.hosts as [LabHost, LabHost];
+  const old = await mustLease(f.lab, h1);
+  // Another host takes h1's subnet: its owner record goes, a foreign value (no etcd lease) lands on the key.
+  await f.lab.etcdctl(['del', `/coreos.com/network/weft/owners/${old.key.split('/').pop() ?? ''}`]);
+  await f.lab.etcdctl(['put', old.key, '{"PublicIP":"192.0.2.77","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:00:00:00:00:77"}}']);
+  await until(() => h1.weft?.output().includes('re-acquired a DIFFERENT subnet') ?? false, 20_000, 100, 'h1 moves to another subnet');
+  const moved = await mustLease(f.lab, h1);
+  t.not(moved.subnet, old.subnet);
+  const via = `${old.subnet} via ${old.subnet.replace('/24', '')} dev flannel.1`;
+  for (const h of [h1, h2]) {
+    await until(async () => (await hostRoutes(f.lab, h)).includes(via), 10_000, 100, `${h.name} routes the subnet h1 left to its new holder`);
+  }
+  t.regex(await f.lab.exec(h1.ns, 'bridge', ['fdb', 'show', 'dev', 'flannel.1']), /0e:00:00:00:00:77 dst 192\.0\.2\.77 /, 'h1 programs the new holder');
+});
