@@ -2,7 +2,7 @@
 // host.stateDir/state.json, as a separate VM has its own /var/lib/weft), degraded but ready,
 // and rejoins etcd when it is back: without churn when nothing changed, and moving (never
 // disturbing the new holder) when its subnet was taken while it was away.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Fabric, continuousPing, fabric, hostRoutes, mustLease, pingAll } from '../helpers/fabric.js';
@@ -19,6 +19,15 @@ const cachedPeers = (h: LabHost): number => (existsSync(stateFile(h)) ? (JSON.pa
 const get = (f: Fabric, h: LabHost, path: string) => f.lab.httpGet(h.ns, `http://127.0.0.1:9473${path}`);
 
 /** As after a power cut: weft gone, its vxlan device and iptables rules gone, the files under /run gone. */
+/** Three lab hosts; h1 serves health on its loopback; the first `running` start weft; containers added. */
+async function threeHosts(t: ExecutionContext, running: 2 | 3): Promise<{ f: Fabric; spec1: string }> {
+  const f = await fabric(t, { hosts: 3, network: VXLAN, start: 0 });
+  const spec1 = f.lab.writeSpec(f.lab.hosts[0] as LabHost, VXLAN, { host: LISTEN });
+  for (const [i, h] of f.lab.hosts.slice(0, running).entries()) await f.lab.startWeft(h, i === 0 ? spec1 : f.specs[i] ?? '');
+  await f.addContainers();
+  return { f, spec1 };
+}
+
 async function reboot(f: Fabric, h: LabHost): Promise<void> {
   const w = h.weft;
   if (!w) throw new Error(`${h.name} runs no weft`);
@@ -39,13 +48,8 @@ async function subnetKeys(f: Fabric): Promise<string[]> {
 
 test.serial('rebooted while etcd is down: ready from the cached state in seconds, same subnet.env, peers reachable; etcd back: normal, no churn, no duplicate', async (t) => {
   const step = bounded(t, 170_000);
-  const f = await fabric(t, { hosts: 3, network: VXLAN, start: 0 });
-  const [h1, h2, h3] = f.lab.hosts as [LabHost, LabHost, LabHost];
-  const spec1 = f.lab.writeSpec(h1, VXLAN, { host: LISTEN });
-  await f.lab.startWeft(h1, spec1);
-  await f.lab.startWeft(h2, f.specs[1] ?? '');
-  await f.lab.startWeft(h3, f.specs[2] ?? '');
-  await f.addContainers();
+  const { f, spec1 } = await threeHosts(t, 3);
+  const [h1] = f.lab.hosts as [LabHost, LabHost, LabHost];
   step('waiting for the cached state');
   await until(() => cachedPeers(h1) === 2, 15_000);
   const env = f.lab.subnetText(h1);
@@ -103,12 +107,8 @@ test.serial('rebooted while etcd is down: ready from the cached state in seconds
 
 test.serial('rebooted while etcd is down after its lease was deleted and its subnet taken: moves when etcd is back; the new host is never disturbed', async (t) => {
   const step = bounded(t, 170_000);
-  const f = await fabric(t, { hosts: 3, network: VXLAN, start: 0 });
+  const { f, spec1 } = await threeHosts(t, 2);
   const [h1, h2, h3] = f.lab.hosts as [LabHost, LabHost, LabHost];
-  const spec1 = f.lab.writeSpec(h1, VXLAN, { host: LISTEN });
-  await f.lab.startWeft(h1, spec1);
-  await f.lab.startWeft(h2, f.specs[1] ?? '');
-  await f.addContainers();
   await until(() => cachedPeers(h1) === 1, 15_000);
   const taken = await mustLease(f.lab, h1);
 
