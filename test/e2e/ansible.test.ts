@@ -61,8 +61,8 @@ function writeInventory(f: Fleet, extra: Record<string, unknown> = {}): void {
   writeFileSync(f.inventory, JSON.stringify({ weft: { hosts } }, null, 2));
 }
 
-/** One playbook run must finish within this; each took 8-25 s when last measured. */
-const PLAYBOOK_MS = 75_000;
+/** One playbook run must finish within this (a hang, not slowness): each took 8-25 s when last measured alone, and the first run over 75 s once with e2e lanes and four other builds sharing the 2 cores. */
+const PLAYBOOK_MS = 110_000;
 
 async function playbook(f: Fleet, book: string, args: string[] = []): Promise<{ code: number | null; out: string; recap: Map<string, Record<string, number>> }> {
   // Only what Ansible needs; nothing of the test runner's environment (PYENV_*, PYTHONPATH, ...).
@@ -111,7 +111,7 @@ async function setup(t: ExecutionContext): Promise<Fleet> {
 const pidOf = (h: LabHost): string => (existsSync(join(h.dir, 'weft.pid')) ? readFileSync(join(h.dir, 'weft.pid'), 'utf8').trim() : '');
 
 test.serial('site.yml over SSH: rollout, convergence, idempotence, a bad change stops after one batch, decommission', async (t) => {
-  const step = bounded(t, 200_000);
+  const step = bounded(t, 270_000);
   const testStart = Date.now();
   const f = await setup(t);
   const { lab } = f;
