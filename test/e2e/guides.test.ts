@@ -228,11 +228,13 @@ test.serial('docs/migration.md on one host of a flanneld-format fleet: same subn
 
   step('what the guide promises');
   t.regex(out(ran, 'host', /^weft status/), /leased 198\.18\.33\.0\/24/, 'weft status: the subnet flanneld had');
+  t.regex(out(ran, 'host', /^weft apply --dry-run/), /^would change: \/coreos\.com\/network\/config\n.*Backend\.MTU: 1450/m, 'the dry run names the field the spec cannot express, as the guide says');
   const table = out(ran, 'host', /^weft leases/);
   for (const x of hosts) t.regex(table, new RegExp(`^198\\.18\\.${String(x.n)}\\.0/24 .*\\(flanneld or unowned\\)$`, 'm'), 'weft leases, before weft ran: every flanneld lease in the table');
   t.notRegex(table, /STRANDED|QUARANTINED/);
   const leases = await lab.etcdctl(['get', '--prefix', `${P}/subnets/`]);
   t.deepEqual(leases.split('\n').filter((l) => l.startsWith(`${P}/subnets/`)), hosts.map((x) => `${P}/subnets/198.18.${String(x.n)}.0-24`), 'no new lease: the host kept its subnet');
+  t.is((await lab.etcdctl(['get', '--print-value-only', `${P}/subnets/198.18.33.0-24`])).trim(), `{"PublicIP":"${h3.ip}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:f1:00:00:00:03"}}`, 'the lease value, byte for byte as flanneld wrote it');
   t.is(await lab.etcdctl(['get', '--print-value-only', `${P}/config`]), `${CONFIG}\n`, 'the stored config, byte for byte (MTU, GBP, Learning and its spacing kept)');
   t.is(await lab.ip(h3.ns, ['-br', 'link', 'show', 'flannel.1']), macBefore, 'flannel.1 kept, with its MAC: the flanneld hosts\' fdb entries stay right');
   t.regex(host.read('/run/flannel/subnet.env'), /^FLANNEL_SUBNET=198\.18\.33\.1\/24$/m);
