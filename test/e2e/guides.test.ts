@@ -154,6 +154,13 @@ test.serial('docs/quickstart.md, every block on two lab VMs, ends with a page se
     },
   });
   t.regex(out(ran, 'vm1', /readyz/), /^ready/, '/readyz answered 200 "ready"');
+  // The checks of step 5 say what to look for; hold the output to it.
+  const subnet = (vm: string): string => /^FLANNEL_SUBNET=(198\.18\.\d+)\.1\/24$/m.exec(out(ran, vm, /subnet\.env/))?.[1] ?? 'none';
+  t.is(out(ran, 'vm1', /^weft leases/).split('\n').filter((l) => /^198\.18\.\d+\.0\/24 /.test(l)).length, 2, 'weft leases: both VMs\' leases');
+  for (const [vm, other] of [['vm1', 'vm2'], ['vm2', 'vm1']] as const) {
+    t.regex(out(ran, vm, /addr show docker0/), new RegExp(`inet ${subnet(vm).replace(/\./g, '\\.')}\\.1/24 `), `${vm}: docker0 holds FLANNEL_SUBNET`);
+    t.regex(out(ran, vm, /grep flannel\.1/), new RegExp(`^${subnet(other).replace(/\./g, '\\.')}\\.0/24 via .* dev flannel\\.1`), `${vm}: the other VM's subnet via flannel.1`);
+  }
   t.regex(out(ran, 'vm1', /wget/), /hello from vm2/, 'a container on vm1 fetched the page of a container on vm2');
   t.regex(webIP, /^198\.18\.\d+\.2$/);
 });
