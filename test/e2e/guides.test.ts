@@ -83,7 +83,8 @@ function setup(): Promise<{ lab: Lab; deb: string; image: string }> {
   })();
   return shared;
 }
-test.after.always(async () => { if (shared) await (await shared).lab.destroy(); });
+// (A setup that failed destroyed its lab itself.)
+test.after.always(async () => { const s = await shared?.catch(() => undefined); await s?.lab.destroy(); });
 
 /** A guide host with the lab's stand-ins in place (see the file comment). */
 async function guideHost(lab: Lab, h: LabHost, name: string): Promise<GuideHost> {
