@@ -28,6 +28,7 @@ openssh-server       | sshd                            | e2e: an sshd on each An
 openssh-client       | ssh-keygen                      | e2e: the Ansible controller's keys and client
 lintian              | lintian                         | the Debian package is checked, its result in the test log
 prometheus           | promtool                        | the shipped alert rules are checked and unit-tested (promtool)
+curl                 | curl                            | e2e: the quick start's health check, run as the guide writes it
 "
 
 _trim() { local s="$1"; s="${s#"${s%%[![:space:]]*}"}"; printf '%s' "${s%"${s##*[![:space:]]}"}"; }
