@@ -38,6 +38,13 @@ export interface ReconcilerOptions {
 
 const rulesOf = (inp: ReconcileInputs) => desiredRules({ network: inp.network, ownSubnet: inp.ownSubnet, ipMasq: inp.ipMasq, randomFully: inp.randomFully, keepFabricSource: inp.keepFabricSource ?? false });
 
+/** The backend's devices, and the retired ones (observed so that the planner deletes them). */
+const observedDevices = (inp: ReconcileInputs): readonly string[] => {
+  const wanted = inp.backend.deviceNames(inp.config);
+  const retired = (inp.retiredDevices ?? []).filter((n) => !wanted.includes(n));
+  return retired.length > 0 ? [...wanted, ...retired] : wanted;
+};
+
 export class Reconciler {
   private inputs: ReconcileInputs | undefined;
   private inputsVersion = 0;
@@ -125,7 +132,7 @@ export class Reconciler {
   private async pass(inp: ReconcileInputs, started: number): Promise<boolean> {
     const version = this.inputsVersion;
     const checksVersion = this.checksInputsVersion;
-    const devices = inp.backend.deviceNames(inp.config);
+    const devices = observedDevices(inp);
     const { cached, seq } = this.cache.take(devices, started);
     const checksDue = this.checksVersion !== checksVersion || started - this.checksAtMs >= 0.9 * (this.o.rulesEveryMs ?? 5000);
     const look = await this.look(inp, devices, checksDue, cached);
