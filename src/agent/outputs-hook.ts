@@ -1,6 +1,6 @@
 /**
  * The `host.onOutputsChanged` hook: after a live network config change rewrote the
- * bridge-relevant outputs (MTU, network, subnet), run the operator's program (e.g. one that
+ * bridge-relevant outputs (MTU, subnet), run the operator's program (e.g. one that
  * restarts Docker) with what changed in its environment. It never blocks the reconciler or the
  * config follower: it runs in the background with a deadline, one at a time; a change that
  * comes while it runs makes it run once more afterwards, with the latest values.

@@ -88,12 +88,12 @@ export interface BridgeOutputs {
 
 /**
  * Which bridge-relevant outputs changed: Docker (or Podman) must be restarted for its bridge to
- * take them (a new MTU or subnet is only read at daemon start). Empty when none did.
+ * take them (`--mtu` and `--bip` are only read at daemon start). Empty when none did. The
+ * network (FLANNEL_NETWORK) is in subnet.env only, not in Docker's or Podman's options.
  */
 export function bridgeChanges(before: BridgeOutputs, after: BridgeOutputs): string[] {
   const out: string[] = [];
   if (before.mtu !== after.mtu) out.push(`FLANNEL_MTU ${before.mtu} -> ${after.mtu}`);
-  if (!samePrefix(before.network, after.network)) out.push(`FLANNEL_NETWORK ${formatPrefix(before.network)} -> ${formatPrefix(after.network)}`);
   if (!samePrefix(before.subnet, after.subnet)) out.push(`FLANNEL_SUBNET ${formatPrefix(before.subnet)} -> ${formatPrefix(after.subnet)}`);
   return out;
 }
@@ -117,7 +117,7 @@ const EFFECT: Readonly<Record<ChangePart, string>> = {
   gbp: 'live: every host re-creates its vxlan device',
   learning: 'live: every host re-creates its vxlan device',
   backend: 'live: every host switches backend, republishes its lease and rewrites FLANNEL_MTU if it changes (then restart Docker)',
-  grow: 'live: leases kept; every host rewrites FLANNEL_NETWORK and its masquerade rules; restart Docker to pick up the new network in its options',
+  grow: 'live: leases kept; every host rewrites FLANNEL_NETWORK and its masquerade rules; no Docker restart',
   renumber: 'live for hosts whose subnet still fits; the others move (see below)',
   subnetLen: 'every host moves to a subnet of the new length',
   subnetRange: 'live for hosts whose subnet still fits; the others move (see below)',
@@ -145,11 +145,12 @@ export function fleetEffects(before: NetworkConfig, after: NetworkConfig, leases
   const range = after.ipv4;
   const moves = range ? leases.flatMap((l) => (l.subnet && !isCompatible(l.subnet, range) ? [`${l.key}: ${formatPrefix(l.subnet)} no longer fits ${formatPrefix(range.network)} /${range.subnetLen}`] : [])) : [];
   const outputs: string[] = [];
-  if (parts.includes('mtu') || parts.includes('backend')) outputs.push('FLANNEL_MTU (and the Docker/Podman --mtu) where the overlay MTU changes');
+  const mtu = parts.includes('mtu') || parts.includes('backend');
+  if (mtu) outputs.push('FLANNEL_MTU (and the Docker/Podman --mtu) where the overlay MTU changes');
   if (parts.includes('grow') || parts.includes('renumber')) outputs.push('FLANNEL_NETWORK (and the masquerade rules)');
   if (moves.length > 0) outputs.push(`FLANNEL_SUBNET (and the Docker/Podman --bip) on the ${moves.length} host(s) that move`);
   return {
     parts, effects: parts.map((p) => `${p}: ${EFFECT[p]}`), outputs, restart: 'none',
-    dockerRestart: outputs.length > 0, moves,
+    dockerRestart: mtu || moves.length > 0, moves,
   };
 }

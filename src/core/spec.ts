@@ -48,7 +48,7 @@ export interface HostSpec {
   readonly stateDir: string;
   /**
    * A program (absolute path, run without a shell or arguments) weft runs after a live network
-   * config change rewrote the bridge-relevant outputs (MTU, network, subnet), e.g. to restart
+   * config change rewrote the bridge-relevant outputs (MTU, subnet), e.g. to restart
    * Docker; WEFT_CHANGED and friends in its environment say what changed (docs/operations.md).
    */
   readonly onOutputsChanged?: string;

@@ -111,6 +111,8 @@ test.serial('live network config changes under traffic: MTU, vxlan -> host-gw ->
   t.true(hosts.every((h) => h.weft?.child.exitCode === null));
   for (const h of hosts) t.is(((h.weft?.output() ?? '').match(/"msg":"network config changed; applied live"/g) ?? []).length, 5, `${h.name} logged one line per change`);
 
+  // Anything that had to be retried during the switches (a slow convergence is explained here).
+  for (const h of hosts) for (const line of (h.weft?.output() ?? '').split('\n').filter((l) => /"level":"(warn|error)"/.test(l) && !/peer not programmed|restart Docker/.test(l))) t.log(`${h.name}: ${line.slice(0, 300)}`);
   t.log('change              | loss h1->h2 | loss h2->h3 | loss h3->h1 | all hosts converged after apply');
   for (const r of rows) t.log(`${r.change.padEnd(19)} | ${r.lostMs.map((x) => `${x} ms`.padStart(11)).join(' | ')} | ${r.convergedMs} ms`);
   for (const r of rows) for (const ms of r.lostMs) t.true(ms < 1000, `${r.change}: ${ms} ms of loss (goal: under 1 s per switch)`);

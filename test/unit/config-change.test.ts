@@ -64,10 +64,10 @@ test('unusable: IPv4 off, a backend weft does not run; the host keeps the old co
   t.like(classifyConfigChange(OLD, net('198.18.0.0/17', '{"Type":"udp"}'), own, BACKENDS), { kind: 'unusable' });
 });
 
-test('bridge outputs: MTU, network and subnet changes are named; nothing else is', (t) => {
+test('bridge outputs: MTU and subnet changes are named; nothing else is', (t) => {
   const a = { mtu: 1450, network: pfx('198.18.0.0/17'), subnet: own };
   t.deepEqual(bridgeChanges(a, a), []);
-  t.deepEqual(bridgeChanges(a, { ...a, mtu: 1500, network: pfx('198.18.0.0/16') }), ['FLANNEL_MTU 1450 -> 1500', 'FLANNEL_NETWORK 198.18.0.0/17 -> 198.18.0.0/16']);
+  t.deepEqual(bridgeChanges(a, { ...a, mtu: 1500, network: pfx('198.18.0.0/16') }), ['FLANNEL_MTU 1450 -> 1500'], 'the network is not in Docker\'s options');
   t.deepEqual(bridgeChanges(a, { ...a, subnet: pfx('198.18.9.0/24') }), ['FLANNEL_SUBNET 198.18.1.0/24 -> 198.18.9.0/24']);
 });
 
@@ -104,6 +104,9 @@ test('weft apply: effects per kind, outputs, Docker restart, hosts that move; we
   const vni = fleetEffects(OLD, net('198.18.0.0/17', '{"Type":"vxlan","VNI":2}'), []);
   t.deepEqual(vni.outputs, []);
   t.false(vni.dockerRestart);
+  const grow = fleetEffects(OLD, net('198.18.0.0/16'), []);
+  t.deepEqual(grow.outputs, ['FLANNEL_NETWORK (and the masquerade rules)']);
+  t.false(grow.dockerRestart, 'the network is in subnet.env only');
   const l0 = listed[0];
   if (l0) t.is(strandReason(l0, net('198.18.0.0/17', '{"Type":"vxlan","VNI":2}')), '198.18.1.0/24 (host 192.0.2.1) uses VNI 1, not 2', 'without the stored config nothing says the host follows');
 });
