@@ -3,6 +3,8 @@
 // vxlan, a VNI change and a grown network. Each switch converges with the same weft processes
 // (no restart), and the packets lost during it are counted (ping every 10 ms between the
 // containers of every pair in a ring) and printed as a table; the goal is under 1 s per switch.
+// Then a shrink with --force moves one host (never onto a held subnet), and an unusable config
+// is not applied (status warns).
 import test from 'ava';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,11 +19,11 @@ const VXLAN = (extra = '') => `cidr: 198.18.0.0/17\nbackend:\n  type: vxlan\n${e
 const HOSTGW = 'cidr: 198.18.0.0/17\nbackend:\n  type: host-gw\n';
 
 /** `weft apply` as an operator runs it, from h1 (which reaches etcd on the underlay). */
-async function apply(f: Fabric, name: string, network: string): Promise<string> {
+async function apply(f: Fabric, name: string, network: string, flags: string[] = []): Promise<string> {
   const file = join(f.lab.dir, `apply-${name.replace(/[^a-z0-9]+/gi, "-")}.yaml`);
   writeFileSync(file, `etcd:\n  endpoints: [${f.lab.etcdURL}]\nnetwork:\n${network.replace(/^(?=.)/gm, '  ')}`);
   const h1 = f.lab.hosts[0] as LabHost;
-  return f.lab.exec(h1.ns, process.execPath, [WEFT, 'apply', '--spec', file]);
+  return f.lab.exec(h1.ns, process.execPath, [WEFT, 'apply', '--spec', file, ...flags]);
 }
 
 interface Row { change: string; lostMs: number[]; convergedMs: number }
@@ -56,8 +58,10 @@ test.serial('live network config changes under traffic: MTU, vxlan -> host-gw ->
   const hook = join(f.lab.dir, 'on-outputs-changed.sh');
   writeFileSync(hook, `#!/bin/sh\nenv | grep ^WEFT_ | sort > ${hookOut}\n`);
   chmodSync(hook, 0o755);
-  const spec1 = f.lab.writeSpec(h1, VXLAN(), { host: `onOutputsChanged: ${hook}\n` });
-  for (const [i, h] of hosts.entries()) await f.lab.startWeft(h, i === 0 ? spec1 : f.specs[i] ?? '');
+  const spec1 = f.lab.writeSpec(h1, VXLAN(), { host: `onOutputsChanged: ${hook}\nlisten: 127.0.0.1:9473\n` });
+  const spec2 = f.lab.writeSpec(hosts[1], VXLAN(), { host: 'listen: 127.0.0.1:9473\n' });
+  for (const [i, h] of hosts.entries()) await f.lab.startWeft(h, i === 0 ? spec1 : i === 1 ? spec2 : f.specs[i] ?? '');
+  const warnings = async (h: LabHost): Promise<string[]> => (JSON.parse((await f.lab.httpGet(h.ns, 'http://127.0.0.1:9473/status')).body) as { warnings: string[] }).warnings;
   await f.addContainers();
   const pids = hosts.map((h) => h.weft?.child.pid);
   const leases0 = await Promise.all(hosts.map((h) => mustLease(f.lab, h)));
@@ -76,6 +80,8 @@ test.serial('live network config changes under traffic: MTU, vxlan -> host-gw ->
   t.regex(hookEnv, /^WEFT_MTU=1350$/m);
   t.regex(hookEnv, /^WEFT_PREVIOUS_MTU=1450$/m);
   t.regex(h1.weft?.output() ?? '', /restart Docker \(or Podman\)/, 'the log says Docker must be restarted');
+  t.true((await warnings(hosts[1])).some((w) => /^restart Docker \(or Podman\): .* FLANNEL_MTU 1450 -> 1350/.test(w)), 'h2 (no hook) shows it in /status');
+  t.false((await warnings(h1)).some((w) => w.startsWith('restart Docker')), 'h1\'s hook succeeded: no warning');
 
   step('vxlan -> host-gw');
   rows.push(await measured(t, f, 'vxlan -> host-gw', HOSTGW, async (h) => {
@@ -107,9 +113,37 @@ test.serial('live network config changes under traffic: MTU, vxlan -> host-gw ->
   const leases1 = await Promise.all(hosts.map((h) => mustLease(f.lab, h)));
   t.deepEqual(leases1.map((l) => l.key), leases0.map((l) => l.key), 'every host kept its lease (same subnet keys)');
 
+  for (const h of hosts) t.is(((h.weft?.output() ?? '').match(/"msg":"network config changed; applied live"/g) ?? []).length, 5, `${h.name} logged one line per change`);
+
+  step('shrink with --force: the host with the highest subnet moves, the others keep theirs');
+  const sorted = [...leases1].sort((a, b) => Number(a.subnet.split('.')[2]) - Number(b.subnet.split('.')[2]));
+  const top = sorted[2];
+  const keep = sorted[1];
+  if (!top || !keep) throw new Error('three leases expected');
+  const mover = hosts[leases1.indexOf(top)] as LabHost;
+  const shrunk = `cidr: 198.18.0.0/16\nsubnetMax: ${keep.subnet.replace('/24', '')}\nbackend:\n  type: vxlan\n  vni: 2\n`;
+  const dry = await apply(f, 'shrink', shrunk, ['--dry-run', '--force']);
+  t.regex(dry, new RegExp(`# hosts that move to a new subnet: 1\n#   ${top.key.split('/').pop() ?? '?'}: `), 'apply names the host that moves');
+  await apply(f, 'shrink', shrunk, ['--force']);
+  const moved = await timeUntil(async () => (await mustLease(f.lab, mover).catch(() => top)).key !== top.key, 10_000);
+  const now = await mustLease(f.lab, mover);
+  t.log(`shrink: ${mover.name} moved ${top.subnet} -> ${now.subnet} in ${moved} ms`);
+  t.true(Number(now.subnet.split('.')[2]) <= Number(keep.subnet.split('.')[2]), 'the new subnet fits');
+  t.false(leases1.some((l) => l.subnet === now.subnet), 'never a subnet another live host holds');
+  for (const h of hosts.filter((x) => x !== mover)) {
+    t.is((await mustLease(f.lab, h)).key, leases1[hosts.indexOf(h)]?.key ?? '?', `${h.name} kept its lease`);
+    await timeUntil(async () => (await routes(f, h)).includes(`${now.subnet} via`), 5000);
+  }
+  await timeUntil(() => f.lab.subnetText(mover).includes(`FLANNEL_SUBNET=${now.subnet.replace('.0/24', '.1/24')}\n`), 5000);
+
+  step('an unusable config is not applied; status warns');
+  await f.lab.etcdctl(['put', '/coreos.com/network/config', '{"Network":"198.18.0.0/16","Backend":{"Type":"udp"}}']);
+  await timeUntil(async () => (await warnings(hosts[1])).some((w) => w.includes('the stored network config is not in use (backend type "udp" is not supported')), 5000);
+  t.regex(hosts[1].weft?.output() ?? '', /"msg":"the new network config cannot be used; running on with the last one"/);
+  t.true(/vxlan id 2 /.test(await link(f, hosts[1], 'flannel.2')), 'still on the last config');
+
   t.deepEqual(hosts.map((h) => h.weft?.child.pid), pids, 'same weft processes: no restart');
   t.true(hosts.every((h) => h.weft?.child.exitCode === null));
-  for (const h of hosts) t.is(((h.weft?.output() ?? '').match(/"msg":"network config changed; applied live"/g) ?? []).length, 5, `${h.name} logged one line per change`);
 
   // Anything that had to be retried during the switches (a slow convergence is explained here).
   for (const h of hosts) for (const line of (h.weft?.output() ?? '').split('\n').filter((l) => /"level":"(warn|error)"/.test(l) && !/peer not programmed|restart Docker/.test(l))) t.log(`${h.name}: ${line.slice(0, 300)}`);
