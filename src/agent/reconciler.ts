@@ -144,7 +144,7 @@ export class Reconciler {
     const p = this.compute(inp, look, quiet);
     this.lastDesired = p.datapath;
     const isDrift = version === this.convergedVersion;
-    let failed = await this.applyRules(p);
+    let failed = await this.applyRules(p, checksVersion !== this.checksVersion);
     failed += await this.applyOps(p.ops, isDrift);
     const filesFailed = await this.applyWrites(p.writes ?? [], isDrift);
     failed += filesFailed;
@@ -173,14 +173,15 @@ export class Reconciler {
     return { ...planHost(desired, look, quiet !== undefined), datapath };
   }
 
-  private async applyRules(p: HostPlan): Promise<number> {
+  /** `newInputs`: the rules follow new inputs (start-up, a new lease or network config), not drift. */
+  private async applyRules(p: HostPlan, newInputs: boolean): Promise<number> {
     if (!p.rules) return 0;
     if (await this.o.host.ensureForwarding()) this.o.log.warn('IPv4 forwarding was off; turned it on');
     if (!p.rules.payload) return 0;
     try {
       await this.o.host.restoreRules(p.rules.payload);
       this.stats.rulesRepairs++;
-      this.o.log[this.checksVersion === -1 ? 'info' : 'warn']('iptables rules installed', { chains: p.rules.repaired });
+      this.o.log[newInputs ? 'info' : 'warn']('iptables rules installed', { chains: p.rules.repaired });
       return 0;
     } catch (e) {
       this.stats.lastError = `iptables-restore: ${message(e)}`;
