@@ -11,7 +11,6 @@ import { randomInt } from 'node:crypto';
 import { type CacheStart, cacheStart } from '../core/cached-state.js';
 import { type Prefix, formatIP, formatPrefix, samePrefix } from '../core/cidr.js';
 import type { NetworkConfig } from '../core/config-check.js';
-import { bridgeChanges, retiredDevices } from '../core/config-change.js';
 import { WeftError } from '../core/errors.js';
 import { Fleet } from '../core/fleet.js';
 import { type HealthSnapshot, type Phase, degradedMessage } from '../core/health.js';
@@ -29,13 +28,14 @@ import { monitorNetlink } from '../adapters/iproute2.js';
 import { supportsRandomFully } from '../adapters/iptables.js';
 import type { Logger } from '../adapters/log.js';
 import { discoverHost, fleetConfig, kernelHost, vtepMACFor } from './bootstrap.js';
-import { type ApplicableChange, ConfigFollower, type RunningConfig } from './config-follower.js';
+import { ConfigFollower } from './config-follower.js';
 import { EtcdProbe } from './etcd-probe.js';
 import { FleetView } from './fleet-view.js';
 import { IdentityKeeper } from './identity-keeper.js';
 import { LeaseHolder } from './lease-holder.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import type { AgentCounters } from './metrics.js';
+import { type Derived, type Live, LiveConfig, type LiveWiring } from './live-config.js';
 import { outputFiles } from './outputs.js';
 import { OutputsHook } from './outputs-hook.js';
 import { type ReconcileInputs, Reconciler } from './reconciler.js';
@@ -75,33 +75,6 @@ interface Base {
   readonly facts: HostFacts;
   readonly randomFully: boolean;
   readonly reconciler: Reconciler;
-}
-
-/** What the host runs now; replaced as a whole by a live network config change. */
-interface Live {
-  d: Derived;
-  config: NetworkConfig;
-  text: string;
-  /** Devices weft owned under an earlier config (deleted by the reconciler). */
-  retired: readonly string[];
-}
-
-/** The running parts a live network config change touches. */
-interface Wiring {
-  readonly base: Base;
-  readonly cur: Live;
-  readonly holder: LeaseHolder;
-  readonly fleet: FleetView;
-  readonly inputsFor: (own: Prefix) => ReconcileInputs;
-}
-
-interface Derived {
-  readonly range: NonNullable<NetworkConfig['ipv4']>;
-  readonly backend: ReturnType<typeof backendFor>;
-  readonly mtu: number;
-  readonly devices: readonly string[];
-  readonly vtepMAC: string;
-  readonly leaseValue: string;
 }
 
 const DEFAULT_TIMINGS: AgentTimings = { leaseTickMs: 1000, resyncMs: 30_000, rulesEveryMs: 5000, etcdProbeMs: 5000, stuckAfterMs: 15_000 };
@@ -260,17 +233,17 @@ export class Agent {
     this.saver = saver;
     this.stops.push(() => saver.stop());
     await saver.flush();
-    await this.follow({ base: b, cur, holder, fleet, inputsFor });
+    await this.follow(cur, { store, reconciler, holder, fleet, inputsFor, derive: (c) => this.derive(c, b) });
   }
 
-  /** Watch `<prefix>/config` and apply its changes live (agent/config-follower.ts, core/config-change.ts). */
-  private async follow(w: Wiring): Promise<void> {
+  /** Watch `<prefix>/config` and apply its changes live (agent/live-config.ts). */
+  private async follow(cur: Live, w: Omit<LiveWiring, 'spec' | 'log' | 'parts' | 'hook'>): Promise<void> {
     const { spec, log, parts } = this;
     const hook = new OutputsHook(spec.host.onOutputsChanged, log);
+    const live = new LiveConfig(cur, { ...w, spec, log, parts, hook });
     const follower = new ConfigFollower({
-      store: w.base.store, key: configKey(spec.etcd.prefix), log, signal: this.abort.signal, backends: [...BACKENDS.keys()],
-      current: () => w.cur, ownSubnet: () => w.holder.lease?.subnet,
-      apply: (next, change) => this.applyConfig(w, hook, next, change),
+      store: w.store, key: configKey(spec.etcd.prefix), log, signal: this.abort.signal, backends: [...BACKENDS.keys()],
+      current: () => cur, ownSubnet: () => w.holder.lease?.subnet, apply: (next, change) => live.apply(next, change),
     });
     parts.follower = follower;
     parts.hook = hook;
@@ -278,48 +251,8 @@ export class Agent {
     await follower.start();
   }
 
-  /**
-   * One live network config change: derive what it means on this host (a refusal throws and
-   * leaves everything as it was), re-judge the fleet, converge the datapath, rules and files to
-   * it (retiring a device no longer wanted), republish the lease value or move the subnet, and
-   * say so: one log line, and when the bridge-relevant outputs changed, a warning in the log and
-   * status and the operator's hook.
-   */
-  private async applyConfig(w: Wiring, hook: OutputsHook, next: RunningConfig, change: ApplicableChange): Promise<void> {
-    const { log, parts } = this;
-    const t0 = Date.now();
-    const { cur, holder, fleet, base } = w;
-    const held = (): Prefix | undefined => holder.lease?.subnet;
-    const own = held();
-    if (change.parts.length === 0 || !own) { Object.assign(cur, { config: next.config, text: next.text }); return; }
-    const d = await this.derive(next.config, base);
-    const before = { mtu: cur.d.mtu, network: cur.d.range.network, subnet: own };
-    Object.assign(cur, { d, config: next.config, text: next.text, retired: retiredDevices(cur.retired, cur.d.devices, d.devices) });
-    fleet.setConfig(next.config);
-    // Same subnet: converge to the new config at once (the lease value follows). A move: the
-    // new subnet's inputs are set when it is acquired (LeaseHolder onSubnet).
-    if (change.kind === 'live') base.reconciler.setInputs(w.inputsFor(own));
-    await holder.reconfigure(d.range, d.leaseValue);
-    const subnet = held() ?? own;
-    await base.reconciler.settle();
-    log.info('network config changed; applied live', {
-      parts: change.parts.join(', '), changes: change.diff, backend: d.backend.type, mtu: d.mtu, subnet: formatPrefix(subnet), ...(change.kind === 'move' ? { moved: change.why } : {}), ms: Date.now() - t0,
-    });
-    const bridge = bridgeChanges(before, { mtu: d.mtu, network: d.range.network, subnet });
-    if (bridge.length === 0) return;
-    parts.restartNeeded = { sinceMs: Date.now(), changes: bridge, hook: this.spec.host.onOutputsChanged !== undefined };
-    log.warn('the bridge outputs changed: restart Docker (or Podman) for its bridge to use them; running containers keep the old values until then', {
-      changes: bridge, hook: this.spec.host.onOutputsChanged ?? '(none: host.onOutputsChanged is not set)',
-    });
-    hook.trigger({
-      WEFT_CHANGED: bridge.map((x) => x.split(' ')[0]).join(','), WEFT_MTU: String(d.mtu), WEFT_NETWORK: formatPrefix(d.range.network), WEFT_SUBNET: formatPrefix(subnet),
-      WEFT_PREVIOUS_MTU: String(before.mtu), WEFT_PREVIOUS_NETWORK: formatPrefix(before.network), WEFT_PREVIOUS_SUBNET: formatPrefix(before.subnet),
-      WEFT_SUBNET_FILE: this.spec.host.subnetFile,
-    });
-  }
-
   /** What the config decides on this host: backend, MTU, devices, VTEP MAC, the lease value. */
-  private async derive(config: NetworkConfig, b: Base) {
+  private async derive(config: NetworkConfig, b: Base): Promise<Derived> {
     const { spec, parts } = this;
     const range = config.ipv4;
     if (!range) throw new WeftError('E_CONFIG', 'the network config has no IPv4 Network; weft programs IPv4 fabrics');

@@ -26,7 +26,7 @@ export interface Parts {
   follower?: ConfigFollower;
   hook?: OutputsHook;
   /** A live config change rewrote the bridge-relevant outputs: Docker must be restarted (cleared by a hook that succeeds). */
-  restartNeeded?: { readonly sinceMs: number; readonly changes: readonly string[]; readonly hook: boolean };
+  restartNeeded?: { readonly sinceMs: number; readonly changes: readonly string[]; readonly hookRun: number };
   /** Set while running from the cached state (etcd unreachable at start): its lease and peers, since when. */
   cached?: { readonly lease: LeaseState; readonly peers: number; readonly sinceMs: number } | undefined;
 }
@@ -44,7 +44,7 @@ export interface LifeState {
 function configState(p: Parts): Pick<HealthSnapshot, 'config'> {
   const problem = p.follower?.problem ?? '';
   const r = p.restartNeeded;
-  const pending = r && !(r.hook && p.hook && p.hook.stats.lastExit === 0 && p.hook.stats.runs > 0) ? r : undefined;
+  const pending = r && !(p.hook?.succeededSince(r.hookRun) ?? false) ? r : undefined;
   if (!problem && !pending) return {};
   return { config: { problem, ...(pending ? { restartNeeded: { sinceMs: pending.sinceMs, changes: pending.changes } } : {}) } };
 }
