@@ -9,6 +9,7 @@
 import { type Prefix, formatPrefix } from '../core/cidr.js';
 import type { NetworkConfig } from '../core/config-check.js';
 import { bridgeChanges, retiredDevices } from '../core/config-change.js';
+import { WeftError } from '../core/errors.js';
 import type { Spec } from '../core/spec.js';
 import type { Backend } from '../backends/types.js';
 import type { Logger } from '../adapters/log.js';
@@ -55,6 +56,10 @@ export interface LiveWiring {
   readonly derive: (config: NetworkConfig) => Promise<Derived>;
 }
 
+/** The overlay MTU bounds (host.mtu's): IPv4's minimum datagram, the kernel's largest. */
+const MIN_MTU = 576;
+const MAX_MTU = 65535;
+
 export class LiveConfig {
   constructor(private readonly cur: Live, private readonly w: LiveWiring) {}
 
@@ -66,6 +71,8 @@ export class LiveConfig {
     // Nothing a host does changes (formatting, defaults spelled out): only the text is kept.
     if (change.parts.length === 0 || !own) { Object.assign(cur, { config: next.config, text: next.text }); return; }
     const d = await w.derive(next.config);
+    // Backend.MTU comes from etcd: an overlay MTU the kernel would refuse would fail every pass.
+    if (d.mtu < MIN_MTU || d.mtu > MAX_MTU) throw new WeftError('E_CONFIG', `the overlay MTU would be ${d.mtu} on this host (Backend.MTU ${next.config.backend.vxlan?.mtu ?? 0}); it must be ${MIN_MTU}..${MAX_MTU}`);
     const before = { mtu: cur.d.mtu, network: cur.d.range.network, subnet: own };
     Object.assign(cur, { d, config: next.config, text: next.text, retired: retiredDevices(cur.retired, cur.d.devices, d.devices) });
     w.fleet.setConfig(next.config);

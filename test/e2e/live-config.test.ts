@@ -140,7 +140,9 @@ test.serial('live network config changes under traffic: MTU, vxlan -> host-gw ->
   await f.lab.etcdctl(['put', '/coreos.com/network/config', '{"Network":"198.18.0.0/16","Backend":{"Type":"udp"}}']);
   await timeUntil(async () => (await warnings(hosts[1])).some((w) => w.includes('the stored network config is not in use (backend type "udp" is not supported')), 5000);
   t.regex(hosts[1].weft?.output() ?? '', /"msg":"the new network config cannot be used; running on with the last one"/);
-  t.true(/vxlan id 2 /.test(await link(f, hosts[1], 'flannel.2')), 'still on the last config');
+  await f.lab.etcdctl(['put', '/coreos.com/network/config', '{"Network":"198.18.0.0/16","Backend":{"Type":"vxlan","VNI":2,"MTU":100}}']);
+  await timeUntil(async () => (await warnings(hosts[1])).some((w) => w.includes('this host cannot use it: the overlay MTU would be 50 on this host')), 5000);
+  t.true(/vxlan id 2 .*/.test(await link(f, hosts[1], 'flannel.2')) && /mtu 1450 /.test(await link(f, hosts[1], 'flannel.2')), 'still on the last config');
 
   t.deepEqual(hosts.map((h) => h.weft?.child.pid), pids, 'same weft processes: no restart');
   t.true(hosts.every((h) => h.weft?.child.exitCode === null));
