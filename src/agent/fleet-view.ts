@@ -59,6 +59,18 @@ export class FleetView {
     this.d.onPeersChanged();
   }
 
+  /**
+   * The network config changed: every entry is judged again against it (a grown network
+   * admits leases it rejected, a new VNI or backend changes what a peer is). O(entries), once
+   * per config change; the reconciler is poked once.
+   */
+  setConfig(config: NetworkConfig): void {
+    this.fleet.setConfig(config);
+    const own = this.d.own();
+    for (const [k, kv] of this.mirror.snapshot) if (k !== own?.key) this.judge(k, kv);
+    this.d.onPeersChanged();
+  }
+
   /** The raw etcd entries of the valid peers and the revision they were read at (for the cached state). */
   peerEntries(): { entries: KeyValue[]; revision: string } {
     const base = subnetsPrefix(this.d.prefix);

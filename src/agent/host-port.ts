@@ -30,6 +30,11 @@ export interface ReconcileInputs {
   /** The output files this host must have (core/host-files.ts); none when absent. */
   readonly files?: readonly DesiredFile[];
   readonly peers: () => Iterable<PeerLease>;
+  /**
+   * Devices weft owned and no longer wants (a VNI or backend change: core/config-change.ts
+   * retiredDevices). Observed with the backend's devices, so the planner deletes them.
+   */
+  readonly retiredDevices?: readonly string[];
 }
 
 /** The host, as the reconciler sees and changes it (adapters in production, fakes in tests). */

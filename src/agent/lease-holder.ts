@@ -5,6 +5,7 @@
  * after a re-acquisition is handed to `onSubnet` (the agent gives it to the reconciler).
  */
 import { type Prefix, formatIP, formatPrefix, samePrefix } from '../core/cidr.js';
+import { isCompatible } from '../core/allocate.js';
 import { ETCD_BACKOFF } from '../core/backoff.js';
 import type { LeaseState } from '../core/health.js';
 import type { KvStore } from '../core/store.js';
@@ -25,6 +26,8 @@ export interface LeaseHolderDeps {
   readonly onSubnet: (subnet: Prefix) => void;
 }
 
+const MOVE = 'the network config changed and this host\'s subnet no longer fits it; acquiring a new one';
+
 export class LeaseHolder {
   private held: HeldLease | undefined;
   private lastRenewedAtMs = 0;
@@ -36,15 +39,19 @@ export class LeaseHolder {
   private inFlight: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly backoff = new Backoff(ETCD_BACKOFF);
-  readonly stats = { renewalsOk: 0, renewalsFailed: 0, reacquisitions: 0 };
+  /** What is acquired and published: the range and the lease value change with the network config. */
+  private request: AcquireRequest;
+  readonly stats = { renewalsOk: 0, renewalsFailed: 0, reacquisitions: 0, valueUpdates: 0 };
 
-  constructor(private readonly d: LeaseHolderDeps) {}
+  constructor(private readonly d: LeaseHolderDeps) {
+    this.request = d.request;
+  }
 
   get lease(): HeldLease | undefined { return this.held; }
 
   /** Acquire the first lease (waiting out an etcd outage), then keep it. */
   async acquire(): Promise<HeldLease> {
-    const held = await retrying('acquire a lease', () => this.d.keeper.acquire(this.d.request), { signal: this.d.signal, log: this.d.log });
+    const held = await retrying('acquire a lease', () => this.d.keeper.acquire(this.request), { signal: this.d.signal, log: this.d.log });
     this.held = held;
     this.lastRenewedAtMs = Date.now();
     return held;
@@ -52,6 +59,37 @@ export class LeaseHolder {
 
   start(): void {
     this.timer = setInterval(() => { if (!this.inFlight) this.inFlight = this.tick().finally(() => { this.inFlight = undefined; }); }, this.d.tickMs);
+  }
+
+  /**
+   * The network config changed: acquire in `range` and publish `value` from now on. A subnet
+   * that still fits keeps its key: the new value is a guarded put under the same etcd lease,
+   * only while the key is still ours (else the next tick re-acquires, with the new value). A
+   * subnet that no longer fits is given up for a new one (core/acquire.ts: never one another
+   * host holds), handed to `onSubnet`. Runs after any renewal in flight, never beside one.
+   */
+  async reconfigure(range: AcquireRequest['range'], value: string): Promise<void> {
+    this.request = { ...this.request, range, value };
+    while (this.inFlight) await this.inFlight;
+    const work = this.republish();
+    this.inFlight = work.finally(() => { this.inFlight = undefined; });
+    await this.inFlight;
+  }
+
+  private async republish(): Promise<void> {
+    const held = this.held;
+    if (!held || this.d.signal.aborted) return;
+    try {
+      if (!isCompatible(held.subnet, this.request.range)) { await this.reacquire(held, MOVE); return; }
+      const updated = await this.d.keeper.updateValue(held, this.request.value);
+      if (updated === 'lost') { this.suspect = true; return; }
+      if (updated !== held) { this.held = updated; this.stats.valueUpdates++; this.d.log.info('lease value republished for the new network config', { subnet: formatPrefix(held.subnet), value: updated.value }); }
+    } catch (e) {
+      // The next tick verifies the key (and re-acquires with the new value if it must).
+      this.suspect = true;
+      this.reacquiring = false;
+      this.d.log.warn('could not republish the lease value; retrying on the next lease tick', { error: message(e) });
+    }
   }
 
   async stop(): Promise<void> {
@@ -72,13 +110,15 @@ export class LeaseHolder {
     const held = this.held;
     if (!held) return;
     const now = Date.now();
-    const urgent = this.suspect || this.d.ids.needsClaim;
+    // A subnet the network config no longer allows (a move that failed before) is given up now.
+    const misfit = !isCompatible(held.subnet, this.request.range);
+    const urgent = this.suspect || this.d.ids.needsClaim || misfit;
     if (!urgent && (now < held.expiresAtMs - this.d.renewMarginMs || now < this.retryAtMs)) return;
     try {
       // Our presence record ran out (etcd was out of reach): claim it again before renewing. A
       // clone that took it meanwhile keeps it, and this host moves to an identity of its own.
-      const moved = this.d.ids.needsClaim ? await this.d.ids.claim(formatIP(this.d.request.publicIP), this.d.signal) : false;
-      const renewed = moved ? 'lost' : await this.d.keeper.renew(held);
+      const moved = this.d.ids.needsClaim ? await this.d.ids.claim(formatIP(this.request.publicIP), this.d.signal) : false;
+      const renewed = moved || misfit ? 'lost' : await this.d.keeper.renew(held);
       this.suspect = false;
       this.backoff.reset();
       this.retryAtMs = 0;
@@ -89,7 +129,7 @@ export class LeaseHolder {
         this.d.log.debug('lease renewed', { subnet: formatPrefix(held.subnet), expiresAt: new Date(renewed.expiresAtMs).toISOString() });
         return;
       }
-      await this.reacquire(held);
+      await this.reacquire(held, misfit ? MOVE : undefined);
     } catch (e) {
       this.stats.renewalsFailed++;
       this.reacquiring = false;
@@ -99,10 +139,10 @@ export class LeaseHolder {
     }
   }
 
-  private async reacquire(held: HeldLease): Promise<void> {
-    this.d.log.warn('lease lost (expired, revoked, deleted or taken); re-acquiring, preferring the same subnet', { subnet: formatPrefix(held.subnet) });
+  private async reacquire(held: HeldLease, why = 'lease lost (expired, revoked, deleted or taken); re-acquiring, preferring the same subnet'): Promise<void> {
+    this.d.log.warn(why, { subnet: formatPrefix(held.subnet) });
     this.reacquiring = true;
-    const again = await this.d.keeper.acquire({ ...this.d.request, previous: held.subnet });
+    const again = await this.d.keeper.acquire({ ...this.request, previous: held.subnet });
     this.held = again;
     this.reacquiring = false;
     this.lastRenewedAtMs = Date.now();

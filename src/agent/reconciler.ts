@@ -38,6 +38,13 @@ export interface ReconcilerOptions {
 
 const rulesOf = (inp: ReconcileInputs) => desiredRules({ network: inp.network, ownSubnet: inp.ownSubnet, ipMasq: inp.ipMasq, randomFully: inp.randomFully, keepFabricSource: inp.keepFabricSource ?? false });
 
+/** The backend's devices, and the retired ones (observed so that the planner deletes them). */
+const observedDevices = (inp: ReconcileInputs): readonly string[] => {
+  const wanted = inp.backend.deviceNames(inp.config);
+  const retired = (inp.retiredDevices ?? []).filter((n) => !wanted.includes(n));
+  return retired.length > 0 ? [...wanted, ...retired] : wanted;
+};
+
 export class Reconciler {
   private inputs: ReconcileInputs | undefined;
   private inputsVersion = 0;
@@ -125,7 +132,7 @@ export class Reconciler {
   private async pass(inp: ReconcileInputs, started: number): Promise<boolean> {
     const version = this.inputsVersion;
     const checksVersion = this.checksInputsVersion;
-    const devices = inp.backend.deviceNames(inp.config);
+    const devices = observedDevices(inp);
     const { cached, seq } = this.cache.take(devices, started);
     const checksDue = this.checksVersion !== checksVersion || started - this.checksAtMs >= 0.9 * (this.o.rulesEveryMs ?? 5000);
     const look = await this.look(inp, devices, checksDue, cached);
@@ -137,7 +144,7 @@ export class Reconciler {
     const p = this.compute(inp, look, quiet);
     this.lastDesired = p.datapath;
     const isDrift = version === this.convergedVersion;
-    let failed = await this.applyRules(p);
+    let failed = await this.applyRules(p, checksVersion !== this.checksVersion);
     failed += await this.applyOps(p.ops, isDrift);
     const filesFailed = await this.applyWrites(p.writes ?? [], isDrift);
     failed += filesFailed;
@@ -166,14 +173,15 @@ export class Reconciler {
     return { ...planHost(desired, look, quiet !== undefined), datapath };
   }
 
-  private async applyRules(p: HostPlan): Promise<number> {
+  /** `newInputs`: the rules follow new inputs (start-up, a new lease or network config), not drift. */
+  private async applyRules(p: HostPlan, newInputs: boolean): Promise<number> {
     if (!p.rules) return 0;
     if (await this.o.host.ensureForwarding()) this.o.log.warn('IPv4 forwarding was off; turned it on');
     if (!p.rules.payload) return 0;
     try {
       await this.o.host.restoreRules(p.rules.payload);
       this.stats.rulesRepairs++;
-      this.o.log[this.checksVersion === -1 ? 'info' : 'warn']('iptables rules installed', { chains: p.rules.repaired });
+      this.o.log[newInputs ? 'info' : 'warn']('iptables rules installed', { chains: p.rules.repaired });
       return 0;
     } catch (e) {
       this.stats.lastError = `iptables-restore: ${message(e)}`;

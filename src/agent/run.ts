@@ -15,12 +15,12 @@ import { WeftError } from '../core/errors.js';
 import { Fleet } from '../core/fleet.js';
 import { type HealthSnapshot, type Phase, degradedMessage } from '../core/health.js';
 import type { HostFacts } from '../core/host-facts.js';
-import { subnetsPrefix } from '../core/owner.js';
+import { configKey, subnetsPrefix } from '../core/owner.js';
 import { encodeLeaseAttrs } from '../core/lease.js';
 import { type EventScope, isRelevantEvent } from '../core/netlink-events.js';
 import { parseEnvFile, previousSubnet } from '../core/outputs.js';
 import type { Spec } from '../core/spec.js';
-import { backendFor } from '../backends/index.js';
+import { BACKENDS, backendFor } from '../backends/index.js';
 import { EtcdStore } from '../adapters/etcd.js';
 import { readTextIfExists } from '../adapters/files.js';
 import { hostIdentity } from '../adapters/identity.js';
@@ -28,13 +28,16 @@ import { monitorNetlink } from '../adapters/iproute2.js';
 import { supportsRandomFully } from '../adapters/iptables.js';
 import type { Logger } from '../adapters/log.js';
 import { discoverHost, fleetConfig, kernelHost, vtepMACFor } from './bootstrap.js';
+import { ConfigFollower } from './config-follower.js';
 import { EtcdProbe } from './etcd-probe.js';
 import { FleetView } from './fleet-view.js';
 import { IdentityKeeper } from './identity-keeper.js';
 import { LeaseHolder } from './lease-holder.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import type { AgentCounters } from './metrics.js';
+import { type Derived, type Live, LiveConfig, type LiveWiring } from './live-config.js';
 import { outputFiles } from './outputs.js';
+import { OutputsHook } from './outputs-hook.js';
 import { type ReconcileInputs, Reconciler } from './reconciler.js';
 import { retrying, within } from './retry.js';
 import { type Parts, agentCounters, healthSnapshot } from './snapshot.js';
@@ -72,15 +75,6 @@ interface Base {
   readonly facts: HostFacts;
   readonly randomFully: boolean;
   readonly reconciler: Reconciler;
-}
-
-interface Derived {
-  readonly range: NonNullable<NetworkConfig['ipv4']>;
-  readonly backend: ReturnType<typeof backendFor>;
-  readonly mtu: number;
-  readonly devices: readonly string[];
-  readonly vtepMAC: string;
-  readonly leaseValue: string;
 }
 
 const DEFAULT_TIMINGS: AgentTimings = { leaseTickMs: 1000, resyncMs: 30_000, rulesEveryMs: 5000, etcdProbeMs: 5000, stuckAfterMs: 15_000 };
@@ -190,7 +184,9 @@ export class Agent {
     const d = await this.derive(config, b);
     const previous = cached?.subnet ?? previousSubnet(parseEnvFile((await readTextIfExists(spec.host.subnetFile)) ?? ''));
     const keeper = new LeaseKeeper({ store, prefix: spec.etcd.prefix, identity: () => ids.current, ttlSeconds: spec.host.leaseTTLSeconds, clock: Date, rng, log });
-    const inputsFor = (own: Prefix): ReconcileInputs => this.inputsFor(d, config, b, own, () => fleet.peers.values());
+    // What the host runs now: replaced as a whole by a live network config change.
+    const cur: Live = { d, config, text: fc.text, retired: [] };
+    const inputsFor = (own: Prefix): ReconcileInputs => ({ ...this.inputsFor(cur.d, cur.config, b, own, () => fleet.peers.values()), retiredDevices: cur.retired });
     const holder = new LeaseHolder({
       keeper, ids, store, log, signal, request: { range: d.range, publicIP: facts.publicIP, value: d.leaseValue, ...(previous ? { previous } : {}) },
       renewMarginMs: spec.host.leaseRenewMarginSeconds * 1000, tickMs: this.timings.leaseTickMs,
@@ -232,15 +228,31 @@ export class Agent {
     this.stops.push(() => { probe.stop(); });
     const saver = new StateSaver({
       stateDir: spec.host.stateDir, minGapMs: this.timings.stateSaveGapMs ?? STATE_SAVE_GAP_MS, log,
-      build: () => cachedStateOf(fc.text, holder.lease, ids.current.hostID, fleet.peerEntries()),
+      build: () => cachedStateOf(cur.text, holder.lease, ids.current.hostID, fleet.peerEntries()),
     });
     this.saver = saver;
     this.stops.push(() => saver.stop());
     await saver.flush();
+    await this.follow(cur, { store, reconciler, holder, fleet, inputsFor, derive: (c) => this.derive(c, b) });
+  }
+
+  /** Watch `<prefix>/config` and apply its changes live (agent/live-config.ts). */
+  private async follow(cur: Live, w: Omit<LiveWiring, 'spec' | 'log' | 'parts' | 'hook'>): Promise<void> {
+    const { spec, log, parts } = this;
+    const hook = new OutputsHook(spec.host.onOutputsChanged, log);
+    const live = new LiveConfig(cur, { ...w, spec, log, parts, hook });
+    const follower = new ConfigFollower({
+      store: w.store, key: configKey(spec.etcd.prefix), log, signal: this.abort.signal, backends: [...BACKENDS.keys()],
+      current: () => cur, ownSubnet: () => w.holder.lease?.subnet, apply: (next, change) => live.apply(next, change),
+    });
+    parts.follower = follower;
+    parts.hook = hook;
+    this.stops.push(async () => { await follower.stop(); await hook.idle(); });
+    await follower.start();
   }
 
   /** What the config decides on this host: backend, MTU, devices, VTEP MAC, the lease value. */
-  private async derive(config: NetworkConfig, b: Base) {
+  private async derive(config: NetworkConfig, b: Base): Promise<Derived> {
     const { spec, parts } = this;
     const range = config.ipv4;
     if (!range) throw new WeftError('E_CONFIG', 'the network config has no IPv4 Network; weft programs IPv4 fabrics');

@@ -5,10 +5,12 @@
 import type { HealthSnapshot, LeaseState, Phase } from '../core/health.js';
 import type { EtcdStore } from '../adapters/etcd.js';
 import { weftVersion } from '../version.js';
+import type { ConfigFollower } from './config-follower.js';
 import type { FleetView } from './fleet-view.js';
 import type { IdentityKeeper } from './identity-keeper.js';
 import type { LeaseHolder } from './lease-holder.js';
 import type { AgentCounters } from './metrics.js';
+import type { OutputsHook } from './outputs-hook.js';
 import type { Reconciler } from './reconciler.js';
 
 /** The agent's parts, filled in as start-up reaches them. */
@@ -20,6 +22,11 @@ export interface Parts {
   reconciler?: Reconciler;
   backend?: HealthSnapshot['backend'];
   publicIP?: string;
+  /** Follows <prefix>/config (a problem with a new config shows as a warning). */
+  follower?: ConfigFollower;
+  hook?: OutputsHook;
+  /** A live config change rewrote the bridge-relevant outputs: Docker must be restarted (cleared by a hook that succeeds). */
+  restartNeeded?: { readonly sinceMs: number; readonly changes: readonly string[]; readonly hookRun: number };
   /** Set while running from the cached state (etcd unreachable at start): its lease and peers, since when. */
   cached?: { readonly lease: LeaseState; readonly peers: number; readonly sinceMs: number } | undefined;
 }
@@ -33,6 +40,15 @@ export interface LifeState {
   readonly stuckAfterMs: number;
 }
 
+/** A config that could not be used, and bridge outputs Docker has not picked up yet (a hook that succeeded since clears it). */
+function configState(p: Parts): Pick<HealthSnapshot, 'config'> {
+  const problem = p.follower?.problem ?? '';
+  const r = p.restartNeeded;
+  const pending = r && !(p.hook?.succeededSince(r.hookRun) ?? false) ? r : undefined;
+  if (!problem && !pending) return {};
+  return { config: { problem, ...(pending ? { restartNeeded: { sinceMs: pending.sinceMs, changes: pending.changes } } : {}) } };
+}
+
 export function healthSnapshot(p: Parts, l: LifeState): HealthSnapshot {
   const r = p.reconciler?.stats;
   const lease = p.holder?.state(p.publicIP ?? '') ?? p.cached?.lease;
@@ -41,6 +57,7 @@ export function healthSnapshot(p: Parts, l: LifeState): HealthSnapshot {
     ...(lease ? { lease } : {}),
     ...(p.backend ? { backend: p.backend } : {}),
     ...(p.cached ? { degraded: { sinceMs: p.cached.sinceMs } } : {}),
+    ...configState(p),
     ...(p.ids ? { identity: p.ids.snapshot() } : {}),
     peers: { known: p.cached?.peers ?? p.fleet?.peers.size ?? 0, programmed: r?.peersProgrammed ?? 0, rejected: r?.peersSkipped ?? 0, malformed: p.fleet?.malformed ?? 0 },
     reconcile: {

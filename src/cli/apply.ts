@@ -6,12 +6,31 @@
 import type { CommandModule } from 'yargs';
 import { joinListing } from '../core/acquire.js';
 import { planApply } from '../core/apply.js';
+import type { FleetEffects } from '../core/config-change.js';
 import { WeftError } from '../core/errors.js';
 import { safeText } from '../core/escape.js';
 import { configKey, ownersPrefix, subnetsPrefix } from '../core/owner.js';
 import { handle, loadSpec, withSpec, withStore } from './common.js';
 
 interface Args { spec: string; 'dry-run': boolean; force: boolean }
+
+/**
+ * What the change does to running hosts, as `# ` lines after the difference: each kind of
+ * change (applied live by every weft agent, no restart), the outputs that change on every host,
+ * whether Docker must be restarted, and the hosts (lease keys) that move.
+ */
+function effectLines(e: FleetEffects, force: boolean): string[] {
+  const lines = ['# effect on running hosts: applied live by every weft agent (no weft restart)'];
+  for (const x of e.effects) lines.push(`#   ${x}`);
+  lines.push(`# outputs that change on every host: ${e.outputs.length > 0 ? e.outputs.join('; ') : 'none'}`);
+  lines.push(e.dockerRestart ? '# Docker (or Podman) must be restarted on each host for its bridge to use them (host.onOutputsChanged can do it)' : '# no Docker restart needed');
+  if (e.moves.length === 0) lines.push('# hosts that move: none');
+  else {
+    lines.push(`# hosts that move to a new subnet${force ? '' : ' (needs --force)'}: ${e.moves.length}`);
+    for (const m of e.moves) lines.push(`#   ${safeText(m)}`);
+  }
+  return lines;
+}
 
 export const applyCommand: CommandModule<object, Args> = {
   command: 'apply',
@@ -37,6 +56,7 @@ export const applyCommand: CommandModule<object, Args> = {
       const out: string[] = [];
       if (plan.storedInvalid !== undefined) out.push(`# the stored config is invalid: ${safeText(plan.storedInvalid)}`);
       out.push(...plan.diff.map((l) => safeText(l)));
+      if (plan.effects) out.push(...effectLines(plan.effects, args.force));
       const stranded = plan.stranded.map((l) => safeText(l));
       if (plan.stranded.length > 0 && !args.force) {
         process.stdout.write(`${out.join('\n')}\n`);

@@ -5,6 +5,7 @@
  */
 import { formatIP, formatPrefix } from './cidr.js';
 import { type NetworkConfig, checkNetworkConfig, diffConfigs } from './config-check.js';
+import { type FleetEffects, fleetEffects } from './config-change.js';
 import { isCompatible } from './allocate.js';
 import type { ListedLease } from './acquire.js';
 import { decodeVxlanData } from './lease.js';
@@ -12,15 +13,24 @@ import { ConfigError, decodeNetworkConfig } from './network-config.js';
 
 export type ApplyPlan =
   | { readonly kind: 'unchanged' }
-  | { readonly kind: 'write'; readonly diff: readonly string[]; readonly stranded: readonly string[]; readonly storedInvalid?: string };
+  | {
+    readonly kind: 'write'; readonly diff: readonly string[]; readonly stranded: readonly string[]; readonly storedInvalid?: string;
+    /** What the change does to running hosts (absent when no valid config was stored: nothing runs it). */
+    readonly effects?: FleetEffects;
+  };
 
-/** Why a live lease would not fit `next`, or undefined when it fits. */
-export function strandReason(l: ListedLease, next: NetworkConfig): string | undefined {
+/**
+ * Why a live lease would not fit `next`, or undefined when it fits. A lease weft holds (it has
+ * an owner record) under the `stored` config's backend follows a backend or VNI change live
+ * (issue 19), so only its subnet can strand it; a flanneld host's lease cannot follow.
+ */
+export function strandReason(l: ListedLease, next: NetworkConfig, stored?: NetworkConfig): string | undefined {
   const r = next.ipv4;
   if (!l.subnet || !r) return undefined;
   const who = `${formatPrefix(l.subnet)}${l.attrs ? ` (host ${formatIP(l.attrs.publicIP)})` : ''}`;
   if (!isCompatible(l.subnet, r)) return `${who} lies outside ${formatIP(r.subnetMin)}..${formatIP(r.subnetMax)} /${r.subnetLen}`;
   const type = l.attrs?.backendType ?? '';
+  if (l.owner !== undefined && stored !== undefined && type === stored.backend.type) return undefined;
   if (type !== next.backend.type) return `${who} uses backend ${type || '(none)'}, not ${next.backend.type}`;
   if (next.backend.vxlan) {
     const d = decodeVxlanData(l.attrs?.backendData);
@@ -43,6 +53,7 @@ export function planApply(storedText: string | undefined, desired: NetworkConfig
   }
   const diff = diffConfigs(stored, desired);
   if (stored && diff.length === 0) return { kind: 'unchanged' };
-  const stranded = stored ? leases.flatMap((l) => strandReason(l, desired) ?? []) : [];
-  return { kind: 'write', diff, stranded, ...(storedInvalid !== undefined ? { storedInvalid } : {}) };
+  const stranded = stored ? leases.flatMap((l) => strandReason(l, desired, stored) ?? []) : [];
+  const effects = stored ? fleetEffects(stored, desired, leases.flatMap((l) => (l.owner && l.subnet ? [{ key: l.subnetKey, subnet: l.subnet }] : []))) : undefined;
+  return { kind: 'write', diff, stranded, ...(storedInvalid !== undefined ? { storedInvalid } : {}), ...(effects ? { effects } : {}) };
 }

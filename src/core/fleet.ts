@@ -46,7 +46,7 @@ export class Fleet {
   /** Keys quarantined past QUARANTINE_CAP: counted, their reasons not kept. */
   private readonly overflow = new Set<string>();
 
-  constructor(private readonly subnetsPrefix: string, private readonly config: NetworkConfig, private ownSubnet?: Prefix) {}
+  constructor(private readonly subnetsPrefix: string, private config: NetworkConfig, private ownSubnet?: Prefix) {}
 
   get peers(): ReadonlyMap<string, PeerLease> { return this.peerMap; }
   get quarantined(): ReadonlyMap<string, Quarantined> { return this.bad; }
@@ -57,6 +57,18 @@ export class Fleet {
   setOwnSubnet(subnet: Prefix | undefined): void {
     this.ownSubnet = subnet;
     for (const [k, p] of this.peerMap) if (subnet && samePrefix(p.subnet, subnet)) this.peerMap.delete(k);
+  }
+
+  /**
+   * The network config changed (core/config-change.ts): forget every verdict, so that the
+   * caller judges every entry again against `config`. Unlike a corrupt write, a new config may
+   * rightly drop a peer (a lease outside a shrunk network is no peer any more).
+   */
+  setConfig(config: NetworkConfig): void {
+    this.config = config;
+    this.peerMap.clear();
+    this.bad.clear();
+    this.overflow.clear();
   }
 
   private forget(key: string): void {

@@ -55,6 +55,12 @@ export interface HealthSnapshot {
   readonly degraded?: { readonly sinceMs: number };
   /** A reconcile pass running longer than this, or none finishing for this long, is stuck. */
   readonly stuckAfterMs: number;
+  /**
+   * Live network config changes (agent/config-follower.ts): why the stored config is not the
+   * one running ('' when it is), and bridge outputs rewritten since when that Docker has not
+   * picked up yet (it must be restarted).
+   */
+  readonly config?: { readonly problem: string; readonly restartNeeded?: { readonly sinceMs: number; readonly changes: readonly string[] } };
 }
 
 const secs = (ms: number): string => formatDuration(Math.max(0, Math.round(ms / 1000)) * 1000);
@@ -85,6 +91,8 @@ export function readiness(s: HealthSnapshot): { ready: boolean; reasons: string[
   const warnings = s.identity?.clash ? [s.identity.clash] : [];
   const degraded = s.degraded;
   if (degraded) warnings.push(degradedMessage(degraded.sinceMs));
+  if (s.config?.problem) warnings.push(safeText(s.config.problem));
+  if (s.config?.restartNeeded) warnings.push(restartMessage(s.config.restartNeeded));
   if (s.phase === 'starting') reasons.push(`starting: ${s.step}`);
   if (s.phase === 'stopping') reasons.push('stopping');
   const l = s.lease;
@@ -110,6 +118,11 @@ export function readiness(s: HealthSnapshot): { ready: boolean; reasons: string[
   return { ready: reasons.length === 0, reasons, warnings };
 }
 
+/** The warning shown after a live config change rewrote the bridge outputs. */
+export function restartMessage(r: { readonly sinceMs: number; readonly changes: readonly string[] }): string {
+  return `restart Docker (or Podman): the network config changed at ${new Date(r.sinceMs).toISOString()} and its bridge does not use the new ${r.changes.map((c) => safeText(c)).join(', ')} until then`;
+}
+
 /** The warning shown while running from the cached state. */
 export function degradedMessage(sinceMs: number): string {
   return `running from cached state, etcd unreachable since ${new Date(sinceMs).toISOString()}`;
@@ -130,6 +143,8 @@ export function statusLine(s: HealthSnapshot): string {
   if (!r.ready) line += `; NOT READY: ${r.reasons.join('; ')}`;
   if (s.degraded) line += `; DEGRADED: ${degradedMessage(s.degraded.sinceMs)}`;
   if (s.identity?.clash) line += '; WARNING: host identity clash, see weft status';
+  if (s.config?.problem) line += '; WARNING: the stored network config is not in use, see weft status';
+  if (s.config?.restartNeeded) line += '; RESTART DOCKER: the bridge outputs changed';
   return line;
 }
 

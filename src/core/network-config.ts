@@ -174,7 +174,7 @@ export function encodeNetworkConfig(c: RawNetworkConfig): string {
 }
 
 /** A Backend object as weft writes it: `{"Type":"vxlan","VNI":1,"Port":8472}` or `{"Type":"host-gw"}`. */
-export function backendJson(type: 'vxlan' | 'host-gw', vxlan?: { vni: number; port: number; directRouting: boolean }): Record<string, unknown> {
+export function backendJson(type: 'vxlan' | 'host-gw', vxlan?: { vni: number; port: number; directRouting: boolean; mtu?: number }): Record<string, unknown> {
   if (type === 'host-gw' || !vxlan) return { Type: type };
-  return { Type: 'vxlan', VNI: vxlan.vni, Port: vxlan.port, ...(vxlan.directRouting ? { DirectRouting: true } : {}) };
+  return { Type: 'vxlan', VNI: vxlan.vni, Port: vxlan.port, ...(vxlan.mtu !== undefined ? { MTU: vxlan.mtu } : {}), ...(vxlan.directRouting ? { DirectRouting: true } : {}) };
 }

@@ -70,8 +70,10 @@ export function plan(desired: DesiredDatapath, observed: ObservedDatapath, own: 
   const fresh = new Set<string>();
   for (const d of desired.devices) if (planDevice(d, observed.devices.get(d.name), own, devOps)) fresh.add(d.name);
   const wanted = new Set(desired.devices.map((d) => d.name));
-  // A device created this pass carries nothing yet: everything on it is missing.
-  const onFresh = (dev: string) => fresh.has(dev);
+  // A device created this pass carries nothing yet: everything on it is missing. A device
+  // deleted this pass (observed, not wanted: e.g. flannel.<old VNI>) takes everything on it
+  // along: nothing on it counts as present, and nothing on it is deleted one by one.
+  const onFresh = (dev: string) => fresh.has(dev) || (observed.devices.has(dev) && !wanted.has(dev));
   const dels: Op[] = [];
   const fdbOps: Op[] = [];
   const adds: Op[] = [];

@@ -46,6 +46,12 @@ export interface HostSpec {
   readonly etcdGraceSeconds: number;
   /** Where weft keeps state that must survive reboots (default /var/lib/weft, systemd's StateDirectory). */
   readonly stateDir: string;
+  /**
+   * A program (absolute path, run without a shell or arguments) weft runs after a live network
+   * config change rewrote the bridge-relevant outputs (MTU, subnet), e.g. to restart
+   * Docker; WEFT_CHANGED and friends in its environment say what changed (docs/operations.md).
+   */
+  readonly onOutputsChanged?: string;
 }
 
 export interface OutputsSpec {
@@ -193,7 +199,7 @@ function ipv4Of(r: YamlReader, e: Entry | undefined): IP | undefined {
 }
 
 function readBackend(r: YamlReader, e: Entry | undefined): { type: 'vxlan' | 'host-gw'; json: Record<string, unknown> } | undefined {
-  const m = r.map(e?.node ?? null, 'network.backend', ['type', 'vni', 'port', 'directRouting'], e?.keyPos);
+  const m = r.map(e?.node ?? null, 'network.backend', ['type', 'vni', 'port', 'mtu', 'directRouting'], e?.keyPos);
   if (!m) return undefined;
   const typeEntry = m.get('type');
   const t = typeEntry ? r.string(typeEntry) : 'vxlan';
@@ -202,7 +208,7 @@ function readBackend(r: YamlReader, e: Entry | undefined): { type: 'vxlan' | 'ho
     return r.problem('network.backend.type', `network.backend.type must be vxlan or host-gw, got ${JSON.stringify(t)}`, typeEntry ? r.at(typeEntry) : undefined);
   }
   if (t === 'host-gw') {
-    for (const k of ['vni', 'port', 'directRouting']) {
+    for (const k of ['vni', 'port', 'mtu', 'directRouting']) {
       const x = m.get(k);
       if (x) r.problem(x.path, `${x.path} applies to the vxlan backend only`, x.keyPos);
     }
@@ -211,7 +217,8 @@ function readBackend(r: YamlReader, e: Entry | undefined): { type: 'vxlan' | 'ho
   const vni = r.integer(m.get('vni'), 1, 16777215) ?? DEFAULTS.vni;
   const port = r.integer(m.get('port'), 1, 65535) ?? DEFAULTS.port;
   const directRouting = r.boolean(m.get('directRouting')) ?? false;
-  return { type: t, json: backendJson('vxlan', { vni, port, directRouting }) };
+  const mtu = r.integer(m.get('mtu'), 626, 65535);
+  return { type: t, json: backendJson('vxlan', { vni, port, directRouting, ...opt('mtu', mtu) }) };
 }
 
 const CONFIG_FIELD_TO_KEY: Record<string, string> = { Network: 'cidr', SubnetLen: 'subnetLen', SubnetMin: 'subnetMin', SubnetMax: 'subnetMax' };
@@ -280,7 +287,7 @@ function absPath(r: YamlReader, e: Entry | undefined, dflt: string | undefined):
 }
 
 function readHost(r: YamlReader, e: Entry | undefined, env: Env): HostSpec | undefined {
-  const keys = ['interface', 'interfaceRegex', 'canReach', 'publicIP', 'ipMasq', 'mtu', 'subnetFile', 'leaseTTL', 'leaseRenewMargin', 'listen', 'etcdGrace', 'stateDir'];
+  const keys = ['interface', 'interfaceRegex', 'canReach', 'publicIP', 'ipMasq', 'mtu', 'subnetFile', 'leaseTTL', 'leaseRenewMargin', 'listen', 'etcdGrace', 'stateDir', 'onOutputsChanged'];
   const m = r.map(e?.node ?? null, 'host', keys, e?.keyPos);
   if (!m) return undefined;
   const chosen = ['interface', 'interfaceRegex', 'canReach'].filter((k) => m.has(k));
@@ -309,13 +316,14 @@ function readHost(r: YamlReader, e: Entry | undefined, env: Env): HostSpec | und
   const grace = durationSeconds(r, m.get('etcdGrace'), DEFAULTS.etcdGrace, 1);
   const subnetFile = absPath(r, m.get('subnetFile'), DEFAULTS.subnetFile);
   const stateDir = absPath(r, m.get('stateDir'), DEFAULTS.stateDir);
+  const onOutputsChanged = absPath(r, m.get('onOutputsChanged'), undefined);
   const mtu = r.integer(m.get('mtu'), 576, 65535);
   const ipMasq = r.boolean(m.get('ipMasq')) ?? true;
   if (ttl === undefined || margin === undefined || listen === undefined || subnetFile === undefined || grace === undefined || stateDir === undefined) return undefined;
   return {
     ...opt('interface', iface), ...opt('interfaceRegex', regexText), ...opt('canReach', canReach), ...opt('publicIP', publicIP),
     ipMasq, ...opt('mtu', mtu), subnetFile, leaseTTLSeconds: ttl, leaseRenewMarginSeconds: margin, ...(listen ? { listen } : {}),
-    etcdGraceSeconds: grace, stateDir,
+    etcdGraceSeconds: grace, stateDir, ...opt('onOutputsChanged', onOutputsChanged),
   };
 }
 

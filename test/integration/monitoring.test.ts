@@ -60,7 +60,7 @@ test('promtool check config: the scrape example, with the rules it loads, is val
 });
 
 test('promtool test rules: every alert has a firing and a not-firing case, and all pass', (t) => {
-  const required = ['WeftDown', 'WeftNotReady', 'WeftLeaseExpiringSoon', 'WeftPeersNotProgrammed', 'WeftDriftRepairsClimbing', 'WeftEtcdUnreachable', 'WeftEtcdErrors', 'WeftQuarantinedLeases'];
+  const required = ['WeftDown', 'WeftNotReady', 'WeftLeaseExpiringSoon', 'WeftPeersNotProgrammed', 'WeftDriftRepairsClimbing', 'WeftEtcdUnreachable', 'WeftEtcdErrors', 'WeftQuarantinedLeases', 'WeftDegraded'];
   t.deepEqual(rules.map((r) => r.alert).sort(), [...required].sort());
   for (const { alert } of rules) {
     const cases = ruleTests.filter((c) => c.alertname === alert);

@@ -127,3 +127,16 @@ test('running from the cached state: ready with a warning, etcd out of reach and
   t.deepEqual(readiness(at({ ...s, lease: { ...lease, expiresAtMs: NOW - 1000 } })).reasons, ['lease on 10.5.3.0/24 expired 1s ago']);
   t.is(statusReport(base).degradedSince, null);
 });
+
+test('a live config change: an unusable stored config and a pending Docker restart are warnings, not reasons; shown in status', (t) => {
+  const s = at({ config: { problem: 'the stored network config is not in use (backend type "udp" is not supported by weft (vxlan, host-gw)); running on with the last one', restartNeeded: { sinceMs: NOW - 60_000, changes: ['FLANNEL_MTU 1450 -> 1350'] } } });
+  const r = readiness(s);
+  t.true(r.ready);
+  t.deepEqual(r.warnings, [
+    'the stored network config is not in use (backend type "udp" is not supported by weft (vxlan, host-gw)); running on with the last one',
+    `restart Docker (or Podman): the network config changed at ${new Date(NOW - 60_000).toISOString()} and its bridge does not use the new FLANNEL_MTU 1450 -> 1350 until then`,
+  ]);
+  t.regex(statusLine(s), /; WARNING: the stored network config is not in use, see weft status; RESTART DOCKER: the bridge outputs changed$/);
+  t.regex(renderStatus(statusReport(s), NOW), /^ {2}WARNING +restart Docker \(or Podman\): /m);
+  t.deepEqual(readiness(at({ config: { problem: '' } })).warnings, []);
+});

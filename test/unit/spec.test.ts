@@ -125,7 +125,17 @@ const malformed: [string, string, string][] = [
   ['docker key not a shell name', 'outputs:\n  docker:\n    key: DOCKER-OPTS\n', 'n.yaml:3:10: outputs.docker.key must be a shell variable name'],
   ['outputs as a list', 'outputs: [a]\n', 'n.yaml:1:10: outputs must be a mapping'],
   ['relative podman path', 'outputs:\n  podman: weft.json\n', 'n.yaml:2:11: outputs.podman must be an absolute path'],
+  ['mtu on host-gw', 'network:\n  cidr: 10.244.0.0/16\n  backend:\n    type: host-gw\n    mtu: 9000\n', 'n.yaml:5:5: network.backend.mtu applies to the vxlan backend only'],
+  ['backend mtu too small', 'network:\n  cidr: 10.244.0.0/16\n  backend:\n    mtu: 600\n', 'n.yaml:4:10: network.backend.mtu must be'],
+  ['relative hook path', 'host:\n  onOutputsChanged: restart-docker\n', 'n.yaml:2:21: host.onOutputsChanged must be an absolute path'],
 ];
+
+test('network.backend.mtu becomes Backend.MTU; host.onOutputsChanged is kept as given', (t) => {
+  const spec = parseSpec('n.yaml', 'network:\n  cidr: 10.244.0.0/16\n  backend:\n    mtu: 9000\nhost:\n  onOutputsChanged: /usr/local/bin/restart-docker\n');
+  t.is(spec.network?.configJson, '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","VNI":1,"Port":8472,"MTU":9000}}');
+  t.is(spec.network?.config.backend.vxlan?.mtu, 9000);
+  t.is(spec.host.onOutputsChanged, '/usr/local/bin/restart-docker');
+});
 
 for (const [name, text, want] of malformed) {
   test(`malformed spec: ${name}`, (t) => {

@@ -1,0 +1,107 @@
+/**
+ * One live network config change on a running host (issue 19 part 2), once agent/config-follower
+ * has judged it usable: derive what it means here (a refusal throws and leaves everything as it
+ * was), judge every peer again, converge the datapath, rules and files to it (retiring a device
+ * no longer wanted), republish the lease value or move the subnet, and say so: one log line, and
+ * when the bridge-relevant outputs changed, a warning in the log and status and the operator's
+ * hook (agent/outputs-hook.ts).
+ */
+import { type Prefix, formatPrefix } from '../core/cidr.js';
+import type { NetworkConfig } from '../core/config-check.js';
+import { bridgeChanges, retiredDevices } from '../core/config-change.js';
+import { WeftError } from '../core/errors.js';
+import type { Spec } from '../core/spec.js';
+import type { Backend } from '../backends/types.js';
+import type { Logger } from '../adapters/log.js';
+import type { ApplicableChange, RunningConfig } from './config-follower.js';
+import type { FleetView } from './fleet-view.js';
+import type { LeaseHolder } from './lease-holder.js';
+import type { OutputsHook } from './outputs-hook.js';
+import type { ReconcileInputs, Reconciler } from './reconciler.js';
+import type { Parts } from './snapshot.js';
+import type { KvStore } from '../core/store.js';
+
+/** What a network config decides on this host. */
+export interface Derived {
+  readonly range: NonNullable<NetworkConfig['ipv4']>;
+  readonly backend: Backend;
+  readonly mtu: number;
+  readonly devices: readonly string[];
+  readonly vtepMAC: string;
+  readonly leaseValue: string;
+}
+
+/** What the host runs now; replaced as a whole by a live network config change. */
+export interface Live {
+  d: Derived;
+  config: NetworkConfig;
+  text: string;
+  /** Devices weft owned under an earlier config (deleted by the reconciler). */
+  retired: readonly string[];
+}
+
+/** The running parts a live change touches. */
+export interface LiveWiring {
+  readonly spec: Spec;
+  readonly log: Logger;
+  readonly store: KvStore;
+  readonly reconciler: Reconciler;
+  readonly holder: LeaseHolder;
+  readonly fleet: FleetView;
+  readonly parts: Parts;
+  readonly hook: OutputsHook;
+  /** The reconciler's inputs for this host's subnet, built from the current `Live`. */
+  readonly inputsFor: (own: Prefix) => ReconcileInputs;
+  /** Throws (WeftError, not retryable) when this host cannot run the config. */
+  readonly derive: (config: NetworkConfig) => Promise<Derived>;
+}
+
+/** The overlay MTU bounds (host.mtu's): IPv4's minimum datagram, the kernel's largest. */
+const MIN_MTU = 576;
+const MAX_MTU = 65535;
+
+export class LiveConfig {
+  constructor(private readonly cur: Live, private readonly w: LiveWiring) {}
+
+  async apply(next: RunningConfig, change: ApplicableChange): Promise<void> {
+    const { cur, w } = this;
+    const t0 = Date.now();
+    const held = (): Prefix | undefined => w.holder.lease?.subnet;
+    const own = held();
+    // Nothing a host does changes (formatting, defaults spelled out): only the text is kept.
+    if (change.parts.length === 0 || !own) { Object.assign(cur, { config: next.config, text: next.text }); return; }
+    const d = await w.derive(next.config);
+    // Backend.MTU comes from etcd: an overlay MTU the kernel would refuse would fail every pass.
+    if (d.mtu < MIN_MTU || d.mtu > MAX_MTU) throw new WeftError('E_CONFIG', `the overlay MTU would be ${d.mtu} on this host (Backend.MTU ${next.config.backend.vxlan?.mtu ?? 0}); it must be ${MIN_MTU}..${MAX_MTU}`);
+    const before = { mtu: cur.d.mtu, network: cur.d.range.network, subnet: own };
+    Object.assign(cur, { d, config: next.config, text: next.text, retired: retiredDevices(cur.retired, cur.d.devices, d.devices) });
+    w.fleet.setConfig(next.config);
+    // Same subnet: converge to the new config at once, the lease value follows in the same
+    // moment. A move: the new subnet's inputs are set when it is acquired (LeaseHolder onSubnet).
+    if (change.kind === 'live') w.reconciler.setInputs(w.inputsFor(own));
+    await w.holder.reconfigure(d.range, d.leaseValue);
+    const subnet = held() ?? own;
+    await w.reconciler.settle();
+    w.log.info('network config changed; applied live', {
+      parts: change.parts.join(', '), changes: change.diff, backend: d.backend.type, mtu: d.mtu, subnet: formatPrefix(subnet),
+      ...(change.kind === 'move' ? { moved: change.why } : {}), ms: Date.now() - t0,
+    });
+    const bridge = bridgeChanges(before, { mtu: d.mtu, network: d.range.network, subnet });
+    if (bridge.length > 0) this.restartNeeded(bridge, before, { mtu: d.mtu, network: d.range.network, subnet });
+  }
+
+  /** Docker must be restarted for its bridge to use the new MTU or subnet: log, status, hook. */
+  private restartNeeded(bridge: string[], before: { mtu: number; network: Prefix; subnet: Prefix }, after: { mtu: number; network: Prefix; subnet: Prefix }): void {
+    const { w } = this;
+    const program = w.spec.host.onOutputsChanged;
+    w.log.warn('the bridge outputs changed: restart Docker (or Podman) for its bridge to use them; running containers keep the old values until then', {
+      changes: bridge, hook: program ?? '(none: host.onOutputsChanged is not set)',
+    });
+    const hookRun = w.hook.trigger({
+      WEFT_CHANGED: bridge.map((x) => x.split(' ')[0]).join(','), WEFT_MTU: String(after.mtu), WEFT_NETWORK: formatPrefix(after.network), WEFT_SUBNET: formatPrefix(after.subnet),
+      WEFT_PREVIOUS_MTU: String(before.mtu), WEFT_PREVIOUS_NETWORK: formatPrefix(before.network), WEFT_PREVIOUS_SUBNET: formatPrefix(before.subnet),
+      WEFT_SUBNET_FILE: w.spec.host.subnetFile,
+    });
+    w.parts.restartNeeded = { sinceMs: Date.now(), changes: bridge, hookRun };
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * What a change of `<prefix>/config` means for a running host (issue 19 part 2). Pure: the
+ * agent decodes the new text (untrusted, core/network-config.ts + config-check.ts), then asks
+ * `classifyConfigChange` whether it can apply it live, whether this host's subnet must move,
+ * or whether it must keep running on the config it has. `weft apply` asks `fleetEffects` what
+ * the same change does to every running host before it writes anything.
+ */
+import { type Prefix, formatPrefix, samePrefix, within } from './cidr.js';
+import { type NetworkConfig, effectiveSettings } from './config-check.js';
+import { isCompatible } from './allocate.js';
+
+/** One kind of change, as the log, `weft apply` and the docs name it. */
+export type ChangePart =
+  | 'mtu' | 'port' | 'vni' | 'directRouting' | 'gbp' | 'learning' | 'backend'
+  | 'grow' | 'renumber' | 'subnetLen' | 'subnetRange' | 'ipv6' | 'nftables';
+
+/** flannel config setting (effectiveSettings name) -> the kind of change it is. */
+const PART_OF: Readonly<Record<string, ChangePart>> = {
+  'Backend.MTU': 'mtu', 'Backend.Port': 'port', 'Backend.VNI': 'vni', 'Backend.DirectRouting': 'directRouting',
+  'Backend.GBP': 'gbp', 'Backend.Learning': 'learning', 'Backend.Type': 'backend', SubnetLen: 'subnetLen',
+  SubnetMin: 'subnetRange', SubnetMax: 'subnetRange', EnableNFTables: 'nftables',
+};
+
+export type ConfigChange =
+  /** Nothing that changes what a host does (JSON formatting, key case, defaults spelled out). */
+  | { readonly kind: 'none' }
+  /** Applied in place: this host keeps its subnet (and so its lease key). */
+  | { readonly kind: 'live'; readonly parts: readonly ChangePart[]; readonly diff: readonly string[] }
+  /** Applied in place, but this host's subnet no longer fits: it acquires a new one (never one another host holds). */
+  | { readonly kind: 'move'; readonly parts: readonly ChangePart[]; readonly diff: readonly string[]; readonly why: string }
+  /** Not usable by this host: keep running on the old config, warn in the log and status. */
+  | { readonly kind: 'unusable'; readonly reason: string };
+
+/** `- Name: old` / `+ Name: new` lines and the kinds of change they make. */
+function partsOf(before: NetworkConfig, after: NetworkConfig): { parts: ChangePart[]; diff: string[] } {
+  const a = effectiveSettings(before);
+  const b = effectiveSettings(after);
+  const parts = new Set<ChangePart>();
+  const diff: string[] = [];
+  for (const key of new Set([...a.keys(), ...b.keys()])) {
+    const x = a.get(key);
+    const y = b.get(key);
+    if (x === y) continue;
+    if (x !== undefined) diff.push(`- ${key}: ${x}`);
+    if (y !== undefined) diff.push(`+ ${key}: ${y}`);
+    if (key.startsWith('IPv6')) { parts.add('ipv6'); continue; }
+    if (key === 'Network') { parts.add(networkPart(before, after)); continue; }
+    // Backend.VNI/Port appear and vanish with a backend switch: the switch says it all.
+    if (key.startsWith('Backend.') && a.get('Backend.Type') !== b.get('Backend.Type')) { parts.add('backend'); continue; }
+    const p = PART_OF[key];
+    if (p) parts.add(p);
+  }
+  return { parts: [...parts], diff };
+}
+
+function networkPart(before: NetworkConfig, after: NetworkConfig): ChangePart {
+  const x = before.ipv4?.network;
+  const y = after.ipv4?.network;
+  return x && y && within(x, y) ? 'grow' : 'renumber';
+}
+
+/**
+ * Classify `before` -> `after` for a host holding `ownSubnet` (undefined: none yet). `backends`
+ * are the backend types this weft runs. IPv4 off or an unknown backend is unusable; a subnet
+ * that no longer fits SubnetMin..SubnetMax or SubnetLen is a move; anything else is live.
+ */
+export function classifyConfigChange(before: NetworkConfig, after: NetworkConfig, ownSubnet: Prefix | undefined, backends: readonly string[]): ConfigChange {
+  const range = after.ipv4;
+  if (!range) return { kind: 'unusable', reason: 'the new network config has no IPv4 Network; weft programs IPv4 fabrics' };
+  if (!backends.includes(after.backend.type)) return { kind: 'unusable', reason: `backend type "${after.backend.type}" is not supported by weft (${backends.join(', ')})` };
+  const { parts, diff } = partsOf(before, after);
+  if (parts.length === 0) return { kind: 'none' };
+  if (ownSubnet && !isCompatible(ownSubnet, range)) {
+    const why = ownSubnet.len !== range.subnetLen
+      ? `SubnetLen is now /${range.subnetLen} (this host holds ${formatPrefix(ownSubnet)})`
+      : `${formatPrefix(ownSubnet)} lies outside the new SubnetMin..SubnetMax of ${formatPrefix(range.network)}`;
+    return { kind: 'move', parts, diff, why };
+  }
+  return { kind: 'live', parts, diff };
+}
+
+/** The values a host writes to its bridge-relevant outputs (subnet.env, Docker and Podman options). */
+export interface BridgeOutputs {
+  readonly mtu: number;
+  readonly network: Prefix;
+  readonly subnet: Prefix;
+}
+
+/**
+ * Which bridge-relevant outputs changed: Docker (or Podman) must be restarted for its bridge to
+ * take them (`--mtu` and `--bip` are only read at daemon start). Empty when none did. The
+ * network (FLANNEL_NETWORK) is in subnet.env only, not in Docker's or Podman's options.
+ */
+export function bridgeChanges(before: BridgeOutputs, after: BridgeOutputs): string[] {
+  const out: string[] = [];
+  if (before.mtu !== after.mtu) out.push(`FLANNEL_MTU ${before.mtu} -> ${after.mtu}`);
+  if (!samePrefix(before.subnet, after.subnet)) out.push(`FLANNEL_SUBNET ${formatPrefix(before.subnet)} -> ${formatPrefix(after.subnet)}`);
+  return out;
+}
+
+/**
+ * Devices this host owned and no longer wants (a VNI or backend change retires `flannel.<old>`):
+ * the reconciler observes them too, and the planner deletes what it observes and does not want.
+ * A name wanted again stops being retired.
+ */
+export function retiredDevices(retired: readonly string[], owned: readonly string[], wanted: readonly string[]): string[] {
+  const want = new Set(wanted);
+  return [...new Set([...retired, ...owned])].filter((n) => !want.has(n));
+}
+
+/** What one kind of change does to running hosts (for `weft apply` and docs/operations.md). */
+const EFFECT: Readonly<Record<ChangePart, string>> = {
+  mtu: 'live: every host sets the new device MTU and rewrites FLANNEL_MTU; Docker must be restarted for its bridge to use it',
+  port: 'live: every host re-creates its vxlan device with the new UDP port (a short loss while peers switch)',
+  vni: 'live: every host creates flannel.<new VNI>, publishes a new VtepMAC, deletes the old device (a short loss while peers switch)',
+  directRouting: 'live: peers on the same L2 segment switch between direct routes and vxlan',
+  gbp: 'live: every host re-creates its vxlan device',
+  learning: 'live: every host re-creates its vxlan device',
+  backend: 'live: every host switches backend, republishes its lease and rewrites FLANNEL_MTU if it changes (then restart Docker)',
+  grow: 'live: leases kept; every host rewrites FLANNEL_NETWORK and its masquerade rules; no Docker restart',
+  renumber: 'live for hosts whose subnet still fits; the others move (see below)',
+  subnetLen: 'every host moves to a subnet of the new length',
+  subnetRange: 'live for hosts whose subnet still fits; the others move (see below)',
+  ipv6: 'ignored by weft (IPv4 fabrics only)',
+  nftables: 'ignored by weft (iptables rules)',
+};
+
+export interface FleetEffects {
+  readonly parts: readonly ChangePart[];
+  /** One line per kind of change. */
+  readonly effects: readonly string[];
+  /** Outputs that change on every host. */
+  readonly outputs: readonly string[];
+  /** No host restarts weft: every change is applied by the running agents. */
+  readonly restart: 'none';
+  /** Docker (or Podman) must be restarted on every host for its bridge to pick the change up. */
+  readonly dockerRestart: boolean;
+  /** Lease keys (subnet keys) of hosts that move, with why. */
+  readonly moves: readonly string[];
+}
+
+/** Hosts holding `leases` run `before`; what writing `after` does to them. Pure. */
+export function fleetEffects(before: NetworkConfig, after: NetworkConfig, leases: readonly { readonly key: string; readonly subnet?: Prefix }[]): FleetEffects {
+  const { parts } = partsOf(before, after);
+  const range = after.ipv4;
+  const moves = range ? leases.flatMap((l) => (l.subnet && !isCompatible(l.subnet, range) ? [`${l.key}: ${formatPrefix(l.subnet)} no longer fits ${formatPrefix(range.network)} /${range.subnetLen}`] : [])) : [];
+  const outputs: string[] = [];
+  const mtu = parts.includes('mtu') || parts.includes('backend');
+  if (mtu) outputs.push('FLANNEL_MTU (and the Docker/Podman --mtu) where the overlay MTU changes');
+  if (parts.includes('grow') || parts.includes('renumber')) outputs.push('FLANNEL_NETWORK (and the masquerade rules)');
+  if (moves.length > 0) outputs.push(`FLANNEL_SUBNET (and the Docker/Podman --bip) on the ${moves.length} host(s) that move`);
+  return {
+    parts, effects: parts.map((p) => `${p}: ${EFFECT[p]}`), outputs, restart: 'none',
+    dockerRestart: mtu || moves.length > 0, moves,
+  };
+}
