@@ -16,7 +16,7 @@ interface LinkJson {
   ifindex?: number; ifname?: string; flags?: string[]; mtu?: number; address?: string; addr_info?: AddrInfo[];
   linkinfo?: { info_kind?: string; info_data?: { id?: number; local?: string; link?: string; port?: number; learning?: boolean; gbp?: boolean } };
 }
-interface RouteJson { dst?: string; gateway?: string; dev?: string; protocol?: string; scope?: string; flags?: string[]; type?: string }
+interface RouteJson { dst?: string; gateway?: string; dev?: string; protocol?: string; scope?: string; flags?: string[]; type?: string; metric?: number }
 interface NeighJson { dst?: string; lladdr?: string; state?: string[]; dev?: string }
 interface FdbJson { mac?: string; dst?: string; flags?: string[]; state?: string; ifname?: string }
 
@@ -51,7 +51,7 @@ export function parseRoutes(text: string): ObservedRoute[] {
     const dst = r.dst === 'default' ? parsePrefix('0.0.0.0/0') : parsePrefix(r.dst?.includes('/') ? r.dst : `${r.dst ?? ''}/32`);
     if (!dst || dst.ip.family !== 4 || !r.dev) return [];
     const via = r.gateway ? parseIPv4(r.gateway) : undefined;
-    return [{ dst, dev: r.dev, proto: r.protocol ?? 'boot', onlink: (r.flags ?? []).includes('onlink'), scopeLink: r.scope === 'link', ...(via ? { via } : {}) }];
+    return [{ dst, dev: r.dev, proto: r.protocol ?? 'boot', onlink: (r.flags ?? []).includes('onlink'), scopeLink: r.scope === 'link', ...(via ? { via } : {}), ...(r.metric ? { metric: r.metric } : {}) }];
   });
 }
 
@@ -152,15 +152,21 @@ export async function applyBatch(tool: Tool, lines: readonly string[]): Promise<
   return failures.length > 0 ? failures : lines.map((_, index) => ({ index, message: r.stderr.trim() || `${tool} exit ${r.code}` }));
 }
 
-/** Netlink events, one line each (`ip monitor label`), restarted if the monitor dies. */
+/**
+ * Netlink events, one line each: `ip -4 monitor label link address route neigh`, and the fdb
+ * from `bridge monitor fdb` as `[FDB]` lines (ip's own neigh lines would mix fdb entries with
+ * neighbours). Each monitor is restarted if it dies.
+ */
 export function monitorNetlink(onLine: (line: string) => void): { stop(): void } {
   let stopped = false;
-  let current: LineStream | undefined;
-  const startOne = (): void => {
+  const current: LineStream[] = [];
+  const startOne = (i: number, cmd: string, args: readonly string[], prefix: string): void => {
     if (stopped) return;
-    current = streamLines('ip', ['monitor', 'label', 'link', 'address', 'route', 'neigh'], onLine);
-    void current.exited.then(() => { if (!stopped) setTimeout(startOne, 1000); });
+    const s = streamLines(cmd, args, (l) => { onLine(prefix + l); });
+    current[i] = s;
+    void s.exited.then(() => { if (!stopped) setTimeout(() => { startOne(i, cmd, args, prefix); }, 1000); });
   };
-  startOne();
-  return { stop: () => { stopped = true; current?.stop(); } };
+  startOne(0, 'ip', ['-4', 'monitor', 'label', 'link', 'address', 'route', 'neigh'], '');
+  startOne(1, 'bridge', ['monitor', 'fdb'], '[FDB]');
+  return { stop: () => { stopped = true; for (const s of current) s.stop(); } };
 }

@@ -30,6 +30,8 @@ export interface ReconcileInputs {
   /** The output files this host must have (core/host-files.ts); none when absent. */
   readonly files?: readonly DesiredFile[];
   readonly peers: () => Iterable<PeerLease>;
+  /** A peer by subnet key (undefined: none now); lets a pass recompute only the leases that changed. */
+  readonly peer?: (subnetKey: string) => PeerLease | undefined;
 }
 
 /** The host, as the reconciler sees and changes it (adapters in production, fakes in tests). */
