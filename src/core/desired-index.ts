@@ -16,9 +16,18 @@ import type { TouchedKeys } from './plan.js';
 /** What a backend computes for a set of peers (its `desired`, with the peers given). */
 export type DesiredOf = (peers: readonly PeerLease[]) => DesiredDatapath;
 
+/** What a group last contributed: its keys (the entries live in the merged maps), kept compact for 5,000+ peers. */
+interface Contribution {
+  readonly routes: readonly string[];
+  readonly neighs: readonly string[];
+  readonly fdb: readonly string[];
+  readonly skipped: readonly Skipped[];
+  readonly programmed: number;
+}
+
 interface Group {
   readonly peers: Map<string, PeerLease>;
-  out?: DesiredDatapath | undefined;
+  out?: Contribution | undefined;
 }
 
 export class DesiredIndex {
@@ -83,11 +92,11 @@ export class DesiredIndex {
     const old = group?.out;
     if (!group || !old) return;
     group.out = undefined;
-    this.programmed -= old.peersProgrammed;
+    this.programmed -= old.programmed;
     this.skippedGroups.delete(g);
-    for (const k of old.routes.keys()) { this.routes.delete(k); touched.routes.add(k); }
-    for (const k of old.neighs.keys()) { this.neighs.delete(k); touched.neighs.add(k); }
-    for (const k of old.fdb.keys()) { this.fdb.delete(k); touched.fdb.add(k); }
+    for (const k of old.routes) { this.routes.delete(k); touched.routes.add(k); }
+    for (const k of old.neighs) { this.neighs.delete(k); touched.neighs.add(k); }
+    for (const k of old.fdb) { this.fdb.delete(k); touched.fdb.add(k); }
   }
 
   private contribute(g: string, touched: TouchedKeys): void {
@@ -95,7 +104,7 @@ export class DesiredIndex {
     if (!group) return;
     if (group.peers.size === 0) { this.groups.delete(g); return; }
     const out = this.desiredOf([...group.peers.values()]);
-    group.out = out;
+    group.out = { routes: [...out.routes.keys()], neighs: [...out.neighs.keys()], fdb: [...out.fdb.keys()], skipped: out.skipped, programmed: out.peersProgrammed };
     this.programmed += out.peersProgrammed;
     if (out.skipped.length > 0) this.skippedGroups.add(g);
     const claim = <V>(into: Map<string, V>, from: ReadonlyMap<string, V>, keys: Set<string>): void => {
