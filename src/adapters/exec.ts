@@ -61,3 +61,25 @@ export function streamLines(cmd: string, args: readonly string[], onLine: (line:
   });
   return { stop: () => { child.kill('SIGTERM'); }, exited };
 }
+
+/** A long-running program fed on stdin, read on stderr (stdout is discarded); it never keeps weft alive. */
+export interface Coprocess {
+  write(text: string): void;
+  kill(): void;
+  readonly exited: Promise<number>;
+}
+
+export function startCoprocess(cmd: string, args: readonly string[], onStderr: (text: string) => void): Coprocess {
+  const child = spawn(cmd, args, { stdio: ['pipe', 'ignore', 'pipe'] });
+  child.stderr.on('data', (d: Buffer) => { onStderr(d.toString()); });
+  child.stdin.on('error', () => undefined); // it died: `exited` says so
+  const exited = new Promise<number>((resolve) => {
+    child.once('error', () => { resolve(127); });
+    child.once('close', (code) => { resolve(code ?? 1); });
+  });
+  child.unref();
+  // Pipes are sockets: unref'd, an idle coprocess never holds the event loop open at exit.
+  (child.stdin as unknown as { unref?: () => void }).unref?.();
+  (child.stderr as unknown as { unref?: () => void }).unref?.();
+  return { write: (text) => { child.stdin.write(text); }, kill: () => { child.kill('SIGKILL'); }, exited };
+}

@@ -8,7 +8,7 @@ import type { FdbEntry, Neighbour, ObservedDatapath, ObservedDevice, ObservedRou
 import type { Tool } from '../core/devices.js';
 import type { ObservedLink } from '../core/host-facts.js';
 import { normalizeEthernetMAC } from '../core/mac.js';
-import { type LineStream, exec, execOk, streamLines } from './exec.js';
+import { type Coprocess, type LineStream, exec, execOk, startCoprocess, streamLines } from './exec.js';
 import { WeftError } from '../core/errors.js';
 
 interface AddrInfo { family?: string; local?: string; prefixlen?: number; scope?: string }
@@ -16,7 +16,7 @@ interface LinkJson {
   ifindex?: number; ifname?: string; flags?: string[]; mtu?: number; address?: string; addr_info?: AddrInfo[];
   linkinfo?: { info_kind?: string; info_data?: { id?: number; local?: string; link?: string; port?: number; learning?: boolean; gbp?: boolean } };
 }
-interface RouteJson { dst?: string; gateway?: string; dev?: string; protocol?: string; scope?: string; flags?: string[]; type?: string }
+interface RouteJson { dst?: string; gateway?: string; dev?: string; protocol?: string; scope?: string; flags?: string[]; type?: string; metric?: number }
 interface NeighJson { dst?: string; lladdr?: string; state?: string[]; dev?: string }
 interface FdbJson { mac?: string; dst?: string; flags?: string[]; state?: string; ifname?: string }
 
@@ -51,7 +51,7 @@ export function parseRoutes(text: string): ObservedRoute[] {
     const dst = r.dst === 'default' ? parsePrefix('0.0.0.0/0') : parsePrefix(r.dst?.includes('/') ? r.dst : `${r.dst ?? ''}/32`);
     if (!dst || dst.ip.family !== 4 || !r.dev) return [];
     const via = r.gateway ? parseIPv4(r.gateway) : undefined;
-    return [{ dst, dev: r.dev, proto: r.protocol ?? 'boot', onlink: (r.flags ?? []).includes('onlink'), scopeLink: r.scope === 'link', ...(via ? { via } : {}) }];
+    return [{ dst, dev: r.dev, proto: r.protocol ?? 'boot', onlink: (r.flags ?? []).includes('onlink'), scopeLink: r.scope === 'link', ...(via ? { via } : {}), ...(r.metric ? { metric: r.metric } : {}) }];
   });
 }
 
@@ -143,24 +143,102 @@ export function parseBatchErrors(stderr: string): BatchFailure[] {
   return out;
 }
 
+/**
+ * One long-lived `ip -force -batch -` (or `bridge`) per tool instead of a process per batch.
+ * After each batch a marker line is sent: a command that always fails (a device name longer
+ * than the kernel allows), so its `Command failed -:N` on stderr says the batch is done, and
+ * every failure reported before it (numbered by line since the process started) maps back to
+ * the batch's line. One batch at a time; a process that dies or overruns the deadline fails its
+ * batch (the reconciler retries and looks afresh) and is started again for the next one.
+ * iproute2 caches device name -> index for its lifetime, so after a batch that creates or
+ * deletes a link, or any failure (a device recreated behind weft's back looks like one), every
+ * session is ended and the next batch starts afresh (never a stale index).
+ */
+class BatchSession {
+  private proc: Coprocess | undefined;
+  private linesSent = 0;
+  private stderr = '';
+  private waiting: { readonly first: number; readonly marker: number; readonly resolve: (f: BatchFailure[] | undefined) => void } | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly tool: Tool) {}
+
+  /** End the process (the next batch starts a new one). */
+  restart(): void {
+    const p = this.proc;
+    this.proc = undefined;
+    p?.kill();
+  }
+
+  run(lines: readonly string[]): Promise<BatchFailure[] | undefined> {
+    const next = this.queue.then(() => this.runOne(lines));
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private start(): Coprocess {
+    const p = startCoprocess(this.tool, ['-force', '-batch', '-'], (text) => { this.stderr += text; this.check(); });
+    this.linesSent = 0;
+    this.stderr = '';
+    void p.exited.then(() => { if (this.proc === p) { this.proc = undefined; this.waiting?.resolve(undefined); this.waiting = undefined; } });
+    return p;
+  }
+
+  private async runOne(lines: readonly string[]): Promise<BatchFailure[] | undefined> {
+    const p = this.proc ?? (this.proc = this.start());
+    const first = this.linesSent + 1;
+    const marker = first + lines.length;
+    this.linesSent = marker;
+    const done = new Promise<BatchFailure[] | undefined>((resolve) => { this.waiting = { first, marker, resolve }; });
+    const timer = setTimeout(() => { p.kill(); }, 60_000);
+    p.write(`${lines.join('\n')}\n${MARKER[this.tool]}\n`);
+    try { return await done; } finally { clearTimeout(timer); }
+  }
+
+  private check(): void {
+    const w = this.waiting;
+    if (!w || !this.stderr.includes(`Command failed -:${w.marker}\n`)) return;
+    const failures = parseBatchErrors(this.stderr).filter((f) => f.index + 1 >= w.first && f.index + 1 < w.marker).map((f) => ({ index: f.index + 1 - w.first, message: f.message }));
+    this.stderr = '';
+    this.waiting = undefined;
+    w.resolve(failures);
+  }
+}
+
+/** Always fails: no device name can be this long (IFNAMSIZ is 16). */
+const MARKER: Record<Tool, string> = { ip: 'link show dev weft-batch-marker-line', bridge: 'fdb show dev weft-batch-marker-line' };
+const sessions = new Map<Tool, BatchSession>();
+
 /** Apply one batch; returns the lines that failed (empty when all succeeded). */
 export async function applyBatch(tool: Tool, lines: readonly string[]): Promise<BatchFailure[]> {
   if (lines.length === 0) return [];
-  const r = await exec(tool, ['-force', '-batch', '-'], { input: `${lines.join('\n')}\n`, timeoutMs: 60_000 });
-  if (r.code === 0) return [];
-  const failures = parseBatchErrors(r.stderr);
-  return failures.length > 0 ? failures : lines.map((_, index) => ({ index, message: r.stderr.trim() || `${tool} exit ${r.code}` }));
+  const session = sessions.get(tool) ?? new BatchSession(tool);
+  sessions.set(tool, session);
+  const links = lines.some((l) => /^link (add|del) /.test(l));
+  // A device created or deleted (by weft or, before this, by anyone): no cached index survives it.
+  if (links) for (const x of sessions.values()) x.restart();
+  const r = await session.run(lines);
+  if (!r || r.length > 0 || links) for (const x of sessions.values()) x.restart();
+  if (r) return r;
+  // The process died under this batch (or could not start): say so for every line; the caller retries.
+  return lines.map((_, index) => ({ index, message: `${tool} -batch exited` }));
 }
 
-/** Netlink events, one line each (`ip monitor label`), restarted if the monitor dies. */
+/**
+ * Netlink events, one line each: `ip -4 monitor label link address route neigh`, and the fdb
+ * from `bridge monitor fdb` as `[FDB]` lines (ip's own neigh lines would mix fdb entries with
+ * neighbours). Each monitor is restarted if it dies.
+ */
 export function monitorNetlink(onLine: (line: string) => void): { stop(): void } {
   let stopped = false;
-  let current: LineStream | undefined;
-  const startOne = (): void => {
+  const current: LineStream[] = [];
+  const startOne = (i: number, cmd: string, args: readonly string[], prefix: string): void => {
     if (stopped) return;
-    current = streamLines('ip', ['monitor', 'label', 'link', 'address', 'route', 'neigh'], onLine);
-    void current.exited.then(() => { if (!stopped) setTimeout(startOne, 1000); });
+    const s = streamLines(cmd, args, (l) => { onLine(prefix + l); });
+    current[i] = s;
+    void s.exited.then(() => { if (!stopped) setTimeout(() => { startOne(i, cmd, args, prefix); }, 1000); });
   };
-  startOne();
-  return { stop: () => { stopped = true; current?.stop(); } };
+  startOne(0, 'ip', ['-4', 'monitor', 'label', 'link', 'address', 'route', 'neigh'], '');
+  startOne(1, 'bridge', ['monitor', 'fdb'], '[FDB]');
+  return { stop: () => { stopped = true; for (const s of current) s.stop(); } };
 }

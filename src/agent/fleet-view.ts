@@ -23,7 +23,8 @@ export interface FleetViewDeps {
   /** This host's own lease key and etcd lease, if it holds one. */
   readonly own: () => { readonly key: string; readonly lease: string } | undefined;
   readonly onOwnKeyChanged: () => void;
-  readonly onPeersChanged: () => void;
+  /** Peers changed: these subnet keys (undefined: any, e.g. after a move). */
+  readonly onPeersChanged: (subnetKeys?: ReadonlySet<string>) => void;
 }
 
 export class FleetView {
@@ -92,7 +93,10 @@ export class FleetView {
 
   private onChange(keys: ReadonlySet<string>): void {
     const own = this.d.own();
+    const base = subnetsPrefix(this.d.prefix);
+    const changed = new Set<string>();
     for (const k of keys) {
+      if (k.startsWith(base)) changed.add(k.slice(base.length));
       const kv = this.mirror.snapshot.get(k);
       if (own && k === own.key) {
         if (kv?.lease !== own.lease) this.d.onOwnKeyChanged();
@@ -100,6 +104,6 @@ export class FleetView {
       }
       this.judge(k, kv);
     }
-    this.d.onPeersChanged();
+    this.d.onPeersChanged(changed);
   }
 }

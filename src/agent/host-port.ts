@@ -35,7 +35,16 @@ export interface ReconcileInputs {
    * retiredDevices). Observed with the backend's devices, so the planner deletes them.
    */
   readonly retiredDevices?: readonly string[];
+  /** A peer by subnet key (undefined: none now); lets a pass recompute only the leases that changed. */
+  readonly peer?: (subnetKey: string) => PeerLease | undefined;
 }
+
+/** The backend's devices, and the retired ones (observed so that the planner deletes them). */
+export const observedDevices = (inp: ReconcileInputs): readonly string[] => {
+  const wanted = inp.backend.deviceNames(inp.config);
+  const retired = (inp.retiredDevices ?? []).filter((n) => !wanted.includes(n));
+  return retired.length > 0 ? [...wanted, ...retired] : wanted;
+};
 
 /** The host, as the reconciler sees and changes it (adapters in production, fakes in tests). */
 export interface HostPort {

@@ -6,7 +6,9 @@
  * interval the iptables rules, IPv4 forwarding and the output files (subnet.env, docker
  * options, ...), each read back and rewritten when missing or different. Failures are logged
  * and retried by a later pass with backoff; they never block the rest of the pass. Scheduling
- * is agent/pass-loop.ts; the peer-change shortcut is agent/observation-cache.ts.
+ * is agent/pass-loop.ts; keeping the work per change O(1) (the kernel state followed through
+ * netlink events, the desired state per changed lease, only touched keys planned) is
+ * agent/datapath-tracker.ts.
  */
 import type { Clock } from '../core/clock.js';
 import type { DesiredDatapath, ObservedDatapath } from '../core/datapath.js';
@@ -15,8 +17,8 @@ import { type DesiredHost, type HostPlan, type ObservedHost, planHost, tablesOf 
 import { type SavedTable, desiredRules } from '../core/masq.js';
 import { type Op, batches, opObject, renderOp } from '../core/plan.js';
 import type { Logger } from '../adapters/log.js';
-import type { HostPort, PassReport, ReconcileInputs } from './host-port.js';
-import { ObservationCache } from './observation-cache.js';
+import { type HostPort, type PassReport, type ReconcileInputs, observedDevices } from './host-port.js';
+import { DatapathTracker } from './datapath-tracker.js';
 import { PassLoop } from './pass-loop.js';
 import { message } from './retry.js';
 
@@ -38,12 +40,11 @@ export interface ReconcilerOptions {
 
 const rulesOf = (inp: ReconcileInputs) => desiredRules({ network: inp.network, ownSubnet: inp.ownSubnet, ipMasq: inp.ipMasq, randomFully: inp.randomFully, keepFabricSource: inp.keepFabricSource ?? false });
 
-/** The backend's devices, and the retired ones (observed so that the planner deletes them). */
-const observedDevices = (inp: ReconcileInputs): readonly string[] => {
-  const wanted = inp.backend.deviceNames(inp.config);
-  const retired = (inp.retiredDevices ?? []).filter((n) => !wanted.includes(n));
-  return retired.length > 0 ? [...wanted, ...retired] : wanted;
-};
+const ownershipOf = (inp: ReconcileInputs) => ({ networks: [inp.network], ownSubnets: [inp.ownSubnet], iface: inp.facts.iface });
+const desiredHostOf = (inp: ReconcileInputs, datapath: DesiredDatapath): DesiredHost => ({ datapath, rules: rulesOf(inp), files: inp.files ?? [], own: ownershipOf(inp) });
+/** Stands for the datapath in a rules-and-files look (the tracker plans the datapath). */
+const EMPTY_DATAPATH: ObservedDatapath = { devices: new Map(), routes: [], neighs: [], fdb: [] };
+const isObserved = (x: ObservedDatapath | readonly string[]): x is ObservedDatapath => !Array.isArray(x);
 
 export class Reconciler {
   private inputs: ReconcileInputs | undefined;
@@ -54,12 +55,11 @@ export class Reconciler {
   private checksVersion = -1;
   private checksAtMs = -Infinity;
   private reportedSkips = new Map<string, string>();
-  private lastDesired: DesiredDatapath | undefined;
   private readonly loop: PassLoop;
-  private readonly cache: ObservationCache;
+  private readonly tracker: DatapathTracker;
   readonly stats = {
     passes: 0, passFailures: 0, opsApplied: 0, opsFailed: 0, lastPassAtMs: 0, lastPassDurationMs: 0, lastPassOk: false,
-    /** Passes planned against the cached observation (peer changes only). */
+    /** Passes planned against the kernel state followed through netlink events (no fresh look). */
     cachedPasses: 0,
     peersProgrammed: 0, peersSkipped: 0, rulesRepairs: 0, filesWritten: 0, driftRepairs: {} as Record<string, number>, lastError: '',
     /** Output files that could not be written, with why (readiness is false while any is). */
@@ -68,7 +68,7 @@ export class Reconciler {
 
   constructor(private readonly o: ReconcilerOptions) {
     this.loop = new PassLoop(() => this.runPass(), o.clock);
-    this.cache = new ObservationCache(o.resyncMs ?? 30_000);
+    this.tracker = new DatapathTracker(o.resyncMs ?? 30_000);
   }
 
   /** When the pass in flight started (0: none); the watchdog's view of a stuck loop. */
@@ -82,15 +82,25 @@ export class Reconciler {
     this.poke('inputs');
   }
 
-  /** Something may have changed: converge soon. Inputs that changed bump the version. */
-  poke(reason: 'inputs' | 'peers' | 'netlink' | 'timer'): void {
-    if (reason === 'peers') this.inputsVersion++;
+  /**
+   * Something may have changed: converge soon. Inputs that changed bump the version. `peers`
+   * may name the subnet keys that changed (then only those are recomputed and planned); a
+   * netlink poke looks at the kernel afresh (`netlinkLine` follows one event instead).
+   */
+  poke(reason: 'inputs' | 'peers' | 'netlink' | 'timer', changedKeys?: Iterable<string>): void {
+    if (reason === 'peers') { this.inputsVersion++; this.tracker.peersChanged(changedKeys); }
     // A timer tick alone does not force a fresh look: the full resync has its own period.
-    else if (reason !== 'timer') this.cache.invalidate(reason === 'netlink');
+    else if (reason !== 'timer') this.tracker.invalidate();
     if (!this.inputs) return;
     // A peer change is acted on at once (etcd already batches a transaction into one event);
     // netlink events come in bursts (our own batch echoes back) and are coalesced.
     this.loop.poke(reason === 'peers' || reason === 'inputs' ? 0 : this.o.debounceMs ?? 20);
+  }
+
+  /** One line of the netlink monitor: followed in the kept kernel state; a pass when it changed what weft owns. */
+  netlinkLine(line: string): void {
+    if (!this.tracker.netlinkLine(line, this.inputs) || !this.inputs) return;
+    this.loop.poke(this.o.debounceMs ?? 20);
   }
 
   start(): void {
@@ -105,8 +115,7 @@ export class Reconciler {
 
   /** What a pass with `inputs` would do, changing nothing (weft plan). */
   async preview(inputs: ReconcileInputs): Promise<PassReport> {
-    const devices = inputs.backend.deviceNames(inputs.config);
-    const p = this.compute(inputs, await this.look(inputs, devices, true, undefined), undefined);
+    const p = this.compute(inputs, await this.look(inputs, observedDevices(inputs), true));
     return { ops: p.ops, failed: 0, rulesPayload: p.rules?.payload ?? '', writes: p.writes ?? [], desired: p.datapath };
   }
 
@@ -118,7 +127,7 @@ export class Reconciler {
     try {
       return await this.pass(inp, started);
     } catch (e) {
-      this.cache.invalidate(false);
+      this.tracker.invalidate();
       this.stats.lastError = message(e);
       this.stats.lastPassOk = false;
       this.stats.passFailures++;
@@ -132,31 +141,25 @@ export class Reconciler {
   private async pass(inp: ReconcileInputs, started: number): Promise<boolean> {
     const version = this.inputsVersion;
     const checksVersion = this.checksInputsVersion;
-    const devices = observedDevices(inp);
-    const { cached, seq } = this.cache.take(devices, started);
     const checksDue = this.checksVersion !== checksVersion || started - this.checksAtMs >= 0.9 * (this.o.rulesEveryMs ?? 5000);
-    const look = await this.look(inp, devices, checksDue, cached);
-    if (cached) this.stats.cachedPasses++;
-    else this.cache.observed(started);
-    // Converged, nothing changed since, and the kernel view still clean: nothing to plan (the
-    // timer pass between resyncs only checks the rules and files).
-    const quiet = cached !== undefined && version === this.convergedVersion ? this.lastDesired : undefined;
-    const p = this.compute(inp, look, quiet);
-    this.lastDesired = p.datapath;
+    const view = await this.tracker.plan(inp, ownershipOf(inp), started, (devices) => this.o.host.observeDatapath(devices));
+    if (!view.fresh) this.stats.cachedPasses++;
+    // Rules and files on a check; the datapath's operations are the tracker's.
+    const checks = planHost(desiredHostOf(inp, view.desired), await this.look(inp, EMPTY_DATAPATH, checksDue), true);
+    const p = { ...checks, ops: view.ops, datapath: view.desired };
     const isDrift = version === this.convergedVersion;
     let failed = await this.applyRules(p, checksVersion !== this.checksVersion);
     failed += await this.applyOps(p.ops, isDrift);
     const filesFailed = await this.applyWrites(p.writes ?? [], isDrift);
     failed += filesFailed;
     if (checksDue && failed === 0) { this.checksVersion = checksVersion; this.checksAtMs = started; }
-    this.cache.settle({ devices, observed: look.datapath, fresh: cached === undefined, changed: p.ops.length > 0 || failed > 0, seq });
     this.finish(p, failed, version, started);
     return failed === 0;
   }
 
-  /** Observe: the datapath (unless a clean cached view is given), and on a check the rules and files. */
-  private async look(inp: ReconcileInputs, devices: readonly string[], checks: boolean, cached: ObservedDatapath | undefined): Promise<ObservedHost> {
-    const datapath = cached ?? await this.o.host.observeDatapath(devices);
+  /** Observe: the datapath given (or a fresh one), and on a check the rules and files. */
+  private async look(inp: ReconcileInputs, given: ObservedDatapath | readonly string[], checks: boolean): Promise<ObservedHost> {
+    const datapath = isObserved(given) ? given : await this.o.host.observeDatapath(given);
     if (!checks) return { datapath };
     const files = new Map<string, ObservedFile>();
     for (const f of inp.files ?? []) {
@@ -166,11 +169,10 @@ export class Reconciler {
     return { datapath, tables, files };
   }
 
-  /** Desired host state (the backend's datapath, rules, files) and the plan that reaches it. */
-  private compute(inp: ReconcileInputs, look: ObservedHost, quiet: DesiredDatapath | undefined): HostPlan & { datapath: DesiredDatapath } {
-    const datapath = quiet ?? inp.backend.desired({ config: inp.config, ownSubnet: inp.ownSubnet, facts: inp.facts, routes: look.datapath.routes, peers: inp.peers(), mtu: inp.mtu, vtepMAC: inp.vtepMAC });
-    const desired: DesiredHost = { datapath, rules: rulesOf(inp), files: inp.files ?? [], own: { networks: [inp.network], ownSubnets: [inp.ownSubnet], iface: inp.facts.iface } };
-    return { ...planHost(desired, look, quiet !== undefined), datapath };
+  /** Desired host state (the backend's datapath, rules, files) and the full plan that reaches it (weft plan). */
+  private compute(inp: ReconcileInputs, look: ObservedHost): HostPlan & { datapath: DesiredDatapath } {
+    const datapath = inp.backend.desired({ config: inp.config, ownSubnet: inp.ownSubnet, facts: inp.facts, routes: look.datapath.routes, peers: inp.peers(), mtu: inp.mtu, vtepMAC: inp.vtepMAC });
+    return { ...planHost(desiredHostOf(inp, datapath), look), datapath };
   }
 
   /** `newInputs`: the rules follow new inputs (start-up, a new lease or network config), not drift. */
@@ -192,9 +194,11 @@ export class Reconciler {
 
   private async applyOps(ops: readonly Op[], isDrift: boolean): Promise<number> {
     let failed = 0;
+    const failedOps = new Set<Op>();
     for (const b of batches(ops)) {
-      const failures = await this.o.host.applyBatch(b.tool, b.lines);
+      const failures = await this.o.host.applyBatch(b.tool, b.lines).catch((e: unknown) => { this.tracker.applied(ops, new Set(ops)); throw e; });
       const bad = new Set(failures.map((f) => f.index));
+      for (const i of bad) { const op = b.ops[i]; if (op) failedOps.add(op); }
       for (const f of failures) {
         this.stats.lastError = `${b.tool} ${b.lines[f.index] ?? ''}: ${f.message}`;
         this.o.log.warn('datapath change failed; will retry', { command: `${b.tool} ${b.lines[f.index] ?? ''}`, error: f.message });
@@ -209,6 +213,7 @@ export class Reconciler {
       });
     }
     this.stats.opsFailed += failed;
+    if (this.tracker.applied(ops, failedOps)) this.loop.poke(this.o.debounceMs ?? 20);
     return failed;
   }
 

@@ -17,8 +17,8 @@ import { type HealthSnapshot, type Phase, degradedMessage } from '../core/health
 import type { HostFacts } from '../core/host-facts.js';
 import { configKey, subnetsPrefix } from '../core/owner.js';
 import { encodeLeaseAttrs } from '../core/lease.js';
-import { type EventScope, isRelevantEvent } from '../core/netlink-events.js';
 import { parseEnvFile, previousSubnet } from '../core/outputs.js';
+import type { PeerLease } from '../core/peer-lease.js';
 import type { Spec } from '../core/spec.js';
 import { BACKENDS, backendFor } from '../backends/index.js';
 import { EtcdStore } from '../adapters/etcd.js';
@@ -167,7 +167,7 @@ export class Agent {
     };
     log.warn('etcd unreachable at start; running from the cached state until it answers', { subnet, peers: fleet.peers.size, leaseExpiresAt: new Date(c.expiresAtMs).toISOString(), waitedMs: Date.now() - sinceMs });
     this.setStep(`from the cached state ${subnet}; programming the datapath and writing ${spec.host.subnetFile}`);
-    await this.converge(b.reconciler, this.inputsFor(d, c.config, b, c.subnet, () => fleet.peers.values()), { devices: d.devices, iface: b.facts.iface, network: d.range.network });
+    await this.converge(b.reconciler, this.inputsFor(d, c.config, b, c.subnet, fleet.peers));
     this.phase = 'running';
     log.info('ready', { subnet, backend: d.backend.type, peers: b.reconciler.stats.peersProgrammed, mtu: d.mtu, degraded: degradedMessage(sinceMs) });
   }
@@ -186,7 +186,7 @@ export class Agent {
     const keeper = new LeaseKeeper({ store, prefix: spec.etcd.prefix, identity: () => ids.current, ttlSeconds: spec.host.leaseTTLSeconds, clock: Date, rng, log });
     // What the host runs now: replaced as a whole by a live network config change.
     const cur: Live = { d, config, text: fc.text, retired: [] };
-    const inputsFor = (own: Prefix): ReconcileInputs => ({ ...this.inputsFor(cur.d, cur.config, b, own, () => fleet.peers.values()), retiredDevices: cur.retired });
+    const inputsFor = (own: Prefix): ReconcileInputs => ({ ...this.inputsFor(cur.d, cur.config, b, own, fleet.peers), retiredDevices: cur.retired });
     const holder = new LeaseHolder({
       keeper, ids, store, log, signal, request: { range: d.range, publicIP: facts.publicIP, value: d.leaseValue, ...(previous ? { previous } : {}) },
       renewMarginMs: spec.host.leaseRenewMarginSeconds * 1000, tickMs: this.timings.leaseTickMs,
@@ -201,7 +201,7 @@ export class Agent {
     // routes a previous run left for them (a restart must be hitless).
     const fleet = new FleetView({
       store, prefix: spec.etcd.prefix, config, ownSubnet: held.subnet, log,
-      own: () => holder.lease, onOwnKeyChanged: () => { holder.markSuspect(); }, onPeersChanged: () => { reconciler.poke('peers'); },
+      own: () => holder.lease, onOwnKeyChanged: () => { holder.markSuspect(); }, onPeersChanged: (keys) => { reconciler.poke('peers', keys); },
     });
     parts.fleet = fleet;
     this.stops.push(() => fleet.stop().catch((e: unknown) => { log.debug('fleet watch stop failed; closing the client anyway', { error: String(e) }); }));
@@ -217,7 +217,7 @@ export class Agent {
       await reconciler.settle();
     } else {
       this.setStep(`${leased}; programming the datapath and writing ${spec.host.subnetFile}`);
-      await this.converge(reconciler, inputsFor(held.subnet), { devices: d.devices, iface: facts.iface, network: d.range.network });
+      await this.converge(reconciler, inputsFor(held.subnet));
       this.phase = 'running';
       log.info('ready', { subnet: formatPrefix(held.subnet), backend: d.backend.type, peers: reconciler.stats.peersProgrammed, mtu: d.mtu });
     }
@@ -268,11 +268,12 @@ export class Agent {
     return { range, backend, mtu, devices, vtepMAC, leaseValue };
   }
 
-  private inputsFor(d: Derived, config: NetworkConfig, b: Base, own: Prefix, peers: ReconcileInputs['peers']): ReconcileInputs {
+  private inputsFor(d: Derived, config: NetworkConfig, b: Base, own: Prefix, peers: ReadonlyMap<string, PeerLease>): ReconcileInputs {
     const { spec } = this;
     return {
       backend: d.backend, config, network: d.range.network, ownSubnet: own, facts: b.facts, mtu: d.mtu, vtepMAC: d.vtepMAC, ipMasq: spec.host.ipMasq,
-      keepFabricSource: spec.outputs.podman !== undefined, randomFully: b.randomFully, files: outputFiles(spec, config, own, d.mtu), peers,
+      keepFabricSource: spec.outputs.podman !== undefined, randomFully: b.randomFully, files: outputFiles(spec, config, own, d.mtu),
+      peers: () => peers.values(), peer: (k) => peers.get(k),
     };
   }
 
@@ -285,12 +286,12 @@ export class Agent {
   }
 
   /** Start the reconciler and the netlink monitor; resolves once converged (datapath, rules, files). */
-  private async converge(reconciler: Reconciler, inputs: ReconcileInputs, scope: EventScope): Promise<void> {
+  private async converge(reconciler: Reconciler, inputs: ReconcileInputs): Promise<void> {
     this.parts.reconciler = reconciler;
     this.stops.push(() => reconciler.stop());
     reconciler.setInputs(inputs);
     reconciler.start();
-    const monitor = monitorNetlink((line) => { if (isRelevantEvent(line, scope)) reconciler.poke('netlink'); });
+    const monitor = monitorNetlink((line) => { reconciler.netlinkLine(line); });
     this.stops.push(() => { monitor.stop(); });
     await reconciler.settle();
   }

@@ -16,6 +16,8 @@ export const hostGw: Backend = {
   leaseAttrs: (_c, facts): LeaseAttrs => ({ publicIP: facts.publicIP, backendType: 'host-gw' }),
   refusal: (facts) => (sameIP(facts.publicIP, facts.ifaceIP) ? undefined
     : `host-gw cannot run behind NAT: host.publicIP ${formatIP(facts.publicIP)} differs from ${facts.iface}'s address ${formatIP(facts.ifaceIP)}`),
+  // Each lease's route depends on that lease alone.
+  peerGroup: (p) => p.subnetKey,
   desired(i: BackendInput) {
     const routes = new Map<string, Route>();
     const skipped: Skipped[] = [];

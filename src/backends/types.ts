@@ -36,4 +36,10 @@ export interface Backend {
   /** Refuse to run on this host (e.g. host-gw behind NAT): a message, or undefined. */
   refusal(facts: HostFacts): string | undefined;
   desired(input: BackendInput): DesiredDatapath;
+  /**
+   * Optional (core/desired-index.ts): a name such that peers with different names never affect
+   * each other's desired entries, and `desired` over one name's peers yields exactly their
+   * entries. With it, one changed lease costs O(1); without it, every pass computes in full.
+   */
+  peerGroup?(peer: PeerLease): string;
 }

@@ -37,6 +37,8 @@ export const vxlan: Backend = {
   mtu: (c, facts, hostMTU) => hostMTU ?? (opts(c).mtu || facts.ifaceMTU) - VXLAN_OVERHEAD_V4,
   leaseAttrs: (c, facts, vtepMAC) => vxlanLeaseAttrs(facts.publicIP, { vni: opts(c).vni, vtepMAC }),
   refusal: () => undefined,
+  // Only the VTEP MAC links leases (one MAC, one VTEP); a lease without vxlan data stands alone.
+  peerGroup: (p) => (p.vxlan ? `mac ${p.vxlan.vtepMAC}` : `key ${p.subnetKey}`),
   desired(i: BackendInput) {
     const o = opts(i.config);
     const dev = `flannel.${o.vni}`;

@@ -105,6 +105,8 @@ export interface ObservedRoute {
   readonly proto: string;
   readonly onlink: boolean;
   readonly scopeLink: boolean;
+  /** The route's metric when not 0 (a destination may have one route per metric). */
+  readonly metric?: number;
 }
 
 export interface ObservedDatapath {

@@ -1,10 +1,11 @@
 /**
  * Which `ip monitor label link address route neigh` lines concern weft. An event only says
  * "look again"; this filter keeps the underlay's ordinary churn (ARP on eth0, other devices)
- * from waking the reconciler. fdb changes arrive as [NEIGH] lines too.
+ * from waking the reconciler. fdb changes arrive as [FDB] lines (`bridge monitor fdb`).
  */
-import { type Prefix, parsePrefix, parseIP, prefix, within } from './cidr.js';
-import { WEFT_ROUTE_PROTO } from './datapath.js';
+import { type Prefix, parseIPv4, parsePrefix, parseIP, prefix, within } from './cidr.js';
+import { type FdbEntry, type Neighbour, type ObservedRoute, WEFT_ROUTE_PROTO } from './datapath.js';
+import { normalizeEthernetMAC } from './mac.js';
 
 export interface EventScope {
   /** weft's devices, e.g. flannel.1 (none for host-gw). */
@@ -18,7 +19,7 @@ const mentionsDev = (line: string, dev: string): boolean =>
   line.includes(`dev ${dev} `) || line.endsWith(`dev ${dev}`) || line.includes(`: ${dev}: `) || line.includes(`: ${dev}@`) || line.includes(`: ${dev} `);
 
 export function isRelevantEvent(line: string, s: EventScope): boolean {
-  const m = /^\[(LINK|ADDR|ROUTE|NEIGH)\](?:Deleted )?(.*)$/.exec(line);
+  const m = /^\[(LINK|ADDR|ROUTE|NEIGH|FDB)\](?:Deleted )?(.*)$/.exec(line);
   if (!m) return false;
   const [, kind, rest = ''] = m;
   const onDevice = s.devices.some((d) => mentionsDev(rest, d));
@@ -26,6 +27,7 @@ export function isRelevantEvent(line: string, s: EventScope): boolean {
     case 'LINK': return onDevice || mentionsDev(rest, s.iface);
     case 'ADDR': return onDevice || mentionsDev(rest, s.iface);
     case 'NEIGH': return onDevice;
+    case 'FDB': return onDevice;
     default: {
       if (onDevice || rest.includes(` proto ${WEFT_ROUTE_PROTO} `) || rest.endsWith(` proto ${WEFT_ROUTE_PROTO}`)) return true;
       const first = rest.split(' ')[0] ?? '';
@@ -33,4 +35,81 @@ export function isRelevantEvent(line: string, s: EventScope): boolean {
       return dst !== undefined && within(dst, s.network);
     }
   }
+}
+
+/**
+ * What one event line says about an object the planner looks at, or undefined when it says
+ * nothing weft can model (then the caller looks at the kernel afresh if the line is relevant).
+ * Lines come from `ip -4 monitor label link address route neigh` and, prefixed `[FDB]`, from
+ * `bridge monitor fdb`. Main-table IPv4 unicast routes (any owner: the underlay's decide host-gw
+ * adjacency), permanent neighbours and fdb entries on weft's devices; a neighbour or fdb entry
+ * that turns non-permanent is, to the planner, gone (the observation keeps permanent ones only).
+ */
+export type ModelEvent =
+  | { readonly kind: 'route'; readonly deleted: boolean; readonly route: ObservedRoute }
+  | { readonly kind: 'neigh'; readonly gone: boolean; readonly neigh: Neighbour }
+  | { readonly kind: 'fdb'; readonly gone: boolean; readonly fdb: FdbEntry };
+
+const ROUTE_TYPES = new Set(['local', 'broadcast', 'multicast', 'unreachable', 'prohibit', 'blackhole', 'throw', 'anycast', 'nat', 'unicast']);
+const ROUTE_VALUED = new Set(['via', 'dev', 'proto', 'scope', 'src', 'metric', 'table', 'mtu', 'expires', 'pref', 'realms', 'advmss', 'initcwnd', 'initrwnd', 'weight', 'nhid', 'tos', 'dsfield', 'from', 'hoplimit', 'rtt', 'rttvar', 'ssthresh', 'cwnd', 'window', 'congctl', 'features', 'quickack', 'fastopen_no_cookie', 'encap', 'ttl-propagate']);
+
+/** `word value` pairs and bare flags of a monitor line (after the object's first word). */
+function fields(ws: readonly string[], valued: ReadonlySet<string>): { kv: Map<string, string>; flags: Set<string> } {
+  const kv = new Map<string, string>();
+  const flags = new Set<string>();
+  for (let i = 0; i < ws.length; i++) {
+    const w = ws[i] ?? '';
+    if (valued.has(w)) { kv.set(w, ws[i + 1] ?? ''); i++; } else if (w) flags.add(w);
+  }
+  return { kv, flags };
+}
+
+function parseRouteEvent(rest: string, deleted: boolean): ModelEvent | undefined {
+  const ws = rest.trim().split(/\s+/);
+  if (ROUTE_TYPES.has(ws[0] ?? '')) return ws[0] === 'unicast' ? parseRouteEvent(ws.slice(1).join(' '), deleted) : undefined;
+  const first = ws[0] ?? '';
+  const dst = first === 'default' ? parsePrefix('0.0.0.0/0') : parsePrefix(first.includes('/') ? first : `${first}/32`);
+  const { kv, flags } = fields(ws.slice(1), ROUTE_VALUED);
+  const table = kv.get('table');
+  const dev = kv.get('dev');
+  if (!dst || dst.ip.family !== 4 || !dev || (table !== undefined && table !== 'main')) return undefined;
+  const via = kv.has('via') ? parseIPv4(kv.get('via') ?? '') : undefined;
+  if (kv.has('via') && !via) return undefined;
+  const metric = Number(kv.get('metric') ?? 0);
+  return {
+    kind: 'route', deleted,
+    route: { dst, dev, proto: kv.get('proto') ?? 'boot', onlink: flags.has('onlink'), scopeLink: kv.get('scope') === 'link', ...(via ? { via } : {}), ...(metric ? { metric } : {}) },
+  };
+}
+
+function parseNeighEvent(rest: string, deleted: boolean, devices: readonly string[]): ModelEvent | undefined {
+  const ws = rest.trim().split(/\s+/);
+  const ip = parseIPv4(ws[0] ?? '');
+  const { kv, flags } = fields(ws.slice(1), new Set(['dev', 'lladdr', 'router', 'proxy', 'used', 'probes', 'nomaster', 'vrf', 'protocol']));
+  const dev = kv.get('dev') ?? '';
+  if (!ip || !devices.includes(dev)) return undefined;
+  const mac = normalizeEthernetMAC(kv.get('lladdr') ?? '');
+  const gone = deleted || !flags.has('PERMANENT') || !mac;
+  return { kind: 'neigh', gone, neigh: { ip, mac: mac ?? '', dev } };
+}
+
+function parseFdbEvent(rest: string, devices: readonly string[]): ModelEvent | undefined {
+  const deleted = rest.startsWith('Deleted ');
+  const ws = (deleted ? rest.slice('Deleted '.length) : rest).trim().split(/\s+/);
+  const mac = normalizeEthernetMAC(ws[0] ?? '');
+  const { kv, flags } = fields(ws.slice(1), new Set(['dev', 'dst', 'master', 'vlan', 'port', 'vni', 'via', 'src_vni', 'nhid', 'used', 'updated']));
+  const dev = kv.get('dev') ?? '';
+  const dst = kv.has('dst') ? parseIPv4(kv.get('dst') ?? '') : undefined;
+  if (!mac || !dst || !devices.includes(dev)) return undefined;
+  return { kind: 'fdb', gone: deleted || !flags.has('permanent'), fdb: { mac, dst, dev } };
+}
+
+/** The modelled meaning of one monitor line (see ModelEvent); `devices` are weft's. */
+export function parseModelEvent(line: string, devices: readonly string[]): ModelEvent | undefined {
+  const m = /^\[(ROUTE|NEIGH|FDB)\](Deleted )?(.*)$/.exec(line);
+  if (!m) return undefined;
+  const [, kind, del, rest = ''] = m;
+  if (kind === 'ROUTE') return parseRouteEvent(rest, del !== undefined);
+  if (kind === 'NEIGH') return parseNeighEvent(rest, del !== undefined, devices);
+  return parseFdbEvent(`${del ?? ''}${rest}`, devices);
 }

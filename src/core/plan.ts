@@ -74,40 +74,89 @@ export function plan(desired: DesiredDatapath, observed: ObservedDatapath, own: 
   // deleted this pass (observed, not wanted: e.g. flannel.<old VNI>) takes everything on it
   // along: nothing on it counts as present, and nothing on it is deleted one by one.
   const onFresh = (dev: string) => fresh.has(dev) || (observed.devices.has(dev) && !wanted.has(dev));
-  const dels: Op[] = [];
-  const fdbOps: Op[] = [];
-  const adds: Op[] = [];
+  const out: PlanParts = { dels: [], fdbOps: [], neighAdds: [], routeAdds: [] };
 
   const seenRoutes = new Map<string, ObservedRoute[]>();
   for (const r of observed.routes) {
     if (onFresh(r.dev) || !ownsRoute(r, own, wanted)) continue;
     const k = routeKey(r.dst);
-    seenRoutes.set(k, [...(seenRoutes.get(k) ?? []), r]);
+    const at = seenRoutes.get(k);
+    if (at) at.push(r); else seenRoutes.set(k, [r]);
   }
-  for (const [k, rs] of seenRoutes) {
-    const want = desired.routes.get(k);
-    // A wanted destination is fixed by `route replace` (same dst, metric and table) in place.
-    if (!want) for (const r of rs) dels.push({ kind: 'route-del', route: r });
-  }
+  for (const [k, rs] of seenRoutes) if (!desired.routes.has(k)) planRouteKey(k, rs, desired, out);
 
   const seenNeigh = new Map(observed.neighs.filter((n) => !onFresh(n.dev)).map((n) => [neighKey(n.ip), n]));
-  for (const [k, n] of seenNeigh) if (!desired.neighs.has(k)) dels.push({ kind: 'neigh-del', neigh: n });
-  for (const [k, n] of desired.neighs) if (seenNeigh.get(k)?.mac !== n.mac) adds.push({ kind: 'neigh-replace', neigh: n });
+  for (const [k, n] of seenNeigh) if (!desired.neighs.has(k)) out.dels.push({ kind: 'neigh-del', neigh: n });
+  for (const [k, n] of desired.neighs) if (seenNeigh.get(k)?.mac !== n.mac) out.neighAdds.push({ kind: 'neigh-replace', neigh: n });
 
   const seenFdb = new Set<string>();
   for (const f of observed.fdb) {
     if (onFresh(f.dev)) continue;
     seenFdb.add(fdbKey(f));
     const want = desired.fdb.get(f.mac);
-    if (!want || !sameIP(want.dst, f.dst)) fdbOps.push({ kind: 'fdb-del', fdb: f });
+    if (!want || !sameIP(want.dst, f.dst)) out.fdbOps.push({ kind: 'fdb-del', fdb: f });
   }
-  for (const f of desired.fdb.values()) if (!seenFdb.has(fdbKey(f))) fdbOps.push({ kind: 'fdb-replace', fdb: f });
+  for (const f of desired.fdb.values()) if (!seenFdb.has(fdbKey(f))) out.fdbOps.push({ kind: 'fdb-replace', fdb: f });
 
-  for (const [k, r] of desired.routes) {
-    if (!(seenRoutes.get(k) ?? []).some((o) => sameRoute(o, r))) adds.push({ kind: 'route-replace', route: r });
-  }
+  for (const [k] of desired.routes) planRouteKey(k, seenRoutes.get(k) ?? [], desired, out);
   for (const name of observed.devices.keys()) if (!wanted.has(name)) devOps.push({ kind: 'link-del', name });
-  return [...devOps, ...dels, ...fdbOps, ...adds];
+  return [...devOps, ...out.dels, ...out.fdbOps, ...out.neighAdds, ...out.routeAdds];
+}
+
+interface PlanParts { dels: Op[]; fdbOps: Op[]; neighAdds: Op[]; routeAdds: Op[] }
+
+/** One route destination: delete what weft owns there if unwanted, else replace unless already right. */
+function planRouteKey(k: string, owned: readonly ObservedRoute[], desired: DesiredDatapath, out: PlanParts): void {
+  const want = desired.routes.get(k);
+  // A wanted destination is fixed by `route replace` (same dst, metric and table) in place.
+  if (!want) { for (const r of owned) out.dels.push({ kind: 'route-del', route: r }); return; }
+  if (!owned.some((o) => sameRoute(o, want))) out.routeAdds.push({ kind: 'route-replace', route: want });
+}
+
+/** The observed datapath kept keyed (core/observed-model.ts), so that one key is looked up in O(1). */
+export interface KeyedObserved {
+  readonly devices: ReadonlyMap<string, ObservedDevice>;
+  /** Every main-table route, by routeKey. */
+  readonly routes: ReadonlyMap<string, readonly ObservedRoute[]>;
+  /** Permanent neighbours on weft's devices, by neighKey. */
+  readonly neighs: ReadonlyMap<string, Neighbour>;
+  /** Permanent fdb entries on weft's devices, by MAC. */
+  readonly fdb: ReadonlyMap<string, readonly FdbEntry[]>;
+}
+
+/** The keys a change may have touched: route destinations, neighbour IPs, fdb MACs (datapath.ts keys). */
+export interface TouchedKeys {
+  readonly routes: Set<string>;
+  readonly neighs: Set<string>;
+  readonly fdb: Set<string>;
+}
+
+export const noTouchedKeys = (): TouchedKeys => ({ routes: new Set(), neighs: new Set(), fdb: new Set() });
+
+/**
+ * `plan` restricted to the touched keys, for a host whose devices are already right (no device
+ * operation is planned: a change to a device forces a full plan). For every key it decides
+ * exactly as `plan` does, so the operations are the same as a full plan's for those keys; keys
+ * not touched are, by the caller's contract, unchanged since a converged full plan.
+ * O(touched keys).
+ */
+export function planTouched(desired: DesiredDatapath, observed: KeyedObserved, own: Ownership, touched: TouchedKeys): Op[] {
+  const wanted = new Set(desired.devices.map((d) => d.name));
+  const out: PlanParts = { dels: [], fdbOps: [], neighAdds: [], routeAdds: [] };
+  for (const k of touched.routes) planRouteKey(k, (observed.routes.get(k) ?? []).filter((r) => ownsRoute(r, own, wanted)), desired, out);
+  for (const k of touched.neighs) {
+    const seen = observed.neighs.get(k);
+    const want = desired.neighs.get(k);
+    if (seen && !want) out.dels.push({ kind: 'neigh-del', neigh: seen });
+    if (want && seen?.mac !== want.mac) out.neighAdds.push({ kind: 'neigh-replace', neigh: want });
+  }
+  for (const mac of touched.fdb) {
+    const want = desired.fdb.get(mac);
+    const seen = observed.fdb.get(mac) ?? [];
+    for (const f of seen) if (!want || !sameIP(want.dst, f.dst)) out.fdbOps.push({ kind: 'fdb-del', fdb: f });
+    if (want && !seen.some((f) => fdbKey(f) === fdbKey(want))) out.fdbOps.push({ kind: 'fdb-replace', fdb: want });
+  }
+  return [...out.dels, ...out.fdbOps, ...out.neighAdds, ...out.routeAdds];
 }
 
 /** `ip -batch` or `bridge -batch`, and the line for one operation. */

@@ -165,24 +165,103 @@ test('flushed iptables chains are restored on the next check', async (t) => {
   await r.stop();
 });
 
-test('a peer change after a clean observation plans against the cache; its own changes drop the cache', async (t) => {
+test('a peer change plans against the kept kernel state, which follows weft\'s own changes (no new observation)', async (t) => {
   const { r, host, peers } = setup();
   await r.settle();
-  t.is(host.observed, 1);
-  r.poke('netlink'); // the echo of our own batch: a fresh look, nothing to do, and a clean snapshot
-  await r.settle();
-  t.is(host.observed, 2);
+  const seen = host.observed; // the start, and a look at the device it created
   peers.push(peer(3));
   r.poke('peers');
   await r.settle();
-  t.is(host.observed, 2, 'no new observation for a peer change');
+  t.is(host.observed, seen, 'no new observation for a peer change');
   t.is(r.stats.cachedPasses, 1);
   expectConverged(t, host, [2, 3]);
   peers.push(peer(4));
   r.poke('peers');
   await r.settle();
-  t.is(host.observed, 3, 'after applying changes the cache is gone: observe afresh');
+  t.is(host.observed, seen, 'the kept state recorded the changes it applied');
   expectConverged(t, host, [2, 3, 4]);
+  await r.stop();
+});
+
+/** A reconciler whose inputs can look a peer up by key, as weft run's do (passes then plan only the changed keys). */
+function keyedSetup(): { r: Reconciler; host: FakeHost; peers: Map<string, PeerLease> } {
+  const peers = new Map<string, PeerLease>([[peer(2).subnetKey, peer(2)]]);
+  const host = new FakeHost(underlay);
+  const r = new Reconciler({ host, log: jsonLogger({ write: () => undefined }), clock: Date, resyncMs: 60_000, rulesEveryMs: 60_000 });
+  r.setInputs({
+    backend: vxlan, config: VX, network: pfx('198.18.0.0/16'), ownSubnet: own, facts, mtu: 1450, vtepMAC: MAC,
+    ipMasq: true, randomFully: false, files, peers: () => peers.values(), peer: (k) => peers.get(k),
+  });
+  return { r, host, peers };
+}
+
+test('a keyed peer change writes only that peer\'s entries; a MAC handed to the older lease moves with it', async (t) => {
+  const { r, host, peers } = keyedSetup();
+  for (const n of [3, 4, 5]) peers.set(peer(n).subnetKey, peer(n));
+  r.poke('peers');
+  await r.settle();
+  expectConverged(t, host, [2, 3, 4, 5]);
+  const seen = host.observed;
+  const n = host.applied.length;
+  peers.delete(peer(4).subnetKey);
+  r.poke('peers', [peer(4).subnetKey]);
+  await r.settle();
+  t.deepEqual(host.applied.slice(n).sort(), ['bridge fdb del 0e:00:00:00:00:04 dev flannel.1 dst 192.0.2.14 self', 'ip neigh del 198.18.4.0 dev flannel.1', 'ip route del 198.18.4.0/24 via 198.18.4.0 dev flannel.1'].sort());
+  expectConverged(t, host, [2, 3, 5]);
+  t.is(host.observed, seen);
+  // Peer 6 copies peer 3's MAC with an older create revision: it takes the MAC, 3 is dropped.
+  const v = validatePeerLease('198.18.6.0-24', `{"PublicIP":"192.0.2.16","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${macOf(3)}"}}`, VX, '1');
+  const p3 = validatePeerLease(peer(3).subnetKey, `{"PublicIP":"192.0.2.13","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${macOf(3)}"}}`, VX, '9');
+  if (!v.ok || !p3.ok) throw new Error('bad lease');
+  peers.set(p3.lease.subnetKey, p3.lease);
+  peers.set(v.lease.subnetKey, v.lease);
+  r.poke('peers', [v.lease.subnetKey, p3.lease.subnetKey]);
+  await r.settle();
+  t.true(host.routeLines().includes('198.18.6.0/24 via 198.18.6.0 dev flannel.1 onlink proto 175'));
+  t.false(host.routeLines().some((l) => l.startsWith('198.18.3.0/24')), 'the younger lease with the same MAC is not programmed');
+  t.deepEqual([...host.fdb.values()].filter((f) => f.mac === macOf(3)).map((f) => formatIP(f.dst)), ['192.0.2.16']);
+  t.is(host.observed, seen);
+  await r.stop();
+});
+
+test('netlink lines keep the kernel state: a deleted route, neighbour or fdb entry is repaired without a new observation; a device event looks afresh', async (t) => {
+  const { r, host } = keyedSetup();
+  await r.settle();
+  const seen = host.observed;
+  await host.applyBatch('ip', ['route del 198.18.2.0/24 dev flannel.1', 'neigh del 198.18.2.0 dev flannel.1']);
+  await host.applyBatch('bridge', [`fdb del ${macOf(2)} dev flannel.1 dst 192.0.2.12 self`]);
+  r.netlinkLine('[ROUTE]Deleted 198.18.2.0/24 via 198.18.2.0 dev flannel.1 proto 175 onlink ');
+  r.netlinkLine('[NEIGH]198.18.2.0 dev flannel.1 FAILED ');
+  r.netlinkLine(`[FDB]Deleted ${macOf(2)} dev flannel.1 dst 192.0.2.12 self permanent`);
+  await r.settle();
+  expectConverged(t, host, [2]);
+  t.is(host.observed, seen, 'repaired from the events alone');
+  t.is(r.stats.driftRepairs.route, 1);
+  const n = host.applied.length;
+  // Echoes of what weft itself wrote change nothing: no pass writes anything.
+  r.netlinkLine('[ROUTE]198.18.2.0/24 via 198.18.2.0 dev flannel.1 proto 175 onlink ');
+  r.netlinkLine(`[NEIGH]198.18.2.0 dev flannel.1 lladdr ${macOf(2)} PERMANENT `);
+  await r.settle();
+  t.is(host.applied.length, n);
+  // The underlay's own ARP churn is not weft's.
+  r.netlinkLine('[NEIGH]192.0.2.77 dev eth0 lladdr 0e:99:99:99:99:99 REACHABLE ');
+  await r.settle();
+  t.is(host.observed, seen);
+  host.links.delete('flannel.1');
+  r.netlinkLine('[LINK]Deleted 4: flannel.1: <BROADCAST,MULTICAST> mtu 1450 qdisc noop state DOWN group default ');
+  await r.settle();
+  t.is(host.observed, seen + 2, 'a device event is not modelled: a fresh look (and one more after creating it again)');
+  expectConverged(t, host, [2]);
+  await r.stop();
+});
+
+test('with no events at all (the stream killed), the periodic full resync still repairs drift', async (t) => {
+  const { r, host } = setup({ resyncMs: 0 });
+  await r.settle();
+  await host.applyBatch('ip', ['route del 198.18.2.0/24 dev flannel.1']);
+  r.poke('timer');
+  await r.settle();
+  expectConverged(t, host, [2]);
   await r.stop();
 });
 

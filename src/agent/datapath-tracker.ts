@@ -1,0 +1,128 @@
+/**
+ * Work proportional to what changed (issue 22). Keeps, between passes, the kernel datapath as
+ * last known (core/observed-model.ts: a full observation, then netlink events and weft's own
+ * applied operations) and the desired datapath per lease group (core/desired-index.ts), and
+ * collects what changed since the last pass: the keys netlink events touched and the leases
+ * that changed. A pass then plans only those keys (core/plan.ts planTouched). A full look and
+ * a full plan happen at start, on new inputs, on any event or operation the model cannot follow
+ * (a device, an address, an ambiguous fdb change, a failed operation), on a peer change that
+ * names no keys, and on the periodic resync: the safety net for a killed or lagging event stream.
+ */
+import type { DesiredDatapath, ObservedDatapath, ObservedRoute } from '../core/datapath.js';
+import { formatPrefix, within } from '../core/cidr.js';
+import { DesiredIndex } from '../core/desired-index.js';
+import { isRelevantEvent, parseModelEvent, type ModelEvent } from '../core/netlink-events.js';
+import { ObservedModel } from '../core/observed-model.js';
+import { type Op, type Ownership, type TouchedKeys, noTouchedKeys, plan, planTouched } from '../core/plan.js';
+import type { PeerLease } from '../core/peer-lease.js';
+import type { ReconcileInputs } from './host-port.js';
+
+/** What one pass plans against, and how. */
+export interface PassView {
+  readonly fresh: boolean;
+  readonly full: boolean;
+  readonly desired: DesiredDatapath;
+  readonly ops: readonly Op[];
+}
+
+const modelKeyOf = (inp: ReconcileInputs, devices: readonly string[]): string => `${devices.join(' ')}|${formatPrefix(inp.network)}`;
+
+export class DatapathTracker {
+  private model: ObservedModel | undefined;
+  private modelKey = '';
+  private modelAtMs = -Infinity;
+  private freshNeeded = true;
+  /** Events seen while a full observation is in flight: replayed on it, in order. */
+  private observing: ModelEvent[] | undefined;
+  private index: { readonly of: ReconcileInputs; readonly underlay: number; readonly idx: DesiredIndex | undefined; readonly routes: readonly ObservedRoute[] } | undefined;
+  private touched: TouchedKeys = noTouchedKeys();
+  private peersUnknown = true;
+  private readonly peerChanges = new Set<string>();
+
+  constructor(private readonly resyncMs: number) {}
+
+  /** Look at the kernel afresh on the next pass (a netlink poke, new inputs, a failure). */
+  invalidate(): void { this.freshNeeded = true; }
+
+  /** Leases changed: these subnet keys, or (undefined) unknown ones. */
+  peersChanged(keys: Iterable<string> | undefined): void {
+    if (keys === undefined) { this.peersUnknown = true; return; }
+    for (const k of keys) this.peerChanges.add(k);
+  }
+
+  /**
+   * One monitor line. Returns whether a pass is needed: the line changed what weft owns (or it
+   * cannot be followed, and the next pass looks afresh).
+   */
+  netlinkLine(line: string, inp: ReconcileInputs | undefined): boolean {
+    if (!inp) return false;
+    const devices = inp.backend.deviceNames(inp.config);
+    const relevant = isRelevantEvent(line, { devices, iface: inp.facts.iface, network: inp.network });
+    const e = parseModelEvent(line, devices);
+    if (!e) { if (relevant) this.freshNeeded = true; return relevant; }
+    this.observing?.push(e);
+    if (!this.model) return relevant;
+    const c = this.model.applyEvent(e, this.touched);
+    if (c === 'unknown') this.freshNeeded = true;
+    return relevant && c !== 'unchanged';
+  }
+
+  /** Observe (afresh when due), compute the desired datapath and plan: in full or only the touched keys. */
+  async plan(inp: ReconcileInputs, own: Ownership, nowMs: number, observe: (devices: readonly string[]) => Promise<ObservedDatapath>): Promise<PassView> {
+    const devices = inp.backend.deviceNames(inp.config);
+    const key = modelKeyOf(inp, devices);
+    const fresh = this.freshNeeded || !this.model || this.modelKey !== key || nowMs - this.modelAtMs >= 0.9 * this.resyncMs;
+    this.freshNeeded = false;
+    let model = this.model;
+    if (fresh || !model) model = await this.observeAfresh(inp, devices, key, nowMs, observe);
+    const touched = this.touched;
+    this.touched = noTouchedKeys();
+    const { desired, full } = this.desired(inp, model, touched);
+    const ops = fresh || full ? plan(desired, model.view(), own) : planTouched(desired, model, own, touched);
+    return { fresh, full: fresh || full, desired, ops };
+  }
+
+  /**
+   * After applying: record what the kernel accepted; anything else makes the next pass look
+   * afresh. True when the kernel state could not be followed (a device was created, say): a
+   * pass should look again soon.
+   */
+  applied(ops: readonly Op[], failed: ReadonlySet<Op>): boolean {
+    let lost = false;
+    for (const op of ops) if (!failed.has(op) && this.model?.applyOp(op) === 'unknown') lost = true;
+    if (lost || failed.size > 0) this.freshNeeded = true;
+    return lost;
+  }
+
+  private async observeAfresh(inp: ReconcileInputs, devices: readonly string[], key: string, nowMs: number, observe: (devices: readonly string[]) => Promise<ObservedDatapath>): Promise<ObservedModel> {
+    this.observing = [];
+    let observed: ObservedDatapath;
+    try { observed = await observe(devices); } catch (e) { this.observing = undefined; this.model = undefined; throw e; }
+    const replay = this.observing;
+    this.observing = undefined;
+    const model = new ObservedModel(observed, inp.network);
+    // Events are the kernel's later word on each object they name: the observation may predate them.
+    for (const e of replay) if (model.applyEvent(e, this.touched) === 'unknown') this.freshNeeded = true;
+    Object.assign(this, { model, modelKey: key, modelAtMs: nowMs });
+    return model;
+  }
+
+  /** The desired datapath: per changed lease when the index can, else in full (and the index rebuilt). */
+  private desired(inp: ReconcileInputs, model: ObservedModel, touched: TouchedKeys): { desired: DesiredDatapath; full: boolean } {
+    const changes = [...this.peerChanges];
+    this.peerChanges.clear();
+    const unknown = this.peersUnknown || (changes.length > 0 && !inp.peer);
+    this.peersUnknown = false;
+    const ix = this.index;
+    if (ix?.idx?.usable && ix.of === inp && ix.underlay === model.underlayVersion && !unknown) {
+      if (ix.idx.update(changes.map((k) => [k, inp.peer?.(k)] as const), touched)) return { desired: ix.idx.datapath(), full: false };
+    }
+    // Underlay routes only: overlay routes never decide how a peer's public IP is reached.
+    const routes = model.routeList().filter((r) => !within(r.dst, inp.network));
+    const base = { config: inp.config, ownSubnet: inp.ownSubnet, facts: inp.facts, routes, mtu: inp.mtu, vtepMAC: inp.vtepMAC };
+    const group = inp.backend.peerGroup?.bind(inp.backend);
+    const idx = group ? new DesiredIndex((peers: readonly PeerLease[]) => inp.backend.desired({ ...base, peers }), group, inp.peers()) : undefined;
+    this.index = { of: inp, underlay: model.underlayVersion, idx, routes };
+    return { desired: idx?.usable ? idx.datapath() : inp.backend.desired({ ...base, peers: inp.peers() }), full: true };
+  }
+}
