@@ -18,6 +18,7 @@ import type { FleetView } from './fleet-view.js';
 import type { LeaseHolder } from './lease-holder.js';
 import type { OutputsHook } from './outputs-hook.js';
 import type { ReconcileInputs, Reconciler } from './reconciler.js';
+import { within } from './retry.js';
 import type { Parts } from './snapshot.js';
 import type { KvStore } from '../core/store.js';
 
@@ -59,6 +60,8 @@ export interface LiveWiring {
 /** The overlay MTU bounds (host.mtu's): IPv4's minimum datagram, the kernel's largest. */
 const MIN_MTU = 576;
 const MAX_MTU = 65535;
+/** How long a change waits for the datapath to converge before it is logged (and the next one may start). */
+const SETTLE_WAIT_MS = 10_000;
 
 export class LiveConfig {
   constructor(private readonly cur: Live, private readonly w: LiveWiring) {}
@@ -81,10 +84,12 @@ export class LiveConfig {
     if (change.kind === 'live') w.reconciler.setInputs(w.inputsFor(own));
     await w.holder.reconfigure(d.range, d.leaseValue);
     const subnet = held() ?? own;
-    await w.reconciler.settle();
+    // A pass that keeps failing (retried with backoff) must not hold up the next config change,
+    // which may be the fix: wait for convergence a bounded time only.
+    const converged = await within(w.reconciler.settle().then(() => true), SETTLE_WAIT_MS) ?? false;
     w.log.info('network config changed; applied live', {
       parts: change.parts.join(', '), changes: change.diff, backend: d.backend.type, mtu: d.mtu, subnet: formatPrefix(subnet),
-      ...(change.kind === 'move' ? { moved: change.why } : {}), ms: Date.now() - t0,
+      ...(change.kind === 'move' ? { moved: change.why } : {}), converged, ms: Date.now() - t0,
     });
     const bridge = bridgeChanges(before, { mtu: d.mtu, network: d.range.network, subnet });
     if (bridge.length > 0) this.restartNeeded(bridge, before, { mtu: d.mtu, network: d.range.network, subnet });
