@@ -12,7 +12,7 @@ import type { DesiredFile, FileWrite } from '../core/host-files.js';
 import type { SavedTable } from '../core/masq.js';
 import type { PeerLease } from '../core/peer-lease.js';
 import type { Op } from '../core/plan.js';
-import type { Backend } from '../backends/types.js';
+import type { Backend, WireguardKeys } from '../backends/types.js';
 
 /** What the reconciler converges to; replaced as a whole by the agent. */
 export interface ReconcileInputs {
@@ -30,6 +30,8 @@ export interface ReconcileInputs {
   /** The output files this host must have (core/host-files.ts); none when absent. */
   readonly files?: readonly DesiredFile[];
   readonly peers: () => Iterable<PeerLease>;
+  /** wireguard: this host's keys (paths and public key); absent for other backends. */
+  readonly wireguard?: WireguardKeys;
 }
 
 /** The host, as the reconciler sees and changes it (adapters in production, fakes in tests). */

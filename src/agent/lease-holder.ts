@@ -37,8 +37,10 @@ export class LeaseHolder {
   private timer: NodeJS.Timeout | undefined;
   private readonly backoff = new Backoff(ETCD_BACKOFF);
   readonly stats = { renewalsOk: 0, renewalsFailed: 0, reacquisitions: 0 };
+  /** The value to publish (the request's, until updateValue replaces it). */
+  private value: string;
 
-  constructor(private readonly d: LeaseHolderDeps) {}
+  constructor(private readonly d: LeaseHolderDeps) { this.value = d.request.value; }
 
   get lease(): HeldLease | undefined { return this.held; }
 
@@ -57,6 +59,19 @@ export class LeaseHolder {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     await this.inFlight;
+  }
+
+  /**
+   * Publish a new lease value (a rotated WireGuard key) on the held lease; a later
+   * re-acquisition uses it too. A lost lease is re-acquired at the next tick with it.
+   */
+  async updateValue(value: string): Promise<void> {
+    this.value = value;
+    const held = this.held;
+    if (!held) return;
+    const r = await this.d.keeper.updateValue(held, value);
+    if (r === 'lost') { this.suspect = true; return; }
+    this.held = r;
   }
 
   /** Our key in etcd changed hands or lease: verify it at the next tick. */
@@ -102,7 +117,7 @@ export class LeaseHolder {
   private async reacquire(held: HeldLease): Promise<void> {
     this.d.log.warn('lease lost (expired, revoked, deleted or taken); re-acquiring, preferring the same subnet', { subnet: formatPrefix(held.subnet) });
     this.reacquiring = true;
-    const again = await this.d.keeper.acquire({ ...this.d.request, previous: held.subnet });
+    const again = await this.d.keeper.acquire({ ...this.d.request, value: this.value, previous: held.subnet });
     this.held = again;
     this.reacquiring = false;
     this.lastRenewedAtMs = Date.now();

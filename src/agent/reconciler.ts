@@ -161,7 +161,7 @@ export class Reconciler {
 
   /** Desired host state (the backend's datapath, rules, files) and the plan that reaches it. */
   private compute(inp: ReconcileInputs, look: ObservedHost, quiet: DesiredDatapath | undefined): HostPlan & { datapath: DesiredDatapath } {
-    const datapath = quiet ?? inp.backend.desired({ config: inp.config, ownSubnet: inp.ownSubnet, facts: inp.facts, routes: look.datapath.routes, peers: inp.peers(), mtu: inp.mtu, vtepMAC: inp.vtepMAC });
+    const datapath = quiet ?? inp.backend.desired({ config: inp.config, ownSubnet: inp.ownSubnet, facts: inp.facts, routes: look.datapath.routes, peers: inp.peers(), mtu: inp.mtu, vtepMAC: inp.vtepMAC, ...(inp.wireguard ? { wireguard: inp.wireguard } : {}) });
     const desired: DesiredHost = { datapath, rules: rulesOf(inp), files: inp.files ?? [], own: { networks: [inp.network], ownSubnets: [inp.ownSubnet], iface: inp.facts.iface } };
     return { ...planHost(desired, look, quiet !== undefined), datapath };
   }

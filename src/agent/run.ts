@@ -21,6 +21,9 @@ import { type EventScope, isRelevantEvent } from '../core/netlink-events.js';
 import { parseEnvFile, previousSubnet } from '../core/outputs.js';
 import type { Spec } from '../core/spec.js';
 import { backendFor } from '../backends/index.js';
+import type { WireguardKeys } from '../backends/types.js';
+import { wireguardImplementation } from '../adapters/wireguard.js';
+import { KeyWatcher, wireguardKeys } from './wireguard-keys.js';
 import { EtcdStore } from '../adapters/etcd.js';
 import { readTextIfExists } from '../adapters/files.js';
 import { hostIdentity } from '../adapters/identity.js';
@@ -81,6 +84,8 @@ interface Derived {
   readonly devices: readonly string[];
   readonly vtepMAC: string;
   readonly leaseValue: string;
+  /** wireguard: this host's keys (paths and the public key). */
+  readonly wireguard?: WireguardKeys;
 }
 
 const DEFAULT_TIMINGS: AgentTimings = { leaseTickMs: 1000, resyncMs: 30_000, rulesEveryMs: 5000, etcdProbeMs: 5000, stuckAfterMs: 15_000 };
@@ -187,7 +192,7 @@ export class Agent {
     // The identity first: a clash moves this host to a new one, and the VTEP MAC derives from it.
     this.setStep('claiming the host identity');
     await retrying('claim the host identity', () => ids.claim(formatIP(facts.publicIP), signal), { signal, log });
-    const d = await this.derive(config, b);
+    let d = await this.derive(config, b);
     const previous = cached?.subnet ?? previousSubnet(parseEnvFile((await readTextIfExists(spec.host.subnetFile)) ?? ''));
     const keeper = new LeaseKeeper({ store, prefix: spec.etcd.prefix, identity: () => ids.current, ttlSeconds: spec.host.leaseTTLSeconds, clock: Date, rng, log });
     const inputsFor = (own: Prefix): ReconcileInputs => this.inputsFor(d, config, b, own, () => fleet.peers.values());
@@ -227,6 +232,18 @@ export class Agent {
     }
     holder.start();
     this.stops.push(() => holder.stop());
+    if (d.wireguard) {
+      // `weft wireguard rotate-key` (or an operator) replaced the key file: publish the new
+      // public key and switch the device to it; peers converge on the lease change.
+      const watcher = new KeyWatcher(d.wireguard.privateKeyFile, log, async () => {
+        d = await this.derive(config, b);
+        reconciler.setInputs(inputsFor(holder.lease?.subnet ?? held.subnet));
+        await holder.updateValue(d.leaseValue);
+        log.info('WireGuard key rotated; published the new public key', { publicKey: d.wireguard?.publicKey });
+      });
+      await watcher.start();
+      this.stops.push(() => watcher.stop());
+    }
     const probe = new EtcdProbe({ store, key: `${spec.etcd.prefix}/config`, everyMs: Math.min(this.timings.etcdProbeMs, (spec.host.etcdGraceSeconds * 1000) / 3), log });
     probe.start();
     this.stops.push(() => { probe.stop(); });
@@ -252,8 +269,9 @@ export class Agent {
     parts.backend = { type: backend.type, ...(devices.length > 0 ? { device: devices.join(', ') } : {}), mtu };
     parts.publicIP = formatIP(b.facts.publicIP);
     const vtepMAC = await vtepMACFor(devices[0], b.ids.current.macSeed, config.backend.vxlan?.vni ?? 1);
-    const leaseValue = encodeLeaseAttrs(backend.leaseAttrs(config, b.facts, vtepMAC));
-    return { range, backend, mtu, devices, vtepMAC, leaseValue };
+    const wireguard = backend.type === 'wireguard' ? await wireguardKeys(spec, config, this.log) : undefined;
+    const leaseValue = encodeLeaseAttrs(backend.leaseAttrs(config, b.facts, vtepMAC, wireguard));
+    return { range, backend, mtu, devices, vtepMAC, leaseValue, ...(wireguard ? { wireguard } : {}) };
   }
 
   private inputsFor(d: Derived, config: NetworkConfig, b: Base, own: Prefix, peers: ReconcileInputs['peers']): ReconcileInputs {
@@ -261,6 +279,7 @@ export class Agent {
     return {
       backend: d.backend, config, network: d.range.network, ownSubnet: own, facts: b.facts, mtu: d.mtu, vtepMAC: d.vtepMAC, ipMasq: spec.host.ipMasq,
       keepFabricSource: spec.outputs.podman !== undefined, randomFully: b.randomFully, files: outputFiles(spec, config, own, d.mtu), peers,
+      ...(d.wireguard ? { wireguard: d.wireguard } : {}),
     };
   }
 
@@ -268,7 +287,12 @@ export class Agent {
     const onPass = this.opts.onPass;
     return new Reconciler({
       host: kernelHost, log: this.log, clock: Date, resyncMs: this.timings.resyncMs, rulesEveryMs: this.timings.rulesEveryMs,
-      onPass: (ms, ok) => { onPass?.(ms, ok); if (ok) this.saver?.poke(); },
+      onPass: (ms, ok) => {
+        onPass?.(ms, ok);
+        if (ok) this.saver?.poke();
+        const impl = this.parts.backend?.type === 'wireguard' ? wireguardImplementation('flannel-wg') : undefined;
+        if (impl && this.parts.backend) this.parts.backend = { ...this.parts.backend, implementation: impl };
+      },
     });
   }
 

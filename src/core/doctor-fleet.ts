@@ -63,6 +63,16 @@ export function deviceFinding(o: DoctorObservations): Finding | undefined {
   if (!want) return undefined;
   const seen = o.observed?.devices.get(want.name);
   const fix = 'restart weft: it recreates the device with all peers within 2 s';
+  if (want.kind === 'wireguard') {
+    if (!seen || !seen.wireguard) return fleet('device', 'fail', `the WireGuard device ${want.name} is missing${seen ? ' (its configuration cannot be read with wg)' : ''}`, fix);
+    const bad: string[] = [];
+    if (!seen.up) bad.push('it is down');
+    if (seen.wireguard.publicKey !== want.publicKey) bad.push(`its public key ${safeText(seen.wireguard.publicKey)} is not the lease's ${want.publicKey}`);
+    if (seen.wireguard.listenPort !== want.listenPort) bad.push(`it listens on ${String(seen.wireguard.listenPort)}, the lease says ${String(want.listenPort)}`);
+    if (seen.mtu !== want.mtu) bad.push(`its MTU is ${String(seen.mtu)}, weft wants ${String(want.mtu)}`);
+    if (bad.length > 0) return fleet('device', 'fail', `${want.name}: ${bad.join('; ')}`, fix);
+    return fleet('device', 'ok', `${want.name} is up (${seen.wireguard.implementation}), UDP ${String(want.listenPort)}, MTU ${String(want.mtu)}, ${String(seen.wireguard.peers.size)} peers`);
+  }
   if (!seen || seen.kind !== 'vxlan') return fleet('device', 'fail', `the vxlan device ${want.name} is missing${seen ? ` (a ${safeText(seen.kind || 'non-vxlan')} device has its name)` : ''}`, fix);
   const problems: string[] = [];
   if (!seen.up) problems.push('it is down');

@@ -106,5 +106,44 @@ export function decodeVxlanData(text: string | undefined): Decoded<VxlanData> {
   return { ok: true, value: Object.freeze({ ...(vni !== undefined ? { vni: Number(vni) } : {}), vtepMAC: formatMAC(mac) }) };
 }
 
+/** wireguard's BackendData (wireguardLeaseAttrs). `port` is absent when the lease has none or 0 (flanneld before v0.26.6). */
+export interface WireguardData {
+  readonly publicKey: string;
+  readonly port?: number;
+}
+
+/** `{"PublicKey":"…","Port":51820}`: wireguardLeaseAttrs as Go marshals it (PublicKey string, Port uint16). */
+export function encodeWireguardData(d: Required<WireguardData>): string {
+  return `{"PublicKey":${JSON.stringify(d.publicKey)},"Port":${d.port}}`;
+}
+
+/** The attrs of a wireguard lease this host publishes (BackendData only: weft programs IPv4). */
+export function wireguardLeaseAttrs(publicIP: IP, d: Required<WireguardData>): LeaseAttrs {
+  return { publicIP, backendType: 'wireguard', backendData: encodeWireguardData(d) };
+}
+
+/** wireguard_network.go wireguardLeaseAttrs: PublicKey string, Port uint16. */
+const WIREGUARD_LEASE_ATTRS = { PublicKey: { kind: 'string' }, Port: { kind: 'uint16' } } as const;
+
+/** Canonical WireGuard key text (base64 of 32 bytes, as `wg` prints it). */
+const WG_KEY_TEXT = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/;
+
+/**
+ * Decode wireguard BackendData as flanneld does (json.Unmarshal into wireguardLeaseAttrs), then
+ * judge the key as data: flanneld passes it to wgtypes.ParseKey, which fails on anything but
+ * base64 of 32 bytes; weft also refuses a non-canonical spelling (non-zero padding bits, which
+ * Go accepts), since `wg` would show the key differently and the peer could never converge.
+ */
+export function decodeWireguardData(text: string | undefined): Decoded<WireguardData> {
+  if (text === undefined) return { ok: false, reason: 'wireguard lease without BackendData' };
+  const r = unmarshal(text, LEASE_VALUE_LIMITS, 'wireguard.wireguardLeaseAttrs', WIREGUARD_LEASE_ATTRS);
+  if (!r.ok) return { ok: false, reason: `BackendData: ${r.reason}` };
+  const key = (r.value.PublicKey ?? '').replace(/[\r\n]/g, '');
+  if (key === '') return { ok: false, reason: 'BackendData has no PublicKey' };
+  if (!WG_KEY_TEXT.test(key)) return { ok: false, reason: 'BackendData.PublicKey is not a WireGuard key (base64 of 32 bytes, 44 characters)' };
+  const port = r.value.Port;
+  return { ok: true, value: Object.freeze({ publicKey: key, ...(port !== undefined && port !== 0n ? { port: Number(port) } : {}) }) };
+}
+
 /** The zero IPv4 address flannel writes as PublicIP for IPv6-only hosts. */
 export const ZERO_IPV4: IP = ip(4, 0n);

@@ -83,7 +83,7 @@ const malformed: [string, string, string][] = [
   ['vni as a string', 'network:\n  cidr: 10.244.0.0/16\n  backend:\n    vni: "1"\n', 'n.yaml:4:10: network.backend.vni must be an integer 1..16777215, got "1"'],
   ['vni zero', 'network:\n  cidr: 10.244.0.0/16\n  backend: {vni: 0}\n', 'n.yaml:3:18: network.backend.vni must be an integer 1..16777215, got 0'],
   ['port out of range', 'network:\n  cidr: 10.244.0.0/16\n  backend:\n    port: 70000\n', 'n.yaml:4:11: network.backend.port must be an integer 1..65535, got 70000'],
-  ['unsupported backend', 'network:\n  cidr: 10.244.0.0/16\n  backend:\n    type: udp\n', 'n.yaml:4:11: network.backend.type must be vxlan or host-gw, got "udp"'],
+  ['unsupported backend', 'network:\n  cidr: 10.244.0.0/16\n  backend:\n    type: udp\n', 'n.yaml:4:11: network.backend.type must be vxlan, host-gw or wireguard, got "udp"'],
   ['vni on host-gw', 'network:\n  cidr: 10.244.0.0/16\n  backend:\n    type: host-gw\n    vni: 2\n', 'n.yaml:5:5: network.backend.vni applies to the vxlan backend only'],
   ['directRouting not a boolean', 'network:\n  cidr: 10.244.0.0/16\n  backend:\n    directRouting: yes\n', 'n.yaml:4:20: network.backend.directRouting must be true or false, got "yes"'],
   ['missing cidr', 'network:\n  subnetLen: 24\n', 'n.yaml:1:1: network.cidr is required'],

@@ -1,0 +1,59 @@
+/**
+ * The wireguard backend's keys on this host: the private key file (created once, 0600; see
+ * adapters/wireguard-keys.ts), the preshared key (the spec's file, else the stored config's
+ * `PSK` kept in a 0600 file in the state dir, since `wg` reads keys from files), and a watcher
+ * that notices a replaced key file (`weft wireguard rotate-key`) within a second.
+ */
+import type { NetworkConfig } from '../core/config-check.js';
+import type { Spec } from '../core/spec.js';
+import type { WireguardKeys } from '../backends/types.js';
+import type { Logger } from '../adapters/log.js';
+import { ensurePSKFile, keyFileStamp, loadOrCreateKey } from '../adapters/wireguard-keys.js';
+
+/** The key file a spec names (default `<stateDir>/wireguard/private.key`). */
+export const wireguardKeyFile = (spec: Spec): string => spec.host.wireguardKeyFile ?? `${spec.host.stateDir}/wireguard/private.key`;
+
+/** Load (or create) this host's keys; logs the public key and where the private one is, never a secret. */
+export async function wireguardKeys(spec: Spec, config: NetworkConfig, log: Logger): Promise<WireguardKeys> {
+  const privateKeyFile = wireguardKeyFile(spec);
+  const k = await loadOrCreateKey(privateKeyFile);
+  if (k.created) log.info('generated this host\'s WireGuard key', { file: privateKeyFile, publicKey: k.publicKey });
+  if (k.fixedMode) log.warn('the WireGuard key file was readable by others; set its mode to 0600', { file: privateKeyFile });
+  let presharedKeyFile = spec.host.wireguardPSKFile;
+  const stored = config.backend.wireguard?.psk;
+  if (presharedKeyFile === undefined && stored !== undefined) {
+    presharedKeyFile = `${spec.host.stateDir}/wireguard/preshared.key`;
+    await ensurePSKFile(presharedKeyFile, stored);
+  }
+  return { privateKeyFile, publicKey: k.publicKey, ...(presharedKeyFile !== undefined ? { presharedKeyFile } : {}) };
+}
+
+/** Calls `onChange` when the key file is replaced (its inode, time or size change); polled, so it works on any file system. */
+export class KeyWatcher {
+  private stamp = '';
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+
+  constructor(private readonly path: string, private readonly log: Logger, private readonly onChange: () => Promise<void>, private readonly everyMs = 250) {}
+
+  async start(): Promise<void> {
+    this.stamp = await keyFileStamp(this.path);
+    this.timer = setInterval(() => { if (!this.running) this.running = this.check().finally(() => { this.running = undefined; }); }, this.everyMs);
+  }
+
+  private async check(): Promise<void> {
+    const now = await keyFileStamp(this.path);
+    if (now === this.stamp || now === '') return;
+    try {
+      await this.onChange();
+      this.stamp = now;
+    } catch (e) {
+      this.log.warn('cannot use the new WireGuard key file yet; retrying', { file: this.path, error: e instanceof Error ? e.message : String(e) });
+    }
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.running;
+  }
+}
