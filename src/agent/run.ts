@@ -237,7 +237,10 @@ export class Agent {
       // public key and switch the device to it; peers converge on the lease change.
       const watcher = new KeyWatcher(d.wireguard.privateKeyFile, log, async () => {
         d = await this.derive(config, b);
+        // The device takes the new key first, then peers learn it: a peer that switched first
+        // would send handshakes this host cannot answer yet, and WireGuard retries only after 5 s.
         reconciler.setInputs(inputsFor(holder.lease?.subnet ?? held.subnet));
+        await reconciler.settle();
         await holder.updateValue(d.leaseValue);
         log.info('WireGuard key rotated; published the new public key', { publicKey: d.wireguard?.publicKey });
       });
