@@ -57,3 +57,14 @@ export class KeyWatcher {
     await this.running;
   }
 }
+
+/**
+ * The keys as a one-shot command (`weft plan`, `weft doctor`) sees them, reading nothing
+ * secret: the key file's path, the public key this host's lease publishes, and the PSK file
+ * `weft run` uses. Undefined for another backend or a lease without a wireguard key.
+ */
+export function wireguardKeysOfLease(spec: Spec, config: NetworkConfig, publicKey: string | undefined): WireguardKeys | undefined {
+  if (config.backend.type !== 'wireguard' || publicKey === undefined) return undefined;
+  const psk = spec.host.wireguardPSKFile ?? (config.backend.wireguard?.psk !== undefined ? `${spec.host.stateDir}/wireguard/preshared.key` : undefined);
+  return { privateKeyFile: wireguardKeyFile(spec), publicKey, ...(psk !== undefined ? { presharedKeyFile: psk } : {}) };
+}

@@ -12,7 +12,8 @@ import type { PeerObservation } from '../core/doctor-peers.js';
 import { WeftError } from '../core/errors.js';
 import { Fleet } from '../core/fleet.js';
 import { type HostFacts, chooseInterface } from '../core/host-facts.js';
-import { decodeLeaseAttrs, decodeVxlanData } from '../core/lease.js';
+import { decodeLeaseAttrs, decodeVxlanData, decodeWireguardData } from '../core/lease.js';
+import { wireguardKeysOfLease } from '../agent/wireguard-keys.js';
 import { leaseRows } from '../core/lease-report.js';
 import { configKey, decodeOwner, ownersPrefix, subnetsPrefix } from '../core/owner.js';
 import type { PeerLease } from '../core/peer-lease.js';
@@ -144,10 +145,13 @@ export async function observeForDoctor(spec: Spec, peerFilter: string | undefine
   const mtu = backend.mtu(e.config, facts, spec.host.mtu);
   const attrs = decodeLeaseAttrs(ownKv.value);
   const vx = attrs.ok ? decodeVxlanData(attrs.value.backendData) : undefined;
+  const wgData = attrs.ok && e.config.backend.type === 'wireguard' ? decodeWireguardData(attrs.value.backendData) : undefined;
+  const wireguard = wireguardKeysOfLease(spec, e.config, wgData?.ok ? wgData.value.publicKey : undefined);
   const fleet = new Fleet(subnetsPrefix(P), e.config, own.subnet);
   for (const kv of e.subs) fleet.update(kv.key, kv);
   const desired: DesiredDatapath = backend.desired({
     config: e.config, ownSubnet: own.subnet, facts, routes: observed?.routes ?? routes, peers: fleet.peers.values(), mtu, vtepMAC: vx?.ok ? vx.value.vtepMAC : '',
+    ...(wireguard ? { wireguard } : {}),
   });
   const programmed = [...fleet.peers.values()].filter((p) => desired.routes.has(formatPrefix(p.subnet)))
     .sort((a, b) => (a.subnet.ip.value < b.subnet.ip.value ? -1 : 1));

@@ -8,7 +8,7 @@ import type { LabHost } from '../helpers/lab.js';
 import { run, start, until } from '../helpers/procs.js';
 import { continuousPing, fabric, mustLease, pingAll, timeUntil } from '../helpers/fabric.js';
 import { bounded } from '../helpers/bound.js';
-import { runWeft } from '../helpers/cli.js';
+import { WEFT, runWeft } from '../helpers/cli.js';
 
 const WG = 'cidr: 198.18.0.0/16\nbackend:\n  type: wireguard';
 /** A recognisable ICMP payload (ping -p): it must never cross the underlay in clear. */
@@ -45,6 +45,9 @@ test.serial('wireguard: flanneld-format leases, encrypted underlay, hitless rest
   const c1 = f.containers[0];
   const c2 = f.containers[1];
   if (!c1 || !c2) throw new Error('no containers');
+
+  const planned = await f.lab.execOnHost(h1, 'env', [`WEFT_HOST_ID=${f.lab.prefix}-h1`, process.execPath, WEFT, 'plan', '--spec', f.specs[0] ?? '']);
+  t.regex(planned, /2 peer\(s\) programmed, 0 skipped\nno changes/, 'weft plan on a converged wireguard host changes nothing');
 
   step('capture on the underlay');
   const pcap = join(f.lab.dir, 'underlay.pcap');
