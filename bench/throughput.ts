@@ -11,7 +11,7 @@
  * The overlay cases run container to container (a bridge holding the leased gateway, as
  * Docker's --bip does). Rounds are interleaved (every case once per round) and the median is
  * reported, so machine noise hits all cases alike.
- * Usage: node dist/bench/throughput.js [--rounds 3] [--seconds 3]
+ * Usage: node dist/bench/throughput.js [--rounds 3] [--seconds 3] [--only host-gw|vxlan|wireguard]
  */
 import { Lab, type LabHost } from '../test/helpers/lab.js';
 import { run, until } from '../test/helpers/procs.js';
@@ -26,6 +26,9 @@ function arg(name: string, fallback: number): number {
 }
 const rounds = arg('rounds', 3);
 const seconds = arg('seconds', 3);
+/** Only the underlay and the cases of this backend (`--only wireguard`). */
+const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
+const wanted = (backend: string): boolean => only === undefined || only === backend;
 
 interface Case { name: string; lab: Lab; from: string; to: string; toAddr: string; mtu: string }
 
@@ -150,12 +153,12 @@ async function iperf(c: Case): Promise<number> {
 const cases: Case[] = [];
 try {
   cases.push(await underlayCase());
-  cases.push(await handCase('host-gw, by hand (ceiling)', 'host-gw'));
-  cases.push(await weftCase('host-gw, weft', 'host-gw'));
-  cases.push(await handCase('vxlan, by hand (ceiling)', 'vxlan'));
-  cases.push(await weftCase('vxlan, weft', 'vxlan'));
-  cases.push(await handCase('wireguard (userspace), by hand (ceiling)', 'wireguard'));
-  cases.push(await weftCase('wireguard (userspace), weft', 'wireguard'));
+  for (const backend of ['host-gw', 'vxlan', 'wireguard'] as const) {
+    if (!wanted(backend)) continue;
+    const label = backend === 'wireguard' ? 'wireguard (userspace)' : backend;
+    cases.push(await handCase(`${label}, by hand (ceiling)`, backend));
+    cases.push(await weftCase(`${label}, weft`, backend));
+  }
   const results = new Map<string, number[]>(cases.map((c) => [c.name, []]));
   for (let r = 0; r < rounds; r++) for (const c of cases) results.get(c.name)?.push(await iperf(c));
   const med = (name: string) => median(results.get(name) ?? []);
