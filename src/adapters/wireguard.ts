@@ -12,14 +12,19 @@
  * kills it; elsewhere it is started detached, in its own session. Deleting the device
  * (`ip link del DEV`) ends it.
  */
+import { createHash } from 'node:crypto';
 import type { ObservedDevice, ObservedWireguard, ObservedWireguardPeer } from '../core/datapath.js';
 import { WeftError } from '../core/errors.js';
 import { exec, execOk, spawnDetached } from './exec.js';
 
+/** A preshared key's fingerprint: 64 bits of a domain-separated SHA-256, which says nothing usable about the key. */
+export const pskTag = (psk: string): string => createHash('sha256').update(`weft-wireguard-psk/${psk.trim()}`).digest('hex').slice(0, 16);
+
 /**
  * `wg show DEV dump`: the interface line (private key, public key, listen port, fwmark) and one
  * line per peer (public key, preshared key, endpoint, allowed ips, latest handshake, rx, tx,
- * keepalive), tab-separated. Secrets (the private key, the PSK) are dropped here.
+ * keepalive), tab-separated. Secrets are dropped here: the private key, and the PSK (only its
+ * fingerprint is kept, to notice a changed PSK).
  */
 export function parseWgDump(text: string, implementation: ObservedWireguard['implementation']): ObservedWireguard | undefined {
   const [head, ...rest] = text.split('\n').filter((l) => l.trim() !== '');
@@ -31,7 +36,7 @@ export function parseWgDump(text: string, implementation: ObservedWireguard['imp
     if (f.length < 8) continue;
     const [publicKey = '', psk = '', endpoint = '', allowed = '', handshake = '0', , , keepalive = 'off'] = f;
     peers.set(publicKey, {
-      publicKey, presharedKey: psk !== '(none)', ...(endpoint !== '(none)' ? { endpoint } : {}),
+      publicKey, presharedKey: psk !== '(none)', ...(psk !== '(none)' ? { presharedKeyTag: pskTag(psk) } : {}), ...(endpoint !== '(none)' ? { endpoint } : {}),
       allowedIPs: allowed === '(none)' ? [] : allowed.split(','), latestHandshake: Number(handshake) || 0, keepaliveSeconds: keepalive === 'off' ? 0 : Number(keepalive) || 0,
     });
   }

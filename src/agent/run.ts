@@ -235,7 +235,8 @@ export class Agent {
     if (d.wireguard) {
       // `weft wireguard rotate-key` (or an operator) replaced the key file: publish the new
       // public key and switch the device to it; peers converge on the lease change.
-      const watcher = new KeyWatcher(d.wireguard.privateKeyFile, log, async () => {
+      const watched = [d.wireguard.privateKeyFile, ...(d.wireguard.presharedKeyFile !== undefined ? [d.wireguard.presharedKeyFile] : [])];
+      const watcher = new KeyWatcher(watched, log, async () => {
         d = await this.derive(config, b);
         // The device takes the new key first, then peers learn it: a peer that switched first
         // would send handshakes this host cannot answer yet, and WireGuard retries only after 5 s.

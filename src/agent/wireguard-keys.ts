@@ -8,6 +8,10 @@ import type { NetworkConfig } from '../core/config-check.js';
 import type { Spec } from '../core/spec.js';
 import type { WireguardKeys } from '../backends/types.js';
 import type { Logger } from '../adapters/log.js';
+import { WeftError } from '../core/errors.js';
+import { WG_KEY } from '../core/network-config.js';
+import { readTextIfExists } from '../adapters/files.js';
+import { pskTag } from '../adapters/wireguard.js';
 import { ensurePSKFile, keyFileStamp, loadOrCreateKey } from '../adapters/wireguard-keys.js';
 
 /** The key file a spec names (default `<stateDir>/wireguard/private.key`). */
@@ -25,30 +29,43 @@ export async function wireguardKeys(spec: Spec, config: NetworkConfig, log: Logg
     presharedKeyFile = `${spec.host.stateDir}/wireguard/preshared.key`;
     await ensurePSKFile(presharedKeyFile, stored);
   }
-  return { privateKeyFile, publicKey: k.publicKey, ...(presharedKeyFile !== undefined ? { presharedKeyFile } : {}) };
+  if (presharedKeyFile === undefined) return { privateKeyFile, publicKey: k.publicKey };
+  // Checked here, once: wg would otherwise fail on every peer. The message never quotes the key.
+  const psk = (await readTextIfExists(presharedKeyFile))?.trim();
+  if (psk === undefined) throw new WeftError('E_CONFIG', `the WireGuard preshared key file ${presharedKeyFile} does not exist (host.wireguardPSKFile)`);
+  if (!WG_KEY.test(psk)) throw new WeftError('E_CONFIG', `the WireGuard preshared key file ${presharedKeyFile} does not hold the base64 of 32 bytes (wg genpsk)`);
+  return { privateKeyFile, publicKey: k.publicKey, presharedKeyFile, presharedKeyTag: pskTag(psk) };
 }
 
-/** Calls `onChange` when the key file is replaced (its inode, time or size change); polled, so it works on any file system. */
+/**
+ * Calls `onChange` when the key file (or the PSK file) is replaced: its inode, time or size
+ * change. Polled, so it works on any file system.
+ */
 export class KeyWatcher {
   private stamp = '';
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
 
-  constructor(private readonly path: string, private readonly log: Logger, private readonly onChange: () => Promise<void>, private readonly everyMs = 250) {}
+  constructor(private readonly paths: readonly string[], private readonly log: Logger, private readonly onChange: () => Promise<void>, private readonly everyMs = 250) {}
+
+  private async stamps(): Promise<string> {
+    const all = await Promise.all(this.paths.map(keyFileStamp));
+    return all.includes('') ? '' : all.join(' ');
+  }
 
   async start(): Promise<void> {
-    this.stamp = await keyFileStamp(this.path);
+    this.stamp = await this.stamps();
     this.timer = setInterval(() => { if (!this.running) this.running = this.check().finally(() => { this.running = undefined; }); }, this.everyMs);
   }
 
   private async check(): Promise<void> {
-    const now = await keyFileStamp(this.path);
+    const now = await this.stamps();
     if (now === this.stamp || now === '') return;
     try {
       await this.onChange();
       this.stamp = now;
     } catch (e) {
-      this.log.warn('cannot use the new WireGuard key file yet; retrying', { file: this.path, error: e instanceof Error ? e.message : String(e) });
+      this.log.warn('cannot use the new WireGuard key file yet; retrying', { files: this.paths, error: e instanceof Error ? e.message : String(e) });
     }
   }
 

@@ -33,6 +33,8 @@ export interface WireguardKeys {
   readonly publicKey: string;
   /** A preshared key file applied to every peer (the spec's, or the stored config's PSK written to the state dir). */
   readonly presharedKeyFile?: string;
+  /** A fingerprint of the preshared key (never the key), so a changed PSK is applied to every peer. */
+  readonly presharedKeyTag?: string;
 }
 
 export interface Backend {

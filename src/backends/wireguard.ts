@@ -67,7 +67,8 @@ export const wireguard: Backend = {
     return {
       devices: [{
         kind: 'wireguard', name: WIREGUARD_DEVICE, mtu: i.mtu, addresses: [prefix(maskPrefix(i.ownSubnet).ip, 32)], listenPort: o.listenPort,
-        privateKeyFile: keys.privateKeyFile, publicKey: keys.publicKey, ...(keys.presharedKeyFile !== undefined ? { presharedKeyFile: keys.presharedKeyFile } : {}), peers: wanted,
+        privateKeyFile: keys.privateKeyFile, publicKey: keys.publicKey, ...(keys.presharedKeyFile !== undefined ? { presharedKeyFile: keys.presharedKeyFile } : {}),
+        ...(keys.presharedKeyTag !== undefined ? { presharedKeyTag: keys.presharedKeyTag } : {}), peers: wanted,
       }],
       routes: new Map(), neighs: new Map(), fdb: new Map(), linkRoutes, skipped, peersProgrammed: wanted.size,
     };

@@ -56,6 +56,8 @@ export interface WireguardDevice {
   readonly publicKey: string;
   /** Every peer gets this preshared key file when set. */
   readonly presharedKeyFile?: string;
+  /** A fingerprint of that key (adapters/wireguard.ts pskTag; never the key): a changed PSK is set again. */
+  readonly presharedKeyTag?: string;
   /** Keyed by public key. */
   readonly peers: ReadonlyMap<string, WireguardPeer>;
 }
@@ -144,6 +146,8 @@ export interface ObservedWireguardPeer {
   readonly allowedIPs: readonly string[];
   readonly keepaliveSeconds: number;
   readonly presharedKey: boolean;
+  /** The PSK's fingerprint (adapters/wireguard.ts pskTag), when it has one. */
+  readonly presharedKeyTag?: string;
   /** Unix seconds of the latest handshake (0: none). */
   readonly latestHandshake: number;
 }

@@ -11,6 +11,7 @@ import { type IP, formatIP, ip } from './cidr.js';
 import { type Decoded, type JsonLimits, compactJson, unmarshal } from './gojson.js';
 import { unmarshalHardwareAddr, unmarshalIP4, unmarshalIP6 } from './flannel-types.js';
 import { formatMAC } from './mac.js';
+import { WG_KEY } from './network-config.js';
 
 export type { Decoded } from './gojson.js';
 export { type ParsedSubnetKey, type SubnetKey, formatSubnetKey, parseSubnetKey } from './subnet-key.js';
@@ -125,8 +126,6 @@ export function wireguardLeaseAttrs(publicIP: IP, d: Required<WireguardData>): L
 /** wireguard_network.go wireguardLeaseAttrs: PublicKey string, Port uint16. */
 const WIREGUARD_LEASE_ATTRS = { PublicKey: { kind: 'string' }, Port: { kind: 'uint16' } } as const;
 
-/** Canonical WireGuard key text (base64 of 32 bytes, as `wg` prints it). */
-const WG_KEY_TEXT = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/;
 
 /**
  * Decode wireguard BackendData as flanneld does (json.Unmarshal into wireguardLeaseAttrs), then
@@ -140,7 +139,7 @@ export function decodeWireguardData(text: string | undefined): Decoded<Wireguard
   if (!r.ok) return { ok: false, reason: `BackendData: ${r.reason}` };
   const key = (r.value.PublicKey ?? '').replace(/[\r\n]/g, '');
   if (key === '') return { ok: false, reason: 'BackendData has no PublicKey' };
-  if (!WG_KEY_TEXT.test(key)) return { ok: false, reason: 'BackendData.PublicKey is not a WireGuard key (base64 of 32 bytes, 44 characters)' };
+  if (!WG_KEY.test(key)) return { ok: false, reason: 'BackendData.PublicKey is not a WireGuard key (base64 of 32 bytes, 44 characters)' };
   const port = r.value.Port;
   return { ok: true, value: Object.freeze({ publicKey: key, ...(port !== undefined && port !== 0n ? { port: Number(port) } : {}) }) };
 }

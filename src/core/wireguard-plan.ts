@@ -16,8 +16,9 @@ export type WireguardOp =
 const allowedText = (p: WireguardPeer): string => p.allowedIPs.map(formatPrefix).sort().join(',');
 
 /** The observed peer is the wanted one (endpoint, allowed-ips, keepalive, a PSK when wanted). */
-function samePeer(o: ObservedWireguardPeer, d: WireguardPeer, psk: boolean): boolean {
-  return o.endpoint === d.endpoint && [...o.allowedIPs].sort().join(',') === allowedText(d) && o.keepaliveSeconds === d.keepaliveSeconds && o.presharedKey === psk;
+function samePeer(o: ObservedWireguardPeer, d: WireguardPeer, psk: boolean, pskTag: string | undefined): boolean {
+  const samePSK = o.presharedKey === psk && (pskTag === undefined || o.presharedKeyTag === undefined || o.presharedKeyTag === pskTag);
+  return o.endpoint === d.endpoint && [...o.allowedIPs].sort().join(',') === allowedText(d) && o.keepaliveSeconds === d.keepaliveSeconds && samePSK;
 }
 
 /**
@@ -31,7 +32,7 @@ export function planWireguard(d: WireguardDevice, o: ObservedWireguard | undefin
   for (const key of o?.peers.keys() ?? []) if (!d.peers.has(key)) ops.push({ kind: 'wg-peer-remove', dev: d.name, publicKey: key });
   for (const [key, p] of d.peers) {
     const seen = o?.peers.get(key);
-    if (seen && samePeer(seen, p, psk)) continue;
+    if (seen && samePeer(seen, p, psk, d.presharedKeyTag)) continue;
     ops.push({ kind: 'wg-peer', dev: d.name, peer: p, ...(d.presharedKeyFile !== undefined ? { presharedKeyFile: d.presharedKeyFile } : {}), clearPresharedKey: !psk && (seen?.presharedKey ?? false) });
   }
   return ops;

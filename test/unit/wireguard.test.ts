@@ -14,7 +14,8 @@ import { parseSpec } from '../../src/core/spec.js';
 import { SpecError, formatProblem } from '../../src/core/errors.js';
 import { wireguard } from '../../src/backends/wireguard.js';
 import { jsonLogger } from '../../src/adapters/log.js';
-import { parseWgDump } from '../../src/adapters/wireguard.js';
+import { parseWgDump, pskTag } from '../../src/adapters/wireguard.js';
+import { planWireguard, renderWireguardOp } from '../../src/core/wireguard-plan.js';
 import { generatePrivateKey, publicKeyOf } from '../../src/adapters/wireguard-keys.js';
 import { type ReconcileInputs, Reconciler } from '../../src/agent/reconciler.js';
 import { FakeHost } from '../helpers/fake-host.js';
@@ -177,4 +178,15 @@ test('plan: a clashing key goes to the older lease; own key and own IP are skipp
     `wireguard: set flannel-wg listen-port 51820 private-key /var/lib/weft/wireguard/private.key | set flannel-wg peer ${keyOf(7)} endpoint 192.0.2.12:51820 allowed-ips 198.18.2.0/24 persistent-keepalive 25 preshared-key /etc/weft/psk`,
     'ip: route replace 198.18.0.0/16 dev flannel-wg scope link proto 175',
   ]);
+});
+
+test('a changed PSK is set again on every peer (its fingerprint differs); the same PSK changes nothing', (t) => {
+  const d = wireguard.desired({ config: WG, ownSubnet: own, facts, routes: underlay, peers: [peer(2)], mtu: 1420, vtepMAC: '', wireguard: { privateKeyFile: KEY_FILE, publicKey: pub, presharedKeyFile: '/p', presharedKeyTag: pskTag('new') } });
+  const dev = d.devices[0];
+  if (dev?.kind !== 'wireguard') throw new Error('no wireguard device');
+  const seen = (tag: string) => ({ publicKey: pub, listenPort: 51820, implementation: 'kernel' as const, peers: new Map([[keyOf(2), { publicKey: keyOf(2), endpoint: '192.0.2.12:51820', allowedIPs: ['198.18.2.0/24'], keepaliveSeconds: 25, presharedKey: true, presharedKeyTag: tag, latestHandshake: 0 }]]) });
+  t.deepEqual(planWireguard(dev, seen(pskTag('new'))), []);
+  t.deepEqual(planWireguard(dev, seen(pskTag('old'))).map(renderWireguardOp), [`set flannel-wg peer ${keyOf(2)} endpoint 192.0.2.12:51820 allowed-ips 198.18.2.0/24 persistent-keepalive 25 preshared-key /p`]);
+  t.not(pskTag('new'), pskTag('old'));
+  t.false(pskTag('new').includes('new'));
 });
