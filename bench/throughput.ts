@@ -52,7 +52,7 @@ async function weftCase(name: string, backend: string): Promise<Case> {
   const lab = await Lab.create({ hosts: 2 });
   const [h1, h2] = lab.hosts;
   if (!h1 || !h2) throw new Error('no hosts');
-  for (const h of [h1, h2]) await lab.startWeft(h, lab.writeSpec(h, `cidr: 198.18.0.0/16\nbackend:\n  type: ${backend}`), { env: unitEnvironment(), ownRun: backend === 'wireguard' });
+  for (const h of [h1, h2]) await lab.startWeft(h, lab.writeSpec(h, `cidr: 198.18.0.0/16\nbackend:\n  type: ${backend}`), { env: { ...unitEnvironment(), WIREGUARD_KEY_FILE: join(h.dir, 'flanneld-wgkey') }, ownRun: backend === 'wireguard' });
   const c1 = await lab.addContainer(h1);
   const c2 = await lab.addContainer(h2);
   return { name, lab, from: c1.ns, to: c2.ns, toAddr: c2.ip, mtu: lab.subnetEnv(h1).get('FLANNEL_MTU') ?? '?' };

@@ -46,20 +46,27 @@ export async function writeKeyFile(path: string, key: string): Promise<void> {
 }
 
 /**
- * The key in `path`, created when missing. A readable-by-others file is tightened to 0600
- * (`fixed` says so, for a warning). Returns only the public key and where the secret is.
+ * The key in `path`, created when missing: copied from `adoptFrom` when that holds a valid key
+ * (flanneld's key file, so a host moving from flanneld keeps its key and its peers' sessions),
+ * else generated. A readable-by-others file is tightened to 0600 (`fixedMode`, for a warning).
+ * Returns only the public key and what was done, never the secret.
  */
-export async function loadOrCreateKey(path: string): Promise<{ publicKey: string; created: boolean; fixedMode: boolean }> {
+export async function loadOrCreateKey(path: string, adoptFrom?: string): Promise<{ publicKey: string; created: boolean; adopted: boolean; fixedMode: boolean }> {
   const text = await readTextIfExists(path);
   if (text === undefined) {
+    const theirs = adoptFrom === undefined ? undefined : (await readTextIfExists(adoptFrom).catch(() => undefined))?.trim();
+    if (theirs !== undefined && WG_KEY.test(theirs)) {
+      await writeKeyFile(path, theirs);
+      return { publicKey: publicKeyOf(theirs), created: false, adopted: true, fixedMode: false };
+    }
     await writeKeyFile(path, generatePrivateKey());
     const again = await readTextIfExists(path);
-    return { publicKey: publicKeyOf((again ?? '').trim()), created: true, fixedMode: false };
+    return { publicKey: publicKeyOf((again ?? '').trim()), created: true, adopted: false, fixedMode: false };
   }
   let fixedMode = false;
   if (((await stat(path)).mode & 0o077) !== 0) { await chmod(path, 0o600); fixedMode = true; }
   try {
-    return { publicKey: publicKeyOf(text.trim()), created: false, fixedMode };
+    return { publicKey: publicKeyOf(text.trim()), created: false, adopted: false, fixedMode };
   } catch (e) {
     throw new WeftError('E_CONFIG', `${path}: ${(e as Error).message}`);
   }

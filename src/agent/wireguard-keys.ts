@@ -20,7 +20,10 @@ export const wireguardKeyFile = (spec: Spec): string => spec.host.wireguardKeyFi
 /** Load (or create) this host's keys; logs the public key and where the private one is, never a secret. */
 export async function wireguardKeys(spec: Spec, config: NetworkConfig, log: Logger): Promise<WireguardKeys> {
   const privateKeyFile = wireguardKeyFile(spec);
-  const k = await loadOrCreateKey(privateKeyFile);
+  // flanneld's key file (its default, or WIREGUARD_KEY_FILE as flanneld reads it): adopted once.
+  const flanneldKey = process.env.WIREGUARD_KEY_FILE ?? '/run/flannel/wgkey';
+  const k = await loadOrCreateKey(privateKeyFile, flanneldKey);
+  if (k.adopted) log.info('adopted flanneld\'s WireGuard key, so peers keep their sessions', { from: flanneldKey, file: privateKeyFile, publicKey: k.publicKey });
   if (k.created) log.info('generated this host\'s WireGuard key', { file: privateKeyFile, publicKey: k.publicKey });
   if (k.fixedMode) log.warn('the WireGuard key file was readable by others; set its mode to 0600', { file: privateKeyFile });
   let presharedKeyFile = spec.host.wireguardPSKFile;

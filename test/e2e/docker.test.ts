@@ -21,7 +21,7 @@ for (const backend of ['vxlan', 'host-gw', 'wireguard'] as const) {
       // Docker's own FORWARD policy on a real host (it sets DROP when it manages iptables).
       await f.lab.exec(h.ns, 'iptables', ['-P', 'FORWARD', 'DROP']);
       // wireguard: each host its own /run/wireguard (userspace WireGuard's sockets), as separate VMs have.
-      await f.lab.startWeft(h, spec, { ownRun: backend === 'wireguard' });
+      await f.lab.startWeft(h, spec, { ownRun: backend === 'wireguard', env: { WIREGUARD_KEY_FILE: join(h.dir, 'flanneld-wgkey') } });
     }
     const ds = [];
     for (const h of [h1, h2]) {

@@ -18,7 +18,8 @@ test.serial('wireguard: flanneld-format leases, encrypted underlay, hitless rest
   const step = bounded(t, 150_000);
   const f = await fabric(t, { hosts: 3, network: WG, start: 0, host: 'listen: 127.0.0.1:9473\n' });
   const [h1, h2, h3] = f.lab.hosts as [LabHost, LabHost, LabHost];
-  const startHost = (h: LabHost, i: number) => f.lab.startWeft(h, f.specs[i] ?? '', { ownRun: true });
+  // flanneld's key file (adopted when present) is this host's own, not the machine's /run/flannel/wgkey.
+  const startHost = (h: LabHost, i: number) => f.lab.startWeft(h, f.specs[i] ?? '', { ownRun: true, env: { WIREGUARD_KEY_FILE: join(h.dir, 'flanneld-wgkey') } });
   step('starting three hosts');
   for (const [i, h] of f.lab.hosts.entries()) await startHost(h, i);
   const wg = (h: LabHost, ...args: string[]) => f.lab.execOnHost(h, 'wg', args);

@@ -1,6 +1,9 @@
 // The wireguard backend: config decoding as flanneld decodes it, lease values byte-identical to
 // flanneld's, untrusted BackendData judged per entry, and the kernel path through the reconciler
 // against the honest fake host (it applies the `wireguard` tool lines as `wg set` would).
+import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import test from 'ava';
 import { type Prefix, formatPrefix, parseIPv4, parsePrefix } from '../../src/core/cidr.js';
 import { checkNetworkConfig } from '../../src/core/config-check.js';
@@ -16,7 +19,7 @@ import { wireguard } from '../../src/backends/wireguard.js';
 import { jsonLogger } from '../../src/adapters/log.js';
 import { parseWgDump, pskTag } from '../../src/adapters/wireguard.js';
 import { planWireguard, renderWireguardOp } from '../../src/core/wireguard-plan.js';
-import { generatePrivateKey, publicKeyOf } from '../../src/adapters/wireguard-keys.js';
+import { generatePrivateKey, loadOrCreateKey, publicKeyOf } from '../../src/adapters/wireguard-keys.js';
 import { type ReconcileInputs, Reconciler } from '../../src/agent/reconciler.js';
 import { FakeHost } from '../helpers/fake-host.js';
 
@@ -189,4 +192,25 @@ test('a changed PSK is set again on every peer (its fingerprint differs); the sa
   t.deepEqual(planWireguard(dev, seen(pskTag('old'))).map(renderWireguardOp), [`set flannel-wg peer ${keyOf(2)} endpoint 192.0.2.12:51820 allowed-ips 198.18.2.0/24 persistent-keepalive 25 preshared-key /p`]);
   t.not(pskTag('new'), pskTag('old'));
   t.false(pskTag('new').includes('new'));
+});
+
+test('key file: created 0600 in a 0700 directory; flanneld\'s key adopted once; a loose mode tightened; errors never quote the key', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'weft-wgkey-'));
+  t.teardown(() => { rmSync(dir, { recursive: true, force: true }); });
+  const theirs = generatePrivateKey();
+  writeFileSync(join(dir, 'wgkey'), theirs); // flanneld writes it with no newline
+  const file = join(dir, 'state', 'wireguard', 'private.key');
+  t.like(await loadOrCreateKey(file, join(dir, 'wgkey')), { publicKey: publicKeyOf(theirs), adopted: true, created: false });
+  t.is(statSync(file).mode & 0o777, 0o600);
+  t.is(statSync(join(dir, 'state', 'wireguard')).mode & 0o777, 0o700);
+  t.like(await loadOrCreateKey(file, join(dir, 'wgkey')), { publicKey: publicKeyOf(theirs), adopted: false, created: false }, 'kept, not adopted again');
+  chmodSync(file, 0o644);
+  t.like(await loadOrCreateKey(file), { fixedMode: true });
+  t.is(statSync(file).mode & 0o777, 0o600);
+  const fresh = join(dir, 'other', 'private.key');
+  writeFileSync(join(dir, 'bad'), 'not a key');
+  t.like(await loadOrCreateKey(fresh, join(dir, 'bad')), { created: true, adopted: false });
+  writeFileSync(file, 'c2VjcmV0LW5vdC1hLWtleQ==\n');
+  const e = await t.throwsAsync(loadOrCreateKey(file));
+  t.false(e.message.includes('c2VjcmV0'), e.message);
 });
