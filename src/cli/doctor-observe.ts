@@ -21,7 +21,8 @@ import { type Spec, dialAddress } from '../core/spec.js';
 import type { KeyValue } from '../core/store.js';
 import { backendFor } from '../backends/index.js';
 import { hostIdentity } from '../adapters/identity.js';
-import { listLinks, listRoutes, observeDatapath, routeDevTo } from '../adapters/iproute2.js';
+import { listLinks, listRoutes, routeDevTo } from '../adapters/iproute2.js';
+import { kernelHost } from '../agent/bootstrap.js';
 import { daemonStatus, etcdClock, filterTable, offloadOf, ping, readSysctl, routeGet, routesMatching, rpFilters } from '../adapters/probe.js';
 import { checkedStoredConfig, withStore } from './common.js';
 
@@ -138,7 +139,8 @@ export async function observeForDoctor(spec: Spec, peerFilter: string | undefine
   const [rpFilter, offload, observed] = await Promise.all([
     rpFilters([facts?.iface, device].filter((d): d is string => d !== undefined)),
     device ? offloadOf(device) : Promise.resolve({ kind: 'not-vxlan' as const }),
-    observeDatapath(device ? [device] : []).catch((): ObservedDatapath | undefined => undefined),
+    // kernelHost: the devices, and a WireGuard device's configuration (wg show).
+    kernelHost.observeDatapath(device ? [device] : []).catch((): ObservedDatapath | undefined => undefined),
   ]);
   const common = { ...base, etcd, rpFilter, offload, ...(device ? { device } : {}), ...(observed ? { observed } : {}), ...(facts ? { iface: facts.iface } : {}) };
   if (!own || !ownKv || !facts) return common;

@@ -49,6 +49,10 @@ test.serial('wireguard: flanneld-format leases, encrypted underlay, hitless rest
 
   const planned = await f.lab.execOnHost(h1, 'env', [`WEFT_HOST_ID=${f.lab.prefix}-h1`, process.execPath, WEFT, 'plan', '--spec', f.specs[0] ?? '']);
   t.regex(planned, /2 peer\(s\) programmed, 0 skipped\nno changes/, 'weft plan on a converged wireguard host changes nothing');
+  const doctor = JSON.parse(await f.lab.execOnHost(h1, 'env', [`WEFT_HOST_ID=${f.lab.prefix}-h1`, process.execPath, WEFT, 'doctor', '--spec', f.specs[0] ?? '', '--json'])) as { ok: boolean; findings: { check: string; verdict: string; what: string }[] };
+  t.true(doctor.ok, JSON.stringify(doctor.findings));
+  t.regex(doctor.findings.find((x) => x.check === 'device')?.what ?? '', /flannel-wg is up \(userspace\), UDP 51820, MTU 1420, 2 peers/);
+  t.is(doctor.findings.filter((x) => x.check === 'wireguard-peer' && x.verdict === 'ok').length, 2, 'weft doctor: both peers present with a handshake');
 
   step('capture on the underlay');
   const pcap = join(f.lab.dir, 'underlay.pcap');
