@@ -67,6 +67,10 @@ test('spec: wireguard keys become flanneld\'s Backend; mode ipv6 and vxlan keys 
   const text = e instanceof SpecError ? e.problems.map(formatProblem).join('\n') : '';
   t.regex(text, /n\.yaml:5:11: network\.backend\.mode ipv6 needs an IPv6 fabric/);
   t.regex(text, /n\.yaml:6:5: network\.backend\.vni applies to the vxlan backend only/);
+  const host = parseSpec('n.yaml', 'host:\n  stateDir: /srv/weft\n  wireguardPSKFile: /etc/weft/psk\n', {}).host;
+  t.like(host, { wireguardKeyFile: '/srv/weft/wireguard/private.key', wireguardPSKFile: '/etc/weft/psk' });
+  const spaced = t.throws(() => parseSpec('n.yaml', 'host:\n  wireguardKeyFile: /etc/my keys/wg\n', {}));
+  t.regex(spaced instanceof SpecError ? spaced.problems.map(formatProblem).join('\n') : '', /n\.yaml:2:21: host\.wireguardKeyFile must not contain spaces/);
 });
 
 test('lease value: byte-identical to flanneld\'s; BackendData judged per entry', (t) => {
