@@ -9,7 +9,8 @@
  *     device (MTU 1420, /32, the network route via the device, one peer), with the same rules;
  *   - weft host-gw, weft vxlan and weft wireguard: `weft run` on both hosts.
  * The overlay cases run container to container (a bridge holding the leased gateway, as
- * Docker's --bip does). Rounds are interleaved (every case once per round) and the median is
+ * Docker's --bip does). Rounds are interleaved (every case once per round, every other round in
+ * reverse order) and the median is
  * reported, so machine noise hits all cases alike.
  * Usage: node dist/bench/throughput.js [--rounds 3] [--seconds 3] [--only host-gw|vxlan|wireguard]
  */
@@ -160,7 +161,8 @@ try {
     cases.push(await weftCase(`${label}, weft`, backend));
   }
   const results = new Map<string, number[]>(cases.map((c) => [c.name, []]));
-  for (let r = 0; r < rounds; r++) for (const c of cases) results.get(c.name)?.push(await iperf(c));
+  // Every other round runs the cases in reverse order, so a slow phase of this shared machine does not always hit the same case.
+  for (let r = 0; r < rounds; r++) for (const c of r % 2 === 0 ? cases : [...cases].reverse()) results.get(c.name)?.push(await iperf(c));
   const med = (name: string) => median(results.get(name) ?? []);
   const under = med('underlay (host to host)');
   const rows = cases.map((c) => {
