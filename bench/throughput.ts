@@ -67,7 +67,9 @@ async function wireguardByHand(lab: Lab, hs: readonly LabHost[]): Promise<void> 
     mkdirSync('/run/wireguard', { recursive: true });
     const file = join(h.dir, 'wg.key');
     writeFileSync(file, `${keys[i] ?? ''}\n`, { mode: 0o600 });
-    await lab.execOnHost(h, 'wireguard-go', ['flannel-wg']);
+    // In a session of its own, as weft starts it: this kernel shares CPU time between sessions
+    // (sched_autogroup), so one started inside the benchmark's session would get more of it.
+    await lab.execOnHost(h, 'setsid', ['wireguard-go', 'flannel-wg']);
     await lab.ip(h.ns, ['link', 'set', 'flannel-wg', 'mtu', '1420']);
     await lab.ip(h.ns, ['addr', 'add', `198.18.${i + 1}.0/32`, 'dev', 'flannel-wg']);
     await lab.ip(h.ns, ['link', 'set', 'flannel-wg', 'up']);
