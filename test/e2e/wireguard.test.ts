@@ -120,6 +120,14 @@ test.serial('wireguard: flanneld-format leases, encrypted underlay, hitless rest
     t.false(`${h.weft?.output() ?? ''}${body}`.includes(secret), `${h.name}'s private key is in no log line, /status or /metrics`);
   }
 
+  step('drift: the userspace device deleted by hand');
+  await f.lab.ip(h3.ns, ['link', 'del', 'flannel-wg']);
+  const repairMs = await timeUntil(async () => (await wg(h3, 'show', 'flannel-wg', 'peers').catch(() => '')).trim().split('\n').length === 2, 10_000);
+  const c3 = f.containers[2];
+  t.true(c3 !== undefined && await until(() => f.lab.ping(c1.ns, c3.ip), 5000), 'traffic flows through the recreated device');
+  t.is((await wg(h3, 'show', 'flannel-wg', 'public-key')).trim(), keys.get(h3) ?? '?', 'recreated with the same key');
+  t.log(`deleted device recreated (wireguard-go started again) with its peers in ${repairMs} ms`);
+
   step('a deleted lease');
   await h3.weft?.stop();
   const { key } = await mustLease(f.lab, h3);
