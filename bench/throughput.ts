@@ -4,15 +4,22 @@
  *   - host-gw and vxlan by hand: the datapath of flannel-compat.md §3.5/§4 programmed with `ip`,
  *     `bridge` and `iptables-restore` (the ceiling weft's datapath should reach: same device,
  *     MTU, routes and flanneld's masquerade/forward rules);
- *   - weft host-gw and weft vxlan: `weft run` on both hosts.
+ *   - wireguard by hand: `wireguard-go` (this kernel has no WireGuard; each host its own
+ *     /run/wireguard) configured with `wg` and `ip` as flanneld's wireguard backend configures its
+ *     device (MTU 1420, /32, the network route via the device, one peer), with the same rules;
+ *   - weft host-gw, weft vxlan and weft wireguard: `weft run` on both hosts.
  * The overlay cases run container to container (a bridge holding the leased gateway, as
- * Docker's --bip does). Rounds are interleaved (every case once per round) and the median is
+ * Docker's --bip does). Rounds are interleaved (every case once per round, every other round in
+ * reverse order) and the median is
  * reported, so machine noise hits all cases alike.
- * Usage: node dist/bench/throughput.js [--rounds 3] [--seconds 3]
+ * Usage: node dist/bench/throughput.js [--rounds 3] [--seconds 3] [--only host-gw|vxlan|wireguard]
  */
 import { Lab, type LabHost } from '../test/helpers/lab.js';
 import { run, until } from '../test/helpers/procs.js';
 import { median, table, unitEnvironment } from './lib/lab-bench.js';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { generatePrivateKey, publicKeyOf } from '../src/adapters/wireguard-keys.js';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -20,6 +27,9 @@ function arg(name: string, fallback: number): number {
 }
 const rounds = arg('rounds', 3);
 const seconds = arg('seconds', 3);
+/** Only the underlay and the cases of this backend (`--only wireguard`). */
+const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
+const wanted = (backend: string): boolean => only === undefined || only === backend;
 
 interface Case { name: string; lab: Lab; from: string; to: string; toAddr: string; mtu: string }
 
@@ -43,17 +53,39 @@ async function weftCase(name: string, backend: string): Promise<Case> {
   const lab = await Lab.create({ hosts: 2 });
   const [h1, h2] = lab.hosts;
   if (!h1 || !h2) throw new Error('no hosts');
-  for (const h of [h1, h2]) await lab.startWeft(h, lab.writeSpec(h, `cidr: 198.18.0.0/16\nbackend:\n  type: ${backend}`), { env: unitEnvironment() });
+  for (const h of [h1, h2]) await lab.startWeft(h, lab.writeSpec(h, `cidr: 198.18.0.0/16\nbackend:\n  type: ${backend}`), { env: { ...unitEnvironment(), WIREGUARD_KEY_FILE: join(h.dir, 'flanneld-wgkey') }, ownRun: backend === 'wireguard' });
   const c1 = await lab.addContainer(h1);
   const c2 = await lab.addContainer(h2);
   return { name, lab, from: c1.ns, to: c2.ns, toAddr: c2.ip, mtu: lab.subnetEnv(h1).get('FLANNEL_MTU') ?? '?' };
 }
 
+/** flanneld's wireguard device by hand on both hosts: userspace (wireguard-go), its own /run/wireguard per host. */
+async function wireguardByHand(lab: Lab, hs: readonly LabHost[]): Promise<void> {
+  const keys = hs.map(() => generatePrivateKey());
+  for (const [i, h] of hs.entries()) {
+    mkdirSync(lab.wireguardRun(h), { recursive: true });
+    mkdirSync('/run/wireguard', { recursive: true });
+    const file = join(h.dir, 'wg.key');
+    writeFileSync(file, `${keys[i] ?? ''}\n`, { mode: 0o600 });
+    // In a session of its own, as weft starts it: this kernel shares CPU time between sessions
+    // (sched_autogroup), so one started inside the benchmark's session would get more of it.
+    await lab.execOnHost(h, 'setsid', ['wireguard-go', 'flannel-wg']);
+    await lab.ip(h.ns, ['link', 'set', 'flannel-wg', 'mtu', '1420']);
+    await lab.ip(h.ns, ['addr', 'add', `198.18.${i + 1}.0/32`, 'dev', 'flannel-wg']);
+    await lab.ip(h.ns, ['link', 'set', 'flannel-wg', 'up']);
+    const j = 1 - i;
+    await lab.execOnHost(h, 'wg', ['set', 'flannel-wg', 'listen-port', '51820', 'private-key', file,
+      'peer', publicKeyOf(keys[j] ?? ''), 'endpoint', `${hs[j]?.ip ?? ''}:51820`, 'allowed-ips', `198.18.${j + 1}.0/24`]);
+    await lab.ip(h.ns, ['route', 'replace', '198.18.0.0/16', 'dev', 'flannel-wg', 'scope', 'link']);
+  }
+}
+
 /** The same datapath as weft's (and flanneld's), typed in by hand: subnets 198.18.1.0/24 and 198.18.2.0/24. */
-async function handCase(name: string, backend: 'vxlan' | 'host-gw'): Promise<Case> {
+async function handCase(name: string, backend: 'vxlan' | 'host-gw' | 'wireguard'): Promise<Case> {
   const lab = await Lab.create({ hosts: 2 });
   const hs = lab.hosts;
-  const mtu = backend === 'vxlan' ? '1450' : '1500';
+  const mtu = backend === 'vxlan' ? '1450' : backend === 'wireguard' ? '1420' : '1500';
+  if (backend === 'wireguard') await wireguardByHand(lab, hs);
   const macs = ['0e:77:00:00:00:01', '0e:77:00:00:00:02'];
   for (const [i, h] of hs.entries()) {
     await lab.exec(h.ns, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
@@ -69,6 +101,7 @@ async function handCase(name: string, backend: 'vxlan' | 'host-gw'): Promise<Cas
     const peer = hs[j];
     if (!peer) continue;
     const net = `198.18.${j + 1}.0`;
+    if (backend === 'wireguard') continue;
     if (backend === 'vxlan') {
       await lab.ip(h.ns, ['neigh', 'replace', net, 'lladdr', macs[j] ?? '', 'dev', 'flannel.1', 'nud', 'permanent']);
       await run('nsenter', [`--net=/var/run/netns/${h.ns}`, 'bridge', 'fdb', 'replace', macs[j] ?? '', 'dev', 'flannel.1', 'dst', peer.ip, 'self', 'permanent']);
@@ -123,12 +156,15 @@ async function iperf(c: Case): Promise<number> {
 const cases: Case[] = [];
 try {
   cases.push(await underlayCase());
-  cases.push(await handCase('host-gw, by hand (ceiling)', 'host-gw'));
-  cases.push(await weftCase('host-gw, weft', 'host-gw'));
-  cases.push(await handCase('vxlan, by hand (ceiling)', 'vxlan'));
-  cases.push(await weftCase('vxlan, weft', 'vxlan'));
+  for (const backend of ['host-gw', 'vxlan', 'wireguard'] as const) {
+    if (!wanted(backend)) continue;
+    const label = backend === 'wireguard' ? 'wireguard (userspace)' : backend;
+    cases.push(await handCase(`${label}, by hand (ceiling)`, backend));
+    cases.push(await weftCase(`${label}, weft`, backend));
+  }
   const results = new Map<string, number[]>(cases.map((c) => [c.name, []]));
-  for (let r = 0; r < rounds; r++) for (const c of cases) results.get(c.name)?.push(await iperf(c));
+  // Every other round runs the cases in reverse order, so a slow phase of this shared machine does not always hit the same case.
+  for (let r = 0; r < rounds; r++) for (const c of r % 2 === 0 ? cases : [...cases].reverse()) results.get(c.name)?.push(await iperf(c));
   const med = (name: string) => median(results.get(name) ?? []);
   const under = med('underlay (host to host)');
   const rows = cases.map((c) => {

@@ -29,6 +29,9 @@ openssh-client       | ssh-keygen                      | e2e: the Ansible contro
 lintian              | lintian                         | the Debian package is checked, its result in the test log
 prometheus           | promtool                        | the shipped alert rules are checked and unit-tested (promtool)
 curl                 | curl                            | e2e: the quick start's health check, run as the guide writes it
+wireguard-tools      | wg                              | e2e: the wireguard backend configures its device and peers with wg
+wireguard-go         | wireguard-go                    | e2e: userspace WireGuard (this kernel has no wireguard module)
+tcpdump              | tcpdump                         | e2e: the wireguard capture shows only encrypted UDP on the underlay
 "
 
 _trim() { local s="$1"; s="${s#"${s%%[![:space:]]*}"}"; printf '%s' "${s%"${s##*[![:space:]]}"}"; }

@@ -83,3 +83,17 @@ export function startCoprocess(cmd: string, args: readonly string[], onStderr: (
   (child.stderr as unknown as { unref?: () => void }).unref?.();
   return { write: (text) => { child.stdin.write(text); }, kill: () => { child.kill('SIGKILL'); }, exited };
 }
+
+/**
+ * Start a program that must outlive weft (wireguard-go serving a device across `weft run`
+ * restarts): its own session, no pipes to weft, not waited for. Resolves once it started.
+ */
+export function spawnDetached(cmd: string, args: readonly string[], env?: NodeJS.ProcessEnv): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: 'ignore', detached: true, ...(env ? { env } : {}) });
+    child.once('error', (e: NodeJS.ErrnoException) => {
+      reject(new WeftError('E_HOST', e.code === 'ENOENT' ? `${cmd} is not installed (needed by weft)` : `cannot run ${cmd}: ${e.message}`, { cause: e }));
+    });
+    child.once('spawn', () => { child.unref(); resolve(child.pid ?? 0); });
+  });
+}

@@ -6,6 +6,9 @@
 import { type IP, type Prefix, parseIPv4, parsePrefix, prefix } from '../core/cidr.js';
 import type { FdbEntry, Neighbour, ObservedDatapath, ObservedDevice, ObservedRoute } from '../core/datapath.js';
 import type { Tool } from '../core/devices.js';
+
+/** The tools iproute2 batches serve (wireguard lines go to adapters/wireguard.ts). */
+type IpTool = Exclude<Tool, 'wireguard'>;
 import type { ObservedLink } from '../core/host-facts.js';
 import { normalizeEthernetMAC } from '../core/mac.js';
 import { type Coprocess, type LineStream, exec, execOk, startCoprocess, streamLines } from './exec.js';
@@ -161,7 +164,7 @@ class BatchSession {
   private waiting: { readonly first: number; readonly marker: number; readonly resolve: (f: BatchFailure[] | undefined) => void } | undefined;
   private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly tool: Tool) {}
+  constructor(private readonly tool: IpTool) {}
 
   /** End the process (the next batch starts a new one). */
   restart(): void {
@@ -206,11 +209,11 @@ class BatchSession {
 }
 
 /** Always fails: no device name can be this long (IFNAMSIZ is 16). */
-const MARKER: Record<Tool, string> = { ip: 'link show dev weft-batch-marker-line', bridge: 'fdb show dev weft-batch-marker-line' };
-const sessions = new Map<Tool, BatchSession>();
+const MARKER: Record<IpTool, string> = { ip: 'link show dev weft-batch-marker-line', bridge: 'fdb show dev weft-batch-marker-line' };
+const sessions = new Map<IpTool, BatchSession>();
 
 /** Apply one batch; returns the lines that failed (empty when all succeeded). */
-export async function applyBatch(tool: Tool, lines: readonly string[]): Promise<BatchFailure[]> {
+export async function applyBatch(tool: IpTool, lines: readonly string[]): Promise<BatchFailure[]> {
   if (lines.length === 0) return [];
   const session = sessions.get(tool) ?? new BatchSession(tool);
   sessions.set(tool, session);

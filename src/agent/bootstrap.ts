@@ -13,6 +13,8 @@ import { configKey } from '../core/owner.js';
 import type { Spec } from '../core/spec.js';
 import type { KvStore } from '../core/store.js';
 import { formatIP } from '../core/cidr.js';
+import type { ObservedDatapath } from '../core/datapath.js';
+import { applyWireguard, observeWireguard } from '../adapters/wireguard.js';
 import { applyBatch, listLinks, listRoutes, observeDatapath, routeDevTo } from '../adapters/iproute2.js';
 import { restoreNoflush, saveTables } from '../adapters/iptables.js';
 import type { Logger } from '../adapters/log.js';
@@ -84,10 +86,23 @@ export async function vtepMACFor(device: string | undefined, hostID: string, vni
   return localUnicastMAC([...digest.subarray(0, 6)]);
 }
 
-/** The real kernel, through the iproute2 / iptables adapters. */
+/** The datapath, and the WireGuard configuration of each WireGuard device in it (wg show dump). */
+async function observeWithWireguard(devices: readonly string[]): Promise<ObservedDatapath> {
+  const d = await observeDatapath(devices);
+  const wg = [...d.devices.values()].filter((x) => x.kind === 'wireguard' || x.kind === 'tun');
+  if (wg.length === 0) return d;
+  const found = new Map(d.devices);
+  for (const dev of wg) {
+    const w = await observeWireguard(dev);
+    if (w) found.set(dev.name, { ...dev, wireguard: w });
+  }
+  return { ...d, devices: found };
+}
+
+/** The real kernel, through the iproute2 / iptables / wireguard adapters. */
 export const kernelHost: HostPort = {
-  observeDatapath,
-  applyBatch,
+  observeDatapath: observeWithWireguard,
+  applyBatch: (tool, lines) => (tool === 'wireguard' ? applyWireguard(lines) : applyBatch(tool, lines)),
   saveTables,
   restoreRules: restoreNoflush,
   ensureForwarding: ensureIPv4Forwarding,

@@ -15,7 +15,7 @@ import { isRelevantEvent, parseModelEvent, type ModelEvent } from '../core/netli
 import { ObservedModel } from '../core/observed-model.js';
 import { type Op, type Ownership, type TouchedKeys, noTouchedKeys, plan, planTouched } from '../core/plan.js';
 import type { PeerLease } from '../core/peer-lease.js';
-import type { ReconcileInputs } from './host-port.js';
+import { type ReconcileInputs, observedDevices } from './host-port.js';
 
 /** What one pass plans against, and how. */
 export interface PassView {
@@ -56,7 +56,7 @@ export class DatapathTracker {
    */
   netlinkLine(line: string, inp: ReconcileInputs | undefined): boolean {
     if (!inp) return false;
-    const devices = inp.backend.deviceNames(inp.config);
+    const devices = observedDevices(inp);
     const relevant = isRelevantEvent(line, { devices, iface: inp.facts.iface, network: inp.network });
     const e = parseModelEvent(line, devices);
     if (!e) { if (relevant) this.freshNeeded = true; return relevant; }
@@ -69,7 +69,7 @@ export class DatapathTracker {
 
   /** Observe (afresh when due), compute the desired datapath and plan: in full or only the touched keys. */
   async plan(inp: ReconcileInputs, own: Ownership, nowMs: number, observe: (devices: readonly string[]) => Promise<ObservedDatapath>): Promise<PassView> {
-    const devices = inp.backend.deviceNames(inp.config);
+    const devices = observedDevices(inp);
     const key = modelKeyOf(inp, devices);
     const fresh = this.freshNeeded || !this.model || this.modelKey !== key || nowMs - this.modelAtMs >= 0.9 * this.resyncMs;
     this.freshNeeded = false;
@@ -119,7 +119,7 @@ export class DatapathTracker {
     }
     // Underlay routes only: overlay routes never decide how a peer's public IP is reached.
     const routes = model.routeList().filter((r) => !within(r.dst, inp.network));
-    const base = { config: inp.config, ownSubnet: inp.ownSubnet, facts: inp.facts, routes, mtu: inp.mtu, vtepMAC: inp.vtepMAC };
+    const base = { config: inp.config, ownSubnet: inp.ownSubnet, facts: inp.facts, routes, mtu: inp.mtu, vtepMAC: inp.vtepMAC, ...(inp.wireguard ? { wireguard: inp.wireguard } : {}) };
     const group = inp.backend.peerGroup?.bind(inp.backend);
     const idx = group ? new DesiredIndex((peers: readonly PeerLease[]) => inp.backend.desired({ ...base, peers }), group, inp.peers()) : undefined;
     this.index = { of: inp, underlay: model.underlayVersion, idx, routes };

@@ -12,7 +12,7 @@ import type { DesiredFile, FileWrite } from '../core/host-files.js';
 import type { SavedTable } from '../core/masq.js';
 import type { PeerLease } from '../core/peer-lease.js';
 import type { Op } from '../core/plan.js';
-import type { Backend } from '../backends/types.js';
+import type { Backend, WireguardKeys } from '../backends/types.js';
 
 /** What the reconciler converges to; replaced as a whole by the agent. */
 export interface ReconcileInputs {
@@ -37,6 +37,8 @@ export interface ReconcileInputs {
   readonly retiredDevices?: readonly string[];
   /** A peer by subnet key (undefined: none now); lets a pass recompute only the leases that changed. */
   readonly peer?: (subnetKey: string) => PeerLease | undefined;
+  /** wireguard: this host's keys (paths and public key); absent for other backends. */
+  readonly wireguard?: WireguardKeys;
 }
 
 /** The backend's devices, and the retired ones (observed so that the planner deletes them). */

@@ -97,6 +97,14 @@ export class LeaseHolder {
     await this.inFlight;
   }
 
+  /**
+   * Publish a new lease value (a rotated WireGuard key) on the held lease; a later
+   * re-acquisition uses it too. A lost lease is re-acquired at the next tick with it.
+   */
+  async updateValue(value: string): Promise<void> {
+    await this.reconfigure(this.request.range, value);
+  }
+
   /** Our key in etcd changed hands or lease: verify it at the next tick. */
   markSuspect(): void { this.suspect = true; }
 

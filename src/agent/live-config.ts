@@ -21,6 +21,7 @@ import type { ReconcileInputs, Reconciler } from './reconciler.js';
 import { within } from './retry.js';
 import type { Parts } from './snapshot.js';
 import type { KvStore } from '../core/store.js';
+import type { WireguardKeys } from '../backends/types.js';
 
 /** What a network config decides on this host. */
 export interface Derived {
@@ -30,6 +31,8 @@ export interface Derived {
   readonly devices: readonly string[];
   readonly vtepMAC: string;
   readonly leaseValue: string;
+  /** wireguard: this host's keys (paths and the public key). */
+  readonly wireguard?: WireguardKeys;
 }
 
 /** What the host runs now; replaced as a whole by a live network config change. */

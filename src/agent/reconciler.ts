@@ -171,7 +171,7 @@ export class Reconciler {
 
   /** Desired host state (the backend's datapath, rules, files) and the full plan that reaches it (weft plan). */
   private compute(inp: ReconcileInputs, look: ObservedHost): HostPlan & { datapath: DesiredDatapath } {
-    const datapath = inp.backend.desired({ config: inp.config, ownSubnet: inp.ownSubnet, facts: inp.facts, routes: look.datapath.routes, peers: inp.peers(), mtu: inp.mtu, vtepMAC: inp.vtepMAC });
+    const datapath = inp.backend.desired({ config: inp.config, ownSubnet: inp.ownSubnet, facts: inp.facts, routes: look.datapath.routes, peers: inp.peers(), mtu: inp.mtu, vtepMAC: inp.vtepMAC, ...(inp.wireguard ? { wireguard: inp.wireguard } : {}) });
     return { ...planHost(desiredHostOf(inp, datapath), look), datapath };
   }
 

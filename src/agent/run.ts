@@ -21,6 +21,8 @@ import { parseEnvFile, previousSubnet } from '../core/outputs.js';
 import type { PeerLease } from '../core/peer-lease.js';
 import type { Spec } from '../core/spec.js';
 import { BACKENDS, backendFor } from '../backends/index.js';
+import { wireguardImplementation } from '../adapters/wireguard.js';
+import { KeyWatcher, wireguardKeys } from './wireguard-keys.js';
 import { EtcdStore } from '../adapters/etcd.js';
 import { readTextIfExists } from '../adapters/files.js';
 import { hostIdentity } from '../adapters/identity.js';
@@ -223,6 +225,22 @@ export class Agent {
     }
     holder.start();
     this.stops.push(() => holder.stop());
+    if (d.wireguard) {
+      // `weft wireguard rotate-key` (or an operator) replaced the key file: publish the new
+      // public key and switch the device to it; peers converge on the lease change.
+      const watched = [d.wireguard.privateKeyFile, ...(d.wireguard.presharedKeyFile !== undefined ? [d.wireguard.presharedKeyFile] : [])];
+      const watcher = new KeyWatcher(watched, log, async () => {
+        cur.d = await this.derive(cur.config, b);
+        // The device takes the new key first, then peers learn it: a peer that switched first
+        // would send handshakes this host cannot answer yet, and WireGuard retries only after 5 s.
+        reconciler.setInputs(inputsFor(holder.lease?.subnet ?? held.subnet));
+        await reconciler.settle();
+        await holder.updateValue(cur.d.leaseValue);
+        log.info('WireGuard key rotated; published the new public key', { publicKey: cur.d.wireguard?.publicKey });
+      });
+      await watcher.start();
+      this.stops.push(() => watcher.stop());
+    }
     const probe = new EtcdProbe({ store, key: `${spec.etcd.prefix}/config`, everyMs: Math.min(this.timings.etcdProbeMs, (spec.host.etcdGraceSeconds * 1000) / 3), log });
     probe.start();
     this.stops.push(() => { probe.stop(); });
@@ -264,8 +282,9 @@ export class Agent {
     parts.backend = { type: backend.type, ...(devices.length > 0 ? { device: devices.join(', ') } : {}), mtu };
     parts.publicIP = formatIP(b.facts.publicIP);
     const vtepMAC = await vtepMACFor(devices[0], b.ids.current.macSeed, config.backend.vxlan?.vni ?? 1);
-    const leaseValue = encodeLeaseAttrs(backend.leaseAttrs(config, b.facts, vtepMAC));
-    return { range, backend, mtu, devices, vtepMAC, leaseValue };
+    const wireguard = backend.type === 'wireguard' ? await wireguardKeys(spec, config, this.log) : undefined;
+    const leaseValue = encodeLeaseAttrs(backend.leaseAttrs(config, b.facts, vtepMAC, wireguard));
+    return { range, backend, mtu, devices, vtepMAC, leaseValue, ...(wireguard ? { wireguard } : {}) };
   }
 
   private inputsFor(d: Derived, config: NetworkConfig, b: Base, own: Prefix, peers: ReadonlyMap<string, PeerLease>): ReconcileInputs {
@@ -274,6 +293,7 @@ export class Agent {
       backend: d.backend, config, network: d.range.network, ownSubnet: own, facts: b.facts, mtu: d.mtu, vtepMAC: d.vtepMAC, ipMasq: spec.host.ipMasq,
       keepFabricSource: spec.outputs.podman !== undefined, randomFully: b.randomFully, files: outputFiles(spec, config, own, d.mtu),
       peers: () => peers.values(), peer: (k) => peers.get(k),
+      ...(d.wireguard ? { wireguard: d.wireguard } : {}),
     };
   }
 
@@ -281,7 +301,12 @@ export class Agent {
     const onPass = this.opts.onPass;
     return new Reconciler({
       host: kernelHost, log: this.log, clock: Date, resyncMs: this.timings.resyncMs, rulesEveryMs: this.timings.rulesEveryMs,
-      onPass: (ms, ok) => { onPass?.(ms, ok); if (ok) this.saver?.poke(); },
+      onPass: (ms, ok) => {
+        onPass?.(ms, ok);
+        if (ok) this.saver?.poke();
+        const impl = this.parts.backend?.type === 'wireguard' ? wireguardImplementation('flannel-wg') : undefined;
+        if (impl && this.parts.backend) this.parts.backend = { ...this.parts.backend, implementation: impl };
+      },
     });
   }
 

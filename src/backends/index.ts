@@ -7,12 +7,13 @@ import { ConfigError } from '../core/network-config.js';
 import { hostGw } from './host-gw.js';
 import type { Backend } from './types.js';
 import { vxlan } from './vxlan.js';
+import { wireguard } from './wireguard.js';
 
-export const BACKENDS: ReadonlyMap<string, Backend> = new Map([['vxlan', vxlan], ['host-gw', hostGw]]);
+export const BACKENDS: ReadonlyMap<string, Backend> = new Map([['vxlan', vxlan], ['host-gw', hostGw], ['wireguard', wireguard]]);
 
 /** The backend for a config's type. Throws ConfigError (E_CONFIG) for any other type. */
 export function backendFor(type: string): Backend {
   const b = BACKENDS.get(type);
-  if (!b) throw new ConfigError(`backend type "${shortText(type)}" is not supported by weft (vxlan, host-gw)`, 'Backend');
+  if (!b) throw new ConfigError(`backend type "${shortText(type)}" is not supported by weft (vxlan, host-gw, wireguard)`, 'Backend');
   return b;
 }

@@ -23,16 +23,28 @@ export interface BackendInput {
   readonly mtu: number;
   /** vxlan: the MAC this host advertises. */
   readonly vtepMAC: string;
+  /** wireguard: this host's keys (paths and the public key only). */
+  readonly wireguard?: WireguardKeys;
+}
+
+/** What the wireguard backend knows of this host's keys: never a secret, only where it is. */
+export interface WireguardKeys {
+  readonly privateKeyFile: string;
+  readonly publicKey: string;
+  /** A preshared key file applied to every peer (the spec's, or the stored config's PSK written to the state dir). */
+  readonly presharedKeyFile?: string;
+  /** A fingerprint of the preshared key (never the key), so a changed PSK is applied to every peer. */
+  readonly presharedKeyTag?: string;
 }
 
 export interface Backend {
-  readonly type: 'vxlan' | 'host-gw';
+  readonly type: 'vxlan' | 'host-gw' | 'wireguard';
   /** The devices weft owns for this backend (observed each pass; none for plain routes). */
   deviceNames(config: NetworkConfig): readonly string[];
   /** The overlay MTU (FLANNEL_MTU): `hostMTU` overrides the computed value. */
   mtu(config: NetworkConfig, facts: HostFacts, hostMTU: number | undefined): number;
-  /** The lease value this host publishes. */
-  leaseAttrs(config: NetworkConfig, facts: HostFacts, vtepMAC: string): LeaseAttrs;
+  /** The lease value this host publishes (`keys`: wireguard's public key). */
+  leaseAttrs(config: NetworkConfig, facts: HostFacts, vtepMAC: string, keys?: WireguardKeys): LeaseAttrs;
   /** Refuse to run on this host (e.g. host-gw behind NAT): a message, or undefined. */
   refusal(facts: HostFacts): string | undefined;
   desired(input: BackendInput): DesiredDatapath;

@@ -20,7 +20,7 @@ const VXLAN_OVERHEAD_V4 = 50;
 const revisionOf = (p: PeerLease): bigint | undefined => (p.createRevision !== undefined && /^\d{1,19}$/.test(p.createRevision) ? BigInt(p.createRevision) : undefined);
 
 /** Is `a` older than `b` (smaller etcd create revision; without one, the smaller key)? Total. */
-function older(a: PeerLease, b: PeerLease): boolean {
+export function older(a: PeerLease, b: PeerLease): boolean {
   const ra = revisionOf(a);
   const rb = revisionOf(b);
   if (ra !== undefined && rb !== undefined && ra !== rb) return ra < rb;

@@ -12,7 +12,8 @@ import type { PeerObservation } from '../core/doctor-peers.js';
 import { WeftError } from '../core/errors.js';
 import { Fleet } from '../core/fleet.js';
 import { type HostFacts, chooseInterface } from '../core/host-facts.js';
-import { decodeLeaseAttrs, decodeVxlanData } from '../core/lease.js';
+import { decodeLeaseAttrs, decodeVxlanData, decodeWireguardData } from '../core/lease.js';
+import { wireguardKeysOfLease } from '../agent/wireguard-keys.js';
 import { leaseRows } from '../core/lease-report.js';
 import { configKey, decodeOwner, ownersPrefix, subnetsPrefix } from '../core/owner.js';
 import type { PeerLease } from '../core/peer-lease.js';
@@ -20,7 +21,8 @@ import { type Spec, dialAddress } from '../core/spec.js';
 import type { KeyValue } from '../core/store.js';
 import { backendFor } from '../backends/index.js';
 import { hostIdentity } from '../adapters/identity.js';
-import { listLinks, listRoutes, observeDatapath, routeDevTo } from '../adapters/iproute2.js';
+import { listLinks, listRoutes, routeDevTo } from '../adapters/iproute2.js';
+import { kernelHost } from '../agent/bootstrap.js';
 import { daemonStatus, etcdClock, filterTable, offloadOf, ping, readSysctl, routeGet, routesMatching, rpFilters } from '../adapters/probe.js';
 import { checkedStoredConfig, withStore } from './common.js';
 
@@ -137,17 +139,21 @@ export async function observeForDoctor(spec: Spec, peerFilter: string | undefine
   const [rpFilter, offload, observed] = await Promise.all([
     rpFilters([facts?.iface, device].filter((d): d is string => d !== undefined)),
     device ? offloadOf(device) : Promise.resolve({ kind: 'not-vxlan' as const }),
-    observeDatapath(device ? [device] : []).catch((): ObservedDatapath | undefined => undefined),
+    // kernelHost: the devices, and a WireGuard device's configuration (wg show).
+    kernelHost.observeDatapath(device ? [device] : []).catch((): ObservedDatapath | undefined => undefined),
   ]);
   const common = { ...base, etcd, rpFilter, offload, ...(device ? { device } : {}), ...(observed ? { observed } : {}), ...(facts ? { iface: facts.iface } : {}) };
   if (!own || !ownKv || !facts) return common;
   const mtu = backend.mtu(e.config, facts, spec.host.mtu);
   const attrs = decodeLeaseAttrs(ownKv.value);
   const vx = attrs.ok ? decodeVxlanData(attrs.value.backendData) : undefined;
+  const wgData = attrs.ok && e.config.backend.type === 'wireguard' ? decodeWireguardData(attrs.value.backendData) : undefined;
+  const wireguard = wireguardKeysOfLease(spec, e.config, wgData?.ok ? wgData.value.publicKey : undefined);
   const fleet = new Fleet(subnetsPrefix(P), e.config, own.subnet);
   for (const kv of e.subs) fleet.update(kv.key, kv);
   const desired: DesiredDatapath = backend.desired({
     config: e.config, ownSubnet: own.subnet, facts, routes: observed?.routes ?? routes, peers: fleet.peers.values(), mtu, vtepMAC: vx?.ok ? vx.value.vtepMAC : '',
+    ...(wireguard ? { wireguard } : {}),
   });
   const programmed = [...fleet.peers.values()].filter((p) => desired.routes.has(formatPrefix(p.subnet)))
     .sort((a, b) => (a.subnet.ip.value < b.subnet.ip.value ? -1 : 1));

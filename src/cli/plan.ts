@@ -9,7 +9,8 @@ import type { NetworkConfig } from '../core/config-check.js';
 import { WeftError } from '../core/errors.js';
 import { safeText } from '../core/escape.js';
 import { Fleet } from '../core/fleet.js';
-import { decodeVxlanData, decodeLeaseAttrs } from '../core/lease.js';
+import { decodeLeaseAttrs, decodeVxlanData, decodeWireguardData } from '../core/lease.js';
+import { wireguardKeysOfLease } from '../agent/wireguard-keys.js';
 import { configKey, ownersPrefix, subnetsPrefix } from '../core/owner.js';
 import { renderOp } from '../core/plan.js';
 import { backendFor } from '../backends/index.js';
@@ -47,12 +48,15 @@ export const planCommand: CommandModule<object, Args> = {
     const facts = await discoverHost(spec, silentLogger);
     const attrs = decodeLeaseAttrs(own.kv.value);
     const vx = attrs.ok ? decodeVxlanData(attrs.value.backendData) : undefined;
+    const wgData = attrs.ok && config.backend.type === 'wireguard' ? decodeWireguardData(attrs.value.backendData) : undefined;
+    const wireguard = wireguardKeysOfLease(spec, config, wgData?.ok ? wgData.value.publicKey : undefined);
     const fleet = new Fleet(subnetsPrefix(P), config, own.subnet);
     for (const kv of subs) fleet.update(kv.key, kv);
     const r = new Reconciler({ host: kernelHost, log: silentLogger, clock: Date });
     const report = await r.preview({
       backend, config, network: range.network, ownSubnet: own.subnet, facts, mtu: backend.mtu(config, facts, spec.host.mtu),
       vtepMAC: vx?.ok ? vx.value.vtepMAC : '', ipMasq: spec.host.ipMasq, keepFabricSource: spec.outputs.podman !== undefined, randomFully: await supportsRandomFully(), peers: () => fleet.peers.values(),
+      ...(wireguard ? { wireguard } : {}),
     });
     const lines = report.ops.map((op) => { const x = renderOp(op); return `${x.tool} ${x.line}`; });
     if (report.rulesPayload) lines.push(...report.rulesPayload.trimEnd().split('\n').map((l) => `iptables-restore --noflush: ${l}`));

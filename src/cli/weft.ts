@@ -12,11 +12,12 @@ import { releaseCommand } from './release.js';
 import { runCommand } from './run.js';
 import { statusCommand } from './status.js';
 import { validateCommand } from './validate.js';
+import { wireguardCommand } from './wireguard.js';
 import { versionText } from '../version.js';
 
 await yargs(hideBin(process.argv))
   .scriptName('weft')
-  .usage('$0 <command> [options]\n\nA flannel-compatible network fabric agent (etcd v3; vxlan and host-gw).')
+  .usage('$0 <command> [options]\n\nA flannel-compatible network fabric agent (etcd v3; vxlan, host-gw and wireguard).')
   .command(validateCommand)
   .command(applyCommand)
   .command(configCommand)
@@ -27,6 +28,7 @@ await yargs(hideBin(process.argv))
   .command(doctorCommand)
   .command(releaseCommand)
   .command(dockerOptsCommand)
+  .command(wireguardCommand)
   .demandCommand(1, 'name a command (see weft --help)')
   .strict()
   .version(versionText())

@@ -125,6 +125,16 @@ export function effectiveSettings(c: NetworkConfig): Map<string, string> {
     if (v.learning) out.set('Backend.Learning', 'true');
     if (v.directRouting) out.set('Backend.DirectRouting', 'true');
   }
+  const w = c.backend.wireguard;
+  if (w) {
+    out.set('Backend.ListenPort', String(w.listenPort));
+    out.set('Backend.ListenPortV6', String(w.listenPortV6));
+    out.set('Backend.Mode', w.mode);
+    if (w.mtu) out.set('Backend.MTU', String(w.mtu));
+    if (w.keepaliveSeconds) out.set('Backend.PersistentKeepaliveInterval', String(w.keepaliveSeconds));
+    // A secret: shown as set, never by value.
+    if (w.psk) out.set('Backend.PSK', '(set)');
+  }
   return out;
 }
 

@@ -31,11 +31,48 @@ export interface VxlanDevice {
   readonly addresses: readonly Prefix[];
 }
 
+/** A WireGuard peer as weft wants it (keyed by public key in WireguardDevice.peers). */
+export interface WireguardPeer {
+  readonly publicKey: string;
+  /** `ip:port` (IPv4). */
+  readonly endpoint: string;
+  readonly allowedIPs: readonly Prefix[];
+  /** 0: off. */
+  readonly keepaliveSeconds: number;
+}
+
+/**
+ * A WireGuard device as weft wants it (flannel-ipv6-wireguard.md §2.3): kernel or userspace,
+ * chosen by the adapter. Keys appear only as a file path and the public key, never the secret.
+ */
+export interface WireguardDevice {
+  readonly kind: 'wireguard';
+  readonly name: string;
+  readonly mtu: number;
+  readonly addresses: readonly Prefix[];
+  readonly listenPort: number;
+  readonly privateKeyFile: string;
+  /** Derived from the private key: how an observed device shows it carries that key. */
+  readonly publicKey: string;
+  /** Every peer gets this preshared key file when set. */
+  readonly presharedKeyFile?: string;
+  /** A fingerprint of that key (adapters/wireguard.ts pskTag; never the key): a changed PSK is set again. */
+  readonly presharedKeyTag?: string;
+  /** Keyed by public key. */
+  readonly peers: ReadonlyMap<string, WireguardPeer>;
+}
+
 /**
  * Every kind of device a backend may own. Each kind has an entry in core/devices.ts (how an
- * observed device is judged compatible, how one is created). WireGuard adds its member here.
+ * observed device is judged compatible, how one is created).
  */
-export type DesiredDevice = VxlanDevice;
+export type DesiredDevice = VxlanDevice | WireguardDevice;
+
+/** A route with no gateway, `dst dev D scope link` (wireguard's route for the whole network, §2.3). */
+export interface LinkRoute {
+  readonly dst: Prefix;
+  readonly dev: string;
+}
 
 /** A route weft programs. `onlink` only for vxlan's `S via G dev flannel.N onlink`. */
 export interface Route {
@@ -73,6 +110,8 @@ export interface DesiredDatapath {
   /** Keyed by MAC. */
   readonly fdb: ReadonlyMap<string, FdbEntry>;
   readonly skipped: readonly Skipped[];
+  /** Routes without a gateway on weft's devices, keyed by destination prefix text (none when absent). */
+  readonly linkRoutes?: ReadonlyMap<string, LinkRoute>;
   /** Peers fully programmed by this desired state. */
   readonly peersProgrammed: number;
 }
@@ -95,6 +134,31 @@ export interface ObservedDevice {
   readonly up: boolean;
   /** Addresses on the device (the adapter reports the families weft serves). */
   readonly addrs: readonly Prefix[];
+  /** A WireGuard device's configuration (`wg show DEV dump`), when it could be read. */
+  readonly wireguard?: ObservedWireguard;
+}
+
+/** A peer as `wg show DEV dump` lists it. */
+export interface ObservedWireguardPeer {
+  readonly publicKey: string;
+  readonly endpoint?: string;
+  /** As wg prints them (`198.18.2.0/24`). */
+  readonly allowedIPs: readonly string[];
+  readonly keepaliveSeconds: number;
+  readonly presharedKey: boolean;
+  /** The PSK's fingerprint (adapters/wireguard.ts pskTag), when it has one. */
+  readonly presharedKeyTag?: string;
+  /** Unix seconds of the latest handshake (0: none). */
+  readonly latestHandshake: number;
+}
+
+/** A WireGuard device's configuration; the private key is dropped by the adapter, never kept. */
+export interface ObservedWireguard {
+  readonly publicKey: string;
+  readonly listenPort: number;
+  readonly peers: ReadonlyMap<string, ObservedWireguardPeer>;
+  /** `kernel` or `userspace` (wireguard-go), as the adapter found the device. */
+  readonly implementation: 'kernel' | 'userspace';
 }
 
 /** An observed main-table route (any owner). */

@@ -11,14 +11,20 @@
 import { formatIP } from './cidr.js';
 import type { DesiredDevice, ObservedDevice } from './datapath.js';
 
-/** The programs that apply operations in batches (adapters/iproute2.ts applies ip and bridge). */
-export type Tool = 'ip' | 'bridge';
+/**
+ * The programs that apply operations in batches (adapters/iproute2.ts applies ip and bridge;
+ * adapters/wireguard.ts applies `wireguard` lines: `add DEV mtu N` creates a kernel or
+ * userspace device, `set DEV ...` is `wg set DEV ...`).
+ */
+export type Tool = 'ip' | 'bridge' | 'wireguard';
 
 export interface DeviceKind<D extends DesiredDevice> {
   /** The observed device is this kind with these parameters (MTU, MAC and state are fixed in place). */
   compatible(o: ObservedDevice, d: D): boolean;
   /** `ip` lines that create the device (down, without addresses: the planner adds those). */
   addLine(d: D): string;
+  /** The tool that applies addLine (default `ip`). */
+  readonly addTool?: Tool;
 }
 
 const vxlanKind: DeviceKind<Extract<DesiredDevice, { kind: 'vxlan' }>> = {
@@ -27,8 +33,19 @@ const vxlanKind: DeviceKind<Extract<DesiredDevice, { kind: 'vxlan' }>> = {
   addLine: (d) => `link add ${d.name} address ${d.mac} mtu ${d.mtu} type vxlan id ${d.vni} local ${formatIP(d.local)} dev ${d.underlay} dstport ${d.port} ${d.learning ? 'learning' : 'nolearning'}${d.gbp ? ' gbp' : ''}`,
 };
 
-/** Every device kind; a const map, the only registry (as backends/index.ts is for backends). */
-export const DEVICE_KINDS: { readonly [K in DesiredDevice['kind']]: DeviceKind<Extract<DesiredDevice, { kind: K }>> } = { vxlan: vxlanKind };
+/**
+ * WireGuard: a kernel `wireguard` link, or a `tun` that wireguard-go serves (its configuration
+ * then readable through `wg`, which is how the adapter tells it from someone else's tun).
+ */
+const wireguardKind: DeviceKind<Extract<DesiredDevice, { kind: 'wireguard' }>> = {
+  compatible: (o) => o.kind === 'wireguard' || (o.kind === 'tun' && o.wireguard !== undefined),
+  addLine: (d) => `add ${d.name} mtu ${d.mtu}`,
+  addTool: 'wireguard',
+};
 
-export const deviceCompatible = (o: ObservedDevice, d: DesiredDevice): boolean => DEVICE_KINDS[d.kind].compatible(o, d);
-export const deviceAddLine = (d: DesiredDevice): string => DEVICE_KINDS[d.kind].addLine(d);
+/** Every device kind; a const map, the only registry (as backends/index.ts is for backends). */
+export const DEVICE_KINDS: { readonly [K in DesiredDevice['kind']]: DeviceKind<Extract<DesiredDevice, { kind: K }>> } = { vxlan: vxlanKind, wireguard: wireguardKind };
+
+export const deviceCompatible = (o: ObservedDevice, d: DesiredDevice): boolean => (d.kind === 'vxlan' ? vxlanKind.compatible(o, d) : wireguardKind.compatible(o, d));
+export const deviceAddLine = (d: DesiredDevice): string => (d.kind === 'vxlan' ? vxlanKind.addLine(d) : wireguardKind.addLine(d));
+export const deviceAddTool = (d: DesiredDevice): Tool => DEVICE_KINDS[d.kind].addTool ?? 'ip';

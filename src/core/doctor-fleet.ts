@@ -63,6 +63,16 @@ export function deviceFinding(o: DoctorObservations): Finding | undefined {
   if (!want) return undefined;
   const seen = o.observed?.devices.get(want.name);
   const fix = 'restart weft: it recreates the device with all peers within 2 s';
+  if (want.kind === 'wireguard') {
+    if (!seen || !seen.wireguard) return fleet('device', 'fail', `the WireGuard device ${want.name} is missing${seen ? ' (its configuration cannot be read with wg)' : ''}`, fix);
+    const bad: string[] = [];
+    if (!seen.up) bad.push('it is down');
+    if (seen.wireguard.publicKey !== want.publicKey) bad.push(`its public key ${safeText(seen.wireguard.publicKey)} is not the lease's ${want.publicKey}`);
+    if (seen.wireguard.listenPort !== want.listenPort) bad.push(`it listens on ${String(seen.wireguard.listenPort)}, the lease says ${String(want.listenPort)}`);
+    if (seen.mtu !== want.mtu) bad.push(`its MTU is ${String(seen.mtu)}, weft wants ${String(want.mtu)}`);
+    if (bad.length > 0) return fleet('device', 'fail', `${want.name}: ${bad.join('; ')}`, fix);
+    return fleet('device', 'ok', `${want.name} is up (${seen.wireguard.implementation}), UDP ${String(want.listenPort)}, MTU ${String(want.mtu)}, ${String(seen.wireguard.peers.size)} peers`);
+  }
   if (!seen || seen.kind !== 'vxlan') return fleet('device', 'fail', `the vxlan device ${want.name} is missing${seen ? ` (a ${safeText(seen.kind || 'non-vxlan')} device has its name)` : ''}`, fix);
   const problems: string[] = [];
   if (!seen.up) problems.push('it is down');
@@ -76,11 +86,35 @@ export function deviceFinding(o: DoctorObservations): Finding | undefined {
   return fleet('device', 'ok', `${want.name} is up, VNI ${String(want.vni)}, UDP ${String(want.port)}, MTU ${String(want.mtu)}, holds ${want.addresses.map(formatPrefix).join(', ')}`);
 }
 
+/**
+ * wireguard: each peer the leases want, against `wg show` (at most 20): present with the lease's
+ * endpoint and subnet, and whether a handshake ever completed.
+ */
+export function wireguardPeerFindings(o: DoctorObservations): Finding[] {
+  const want = o.desired?.devices.find((d) => d.kind === 'wireguard');
+  if (want?.kind !== 'wireguard') return [];
+  const seen = o.observed?.devices.get(want.name)?.wireguard;
+  if (!seen) return [];
+  const fix = 'restart weft (it sets every peer again), then weft doctor; check UDP to the peer\'s port on its public IP';
+  return [...want.peers.values()].slice(0, 20).map((p): Finding => {
+    const subnet = p.allowedIPs.map(formatPrefix).join(', ');
+    const peer = safeText(subnet);
+    const o2 = seen.peers.get(p.publicKey);
+    if (!o2) return { check: 'wireguard-peer', verdict: 'fail', peer, what: `no peer with the lease's key ${p.publicKey} on ${want.name}`, fix };
+    if (o2.endpoint !== p.endpoint || !o2.allowedIPs.includes(subnet)) {
+      return { check: 'wireguard-peer', verdict: 'fail', peer, what: `the peer is endpoint ${safeText(o2.endpoint ?? '(none)')}, allowed ips ${safeText(o2.allowedIPs.join(',') || '(none)')}; the lease wants ${p.endpoint}, ${subnet}`, fix };
+    }
+    if (o2.latestHandshake === 0) return { check: 'wireguard-peer', verdict: 'warn', peer, what: `no handshake with ${p.endpoint} yet: nothing was sent to it, or UDP to it is blocked`, fix: `send traffic to ${subnet}; if it stays so, open UDP ${p.endpoint.split(':').pop() ?? ''} between the hosts` };
+    return { check: 'wireguard-peer', verdict: 'ok', peer, what: `peer ${p.endpoint} with the lease's key; a handshake has completed`, fix: '' };
+  });
+}
+
 export function fleetFindings(o: DoctorObservations): Finding[] {
   const out: Finding[] = [];
   if (o.etcd.ok) out.push(...duplicateFindings(o.etcd.rows));
   const dev = deviceFinding(o);
   if (dev) out.push(dev);
+  out.push(...wireguardPeerFindings(o));
   for (const s of o.desired?.skipped ?? []) {
     out.push({ check: 'peers', verdict: 'warn', peer: safeText(s.subnetKey.replace('-', '/')), what: `not programmed on this host: ${safeText(s.reason)}`, fix: 'see weft leases and journalctl -u weft ("peer not programmed")' });
   }

@@ -39,7 +39,7 @@ export interface HealthSnapshot {
   readonly step: string;
   readonly version: string;
   readonly lease?: LeaseState;
-  readonly backend?: { readonly type: string; readonly device?: string; readonly mtu: number };
+  readonly backend?: { readonly type: string; readonly device?: string; readonly mtu: number; /** wireguard: `kernel` or `userspace` (wireguard-go). */ readonly implementation?: string };
   /** The host identity in use; `clash` is the last clash with a cloned host found ('' when none). */
   readonly identity?: { readonly hostID: string; readonly source: string; readonly clash: string };
   readonly peers: { readonly known: number; readonly programmed: number; readonly rejected: number; readonly malformed: number };
@@ -211,7 +211,7 @@ export function renderStatus(r: StatusReport, nowMs: number): string {
     const exp = r.lease.secondsToExpiry > 0 ? `expires in ${secs(r.lease.secondsToExpiry * 1000)}` : 'EXPIRED';
     rows.push(['lease', `${t(r.lease.subnet)} for ${t(r.lease.publicIP)}, ${exp}, renewed ${ago(r.lease.lastRenewedAt, nowMs)}`]);
   } else rows.push(['lease', r.phase === 'starting' ? 'none yet' : 'none']);
-  if (r.backend) rows.push(['backend', `${t(r.backend.type)}${r.backend.device ? ` (${t(r.backend.device)})` : ''}, mtu ${r.backend.mtu}`]);
+  if (r.backend) rows.push(['backend', `${t(r.backend.type)}${r.backend.device ? ` (${t(r.backend.device)}${r.backend.implementation ? `, ${t(r.backend.implementation)}` : ''})` : ''}, mtu ${r.backend.mtu}`]);
   const p = r.peers;
   rows.push(['peers', `${p.programmed} programmed, ${p.known} known, ${p.rejected} not programmed, ${p.malformed} malformed`]);
   const c = r.reconcile;

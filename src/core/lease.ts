@@ -11,6 +11,7 @@ import { type IP, formatIP, ip } from './cidr.js';
 import { type Decoded, type JsonLimits, compactJson, unmarshal } from './gojson.js';
 import { unmarshalHardwareAddr, unmarshalIP4, unmarshalIP6 } from './flannel-types.js';
 import { formatMAC } from './mac.js';
+import { WG_KEY } from './network-config.js';
 
 export type { Decoded } from './gojson.js';
 export { type ParsedSubnetKey, type SubnetKey, formatSubnetKey, parseSubnetKey } from './subnet-key.js';
@@ -104,6 +105,43 @@ export function decodeVxlanData(text: string | undefined): Decoded<VxlanData> {
   if (mac.length !== 6) return { ok: false, reason: `BackendData.VtepMAC ${formatMAC(mac)} is not a 6-byte Ethernet MAC` };
   const vni = r.value.VNI;
   return { ok: true, value: Object.freeze({ ...(vni !== undefined ? { vni: Number(vni) } : {}), vtepMAC: formatMAC(mac) }) };
+}
+
+/** wireguard's BackendData (wireguardLeaseAttrs). `port` is absent when the lease has none or 0 (flanneld before v0.26.6). */
+export interface WireguardData {
+  readonly publicKey: string;
+  readonly port?: number;
+}
+
+/** `{"PublicKey":"…","Port":51820}`: wireguardLeaseAttrs as Go marshals it (PublicKey string, Port uint16). */
+export function encodeWireguardData(d: Required<WireguardData>): string {
+  return `{"PublicKey":${JSON.stringify(d.publicKey)},"Port":${d.port}}`;
+}
+
+/** The attrs of a wireguard lease this host publishes (BackendData only: weft programs IPv4). */
+export function wireguardLeaseAttrs(publicIP: IP, d: Required<WireguardData>): LeaseAttrs {
+  return { publicIP, backendType: 'wireguard', backendData: encodeWireguardData(d) };
+}
+
+/** wireguard_network.go wireguardLeaseAttrs: PublicKey string, Port uint16. */
+const WIREGUARD_LEASE_ATTRS = { PublicKey: { kind: 'string' }, Port: { kind: 'uint16' } } as const;
+
+
+/**
+ * Decode wireguard BackendData as flanneld does (json.Unmarshal into wireguardLeaseAttrs), then
+ * judge the key as data: flanneld passes it to wgtypes.ParseKey, which fails on anything but
+ * base64 of 32 bytes; weft also refuses a non-canonical spelling (non-zero padding bits, which
+ * Go accepts), since `wg` would show the key differently and the peer could never converge.
+ */
+export function decodeWireguardData(text: string | undefined): Decoded<WireguardData> {
+  if (text === undefined) return { ok: false, reason: 'wireguard lease without BackendData' };
+  const r = unmarshal(text, LEASE_VALUE_LIMITS, 'wireguard.wireguardLeaseAttrs', WIREGUARD_LEASE_ATTRS);
+  if (!r.ok) return { ok: false, reason: `BackendData: ${r.reason}` };
+  const key = (r.value.PublicKey ?? '').replace(/[\r\n]/g, '');
+  if (key === '') return { ok: false, reason: 'BackendData has no PublicKey' };
+  if (!WG_KEY.test(key)) return { ok: false, reason: 'BackendData.PublicKey is not a WireGuard key (base64 of 32 bytes, 44 characters)' };
+  const port = r.value.Port;
+  return { ok: true, value: Object.freeze({ publicKey: key, ...(port !== undefined && port !== 0n ? { port: Number(port) } : {}) }) };
 }
 
 /** The zero IPv4 address flannel writes as PublicIP for IPv6-only hosts. */

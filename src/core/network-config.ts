@@ -23,6 +23,26 @@ export interface VxlanOptions {
   readonly directRouting: boolean;
 }
 
+/** flanneld's wireguard Mode (flannel-ipv6-wireguard.md §2.1, §2.3). */
+export type WireguardMode = 'separate' | 'auto' | 'ipv4' | 'ipv6';
+
+/**
+ * Options of the wireguard backend (flannel-ipv6-wireguard.md §2.1), defaults filled as
+ * flanneld fills them. `psk` is the stored config's `PSK` (a secret: never logged, never shown).
+ */
+export interface WireguardOptions {
+  readonly listenPort: number;
+  readonly listenPortV6: number;
+  /** The underlay MTU to use (0: the interface's); the device gets MTU − 80. */
+  readonly mtu: number;
+  readonly psk?: string;
+  readonly keepaliveSeconds: number;
+  readonly mode: WireguardMode;
+}
+
+/** A WireGuard key as `wg` prints it: canonical base64 of 32 bytes (44 characters, the last padding bits zero). */
+export const WG_KEY = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/;
+
 /**
  * `Backend`: its lower-cased type, the vxlan options when the type is vxlan, and the object as
  * stored, compact (Go's RawMessage: `null` when stored as null; absent when there is none).
@@ -30,6 +50,7 @@ export interface VxlanOptions {
 export interface BackendConfig {
   readonly type: string;
   readonly vxlan?: VxlanOptions;
+  readonly wireguard?: WireguardOptions;
   readonly raw?: string;
 }
 
@@ -108,6 +129,48 @@ function decodeVxlan(node: JsonNode): VxlanOptions {
   });
 }
 
+/** wireguard.go RegisterNetwork's config struct: keys matched as Go matches them, values case-sensitive. */
+const WIREGUARD_CONFIG = {
+  ListenPort: { kind: 'int' }, ListenPortV6: { kind: 'int' }, MTU: { kind: 'int' }, PSK: { kind: 'string' },
+  PersistentKeepaliveInterval: { kind: 'int' }, Mode: { kind: 'string' },
+} as const;
+
+const WG_MODES: readonly string[] = ['separate', 'auto', 'ipv4', 'ipv6'];
+
+/**
+ * Decode wireguard options as flanneld does, refusing what flanneld would accept but cannot
+ * work (a port outside 1..65535 is truncated to uint16 in its lease; a keepalive over 65535 s
+ * is refused by the kernel), and mode `ipv6`, which needs the IPv6 fabric weft does not
+ * program yet (flanneld panics on it with a v4-only config, §2.9).
+ */
+function decodeWireguard(node: JsonNode): WireguardOptions {
+  const r = decodeStruct(node, 'wireguard config', WIREGUARD_CONFIG);
+  if (!r.ok) throw new ConfigError(`error decoding backend config: ${r.reason}`, 'Backend');
+  const v = r.value;
+  const ranged = (n: bigint | undefined, name: string, min: bigint, max: bigint, dflt: number): number => {
+    if (n === undefined) return dflt;
+    if (n < min || n > max) throw new ConfigError(`error decoding backend config: Backend.${name} ${n} is outside ${min}..${max}`, `Backend.${name}`);
+    return Number(n);
+  };
+  const mode = v.Mode ?? 'separate';
+  if (!WG_MODES.includes(mode)) throw new ConfigError(`no valid Mode configured: Backend.Mode ${JSON.stringify(shortMode(mode))} is not separate, auto, ipv4 or ipv6`, 'Backend.Mode');
+  if (mode === 'ipv6') throw new ConfigError('Backend.Mode "ipv6" needs an IPv6 fabric, which weft does not program yet; use separate, auto or ipv4', 'Backend.Mode');
+  const psk = v.PSK ?? '';
+  // Go's base64 ignores CR and LF; the value itself is never echoed (it is a secret).
+  const pskText = psk.replace(/[\r\n]/g, '');
+  if (pskText !== '' && !WG_KEY.test(pskText)) throw new ConfigError('could not parse psk: Backend.PSK is not the base64 of 32 bytes (wg genpsk)', 'Backend.PSK');
+  return Object.freeze({
+    listenPort: ranged(v.ListenPort, 'ListenPort', 1n, 65535n, 51820),
+    listenPortV6: ranged(v.ListenPortV6, 'ListenPortV6', 1n, 65535n, 51821),
+    mtu: ranged(v.MTU, 'MTU', 0n, 65535n, 0),
+    keepaliveSeconds: ranged(v.PersistentKeepaliveInterval, 'PersistentKeepaliveInterval', 0n, 65535n, 0),
+    mode: mode as WireguardMode,
+    ...(pskText !== '' ? { psk: pskText } : {}),
+  });
+}
+
+const shortMode = (m: string): string => (m.length > 32 ? `${m.slice(0, 32)}…` : m);
+
 /** parseBackendType: an absent Backend is `udp`; else its `Type` (a struct { Type string }), lower-cased as the backend manager does. */
 function decodeBackendNode(node: JsonNode | undefined): BackendConfig {
   if (node === undefined) return Object.freeze({ type: 'udp' });
@@ -115,6 +178,7 @@ function decodeBackendNode(node: JsonNode | undefined): BackendConfig {
   if (!r.ok) throw new ConfigError(`error decoding Backend property of config: ${r.reason}`, 'Backend');
   const type = (r.value.Type ?? '').toLowerCase();
   const raw = compactJson(node);
+  if (type === 'wireguard') return Object.freeze({ type, wireguard: decodeWireguard(node), raw });
   return Object.freeze(type === 'vxlan' ? { type, vxlan: decodeVxlan(node), raw } : { type, raw });
 }
 
@@ -173,8 +237,12 @@ export function encodeNetworkConfig(c: RawNetworkConfig): string {
   return `${text.slice(0, -1)}${text === '{}' ? '' : ','}"Backend":${c.backend.raw}}`;
 }
 
-/** A Backend object as weft writes it: `{"Type":"vxlan","VNI":1,"Port":8472}` or `{"Type":"host-gw"}`. */
-export function backendJson(type: 'vxlan' | 'host-gw', vxlan?: { vni: number; port: number; directRouting: boolean; mtu?: number }): Record<string, unknown> {
+/**
+ * A Backend object as weft writes it: `{"Type":"vxlan","VNI":1,"Port":8472}`, `{"Type":"host-gw"}`
+ * or `{"Type":"wireguard","ListenPort":51820,...}` (the wireguard options given, flanneld's keys).
+ */
+export function backendJson(type: 'vxlan' | 'host-gw' | 'wireguard', vxlan?: { vni: number; port: number; directRouting: boolean; mtu?: number }, wireguard?: Record<string, unknown>): Record<string, unknown> {
+  if (type === 'wireguard') return { Type: 'wireguard', ...wireguard };
   if (type === 'host-gw' || !vxlan) return { Type: type };
   return { Type: 'vxlan', VNI: vxlan.vni, Port: vxlan.port, ...(vxlan.mtu !== undefined ? { MTU: vxlan.mtu } : {}), ...(vxlan.directRouting ? { DirectRouting: true } : {}) };
 }

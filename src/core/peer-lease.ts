@@ -8,7 +8,7 @@
 import { type IP, type Prefix, formatIP, formatPrefix, isNetworkAddress, parseIPv4, prefix, within } from './cidr.js';
 import type { NetworkConfig } from './config-check.js';
 import { shortText } from './gojson.js';
-import { type LeaseAttrs, type VxlanData, decodeLeaseAttrs, decodeVxlanData, formatSubnetKey, parseSubnetKey } from './lease.js';
+import { type LeaseAttrs, type VxlanData, type WireguardData, decodeLeaseAttrs, decodeVxlanData, decodeWireguardData, formatSubnetKey, parseSubnetKey } from './lease.js';
 import { isUsableVtepMAC } from './mac.js';
 
 /** A lease that passed validation. */
@@ -19,6 +19,8 @@ export interface PeerLease {
   readonly attrs: LeaseAttrs;
   /** Decoded vxlan data when BackendType is `vxlan`. */
   readonly vxlan?: VxlanData;
+  /** Decoded wireguard data when BackendType is `wireguard`. */
+  readonly wireguard?: WireguardData;
   /**
    * etcd's create revision of the key (decimal): the older lease wins a clash over one VTEP
    * MAC, whatever order keys sort or arrive in. Absent: judged outside a store (sorts last).
@@ -51,7 +53,7 @@ export function badPublicIP(a: IP, network?: Prefix): string | undefined {
 
 /** A key and value that decode and can be trusted as data, before any fit to the config. */
 export type EntryVerdict =
-  | { readonly ok: true; readonly subnet: Prefix; readonly attrs: LeaseAttrs; readonly vxlan?: VxlanData }
+  | { readonly ok: true; readonly subnet: Prefix; readonly attrs: LeaseAttrs; readonly vxlan?: VxlanData; readonly wireguard?: WireguardData }
   | { readonly ok: false; readonly reason: string; readonly subnet?: Prefix };
 
 /** Printable ASCII without spaces: every backend type flannel knows (vxlan, host-gw, wireguard, ...). */
@@ -77,6 +79,10 @@ export function decodePeerEntry(subnetKey: string, value: string, network: Prefi
   if (bad) return reject(bad);
   const type = attrs.value.backendType;
   if (type !== undefined && !BACKEND_TYPE.test(type)) return reject(`BackendType "${shortText(type)}" is not a backend name (control characters, spaces or over 32 characters)`);
+  if (type === 'wireguard') {
+    const wg = decodeWireguardData(attrs.value.backendData);
+    return wg.ok ? { ok: true, subnet, attrs: attrs.value, wireguard: wg.value } : reject(wg.reason);
+  }
   if (type !== 'vxlan') return { ok: true, subnet, attrs: attrs.value };
   const data = decodeVxlanData(attrs.value.backendData);
   if (!data.ok) return reject(data.reason);
@@ -98,5 +104,5 @@ export function validatePeerLease(subnetKey: string, value: string, config: Netw
   if (!v4) return reject('weft programs IPv4 fabrics only');
   if (!within(subnet, v4.network)) return reject(`subnet ${formatPrefix(subnet)} is outside the network ${formatPrefix(v4.network)}`);
   if (subnet.len !== v4.subnetLen) return reject(`subnet ${formatPrefix(subnet)} is not a /${v4.subnetLen} (SubnetLen)`);
-  return { ok: true, lease: Object.freeze({ subnetKey, subnet, attrs: d.attrs, ...(d.vxlan ? { vxlan: d.vxlan } : {}), ...(createRevision !== undefined ? { createRevision } : {}) }) };
+  return { ok: true, lease: Object.freeze({ subnetKey, subnet, attrs: d.attrs, ...(d.vxlan ? { vxlan: d.vxlan } : {}), ...(d.wireguard ? { wireguard: d.wireguard } : {}), ...(createRevision !== undefined ? { createRevision } : {}) }) };
 }

@@ -8,12 +8,13 @@
  * core/devices.ts. Operations render to `ip -batch` / `bridge -batch` lines (argv words, never
  * a shell).
  */
-import { type Prefix, formatIP, formatPrefix, overlaps, sameIP, within } from './cidr.js';
+import { type Prefix, formatIP, formatPrefix, overlaps, sameIP, samePrefix, within } from './cidr.js';
 import {
-  type DesiredDatapath, type DesiredDevice, type FdbEntry, type Neighbour, type ObservedDatapath, type ObservedDevice, type ObservedRoute,
+  type DesiredDatapath, type DesiredDevice, type FdbEntry, type LinkRoute, type Neighbour, type ObservedDatapath, type ObservedDevice, type ObservedRoute,
   type Route, WEFT_ROUTE_PROTO, fdbKey, neighKey, routeKey,
 } from './datapath.js';
-import { type Tool, deviceAddLine, deviceCompatible } from './devices.js';
+import { type Tool, deviceAddLine, deviceAddTool, deviceCompatible } from './devices.js';
+import { type WireguardOp, planWireguard, renderWireguardOp } from './wireguard-plan.js';
 
 export type Op =
   | { readonly kind: 'link-del'; readonly name: string }
@@ -23,7 +24,9 @@ export type Op =
   | { readonly kind: 'route-del'; readonly route: ObservedRoute }
   | { readonly kind: 'neigh-del' | 'neigh-replace'; readonly neigh: Neighbour }
   | { readonly kind: 'fdb-del' | 'fdb-replace'; readonly fdb: FdbEntry }
-  | { readonly kind: 'route-replace'; readonly route: Route };
+  | { readonly kind: 'route-replace'; readonly route: Route }
+  | { readonly kind: 'route-replace-link'; readonly route: LinkRoute }
+  | WireguardOp;
 
 /** What weft may own besides its devices, per family: the networks, this host's subnets, the underlay interface. */
 export interface Ownership {
@@ -37,6 +40,8 @@ const inOwnSubnet = (p: Prefix, own: Ownership): boolean => own.ownSubnets.some(
 
 /** Is this observed route one weft manages (and so may replace or delete)? */
 export function ownsRoute(r: ObservedRoute, own: Ownership, deviceNames: ReadonlySet<string>): boolean {
+  // wireguard's route for the whole network on its device (it contains the own subnet).
+  if (deviceNames.has(r.dev) && own.networks.some((n) => samePrefix(n, r.dst))) return true;
   if (!inNetwork(r.dst, own) || inOwnSubnet(r.dst, own)) return false;
   if (r.proto === WEFT_ROUTE_PROTO || deviceNames.has(r.dev)) return true;
   // flanneld's host-gw and DirectRouting routes: `S via P dev <iface>`, default protocol.
@@ -45,6 +50,8 @@ export function ownsRoute(r: ObservedRoute, own: Ownership, deviceNames: Readonl
 
 const sameRoute = (o: ObservedRoute, d: Route): boolean =>
   o.proto === WEFT_ROUTE_PROTO && o.via !== undefined && sameIP(o.via, d.via) && o.dev === d.dev && o.onlink === d.onlink;
+
+const sameLinkRoute = (o: ObservedRoute, d: LinkRoute): boolean => o.proto === WEFT_ROUTE_PROTO && o.via === undefined && o.dev === d.dev;
 
 const sameAddr = (a: Prefix, b: Prefix): boolean => a.len === b.len && sameIP(a.ip, b.ip);
 
@@ -56,7 +63,7 @@ function planDevice(d: DesiredDevice, o: ObservedDevice | undefined, own: Owners
     ops.push({ kind: 'link-add', device: d }, { kind: 'link-set', name: d.name, set: 'up' }, ...d.addresses.map((addr): Op => ({ kind: 'addr-add', dev: d.name, addr })));
     return true;
   }
-  if (o.mac !== d.mac) ops.push({ kind: 'link-set', name: d.name, set: 'down' }, { kind: 'link-set', name: d.name, set: `address ${d.mac}` }, { kind: 'link-set', name: d.name, set: 'up' });
+  if (d.kind === 'vxlan' && o.mac !== d.mac) ops.push({ kind: 'link-set', name: d.name, set: 'down' }, { kind: 'link-set', name: d.name, set: `address ${d.mac}` }, { kind: 'link-set', name: d.name, set: 'up' });
   else if (!o.up) ops.push({ kind: 'link-set', name: d.name, set: 'up' });
   if (o.mtu !== d.mtu) ops.push({ kind: 'link-set', name: d.name, set: `mtu ${d.mtu}` });
   for (const a of d.addresses) if (!o.addrs.some((x) => sameAddr(x, a))) ops.push({ kind: 'addr-add', dev: d.name, addr: a });
@@ -68,7 +75,13 @@ function planDevice(d: DesiredDevice, o: ObservedDevice | undefined, own: Owners
 export function plan(desired: DesiredDatapath, observed: ObservedDatapath, own: Ownership): Op[] {
   const devOps: Op[] = [];
   const fresh = new Set<string>();
-  for (const d of desired.devices) if (planDevice(d, observed.devices.get(d.name), own, devOps)) fresh.add(d.name);
+  for (const d of desired.devices) {
+    const o = observed.devices.get(d.name);
+    const created = planDevice(d, o, own, devOps);
+    if (created) fresh.add(d.name);
+    // Its key and peers right after the device (before routes that send traffic into it).
+    if (d.kind === 'wireguard') devOps.push(...planWireguard(d, created ? undefined : o?.wireguard));
+  }
   const wanted = new Set(desired.devices.map((d) => d.name));
   // A device created this pass carries nothing yet: everything on it is missing. A device
   // deleted this pass (observed, not wanted: e.g. flannel.<old VNI>) takes everything on it
@@ -83,7 +96,7 @@ export function plan(desired: DesiredDatapath, observed: ObservedDatapath, own: 
     const at = seenRoutes.get(k);
     if (at) at.push(r); else seenRoutes.set(k, [r]);
   }
-  for (const [k, rs] of seenRoutes) if (!desired.routes.has(k)) planRouteKey(k, rs, desired, out);
+  for (const [k, rs] of seenRoutes) if (!desired.routes.has(k) && !desired.linkRoutes?.has(k)) planRouteKey(k, rs, desired, out);
 
   const seenNeigh = new Map(observed.neighs.filter((n) => !onFresh(n.dev)).map((n) => [neighKey(n.ip), n]));
   for (const [k, n] of seenNeigh) if (!desired.neighs.has(k)) out.dels.push({ kind: 'neigh-del', neigh: n });
@@ -99,18 +112,25 @@ export function plan(desired: DesiredDatapath, observed: ObservedDatapath, own: 
   for (const f of desired.fdb.values()) if (!seenFdb.has(fdbKey(f))) out.fdbOps.push({ kind: 'fdb-replace', fdb: f });
 
   for (const [k] of desired.routes) planRouteKey(k, seenRoutes.get(k) ?? [], desired, out);
+  for (const [k] of desired.linkRoutes ?? []) if (!desired.routes.has(k)) planRouteKey(k, seenRoutes.get(k) ?? [], desired, out);
   for (const name of observed.devices.keys()) if (!wanted.has(name)) devOps.push({ kind: 'link-del', name });
   return [...devOps, ...out.dels, ...out.fdbOps, ...out.neighAdds, ...out.routeAdds];
 }
 
 interface PlanParts { dels: Op[]; fdbOps: Op[]; neighAdds: Op[]; routeAdds: Op[] }
 
-/** One route destination: delete what weft owns there if unwanted, else replace unless already right. */
+/**
+ * One route destination: delete what weft owns there if unwanted, else replace unless already
+ * right. A wanted destination is a route via a gateway (`routes`) or, for a device of its own
+ * (wireguard's network route), a link route (`linkRoutes`).
+ */
 function planRouteKey(k: string, owned: readonly ObservedRoute[], desired: DesiredDatapath, out: PlanParts): void {
   const want = desired.routes.get(k);
+  const link = want ? undefined : desired.linkRoutes?.get(k);
   // A wanted destination is fixed by `route replace` (same dst, metric and table) in place.
-  if (!want) { for (const r of owned) out.dels.push({ kind: 'route-del', route: r }); return; }
-  if (!owned.some((o) => sameRoute(o, want))) out.routeAdds.push({ kind: 'route-replace', route: want });
+  if (want) { if (!owned.some((o) => sameRoute(o, want))) out.routeAdds.push({ kind: 'route-replace', route: want }); return; }
+  if (link) { if (!owned.some((o) => sameLinkRoute(o, link))) out.routeAdds.push({ kind: 'route-replace-link', route: link }); return; }
+  for (const r of owned) out.dels.push({ kind: 'route-del', route: r });
 }
 
 /** The observed datapath kept keyed (core/observed-model.ts), so that one key is looked up in O(1). */
@@ -163,7 +183,7 @@ export function planTouched(desired: DesiredDatapath, observed: KeyedObserved, o
 export function renderOp(op: Op): { tool: Tool; line: string } {
   switch (op.kind) {
     case 'link-del': return { tool: 'ip', line: `link del ${op.name}` };
-    case 'link-add': return { tool: 'ip', line: deviceAddLine(op.device) };
+    case 'link-add': return { tool: deviceAddTool(op.device), line: deviceAddLine(op.device) };
     case 'link-set': return { tool: 'ip', line: `link set dev ${op.name} ${op.set}` };
     case 'addr-add': return { tool: 'ip', line: `addr add ${formatPrefix(op.addr)} dev ${op.dev}` };
     case 'addr-del': return { tool: 'ip', line: `addr del ${formatPrefix(op.addr)} dev ${op.dev}` };
@@ -175,6 +195,8 @@ export function renderOp(op: Op): { tool: Tool; line: string } {
       const r = op.route;
       return { tool: 'ip', line: `route replace ${formatPrefix(r.dst)} via ${formatIP(r.via)} dev ${r.dev}${r.onlink ? ' onlink' : ''} proto ${WEFT_ROUTE_PROTO}` };
     }
+    case 'route-replace-link': return { tool: 'ip', line: `route replace ${formatPrefix(op.route.dst)} dev ${op.route.dev} scope link proto ${WEFT_ROUTE_PROTO}` };
+    case 'wg-device': case 'wg-peer': case 'wg-peer-remove': return { tool: 'wireguard', line: renderWireguardOp(op) };
     case 'neigh-del': return { tool: 'ip', line: `neigh del ${formatIP(op.neigh.ip)} dev ${op.neigh.dev}` };
     case 'neigh-replace': return { tool: 'ip', line: `neigh replace ${formatIP(op.neigh.ip)} lladdr ${op.neigh.mac} dev ${op.neigh.dev} nud permanent` };
     case 'fdb-del': return { tool: 'bridge', line: `fdb del ${op.fdb.mac} dev ${op.fdb.dev} dst ${formatIP(op.fdb.dst)} self` };

@@ -22,7 +22,7 @@ export interface EtcdSpec {
 
 export interface NetworkSpec {
   readonly cidr: Prefix;
-  readonly backendType: 'vxlan' | 'host-gw';
+  readonly backendType: 'vxlan' | 'host-gw' | 'wireguard';
   /** The checked config (defaults filled) this network stands for. */
   readonly config: NetworkConfig;
   /** The flannel JSON text weft stores in `<prefix>/config`. */
@@ -52,6 +52,10 @@ export interface HostSpec {
    * Docker; WEFT_CHANGED and friends in its environment say what changed (docs/operations.md).
    */
   readonly onOutputsChanged?: string;
+  /** wireguard: this host's private key file (default `<stateDir>/wireguard/private.key`, created 0600 when missing). */
+  readonly wireguardKeyFile?: string;
+  /** wireguard: a preshared key file applied to every peer (overrides the stored config's PSK). */
+  readonly wireguardPSKFile?: string;
 }
 
 export interface OutputsSpec {
@@ -198,22 +202,49 @@ function ipv4Of(r: YamlReader, e: Entry | undefined): IP | undefined {
   return parseIPv4(s) ?? r.problem(e.path, `${e.path} must be an IPv4 address such as 192.0.2.11, got ${JSON.stringify(s)}`, r.at(e));
 }
 
-function readBackend(r: YamlReader, e: Entry | undefined): { type: 'vxlan' | 'host-gw'; json: Record<string, unknown> } | undefined {
-  const m = r.map(e?.node ?? null, 'network.backend', ['type', 'vni', 'port', 'mtu', 'directRouting'], e?.keyPos);
+const WG_KEYS = ['listenPort', 'listenPortV6', 'persistentKeepalive', 'mode'];
+const BACKEND_KEYS = ['type', 'vni', 'port', 'directRouting', 'listenPort', 'listenPortV6', 'persistentKeepalive', 'mode', 'mtu'];
+const WG_MODES = ['separate', 'auto', 'ipv4', 'ipv6'];
+
+/** wireguard's options as flanneld's keys (ListenPort, ListenPortV6, PersistentKeepaliveInterval, Mode, MTU), given ones only. */
+function readWireguard(r: YamlReader, m: ReadonlyMap<string, Entry>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const listenPort = r.integer(m.get('listenPort'), 1, 65535);
+  const listenPortV6 = r.integer(m.get('listenPortV6'), 1, 65535);
+  const keepalive = r.integer(m.get('persistentKeepalive'), 0, 65535);
+  const mtu = r.integer(m.get('mtu'), 1360, 65535);
+  const modeEntry = m.get('mode');
+  const mode = modeEntry ? r.string(modeEntry) : undefined;
+  if (mode !== undefined && modeEntry && !WG_MODES.includes(mode)) r.problem(modeEntry.path, `${modeEntry.path} must be separate, auto, ipv4 or ipv6, got ${JSON.stringify(mode)}`, r.at(modeEntry));
+  else if (mode === 'ipv6' && modeEntry) r.problem(modeEntry.path, `${modeEntry.path} ipv6 needs an IPv6 fabric, which weft does not program yet; use separate, auto or ipv4`, r.at(modeEntry));
+  if (listenPort !== undefined) out.ListenPort = listenPort;
+  if (listenPortV6 !== undefined) out.ListenPortV6 = listenPortV6;
+  if (keepalive !== undefined) out.PersistentKeepaliveInterval = keepalive;
+  if (mode !== undefined) out.Mode = mode;
+  if (mtu !== undefined) out.MTU = mtu;
+  return out;
+}
+
+function readBackend(r: YamlReader, e: Entry | undefined): { type: 'vxlan' | 'host-gw' | 'wireguard'; json: Record<string, unknown> } | undefined {
+  const m = r.map(e?.node ?? null, 'network.backend', BACKEND_KEYS, e?.keyPos);
   if (!m) return undefined;
   const typeEntry = m.get('type');
   const t = typeEntry ? r.string(typeEntry) : 'vxlan';
   if (t === undefined) return undefined;
-  if (t !== 'vxlan' && t !== 'host-gw') {
-    return r.problem('network.backend.type', `network.backend.type must be vxlan or host-gw, got ${JSON.stringify(t)}`, typeEntry ? r.at(typeEntry) : undefined);
+  if (t !== 'vxlan' && t !== 'host-gw' && t !== 'wireguard') {
+    return r.problem('network.backend.type', `network.backend.type must be vxlan, host-gw or wireguard, got ${JSON.stringify(t)}`, typeEntry ? r.at(typeEntry) : undefined);
   }
-  if (t === 'host-gw') {
-    for (const k of ['vni', 'port', 'mtu', 'directRouting']) {
+  const only = (keys: readonly string[], backend: string) => {
+    for (const k of keys) {
       const x = m.get(k);
-      if (x) r.problem(x.path, `${x.path} applies to the vxlan backend only`, x.keyPos);
+      if (x) r.problem(x.path, `${x.path} applies to the ${backend} only`, x.keyPos);
     }
-    return { type: t, json: backendJson('host-gw') };
-  }
+  };
+  if (t !== 'wireguard') only(WG_KEYS, 'wireguard backend');
+  if (t !== 'vxlan') only(['vni', 'port', 'directRouting'], 'vxlan backend');
+  if (t === 'host-gw') only(['mtu'], 'vxlan and wireguard backends');
+  if (t === 'wireguard') return { type: t, json: backendJson('wireguard', undefined, readWireguard(r, m)) };
+  if (t === 'host-gw') return { type: t, json: backendJson('host-gw') };
   const vni = r.integer(m.get('vni'), 1, 16777215) ?? DEFAULTS.vni;
   const port = r.integer(m.get('port'), 1, 65535) ?? DEFAULTS.port;
   const directRouting = r.boolean(m.get('directRouting')) ?? false;
@@ -287,7 +318,7 @@ function absPath(r: YamlReader, e: Entry | undefined, dflt: string | undefined):
 }
 
 function readHost(r: YamlReader, e: Entry | undefined, env: Env): HostSpec | undefined {
-  const keys = ['interface', 'interfaceRegex', 'canReach', 'publicIP', 'ipMasq', 'mtu', 'subnetFile', 'leaseTTL', 'leaseRenewMargin', 'listen', 'etcdGrace', 'stateDir', 'onOutputsChanged'];
+  const keys = ['interface', 'interfaceRegex', 'canReach', 'publicIP', 'ipMasq', 'mtu', 'subnetFile', 'leaseTTL', 'leaseRenewMargin', 'listen', 'etcdGrace', 'stateDir', 'onOutputsChanged', 'wireguardKeyFile', 'wireguardPSKFile'];
   const m = r.map(e?.node ?? null, 'host', keys, e?.keyPos);
   if (!m) return undefined;
   const chosen = ['interface', 'interfaceRegex', 'canReach'].filter((k) => m.has(k));
@@ -318,12 +349,19 @@ function readHost(r: YamlReader, e: Entry | undefined, env: Env): HostSpec | und
   const stateDir = absPath(r, m.get('stateDir'), DEFAULTS.stateDir);
   const onOutputsChanged = absPath(r, m.get('onOutputsChanged'), undefined);
   const mtu = r.integer(m.get('mtu'), 576, 65535);
+  const wgKeyFile = absPath(r, m.get('wireguardKeyFile'), `${stateDir ?? DEFAULTS.stateDir}/wireguard/private.key`);
+  const wgPSKFile = m.has('wireguardPSKFile') ? absPath(r, m.get('wireguardPSKFile'), '') : undefined;
+  // `wg set` takes them as single arguments of a line split on spaces.
+  for (const [k, v] of [['wireguardKeyFile', wgKeyFile], ['wireguardPSKFile', wgPSKFile]] as const) {
+    const x = m.get(k);
+    if (v !== undefined && /\s/.test(v) && x) r.problem(x.path, `${x.path} must not contain spaces (the WireGuard key file paths are passed to wg), got ${JSON.stringify(v)}`, r.at(x));
+  }
   const ipMasq = r.boolean(m.get('ipMasq')) ?? true;
-  if (ttl === undefined || margin === undefined || listen === undefined || subnetFile === undefined || grace === undefined || stateDir === undefined) return undefined;
+  if (ttl === undefined || margin === undefined || listen === undefined || subnetFile === undefined || grace === undefined || stateDir === undefined || wgKeyFile === undefined) return undefined;
   return {
     ...opt('interface', iface), ...opt('interfaceRegex', regexText), ...opt('canReach', canReach), ...opt('publicIP', publicIP),
     ipMasq, ...opt('mtu', mtu), subnetFile, leaseTTLSeconds: ttl, leaseRenewMarginSeconds: margin, ...(listen ? { listen } : {}),
-    etcdGraceSeconds: grace, stateDir, ...opt('onOutputsChanged', onOutputsChanged),
+    etcdGraceSeconds: grace, stateDir, wireguardKeyFile: wgKeyFile, ...opt('wireguardPSKFile', wgPSKFile), ...opt('onOutputsChanged', onOutputsChanged),
   };
 }
 

@@ -8,7 +8,7 @@ import { fabric } from '../helpers/fabric.js';
 import { dockerOptions, importBusybox, startDockerd } from '../helpers/docker.js';
 import { bounded } from '../helpers/bound.js';
 
-for (const backend of ['vxlan', 'host-gw'] as const) {
+for (const backend of ['vxlan', 'host-gw', 'wireguard'] as const) {
   test.serial(`${backend}: containers under real dockerd on two hosts reach each other through weft`, async (t) => {
     bounded(t, 150_000);
     const f = await fabric(t, { hosts: 2, network: `cidr: 198.18.0.0/16\nbackend:\n  type: ${backend}`, start: 0 });
@@ -20,7 +20,8 @@ for (const backend of ['vxlan', 'host-gw'] as const) {
       f.specs[i] = spec;
       // Docker's own FORWARD policy on a real host (it sets DROP when it manages iptables).
       await f.lab.exec(h.ns, 'iptables', ['-P', 'FORWARD', 'DROP']);
-      await f.lab.startWeft(h, spec);
+      // wireguard: each host its own /run/wireguard (userspace WireGuard's sockets), as separate VMs have.
+      await f.lab.startWeft(h, spec, { ownRun: backend === 'wireguard', env: { WIREGUARD_KEY_FILE: join(h.dir, 'flanneld-wgkey') } });
     }
     const ds = [];
     for (const h of [h1, h2]) {

@@ -7,7 +7,8 @@
  * and a unit test fails, as it would on a real host.
  */
 import { type IP, type Prefix, formatIP, formatPrefix, parseIP, parsePrefix } from '../../src/core/cidr.js';
-import type { FdbEntry, Neighbour, ObservedDatapath, ObservedDevice, ObservedRoute } from '../../src/core/datapath.js';
+import type { FdbEntry, Neighbour, ObservedDatapath, ObservedDevice, ObservedRoute, ObservedWireguardPeer } from '../../src/core/datapath.js';
+import { publicKeyOf } from '../../src/adapters/wireguard-keys.js';
 import type { Tool } from '../../src/core/devices.js';
 import type { SavedTable } from '../../src/core/masq.js';
 import type { HostPort } from '../../src/agent/reconciler.js';
@@ -39,6 +40,8 @@ export class FakeHost implements HostPort {
   /** Every line applied (including failed ones), in order. */
   readonly applied: string[] = [];
   observed = 0;
+  /** The kernel's WireGuard state per device (`wg show` of it): the private key file's public key, port, peers. */
+  readonly wg = new Map<string, { publicKey: string; listenPort: number; peers: Map<string, ObservedWireguardPeer> }>();
   duringObserve: (() => void) | undefined;
 
   /** `underlay`: the routes of the host's own network (eth0, up, 1500). */
@@ -52,7 +55,11 @@ export class FakeHost implements HostPort {
     this.duringObserve?.();
     const names = new Set(devices.filter((d) => this.links.has(d)));
     return Promise.resolve({
-      devices: new Map([...names].map((n): [string, ObservedDevice] => { const l = this.links.get(n) as ObservedDevice; return [n, { ...l, addrs: [...l.addrs] }]; })),
+      devices: new Map([...names].map((n): [string, ObservedDevice] => {
+        const l = this.links.get(n) as ObservedDevice;
+        const w = this.wg.get(n);
+        return [n, { ...l, addrs: [...l.addrs], ...(w ? { wireguard: { publicKey: w.publicKey, listenPort: w.listenPort, peers: new Map(w.peers), implementation: 'kernel' as const } } : {}) }];
+      })),
       routes: this.routes.map((r) => ({ ...r })),
       neighs: [...this.neighs.values()].filter((n) => names.has(n.dev)),
       fdb: [...this.fdb.values()].filter((f) => names.has(f.dev)),
@@ -63,7 +70,7 @@ export class FakeHost implements HostPort {
     const failures: { index: number; message: string }[] = [];
     lines.forEach((line, index) => {
       this.applied.push(`${tool} ${line}`);
-      try { if (tool === 'ip') this.ip(line.split(' ')); else this.bridge(line.split(' ')); } catch (e) { failures.push({ index, message: (e as Error).message }); }
+      try { if (tool === 'ip') this.ip(line.split(' ')); else if (tool === 'wireguard') this.wireguard(line.split(' ')); else this.bridge(line.split(' ')); } catch (e) { failures.push({ index, message: (e as Error).message }); }
     });
     return Promise.resolve(failures);
   }
@@ -143,10 +150,56 @@ export class FakeHost implements HostPort {
     const onlink = m.has('onlink');
     if (via && !onlink && !this.routes.some((r) => r.scopeLink && r.dev === dev && r.dst.ip.family === via.family && contains(r.dst, via))) throw new Error('RTNETLINK answers: Nexthop has invalid gateway');
     this.routes = this.routes.filter((r) => formatPrefix(r.dst) !== formatPrefix(dst));
-    this.routes.push({ dst, dev, proto: m.get('proto') ?? 'boot', onlink, scopeLink: false, ...(via ? { via } : {}) });
+    this.routes.push({ dst, dev, proto: m.get('proto') ?? 'boot', onlink, scopeLink: m.get('scope') === 'link', ...(via ? { via } : {}) });
+  }
+
+  /**
+   * The `wireguard` tool as adapters/wireguard.ts applies it on a kernel with WireGuard: `add
+   * DEV mtu N` is a `type wireguard` link; `set ...` is `wg set` (an allowed IP moves from any
+   * other peer, as the kernel's cryptokey routing table does; a key file must hold a key).
+   */
+  private wireguard(w: readonly string[]): void {
+    const [verb, dev = ''] = w;
+    if (verb === 'add' && w[2] === 'mtu') {
+      if (this.links.has(dev)) throw new Error('RTNETLINK answers: File exists');
+      this.links.set(dev, { name: dev, kind: 'wireguard', mtu: Number(w[3]), mac: '', up: false, addrs: [] });
+      this.wg.set(dev, { publicKey: '', listenPort: 0, peers: new Map() });
+      return;
+    }
+    const state = this.wg.get(dev);
+    if (verb !== 'set' || !state) throw new Error(`Unable to access interface: No such device (${w.join(' ')})`);
+    let i = 2;
+    while (i < w.length) {
+      const k = w[i++];
+      if (k === 'listen-port') state.listenPort = Number(w[i++]);
+      else if (k === 'private-key') { const f = this.files.get(w[i++] ?? ''); if (f === undefined) throw new Error('No such file or directory'); state.publicKey = publicKeyOf(f.trim()); }
+      else if (k === 'peer') { i = this.wgPeer(state.peers, w, i); }
+      else throw new Error(`Invalid argument: ${k ?? ''}`);
+    }
+  }
+
+  private wgPeer(peers: Map<string, ObservedWireguardPeer>, w: readonly string[], from: number): number {
+    const key = w[from] ?? '';
+    let i = from + 1;
+    if (w[i] === 'remove') { peers.delete(key); return i + 1; }
+    const p = { ...(peers.get(key) ?? { publicKey: key, allowedIPs: [], keepaliveSeconds: 0, presharedKey: false, latestHandshake: 0 }) } as { -readonly [K in keyof ObservedWireguardPeer]: ObservedWireguardPeer[K] };
+    while (i < w.length && w[i] !== 'peer') {
+      const k = w[i++];
+      const v = w[i++] ?? '';
+      if (k === 'endpoint') p.endpoint = v;
+      else if (k === 'allowed-ips') {
+        p.allowedIPs = v.split(',').map((x) => formatPrefix(mustPrefix(x)));
+        for (const [other, q] of peers) if (other !== key) peers.set(other, { ...q, allowedIPs: q.allowedIPs.filter((a) => !p.allowedIPs.includes(a)) });
+      } else if (k === 'persistent-keepalive') p.keepaliveSeconds = v === 'off' ? 0 : Number(v);
+      else if (k === 'preshared-key') { if (v !== '/dev/null' && this.files.get(v) === undefined) throw new Error('No such file or directory'); p.presharedKey = v !== '/dev/null'; }
+      else throw new Error(`Invalid argument: ${k ?? ''}`);
+    }
+    peers.set(key, p);
+    return i;
   }
 
   private dropLink(name: string): void {
+    this.wg.delete(name);
     this.links.delete(name);
     this.routes = this.routes.filter((r) => r.dev !== name);
     for (const [k, n] of this.neighs) if (n.dev === name) this.neighs.delete(k);

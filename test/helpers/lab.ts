@@ -286,15 +286,21 @@ export class Lab {
    * gives the host a kernel boot ID of its own (a file bind-mounted over
    * /proc/sys/kernel/random/boot_id in a private mount namespace), as a separate VM has.
    */
-  async startWeft(h: LabHost, spec: string, opts: { waitReady?: boolean; env?: Record<string, string>; machineIdentity?: boolean; bootID?: string; nodeArgs?: readonly string[] } = {}): Promise<Started> {
+  async startWeft(h: LabHost, spec: string, opts: { waitReady?: boolean; env?: Record<string, string>; machineIdentity?: boolean; bootID?: string; nodeArgs?: readonly string[]; ownRun?: boolean } = {}): Promise<Started> {
     const env: NodeJS.ProcessEnv = { ...process.env, WEFT_HOST_ID: `${this.prefix}-${h.name}`, ...opts.env };
     if (opts.machineIdentity) delete env.WEFT_HOST_ID;
     const argv = [process.execPath, ...(opts.nodeArgs ?? []), WEFT, 'run', '--spec', spec];
     let cmd: [string, string[]] = ['nsenter', [`--net=/var/run/netns/${h.ns}`, ...argv]];
+    const binds: [string, string][] = [];
     if (opts.bootID !== undefined) {
       const file = join(h.dir, 'boot_id');
       writeFileSync(file, `${opts.bootID}\n`);
-      cmd = withBinds([[file, '/proc/sys/kernel/random/boot_id']], h.ns, argv[0] ?? '', argv.slice(1));
+      binds.push([file, '/proc/sys/kernel/random/boot_id']);
+    }
+    // The host's own /run/wireguard (userspace WireGuard's control sockets), as a separate VM has.
+    if (opts.ownRun) { mkdirSync(this.wireguardRun(h), { recursive: true }); mkdirSync('/run/wireguard', { recursive: true }); binds.push([this.wireguardRun(h), '/run/wireguard']); }
+    if (binds.length > 0) {
+      cmd = withBinds(binds, h.ns, argv[0] ?? '', argv.slice(1));
     }
     const p = start(cmd[0], cmd[1], { env });
     this.procs.push(p);
@@ -306,6 +312,17 @@ export class Lab {
       }, 30_000, 50).catch((e: unknown) => { throw new Error(`${h.name}: ${(e as Error).message}\n${p.output()}`); });
     }
     return p;
+  }
+
+  /** The directory bound over /run/wireguard for host h (startWeft's `ownRun`). */
+  wireguardRun(h: LabHost): string { return join(h.dir, 'wgrun'); }
+
+  /** A command on host h as it sees itself: its network namespace and its own /run/wireguard. */
+  async execOnHost(h: LabHost, cmd: string, args: string[]): Promise<string> {
+    const [c, a] = withBinds([[this.wireguardRun(h), '/run/wireguard']], h.ns, cmd, args);
+    const r = await run(c, a);
+    if (r.code !== 0) throw new Error(`[${h.name}] ${cmd} ${args.join(' ')}: ${r.out}`);
+    return r.stdout;
   }
 
   subnetText(h: LabHost): string {

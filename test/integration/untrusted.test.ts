@@ -143,7 +143,7 @@ test.serial('config show: an invalid config exits 1 with the error on stderr; --
   await put('/show-bad/config', '{"Network":"198.18.0.0/16"}');
   const udp = await show(spec);
   t.is(udp.code, 1);
-  t.like(udp.doc, { valid: false, error: 'backend type "udp" is not supported by weft (vxlan, host-gw)', config: { Network: '198.18.0.0/16', Backend: { Type: 'udp' } } });
+  t.like(udp.doc, { valid: false, error: 'backend type "udp" is not supported by weft (vxlan, host-gw, wireguard)', config: { Network: '198.18.0.0/16', Backend: { Type: 'udp' } } });
   await put('/show-bad/config', '{"Network":\n\x1b[2J');
   const broken = await show(spec, false);
   t.is(broken.code, 1);

@@ -19,7 +19,7 @@ test('validate: examples pass; --json prints the stored config and derived value
     derived: { subnetLen: 24, subnetMin: '10.244.1.0', subnetMax: '10.244.255.0', capacity: 255 },
   });
   t.is(r.stderr, '');
-  for (const f of ['host-gw', 'tls']) t.is((await runWeft(['validate', '--spec', `examples/${f}.yaml`])).code, 0);
+  for (const f of ['host-gw', 'tls', 'wireguard']) t.is((await runWeft(['validate', '--spec', `examples/${f}.yaml`])).code, 0);
 });
 
 test('validate: a bad spec exits 2 with file:line:col and writes nothing to stdout', async (t) => {

@@ -35,7 +35,7 @@ function input(peers: PeerLease[], extra: Partial<BackendInput> = {}): BackendIn
 
 /** The kernel state after applying a desired state (what a converged host looks like). */
 function converged(d: ReturnType<typeof vxlan.desired>): ObservedDatapath {
-  const devices = new Map(d.devices.map((dev): [string, ObservedDevice] => [dev.name, { name: dev.name, kind: 'vxlan', vni: dev.vni, local: '192.0.2.1', underlay: 'eth0', port: dev.port, learning: false, gbp: false, mtu: dev.mtu, mac: dev.mac, up: true, addrs: [...dev.addresses] }]));
+  const devices = new Map(d.devices.flatMap((dev): [string, ObservedDevice][] => dev.kind !== 'vxlan' ? [] : [[dev.name, { name: dev.name, kind: 'vxlan', vni: dev.vni, local: '192.0.2.1', underlay: 'eth0', port: dev.port, learning: false, gbp: false, mtu: dev.mtu, mac: dev.mac, up: true, addrs: [...dev.addresses] }]]));
   return {
     devices,
     routes: [...underlay, { dst: own, dev: 'docker0', proto: 'kernel', onlink: false, scopeLink: true }, ...[...d.routes.values()].map((r) => ({ dst: r.dst, via: r.via, dev: r.dev, proto: '175', onlink: r.onlink, scopeLink: false }))],

@@ -6,7 +6,7 @@
 import test from 'ava';
 import { type Prefix, parseIPv4, parsePrefix } from '../../src/core/cidr.js';
 import { checkNetworkConfig } from '../../src/core/config-check.js';
-import { type DesiredDatapath, type ObservedRoute } from '../../src/core/datapath.js';
+import { type DesiredDatapath, type ObservedRoute, type VxlanDevice } from '../../src/core/datapath.js';
 import { DesiredIndex } from '../../src/core/desired-index.js';
 import type { HostFacts } from '../../src/core/host-facts.js';
 import { decodeNetworkConfig } from '../../src/core/network-config.js';
@@ -71,7 +71,7 @@ for (const [name, backend, configText] of [
       if (!group) throw new Error('the backend names groups');
       const idx = new DesiredIndex((ps) => b.desired({ ...base, peers: ps }), group, []);
       const full0 = b.desired({ ...base, peers: [] });
-      const devices = new Map(full0.devices.map((d) => [d.name, { name: d.name, kind: d.kind, vni: d.vni, local: '192.0.2.1', underlay: 'eth0', port: d.port, learning: d.learning, gbp: d.gbp, mtu: d.mtu, mac: d.mac, up: true, addrs: d.addresses }]));
+      const devices = new Map(full0.devices.filter((d): d is VxlanDevice => d.kind === 'vxlan').map((d) => [d.name, { name: d.name, kind: d.kind, vni: d.vni, local: '192.0.2.1', underlay: 'eth0', port: d.port, learning: d.learning, gbp: d.gbp, mtu: d.mtu, mac: d.mac, up: true, addrs: d.addresses }]));
       const model = new ObservedModel({ devices, routes: underlay, neighs: [], fdb: [] }, pfx('198.18.0.0/16'));
       for (let step = 0; step < 40; step++) {
         const touched = noTouchedKeys();

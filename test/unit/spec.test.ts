@@ -83,7 +83,7 @@ const malformed: [string, string, string][] = [
   ['vni as a string', 'network:\n  cidr: 10.244.0.0/16\n  backend:\n    vni: "1"\n', 'n.yaml:4:10: network.backend.vni must be an integer 1..16777215, got "1"'],
   ['vni zero', 'network:\n  cidr: 10.244.0.0/16\n  backend: {vni: 0}\n', 'n.yaml:3:18: network.backend.vni must be an integer 1..16777215, got 0'],
   ['port out of range', 'network:\n  cidr: 10.244.0.0/16\n  backend:\n    port: 70000\n', 'n.yaml:4:11: network.backend.port must be an integer 1..65535, got 70000'],
-  ['unsupported backend', 'network:\n  cidr: 10.244.0.0/16\n  backend:\n    type: udp\n', 'n.yaml:4:11: network.backend.type must be vxlan or host-gw, got "udp"'],
+  ['unsupported backend', 'network:\n  cidr: 10.244.0.0/16\n  backend:\n    type: udp\n', 'n.yaml:4:11: network.backend.type must be vxlan, host-gw or wireguard, got "udp"'],
   ['vni on host-gw', 'network:\n  cidr: 10.244.0.0/16\n  backend:\n    type: host-gw\n    vni: 2\n', 'n.yaml:5:5: network.backend.vni applies to the vxlan backend only'],
   ['directRouting not a boolean', 'network:\n  cidr: 10.244.0.0/16\n  backend:\n    directRouting: yes\n', 'n.yaml:4:20: network.backend.directRouting must be true or false, got "yes"'],
   ['missing cidr', 'network:\n  subnetLen: 24\n', 'n.yaml:1:1: network.cidr is required'],
@@ -125,7 +125,7 @@ const malformed: [string, string, string][] = [
   ['docker key not a shell name', 'outputs:\n  docker:\n    key: DOCKER-OPTS\n', 'n.yaml:3:10: outputs.docker.key must be a shell variable name'],
   ['outputs as a list', 'outputs: [a]\n', 'n.yaml:1:10: outputs must be a mapping'],
   ['relative podman path', 'outputs:\n  podman: weft.json\n', 'n.yaml:2:11: outputs.podman must be an absolute path'],
-  ['mtu on host-gw', 'network:\n  cidr: 10.244.0.0/16\n  backend:\n    type: host-gw\n    mtu: 9000\n', 'n.yaml:5:5: network.backend.mtu applies to the vxlan backend only'],
+  ['mtu on host-gw', 'network:\n  cidr: 10.244.0.0/16\n  backend:\n    type: host-gw\n    mtu: 9000\n', 'n.yaml:5:5: network.backend.mtu applies to the vxlan and wireguard backends only'],
   ['backend mtu too small', 'network:\n  cidr: 10.244.0.0/16\n  backend:\n    mtu: 600\n', 'n.yaml:4:10: network.backend.mtu must be'],
   ['relative hook path', 'host:\n  onOutputsChanged: restart-docker\n', 'n.yaml:2:21: host.onOutputsChanged must be an absolute path'],
 ];
