@@ -209,6 +209,10 @@ export class Agent {
     this.stops.push(() => fleet.stop().catch((e: unknown) => { log.debug('fleet watch stop failed; closing the client anyway', { error: String(e) }); }));
     this.setStep(`${leased}; listing the fleet`);
     await fleet.start(signal);
+    // Renewals never wait for the datapath or the files: an output that cannot be written (a
+    // full disk) keeps the host not ready, but must not let its lease run out meanwhile.
+    holder.start();
+    this.stops.push(() => holder.stop());
 
     if (cached) {
       // Same inputs as the cached ones when nothing changed: the pass plans nothing (no churn).
@@ -216,15 +220,14 @@ export class Agent {
       parts.cached = undefined;
       if (samePrefix(held.subnet, cached.subnet)) log.info('etcd answers again; left the cached state', { subnet: formatPrefix(held.subnet), how: held.how, peers: fleet.peers.size });
       else log.error('the cached subnet is held by another host; MOVED to a different subnet; containers on this host must be restarted with the new bridge options', { was: formatPrefix(cached.subnet), now: formatPrefix(held.subnet) });
-      await reconciler.settle();
+      // Not awaited: the reconciler converges on its own, and a stop (SIGTERM) during this
+      // rejoin must not wait on a pass that keeps failing.
     } else {
       this.setStep(`${leased}; programming the datapath and writing ${spec.host.subnetFile}`);
-      await this.converge(reconciler, inputsFor(held.subnet));
+      await this.converge(reconciler, inputsFor(holder.lease?.subnet ?? held.subnet));
       this.phase = 'running';
       log.info('ready', { subnet: formatPrefix(held.subnet), backend: d.backend.type, peers: reconciler.stats.peersProgrammed, mtu: d.mtu });
     }
-    holder.start();
-    this.stops.push(() => holder.stop());
     if (d.wireguard) {
       // `weft wireguard rotate-key` (or an operator) replaced the key file: publish the new
       // public key and switch the device to it; peers converge on the lease change.

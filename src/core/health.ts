@@ -95,6 +95,9 @@ export function readiness(s: HealthSnapshot): { ready: boolean; reasons: string[
   if (s.config?.restartNeeded) warnings.push(restartMessage(s.config.restartNeeded));
   if (s.phase === 'starting') reasons.push(`starting: ${s.step}`);
   if (s.phase === 'stopping') reasons.push('stopping');
+  // A file the spec asks for that cannot be written (at start too: it is why start-up waits):
+  // Docker would start with a stale or no subnet.
+  for (const [file, error] of Object.entries(s.outputs?.failing ?? {})) reasons.push(`output ${safeText(file)} not written: ${safeText(error)}`);
   const l = s.lease;
   if (s.phase === 'running') {
     if (!l) reasons.push('no lease');
@@ -105,8 +108,6 @@ export function readiness(s: HealthSnapshot): { ready: boolean; reasons: string[
     else if (!s.reconcile.lastPassOk && !Object.values(s.outputs?.failing ?? {}).includes(s.reconcile.lastError)) {
       reasons.push(`last reconcile failed${s.reconcile.lastError ? `: ${safeText(s.reconcile.lastError)}` : ''}`);
     }
-    // A file the spec asks for that cannot be written: Docker would start with a stale subnet.
-    for (const [file, error] of Object.entries(s.outputs?.failing ?? {})) reasons.push(`output ${safeText(file)} not written: ${safeText(error)}`);
     const stuck = reconcilerProblem(s.reconcile, s.nowMs, s.stuckAfterMs);
     if (stuck) reasons.push(stuck);
     // Running from the cached state: etcd being out of reach is the warning above, not a reason.

@@ -161,3 +161,28 @@ test.serial('watchdog: pings stop while the reconcile loop is stuck (a hung ipta
   t.true(await until(() => sock.with('WATCHDOG=1').some((m) => m.t > freedAt), 10_000, 50), 'pings resume once the loop moves again');
   await until(async () => (await get(f.lab, h1, '/readyz')).status === 200, 10_000, 200);
 });
+
+test('an output that cannot be written keeps the host not ready, and its lease is renewed all the while (it never runs out)', async (t) => {
+  bounded(t, 90_000);
+  const f = await fabric(t, { hosts: 1, network: NETWORK, start: 0 });
+  const [h1] = f.lab.hosts;
+  if (!h1) throw new Error('no hosts');
+  // The Docker options file's directory is a regular file: every write fails (ENOTDIR), even as root.
+  const blocker = join(h1.dir, 'not-a-directory');
+  writeFileSync(blocker, '');
+  const spec = f.lab.writeSpec(h1, NETWORK, {
+    host: 'listen: 127.0.0.1:9473\nleaseTTL: 5s\nleaseRenewMargin: 3s\n',
+    outputs: `outputs:\n  docker:\n    file: ${join(blocker, 'docker')}\n`,
+  });
+  await f.lab.startWeft(h1, spec, { waitReady: false });
+  const first = await until(() => leaseOf(f.lab, h1), 30_000, 100, 'the host leases a subnet').catch((e: unknown) => { t.log(h1.weft?.output().slice(-3000)); throw e; });
+  // Three lease TTLs: a lease nobody renews is gone after one.
+  await sleep(15_000);
+  const later = await leaseOf(f.lab, h1);
+  t.truthy(first);
+  t.is(later?.key, first?.key, 'the same lease key, still there: renewed while the host is not ready');
+  const readyz = await get(f.lab, h1, '/readyz');
+  t.is(readyz.status, 503, readyz.body);
+  t.regex(readyz.body, /not-a-directory/, 'readiness names the output it cannot write');
+  t.is(h1.weft?.child.exitCode, null, 'weft keeps running and retrying');
+});
