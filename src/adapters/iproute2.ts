@@ -230,15 +230,18 @@ export async function applyBatch(tool: IpTool, lines: readonly string[]): Promis
 /**
  * Netlink events, one line each: `ip -4 monitor label link address route neigh`, and the fdb
  * from `bridge monitor fdb` as `[FDB]` lines (ip's own neigh lines would mix fdb entries with
- * neighbours). Each monitor is restarted if it dies.
+ * neighbours). Each monitor is restarted if it dies, and `onRestart` told (events were lost).
  */
-export function monitorNetlink(onLine: (line: string) => void): { stop(): void } {
+export function monitorNetlink(onLine: (line: string) => void, onRestart?: () => void): { stop(): void } {
   let stopped = false;
+  let starts = 0;
   const current: LineStream[] = [];
   const startOne = (i: number, cmd: string, args: readonly string[], prefix: string): void => {
     if (stopped) return;
     const s = streamLines(cmd, args, (l) => { onLine(prefix + l); });
     current[i] = s;
+    // Past the first two, a restart: events were lost while it was down, look at the kernel afresh.
+    if (++starts > 2) onRestart?.();
     void s.exited.then(() => { if (!stopped) setTimeout(() => { startOne(i, cmd, args, prefix); }, 1000); });
   };
   startOne(0, 'ip', ['-4', 'monitor', 'label', 'link', 'address', 'route', 'neigh'], '');

@@ -23,7 +23,11 @@ export interface PassView {
   readonly full: boolean;
   readonly desired: DesiredDatapath;
   readonly ops: readonly Op[];
+  /** Only the device operations of a pass that creates a device: the rest is the next pass's. */
+  readonly deferred: boolean;
 }
+
+const DEVICE_OPS: ReadonlySet<Op['kind']> = new Set(['link-del', 'link-add', 'link-set', 'addr-add', 'addr-del']);
 
 const modelKeyOf = (inp: ReconcileInputs, devices: readonly string[]): string => `${devices.join(' ')}|${formatPrefix(inp.network)}`;
 
@@ -79,7 +83,13 @@ export class DatapathTracker {
     this.touched = noTouchedKeys();
     const { desired, full } = this.desired(inp, model, touched);
     const ops = fresh || full ? plan(desired, model.view(), own) : planTouched(desired, model, own, touched);
-    return { fresh, full: fresh || full, desired, ops };
+    // A device created (at start, or after someone deleted it) carries nothing yet; its echo
+    // events make the next pass look afresh anyway. Create it alone, so that this look is of
+    // an empty device, and program what hangs off it right after against that look (and not
+    // dump thousands of entries just written).
+    const device = ops.some((o) => o.kind === 'link-add') ? ops.filter((o) => DEVICE_OPS.has(o.kind)) : [];
+    if (device.length > 0 && device.length < ops.length) return { fresh, full: true, desired, ops: device, deferred: true };
+    return { fresh, full: fresh || full, desired, ops, deferred: false };
   }
 
   /**

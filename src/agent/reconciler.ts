@@ -153,7 +153,8 @@ export class Reconciler {
     const filesFailed = await this.applyWrites(p.writes ?? [], isDrift);
     failed += filesFailed;
     if (checksDue && failed === 0) { this.checksVersion = checksVersion; this.checksAtMs = started; }
-    this.finish(p, failed, version, started);
+    // A pass that only created a device has not converged: the next (already poked) does the rest.
+    this.finish(p, failed, view.deferred ? undefined : version, started);
     return failed === 0;
   }
 
@@ -242,13 +243,15 @@ export class Reconciler {
     this.o.log.warn('repaired drift', { change });
   }
 
-  private finish(p: HostPlan & { datapath: DesiredDatapath }, failed: number, version: number, started: number): void {
+  /** `version`: what the pass converged to (undefined: not converged yet, though nothing failed). */
+  private finish(p: HostPlan & { datapath: DesiredDatapath }, failed: number, version: number | undefined, started: number): void {
     const { datapath: desired, ops } = p;
     const now = this.o.clock.now();
     if (failed > 0) this.stats.passFailures++;
     this.o.onPass?.(now - started, failed === 0);
     Object.assign(this.stats, { passes: this.stats.passes + 1, lastPassAtMs: now, lastPassDurationMs: now - started, lastPassOk: failed === 0, peersProgrammed: desired.peersProgrammed, peersSkipped: desired.skipped.length });
-    if (failed === 0) { this.convergedVersion = version; this.stats.lastError = ''; }
+    if (failed === 0) this.stats.lastError = '';
+    if (failed === 0 && version !== undefined) this.convergedVersion = version;
     const skips = new Map(desired.skipped.map((s) => [s.subnetKey, s.reason]));
     for (const [k, reason] of skips) if (this.reportedSkips.get(k) !== reason) this.o.log.warn('peer not programmed', { subnet: k, reason });
     this.reportedSkips = skips;

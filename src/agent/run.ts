@@ -319,7 +319,7 @@ export class Agent {
     this.stops.push(() => reconciler.stop());
     reconciler.setInputs(inputs);
     reconciler.start();
-    const monitor = monitorNetlink((line) => { reconciler.netlinkLine(line); });
+    const monitor = monitorNetlink((line) => { reconciler.netlinkLine(line); }, () => { reconciler.poke('netlink'); });
     this.stops.push(() => { monitor.stop(); });
     await reconciler.settle();
   }

@@ -2,7 +2,8 @@
 // (`ip -4 monitor`, `bridge monitor fdb`). This shows the safety net: with that stream stalled
 // (the monitors stopped with SIGSTOP, so events pile up unread), a deleted route, neighbour and
 // fdb entry, and then the deleted device, are still repaired by the periodic full resync (every
-// 30 s); and the stale events delivered once the stream resumes (a lagging stream) undo nothing.
+// 30 s); the stale events delivered once the stream resumes (a lagging stream) undo nothing;
+// and with the monitors killed, their restart makes weft look afresh.
 import { execFileSync } from 'node:child_process';
 import test from 'ava';
 import { fabric, hostRoutes, mustLease, timeUntil } from '../helpers/fabric.js';
@@ -54,4 +55,13 @@ test('with the netlink event stream stalled, the full resync still repairs a del
   // The late events (deletions that were repaired long ago) must not leave anything missing.
   await new Promise((r) => setTimeout(r, 1500));
   t.true(await allOK(), 'still converged after the lagging events');
+
+  // Killed instead: a route deleted while the monitors are dead is repaired once they are back
+  // (weft looks afresh on a restart), long before the next resync (the last one just ran).
+  step('killing the event stream');
+  for (const p of monitorsOf(h1.weft?.child.pid ?? 0)) process.kill(p, 'SIGKILL');
+  await f.lab.ip(h1.ns, ['route', 'del', s2]);
+  const killedMs = await timeUntil(routeOK, 8000);
+  t.log(`route deleted while the monitors were dead repaired in ${killedMs} ms (monitors restart after 1 s)`);
+  t.is(monitorsOf(h1.weft?.child.pid ?? 0).length, 2, 'both monitors were restarted');
 });
