@@ -111,7 +111,7 @@ async function setup(t: ExecutionContext): Promise<Fleet> {
 const pidOf = (h: LabHost): string => (existsSync(join(h.dir, 'weft.pid')) ? readFileSync(join(h.dir, 'weft.pid'), 'utf8').trim() : '');
 
 test.serial('site.yml over SSH: rollout, convergence, idempotence, a bad change stops after one batch, decommission', async (t) => {
-  const step = bounded(t, 270_000);
+  const step = bounded(t, 240_000);
   const testStart = Date.now();
   const f = await setup(t);
   const { lab } = f;

@@ -125,12 +125,19 @@ async function start(u: string): Promise<void> {
     for (let i = 0; i < 200 && !existsSync(sock); i++) await sleep(20);
     chmodSync(sock, 0o777);
   }
-  const child = spawn(cmd, args, { env: { ...env, ...(notify ? { NOTIFY_SOCKET: sock } : {}) }, detached: true, stdio: ['ignore', log, log] });
-  child.unref();
-  writeFileSync(join(STATE, `${u}.pid`), String(child.pid));
+  // systemd reaps a service that exits; this shim exits at once, so a small sh stays the
+  // service's parent and reaps it (else a stopped service lingers as a zombie `pgrep` sees).
+  const pidFile = join(STATE, `${u}.pid`);
+  rmSync(pidFile, { force: true });
+  const reaper = spawn('/bin/sh', ['-c', '"$@" & echo $! > "$WEFT_SHIM_PIDFILE"; wait $!', 'sh', cmd, ...args], {
+    env: { ...env, ...(notify ? { NOTIFY_SOCKET: sock } : {}), WEFT_SHIM_PIDFILE: pidFile }, detached: true, stdio: ['ignore', log, log],
+  });
+  reaper.unref();
+  for (let i = 0; i < 200 && !existsSync(pidFile); i++) await sleep(10);
+  const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) : 0;
   const deadline = Date.now() + 90_000;
   for (;;) {
-    if (!alive(child.pid ?? 0)) {
+    if (!alive(pid)) {
       const tail = readFileSync(join(STATE, `${u}.log`), 'utf8').trimEnd().split('\n').slice(-15).join('\n');
       throw new Fail(`Job for ${u} failed because the control process exited with error code.\n(the shim's log of ${u}, last lines:)\n${tail}`, 1);
     }
