@@ -6,7 +6,7 @@
  * the same change does to every running host before it writes anything.
  */
 import { type Prefix, formatPrefix, samePrefix, within } from './cidr.js';
-import { type NetworkConfig, effectiveSettings } from './config-check.js';
+import { type NetworkConfig, changedSettings, diffConfigs } from './config-check.js';
 import { isCompatible } from './allocate.js';
 
 /** One kind of change, as the log, `weft apply` and the docs name it. */
@@ -33,24 +33,17 @@ export type ConfigChange =
 
 /** `- Name: old` / `+ Name: new` lines and the kinds of change they make. */
 function partsOf(before: NetworkConfig, after: NetworkConfig): { parts: ChangePart[]; diff: string[] } {
-  const a = effectiveSettings(before);
-  const b = effectiveSettings(after);
   const parts = new Set<ChangePart>();
-  const diff: string[] = [];
-  for (const key of new Set([...a.keys(), ...b.keys()])) {
-    const x = a.get(key);
-    const y = b.get(key);
-    if (x === y) continue;
-    if (x !== undefined) diff.push(`- ${key}: ${x}`);
-    if (y !== undefined) diff.push(`+ ${key}: ${y}`);
+  const typeChanged = before.backend.type !== after.backend.type;
+  for (const { key } of changedSettings(before, after)) {
     if (key.startsWith('IPv6')) { parts.add('ipv6'); continue; }
     if (key === 'Network') { parts.add(networkPart(before, after)); continue; }
     // Backend.VNI/Port appear and vanish with a backend switch: the switch says it all.
-    if (key.startsWith('Backend.') && a.get('Backend.Type') !== b.get('Backend.Type')) { parts.add('backend'); continue; }
+    if (key.startsWith('Backend.') && typeChanged) { parts.add('backend'); continue; }
     const p = PART_OF[key];
     if (p) parts.add(p);
   }
-  return { parts: [...parts], diff };
+  return { parts: [...parts], diff: diffConfigs(before, after) };
 }
 
 function networkPart(before: NetworkConfig, after: NetworkConfig): ChangePart {

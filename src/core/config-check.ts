@@ -138,17 +138,20 @@ export function effectiveSettings(c: NetworkConfig): Map<string, string> {
   return out;
 }
 
-/** Lines describing how `after` differs from `before` (`- Name: old` / `+ Name: new`); empty when equal. */
-export function diffConfigs(before: NetworkConfig | undefined, after: NetworkConfig): string[] {
+/** The effective settings that differ between `before` and `after` (absent: not set on that side). */
+export function changedSettings(before: NetworkConfig | undefined, after: NetworkConfig): { key: string; was?: string; now?: string }[] {
   const a = before ? effectiveSettings(before) : new Map<string, string>();
   const b = effectiveSettings(after);
-  const lines: string[] = [];
+  const out: { key: string; was?: string; now?: string }[] = [];
   for (const key of new Set([...a.keys(), ...b.keys()])) {
-    const x = a.get(key);
-    const y = b.get(key);
-    if (x === y) continue;
-    if (x !== undefined) lines.push(`- ${key}: ${x}`);
-    if (y !== undefined) lines.push(`+ ${key}: ${y}`);
+    const was = a.get(key);
+    const now = b.get(key);
+    if (was !== now) out.push({ key, ...(was !== undefined ? { was } : {}), ...(now !== undefined ? { now } : {}) });
   }
-  return lines;
+  return out;
+}
+
+/** Lines describing how `after` differs from `before` (`- Name: old` / `+ Name: new`); empty when equal. */
+export function diffConfigs(before: NetworkConfig | undefined, after: NetworkConfig): string[] {
+  return changedSettings(before, after).flatMap((c) => [...(c.was !== undefined ? [`- ${c.key}: ${c.was}`] : []), ...(c.now !== undefined ? [`+ ${c.key}: ${c.now}`] : [])]);
 }
