@@ -13,35 +13,13 @@
  * (`ip link del DEV`) ends it.
  */
 import { createHash } from 'node:crypto';
-import type { ObservedDevice, ObservedWireguard, ObservedWireguardPeer } from '../core/datapath.js';
+import type { ObservedDevice, ObservedWireguard } from '../core/datapath.js';
+import { parseWgDump } from '../core/wireguard-plan.js';
 import { WeftError } from '../core/errors.js';
 import { exec, execOk, spawnDetached } from './exec.js';
 
 /** A preshared key's fingerprint: 64 bits of a domain-separated SHA-256, which says nothing usable about the key. */
 export const pskTag = (psk: string): string => createHash('sha256').update(`weft-wireguard-psk/${psk.trim()}`).digest('hex').slice(0, 16);
-
-/**
- * `wg show DEV dump`: the interface line (private key, public key, listen port, fwmark) and one
- * line per peer (public key, preshared key, endpoint, allowed ips, latest handshake, rx, tx,
- * keepalive), tab-separated. Secrets are dropped here: the private key, and the PSK (only its
- * fingerprint is kept, to notice a changed PSK).
- */
-export function parseWgDump(text: string, implementation: ObservedWireguard['implementation']): ObservedWireguard | undefined {
-  const [head, ...rest] = text.split('\n').filter((l) => l.trim() !== '');
-  const h = head?.split('\t');
-  if (!h || h.length < 4) return undefined;
-  const peers = new Map<string, ObservedWireguardPeer>();
-  for (const line of rest) {
-    const f = line.split('\t');
-    if (f.length < 8) continue;
-    const [publicKey = '', psk = '', endpoint = '', allowed = '', handshake = '0', , , keepalive = 'off'] = f;
-    peers.set(publicKey, {
-      publicKey, presharedKey: psk !== '(none)', ...(psk !== '(none)' ? { presharedKeyTag: pskTag(psk) } : {}), ...(endpoint !== '(none)' ? { endpoint } : {}),
-      allowedIPs: allowed === '(none)' ? [] : allowed.split(','), latestHandshake: Number(handshake) || 0, keepaliveSeconds: keepalive === 'off' ? 0 : Number(keepalive) || 0,
-    });
-  }
-  return { publicKey: h[1] ?? '', listenPort: Number(h[2]) || 0, peers, implementation };
-}
 
 /** The implementation of each device last observed (`weft status`). */
 const implementations = new Map<string, ObservedWireguard['implementation']>();
@@ -52,7 +30,7 @@ export async function observeWireguard(dev: ObservedDevice): Promise<ObservedWir
   if (dev.kind !== 'wireguard' && dev.kind !== 'tun') return undefined;
   const r = await exec('wg', ['show', dev.name, 'dump']);
   if (r.code !== 0) return undefined;
-  const o = parseWgDump(r.stdout, dev.kind === 'wireguard' ? 'kernel' : 'userspace');
+  const o = parseWgDump(r.stdout, dev.kind === 'wireguard' ? 'kernel' : 'userspace', pskTag);
   if (o) implementations.set(dev.name, o.implementation);
   return o;
 }

@@ -50,3 +50,26 @@ export function renderWireguardOp(op: WireguardOp): string {
     }
   }
 }
+
+/**
+ * `wg show DEV dump`: the interface line (private key, public key, listen port, fwmark) and one
+ * line per peer (public key, preshared key, endpoint, allowed ips, latest handshake, rx, tx,
+ * keepalive), tab-separated. Secrets are dropped here: the private key, and the PSK (only its
+ * fingerprint, `tagOf` (adapters/wireguard.ts pskTag), is kept, to notice a changed PSK).
+ */
+export function parseWgDump(text: string, implementation: ObservedWireguard['implementation'], tagOf: (psk: string) => string): ObservedWireguard | undefined {
+  const [head, ...rest] = text.split('\n').filter((l) => l.trim() !== '');
+  const h = head?.split('\t');
+  if (!h || h.length < 4) return undefined;
+  const peers = new Map<string, ObservedWireguardPeer>();
+  for (const line of rest) {
+    const f = line.split('\t');
+    if (f.length < 8) continue;
+    const [publicKey = '', psk = '', endpoint = '', allowed = '', handshake = '0', , , keepalive = 'off'] = f;
+    peers.set(publicKey, {
+      publicKey, presharedKey: psk !== '(none)', ...(psk !== '(none)' ? { presharedKeyTag: tagOf(psk) } : {}), ...(endpoint !== '(none)' ? { endpoint } : {}),
+      allowedIPs: allowed === '(none)' ? [] : allowed.split(','), latestHandshake: Number(handshake) || 0, keepaliveSeconds: keepalive === 'off' ? 0 : Number(keepalive) || 0,
+    });
+  }
+  return { publicKey: h[1] ?? '', listenPort: Number(h[2]) || 0, peers, implementation };
+}

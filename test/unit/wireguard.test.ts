@@ -17,8 +17,8 @@ import { parseSpec } from '../../src/core/spec.js';
 import { SpecError, formatProblem } from '../../src/core/errors.js';
 import { wireguard } from '../../src/backends/wireguard.js';
 import { jsonLogger } from '../../src/adapters/log.js';
-import { parseWgDump, pskTag } from '../../src/adapters/wireguard.js';
-import { planWireguard, renderWireguardOp } from '../../src/core/wireguard-plan.js';
+import { pskTag } from '../../src/adapters/wireguard.js';
+import { parseWgDump, planWireguard, renderWireguardOp } from '../../src/core/wireguard-plan.js';
 import { generatePrivateKey, loadOrCreateKey, publicKeyOf } from '../../src/adapters/wireguard-keys.js';
 import { type ReconcileInputs, Reconciler } from '../../src/agent/reconciler.js';
 import { FakeHost } from '../helpers/fake-host.js';
@@ -93,7 +93,7 @@ test('lease value: byte-identical to flanneld\'s; BackendData judged per entry',
 
 test('dump parser: keys, endpoints, allowed ips, keepalive; the private key and PSK are dropped', (t) => {
   const dump = `PRIVATEKEYSECRET=\t${pub}\t51820\toff\n${keyOf(2)}\tPSKSECRET=\t192.0.2.12:51820\t198.18.2.0/24\t1700000000\t10\t20\t25\n${keyOf(3)}\t(none)\t(none)\t(none)\t0\t0\t0\toff\n`;
-  const o = parseWgDump(dump, 'userspace');
+  const o = parseWgDump(dump, 'userspace', pskTag);
   t.truthy(o);
   t.false(JSON.stringify(o, (_k, v: unknown) => (v instanceof Map ? [...v.entries()] : v)).includes('SECRET'), 'no secret kept');
   t.like(o, { publicKey: pub, listenPort: 51820, implementation: 'userspace' });
