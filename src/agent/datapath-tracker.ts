@@ -15,7 +15,7 @@ import { isRelevantEvent, parseModelEvent, type ModelEvent } from '../core/netli
 import { ObservedModel } from '../core/observed-model.js';
 import { type Op, type Ownership, type TouchedKeys, noTouchedKeys, plan, planTouched } from '../core/plan.js';
 import type { PeerLease } from '../core/peer-lease.js';
-import { type ReconcileInputs, observedDevices } from './host-port.js';
+import { type ReconcileInputs, networksOf, observedDevices, ownSubnetsOf } from './host-port.js';
 
 /** What one pass plans against, and how. */
 export interface PassView {
@@ -29,7 +29,7 @@ export interface PassView {
 
 const DEVICE_OPS: ReadonlySet<Op['kind']> = new Set(['link-del', 'link-add', 'link-set', 'addr-add', 'addr-del']);
 
-const modelKeyOf = (inp: ReconcileInputs, devices: readonly string[]): string => `${devices.join(' ')}|${formatPrefix(inp.network)}`;
+const modelKeyOf = (inp: ReconcileInputs, devices: readonly string[]): string => `${devices.join(' ')}|${networksOf(inp).map(formatPrefix).join(' ')}`;
 
 export class DatapathTracker {
   private model: ObservedModel | undefined;
@@ -61,7 +61,7 @@ export class DatapathTracker {
   netlinkLine(line: string, inp: ReconcileInputs | undefined): boolean {
     if (!inp) return false;
     const devices = observedDevices(inp);
-    const relevant = isRelevantEvent(line, { devices, iface: inp.facts.iface, network: inp.network });
+    const relevant = isRelevantEvent(line, { devices, iface: inp.facts.iface, networks: networksOf(inp) });
     const e = parseModelEvent(line, devices);
     if (!e) { if (relevant) this.freshNeeded = true; return relevant; }
     this.observing?.push(e);
@@ -110,7 +110,7 @@ export class DatapathTracker {
     try { observed = await observe(devices); } catch (e) { this.observing = undefined; this.model = undefined; throw e; }
     const replay = this.observing;
     this.observing = undefined;
-    const model = new ObservedModel(observed, inp.network);
+    const model = new ObservedModel(observed, networksOf(inp));
     // Events are the kernel's later word on each object they name: the observation may predate them.
     for (const e of replay) if (model.applyEvent(e, this.touched) === 'unknown') this.freshNeeded = true;
     Object.assign(this, { model, modelKey: key, modelAtMs: nowMs });
@@ -128,8 +128,9 @@ export class DatapathTracker {
       if (ix.idx.update(changes.map((k) => [k, inp.peer?.(k)] as const), touched)) return { desired: ix.idx.datapath(), full: false };
     }
     // Underlay routes only: overlay routes never decide how a peer's public IP is reached.
-    const routes = model.routeList().filter((r) => !within(r.dst, inp.network));
-    const base = { config: inp.config, ownSubnet: inp.ownSubnet, facts: inp.facts, routes, mtu: inp.mtu, vtepMAC: inp.vtepMAC, ...(inp.wireguard ? { wireguard: inp.wireguard } : {}) };
+    const networks = networksOf(inp);
+    const routes = model.routeList().filter((r) => !networks.some((n) => within(r.dst, n)));
+    const base = { config: inp.config, own: ownSubnetsOf(inp), facts: inp.facts, routes, mtu: inp.mtu, vtepMAC: inp.vtepMAC, ...(inp.wireguard ? { wireguard: inp.wireguard } : {}) };
     const group = inp.backend.peerGroup?.bind(inp.backend);
     const idx = group ? new DesiredIndex((peers: readonly PeerLease[]) => inp.backend.desired({ ...base, peers }), group, inp.peers()) : undefined;
     this.index = { of: inp, underlay: model.underlayVersion, idx, routes };

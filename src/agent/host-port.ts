@@ -11,15 +11,24 @@ import type { HostFacts } from '../core/host-facts.js';
 import type { DesiredFile, FileWrite } from '../core/host-files.js';
 import type { SavedTable } from '../core/masq.js';
 import type { PeerLease } from '../core/peer-lease.js';
+import type { SubnetKey } from '../core/subnet-key.js';
 import type { Op } from '../core/plan.js';
 import type { Backend, WireguardKeys } from '../backends/types.js';
+
+/** One address family this host serves: the fleet's network and this host's subnet in it. */
+export interface FamilyLease {
+  readonly network: Prefix;
+  readonly subnet: Prefix;
+}
 
 /** What the reconciler converges to; replaced as a whole by the agent. */
 export interface ReconcileInputs {
   readonly backend: Backend;
   readonly config: NetworkConfig;
-  readonly network: Prefix;
-  readonly ownSubnet: Prefix;
+  /** IPv4, when the network and this host's lease have it. */
+  readonly v4?: FamilyLease;
+  /** IPv6, when the network and this host's lease have it. */
+  readonly v6?: FamilyLease;
   readonly facts: HostFacts;
   readonly mtu: number;
   readonly vtepMAC: string;
@@ -40,6 +49,15 @@ export interface ReconcileInputs {
   /** wireguard: this host's keys (paths and public key); absent for other backends. */
   readonly wireguard?: WireguardKeys;
 }
+
+/** The families served, IPv4 first. */
+export const familiesOf = (inp: Pick<ReconcileInputs, 'v4' | 'v6'>): FamilyLease[] => [...(inp.v4 ? [inp.v4] : []), ...(inp.v6 ? [inp.v6] : [])];
+
+/** The networks served (IPv4 first): what weft may own routes in. */
+export const networksOf = (inp: Pick<ReconcileInputs, 'v4' | 'v6'>): Prefix[] => familiesOf(inp).map((f) => f.network);
+
+/** This host's subnets as a lease key's halves. */
+export const ownSubnetsOf = (inp: Pick<ReconcileInputs, 'v4' | 'v6'>): SubnetKey => ({ ...(inp.v4 ? { v4: inp.v4.subnet } : {}), ...(inp.v6 ? { v6: inp.v6.subnet } : {}) });
 
 /** The backend's devices, and the retired ones (observed so that the planner deletes them). */
 export const observedDevices = (inp: ReconcileInputs): readonly string[] => {

@@ -17,7 +17,7 @@ import { type DesiredHost, type HostPlan, type ObservedHost, planHost, tablesOf 
 import { type SavedTable, desiredRules } from '../core/masq.js';
 import { type Op, batches, opObject, renderOp } from '../core/plan.js';
 import type { Logger } from '../adapters/log.js';
-import { type HostPort, type PassReport, type ReconcileInputs, observedDevices } from './host-port.js';
+import { type HostPort, type PassReport, type ReconcileInputs, familiesOf, networksOf, observedDevices, ownSubnetsOf } from './host-port.js';
 import { DatapathTracker } from './datapath-tracker.js';
 import { PassLoop } from './pass-loop.js';
 import { message } from './retry.js';
@@ -38,9 +38,9 @@ export interface ReconcilerOptions {
   readonly onPass?: (durationMs: number, ok: boolean) => void;
 }
 
-const rulesOf = (inp: ReconcileInputs) => desiredRules({ network: inp.network, ownSubnet: inp.ownSubnet, ipMasq: inp.ipMasq, randomFully: inp.randomFully, keepFabricSource: inp.keepFabricSource ?? false });
+const rulesOf = (inp: ReconcileInputs) => desiredRules({ network: (inp.v4 ?? inp.v6)!.network, ownSubnet: (inp.v4 ?? inp.v6)!.subnet, ipMasq: inp.ipMasq, randomFully: inp.randomFully, keepFabricSource: inp.keepFabricSource ?? false });
 
-const ownershipOf = (inp: ReconcileInputs) => ({ networks: [inp.network], ownSubnets: [inp.ownSubnet], iface: inp.facts.iface });
+const ownershipOf = (inp: ReconcileInputs) => ({ networks: networksOf(inp), ownSubnets: familiesOf(inp).map((f) => f.subnet), iface: inp.facts.iface });
 const desiredHostOf = (inp: ReconcileInputs, datapath: DesiredDatapath): DesiredHost => ({ datapath, rules: rulesOf(inp), files: inp.files ?? [], own: ownershipOf(inp) });
 /** Stands for the datapath in a rules-and-files look (the tracker plans the datapath). */
 const EMPTY_DATAPATH: ObservedDatapath = { devices: new Map(), routes: [], neighs: [], fdb: [] };
@@ -172,7 +172,7 @@ export class Reconciler {
 
   /** Desired host state (the backend's datapath, rules, files) and the full plan that reaches it (weft plan). */
   private compute(inp: ReconcileInputs, look: ObservedHost): HostPlan & { datapath: DesiredDatapath } {
-    const datapath = inp.backend.desired({ config: inp.config, ownSubnet: inp.ownSubnet, facts: inp.facts, routes: look.datapath.routes, peers: inp.peers(), mtu: inp.mtu, vtepMAC: inp.vtepMAC, ...(inp.wireguard ? { wireguard: inp.wireguard } : {}) });
+    const datapath = inp.backend.desired({ config: inp.config, own: ownSubnetsOf(inp), facts: inp.facts, routes: look.datapath.routes, peers: inp.peers(), mtu: inp.mtu, vtepMAC: inp.vtepMAC, ...(inp.wireguard ? { wireguard: inp.wireguard } : {}) });
     return { ...planHost(desiredHostOf(inp, datapath), look), datapath };
   }
 

@@ -293,7 +293,7 @@ export class Agent {
   private inputsFor(d: Derived, config: NetworkConfig, b: Base, own: Prefix, peers: ReadonlyMap<string, PeerLease>): ReconcileInputs {
     const { spec } = this;
     return {
-      backend: d.backend, config, network: d.range.network, ownSubnet: own, facts: b.facts, mtu: d.mtu, vtepMAC: d.vtepMAC, ipMasq: spec.host.ipMasq,
+      backend: d.backend, config, v4: { network: d.range.network, subnet: own }, facts: b.facts, mtu: d.mtu, vtepMAC: d.vtepMAC, ipMasq: spec.host.ipMasq,
       keepFabricSource: spec.outputs.podman !== undefined, randomFully: b.randomFully, files: outputFiles(spec, config, own, d.mtu),
       peers: () => peers.values(), peer: (k) => peers.get(k),
       ...(d.wireguard ? { wireguard: d.wireguard } : {}),

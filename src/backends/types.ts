@@ -11,10 +11,12 @@ import type { DesiredDatapath, ObservedRoute } from '../core/datapath.js';
 import type { HostFacts } from '../core/host-facts.js';
 import type { LeaseAttrs } from '../core/lease.js';
 import type { PeerLease } from '../core/peer-lease.js';
+import type { SubnetKey } from '../core/subnet-key.js';
 
 export interface BackendInput {
   readonly config: NetworkConfig;
-  readonly ownSubnet: Prefix;
+  /** This host's subnets (the lease key's halves): `v4` and/or `v6`, as the config has them. */
+  readonly own: SubnetKey;
   readonly facts: HostFacts;
   /** Underlay routes (to judge L2 adjacency). */
   readonly routes: readonly ObservedRoute[];

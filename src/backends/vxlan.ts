@@ -84,9 +84,10 @@ export const vxlan: Backend = {
       routes.set(routeKey(p.subnet), { dst: p.subnet, via: gw, dev, onlink: true });
       programmed++;
     }
-    const address = prefix(maskPrefix(i.ownSubnet).ip, 32);
+    const ownV4 = i.own.v4;
+    const address = ownV4 ? [prefix(maskPrefix(ownV4).ip, 32)] : [];
     return {
-      devices: [{ kind: 'vxlan', name: dev, vni: o.vni, local: i.facts.publicIP, underlay: i.facts.iface, port: o.port || 8472, learning: o.learning, gbp: o.gbp, mtu: i.mtu, mac: i.vtepMAC, addresses: [address] }],
+      devices: [{ kind: 'vxlan', name: dev, vni: o.vni, local: i.facts.publicIP, underlay: i.facts.iface, port: o.port || 8472, learning: o.learning, gbp: o.gbp, mtu: i.mtu, mac: i.vtepMAC, addresses: address }],
       routes, neighs, fdb, skipped, peersProgrammed: programmed,
     };
   },

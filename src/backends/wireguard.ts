@@ -66,7 +66,7 @@ export const wireguard: Backend = {
     const linkRoutes = new Map<string, LinkRoute>(network ? [[routeKey(network), { dst: network, dev: WIREGUARD_DEVICE }]] : []);
     return {
       devices: [{
-        kind: 'wireguard', name: WIREGUARD_DEVICE, mtu: i.mtu, addresses: [prefix(maskPrefix(i.ownSubnet).ip, 32)], listenPort: o.listenPort,
+        kind: 'wireguard', name: WIREGUARD_DEVICE, mtu: i.mtu, addresses: i.own.v4 ? [prefix(maskPrefix(i.own.v4).ip, 32)] : [], listenPort: o.listenPort,
         privateKeyFile: keys.privateKeyFile, publicKey: keys.publicKey, ...(keys.presharedKeyFile !== undefined ? { presharedKeyFile: keys.presharedKeyFile } : {}),
         ...(keys.presharedKeyTag !== undefined ? { presharedKeyTag: keys.presharedKeyTag } : {}), peers: wanted,
       }],

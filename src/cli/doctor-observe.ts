@@ -152,7 +152,7 @@ export async function observeForDoctor(spec: Spec, peerFilter: string | undefine
   const fleet = new Fleet(subnetsPrefix(P), e.config, own.subnet);
   for (const kv of e.subs) fleet.update(kv.key, kv);
   const desired: DesiredDatapath = backend.desired({
-    config: e.config, ownSubnet: own.subnet, facts, routes: observed?.routes ?? routes, peers: fleet.peers.values(), mtu, vtepMAC: vx?.ok ? vx.value.vtepMAC : '',
+    config: e.config, own: { v4: own.subnet }, facts, routes: observed?.routes ?? routes, peers: fleet.peers.values(), mtu, vtepMAC: vx?.ok ? vx.value.vtepMAC : '',
     ...(wireguard ? { wireguard } : {}),
   });
   const programmed = [...fleet.peers.values()].filter((p) => desired.routes.has(formatPrefix(p.subnet)))

@@ -54,7 +54,7 @@ export const planCommand: CommandModule<object, Args> = {
     for (const kv of subs) fleet.update(kv.key, kv);
     const r = new Reconciler({ host: kernelHost, log: silentLogger, clock: Date });
     const report = await r.preview({
-      backend, config, network: range.network, ownSubnet: own.subnet, facts, mtu: backend.mtu(config, facts, spec.host.mtu),
+      backend, config, v4: { network: range.network, subnet: own.subnet }, facts, mtu: backend.mtu(config, facts, spec.host.mtu),
       vtepMAC: vx?.ok ? vx.value.vtepMAC : '', ipMasq: spec.host.ipMasq, keepFabricSource: spec.outputs.podman !== undefined, randomFully: await supportsRandomFully(), peers: () => fleet.peers.values(),
       ...(wireguard ? { wireguard } : {}),
     });

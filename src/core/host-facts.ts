@@ -23,6 +23,10 @@ export interface HostFacts {
   readonly ifaceIP: IP;
   readonly ifaceMTU: number;
   readonly publicIP: IP;
+  /** The interface's global IPv6 address, when it has one (never link-local). */
+  readonly ifaceIPv6?: IP;
+  /** The IPv6 address peers reach this host at (host.publicIPv6, else ifaceIPv6). */
+  readonly publicIPv6?: IP;
   /** Why this interface was chosen (logged). */
   readonly why: string;
 }

@@ -12,7 +12,8 @@ export interface EventScope {
   readonly devices: readonly string[];
   /** The underlay interface. */
   readonly iface: string;
-  readonly network: Prefix;
+  /** The overlay networks (one per family served). */
+  readonly networks: readonly Prefix[];
 }
 
 const mentionsDev = (line: string, dev: string): boolean =>
@@ -32,7 +33,7 @@ export function isRelevantEvent(line: string, s: EventScope): boolean {
       if (onDevice || rest.includes(` proto ${WEFT_ROUTE_PROTO} `) || rest.endsWith(` proto ${WEFT_ROUTE_PROTO}`)) return true;
       const first = rest.split(' ')[0] ?? '';
       const dst = first.includes('/') ? parsePrefix(first) : (() => { const a = parseIP(first); return a ? prefix(a, 32) : undefined; })();
-      return dst !== undefined && within(dst, s.network);
+      return dst !== undefined && s.networks.some((n) => within(dst, n));
     }
   }
 }

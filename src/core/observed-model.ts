@@ -25,10 +25,10 @@ export class ObservedModel implements KeyedObserved {
   readonly routes = new Map<string, ObservedRoute[]>();
   readonly neighs = new Map<string, Neighbour>();
   readonly fdb = new Map<string, FdbEntry[]>();
-  /** Bumped by a change to a route outside the network (they decide host-gw adjacency). */
+  /** Bumped by a change to a route outside the networks (they decide host-gw adjacency). */
   underlayVersion = 0;
 
-  constructor(o: ObservedDatapath, private readonly network: Prefix) {
+  constructor(o: ObservedDatapath, private readonly networks: readonly Prefix[]) {
     this.devices = o.devices;
     for (const r of o.routes) this.putRoute(r);
     for (const n of o.neighs) this.neighs.set(neighKey(n.ip), n);
@@ -66,7 +66,7 @@ export class ObservedModel implements KeyedObserved {
   private routeChanged(r: ObservedRoute, c: ModelChange, touched: TouchedKeys): ModelChange {
     if (c !== 'changed') return c;
     touched.routes.add(routeKey(r.dst));
-    if (!within(r.dst, this.network)) this.underlayVersion++;
+    if (!this.networks.some((n) => within(r.dst, n))) this.underlayVersion++;
     return c;
   }
 

@@ -143,7 +143,7 @@ test('a VNI change: flannel.<new> created and every peer programmed on it (same 
   const host = new FakeHost(underlay);
   const r = new Reconciler({ host, log: jsonLogger({ write: () => undefined }), clock: Date, resyncMs: 60_000, rulesEveryMs: 60_000 });
   const v1 = net('198.18.0.0/16');
-  const base: ReconcileInputs = { backend: vxlan, config: v1, network: pfx('198.18.0.0/16'), ownSubnet: own, facts, mtu: 1450, vtepMAC: '0e:11:11:11:11:11', ipMasq: true, randomFully: false, peers: () => [peer(2, v1, vxAttrs(1, 2)), peer(3, v1, vxAttrs(1, 3))] };
+  const base: ReconcileInputs = { backend: vxlan, config: v1, v4: { network: pfx('198.18.0.0/16'), subnet: own }, facts, mtu: 1450, vtepMAC: '0e:11:11:11:11:11', ipMasq: true, randomFully: false, peers: () => [peer(2, v1, vxAttrs(1, 2)), peer(3, v1, vxAttrs(1, 3))] };
   r.setInputs(base);
   await r.settle();
   t.truthy(host.links.get('flannel.1'));
@@ -166,7 +166,7 @@ test('a backend switch vxlan -> host-gw -> vxlan: the device retired, routes rep
   const r = new Reconciler({ host, log: jsonLogger({ write: () => undefined }), clock: Date, resyncMs: 60_000, rulesEveryMs: 60_000 });
   const vx = net('198.18.0.0/16');
   const gw = net('198.18.0.0/16', '{"Type":"host-gw"}');
-  const base: ReconcileInputs = { backend: vxlan, config: vx, network: pfx('198.18.0.0/16'), ownSubnet: own, facts, mtu: 1450, vtepMAC: '0e:11:11:11:11:11', ipMasq: true, randomFully: false, peers: () => [peer(2, vx, vxAttrs(1, 2))] };
+  const base: ReconcileInputs = { backend: vxlan, config: vx, v4: { network: pfx('198.18.0.0/16'), subnet: own }, facts, mtu: 1450, vtepMAC: '0e:11:11:11:11:11', ipMasq: true, randomFully: false, peers: () => [peer(2, vx, vxAttrs(1, 2))] };
   r.setInputs(base);
   await r.settle();
   r.setInputs({ ...base, backend: hostGw, config: gw, mtu: 1500, retiredDevices: ['flannel.1'], peers: () => [peer(2, gw, '"BackendType":"host-gw"')] });

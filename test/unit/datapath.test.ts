@@ -30,7 +30,7 @@ function vxPeer(n: number, opts: { mac?: string; vni?: number; pub?: string } = 
 }
 
 function input(peers: PeerLease[], extra: Partial<BackendInput> = {}): BackendInput {
-  return { config: VX, ownSubnet: own, facts, routes: underlay, peers, mtu: 1450, vtepMAC: '0e:11:11:11:11:11', ...extra };
+  return { config: VX, own: { v4: own }, facts, routes: underlay, peers, mtu: 1450, vtepMAC: '0e:11:11:11:11:11', ...extra };
 }
 
 /** The kernel state after applying a desired state (what a converged host looks like). */
@@ -83,7 +83,7 @@ function bigPeer(i: number, mac?: string): PeerLease {
 test('at 5000 peers a converged host plans nothing, and one peer changing its MAC costs O(1) operations with the old fdb entry removed (flanneld leaves it, §12 item 14)', (t) => {
   const peers = Array.from({ length: 5000 }, (_, i) => bigPeer(i));
   const own28 = { ...OWN, networks: [pfx('198.18.0.0/15')], ownSubnets: [pfx('198.18.0.0/28')] };
-  const inp = (ps: PeerLease[]) => input(ps, { config: VX28, ownSubnet: pfx('198.18.0.0/28') });
+  const inp = (ps: PeerLease[]) => input(ps, { config: VX28, own: { v4: pfx('198.18.0.0/28') } });
   const before = vxlan.desired(inp(peers));
   t.is(before.peersProgrammed, 5000);
   t.is(before.routes.size, 5000);

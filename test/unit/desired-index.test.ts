@@ -65,14 +65,14 @@ for (const [name, backend, configText] of [
     const type = b.type === 'host-gw' ? 'host-gw' : 'vxlan';
     for (let seed = 1; seed <= 20; seed++) {
       const r = rng(seed);
-      const base = { config, ownSubnet: pfx('198.18.1.0/24'), facts, routes: underlay, mtu: 1450, vtepMAC: MAC };
+      const base = { config, own: { v4: pfx('198.18.1.0/24') }, facts, routes: underlay, mtu: 1450, vtepMAC: MAC };
       const peers = new Map<string, PeerLease>();
       const group = b.peerGroup?.bind(b);
       if (!group) throw new Error('the backend names groups');
       const idx = new DesiredIndex((ps) => b.desired({ ...base, peers: ps }), group, []);
       const full0 = b.desired({ ...base, peers: [] });
       const devices = new Map(full0.devices.filter((d): d is VxlanDevice => d.kind === 'vxlan').map((d) => [d.name, { name: d.name, kind: d.kind, vni: d.vni, local: '192.0.2.1', underlay: 'eth0', port: d.port, learning: d.learning, gbp: d.gbp, mtu: d.mtu, mac: d.mac, up: true, addrs: d.addresses }]));
-      const model = new ObservedModel({ devices, routes: underlay, neighs: [], fdb: [] }, pfx('198.18.0.0/16'));
+      const model = new ObservedModel({ devices, routes: underlay, neighs: [], fdb: [] }, [pfx('198.18.0.0/16')]);
       for (let step = 0; step < 40; step++) {
         const touched = noTouchedKeys();
         const changes: [string, PeerLease | undefined][] = [];
@@ -123,7 +123,7 @@ test('monitor lines as iproute2 prints them (captured) become the objects an obs
 });
 
 test('the model cannot follow an fdb MAC that gains a second destination: it says so (the caller looks afresh)', (t) => {
-  const model = new ObservedModel({ devices: new Map(), routes: [], neighs: [], fdb: [{ mac: '0e:57:00:00:01:01', dst: ip('203.0.113.1'), dev: 'flannel.1' }] }, pfx('198.18.0.0/16'));
+  const model = new ObservedModel({ devices: new Map(), routes: [], neighs: [], fdb: [{ mac: '0e:57:00:00:01:01', dst: ip('203.0.113.1'), dev: 'flannel.1' }] }, [pfx('198.18.0.0/16')]);
   const e = parseModelEvent('[FDB]0e:57:00:00:01:01 dev flannel.1 dst 203.0.113.2 self permanent', ['flannel.1']);
   if (!e) throw new Error('unparsed');
   t.is(model.applyEvent(e, noTouchedKeys()), 'unknown');

@@ -36,7 +36,7 @@ function setup(o: { resyncMs?: number; rulesEveryMs?: number } = {}): { r: Recon
   const lines: string[] = [];
   const r = new Reconciler({ host, log: jsonLogger({ write: (l: string) => { lines.push(l); } }), clock: Date, resyncMs: o.resyncMs ?? 60_000, rulesEveryMs: o.rulesEveryMs ?? 60_000 });
   const inputs: ReconcileInputs = {
-    backend: vxlan, config: VX, network: pfx('198.18.0.0/16'), ownSubnet: own, facts, mtu: 1450, vtepMAC: MAC,
+    backend: vxlan, config: VX, v4: { network: pfx('198.18.0.0/16'), subnet: own }, facts, mtu: 1450, vtepMAC: MAC,
     ipMasq: true, randomFully: false, files, peers: () => peers,
   };
   r.setInputs(inputs);
@@ -189,7 +189,7 @@ function keyedSetup(): { r: Reconciler; host: FakeHost; peers: Map<string, PeerL
   const host = new FakeHost(underlay);
   const r = new Reconciler({ host, log: jsonLogger({ write: () => undefined }), clock: Date, resyncMs: 60_000, rulesEveryMs: 60_000 });
   r.setInputs({
-    backend: vxlan, config: VX, network: pfx('198.18.0.0/16'), ownSubnet: own, facts, mtu: 1450, vtepMAC: MAC,
+    backend: vxlan, config: VX, v4: { network: pfx('198.18.0.0/16'), subnet: own }, facts, mtu: 1450, vtepMAC: MAC,
     ipMasq: true, randomFully: false, files, peers: () => peers.values(), peer: (k) => peers.get(k),
   });
   return { r, host, peers };

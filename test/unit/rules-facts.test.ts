@@ -103,7 +103,7 @@ test('interface choice: explicit name, regex, canReach, publicIP, then the defau
 });
 
 test('netlink events: only weft\'s device, its routes and the underlay link wake the reconciler', (t) => {
-  const s = { devices: ['flannel.1'], iface: 'eth0', network: pfx('198.18.0.0/16') };
+  const s = { devices: ['flannel.1'], iface: 'eth0', networks: [pfx('198.18.0.0/16')] };
   const yes = [
     '[ROUTE]Deleted 198.18.2.0/24 via 198.18.2.0 dev flannel.1 proto 175 onlink ',
     '[ROUTE]198.18.7.0/24 via 192.0.2.99 dev eth0 ',

@@ -107,7 +107,7 @@ function setup(peers: PeerLease[]) {
   const lines: string[] = [];
   const r = new Reconciler({ host, log: jsonLogger({ write: (l: string) => { lines.push(l); } }), clock: Date, resyncMs: 60_000, rulesEveryMs: 60_000 });
   const inputs = (keys = { privateKeyFile: KEY_FILE, publicKey: pub }): ReconcileInputs => ({
-    backend: wireguard, config: WG, network: pfx('198.18.0.0/16'), ownSubnet: own, facts, mtu: 1420, vtepMAC: '', ipMasq: true, randomFully: false,
+    backend: wireguard, config: WG, v4: { network: pfx('198.18.0.0/16'), subnet: own }, facts, mtu: 1420, vtepMAC: '', ipMasq: true, randomFully: false,
     peers: () => peers, wireguard: keys,
   });
   r.setInputs(inputs());
@@ -175,7 +175,7 @@ test('plan: a clashing key goes to the older lease; own key and own IP are skipp
   const a = lease(2, `{"PublicKey":"${keyOf(7)}","Port":51820}`);
   const b = lease(3, `{"PublicKey":"${keyOf(7)}","Port":51820}`);
   const self = lease(4, `{"PublicKey":"${pub}","Port":51820}`);
-  const d = wireguard.desired({ config: WG, ownSubnet: own, facts, routes: underlay, peers: [b, a, self], mtu: 1420, vtepMAC: '', wireguard: { privateKeyFile: KEY_FILE, publicKey: pub, presharedKeyFile: '/etc/weft/psk' } });
+  const d = wireguard.desired({ config: WG, own: { v4: own }, facts, routes: underlay, peers: [b, a, self], mtu: 1420, vtepMAC: '', wireguard: { privateKeyFile: KEY_FILE, publicKey: pub, presharedKeyFile: '/etc/weft/psk' } });
   t.deepEqual(d.skipped.map((s) => s.subnetKey).sort(), ['198.18.3.0-24', '198.18.4.0-24']);
   const ops = plan(d, { devices: new Map(), routes: underlay, neighs: [], fdb: [] }, { networks: [pfx('198.18.0.0/16')], ownSubnets: [own], iface: 'eth0' });
   const text = batches(ops).map((x) => `${x.tool}: ${x.lines.join(' | ')}`);
@@ -188,7 +188,7 @@ test('plan: a clashing key goes to the older lease; own key and own IP are skipp
 });
 
 test('a changed PSK is set again on every peer (its fingerprint differs); the same PSK changes nothing', (t) => {
-  const d = wireguard.desired({ config: WG, ownSubnet: own, facts, routes: underlay, peers: [peer(2)], mtu: 1420, vtepMAC: '', wireguard: { privateKeyFile: KEY_FILE, publicKey: pub, presharedKeyFile: '/p', presharedKeyTag: pskTag('new') } });
+  const d = wireguard.desired({ config: WG, own: { v4: own }, facts, routes: underlay, peers: [peer(2)], mtu: 1420, vtepMAC: '', wireguard: { privateKeyFile: KEY_FILE, publicKey: pub, presharedKeyFile: '/p', presharedKeyTag: pskTag('new') } });
   const dev = d.devices[0];
   if (dev?.kind !== 'wireguard') throw new Error('no wireguard device');
   const seen = (tag: string) => ({ publicKey: pub, listenPort: 51820, implementation: 'kernel' as const, peers: new Map([[keyOf(2), { publicKey: keyOf(2), endpoint: '192.0.2.12:51820', allowedIPs: ['198.18.2.0/24'], keepaliveSeconds: 25, presharedKey: true, presharedKeyTag: tag, latestHandshake: 0 }]]) });
