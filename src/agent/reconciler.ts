@@ -38,7 +38,10 @@ export interface ReconcilerOptions {
   readonly onPass?: (durationMs: number, ok: boolean) => void;
 }
 
-const rulesOf = (inp: ReconcileInputs) => desiredRules({ network: (inp.v4 ?? inp.v6)!.network, ownSubnet: (inp.v4 ?? inp.v6)!.subnet, ipMasq: inp.ipMasq, randomFully: inp.randomFully, keepFabricSource: inp.keepFabricSource ?? false });
+const rulesOf = (inp: ReconcileInputs) => {
+  const f = inp.v4;
+  return f ? desiredRules({ network: f.network, ownSubnet: f.subnet, ipMasq: inp.ipMasq, randomFully: inp.randomFully, keepFabricSource: inp.keepFabricSource ?? false }) : { want: [], remove: [] };
+};
 
 const ownershipOf = (inp: ReconcileInputs) => ({ networks: networksOf(inp), ownSubnets: familiesOf(inp).map((f) => f.subnet), iface: inp.facts.iface });
 const desiredHostOf = (inp: ReconcileInputs, datapath: DesiredDatapath): DesiredHost => ({ datapath, rules: rulesOf(inp), files: inp.files ?? [], own: ownershipOf(inp) });

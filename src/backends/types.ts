@@ -5,7 +5,6 @@
  * plans and applies, and writes the rules and output files, for every backend alike. Adding a
  * backend is a module here and an entry in index.ts (docs/architecture.md, "Adding a backend").
  */
-import type { Prefix } from '../core/cidr.js';
 import type { NetworkConfig } from '../core/config-check.js';
 import type { DesiredDatapath, ObservedRoute } from '../core/datapath.js';
 import type { HostFacts } from '../core/host-facts.js';
