@@ -77,12 +77,13 @@ export async function discoverHost(spec: Spec, log: Logger): Promise<HostFacts> 
  * derived from the host identity and VNI, so a reboot or a recreated device keeps the MAC
  * peers already have and no stale fdb entry is left anywhere.
  */
-export async function vtepMACFor(device: string | undefined, hostID: string, vni: number): Promise<string> {
+export async function vtepMACFor(device: string | undefined, hostID: string, vni: number, family: 4 | 6 = 4): Promise<string> {
   if (device !== undefined) {
     const seen = (await observeDatapath([device])).devices.get(device);
     if (seen?.kind === 'vxlan' && seen.mac) return seen.mac;
   }
-  const digest = createHash('sha256').update(`weft-vtep/${hostID}/${vni}`).digest();
+  // The IPv6 device gets a MAC of its own (flanneld's are two random ones): one MAC, one VTEP.
+  const digest = createHash('sha256').update(family === 4 ? `weft-vtep/${hostID}/${vni}` : `weft-vtep6/${hostID}/${vni}`).digest();
   return localUnicastMAC([...digest.subarray(0, 6)]);
 }
 

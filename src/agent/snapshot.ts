@@ -22,6 +22,7 @@ export interface Parts {
   reconciler?: Reconciler;
   backend?: HealthSnapshot['backend'];
   publicIP?: string;
+  publicIPv6?: string;
   /** Follows <prefix>/config (a problem with a new config shows as a warning). */
   follower?: ConfigFollower;
   hook?: OutputsHook;
@@ -51,7 +52,7 @@ function configState(p: Parts): Pick<HealthSnapshot, 'config'> {
 
 export function healthSnapshot(p: Parts, l: LifeState): HealthSnapshot {
   const r = p.reconciler?.stats;
-  const lease = p.holder?.state(p.publicIP ?? '') ?? p.cached?.lease;
+  const lease = p.holder?.state(p.publicIP ?? '', p.publicIPv6) ?? p.cached?.lease;
   return {
     nowMs: Date.now(), startedAtMs: l.startedAtMs, phase: l.phase, step: l.step, version: weftVersion(),
     ...(lease ? { lease } : {}),

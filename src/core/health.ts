@@ -10,8 +10,12 @@ import { capText, safeText } from './escape.js';
 export type Phase = 'starting' | 'running' | 'stopping';
 
 export interface LeaseState {
+  /** The subnet named first: IPv4, or on an IPv6-only network the IPv6 one. */
   readonly subnet: string;
   readonly publicIP: string;
+  /** The IPv6 half of the lease, when it has one. */
+  readonly ipv6Subnet?: string;
+  readonly publicIPv6?: string;
   readonly expiresAtMs: number;
   /** When a renewal becomes due (expiry minus the renew margin). */
   readonly renewDueAtMs: number;
@@ -137,7 +141,7 @@ export function statusLine(s: HealthSnapshot): string {
   if (s.phase === 'stopping') return 'stopping; the datapath and the lease stay in place';
   const l = s.lease;
   if (!l) return 'no lease';
-  let line = `leased ${l.subnet}, ${plural(s.peers.programmed, 'peer')}`;
+  let line = `leased ${l.subnet}${l.ipv6Subnet !== undefined && l.ipv6Subnet !== l.subnet ? ` + ${l.ipv6Subnet}` : ''}, ${plural(s.peers.programmed, 'peer')}`;
   if (s.peers.rejected > 0) line += `, ${s.peers.rejected} not programmed`;
   if (s.peers.malformed > 0) line += `, ${plural(s.peers.malformed, 'malformed lease')} ignored`;
   const r = readiness(s);
@@ -162,7 +166,8 @@ export interface StatusReport {
   readonly version: string;
   readonly uptimeSeconds: number;
   readonly lease: null | {
-    readonly subnet: string; readonly publicIP: string; readonly expiresAt: string; readonly secondsToExpiry: number;
+    readonly subnet: string; readonly publicIP: string; readonly ipv6Subnet: string | null; readonly publicIPv6: string | null;
+    readonly expiresAt: string; readonly secondsToExpiry: number;
     readonly lastRenewedAt: string | null; readonly reacquiring: boolean;
   };
   readonly backend: HealthSnapshot['backend'] | null;
@@ -183,7 +188,7 @@ export function statusReport(s: HealthSnapshot): StatusReport {
     ready: r.ready, reasons: r.reasons, warnings: r.warnings, identity: s.identity ?? null, degradedSince: s.degraded ? iso(s.degraded.sinceMs) : null, phase: s.phase, status: statusLine(s), version: s.version,
     uptimeSeconds: Math.round((s.nowMs - s.startedAtMs) / 1000),
     lease: l ? {
-      subnet: l.subnet, publicIP: l.publicIP, expiresAt: iso(l.expiresAtMs) ?? '', secondsToExpiry: Math.round((l.expiresAtMs - s.nowMs) / 1000),
+      subnet: l.subnet, publicIP: l.publicIP, ipv6Subnet: l.ipv6Subnet ?? null, publicIPv6: l.publicIPv6 ?? null, expiresAt: iso(l.expiresAtMs) ?? '', secondsToExpiry: Math.round((l.expiresAtMs - s.nowMs) / 1000),
       lastRenewedAt: iso(l.lastRenewedAtMs), reacquiring: l.reacquiring,
     } : null,
     backend: s.backend ?? null,
@@ -211,6 +216,7 @@ export function renderStatus(r: StatusReport, nowMs: number): string {
   if (r.lease) {
     const exp = r.lease.secondsToExpiry > 0 ? `expires in ${secs(r.lease.secondsToExpiry * 1000)}` : 'EXPIRED';
     rows.push(['lease', `${t(r.lease.subnet)} for ${t(r.lease.publicIP)}, ${exp}, renewed ${ago(r.lease.lastRenewedAt, nowMs)}`]);
+    if (r.lease.ipv6Subnet !== null && r.lease.ipv6Subnet !== r.lease.subnet) rows.push(['lease IPv6', `${t(r.lease.ipv6Subnet)} for ${t(r.lease.publicIPv6 ?? '?')}`]);
   } else rows.push(['lease', r.phase === 'starting' ? 'none yet' : 'none']);
   if (r.backend) rows.push(['backend', `${t(r.backend.type)}${r.backend.device ? ` (${t(r.backend.device)}${r.backend.implementation ? `, ${t(r.backend.implementation)}` : ''})` : ''}, mtu ${r.backend.mtu}`]);
   const p = r.peers;
