@@ -40,6 +40,8 @@ export class FleetView {
 
   get peers(): ReadonlyMap<string, PeerLease> { return this.fleet.peers; }
   get malformed(): number { return this.fleet.quarantinedCount; }
+  /** Peers with a half this host does not program (a family the network lacks, a bad IPv6 half). O(peers), for status only. */
+  get halvesIgnored(): number { let n = 0; for (const p of this.fleet.peers.values()) if (p.ignored !== undefined) n++; return n; }
   get watchRestarts(): number { return this.mirror.stats.watchRestarts; }
 
   /** List the fleet (waiting out an etcd outage) and keep watching it. */

@@ -26,7 +26,7 @@ export interface LeaseHolderDeps {
   readonly onSubnet: (subnets: SubnetKey) => void;
 }
 
-const MOVE = 'the network config changed and this host\'s subnet no longer fits it; acquiring a new one';
+const MOVE = 'the network config changed and this host\'s lease no longer fits it (a subnet outside the range, or an address family turned on or off); acquiring a new one that keeps every half that still fits';
 
 export class LeaseHolder {
   private held: HeldLease | undefined;

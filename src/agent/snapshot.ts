@@ -60,7 +60,7 @@ export function healthSnapshot(p: Parts, l: LifeState): HealthSnapshot {
     ...(p.cached ? { degraded: { sinceMs: p.cached.sinceMs } } : {}),
     ...configState(p),
     ...(p.ids ? { identity: p.ids.snapshot() } : {}),
-    peers: { known: p.cached?.peers ?? p.fleet?.peers.size ?? 0, programmed: r?.peersProgrammed ?? 0, rejected: r?.peersSkipped ?? 0, malformed: p.fleet?.malformed ?? 0 },
+    peers: { known: p.cached?.peers ?? p.fleet?.peers.size ?? 0, programmed: r?.peersProgrammed ?? 0, rejected: r?.peersSkipped ?? 0, malformed: p.fleet?.malformed ?? 0, halvesIgnored: p.fleet?.halvesIgnored ?? 0 },
     reconcile: {
       passes: r?.passes ?? 0, lastPassAtMs: r?.lastPassAtMs ?? 0, lastPassOk: r?.lastPassOk ?? false, lastPassDurationMs: r?.lastPassDurationMs ?? 0,
       lastError: r?.lastError ?? '', runningSinceMs: p.reconciler?.runningSinceMs ?? 0, driftRepairs: { ...(r?.driftRepairs ?? {}) },

@@ -46,7 +46,8 @@ export interface HealthSnapshot {
   readonly backend?: { readonly type: string; readonly device?: string; readonly mtu: number; /** wireguard: `kernel` or `userspace` (wireguard-go). */ readonly implementation?: string };
   /** The host identity in use; `clash` is the last clash with a cloned host found ('' when none). */
   readonly identity?: { readonly hostID: string; readonly source: string; readonly clash: string };
-  readonly peers: { readonly known: number; readonly programmed: number; readonly rejected: number; readonly malformed: number };
+  /** `halvesIgnored`: peers with a half this host does not program (another address family, or a bad IPv6 half). */
+  readonly peers: { readonly known: number; readonly programmed: number; readonly rejected: number; readonly malformed: number; readonly halvesIgnored?: number };
   readonly reconcile: ReconcileState;
   /** Output files the spec asks for that could not be written, with why (path -> error). */
   readonly outputs?: { readonly failing: Readonly<Record<string, string>> };
@@ -220,7 +221,7 @@ export function renderStatus(r: StatusReport, nowMs: number): string {
   } else rows.push(['lease', r.phase === 'starting' ? 'none yet' : 'none']);
   if (r.backend) rows.push(['backend', `${t(r.backend.type)}${r.backend.device ? ` (${t(r.backend.device)}${r.backend.implementation ? `, ${t(r.backend.implementation)}` : ''})` : ''}, mtu ${r.backend.mtu}`]);
   const p = r.peers;
-  rows.push(['peers', `${p.programmed} programmed, ${p.known} known, ${p.rejected} not programmed, ${p.malformed} malformed`]);
+  rows.push(['peers', `${p.programmed} programmed, ${p.known} known, ${p.rejected} not programmed, ${p.malformed} malformed${p.halvesIgnored ? `, ${p.halvesIgnored} with a half not programmed here (another address family)` : ''}`]);
   const c = r.reconcile;
   const drift = Object.entries(c.driftRepairs).map(([k, n]) => `${t(k)} ${n}`).join(', ');
   rows.push(['reconcile', `${c.passes} passes, last ${ago(c.lastAt, nowMs)} ${c.lastOk ? 'ok' : `FAILED${c.lastError ? ` (${t(c.lastError)})` : ''}`} in ${c.lastDurationMs} ms${c.healthy ? '' : ', STUCK'}`]);
