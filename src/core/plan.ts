@@ -6,7 +6,8 @@
  * Family-neutral: ownership is judged per family (the networks and own subnets of each family
  * served), and every object carries addresses of its own family. Device kinds differ only in
  * core/devices.ts. Operations render to `ip -batch` / `bridge -batch` lines (argv words, never
- * a shell).
+ * a shell); a process without `-4`/`-6` takes either family's lines, the family read from the
+ * addresses on each line.
  */
 import { type Prefix, formatIP, formatPrefix, overlaps, sameIP, samePrefix, within } from './cidr.js';
 import {
@@ -185,7 +186,9 @@ export function renderOp(op: Op): { tool: Tool; line: string } {
     case 'link-del': return { tool: 'ip', line: `link del ${op.name}` };
     case 'link-add': return { tool: deviceAddTool(op.device), line: deviceAddLine(op.device) };
     case 'link-set': return { tool: 'ip', line: `link set dev ${op.name} ${op.set}` };
-    case 'addr-add': return { tool: 'ip', line: `addr add ${formatPrefix(op.addr)} dev ${op.dev}` };
+    // IPv6: `nodad`, usable at once (no tentative second in which the kernel will not source
+    // from it); the address is the own subnet's, unique by the lease.
+    case 'addr-add': return { tool: 'ip', line: `addr add ${formatPrefix(op.addr)} dev ${op.dev}${op.addr.ip.family === 6 ? ' nodad' : ''}` };
     case 'addr-del': return { tool: 'ip', line: `addr del ${formatPrefix(op.addr)} dev ${op.dev}` };
     case 'route-del': {
       const r = op.route;
