@@ -44,6 +44,9 @@ export function ownsRoute(r: ObservedRoute, own: Ownership, deviceNames: Readonl
   // wireguard's route for the whole network on its device (it contains the own subnet).
   if (deviceNames.has(r.dev) && own.networks.some((n) => samePrefix(n, r.dst))) return true;
   if (!inNetwork(r.dst, own) || inOwnSubnet(r.dst, own)) return false;
+  // The kernel's route for an address (IPv6 adds one even for a /128) goes with the address,
+  // which is what weft plans; deleting it as well would only fail once the address is gone.
+  if (r.proto === 'kernel') return false;
   if (r.proto === WEFT_ROUTE_PROTO || deviceNames.has(r.dev)) return true;
   // flanneld's host-gw and DirectRouting routes: `S via P dev <iface>`, default protocol.
   return r.via !== undefined && r.proto === 'boot' && r.dev === own.iface;
@@ -127,6 +130,10 @@ interface PlanParts { dels: Op[]; fdbOps: Op[]; neighAdds: Op[]; routeAdds: Op[]
  */
 function planRouteKey(k: string, owned: readonly ObservedRoute[], desired: DesiredDatapath, out: PlanParts): void {
   const want = desired.routes.get(k);
+  // A gateway of the other family is a backend's mistake that iproute2 cannot even parse: it
+  // exits on such a line, failing every line after it in the batch, pass after pass. Never
+  // rendered; what is there is left as it is.
+  if (want && want.via.family !== want.dst.ip.family) return;
   const link = want ? undefined : desired.linkRoutes?.get(k);
   // A wanted destination is fixed by `route replace` (same dst, metric and table) in place.
   if (want) { if (!owned.some((o) => sameRoute(o, want))) out.routeAdds.push({ kind: 'route-replace', route: want }); return; }

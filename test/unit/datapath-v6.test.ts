@@ -134,8 +134,11 @@ test('IPv6 drift is repaired: a deleted route, a changed neighbour, an fdb entry
   if (!dev6) throw new Error('fixture');
   const withDev6 = (patch: object): ObservedDatapath => ({ ...o, devices: new Map([...o.devices, ['flannel-v6.1', { ...dev6, ...patch }]]) });
   t.deepEqual(lines(plan(CAPTURED, withDev6({ mtu: 1280 }), OWN)), ['ip link set dev flannel-v6.1 mtu 1430']);
-  t.deepEqual(lines(plan(CAPTURED, withDev6({ addrs: [...dev6.addrs, pfx('fd18:0:0:9::/128'), pfx('fd00:2::1/64')] }), OWN)),
-    ['ip addr del fd18:0:0:9::/128 dev flannel-v6.1'], 'a stray address inside the network goes; one outside it stays');
+  // The kernel adds a route for every IPv6 address, a /128 too (seen on a real kernel): it goes with the address.
+  const stray = withDev6({ addrs: [...dev6.addrs, pfx('fd18:0:0:9::/128'), pfx('fd00:2::1/64')] });
+  const strayRoute = { dst: pfx('fd18:0:0:9::/128'), dev: 'flannel-v6.1', proto: 'kernel', onlink: false, scopeLink: false, metric: 256 };
+  t.deepEqual(lines(plan(CAPTURED, { ...stray, routes: [...stray.routes, strayRoute] }, OWN)),
+    ['ip addr del fd18:0:0:9::/128 dev flannel-v6.1'], 'a stray address inside the network goes, and only the address; one outside it stays');
   t.deepEqual(lines(plan(CAPTURED, withDev6({ addrs: [] }), OWN)), ['ip addr add fd18:0:0:1::/128 dev flannel-v6.1 nodad']);
   // Someone deleted flannel-v6.1: with it went its /128, routes, neighbours and fdb entries.
   const gone: ObservedDatapath = {
@@ -341,4 +344,16 @@ test('dual stack, random peers and drift: the touched-keys plan equals a full pl
       t.deepEqual(plan(want, model.view(), OWN), [], `seed ${seed} step ${step}: converged`);
     }
   }
+});
+
+test('a route whose gateway is of the other family is never rendered (iproute2 exits on the line, failing the rest of the batch); the others are', (t) => {
+  const o = observed();
+  const bad = { dst: pfx('fd18:0:0:5::/64'), via: addr('192.0.2.5'), dev: 'eth0', onlink: false };
+  const bad4 = { dst: pfx('198.18.5.0/24'), via: addr('fd00:2::5'), dev: 'eth0', onlink: false };
+  const good = { dst: pfx('fd18:0:0:6::/64'), via: addr('fd00:2::6'), dev: 'eth0', onlink: false };
+  const want = { ...CAPTURED, routes: new Map([...CAPTURED.routes, ...[bad, bad4, good].map((r): [string, Route] => [formatPrefix(r.dst), r])]) };
+  t.deepEqual(lines(plan(want, o, OWN)), ['ip route replace fd18:0:0:6::/64 via fd00:2::6 dev eth0 proto 175']);
+  // One already there at that destination (weft's, from before) is left as it is, not deleted.
+  const there = { ...o, routes: [...o.routes, { dst: bad.dst, via: addr('fd00:2::5'), dev: 'eth0', proto: '175', onlink: false, scopeLink: false, metric: 1024 }] };
+  t.deepEqual(lines(plan(want, there, OWN)), ['ip route replace fd18:0:0:6::/64 via fd00:2::6 dev eth0 proto 175']);
 });
