@@ -345,6 +345,8 @@ function readNetwork(r: YamlReader, e: Entry | undefined): NetworkSpec | undefin
   }
   const v6 = v6Entry ? readIPv6Range(r, v6Entry) : undefined;
   const backend = readBackend(r, m.get('backend'));
+  // flanneld's wireguard has flannel-wg-v6; weft programs IPv6 over vxlan and host-gw only.
+  if (backend?.type === 'wireguard' && v6Entry) r.problem('network.ipv6', 'network.ipv6 needs the vxlan or host-gw backend: weft does not program IPv6 over wireguard yet', v6Entry.keyPos);
   if ((ipv4 && !v4) || (v6Entry && !v6) || (!ipv4 && !v6) || !backend || r.problems.length > 0) return undefined;
   const r6 = v6?.range;
   const raw: RawNetworkConfig = {

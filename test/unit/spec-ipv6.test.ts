@@ -126,6 +126,8 @@ const malformed: [string, string, Record<string, string>, string[]][] = [
   ['WEFT_PUBLIC_IPV6 link-local', 'host:\n  publicIPv6: fd00:2::11\n', { WEFT_PUBLIC_IPV6: 'fe80::2' },
     ['WEFT_PUBLIC_IPV6 fe80::2 is link-local (fe80::/10): peers cannot reach it; give this host\'s global or unique local IPv6 address']],
   ['WEFT_PUBLIC_IPV6 not an address', '', { WEFT_PUBLIC_IPV6: 'nope' }, ['WEFT_PUBLIC_IPV6 must be an IPv6 address such as fd00:2::11, got "nope"']],
+  ['IPv6 with the wireguard backend', `${DUAL}  backend: {type: wireguard}\n`, {},
+    ['n.yaml:3:3: network.ipv6 needs the vxlan or host-gw backend: weft does not program IPv6 over wireguard yet']],
   ['docker ipv6 not a boolean', 'outputs:\n  docker:\n    ipv6: "yes"\n', {}, ['n.yaml:3:11: outputs.docker.ipv6 must be true or false, got "yes"']],
 ];
 
