@@ -27,7 +27,7 @@ export const validateCommand: CommandModule<object, Args> = {
       const be = vx ? `vxlan (VNI ${vx.vni}, port ${vx.port}${vx.directRouting ? ', directRouting' : ''})` : net.backendType;
       lines.push(`  network   ${v4 ? formatPrefix(v4.network) : 'IPv6 only (ipv4: false)'}, backend ${be}`);
       if (v4) lines.push(`  subnets   /${v4.subnetLen} from ${formatIP(v4.subnetMin)} to ${formatIP(v4.subnetMax)}: ${capacityOf(v4)} hosts`);
-      if (v6) lines.push(`  ipv6      ${formatPrefix(v6.network)}: /${v6.subnetLen} subnets from ${formatIP(v6.subnetMin)} to ${formatIP(v6.subnetMax)}: ${capacityOf(v6)} hosts`);
+      if (v6) lines.push(`  ipv6      ${formatPrefix(v6.network)}: /${v6.subnetLen} subnets from ${formatIP(v6.subnetMin)} to ${formatIP(v6.subnetMax)}, ${capacityOf(v6)} hosts`);
     } else {
       lines.push('  network   (none: hosts use the config already in etcd)');
     }

@@ -79,7 +79,7 @@ function finishRange(net: Prefix, len: number, f: FamilyInput, p: '' | 'IPv6', n
   if (min.value > max.value) {
     // Blame the bound that was given (a given SubnetMax below the default SubnetMin is the mistake).
     const field = f.subnetMax && !f.subnetMin ? `${p}SubnetMax` : `${p}SubnetMin`;
-    throw new ConfigError(`${p}SubnetMin ${formatIP(min)} is above ${p}SubnetMax ${formatIP(max)}: the range holds no subnet`, field);
+    throw new ConfigError(`${p}SubnetMin ${formatIP(min)} is above ${p}SubnetMax ${formatIP(max)}, so the range holds no subnet`, field);
   }
   return Object.freeze({ network: net, subnetLen: len, subnetMin: min, subnetMax: max });
 }

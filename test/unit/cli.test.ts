@@ -39,7 +39,7 @@ test('validate: a dual-stack and an IPv6-only spec, as JSON (derived.ipv6) and a
     derived: { subnetLen: null, subnetMin: null, subnetMax: null, capacity: null, ipv6: { subnetLen: 64, subnetMin: 'fd18:0:0:1::', subnetMax: 'fd18:0:0:ffff::', capacity: 65535 } },
   });
   const text = await runWeft(['validate', '--spec', 'v6.yaml'], { cwd: d });
-  t.regex(text.stdout, /^v6\.yaml: valid\n {2}network {3}IPv6 only \(ipv4: false\), backend host-gw\n {2}ipv6 {6}fd18::\/48: \/64 subnets from fd18:0:0:1:: to fd18:0:0:ffff::: 65535 hosts\n {2}etcd /);
+  t.regex(text.stdout, /^v6\.yaml: valid\n {2}network {3}IPv6 only \(ipv4: false\), backend host-gw\n {2}ipv6 {6}fd18::\/48: \/64 subnets from fd18:0:0:1:: to fd18:0:0:ffff::, 65535 hosts\n {2}etcd /);
   const bad = await runWeft(['validate', '--spec', 'bad.yaml'], { cwd: d });
   t.is(bad.code, 2);
   t.is(bad.stdout, '');

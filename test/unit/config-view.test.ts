@@ -60,7 +60,7 @@ test('IPv6 only: valid, the IPv4 fields null, the IPv6 ones with flannel\'s defa
   t.is(lines[2], '  ipv6      fc00::/48: /64 subnets from fc00:0:0:1:: to fc00:0:0:ffff:: (65535 host subnets)');
   // A stored inverted IPv6 range is refused like flannel's own errors (flanneld forgets it).
   t.deepEqual(readStoredConfig('{"Network":"10.0.0.0/8","EnableIPv6":true,"IPv6Network":"fc00::/48","IPv6SubnetMin":"fc00:0:0:9::","IPv6SubnetMax":"fc00:0:0:2::","Backend":{"Type":"vxlan"}}', WEFT).report,
-    { valid: false, error: 'IPv6SubnetMin fc00:0:0:9:: is above IPv6SubnetMax fc00:0:0:2::: the range holds no subnet', config: null });
+    { valid: false, error: 'IPv6SubnetMin fc00:0:0:9:: is above IPv6SubnetMax fc00:0:0:2::, so the range holds no subnet', config: null });
 });
 
 test('weft validate --json derived: the IPv4 range as before, ipv6 only when on, capacity a string past 2^53 - 1', (t) => {
