@@ -87,18 +87,36 @@ export interface LabOptions {
   readonly ipv4?: boolean;
 }
 
+/** A URL as a YAML flow-sequence item: quoted when it holds brackets (`http://[fd00:2::100]:2379`), as is otherwise. */
+export function yamlURL(url: string): string {
+  return url.includes('[') ? JSON.stringify(url) : url;
+}
+
 /** The canonical text of an IPv6 address (lowercase, longest zero run as `::`: Go's net.IP.String for non-mapped addresses). */
 export function canonicalIPv6(text: string): string {
   return new URL(`http://[${text}]/`).hostname.slice(1, -1);
 }
 
-/** An IPv6 address plus `n` (`fd18:0:0:5::` + 1 = `fd18:0:0:5::1`), canonical. */
-export function addIPv6(text: string, n: number): string {
+/** The eight 16-bit groups of an IPv6 address (no embedded IPv4 form). */
+export function ipv6Groups(text: string): number[] {
   const [head = '', tail] = canonicalIPv6(text).split('::');
   const h = head === '' ? [] : head.split(':');
   const tl = tail === undefined || tail === '' ? [] : tail.split(':');
   const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - tl.length).fill('0'), ...tl];
-  let v = groups.reduce((acc, g) => (acc << 16n) + BigInt(parseInt(g, 16)), 0n) + BigInt(n);
+  return groups.map((g) => parseInt(g, 16));
+}
+
+/** Whether IPv6 address `addr` lies in `prefix` (`fd18:0:0:5::/64`). */
+export function inIPv6Prefix(addr: string, prefix: string): boolean {
+  const [net = '', len = '128'] = prefix.split('/');
+  const toBig = (x: string): bigint => ipv6Groups(x).reduce((acc, g) => (acc << 16n) + BigInt(g), 0n);
+  const shift = 128n - BigInt(len);
+  return toBig(addr) >> shift === toBig(net) >> shift;
+}
+
+/** An IPv6 address plus `n` (`fd18:0:0:5::` + 1 = `fd18:0:0:5::1`), canonical. */
+export function addIPv6(text: string, n: number): string {
+  let v = ipv6Groups(text).reduce((acc, g) => (acc << 16n) + BigInt(g), 0n) + BigInt(n);
   const out: string[] = [];
   for (let i = 0; i < 8; i++) { out.unshift((v & 0xffffn).toString(16)); v >>= 16n; }
   return canonicalIPv6(out.join(':'));
@@ -328,7 +346,7 @@ export class Lab {
     const file = join(h.dir, 'network.yaml');
     // No health listener unless the test asks for one (host: "listen: ...").
     const listen = /^listen:/m.test(extra.host ?? '') ? '' : '  listen: ""\n';
-    writeFileSync(file, `etcd:\n  endpoints: [${this.etcdURLs.join(', ')}]\n${extra.etcd ?? ''}network:\n${network.replace(/^/gm, '  ')}\nhost:\n  interface: eth0\n  subnetFile: ${h.subnetFile}\n  stateDir: ${join(h.dir, 'state')}\n${listen}${(extra.host ?? '').replace(/^(?=.)/gm, '  ')}${extra.outputs ?? ''}`);
+    writeFileSync(file, `etcd:\n  endpoints: [${this.etcdURLs.map(yamlURL).join(', ')}]\n${extra.etcd ?? ''}network:\n${network.replace(/^/gm, '  ')}\nhost:\n  interface: eth0\n  subnetFile: ${h.subnetFile}\n  stateDir: ${join(h.dir, 'state')}\n${listen}${(extra.host ?? '').replace(/^(?=.)/gm, '  ')}${extra.outputs ?? ''}`);
     return file;
   }
 
@@ -359,10 +377,10 @@ export class Lab {
     this.procs.push(p);
     h.weft = p;
     if (opts.waitReady ?? true) {
-      await until(() => {
-        if (p.child.exitCode !== null) throw new Error(`weft on ${h.name} exited ${p.child.exitCode}: ${p.output()}`);
-        return p.output().includes('"msg":"ready"');
-      }, 30_000, 50).catch((e: unknown) => { throw new Error(`${h.name}: ${(e as Error).message}\n${p.output()}`); });
+      // An exit ends the wait at once (until() would retry a thrown error until its deadline).
+      await until(() => p.child.exitCode !== null || p.output().includes('"msg":"ready"'), 30_000, 50)
+        .catch((e: unknown) => { throw new Error(`${h.name}: ${(e as Error).message}\n${p.output()}`); });
+      if (p.child.exitCode !== null) throw new Error(`${h.name}: weft exited ${p.child.exitCode} before it was ready:\n${p.output()}`);
     }
     return p;
   }
