@@ -257,6 +257,10 @@ export class Lab {
       await this.ip(sw, ['link', 'set', br, 'up']);
     }
     const router = await this.addNamespace('r');
+    // The router forwards IPv6 only once its link-local addresses have passed duplicate address
+    // detection (neighbour solicitations for forwarded packets come from them): none here, so
+    // that it forwards from the start. The hosts keep the kernel's default.
+    if (v6) await this.exec(router, 'sysctl', ['-qw', 'net.ipv6.conf.default.accept_dad=0', 'net.ipv6.conf.all.accept_dad=0']);
     await this.plug(router, sw, 'br0', 'pr0', ['192.0.2.254/24', ...(v6 ? ['fd00:2::fe/64'] : [])], 'eth0');
     await this.plug(router, sw, 'br1', 'pr1', ['198.51.100.254/24', ...(v6 ? ['fd00:3::fe/64'] : [])], 'eth1');
     await this.exec(router, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
