@@ -327,31 +327,32 @@ test.serial('turning IPv6 on in a running IPv4 fleet (weft apply, then a rolling
 
 test.serial('a flanneld-format dual-stack peer written into etcd by hand is programmed on a dual-stack weft host (IPv4 and IPv6); an IPv4-only weft host programs its IPv4 half and ignores the IPv6 half without error', async (t) => {
   const step = bounded(t, 180_000);
-  // weft hosts lease from 198.18.1-199; the flanneld host holds 198.18.240.0/24 and fd18:0:0:f0::/64.
-  const NET4 = V4('vxlan', 'subnetMax: 198.18.199.0\n');
-  const NETD = DUAL('vxlan', 'subnetMax: 198.18.199.0\n');
-  const f = await fabric(t, { hosts: 3, network: NET4, ipv6: true, start: 0 });
+  // The flanneld host's subnets lie inside the ranges (weft apply would otherwise call its lease
+  // stranded): 198.18.240.0/24 (241 if h2 took 240) and fd18:0:0:f0::/64, written after h2
+  // leased and before h1 starts, so no weft host takes them.
+  const f = await fabric(t, { hosts: 3, network: V4('vxlan'), ipv6: true, start: 0 });
   const [h1, h2, h3] = f.lab.hosts as [LabHost, LabHost, LabHost];
-  const S4 = '198.18.240.0/24';
-  const S6 = 'fd18:0:0:f0::/64';
-  const MAC4 = '0e:aa:00:00:00:04';
-  const MAC6 = '0e:aa:00:00:00:06';
-  const KEY = `${P}/subnets/198.18.240.0-24&fd18:0:0:f0::-64`;
 
   step('an IPv4-only weft host (h2)');
   await f.lab.startWeft(h2, f.specs[1] ?? '');
+  const n = (await mustLease(f.lab, h2)).subnet === '198.18.240.0/24' ? 241 : 240;
+  const S4 = `198.18.${n}.0/24`;
+  const S6 = 'fd18:0:0:f0::/64';
+  const MAC4 = '0e:aa:00:00:00:04';
+  const MAC6 = '0e:aa:00:00:00:06';
+  const KEY = `${P}/subnets/198.18.${n}.0-24&fd18:0:0:f0::-64`;
 
   step('h3 behaves exactly like a dual-stack flanneld: its datapath by hand, its lease in flanneld\'s format');
   await f.lab.exec(h3.ns, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
   await f.lab.exec(h3.ns, 'sysctl', ['-qw', 'net.ipv6.conf.all.forwarding=1']);
   await f.lab.ip(h3.ns, ['link', 'add', 'flannel.1', 'address', MAC4, 'type', 'vxlan', 'id', '1', 'local', h3.ip, 'dev', 'eth0', 'dstport', '8472', 'nolearning']);
   await f.lab.ip(h3.ns, ['link', 'set', 'flannel.1', 'mtu', '1450', 'up']);
-  await f.lab.ip(h3.ns, ['addr', 'add', '198.18.240.0/32', 'dev', 'flannel.1']);
+  await f.lab.ip(h3.ns, ['addr', 'add', `198.18.${n}.0/32`, 'dev', 'flannel.1']);
   // flanneld asks for 1450; the kernel gives a vxlan device over IPv6 at most 1500 - 70.
   await f.lab.ip(h3.ns, ['link', 'add', 'flannel-v6.1', 'address', MAC6, 'type', 'vxlan', 'id', '1', 'local', ip6Of(h3), 'dev', 'eth0', 'dstport', '8472', 'nolearning']);
   await f.lab.ip(h3.ns, ['link', 'set', 'flannel-v6.1', 'mtu', '1430', 'up']);
   await f.lab.ip(h3.ns, ['addr', 'add', 'fd18:0:0:f0::/128', 'dev', 'flannel-v6.1', 'nodad']);
-  writeFileSync(h3.subnetFile, 'FLANNEL_NETWORK=198.18.0.0/16\nFLANNEL_SUBNET=198.18.240.1/24\nFLANNEL_IPV6_NETWORK=fd18::/48\nFLANNEL_IPV6_SUBNET=fd18:0:0:f0::1/64\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n');
+  writeFileSync(h3.subnetFile, `FLANNEL_NETWORK=198.18.0.0/16\nFLANNEL_SUBNET=198.18.${n}.1/24\nFLANNEL_IPV6_NETWORK=fd18::/48\nFLANNEL_IPV6_SUBNET=fd18:0:0:f0::1/64\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n`);
   const c3 = { ...(await f.lab.addContainer(h3)), host: h3 };
   /** flanneld on h3 programs a weft host from its lease (the v6 half only if there is one). */
   const flanneldProgram = async (l: LabLease): Promise<void> => {
@@ -391,8 +392,8 @@ test.serial('a flanneld-format dual-stack peer written into etcd by hand is prog
   t.deepEqual(errorLines(h2), [], 'and logs no error');
 
   step('the network turns dual-stack; a dual-stack weft host (h1) joins');
-  t.log(`weft apply: ${(await apply(f, 'dual', NETD)).trim().split('\n').join(' | ')}`);
-  f.specs[0] = f.lab.writeSpec(h1, NETD);
+  t.log(`weft apply: ${(await apply(f, 'dual', DUAL('vxlan'))).trim().split('\n').join(' | ')}`);
+  f.specs[0] = f.lab.writeSpec(h1, DUAL('vxlan'));
   await f.lab.startWeft(h1, f.specs[0]);
   const l1 = await mustLease(f.lab, h1);
   t.regex(l1.key, DUAL_KEY);
