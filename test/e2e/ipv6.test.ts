@@ -129,11 +129,15 @@ for (const backend of ['vxlan', 'host-gw'] as const) {
       t.regex(link6, /mtu 1430 /, 'flannel-v6.1 gets min(overlay MTU, underlay MTU - 70)');
       t.regex(link6, /vxlan id 1 local fd00:2::1 dev eth0 .*dstport 8472 nolearning/);
       t.regex(await f.lab.ip(h1.ns, ['-6', 'addr', 'show', 'dev', 'flannel-v6.1']), new RegExp(`inet6 ${esc(addrOf(v6Of(own)))}/128 `));
+      // h3 joined last: give h1 a moment (joins converge well within 1 s in fabric.test.ts).
+      await timeUntil(async () => (await Promise.all(peers.map((p) => hasV6VxlanPeer(f.lab, h1, v6Of(p.l), p.mac6, ip6Of(p.h))))).every(Boolean), 5000).catch(() => 0);
       for (const p of peers) {
         t.true(await hasV6VxlanPeer(f.lab, h1, v6Of(p.l), p.mac6, ip6Of(p.h)), `v6 route, neighbour and fdb entry for ${p.h.name}`);
         t.true(await hasV4VxlanPeer(f.lab, h1, p.l.subnet, p.mac4, p.h.ip), `v4 route, neighbour and fdb entry for ${p.h.name}`);
       }
     } else {
+      const viaPeers = (r6: string): boolean => peers.every((p) => new RegExp(`^${esc(v6Of(p.l))} via ${esc(ip6Of(p.h))} dev eth0 proto 175`, 'm').test(r6));
+      await timeUntil(async () => viaPeers(await routes6(f.lab, h1)), 5000).catch(() => 0);
       const r6 = await routes6(f.lab, h1);
       for (const p of peers) t.regex(r6, new RegExp(`^${esc(v6Of(p.l))} via ${esc(ip6Of(p.h))} dev eth0 proto 175`, 'm'), `v6 route via ${p.h.name}'s PublicIPv6`);
       t.not((await f.lab.tryExec(h1.ns, 'ip', ['link', 'show', 'flannel-v6.1'])).code, 0, 'no device for host-gw');
