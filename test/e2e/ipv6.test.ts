@@ -185,6 +185,15 @@ for (const backend of ['vxlan', 'host-gw'] as const) {
       t.is(await macOf(f.lab, h1, 'flannel-v6.1'), mac6, 'the recreated device keeps its MAC, so peers stay valid (as flannel.1 does)');
       t.true((await mustLease(f.lab, h1)).value.includes(`"BackendV6Data":{"VNI":1,"VtepMAC":"${await macOf(f.lab, h1, 'flannel-v6.1')}"}`), 'the lease names the device\'s MAC');
       t.regex(h1.weft?.output() ?? '', /"msg":"repaired drift","change":"ip link add flannel-v6\.1 /, 'weft recreated it');
+
+      // The ip6tables chains have no events: they come back on the drift check, as the IPv4 ones do (resilience.test.ts).
+      await f.lab.exec(h1.ns, 'ip6tables', ['-F', 'FLANNEL-FWD']);
+      await f.lab.exec(h1.ns, 'ip6tables', ['-t', 'nat', '-D', 'POSTROUTING', '-m', 'comment', '--comment', 'flanneld masq', '-j', 'FLANNEL-POSTRTG']);
+      t.log(`vxlan: flushed ip6tables chains repaired in ${await timeUntil(async () => {
+        const fwd = await f.lab.exec(h1.ns, 'ip6tables-save', ['-t', 'filter']);
+        const nat = await f.lab.exec(h1.ns, 'ip6tables-save', ['-t', 'nat']);
+        return fwd.includes('-A FLANNEL-FWD -s fd18::/48') && nat.includes('-A POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG');
+      }, 10_000)} ms`);
     }
     t.deepEqual(await pingAll6(f), [], 'IPv6 between every pair again');
     t.deepEqual(await pingAll(f), [], 'IPv4 untouched');
