@@ -60,6 +60,7 @@ export const planCommand: CommandModule<object, Args> = {
     });
     const lines = report.ops.map((op) => { const x = renderOp(op); return `${x.tool} ${x.line}`; });
     if (report.rulesPayload) lines.push(...report.rulesPayload.trimEnd().split('\n').map((l) => `iptables-restore --noflush: ${l}`));
+    if (report.rulesPayloadV6) lines.push(...report.rulesPayloadV6.trimEnd().split('\n').map((l) => `ip6tables-restore --noflush: ${l}`));
     process.stdout.write(`# ${formatPrefix(own.subnet)} on ${facts.iface}, ${report.desired.peersProgrammed} peer(s) programmed, ${report.desired.skipped.length} skipped\n`);
     for (const s of report.desired.skipped) process.stdout.write(`# skipped ${safeText(s.subnetKey)}: ${safeText(s.reason)}\n`);
     process.stdout.write(lines.length ? `${lines.join('\n')}\n` : 'no changes: the datapath and rules match\n');

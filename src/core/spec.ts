@@ -35,6 +35,8 @@ export interface HostSpec {
   readonly interfaceRegex?: string;
   readonly canReach?: IP;
   readonly publicIP?: IP;
+  /** The IPv6 address peers reach this host at (never link-local); default: the interface's global IPv6 address. */
+  readonly publicIPv6?: IP;
   readonly ipMasq: boolean;
   readonly mtu?: number;
   readonly subnetFile: string;
@@ -59,7 +61,8 @@ export interface HostSpec {
 }
 
 export interface OutputsSpec {
-  readonly docker?: { readonly file: string; readonly key: string };
+  /** `ipv6`: the options also carry `--ipv6 --fixed-cidr-v6=<own IPv6 subnet>` (opt-in: the default stays mk-docker-opts.sh's bytes). */
+  readonly docker?: { readonly file: string; readonly key: string; readonly ipv6?: boolean };
   readonly dockerDaemonJson?: string;
   readonly podman?: string;
 }
