@@ -116,13 +116,15 @@ const STRATEGIES: readonly Strategy[] = [
   (i) => { const d = i.canReachDev; const l = d === undefined ? undefined : byName(i, d); return l && i.host.canReach && { link: l, why: `${l.name} is the route to host.canReach ${formatIP(i.host.canReach)}` }; },
   (i) => {
     const p = i.host.publicIP;
-    const l = p && i.links.find((x) => holds(x, p));
-    return l && p && { link: l, why: `${l.name} holds host.publicIP ${formatIP(p)}` };
+    if (!p) return undefined;
+    const l = i.links.find((x) => holds(x, p));
+    return l && { link: l, why: `${l.name} holds host.publicIP ${formatIP(p)}` };
   },
   (i) => {
     const p = i.host.publicIPv6;
-    const l = p && i.links.find((x) => holds(x, p));
-    return l && p && { link: l, why: `${l.name} holds host.publicIPv6 ${formatIP(p)}` };
+    if (!p) return undefined;
+    const l = i.links.find((x) => holds(x, p));
+    return l && { link: l, why: `${l.name} holds host.publicIPv6 ${formatIP(p)}` };
   },
   (i) => {
     const def = defaultRoute(i, 4);
