@@ -4,13 +4,21 @@
  * them atomically when missing or different and keeps checking them (core/host-files.ts).
  */
 import { createHash } from 'node:crypto';
-import type { Prefix } from '../core/cidr.js';
 import type { NetworkConfig } from '../core/config-check.js';
 import { type DesiredFile, desiredFiles } from '../core/host-files.js';
 import type { Spec } from '../core/spec.js';
+import type { SubnetKey } from '../core/subnet-key.js';
 
-export function outputFiles(spec: Spec, config: NetworkConfig, subnet: Prefix, mtu: number, nowISO = new Date().toISOString()): DesiredFile[] {
-  const env = { ...(config.ipv4 ? { network: config.ipv4.network } : {}), subnet, mtu, ipMasq: spec.host.ipMasq };
+/**
+ * The files for this host's lease `own`: each family the lease and the config both have (an
+ * IPv6 half the config does not have, or the reverse, is left out, never an error).
+ */
+export function outputFiles(spec: Spec, config: NetworkConfig, own: SubnetKey, mtu: number, nowISO = new Date().toISOString()): DesiredFile[] {
+  const env = {
+    ...(config.ipv4 && own.v4 ? { network: config.ipv4.network, subnet: own.v4 } : {}),
+    ...(config.ipv6 && own.v6 ? { ipv6Network: config.ipv6.network, ipv6Subnet: own.v6 } : {}),
+    mtu, ipMasq: spec.host.ipMasq,
+  };
   const podman = spec.outputs.podman;
   return desiredFiles({
     subnetFile: spec.host.subnetFile,

@@ -294,7 +294,7 @@ export class Agent {
     const { spec } = this;
     return {
       backend: d.backend, config, v4: { network: d.range.network, subnet: own }, facts: b.facts, mtu: d.mtu, vtepMAC: d.vtepMAC, ipMasq: spec.host.ipMasq,
-      keepFabricSource: spec.outputs.podman !== undefined, randomFully: b.randomFully, files: outputFiles(spec, config, own, d.mtu),
+      keepFabricSource: spec.outputs.podman !== undefined, randomFully: b.randomFully, files: outputFiles(spec, config, { v4: own }, d.mtu),
       peers: () => peers.values(), peer: (k) => peers.get(k),
       ...(d.wireguard ? { wireguard: d.wireguard } : {}),
     };
