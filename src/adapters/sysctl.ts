@@ -16,14 +16,15 @@ export async function ensureIPv4Forwarding(): Promise<boolean> {
  * Turn IPv6 forwarding on (`net.ipv6.conf.all.forwarding=1`) if it is off; returns true when it
  * had to. A forwarding host ignores router advertisements on interfaces with `accept_ra=1`,
  * so a host that learns its IPv6 default route by SLAAC would lose it when the route expires:
- * the fabric interface's `accept_ra` goes from 1 to 2 first (accept them while forwarding).
- * Any other value (0: static configuration, 2: already) is left alone.
+ * the fabric interface's `accept_ra` goes from 1 to 2 first (accept them while forwarding; best
+ * effort). Any other value (0: static configuration, 2: already) is left alone.
  */
 export async function ensureIPv6Forwarding(iface?: string): Promise<boolean> {
   if ((await readFile(FORWARD[6], 'utf8')).trim() === '1') return false;
   if (iface !== undefined && /^[\w.@-]{1,15}$/.test(iface) && iface !== '.' && iface !== '..') {
     const ra = `/proc/sys/net/ipv6/conf/${iface}/accept_ra`;
-    if ((await read(ra)) === '1') await writeFile(ra, '2\n');
+    // Best effort: a read-only /proc/sys (a unit that only lets weft write all/forwarding) must not keep forwarding off.
+    if ((await read(ra)) === '1') await writeFile(ra, '2\n').catch(() => undefined);
   }
   await writeFile(FORWARD[6], '1\n');
   return true;
