@@ -3,8 +3,8 @@
  * and `bridge -force -batch -` (one process per batch, per-line failures reported back), and
  * netlink events from `ip monitor`. The JSON parsers are exported and tested on captured output.
  */
-import { type IP, type Prefix, parseIPv4, parsePrefix, prefix } from '../core/cidr.js';
-import type { FdbEntry, Neighbour, ObservedDatapath, ObservedDevice, ObservedRoute } from '../core/datapath.js';
+import { type Family, type IP, type Prefix, bitsOf, parseIP, parseIPv4, parsePrefix, prefix } from '../core/cidr.js';
+import { type FdbEntry, type Neighbour, type ObservedDatapath, type ObservedDevice, type ObservedRoute, modelledRouteDst } from '../core/datapath.js';
 import type { Tool } from '../core/devices.js';
 
 /** The tools iproute2 batches serve (wireguard lines go to adapters/wireguard.ts). */
@@ -17,7 +17,7 @@ import { WeftError } from '../core/errors.js';
 interface AddrInfo { family?: string; local?: string; prefixlen?: number; scope?: string }
 interface LinkJson {
   ifindex?: number; ifname?: string; flags?: string[]; mtu?: number; address?: string; addr_info?: AddrInfo[];
-  linkinfo?: { info_kind?: string; info_data?: { id?: number; local?: string; link?: string; port?: number; learning?: boolean; gbp?: boolean } };
+  linkinfo?: { info_kind?: string; info_data?: { id?: number; local?: string; local6?: string; link?: string; port?: number; learning?: boolean; gbp?: boolean } };
 }
 interface RouteJson { dst?: string; gateway?: string; dev?: string; protocol?: string; scope?: string; flags?: string[]; type?: string; metric?: number }
 interface NeighJson { dst?: string; lladdr?: string; state?: string[]; dev?: string }
@@ -30,6 +30,16 @@ const v4addrs = (l: LinkJson): Prefix[] => (l.addr_info ?? []).flatMap((a) => {
   return ip && a.scope !== 'host' ? [prefix(ip, a.prefixlen ?? 32)] : [];
 });
 
+/**
+ * A weft device's addresses: IPv4 (but scope host) and global IPv6. The kernel gives every
+ * device a link-local fe80:: address of its own; that is never weft's, so it is not reported
+ * (and can never be planned for deletion).
+ */
+const deviceAddrs = (l: LinkJson): Prefix[] => [...v4addrs(l), ...(l.addr_info ?? []).flatMap((a) => {
+  const ip = a.family === 'inet6' && a.local && a.scope === 'global' ? parseIP(a.local) : undefined;
+  return ip?.family === 6 ? [prefix(ip, a.prefixlen ?? 128)] : [];
+})];
+
 /** `ip -json addr show` -> links with their global IPv4 addresses. */
 export function parseLinks(text: string): ObservedLink[] {
   return asArray<LinkJson>(text).map((l) => ({ name: l.ifname ?? '', index: l.ifindex ?? 0, mtu: l.mtu ?? 0, up: (l.flags ?? []).includes('UP'), addrs: v4addrs(l) }));
@@ -41,36 +51,42 @@ export function parseDevice(text: string): ObservedDevice | undefined {
   if (!l?.ifname) return undefined;
   const d = l.linkinfo?.info_data;
   return {
-    name: l.ifname, kind: l.linkinfo?.info_kind ?? '', mtu: l.mtu ?? 0, mac: normalizeEthernetMAC(l.address ?? '') ?? '', up: (l.flags ?? []).includes('UP'), addrs: v4addrs(l),
-    ...(d?.id !== undefined ? { vni: d.id } : {}), ...(d?.local ? { local: d.local } : {}), ...(d?.link ? { underlay: d.link } : {}),
+    name: l.ifname, kind: l.linkinfo?.info_kind ?? '', mtu: l.mtu ?? 0, mac: normalizeEthernetMAC(l.address ?? '') ?? '', up: (l.flags ?? []).includes('UP'), addrs: deviceAddrs(l),
+    // A vxlan device over IPv6 shows its source address as `local6`.
+    ...(d?.id !== undefined ? { vni: d.id } : {}), ...(d?.local ?? d?.local6 ? { local: d.local ?? d.local6 } : {}), ...(d?.link ? { underlay: d.link } : {}),
     ...(d?.port !== undefined ? { port: d.port } : {}), ...(d?.learning !== undefined ? { learning: d.learning } : {}), gbp: d?.gbp ?? false,
   };
 }
 
-/** `ip -json -4 route show table main` -> routes (unicast only). */
-export function parseRoutes(text: string): ObservedRoute[] {
+/**
+ * `ip -json -4 route show table main` (or `-6`, with `family` 6) -> routes (unicast only). The
+ * JSON names neither the family of `default` nor the length of a host route: both come from
+ * the family listed.
+ */
+export function parseRoutes(text: string, family: Family = 4): ObservedRoute[] {
   return asArray<RouteJson>(text).flatMap((r) => {
     if (r.type !== undefined && r.type !== 'unicast') return [];
-    const dst = r.dst === 'default' ? parsePrefix('0.0.0.0/0') : parsePrefix(r.dst?.includes('/') ? r.dst : `${r.dst ?? ''}/32`);
-    if (!dst || dst.ip.family !== 4 || !r.dev) return [];
-    const via = r.gateway ? parseIPv4(r.gateway) : undefined;
+    const dst = r.dst === 'default' ? parsePrefix(family === 4 ? '0.0.0.0/0' : '::/0') : parsePrefix(r.dst?.includes('/') ? r.dst : `${r.dst ?? ''}/${bitsOf(family)}`);
+    if (!dst || dst.ip.family !== family || !modelledRouteDst(dst) || !r.dev) return [];
+    const via = r.gateway ? parseIP(r.gateway) : undefined;
+    if (r.gateway && via?.family !== family) return [];
     return [{ dst, dev: r.dev, proto: r.protocol ?? 'boot', onlink: (r.flags ?? []).includes('onlink'), scopeLink: r.scope === 'link', ...(via ? { via } : {}), ...(r.metric ? { metric: r.metric } : {}) }];
   });
 }
 
-/** `ip -json neigh show dev X` -> its permanent IPv4 neighbours. */
+/** `ip -json neigh show dev X` -> its permanent neighbours (both families). */
 export function parseNeighs(text: string, dev: string): Neighbour[] {
   return asArray<NeighJson>(text).flatMap((n) => {
-    const ip = n.dst ? parseIPv4(n.dst) : undefined;
+    const ip = n.dst ? parseIP(n.dst) : undefined;
     const mac = normalizeEthernetMAC(n.lladdr ?? '');
     return ip && mac && (n.state ?? []).includes('PERMANENT') ? [{ ip, mac, dev }] : [];
   });
 }
 
-/** `bridge -json fdb show dev X` -> permanent entries with a remote destination. */
+/** `bridge -json fdb show dev X` -> permanent entries with a remote destination (IPv4 or IPv6). */
 export function parseFdb(text: string, dev: string): FdbEntry[] {
   return asArray<FdbJson>(text).flatMap((f) => {
-    const dst: IP | undefined = f.dst ? parseIPv4(f.dst) : undefined;
+    const dst: IP | undefined = f.dst ? parseIP(f.dst) : undefined;
     const mac = normalizeEthernetMAC(f.mac ?? '');
     return dst && mac && f.state === 'permanent' ? [{ mac, dst, dev }] : [];
   });
@@ -80,8 +96,22 @@ export async function listLinks(): Promise<ObservedLink[]> {
   return parseLinks(await execOk('ip', ['-json', 'addr', 'show']));
 }
 
+/**
+ * `ip -6 -json route show table main`: no batch line lists IPv6 routes without `-6` (a batch's
+ * family is the process's), so it is a process of its own. A kernel without IPv6 (booted with
+ * ipv6.disable=1) has none; any other failure is the kernel's and retried.
+ */
+async function listRoutes6(): Promise<ObservedRoute[]> {
+  const r = await exec('ip', ['-6', '-json', 'route', 'show', 'table', 'main']);
+  if (r.code === 0) return parseRoutes(r.stdout, 6);
+  if (/not supported/i.test(r.stderr)) return [];
+  throw new WeftError('E_KERNEL', `ip -6 route show failed: ${r.stderr.trim()}`, { retryable: true });
+}
+
+/** Main-table routes of both families, IPv4 first (the first default route found is IPv4's). */
 export async function listRoutes(): Promise<ObservedRoute[]> {
-  return parseRoutes(await execOk('ip', ['-json', '-4', 'route', 'show', 'table', 'main']));
+  const [v4, v6] = await Promise.all([execOk('ip', ['-json', '-4', 'route', 'show', 'table', 'main']), listRoutes6()]);
+  return [...parseRoutes(v4), ...v6];
 }
 
 /** The device `ip route get` picks for `to`, or undefined when unreachable. */
@@ -91,16 +121,19 @@ export async function routeDevTo(to: string): Promise<string | undefined> {
 }
 
 /**
- * Everything the planner needs: the named devices, main routes, their neighbours and fdb.
- * One `ip -batch` for routes and each device and its neighbours (one JSON array per line of
- * output, in order, none for a failed line), and `bridge fdb` per device (no `ip` command
- * shows the fdb), all run together: two programs per pass for a one-device backend.
+ * Everything the planner needs, both families: the named devices, main routes, their
+ * neighbours and fdb. One `ip -batch` for the IPv4 routes and each device and its neighbours
+ * (one JSON array per line of output, in order, none for a failed line; `addr` and `neigh`
+ * list both families), `ip -6 route` (a batch lists one family's routes), and `bridge fdb`
+ * per device (no `ip` command shows the fdb), all run together: three programs per pass for a
+ * one-device backend.
  */
 export async function observeDatapath(devices: readonly string[]): Promise<ObservedDatapath> {
   if (devices.length === 0) return { devices: new Map(), routes: await listRoutes(), neighs: [], fdb: [] };
   const lines = ['route show table main', ...devices.flatMap((d) => [`addr show dev ${d}`, `neigh show dev ${d}`])];
-  const [ip, ...fdbs] = await Promise.all([
+  const [ip, routes6, ...fdbs] = await Promise.all([
     exec('ip', ['-d', '-json', '-force', '-batch', '-'], { input: `${lines.join('\n')}\n` }),
+    listRoutes6(),
     ...devices.map((d) => exec('bridge', ['-json', 'fdb', 'show', 'dev', d])),
   ]);
   const byLine = splitBatchOutput(ip.stdout, ip.stderr, lines.length);
@@ -116,7 +149,7 @@ export async function observeDatapath(devices: readonly string[]): Promise<Obser
     const f = fdbs[i];
     if (f?.code === 0) fdb.push(...parseFdb(f.stdout, name));
   });
-  return { devices: found, routes: parseRoutes(byLine.get(0) ?? '[]'), neighs, fdb };
+  return { devices: found, routes: [...parseRoutes(byLine.get(0) ?? '[]'), ...routes6], neighs, fdb };
 }
 
 /**
@@ -228,23 +261,31 @@ export async function applyBatch(tool: IpTool, lines: readonly string[]): Promis
 }
 
 /**
- * Netlink events, one line each: `ip -4 monitor label link address route neigh`, and the fdb
- * from `bridge monitor fdb` as `[FDB]` lines (ip's own neigh lines would mix fdb entries with
- * neighbours). Each monitor is restarted if it dies, and `onRestart` told (events were lost).
+ * Netlink events, one line each: `ip -4 monitor label link address route neigh`, the same for
+ * IPv6 from `ip -6 monitor label address route neigh` (links are family-less: the first
+ * monitor reports them), and the fdb from `bridge monitor fdb` as `[FDB]` lines. A monitor
+ * without a family would print vxlan fdb entries as neighbour lines that cannot be told from
+ * real ones (`192.0.2.2 dev flannel.1 lladdr … PERMANENT`); one per family never does.
+ * `families` leaves out the IPv6 monitor on a host that serves only IPv4 (default: both).
+ * Each monitor is restarted if it dies, and `onRestart` told (events were lost).
  */
-export function monitorNetlink(onLine: (line: string) => void, onRestart?: () => void): { stop(): void } {
+export function monitorNetlink(onLine: (line: string) => void, onRestart?: () => void, families: readonly Family[] = [4, 6]): { stop(): void } {
   let stopped = false;
-  let starts = 0;
+  interface Monitor { readonly cmd: string; readonly args: readonly string[]; readonly prefix: string }
+  const monitors: Monitor[] = [
+    { cmd: 'ip', args: ['-4', 'monitor', 'label', 'link', 'address', 'route', 'neigh'], prefix: '' },
+    ...(families.includes(6) ? [{ cmd: 'ip', args: ['-6', 'monitor', 'label', 'address', 'route', 'neigh'], prefix: '' }] : []),
+    { cmd: 'bridge', args: ['monitor', 'fdb'], prefix: '[FDB]' },
+  ];
   const current: LineStream[] = [];
-  const startOne = (i: number, cmd: string, args: readonly string[], prefix: string): void => {
+  const startOne = (i: number, m: Monitor, first: boolean): void => {
     if (stopped) return;
-    const s = streamLines(cmd, args, (l) => { onLine(prefix + l); });
+    const s = streamLines(m.cmd, m.args, (l) => { onLine(m.prefix + l); });
     current[i] = s;
-    // Past the first two, a restart: events were lost while it was down, look at the kernel afresh.
-    if (++starts > 2) onRestart?.();
-    void s.exited.then(() => { if (!stopped) setTimeout(() => { startOne(i, cmd, args, prefix); }, 1000); });
+    // A restart: events were lost while it was down, look at the kernel afresh.
+    if (!first) onRestart?.();
+    void s.exited.then(() => { if (!stopped) setTimeout(() => { startOne(i, m, false); }, 1000); });
   };
-  startOne(0, 'ip', ['-4', 'monitor', 'label', 'link', 'address', 'route', 'neigh'], '');
-  startOne(1, 'bridge', ['monitor', 'fdb'], '[FDB]');
+  monitors.forEach((m, i) => { startOne(i, m, true); });
   return { stop: () => { stopped = true; for (const s of current) s.stop(); } };
 }

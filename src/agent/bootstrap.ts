@@ -15,8 +15,8 @@ import type { KvStore } from '../core/store.js';
 import { formatIP } from '../core/cidr.js';
 import type { ObservedDatapath } from '../core/datapath.js';
 import { applyWireguard, observeWireguard } from '../adapters/wireguard.js';
-import { applyBatch, observeDatapath, routeDevTo } from '../adapters/iproute2.js';
-import { listHostLinks, listHostRoutes } from '../adapters/host-links.js';
+import { applyBatch, listRoutes, observeDatapath, routeDevTo } from '../adapters/iproute2.js';
+import { listHostLinks } from '../adapters/host-links.js';
 import { restoreNoflush, saveTables } from '../adapters/iptables.js';
 import type { Logger } from '../adapters/log.js';
 import { ensureForwarding } from '../adapters/sysctl.js';
@@ -66,7 +66,7 @@ export async function fleetConfig(store: KvStore, spec: Spec, log: Logger, signa
 
 /** The fabric interface, its addresses (both families) and MTU, and the public IPs (logged with why). */
 export async function discoverHost(spec: Spec, log: Logger): Promise<HostFacts> {
-  const [links, routes] = await Promise.all([listHostLinks(), listHostRoutes()]);
+  const [links, routes] = await Promise.all([listHostLinks(), listRoutes()]);
   const canReachDev = spec.host.canReach ? await routeDevTo(formatIP(spec.host.canReach)) : undefined;
   const facts = chooseInterface({ host: spec.host, links, routes, ...(canReachDev ? { canReachDev } : {}) });
   const v6 = facts.publicIPv6 ? { addressV6: facts.ifaceIPv6 ? formatIP(facts.ifaceIPv6) : null, publicIPv6: formatIP(facts.publicIPv6) } : { ipv6: facts.ipv6Missing };
@@ -79,12 +79,13 @@ export async function discoverHost(spec: Spec, log: Logger): Promise<HostFacts> 
  * derived from the host identity and VNI, so a reboot or a recreated device keeps the MAC
  * peers already have and no stale fdb entry is left anywhere.
  */
-export async function vtepMACFor(device: string | undefined, hostID: string, vni: number): Promise<string> {
+export async function vtepMACFor(device: string | undefined, hostID: string, vni: number, family: 4 | 6 = 4): Promise<string> {
   if (device !== undefined) {
     const seen = (await observeDatapath([device])).devices.get(device);
     if (seen?.kind === 'vxlan' && seen.mac) return seen.mac;
   }
-  const digest = createHash('sha256').update(`weft-vtep/${hostID}/${vni}`).digest();
+  // The IPv6 device gets a MAC of its own (flanneld's are two random ones): one MAC, one VTEP.
+  const digest = createHash('sha256').update(family === 4 ? `weft-vtep/${hostID}/${vni}` : `weft-vtep6/${hostID}/${vni}`).digest();
   return localUnicastMAC([...digest.subarray(0, 6)]);
 }
 

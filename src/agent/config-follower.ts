@@ -6,7 +6,7 @@
  * order; an unusable one (invalid, IPv4 off, unknown backend, refused on this host) leaves the
  * host on the config it has, with a warning in the log and in status until a usable one comes.
  */
-import type { Prefix } from '../core/cidr.js';
+import type { SubnetKey } from '../core/subnet-key.js';
 import { type NetworkConfig, checkNetworkConfig } from '../core/config-check.js';
 import { type ConfigChange, classifyConfigChange } from '../core/config-change.js';
 import { WeftError } from '../core/errors.js';
@@ -34,7 +34,7 @@ export interface ConfigFollowerDeps {
   /** Backend types this weft runs. */
   readonly backends: readonly string[];
   readonly current: () => RunningConfig;
-  readonly ownSubnet: () => Prefix | undefined;
+  readonly ownSubnet: () => SubnetKey | undefined;
   /** Apply a usable change (derive, republish, re-judge, new inputs). Throws when this host cannot use it. */
   readonly apply: (next: RunningConfig, change: ApplicableChange) => Promise<void>;
 }

@@ -4,7 +4,7 @@
  * peers, quarantined malformed entries). Every change pokes the reconciler; a change to this
  * host's own key is reported to the lease holder, which verifies its lease at once.
  */
-import type { Prefix } from '../core/cidr.js';
+import type { SubnetKey } from '../core/subnet-key.js';
 import type { NetworkConfig } from '../core/config-check.js';
 import { Fleet } from '../core/fleet.js';
 import { subnetsPrefix } from '../core/owner.js';
@@ -18,10 +18,11 @@ export interface FleetViewDeps {
   readonly store: KvStore;
   readonly prefix: string;
   readonly config: NetworkConfig;
-  readonly ownSubnet: Prefix;
+  /** This host's subnets (the lease key's halves). */
+  readonly own: SubnetKey;
   readonly log: Logger;
   /** This host's own lease key and etcd lease, if it holds one. */
-  readonly own: () => { readonly key: string; readonly lease: string } | undefined;
+  readonly ownLease: () => { readonly key: string; readonly lease: string } | undefined;
   readonly onOwnKeyChanged: () => void;
   /** Peers changed: these subnet keys (undefined: any, e.g. after a move). */
   readonly onPeersChanged: (subnetKeys?: ReadonlySet<string>) => void;
@@ -33,12 +34,14 @@ export class FleetView {
   readonly stats = { malformedSeen: 0 };
 
   constructor(private readonly d: FleetViewDeps) {
-    this.fleet = new Fleet(subnetsPrefix(d.prefix), d.config, d.ownSubnet);
+    this.fleet = new Fleet(subnetsPrefix(d.prefix), d.config, d.own);
     this.mirror = new PrefixMirror({ store: d.store, prefix: subnetsPrefix(d.prefix), log: d.log, clock: Date, onChange: (keys) => { this.onChange(keys); } });
   }
 
   get peers(): ReadonlyMap<string, PeerLease> { return this.fleet.peers; }
   get malformed(): number { return this.fleet.quarantinedCount; }
+  /** Peers with a half this host does not program (a family the network lacks, a bad IPv6 half). O(peers), for status only. */
+  get halvesIgnored(): number { let n = 0; for (const p of this.fleet.peers.values()) if (p.ignored !== undefined) n++; return n; }
   get watchRestarts(): number { return this.mirror.stats.watchRestarts; }
 
   /** List the fleet (waiting out an etcd outage) and keep watching it. */
@@ -54,8 +57,8 @@ export class FleetView {
    * its own until now (never judged as a peer), and the host that took it must be programmed.
    * O(entries), once per move.
    */
-  setOwnSubnet(subnet: Prefix): void {
-    this.fleet.setOwnSubnet(subnet);
+  setOwnSubnet(own: SubnetKey): void {
+    this.fleet.setOwnSubnet(own);
     for (const [k, kv] of this.mirror.snapshot) this.judge(k, kv);
     this.d.onPeersChanged();
   }
@@ -67,7 +70,7 @@ export class FleetView {
    */
   setConfig(config: NetworkConfig): void {
     this.fleet.setConfig(config);
-    const own = this.d.own();
+    const own = this.d.ownLease();
     for (const [k, kv] of this.mirror.snapshot) if (k !== own?.key) this.judge(k, kv);
     this.d.onPeersChanged();
   }
@@ -92,7 +95,7 @@ export class FleetView {
   }
 
   private onChange(keys: ReadonlySet<string>): void {
-    const own = this.d.own();
+    const own = this.d.ownLease();
     const base = subnetsPrefix(this.d.prefix);
     const changed = new Set<string>();
     for (const k of keys) {

@@ -32,6 +32,8 @@ export interface ReconcileInputs {
   readonly facts: HostFacts;
   readonly mtu: number;
   readonly vtepMAC: string;
+  /** vxlan over IPv6: the MAC of flannel-v6.<VNI>. */
+  readonly vtepMACv6?: string;
   readonly ipMasq: boolean;
   readonly randomFully: boolean;
   /** ip6tables supports `--random-fully` (absent: as `randomFully`). */

@@ -4,14 +4,14 @@
  * retried on the next tick, with backoff, and leaves the datapath as it is. A different subnet
  * after a re-acquisition is handed to `onSubnet` (the agent gives it to the reconciler).
  */
-import { type Prefix, formatIP, formatPrefix, samePrefix } from '../core/cidr.js';
-import { isCompatible } from '../core/allocate.js';
+import { formatIP, formatPrefix } from '../core/cidr.js';
+import type { SubnetKey } from '../core/lease.js';
 import { ETCD_BACKOFF } from '../core/backoff.js';
 import type { LeaseState } from '../core/health.js';
 import type { KvStore } from '../core/store.js';
 import type { Logger } from '../adapters/log.js';
 import type { IdentityKeeper } from './identity-keeper.js';
-import type { AcquireRequest, HeldLease, LeaseKeeper } from './lease-keeper.js';
+import { type AcquireRequest, type HeldLease, type LeaseKeeper, fitsRequest, sameSubnets } from './lease-keeper.js';
 import { Backoff, message, retrying } from './retry.js';
 
 export interface LeaseHolderDeps {
@@ -23,10 +23,10 @@ export interface LeaseHolderDeps {
   readonly tickMs: number;
   readonly log: Logger;
   readonly signal: AbortSignal;
-  readonly onSubnet: (subnet: Prefix) => void;
+  readonly onSubnet: (subnets: SubnetKey) => void;
 }
 
-const MOVE = 'the network config changed and this host\'s subnet no longer fits it; acquiring a new one';
+const MOVE = 'the network config changed and this host\'s lease no longer fits it (a subnet outside the range, or an address family turned on or off); acquiring a new one that keeps every half that still fits';
 
 export class LeaseHolder {
   private held: HeldLease | undefined;
@@ -68,8 +68,12 @@ export class LeaseHolder {
    * subnet that no longer fits is given up for a new one (core/acquire.ts: never one another
    * host holds), handed to `onSubnet`. Runs after any renewal in flight, never beside one.
    */
-  async reconfigure(range: AcquireRequest['range'], value: string): Promise<void> {
-    this.request = { ...this.request, range, value };
+  async reconfigure(ranges: Pick<AcquireRequest, 'range' | 'rangeV6'>, value: string): Promise<void> {
+    const { publicIP, publicIPv6, previous } = this.request;
+    this.request = {
+      publicIP, ...(publicIPv6 ? { publicIPv6 } : {}), ...(previous ? { previous } : {}),
+      ...(ranges.range ? { range: ranges.range } : {}), ...(ranges.rangeV6 ? { rangeV6: ranges.rangeV6 } : {}), value,
+    };
     while (this.inFlight) await this.inFlight;
     const work = this.republish();
     this.inFlight = work.finally(() => { this.inFlight = undefined; });
@@ -80,7 +84,7 @@ export class LeaseHolder {
     const held = this.held;
     if (!held || this.d.signal.aborted) return;
     try {
-      if (!isCompatible(held.subnet, this.request.range)) { await this.reacquire(held, MOVE); return; }
+      if (!fitsRequest(held.subnets, this.request)) { await this.reacquire(held, MOVE); return; }
       const updated = await this.d.keeper.updateValue(held, this.request.value);
       if (updated === 'lost') { this.suspect = true; return; }
       if (updated !== held) { this.held = updated; this.stats.valueUpdates++; this.d.log.info('lease value republished for the new network config', { subnet: formatPrefix(held.subnet), value: updated.value }); }
@@ -102,16 +106,16 @@ export class LeaseHolder {
    * re-acquisition uses it too. A lost lease is re-acquired at the next tick with it.
    */
   async updateValue(value: string): Promise<void> {
-    await this.reconfigure(this.request.range, value);
+    await this.reconfigure(this.request, value);
   }
 
   /** Our key in etcd changed hands or lease: verify it at the next tick. */
   markSuspect(): void { this.suspect = true; }
 
   /** For readiness and /status. */
-  state(publicIP: string): LeaseState | undefined {
+  state(publicIP: string, publicIPv6?: string): LeaseState | undefined {
     const h = this.held;
-    return h && { subnet: formatPrefix(h.subnet), publicIP, expiresAtMs: h.expiresAtMs, renewDueAtMs: h.expiresAtMs - this.d.renewMarginMs, lastRenewedAtMs: this.lastRenewedAtMs, reacquiring: this.reacquiring };
+    return h && { subnet: formatPrefix(h.subnet), publicIP, ...(h.subnets.v6 ? { ipv6Subnet: formatPrefix(h.subnets.v6), ...(publicIPv6 !== undefined ? { publicIPv6 } : {}) } : {}), expiresAtMs: h.expiresAtMs, renewDueAtMs: h.expiresAtMs - this.d.renewMarginMs, lastRenewedAtMs: this.lastRenewedAtMs, reacquiring: this.reacquiring };
   }
 
   private async tick(): Promise<void> {
@@ -119,7 +123,7 @@ export class LeaseHolder {
     if (!held) return;
     const now = Date.now();
     // A subnet the network config no longer allows (a move that failed before) is given up now.
-    const misfit = !isCompatible(held.subnet, this.request.range);
+    const misfit = !fitsRequest(held.subnets, this.request);
     const urgent = this.suspect || this.d.ids.needsClaim || misfit;
     if (!urgent && (now < held.expiresAtMs - this.d.renewMarginMs || now < this.retryAtMs)) return;
     try {
@@ -150,7 +154,7 @@ export class LeaseHolder {
   private async reacquire(held: HeldLease, why = 'lease lost (expired, revoked, deleted or taken); re-acquiring, preferring the same subnet'): Promise<void> {
     this.d.log.warn(why, { subnet: formatPrefix(held.subnet) });
     this.reacquiring = true;
-    const again = await this.d.keeper.acquire({ ...this.request, previous: held.subnet });
+    const again = await this.d.keeper.acquire({ ...this.request, previous: held.subnets });
     this.held = again;
     this.reacquiring = false;
     this.lastRenewedAtMs = Date.now();
@@ -159,11 +163,13 @@ export class LeaseHolder {
     if (again.lease !== held.lease) {
       await this.d.store.revoke(held.lease).catch((e: unknown) => { this.d.log.warn('could not revoke the old etcd lease; it runs out by itself', { lease: held.lease, error: message(e) }); });
     }
-    if (samePrefix(again.subnet, held.subnet)) {
-      this.d.log.info('lease re-acquired with the same subnet', { subnet: formatPrefix(again.subnet), how: again.how });
+    if (sameSubnets(again.subnets, held.subnets)) {
+      this.d.log.info('lease re-acquired with the same subnet', { subnet: again.subnetKey, how: again.how });
       return;
     }
-    this.d.log.error('re-acquired a DIFFERENT subnet; containers on this host must be restarted with the new bridge options', { was: formatPrefix(held.subnet), now: formatPrefix(again.subnet) });
-    this.d.onSubnet(again.subnet);
+    const kept = again.subnets.v4 && held.subnets.v4 && formatPrefix(again.subnets.v4) === formatPrefix(held.subnets.v4);
+    if (kept) this.d.log.warn('re-acquired with the same IPv4 subnet and a changed IPv6 half; containers need the new IPv6 bridge options', { was: held.subnetKey, now: again.subnetKey });
+    else this.d.log.error('re-acquired a DIFFERENT subnet; containers on this host must be restarted with the new bridge options', { was: held.subnetKey, now: again.subnetKey });
+    this.d.onSubnet(again.subnets);
   }
 }

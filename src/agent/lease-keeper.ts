@@ -9,15 +9,19 @@ import { type IP, type Prefix, formatIP, formatPrefix } from '../core/cidr.js';
 import type { Clock } from '../core/clock.js';
 import type { FamilyRange } from '../core/config-check.js';
 import { WeftError } from '../core/errors.js';
+import { isCompatible } from '../core/allocate.js';
 import { type AcquirePlan, type ListedLease, joinListing, planAcquire } from '../core/acquire.js';
-import { formatSubnetKey } from '../core/lease.js';
+import { type SubnetKey, formatSubnetKey } from '../core/lease.js';
 import { encodeOwner, ownersPrefix, subnetsPrefix } from '../core/owner.js';
 import type { Compare, KvStore, Op } from '../core/store.js';
 import type { Logger } from '../adapters/log.js';
 
 /** The lease this host holds. */
 export interface HeldLease {
+  /** The IPv4 half, or on an IPv6-only network the IPv6 half: the subnet logs and status name first. */
   readonly subnet: Prefix;
+  /** Every half of the key: `v4` and/or `v6`, as the network config has them. */
+  readonly subnets: SubnetKey;
   readonly subnetKey: string;
   readonly key: string;
   readonly ownerKey: string;
@@ -52,11 +56,40 @@ export interface LeaseKeeperDeps {
 }
 
 export interface AcquireRequest {
-  readonly range: FamilyRange;
+  /** The IPv4 range (absent: an IPv6-only network). */
+  readonly range?: FamilyRange;
+  /** The IPv6 range (absent: an IPv4-only network). */
+  readonly rangeV6?: FamilyRange;
+  /** 0.0.0.0 on an IPv6-only host (as flanneld publishes it). */
   readonly publicIP: IP;
+  readonly publicIPv6?: IP;
   /** The lease value to publish (flannel LeaseAttrs JSON). */
   readonly value: string;
-  readonly previous?: Prefix;
+  readonly previous?: SubnetKey;
+}
+
+/** Do a lease's halves fit the request's ranges: each family the network has, compatible; no half of a family it lacks? */
+export function fitsRequest(s: SubnetKey, req: Pick<AcquireRequest, 'range' | 'rangeV6'>): boolean {
+  const half = (p: Prefix | undefined, r: FamilyRange | undefined): boolean => (r ? p !== undefined && isCompatible(p, r) : p === undefined);
+  return half(s.v4, req.range) && half(s.v6, req.rangeV6);
+}
+
+/** Same halves? */
+export const sameSubnets = (a: SubnetKey, b: SubnetKey): boolean => formatSubnetKey(a) === formatSubnetKey(b);
+
+/** The subnet named first: IPv4, else IPv6. */
+export const primaryOf = (s: SubnetKey): Prefix | undefined => s.v4 ?? s.v6;
+
+/** The halves of a listed lease's key. */
+const halvesOf = (l: ListedLease): SubnetKey => ({ ...(l.subnet ? { v4: l.subnet } : {}), ...(l.subnetV6 ? { v6: l.subnetV6 } : {}) });
+
+/** The key a range compare must stop before: the prefix with its last byte incremented (etcd's prefix range end). */
+export function prefixRangeEnd(prefix: string): string {
+  const b = Buffer.from(prefix, 'utf8');
+  for (let i = b.length - 1; i >= 0; i--) {
+    if ((b[i] ?? 0) < 0xff) { const out = b.subarray(0, i + 1); out[i] = (out[i] ?? 0) + 1; return out.toString('latin1'); }
+  }
+  return '\0';
 }
 
 export class LeaseKeeper {
@@ -69,14 +102,21 @@ export class LeaseKeeper {
   private get owners(): string { return ownersPrefix(this.d.prefix); }
 
   private async listing(): Promise<ListedLease[]> {
-    this.stats.roundTrips += 2;
-    const [subs, owners] = await Promise.all([this.d.store.list(this.subnets), this.d.store.list(this.owners)]);
-    return joinListing(subs.kvs, owners.kvs, this.subnets, this.owners);
+    return (await this.listingAt()).leases;
   }
 
-  private ownerValue(publicIP: IP): string {
+  /** The leases and the revision of the subnets read (a create is guarded by it). */
+  private async listingAt(): Promise<{ leases: ListedLease[]; revision: string }> {
+    this.stats.roundTrips += 2;
+    const [subs, owners] = await Promise.all([this.d.store.list(this.subnets), this.d.store.list(this.owners)]);
+    return { leases: joinListing(subs.kvs, owners.kvs, this.subnets, this.owners), revision: subs.revision };
+  }
+
+  /** The owner record names the host by its IPv4 public address, or on an IPv6-only host its IPv6 one. */
+  private ownerValue(req: AcquireRequest): string {
     const { hostID, hostname } = this.d.identity();
-    return encodeOwner({ hostID, hostname, publicIP: formatIP(publicIP) });
+    const addr = req.publicIP.value === 0n && req.publicIPv6 ? req.publicIPv6 : req.publicIP;
+    return encodeOwner({ hostID, hostname, publicIP: formatIP(addr) });
   }
 
   /** Acquire a lease (see core/acquire.ts for the order of preference). */
@@ -85,25 +125,32 @@ export class LeaseKeeper {
     let lease: string | undefined;
     try {
       for (let attempt = 1; attempt <= (this.d.maxAttempts ?? 25); attempt++) {
-        const listed = await this.listing();
+        const { leases: listed, revision } = await this.listingAt();
         const id = this.d.identity();
-        const { plan, stale } = planAcquire({ range: req.range, leases: listed, hostID: id.hostID, formerHostIDs: id.formerIDs ?? [], publicIP: req.publicIP, ...(req.previous ? { previous: req.previous } : {}), exclude, rng: this.d.rng });
+        const { plan, stale } = planAcquire({
+          ...(req.range ? { range: req.range } : {}), ...(req.rangeV6 ? { rangeV6: req.rangeV6 } : {}), leases: listed, hostID: id.hostID, formerHostIDs: id.formerIDs ?? [],
+          publicIP: req.publicIP, ...(req.publicIPv6 ? { publicIPv6: req.publicIPv6 } : {}), ...(req.previous ? { previous: req.previous } : {}), exclude, rng: this.d.rng,
+        });
         for (const s of stale) await this.deleteStale(s);
         if (plan.kind === 'full') throw new WeftError('E_OUT_OF_SUBNETS', plan.message);
         if (lease === undefined) { this.stats.roundTrips++; lease = await this.d.store.grant(this.d.ttlSeconds); }
-        const held = await this.tryPlan(plan, lease, req);
+        const held = await this.tryPlan(plan, lease, req, revision);
         if (held) {
           const granted = lease;
           lease = undefined;
-          const old = plan.kind === 'reuse' ? plan.lease.kv.lease : '0';
+          const old = plan.kind === 'reuse' ? plan.lease.kv.lease : plan.replaces?.kv.lease ?? '0';
           if (old !== '0' && old !== granted) await this.revokeQuietly(old, 'the lease this host held before');
-          this.d.log.info('lease acquired', { subnet: formatPrefix(held.subnet), how: held.how, attempts: attempt, ttlSeconds: held.ttlSeconds });
+          this.d.log.info('lease acquired', { subnet: formatPrefix(held.subnet), ...(held.subnets.v4 && held.subnets.v6 ? { ipv6Subnet: formatPrefix(held.subnets.v6) } : {}), how: held.how, attempts: attempt, ttlSeconds: held.ttlSeconds, ...(plan.kind === 'create' && plan.replaces ? { replaced: plan.replaces.subnetKey } : {}) });
           return held;
         }
         this.stats.lostRaces++;
-        const lost = plan.kind === 'create' ? plan.subnet : plan.lease.subnet;
-        if (lost) exclude.add(formatPrefix(lost));
-        this.d.log.debug('lost a lease race; retrying with another subnet', { subnet: lost ? formatPrefix(lost) : undefined, attempt });
+        // A create guarded by family (IPv6 in the network) fails whenever any lease was created
+        // meanwhile, taken or not: the next listing shows what is taken, nothing is excluded.
+        // Otherwise only what was chosen at random is excluded (a kept half is this host's).
+        const guarded = plan.kind === 'create' && (req.rangeV6 !== undefined || plan.subnets.v6 !== undefined);
+        const lost = guarded ? [] : plan.kind === 'create' ? plan.allocated : [plan.lease.subnet ?? plan.lease.subnetV6].filter((p): p is Prefix => p !== undefined);
+        for (const p of lost) exclude.add(formatPrefix(p));
+        this.d.log.debug('lost a lease race; retrying', { subnets: lost.map(formatPrefix), attempt });
       }
       throw new WeftError('E_CONFLICT', `could not acquire a lease after ${this.d.maxAttempts ?? 25} attempts: every chosen subnet was taken concurrently`, { retryable: true });
     } finally {
@@ -111,27 +158,42 @@ export class LeaseKeeper {
     }
   }
 
-  private async tryPlan(plan: Exclude<AcquirePlan, { kind: 'full' }>, lease: string, req: AcquireRequest): Promise<HeldLease | undefined> {
-    const subnet = plan.kind === 'create' ? plan.subnet : plan.lease.subnet;
+  private async tryPlan(plan: Exclude<AcquirePlan, { kind: 'full' }>, lease: string, req: AcquireRequest, listedAt: string): Promise<HeldLease | undefined> {
+    const subnets = plan.kind === 'create' ? plan.subnets : halvesOf(plan.lease);
+    const subnet = primaryOf(subnets);
     if (!subnet) return undefined;
-    const subnetKey = formatSubnetKey({ v4: subnet });
+    const subnetKey = plan.kind === 'create' ? formatSubnetKey(subnets) : plan.lease.subnetKey;
     const key = this.subnets + subnetKey;
     const ownerKey = this.owners + subnetKey;
-    let compares: Compare[];
+    const compares: Compare[] = [];
+    const ops: Op[] = [];
+    const guard = (l: ListedLease): void => {
+      const o = l.ownerKv;
+      compares.push({ key: l.kv.key, target: 'mod', equals: l.kv.modRevision }, o ? { key: this.owners + l.subnetKey, target: 'mod', equals: o.modRevision } : { key: this.owners + l.subnetKey, target: 'version', equals: 0 });
+    };
     if (plan.kind === 'create') {
-      // Only the subnet key guards a create: an owner record without its subnet key is an orphan
+      // The subnet key guards a create: an owner record without its subnet key is an orphan
       // (someone deleted the key alone) and is simply overwritten.
-      compares = [{ key, target: 'version', equals: 0 }];
+      compares.push({ key, target: 'version', equals: 0 });
+      // With IPv6 one subnet can sit in keys that differ in the other half
+      // (`198.18.5.0-24&fd18:0:0:5::-64` and `198.18.5.0-24&fd18:0:0:9::-64`), so the key alone no
+      // longer proves each half free (flanneld's dual-stack race, §1.6): the create also requires
+      // that no key under subnets/ was created since the listing it was planned from.
+      if (req.rangeV6 || subnets.v6) compares.push({ key: this.subnets, rangeEnd: prefixRangeEnd(this.subnets), target: 'create', less: String(BigInt(listedAt) + 1n) });
+      if (plan.replaces) {
+        // IPv6 turned on or off: the new key keeps the old one's fitting half; the old key goes in the same moment.
+        guard(plan.replaces);
+        ops.push({ op: 'delete', key: plan.replaces.kv.key }, { op: 'delete', key: this.owners + plan.replaces.subnetKey });
+      }
     } else {
-      const o = plan.lease.ownerKv;
-      compares = [{ key, target: 'mod', equals: plan.lease.kv.modRevision }, o ? { key: ownerKey, target: 'mod', equals: o.modRevision } : { key: ownerKey, target: 'version', equals: 0 }];
+      guard(plan.lease);
     }
-    const ops: Op[] = [{ op: 'put', key, value: req.value, lease }, { op: 'put', key: ownerKey, value: this.ownerValue(req.publicIP), lease }];
+    ops.push({ op: 'put', key, value: req.value, lease }, { op: 'put', key: ownerKey, value: this.ownerValue(req), lease });
     this.stats.roundTrips++;
     const res = await this.d.store.txn(compares, ops);
     if (!res.succeeded) return undefined;
     const now = this.d.clock.now();
-    return { subnet, subnetKey, key, ownerKey, lease, value: req.value, modRevision: res.revision, ttlSeconds: this.d.ttlSeconds, renewedAtMs: now, expiresAtMs: now + this.d.ttlSeconds * 1000, how: plan.why };
+    return { subnet, subnets, subnetKey, key, ownerKey, lease, value: req.value, modRevision: res.revision, ttlSeconds: this.d.ttlSeconds, renewedAtMs: now, expiresAtMs: now + this.d.ttlSeconds * 1000, how: plan.why };
   }
 
   /**

@@ -7,7 +7,8 @@
  * hook (agent/outputs-hook.ts).
  */
 import { type Prefix, formatPrefix } from '../core/cidr.js';
-import type { NetworkConfig } from '../core/config-check.js';
+import type { FamilyRange, NetworkConfig } from '../core/config-check.js';
+import { type SubnetKey, formatSubnetKey } from '../core/subnet-key.js';
 import { bridgeChanges, retiredDevices } from '../core/config-change.js';
 import { WeftError } from '../core/errors.js';
 import type { Spec } from '../core/spec.js';
@@ -25,11 +26,16 @@ import type { WireguardKeys } from '../backends/types.js';
 
 /** What a network config decides on this host. */
 export interface Derived {
-  readonly range: NonNullable<NetworkConfig['ipv4']>;
+  /** The IPv4 range (absent: an IPv6-only network). */
+  readonly range?: FamilyRange;
+  /** The IPv6 range (absent: an IPv4-only network). */
+  readonly rangeV6?: FamilyRange;
   readonly backend: Backend;
   readonly mtu: number;
   readonly devices: readonly string[];
   readonly vtepMAC: string;
+  /** vxlan over IPv6: the MAC of flannel-v6.<VNI>. */
+  readonly vtepMACv6?: string;
   readonly leaseValue: string;
   /** wireguard: this host's keys (paths and the public key). */
   readonly wireguard?: WireguardKeys;
@@ -55,10 +61,15 @@ export interface LiveWiring {
   readonly parts: Parts;
   readonly hook: OutputsHook;
   /** The reconciler's inputs for this host's subnet, built from the current `Live`. */
-  readonly inputsFor: (own: Prefix) => ReconcileInputs;
+  readonly inputsFor: (own: SubnetKey) => ReconcileInputs;
   /** Throws (WeftError, not retryable) when this host cannot run the config. */
   readonly derive: (config: NetworkConfig) => Promise<Derived>;
 }
+
+/** The subnet named first (IPv4, else IPv6). */
+const primary = (s: SubnetKey): Prefix => { const p = s.v4 ?? s.v6; if (!p) throw new Error('a lease without a subnet'); return p; };
+/** The network named first (IPv4, else IPv6). */
+const primaryNetwork = (d: Derived): Prefix => { const r = d.range ?? d.rangeV6; if (!r) throw new Error('a config without a network'); return r.network; };
 
 /** The overlay MTU bounds (host.mtu's): IPv4's minimum datagram, the kernel's largest. */
 const MIN_MTU = 576;
@@ -72,30 +83,35 @@ export class LiveConfig {
   async apply(next: RunningConfig, change: ApplicableChange): Promise<void> {
     const { cur, w } = this;
     const t0 = Date.now();
-    const held = (): Prefix | undefined => w.holder.lease?.subnet;
+    const held = (): SubnetKey | undefined => w.holder.lease?.subnets;
     const own = held();
     // Nothing a host does changes (formatting, defaults spelled out): only the text is kept.
     if (change.parts.length === 0 || !own) { Object.assign(cur, { config: next.config, text: next.text }); return; }
     const d = await w.derive(next.config);
     // Backend.MTU comes from etcd: an overlay MTU the kernel would refuse would fail every pass.
     if (d.mtu < MIN_MTU || d.mtu > MAX_MTU) throw new WeftError('E_CONFIG', `the overlay MTU would be ${d.mtu} on this host (Backend.MTU ${next.config.backend.vxlan?.mtu ?? 0}); it must be ${MIN_MTU}..${MAX_MTU}`);
-    const before = { mtu: cur.d.mtu, network: cur.d.range.network, subnet: own };
+    const before = { mtu: cur.d.mtu, network: primaryNetwork(cur.d), subnet: primary(own) };
     Object.assign(cur, { d, config: next.config, text: next.text, retired: retiredDevices(cur.retired, cur.d.devices, d.devices) });
     w.fleet.setConfig(next.config);
     // Same subnet: converge to the new config at once, the lease value follows in the same
     // moment. A move: the new subnet's inputs are set when it is acquired (LeaseHolder onSubnet).
     if (change.kind === 'live') w.reconciler.setInputs(w.inputsFor(own));
-    await w.holder.reconfigure(d.range, d.leaseValue);
-    const subnet = held() ?? own;
+    await w.holder.reconfigure({ ...(d.range ? { range: d.range } : {}), ...(d.rangeV6 ? { rangeV6: d.rangeV6 } : {}) }, d.leaseValue);
+    const subnets = held() ?? own;
+    const subnet = primary(subnets);
     // A pass that keeps failing (retried with backoff) must not hold up the next config change,
     // which may be the fix: wait for convergence a bounded time only.
     const converged = await within(w.reconciler.settle().then(() => true), SETTLE_WAIT_MS) ?? false;
     w.log.info('network config changed; applied live', {
-      parts: change.parts.join(', '), changes: change.diff, backend: d.backend.type, mtu: d.mtu, subnet: formatPrefix(subnet),
+      parts: change.parts.join(', '), changes: change.diff, backend: d.backend.type, mtu: d.mtu, subnet: formatSubnetKey(subnets),
       ...(change.kind === 'move' ? { moved: change.why } : {}), converged, ms: Date.now() - t0,
     });
-    const bridge = bridgeChanges(before, { mtu: d.mtu, network: d.range.network, subnet });
-    if (bridge.length > 0) this.restartNeeded(bridge, before, { mtu: d.mtu, network: d.range.network, subnet });
+    const after = { mtu: d.mtu, network: primaryNetwork(d), subnet };
+    const bridge = bridgeChanges(before, after);
+    if (formatSubnetKey({ ...(own.v6 ? { v6: own.v6 } : {}) }) !== formatSubnetKey({ ...(subnets.v6 ? { v6: subnets.v6 } : {}) }) && primary(own) === before.subnet && subnets.v6) {
+      bridge.push(`FLANNEL_IPV6_SUBNET ${own.v6 ? formatPrefix(own.v6) : '(none)'} -> ${formatPrefix(subnets.v6)}`);
+    }
+    if (bridge.length > 0) this.restartNeeded(bridge, before, after);
   }
 
   /** Docker must be restarted for its bridge to use the new MTU or subnet: log, status, hook. */

@@ -41,8 +41,8 @@ export class Metrics {
     };
     const c = (): AgentCounters => src.counters();
 
-    gauge('weft_info', 'weft version, backend and leased subnet (always 1)', ['version', 'backend', 'subnet'], (g, s) => {
-      g.set({ version: s.version, backend: s.backend?.type ?? '', subnet: s.lease?.subnet ?? '' }, 1);
+    gauge('weft_info', 'weft version, backend and leased subnets, IPv4 (or the IPv6 one on an IPv6-only network) and IPv6 (always 1)', ['version', 'backend', 'subnet', 'ipv6_subnet'], (g, s) => {
+      g.set({ version: s.version, backend: s.backend?.type ?? '', subnet: s.lease?.subnet ?? '', ipv6_subnet: s.lease?.ipv6Subnet ?? '' }, 1);
     });
     gauge('weft_ready', '1 when /readyz answers 200', [], (g, s) => { g.set(readiness(s).ready ? 1 : 0); });
     gauge('weft_degraded', '1 while running from the cached state because etcd could not be reached at start', [], (g, s) => { g.set(s.degraded ? 1 : 0); });

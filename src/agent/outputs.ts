@@ -19,6 +19,7 @@ export function outputFiles(spec: Spec, config: NetworkConfig, own: SubnetKey, m
     ...(config.ipv6 && own.v6 ? { ipv6Network: config.ipv6.network, ipv6Subnet: own.v6 } : {}),
     mtu, ipMasq: spec.host.ipMasq,
   };
+  if (!env.subnet && !env.ipv6Subnet) return [];
   const podman = spec.outputs.podman;
   return desiredFiles({
     subnetFile: spec.host.subnetFile,

@@ -9,18 +9,19 @@
  */
 import { randomInt } from 'node:crypto';
 import { type CacheStart, cacheStart } from '../core/cached-state.js';
-import { type Prefix, formatIP, formatPrefix, samePrefix } from '../core/cidr.js';
-import type { NetworkConfig } from '../core/config-check.js';
+import { formatIP, formatPrefix } from '../core/cidr.js';
+import type { FamilyRange, NetworkConfig } from '../core/config-check.js';
 import { WeftError } from '../core/errors.js';
 import { Fleet } from '../core/fleet.js';
 import { type HealthSnapshot, type Phase, degradedMessage } from '../core/health.js';
 import type { HostFacts } from '../core/host-facts.js';
 import { configKey, subnetsPrefix } from '../core/owner.js';
-import { encodeLeaseAttrs } from '../core/lease.js';
+import { type SubnetKey, encodeLeaseAttrs, formatSubnetKey } from '../core/lease.js';
 import { parseEnvFile, previousSubnet } from '../core/outputs.js';
 import type { PeerLease } from '../core/peer-lease.js';
 import type { Spec } from '../core/spec.js';
 import { BACKENDS, backendFor } from '../backends/index.js';
+import { vxlanDeviceNames } from '../backends/vxlan.js';
 import { wireguardImplementation } from '../adapters/wireguard.js';
 import { KeyWatcher, wireguardKeys } from './wireguard-keys.js';
 import { EtcdStore } from '../adapters/etcd.js';
@@ -35,7 +36,7 @@ import { EtcdProbe } from './etcd-probe.js';
 import { FleetView } from './fleet-view.js';
 import { IdentityKeeper } from './identity-keeper.js';
 import { LeaseHolder } from './lease-holder.js';
-import { LeaseKeeper } from './lease-keeper.js';
+import { LeaseKeeper, sameSubnets } from './lease-keeper.js';
 import type { AgentCounters } from './metrics.js';
 import { type Derived, type Live, LiveConfig, type LiveWiring } from './live-config.js';
 import { outputFiles } from './outputs.js';
@@ -46,6 +47,26 @@ import { type Parts, agentCounters, healthSnapshot } from './snapshot.js';
 import { StateSaver, cachedStateOf, readStateFile } from './state-file.js';
 
 const rng = (): number => randomInt(0, 2 ** 47) / 2 ** 47;
+
+/** The address that names this host (presence, owner record, status): IPv4, or on an IPv6-only host its IPv6 one. */
+const hostAddress = (f: HostFacts): string => (f.publicIP.value === 0n && f.publicIPv6 ? formatIP(f.publicIPv6) : formatIP(f.publicIP));
+
+/** The previous subnets recorded in subnet.env (FLANNEL_SUBNET, FLANNEL_IPV6_SUBNET), when any. */
+function previousSubnets(vars: ReadonlyMap<string, string>): SubnetKey | undefined {
+  const v4 = previousSubnet(vars);
+  const v6 = previousSubnet(vars, 'FLANNEL_IPV6_SUBNET');
+  return v4 || v6 ? { ...(v4 && v4.ip.family === 4 ? { v4 } : {}), ...(v6 && v6.ip.family === 6 ? { v6 } : {}) } : undefined;
+}
+
+/** Why this host cannot serve the config's address families, or undefined. */
+function familyRefusal(config: NetworkConfig, f: HostFacts): string | undefined {
+  if (config.ipv4 && f.publicIP.value === 0n) return `the network has IPv4 (${formatPrefix(config.ipv4.network)}) but ${f.iface} has no IPv4 address; set host.interface or host.publicIP`;
+  if (config.ipv6 && !f.publicIPv6) return `the network has IPv6 (${formatPrefix(config.ipv6.network)}) but ${f.iface} has no global IPv6 address (a link-local fe80:: address cannot carry the fabric); set host.publicIPv6 or host.interface`;
+  return undefined;
+}
+
+/** The lease ranges a derived config asks for. */
+const ranges = (d: Derived): { range?: FamilyRange; rangeV6?: FamilyRange } => ({ ...(d.range ? { range: d.range } : {}), ...(d.rangeV6 ? { rangeV6: d.rangeV6 } : {}) });
 
 export interface AgentTimings {
   /** How often the lease loop looks at the clock (and retries a failed renewal). */
@@ -155,7 +176,7 @@ export class Agent {
     const { spec, log } = this;
     const sinceMs = this.startedAtMs;
     const d = await this.derive(c.config, b);
-    const fleet = new Fleet(subnetsPrefix(spec.etcd.prefix), c.config, c.subnet);
+    const fleet = new Fleet(subnetsPrefix(spec.etcd.prefix), c.config, c.subnets);
     let rejected = 0;
     for (const kv of c.peers) {
       const change = kv.key.startsWith(subnetsPrefix(spec.etcd.prefix)) ? fleet.update(kv.key, kv) : undefined;
@@ -165,11 +186,11 @@ export class Agent {
     const subnet = formatPrefix(c.subnet);
     this.parts.cached = {
       sinceMs, peers: fleet.peers.size,
-      lease: { subnet, publicIP: formatIP(b.facts.publicIP), expiresAtMs: c.expiresAtMs, renewDueAtMs: c.expiresAtMs - spec.host.leaseRenewMarginSeconds * 1000, lastRenewedAtMs: 0, reacquiring: false },
+      lease: { subnet, publicIP: hostAddress(b.facts), expiresAtMs: c.expiresAtMs, renewDueAtMs: c.expiresAtMs - spec.host.leaseRenewMarginSeconds * 1000, lastRenewedAtMs: 0, reacquiring: false },
     };
     log.warn('etcd unreachable at start; running from the cached state until it answers', { subnet, peers: fleet.peers.size, leaseExpiresAt: new Date(c.expiresAtMs).toISOString(), waitedMs: Date.now() - sinceMs });
     this.setStep(`from the cached state ${subnet}; programming the datapath and writing ${spec.host.subnetFile}`);
-    await this.converge(b.reconciler, this.inputsFor(d, c.config, b, c.subnet, fleet.peers));
+    await this.converge(b.reconciler, this.inputsFor(d, c.config, b, c.subnets, fleet.peers));
     this.phase = 'running';
     log.info('ready', { subnet, backend: d.backend.type, peers: b.reconciler.stats.peersProgrammed, mtu: d.mtu, degraded: degradedMessage(sinceMs) });
   }
@@ -182,28 +203,29 @@ export class Agent {
     const { store, ids, facts, reconciler } = b;
     // The identity first: a clash moves this host to a new one, and the VTEP MAC derives from it.
     this.setStep('claiming the host identity');
-    await retrying('claim the host identity', () => ids.claim(formatIP(facts.publicIP), signal), { signal, log });
+    await retrying('claim the host identity', () => ids.claim(hostAddress(facts), signal), { signal, log });
     const d = await this.derive(config, b);
-    const previous = cached?.subnet ?? previousSubnet(parseEnvFile((await readTextIfExists(spec.host.subnetFile)) ?? ''));
+    const previous = cached?.subnets ?? previousSubnets(parseEnvFile((await readTextIfExists(spec.host.subnetFile)) ?? ''));
     const keeper = new LeaseKeeper({ store, prefix: spec.etcd.prefix, identity: () => ids.current, ttlSeconds: spec.host.leaseTTLSeconds, clock: Date, rng, log });
     // What the host runs now: replaced as a whole by a live network config change.
     const cur: Live = { d, config, text: fc.text, retired: [] };
-    const inputsFor = (own: Prefix): ReconcileInputs => ({ ...this.inputsFor(cur.d, cur.config, b, own, fleet.peers), retiredDevices: cur.retired });
+    const inputsFor = (own: SubnetKey): ReconcileInputs => ({ ...this.inputsFor(cur.d, cur.config, b, own, fleet.peers), retiredDevices: cur.retired });
     const holder = new LeaseHolder({
-      keeper, ids, store, log, signal, request: { range: d.range, publicIP: facts.publicIP, value: d.leaseValue, ...(previous ? { previous } : {}) },
+      keeper, ids, store, log, signal,
+      request: { ...ranges(d), publicIP: facts.publicIP, ...(facts.publicIPv6 ? { publicIPv6: facts.publicIPv6 } : {}), value: d.leaseValue, ...(previous ? { previous } : {}) },
       renewMarginMs: spec.host.leaseRenewMarginSeconds * 1000, tickMs: this.timings.leaseTickMs,
       onSubnet: (s) => { fleet.setOwnSubnet(s); reconciler.setInputs(inputsFor(s)); },
     });
     parts.holder = holder;
     this.setStep('acquiring a subnet lease');
     const held = await holder.acquire();
-    const leased = `leased ${formatPrefix(held.subnet)}`;
+    const leased = `leased ${held.subnetKey}`;
 
     // The fleet must be known before the first pass: a pass with no peers would delete the
     // routes a previous run left for them (a restart must be hitless).
     const fleet = new FleetView({
-      store, prefix: spec.etcd.prefix, config, ownSubnet: held.subnet, log,
-      own: () => holder.lease, onOwnKeyChanged: () => { holder.markSuspect(); }, onPeersChanged: (keys) => { reconciler.poke('peers', keys); },
+      store, prefix: spec.etcd.prefix, config, own: held.subnets, log,
+      ownLease: () => holder.lease, onOwnKeyChanged: () => { holder.markSuspect(); }, onPeersChanged: (keys) => { reconciler.poke('peers', keys); },
     });
     parts.fleet = fleet;
     this.stops.push(() => fleet.stop().catch((e: unknown) => { log.debug('fleet watch stop failed; closing the client anyway', { error: String(e) }); }));
@@ -216,17 +238,17 @@ export class Agent {
 
     if (cached) {
       // Same inputs as the cached ones when nothing changed: the pass plans nothing (no churn).
-      reconciler.setInputs(inputsFor(held.subnet));
+      reconciler.setInputs(inputsFor(held.subnets));
       parts.cached = undefined;
-      if (samePrefix(held.subnet, cached.subnet)) log.info('etcd answers again; left the cached state', { subnet: formatPrefix(held.subnet), how: held.how, peers: fleet.peers.size });
-      else log.error('the cached subnet is held by another host; MOVED to a different subnet; containers on this host must be restarted with the new bridge options', { was: formatPrefix(cached.subnet), now: formatPrefix(held.subnet) });
+      if (sameSubnets(held.subnets, cached.subnets)) log.info('etcd answers again; left the cached state', { subnet: held.subnetKey, how: held.how, peers: fleet.peers.size });
+      else log.error('the cached subnet is held by another host; MOVED to a different subnet; containers on this host must be restarted with the new bridge options', { was: formatSubnetKey(cached.subnets), now: held.subnetKey });
       // Not awaited: the reconciler converges on its own, and a stop (SIGTERM) during this
       // rejoin must not wait on a pass that keeps failing.
     } else {
       this.setStep(`${leased}; programming the datapath and writing ${spec.host.subnetFile}`);
-      await this.converge(reconciler, inputsFor(holder.lease?.subnet ?? held.subnet));
+      await this.converge(reconciler, inputsFor(holder.lease?.subnets ?? held.subnets));
       this.phase = 'running';
-      log.info('ready', { subnet: formatPrefix(held.subnet), backend: d.backend.type, peers: reconciler.stats.peersProgrammed, mtu: d.mtu });
+      log.info('ready', { subnet: formatPrefix(held.subnet), ...(held.subnets.v4 && held.subnets.v6 ? { ipv6Subnet: formatPrefix(held.subnets.v6) } : {}), backend: d.backend.type, peers: reconciler.stats.peersProgrammed, mtu: d.mtu });
     }
     if (d.wireguard) {
       // `weft wireguard rotate-key` (or an operator) replaced the key file: publish the new
@@ -236,7 +258,7 @@ export class Agent {
         cur.d = await this.derive(cur.config, b);
         // The device takes the new key first, then peers learn it: a peer that switched first
         // would send handshakes this host cannot answer yet, and WireGuard retries only after 5 s.
-        reconciler.setInputs(inputsFor(holder.lease?.subnet ?? held.subnet));
+        reconciler.setInputs(inputsFor(holder.lease?.subnets ?? held.subnets));
         await reconciler.settle();
         await holder.updateValue(cur.d.leaseValue);
         log.info('WireGuard key rotated; published the new public key', { publicKey: cur.d.wireguard?.publicKey });
@@ -264,7 +286,7 @@ export class Agent {
     const live = new LiveConfig(cur, { ...w, spec, log, parts, hook });
     const follower = new ConfigFollower({
       store: w.store, key: configKey(spec.etcd.prefix), log, signal: this.abort.signal, backends: [...BACKENDS.keys()],
-      current: () => cur, ownSubnet: () => w.holder.lease?.subnet, apply: (next, change) => live.apply(next, change),
+      current: () => cur, ownSubnet: () => w.holder.lease?.subnets, apply: (next, change) => live.apply(next, change),
     });
     parts.follower = follower;
     parts.hook = hook;
@@ -276,25 +298,36 @@ export class Agent {
   private async derive(config: NetworkConfig, b: Base): Promise<Derived> {
     const { spec, parts } = this;
     const range = config.ipv4;
-    if (!range) throw new WeftError('E_CONFIG', 'the network config has no IPv4 Network; weft programs IPv4 fabrics');
+    const rangeV6 = config.ipv6;
     const backend = backendFor(config.backend.type);
+    if (backend.type === 'wireguard' && rangeV6) throw new WeftError('E_CONFIG', 'weft\'s wireguard backend carries IPv4 only: IPv6 over WireGuard is not built yet; use vxlan or host-gw for an IPv6 network');
+    const families = familyRefusal(config, b.facts);
+    if (families) throw new WeftError('E_HOST', families);
     const refusal = backend.refusal(b.facts);
     if (refusal) throw new WeftError('E_HOST', refusal);
     const mtu = backend.mtu(config, b.facts, spec.host.mtu);
     const devices = backend.deviceNames(config);
     parts.backend = { type: backend.type, ...(devices.length > 0 ? { device: devices.join(', ') } : {}), mtu };
-    parts.publicIP = formatIP(b.facts.publicIP);
-    const vtepMAC = await vtepMACFor(devices[0], b.ids.current.macSeed, config.backend.vxlan?.vni ?? 1);
+    parts.publicIP = hostAddress(b.facts);
+    if (b.facts.publicIPv6) parts.publicIPv6 = formatIP(b.facts.publicIPv6);
+    const vni = config.backend.vxlan?.vni ?? 1;
+    const names = vxlanDeviceNames(vni);
+    const isVxlan = backend.type === 'vxlan';
+    const vtepMAC = await vtepMACFor(isVxlan ? names.v4 : devices[0], b.ids.current.macSeed, vni);
+    const vtepMACv6 = isVxlan && rangeV6 ? await vtepMACFor(names.v6, b.ids.current.macSeed, vni, 6) : undefined;
     const wireguard = backend.type === 'wireguard' ? await wireguardKeys(spec, config, this.log) : undefined;
-    const leaseValue = encodeLeaseAttrs(backend.leaseAttrs(config, b.facts, vtepMAC, wireguard));
-    return { range, backend, mtu, devices, vtepMAC, leaseValue, ...(wireguard ? { wireguard } : {}) };
+    const leaseValue = encodeLeaseAttrs(backend.leaseAttrs(config, b.facts, vtepMAC, wireguard, vtepMACv6));
+    return { ...(range ? { range } : {}), ...(rangeV6 ? { rangeV6 } : {}), backend, mtu, devices, vtepMAC, ...(vtepMACv6 ? { vtepMACv6 } : {}), leaseValue, ...(wireguard ? { wireguard } : {}) };
   }
 
-  private inputsFor(d: Derived, config: NetworkConfig, b: Base, own: Prefix, peers: ReadonlyMap<string, PeerLease>): ReconcileInputs {
+  private inputsFor(d: Derived, config: NetworkConfig, b: Base, own: SubnetKey, peers: ReadonlyMap<string, PeerLease>): ReconcileInputs {
     const { spec } = this;
     return {
-      backend: d.backend, config, v4: { network: d.range.network, subnet: own }, facts: b.facts, mtu: d.mtu, vtepMAC: d.vtepMAC, ipMasq: spec.host.ipMasq,
-      keepFabricSource: spec.outputs.podman !== undefined, randomFully: b.randomFully, files: outputFiles(spec, config, { v4: own }, d.mtu),
+      backend: d.backend, config, facts: b.facts, mtu: d.mtu, vtepMAC: d.vtepMAC, ipMasq: spec.host.ipMasq,
+      ...(d.range && own.v4 ? { v4: { network: d.range.network, subnet: own.v4 } } : {}),
+      ...(d.rangeV6 && own.v6 ? { v6: { network: d.rangeV6.network, subnet: own.v6 } } : {}),
+      ...(d.vtepMACv6 ? { vtepMACv6: d.vtepMACv6 } : {}),
+      keepFabricSource: spec.outputs.podman !== undefined, randomFully: b.randomFully, files: outputFiles(spec, config, own, d.mtu),
       peers: () => peers.values(), peer: (k) => peers.get(k),
       ...(d.wireguard ? { wireguard: d.wireguard } : {}),
     };

@@ -22,6 +22,7 @@ export interface Parts {
   reconciler?: Reconciler;
   backend?: HealthSnapshot['backend'];
   publicIP?: string;
+  publicIPv6?: string;
   /** Follows <prefix>/config (a problem with a new config shows as a warning). */
   follower?: ConfigFollower;
   hook?: OutputsHook;
@@ -51,7 +52,7 @@ function configState(p: Parts): Pick<HealthSnapshot, 'config'> {
 
 export function healthSnapshot(p: Parts, l: LifeState): HealthSnapshot {
   const r = p.reconciler?.stats;
-  const lease = p.holder?.state(p.publicIP ?? '') ?? p.cached?.lease;
+  const lease = p.holder?.state(p.publicIP ?? '', p.publicIPv6) ?? p.cached?.lease;
   return {
     nowMs: Date.now(), startedAtMs: l.startedAtMs, phase: l.phase, step: l.step, version: weftVersion(),
     ...(lease ? { lease } : {}),
@@ -59,7 +60,7 @@ export function healthSnapshot(p: Parts, l: LifeState): HealthSnapshot {
     ...(p.cached ? { degraded: { sinceMs: p.cached.sinceMs } } : {}),
     ...configState(p),
     ...(p.ids ? { identity: p.ids.snapshot() } : {}),
-    peers: { known: p.cached?.peers ?? p.fleet?.peers.size ?? 0, programmed: r?.peersProgrammed ?? 0, rejected: r?.peersSkipped ?? 0, malformed: p.fleet?.malformed ?? 0 },
+    peers: { known: p.cached?.peers ?? p.fleet?.peers.size ?? 0, programmed: r?.peersProgrammed ?? 0, rejected: r?.peersSkipped ?? 0, malformed: p.fleet?.malformed ?? 0, halvesIgnored: p.fleet?.halvesIgnored ?? 0 },
     reconcile: {
       passes: r?.passes ?? 0, lastPassAtMs: r?.lastPassAtMs ?? 0, lastPassOk: r?.lastPassOk ?? false, lastPassDurationMs: r?.lastPassDurationMs ?? 0,
       lastError: r?.lastError ?? '', runningSinceMs: p.reconciler?.runningSinceMs ?? 0, driftRepairs: { ...(r?.driftRepairs ?? {}) },

@@ -31,7 +31,7 @@ export function cachedStateOf(config: string, held: HeldLease | undefined, hostI
   if (!held) return undefined;
   return {
     version: 1, savedAtMs: Date.now(), config, revision: fleet.revision,
-    lease: { subnet: formatPrefix(held.subnet), value: held.value, expiresAtMs: held.expiresAtMs, hostID },
+    lease: { subnet: formatPrefix(held.subnet), subnetKey: held.subnetKey, value: held.value, expiresAtMs: held.expiresAtMs, hostID },
     peers: fleet.entries.map((kv) => ({ key: kv.key, value: kv.value, createRevision: kv.createRevision, modRevision: kv.modRevision })),
   };
 }

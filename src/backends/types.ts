@@ -24,6 +24,8 @@ export interface BackendInput {
   readonly mtu: number;
   /** vxlan: the MAC this host advertises. */
   readonly vtepMAC: string;
+  /** vxlan: the MAC of the IPv6 device (flannel-v6.<VNI>), when the network has IPv6. */
+  readonly vtepMACv6?: string;
   /** wireguard: this host's keys (paths and the public key only). */
   readonly wireguard?: WireguardKeys;
 }
@@ -44,8 +46,8 @@ export interface Backend {
   deviceNames(config: NetworkConfig): readonly string[];
   /** The overlay MTU (FLANNEL_MTU): `hostMTU` overrides the computed value. */
   mtu(config: NetworkConfig, facts: HostFacts, hostMTU: number | undefined): number;
-  /** The lease value this host publishes (`keys`: wireguard's public key). */
-  leaseAttrs(config: NetworkConfig, facts: HostFacts, vtepMAC: string, keys?: WireguardKeys): LeaseAttrs;
+  /** The lease value this host publishes (`keys`: wireguard's public key; `vtepMACv6`: the IPv6 device's MAC). */
+  leaseAttrs(config: NetworkConfig, facts: HostFacts, vtepMAC: string, keys?: WireguardKeys, vtepMACv6?: string): LeaseAttrs;
   /** Refuse to run on this host (e.g. host-gw behind NAT): a message, or undefined. */
   refusal(facts: HostFacts): string | undefined;
   desired(input: BackendInput): DesiredDatapath;

@@ -2,19 +2,23 @@
  * vxlan exactly as flanneld programs it (flannel-compat.md §3): device `flannel.<VNI>` with
  * `local` = public IP, nolearning, MTU underlay − 50, the own subnet address /32 on it; per
  * peer a permanent neighbour, a permanent fdb entry and an onlink route, or with DirectRouting
- * a plain route to an L2-adjacent peer. Unlike flanneld, a peer with another VNI (one with none
+ * a plain route to an L2-adjacent peer. IPv6 the same on `flannel-v6.<VNI>` (same VNI and
+ * port, its own MAC published in BackendV6Data, the own IPv6 subnet address /128, local =
+ * PublicIPv6, flannel-ipv6-wireguard.md §1.9), each half of a peer on its own. Unlike flanneld, a peer with another VNI (one with none
  * is programmed), a MAC already used by another peer, or this host's own public IP is reported
  * and skipped.
  */
-import { formatIP, maskPrefix, prefix, sameIP } from '../core/cidr.js';
+import { type IP, type Prefix, formatIP, maskPrefix, prefix, sameIP } from '../core/cidr.js';
 import type { NetworkConfig } from '../core/config-check.js';
-import { type FdbEntry, type Neighbour, type Route, type Skipped, neighKey, routeKey } from '../core/datapath.js';
+import { type FdbEntry, type Neighbour, type Route, type Skipped, type VxlanDevice, neighKey, routeKey } from '../core/datapath.js';
 import { isAdjacent } from '../core/host-facts.js';
-import { vxlanLeaseAttrs } from '../core/lease.js';
+import { type VxlanData, encodeVxlanData, vxlanLeaseAttrs } from '../core/lease.js';
 import type { PeerLease } from '../core/peer-lease.js';
 import type { Backend, BackendInput } from './types.js';
 
 const VXLAN_OVERHEAD_V4 = 50;
+/** IPv6 header (40) + UDP (8) + vxlan (8) + inner Ethernet (14). */
+const VXLAN_OVERHEAD_V6 = 70;
 
 /** A create revision as a number, or undefined when absent or not decimal (a hand-edited cache). */
 const revisionOf = (p: PeerLease): bigint | undefined => (p.createRevision !== undefined && /^\d{1,19}$/.test(p.createRevision) ? BigInt(p.createRevision) : undefined);
@@ -31,64 +35,107 @@ export function older(a: PeerLease, b: PeerLease): boolean {
 
 const opts = (c: NetworkConfig) => c.backend.vxlan ?? { vni: 1, port: 0, mtu: 0, gbp: false, learning: false, directRouting: false };
 
+/** The device names of a VNI: `flannel.<VNI>` (IPv4), `flannel-v6.<VNI>` (IPv6), as flanneld names them. */
+export const vxlanDeviceNames = (vni: number): { v4: string; v6: string } => ({ v4: `flannel.${vni}`, v6: `flannel-v6.${vni}` });
+
+/** One family's view of a peer and of this host. */
+interface Half {
+  readonly tag: '' | 'IPv6 half: ';
+  readonly dev: string;
+  readonly subnet: (p: PeerLease) => Prefix | undefined;
+  readonly data: (p: PeerLease) => VxlanData | undefined;
+  readonly pub: (p: PeerLease) => IP | undefined;
+  readonly selfPub: IP | undefined;
+}
+
 export const vxlan: Backend = {
   type: 'vxlan',
-  deviceNames: (c) => [`flannel.${opts(c).vni}`],
+  deviceNames: (c) => {
+    const n = vxlanDeviceNames(opts(c).vni);
+    return [...(c.ipv4 ? [n.v4] : []), ...(c.ipv6 ? [n.v6] : [])];
+  },
   mtu: (c, facts, hostMTU) => hostMTU ?? (opts(c).mtu || facts.ifaceMTU) - VXLAN_OVERHEAD_V4,
-  leaseAttrs: (c, facts, vtepMAC) => vxlanLeaseAttrs(facts.publicIP, { vni: opts(c).vni, vtepMAC }),
+  leaseAttrs: (c, facts, vtepMAC, _keys, vtepMACv6) => {
+    const vni = opts(c).vni;
+    const v4 = c.ipv4 ? vxlanLeaseAttrs(facts.publicIP, { vni, vtepMAC }) : { publicIP: facts.publicIP, backendType: 'vxlan' };
+    if (!c.ipv6 || !facts.publicIPv6 || !vtepMACv6) return v4;
+    return { ...v4, publicIPv6: facts.publicIPv6, backendV6Data: encodeVxlanData({ vni, vtepMAC: vtepMACv6 }) };
+  },
   refusal: () => undefined,
   // Only the VTEP MAC links leases (one MAC, one VTEP); a lease without vxlan data stands alone.
-  peerGroup: (p) => (p.vxlan ? `mac ${p.vxlan.vtepMAC}` : `key ${p.subnetKey}`),
+  // Two leases sharing a MAC across families land in different groups: the index then finds
+  // both claiming one key and the pass computes in full (core/desired-index.ts).
+  peerGroup: (p) => (p.vxlan ? `mac ${p.vxlan.vtepMAC}` : p.vxlanV6 ? `mac ${p.vxlanV6.vtepMAC}` : `key ${p.subnetKey}`),
   desired(i: BackendInput) {
     const o = opts(i.config);
-    const dev = `flannel.${o.vni}`;
+    const names = vxlanDeviceNames(o.vni);
     const routes = new Map<string, Route>();
     const neighs = new Map<string, Neighbour>();
     const fdb = new Map<string, FdbEntry>();
     const skipped: Skipped[] = [];
-    let programmed = 0;
+    const programmed = new Set<string>();
     const peers = [...i.peers];
-    // Why a peer is not programmed at all (its MAC then claims nothing), or undefined.
-    const unfit = (p: PeerLease): string | undefined => {
-      if (p.attrs.backendType !== 'vxlan' || !p.vxlan) return `backend ${p.attrs.backendType ?? '(none)'} is not vxlan`;
+    const halves: Half[] = [];
+    if (i.own.v4) halves.push({ tag: '', dev: names.v4, subnet: (p) => p.subnet, data: (p) => p.vxlan, pub: (p) => p.attrs.publicIP, selfPub: i.facts.publicIP });
+    if (i.own.v6) halves.push({ tag: 'IPv6 half: ', dev: names.v6, subnet: (p) => p.subnetV6, data: (p) => p.vxlanV6, pub: (p) => p.attrs.publicIPv6, selfPub: i.facts.publicIPv6 });
+    const ownMACs = new Set([i.vtepMAC, ...(i.vtepMACv6 ? [i.vtepMACv6] : [])]);
+    // Why one half of a peer is not programmed at all (its MAC then claims nothing), or undefined.
+    const unfit = (p: PeerLease, h: Half): string | undefined => {
+      if (p.attrs.backendType !== 'vxlan') return `backend ${p.attrs.backendType ?? '(none)'} is not vxlan`;
+      const d = h.data(p);
+      const pub = h.pub(p);
+      if (!d || !pub) return 'no vxlan data';
       // A lease without a VNI is programmed, as flanneld (which never reads a peer's VNI) does.
-      if (p.vxlan.vni !== undefined && p.vxlan.vni !== o.vni) return `VNI ${p.vxlan.vni} differs from this network's VNI ${o.vni}`;
-      if (sameIP(p.attrs.publicIP, i.facts.publicIP)) return `PublicIP ${formatIP(p.attrs.publicIP)} is this host's own public IP`;
-      if (p.vxlan.vtepMAC === i.vtepMAC) return `VtepMAC ${i.vtepMAC} is this host's own`;
+      if (d.vni !== undefined && d.vni !== o.vni) return `VNI ${d.vni} differs from this network's VNI ${o.vni}`;
+      if (h.selfPub && sameIP(pub, h.selfPub)) return `${pub.family === 4 ? 'PublicIP' : 'PublicIPv6'} ${formatIP(pub)} is this host's own public IP`;
+      if (ownMACs.has(d.vtepMAC)) return `VtepMAC ${d.vtepMAC} is this host's own`;
       return undefined;
     };
-    const direct = (p: PeerLease): boolean => o.directRouting && isAdjacent(i.routes, p.attrs.publicIP, i.facts.iface);
-    // One MAC, one VTEP: the oldest lease (etcd create revision) that claims it wins, whatever
-    // order keys sort or arrive in, so a copy of a host's MAC written later never takes its traffic.
+    const direct = (p: PeerLease, h: Half): boolean => { const pub = h.pub(p); return o.directRouting && pub !== undefined && isAdjacent(i.routes, pub, i.facts.iface); };
+    // One MAC, one VTEP, across both devices: the oldest lease (etcd create revision) that
+    // claims it wins, whatever order keys sort or arrive in, so a copy of a host's MAC written
+    // later never takes its traffic.
     const macOwner = new Map<string, PeerLease>();
-    for (const p of peers) {
-      if (unfit(p) !== undefined || direct(p) || !p.vxlan) continue;
-      const had = macOwner.get(p.vxlan.vtepMAC);
-      if (!had || older(p, had)) macOwner.set(p.vxlan.vtepMAC, p);
-    }
-    for (const p of peers) {
-      const why = unfit(p);
-      if (why !== undefined || !p.vxlan) { skipped.push({ subnetKey: p.subnetKey, reason: why ?? 'not vxlan' }); continue; }
-      const pub = p.attrs.publicIP;
-      if (direct(p)) {
-        routes.set(routeKey(p.subnet), { dst: p.subnet, via: pub, dev: i.facts.iface, onlink: false });
-        programmed++;
-        continue;
+    for (const h of halves) {
+      for (const p of peers) {
+        const d = h.data(p);
+        if (!h.subnet(p) || !d || unfit(p, h) !== undefined || direct(p, h)) continue;
+        const had = macOwner.get(d.vtepMAC);
+        if (!had || older(p, had)) macOwner.set(d.vtepMAC, p);
       }
-      const mac = p.vxlan.vtepMAC;
-      const owner = macOwner.get(mac);
-      if (owner !== p) { skipped.push({ subnetKey: p.subnetKey, reason: `VtepMAC ${mac} is already used by the older lease ${owner?.subnetKey ?? '?'}` }); continue; }
-      const gw = maskPrefix(p.subnet).ip;
-      neighs.set(neighKey(gw), { ip: gw, mac, dev });
-      fdb.set(mac, { mac, dst: pub, dev });
-      routes.set(routeKey(p.subnet), { dst: p.subnet, via: gw, dev, onlink: true });
-      programmed++;
     }
-    const ownV4 = i.own.v4;
-    const address = ownV4 ? [prefix(maskPrefix(ownV4).ip, 32)] : [];
-    return {
-      devices: [{ kind: 'vxlan', name: dev, vni: o.vni, local: i.facts.publicIP, underlay: i.facts.iface, port: o.port || 8472, learning: o.learning, gbp: o.gbp, mtu: i.mtu, mac: i.vtepMAC, addresses: address }],
-      routes, neighs, fdb, skipped, peersProgrammed: programmed,
-    };
+    for (const h of halves) {
+      for (const p of peers) {
+        const subnet = h.subnet(p);
+        if (!subnet) continue;
+        const why = unfit(p, h);
+        const d = h.data(p);
+        const pub = h.pub(p);
+        if (why !== undefined || !d || !pub) { skipped.push({ subnetKey: p.subnetKey, reason: `${h.tag}${why ?? 'not vxlan'}` }); continue; }
+        if (direct(p, h)) {
+          routes.set(routeKey(subnet), { dst: subnet, via: pub, dev: i.facts.iface, onlink: false });
+          programmed.add(p.subnetKey);
+          continue;
+        }
+        const mac = d.vtepMAC;
+        const owner = macOwner.get(mac);
+        if (owner !== p) { skipped.push({ subnetKey: p.subnetKey, reason: `${h.tag}VtepMAC ${mac} is already used by the older lease ${owner?.subnetKey ?? '?'}` }); continue; }
+        const gw = maskPrefix(subnet).ip;
+        neighs.set(neighKey(gw), { ip: gw, mac, dev: h.dev });
+        fdb.set(mac, { mac, dst: pub, dev: h.dev });
+        routes.set(routeKey(subnet), { dst: subnet, via: gw, dev: h.dev, onlink: true });
+        programmed.add(p.subnetKey);
+      }
+    }
+    const devices: VxlanDevice[] = [];
+    const base = { vni: o.vni, underlay: i.facts.iface, port: o.port || 8472, learning: o.learning, gbp: o.gbp };
+    if (i.own.v4) devices.push({ kind: 'vxlan', name: names.v4, ...base, local: i.facts.publicIP, mtu: i.mtu, mac: i.vtepMAC, addresses: [prefix(maskPrefix(i.own.v4).ip, 32)] });
+    if (i.own.v6 && i.facts.publicIPv6 && i.vtepMACv6) {
+      // The kernel caps a vxlan device over IPv6 at the lower device's MTU − 70 (flanneld asks
+      // for − 50 and gets a smaller device than subnet.env says, §1.9): ask for what it allows.
+      const mtu = Math.min(i.mtu, (o.mtu || i.facts.ifaceMTU) - VXLAN_OVERHEAD_V6);
+      devices.push({ kind: 'vxlan', name: names.v6, ...base, local: i.facts.publicIPv6, mtu, mac: i.vtepMACv6, addresses: [prefix(maskPrefix(i.own.v6).ip, 128)] });
+    }
+    return { devices, routes, neighs, fdb, skipped, peersProgrammed: programmed.size };
   },
 };

@@ -42,6 +42,7 @@ export const wireguard: Backend = {
     const peers = [...i.peers];
     const unfit = (p: PeerLease): string | undefined => {
       if (p.attrs.backendType !== 'wireguard' || !p.wireguard) return `backend ${p.attrs.backendType ?? '(none)'} is not wireguard: unreachable from this wireguard host (no encrypted tunnel to it)`;
+      if (!p.subnet) return 'no IPv4 half: weft\'s wireguard backend carries IPv4 only';
       if (sameIP(p.attrs.publicIP, i.facts.publicIP)) return `PublicIP ${formatIP(p.attrs.publicIP)} is this host's own public IP`;
       if (p.wireguard.publicKey === keys.publicKey) return 'PublicKey is this host\'s own';
       return undefined;
@@ -60,7 +61,7 @@ export const wireguard: Backend = {
       const key = p.wireguard.publicKey;
       const owner = keyOwner.get(key);
       if (owner !== p) { skipped.push({ subnetKey: p.subnetKey, reason: `PublicKey is already used by the older lease ${owner?.subnetKey ?? '?'}` }); continue; }
-      wanted.set(key, { publicKey: key, endpoint: `${formatIP(p.attrs.publicIP)}:${p.wireguard.port ?? o.listenPort}`, allowedIPs: [p.subnet], keepaliveSeconds: o.keepaliveSeconds });
+      wanted.set(key, { publicKey: key, endpoint: `${formatIP(p.attrs.publicIP)}:${p.wireguard.port ?? o.listenPort}`, allowedIPs: p.subnet ? [p.subnet] : [], keepaliveSeconds: o.keepaliveSeconds });
     }
     const network = i.config.ipv4?.network;
     const linkRoutes = new Map<string, LinkRoute>(network ? [[routeKey(network), { dst: network, dev: WIREGUARD_DEVICE }]] : []);

@@ -65,8 +65,11 @@ function ownLease(e: EtcdRead, P: string, ids: readonly string[], status: Status
   return { own: { subnet: c.subnet, publicIP: formatIP(c.attrs.publicIP), ttlSeconds: c.kv.lease === '0' ? -1 : (e.ttl.get(c.kv.lease) ?? -1), how: pick.how }, kv: c.kv };
 }
 
+/** A peer with an IPv4 half: what `weft doctor` probes (its IPv6 probes are not built yet). */
+type V4Peer = PeerLease & { readonly subnet: Prefix };
+
 /** Does `--peer` (a subnet, an address inside one, or a public IP) name this peer? */
-export function peerMatches(p: PeerLease, filter: string): boolean {
+export function peerMatches(p: V4Peer, filter: string): boolean {
   const asPrefix = parsePrefix(filter);
   if (asPrefix) return samePrefix(maskPrefix(asPrefix), p.subnet);
   const ip = parseIPv4(filter);
@@ -74,7 +77,7 @@ export function peerMatches(p: PeerLease, filter: string): boolean {
 }
 
 /** The overlay address to probe on a peer, and this host's address to probe from. */
-function probeAddresses(backendType: string, ownSubnet: Prefix, links: Awaited<ReturnType<typeof listLinks>>): { source?: IP; targetOf: (p: PeerLease) => IP } {
+function probeAddresses(backendType: string, ownSubnet: Prefix, links: Awaited<ReturnType<typeof listLinks>>): { source?: IP; targetOf: (p: V4Peer) => IP } {
   const zero = (s: Prefix): IP => maskPrefix(s).ip;
   if (backendType === 'vxlan') {
     // flannel's convention: every host holds its subnet's .0/32 on flannel.N, so the peer's .0
@@ -87,7 +90,7 @@ function probeAddresses(backendType: string, ownSubnet: Prefix, links: Awaited<R
   return { ...(own ? { source: own.ip } : {}), targetOf: (p) => addToIP(zero(p.subnet), 1n) ?? zero(p.subnet) };
 }
 
-async function probePeer(p: PeerLease, source: IP | undefined, target: IP, mtu: number): Promise<PeerObservation> {
+async function probePeer(p: V4Peer, source: IP | undefined, target: IP, mtu: number): Promise<PeerObservation> {
   const t = formatIP(target);
   const src = source ? formatIP(source) : undefined;
   const [lookup, matching, underlay, overlay, df] = await Promise.all([
@@ -149,13 +152,13 @@ export async function observeForDoctor(spec: Spec, peerFilter: string | undefine
   const vx = attrs.ok ? decodeVxlanData(attrs.value.backendData) : undefined;
   const wgData = attrs.ok && e.config.backend.type === 'wireguard' ? decodeWireguardData(attrs.value.backendData) : undefined;
   const wireguard = wireguardKeysOfLease(spec, e.config, wgData?.ok ? wgData.value.publicKey : undefined);
-  const fleet = new Fleet(subnetsPrefix(P), e.config, own.subnet);
+  const fleet = new Fleet(subnetsPrefix(P), e.config, { v4: own.subnet });
   for (const kv of e.subs) fleet.update(kv.key, kv);
   const desired: DesiredDatapath = backend.desired({
     config: e.config, own: { v4: own.subnet }, facts, routes: observed?.routes ?? routes, peers: fleet.peers.values(), mtu, vtepMAC: vx?.ok ? vx.value.vtepMAC : '',
     ...(wireguard ? { wireguard } : {}),
   });
-  const programmed = [...fleet.peers.values()].filter((p) => desired.routes.has(formatPrefix(p.subnet)))
+  const programmed = [...fleet.peers.values()].filter((p): p is V4Peer => p.subnet !== undefined && desired.routes.has(formatPrefix(p.subnet)))
     .sort((a, b) => (a.subnet.ip.value < b.subnet.ip.value ? -1 : 1));
   const chosen = peerFilter === undefined ? programmed : programmed.filter((p) => peerMatches(p, peerFilter));
   const probed = peerFilter === undefined ? chosen.slice(0, PEER_CAP) : chosen;

@@ -4,7 +4,6 @@
  */
 import type { CommandModule } from 'yargs';
 import { joinListing } from '../core/acquire.js';
-import { formatPrefix } from '../core/cidr.js';
 import type { NetworkConfig } from '../core/config-check.js';
 import { WeftError } from '../core/errors.js';
 import { safeText } from '../core/escape.js';
@@ -37,10 +36,10 @@ export const planCommand: CommandModule<object, Args> = {
       if (!config) throw new WeftError('E_NOT_FOUND', `no network config: ${configKey(P)} is absent and ${spec.file} has no network section`);
       return { config, listed: joinListing(subs.kvs, owners.kvs, subnetsPrefix(P), ownersPrefix(P)), subs: subs.kvs };
     });
-    const range = config.ipv4;
-    if (!range) throw new WeftError('E_CONFIG', 'the network config has no IPv4 Network');
-    const own = listed.find((l) => l.owner !== undefined && [identity.hostID, ...identity.formerIDs].includes(l.owner.hostID) && l.subnet);
-    if (!own?.subnet) {
+    const own = listed.find((l) => l.owner !== undefined && [identity.hostID, ...identity.formerIDs].includes(l.owner.hostID) && (l.subnet ?? l.subnetV6));
+    const ownSubnets = own ? { ...(own.subnet ? { v4: own.subnet } : {}), ...(own.subnetV6 ? { v6: own.subnetV6 } : {}) } : undefined;
+    const shown = own?.subnet ?? own?.subnetV6;
+    if (!own || !ownSubnets || !shown) {
       process.stdout.write(`this host (${identity.hostID}) holds no lease under ${subnetsPrefix(P)}: weft run would acquire one first\n`);
       return;
     }
@@ -48,20 +47,23 @@ export const planCommand: CommandModule<object, Args> = {
     const facts = await discoverHost(spec, silentLogger);
     const attrs = decodeLeaseAttrs(own.kv.value);
     const vx = attrs.ok ? decodeVxlanData(attrs.value.backendData) : undefined;
+    const vx6 = attrs.ok && attrs.value.backendV6Data !== undefined ? decodeVxlanData(attrs.value.backendV6Data) : undefined;
     const wgData = attrs.ok && config.backend.type === 'wireguard' ? decodeWireguardData(attrs.value.backendData) : undefined;
     const wireguard = wireguardKeysOfLease(spec, config, wgData?.ok ? wgData.value.publicKey : undefined);
-    const fleet = new Fleet(subnetsPrefix(P), config, own.subnet);
+    const fleet = new Fleet(subnetsPrefix(P), config, ownSubnets);
     for (const kv of subs) fleet.update(kv.key, kv);
     const r = new Reconciler({ host: kernelHost, log: silentLogger, clock: Date });
     const report = await r.preview({
-      backend, config, v4: { network: range.network, subnet: own.subnet }, facts, mtu: backend.mtu(config, facts, spec.host.mtu),
-      vtepMAC: vx?.ok ? vx.value.vtepMAC : '', ipMasq: spec.host.ipMasq, keepFabricSource: spec.outputs.podman !== undefined, randomFully: await supportsRandomFully(), peers: () => fleet.peers.values(),
+      backend, config, facts, mtu: backend.mtu(config, facts, spec.host.mtu),
+      ...(config.ipv4 && own.subnet ? { v4: { network: config.ipv4.network, subnet: own.subnet } } : {}),
+      ...(config.ipv6 && own.subnetV6 ? { v6: { network: config.ipv6.network, subnet: own.subnetV6 } } : {}),
+      vtepMAC: vx?.ok ? vx.value.vtepMAC : '', ...(vx6?.ok ? { vtepMACv6: vx6.value.vtepMAC } : {}), ipMasq: spec.host.ipMasq, keepFabricSource: spec.outputs.podman !== undefined, randomFully: await supportsRandomFully(), peers: () => fleet.peers.values(),
       ...(wireguard ? { wireguard } : {}),
     });
     const lines = report.ops.map((op) => { const x = renderOp(op); return `${x.tool} ${x.line}`; });
     if (report.rulesPayload) lines.push(...report.rulesPayload.trimEnd().split('\n').map((l) => `iptables-restore --noflush: ${l}`));
     if (report.rulesPayloadV6) lines.push(...report.rulesPayloadV6.trimEnd().split('\n').map((l) => `ip6tables-restore --noflush: ${l}`));
-    process.stdout.write(`# ${formatPrefix(own.subnet)} on ${facts.iface}, ${report.desired.peersProgrammed} peer(s) programmed, ${report.desired.skipped.length} skipped\n`);
+    process.stdout.write(`# ${own.subnetKey} on ${facts.iface}, ${report.desired.peersProgrammed} peer(s) programmed, ${report.desired.skipped.length} skipped\n`);
     for (const s of report.desired.skipped) process.stdout.write(`# skipped ${safeText(s.subnetKey)}: ${safeText(s.reason)}\n`);
     process.stdout.write(lines.length ? `${lines.join('\n')}\n` : 'no changes: the datapath and rules match\n');
   }),

@@ -10,7 +10,8 @@
  * decode and check as etcd's.
  */
 import { type Prefix, formatPrefix, parsePrefix, within } from './cidr.js';
-import { type NetworkConfig, checkNetworkConfig } from './config-check.js';
+import { type FamilyRange, type NetworkConfig, checkNetworkConfig } from './config-check.js';
+import { type SubnetKey, parseSubnetKey } from './subnet-key.js';
 import { decodeNetworkConfig } from './network-config.js';
 import type { KeyValue } from './store.js';
 
@@ -27,7 +28,10 @@ export interface CachedPeer {
 }
 
 export interface CachedLease {
+  /** The subnet named first (IPv4, else IPv6), as `198.18.5.0/24`. */
   readonly subnet: string;
+  /** The lease key's halves as the key text (`198.18.5.0-24&fd18:0:0:5::-64`); absent in files written before IPv6. */
+  readonly subnetKey?: string;
   /** The lease value this host published (flannel LeaseAttrs JSON). */
   readonly value: string;
   readonly expiresAtMs: number;
@@ -82,6 +86,7 @@ export function decodeCachedState(text: string): Decoded<CachedState> {
   const value = str(l, 'value');
   const expiresAtMs = num(l, 'expiresAtMs');
   const hostID = str(l, 'hostID');
+  const subnetKey = str(l, 'subnetKey');
   if (subnet === undefined || value === undefined || expiresAtMs === undefined || hostID === undefined) return { ok: false, reason: 'lease lacks subnet, value, expiresAtMs or hostID' };
   if (!Array.isArray(raw.peers)) return { ok: false, reason: 'peers is not a list' };
   const peers: CachedPeer[] = [];
@@ -90,13 +95,16 @@ export function decodeCachedState(text: string): Decoded<CachedState> {
     if (!peer) return { ok: false, reason: 'a peer entry lacks key, value or revisions' };
     peers.push(peer);
   }
-  return { ok: true, value: { version: CACHED_STATE_VERSION, savedAtMs, config, lease: { subnet, value, expiresAtMs, hostID }, peers, revision } };
+  return { ok: true, value: { version: CACHED_STATE_VERSION, savedAtMs, config, lease: { subnet, ...(subnetKey !== undefined ? { subnetKey } : {}), value, expiresAtMs, hostID }, peers, revision } };
 }
 
 /** What a usable cache gives the agent: the checked config, its own subnet, the peers as etcd entries. */
 export interface CacheStart {
   readonly config: NetworkConfig;
+  /** The subnet named first (IPv4, else IPv6). */
   readonly subnet: Prefix;
+  /** Every half of the cached lease. */
+  readonly subnets: SubnetKey;
   readonly expiresAtMs: number;
   readonly peers: readonly KeyValue[];
 }
@@ -124,15 +132,24 @@ export function cacheStart(text: string | undefined, c: CacheContext): Decoded<C
   if (c.nowMs >= s.lease.expiresAtMs) return { ok: false, reason: `cached lease on ${s.lease.subnet} expired at ${new Date(s.lease.expiresAtMs).toISOString()}` };
   let config: NetworkConfig;
   try { config = checkNetworkConfig(decodeNetworkConfig(s.config)); } catch (e) { return { ok: false, reason: `cached network config invalid: ${e instanceof Error ? e.message : String(e)}` }; }
-  const range = config.ipv4;
-  const subnet = parsePrefix(s.lease.subnet);
-  if (!range || !subnet || subnet.ip.family !== 4) return { ok: false, reason: 'cached state has no IPv4 network or subnet' };
-  if (!within(subnet, range.network)) return { ok: false, reason: `cached subnet ${formatPrefix(subnet)} is outside the cached network ${formatPrefix(range.network)}` };
+  const key = s.lease.subnetKey !== undefined ? parseSubnetKey(s.lease.subnetKey) : undefined;
+  const v4only = parsePrefix(s.lease.subnet);
+  const subnets: SubnetKey | undefined = s.lease.subnetKey !== undefined ? (key?.canonical ? key : undefined) : v4only && v4only.ip.family === 4 ? { v4: v4only } : undefined;
+  if (!subnets) return { ok: false, reason: `cached lease key ${s.lease.subnetKey ?? s.lease.subnet} is not a subnet key` };
+  // Each half must lie in its family's network, and the lease must have exactly the families the config has.
+  for (const [half, r, fam] of [[subnets.v4, config.ipv4, 'IPv4'], [subnets.v6, config.ipv6, 'IPv6']] as const) {
+    if (!r && half) return { ok: false, reason: `cached lease has an ${fam} subnet but the cached network has no ${fam}` };
+    if (r && !half) return { ok: false, reason: `cached state has no ${fam} subnet` };
+    if (r && half && !within(half, r.network)) return { ok: false, reason: `cached subnet ${formatPrefix(half)} is outside the cached network ${formatPrefix(r.network)}` };
+  }
   const spec = c.specConfig;
   if (spec) {
-    if (!spec.ipv4 || formatPrefix(spec.ipv4.network) !== formatPrefix(range.network)) return { ok: false, reason: `cached network ${formatPrefix(range.network)} is not the spec's` };
+    const same = (a: FamilyRange | undefined, b: FamilyRange | undefined): boolean => (a && b ? formatPrefix(a.network) === formatPrefix(b.network) : a === b);
+    if (!same(spec.ipv4, config.ipv4) || !same(spec.ipv6, config.ipv6)) return { ok: false, reason: `cached network ${[config.ipv4, config.ipv6].flatMap((r) => (r ? [formatPrefix(r.network)] : [])).join(' + ')} is not the spec's` };
     if (spec.backend.type !== config.backend.type) return { ok: false, reason: `cached backend ${config.backend.type} is not the spec's ${spec.backend.type}` };
   }
+  const subnet = subnets.v4 ?? subnets.v6;
+  if (!subnet) return { ok: false, reason: 'cached lease has no subnet' };
   const peers = s.peers.map((p) => ({ ...p, lease: '0' }));
-  return { ok: true, value: { config, subnet, expiresAtMs: s.lease.expiresAtMs, peers } };
+  return { ok: true, value: { config, subnet, subnets: { ...(subnets.v4 ? { v4: subnets.v4 } : {}), ...(subnets.v6 ? { v6: subnets.v6 } : {}) }, expiresAtMs: s.lease.expiresAtMs, peers } };
 }

@@ -6,7 +6,8 @@
  * the same change does to every running host before it writes anything.
  */
 import { type Prefix, formatPrefix, samePrefix, within } from './cidr.js';
-import { type NetworkConfig, changedSettings, diffConfigs } from './config-check.js';
+import { type FamilyRange, type NetworkConfig, changedSettings, diffConfigs } from './config-check.js';
+import type { SubnetKey } from './subnet-key.js';
 import { isCompatible } from './allocate.js';
 
 /** One kind of change, as the log, `weft apply` and the docs name it. */
@@ -53,23 +54,29 @@ function networkPart(before: NetworkConfig, after: NetworkConfig): ChangePart {
 }
 
 /**
- * Classify `before` -> `after` for a host holding `ownSubnet` (undefined: none yet). `backends`
- * are the backend types this weft runs. IPv4 off or an unknown backend is unusable; a subnet
- * that no longer fits SubnetMin..SubnetMax or SubnetLen is a move; anything else is live.
+ * Classify `before` -> `after` for a host holding `own` (undefined: none yet; a lease key's
+ * halves). `backends` are the backend types this weft runs. An unknown backend is unusable; a
+ * lease whose halves no longer fit (SubnetMin..SubnetMax, SubnetLen, or a family turned on or
+ * off) is a move (IPv6 turned on keeps the IPv4 subnet: core/acquire.ts); anything else is live.
  */
-export function classifyConfigChange(before: NetworkConfig, after: NetworkConfig, ownSubnet: Prefix | undefined, backends: readonly string[]): ConfigChange {
-  const range = after.ipv4;
-  if (!range) return { kind: 'unusable', reason: 'the new network config has no IPv4 Network; weft programs IPv4 fabrics' };
+export function classifyConfigChange(before: NetworkConfig, after: NetworkConfig, own: SubnetKey | undefined, backends: readonly string[]): ConfigChange {
   if (!backends.includes(after.backend.type)) return { kind: 'unusable', reason: `backend type "${after.backend.type}" is not supported by weft (${backends.join(', ')})` };
   const { parts, diff } = partsOf(before, after);
   if (parts.length === 0) return { kind: 'none' };
-  if (ownSubnet && !isCompatible(ownSubnet, range)) {
-    const why = ownSubnet.len !== range.subnetLen
-      ? `SubnetLen is now /${range.subnetLen} (this host holds ${formatPrefix(ownSubnet)})`
-      : `${formatPrefix(ownSubnet)} lies outside the new SubnetMin..SubnetMax of ${formatPrefix(range.network)}`;
-    return { kind: 'move', parts, diff, why };
-  }
-  return { kind: 'live', parts, diff };
+  const why = own ? misfit(own, after) : undefined;
+  return why ? { kind: 'move', parts, diff, why } : { kind: 'live', parts, diff };
+}
+
+/** Why a lease's halves no longer fit `c`, or undefined when they do. */
+function misfit(own: SubnetKey, c: NetworkConfig): string | undefined {
+  const half = (p: Prefix | undefined, r: FamilyRange | undefined, fam: string): string | undefined => {
+    if (!r) return p ? `the network has no ${fam} any more (this host holds ${formatPrefix(p)})` : undefined;
+    if (!p) return `the network now has ${fam} (${formatPrefix(r.network)}): this host adds an ${fam} subnet and keeps the other`;
+    if (isCompatible(p, r)) return undefined;
+    return p.len !== r.subnetLen ? `${fam === 'IPv6' ? 'IPv6' : ''}SubnetLen is now /${r.subnetLen} (this host holds ${formatPrefix(p)})`
+      : `${formatPrefix(p)} lies outside the new ${fam === 'IPv6' ? 'IPv6' : ''}SubnetMin..${fam === 'IPv6' ? 'IPv6' : ''}SubnetMax of ${formatPrefix(r.network)}`;
+  };
+  return half(own.v4, c.ipv4, 'IPv4') ?? half(own.v6, c.ipv6, 'IPv6');
 }
 
 /** The values a host writes to its bridge-relevant outputs (subnet.env, Docker and Podman options). */

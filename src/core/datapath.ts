@@ -9,10 +9,27 @@
  * is compared and created); a new kind (WireGuard) is a new member of `DesiredDevice` and an
  * entry in DEVICE_KINDS, not a branch through the planner.
  */
-import { type IP, type Prefix, formatIP, formatPrefix } from './cidr.js';
+import { type IP, type Prefix, formatIP, formatPrefix, ip, prefix, within } from './cidr.js';
 
 /** The route protocol number weft stamps on every route it creates (`ip route ... proto 175`). */
 export const WEFT_ROUTE_PROTO = '175';
+
+/**
+ * The metric the kernel gives an IPv6 route added without one (IP6_RT_PRIO_USER); an IPv4
+ * route's is 0. Every IPv6 route is listed and reported with its metric, so the kept model
+ * (core/observed-model.ts) records weft's own `route replace` under this one.
+ */
+export const IPV6_USER_ROUTE_METRIC = 1024;
+
+const LINK_LOCAL_V6 = prefix(ip(6, 0xfe80n << 112n), 10);
+
+/**
+ * Is a main-table route's destination one the datapath model keeps? All but IPv6 link-local
+ * ones: the kernel puts `fe80::/64 dev X proto kernel` on every device, and peers are reached
+ * at global addresses only (a link-local public address is refused). The observation
+ * (adapters/iproute2.ts) and the monitor parser (core/netlink-events.ts) keep the same set.
+ */
+export const modelledRouteDst = (dst: Prefix): boolean => !within(dst, LINK_LOCAL_V6);
 
 /** A vxlan device as weft wants it (flannel-compat.md §3.2). */
 export interface VxlanDevice {
@@ -124,6 +141,7 @@ export interface ObservedDevice {
   readonly name: string;
   readonly kind: string;
   readonly vni?: number;
+  /** vxlan's source address as iproute2 prints it (`local`, or `local6` over IPv6). */
   readonly local?: string;
   readonly underlay?: string;
   readonly port?: number;
@@ -132,7 +150,7 @@ export interface ObservedDevice {
   readonly mtu: number;
   readonly mac: string;
   readonly up: boolean;
-  /** Addresses on the device (the adapter reports the families weft serves). */
+  /** Addresses on the device: IPv4 ones and global IPv6 ones (never the kernel's own link-local fe80::). */
   readonly addrs: readonly Prefix[];
   /** A WireGuard device's configuration (`wg show DEV dump`), when it could be read. */
   readonly wireguard?: ObservedWireguard;

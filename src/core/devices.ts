@@ -8,7 +8,7 @@
  * configuration beyond the link (keys, peers, listen port) is its own operation kind, rendered
  * for its own tool (`wg set` / `wg syncconf`), planned from its own observation.
  */
-import { formatIP } from './cidr.js';
+import { type IP, formatIP, parseIP, sameIP } from './cidr.js';
 import type { DesiredDevice, ObservedDevice } from './datapath.js';
 
 /**
@@ -27,8 +27,20 @@ export interface DeviceKind<D extends DesiredDevice> {
   readonly addTool?: Tool;
 }
 
+/** The observed `local` (iproute2's text, `local` or `local6`) is this address, compared as addresses. */
+const sameLocal = (observed: string | undefined, want: IP): boolean => {
+  const o = observed === undefined ? undefined : parseIP(observed);
+  return o !== undefined && sameIP(o, want);
+};
+
+/**
+ * vxlan over either family: `flannel.<VNI>` with an IPv4 `local`, `flannel-v6.<VNI>` with an
+ * IPv6 one (the kernel then tunnels over IPv6; a device whose `local` changed family is
+ * recreated, as one whose address changed). The MTU is the backend's: over IPv6 the kernel
+ * clamps a new device to the underlay's MTU − 70 and refuses a larger `mtu` on an existing one.
+ */
 const vxlanKind: DeviceKind<Extract<DesiredDevice, { kind: 'vxlan' }>> = {
-  compatible: (o, d) => o.kind === 'vxlan' && o.vni === d.vni && o.local === formatIP(d.local) && o.underlay === d.underlay
+  compatible: (o, d) => o.kind === 'vxlan' && o.vni === d.vni && sameLocal(o.local, d.local) && o.underlay === d.underlay
     && o.port === d.port && (o.learning ?? false) === d.learning && (o.gbp ?? false) === d.gbp,
   addLine: (d) => `link add ${d.name} address ${d.mac} mtu ${d.mtu} type vxlan id ${d.vni} local ${formatIP(d.local)} dev ${d.underlay} dstport ${d.port} ${d.learning ? 'learning' : 'nolearning'}${d.gbp ? ' gbp' : ''}`,
 };

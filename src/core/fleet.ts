@@ -4,9 +4,9 @@
  * touch nothing else (flanneld drops every peer on one bad event, §12 item 1). Updated per
  * changed key, so one event costs O(1).
  */
-import { type Prefix, samePrefix } from './cidr.js';
+import { samePrefix } from './cidr.js';
 import type { NetworkConfig } from './config-check.js';
-import { formatSubnetKey } from './lease.js';
+import { type SubnetKey, formatSubnetKey } from './lease.js';
 import { type LeaseVerdict, type PeerLease, validatePeerLease } from './peer-lease.js';
 import type { KeyValue } from './store.js';
 
@@ -46,17 +46,23 @@ export class Fleet {
   /** Keys quarantined past QUARANTINE_CAP: counted, their reasons not kept. */
   private readonly overflow = new Set<string>();
 
-  constructor(private readonly subnetsPrefix: string, private config: NetworkConfig, private ownSubnet?: Prefix) {}
+  constructor(private readonly subnetsPrefix: string, private config: NetworkConfig, private own?: SubnetKey) {}
 
   get peers(): ReadonlyMap<string, PeerLease> { return this.peerMap; }
   get quarantined(): ReadonlyMap<string, Quarantined> { return this.bad; }
   /** How many entries are quarantined, including those past the cap. */
   get quarantinedCount(): number { return this.bad.size + this.overflow.size; }
 
-  /** Set this host's own subnet: a lease claiming it from elsewhere is never a peer. */
-  setOwnSubnet(subnet: Prefix | undefined): void {
-    this.ownSubnet = subnet;
-    for (const [k, p] of this.peerMap) if (subnet && samePrefix(p.subnet, subnet)) this.peerMap.delete(k);
+  /** Set this host's own subnets: a lease claiming either of them from elsewhere is never a peer. */
+  setOwnSubnet(own: SubnetKey | undefined): void {
+    this.own = own;
+    for (const [k, p] of this.peerMap) if (this.claimsOwn(p)) this.peerMap.delete(k);
+  }
+
+  /** Does a lease claim one of this host's subnets? */
+  private claimsOwn(p: PeerLease): boolean {
+    const o = this.own;
+    return o !== undefined && ((o.v4 !== undefined && p.subnet !== undefined && samePrefix(p.subnet, o.v4)) || (o.v6 !== undefined && p.subnetV6 !== undefined && samePrefix(p.subnetV6, o.v6)));
   }
 
   /**
@@ -84,13 +90,13 @@ export class Fleet {
       return this.peerMap.delete(subnetKey) ? { kind: 'gone', subnetKey } : undefined;
     }
     const verdict = judgeSafely(subnetKey, kv, this.config);
-    if (verdict.ok && !(this.ownSubnet && samePrefix(verdict.lease.subnet, this.ownSubnet))) {
+    if (verdict.ok && !this.claimsOwn(verdict.lease)) {
       this.forget(key);
       this.peerMap.set(subnetKey, verdict.lease);
       return { kind: 'peer', subnetKey, lease: verdict.lease };
     }
     const own = verdict.ok;
-    if (own && this.ownSubnet && subnetKey === formatSubnetKey({ v4: this.ownSubnet })) {
+    if (own && this.own && subnetKey === formatSubnetKey(this.own)) {
       this.forget(key);
       this.peerMap.delete(subnetKey);
       return undefined; // our own lease: neither a peer nor suspect

@@ -10,8 +10,12 @@ import { capText, safeText } from './escape.js';
 export type Phase = 'starting' | 'running' | 'stopping';
 
 export interface LeaseState {
+  /** The subnet named first: IPv4, or on an IPv6-only network the IPv6 one. */
   readonly subnet: string;
   readonly publicIP: string;
+  /** The IPv6 half of the lease, when it has one. */
+  readonly ipv6Subnet?: string;
+  readonly publicIPv6?: string;
   readonly expiresAtMs: number;
   /** When a renewal becomes due (expiry minus the renew margin). */
   readonly renewDueAtMs: number;
@@ -42,7 +46,8 @@ export interface HealthSnapshot {
   readonly backend?: { readonly type: string; readonly device?: string; readonly mtu: number; /** wireguard: `kernel` or `userspace` (wireguard-go). */ readonly implementation?: string };
   /** The host identity in use; `clash` is the last clash with a cloned host found ('' when none). */
   readonly identity?: { readonly hostID: string; readonly source: string; readonly clash: string };
-  readonly peers: { readonly known: number; readonly programmed: number; readonly rejected: number; readonly malformed: number };
+  /** `halvesIgnored`: peers with a half this host does not program (another address family, or a bad IPv6 half). */
+  readonly peers: { readonly known: number; readonly programmed: number; readonly rejected: number; readonly malformed: number; readonly halvesIgnored?: number };
   readonly reconcile: ReconcileState;
   /** Output files the spec asks for that could not be written, with why (path -> error). */
   readonly outputs?: { readonly failing: Readonly<Record<string, string>> };
@@ -137,7 +142,7 @@ export function statusLine(s: HealthSnapshot): string {
   if (s.phase === 'stopping') return 'stopping; the datapath and the lease stay in place';
   const l = s.lease;
   if (!l) return 'no lease';
-  let line = `leased ${l.subnet}, ${plural(s.peers.programmed, 'peer')}`;
+  let line = `leased ${l.subnet}${l.ipv6Subnet !== undefined && l.ipv6Subnet !== l.subnet ? ` + ${l.ipv6Subnet}` : ''}, ${plural(s.peers.programmed, 'peer')}`;
   if (s.peers.rejected > 0) line += `, ${s.peers.rejected} not programmed`;
   if (s.peers.malformed > 0) line += `, ${plural(s.peers.malformed, 'malformed lease')} ignored`;
   const r = readiness(s);
@@ -162,7 +167,8 @@ export interface StatusReport {
   readonly version: string;
   readonly uptimeSeconds: number;
   readonly lease: null | {
-    readonly subnet: string; readonly publicIP: string; readonly expiresAt: string; readonly secondsToExpiry: number;
+    readonly subnet: string; readonly publicIP: string; readonly ipv6Subnet: string | null; readonly publicIPv6: string | null;
+    readonly expiresAt: string; readonly secondsToExpiry: number;
     readonly lastRenewedAt: string | null; readonly reacquiring: boolean;
   };
   readonly backend: HealthSnapshot['backend'] | null;
@@ -183,7 +189,7 @@ export function statusReport(s: HealthSnapshot): StatusReport {
     ready: r.ready, reasons: r.reasons, warnings: r.warnings, identity: s.identity ?? null, degradedSince: s.degraded ? iso(s.degraded.sinceMs) : null, phase: s.phase, status: statusLine(s), version: s.version,
     uptimeSeconds: Math.round((s.nowMs - s.startedAtMs) / 1000),
     lease: l ? {
-      subnet: l.subnet, publicIP: l.publicIP, expiresAt: iso(l.expiresAtMs) ?? '', secondsToExpiry: Math.round((l.expiresAtMs - s.nowMs) / 1000),
+      subnet: l.subnet, publicIP: l.publicIP, ipv6Subnet: l.ipv6Subnet ?? null, publicIPv6: l.publicIPv6 ?? null, expiresAt: iso(l.expiresAtMs) ?? '', secondsToExpiry: Math.round((l.expiresAtMs - s.nowMs) / 1000),
       lastRenewedAt: iso(l.lastRenewedAtMs), reacquiring: l.reacquiring,
     } : null,
     backend: s.backend ?? null,
@@ -211,10 +217,11 @@ export function renderStatus(r: StatusReport, nowMs: number): string {
   if (r.lease) {
     const exp = r.lease.secondsToExpiry > 0 ? `expires in ${secs(r.lease.secondsToExpiry * 1000)}` : 'EXPIRED';
     rows.push(['lease', `${t(r.lease.subnet)} for ${t(r.lease.publicIP)}, ${exp}, renewed ${ago(r.lease.lastRenewedAt, nowMs)}`]);
+    if (r.lease.ipv6Subnet !== null && r.lease.ipv6Subnet !== r.lease.subnet) rows.push(['lease IPv6', `${t(r.lease.ipv6Subnet)} for ${t(r.lease.publicIPv6 ?? '?')}`]);
   } else rows.push(['lease', r.phase === 'starting' ? 'none yet' : 'none']);
   if (r.backend) rows.push(['backend', `${t(r.backend.type)}${r.backend.device ? ` (${t(r.backend.device)}${r.backend.implementation ? `, ${t(r.backend.implementation)}` : ''})` : ''}, mtu ${r.backend.mtu}`]);
   const p = r.peers;
-  rows.push(['peers', `${p.programmed} programmed, ${p.known} known, ${p.rejected} not programmed, ${p.malformed} malformed`]);
+  rows.push(['peers', `${p.programmed} programmed, ${p.known} known, ${p.rejected} not programmed, ${p.malformed} malformed${p.halvesIgnored ? `, ${p.halvesIgnored} with a half not programmed here (another address family)` : ''}`]);
   const c = r.reconcile;
   const drift = Object.entries(c.driftRepairs).map(([k, n]) => `${t(k)} ${n}`).join(', ');
   rows.push(['reconcile', `${c.passes} passes, last ${ago(c.lastAt, nowMs)} ${c.lastOk ? 'ok' : `FAILED${c.lastError ? ` (${t(c.lastError)})` : ''}`} in ${c.lastDurationMs} ms${c.healthy ? '' : ', STUCK'}`]);

@@ -73,9 +73,9 @@ export function leaseRow(subnetKey: string, kv: KeyValue, config: NetworkConfig,
       ...common, status: 'quarantined', malformed: capText(d.reason),
     };
   }
-  const stranded = strandedReason(d.subnet, d.attrs, d.vxlan, config);
+  const stranded = d.subnet ? strandedReason(d.subnet, d.attrs, d.vxlan, config) : undefined;
   return {
-    subnet: formatPrefix(d.subnet),
+    subnet: d.subnet ? formatPrefix(d.subnet) : null,
     publicIP: formatIP(d.attrs.publicIP),
     backendType: capOrNull(d.attrs.backendType),
     vtepMAC: d.vxlan?.vtepMAC ?? null,

@@ -1,10 +1,11 @@
 /**
- * Which `ip monitor label link address route neigh` lines concern weft. An event only says
- * "look again"; this filter keeps the underlay's ordinary churn (ARP on eth0, other devices)
- * from waking the reconciler. fdb changes arrive as [FDB] lines (`bridge monitor fdb`).
+ * Which `ip -4 monitor label link address route neigh` and `ip -6 monitor label address route
+ * neigh` lines concern weft. An event only says "look again"; this filter keeps the underlay's
+ * ordinary churn (ARP and neighbour discovery on eth0, other devices) from waking the
+ * reconciler. fdb changes arrive as [FDB] lines (`bridge monitor fdb`).
  */
-import { type Prefix, parseIPv4, parsePrefix, parseIP, prefix, within } from './cidr.js';
-import { type FdbEntry, type Neighbour, type ObservedRoute, WEFT_ROUTE_PROTO } from './datapath.js';
+import { type IP, type Prefix, bitsOf, parsePrefix, parseIP, prefix, within } from './cidr.js';
+import { type FdbEntry, type Neighbour, type ObservedRoute, WEFT_ROUTE_PROTO, modelledRouteDst } from './datapath.js';
 import { normalizeEthernetMAC } from './mac.js';
 
 export interface EventScope {
@@ -31,20 +32,33 @@ export function isRelevantEvent(line: string, s: EventScope): boolean {
     case 'FDB': return onDevice;
     default: {
       if (onDevice || rest.includes(` proto ${WEFT_ROUTE_PROTO} `) || rest.endsWith(` proto ${WEFT_ROUTE_PROTO}`)) return true;
-      const first = rest.split(' ')[0] ?? '';
-      const dst = first.includes('/') ? parsePrefix(first) : (() => { const a = parseIP(first); return a ? prefix(a, 32) : undefined; })();
+      const dst = destination(rest.split(' ')[0] ?? '', undefined);
       return dst !== undefined && s.networks.some((n) => within(dst, n));
     }
   }
 }
 
 /**
+ * A route line's destination: `a.b.c.d/n`, a bare address (a host route: /32 or /128), or
+ * `default`, whose family the line does not name: `family` (from the gateway, or 6 when the
+ * line carries `pref`, which the kernel sends with every IPv6 route and only those), else 4.
+ */
+function destination(first: string, family: 4 | 6 | undefined): Prefix | undefined {
+  if (first === 'default') return parsePrefix(family === 6 ? '::/0' : '0.0.0.0/0');
+  if (first.includes('/')) return parsePrefix(first);
+  const a = parseIP(first);
+  return a ? prefix(a, bitsOf(a.family)) : undefined;
+}
+
+/**
  * What one event line says about an object the planner looks at, or undefined when it says
  * nothing weft can model (then the caller looks at the kernel afresh if the line is relevant).
- * Lines come from `ip -4 monitor label link address route neigh` and, prefixed `[FDB]`, from
- * `bridge monitor fdb`. Main-table IPv4 unicast routes (any owner: the underlay's decide host-gw
- * adjacency), permanent neighbours and fdb entries on weft's devices; a neighbour or fdb entry
- * that turns non-permanent is, to the planner, gone (the observation keeps permanent ones only).
+ * Lines come from `ip -4 monitor label link address route neigh`, `ip -6 monitor label address
+ * route neigh` and, prefixed `[FDB]`, from `bridge monitor fdb`. Main-table unicast routes of
+ * either family (any owner: the underlay's decide host-gw adjacency; not IPv6 link-local ones,
+ * as the observation), permanent neighbours and fdb entries on weft's devices; a neighbour or
+ * fdb entry that turns non-permanent is, to the planner, gone (the observation keeps permanent
+ * ones only).
  */
 export type ModelEvent =
   | { readonly kind: 'route'; readonly deleted: boolean; readonly route: ObservedRoute }
@@ -68,14 +82,13 @@ function fields(ws: readonly string[], valued: ReadonlySet<string>): { kv: Map<s
 function parseRouteEvent(rest: string, deleted: boolean): ModelEvent | undefined {
   const ws = rest.trim().split(/\s+/);
   if (ROUTE_TYPES.has(ws[0] ?? '')) return ws[0] === 'unicast' ? parseRouteEvent(ws.slice(1).join(' '), deleted) : undefined;
-  const first = ws[0] ?? '';
-  const dst = first === 'default' ? parsePrefix('0.0.0.0/0') : parsePrefix(first.includes('/') ? first : `${first}/32`);
   const { kv, flags } = fields(ws.slice(1), ROUTE_VALUED);
+  const via = kv.has('via') ? parseIP(kv.get('via') ?? '') : undefined;
+  if (kv.has('via') && !via) return undefined;
+  const dst = destination(ws[0] ?? '', via?.family ?? (kv.has('pref') ? 6 : 4));
   const table = kv.get('table');
   const dev = kv.get('dev');
-  if (!dst || dst.ip.family !== 4 || !dev || (table !== undefined && table !== 'main')) return undefined;
-  const via = kv.has('via') ? parseIPv4(kv.get('via') ?? '') : undefined;
-  if (kv.has('via') && !via) return undefined;
+  if (!dst || !modelledRouteDst(dst) || (via && via.family !== dst.ip.family) || !dev || (table !== undefined && table !== 'main')) return undefined;
   const metric = Number(kv.get('metric') ?? 0);
   return {
     kind: 'route', deleted,
@@ -85,8 +98,9 @@ function parseRouteEvent(rest: string, deleted: boolean): ModelEvent | undefined
 
 function parseNeighEvent(rest: string, deleted: boolean, devices: readonly string[]): ModelEvent | undefined {
   const ws = rest.trim().split(/\s+/);
-  const ip = parseIPv4(ws[0] ?? '');
-  const { kv, flags } = fields(ws.slice(1), new Set(['dev', 'lladdr', 'router', 'proxy', 'used', 'probes', 'nomaster', 'vrf', 'protocol']));
+  const ip = parseIP(ws[0] ?? '');
+  // `router` and `proxy` are flags (`fe80::1 dev eth0 lladdr … router STALE`), not pairs.
+  const { kv, flags } = fields(ws.slice(1), new Set(['dev', 'lladdr', 'used', 'probes', 'nomaster', 'vrf', 'protocol']));
   const dev = kv.get('dev') ?? '';
   if (!ip || !devices.includes(dev)) return undefined;
   const mac = normalizeEthernetMAC(kv.get('lladdr') ?? '');
@@ -100,7 +114,7 @@ function parseFdbEvent(rest: string, devices: readonly string[]): ModelEvent | u
   const mac = normalizeEthernetMAC(ws[0] ?? '');
   const { kv, flags } = fields(ws.slice(1), new Set(['dev', 'dst', 'master', 'vlan', 'port', 'vni', 'via', 'src_vni', 'nhid', 'used', 'updated']));
   const dev = kv.get('dev') ?? '';
-  const dst = kv.has('dst') ? parseIPv4(kv.get('dst') ?? '') : undefined;
+  const dst: IP | undefined = kv.has('dst') ? parseIP(kv.get('dst') ?? '') : undefined;
   if (!mac || !dst || !devices.includes(dev)) return undefined;
   return { kind: 'fdb', gone: deleted || !flags.has('permanent'), fdb: { mac, dst, dev } };
 }

@@ -9,7 +9,9 @@
  * periodic full resync (the safety net for a lost or lagging event stream).
  */
 import { type Prefix, sameIP, within } from './cidr.js';
-import { type FdbEntry, type Neighbour, type ObservedDatapath, type ObservedDevice, type ObservedRoute, WEFT_ROUTE_PROTO, neighKey, routeKey } from './datapath.js';
+import {
+  type FdbEntry, type Neighbour, type ObservedDatapath, type ObservedDevice, type ObservedRoute, IPV6_USER_ROUTE_METRIC, WEFT_ROUTE_PROTO, neighKey, routeKey,
+} from './datapath.js';
 import type { ModelEvent } from './netlink-events.js';
 import type { KeyedObserved, Op, TouchedKeys } from './plan.js';
 
@@ -122,8 +124,10 @@ export class ObservedModel implements KeyedObserved {
     const none = { routes: new Set<string>(), neighs: new Set<string>(), fdb: new Set<string>() };
     switch (op.kind) {
       case 'route-replace': {
+        // As the kernel lists it: an IPv6 route added without a metric has 1024 (its echo then changes nothing).
         const r = op.route;
-        return this.putRoute({ dst: r.dst, via: r.via, dev: r.dev, proto: WEFT_ROUTE_PROTO, onlink: r.onlink, scopeLink: false });
+        const metric = r.dst.ip.family === 6 ? { metric: IPV6_USER_ROUTE_METRIC } : {};
+        return this.putRoute({ dst: r.dst, via: r.via, dev: r.dev, proto: WEFT_ROUTE_PROTO, onlink: r.onlink, scopeLink: false, ...metric });
       }
       case 'route-del': {
         const r = op.route;

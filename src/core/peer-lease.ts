@@ -5,20 +5,25 @@
  * of another size, a bad MAC or public IP). Quarantine is per key: one bad entry never affects
  * another (flanneld drops every peer on one bad event, §12 item 1).
  */
-import { type IP, type Prefix, formatIP, formatPrefix, isNetworkAddress, parseIPv4, prefix, within } from './cidr.js';
+import { type IP, type Prefix, formatIP, formatPrefix, isNetworkAddress, parseIPv4, parseIPv6, prefix, within } from './cidr.js';
 import type { NetworkConfig } from './config-check.js';
 import { shortText } from './gojson.js';
 import { type LeaseAttrs, type VxlanData, type WireguardData, decodeLeaseAttrs, decodeVxlanData, decodeWireguardData, formatSubnetKey, parseSubnetKey } from './lease.js';
 import { isUsableVtepMAC } from './mac.js';
 
-/** A lease that passed validation. */
+/** A lease that passed validation: at least one half can be programmed on this host. */
 export interface PeerLease {
-  /** The subnet key (last path element), e.g. `198.18.5.0-24`. */
+  /** The subnet key (last path element), e.g. `198.18.5.0-24` or `198.18.5.0-24&fd18:0:0:5::-64`. */
   readonly subnetKey: string;
-  readonly subnet: Prefix;
+  /** The IPv4 half, when this host can program it (the network has IPv4 and the half is valid). */
+  readonly subnet?: Prefix;
+  /** The IPv6 half, when this host can program it (the network has IPv6 and the half is valid). */
+  readonly subnetV6?: Prefix;
   readonly attrs: LeaseAttrs;
-  /** Decoded vxlan data when BackendType is `vxlan`. */
+  /** Decoded vxlan data (BackendData) when BackendType is `vxlan` and the IPv4 half is usable. */
   readonly vxlan?: VxlanData;
+  /** Decoded vxlan BackendV6Data when BackendType is `vxlan` and the IPv6 half is usable. */
+  readonly vxlanV6?: VxlanData;
   /** Decoded wireguard data when BackendType is `wireguard`. */
   readonly wireguard?: WireguardData;
   /**
@@ -26,6 +31,8 @@ export interface PeerLease {
    * MAC, whatever order keys sort or arrive in. Absent: judged outside a store (sorts last).
    */
   readonly createRevision?: string;
+  /** A half of the key that is not programmed here, and why (shown, never an error: mixed families are tolerated). */
+  readonly ignored?: string;
 }
 
 export type LeaseVerdict =
@@ -39,70 +46,161 @@ const BAD_PUBLIC: readonly [Prefix, string][] = [
   [prefix(parseIPv4('224.0.0.0') as IP, 3), 'is multicast, reserved or broadcast'],
 ];
 
+const v6 = (text: string, len: number): Prefix => prefix(parseIPv6(text) as IP, len);
+const BAD_PUBLIC_V6: readonly [Prefix, string][] = [
+  [v6('::', 128), 'is the unspecified address'],
+  [v6('::1', 128), 'is the loopback address'],
+  [v6('::ffff:0:0', 96), 'is an IPv4-mapped address'],
+  [v6('fe80::', 10), 'is link-local (fe80::/10): it cannot carry traffic between hosts'],
+  [v6('ff00::', 8), 'is multicast (ff00::/8)'],
+];
+
 /**
  * Why a public IP cannot be a tunnel or gateway endpoint, or undefined when it can: it must
  * be a usable unicast address, and not inside the overlay `network` (traffic to it would be
- * routed into the fabric it is meant to carry).
+ * routed into the fabric it is meant to carry). IPv4 or IPv6 (`PublicIPv6`).
  */
 export function badPublicIP(a: IP, network?: Prefix): string | undefined {
-  const hit = BAD_PUBLIC.find(([p]) => within(prefix(a, 32), p));
-  if (hit) return `PublicIP ${formatIP(a)} ${hit[1]}: not a usable unicast address`;
-  if (network && within(prefix(a, 32), network)) return `PublicIP ${formatIP(a)} is inside the overlay network ${formatPrefix(network)}`;
+  const name = a.family === 4 ? 'PublicIP' : 'PublicIPv6';
+  const host = prefix(a, a.family === 4 ? 32 : 128);
+  const hit = (a.family === 4 ? BAD_PUBLIC : BAD_PUBLIC_V6).find(([p]) => within(host, p));
+  if (hit) return `${name} ${formatIP(a)} ${hit[1]}: not a usable unicast address`;
+  if (network && within(host, network)) return `${name} ${formatIP(a)} is inside the overlay network ${formatPrefix(network)}`;
   return undefined;
 }
 
 /** A key and value that decode and can be trusted as data, before any fit to the config. */
 export type EntryVerdict =
-  | { readonly ok: true; readonly subnet: Prefix; readonly attrs: LeaseAttrs; readonly vxlan?: VxlanData; readonly wireguard?: WireguardData }
+  | {
+    readonly ok: true;
+    /** The IPv4 half (absent for an IPv6-only key, or when `network` is undefined and the half is unusable). */
+    readonly subnet?: Prefix;
+    readonly subnetV6?: Prefix;
+    readonly attrs: LeaseAttrs;
+    readonly vxlan?: VxlanData;
+    readonly vxlanV6?: VxlanData;
+    readonly wireguard?: WireguardData;
+    /** Why a present half cannot be used (bad PublicIPv6, bad BackendV6Data, ...). */
+    readonly badHalf?: string;
+  }
   | { readonly ok: false; readonly reason: string; readonly subnet?: Prefix };
 
 /** Printable ASCII without spaces: every backend type flannel knows (vxlan, host-gw, wireguard, ...). */
 const BACKEND_TYPE = /^[\x21-\x7e]{1,32}$/;
 
+/** A vxlan BackendData (or BackendV6Data) judged as data: a unicast, non-zero VTEP MAC. */
+function vxlanHalf(text: string | undefined, field: string): { ok: true; value: VxlanData } | { ok: false; reason: string } {
+  const data = decodeVxlanData(text);
+  if (!data.ok) return { ok: false, reason: field === 'BackendData' ? data.reason : data.reason.replace(/BackendData/g, field).replace('vxlan lease without BackendV6Data', 'vxlan lease without BackendV6Data') };
+  if (!isUsableVtepMAC(data.value.vtepMAC)) return { ok: false, reason: `${field === 'BackendData' ? '' : `${field}.`}VtepMAC ${data.value.vtepMAC} is not a unicast, non-zero Ethernet address` };
+  return data;
+}
+
 /**
- * Decode one entry and judge it as data: a flannel key in canonical form, aligned; a value
- * flanneld reads; a usable public IP outside the overlay `network`; a printable BackendType;
- * for vxlan a unicast, non-zero VTEP MAC (a zero MAC is the vxlan catch-all FDB entry: flooded
- * traffic would go to the writer; a multicast one is never a VTEP). Never throws.
+ * Decode one entry and judge it as data: a flannel key in canonical form, each half aligned; a
+ * value flanneld reads; a printable BackendType. Then each half on its own: the IPv4 half needs
+ * a usable PublicIP outside the IPv4 overlay `network` (and for vxlan a unicast, non-zero VTEP
+ * MAC in BackendData: a zero MAC is the vxlan catch-all FDB entry, flooded traffic would go to
+ * the writer); the IPv6 half a usable PublicIPv6 outside `networkV6` (never link-local) and its
+ * own VTEP MAC in BackendV6Data. The entry is rejected when no half is usable; a bad half next
+ * to a good one is reported in `badHalf`. Never throws.
  */
-export function decodePeerEntry(subnetKey: string, value: string, network: Prefix | undefined): EntryVerdict {
+export function decodePeerEntry(subnetKey: string, value: string, network: Prefix | undefined, networkV6?: Prefix): EntryVerdict {
   const key = parseSubnetKey(subnetKey);
   if (!key) return { ok: false, reason: `key "${shortText(subnetKey)}" is not a flannel subnet key` };
-  const subnet = key.v4;
-  if (!subnet) return { ok: false, reason: 'IPv6-only lease in an IPv4 network' };
-  const reject = (reason: string): EntryVerdict => ({ ok: false, reason, subnet });
-  if (!key.canonical) return reject(`key "${shortText(subnetKey)}" is not in canonical form (flanneld reads it as ${formatPrefix(subnet)}; weft writes ${formatSubnetKey(key)})`);
-  if (!isNetworkAddress(subnet)) return reject(`subnet ${formatPrefix(subnet)} is not aligned on its prefix length`);
+  const shown = key.v4 ?? key.v6;
+  const reject = (reason: string): EntryVerdict => ({ ok: false, reason, ...(key.v4 ? { subnet: key.v4 } : {}) });
+  if (!key.canonical) return reject(`key "${shortText(subnetKey)}" is not in canonical form (flanneld reads it as ${shown ? formatPrefix(shown) : '?'}${key.v4 && key.v6 ? ` & ${formatPrefix(key.v6)}` : ''}; weft writes ${formatSubnetKey(key)})`);
+  for (const half of [key.v4, key.v6]) if (half && !isNetworkAddress(half)) return reject(`subnet ${formatPrefix(half)} is not aligned on its prefix length`);
   const attrs = decodeLeaseAttrs(value);
   if (!attrs.ok) return reject(attrs.reason);
-  const bad = badPublicIP(attrs.value.publicIP, network);
-  if (bad) return reject(bad);
-  const type = attrs.value.backendType;
+  const a = attrs.value;
+  const type = a.backendType;
   if (type !== undefined && !BACKEND_TYPE.test(type)) return reject(`BackendType "${shortText(type)}" is not a backend name (control characters, spaces or over 32 characters)`);
+  let wireguard: WireguardData | undefined;
   if (type === 'wireguard') {
-    const wg = decodeWireguardData(attrs.value.backendData);
-    return wg.ok ? { ok: true, subnet, attrs: attrs.value, wireguard: wg.value } : reject(wg.reason);
+    const wg = decodeWireguardData(a.backendData ?? a.backendV6Data);
+    if (!wg.ok) return reject(wg.reason);
+    wireguard = wg.value;
   }
-  if (type !== 'vxlan') return { ok: true, subnet, attrs: attrs.value };
-  const data = decodeVxlanData(attrs.value.backendData);
-  if (!data.ok) return reject(data.reason);
-  if (!isUsableVtepMAC(data.value.vtepMAC)) return reject(`VtepMAC ${data.value.vtepMAC} is not a unicast, non-zero Ethernet address`);
-  return { ok: true, subnet, attrs: attrs.value, vxlan: data.value };
+  // The IPv4 half.
+  let v4: { subnet: Prefix; vxlan?: VxlanData } | undefined;
+  let why4: string | undefined;
+  if (key.v4) {
+    const bad = badPublicIP(a.publicIP, network);
+    const data = type === 'vxlan' ? vxlanHalf(a.backendData, 'BackendData') : undefined;
+    if (bad) why4 = bad;
+    else if (data && !data.ok) why4 = data.reason;
+    else v4 = { subnet: key.v4, ...(data?.ok ? { vxlan: data.value } : {}) };
+  }
+  // The IPv6 half.
+  let v6h: { subnet: Prefix; vxlan?: VxlanData } | undefined;
+  let why6: string | undefined;
+  if (key.v6) {
+    const pub = a.publicIPv6;
+    const bad = pub ? badPublicIP(pub, networkV6) : 'PublicIPv6 is null: the IPv6 half has no endpoint';
+    const data = type === 'vxlan' ? vxlanHalf(a.backendV6Data, 'BackendV6Data') : undefined;
+    if (bad) why6 = `IPv6 half: ${bad}`;
+    else if (data && !data.ok) why6 = `IPv6 half: ${data.reason}`;
+    else v6h = { subnet: key.v6, ...(data?.ok ? { vxlan: data.value } : {}) };
+  }
+  // A lease with an IPv4 half is judged by it as before (a bad IPv6 half alone is reported, not fatal).
+  if (key.v4 && !v4) return reject(why4 ?? 'unusable IPv4 half');
+  if (!v4 && !v6h) return reject(why6 ?? 'no usable half');
+  return {
+    ok: true, attrs: a,
+    ...(v4 ? { subnet: v4.subnet, ...(v4.vxlan ? { vxlan: v4.vxlan } : {}) } : {}),
+    ...(v6h ? { subnetV6: v6h.subnet, ...(v6h.vxlan ? { vxlanV6: v6h.vxlan } : {}) } : {}),
+    ...(wireguard ? { wireguard } : {}),
+    ...(why6 ? { badHalf: why6 } : {}),
+  };
 }
 
 /**
  * Judge one entry: `subnetKey` is the key below `<prefix>/subnets/`, `value` its text.
  * `subnet` is set on a rejection whenever flanneld reads a subnet from the key, canonical or
- * not (so the subnet still counts as taken for allocation).
+ * not (so the subnet still counts as taken for allocation). Each half is kept only when this
+ * host's network has its family and the half fits it; a half of a family the network lacks is
+ * ignored without error (a v4-only host and a dual-stack peer, flanneld panics there, §1.7).
  */
 export function validatePeerLease(subnetKey: string, value: string, config: NetworkConfig, createRevision?: string): LeaseVerdict {
-  const v4 = config.ipv4;
-  const d = decodePeerEntry(subnetKey, value, v4?.network);
+  const r4 = config.ipv4;
+  const r6 = config.ipv6;
+  // A lease of only a family this network lacks is no peer (a v6-only flanneld lease in an IPv4 fleet).
+  const key = parseSubnetKey(subnetKey);
+  if (key?.canonical && !key.v4 && !r6) return { ok: false, reason: 'IPv6-only lease in an IPv4 network' };
+  if (key?.canonical && key.v4 && !key.v6 && !r4) return { ok: false, reason: 'IPv4-only lease in an IPv6-only network', subnet: key.v4 };
+  const d = decodePeerEntry(subnetKey, value, r4?.network, r6?.network);
   if (!d.ok) return d;
-  const { subnet } = d;
-  const reject = (reason: string): LeaseVerdict => ({ ok: false, reason, subnet });
-  if (!v4) return reject('weft programs IPv4 fabrics only');
-  if (!within(subnet, v4.network)) return reject(`subnet ${formatPrefix(subnet)} is outside the network ${formatPrefix(v4.network)}`);
-  if (subnet.len !== v4.subnetLen) return reject(`subnet ${formatPrefix(subnet)} is not a /${v4.subnetLen} (SubnetLen)`);
-  return { ok: true, lease: Object.freeze({ subnetKey, subnet, attrs: d.attrs, ...(d.vxlan ? { vxlan: d.vxlan } : {}), ...(d.wireguard ? { wireguard: d.wireguard } : {}), ...(createRevision !== undefined ? { createRevision } : {}) }) };
+  const reject = (reason: string): LeaseVerdict => ({ ok: false, reason, ...(d.subnet ? { subnet: d.subnet } : {}) });
+  const notes: string[] = [];
+  let v4: Prefix | undefined;
+  if (d.subnet) {
+    if (!r4) notes.push(`IPv4 half ${formatPrefix(d.subnet)} ignored: this network has no IPv4`);
+    else if (!within(d.subnet, r4.network)) return reject(`subnet ${formatPrefix(d.subnet)} is outside the network ${formatPrefix(r4.network)}`);
+    else if (d.subnet.len !== r4.subnetLen) return reject(`subnet ${formatPrefix(d.subnet)} is not a /${r4.subnetLen} (SubnetLen)`);
+    else v4 = d.subnet;
+  }
+  let v6: Prefix | undefined;
+  if (d.subnetV6) {
+    if (!r6) notes.push(`IPv6 half ${formatPrefix(d.subnetV6)} ignored: this network has no IPv6`);
+    else if (!within(d.subnetV6, r6.network)) notes.push(`IPv6 half ${formatPrefix(d.subnetV6)} is outside the IPv6 network ${formatPrefix(r6.network)}`);
+    else if (d.subnetV6.len !== r6.subnetLen) notes.push(`IPv6 half ${formatPrefix(d.subnetV6)} is not a /${r6.subnetLen} (IPv6SubnetLen)`);
+    else v6 = d.subnetV6;
+  }
+  if (d.badHalf) notes.push(d.badHalf);
+  if (!v4 && !v6) {
+    return reject(notes.join('; ') || 'no half of the lease fits this network');
+  }
+  return {
+    ok: true,
+    lease: Object.freeze({
+      subnetKey, attrs: d.attrs,
+      ...(v4 ? { subnet: v4, ...(d.vxlan ? { vxlan: d.vxlan } : {}) } : {}),
+      ...(v6 ? { subnetV6: v6, ...(d.vxlanV6 ? { vxlanV6: d.vxlanV6 } : {}) } : {}),
+      ...(d.wireguard ? { wireguard: d.wireguard } : {}),
+      ...(createRevision !== undefined ? { createRevision } : {}),
+      ...(notes.length > 0 ? { ignored: notes.join('; ') } : {}),
+    }),
+  };
 }

@@ -6,7 +6,8 @@
  * Family-neutral: ownership is judged per family (the networks and own subnets of each family
  * served), and every object carries addresses of its own family. Device kinds differ only in
  * core/devices.ts. Operations render to `ip -batch` / `bridge -batch` lines (argv words, never
- * a shell).
+ * a shell); a process without `-4`/`-6` takes either family's lines, the family read from the
+ * addresses on each line.
  */
 import { type Prefix, formatIP, formatPrefix, overlaps, sameIP, samePrefix, within } from './cidr.js';
 import {
@@ -43,6 +44,9 @@ export function ownsRoute(r: ObservedRoute, own: Ownership, deviceNames: Readonl
   // wireguard's route for the whole network on its device (it contains the own subnet).
   if (deviceNames.has(r.dev) && own.networks.some((n) => samePrefix(n, r.dst))) return true;
   if (!inNetwork(r.dst, own) || inOwnSubnet(r.dst, own)) return false;
+  // The kernel's route for an address (IPv6 adds one even for a /128) goes with the address,
+  // which is what weft plans; deleting it as well would only fail once the address is gone.
+  if (r.proto === 'kernel') return false;
   if (r.proto === WEFT_ROUTE_PROTO || deviceNames.has(r.dev)) return true;
   // flanneld's host-gw and DirectRouting routes: `S via P dev <iface>`, default protocol.
   return r.via !== undefined && r.proto === 'boot' && r.dev === own.iface;
@@ -126,6 +130,10 @@ interface PlanParts { dels: Op[]; fdbOps: Op[]; neighAdds: Op[]; routeAdds: Op[]
  */
 function planRouteKey(k: string, owned: readonly ObservedRoute[], desired: DesiredDatapath, out: PlanParts): void {
   const want = desired.routes.get(k);
+  // A gateway of the other family is a backend's mistake that iproute2 cannot even parse: it
+  // exits on such a line, failing every line after it in the batch, pass after pass. Never
+  // rendered; what is there is left as it is.
+  if (want && want.via.family !== want.dst.ip.family) return;
   const link = want ? undefined : desired.linkRoutes?.get(k);
   // A wanted destination is fixed by `route replace` (same dst, metric and table) in place.
   if (want) { if (!owned.some((o) => sameRoute(o, want))) out.routeAdds.push({ kind: 'route-replace', route: want }); return; }
@@ -185,7 +193,9 @@ export function renderOp(op: Op): { tool: Tool; line: string } {
     case 'link-del': return { tool: 'ip', line: `link del ${op.name}` };
     case 'link-add': return { tool: deviceAddTool(op.device), line: deviceAddLine(op.device) };
     case 'link-set': return { tool: 'ip', line: `link set dev ${op.name} ${op.set}` };
-    case 'addr-add': return { tool: 'ip', line: `addr add ${formatPrefix(op.addr)} dev ${op.dev}` };
+    // IPv6: `nodad`, usable at once (no tentative second in which the kernel will not source
+    // from it); the address is the own subnet's, unique by the lease.
+    case 'addr-add': return { tool: 'ip', line: `addr add ${formatPrefix(op.addr)} dev ${op.dev}${op.addr.ip.family === 6 ? ' nodad' : ''}` };
     case 'addr-del': return { tool: 'ip', line: `addr del ${formatPrefix(op.addr)} dev ${op.dev}` };
     case 'route-del': {
       const r = op.route;

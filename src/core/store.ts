@@ -18,7 +18,9 @@ export type Compare =
   | { readonly key: string; readonly target: 'version'; readonly equals: number }
   | { readonly key: string; readonly target: 'mod'; readonly equals: string }
   | { readonly key: string; readonly target: 'value'; readonly equals: string }
-  | { readonly key: string; readonly target: 'lease'; readonly equals: string };
+  | { readonly key: string; readonly target: 'lease'; readonly equals: string }
+  /** Every key in [key, rangeEnd) was created before revision `less` (true when there is none). */
+  | { readonly key: string; readonly rangeEnd: string; readonly target: 'create'; readonly less: string };
 
 /** One write of a transaction. */
 export type Op =

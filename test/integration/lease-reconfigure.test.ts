@@ -25,7 +25,7 @@ async function holderFor(prefix: string, network: string, onSubnet: (s: string) 
   const holder = new LeaseHolder({
     keeper, ids: steadyIdentity, store, log: silentLogger, signal: abort.signal, renewMarginMs: 1000, tickMs: 50,
     request: { range, publicIP: ip4('192.0.2.40'), value: vxlanValue('192.0.2.40', '02:00:00:00:00:40') },
-    onSubnet: (s) => { onSubnet(formatPrefix(s)); },
+    onSubnet: (s) => { if (s.v4) onSubnet(formatPrefix(s.v4)); },
   });
   const held = await holder.acquire();
   return { holder, held, store, abort, close: async () => { abort.abort(); await holder.stop(); await store.close(); } };
@@ -37,7 +37,7 @@ test('a new lease value is republished in place: same key, same etcd lease', asy
   const range = config('{"Network":"198.18.0.0/16","Backend":{"Type":"vxlan","VNI":2}}').ipv4;
   if (!range) return;
   const value = vxlanValue('192.0.2.40', '02:00:00:00:00:41').replace('"VNI":1', '"VNI":2');
-  await h.holder.reconfigure(range, value);
+  await h.holder.reconfigure({ range }, value);
   const kv = (await h.store.get(h.held.key)).kv;
   t.is(kv?.value, value);
   t.is(kv?.lease, h.held.lease, 'under the same etcd lease');
@@ -54,10 +54,10 @@ test('a key another host took meanwhile is never overwritten; the host re-acquir
   t.teardown(() => other.store.close());
   const range = config('{"Network":"198.18.0.0/16","Backend":{"Type":"vxlan"}}').ipv4;
   if (!range) return;
-  const theirs = await other.keeper.acquire({ range, publicIP: ip4('192.0.2.41'), value: vxlanValue('192.0.2.41'), previous: h.held.subnet });
+  const theirs = await other.keeper.acquire({ range, publicIP: ip4('192.0.2.41'), value: vxlanValue('192.0.2.41'), previous: h.held.subnets });
   t.is(formatPrefix(theirs.subnet), formatPrefix(h.held.subnet));
   const value = vxlanValue('192.0.2.40', '02:00:00:00:00:42');
-  await h.holder.reconfigure(range, value);
+  await h.holder.reconfigure({ range }, value);
   t.is((await h.store.get(h.held.key)).kv?.value, vxlanValue('192.0.2.41'), 'their value stands');
   h.holder.start();
   const until = Date.now() + 5000;
@@ -76,7 +76,7 @@ test('a subnet outside the new range is given up for one that fits (onSubnet), t
   const min = third < 200 ? third + 1 : 1;
   const range = config(`{"Network":"198.18.0.0/16","SubnetMin":"198.18.${min}.0","SubnetMax":"198.18.${min + 1}.0","Backend":{"Type":"vxlan"}}`).ipv4;
   if (!range) return;
-  await h.holder.reconfigure(range, vxlanValue('192.0.2.40', '02:00:00:00:00:40'));
+  await h.holder.reconfigure({ range }, vxlanValue('192.0.2.40', '02:00:00:00:00:40'));
   t.is(moved.length, 1);
   t.not(moved[0], formatPrefix(h.held.subnet));
   t.is((await h.store.get(h.held.key)).kv, undefined, 'the old key is gone');

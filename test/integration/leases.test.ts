@@ -50,7 +50,7 @@ test('restart keeps the subnet; a lease deleted behind our back is re-acquired w
   t.is(await again.store.timeToLive(first.lease), -1, 'the previous etcd lease is revoked, not orphaned for 24 h');
   await again.store.txn([], [{ op: 'delete', key: second.key }]);
   t.is(await again.keeper.renew(second), 'lost');
-  const third = await again.keeper.acquire({ range, publicIP: ip4('192.0.2.10'), value: vxlanValue('192.0.2.10'), previous: second.subnet });
+  const third = await again.keeper.acquire({ range, publicIP: ip4('192.0.2.10'), value: vxlanValue('192.0.2.10'), previous: second.subnets });
   t.is(formatPrefix(third.subnet), formatPrefix(first.subnet));
 });
 
@@ -73,13 +73,13 @@ test('a renewal never overwrites a key another host took over', async (t) => {
   t.teardown(async () => { await a.store.close(); await b.store.close(); });
   const la = await a.keeper.acquire({ range, publicIP: ip4('192.0.2.20'), value: vxlanValue('192.0.2.20') });
   await a.store.revoke(la.lease); // A's lease expires (e.g. A was partitioned for longer than the TTL)
-  const lb = await b.keeper.acquire({ range, publicIP: ip4('192.0.2.21'), value: vxlanValue('192.0.2.21'), previous: la.subnet });
+  const lb = await b.keeper.acquire({ range, publicIP: ip4('192.0.2.21'), value: vxlanValue('192.0.2.21'), previous: la.subnets });
   t.is(formatPrefix(lb.subnet), formatPrefix(la.subnet), 'B legitimately takes the freed subnet');
   t.is(await a.keeper.renew(la), 'lost');
   t.is(await a.keeper.updateValue(la, vxlanValue('192.0.2.20', '02:00:00:00:00:99')), 'lost');
   const kv = (await b.store.get(lb.key)).kv;
   t.is(kv?.value, vxlanValue('192.0.2.21'), "B's lease is untouched");
-  const la2 = await a.keeper.acquire({ range, publicIP: ip4('192.0.2.20'), value: vxlanValue('192.0.2.20'), previous: la.subnet });
+  const la2 = await a.keeper.acquire({ range, publicIP: ip4('192.0.2.20'), value: vxlanValue('192.0.2.20'), previous: la.subnets });
   t.not(formatPrefix(la2.subnet), formatPrefix(la.subnet), 'A re-acquires elsewhere');
 });
 

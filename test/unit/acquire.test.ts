@@ -18,9 +18,9 @@ function listing(entries: { subnet: string; ip: string; owner?: string }[]): Lis
 }
 const plan = (leases: ListedLease[], extra: { previous?: string; exclude?: string[]; hostID?: string; ip?: string } = {}) => planAcquire({
   range, leases, hostID: extra.hostID ?? 'me', publicIP: ip4(extra.ip ?? '192.0.2.1'), rng: () => 0,
-  ...(extra.previous ? { previous: parsePrefix(extra.previous)! } : {}), exclude: new Set(extra.exclude ?? []),
+  ...(extra.previous ? { previous: { v4: parsePrefix(extra.previous)! } } : {}), exclude: new Set(extra.exclude ?? []),
 });
-const subnetOf = (d: ReturnType<typeof plan>) => (d.plan.kind === 'create' ? formatPrefix(d.plan.subnet) : d.plan.kind === 'reuse' ? d.plan.lease.subnetKey : d.plan.kind);
+const subnetOf = (d: ReturnType<typeof plan>) => (d.plan.kind === 'create' ? formatPrefix(d.plan.subnets.v4!) : d.plan.kind === 'reuse' ? d.plan.lease.subnetKey : d.plan.kind);
 
 test('an owned lease wins over the previous subnet and a public-IP match', (t) => {
   const l = listing([{ subnet: '198.18.9.0-24', ip: '192.0.2.1' }, { subnet: '198.18.5.0-24', ip: '192.0.2.99', owner: 'me' }]);
@@ -67,7 +67,7 @@ test('a full network says so, with capacity and leases', (t) => {
 
 test('fleet: peers, quarantine, last good lease kept, own lease ignored', (t) => {
   const cfg = config('{"Network":"198.18.0.0/16","Backend":{"Type":"vxlan"}}');
-  const f = new Fleet(S, cfg, parsePrefix('198.18.1.0/24'));
+  const f = new Fleet(S, cfg, { v4: parsePrefix('198.18.1.0/24')! });
   t.is(f.update(`${S}198.18.1.0-24`, kv(`${S}198.18.1.0-24`, vxlanValue('192.0.2.1'))), undefined, 'our own lease');
   t.like(f.update(`${S}198.18.2.0-24`, kv(`${S}198.18.2.0-24`, vxlanValue('192.0.2.2'))), { kind: 'peer' });
   t.like(f.update(`${S}198.18.3.0-24`, kv(`${S}198.18.3.0-24`, 'junk')), { kind: 'quarantined', isNew: true });

@@ -31,7 +31,7 @@ test('a present, own, unexpired state starts the host: config, subnet, peers as 
   t.is(r.value.config.backend.type, 'vxlan');
   t.deepEqual(r.value.peers, [{ ...state.peers[0], lease: '0' }]);
   // The peers go through the same judge as etcd's entries.
-  const fleet = new Fleet('/coreos.com/network/subnets/', r.value.config, r.value.subnet);
+  const fleet = new Fleet('/coreos.com/network/subnets/', r.value.config, r.value.subnets);
   for (const kv of r.value.peers) fleet.update(kv.key, kv);
   t.deepEqual([...fleet.peers.keys()], ['198.18.7.0-24']);
 });
@@ -58,7 +58,7 @@ test('another host\'s state (a copied disk) is not this host\'s lease', (t) => {
 test('an invalid config, or a subnet outside its network, is refused', (t) => {
   t.regex(reason(encodeCachedState({ ...state, config: '{"Network":"nonsense"}' })), /config invalid/);
   t.regex(reason(encodeCachedState({ ...state, lease: { ...state.lease, subnet: '203.0.113.0/24' } })), /outside the cached network/);
-  t.regex(reason(encodeCachedState({ ...state, lease: { ...state.lease, subnet: 'x' } })), /no IPv4 network or subnet/);
+  t.regex(reason(encodeCachedState({ ...state, lease: { ...state.lease, subnet: 'x' } })), /not a subnet key/);
 });
 
 test('the spec must name the same network and backend as the cache', (t) => {

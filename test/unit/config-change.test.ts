@@ -25,7 +25,7 @@ const cfg = (json: string): NetworkConfig => checkNetworkConfig(decodeNetworkCon
 const net = (network: string, backend = '{"Type":"vxlan"}', extra = '') => cfg(`{"Network":"${network}"${extra},"Backend":${backend}}`);
 const BACKENDS = ['vxlan', 'host-gw'];
 const OLD = net('198.18.0.0/17');
-const own = pfx('198.18.1.0/24');
+const own = { v4: pfx('198.18.1.0/24') };
 
 test('a change that changes nothing a host does is none (formatting, key case, defaults spelled out)', (t) => {
   t.deepEqual(classifyConfigChange(OLD, cfg('{"network":"198.18.0.0/17","subnetlen":24,"Backend":{"type":"vxlan","VNI":1,"Port":8472}}'), own, BACKENDS), { kind: 'none' });
@@ -55,17 +55,21 @@ test('a subnet that no longer fits moves: another SubnetLen, or outside a shrunk
   t.deepEqual(renumbered.kind === 'move' ? renumbered.parts.includes('renumber') : false, true);
   const shrunk = net('198.18.0.0/17', '{"Type":"vxlan"}', ',"SubnetMax":"198.18.50.0"');
   t.is(classifyConfigChange(OLD, shrunk, own, BACKENDS).kind, 'live', '198.18.1.0/24 still fits');
-  t.is(classifyConfigChange(OLD, shrunk, pfx('198.18.100.0/24'), BACKENDS).kind, 'move');
+  t.is(classifyConfigChange(OLD, shrunk, { v4: pfx('198.18.100.0/24') }, BACKENDS).kind, 'move');
 });
 
-test('unusable: IPv4 off, a backend weft does not run; the host keeps the old config', (t) => {
+test('IPv4 off is a move to an IPv6-only lease, IPv6 on a move that keeps the IPv4 half; a backend weft does not run is unusable', (t) => {
   const v6only = cfg('{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"2001:db8::/48","Backend":{"Type":"vxlan"}}');
-  t.like(classifyConfigChange(OLD, v6only, own, BACKENDS), { kind: 'unusable', reason: 'the new network config has no IPv4 Network; weft programs IPv4 fabrics' });
+  t.like(classifyConfigChange(OLD, v6only, own, BACKENDS), { kind: 'move', why: 'the network has no IPv4 any more (this host holds 198.18.1.0/24)' });
+  const dual = cfg('{"Network":"198.18.0.0/17","EnableIPv6":true,"IPv6Network":"2001:db8::/48","Backend":{"Type":"vxlan"}}');
+  t.like(classifyConfigChange(OLD, dual, own, BACKENDS), { kind: 'move', parts: ['ipv6'], why: 'the network now has IPv6 (2001:db8::/48): this host adds an IPv6 subnet and keeps the other' });
+  t.like(classifyConfigChange(dual, OLD, { v4: pfx('198.18.1.0/24'), v6: pfx('2001:db8:0:1::/64') }, BACKENDS), { kind: 'move', why: 'the network has no IPv6 any more (this host holds 2001:db8:0:1::/64)' });
+  t.like(classifyConfigChange(dual, dual, { v4: pfx('198.18.1.0/24'), v6: pfx('2001:db8:0:1::/64') }, BACKENDS), { kind: 'none' });
   t.like(classifyConfigChange(OLD, net('198.18.0.0/17', '{"Type":"udp"}'), own, BACKENDS), { kind: 'unusable' });
 });
 
 test('bridge outputs: MTU and subnet changes are named; nothing else is', (t) => {
-  const a = { mtu: 1450, network: pfx('198.18.0.0/17'), subnet: own };
+  const a = { mtu: 1450, network: pfx('198.18.0.0/17'), subnet: own.v4 };
   t.deepEqual(bridgeChanges(a, a), []);
   t.deepEqual(bridgeChanges(a, { ...a, mtu: 1500, network: pfx('198.18.0.0/16') }), ['FLANNEL_MTU 1450 -> 1500'], 'the network is not in Docker\'s options');
   t.deepEqual(bridgeChanges(a, { ...a, subnet: pfx('198.18.9.0/24') }), ['FLANNEL_SUBNET 198.18.1.0/24 -> 198.18.9.0/24']);
@@ -143,7 +147,7 @@ test('a VNI change: flannel.<new> created and every peer programmed on it (same 
   const host = new FakeHost(underlay);
   const r = new Reconciler({ host, log: jsonLogger({ write: () => undefined }), clock: Date, resyncMs: 60_000, rulesEveryMs: 60_000 });
   const v1 = net('198.18.0.0/16');
-  const base: ReconcileInputs = { backend: vxlan, config: v1, v4: { network: pfx('198.18.0.0/16'), subnet: own }, facts, mtu: 1450, vtepMAC: '0e:11:11:11:11:11', ipMasq: true, randomFully: false, peers: () => [peer(2, v1, vxAttrs(1, 2)), peer(3, v1, vxAttrs(1, 3))] };
+  const base: ReconcileInputs = { backend: vxlan, config: v1, v4: { network: pfx('198.18.0.0/16'), subnet: own.v4 }, facts, mtu: 1450, vtepMAC: '0e:11:11:11:11:11', ipMasq: true, randomFully: false, peers: () => [peer(2, v1, vxAttrs(1, 2)), peer(3, v1, vxAttrs(1, 3))] };
   r.setInputs(base);
   await r.settle();
   t.truthy(host.links.get('flannel.1'));
@@ -166,7 +170,7 @@ test('a backend switch vxlan -> host-gw -> vxlan: the device retired, routes rep
   const r = new Reconciler({ host, log: jsonLogger({ write: () => undefined }), clock: Date, resyncMs: 60_000, rulesEveryMs: 60_000 });
   const vx = net('198.18.0.0/16');
   const gw = net('198.18.0.0/16', '{"Type":"host-gw"}');
-  const base: ReconcileInputs = { backend: vxlan, config: vx, v4: { network: pfx('198.18.0.0/16'), subnet: own }, facts, mtu: 1450, vtepMAC: '0e:11:11:11:11:11', ipMasq: true, randomFully: false, peers: () => [peer(2, vx, vxAttrs(1, 2))] };
+  const base: ReconcileInputs = { backend: vxlan, config: vx, v4: { network: pfx('198.18.0.0/16'), subnet: own.v4 }, facts, mtu: 1450, vtepMAC: '0e:11:11:11:11:11', ipMasq: true, randomFully: false, peers: () => [peer(2, vx, vxAttrs(1, 2))] };
   r.setInputs(base);
   await r.settle();
   r.setInputs({ ...base, backend: hostGw, config: gw, mtu: 1500, retiredDevices: ['flannel.1'], peers: () => [peer(2, gw, '"BackendType":"host-gw"')] });

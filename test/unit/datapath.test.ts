@@ -204,7 +204,7 @@ test('the planner is family-neutral: IPv6 addresses, routes and neighbours besid
     { dst: p6('fd00:99::/64'), via: p6('fd00:99::1/128').ip, dev: 'eth0', proto: 'boot', onlink: false, scopeLink: false },
     { dst: p6('fd00:18:1::/64'), dev: 'docker0', proto: 'kernel', onlink: false, scopeLink: true }] };
   t.deepEqual(lines(plan(d, observed, own6)), [
-    'ip addr add fd00:18:1::/128 dev flannel.1',
+    'ip addr add fd00:18:1::/128 dev flannel.1 nodad',
     'ip addr del fd00:18:9::/128 dev flannel.1',
     'ip route del fd00:18:9::/64 via fd00:18:9:: dev flannel.1',
     'ip neigh replace fd00:18:2:: lladdr 0e:00:00:00:00:02 dev flannel.1 nud permanent',

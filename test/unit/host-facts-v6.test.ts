@@ -8,7 +8,8 @@ import type { ObservedRoute } from '../../src/core/datapath.js';
 import { type FactsInput, type HostFacts, type ObservedLink, chooseInterface, familyRefusal, usableIPv6 } from '../../src/core/host-facts.js';
 import { decodeNetworkConfig } from '../../src/core/network-config.js';
 import { DEFAULTS } from '../../src/core/spec.js';
-import { parseDefaultRoutes6, parseHostLinks } from '../../src/adapters/host-links.js';
+import { parseHostLinks } from '../../src/adapters/host-links.js';
+import { parseRoutes } from '../../src/adapters/iproute2.js';
 
 const ip = (s: string): IP => { const a = parseIP(s); if (!a) throw new Error(s); return a; };
 const pfx = (s: string): Prefix => { const p = parsePrefix(s); if (!p) throw new Error(s); return p; };
@@ -17,12 +18,12 @@ const host = { ipMasq: true, subnetFile: DEFAULTS.subnetFile, leaseTTLSeconds: 8
 // `ip -json addr show`: ens3 has IPv4, a tentative, a deprecated and a good global IPv6 address
 // and a link-local one; ens4 and eth1 only link-local; eth0 only IPv6 (global + link-local).
 const ADDRS = '[{"ifindex":1,"ifname":"lo","flags":["LOOPBACK"],"mtu":65536,"qdisc":"noop","operstate":"DOWN","group":"default","txqlen":1000,"link_type":"loopback","address":"00:00:00:00:00:00","broadcast":"00:00:00:00:00:00","addr_info":[]},{"ifindex":2,"link":"ens3","ifname":"ens4","flags":["BROADCAST","MULTICAST","UP","LOWER_UP"],"mtu":1500,"qdisc":"noqueue","operstate":"UP","group":"default","txqlen":1000,"link_type":"ether","address":"d2:11:74:70:b2:fc","broadcast":"ff:ff:ff:ff:ff:ff","addr_info":[{"family":"inet6","local":"fe80::d011:74ff:fe70:b2fc","prefixlen":64,"scope":"link","valid_life_time":4294967295,"preferred_life_time":4294967295}]},{"ifindex":3,"link":"ens4","ifname":"ens3","flags":["BROADCAST","MULTICAST","UP","LOWER_UP"],"mtu":1500,"qdisc":"noqueue","operstate":"UP","group":"default","txqlen":1000,"link_type":"ether","address":"5e:a4:c0:18:f5:75","broadcast":"ff:ff:ff:ff:ff:ff","addr_info":[{"family":"inet","local":"192.0.2.11","prefixlen":24,"scope":"global","label":"ens3","valid_life_time":4294967295,"preferred_life_time":4294967295},{"family":"inet6","local":"fd00:2::12","prefixlen":64,"scope":"global","tentative":true,"valid_life_time":4294967295,"preferred_life_time":4294967295},{"family":"inet6","local":"fd00:2::13","prefixlen":64,"scope":"global","nodad":true,"deprecated":true,"valid_life_time":4294967295,"preferred_life_time":0},{"family":"inet6","local":"fd00:2::11","prefixlen":64,"scope":"global","nodad":true,"valid_life_time":4294967295,"preferred_life_time":4294967295},{"family":"inet6","local":"fe80::5ca4:c0ff:fe18:f575","prefixlen":64,"scope":"link","valid_life_time":4294967295,"preferred_life_time":4294967295}]},{"ifindex":4,"link":"eth0","ifname":"eth1","flags":["BROADCAST","MULTICAST","UP","LOWER_UP"],"mtu":1500,"qdisc":"noqueue","operstate":"UP","group":"default","txqlen":1000,"link_type":"ether","address":"9a:d0:92:ec:8c:26","broadcast":"ff:ff:ff:ff:ff:ff","addr_info":[{"family":"inet6","local":"fe80::98d0:92ff:feec:8c26","prefixlen":64,"scope":"link","valid_life_time":4294967295,"preferred_life_time":4294967295}]},{"ifindex":5,"link":"eth1","ifname":"eth0","flags":["BROADCAST","MULTICAST","UP","LOWER_UP"],"mtu":1500,"qdisc":"noqueue","operstate":"UP","group":"default","txqlen":1000,"link_type":"ether","address":"6e:16:6a:fd:ec:3d","broadcast":"ff:ff:ff:ff:ff:ff","addr_info":[{"family":"inet6","local":"fd00:3::11","prefixlen":64,"scope":"global","nodad":true,"valid_life_time":4294967295,"preferred_life_time":4294967295},{"family":"inet6","local":"fe80::6c16:6aff:fefd:ec3d","prefixlen":64,"scope":"link","valid_life_time":4294967295,"preferred_life_time":4294967295}]}]';
-// `ip -json -6 route show table main default` and the whole IPv6 main table.
+// `ip -json -6 route show table main default`, and the whole IPv6 main table.
 const DEFAULT6 = '[{"dst":"default","gateway":"fd00:3::1","dev":"eth0","metric":1024,"flags":[],"pref":"medium"}]';
 const MAIN6 = '[{"dst":"fd00:2::/64","dev":"ens3","protocol":"kernel","metric":256,"flags":[],"pref":"medium"},{"dst":"fd00:3::/64","dev":"eth0","protocol":"kernel","metric":256,"flags":[],"pref":"medium"},{"dst":"fe80::/64","dev":"ens4","protocol":"kernel","metric":256,"flags":[],"pref":"medium"},{"dst":"default","gateway":"fd00:3::1","dev":"eth0","metric":1024,"flags":[],"pref":"medium"}]';
 
 const links = parseHostLinks(ADDRS);
-const def6 = parseDefaultRoutes6(DEFAULT6);
+const def6 = parseRoutes(DEFAULT6, 6);
 const v4default: ObservedRoute = { dst: pfx('0.0.0.0/0'), via: ip('192.0.2.254'), dev: 'ens3', proto: 'dhcp', onlink: false, scopeLink: false };
 const choose = (h: Partial<FactsInput['host']>, routes: readonly ObservedRoute[], ls: readonly ObservedLink[] = links): HostFacts => chooseInterface({ host: { ...host, ...h }, links: ls, routes });
 const show = (f: HostFacts) => `${f.iface} v4=${formatIP(f.ifaceIP)} pub=${formatIP(f.publicIP)} v6=${f.ifaceIPv6 ? formatIP(f.ifaceIPv6) : '-'} pub6=${f.publicIPv6 ? formatIP(f.publicIPv6) : '-'} | ${f.why}`;
@@ -36,8 +37,8 @@ test('the link parser keeps both families and the flags that decide what may be 
   t.deepEqual(links.map((l) => l.name), ['lo', 'ens4', 'ens3', 'eth1', 'eth0']);
   t.deepEqual(links.find((l) => l.name === 'eth0')?.addrs, [], 'no IPv4 on eth0');
   t.deepEqual(def6.map((r) => `${formatIP(r.dst.ip)}/${r.dst.len} via ${r.via ? formatIP(r.via) : '-'} dev ${r.dev} ${r.proto}`), ['::/0 via fd00:3::1 dev eth0 boot']);
-  t.deepEqual(parseDefaultRoutes6(MAIN6).map((r) => r.dev), ['eth0'], 'only the default route is taken from a full listing');
-  t.deepEqual(parseDefaultRoutes6('[{"type":"unreachable","dst":"default","dev":"lo"}]'), []);
+  const main6 = parseRoutes(MAIN6, 6);
+  t.is(show(choose({}, main6)), 'eth0 v4=0.0.0.0 pub=0.0.0.0 v6=fd00:3::11 pub6=fd00:3::11 | eth0 carries the IPv6 default route (there is no IPv4 one)', 'the whole IPv6 table, as listRoutes gives it');
 });
 
 test('usable IPv6: global, not tentative or deprecated, never link-local; otherwise why not', (t) => {

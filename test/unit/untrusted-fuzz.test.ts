@@ -82,7 +82,7 @@ test('validatePeerLease: any key and value give a verdict with a reason, never a
   fc.assert(fc.property(entry, fc.constantFrom(...CONFIGS), ([key, value], config) => {
     const v = validatePeerLease(key, value, config);
     if (v.ok) peers++;
-    return v.ok ? v.lease.subnet.ip.family === 4 : typeof v.reason === 'string' && v.reason.length > 0 && v.reason.length < 400;
+    return v.ok ? (v.lease.subnet?.ip.family ?? 4) === 4 && (v.lease.subnetV6?.ip.family ?? 6) === 6 && (v.lease.subnet !== undefined || v.lease.subnetV6 !== undefined) : typeof v.reason === 'string' && v.reason.length > 0 && v.reason.length < 400;
   }), RUNS);
   t.log(`${peers} valid peers`);
   t.pass();
