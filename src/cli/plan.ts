@@ -57,7 +57,7 @@ export const planCommand: CommandModule<object, Args> = {
       backend, config, facts, mtu: backend.mtu(config, facts, spec.host.mtu),
       ...(config.ipv4 && own.subnet ? { v4: { network: config.ipv4.network, subnet: own.subnet } } : {}),
       ...(config.ipv6 && own.subnetV6 ? { v6: { network: config.ipv6.network, subnet: own.subnetV6 } } : {}),
-      vtepMAC: vx?.ok ? vx.value.vtepMAC : '', ...(vx6?.ok ? { vtepMACv6: vx6.value.vtepMAC } : {}), ipMasq: spec.host.ipMasq, keepFabricSource: spec.outputs.podman !== undefined, randomFully: await supportsRandomFully(), peers: () => fleet.peers.values(),
+      vtepMAC: vx?.ok ? vx.value.vtepMAC : '', ...(vx6?.ok ? { vtepMACv6: vx6.value.vtepMAC } : {}), ipMasq: spec.host.ipMasq, keepFabricSource: spec.outputs.podman !== undefined, randomFully: await supportsRandomFully(), randomFullyV6: await supportsRandomFully(6), peers: () => fleet.peers.values(),
       ...(wireguard ? { wireguard } : {}),
     });
     const lines = report.ops.map((op) => { const x = renderOp(op); return `${x.tool} ${x.line}`; });
