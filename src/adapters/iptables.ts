@@ -1,26 +1,40 @@
 /**
- * iptables, thinly: observe with `iptables-save -t TABLE`, change weft's chains atomically with
- * `iptables-restore --noflush -w` (nothing else in the table is touched).
+ * iptables and ip6tables, thinly: observe with `iptables-save -t TABLE` (`ip6tables-save` for
+ * IPv6), change weft's chains atomically with `iptables-restore --noflush -w`
+ * (`ip6tables-restore`): nothing else in the table is touched.
  */
+import type { Family } from '../core/cidr.js';
 import { type SavedTable, parseIptablesSave } from '../core/masq.js';
 import { exec, execOk } from './exec.js';
 
-export async function saveTables(tables: readonly string[]): Promise<Map<string, SavedTable>> {
+/** The iptables program for a family. */
+export const iptablesTool = (family: Family): 'iptables' | 'ip6tables' => (family === 4 ? 'iptables' : 'ip6tables');
+
+export async function saveTables(family: Family, tables: readonly string[]): Promise<Map<string, SavedTable>> {
   const out = new Map<string, SavedTable>();
-  for (const t of tables) out.set(t, parseIptablesSave(await execOk('iptables-save', ['-t', t])));
+  for (const t of tables) out.set(t, parseIptablesSave(await execOk(`${iptablesTool(family)}-save`, ['-t', t])));
   return out;
 }
 
-export async function restoreNoflush(payload: string): Promise<void> {
+export async function restoreNoflush(family: Family, payload: string): Promise<void> {
   if (payload === '') return;
-  await execOk('iptables-restore', ['--noflush', '-w', '5'], { input: payload });
+  await execOk(`${iptablesTool(family)}-restore`, ['--noflush', '-w', '5'], { input: payload });
 }
 
-/** `--random-fully` needs iptables >= 1.6.2 (as flanneld checks). */
-export async function supportsRandomFully(): Promise<boolean> {
-  const r = await exec('iptables', ['--version']);
-  const m = /v(\d+)\.(\d+)\.(\d+)/.exec(r.stdout);
+/** `iptables --version` output -> whether `--random-fully` is there (iptables >= 1.6.2, as flanneld checks). */
+export function versionSupportsRandomFully(versionText: string): boolean {
+  const m = /v(\d+)\.(\d+)\.(\d+)/.exec(versionText);
   if (!m) return false;
   const [maj, min, pat] = [Number(m[1]), Number(m[2]), Number(m[3])];
   return maj > 1 || (maj === 1 && (min > 6 || (min === 6 && pat >= 2)));
+}
+
+/**
+ * `--random-fully` needs iptables (or ip6tables) >= 1.6.2. A missing iptables is an error (weft
+ * needs it); a missing ip6tables answers false, so that IPv4 still starts and the IPv6 rules
+ * report the missing program on their own.
+ */
+export async function supportsRandomFully(family: Family = 4): Promise<boolean> {
+  const r = family === 4 ? await exec('iptables', ['--version']) : await exec('ip6tables', ['--version']).catch(() => undefined);
+  return r !== undefined && versionSupportsRandomFully(r.stdout);
 }

@@ -15,10 +15,11 @@ import type { KvStore } from '../core/store.js';
 import { formatIP } from '../core/cidr.js';
 import type { ObservedDatapath } from '../core/datapath.js';
 import { applyWireguard, observeWireguard } from '../adapters/wireguard.js';
-import { applyBatch, listLinks, listRoutes, observeDatapath, routeDevTo } from '../adapters/iproute2.js';
+import { applyBatch, listRoutes, observeDatapath, routeDevTo } from '../adapters/iproute2.js';
+import { listHostLinks } from '../adapters/host-links.js';
 import { restoreNoflush, saveTables } from '../adapters/iptables.js';
 import type { Logger } from '../adapters/log.js';
-import { ensureIPv4Forwarding } from '../adapters/sysctl.js';
+import { ensureForwarding } from '../adapters/sysctl.js';
 import { readTextIfExists, writeFileAtomic } from '../adapters/files.js';
 import { ETCD_BACKOFF } from '../core/backoff.js';
 import type { HostPort } from './reconciler.js';
@@ -63,12 +64,13 @@ export async function fleetConfig(store: KvStore, spec: Spec, log: Logger, signa
   throw new WeftError('E_ETCD_UNAVAILABLE', 'stopped before the network config could be read');
 }
 
-/** The fabric interface, its address and MTU, and the public IP (logged with why). */
+/** The fabric interface, its addresses (both families) and MTU, and the public IPs (logged with why). */
 export async function discoverHost(spec: Spec, log: Logger): Promise<HostFacts> {
-  const [links, routes] = await Promise.all([listLinks(), listRoutes()]);
+  const [links, routes] = await Promise.all([listHostLinks(), listRoutes()]);
   const canReachDev = spec.host.canReach ? await routeDevTo(formatIP(spec.host.canReach)) : undefined;
   const facts = chooseInterface({ host: spec.host, links, routes, ...(canReachDev ? { canReachDev } : {}) });
-  log.info('fabric interface chosen', { interface: facts.iface, address: formatIP(facts.ifaceIP), mtu: facts.ifaceMTU, publicIP: formatIP(facts.publicIP), why: facts.why });
+  const v6 = facts.publicIPv6 ? { addressV6: facts.ifaceIPv6 ? formatIP(facts.ifaceIPv6) : null, publicIPv6: formatIP(facts.publicIPv6) } : { ipv6: facts.ipv6Missing };
+  log.info('fabric interface chosen', { interface: facts.iface, address: formatIP(facts.ifaceIP), mtu: facts.ifaceMTU, publicIP: formatIP(facts.publicIP), ...v6, why: facts.why });
   return facts;
 }
 
@@ -106,7 +108,7 @@ export const kernelHost: HostPort = {
   applyBatch: (tool, lines) => (tool === 'wireguard' ? applyWireguard(lines) : applyBatch(tool, lines)),
   saveTables,
   restoreRules: restoreNoflush,
-  ensureForwarding: ensureIPv4Forwarding,
+  ensureForwarding,
   readFile: readTextIfExists,
   writeFile: (path, text) => writeFileAtomic(path, text),
 };

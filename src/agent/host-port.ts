@@ -3,7 +3,7 @@
  * the agent) and the host it observes and changes (HostPort: adapters in production, the
  * honest fake in test/helpers/fake-host.ts in unit tests).
  */
-import type { Prefix } from '../core/cidr.js';
+import type { Family, Prefix } from '../core/cidr.js';
 import type { NetworkConfig } from '../core/config-check.js';
 import type { DesiredDatapath, ObservedDatapath } from '../core/datapath.js';
 import type { Tool } from '../core/devices.js';
@@ -36,6 +36,8 @@ export interface ReconcileInputs {
   readonly vtepMACv6?: string;
   readonly ipMasq: boolean;
   readonly randomFully: boolean;
+  /** ip6tables supports `--random-fully` (absent: as `randomFully`). */
+  readonly randomFullyV6?: boolean;
   /** Podman is fed (outputs.podman): keep its NAT off fabric traffic (core/masq.ts). */
   readonly keepFabricSource?: boolean;
   /** The output files this host must have (core/host-files.ts); none when absent. */
@@ -73,9 +75,12 @@ export interface HostPort {
   /** The named devices (those that exist), every main-table route, the devices' neighbours and fdb. */
   observeDatapath(devices: readonly string[]): Promise<ObservedDatapath>;
   applyBatch(tool: Tool, lines: readonly string[]): Promise<{ index: number; message: string }[]>;
-  saveTables(tables: readonly string[]): Promise<Map<string, SavedTable>>;
-  restoreRules(payload: string): Promise<void>;
-  ensureForwarding(): Promise<boolean>;
+  /** `iptables-save -t T` (family 4) or `ip6tables-save -t T` (6) of each table. */
+  saveTables(family: Family, tables: readonly string[]): Promise<Map<string, SavedTable>>;
+  /** `iptables-restore --noflush` (4) or `ip6tables-restore --noflush` (6). */
+  restoreRules(family: Family, payload: string): Promise<void>;
+  /** Forwarding on for `family` (`iface`: the fabric interface); true when it was off. */
+  ensureForwarding(family: Family, iface?: string): Promise<boolean>;
   /** A file's text; undefined when it does not exist. */
   readFile(path: string): Promise<string | undefined>;
   /** Replace a file atomically (a reader never sees a partial file). */
@@ -85,7 +90,10 @@ export interface HostPort {
 export interface PassReport {
   readonly ops: readonly Op[];
   readonly failed: number;
+  /** The iptables-restore --noflush payload (IPv4; '' when converged or not served). */
   readonly rulesPayload: string;
+  /** The ip6tables-restore --noflush payload (IPv6; '' when converged or not served). */
+  readonly rulesPayloadV6: string;
   readonly writes: readonly FileWrite[];
   readonly desired: DesiredDatapath;
 }

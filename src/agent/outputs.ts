@@ -4,18 +4,22 @@
  * them atomically when missing or different and keeps checking them (core/host-files.ts).
  */
 import { createHash } from 'node:crypto';
-import type { SubnetKey } from '../core/subnet-key.js';
 import type { NetworkConfig } from '../core/config-check.js';
 import { type DesiredFile, desiredFiles } from '../core/host-files.js';
 import type { Spec } from '../core/spec.js';
+import type { SubnetKey } from '../core/subnet-key.js';
 
+/**
+ * The files for this host's lease `own`: each family the lease and the config both have (an
+ * IPv6 half the config does not have, or the reverse, is left out, never an error).
+ */
 export function outputFiles(spec: Spec, config: NetworkConfig, own: SubnetKey, mtu: number, nowISO = new Date().toISOString()): DesiredFile[] {
-  const subnet = own.v4 ?? own.v6;
-  if (!subnet) return [];
   const env = {
-    ...(config.ipv4 && own.v4 ? { network: config.ipv4.network } : {}), subnet, mtu, ipMasq: spec.host.ipMasq,
+    ...(config.ipv4 && own.v4 ? { network: config.ipv4.network, subnet: own.v4 } : {}),
     ...(config.ipv6 && own.v6 ? { ipv6Network: config.ipv6.network, ipv6Subnet: own.v6 } : {}),
+    mtu, ipMasq: spec.host.ipMasq,
   };
+  if (!env.subnet && !env.ipv6Subnet) return [];
   const podman = spec.outputs.podman;
   return desiredFiles({
     subnetFile: spec.host.subnetFile,

@@ -3,17 +3,18 @@
  * the own lease changed, a netlink event on weft's objects, a timer) only pokes it; a pass then
  * looks at the host, asks the backend for the desired state, plans and applies. Everything
  * weft owns on the host goes through it: the datapath (every pass), and on the slower check
- * interval the iptables rules, IPv4 forwarding and the output files (subnet.env, docker
+ * interval the iptables and ip6tables rules and forwarding of each family served, and the output files (subnet.env, docker
  * options, ...), each read back and rewritten when missing or different. Failures are logged
  * and retried by a later pass with backoff; they never block the rest of the pass. Scheduling
  * is agent/pass-loop.ts; keeping the work per change O(1) (the kernel state followed through
  * netlink events, the desired state per changed lease, only touched keys planned) is
  * agent/datapath-tracker.ts.
  */
+import type { Family } from '../core/cidr.js';
 import type { Clock } from '../core/clock.js';
 import type { DesiredDatapath, ObservedDatapath } from '../core/datapath.js';
 import type { FileWrite, ObservedFile } from '../core/host-files.js';
-import { type DesiredHost, type HostPlan, type ObservedHost, planHost, tablesOf } from '../core/host-state.js';
+import { type DesiredHost, type FamilyRules, type HostPlan, type ObservedHost, payloadOf, planHost, tablesOf } from '../core/host-state.js';
 import { type SavedTable, desiredRules } from '../core/masq.js';
 import { type Op, batches, opObject, renderOp } from '../core/plan.js';
 import type { Logger } from '../adapters/log.js';
@@ -38,10 +39,21 @@ export interface ReconcilerOptions {
   readonly onPass?: (durationMs: number, ok: boolean) => void;
 }
 
-const rulesOf = (inp: ReconcileInputs) => {
-  const f = inp.v4;
-  return f ? desiredRules({ network: f.network, ownSubnet: f.subnet, ipMasq: inp.ipMasq, randomFully: inp.randomFully, keepFabricSource: inp.keepFabricSource ?? false }) : { want: [], remove: [] };
-};
+/** The chains of every family served (IPv4 first): a family not served is never looked at (a v4-only host never runs ip6tables). */
+const rulesOf = (inp: ReconcileInputs): FamilyRules[] => familiesOf(inp).map((f) => {
+  const family = f.network.ip.family;
+  const randomFully = family === 6 ? inp.randomFullyV6 ?? inp.randomFully : inp.randomFully;
+  return { family, rules: desiredRules({ family, network: f.network, ownSubnet: f.subnet, ipMasq: inp.ipMasq, randomFully, keepFabricSource: inp.keepFabricSource ?? false }) };
+});
+
+/** How each family's tools are named in logs and errors. */
+const FAMILY = {
+  4: { ip: 'IPv4', restore: 'iptables-restore', save: 'iptables-save', installed: 'iptables rules installed' },
+  6: { ip: 'IPv6', restore: 'ip6tables-restore', save: 'ip6tables-save', installed: 'ip6tables rules installed' },
+} as const;
+
+/** A look at the host; `tableErrors`: the families whose tables could not be read (their rules wait for the next check). */
+type Look = ObservedHost & { readonly tableErrors?: ReadonlyMap<Family, string> };
 
 const ownershipOf = (inp: ReconcileInputs) => ({ networks: networksOf(inp), ownSubnets: familiesOf(inp).map((f) => f.subnet), iface: inp.facts.iface });
 const desiredHostOf = (inp: ReconcileInputs, datapath: DesiredDatapath): DesiredHost => ({ datapath, rules: rulesOf(inp), files: inp.files ?? [], own: ownershipOf(inp) });
@@ -119,7 +131,7 @@ export class Reconciler {
   /** What a pass with `inputs` would do, changing nothing (weft plan). */
   async preview(inputs: ReconcileInputs): Promise<PassReport> {
     const p = this.compute(inputs, await this.look(inputs, observedDevices(inputs), true));
-    return { ops: p.ops, failed: 0, rulesPayload: p.rules?.payload ?? '', writes: p.writes ?? [], desired: p.datapath };
+    return { ops: p.ops, failed: 0, rulesPayload: payloadOf(p, 4), rulesPayloadV6: payloadOf(p, 6), writes: p.writes ?? [], desired: p.datapath };
   }
 
   /** One pass; never throws (a failure is logged and retried). True when converged. */
@@ -148,10 +160,11 @@ export class Reconciler {
     const view = await this.tracker.plan(inp, ownershipOf(inp), started, (devices) => this.o.host.observeDatapath(devices));
     if (!view.fresh) this.stats.cachedPasses++;
     // Rules and files on a check; the datapath's operations are the tracker's.
-    const checks = planHost(desiredHostOf(inp, view.desired), await this.look(inp, EMPTY_DATAPATH, checksDue), true);
+    const look = await this.look(inp, EMPTY_DATAPATH, checksDue);
+    const checks = planHost(desiredHostOf(inp, view.desired), look, true);
     const p = { ...checks, ops: view.ops, datapath: view.desired };
     const isDrift = version === this.convergedVersion;
-    let failed = await this.applyRules(p, checksVersion !== this.checksVersion);
+    let failed = await this.applyRules(inp, p, look, checksVersion !== this.checksVersion);
     failed += await this.applyOps(p.ops, isDrift);
     const filesFailed = await this.applyWrites(p.writes ?? [], isDrift);
     failed += filesFailed;
@@ -162,15 +175,19 @@ export class Reconciler {
   }
 
   /** Observe: the datapath given (or a fresh one), and on a check the rules and files. */
-  private async look(inp: ReconcileInputs, given: ObservedDatapath | readonly string[], checks: boolean): Promise<ObservedHost> {
+  private async look(inp: ReconcileInputs, given: ObservedDatapath | readonly string[], checks: boolean): Promise<Look> {
     const datapath = isObserved(given) ? given : await this.o.host.observeDatapath(given);
     if (!checks) return { datapath };
     const files = new Map<string, ObservedFile>();
     for (const f of inp.files ?? []) {
       try { files.set(f.path, { text: await this.o.host.readFile(f.path) }); } catch (e) { files.set(f.path, { error: message(e) }); }
     }
-    const tables: Map<string, SavedTable> = await this.o.host.saveTables(tablesOf(rulesOf(inp)));
-    return { datapath, tables, files };
+    const tables = new Map<Family, Map<string, SavedTable>>();
+    const tableErrors = new Map<Family, string>();
+    for (const f of rulesOf(inp)) {
+      try { tables.set(f.family, await this.o.host.saveTables(f.family, tablesOf(f.rules))); } catch (e) { tableErrors.set(f.family, message(e)); }
+    }
+    return { datapath, tables, tableErrors, files };
   }
 
   /** Desired host state (the backend's datapath, rules, files) and the full plan that reaches it (weft plan). */
@@ -179,19 +196,48 @@ export class Reconciler {
     return { ...planHost(desiredHostOf(inp, datapath), look), datapath };
   }
 
-  /** `newInputs`: the rules follow new inputs (start-up, a new lease or network config), not drift. */
-  private async applyRules(p: HostPlan, newInputs: boolean): Promise<number> {
+  /**
+   * Forwarding and rules of every family served, each on its own: a family whose tables could
+   * not be read or whose restore failed is retried on the next check and never stops the other.
+   * `newInputs`: the rules follow new inputs (start-up, a new lease or network config), not drift.
+   */
+  private async applyRules(inp: ReconcileInputs, p: HostPlan, look: Look, newInputs: boolean): Promise<number> {
     if (!p.rules) return 0;
-    if (await this.o.host.ensureForwarding()) this.o.log.warn('IPv4 forwarding was off; turned it on');
-    if (!p.rules.payload) return 0;
+    let failed = 0;
+    for (const { family } of rulesOf(inp)) {
+      const names = FAMILY[family];
+      failed += await this.ensureForwarding(family, inp.facts.iface);
+      const unread = look.tableErrors?.get(family);
+      if (unread !== undefined) {
+        this.stats.lastError = `${names.save}: ${unread}`;
+        this.o.log.warn(`${names.save} failed; will retry`, { error: unread });
+        failed++;
+        continue;
+      }
+      const plan = p.rules.find((r) => r.family === family);
+      if (!plan?.payload) continue;
+      try {
+        await this.o.host.restoreRules(family, plan.payload);
+        this.stats.rulesRepairs++;
+        this.o.log[newInputs ? 'info' : 'warn'](names.installed, { chains: plan.repaired });
+      } catch (e) {
+        this.stats.lastError = `${names.restore}: ${message(e)}`;
+        this.o.log.warn(`${names.restore} failed; will retry`, { error: message(e) });
+        failed++;
+      }
+    }
+    return failed;
+  }
+
+  /** 1 when forwarding for `family` could not be turned on (retried on the next check). */
+  private async ensureForwarding(family: Family, iface: string): Promise<number> {
+    const names = FAMILY[family];
     try {
-      await this.o.host.restoreRules(p.rules.payload);
-      this.stats.rulesRepairs++;
-      this.o.log[newInputs ? 'info' : 'warn']('iptables rules installed', { chains: p.rules.repaired });
+      if (await this.o.host.ensureForwarding(family, iface)) this.o.log.warn(`${names.ip} forwarding was off; turned it on`);
       return 0;
     } catch (e) {
-      this.stats.lastError = `iptables-restore: ${message(e)}`;
-      this.o.log.warn('iptables-restore failed; will retry', { error: message(e) });
+      this.stats.lastError = `${names.ip} forwarding: ${message(e)}`;
+      this.o.log.warn(`cannot turn ${names.ip} forwarding on; will retry`, { error: message(e) });
       return 1;
     }
   }

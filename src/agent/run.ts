@@ -14,7 +14,7 @@ import type { FamilyRange, NetworkConfig } from '../core/config-check.js';
 import { WeftError } from '../core/errors.js';
 import { Fleet } from '../core/fleet.js';
 import { type HealthSnapshot, type Phase, degradedMessage } from '../core/health.js';
-import type { HostFacts } from '../core/host-facts.js';
+import { type HostFacts, familyRefusal } from '../core/host-facts.js';
 import { configKey, subnetsPrefix } from '../core/owner.js';
 import { type SubnetKey, encodeLeaseAttrs, formatSubnetKey } from '../core/lease.js';
 import { parseEnvFile, previousSubnet } from '../core/outputs.js';
@@ -58,13 +58,6 @@ function previousSubnets(vars: ReadonlyMap<string, string>): SubnetKey | undefin
   return v4 || v6 ? { ...(v4 && v4.ip.family === 4 ? { v4 } : {}), ...(v6 && v6.ip.family === 6 ? { v6 } : {}) } : undefined;
 }
 
-/** Why this host cannot serve the config's address families, or undefined. */
-function familyRefusal(config: NetworkConfig, f: HostFacts): string | undefined {
-  if (config.ipv4 && f.publicIP.value === 0n) return `the network has IPv4 (${formatPrefix(config.ipv4.network)}) but ${f.iface} has no IPv4 address; set host.interface or host.publicIP`;
-  if (config.ipv6 && !f.publicIPv6) return `the network has IPv6 (${formatPrefix(config.ipv6.network)}) but ${f.iface} has no global IPv6 address (a link-local fe80:: address cannot carry the fabric); set host.publicIPv6 or host.interface`;
-  return undefined;
-}
-
 /** The lease ranges a derived config asks for. */
 const ranges = (d: Derived): { range?: FamilyRange; rangeV6?: FamilyRange } => ({ ...(d.range ? { range: d.range } : {}), ...(d.rangeV6 ? { rangeV6: d.rangeV6 } : {}) });
 
@@ -97,6 +90,8 @@ interface Base {
   readonly ids: IdentityKeeper;
   readonly facts: HostFacts;
   readonly randomFully: boolean;
+  /** ip6tables has --random-fully (false when it is missing: the IPv6 rules then say so on their own). */
+  readonly randomFullyV6: boolean;
   readonly reconciler: Reconciler;
 }
 
@@ -151,7 +146,7 @@ export class Agent {
     const ids = new IdentityKeeper(identity, { store, prefix: spec.etcd.prefix, stateDir: spec.host.stateDir, log });
     parts.ids = ids;
     this.setStep('inspecting the host');
-    const base: Base = { store, ids, facts: await discoverHost(spec, log), randomFully: await supportsRandomFully(), reconciler: this.newReconciler() };
+    const base: Base = { store, ids, facts: await discoverHost(spec, log), randomFully: await supportsRandomFully(), randomFullyV6: await supportsRandomFully(6), reconciler: this.newReconciler() };
     this.setStep('reading the network config from etcd');
     const fleetConfigP = fleetConfig(store, spec, log, signal);
     fleetConfigP.catch(() => undefined); // awaited below; an early rejection must not be "unhandled"
@@ -327,7 +322,7 @@ export class Agent {
       ...(d.range && own.v4 ? { v4: { network: d.range.network, subnet: own.v4 } } : {}),
       ...(d.rangeV6 && own.v6 ? { v6: { network: d.rangeV6.network, subnet: own.v6 } } : {}),
       ...(d.vtepMACv6 ? { vtepMACv6: d.vtepMACv6 } : {}),
-      keepFabricSource: spec.outputs.podman !== undefined, randomFully: b.randomFully, files: outputFiles(spec, config, own, d.mtu),
+      keepFabricSource: spec.outputs.podman !== undefined, randomFully: b.randomFully, randomFullyV6: b.randomFullyV6, files: outputFiles(spec, config, own, d.mtu),
       peers: () => peers.values(), peer: (k) => peers.get(k),
       ...(d.wireguard ? { wireguard: d.wireguard } : {}),
     };

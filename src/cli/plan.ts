@@ -57,11 +57,12 @@ export const planCommand: CommandModule<object, Args> = {
       backend, config, facts, mtu: backend.mtu(config, facts, spec.host.mtu),
       ...(config.ipv4 && own.subnet ? { v4: { network: config.ipv4.network, subnet: own.subnet } } : {}),
       ...(config.ipv6 && own.subnetV6 ? { v6: { network: config.ipv6.network, subnet: own.subnetV6 } } : {}),
-      vtepMAC: vx?.ok ? vx.value.vtepMAC : '', ...(vx6?.ok ? { vtepMACv6: vx6.value.vtepMAC } : {}), ipMasq: spec.host.ipMasq, keepFabricSource: spec.outputs.podman !== undefined, randomFully: await supportsRandomFully(), peers: () => fleet.peers.values(),
+      vtepMAC: vx?.ok ? vx.value.vtepMAC : '', ...(vx6?.ok ? { vtepMACv6: vx6.value.vtepMAC } : {}), ipMasq: spec.host.ipMasq, keepFabricSource: spec.outputs.podman !== undefined, randomFully: await supportsRandomFully(), randomFullyV6: await supportsRandomFully(6), peers: () => fleet.peers.values(),
       ...(wireguard ? { wireguard } : {}),
     });
     const lines = report.ops.map((op) => { const x = renderOp(op); return `${x.tool} ${x.line}`; });
     if (report.rulesPayload) lines.push(...report.rulesPayload.trimEnd().split('\n').map((l) => `iptables-restore --noflush: ${l}`));
+    if (report.rulesPayloadV6) lines.push(...report.rulesPayloadV6.trimEnd().split('\n').map((l) => `ip6tables-restore --noflush: ${l}`));
     process.stdout.write(`# ${own.subnetKey} on ${facts.iface}, ${report.desired.peersProgrammed} peer(s) programmed, ${report.desired.skipped.length} skipped\n`);
     for (const s of report.desired.skipped) process.stdout.write(`# skipped ${safeText(s.subnetKey)}: ${safeText(s.reason)}\n`);
     process.stdout.write(lines.length ? `${lines.join('\n')}\n` : 'no changes: the datapath and rules match\n');

@@ -4,7 +4,6 @@
  * writes it when it is missing or differs, on every check, not only when the lease changes.
  * Pure: contents are rendered here (core/outputs.ts); reading and writing are adapters' jobs.
  */
-import type { Prefix } from './cidr.js';
 import { type SubnetEnv, dockerOptsFor, podmanNetworkFor, renderDaemonJson, renderSubnetEnv } from './outputs.js';
 
 /** A file weft wants on the host. `render` sees the file's current text (Podman keeps `created`). */
@@ -16,20 +15,30 @@ export interface DesiredFile {
 /** Which files the spec asks for (spec.host.subnetFile and spec.outputs). */
 export interface OutputTargets {
   readonly subnetFile: string;
-  readonly docker?: { readonly file: string; readonly key: string };
+  /** `ipv6`: the opt-in `--ipv6 --fixed-cidr-v6=…` options (the default is mk-docker-opts.sh's bytes). */
+  readonly docker?: { readonly file: string; readonly key: string; readonly ipv6?: boolean };
   readonly dockerDaemonJson?: string;
   /** Podman network file and its stable id (a hash of the path, computed by the caller). */
   readonly podman?: { readonly file: string; readonly id: string };
 }
 
-/** The output files for this host's lease. `nowISO` is Podman's `created` for a new file. */
-export function desiredFiles(t: OutputTargets, env: SubnetEnv & { readonly subnet: Prefix }, nowISO: string): DesiredFile[] {
+/**
+ * The output files for this host's lease: `env.subnet` (IPv4) and/or `env.ipv6Subnet` (IPv6),
+ * each family's network beside it. `nowISO` is Podman's `created` for a new file.
+ */
+export function desiredFiles(t: OutputTargets, env: SubnetEnv, nowISO: string): DesiredFile[] {
   const files: DesiredFile[] = [{ path: t.subnetFile, render: () => renderSubnetEnv(env) }];
   const docker = t.docker;
-  if (docker) files.push({ path: docker.file, render: () => dockerOptsFor(env, docker.key) });
-  if (t.dockerDaemonJson) files.push({ path: t.dockerDaemonJson, render: () => renderDaemonJson(env.subnet, env.mtu) });
+  const v6 = env.ipv6Network && env.ipv6Subnet ? env.ipv6Subnet : undefined;
+  if (docker) files.push({ path: docker.file, render: () => dockerOptsFor(env, docker.key, docker.ipv6 ?? false) });
+  if (t.dockerDaemonJson) files.push({ path: t.dockerDaemonJson, render: () => renderDaemonJson(env.subnet, env.mtu, v6) });
   const podman = t.podman;
-  if (podman) files.push({ path: podman.file, render: (previous) => podmanNetworkFor({ file: podman.file, id: podman.id, subnet: env.subnet, mtu: env.mtu, previous, nowISO }) });
+  if (podman) {
+    files.push({
+      path: podman.file,
+      render: (previous) => podmanNetworkFor({ file: podman.file, id: podman.id, ...(env.subnet ? { subnet: env.subnet } : {}), ...(v6 ? { ipv6Subnet: v6 } : {}), mtu: env.mtu, previous, nowISO }),
+    });
+  }
   return files;
 }
 

@@ -1,10 +1,12 @@
 /**
- * flanneld's masquerade and forward rules (flannel-compat.md §5.2, §5.3), byte for byte in
- * iptables-save's canonical form, so weft and flanneld recognise and recycle each other's
- * chains. The plan rewrites a weft chain only when its content differs, and keeps exactly one
+ * flanneld's masquerade and forward rules (flannel-compat.md §5.2, §5.3; IPv6:
+ * flannel-ipv6-wireguard.md §1.11), byte for byte in iptables-save's (ip6tables-save's)
+ * canonical form, so weft and flanneld recognise and recycle each other's chains. Both families
+ * use the same chains; IPv6 rules differ only in the multicast range (ff00::/8) and go to
+ * ip6tables. The plan rewrites a weft chain only when its content differs, and keeps exactly one
  * jump to it; the payload goes to `iptables-restore --noflush`, which touches nothing else.
  */
-import { type Prefix, formatPrefix } from './cidr.js';
+import { type Family, type Prefix, formatPrefix } from './cidr.js';
 
 export interface ChainSpec {
   readonly table: 'nat' | 'filter';
@@ -20,6 +22,8 @@ export interface ChainSpec {
 }
 
 export interface RulesInput {
+  /** Which table set the rules are for: iptables (4) or ip6tables (6). */
+  readonly family: Family;
   readonly network: Prefix;
   readonly ownSubnet: Prefix;
   readonly ipMasq: boolean;
@@ -40,9 +44,12 @@ export const MASQ_CHAIN = 'FLANNEL-POSTRTG';
 export const FWD_CHAIN = 'FLANNEL-FWD';
 export const NO_MASQ_CHAIN = 'WEFT-NO-MASQ';
 const NO_MASQ = '-m comment --comment "weft no-masq"';
+/** The multicast range never masqueraded, per family (flanneld's). */
+const MULTICAST = { 4: '224.0.0.0/4', 6: 'ff00::/8' } as const;
 
-/** The chains weft wants, and the chains it wants gone (ipMasq off). */
+/** The chains weft wants, and the chains it wants gone (ipMasq off), for one family. */
 export function desiredRules(i: RulesInput): { want: ChainSpec[]; remove: ChainSpec[] } {
+  if (i.network.ip.family !== i.family || i.ownSubnet.ip.family !== i.family) throw new RangeError(`IPv${i.family} rules for ${formatPrefix(i.network)} / ${formatPrefix(i.ownSubnet)}`);
   const n = formatPrefix(i.network);
   const l = formatPrefix(i.ownSubnet);
   const masq = `-j MASQUERADE${i.randomFully ? ' --random-fully' : ''}`;
@@ -53,7 +60,7 @@ export function desiredRules(i: RulesInput): { want: ChainSpec[]; remove: ChainS
       `-s ${l} -d ${n} ${MASQ} -j RETURN`,
       `-s ${n} -d ${l} ${MASQ} -j RETURN`,
       `! -s ${n} -d ${l} ${MASQ} -j RETURN`,
-      `-s ${n} ! -d 224.0.0.0/4 ${MASQ} ${masq}`,
+      `-s ${n} ! -d ${MULTICAST[i.family]} ${MASQ} ${masq}`,
       `! -s ${n} -d ${n} ${MASQ} ${masq}`,
     ],
   };

@@ -1,9 +1,11 @@
 /**
- * What weft writes for other tools: flannel's subnet.env (flannel-compat.md §6), the
- * mk-docker-opts.sh output (§7), a Docker daemon.json fragment and a Podman (netavark) network.
- * Renderers return text; writing it (atomically) is an adapter's job.
+ * What weft writes for other tools: flannel's subnet.env (flannel-compat.md §6; the IPv6
+ * variables of flannel-ipv6-wireguard.md §1.8), the mk-docker-opts.sh output (§7; IPv6 options
+ * only on request, §1.12), a Docker daemon.json fragment and a Podman (netavark) network, each
+ * with the IPv6 subnet when this host has one. Renderers return text; writing it (atomically)
+ * is an adapter's job.
  */
-import { type Prefix, type IP, addToIP, formatIP, formatPrefix, maskPrefix, parsePrefix, prefix } from './cidr.js';
+import { type Prefix, addToIP, formatIP, formatPrefix, maskPrefix, parsePrefix, prefix } from './cidr.js';
 
 export interface SubnetEnv {
   readonly network?: Prefix;
@@ -64,21 +66,28 @@ export function previousSubnet(vars: ReadonlyMap<string, string>, name = 'FLANNE
   return valid.length === 1 && valid[0] ? maskPrefix(valid[0]) : undefined;
 }
 
-/** mk-docker-opts.sh flags. */
+/** mk-docker-opts.sh flags, and weft's opt-in `ipv6`. */
 export interface DockerOptsFlags {
   readonly individual: boolean;
   readonly combined: boolean;
   readonly key: string;
   readonly omitIpMasq: boolean;
+  /**
+   * Not mk-docker-opts.sh's (which ignores every FLANNEL_IPV6_* variable): with
+   * FLANNEL_IPV6_SUBNET set, also `DOCKER_OPT_IPV6="--ipv6"` and
+   * `DOCKER_OPT_FIXED_CIDR_V6="--fixed-cidr-v6=<the subnet, network form>"`, in the same
+   * variable-per-option format (byte order puts them between BIP, IPMASQ and MTU).
+   */
+  readonly ipv6?: boolean;
 }
 
 export type DockerOptsResult = { readonly ok: true; readonly text: string } | { readonly ok: false; readonly message: string };
 
 /**
- * mk-docker-opts.sh's output, byte for byte. `env` is the environment merged with the
- * sourced subnet.env (sourced values win), as the script's shell sees it: every variable
- * whose name holds `DOCKER_OPT_` becomes an option, in byte order, and the current value of
- * the combined key is prepended.
+ * mk-docker-opts.sh's output, byte for byte (unless `flags.ipv6`). `env` is the environment
+ * merged with the sourced subnet.env (sourced values win), as the script's shell sees it: every
+ * variable whose name holds `DOCKER_OPT_` becomes an option, in byte order, and the current
+ * value of the combined key is prepended.
  */
 export function renderDockerOpts(flags: DockerOptsFlags, env: ReadonlyMap<string, string>): DockerOptsResult {
   const vars = new Map(env);
@@ -94,6 +103,13 @@ export function renderDockerOpts(flags: DockerOptsFlags, env: ReadonlyMap<string
     else if (masq === 'false') vars.set('DOCKER_OPT_IPMASQ', '--ip-masq=true');
     else return { ok: false, message: `Invalid value of FLANNEL_IPMASQ: ${masq}` };
   }
+  const subnet6 = flags.ipv6 ? vars.get('FLANNEL_IPV6_SUBNET') : undefined;
+  if (subnet6) {
+    const p = parsePrefix(subnet6);
+    if (!p || p.ip.family !== 6) return { ok: false, message: `Invalid value of FLANNEL_IPV6_SUBNET: ${subnet6}` };
+    vars.set('DOCKER_OPT_IPV6', '--ipv6');
+    vars.set('DOCKER_OPT_FIXED_CIDR_V6', `--fixed-cidr-v6=${formatPrefix(maskPrefix(p))}`);
+  }
   const prefixValue = vars.get(flags.key) ?? '';
   let opts = prefixValue ? `${prefixValue} ` : '';
   let out = '';
@@ -107,29 +123,38 @@ export function renderDockerOpts(flags: DockerOptsFlags, env: ReadonlyMap<string
   return { ok: true, text: out };
 }
 
-/** The docker options weft emits for its own lease (mk-docker-opts with default flags). */
-export function dockerOptsFor(env: SubnetEnv, key: string): string {
-  const r = renderDockerOpts({ individual: false, combined: false, key, omitIpMasq: false }, parseEnvFile(renderSubnetEnv(env)));
+/** The docker options weft emits for its own lease (mk-docker-opts with default flags; `ipv6`: the opt-in IPv6 options). */
+export function dockerOptsFor(env: SubnetEnv, key: string, ipv6 = false): string {
+  const r = renderDockerOpts({ individual: false, combined: false, key, omitIpMasq: false, ipv6 }, parseEnvFile(renderSubnetEnv(env)));
   if (!r.ok) throw new Error(r.message);
   return r.text;
 }
 
-/** A Docker daemon.json fragment: `{"bip": "198.18.5.1/24", "mtu": 1450}`. */
-export function renderDaemonJson(subnet: Prefix, mtu: number): string {
-  return `${JSON.stringify({ bip: formatPrefix(gatewayOf(subnet)), mtu }, null, 2)}\n`;
+/**
+ * A Docker daemon.json fragment: `{"bip": "198.18.5.1/24", "mtu": 1450}`; with an IPv6 subnet
+ * also `"ipv6": true, "fixed-cidr-v6": "fd18:0:0:5::/64"`; IPv6-only: no `bip`.
+ */
+export function renderDaemonJson(subnet: Prefix | undefined, mtu: number, ipv6Subnet?: Prefix): string {
+  const doc = {
+    ...(subnet ? { bip: formatPrefix(gatewayOf(subnet)) } : {}),
+    ...(ipv6Subnet ? { ipv6: true, 'fixed-cidr-v6': formatPrefix(maskPrefix(ipv6Subnet)) } : {}),
+    mtu,
+  };
+  return `${JSON.stringify(doc, null, 2)}\n`;
 }
 
-/** A netavark network definition for Podman, bridged on the leased subnet. */
-export function renderPodmanNetwork(p: { name: string; id: string; subnet: Prefix; mtu: number; created: string }): string {
-  const gateway: IP = gatewayOf(p.subnet).ip;
+const podmanSubnet = (s: Prefix) => ({ subnet: formatPrefix(maskPrefix(s)), gateway: formatIP(gatewayOf(s).ip) });
+
+/** A netavark network definition for Podman, bridged on the leased subnet(s): IPv4, IPv6 or both. */
+export function renderPodmanNetwork(p: { name: string; id: string; subnet?: Prefix; ipv6Subnet?: Prefix; mtu: number; created: string }): string {
   const doc = {
     name: p.name,
     id: p.id,
     driver: 'bridge',
     network_interface: `${p.name}0`,
     created: p.created,
-    subnets: [{ subnet: formatPrefix(maskPrefix(p.subnet)), gateway: formatIP(gateway) }],
-    ipv6_enabled: false,
+    subnets: [...(p.subnet ? [podmanSubnet(p.subnet)] : []), ...(p.ipv6Subnet ? [podmanSubnet(p.ipv6Subnet)] : [])],
+    ipv6_enabled: p.ipv6Subnet !== undefined,
     internal: false,
     dns_enabled: false,
     options: { mtu: String(p.mtu) },
@@ -143,7 +168,7 @@ export function renderPodmanNetwork(p: { name: string; id: string; subnet: Prefi
  * Podman expects), with a stable `id` supplied by the caller and the `created` time of the file
  * already there, so an unchanged lease rewrites nothing.
  */
-export function podmanNetworkFor(p: { file: string; id: string; subnet: Prefix; mtu: number; previous: string | undefined; nowISO: string }): string {
+export function podmanNetworkFor(p: { file: string; id: string; subnet?: Prefix; ipv6Subnet?: Prefix; mtu: number; previous: string | undefined; nowISO: string }): string {
   const base = p.file.slice(p.file.lastIndexOf('/') + 1);
   const name = base.endsWith('.json') ? base.slice(0, -'.json'.length) : base;
   let created = p.nowISO;
@@ -151,5 +176,5 @@ export function podmanNetworkFor(p: { file: string; id: string; subnet: Prefix; 
     const prev = p.previous ? (JSON.parse(p.previous) as { created?: unknown }) : undefined;
     if (typeof prev?.created === 'string' && prev.created !== '') created = prev.created;
   } catch { /* an unreadable previous file is replaced */ }
-  return renderPodmanNetwork({ name, id: p.id, subnet: p.subnet, mtu: p.mtu, created });
+  return renderPodmanNetwork({ name, id: p.id, ...(p.subnet ? { subnet: p.subnet } : {}), ...(p.ipv6Subnet ? { ipv6Subnet: p.ipv6Subnet } : {}), mtu: p.mtu, created });
 }

@@ -2,11 +2,12 @@
  * An honest fake of the host the reconciler drives (HostPort): a small in-memory kernel of
  * links, addresses, main-table routes, permanent neighbours and fdb entries that **applies the
  * `ip -batch` / `bridge -batch` lines it is given** (and rejects what the kernel would reject),
- * an iptables that applies `iptables-restore --noflush` payloads, and a file system. So a
+ * an iptables and an ip6tables that apply `iptables-restore --noflush` payloads (each its own
+ * tables, as the kernel keeps them), per-family forwarding, and a file system. So a
  * planner that emits a wrong, missing or unparseable operation leaves the fake in a wrong state
  * and a unit test fails, as it would on a real host.
  */
-import { type IP, type Prefix, formatIP, formatPrefix, parseIP, parsePrefix } from '../../src/core/cidr.js';
+import { type Family, type IP, type Prefix, formatIP, formatPrefix, parseIP, parsePrefix } from '../../src/core/cidr.js';
 import type { FdbEntry, Neighbour, ObservedDatapath, ObservedDevice, ObservedRoute, ObservedWireguardPeer } from '../../src/core/datapath.js';
 import { publicKeyOf } from '../../src/adapters/wireguard-keys.js';
 import type { Tool } from '../../src/core/devices.js';
@@ -32,11 +33,22 @@ export class FakeHost implements HostPort {
   routes: ObservedRoute[] = [];
   readonly neighs = new Map<string, Neighbour>();
   readonly fdb = new Map<string, FdbEntry>();
-  readonly tables = new Map<string, Map<string, string[]>>([['nat', new Map([['POSTROUTING', []]])], ['filter', new Map([['FORWARD', []]])]]);
+  /** iptables' tables (IPv4). */
+  readonly tables = emptyTables();
+  /** ip6tables' tables (IPv6): separate from iptables', as in the kernel. */
+  readonly tables6 = emptyTables();
+  /** Families whose `*tables-save` fails (ip6tables not installed, say). */
+  readonly saveFails = new Set<Family>();
+  /** Families whose `*tables-restore` fails (a kernel without IPv6 NAT, say). */
+  readonly restoreFails = new Set<Family>();
+  /** Every `*tables-save` and `*tables-restore` run, as `iptables-save nat` / `ip6tables-restore`. */
+  readonly iptablesRuns: string[] = [];
   readonly files = new Map<string, string>();
   /** Paths whose writes fail (as a full disk or a missing directory would). */
   readonly unwritable = new Set<string>();
   forwarding = true;
+  /** net.ipv6.conf.all.forwarding. */
+  forwarding6 = true;
   /** Every line applied (including failed ones), in order. */
   readonly applied: string[] = [];
   observed = 0;
@@ -217,20 +229,33 @@ export class FakeHost implements HostPort {
     throw new Error(`fake bridge: unknown command "${w.join(' ')}"`);
   }
 
-  saveTables(tables: readonly string[]): Promise<Map<string, SavedTable>> {
-    return Promise.resolve(new Map(tables.map((t) => [t, new Map([...(this.tables.get(t) ?? [])].map(([c, r]) => [c, [...r]]))])));
+  /** The tables of `family`'s iptables program. */
+  tablesOf(family: Family): Map<string, Map<string, string[]>> { return family === 4 ? this.tables : this.tables6; }
+
+  saveTables(family: Family, tables: readonly string[]): Promise<Map<string, SavedTable>> {
+    const tool = family === 4 ? 'iptables' : 'ip6tables';
+    for (const t of tables) this.iptablesRuns.push(`${tool}-save ${t}`);
+    if (this.saveFails.has(family)) return Promise.reject(new Error(`${tool}-save is not installed (needed by weft)`));
+    const own = this.tablesOf(family);
+    return Promise.resolve(new Map(tables.map((t) => [t, new Map([...(own.get(t) ?? [])].map(([c, r]) => [c, [...r]]))])));
   }
 
-  /** `iptables-restore --noflush`: `*table`, `:CHAIN` (create or flush), -A, -I CHAIN N, -D, -X, COMMIT. */
-  restoreRules(payload: string): Promise<void> {
-    try { this.restore(payload); return Promise.resolve(); } catch (e) { return Promise.reject(e instanceof Error ? e : new Error(String(e))); }
+  /** `iptables-restore --noflush` (`ip6tables-restore` for 6): `*table`, `:CHAIN` (create or flush), -A, -I CHAIN N, -D, -X, COMMIT. */
+  restoreRules(family: Family, payload: string): Promise<void> {
+    const tool = family === 4 ? 'iptables' : 'ip6tables';
+    this.iptablesRuns.push(`${tool}-restore`);
+    if (this.restoreFails.has(family)) return Promise.reject(new Error(`${tool}-restore: line 2 failed`));
+    try { this.restore(this.tablesOf(family), family, payload); return Promise.resolve(); } catch (e) { return Promise.reject(e instanceof Error ? e : new Error(String(e))); }
   }
 
-  private restore(payload: string): void {
+  private restore(tables: Map<string, Map<string, string[]>>, family: Family, payload: string): void {
     let table = new Map<string, string[]>();
     for (const line of payload.split('\n')) {
       let m: RegExpExecArray | null;
-      if ((m = /^\*(\S+)$/.exec(line))) { table = this.tables.get(m[1] ?? '') ?? new Map<string, string[]>(); this.tables.set(m[1] ?? '', table); } else if ((m = /^:(\S+) /.exec(line))) table.set(m[1] ?? '', []);
+      // An address of the other family is refused, as iptables-restore refuses `-s fd18::/48` (and ip6tables an IPv4 one).
+      const wrong = family === 4 ? /\s-[sd] [0-9a-f]*:/.exec(line) : /\s-[sd] \d+\.\d+\.\d+\.\d+/.exec(line);
+      if (wrong) throw new Error(`${family === 4 ? 'iptables' : 'ip6tables'}-restore: host/network not found in ${line}`);
+      if ((m = /^\*(\S+)$/.exec(line))) { table = tables.get(m[1] ?? '') ?? new Map<string, string[]>(); tables.set(m[1] ?? '', table); } else if ((m = /^:(\S+) /.exec(line))) table.set(m[1] ?? '', []);
       else if ((m = /^-A (\S+) (.*)$/.exec(line))) chain(table, m[1]).push(m[2] ?? '');
       else if ((m = /^-I (\S+) (\d+) (.*)$/.exec(line))) chain(table, m[1]).splice(Number(m[2]) - 1, 0, m[3] ?? '');
       else if ((m = /^-D (\S+) (.*)$/.exec(line))) { const c = chain(table, m[1]); const i = c.indexOf(m[2] ?? ''); if (i < 0) throw new Error(`iptables-restore: bad rule ${line}`); c.splice(i, 1); } else if ((m = /^-X (\S+)$/.exec(line))) table.delete(m[1] ?? '');
@@ -238,9 +263,9 @@ export class FakeHost implements HostPort {
     }
   }
 
-  ensureForwarding(): Promise<boolean> {
-    const was = this.forwarding;
-    this.forwarding = true;
+  ensureForwarding(family: Family): Promise<boolean> {
+    const was = family === 4 ? this.forwarding : this.forwarding6;
+    if (family === 4) this.forwarding = true; else this.forwarding6 = true;
     return Promise.resolve(!was);
   }
 
@@ -256,6 +281,10 @@ export class FakeHost implements HostPort {
   routeLines(): string[] {
     return this.routes.filter((r) => r.via).map((r) => `${formatPrefix(r.dst)} via ${r.via ? formatIP(r.via) : ''} dev ${r.dev}${r.onlink ? ' onlink' : ''} proto ${r.proto}`).sort();
   }
+}
+
+function emptyTables(): Map<string, Map<string, string[]>> {
+  return new Map([['nat', new Map([['POSTROUTING', []]])], ['filter', new Map([['FORWARD', []]])]]);
 }
 
 function chain(table: Map<string, string[]>, name: string | undefined): string[] {

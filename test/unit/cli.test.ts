@@ -90,6 +90,37 @@ for (const [flags, env, want] of cases) {
   });
 }
 
+const DUAL = SAMPLE.replace('FLANNEL_MTU', 'FLANNEL_IPV6_NETWORK=fd18::/48\nFLANNEL_IPV6_SUBNET=fd18:0:0:4a::1/64\nFLANNEL_MTU');
+
+for (const [flags, , want] of cases.filter(([, env]) => Object.keys(env).length === 0)) {
+  test(`docker-opts ${flags.join(' ') || '(no flags)'} of a dual-stack subnet.env: still byte-identical to mk-docker-opts.sh (it ignores FLANNEL_IPV6_*)`, async (t) => {
+    const d = tmp();
+    writeFileSync(join(d, 'subnet.env'), DUAL);
+    const r = await runWeft(['docker-opts', '-f', join(d, 'subnet.env'), '-d', join(d, 'out.env'), ...flags], { env: cleanEnv() });
+    t.is(r.code, 0, r.stderr);
+    t.is(readFileSync(join(d, 'out.env'), 'utf8'), want);
+  });
+}
+
+test('docker-opts -6 (opt-in): --ipv6 and --fixed-cidr-v6 from FLANNEL_IPV6_SUBNET; nothing added without one', async (t) => {
+  const d = tmp();
+  writeFileSync(join(d, 'subnet.env'), DUAL);
+  const r = await runWeft(['docker-opts', '-6', '-f', join(d, 'subnet.env'), '-d', join(d, 'out.env')], { env: cleanEnv() });
+  t.is(r.code, 0, r.stderr);
+  t.is(readFileSync(join(d, 'out.env'), 'utf8'), 'DOCKER_OPT_BIP="--bip=10.1.74.1/24"\nDOCKER_OPT_FIXED_CIDR_V6="--fixed-cidr-v6=fd18:0:0:4a::/64"\nDOCKER_OPT_IPMASQ="--ip-masq=true"\nDOCKER_OPT_IPV6="--ipv6"\nDOCKER_OPT_MTU="--mtu=1472"\nDOCKER_OPTS=" --bip=10.1.74.1/24 --fixed-cidr-v6=fd18:0:0:4a::/64 --ip-masq=true --ipv6 --mtu=1472"\n');
+  t.is((await runWeft(['docker-opts', '--ipv6', '-c', '-f', join(d, 'subnet.env'), '-d', join(d, 'c.env')], { env: cleanEnv() })).code, 0);
+  t.is(readFileSync(join(d, 'c.env'), 'utf8'), 'DOCKER_OPTS=" --bip=10.1.74.1/24 --fixed-cidr-v6=fd18:0:0:4a::/64 --ip-masq=true --ipv6 --mtu=1472"\n');
+  writeFileSync(join(d, 'v4.env'), SAMPLE);
+  t.is((await runWeft(['docker-opts', '-6', '-f', join(d, 'v4.env'), '-d', join(d, 'v4.out')], { env: cleanEnv() })).code, 0);
+  t.is(readFileSync(join(d, 'v4.out'), 'utf8'), cases[0]?.[2] ?? 'the first case');
+  writeFileSync(join(d, 'bad.env'), SAMPLE.replace('FLANNEL_MTU', 'FLANNEL_IPV6_SUBNET=10.9.0.1/24\nFLANNEL_MTU'));
+  writeFileSync(join(d, 'bad.out'), 'OLD\n');
+  const bad = await runWeft(['docker-opts', '-6', '-f', join(d, 'bad.env'), '-d', join(d, 'bad.out')], { env: cleanEnv() });
+  t.is(bad.code, 2);
+  t.regex(bad.stderr, /Invalid value of FLANNEL_IPV6_SUBNET: 10\.9\.0\.1\/24/);
+  t.is(readFileSync(join(d, 'bad.out'), 'utf8'), 'OLD\n');
+});
+
 test('docker-opts: an invalid FLANNEL_IPMASQ fails and leaves the old output untouched', async (t) => {
   const d = tmp();
   writeFileSync(join(d, 'subnet.env'), SAMPLE.replace('FLANNEL_IPMASQ=false', 'FLANNEL_IPMASQ=yes'));
