@@ -5,7 +5,7 @@
  */
 import type { Family } from '../core/cidr.js';
 import { type SavedTable, parseIptablesSave } from '../core/masq.js';
-import { exec, execOk } from './exec.js';
+import { exec, execOk, streamLines } from './exec.js';
 
 /** The iptables program for a family. */
 export const iptablesTool = (family: Family): 'iptables' | 'ip6tables' => (family === 4 ? 'iptables' : 'ip6tables');
@@ -37,4 +37,36 @@ export function versionSupportsRandomFully(versionText: string): boolean {
 export async function supportsRandomFully(family: Family = 4): Promise<boolean> {
   const r = family === 4 ? await exec('iptables', ['--version']) : await exec('ip6tables', ['--version']).catch(() => undefined);
   return r !== undefined && versionSupportsRandomFully(r.stdout);
+}
+
+/**
+ * Follow ruleset changes instead of polling: `xtables-monitor -e` (iptables-nft) prints a
+ * `NEWGEN:` line for every committed change of either family, made by anyone. Its stdout is a
+ * pipe, so `stdbuf -oL` keeps it line-buffered. `onChange` on each generation; `onDown` when the
+ * monitor is not running (absent: legacy iptables; or it exited): the caller then polls, and
+ * `onUp` once it runs again (restarted after 5 s).
+ */
+export function monitorRules(h: { onChange: () => void; onUp: () => void; onDown: () => void }): { stop(): void } {
+  let stopped = false;
+  let current: { stop(): void } | undefined;
+  const startOnce = (): void => {
+    if (stopped) return;
+    let up = false;
+    const s = streamLines('stdbuf', ['-oL', 'xtables-monitor', '-e'], (line) => {
+      if (!up) { up = true; h.onUp(); }
+      if (line.startsWith('NEWGEN:')) h.onChange();
+    });
+    current = s;
+    // xtables-monitor prints nothing until a change: it is up once it has run a moment.
+    const t = setTimeout(() => { if (!up && !stopped) { up = true; h.onUp(); } }, 500);
+    t.unref();
+    void s.exited.then(() => {
+      clearTimeout(t);
+      if (stopped) return;
+      h.onDown();
+      setTimeout(startOnce, 5000).unref();
+    });
+  };
+  startOnce();
+  return { stop: () => { stopped = true; current?.stop(); } };
 }

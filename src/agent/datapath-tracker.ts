@@ -130,7 +130,7 @@ export class DatapathTracker {
     // Underlay routes only: overlay routes never decide how a peer's public IP is reached.
     const networks = networksOf(inp);
     const routes = model.routeList().filter((r) => !networks.some((n) => within(r.dst, n)));
-    const base = { config: inp.config, own: ownSubnetsOf(inp), facts: inp.facts, routes, mtu: inp.mtu, vtepMAC: inp.vtepMAC, ...(inp.wireguard ? { wireguard: inp.wireguard } : {}) };
+    const base = { config: inp.config, own: ownSubnetsOf(inp), facts: inp.facts, routes, mtu: inp.mtu, vtepMAC: inp.vtepMAC, ...(inp.vtepMACv6 ? { vtepMACv6: inp.vtepMACv6 } : {}), ...(inp.wireguard ? { wireguard: inp.wireguard } : {}) };
     const group = inp.backend.peerGroup?.bind(inp.backend);
     const idx = group ? new DesiredIndex((peers: readonly PeerLease[]) => inp.backend.desired({ ...base, peers }), group, inp.peers()) : undefined;
     this.index = { of: inp, underlay: model.underlayVersion, idx, routes };

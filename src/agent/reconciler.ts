@@ -31,8 +31,13 @@ export interface ReconcilerOptions {
   readonly clock: Clock;
   /** A fresh look at the kernel at least this often, even with no event (catches anything events missed). */
   readonly resyncMs?: number;
-  /** iptables and files have no events: re-check them this often (the drift-check interval). */
+  /** Files and forwarding have no events: re-check them this often (the drift-check interval); the rules too when their changes are not followed. */
   readonly rulesEveryMs?: number;
+  /**
+   * While ruleset changes are followed (`rulesEvent`, from xtables-monitor), the rules are read
+   * on each change and, as a safety net, at least this often (default 60 s).
+   */
+  readonly rulesWatchedEveryMs?: number;
   /** Coalesce bursts of pokes (e.g. netlink echoes of our own batch). */
   readonly debounceMs?: number;
   /** Called after every pass (metrics). */
@@ -69,6 +74,12 @@ export class Reconciler {
   private convergedVersion = -1;
   private checksVersion = -1;
   private checksAtMs = -Infinity;
+  /** Ruleset changes are followed (xtables-monitor runs): no polling of iptables-save. */
+  private rulesWatched = false;
+  /** A ruleset change was reported since the rules were last read. */
+  private rulesDirty = true;
+  private rulesVersion = -1;
+  private rulesAtMs = -Infinity;
   private reportedSkips = new Map<string, string>();
   private readonly loop: PassLoop;
   private readonly tracker: DatapathTracker;
@@ -110,6 +121,18 @@ export class Reconciler {
     // A peer change is acted on at once (etcd already batches a transaction into one event);
     // netlink events come in bursts (our own batch echoes back) and are coalesced.
     this.loop.poke(reason === 'peers' || reason === 'inputs' ? 0 : this.o.debounceMs ?? 20);
+  }
+
+  /**
+   * The ruleset monitor: `change` (someone committed a ruleset change: read the rules soon),
+   * `up` (changes are followed from now on: read once, then on changes), `down` (not followed:
+   * poll on the drift-check interval, as without a monitor).
+   */
+  rulesEvent(kind: 'change' | 'up' | 'down'): void {
+    if (kind === 'down') { this.rulesWatched = false; return; }
+    if (kind === 'up') this.rulesWatched = true;
+    this.rulesDirty = true;
+    if (this.inputs) this.loop.poke(this.o.debounceMs ?? 20);
   }
 
   /** One line of the netlink monitor: followed in the kept kernel state; a pass when it changed what weft owns. */
@@ -157,42 +180,55 @@ export class Reconciler {
     const version = this.inputsVersion;
     const checksVersion = this.checksInputsVersion;
     const checksDue = this.checksVersion !== checksVersion || started - this.checksAtMs >= 0.9 * (this.o.rulesEveryMs ?? 5000);
+    // iptables-save and ip6tables-save are most of an idle host's CPU: with the ruleset followed,
+    // they run on a change (ours included, which confirms it) and on the slow safety period only.
+    const rulesDue = this.rulesVersion !== checksVersion || this.rulesDirty
+      || (this.rulesWatched ? started - this.rulesAtMs >= 0.9 * (this.o.rulesWatchedEveryMs ?? 60_000) : checksDue);
+    this.rulesDirty = false;
     const view = await this.tracker.plan(inp, ownershipOf(inp), started, (devices) => this.o.host.observeDatapath(devices));
     if (!view.fresh) this.stats.cachedPasses++;
     // Rules and files on a check; the datapath's operations are the tracker's.
-    const look = await this.look(inp, EMPTY_DATAPATH, checksDue);
+    const look = await this.look(inp, EMPTY_DATAPATH, checksDue, rulesDue);
     const checks = planHost(desiredHostOf(inp, view.desired), look, true);
     const p = { ...checks, ops: view.ops, datapath: view.desired };
     const isDrift = version === this.convergedVersion;
-    let failed = await this.applyRules(inp, p, look, checksVersion !== this.checksVersion);
+    const forwardingFailed = checksDue ? await this.ensureAllForwarding(inp) : 0;
+    const rulesFailed = await this.applyRules(inp, p, look, checksVersion !== this.rulesVersion);
+    let failed = forwardingFailed + rulesFailed;
     failed += await this.applyOps(p.ops, isDrift);
     const filesFailed = await this.applyWrites(p.writes ?? [], isDrift);
     failed += filesFailed;
     if (checksDue && failed === 0) { this.checksVersion = checksVersion; this.checksAtMs = started; }
+    if (rulesDue) {
+      if (rulesFailed === 0) { this.rulesVersion = checksVersion; this.rulesAtMs = started; } else this.rulesDirty = true;
+    }
     // A pass that only created a device has not converged: the next (already poked) does the rest.
     this.finish(p, failed, view.deferred ? undefined : version, started);
     return failed === 0;
   }
 
-  /** Observe: the datapath given (or a fresh one), and on a check the rules and files. */
-  private async look(inp: ReconcileInputs, given: ObservedDatapath | readonly string[], checks: boolean): Promise<Look> {
+  /** Observe: the datapath given (or a fresh one), on a check the files, and the rules when due (`rules`, default with the files). */
+  private async look(inp: ReconcileInputs, given: ObservedDatapath | readonly string[], checks: boolean, rules = checks): Promise<Look> {
     const datapath = isObserved(given) ? given : await this.o.host.observeDatapath(given);
-    if (!checks) return { datapath };
+    if (!checks && !rules) return { datapath };
     const files = new Map<string, ObservedFile>();
-    for (const f of inp.files ?? []) {
-      try { files.set(f.path, { text: await this.o.host.readFile(f.path) }); } catch (e) { files.set(f.path, { error: message(e) }); }
+    if (checks) {
+      for (const f of inp.files ?? []) {
+        try { files.set(f.path, { text: await this.o.host.readFile(f.path) }); } catch (e) { files.set(f.path, { error: message(e) }); }
+      }
     }
+    if (!rules) return { datapath, files };
     const tables = new Map<Family, Map<string, SavedTable>>();
     const tableErrors = new Map<Family, string>();
     for (const f of rulesOf(inp)) {
       try { tables.set(f.family, await this.o.host.saveTables(f.family, tablesOf(f.rules))); } catch (e) { tableErrors.set(f.family, message(e)); }
     }
-    return { datapath, tables, tableErrors, files };
+    return { datapath, tables, tableErrors, ...(checks ? { files } : {}) };
   }
 
   /** Desired host state (the backend's datapath, rules, files) and the full plan that reaches it (weft plan). */
   private compute(inp: ReconcileInputs, look: ObservedHost): HostPlan & { datapath: DesiredDatapath } {
-    const datapath = inp.backend.desired({ config: inp.config, own: ownSubnetsOf(inp), facts: inp.facts, routes: look.datapath.routes, peers: inp.peers(), mtu: inp.mtu, vtepMAC: inp.vtepMAC, ...(inp.wireguard ? { wireguard: inp.wireguard } : {}) });
+    const datapath = inp.backend.desired({ config: inp.config, own: ownSubnetsOf(inp), facts: inp.facts, routes: look.datapath.routes, peers: inp.peers(), mtu: inp.mtu, vtepMAC: inp.vtepMAC, ...(inp.vtepMACv6 ? { vtepMACv6: inp.vtepMACv6 } : {}), ...(inp.wireguard ? { wireguard: inp.wireguard } : {}) });
     return { ...planHost(desiredHostOf(inp, datapath), look), datapath };
   }
 
@@ -206,7 +242,6 @@ export class Reconciler {
     let failed = 0;
     for (const { family } of rulesOf(inp)) {
       const names = FAMILY[family];
-      failed += await this.ensureForwarding(family, inp.facts.iface);
       const unread = look.tableErrors?.get(family);
       if (unread !== undefined) {
         this.stats.lastError = `${names.save}: ${unread}`;
@@ -226,6 +261,13 @@ export class Reconciler {
         failed++;
       }
     }
+    return failed;
+  }
+
+  /** Forwarding of every family served, on each check (a sysctl read; no events tell of a change). */
+  private async ensureAllForwarding(inp: ReconcileInputs): Promise<number> {
+    let failed = 0;
+    for (const { family } of rulesOf(inp)) failed += await this.ensureForwarding(family, inp.facts.iface);
     return failed;
   }
 

@@ -28,7 +28,7 @@ import { EtcdStore } from '../adapters/etcd.js';
 import { readTextIfExists } from '../adapters/files.js';
 import { hostIdentity } from '../adapters/identity.js';
 import { monitorNetlink } from '../adapters/iproute2.js';
-import { supportsRandomFully } from '../adapters/iptables.js';
+import { monitorRules, supportsRandomFully } from '../adapters/iptables.js';
 import type { Logger } from '../adapters/log.js';
 import { discoverHost, fleetConfig, kernelHost, vtepMACFor } from './bootstrap.js';
 import { ConfigFollower } from './config-follower.js';
@@ -349,6 +349,9 @@ export class Agent {
     reconciler.start();
     const monitor = monitorNetlink((line) => { reconciler.netlinkLine(line); }, () => { reconciler.poke('netlink'); });
     this.stops.push(() => { monitor.stop(); });
+    // Ruleset changes followed (xtables-monitor) instead of two iptables-save runs per family every 5 s.
+    const rules = monitorRules({ onChange: () => { reconciler.rulesEvent('change'); }, onUp: () => { reconciler.rulesEvent('up'); }, onDown: () => { reconciler.rulesEvent('down'); } });
+    this.stops.push(() => { rules.stop(); });
     await reconciler.settle();
   }
 

@@ -77,7 +77,8 @@ export const vxlan: Backend = {
     const peers = [...i.peers];
     const halves: Half[] = [];
     if (i.own.v4) halves.push({ tag: '', dev: names.v4, subnet: (p) => p.subnet, data: (p) => p.vxlan, pub: (p) => p.attrs.publicIP, selfPub: i.facts.publicIP });
-    if (i.own.v6) halves.push({ tag: 'IPv6 half: ', dev: names.v6, subnet: (p) => p.subnetV6, data: (p) => p.vxlanV6, pub: (p) => p.attrs.publicIPv6, selfPub: i.facts.publicIPv6 });
+    // The IPv6 half needs its device: a public IPv6 to send from and its MAC.
+    if (i.own.v6 && i.facts.publicIPv6 && i.vtepMACv6) halves.push({ tag: 'IPv6 half: ', dev: names.v6, subnet: (p) => p.subnetV6, data: (p) => p.vxlanV6, pub: (p) => p.attrs.publicIPv6, selfPub: i.facts.publicIPv6 });
     const ownMACs = new Set([i.vtepMAC, ...(i.vtepMACv6 ? [i.vtepMACv6] : [])]);
     // Why one half of a peer is not programmed at all (its MAC then claims nothing), or undefined.
     const unfit = (p: PeerLease, h: Half): string | undefined => {

@@ -86,6 +86,6 @@ export function planApply(storedText: string | undefined, desired: NetworkConfig
   const diff = diffConfigs(stored, desired);
   if (stored && diff.length === 0) return { kind: 'unchanged' };
   const stranded = stored ? leases.flatMap((l) => strandReason(l, desired, stored) ?? []) : [];
-  const effects = stored ? fleetEffects(stored, desired, leases.flatMap((l) => (l.owner && l.subnet ? [{ key: l.subnetKey, subnet: l.subnet }] : []))) : undefined;
+  const effects = stored ? fleetEffects(stored, desired, leases.flatMap((l) => (l.owner && (l.subnet ?? l.subnetV6) ? [{ key: l.subnetKey, ...(l.subnet ? { subnet: l.subnet } : {}), ...(l.subnetV6 ? { subnetV6: l.subnetV6 } : {}) }] : []))) : undefined;
   return { kind: 'write', diff, stranded, ...(storedInvalid !== undefined ? { storedInvalid } : {}), ...(effects ? { effects } : {}) };
 }

@@ -121,7 +121,7 @@ const EFFECT: Readonly<Record<ChangePart, string>> = {
   renumber: 'live for hosts whose subnet still fits; the others move (see below)',
   subnetLen: 'every host moves to a subnet of the new length',
   subnetRange: 'live for hosts whose subnet still fits; the others move (see below)',
-  ipv6: 'ignored by weft (IPv4 fabrics only)',
+  ipv6: 'live: each weft host re-keys its lease (IPv6 on: it adds an IPv6 subnet and keeps its IPv4 one, in one transaction; off: it drops the IPv6 half), programs or removes flannel-v6.<VNI> (or the IPv6 host-gw routes) and the ip6tables chains, and rewrites FLANNEL_IPV6_* in subnet.env; restart Docker for containers to get IPv6; a host without a global IPv6 address keeps running on the last config and warns',
   nftables: 'ignored by weft (iptables rules)',
 };
 
@@ -140,17 +140,19 @@ export interface FleetEffects {
 }
 
 /** Hosts holding `leases` run `before`; what writing `after` does to them. Pure. */
-export function fleetEffects(before: NetworkConfig, after: NetworkConfig, leases: readonly { readonly key: string; readonly subnet?: Prefix }[]): FleetEffects {
+export function fleetEffects(before: NetworkConfig, after: NetworkConfig, leases: readonly { readonly key: string; readonly subnet?: Prefix; readonly subnetV6?: Prefix }[]): FleetEffects {
   const { parts } = partsOf(before, after);
-  const range = after.ipv4;
-  const moves = range ? leases.flatMap((l) => (l.subnet && !isCompatible(l.subnet, range) ? [`${l.key}: ${formatPrefix(l.subnet)} no longer fits ${formatPrefix(range.network)} /${range.subnetLen}`] : [])) : [];
+  const misfit = (p: Prefix | undefined, r: FamilyRange | undefined): string | undefined => (p && r && !isCompatible(p, r) ? `${formatPrefix(p)} no longer fits ${formatPrefix(r.network)} /${r.subnetLen}` : undefined);
+  const moves = leases.flatMap((l) => { const why = misfit(l.subnet, after.ipv4) ?? misfit(l.subnetV6, after.ipv6); return why ? [`${l.key}: ${why}`] : []; });
   const outputs: string[] = [];
   const mtu = parts.includes('mtu') || parts.includes('backend');
   if (mtu) outputs.push('FLANNEL_MTU (and the Docker/Podman --mtu) where the overlay MTU changes');
   if (parts.includes('grow') || parts.includes('renumber')) outputs.push('FLANNEL_NETWORK (and the masquerade rules)');
   if (moves.length > 0) outputs.push(`FLANNEL_SUBNET (and the Docker/Podman --bip) on the ${moves.length} host(s) that move`);
+  const v6 = parts.includes('ipv6');
+  if (v6) outputs.push('FLANNEL_IPV6_NETWORK and FLANNEL_IPV6_SUBNET (and, with outputs.docker.ipv6, Docker\'s --ipv6 --fixed-cidr-v6)');
   return {
     parts, effects: parts.map((p) => `${p}: ${EFFECT[p]}`), outputs, restart: 'none',
-    dockerRestart: mtu || moves.length > 0, moves,
+    dockerRestart: mtu || moves.length > 0 || v6, moves,
   };
 }

@@ -165,6 +165,28 @@ test('flushed iptables chains are restored on the next check', async (t) => {
   await r.stop();
 });
 
+test('with the ruleset followed (xtables-monitor up), iptables-save runs on a change and on the safety period, not on every check; down falls back to polling', async (t) => {
+  const { r, host } = setup({ rulesEveryMs: 0 });
+  await r.settle();
+  r.rulesEvent('up');
+  await r.settle();
+  const saves = () => host.iptablesRuns.filter((x) => x.startsWith('iptables-save')).length;
+  const before = saves();
+  for (let i = 0; i < 5; i++) { r.poke('timer'); await r.settle(); }
+  t.is(saves(), before, 'checks without a ruleset change read no tables');
+  host.tables.get('filter')?.set('FLANNEL-FWD', []);
+  r.rulesEvent('change');
+  await r.settle();
+  t.true(saves() > before, 'a change is read');
+  t.is(host.tables.get('filter')?.get('FLANNEL-FWD')?.length, 2, 'and the flushed chain restored');
+  r.rulesEvent('down');
+  const polled = saves();
+  r.poke('timer');
+  await r.settle();
+  t.true(saves() > polled, 'without the monitor every check reads the tables again');
+  await r.stop();
+});
+
 test('a peer change plans against the kept kernel state, which follows weft\'s own changes (no new observation)', async (t) => {
   const { r, host, peers } = setup();
   await r.settle();
