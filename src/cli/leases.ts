@@ -1,7 +1,8 @@
 /**
- * `weft leases [--spec F] [--json]`: every lease under <prefix>/subnets/, its expiry, and its
- * status: ok, stranded (does not fit the network config) or quarantined (with why). Judged
- * against the stored config, else the spec's.
+ * `weft leases [--spec F] [--json]`: every lease under <prefix>/subnets/ (both halves of a
+ * dual-stack key: IPv4 and IPv6 subnet, PublicIP and PublicIPv6, both VTEP MACs), its expiry,
+ * and its status: ok, stranded (does not fit the network config) or quarantined (with why).
+ * Judged against the stored config, else the spec's.
  */
 import type { CommandModule } from 'yargs';
 import type { NetworkConfig } from '../core/config-check.js';

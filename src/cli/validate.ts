@@ -2,6 +2,7 @@
 import type { CommandModule } from 'yargs';
 import { formatIP, formatPrefix } from '../core/cidr.js';
 import { capacityOf } from '../core/config-check.js';
+import { derivedView } from '../core/config-view.js';
 import { formatDuration } from '../core/duration.js';
 import { handle, loadSpec, printJson, warnAboutCredentials, withSpec } from './common.js';
 
@@ -15,20 +16,18 @@ export const validateCommand: CommandModule<object, Args> = {
     const spec = await loadSpec(args.spec);
     await warnAboutCredentials(spec);
     const net = spec.network;
-    const v4 = net?.config.ipv4;
     if (args.json) {
-      printJson({
-        config: net ? JSON.parse(net.configJson) as unknown : null,
-        derived: v4 ? { subnetLen: v4.subnetLen, subnetMin: formatIP(v4.subnetMin), subnetMax: formatIP(v4.subnetMax), capacity: capacityOf(v4) } : null,
-      });
+      printJson({ config: net ? JSON.parse(net.configJson) as unknown : null, derived: net ? derivedView(net.config) : null });
       return;
     }
     const lines = [`${spec.file}: valid`];
-    if (net && v4) {
+    if (net) {
+      const { ipv4: v4, ipv6: v6 } = net.config;
       const vx = net.config.backend.vxlan;
       const be = vx ? `vxlan (VNI ${vx.vni}, port ${vx.port}${vx.directRouting ? ', directRouting' : ''})` : net.backendType;
-      lines.push(`  network   ${formatPrefix(v4.network)}, backend ${be}`);
-      lines.push(`  subnets   /${v4.subnetLen} from ${formatIP(v4.subnetMin)} to ${formatIP(v4.subnetMax)}: ${capacityOf(v4)} hosts`);
+      lines.push(`  network   ${v4 ? formatPrefix(v4.network) : 'IPv6 only (ipv4: false)'}, backend ${be}`);
+      if (v4) lines.push(`  subnets   /${v4.subnetLen} from ${formatIP(v4.subnetMin)} to ${formatIP(v4.subnetMax)}: ${capacityOf(v4)} hosts`);
+      if (v6) lines.push(`  ipv6      ${formatPrefix(v6.network)}: /${v6.subnetLen} subnets from ${formatIP(v6.subnetMin)} to ${formatIP(v6.subnetMax)}, ${capacityOf(v6)} hosts`);
     } else {
       lines.push('  network   (none: hosts use the config already in etcd)');
     }

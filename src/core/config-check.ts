@@ -1,7 +1,9 @@
 /**
  * flannel's `CheckNetworkConfig` (flannel-compat.md §2.2): the same defaults and the same
  * first-error-wins messages, but returning a new frozen value instead of mutating its input,
- * and rejecting an IPv4 CIDR in `IPv6Network` (flannel accepts it, §12 item 20).
+ * rejecting an IPv4 CIDR in `IPv6Network` (flannel accepts it, §12 item 20), and refusing
+ * SubnetMin above SubnetMax in either family (flannel never checks it; every host then fails
+ * with `out of subnets`).
  */
 import { type IP, type Prefix, addToIP, bitsOf, contains, formatIP, formatPrefix, ip, isAligned, sizeOf } from './cidr.js';
 import { type BackendConfig, ConfigError, type RawNetworkConfig } from './network-config.js';
@@ -73,6 +75,12 @@ function finishRange(net: Prefix, len: number, f: FamilyInput, p: '' | 'IPv6', n
   if (!contains(net, max)) throw new ConfigError(`${p}SubnetMax is not in the range of the ${netName}`, `${p}SubnetMax`);
   if (!isAligned(min, len)) throw new ConfigError(`${p}SubnetMin is not on a SubnetLen boundary: ${formatIP(min)}`, `${p}SubnetMin`);
   if (!isAligned(max, len)) throw new ConfigError(`${p}SubnetMax is not on a SubnetLen boundary: ${formatIP(max)}`, `${p}SubnetMax`);
+  // flanneld does not check this: an inverted range surfaces later as "out of subnets" on every host.
+  if (min.value > max.value) {
+    // Blame the bound that was given (a given SubnetMax below the default SubnetMin is the mistake).
+    const field = f.subnetMax && !f.subnetMin ? `${p}SubnetMax` : `${p}SubnetMin`;
+    throw new ConfigError(`${p}SubnetMin ${formatIP(min)} is above ${p}SubnetMax ${formatIP(max)}, so the range holds no subnet`, field);
+  }
   return Object.freeze({ network: net, subnetLen: len, subnetMin: min, subnetMax: max });
 }
 

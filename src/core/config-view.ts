@@ -1,7 +1,7 @@
 /**
  * `weft config show`: the stored `<prefix>/config` as weft reads it. Decoded and checked as
  * flanneld does (decodeNetworkConfig + checkNetworkConfig), then judged for what weft itself
- * needs to run on it (an IPv4 network, a backend weft has). The result is flannel's field names
+ * needs to run on it (a backend weft has). The result is flannel's field names
  * with every default applied, so an operator sees what hosts actually use. Pure.
  */
 import { formatIP, formatPrefix } from './cidr.js';
@@ -39,7 +39,7 @@ export interface ConfigView {
 /**
  * What `weft config show --json` prints. `valid`: weft can run on the stored config. `config`:
  * null when the text cannot be decoded or fails flannel's checks; set with `valid: false` when
- * flannel would accept it but weft cannot run on it (another backend, no IPv4 network).
+ * flannel would accept it but weft cannot run on it (another backend).
  */
 export interface StoredConfigReport {
   readonly valid: boolean;
@@ -76,7 +76,6 @@ function weftRefusal(c: NetworkConfig, supportedBackends: readonly string[]): st
   if (!supportedBackends.includes(c.backend.type)) {
     return `backend type ${JSON.stringify(c.backend.type)} is not supported by weft (${supportedBackends.join(', ')})`;
   }
-  if (!c.ipv4) return 'the config has no IPv4 Network (EnableIPv4 is false); weft programs IPv4 fabrics only';
   return undefined;
 }
 
@@ -99,14 +98,45 @@ export function readStoredConfig(text: string, supportedBackends: readonly strin
   return { report: { valid: refusal === undefined, error: refusal === undefined ? null : capText(refusal), config: configView(checked) }, checked };
 }
 
+/** A count as JSON shows it: a number while it is exact in a JS number, else its decimal string. */
+export function jsonCount(n: bigint): number | string {
+  return n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : n.toString();
+}
+
+/** One family's derived range in `weft validate --json`. */
+export interface DerivedRange {
+  readonly subnetLen: number;
+  readonly subnetMin: string;
+  readonly subnetMax: string;
+  /** Host subnets between subnetMin and subnetMax: a number, or a decimal string past 2^53 − 1 (IPv6). */
+  readonly capacity: number | string;
+}
+
+/**
+ * `weft validate --json`'s `derived`: the IPv4 range at the top level as before (every field
+ * null for an IPv6-only network) and, only when IPv6 is on, the same four fields under `ipv6`.
+ */
+export type DerivedView =
+  | DerivedRange & { readonly ipv6?: DerivedRange }
+  | { readonly subnetLen: null; readonly subnetMin: null; readonly subnetMax: null; readonly capacity: null; readonly ipv6?: DerivedRange };
+
+function derivedRange(r: FamilyRange): DerivedRange {
+  return { subnetLen: r.subnetLen, subnetMin: formatIP(r.subnetMin), subnetMax: formatIP(r.subnetMax), capacity: jsonCount(capacityOf(r)) };
+}
+
+export function derivedView(c: NetworkConfig): DerivedView {
+  const v6 = c.ipv6 ? { ipv6: derivedRange(c.ipv6) } : {};
+  return c.ipv4 ? { ...derivedRange(c.ipv4), ...v6 } : { subnetLen: null, subnetMin: null, subnetMax: null, capacity: null, ...v6 };
+}
+
 const onOff = (b: boolean): string => (b ? 'on' : 'off');
 
 function summary(c: ConfigView, checked: NetworkConfig | undefined): string[] {
-  const capacity = checked?.ipv4 ? ` (${capacityOf(checked.ipv4)} host subnets)` : '';
+  const capacity = (r: FamilyRange | undefined): string => (r ? ` (${capacityOf(r)} host subnets)` : '');
   const b = c.Backend;
   return [
-    c.Network === null ? '  ipv4      off' : `  network   ${c.Network}: /${c.SubnetLen ?? '?'} subnets from ${c.SubnetMin ?? '?'} to ${c.SubnetMax ?? '?'}${capacity}`,
-    c.IPv6Network === null ? '  ipv6      off' : `  ipv6      ${c.IPv6Network}: /${c.IPv6SubnetLen ?? '?'} subnets from ${c.IPv6SubnetMin ?? '?'} to ${c.IPv6SubnetMax ?? '?'}`,
+    c.Network === null ? '  ipv4      off' : `  network   ${c.Network}: /${c.SubnetLen ?? '?'} subnets from ${c.SubnetMin ?? '?'} to ${c.SubnetMax ?? '?'}${capacity(checked?.ipv4)}`,
+    c.IPv6Network === null ? '  ipv6      off' : `  ipv6      ${c.IPv6Network}: /${c.IPv6SubnetLen ?? '?'} subnets from ${c.IPv6SubnetMin ?? '?'} to ${c.IPv6SubnetMax ?? '?'}${capacity(checked?.ipv6)}`,
     'VNI' in b
       ? `  backend   vxlan: VNI ${b.VNI}, port ${b.Port}, MTU ${b.MTU === null ? 'from each host\'s interface' : b.MTU}, GBP ${onOff(b.GBP)}, learning ${onOff(b.Learning)}, directRouting ${onOff(b.DirectRouting)}`
       : `  backend   ${b.Type === '' ? '(no type)' : safeText(b.Type)}`,

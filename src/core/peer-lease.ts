@@ -5,7 +5,8 @@
  * of another size, a bad MAC or public IP). Quarantine is per key: one bad entry never affects
  * another (flanneld drops every peer on one bad event, §12 item 1).
  */
-import { type IP, type Prefix, formatIP, formatPrefix, isNetworkAddress, parseIPv4, parseIPv6, prefix, within } from './cidr.js';
+import { type IP, type Prefix, formatIP, formatPrefix, isNetworkAddress, parseIPv4, prefix, within } from './cidr.js';
+import { badPublicIPv6 } from './ip-scope.js';
 import type { NetworkConfig } from './config-check.js';
 import { shortText } from './gojson.js';
 import { type LeaseAttrs, type VxlanData, type WireguardData, decodeLeaseAttrs, decodeVxlanData, decodeWireguardData, formatSubnetKey, parseSubnetKey } from './lease.js';
@@ -46,26 +47,17 @@ const BAD_PUBLIC: readonly [Prefix, string][] = [
   [prefix(parseIPv4('224.0.0.0') as IP, 3), 'is multicast, reserved or broadcast'],
 ];
 
-const v6 = (text: string, len: number): Prefix => prefix(parseIPv6(text) as IP, len);
-const BAD_PUBLIC_V6: readonly [Prefix, string][] = [
-  [v6('::', 128), 'is the unspecified address'],
-  [v6('::1', 128), 'is the loopback address'],
-  [v6('::ffff:0:0', 96), 'is an IPv4-mapped address'],
-  [v6('fe80::', 10), 'is link-local (fe80::/10): it cannot carry traffic between hosts'],
-  [v6('ff00::', 8), 'is multicast (ff00::/8)'],
-];
-
 /**
  * Why a public IP cannot be a tunnel or gateway endpoint, or undefined when it can: it must
  * be a usable unicast address, and not inside the overlay `network` (traffic to it would be
  * routed into the fabric it is meant to carry). IPv4 or IPv6 (`PublicIPv6`).
  */
 export function badPublicIP(a: IP, network?: Prefix): string | undefined {
-  const name = a.family === 4 ? 'PublicIP' : 'PublicIPv6';
-  const host = prefix(a, a.family === 4 ? 32 : 128);
-  const hit = (a.family === 4 ? BAD_PUBLIC : BAD_PUBLIC_V6).find(([p]) => within(host, p));
-  if (hit) return `${name} ${formatIP(a)} ${hit[1]}: not a usable unicast address`;
-  if (network && within(host, network)) return `${name} ${formatIP(a)} is inside the overlay network ${formatPrefix(network)}`;
+  if (a.family === 6) return badPublicIPv6(a, network);
+  const host = prefix(a, 32);
+  const hit = BAD_PUBLIC.find(([p]) => within(host, p));
+  if (hit) return `PublicIP ${formatIP(a)} ${hit[1]}: not a usable unicast address`;
+  if (network && within(host, network)) return `PublicIP ${formatIP(a)} is inside the overlay network ${formatPrefix(network)}`;
   return undefined;
 }
 
@@ -88,12 +80,12 @@ export type EntryVerdict =
 /** Printable ASCII without spaces: every backend type flannel knows (vxlan, host-gw, wireguard, ...). */
 const BACKEND_TYPE = /^[\x21-\x7e]{1,32}$/;
 
-/** A vxlan BackendData (or BackendV6Data) judged as data: a unicast, non-zero VTEP MAC. */
-function vxlanHalf(text: string | undefined, field: string): { ok: true; value: VxlanData } | { ok: false; reason: string } {
-  const data = decodeVxlanData(text);
-  if (!data.ok) return { ok: false, reason: field === 'BackendData' ? data.reason : data.reason.replace(/BackendData/g, field).replace('vxlan lease without BackendV6Data', 'vxlan lease without BackendV6Data') };
-  if (!isUsableVtepMAC(data.value.vtepMAC)) return { ok: false, reason: `${field === 'BackendData' ? '' : `${field}.`}VtepMAC ${data.value.vtepMAC} is not a unicast, non-zero Ethernet address` };
-  return data;
+/** A vxlan BackendData (or BackendV6Data, `which`) judged as data: decodes, a usable unicast MAC. */
+export function vxlanHalf(text: string | undefined, which: 'BackendData' | 'BackendV6Data'): { ok: true; value: VxlanData } | { ok: false; reason: string } {
+  const d = decodeVxlanData(text);
+  if (!d.ok) return { ok: false, reason: which === 'BackendData' ? d.reason : d.reason.replace('BackendData', which) };
+  if (!isUsableVtepMAC(d.value.vtepMAC)) return { ok: false, reason: `${which === 'BackendData' ? '' : 'IPv6 '}VtepMAC ${d.value.vtepMAC} is not a unicast, non-zero Ethernet address` };
+  return d;
 }
 
 /**

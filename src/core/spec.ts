@@ -3,9 +3,10 @@
  * problems each carry `file:line:col` and the key path. Pure: the caller reads the file and
  * passes the environment (for the WEFT_* overrides).
  */
-import { type IP, type Prefix, formatPrefix, isNetworkAddress, parseIPv4, parsePrefix } from './cidr.js';
+import { type IP, type Prefix, contains, formatPrefix, isNetworkAddress, maskPrefix, parseIPv4, parseIPv6, parsePrefix, within } from './cidr.js';
 import { type NetworkConfig, checkNetworkConfig } from './config-check.js';
 import { parseDuration } from './duration.js';
+import { IPV4_MAPPED, reservedIPv6, reservedIPv6Overlap } from './ip-scope.js';
 import { SpecError, type SourcePosition } from './errors.js';
 import { ConfigError, type RawNetworkConfig, backendJson, decodeBackend, encodeNetworkConfig } from './network-config.js';
 import { type Entry, YamlReader } from './yaml-reader.js';
@@ -21,7 +22,10 @@ export interface EtcdSpec {
 }
 
 export interface NetworkSpec {
-  readonly cidr: Prefix;
+  /** The IPv4 network (flannel `Network`); absent for an IPv6-only network (`ipv4: false`). */
+  readonly cidr?: Prefix;
+  /** The IPv6 network (flannel `IPv6Network`, `EnableIPv6`); absent when IPv6 is off. */
+  readonly ipv6?: Prefix;
   readonly backendType: 'vxlan' | 'host-gw' | 'wireguard';
   /** The checked config (defaults filled) this network stands for. */
   readonly config: NetworkConfig;
@@ -35,7 +39,7 @@ export interface HostSpec {
   readonly interfaceRegex?: string;
   readonly canReach?: IP;
   readonly publicIP?: IP;
-  /** The IPv6 address peers reach this host at (never link-local); default: the interface's global IPv6 address. */
+  /** The IPv6 address peers send to (never link-local, multicast, loopback or inside the IPv6 overlay); WEFT_PUBLIC_IPV6 overrides. */
   readonly publicIPv6?: IP;
   readonly ipMasq: boolean;
   readonly mtu?: number;
@@ -61,7 +65,7 @@ export interface HostSpec {
 }
 
 export interface OutputsSpec {
-  /** `ipv6`: the options also carry `--ipv6 --fixed-cidr-v6=<own IPv6 subnet>` (opt-in: the default stays mk-docker-opts.sh's bytes). */
+  /** `ipv6`: opt-in; the options also carry `--ipv6 --fixed-cidr-v6=<this host's IPv6 subnet>`. */
   readonly docker?: { readonly file: string; readonly key: string; readonly ipv6?: boolean };
   readonly dockerDaemonJson?: string;
   readonly podman?: string;
@@ -106,7 +110,7 @@ export function parseSpec(file: string, text: string, env: Env = {}): Spec {
   const top = r.map(r.root, '', ['etcd', 'network', 'host', 'outputs']);
   const etcd = readEtcd(r, top?.get('etcd'), env);
   const network = top?.has('network') ? readNetwork(r, top.get('network')) : undefined;
-  const host = readHost(r, top?.get('host'), env);
+  const host = readHost(r, top?.get('host'), env, network?.ipv6);
   const outputs = readOutputs(r, top?.get('outputs'));
   if (r.problems.length > 0 || !etcd || !host || !outputs) throw new SpecError(r.problems);
   return deepFreeze({ file, etcd, ...(network ? { network } : {}), host, outputs });
@@ -255,13 +259,30 @@ function readBackend(r: YamlReader, e: Entry | undefined): { type: 'vxlan' | 'ho
   return { type: t, json: backendJson('vxlan', { vni, port, directRouting, ...opt('mtu', mtu) }) };
 }
 
-const CONFIG_FIELD_TO_KEY: Record<string, string> = { Network: 'cidr', SubnetLen: 'subnetLen', SubnetMin: 'subnetMin', SubnetMax: 'subnetMax' };
+/** flannel config field (ConfigError.field) -> the spec key under `network` that sets it. */
+const CONFIG_FIELD_TO_KEY: Record<string, string> = {
+  Network: 'cidr', SubnetLen: 'subnetLen', SubnetMin: 'subnetMin', SubnetMax: 'subnetMax', EnableIPv4: 'ipv4',
+  IPv6Network: 'ipv6.cidr', IPv6SubnetLen: 'ipv6.subnetLen', IPv6SubnetMin: 'ipv6.subnetMin', IPv6SubnetMax: 'ipv6.subnetMax',
+};
 
-function readNetwork(r: YamlReader, e: Entry | undefined): NetworkSpec | undefined {
-  const m = r.map(e?.node ?? null, 'network', ['cidr', 'subnetLen', 'subnetMin', 'subnetMax', 'backend'], e?.keyPos);
-  if (!m || !e) return undefined;
+/** One family's range as the spec gives it (unset values stay unset: flannel's defaults apply). */
+interface RangeKeys<A> {
+  readonly cidr: Prefix;
+  readonly subnetLen?: number;
+  readonly subnetMin?: A;
+  readonly subnetMax?: A;
+}
+
+function ipv6Of(r: YamlReader, e: Entry | undefined): IP | undefined {
+  const s = r.string(e, 'an IPv6 address');
+  if (s === undefined || !e) return undefined;
+  return parseIPv6(s) ?? r.problem(e.path, `${e.path} must be an IPv6 address such as fd00:10:244:1::, got ${JSON.stringify(s)}`, r.at(e));
+}
+
+/** The IPv4 range: `network.cidr` and its subnet keys (the checks flannel's config cannot express). */
+function readIPv4Range(r: YamlReader, m: ReadonlyMap<string, Entry>, e: Entry): RangeKeys<IP> | undefined {
   const cidrEntry = m.get('cidr');
-  if (!cidrEntry) return r.problem('network.cidr', 'network.cidr is required (the overlay network, e.g. 10.244.0.0/16)', e.keyPos);
+  if (!cidrEntry) return r.problem('network.cidr', 'network.cidr is required (the overlay network, e.g. 10.244.0.0/16) unless network.ipv4 is false (an IPv6-only network)', e.keyPos);
   const cidrText = r.string(cidrEntry, 'an IPv4 CIDR');
   const cidr = cidrText === undefined ? undefined : parsePrefix(cidrText);
   if (cidrText !== undefined && (!cidr || cidr.ip.family !== 4)) {
@@ -272,21 +293,80 @@ function readNetwork(r: YamlReader, e: Entry | undefined): NetworkSpec | undefin
   const subnetLen = r.integer(m.get('subnetLen'), 1, 30);
   const subnetMin = ipv4Of(r, m.get('subnetMin'));
   const subnetMax = ipv4Of(r, m.get('subnetMax'));
+  if (!cidr || cidr.ip.family !== 4 || !isNetworkAddress(cidr)) return undefined;
+  return { cidr, ...opt('subnetLen', subnetLen), ...opt('subnetMin', subnetMin), ...opt('subnetMax', subnetMax) };
+}
+
+/**
+ * `network.ipv6`: a real IPv6 unicast prefix (flanneld takes an IPv4 CIDR here and makes
+ * nonsense of it), its network address, and its subnet keys.
+ */
+function readIPv6Range(r: YamlReader, e: Entry): { range: RangeKeys<IP>; m: Map<string, Entry> } | undefined {
+  const m = r.map(e.node, 'network.ipv6', ['cidr', 'subnetLen', 'subnetMin', 'subnetMax'], e.keyPos);
+  if (!m) return undefined;
+  const cidrEntry = m.get('cidr');
+  if (!cidrEntry) r.problem('network.ipv6.cidr', 'network.ipv6.cidr is required (the IPv6 overlay network, e.g. fd00:10:244::/48)', e.keyPos);
+  const text = r.string(cidrEntry, 'an IPv6 prefix');
+  const cidr = text === undefined ? undefined : parsePrefix(text);
+  let ok = false;
+  if (text !== undefined && cidrEntry) {
+    const path = 'network.ipv6.cidr';
+    const mapped = cidr?.ip.family === 6 && within(cidr, IPV4_MAPPED);
+    const reserved = cidr?.ip.family === 6 ? reservedIPv6Overlap(cidr) : undefined;
+    if (!cidr || cidr.ip.family !== 6 || mapped) {
+      r.problem(path, `${path} must be an IPv6 prefix such as fd00:10:244::/48, got ${JSON.stringify(text)}${mapped ? ' (an IPv4-mapped prefix)' : ''}`, r.at(cidrEntry));
+    } else if (!isNetworkAddress(cidr)) {
+      r.problem(path, `${path} ${text} has host bits set; the network address is needed (${formatPrefix(maskPrefix(cidr))})`, r.at(cidrEntry));
+    } else if (reserved) {
+      r.problem(path, `${path} ${text} overlaps ${reserved}; use a unique local (fd00::/8) or global unicast prefix`, r.at(cidrEntry));
+    } else ok = true;
+  }
+  const subnetLen = r.integer(m.get('subnetLen'), 1, 126);
+  const subnetMin = ipv6Of(r, m.get('subnetMin'));
+  const subnetMax = ipv6Of(r, m.get('subnetMax'));
+  if (!ok || !cidr) return undefined;
+  return { range: { cidr, ...opt('subnetLen', subnetLen), ...opt('subnetMin', subnetMin), ...opt('subnetMax', subnetMax) }, m };
+}
+
+function readNetwork(r: YamlReader, e: Entry | undefined): NetworkSpec | undefined {
+  const m = r.map(e?.node ?? null, 'network', ['cidr', 'subnetLen', 'subnetMin', 'subnetMax', 'ipv4', 'ipv6', 'backend'], e?.keyPos);
+  if (!m || !e) return undefined;
+  const ipv4Entry = m.get('ipv4');
+  const ipv4 = r.boolean(ipv4Entry) ?? true;
+  const v6Entry = m.get('ipv6');
+  let v4: RangeKeys<IP> | undefined;
+  if (ipv4) v4 = readIPv4Range(r, m, e);
+  else {
+    for (const k of ['cidr', 'subnetLen', 'subnetMin', 'subnetMax']) {
+      const x = m.get(k);
+      if (x) r.problem(x.path, `${x.path} must be absent when network.ipv4 is false (an IPv6-only network has no IPv4 range)`, x.keyPos);
+    }
+    if (!v6Entry && ipv4Entry) r.problem('network.ipv4', 'network.ipv4: false needs network.ipv6 (an IPv6-only network): give network.ipv6.cidr, e.g. fd00:10:244::/48', r.at(ipv4Entry));
+  }
+  const v6 = v6Entry ? readIPv6Range(r, v6Entry) : undefined;
   const backend = readBackend(r, m.get('backend'));
-  if (!cidr || cidr.ip.family !== 4 || !isNetworkAddress(cidr) || !backend || r.problems.length > 0) return undefined;
+  // flanneld's wireguard has flannel-wg-v6; weft programs IPv6 over vxlan and host-gw only.
+  if (backend?.type === 'wireguard' && v6Entry) r.problem('network.ipv6', 'network.ipv6 needs the vxlan or host-gw backend: weft does not program IPv6 over wireguard yet', v6Entry.keyPos);
+  if ((ipv4 && !v4) || (v6Entry && !v6) || (!ipv4 && !v6) || !backend || r.problems.length > 0) return undefined;
+  const r6 = v6?.range;
   const raw: RawNetworkConfig = {
-    network: cidr, subnetLen: subnetLen ?? 0, enableIPv4: true, enableIPv6: false, ipv6SubnetLen: 0, enableNFTables: false,
+    subnetLen: v4?.subnetLen ?? 0, enableIPv4: ipv4, enableIPv6: r6 !== undefined, ipv6SubnetLen: r6?.subnetLen ?? 0, enableNFTables: false,
     backend: decodeBackend(JSON.stringify(backend.json)), // weft's own Backend object, not read from etcd
-    ...opt('subnetMin', subnetMin), ...opt('subnetMax', subnetMax),
+    ...opt('network', v4?.cidr), ...opt('subnetMin', v4?.subnetMin), ...opt('subnetMax', v4?.subnetMax),
+    ...opt('ipv6Network', r6?.cidr), ...opt('ipv6SubnetMin', r6?.subnetMin), ...opt('ipv6SubnetMax', r6?.subnetMax),
   };
   try {
     const config = checkNetworkConfig(raw);
-    return { cidr, backendType: backend.type, config, configJson: encodeNetworkConfig(raw), raw };
+    return { ...opt('cidr', v4?.cidr), ...opt('ipv6', r6?.cidr), backendType: backend.type, config, configJson: encodeNetworkConfig(raw), raw };
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    const key = CONFIG_FIELD_TO_KEY[err.field ?? 'Network'] ?? 'cidr';
-    const at = m.get(key) ?? cidrEntry;
-    return r.problem(`network.${key}`, `network.${key}: ${err.message} (network ${formatPrefix(cidr)})`, r.at(at));
+    const key = CONFIG_FIELD_TO_KEY[err.field ?? ''] ?? (ipv4 ? 'cidr' : 'ipv6.cidr');
+    const isV6 = key.startsWith('ipv6.');
+    const entries = isV6 ? v6?.m : m;
+    const sub = isV6 ? key.slice('ipv6.'.length) : key;
+    const at = entries?.get(sub) ?? entries?.get('cidr') ?? (isV6 ? v6Entry : undefined);
+    const net = isV6 ? r6?.cidr : v4?.cidr;
+    return r.problem(`network.${key}`, `network.${key}: ${err.message}${net ? ` (network ${formatPrefix(net)})` : ''}`, at ? r.at(at) : e.keyPos);
   }
 }
 
@@ -320,8 +400,27 @@ function absPath(r: YamlReader, e: Entry | undefined, dflt: string | undefined):
   return s;
 }
 
-function readHost(r: YamlReader, e: Entry | undefined, env: Env): HostSpec | undefined {
-  const keys = ['interface', 'interfaceRegex', 'canReach', 'publicIP', 'ipMasq', 'mtu', 'subnetFile', 'leaseTTL', 'leaseRenewMargin', 'listen', 'etcdGrace', 'stateDir', 'onOutputsChanged', 'wireguardKeyFile', 'wireguardPSKFile'];
+/**
+ * `host.publicIPv6` (or WEFT_PUBLIC_IPV6, which wins): a unicast IPv6 address peers on other
+ * links can reach, outside the spec's IPv6 overlay `overlay6`.
+ */
+function readPublicIPv6(r: YamlReader, e: Entry | undefined, envText: string | undefined, overlay6: Prefix | undefined): IP | undefined {
+  const name = envText ? 'WEFT_PUBLIC_IPV6' : 'host.publicIPv6';
+  const text = envText || r.string(e, 'an IPv6 address');
+  if (text === undefined) return undefined;
+  const pos = envText || !e ? undefined : r.at(e);
+  const a = parseIPv6(text);
+  if (!a) return r.problem(name, `${name} must be an IPv6 address such as fd00:2::11, got ${JSON.stringify(text)}`, pos);
+  const reserved = reservedIPv6(a);
+  if (reserved) return r.problem(name, `${name} ${text} ${reserved}: peers cannot reach it; give this host's global or unique local IPv6 address`, pos);
+  if (overlay6 && contains(overlay6, a)) {
+    return r.problem(name, `${name} ${text} is inside the IPv6 overlay network ${formatPrefix(overlay6)} (network.ipv6.cidr); give this host's underlay address`, pos);
+  }
+  return a;
+}
+
+function readHost(r: YamlReader, e: Entry | undefined, env: Env, overlay6?: Prefix): HostSpec | undefined {
+  const keys = ['interface', 'interfaceRegex', 'canReach', 'publicIP', 'publicIPv6', 'ipMasq', 'mtu', 'subnetFile', 'leaseTTL', 'leaseRenewMargin', 'listen', 'etcdGrace', 'stateDir', 'onOutputsChanged', 'wireguardKeyFile', 'wireguardPSKFile'];
   const m = r.map(e?.node ?? null, 'host', keys, e?.keyPos);
   if (!m) return undefined;
   const chosen = ['interface', 'interfaceRegex', 'canReach'].filter((k) => m.has(k));
@@ -340,6 +439,7 @@ function readHost(r: YamlReader, e: Entry | undefined, env: Env): HostSpec | und
   const canReach = env.WEFT_INTERFACE ? undefined : ipv4Of(r, m.get('canReach'));
   const envIP = env.WEFT_PUBLIC_IP;
   const publicIP = envIP ? parseIPv4(envIP) ?? r.problem('WEFT_PUBLIC_IP', `WEFT_PUBLIC_IP must be an IPv4 address, got ${JSON.stringify(envIP)}`, undefined) : ipv4Of(r, m.get('publicIP'));
+  const publicIPv6 = readPublicIPv6(r, m.get('publicIPv6'), env.WEFT_PUBLIC_IPV6, overlay6);
   const ttl = durationSeconds(r, m.get('leaseTTL'), DEFAULTS.leaseTTL, 5);
   const margin = durationSeconds(r, m.get('leaseRenewMargin'), DEFAULTS.leaseRenewMargin, 1);
   if (ttl !== undefined && margin !== undefined && margin >= ttl) {
@@ -362,7 +462,7 @@ function readHost(r: YamlReader, e: Entry | undefined, env: Env): HostSpec | und
   const ipMasq = r.boolean(m.get('ipMasq')) ?? true;
   if (ttl === undefined || margin === undefined || listen === undefined || subnetFile === undefined || grace === undefined || stateDir === undefined || wgKeyFile === undefined) return undefined;
   return {
-    ...opt('interface', iface), ...opt('interfaceRegex', regexText), ...opt('canReach', canReach), ...opt('publicIP', publicIP),
+    ...opt('interface', iface), ...opt('interfaceRegex', regexText), ...opt('canReach', canReach), ...opt('publicIP', publicIP), ...opt('publicIPv6', publicIPv6),
     ipMasq, ...opt('mtu', mtu), subnetFile, leaseTTLSeconds: ttl, leaseRenewMarginSeconds: margin, ...(listen ? { listen } : {}),
     etcdGraceSeconds: grace, stateDir, wireguardKeyFile: wgKeyFile, ...opt('wireguardPSKFile', wgPSKFile), ...opt('onOutputsChanged', onOutputsChanged),
   };
@@ -374,12 +474,13 @@ function readOutputs(r: YamlReader, e: Entry | undefined): OutputsSpec | undefin
   let docker: OutputsSpec['docker'];
   const d = m.get('docker');
   if (d) {
-    const dm = r.map(d.node, 'outputs.docker', ['file', 'key'], d.keyPos);
+    const dm = r.map(d.node, 'outputs.docker', ['file', 'key', 'ipv6'], d.keyPos);
     const file = absPath(r, dm?.get('file'), DEFAULTS.dockerFile);
     const keyEntry = dm?.get('key');
     const key = keyEntry ? r.string(keyEntry) : DEFAULTS.dockerKey;
     if (key !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(key) && keyEntry) r.problem(keyEntry.path, `${keyEntry.path} must be a shell variable name, got ${JSON.stringify(key)}`, r.at(keyEntry));
-    if (file !== undefined && key !== undefined) docker = { file, key };
+    const ipv6 = r.boolean(dm?.get('ipv6'));
+    if (file !== undefined && key !== undefined) docker = { file, key, ...opt('ipv6', ipv6) };
   }
   const daemonJson = absPath(r, m.get('dockerDaemonJson'), undefined);
   const podman = absPath(r, m.get('podman'), undefined);

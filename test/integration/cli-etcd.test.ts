@@ -78,7 +78,7 @@ test('leases lists valid and malformed entries; --json has the documented fields
   t.is(r.code, 0, r.stderr);
   const rows = JSON.parse(r.stdout) as Record<string, unknown>[];
   t.is(rows.length, 3);
-  t.deepEqual(Object.keys(rows[0] ?? {}), ['subnet', 'publicIP', 'backendType', 'vtepMAC', 'vni', 'expiresAt', 'ttlSeconds', 'host', 'key', 'status', 'malformed']);
+  t.deepEqual(Object.keys(rows[0] ?? {}), ['subnet', 'ipv6Subnet', 'publicIP', 'publicIPv6', 'backendType', 'vtepMAC', 'vtepMACv6', 'vni', 'expiresAt', 'ttlSeconds', 'host', 'key', 'status', 'malformed']);
   t.like(rows[0], { subnet: '198.18.3.0/24', publicIP: '192.0.2.3', backendType: 'vxlan', vtepMAC: '02:00:00:00:00:03', vni: 1, key: '/ls/subnets/198.18.3.0-24', status: 'ok', malformed: null });
   t.true((rows[0]?.ttlSeconds as number) > 590);
   t.true(typeof rows[0]?.expiresAt === 'string');
@@ -90,6 +90,36 @@ test('leases lists valid and malformed entries; --json has the documented fields
   t.regex(human.stdout, /^SUBNET .*\n198\.18\.3\.0\/24 +192\.0\.2\.3 +vxlan/);
   t.regex(human.stdout, /STRANDED \(1: .*\n.*\n {2}198\.18\.4\.0\/24 +192\.0\.2\.4 +host-gw/);
   t.regex(human.stdout, /QUARANTINED \(1, ignored by weft\)/);
+});
+
+test('IPv6: apply stores EnableIPv6 and keeps weft\'s IPv4 leases, refuses to turn IPv6 off under IPv6 halves; leases shows a flanneld dual-stack lease in full', async (t) => {
+  const store = await EtcdStore.connect(etcd.spec());
+  t.teardown(() => store.close());
+  const v4 = specFile(plainEtcd(etcd, '/v6'));
+  const dual = specFile(plainEtcd(etcd, '/v6'), 'network:\n  cidr: 198.18.0.0/16\n  ipv6:\n    cidr: fd18::/48\n  backend: {type: vxlan}\n');
+  t.is((await runWeft(['apply', '--spec', v4])).code, 0);
+  // A weft host's v4-only lease (it has an owner record): turning IPv6 on does not strand it.
+  await store.txn([], [
+    { op: 'put', key: '/v6/subnets/198.18.3.0-24', value: vxlanValue('192.0.2.3', '02:00:00:00:00:03') },
+    { op: 'put', key: '/v6/weft/owners/198.18.3.0-24', value: '{"hostID":"h3","hostname":"web-3","publicIP":"192.0.2.3"}' },
+  ]);
+  const on = await runWeft(['apply', '--spec', dual]);
+  t.is(on.code, 0, on.stderr);
+  t.regex(on.stdout, /^changed: \/v6\/config/);
+  t.is((await store.get('/v6/config')).kv?.value, '{"Network":"198.18.0.0/16","EnableIPv6":true,"IPv6Network":"fd18::/48","Backend":{"Type":"vxlan","VNI":1,"Port":8472}}');
+  // A dual-stack lease in flanneld's exact format (flannel-ipv6-wireguard.md §1.5).
+  await store.txn([], [{ op: 'put', key: '/v6/subnets/198.18.4.0-24&fd18:0:0:4::-64', value: '{"PublicIP":"192.0.2.4","PublicIPv6":"fd00:2::4","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"02:00:00:00:00:04"},"BackendV6Data":{"VNI":1,"VtepMAC":"02:00:00:00:66:04"}}' }]);
+  const ls = await runWeft(['leases', '--spec', dual, '--json']);
+  t.is(ls.code, 0, ls.stderr);
+  const rows = JSON.parse(ls.stdout) as Record<string, unknown>[];
+  t.like(rows.find((r) => r.ipv6Subnet !== null), { subnet: '198.18.4.0/24', ipv6Subnet: 'fd18:0:0:4::/64', publicIP: '192.0.2.4', publicIPv6: 'fd00:2::4', vtepMAC: '02:00:00:00:00:04', vtepMACv6: '02:00:00:00:66:04', vni: 1, status: 'ok', malformed: null });
+  t.like(rows.find((r) => r.ipv6Subnet === null), { subnet: '198.18.3.0/24', publicIPv6: null, vtepMACv6: null, status: 'ok', host: 'web-3' });
+  t.regex((await runWeft(['leases', '--spec', dual])).stdout, /^SUBNET +IPV6-SUBNET +PUBLIC-IP +PUBLIC-IPV6 +BACKEND +VTEP-MAC +VTEP-MAC-V6 /);
+  const off = await runWeft(['apply', '--spec', v4]);
+  t.is(off.code, 2);
+  t.regex(off.stderr, /1 live lease\(s\) would be stranded:\n {2}198\.18\.4\.0\/24 & fd18:0:0:4::\/64 \(host 192\.0\.2\.4\) holds an IPv6 subnet, but the new config turns IPv6 off/);
+  const show = await runWeft(['config', 'show', '--spec', dual, '--json']);
+  t.like(JSON.parse(show.stdout), { valid: true, config: { EnableIPv6: true, IPv6Network: 'fd18::/48', IPv6SubnetLen: 64 } });
 });
 
 test('release deletes only this host\'s lease', async (t) => {

@@ -22,6 +22,30 @@ test('validate: examples pass; --json prints the stored config and derived value
   for (const f of ['host-gw', 'tls', 'wireguard']) t.is((await runWeft(['validate', '--spec', `examples/${f}.yaml`])).code, 0);
 });
 
+test('validate: a dual-stack and an IPv6-only spec, as JSON (derived.ipv6) and as text; a link-local host.publicIPv6 exits 2 at its position', async (t) => {
+  const d = tmp();
+  writeFileSync(join(d, 'dual.yaml'), 'network:\n  cidr: 198.18.0.0/16\n  ipv6:\n    cidr: fd18::/48\n');
+  writeFileSync(join(d, 'v6.yaml'), 'network:\n  ipv4: false\n  ipv6:\n    cidr: fd18::/48\n  backend: {type: host-gw}\n');
+  writeFileSync(join(d, 'bad.yaml'), 'host:\n  publicIPv6: fe80::1\n');
+  const dual = await runWeft(['validate', '--spec', 'dual.yaml', '--json'], { cwd: d });
+  t.is(dual.code, 0, dual.stderr);
+  t.deepEqual(JSON.parse(dual.stdout), {
+    config: { Network: '198.18.0.0/16', EnableIPv6: true, IPv6Network: 'fd18::/48', Backend: { Type: 'vxlan', VNI: 1, Port: 8472 } },
+    derived: { subnetLen: 24, subnetMin: '198.18.1.0', subnetMax: '198.18.255.0', capacity: 255, ipv6: { subnetLen: 64, subnetMin: 'fd18:0:0:1::', subnetMax: 'fd18:0:0:ffff::', capacity: 65535 } },
+  });
+  const v6 = await runWeft(['validate', '--spec', 'v6.yaml', '--json'], { cwd: d });
+  t.deepEqual(JSON.parse(v6.stdout), {
+    config: { EnableIPv4: false, EnableIPv6: true, IPv6Network: 'fd18::/48', Backend: { Type: 'host-gw' } },
+    derived: { subnetLen: null, subnetMin: null, subnetMax: null, capacity: null, ipv6: { subnetLen: 64, subnetMin: 'fd18:0:0:1::', subnetMax: 'fd18:0:0:ffff::', capacity: 65535 } },
+  });
+  const text = await runWeft(['validate', '--spec', 'v6.yaml'], { cwd: d });
+  t.regex(text.stdout, /^v6\.yaml: valid\n {2}network {3}IPv6 only \(ipv4: false\), backend host-gw\n {2}ipv6 {6}fd18::\/48: \/64 subnets from fd18:0:0:1:: to fd18:0:0:ffff::, 65535 hosts\n {2}etcd /);
+  const bad = await runWeft(['validate', '--spec', 'bad.yaml'], { cwd: d });
+  t.is(bad.code, 2);
+  t.is(bad.stdout, '');
+  t.regex(bad.stderr, /^bad\.yaml:2:15: host\.publicIPv6 fe80::1 is link-local \(fe80::\/10\)/);
+});
+
 test('validate: a bad spec exits 2 with file:line:col and writes nothing to stdout', async (t) => {
   const d = tmp();
   writeFileSync(join(d, 'network.yaml'), 'network:\n  cidr: 10.244.0.0/16\n  backend:\n    type: vxlan\n    vni: 0\n');

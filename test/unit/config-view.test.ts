@@ -1,6 +1,6 @@
 // `weft config show`: the stored config as weft reads it, flannel's names, defaults applied.
 import test from 'ava';
-import { readStoredConfig, renderStoredConfig } from '../../src/core/config-view.js';
+import { derivedView, jsonCount, readStoredConfig, renderStoredConfig } from '../../src/core/config-view.js';
 import { checkNetworkConfig } from '../../src/core/config-check.js';
 import { decodeNetworkConfig } from '../../src/core/network-config.js';
 
@@ -42,9 +42,41 @@ test('flannel accepts it but weft cannot run on it: valid false with the reason,
   t.is(udp.error, 'backend type "udp" is not supported by weft (vxlan, host-gw)');
   t.deepEqual(udp.config?.Backend, { Type: 'udp' });
   t.like(udp.config, { Network: '10.0.0.0/8', SubnetLen: 24 });
-  const v6only = readStoredConfig('{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"vxlan"}}', WEFT).report;
-  t.like(v6only, { valid: false, config: { Network: null, SubnetLen: null, SubnetMin: null, SubnetMax: null, EnableIPv4: false, EnableIPv6: true } });
-  t.regex(v6only.error ?? '', /no IPv4 Network/);
+});
+
+test('IPv6 only: valid, the IPv4 fields null, the IPv6 ones with flannel\'s defaults; the summary says ipv4 off and counts IPv6 subnets', (t) => {
+  const text = '{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"vxlan"}}';
+  const s = readStoredConfig(text, WEFT);
+  t.deepEqual(s.report, {
+    valid: true, error: null,
+    config: {
+      Network: null, SubnetLen: null, SubnetMin: null, SubnetMax: null, EnableIPv4: false, EnableIPv6: true,
+      IPv6Network: 'fc00::/48', IPv6SubnetLen: 64, IPv6SubnetMin: 'fc00:0:0:1::', IPv6SubnetMax: 'fc00:0:0:ffff::',
+      Backend: { Type: 'vxlan', VNI: 1, Port: 8472, MTU: null, GBP: false, Learning: false, DirectRouting: false },
+    },
+  });
+  const lines = renderStoredConfig('/p/config', '4', text, s).split('\n');
+  t.is(lines[1], '  ipv4      off');
+  t.is(lines[2], '  ipv6      fc00::/48: /64 subnets from fc00:0:0:1:: to fc00:0:0:ffff:: (65535 host subnets)');
+  // A stored inverted IPv6 range is refused like flannel's own errors (flanneld forgets it).
+  t.deepEqual(readStoredConfig('{"Network":"10.0.0.0/8","EnableIPv6":true,"IPv6Network":"fc00::/48","IPv6SubnetMin":"fc00:0:0:9::","IPv6SubnetMax":"fc00:0:0:2::","Backend":{"Type":"vxlan"}}', WEFT).report,
+    { valid: false, error: 'IPv6SubnetMin fc00:0:0:9:: is above IPv6SubnetMax fc00:0:0:2::, so the range holds no subnet', config: null });
+});
+
+test('weft validate --json derived: the IPv4 range as before, ipv6 only when on, capacity a string past 2^53 - 1', (t) => {
+  const c = (json: string) => checkNetworkConfig(decodeNetworkConfig(json));
+  t.deepEqual(derivedView(c('{"Network":"198.18.0.0/16"}')), { subnetLen: 24, subnetMin: '198.18.1.0', subnetMax: '198.18.255.0', capacity: 255 });
+  t.false('ipv6' in derivedView(c('{"Network":"198.18.0.0/16"}')), 'no ipv6 key while IPv6 is off');
+  t.deepEqual(derivedView(c('{"Network":"198.18.0.0/16","EnableIPv6":true,"IPv6Network":"fd18::/48"}')), {
+    subnetLen: 24, subnetMin: '198.18.1.0', subnetMax: '198.18.255.0', capacity: 255,
+    ipv6: { subnetLen: 64, subnetMin: 'fd18:0:0:1::', subnetMax: 'fd18:0:0:ffff::', capacity: 65535 },
+  });
+  t.deepEqual(derivedView(c('{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"2001:db8::/32","IPv6SubnetLen":120}')), {
+    subnetLen: null, subnetMin: null, subnetMax: null, capacity: null,
+    ipv6: { subnetLen: 120, subnetMin: '2001:db8::100', subnetMax: '2001:db8:ffff:ffff:ffff:ffff:ffff:ff00', capacity: '309485009821345068724781055' },
+  });
+  t.is(jsonCount(2n ** 53n - 1n), 9007199254740991);
+  t.is(jsonCount(2n ** 53n), '9007199254740992');
 });
 
 test('a hostile stored config: the error and type are capped for JSON, and escaped line by line for a human', (t) => {

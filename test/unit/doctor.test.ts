@@ -26,7 +26,7 @@ COMMIT
 const report = { ready: true, reasons: [], warnings: [], status: 'leased 198.18.1.0/24, 1 peer', lease: { subnet: '198.18.1.0/24' } } as unknown as StatusReport;
 
 const row = (subnet: string, publicIP: string, mac: string, patch: Partial<LeaseRow> = {}): LeaseRow => ({
-  subnet, publicIP, backendType: 'vxlan', vtepMAC: mac, vni: 1, expiresAt: null, ttlSeconds: 80000, host: null,
+  subnet, ipv6Subnet: null, publicIP, publicIPv6: null, backendType: 'vxlan', vtepMAC: mac, vtepMACv6: null, vni: 1, expiresAt: null, ttlSeconds: 80000, host: null,
   key: `/coreos.com/network/subnets/${subnet.replace('/', '-')}`, status: 'ok', malformed: null, ...patch,
 });
 

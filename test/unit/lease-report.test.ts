@@ -15,7 +15,7 @@ const row = (subnetKey: string, value: string, config = vxlanNet, owner?: { host
 
 test('an ok vxlan lease: every field, its VNI, status ok, malformed null', (t) => {
   t.deepEqual(row('198.18.3.0-24', vx('192.0.2.3', '02:00:00:00:00:03'), vxlanNet, { hostID: 'id3', hostname: 'web-3', publicIP: '192.0.2.3' }), {
-    subnet: '198.18.3.0/24', publicIP: '192.0.2.3', backendType: 'vxlan', vtepMAC: '02:00:00:00:00:03', vni: 1,
+    subnet: '198.18.3.0/24', ipv6Subnet: null, publicIP: '192.0.2.3', publicIPv6: null, backendType: 'vxlan', vtepMAC: '02:00:00:00:00:03', vtepMACv6: null, vni: 1,
     expiresAt: '2030-01-01T00:10:00.000Z', ttlSeconds: 600, host: 'web-3', key: '/p/subnets/198.18.3.0-24', status: 'ok', malformed: null,
   });
 });

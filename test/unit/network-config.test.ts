@@ -80,6 +80,24 @@ test('§12 item 20: an IPv4 CIDR in IPv6Network is rejected', (t) => {
   t.regex(e.message, /IPv6Network must be an IPv6 CIDR/);
 });
 
+test('SubnetMin above SubnetMax is refused in both families (flanneld forgets it), naming the bound that was given', (t) => {
+  const cases: [string, string, string][] = [
+    ['{"Network":"10.3.0.0/16","SubnetMin":"10.3.9.0","SubnetMax":"10.3.2.0"}', 'SubnetMin 10.3.9.0 is above SubnetMax 10.3.2.0, so the range holds no subnet', 'SubnetMin'],
+    // Only SubnetMax given, below the default SubnetMin (the second subnet): the given bound is blamed.
+    ['{"Network":"10.3.0.0/16","SubnetMax":"10.3.0.0"}', 'SubnetMin 10.3.1.0 is above SubnetMax 10.3.0.0, so the range holds no subnet', 'SubnetMax'],
+    ['{"EnableIPv6":true,"Network":"10.3.0.0/16","IPv6Network":"fd18::/48","IPv6SubnetMin":"fd18:0:0:ff::","IPv6SubnetMax":"fd18:0:0:1::"}', 'IPv6SubnetMin fd18:0:0:ff:: is above IPv6SubnetMax fd18:0:0:1::, so the range holds no subnet', 'IPv6SubnetMin'],
+    ['{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd18::/48","IPv6SubnetMax":"fd18::"}', 'IPv6SubnetMin fd18:0:0:1:: is above IPv6SubnetMax fd18::, so the range holds no subnet', 'IPv6SubnetMax'],
+  ];
+  for (const [json, message, field] of cases) {
+    const e = t.throws(() => check(json), { instanceOf: ConfigError }, json);
+    t.is(e.message, message);
+    t.is(e.field, field);
+  }
+  // Equal bounds are one subnet: accepted.
+  t.is(capacityOf(check('{"Network":"10.3.0.0/16","SubnetMin":"10.3.5.0","SubnetMax":"10.3.5.0"}').ipv4!), 1n);
+  t.is(capacityOf(check('{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd18::/48","IPv6SubnetMin":"fd18:0:0:5::","IPv6SubnetMax":"fd18:0:0:5::"}').ipv6!), 1n);
+});
+
 test('decoding follows Go: case-insensitive keys, last duplicate wins, Network masked, unset zero values', (t) => {
   const r = decodeNetworkConfig('{"network":"10.3.5.7/16","NETWORK":"10.9.5.7/16","SubnetMin":"0.0.0.0"}');
   t.is(formatPrefix(r.network!), '10.9.0.0/16');

@@ -67,7 +67,7 @@ test('relative credential files are read beside the spec; durations parse', (t) 
   t.is(spec.etcd.passwordFile, '/etc/weft/pw');
   t.is(spec.host.leaseTTLSeconds, 5400);
   t.is(spec.host.leaseRenewMarginSeconds, 90);
-  t.is(formatPrefix(parseSpec('n.yaml', 'network:\n  cidr: 198.18.0.0/16\n  backend: {type: host-gw}\n').network!.cidr), '198.18.0.0/16');
+  t.is(formatPrefix(parseSpec('n.yaml', 'network:\n  cidr: 198.18.0.0/16\n  backend: {type: host-gw}\n').network!.cidr!), '198.18.0.0/16');
 });
 
 // Each malformed spec: the exact first message, positioned at the offending text.
