@@ -19,7 +19,7 @@ interface LinkJson {
   ifindex?: number; ifname?: string; flags?: string[]; mtu?: number; address?: string; addr_info?: AddrInfo[];
   linkinfo?: { info_kind?: string; info_data?: { id?: number; local?: string; local6?: string; link?: string; port?: number; learning?: boolean; gbp?: boolean } };
 }
-interface RouteJson { dst?: string; gateway?: string; dev?: string; protocol?: string; scope?: string; flags?: string[]; type?: string; metric?: number }
+interface RouteJson { dst?: string; gateway?: string; via?: { family?: string; host?: string }; dev?: string; protocol?: string; scope?: string; flags?: string[]; type?: string; metric?: number }
 interface NeighJson { dst?: string; lladdr?: string; state?: string[]; dev?: string }
 interface FdbJson { mac?: string; dst?: string; flags?: string[]; state?: string; ifname?: string }
 
@@ -68,8 +68,10 @@ export function parseRoutes(text: string, family: Family = 4): ObservedRoute[] {
     if (r.type !== undefined && r.type !== 'unicast') return [];
     const dst = r.dst === 'default' ? parsePrefix(family === 4 ? '0.0.0.0/0' : '::/0') : parsePrefix(r.dst?.includes('/') ? r.dst : `${r.dst ?? ''}/${bitsOf(family)}`);
     if (!dst || dst.ip.family !== family || !modelledRouteDst(dst) || !r.dev) return [];
-    const via = r.gateway ? parseIP(r.gateway) : undefined;
-    if (r.gateway && via?.family !== family) return [];
+    // `via` (RTA_VIA) is a gateway of the other family: an IPv4 route via an IPv6 next hop
+    // (RFC 5549, `default via inet6 fe80::1`); `gateway` is always the route's own family.
+    const via = r.gateway ? parseIP(r.gateway) : r.via?.host ? parseIP(r.via.host) : undefined;
+    if ((r.gateway ?? r.via?.host) !== undefined && (!via || (r.gateway !== undefined && via.family !== family))) return [];
     return [{ dst, dev: r.dev, proto: r.protocol ?? 'boot', onlink: (r.flags ?? []).includes('onlink'), scopeLink: r.scope === 'link', ...(via ? { via } : {}), ...(r.metric ? { metric: r.metric } : {}) }];
   });
 }

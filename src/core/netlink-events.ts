@@ -40,8 +40,8 @@ export function isRelevantEvent(line: string, s: EventScope): boolean {
 
 /**
  * A route line's destination: `a.b.c.d/n`, a bare address (a host route: /32 or /128), or
- * `default`, whose family the line does not name: `family` (from the gateway, or 6 when the
- * line carries `pref`, which the kernel sends with every IPv6 route and only those), else 4.
+ * `default`, whose family the line does not name: `family` (6 when the line carries `pref`,
+ * which the kernel sends with every IPv6 route and only those, else the gateway's), else 4.
  */
 function destination(first: string, family: 4 | 6 | undefined): Prefix | undefined {
   if (first === 'default') return parsePrefix(family === 6 ? '::/0' : '0.0.0.0/0');
@@ -82,13 +82,17 @@ function fields(ws: readonly string[], valued: ReadonlySet<string>): { kv: Map<s
 function parseRouteEvent(rest: string, deleted: boolean): ModelEvent | undefined {
   const ws = rest.trim().split(/\s+/);
   if (ROUTE_TYPES.has(ws[0] ?? '')) return ws[0] === 'unicast' ? parseRouteEvent(ws.slice(1).join(' '), deleted) : undefined;
-  const { kv, flags } = fields(ws.slice(1), ROUTE_VALUED);
+  // `via inet6 X`: a gateway of the other family (an IPv4 route via an IPv6 next hop, RFC 5549).
+  const named = ws.findIndex((w, i) => w === 'via' && (ws[i + 1] === 'inet' || ws[i + 1] === 'inet6'));
+  const words = named < 0 ? ws : [...ws.slice(0, named + 1), ...ws.slice(named + 2)];
+  const { kv, flags } = fields(words.slice(1), ROUTE_VALUED);
   const via = kv.has('via') ? parseIP(kv.get('via') ?? '') : undefined;
   if (kv.has('via') && !via) return undefined;
-  const dst = destination(ws[0] ?? '', via?.family ?? (kv.has('pref') ? 6 : 4));
+  // The kernel sends `pref` with every IPv6 route (and iproute2 prints it): the family of `default`.
+  const dst = destination(words[0] ?? '', kv.has('pref') ? 6 : named < 0 ? via?.family : 4);
   const table = kv.get('table');
   const dev = kv.get('dev');
-  if (!dst || !modelledRouteDst(dst) || (via && via.family !== dst.ip.family) || !dev || (table !== undefined && table !== 'main')) return undefined;
+  if (!dst || !modelledRouteDst(dst) || (via && named < 0 && via.family !== dst.ip.family) || !dev || (table !== undefined && table !== 'main')) return undefined;
   const metric = Number(kv.get('metric') ?? 0);
   return {
     kind: 'route', deleted,

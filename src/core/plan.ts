@@ -199,7 +199,9 @@ export function renderOp(op: Op): { tool: Tool; line: string } {
     case 'addr-del': return { tool: 'ip', line: `addr del ${formatPrefix(op.addr)} dev ${op.dev}` };
     case 'route-del': {
       const r = op.route;
-      return { tool: 'ip', line: `route del ${formatPrefix(r.dst)}${r.via ? ` via ${formatIP(r.via)}` : ''} dev ${r.dev}` };
+      // A gateway of the other family (an IPv4 route via an IPv6 next hop) must be named so: iproute2 exits on a bare one.
+      const via = r.via ? ` via ${r.via.family === r.dst.ip.family ? '' : r.via.family === 6 ? 'inet6 ' : 'inet '}${formatIP(r.via)}` : '';
+      return { tool: 'ip', line: `route del ${formatPrefix(r.dst)}${via} dev ${r.dev}` };
     }
     case 'route-replace': {
       const r = op.route;

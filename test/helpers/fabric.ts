@@ -1,17 +1,25 @@
 /** A lab fabric running weft, and what e2e tests ask of it (leases, routes, reachability). */
 import type { ExecutionContext } from 'ava';
 import { Lab, type LabHost } from './lab.js';
-import { start, until } from './procs.js';
+import { type Started, start, until } from './procs.js';
+
+/** A container behind a host's bridge: `ip` its IPv4 address ('' if none), `ip6` its IPv6 address if it has one. */
+export interface Container { ns: string; ip: string; ip6?: string; host: LabHost }
 
 export interface Fabric {
   readonly lab: Lab;
   readonly specs: string[];
-  readonly containers: { ns: string; ip: string; host: LabHost }[];
+  readonly containers: Container[];
   addContainers(): Promise<void>;
 }
 
-export async function fabric(t: ExecutionContext, o: { hosts: number; network: string; host?: string; behindRouter?: number[]; start?: number; etcdMembers?: 1 | 3 }): Promise<Fabric> {
-  const lab = await Lab.create({ hosts: o.hosts, ...(o.behindRouter ? { behindRouter: o.behindRouter } : {}), ...(o.etcdMembers ? { etcdMembers: o.etcdMembers } : {}) });
+/**
+ * A lab running weft on `start` (default all) of its hosts. `ipv6` gives the hosts IPv6
+ * underlay addresses too, `ipv4: false` makes them IPv6-only (LabOptions).
+ */
+export async function fabric(t: ExecutionContext, o: { hosts: number; network: string; host?: string; behindRouter?: number[]; start?: number; etcdMembers?: 1 | 3; ipv6?: boolean; ipv4?: boolean }): Promise<Fabric> {
+  const lab = await Lab.create({ hosts: o.hosts, ...(o.behindRouter ? { behindRouter: o.behindRouter } : {}), ...(o.etcdMembers ? { etcdMembers: o.etcdMembers } : {}),
+    ...(o.ipv6 !== undefined ? { ipv6: o.ipv6 } : {}), ...(o.ipv4 !== undefined ? { ipv4: o.ipv4 } : {}) });
   t.teardown(() => lab.destroy());
   const specs = lab.hosts.map((h) => lab.writeSpec(h, o.network, o.host ? { host: o.host } : {}));
   for (const [i, h] of lab.hosts.entries()) if (i < (o.start ?? o.hosts)) await lab.startWeft(h, specs[i] ?? '');
@@ -24,8 +32,21 @@ export async function fabric(t: ExecutionContext, o: { hosts: number; network: s
   return f;
 }
 
+/**
+ * A lease as e2e tests see it: `subnet` the key's IPv4 half as a prefix (`198.18.5.0/24`;
+ * `0.0.0.0/0` for an IPv6-only key), `subnet6` its IPv6 half (`fd18:0:0:5::/64`) if any.
+ */
+export interface LabLease { subnet: string; subnet6?: string; value: string; key: string }
+
+/** The halves of a subnet key `198.18.5.0-24[&fd18:0:0:5::-64]` as prefixes. */
+export function keyHalves(subnetKey: string): { subnet: string; subnet6?: string } {
+  const [v4 = '', v6] = subnetKey.split('&');
+  const slash = (half: string): string => half.replace(/-(\d+)$/, '/$1');
+  return { subnet: slash(v4), ...(v6 !== undefined ? { subnet6: slash(v6) } : {}) };
+}
+
 /** The lease host h owns (found through weft's owner record), or undefined. */
-export async function leaseOf(lab: Lab, h: LabHost): Promise<{ subnet: string; value: string; key: string } | undefined> {
+export async function leaseOf(lab: Lab, h: LabHost): Promise<LabLease | undefined> {
   const out = (await lab.etcdctl(['get', '--prefix', '/coreos.com/network/weft/owners/'])).trim().split('\n');
   for (let i = 0; i + 1 < out.length; i += 2) {
     if (!out[i + 1]?.includes(`"hostID":"${lab.prefix}-${h.name}"`)) continue;
@@ -33,7 +54,7 @@ export async function leaseOf(lab: Lab, h: LabHost): Promise<{ subnet: string; v
     const key = `/coreos.com/network/subnets/${subnetKey}`;
     const value = (await lab.etcdctl(['get', '--print-value-only', key])).trim();
     if (!value) return undefined;
-    return { subnet: subnetKey.replace('-', '/'), value, key };
+    return { ...keyHalves(subnetKey), value, key };
   }
   return undefined;
 }
@@ -49,20 +70,36 @@ export async function timeUntil(fn: () => Promise<boolean> | boolean, timeoutMs:
   return Date.now() - t0;
 }
 
-/** Every ordered pair of containers that could NOT reach each other within 5 s. */
+/** Every ordered pair of containers that could NOT reach each other (IPv4) within 5 s. */
 export async function pingAll(f: Fabric): Promise<string[]> {
+  return pingPairs(f, 4);
+}
+
+/** Every ordered pair of containers that could NOT reach each other over IPv6 within 5 s. */
+export async function pingAll6(f: Fabric): Promise<string[]> {
+  return pingPairs(f, 6);
+}
+
+async function pingPairs(f: Fabric, family: 4 | 6): Promise<string[]> {
+  const addr = (c: Container): string => {
+    const a = family === 4 ? c.ip : c.ip6;
+    // Never a silent pass: a container without an address of this family is a test mistake.
+    if (!a) throw new Error(`the container on ${c.host.name} has no IPv${family} address`);
+    return a;
+  };
+  if (f.containers.length < 2) throw new Error(`pingAll${family === 6 ? '6' : ''}: fewer than two containers`);
   const failed: string[] = [];
   for (const a of f.containers) {
     for (const b of f.containers) {
       if (a === b) continue;
-      const ok = await until(() => f.lab.ping(a.ns, b.ip), 5000).catch(() => false);
+      const ok = await until(() => f.lab.ping(a.ns, addr(b)), 5000).catch(() => false);
       if (!ok) failed.push(`${a.host.name} -> ${b.host.name}`);
     }
   }
   return failed;
 }
 
-export async function mustLease(lab: Lab, h: LabHost): Promise<{ subnet: string; value: string; key: string }> {
+export async function mustLease(lab: Lab, h: LabHost): Promise<LabLease> {
   const l = await leaseOf(lab, h);
   if (!l) throw new Error(`${h.name} holds no lease`);
   return l;
@@ -72,16 +109,40 @@ export async function mustLease(lab: Lab, h: LabHost): Promise<{ subnet: string;
  * A bounded continuous ping from container `from` to container `to`: `count` packets, or for
  * `seconds` (ping -w), `intervalS` apart. Resolves with what was sent and received.
  */
-export function continuousPing(f: Fabric, from: number, to: number, o: { count?: number; seconds?: number; intervalS: number }): Promise<{ sent: number; received: number }> {
+export function continuousPing(f: Fabric, from: number, to: number, o: { count?: number; seconds?: number; intervalS: number; family?: 4 | 6 }): Promise<{ sent: number; received: number }> {
   const a = f.containers[from];
   const b = f.containers[to];
   if (!a || !b) throw new Error('no such container');
+  const dst = o.family === 6 ? b.ip6 : b.ip;
+  if (!dst) throw new Error(`the container on ${b.host.name} has no IPv${o.family ?? 4} address`);
   const bound = o.count !== undefined ? ['-c', String(o.count)] : ['-w', String(o.seconds ?? 10)];
-  const p = start('nsenter', [`--net=/var/run/netns/${a.ns}`, 'ping', '-n', '-q', ...bound, '-i', String(o.intervalS), '-W', '1', b.ip]);
+  const p = start('nsenter', [`--net=/var/run/netns/${a.ns}`, 'ping', '-n', '-q', ...bound, '-i', String(o.intervalS), '-W', '1', dst]);
   const limitS = o.count !== undefined ? o.count * o.intervalS : (o.seconds ?? 10);
   return (async () => {
     await until(() => p.child.exitCode !== null, (limitS + 20) * 1000, 100);
     const m = /(\d+) packets transmitted, (\d+) received/.exec(p.output());
     return { sent: Number(m?.[1] ?? 0), received: Number(m?.[2] ?? -1) };
   })();
+}
+
+/**
+ * A continuous ping from one container to another's address `to` that runs until stopped (at
+ * most `maxSeconds`, ping -w): `stop()` ends it with SIGINT, as ^C does, and returns what was
+ * sent and received. For traffic across steps whose length is not known beforehand.
+ */
+export interface PingStream { readonly proc: Started; stop(): Promise<{ sent: number; received: number }> }
+
+export function pingStream(from: Container, to: string, o: { intervalS: number; maxSeconds: number }): PingStream {
+  if (to === '') throw new Error('pingStream: no address');
+  const p = start('nsenter', [`--net=/var/run/netns/${from.ns}`, 'ping', to.includes(':') ? '-6' : '-4', '-n', '-q', '-w', String(o.maxSeconds), '-i', String(o.intervalS), '-W', '1', to]);
+  return {
+    proc: p,
+    async stop() {
+      if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGINT');
+      await until(() => p.child.exitCode !== null || p.child.signalCode !== null, 10_000, 50, 'the ping to end');
+      const m = /(\d+) packets transmitted, (\d+) received/.exec(p.output());
+      if (!m) throw new Error(`ping printed no summary: ${p.output()}`);
+      return { sent: Number(m[1]), received: Number(m[2]) };
+    },
+  };
 }

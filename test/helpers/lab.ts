@@ -55,8 +55,13 @@ function withBinds(binds: readonly (readonly [string, string])[], ns: string, cm
 export interface LabHost {
   readonly name: string;
   readonly ns: string;
-  /** Underlay address. */
+  /**
+   * Underlay IPv4 address; `0.0.0.0` on an IPv6-only host (eth0 has no IPv4 address), which is
+   * what such a host advertises as its lease's PublicIP, as flanneld does.
+   */
   readonly ip: string;
+  /** Underlay IPv6 address (labs with `ipv6`): `fd00:2::N` (`fd00:3::N` behind the router), on eth0 as /64. */
+  readonly ip6?: string;
   readonly dir: string;
   readonly subnetFile: string;
   weft?: Started;
@@ -68,15 +73,69 @@ export interface LabOptions {
   readonly etcdMembers?: 1 | 3;
   /** 1-based host numbers placed on a second segment (198.51.100.0/24) behind a router. */
   readonly behindRouter?: readonly number[];
+  /**
+   * Every host also gets an IPv6 underlay address `fd00:2::N/64` (`fd00:3::N/64` behind the
+   * router) on eth0, added with nodad, and an IPv6 default route via the router (`fd00:2::fe`).
+   * etcd answers on `[fd00:2::100]:2379` too (members `fd00:2::100..102`).
+   */
+  readonly ipv6?: boolean;
+  /**
+   * `false`: IPv6-only hosts (implies `ipv6`). eth0 carries no IPv4 address and the hosts have
+   * no IPv4 route; they reach etcd over IPv6 (`etcdURLs` are `http://[fd00:2::100]:2379`).
+   * etcd and the router keep their IPv4 addresses too (etcd's peer traffic stays on IPv4).
+   */
+  readonly ipv4?: boolean;
+}
+
+/** A URL as a YAML flow-sequence item: quoted when it holds brackets (`http://[fd00:2::100]:2379`), as is otherwise. */
+export function yamlURL(url: string): string {
+  return url.includes('[') ? JSON.stringify(url) : url;
+}
+
+/** The canonical text of an IPv6 address (lowercase, longest zero run as `::`: Go's net.IP.String for non-mapped addresses). */
+export function canonicalIPv6(text: string): string {
+  return new URL(`http://[${text}]/`).hostname.slice(1, -1);
+}
+
+/** The eight 16-bit groups of an IPv6 address (no embedded IPv4 form). */
+export function ipv6Groups(text: string): number[] {
+  const [head = '', tail] = canonicalIPv6(text).split('::');
+  const h = head === '' ? [] : head.split(':');
+  const tl = tail === undefined || tail === '' ? [] : tail.split(':');
+  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - tl.length).fill('0'), ...tl];
+  return groups.map((g) => parseInt(g, 16));
+}
+
+/** Whether IPv6 address `addr` lies in `prefix` (`fd18:0:0:5::/64`). */
+export function inIPv6Prefix(addr: string, prefix: string): boolean {
+  const [net = '', len = '128'] = prefix.split('/');
+  const toBig = (x: string): bigint => ipv6Groups(x).reduce((acc, g) => (acc << 16n) + BigInt(g), 0n);
+  const shift = 128n - BigInt(len);
+  return toBig(addr) >> shift === toBig(net) >> shift;
+}
+
+/** An IPv6 address plus `n` (`fd18:0:0:5::` + 1 = `fd18:0:0:5::1`), canonical. */
+export function addIPv6(text: string, n: number): string {
+  let v = ipv6Groups(text).reduce((acc, g) => (acc << 16n) + BigInt(g), 0n) + BigInt(n);
+  const out: string[] = [];
+  for (let i = 0; i < 8; i++) { out.unshift((v & 0xffffn).toString(16)); v >>= 16n; }
+  return canonicalIPv6(out.join(':'));
 }
 
 export class Lab {
   readonly prefix: string;
   readonly dir: string;
   readonly hosts: LabHost[] = [];
-  readonly etcdURL = 'http://192.0.2.100:2379';
-  /** One URL per etcd member (192.0.2.100, .101, .102 for a 3-member cluster). */
-  etcdURLs: string[] = [this.etcdURL];
+  /**
+   * One URL per etcd member (192.0.2.100, .101, .102 for a 3-member cluster), as the hosts
+   * reach them: `http://[fd00:2::100]:2379`, ... in an IPv6-only lab.
+   */
+  etcdURLs: string[] = ['http://192.0.2.100:2379'];
+  /** The first member's URL (what the hosts reach). */
+  get etcdURL(): string { return this.etcdURLs[0] ?? ''; }
+  /** Whether the hosts have IPv4 / IPv6 underlay addresses (LabOptions.ipv4, .ipv6). */
+  private v4 = true;
+  private v6 = false;
   private etcdProcs: (Started | undefined)[] = [];
   private readonly procs: Started[] = [];
 
@@ -116,7 +175,7 @@ export class Lab {
   /** One more machine on the main underlay segment (e.g. an Ansible controller); returns its namespace. */
   async addNode(name: string, ip: string): Promise<string> {
     const ns = await this.addNamespace(name);
-    await this.plug(ns, `${this.prefix}-sw`, 'br0', `p${name}`.slice(0, 15), `${ip}/24`);
+    await this.plug(ns, `${this.prefix}-sw`, 'br0', `p${name}`.slice(0, 15), [`${ip}/24`]);
     return ns;
   }
 
@@ -164,12 +223,15 @@ export class Lab {
     return run(c, a, { env: { ...this.labAccount().env, ...opts.env }, ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}) });
   }
 
-    /** Attach a new namespace to a switch bridge with `addr` on its eth0 (or `dev`). */
-  private async plug(ns: string, sw: string, bridge: string, port: string, addr: string, dev = 'eth0'): Promise<void> {
+  /**
+   * Attach a new namespace to a switch bridge with `addrs` on its eth0 (or `dev`); IPv6
+   * addresses are added with nodad (usable at once).
+   */
+  private async plug(ns: string, sw: string, bridge: string, port: string, addrs: readonly string[], dev = 'eth0'): Promise<void> {
     await this.ip(sw, ['link', 'add', port, 'type', 'veth', 'peer', 'name', dev, 'netns', ns]);
     await this.ip(sw, ['link', 'set', port, 'master', bridge]);
     await this.ip(sw, ['link', 'set', port, 'up']);
-    await this.ip(ns, ['addr', 'add', addr, 'dev', dev]);
+    for (const addr of addrs) await this.ip(ns, ['addr', 'add', addr, 'dev', dev, ...(addr.includes(':') ? ['nodad'] : [])]);
     await this.ip(ns, ['link', 'set', dev, 'up']);
   }
 
@@ -185,6 +247,9 @@ export class Lab {
   }
 
   private async build(opts: LabOptions): Promise<void> {
+    this.v4 = opts.ipv4 ?? true;
+    this.v6 = (opts.ipv6 ?? false) || !this.v4;
+    const v6 = this.v6;
     const sw = await this.addNamespace('sw');
     const routed = new Set(opts.behindRouter ?? []);
     for (const br of ['br0', 'br1']) {
@@ -192,25 +257,33 @@ export class Lab {
       await this.ip(sw, ['link', 'set', br, 'up']);
     }
     const router = await this.addNamespace('r');
-    await this.plug(router, sw, 'br0', 'pr0', '192.0.2.254/24', 'eth0');
-    await this.plug(router, sw, 'br1', 'pr1', '198.51.100.254/24', 'eth1');
+    // The router forwards IPv6 only once its link-local addresses have passed duplicate address
+    // detection (neighbour solicitations for forwarded packets come from them): none here, so
+    // that it forwards from the start. The hosts keep the kernel's default.
+    if (v6) await this.exec(router, 'sysctl', ['-qw', 'net.ipv6.conf.default.accept_dad=0', 'net.ipv6.conf.all.accept_dad=0']);
+    await this.plug(router, sw, 'br0', 'pr0', ['192.0.2.254/24', ...(v6 ? ['fd00:2::fe/64'] : [])], 'eth0');
+    await this.plug(router, sw, 'br1', 'pr1', ['198.51.100.254/24', ...(v6 ? ['fd00:3::fe/64'] : [])], 'eth1');
     await this.exec(router, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+    if (v6) await this.exec(router, 'sysctl', ['-qw', 'net.ipv6.conf.all.forwarding=1']);
     const members = opts.etcdMembers ?? 1;
-    this.etcdURLs = Array.from({ length: members }, (_, i) => `http://192.0.2.${100 + i}:2379`);
+    this.etcdURLs = Array.from({ length: members }, (_, i) => (this.v4 ? `http://192.0.2.${100 + i}:2379` : `http://[fd00:2::${100 + i}]:2379`));
     for (let i = 0; i < members; i++) {
       const etcdNs = await this.addNamespace(this.etcdNs(i).slice(this.prefix.length + 1));
-      await this.plug(etcdNs, sw, 'br0', this.etcdPort(i), `192.0.2.${100 + i}/24`);
+      await this.plug(etcdNs, sw, 'br0', this.etcdPort(i), [`192.0.2.${100 + i}/24`, ...(v6 ? [`fd00:2::${100 + i}/64`] : [])]);
       await this.ip(etcdNs, ['route', 'add', 'default', 'via', '192.0.2.254']);
+      if (v6) await this.ip(etcdNs, ['-6', 'route', 'add', 'default', 'via', 'fd00:2::fe']);
     }
     for (let i = 1; i <= opts.hosts; i++) {
       const ns = await this.addNamespace(`h${i}`);
       const far = routed.has(i);
-      const ip = far ? `198.51.100.${i}` : `192.0.2.${i}`;
-      await this.plug(ns, sw, far ? 'br1' : 'br0', `p${i}`, `${ip}/24`);
-      await this.ip(ns, ['route', 'add', 'default', 'via', far ? '198.51.100.254' : '192.0.2.254']);
+      const ip = !this.v4 ? '0.0.0.0' : far ? `198.51.100.${i}` : `192.0.2.${i}`;
+      const ip6 = v6 ? `fd00:${far ? 3 : 2}::${i}` : undefined;
+      await this.plug(ns, sw, far ? 'br1' : 'br0', `p${i}`, [...(this.v4 ? [`${ip}/24`] : []), ...(ip6 ? [`${ip6}/64`] : [])]);
+      if (this.v4) await this.ip(ns, ['route', 'add', 'default', 'via', far ? '198.51.100.254' : '192.0.2.254']);
+      if (ip6) await this.ip(ns, ['-6', 'route', 'add', 'default', 'via', far ? 'fd00:3::fe' : 'fd00:2::fe']);
       const dir = join(this.dir, `h${i}`);
       execFileSync('mkdir', ['-p', dir]);
-      this.hosts.push({ name: `h${i}`, ns, ip, dir, subnetFile: join(dir, 'subnet.env') });
+      this.hosts.push({ name: `h${i}`, ns, ip, ...(ip6 ? { ip6 } : {}), dir, subnetFile: join(dir, 'subnet.env') });
     }
     await this.startEtcd();
   }
@@ -230,8 +303,10 @@ export class Lab {
     const ip = `192.0.2.${100 + i}`;
     const peer = (k: number) => (n === 1 ? 'http://127.0.0.1:2380' : `http://192.0.2.${100 + k}:2380`);
     const cluster = Array.from({ length: n }, (_, k) => `m${String(k + 1)}=${peer(k)}`).join(',');
+    // An IPv6 lab's etcd answers on both families; it advertises what the hosts use.
+    const clientURLs = [`http://${ip}:2379`, ...(this.v6 ? [`http://[fd00:2::${100 + i}]:2379`] : [])].join(',');
     this.etcdProcs[i] = start('nsenter', [`--net=/var/run/netns/${this.etcdNs(i)}`, 'etcd', '--name', `m${String(i + 1)}`, '--data-dir', join(this.dir, `etcd${String(i + 1)}`),
-      '--listen-client-urls', `http://${ip}:2379`, '--advertise-client-urls', `http://${ip}:2379`,
+      '--listen-client-urls', clientURLs, '--advertise-client-urls', this.etcdURLs[i] ?? `http://${ip}:2379`,
       '--listen-peer-urls', peer(i), '--initial-advertise-peer-urls', peer(i), '--initial-cluster', cluster,
       '--initial-cluster-token', this.prefix, '--heartbeat-interval', '50', '--election-timeout', '500', '--log-level', 'error', '--logger', 'zap']);
   }
@@ -275,7 +350,7 @@ export class Lab {
     const file = join(h.dir, 'network.yaml');
     // No health listener unless the test asks for one (host: "listen: ...").
     const listen = /^listen:/m.test(extra.host ?? '') ? '' : '  listen: ""\n';
-    writeFileSync(file, `etcd:\n  endpoints: [${this.etcdURLs.join(', ')}]\n${extra.etcd ?? ''}network:\n${network.replace(/^/gm, '  ')}\nhost:\n  interface: eth0\n  subnetFile: ${h.subnetFile}\n  stateDir: ${join(h.dir, 'state')}\n${listen}${(extra.host ?? '').replace(/^(?=.)/gm, '  ')}${extra.outputs ?? ''}`);
+    writeFileSync(file, `etcd:\n  endpoints: [${this.etcdURLs.map(yamlURL).join(', ')}]\n${extra.etcd ?? ''}network:\n${network.replace(/^/gm, '  ')}\nhost:\n  interface: eth0\n  subnetFile: ${h.subnetFile}\n  stateDir: ${join(h.dir, 'state')}\n${listen}${(extra.host ?? '').replace(/^(?=.)/gm, '  ')}${extra.outputs ?? ''}`);
     return file;
   }
 
@@ -306,10 +381,10 @@ export class Lab {
     this.procs.push(p);
     h.weft = p;
     if (opts.waitReady ?? true) {
-      await until(() => {
-        if (p.child.exitCode !== null) throw new Error(`weft on ${h.name} exited ${p.child.exitCode}: ${p.output()}`);
-        return p.output().includes('"msg":"ready"');
-      }, 30_000, 50).catch((e: unknown) => { throw new Error(`${h.name}: ${(e as Error).message}\n${p.output()}`); });
+      // An exit ends the wait at once (until() would retry a thrown error until its deadline).
+      await until(() => p.child.exitCode !== null || p.output().includes('"msg":"ready"'), 30_000, 50)
+        .catch((e: unknown) => { throw new Error(`${h.name}: ${(e as Error).message}\n${p.output()}`); });
+      if (p.child.exitCode !== null) throw new Error(`${h.name}: weft exited ${p.child.exitCode} before it was ready:\n${p.output()}`);
     }
     return p;
   }
@@ -335,27 +410,50 @@ export class Lab {
 
   /**
    * A "container" behind a bridge on host h holding the leased gateway, as Docker does with
-   * --bip: bridge `cbr0` = FLANNEL_SUBNET, the container gets .2 and a default route.
-   * Returns the container's namespace and address.
+   * --bip: bridge `cbr0` = FLANNEL_SUBNET, the container gets .2 and a default route. When
+   * subnet.env has FLANNEL_IPV6_SUBNET, the container gets an IPv6 address too (addContainerIPv6).
+   * Returns the container's namespace and addresses (`ip` is '' when the host has no IPv4 subnet).
    */
-  async addContainer(h: LabHost): Promise<{ ns: string; ip: string }> {
+  async addContainer(h: LabHost): Promise<{ ns: string; ip: string; ip6?: string }> {
     const env = this.subnetEnv(h);
-    const gw = env.get('FLANNEL_SUBNET') ?? '';
+    const gw = env.get('FLANNEL_SUBNET');
+    const gw6 = env.get('FLANNEL_IPV6_SUBNET');
+    if (gw === undefined && gw6 === undefined) throw new Error(`${h.name}'s subnet.env has neither FLANNEL_SUBNET nor FLANNEL_IPV6_SUBNET:\n${this.subnetText(h)}`);
     const mtu = env.get('FLANNEL_MTU') ?? '1500';
-    const [gwIP = '', len = '24'] = gw.split('/');
-    const parts = gwIP.split('.');
-    const ip = `${parts.slice(0, 3).join('.')}.${Number(parts[3]) + 1}`;
     const ns = await this.addNamespace(`c${h.name}`);
     await this.ip(h.ns, ['link', 'add', 'cbr0', 'mtu', mtu, 'type', 'bridge']);
-    await this.ip(h.ns, ['addr', 'add', gw, 'dev', 'cbr0']);
     await this.ip(h.ns, ['link', 'set', 'cbr0', 'up']);
     await this.ip(h.ns, ['link', 'add', 'veth-c', 'mtu', mtu, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
     await this.ip(h.ns, ['link', 'set', 'veth-c', 'master', 'cbr0']);
     await this.ip(h.ns, ['link', 'set', 'veth-c', 'up']);
-    await this.ip(ns, ['addr', 'add', `${ip}/${len}`, 'dev', 'eth0']);
     await this.ip(ns, ['link', 'set', 'eth0', 'up']);
-    await this.ip(ns, ['route', 'add', 'default', 'via', gwIP]);
-    return { ns, ip };
+    let ip = '';
+    if (gw !== undefined) {
+      const [gwIP = '', len = '24'] = gw.split('/');
+      const parts = gwIP.split('.');
+      ip = `${parts.slice(0, 3).join('.')}.${Number(parts[3]) + 1}`;
+      await this.ip(h.ns, ['addr', 'add', gw, 'dev', 'cbr0']);
+      await this.ip(ns, ['addr', 'add', `${ip}/${len}`, 'dev', 'eth0']);
+      await this.ip(ns, ['route', 'add', 'default', 'via', gwIP]);
+    }
+    const ip6 = gw6 === undefined ? undefined : await this.addContainerIPv6(h, ns);
+    return { ns, ip, ...(ip6 ? { ip6 } : {}) };
+  }
+
+  /**
+   * IPv6 for a container made by addContainer (e.g. once IPv6 was turned on): bridge `cbr0`
+   * gets FLANNEL_IPV6_SUBNET (the subnet's ::1), the container the next address (::2) and an
+   * IPv6 default route via the bridge. Both with nodad. Returns the container's IPv6 address.
+   */
+  async addContainerIPv6(h: LabHost, ns: string): Promise<string> {
+    const gw6 = this.subnetEnv(h).get('FLANNEL_IPV6_SUBNET');
+    if (gw6 === undefined) throw new Error(`${h.name}'s subnet.env has no FLANNEL_IPV6_SUBNET:\n${this.subnetText(h)}`);
+    const [gwIP = '', len = '64'] = gw6.split('/');
+    const ip6 = addIPv6(gwIP, 1);
+    await this.ip(h.ns, ['addr', 'add', gw6, 'dev', 'cbr0', 'nodad']);
+    await this.ip(ns, ['addr', 'add', `${ip6}/${len}`, 'dev', 'eth0', 'nodad']);
+    await this.ip(ns, ['-6', 'route', 'add', 'default', 'via', gwIP]);
+    return ip6;
   }
 
   /** GET a URL from inside a namespace (Node's fetch, run there); status 0 when it fails. */
@@ -365,9 +463,10 @@ export class Lab {
     return JSON.parse(r.stdout.trim() || '{"status":0,"body":""}') as { status: number; body: string };
   }
 
-  /** One bounded ping; true when a reply came back. */
+  /** One bounded ping (IPv4 or IPv6, by the address); true when a reply came back. */
   async ping(ns: string, to: string, opts: { count?: number; waitS?: number } = {}): Promise<boolean> {
-    const r = await this.tryExec(ns, 'ping', ['-n', '-q', '-c', String(opts.count ?? 1), '-W', String(opts.waitS ?? 1), to]);
+    if (to === '') throw new Error('ping: no address (a container without an address of this family?)');
+    const r = await this.tryExec(ns, 'ping', [to.includes(':') ? '-6' : '-4', '-n', '-q', '-c', String(opts.count ?? 1), '-W', String(opts.waitS ?? 1), to]);
     return r.code === 0;
   }
 

@@ -6,11 +6,12 @@ import test from 'ava';
 import { type IP, type Prefix, formatIP, formatPrefix, parseIP, parsePrefix } from '../../src/core/cidr.js';
 import type { DesiredDatapath, DesiredDevice, FdbEntry, Neighbour, ObservedDatapath, Route, VxlanDevice } from '../../src/core/datapath.js';
 import { deviceCompatible } from '../../src/core/devices.js';
+import { isAdjacent } from '../../src/core/host-facts.js';
 import { isRelevantEvent, parseModelEvent } from '../../src/core/netlink-events.js';
 import { ObservedModel } from '../../src/core/observed-model.js';
 import { type Op, noTouchedKeys, plan, planTouched, renderOp } from '../../src/core/plan.js';
 import { parseDevice, parseFdb, parseNeighs, parseRoutes } from '../../src/adapters/iproute2.js';
-import { DEV4, DEV6, FDB4, FDB6, MONITOR6, MONITOR_FDB6, NEIGH4, NEIGH6, ROUTES4, ROUTES6 } from './fixtures/iproute2-v6.js';
+import { DEV4, DEV6, FDB4, FDB6, MONITOR4_VIA6, MONITOR6, MONITOR_FDB6, NEIGH4, NEIGH6, ROUTE4_VIA6, ROUTES4, ROUTES6 } from './fixtures/iproute2-v6.js';
 
 const addr = (s: string): IP => { const a = parseIP(s); if (!a) throw new Error(s); return a; };
 const pfx = (s: string): Prefix => { const p = parsePrefix(s); if (!p) throw new Error(s); return p; };
@@ -356,4 +357,17 @@ test('a route whose gateway is of the other family is never rendered (iproute2 e
   // One already there at that destination (weft's, from before) is left as it is, not deleted.
   const there = { ...o, routes: [...o.routes, { dst: bad.dst, via: addr('fd00:2::5'), dev: 'eth0', proto: '175', onlink: false, scopeLink: false, metric: 1024 }] };
   t.deepEqual(lines(plan(want, there, OWN)), ['ip route replace fd18:0:0:6::/64 via fd00:2::6 dev eth0 proto 175']);
+});
+
+test('an IPv4 route via an IPv6 next hop (RFC 5549) reads the same from the listing and the monitor, is never judged directly connected, and is deleted with a line iproute2 parses', (t) => {
+  const [listed] = parseRoutes(ROUTE4_VIA6);
+  t.is(listed ? `${formatPrefix(listed.dst)} ${listed.via ? formatIP(listed.via) : '-'} ${listed.dev}` : '', '203.0.113.0/24 fd00:2::2 eth0');
+  const e = parseModelEvent(MONITOR4_VIA6, []);
+  t.like(e, { kind: 'route', deleted: true });
+  t.deepEqual(e?.kind === 'route' ? e.route : undefined, listed);
+  t.false(isAdjacent(parseRoutes(ROUTE4_VIA6), addr('203.0.113.5'), 'eth0'), 'reached through a gateway, not on the link');
+  const dflt = parseModelEvent('[ROUTE]default via inet6 fe80::1 dev eth0 proto bgp ', []);
+  t.is(dflt?.kind === 'route' ? `${formatPrefix(dflt.route.dst)} ${dflt.route.via ? formatIP(dflt.route.via) : '-'}` : '', '0.0.0.0/0 fe80::1', 'an IPv4 default route, whatever its gateway\'s family');
+  const inNet = { dst: pfx('198.18.7.0/24'), via: addr('fd00:2::2'), dev: 'eth0', proto: 'boot', onlink: false, scopeLink: false };
+  t.deepEqual(lines(plan(CAPTURED, { ...observed(), routes: [...observed().routes, inNet] }, OWN)), ['ip route del 198.18.7.0/24 via inet6 fd00:2::2 dev eth0']);
 });
