@@ -9,7 +9,7 @@ import { type FamilyRange, type NetworkConfig, checkNetworkConfig, diffConfigs }
 import { type FleetEffects, fleetEffects } from './config-change.js';
 import { isCompatible } from './allocate.js';
 import type { ListedLease } from './acquire.js';
-import { decodeVxlanData, parseSubnetKey } from './lease.js';
+import { decodeVxlanData } from './lease.js';
 import { ConfigError, decodeNetworkConfig } from './network-config.js';
 
 export type ApplyPlan =
@@ -41,7 +41,7 @@ function leaseName(l: ListedLease, v6: Prefix | undefined): string {
  */
 export function strandReason(l: ListedLease, next: NetworkConfig, stored?: NetworkConfig): string | undefined {
   const v4 = l.subnet;
-  const v6 = parseSubnetKey(l.subnetKey)?.v6;
+  const v6 = l.subnetV6;
   if (!v4 && !v6) return undefined;
   const who = leaseName(l, v6);
   const outside = (p: Prefix, r: FamilyRange): string | undefined => (isCompatible(p, r) ? undefined

@@ -3,35 +3,33 @@
  * expires, who owns it, and whether weft programs it. Pure: the command fetches the entries and
  * TTLs and renders the rows.
  *
- * The entry as a whole must be trustworthy (a canonical, aligned flannel key; a value flanneld
- * reads; a printable BackendType), else it is `quarantined` and only what the key says is shown.
- * Then each half of a family the config serves is judged on its own, as the agents program it:
- * its public address and backend data (PublicIP and BackendData for IPv4, PublicIPv6 and
- * BackendV6Data for IPv6), then its fit to the config. A half of a family the config does not
- * serve is shown, not judged (a v4-only host ignores a dual-stack lease's IPv6 half). The row's
- * `status`:
- * - `ok`: weft hosts program at least one half. `malformed` is null, or says which half is not
- *   programmed and why (a dual-stack lease of which one half is bad or does not fit);
- * - `stranded`: nothing is programmed, and a half decodes but does not fit the stored config
- *   (outside the network, another subnet length, another backend or VNI, or only a family the
- *   config does not serve), typically after `weft apply --force`. Its fields are filled in like
- *   an ok row: these are the hosts an operator must fix;
- * - `quarantined`: nothing is programmed and nothing fits: it cannot be trusted (a bad key,
- *   value, MAC or public address).
- * A fleet-wide judgement comes last (leaseRows): of two ok halves with one VTEP MAC (per family:
- * the IPv4 and IPv6 vxlan devices are separate), the older lease (etcd create revision) is
- * programmed and the newer quarantined, as the agents decide.
+ * The judgement is the agents' (peer-lease.ts decodePeerEntry and validatePeerLease, plus the
+ * backend checks the backends make), half by half:
+ * - the entry must be trustworthy as data: a canonical, aligned flannel key, a value flanneld
+ *   reads, a printable BackendType, and a usable IPv4 half when the key has one (PublicIP, the
+ *   VTEP MAC in BackendData), else it is `quarantined` and only what the key says is shown;
+ * - the IPv4 half, when the network has IPv4, decides: programmed when it fits, else the lease is
+ *   `stranded` (outside the network, another subnet length, another backend or VNI);
+ * - the IPv6 half, when the network has IPv6, is programmed when its data is usable (PublicIPv6,
+ *   the VTEP MAC in BackendV6Data) and it fits; when it is not, next to a programmed IPv4 half,
+ *   the row stays `ok` and `malformed` says why the IPv6 half is not programmed; for a lease
+ *   with no IPv4 half to program it decides like the IPv4 half does;
+ * - a half of a family the network does not serve is shown, not judged (a v4-only host ignores
+ *   a dual-stack lease's IPv6 half without error); a lease with no half the network serves is
+ *   `stranded`.
+ * A fleet-wide judgement comes last (leaseRows): one VTEP MAC belongs to the oldest lease (etcd
+ * create revision) claiming it, across both halves (backends/vxlan.ts: one MAC, one VTEP); a
+ * newer claim's half is not programmed.
  *
  * Every string that comes from etcd is capped here (capText); the table escapes it as well.
  */
-import { type IP, type Prefix, formatIP, formatPrefix, isNetworkAddress, within } from './cidr.js';
+import { type Prefix, formatIP, formatPrefix, within } from './cidr.js';
 import type { NetworkConfig } from './config-check.js';
 import { capOrNull, capText, safeText } from './escape.js';
-import { shortText } from './gojson.js';
-import { badPublicIPv6 } from './ip-scope.js';
-import { type LeaseAttrs, type VxlanData, decodeLeaseAttrs, decodeWireguardData, formatSubnetKey, parseSubnetKey } from './lease.js';
+import type { LeaseAttrs, VxlanData } from './lease.js';
+import { parseSubnetKey } from './lease.js';
 import type { OwnerRecord } from './owner.js';
-import { badPublicIP, vxlanHalf } from './peer-lease.js';
+import { badPublicIP, decodePeerEntry } from './peer-lease.js';
 import type { KeyValue } from './store.js';
 
 /** What weft makes of a lease entry; see the module comment. */
@@ -83,48 +81,40 @@ function backendMismatch(attrs: LeaseAttrs, vxlan: VxlanData | undefined, config
   const type = attrs.backendType ?? '';
   if (type !== want) return `stranded: backend ${type || '(none)'}, but the network uses ${want || '(none)'}`;
   const vni = config.backend.vxlan?.vni;
+  // A lease without a VNI fits any: flanneld never reads a peer's VNI, and weft programs it.
   if (vxlan?.vni !== undefined && vni !== undefined && vxlan.vni !== vni) return `stranded: VNI ${vxlan.vni}, but the network uses VNI ${vni}`;
   return undefined;
 }
 
-/** Printable ASCII without spaces: every backend type flannel knows (as peer-lease.ts). */
-const BACKEND_TYPE = /^[\x21-\x7e]{1,32}$/;
-
-/** One half of a lease as judged: `trusted` when its data decoded (its fields are shown). */
+/** One served half of a lease: programmed (`ok`), not fitting (`stranded`) or unusable as data (`quarantined`). */
 interface Half {
   readonly family: 4 | 6;
-  readonly subnet: Prefix;
   state: 'ok' | 'stranded' | 'quarantined';
   reason?: string;
-  readonly trusted: boolean;
   readonly mac?: string;
 }
 
-/** A row before its status is settled (leaseRows may still quarantine a half). */
+/** A row before its status is settled (leaseRows may still take a half's MAC away). */
 interface Judged {
   readonly fields: Omit<LeaseRow, 'status' | 'malformed'>;
   /** Set when the entry as a whole cannot be trusted. */
   readonly entryReason?: string;
-  readonly halves: Half[];
-  /** Why nothing is judged: the lease has no half of a family weft serves here. */
+  readonly v4?: Half;
+  readonly v6?: Half;
+  /** Why nothing is judged: the lease has no half of a family the network serves. */
   readonly unserved?: string;
   readonly createRevision: bigint;
 }
 
-
-const isZero = (a: IP): boolean => a.value === 0n;
-
-/** A served half: quarantined when its data is not `trusted`, else stranded when `reason` says why, else ok. */
-function halfOf(family: 4 | 6, subnet: Prefix, reason: string | undefined, trusted: boolean, vx: VxlanData | undefined): Half {
-  const state = !trusted ? 'quarantined' : reason !== undefined ? 'stranded' : 'ok';
-  return { family, subnet, state, trusted, ...(reason !== undefined ? { reason } : {}), ...(vx ? { mac: vx.vtepMAC } : {}) };
+function halfOf(family: 4 | 6, reason: string | undefined, vx: VxlanData | undefined): Half {
+  return { family, state: reason === undefined ? 'ok' : 'stranded', ...(reason !== undefined ? { reason } : {}), ...(vx ? { mac: vx.vtepMAC } : {}) };
 }
 
 function judge(subnetKey: string, kv: KeyValue, config: NetworkConfig, ttlSeconds: number, owner: OwnerRecord | undefined, nowMs: number): Judged {
   const live = ttlSeconds > 0;
   const key = parseSubnetKey(subnetKey);
   const createRevision = /^\d{1,19}$/.test(kv.createRevision) ? BigInt(kv.createRevision) : 0n;
-  const base: Omit<LeaseRow, 'status' | 'malformed'> = {
+  const fields: Omit<LeaseRow, 'status' | 'malformed'> = {
     subnet: key?.v4 ? formatPrefix(key.v4) : null, ipv6Subnet: key?.v6 ? formatPrefix(key.v6) : null,
     publicIP: null, publicIPv6: null, backendType: null, vtepMAC: null, vtepMACv6: null, vni: null,
     expiresAt: live ? new Date(nowMs + ttlSeconds * 1000).toISOString() : null,
@@ -132,86 +122,44 @@ function judge(subnetKey: string, kv: KeyValue, config: NetworkConfig, ttlSecond
     host: capOrNull(owner ? owner.hostname || owner.hostID : null),
     key: capText(kv.key),
   };
-  const bad = (entryReason: string): Judged => ({ fields: base, entryReason, halves: [], createRevision });
-  if (!key) return bad(`key "${shortText(subnetKey)}" is not a flannel subnet key`);
-  const read = key.v4 ?? key.v6;
-  if (!key.canonical) return bad(`key "${shortText(subnetKey)}" is not in canonical form (flanneld reads it as ${read ? formatPrefix(read) : '?'}; weft writes ${formatSubnetKey(key)})`);
-  if (key.v4 && !isNetworkAddress(key.v4)) return bad(`subnet ${formatPrefix(key.v4)} is not aligned on its prefix length`);
-  if (key.v6 && !isNetworkAddress(key.v6)) return bad(`IPv6 subnet ${formatPrefix(key.v6)} is not aligned on its prefix length`);
-  const attrs = decodeLeaseAttrs(kv.value);
-  if (!attrs.ok) return bad(attrs.reason);
-  const a = attrs.value;
-  const type = a.backendType;
-  if (type !== undefined && !BACKEND_TYPE.test(type)) return bad(`BackendType "${shortText(type)}" is not a backend name (control characters, spaces or over 32 characters)`);
-  const fields = { ...base, backendType: capOrNull(type) };
-  const halves: Half[] = [];
-  // IPv4 half: PublicIP and BackendData.
-  if (key.v4) {
-    const served = config.ipv4 !== undefined;
-    const pub = badPublicIP(a.publicIP, config.ipv4?.network);
-    let data: { ok: true; value?: VxlanData } | { ok: false; reason: string } = { ok: true };
-    if (type === 'vxlan') data = vxlanHalf(a.backendData, 'BackendData');
-    else if (type === 'wireguard') { const w = decodeWireguardData(a.backendData); data = w.ok ? { ok: true } : w; }
-    const reason = pub ?? (data.ok ? undefined : data.reason);
-    const vx = data.ok ? data.value : undefined;
-    if (reason === undefined || !served) {
-      fields.publicIP = pub === undefined ? formatIP(a.publicIP) : null;
-      fields.vtepMAC = vx?.vtepMAC ?? null;
-      fields.vni = vx?.vni ?? null;
-    }
-    if (served) {
-      halves.push(halfOf(4, key.v4, reason ?? strandedReason(key.v4, a, vx, config), reason === undefined, vx));
-    }
-  } else if (!isZero(a.publicIP)) {
-    fields.publicIP = formatIP(a.publicIP);
+  const d = decodePeerEntry(subnetKey, kv.value, config.ipv4?.network, config.ipv6?.network);
+  if (!d.ok) return { fields, entryReason: d.reason, createRevision };
+  const a = d.attrs;
+  // What the data says, as far as it can be trusted: an IPv6 half decodePeerEntry refused shows nothing.
+  fields.backendType = capOrNull(a.backendType);
+  if (key?.v4 || a.publicIP.value !== 0n) fields.publicIP = formatIP(a.publicIP);
+  if (a.publicIPv6 && (d.subnetV6 || (!key?.v6 && !badPublicIP(a.publicIPv6)))) fields.publicIPv6 = formatIP(a.publicIPv6);
+  fields.vtepMAC = d.vxlan?.vtepMAC ?? null;
+  fields.vtepMACv6 = d.vxlanV6?.vtepMAC ?? null;
+  fields.vni = d.vxlan?.vni ?? d.vxlanV6?.vni ?? null;
+  const v4 = d.subnet && config.ipv4 ? halfOf(4, strandedReason(d.subnet, a, d.vxlan, config), d.vxlan) : undefined;
+  let v6: Half | undefined;
+  if (key?.v6 && config.ipv6) {
+    v6 = d.subnetV6
+      ? halfOf(6, strandedReasonV6(d.subnetV6, a, d.vxlanV6, config), d.vxlanV6)
+      : { family: 6, state: 'quarantined', reason: (d.badHalf ?? 'unusable').replace(/^IPv6 half: /, '') };
   }
-  // IPv6 half: PublicIPv6 and BackendV6Data. weft programs IPv6 over vxlan and host-gw only.
-  if (key.v6) {
-    const served = config.ipv6 !== undefined && config.backend.type !== 'wireguard';
-    const pub = a.publicIPv6 ? badPublicIPv6(a.publicIPv6, config.ipv6?.network) : 'no PublicIPv6 for its IPv6 subnet';
-    const data = type === 'vxlan' ? vxlanHalf(a.backendV6Data, 'BackendV6Data') : undefined;
-    const reason = pub ?? (data && !data.ok ? data.reason : undefined);
-    const vx = data?.ok ? data.value : undefined;
-    if (reason === undefined || !served) {
-      fields.publicIPv6 = a.publicIPv6 && pub === undefined ? formatIP(a.publicIPv6) : null;
-      fields.vtepMACv6 = vx?.vtepMAC ?? null;
-      if (!key.v4) fields.vni = vx?.vni ?? null;
-    }
-    if (served) {
-      halves.push(halfOf(6, key.v6, reason ?? strandedReasonV6(key.v6, a, vx, config), reason === undefined, vx));
-    }
-  } else if (a.publicIPv6 && !badPublicIPv6(a.publicIPv6)) {
-    fields.publicIPv6 = formatIP(a.publicIPv6);
-  }
-  const unserved = halves.length > 0 ? undefined
-    : key.v4 ? 'stranded: an IPv4-only lease, but the network config has no IPv4 network (EnableIPv4 is false)'
-      : config.ipv6 ? 'stranded: an IPv6-only lease, but weft does not program IPv6 over wireguard'
-        : 'stranded: an IPv6-only lease, but the network config has no IPv6 network';
-  return { fields, halves, createRevision, ...(unserved ? { unserved } : {}) };
+  const unserved = v4 || v6 ? undefined
+    : key?.v4 ? 'stranded: an IPv4-only lease, but the network config has no IPv4 network (EnableIPv4 is false)'
+      : 'stranded: an IPv6-only lease, but the network config has no IPv6 network';
+  return { fields, createRevision, ...(v4 ? { v4 } : {}), ...(v6 ? { v6 } : {}), ...(unserved ? { unserved } : {}) };
 }
-
-const labelOf = (h: Half): string => (h.family === 6 ? 'IPv6 half' : 'IPv4 half');
 
 /** Settle a judged entry into its row. */
 function finish(j: Judged): LeaseRow {
   if (j.entryReason !== undefined) return { ...j.fields, status: 'quarantined', malformed: capText(j.entryReason) };
   if (j.unserved !== undefined) return { ...j.fields, status: 'stranded', malformed: capText(j.unserved) };
-  const both = j.halves.length > 1;
-  const reasonOf = (h: Half): string => {
-    const r = h.reason ?? '';
-    return both ? `${labelOf(h)}: ${r.replace(/^stranded: /, '')}` : r;
-  };
-  const notOk = j.halves.filter((h) => h.state !== 'ok');
-  if (j.halves.some((h) => h.state === 'ok')) {
-    return { ...j.fields, status: 'ok', malformed: notOk.length === 0 ? null : capText(notOk.map((h) => `${labelOf(h)} not programmed: ${(h.reason ?? '').replace(/^stranded: /, '')}`).join('; ')) };
-  }
-  if (j.halves.some((h) => h.state === 'stranded')) {
-    return { ...j.fields, status: 'stranded', malformed: capText(`${both ? 'stranded: ' : ''}${notOk.map(reasonOf).join('; ')}`) };
-  }
-  // Nothing programmed, nothing that merely does not fit: quarantined. Only what the key says
-  // is shown unless a half's data was trusted (a VTEP MAC another lease holds).
-  const fields = j.halves.some((h) => h.trusted) ? j.fields : { ...j.fields, backendType: null };
-  return { ...fields, status: 'quarantined', malformed: capText(notOk.map(reasonOf).join('; ')) };
+  // The half that decides: the IPv4 one when the network has IPv4 and the key has one.
+  const lead = j.v4 ?? j.v6;
+  const other = j.v4 ? j.v6 : undefined;
+  if (!lead) return { ...j.fields, status: 'stranded', malformed: 'stranded: no half to program' };
+  const note = (h: Half): string => `${h.family === 6 ? 'IPv6' : 'IPv4'} half not programmed: ${(h.reason ?? '').replace(/^stranded: /, '')}`;
+  if (lead.state === 'ok') return { ...j.fields, status: 'ok', malformed: other && other.state !== 'ok' ? capText(note(other)) : null };
+  // An IPv4 half that fits but lost its VTEP MAC to an older lease: the backend still programs
+  // the IPv6 half (a half that does not fit, instead, makes the agents drop the whole lease).
+  if (lead.state === 'quarantined' && other?.state === 'ok') return { ...j.fields, status: 'ok', malformed: capText(note(lead)) };
+  const also = other && other.state !== 'ok' ? `; ${note(other)}` : '';
+  return { ...j.fields, status: lead.state, malformed: capText(`${lead.reason ?? ''}${also}`) };
 }
 
 /** `ttlSeconds` is etcd's TimeToLive answer (-1 for a key without an etcd lease). */
@@ -229,27 +177,24 @@ export interface LeaseEntry {
 
 /**
  * Every row, then the fleet-wide check the agents make too (backends/vxlan.ts): one VTEP MAC
- * belongs to the oldest lease (smallest create revision) that claims it, per family; every newer
- * claim is quarantined. A copy of a host's MAC therefore never wins, whatever its key sorts as.
+ * belongs to the oldest lease (smallest create revision) that claims it, whichever half claims
+ * it; every newer claim's half is not programmed. A copy of a host's MAC therefore never wins,
+ * whatever its key sorts as.
  */
 export function leaseRows(entries: readonly LeaseEntry[], config: NetworkConfig, nowMs: number): LeaseRow[] {
   const judged = entries.map((e) => judge(e.subnetKey, e.kv, config, e.ttlSeconds, e.owner, nowMs));
-  for (const family of [4, 6] as const) {
-    const claims = judged.flatMap((j, i) => j.halves.filter((h) => h.family === family && h.state === 'ok' && h.mac !== undefined).map((h) => ({ i, h })));
-    const first = new Map<string, number>();
-    for (const { i, h } of claims) {
-      const mac = h.mac ?? '';
-      const j = first.get(mac);
-      if (j === undefined || (judged[i]?.createRevision ?? 0n) < (judged[j]?.createRevision ?? 0n)) first.set(mac, i);
-    }
-    for (const { i, h } of claims) {
-      const owner = first.get(h.mac ?? '');
-      if (owner === undefined || owner === i) continue;
-      const older = judged[owner];
-      const name = family === 6 ? older?.fields.ipv6Subnet : older?.fields.subnet;
-      h.state = 'quarantined';
-      h.reason = `${family === 6 ? 'IPv6 ' : ''}VtepMAC ${h.mac ?? ''} is already used by the older lease ${name ?? '?'} (created at etcd revision ${String(older?.createRevision ?? 0n)}); a copy never wins`;
-    }
+  const claims = judged.flatMap((j, i) => [j.v4, j.v6].flatMap((h) => (h?.state === 'ok' && h.mac !== undefined ? [{ i, h, mac: h.mac }] : [])));
+  const first = new Map<string, number>();
+  for (const { i, mac } of claims) {
+    const j = first.get(mac);
+    if (j === undefined || (judged[i]?.createRevision ?? 0n) < (judged[j]?.createRevision ?? 0n)) first.set(mac, i);
+  }
+  for (const { i, h, mac } of claims) {
+    const owner = first.get(mac);
+    if (owner === undefined || owner === i) continue;
+    const older = judged[owner];
+    h.state = 'quarantined';
+    h.reason = `VtepMAC ${mac} is already used by the older lease ${older?.fields.subnet ?? older?.fields.ipv6Subnet ?? '?'} (created at etcd revision ${String(older?.createRevision ?? 0n)}); a copy never wins`;
   }
   return judged.map(finish);
 }
