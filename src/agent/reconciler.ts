@@ -19,6 +19,7 @@ import { type SavedTable, desiredRules } from '../core/masq.js';
 import { type Op, batches, opObject, renderOp } from '../core/plan.js';
 import type { Logger } from '../adapters/log.js';
 import { type HostPort, type PassReport, type ReconcileInputs, familiesOf, networksOf, observedDevices, ownSubnetsOf } from './host-port.js';
+import { CheckSchedule } from '../core/check-schedule.js';
 import { DatapathTracker } from './datapath-tracker.js';
 import { PassLoop } from './pass-loop.js';
 import { message } from './retry.js';
@@ -72,14 +73,7 @@ export class Reconciler {
   /** Bumped only by setInputs: rules and files depend on the own lease and config, never on peers. */
   private checksInputsVersion = 0;
   private convergedVersion = -1;
-  private checksVersion = -1;
-  private checksAtMs = -Infinity;
-  /** Ruleset changes are followed (xtables-monitor runs): no polling of iptables-save. */
-  private rulesWatched = false;
-  /** A ruleset change was reported since the rules were last read. */
-  private rulesDirty = true;
-  private rulesVersion = -1;
-  private rulesAtMs = -Infinity;
+  private readonly schedule: CheckSchedule;
   private reportedSkips = new Map<string, string>();
   private readonly loop: PassLoop;
   private readonly tracker: DatapathTracker;
@@ -95,6 +89,7 @@ export class Reconciler {
   constructor(private readonly o: ReconcilerOptions) {
     this.loop = new PassLoop(() => this.runPass(), o.clock);
     this.tracker = new DatapathTracker(o.resyncMs ?? 30_000);
+    this.schedule = new CheckSchedule(o.rulesEveryMs ?? 5000, o.rulesWatchedEveryMs ?? 60_000);
   }
 
   /** When the pass in flight started (0: none); the watchdog's view of a stuck loop. */
@@ -129,10 +124,8 @@ export class Reconciler {
    * poll on the drift-check interval, as without a monitor).
    */
   rulesEvent(kind: 'change' | 'up' | 'down'): void {
-    if (kind === 'down') { this.rulesWatched = false; return; }
-    if (kind === 'up') this.rulesWatched = true;
-    this.rulesDirty = true;
-    if (this.inputs) this.loop.poke(this.o.debounceMs ?? 20);
+    this.schedule.rulesEvent(kind);
+    if (kind !== 'down' && this.inputs) this.loop.poke(this.o.debounceMs ?? 20);
   }
 
   /** One line of the netlink monitor: followed in the kept kernel state; a pass when it changed what weft owns. */
@@ -179,29 +172,23 @@ export class Reconciler {
   private async pass(inp: ReconcileInputs, started: number): Promise<boolean> {
     const version = this.inputsVersion;
     const checksVersion = this.checksInputsVersion;
-    const checksDue = this.checksVersion !== checksVersion || started - this.checksAtMs >= 0.9 * (this.o.rulesEveryMs ?? 5000);
     // iptables-save and ip6tables-save are most of an idle host's CPU: with the ruleset followed,
     // they run on a change (ours included, which confirms it) and on the slow safety period only.
-    const rulesDue = this.rulesVersion !== checksVersion || this.rulesDirty
-      || (this.rulesWatched ? started - this.rulesAtMs >= 0.9 * (this.o.rulesWatchedEveryMs ?? 60_000) : checksDue);
-    this.rulesDirty = false;
+    const due = this.schedule.due(checksVersion, started);
     const view = await this.tracker.plan(inp, ownershipOf(inp), started, (devices) => this.o.host.observeDatapath(devices));
     if (!view.fresh) this.stats.cachedPasses++;
     // Rules and files on a check; the datapath's operations are the tracker's.
-    const look = await this.look(inp, EMPTY_DATAPATH, checksDue, rulesDue);
+    const look = await this.look(inp, EMPTY_DATAPATH, due.checks, due.rules);
     const checks = planHost(desiredHostOf(inp, view.desired), look, true);
     const p = { ...checks, ops: view.ops, datapath: view.desired };
     const isDrift = version === this.convergedVersion;
-    const forwardingFailed = checksDue ? await this.ensureAllForwarding(inp) : 0;
-    const rulesFailed = await this.applyRules(inp, p, look, checksVersion !== this.rulesVersion);
+    const forwardingFailed = due.checks ? await this.ensureAllForwarding(inp) : 0;
+    const rulesFailed = await this.applyRules(inp, p, look, due.newRules);
     let failed = forwardingFailed + rulesFailed;
     failed += await this.applyOps(p.ops, isDrift);
     const filesFailed = await this.applyWrites(p.writes ?? [], isDrift);
     failed += filesFailed;
-    if (checksDue && failed === 0) { this.checksVersion = checksVersion; this.checksAtMs = started; }
-    if (rulesDue) {
-      if (rulesFailed === 0) { this.rulesVersion = checksVersion; this.rulesAtMs = started; } else this.rulesDirty = true;
-    }
+    this.schedule.done(due, checksVersion, started, failed === 0, rulesFailed === 0);
     // A pass that only created a device has not converged: the next (already poked) does the rest.
     this.finish(p, failed, view.deferred ? undefined : version, started);
     return failed === 0;
