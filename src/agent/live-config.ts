@@ -66,6 +66,9 @@ export interface LiveWiring {
   readonly derive: (config: NetworkConfig) => Promise<Derived>;
 }
 
+/** What a host's bridge outputs depend on (the hook's WEFT_* variables). */
+interface BridgeState { readonly mtu: number; readonly network: Prefix; readonly subnet: Prefix; readonly ipv6Subnet?: Prefix }
+
 /** The subnet named first (IPv4, else IPv6). */
 const primary = (s: SubnetKey): Prefix => { const p = s.v4 ?? s.v6; if (!p) throw new Error('a lease without a subnet'); return p; };
 /** The network named first (IPv4, else IPv6). */
@@ -90,7 +93,7 @@ export class LiveConfig {
     const d = await w.derive(next.config);
     // Backend.MTU comes from etcd: an overlay MTU the kernel would refuse would fail every pass.
     if (d.mtu < MIN_MTU || d.mtu > MAX_MTU) throw new WeftError('E_CONFIG', `the overlay MTU would be ${d.mtu} on this host (Backend.MTU ${next.config.backend.vxlan?.mtu ?? 0}); it must be ${MIN_MTU}..${MAX_MTU}`);
-    const before = { mtu: cur.d.mtu, network: primaryNetwork(cur.d), subnet: primary(own) };
+    const before: BridgeState = { mtu: cur.d.mtu, network: primaryNetwork(cur.d), subnet: primary(own), ...(own.v6 ? { ipv6Subnet: own.v6 } : {}) };
     Object.assign(cur, { d, config: next.config, text: next.text, retired: retiredDevices(cur.retired, cur.d.devices, d.devices) });
     w.fleet.setConfig(next.config);
     // Same subnet: converge to the new config at once, the lease value follows in the same
@@ -106,16 +109,17 @@ export class LiveConfig {
       parts: change.parts.join(', '), changes: change.diff, backend: d.backend.type, mtu: d.mtu, subnet: formatSubnetKey(subnets),
       ...(change.kind === 'move' ? { moved: change.why } : {}), converged, ms: Date.now() - t0,
     });
-    const after = { mtu: d.mtu, network: primaryNetwork(d), subnet };
+    const after: BridgeState = { mtu: d.mtu, network: primaryNetwork(d), subnet, ...(subnets.v6 ? { ipv6Subnet: subnets.v6 } : {}) };
     const bridge = bridgeChanges(before, after);
-    if (formatSubnetKey({ ...(own.v6 ? { v6: own.v6 } : {}) }) !== formatSubnetKey({ ...(subnets.v6 ? { v6: subnets.v6 } : {}) }) && primary(own) === before.subnet && subnets.v6) {
-      bridge.push(`FLANNEL_IPV6_SUBNET ${own.v6 ? formatPrefix(own.v6) : '(none)'} -> ${formatPrefix(subnets.v6)}`);
-    }
+    // IPv6 turned on (or its subnet moved): Docker's --fixed-cidr-v6 and Podman's subnet change too.
+    const v6Was = before.ipv6Subnet ? formatPrefix(before.ipv6Subnet) : '(none)';
+    const v6Now = after.ipv6Subnet ? formatPrefix(after.ipv6Subnet) : '(none)';
+    if (v6Was !== v6Now) bridge.push(`FLANNEL_IPV6_SUBNET ${v6Was} -> ${v6Now}`);
     if (bridge.length > 0) this.restartNeeded(bridge, before, after);
   }
 
   /** Docker must be restarted for its bridge to use the new MTU or subnet: log, status, hook. */
-  private restartNeeded(bridge: string[], before: { mtu: number; network: Prefix; subnet: Prefix }, after: { mtu: number; network: Prefix; subnet: Prefix }): void {
+  private restartNeeded(bridge: string[], before: BridgeState, after: BridgeState): void {
     const { w } = this;
     const program = w.spec.host.onOutputsChanged;
     w.log.warn('the bridge outputs changed: restart Docker (or Podman) for its bridge to use them; running containers keep the old values until then', {
@@ -124,6 +128,7 @@ export class LiveConfig {
     const hookRun = w.hook.trigger({
       WEFT_CHANGED: bridge.map((x) => x.split(' ')[0]).join(','), WEFT_MTU: String(after.mtu), WEFT_NETWORK: formatPrefix(after.network), WEFT_SUBNET: formatPrefix(after.subnet),
       WEFT_PREVIOUS_MTU: String(before.mtu), WEFT_PREVIOUS_NETWORK: formatPrefix(before.network), WEFT_PREVIOUS_SUBNET: formatPrefix(before.subnet),
+      WEFT_IPV6_SUBNET: after.ipv6Subnet ? formatPrefix(after.ipv6Subnet) : '', WEFT_PREVIOUS_IPV6_SUBNET: before.ipv6Subnet ? formatPrefix(before.ipv6Subnet) : '',
       WEFT_SUBNET_FILE: w.spec.host.subnetFile,
     });
     w.parts.restartNeeded = { sinceMs: Date.now(), changes: bridge, hookRun };
