@@ -201,12 +201,12 @@ for (const backend of ['vxlan', 'host-gw'] as const) {
   });
 }
 
-test.serial('vxlan dual-stack with real dockerd started with the emitted options (outputs.docker.ipv6: --ipv6 --fixed-cidr-v6): a container reaches the other host\'s container over IPv6 and IPv4', async (t) => {
+for (const backend of ['vxlan', 'host-gw'] as const) test.serial(`${backend} dual-stack with real dockerd started with the emitted options (outputs.docker.ipv6: --ipv6 --fixed-cidr-v6): a container reaches the other host's container over IPv6 and IPv4`, async (t) => {
   const step = bounded(t, 150_000);
-  const f = await fabric(t, { hosts: 2, network: DUAL('vxlan'), ipv6: true, start: 0 });
+  const f = await fabric(t, { hosts: 2, network: DUAL(backend), ipv6: true, start: 0 });
   const [h1, h2] = f.lab.hosts as [LabHost, LabHost];
   for (const [i, h] of [h1, h2].entries()) {
-    f.specs[i] = f.lab.writeSpec(h, DUAL('vxlan'), { outputs: `outputs:\n  docker:\n    file: ${join(h.dir, 'docker.env')}\n    ipv6: true\n` });
+    f.specs[i] = f.lab.writeSpec(h, DUAL(backend), { outputs: `outputs:\n  docker:\n    file: ${join(h.dir, 'docker.env')}\n    ipv6: true\n` });
     // Docker's own FORWARD policy on a real host (DROP, for ip6tables too since Docker 27).
     await f.lab.exec(h.ns, 'iptables', ['-P', 'FORWARD', 'DROP']);
     await f.lab.exec(h.ns, 'ip6tables', ['-P', 'FORWARD', 'DROP']);
@@ -220,7 +220,7 @@ test.serial('vxlan dual-stack with real dockerd started with the emitted options
     t.log(`${h.name}: dockerd ${opts.join(' ')}`);
     t.true(opts.includes('--ipv6'), 'the opt-in adds --ipv6');
     t.true(opts.includes(`--fixed-cidr-v6=${v6Of(l)}`), 'and --fixed-cidr-v6 = this host\'s IPv6 subnet');
-    t.true(opts.includes(`--bip=${gw4(l.subnet)}`) && opts.includes('--mtu=1450'), 'besides --bip and --mtu');
+    t.true(opts.includes(`--bip=${gw4(l.subnet)}`) && opts.includes(`--mtu=${backend === 'vxlan' ? 1450 : 1500}`), 'besides --bip and --mtu');
     const d = await startDockerd(f.lab, h, opts);
     t.teardown(() => d.proc.stop(10_000));
     await importBusybox(f.lab, d);

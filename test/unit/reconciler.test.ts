@@ -344,3 +344,24 @@ test('after stop no pass runs and settle returns, even with a retry pending', as
   t.is(host.applied.length, n);
   t.is(host.observed, obs);
 });
+
+test('dual-stack vxlan through the reconciler and its tracker: flannel-v6.1 with the IPv6 MAC, and each peer\'s IPv6 entries on it', async (t) => {
+  const DUAL = checkNetworkConfig(decodeNetworkConfig('{"Network":"198.18.0.0/16","EnableIPv6":true,"IPv6Network":"fd18::/48","Backend":{"Type":"vxlan"}}'));
+  const v6 = (s: string) => { const p = parsePrefix(s); if (!p) throw new Error(s); return p; };
+  const f6: HostFacts = { ...facts, ifaceIPv6: v6('fd00:2::1/128').ip, publicIPv6: v6('fd00:2::1/128').ip };
+  const host = new FakeHost([...underlay, { dst: v6('fd00:2::/64'), dev: 'eth0', proto: 'kernel', onlink: false, scopeLink: false }]);
+  const v = validatePeerLease('198.18.2.0-24&fd18:0:0:2::-64', '{"PublicIP":"192.0.2.12","PublicIPv6":"fd00:2::12","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:00:00:00:00:02"},"BackendV6Data":{"VNI":1,"VtepMAC":"0e:00:00:00:06:02"}}', DUAL);
+  if (!v.ok) { t.fail(v.reason); return; }
+  const r = new Reconciler({ host, log: jsonLogger({ write: () => undefined }), clock: Date, resyncMs: 60_000, rulesEveryMs: 60_000 });
+  r.setInputs({
+    backend: vxlan, config: DUAL, v4: { network: pfx('198.18.0.0/16'), subnet: own }, v6: { network: v6('fd18::/48'), subnet: v6('fd18:0:0:1::/64') },
+    facts: f6, mtu: 1450, vtepMAC: MAC, vtepMACv6: '0e:66:66:66:66:66', ipMasq: true, randomFully: false, peers: () => [v.lease], peer: (k) => (k === v.lease.subnetKey ? v.lease : undefined),
+  });
+  await r.settle();
+  t.like(host.links.get('flannel-v6.1'), { kind: 'vxlan', vni: 1, mac: '0e:66:66:66:66:66', mtu: 1430, local: 'fd00:2::1' });
+  t.deepEqual(host.links.get('flannel-v6.1')?.addrs.map(formatPrefix), ['fd18:0:0:1::/128']);
+  t.true(host.routeLines().includes('fd18:0:0:2::/64 via fd18:0:0:2:: dev flannel-v6.1 onlink proto 175'), host.routeLines().join('\n'));
+  t.true([...host.fdb.values()].some((e) => e.mac === '0e:00:00:00:06:02' && formatIP(e.dst) === 'fd00:2::12' && e.dev === 'flannel-v6.1'));
+  t.is(r.stats.opsFailed, 0);
+  await r.stop();
+});
