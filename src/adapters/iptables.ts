@@ -39,12 +39,19 @@ export async function supportsRandomFully(family: Family = 4): Promise<boolean> 
   return r !== undefined && versionSupportsRandomFully(r.stdout);
 }
 
+/** Does `iptables` (and so ip6tables) program nf_tables (iptables-nft), whose changes xtables-monitor sees? */
+export async function usesNfTables(): Promise<boolean> {
+  const r = await exec('iptables', ['--version']).catch(() => undefined);
+  return r !== undefined && r.stdout.includes('(nf_tables)');
+}
+
 /**
  * Follow ruleset changes instead of polling: `xtables-monitor -e` (iptables-nft) prints a
  * `NEWGEN:` line for every committed change of either family, made by anyone. Its stdout is a
  * pipe, so `stdbuf -oL` keeps it line-buffered. `onChange` on each generation; `onDown` when the
- * monitor is not running (absent: legacy iptables; or it exited): the caller then polls, and
- * `onUp` once it runs again (restarted after 5 s).
+ * monitor is not running (it exited): the caller then polls, and `onUp` once it runs again
+ * (restarted after 5 s). Not started at all where iptables is the legacy one (xtables-monitor,
+ * shipped anyway, would see nothing of it) or xtables-monitor is missing: the caller polls.
  */
 export function monitorRules(h: { onChange: () => void; onUp: () => void; onDown: () => void }): { stop(): void } {
   let stopped = false;
@@ -60,13 +67,14 @@ export function monitorRules(h: { onChange: () => void; onUp: () => void; onDown
     // xtables-monitor prints nothing until a change: it is up once it has run a moment.
     const t = setTimeout(() => { if (!up && !stopped) { up = true; h.onUp(); } }, 500);
     t.unref();
-    void s.exited.then(() => {
+    void s.exited.then((code) => {
       clearTimeout(t);
       if (stopped) return;
       h.onDown();
-      setTimeout(startOnce, 5000).unref();
+      // stdbuf exits 126/127 when it cannot run xtables-monitor: polling it is, for good.
+      if (code !== 126 && code !== 127) setTimeout(startOnce, 5000).unref();
     });
   };
-  startOnce();
+  void usesNfTables().then((nft) => { if (nft) startOnce(); });
   return { stop: () => { stopped = true; current?.stop(); } };
 }

@@ -124,7 +124,10 @@ export class LeaseKeeper {
     const exclude = new Set<string>();
     let lease: string | undefined;
     try {
-      for (let attempt = 1; attempt <= (this.d.maxAttempts ?? 25); attempt++) {
+      // With IPv6 any lease created meanwhile fails a create (the family guard): a whole fleet
+      // re-keying at once (IPv6 turned on) needs more rounds, spread out a little.
+      const maxAttempts = this.d.maxAttempts ?? (req.rangeV6 ? 100 : 25);
+      for (let attempt = 1; attempt <= maxAttempts; attempt++) {
         const { leases: listed, revision } = await this.listingAt();
         const id = this.d.identity();
         const { plan, stale } = planAcquire({
@@ -151,8 +154,9 @@ export class LeaseKeeper {
         const lost = guarded ? [] : plan.kind === 'create' ? plan.allocated : [plan.lease.subnet ?? plan.lease.subnetV6].filter((p): p is Prefix => p !== undefined);
         for (const p of lost) exclude.add(formatPrefix(p));
         this.d.log.debug('lost a lease race; retrying', { subnets: lost.map(formatPrefix), attempt });
+        if (guarded) await new Promise((r) => setTimeout(r, Math.floor(this.d.rng() * 10 * Math.min(attempt, 20))));
       }
-      throw new WeftError('E_CONFLICT', `could not acquire a lease after ${this.d.maxAttempts ?? 25} attempts: every chosen subnet was taken concurrently`, { retryable: true });
+      throw new WeftError('E_CONFLICT', `could not acquire a lease after ${maxAttempts} attempts: every chosen subnet was taken concurrently`, { retryable: true });
     } finally {
       if (lease !== undefined) await this.revokeQuietly(lease, 'a lease granted for an attempt that failed');
     }
@@ -180,6 +184,9 @@ export class LeaseKeeper {
       // longer proves each half free (flanneld's dual-stack race, §1.6): the create also requires
       // that no key under subnets/ was created since the listing it was planned from.
       if (req.rangeV6 || subnets.v6) compares.push({ key: this.subnets, rangeEnd: prefixRangeEnd(this.subnets), target: 'create', less: String(BigInt(listedAt) + 1n) });
+      // An IPv4-only key (a host still on an IPv4-only config while the network turns
+      // dual-stack): no dual-stack key may hold the same IPv4 half (`<key>&…`).
+      else compares.push({ key: `${key}&`, rangeEnd: prefixRangeEnd(`${key}&`), target: 'none' });
       if (plan.replaces) {
         // IPv6 turned on or off: the new key keeps the old one's fitting half; the old key goes in the same moment.
         guard(plan.replaces);

@@ -3,7 +3,8 @@
  * peer, and for IPv6 `v6subnet via PublicIPv6 dev <iface>` (flannel-ipv6-wireguard.md §1.10). Unlike flanneld, a peer that is not on this host's L2 segment is reported and skipped
  * (flanneld installs a route the kernel rejects or that black-holes traffic).
  */
-import { type IP, formatIP, sameIP } from '../core/cidr.js';
+import { type IP, formatIP, formatPrefix, sameIP } from '../core/cidr.js';
+import { oldestClaims } from './vxlan.js';
 import { type Route, type Skipped, routeKey } from '../core/datapath.js';
 import { underlayPathTo } from '../core/host-facts.js';
 import type { LeaseAttrs } from '../core/lease.js';
@@ -28,12 +29,17 @@ export const hostGw: Backend = {
       ...(i.own.v4 ? [{ tag: '', subnet: (p: PeerLease) => p.subnet, pub: (p: PeerLease): IP | undefined => p.attrs.publicIP, self: i.facts.publicIP }] : []),
       ...(i.own.v6 ? [{ tag: 'IPv6 half: ', subnet: (p: PeerLease) => p.subnetV6, pub: (p: PeerLease): IP | undefined => p.attrs.publicIPv6, self: i.facts.publicIPv6 }] : []),
     ];
+    const peers = [...i.peers];
+    // One subnet, one lease: the oldest claim keeps the route (a subnet can sit in two keys with IPv6).
+    const subnetOwner = oldestClaims(peers, halves.map((h) => (p: PeerLease) => (p.attrs.backendType === 'host-gw' && h.pub(p) ? h.subnet(p) : undefined)));
     for (const h of halves) {
-      for (const p of i.peers) {
+      for (const p of peers) {
         const subnet = h.subnet(p);
         if (!subnet) continue;
         const skip = (reason: string) => { skipped.push({ subnetKey: p.subnetKey, reason: `${h.tag}${reason}` }); };
         if (p.attrs.backendType !== 'host-gw') { skip(`backend ${p.attrs.backendType ?? '(none)'} is not host-gw`); continue; }
+        const owner = subnetOwner.get(routeKey(subnet));
+        if (owner !== p) { skip(`subnet ${formatPrefix(subnet)} is also claimed by the older lease ${owner?.subnetKey ?? '?'}`); continue; }
         const pub = h.pub(p);
         if (!pub) { skip('no public address'); continue; }
         if (h.self && sameIP(pub, h.self)) { skip(`PublicIP ${formatIP(pub)} is this host's own public IP`); continue; }

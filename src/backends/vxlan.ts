@@ -8,7 +8,7 @@
  * is programmed), a MAC already used by another peer, or this host's own public IP is reported
  * and skipped.
  */
-import { type IP, type Prefix, formatIP, maskPrefix, prefix, sameIP } from '../core/cidr.js';
+import { type IP, type Prefix, formatIP, formatPrefix, maskPrefix, prefix, sameIP } from '../core/cidr.js';
 import type { NetworkConfig } from '../core/config-check.js';
 import { type FdbEntry, type Neighbour, type Route, type Skipped, type VxlanDevice, neighKey, routeKey } from '../core/datapath.js';
 import { isAdjacent } from '../core/host-facts.js';
@@ -46,6 +46,24 @@ interface Half {
   readonly data: (p: PeerLease) => VxlanData | undefined;
   readonly pub: (p: PeerLease) => IP | undefined;
   readonly selfPub: IP | undefined;
+}
+
+/**
+ * For each destination (routeKey) some peer's half claims, the oldest lease claiming it (etcd
+ * create revision, as for VTEP MACs). `halves` give a peer's claimed subnet per family (or none).
+ */
+export function oldestClaims(peers: readonly PeerLease[], halves: readonly ((p: PeerLease) => Prefix | undefined)[]): Map<string, PeerLease> {
+  const owner = new Map<string, PeerLease>();
+  for (const half of halves) {
+    for (const p of peers) {
+      const s = half(p);
+      if (!s) continue;
+      const k = routeKey(s);
+      const had = owner.get(k);
+      if (!had || older(p, had)) owner.set(k, p);
+    }
+  }
+  return owner;
 }
 
 export const vxlan: Backend = {
@@ -96,11 +114,16 @@ export const vxlan: Backend = {
     // One MAC, one VTEP, across both devices: the oldest lease (etcd create revision) that
     // claims it wins, whatever order keys sort or arrive in, so a copy of a host's MAC written
     // later never takes its traffic.
+    // One subnet, one lease: with IPv6 a subnet can sit in two keys (`S-24` and `S-24&V-64`,
+    // flanneld's dual-stack race or a hand-written key); the oldest claim keeps the route.
+    const subnetOwner = oldestClaims(peers, halves.map((h) => (p: PeerLease) => (unfit(p, h) === undefined ? h.subnet(p) : undefined)));
+    const ownsSubnet = (p: PeerLease, s: Prefix): boolean => subnetOwner.get(routeKey(s)) === p;
     const macOwner = new Map<string, PeerLease>();
     for (const h of halves) {
       for (const p of peers) {
         const d = h.data(p);
-        if (!h.subnet(p) || !d || unfit(p, h) !== undefined || direct(p, h)) continue;
+        const s = h.subnet(p);
+        if (!s || !d || unfit(p, h) !== undefined || !ownsSubnet(p, s) || direct(p, h)) continue;
         const had = macOwner.get(d.vtepMAC);
         if (!had || older(p, had)) macOwner.set(d.vtepMAC, p);
       }
@@ -113,6 +136,7 @@ export const vxlan: Backend = {
         const d = h.data(p);
         const pub = h.pub(p);
         if (why !== undefined || !d || !pub) { skipped.push({ subnetKey: p.subnetKey, reason: `${h.tag}${why ?? 'not vxlan'}` }); continue; }
+        if (!ownsSubnet(p, subnet)) { skipped.push({ subnetKey: p.subnetKey, reason: `${h.tag}subnet ${formatPrefix(subnet)} is also claimed by the older lease ${subnetOwner.get(routeKey(subnet))?.subnetKey ?? '?'}` }); continue; }
         if (direct(p, h)) {
           routes.set(routeKey(subnet), { dst: subnet, via: pub, dev: i.facts.iface, onlink: false });
           programmed.add(p.subnetKey);
@@ -121,6 +145,8 @@ export const vxlan: Backend = {
         const mac = d.vtepMAC;
         const owner = macOwner.get(mac);
         if (owner !== p) { skipped.push({ subnetKey: p.subnetKey, reason: `${h.tag}VtepMAC ${mac} is already used by the older lease ${owner?.subnetKey ?? '?'}` }); continue; }
+        // Both halves of one lease with one MAC: one fdb entry per MAC, the IPv4 half keeps it.
+        if (fdb.has(mac)) { skipped.push({ subnetKey: p.subnetKey, reason: `${h.tag}VtepMAC ${mac} is also its IPv4 half's: two devices cannot share one VTEP MAC` }); continue; }
         const gw = maskPrefix(subnet).ip;
         neighs.set(neighKey(gw), { ip: gw, mac, dev: h.dev });
         fdb.set(mac, { mac, dst: pub, dev: h.dev });
@@ -134,7 +160,7 @@ export const vxlan: Backend = {
     if (i.own.v6 && i.facts.publicIPv6 && i.vtepMACv6) {
       // The kernel caps a vxlan device over IPv6 at the lower device's MTU − 70 (flanneld asks
       // for − 50 and gets a smaller device than subnet.env says, §1.9): ask for what it allows.
-      const mtu = Math.min(i.mtu, (o.mtu || i.facts.ifaceMTU) - VXLAN_OVERHEAD_V6);
+      const mtu = Math.min(i.mtu, Math.min(o.mtu || i.facts.ifaceMTU, i.facts.ifaceMTU) - VXLAN_OVERHEAD_V6);
       devices.push({ kind: 'vxlan', name: names.v6, ...base, local: i.facts.publicIPv6, mtu, mac: i.vtepMACv6, addresses: [prefix(maskPrefix(i.own.v6).ip, 128)] });
     }
     return { devices, routes, neighs, fdb, skipped, peersProgrammed: programmed.size };

@@ -141,7 +141,7 @@ export function planAcquire(input: AcquireInput): AcquireDecision {
     if (!r) return undefined;
     if (kept) return kept;
     if (prevHalf && isCompatible(prevHalf, r) && !excluded(prevHalf) && !taken.has(prevHalf)) return prevHalf;
-    const chosen = chooseFreeSubnet(r, (p) => taken.has(p) || excluded(p), input.rng);
+    const chosen = chooseFreeSubnet(r, (p) => taken.has(p) || excluded(p), input.rng, 1024, (p) => taken.skipPast(p));
     if (!chosen) return 'full';
     allocated.push(chosen);
     return chosen;

@@ -16,6 +16,8 @@ export interface KeyValue {
 /** A condition of a transaction. */
 export type Compare =
   | { readonly key: string; readonly target: 'version'; readonly equals: number }
+  /** No key in [key, rangeEnd) exists (every version is 0; true when there is none). */
+  | { readonly key: string; readonly rangeEnd: string; readonly target: 'none' }
   | { readonly key: string; readonly target: 'mod'; readonly equals: string }
   | { readonly key: string; readonly target: 'value'; readonly equals: string }
   | { readonly key: string; readonly target: 'lease'; readonly equals: string }

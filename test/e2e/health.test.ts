@@ -144,7 +144,9 @@ test.serial('watchdog: pings stop while the reconcile loop is stuck (a hung ipta
 
   writeFileSync(flag, '');
   const hungAt = Date.now();
-  // The rules check runs every 5 s; from then on the pass hangs. After 15 s it counts as stuck.
+  // The rules are read on a ruleset change (xtables-monitor): make one; the pass that reads them
+  // hangs from then on. After 15 s it counts as stuck.
+  await f.lab.exec(h1.ns, 'iptables', ['-t', 'filter', '-N', 'WEFT-TEST-CHANGE']);
   await until(() => h1.weft?.output().includes('reconcile loop stuck'), 40_000, 100);
   const stuckAt = Date.now();
   await sleep(3000);

@@ -119,7 +119,7 @@ export function continuousPing(f: Fabric, from: number, to: number, o: { count?:
   const p = start('nsenter', [`--net=/var/run/netns/${a.ns}`, 'ping', '-n', '-q', ...bound, '-i', String(o.intervalS), '-W', '1', dst]);
   const limitS = o.count !== undefined ? o.count * o.intervalS : (o.seconds ?? 10);
   return (async () => {
-    await until(() => p.child.exitCode !== null, (limitS + 20) * 1000, 100);
+    await until(() => p.child.exitCode !== null || p.child.signalCode !== null, (limitS + 20) * 1000, 100);
     const m = /(\d+) packets transmitted, (\d+) received/.exec(p.output());
     return { sent: Number(m?.[1] ?? 0), received: Number(m?.[2] ?? -1) };
   })();

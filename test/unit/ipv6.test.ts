@@ -193,3 +193,40 @@ test('host-gw over IPv6: v6subnet via PublicIPv6 dev eth0 for adjacent peers; a 
   t.true(d.skipped.some((s) => s.subnetKey.startsWith('198.18.3.0-24') && /IPv6 half: .*not on eth0's L2 segment/.test(s.reason)));
   t.like(d.routes.get('198.18.3.0/24'), { via: ipOf('192.0.2.3') }, 'its IPv4 half is adjacent and programmed');
 });
+
+test('a key whose IPv6 half covers the whole space (0.0.0.0-0&::-0) makes allocation say "full" at once, not walk 2^64 subnets; a wide half is stepped over', (t) => {
+  const wide = '{"PublicIP":"0.0.0.0","PublicIPv6":"fd00:2::9"}';
+  const t0 = Date.now();
+  const d = planAcquire({ rangeV6: V6ONLY.ipv6!, leases: listing([{ key: '0.0.0.0-0&::-0', value: wide }]), hostID: 'me', publicIP: ipOf('0.0.0.0'), publicIPv6: ipOf('fd00:2::1'), rng: () => 0 });
+  t.is(d.plan.kind, 'full');
+  t.true(Date.now() - t0 < 1000, 'decided at once');
+  // A /52 half taken: the walk jumps past its 4,096 /64s to the first free one.
+  const e = planAcquire({ rangeV6: V6ONLY.ipv6!, leases: listing([{ key: '0.0.0.0-0&fd18::-52', value: wide }]), hostID: 'me', publicIP: ipOf('0.0.0.0'), publicIPv6: ipOf('fd00:2::1'), rng: () => 0 });
+  t.like(e.plan, { kind: 'create', subnets: { v6: pfx('fd18:0:0:1000::/64') } });
+});
+
+test('one subnet in two keys (S-24 and S-24&V-64): the older lease keeps the route, the newer is skipped (vxlan and host-gw)', (t) => {
+  const older = { ...peer(2), createRevision: '10' };
+  const v = validatePeerLease('198.18.2.0-24', '{"PublicIP":"192.0.2.99","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:00:00:00:04:99"}}', DUAL);
+  if (!v.ok) { t.fail(v.reason); return; }
+  const newer = { ...v.lease, createRevision: '20' };
+  for (const order of [[older, newer], [newer, older]]) {
+    const d = vxlan.desired({ config: DUAL, own: OWN, facts, routes: underlay, peers: order, mtu: 1450, vtepMAC: '0e:11:11:11:11:11', vtepMACv6: '0e:66:66:66:66:66' });
+    t.like(d.routes.get('198.18.2.0/24'), { via: ipOf('198.18.2.0') });
+    t.like(d.neighs.get('198.18.2.0'), { mac: '0e:00:00:00:04:02' }, 'the older lease\'s MAC, whatever the order');
+    t.false(d.fdb.has('0e:00:00:00:04:99'));
+    t.true(d.skipped.some((s) => s.subnetKey === '198.18.2.0-24' && /also claimed by the older lease 198\.18\.2\.0-24&fd18:0:0:2::-64/.test(s.reason)));
+  }
+  const HG = config('{"Network":"198.18.0.0/16","EnableIPv6":true,"IPv6Network":"fd18::/48","Backend":{"Type":"host-gw"}}');
+  const hg = (key: string, pub: string, rev: string) => { const x = validatePeerLease(key, `{"PublicIP":"${pub}","PublicIPv6":null,"BackendType":"host-gw"}`, HG); if (!x.ok) throw new Error(x.reason); return { ...x.lease, createRevision: rev }; };
+  const d = hostGw.desired({ config: HG, own: OWN, facts, routes: underlay, peers: [hg('198.18.3.0-24', '192.0.2.77', '20'), hg('198.18.3.0-24&fd18:0:0:3::-64', '192.0.2.3', '10')], mtu: 1500, vtepMAC: '' });
+  t.like(d.routes.get('198.18.3.0/24'), { via: ipOf('192.0.2.3') });
+});
+
+test('a lease with one VTEP MAC for both halves: the IPv4 half keeps the fdb entry, the IPv6 half is skipped', (t) => {
+  const same = peer(4, DUAL, dualValue(4, '0e:00:00:00:aa:04', '0e:00:00:00:aa:04'));
+  const d = vxlan.desired({ config: DUAL, own: OWN, facts, routes: underlay, peers: [same], mtu: 1450, vtepMAC: '0e:11:11:11:11:11', vtepMACv6: '0e:66:66:66:66:66' });
+  t.like(d.fdb.get('0e:00:00:00:aa:04'), { dev: 'flannel.1', dst: ipOf('192.0.2.4') });
+  t.false(d.routes.has('fd18:0:0:4::/64'));
+  t.true(d.skipped.some((s) => /IPv6 half: VtepMAC 0e:00:00:00:aa:04 is also its IPv4 half's/.test(s.reason)));
+});
