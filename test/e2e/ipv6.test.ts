@@ -305,6 +305,7 @@ test.serial('turning IPv6 on in a running IPv4 fleet (weft apply, then a rolling
   const ring = [[0, 1], [1, 2], [2, 0]] as const;
   const container = (i: number): Container => { const c = cs[i]; if (!c) throw new Error(`no container ${i}`); return c; };
   const streams = ring.map(([a, b]) => pingStream(container(a), container(b).ip, { intervalS: 0.05, maxSeconds: 160 }));
+  const streamsAt = Date.now();
   await sleep(1000);
   const out = await apply(f, 'ipv6-on', DUAL('vxlan'));
   t.log(`weft apply: ${out.trim().split('\n').join(' | ')}`);
@@ -321,12 +322,14 @@ test.serial('turning IPv6 on in a running IPv4 fleet (weft apply, then a rolling
     t.regex(l.key, DUAL_KEY);
     await sleep(2000);
   }
+  const ranMs = Date.now() - streamsAt;
   const results = await Promise.all(streams.map((s) => s.stop()));
   for (const [k, r] of results.entries()) {
     const [a, b] = ring[k] ?? [0, 0];
     const lost = r.sent - r.received;
     t.log(`IPv4 ping h${a + 1} -> h${b + 1} (every 50 ms through apply and ${hosts.length} restarts): ${r.received}/${r.sent} replies, ${lost} lost`);
-    t.true(r.sent > 200, 'the ping ran throughout');
+    // One every 50 ms for the whole apply and the restarts (busybox ping may lag a little on a loaded machine).
+    t.true(r.sent >= Math.floor((0.7 * ranMs) / 50), `the ping ran throughout (${r.sent} sent in ${ranMs} ms)`);
     t.true(lost <= 3 * hosts.length, `at most 3 packets lost per restart (lost ${lost})`);
   }
 
