@@ -20,11 +20,13 @@ const idleS = arg('idle', 60);
 const starts = arg('starts', 3);
 const TICK = 100; // USER_HZ
 
-function cpuTicks(pid: number): number {
+/** utime, stime, cutime, cstime in clock ticks (fields 14-17 of /proc/PID/stat; cutime/cstime: children waited for). */
+function cpuParts(pid: number): number[] {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  // fields after "pid (comm) ": state is [0]; utime, stime, cutime, cstime are fields 14-17 of the line.
-  return [11, 12, 13, 14].reduce((s, i) => s + Number(f[i] ?? 0), 0);
+  // fields after "pid (comm) ": state is [0]
+  return [11, 12, 13, 14].map((i) => Number(f[i] ?? 0));
 }
+const cpuTicks = (pid: number): number => cpuParts(pid).reduce((s, x) => s + x, 0);
 const lab = await Lab.create({ hosts: 1 });
 try {
   const [h] = lab.hosts;
@@ -49,10 +51,12 @@ try {
   await sleep(2000);
   const barePid = bare.child.pid ?? 0;
   const w0 = cpuTicks(weftPid);
+  const wp0 = cpuParts(weftPid);
   const b0 = cpuTicks(barePid);
   await sleep(idleS * 1000);
   const perHour = (ticks: number) => (ticks / TICK) * (3600 / idleS);
   const wCpu = perHour(cpuTicks(weftPid) - w0);
+  const wp = cpuParts(weftPid).map((x, k) => perHour(x - (wp0[k] ?? 0)));
   const bCpu = perHour(cpuTicks(barePid) - b0);
   const wm = procMemoryMB(weftPid);
   const bm = procMemoryMB(barePid);
@@ -60,6 +64,8 @@ try {
   console.log(table(['', 'weft run', 'bare Node process (baseline)', 'ratio'], [
     ['start to ready (median of ' + String(starts) + ')', `${Math.round(median(readyMs))} ms`, `${Math.round(median(nodeMs))} ms (node -e '')`, `${(median(readyMs) / median(nodeMs)).toFixed(1)}x`],
     ['CPU per hour idle (own + children)', `${wCpu.toFixed(1)} s (${((wCpu / 3600) * 100).toFixed(2)}% of a core)`, `${bCpu.toFixed(1)} s`, bCpu > 0 ? `${(wCpu / bCpu).toFixed(0)}x` : 'n/a'],
+    ['  of which weft itself (user + system)', `${((wp[0] ?? 0) + (wp[1] ?? 0)).toFixed(1)} s (${(wp[0] ?? 0).toFixed(1)} + ${(wp[1] ?? 0).toFixed(1)})`, '', ''],
+    ['  of which the programs it runs (ip, bridge, iptables-save, ...)', `${((wp[2] ?? 0) + (wp[3] ?? 0)).toFixed(1)} s`, '', ''],
     ['RSS', `${wm.rss.toFixed(0)} MB (peak ${wm.hwm.toFixed(0)} MB)`, `${bm.rss.toFixed(0)} MB`, `${(wm.rss / bm.rss).toFixed(1)}x`],
   ]));
 } finally {

@@ -60,13 +60,14 @@ const toKV = (kv: RawKV): KeyValue => ({
   modRevision: kv.mod_revision, createRevision: kv.create_revision,
 });
 
-const TARGET = { version: 'Version', mod: 'Mod', value: 'Value', lease: 'Lease', create: 'Create', none: 'Version' } as const;
+const TARGET = { version: 'Version', mod: 'Mod', value: 'Value', lease: 'Lease' } as const;
 
 function compareOf(c: Compare): Record<string, unknown> {
+  // Over a prefix, etcd compares every key in the range (and a zero key when there is none).
+  if (c.target === 'create') return { key: B(c.prefix), range_end: rangeEnd(c.prefix), target: 'Create', result: 'Less', create_revision: c.less };
+  if (c.target === 'none') return { key: B(c.prefix), range_end: rangeEnd(c.prefix), target: 'Version', result: 'Equal', version: 0 };
   const base = { key: B(c.key), result: 'Equal', target: TARGET[c.target] };
   switch (c.target) {
-    case 'create': return { ...base, result: 'Less', range_end: Buffer.from(c.rangeEnd, 'latin1'), create_revision: c.less };
-    case 'none': return { ...base, target: 'Version', range_end: Buffer.from(c.rangeEnd, 'latin1'), version: 0 };
     case 'version': return { ...base, version: c.equals };
     case 'mod': return { ...base, mod_revision: c.equals };
     case 'value': return { ...base, value: B(c.equals) };

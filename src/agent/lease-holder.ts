@@ -4,14 +4,16 @@
  * retried on the next tick, with backoff, and leaves the datapath as it is. A different subnet
  * after a re-acquisition is handed to `onSubnet` (the agent gives it to the reconciler).
  */
-import { formatIP, formatPrefix } from '../core/cidr.js';
-import type { SubnetKey } from '../core/lease.js';
+import { formatPrefix } from '../core/cidr.js';
+import { fitsRanges } from '../core/allocate.js';
+import { hostAddress } from '../core/host-facts.js';
+import { type SubnetKey, sameSubnetKey } from '../core/subnet-key.js';
 import { ETCD_BACKOFF } from '../core/backoff.js';
 import type { LeaseState } from '../core/health.js';
 import type { KvStore } from '../core/store.js';
 import type { Logger } from '../adapters/log.js';
 import type { IdentityKeeper } from './identity-keeper.js';
-import { type AcquireRequest, type HeldLease, type LeaseKeeper, fitsRequest, sameSubnets } from './lease-keeper.js';
+import type { AcquireRequest, HeldLease, LeaseKeeper } from './lease-keeper.js';
 import { Backoff, message, retrying } from './retry.js';
 
 export interface LeaseHolderDeps {
@@ -84,7 +86,7 @@ export class LeaseHolder {
     const held = this.held;
     if (!held || this.d.signal.aborted) return;
     try {
-      if (!fitsRequest(held.subnets, this.request)) { await this.reacquire(held, MOVE); return; }
+      if (!fitsRanges(held.subnets, this.request)) { await this.reacquire(held, MOVE); return; }
       const updated = await this.d.keeper.updateValue(held, this.request.value);
       if (updated === 'lost') { this.suspect = true; return; }
       if (updated !== held) { this.held = updated; this.stats.valueUpdates++; this.d.log.info('lease value republished for the new network config', { subnet: formatPrefix(held.subnet), value: updated.value }); }
@@ -123,13 +125,13 @@ export class LeaseHolder {
     if (!held) return;
     const now = Date.now();
     // A subnet the network config no longer allows (a move that failed before) is given up now.
-    const misfit = !fitsRequest(held.subnets, this.request);
+    const misfit = !fitsRanges(held.subnets, this.request);
     const urgent = this.suspect || this.d.ids.needsClaim || misfit;
     if (!urgent && (now < held.expiresAtMs - this.d.renewMarginMs || now < this.retryAtMs)) return;
     try {
       // Our presence record ran out (etcd was out of reach): claim it again before renewing. A
       // clone that took it meanwhile keeps it, and this host moves to an identity of its own.
-      const moved = this.d.ids.needsClaim ? await this.d.ids.claim(formatIP(this.request.publicIP), this.d.signal) : false;
+      const moved = this.d.ids.needsClaim ? await this.d.ids.claim(hostAddress(this.request), this.d.signal) : false;
       const renewed = moved || misfit ? 'lost' : await this.d.keeper.renew(held);
       this.suspect = false;
       this.backoff.reset();
@@ -163,7 +165,7 @@ export class LeaseHolder {
     if (again.lease !== held.lease) {
       await this.d.store.revoke(held.lease).catch((e: unknown) => { this.d.log.warn('could not revoke the old etcd lease; it runs out by itself', { lease: held.lease, error: message(e) }); });
     }
-    if (sameSubnets(again.subnets, held.subnets)) {
+    if (sameSubnetKey(again.subnets, held.subnets)) {
       this.d.log.info('lease re-acquired with the same subnet', { subnet: again.subnetKey, how: again.how });
       return;
     }

@@ -5,13 +5,14 @@
  * no write ever overwrites a key another host holds (§12 item 18): renewal is a keepalive of
  * our own etcd lease, never a put.
  */
-import { type IP, type Prefix, formatIP, formatPrefix } from '../core/cidr.js';
+import { type IP, type Prefix, formatPrefix } from '../core/cidr.js';
 import type { Clock } from '../core/clock.js';
 import type { FamilyRange } from '../core/config-check.js';
 import { WeftError } from '../core/errors.js';
-import { isCompatible } from '../core/allocate.js';
-import { type AcquirePlan, type ListedLease, joinListing, planAcquire } from '../core/acquire.js';
+import { type AcquirePlan, type ListedLease, halvesOf, joinListing, planAcquire } from '../core/acquire.js';
 import { type SubnetKey, formatSubnetKey } from '../core/lease.js';
+import { primarySubnet } from '../core/subnet-key.js';
+import { hostAddress } from '../core/host-facts.js';
 import { encodeOwner, ownersPrefix, subnetsPrefix } from '../core/owner.js';
 import type { Compare, KvStore, Op } from '../core/store.js';
 import type { Logger } from '../adapters/log.js';
@@ -68,30 +69,6 @@ export interface AcquireRequest {
   readonly previous?: SubnetKey;
 }
 
-/** Do a lease's halves fit the request's ranges: each family the network has, compatible; no half of a family it lacks? */
-export function fitsRequest(s: SubnetKey, req: Pick<AcquireRequest, 'range' | 'rangeV6'>): boolean {
-  const half = (p: Prefix | undefined, r: FamilyRange | undefined): boolean => (r ? p !== undefined && isCompatible(p, r) : p === undefined);
-  return half(s.v4, req.range) && half(s.v6, req.rangeV6);
-}
-
-/** Same halves? */
-export const sameSubnets = (a: SubnetKey, b: SubnetKey): boolean => formatSubnetKey(a) === formatSubnetKey(b);
-
-/** The subnet named first: IPv4, else IPv6. */
-export const primaryOf = (s: SubnetKey): Prefix | undefined => s.v4 ?? s.v6;
-
-/** The halves of a listed lease's key. */
-const halvesOf = (l: ListedLease): SubnetKey => ({ ...(l.subnet ? { v4: l.subnet } : {}), ...(l.subnetV6 ? { v6: l.subnetV6 } : {}) });
-
-/** The key a range compare must stop before: the prefix with its last byte incremented (etcd's prefix range end). */
-export function prefixRangeEnd(prefix: string): string {
-  const b = Buffer.from(prefix, 'utf8');
-  for (let i = b.length - 1; i >= 0; i--) {
-    if ((b[i] ?? 0) < 0xff) { const out = b.subarray(0, i + 1); out[i] = (out[i] ?? 0) + 1; return out.toString('latin1'); }
-  }
-  return '\0';
-}
-
 export class LeaseKeeper {
   /** etcd requests made and races lost, for benchmarks and metrics. */
   readonly stats = { roundTrips: 0, lostRaces: 0 };
@@ -115,8 +92,7 @@ export class LeaseKeeper {
   /** The owner record names the host by its IPv4 public address, or on an IPv6-only host its IPv6 one. */
   private ownerValue(req: AcquireRequest): string {
     const { hostID, hostname } = this.d.identity();
-    const addr = req.publicIP.value === 0n && req.publicIPv6 ? req.publicIPv6 : req.publicIP;
-    return encodeOwner({ hostID, hostname, publicIP: formatIP(addr) });
+    return encodeOwner({ hostID, hostname, publicIP: hostAddress(req) });
   }
 
   /** Acquire a lease (see core/acquire.ts for the order of preference). */
@@ -164,7 +140,7 @@ export class LeaseKeeper {
 
   private async tryPlan(plan: Exclude<AcquirePlan, { kind: 'full' }>, lease: string, req: AcquireRequest, listedAt: string): Promise<HeldLease | undefined> {
     const subnets = plan.kind === 'create' ? plan.subnets : halvesOf(plan.lease);
-    const subnet = primaryOf(subnets);
+    const subnet = primarySubnet(subnets);
     if (!subnet) return undefined;
     const subnetKey = plan.kind === 'create' ? formatSubnetKey(subnets) : plan.lease.subnetKey;
     const key = this.subnets + subnetKey;
@@ -183,10 +159,10 @@ export class LeaseKeeper {
       // (`198.18.5.0-24&fd18:0:0:5::-64` and `198.18.5.0-24&fd18:0:0:9::-64`), so the key alone no
       // longer proves each half free (flanneld's dual-stack race, §1.6): the create also requires
       // that no key under subnets/ was created since the listing it was planned from.
-      if (req.rangeV6 || subnets.v6) compares.push({ key: this.subnets, rangeEnd: prefixRangeEnd(this.subnets), target: 'create', less: String(BigInt(listedAt) + 1n) });
+      if (req.rangeV6 || subnets.v6) compares.push({ prefix: this.subnets, target: 'create', less: String(BigInt(listedAt) + 1n) });
       // An IPv4-only key (a host still on an IPv4-only config while the network turns
       // dual-stack): no dual-stack key may hold the same IPv4 half (`<key>&…`).
-      else compares.push({ key: `${key}&`, rangeEnd: prefixRangeEnd(`${key}&`), target: 'none' });
+      else compares.push({ prefix: `${key}&`, target: 'none' });
       if (plan.replaces) {
         // IPv6 turned on or off: the new key keeps the old one's fitting half; the old key goes in the same moment.
         guard(plan.replaces);

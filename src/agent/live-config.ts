@@ -8,7 +8,7 @@
  */
 import { type Prefix, formatPrefix } from '../core/cidr.js';
 import type { FamilyRange, NetworkConfig } from '../core/config-check.js';
-import { type SubnetKey, formatSubnetKey } from '../core/subnet-key.js';
+import { type SubnetKey, formatSubnetKey, primarySubnet } from '../core/subnet-key.js';
 import { bridgeChanges, retiredDevices } from '../core/config-change.js';
 import { WeftError } from '../core/errors.js';
 import type { Spec } from '../core/spec.js';
@@ -70,7 +70,7 @@ export interface LiveWiring {
 interface BridgeState { readonly mtu: number; readonly network: Prefix; readonly subnet: Prefix; readonly ipv6Subnet?: Prefix }
 
 /** The subnet named first (IPv4, else IPv6). */
-const primary = (s: SubnetKey): Prefix => { const p = s.v4 ?? s.v6; if (!p) throw new Error('a lease without a subnet'); return p; };
+const primary = (s: SubnetKey): Prefix => { const p = primarySubnet(s); if (!p) throw new Error('a lease without a subnet'); return p; };
 /** The network named first (IPv4, else IPv6). */
 const primaryNetwork = (d: Derived): Prefix => { const r = d.range ?? d.rangeV6; if (!r) throw new Error('a config without a network'); return r.network; };
 

@@ -14,10 +14,11 @@ import type { FamilyRange, NetworkConfig } from '../core/config-check.js';
 import { WeftError } from '../core/errors.js';
 import { Fleet } from '../core/fleet.js';
 import { type HealthSnapshot, type Phase, degradedMessage } from '../core/health.js';
-import { type HostFacts, familyRefusal } from '../core/host-facts.js';
+import { type HostFacts, familyRefusal, hostAddress } from '../core/host-facts.js';
 import { configKey, subnetsPrefix } from '../core/owner.js';
-import { type SubnetKey, encodeLeaseAttrs, formatSubnetKey } from '../core/lease.js';
-import { parseEnvFile, previousSubnet } from '../core/outputs.js';
+import { encodeLeaseAttrs } from '../core/lease.js';
+import { type SubnetKey, formatSubnetKey, sameSubnetKey } from '../core/subnet-key.js';
+import { parseEnvFile, previousSubnets } from '../core/outputs.js';
 import type { PeerLease } from '../core/peer-lease.js';
 import type { Spec } from '../core/spec.js';
 import { BACKENDS, backendFor } from '../backends/index.js';
@@ -36,7 +37,7 @@ import { EtcdProbe } from './etcd-probe.js';
 import { FleetView } from './fleet-view.js';
 import { IdentityKeeper } from './identity-keeper.js';
 import { LeaseHolder } from './lease-holder.js';
-import { LeaseKeeper, sameSubnets } from './lease-keeper.js';
+import { LeaseKeeper } from './lease-keeper.js';
 import type { AgentCounters } from './metrics.js';
 import { type Derived, type Live, LiveConfig, type LiveWiring } from './live-config.js';
 import { outputFiles } from './outputs.js';
@@ -47,16 +48,6 @@ import { type Parts, agentCounters, healthSnapshot } from './snapshot.js';
 import { StateSaver, cachedStateOf, readStateFile } from './state-file.js';
 
 const rng = (): number => randomInt(0, 2 ** 47) / 2 ** 47;
-
-/** The address that names this host (presence, owner record, status): IPv4, or on an IPv6-only host its IPv6 one. */
-const hostAddress = (f: HostFacts): string => (f.publicIP.value === 0n && f.publicIPv6 ? formatIP(f.publicIPv6) : formatIP(f.publicIP));
-
-/** The previous subnets recorded in subnet.env (FLANNEL_SUBNET, FLANNEL_IPV6_SUBNET), when any. */
-function previousSubnets(vars: ReadonlyMap<string, string>): SubnetKey | undefined {
-  const v4 = previousSubnet(vars);
-  const v6 = previousSubnet(vars, 'FLANNEL_IPV6_SUBNET');
-  return v4 || v6 ? { ...(v4 && v4.ip.family === 4 ? { v4 } : {}), ...(v6 && v6.ip.family === 6 ? { v6 } : {}) } : undefined;
-}
 
 /** The lease ranges a derived config asks for. */
 const ranges = (d: Derived): { range?: FamilyRange; rangeV6?: FamilyRange } => ({ ...(d.range ? { range: d.range } : {}), ...(d.rangeV6 ? { rangeV6: d.rangeV6 } : {}) });
@@ -235,7 +226,7 @@ export class Agent {
       // Same inputs as the cached ones when nothing changed: the pass plans nothing (no churn).
       reconciler.setInputs(inputsFor(held.subnets));
       parts.cached = undefined;
-      if (sameSubnets(held.subnets, cached.subnets)) log.info('etcd answers again; left the cached state', { subnet: held.subnetKey, how: held.how, peers: fleet.peers.size });
+      if (sameSubnetKey(held.subnets, cached.subnets)) log.info('etcd answers again; left the cached state', { subnet: held.subnetKey, how: held.how, peers: fleet.peers.size });
       else log.error('the cached subnet is held by another host; MOVED to a different subnet; containers on this host must be restarted with the new bridge options', { was: formatSubnetKey(cached.subnets), now: held.subnetKey });
       // Not awaited: the reconciler converges on its own, and a stop (SIGTERM) during this
       // rejoin must not wait on a pass that keeps failing.

@@ -3,7 +3,7 @@
  * iptables-restore lines it would run, changing nothing. Reads etcd and the kernel only.
  */
 import type { CommandModule } from 'yargs';
-import { joinListing } from '../core/acquire.js';
+import { halvesOf, joinListing } from '../core/acquire.js';
 import type { NetworkConfig } from '../core/config-check.js';
 import { WeftError } from '../core/errors.js';
 import { safeText } from '../core/escape.js';
@@ -37,7 +37,7 @@ export const planCommand: CommandModule<object, Args> = {
       return { config, listed: joinListing(subs.kvs, owners.kvs, subnetsPrefix(P), ownersPrefix(P)), subs: subs.kvs };
     });
     const own = listed.find((l) => l.owner !== undefined && [identity.hostID, ...identity.formerIDs].includes(l.owner.hostID) && (l.subnet ?? l.subnetV6));
-    const ownSubnets = own ? { ...(own.subnet ? { v4: own.subnet } : {}), ...(own.subnetV6 ? { v6: own.subnetV6 } : {}) } : undefined;
+    const ownSubnets = own ? halvesOf(own) : undefined;
     const shown = own?.subnet ?? own?.subnetV6;
     if (!own || !ownSubnets || !shown) {
       process.stdout.write(`this host (${identity.hostID}) holds no lease under ${subnetsPrefix(P)}: weft run would acquire one first\n`);

@@ -16,7 +16,7 @@
  */
 import { type IP, type Prefix, formatPrefix, overlaps, sameIP } from './cidr.js';
 import { type FamilyRange, capacityOf } from './config-check.js';
-import { TakenSet, chooseFreeSubnet, isCompatible } from './allocate.js';
+import { TakenSet, chooseFreeSubnet, halfFits, isCompatible } from './allocate.js';
 import { type LeaseAttrs, type SubnetKey, decodeLeaseAttrs, formatSubnetKey, parseSubnetKey } from './lease.js';
 import { type OwnerRecord, decodeOwner } from './owner.js';
 import type { KeyValue } from './store.js';
@@ -35,6 +35,9 @@ export interface ListedLease {
   readonly owner?: OwnerRecord;
   readonly ownerKv?: KeyValue;
 }
+
+/** The halves of a listed lease's key. */
+export const halvesOf = (l: ListedLease): SubnetKey => ({ ...(l.subnet ? { v4: l.subnet } : {}), ...(l.subnetV6 ? { v6: l.subnetV6 } : {}) });
 
 /** Join the subnet keys and the owner records of one listing. */
 export function joinListing(subnetKvs: readonly KeyValue[], ownerKvs: readonly KeyValue[], subnetsPrefix: string, ownersPrefix: string): ListedLease[] {
@@ -100,11 +103,11 @@ export function planAcquire(input: AcquireInput): AcquireDecision {
   const excluded = (p: Prefix): boolean => input.exclude?.has(formatPrefix(p)) ?? false;
   // A half fits when the network has that family and the half is compatible, or the network
   // lacks the family and the lease lacks the half.
-  const halfFits = (p: Prefix | undefined, r: FamilyRange | undefined): boolean => (r ? p !== undefined && isCompatible(p, r) && !excluded(p) : p === undefined);
+  const fitsHere = (p: Prefix | undefined, r: FamilyRange | undefined): boolean => halfFits(p, r) && !(p && excluded(p));
   const usable = (l: ListedLease): boolean => (l.subnet !== undefined || l.subnetV6 !== undefined) && !l.nonCanonicalKey;
-  const fits = (l: ListedLease): boolean => usable(l) && halfFits(l.subnet, range) && halfFits(l.subnetV6, rangeV6);
-  const keepsV4 = (l: ListedLease): Prefix | undefined => (range && l.subnet && halfFits(l.subnet, range) ? l.subnet : undefined);
-  const keepsV6 = (l: ListedLease): Prefix | undefined => (rangeV6 && l.subnetV6 && halfFits(l.subnetV6, rangeV6) ? l.subnetV6 : undefined);
+  const fits = (l: ListedLease): boolean => usable(l) && fitsHere(l.subnet, range) && fitsHere(l.subnetV6, rangeV6);
+  const keepsV4 = (l: ListedLease): Prefix | undefined => (range && l.subnet && fitsHere(l.subnet, range) ? l.subnet : undefined);
+  const keepsV6 = (l: ListedLease): Prefix | undefined => (rangeV6 && l.subnetV6 && fitsHere(l.subnetV6, rangeV6) ? l.subnetV6 : undefined);
   const partly = (l: ListedLease): boolean => usable(l) && (keepsV4(l) !== undefined || keepsV6(l) !== undefined);
   const ours = new Set([hostID, ...(input.formerHostIDs ?? [])]);
   const mine = leases.filter((l) => l.owner !== undefined && ours.has(l.owner.hostID));
@@ -121,7 +124,7 @@ export function planAcquire(input: AcquireInput): AcquireDecision {
   const taken4 = new TakenSet(range?.subnetLen ?? 0, leases.flatMap((l) => (l.subnet ? [l.subnet] : [])));
   const taken6 = new TakenSet(rangeV6?.subnetLen ?? 0, leases.flatMap((l) => (l.subnetV6 ? [l.subnetV6] : [])));
   const prev = input.previous;
-  const prevFits = prev !== undefined && (prev.v4 !== undefined || prev.v6 !== undefined) && halfFits(prev.v4, range) && halfFits(prev.v6, rangeV6);
+  const prevFits = prev !== undefined && (prev.v4 !== undefined || prev.v6 !== undefined) && fitsHere(prev.v4, range) && fitsHere(prev.v6, rangeV6);
   if (prev && prevFits) {
     const prevKey = formatSubnetKey(prev);
     const atPrev = leases.find((l) => l.subnetKey === prevKey);

@@ -11,6 +11,13 @@ export function isCompatible(subnet: Prefix, r: FamilyRange): boolean {
     && subnet.ip.value >= r.subnetMin.value && subnet.ip.value <= r.subnetMax.value;
 }
 
+/** One half: compatible with its family's range when the network has the family, absent when it does not. */
+export const halfFits = (p: Prefix | undefined, r: FamilyRange | undefined): boolean => (r ? p !== undefined && isCompatible(p, r) : p === undefined);
+
+/** Does a lease's every half fit the network's ranges (`range` IPv4, `rangeV6` IPv6), and no half of a family it lacks? */
+export const fitsRanges = (s: { readonly v4?: Prefix; readonly v6?: Prefix }, r: { readonly range?: FamilyRange; readonly rangeV6?: FamilyRange }): boolean =>
+  halfFits(s.v4, r.range) && halfFits(s.v6, r.rangeV6);
+
 /** Taken subnets, indexed so a candidate is checked in O(1) (plus the rare odd-sized ones). */
 export class TakenSet {
   private readonly exact = new Set<bigint>();

@@ -203,3 +203,6 @@ export function isAdjacent(routes: readonly ObservedRoute[], peer: IP, iface: st
   const r = underlayPathTo(routes, peer);
   return r !== undefined && r.via === undefined && r.dev === iface;
 }
+
+/** The address that names this host (presence, owner record, status): IPv4, or on an IPv6-only host its IPv6 one. */
+export const hostAddress = (f: Pick<HostFacts, 'publicIP' | 'publicIPv6'>): string => (f.publicIP.value === 0n && f.publicIPv6 ? formatIP(f.publicIPv6) : formatIP(f.publicIP));

@@ -6,6 +6,7 @@
  * is an adapter's job.
  */
 import { type Prefix, addToIP, formatIP, formatPrefix, maskPrefix, parsePrefix, prefix } from './cidr.js';
+import type { SubnetKey } from './subnet-key.js';
 
 export interface SubnetEnv {
   readonly network?: Prefix;
@@ -64,6 +65,14 @@ export function previousSubnet(vars: ReadonlyMap<string, string>, name = 'FLANNE
   if (!raw) return undefined;
   const valid = raw.split(',').map((s) => parsePrefix(s.trim())).filter((p): p is Prefix => p !== undefined);
   return valid.length === 1 && valid[0] ? maskPrefix(valid[0]) : undefined;
+}
+
+/** The previous subnets of both families (FLANNEL_SUBNET, FLANNEL_IPV6_SUBNET), when any. */
+export function previousSubnets(vars: ReadonlyMap<string, string>): SubnetKey | undefined {
+  const v4 = previousSubnet(vars);
+  const v6 = previousSubnet(vars, 'FLANNEL_IPV6_SUBNET');
+  const k: SubnetKey = { ...(v4?.ip.family === 4 ? { v4 } : {}), ...(v6?.ip.family === 6 ? { v6 } : {}) };
+  return k.v4 || k.v6 ? k : undefined;
 }
 
 /** mk-docker-opts.sh flags, and weft's opt-in `ipv6`. */

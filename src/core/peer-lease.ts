@@ -12,13 +12,11 @@ import { shortText } from './gojson.js';
 import { type LeaseAttrs, type VxlanData, type WireguardData, decodeLeaseAttrs, decodeVxlanData, decodeWireguardData, formatSubnetKey, parseSubnetKey } from './lease.js';
 import { isUsableVtepMAC } from './mac.js';
 
-/** A lease that passed validation: at least one half can be programmed on this host. */
-export interface PeerLease {
-  /** The subnet key (last path element), e.g. `198.18.5.0-24` or `198.18.5.0-24&fd18:0:0:5::-64`. */
-  readonly subnetKey: string;
-  /** The IPv4 half, when this host can program it (the network has IPv4 and the half is valid). */
+/** A lease's halves as decoded: each present only when it is usable. */
+export interface LeaseHalves {
+  /** The IPv4 half (for a peer: when this host can program it, the network has IPv4 and the half is valid). */
   readonly subnet?: Prefix;
-  /** The IPv6 half, when this host can program it (the network has IPv6 and the half is valid). */
+  /** The IPv6 half (likewise). */
   readonly subnetV6?: Prefix;
   readonly attrs: LeaseAttrs;
   /** Decoded vxlan data (BackendData) when BackendType is `vxlan` and the IPv4 half is usable. */
@@ -27,6 +25,12 @@ export interface PeerLease {
   readonly vxlanV6?: VxlanData;
   /** Decoded wireguard data when BackendType is `wireguard`. */
   readonly wireguard?: WireguardData;
+}
+
+/** A lease that passed validation: at least one half can be programmed on this host. */
+export interface PeerLease extends LeaseHalves {
+  /** The subnet key (last path element), e.g. `198.18.5.0-24` or `198.18.5.0-24&fd18:0:0:5::-64`. */
+  readonly subnetKey: string;
   /**
    * etcd's create revision of the key (decimal): the older lease wins a clash over one VTEP
    * MAC, whatever order keys sort or arrive in. Absent: judged outside a store (sorts last).
@@ -63,18 +67,11 @@ export function badPublicIP(a: IP, network?: Prefix): string | undefined {
 
 /** A key and value that decode and can be trusted as data, before any fit to the config. */
 export type EntryVerdict =
-  | {
+  | (LeaseHalves & {
     readonly ok: true;
-    /** The IPv4 half (absent for an IPv6-only key, or when `network` is undefined and the half is unusable). */
-    readonly subnet?: Prefix;
-    readonly subnetV6?: Prefix;
-    readonly attrs: LeaseAttrs;
-    readonly vxlan?: VxlanData;
-    readonly vxlanV6?: VxlanData;
-    readonly wireguard?: WireguardData;
     /** Why a present half cannot be used (bad PublicIPv6, bad BackendV6Data, ...). */
     readonly badHalf?: string;
-  }
+  })
   | { readonly ok: false; readonly reason: string; readonly subnet?: Prefix };
 
 /** Printable ASCII without spaces: every backend type flannel knows (vxlan, host-gw, wireguard, ...). */

@@ -16,13 +16,13 @@ export interface KeyValue {
 /** A condition of a transaction. */
 export type Compare =
   | { readonly key: string; readonly target: 'version'; readonly equals: number }
-  /** No key in [key, rangeEnd) exists (every version is 0; true when there is none). */
-  | { readonly key: string; readonly rangeEnd: string; readonly target: 'none' }
+  /** No key starting with `prefix` exists. */
+  | { readonly prefix: string; readonly target: 'none' }
   | { readonly key: string; readonly target: 'mod'; readonly equals: string }
   | { readonly key: string; readonly target: 'value'; readonly equals: string }
   | { readonly key: string; readonly target: 'lease'; readonly equals: string }
-  /** Every key in [key, rangeEnd) was created before revision `less` (true when there is none). */
-  | { readonly key: string; readonly rangeEnd: string; readonly target: 'create'; readonly less: string };
+  /** Every key starting with `prefix` was created before revision `less` (true when there is none). */
+  | { readonly prefix: string; readonly target: 'create'; readonly less: string };
 
 /** One write of a transaction. */
 export type Op =

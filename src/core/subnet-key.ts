@@ -25,6 +25,12 @@ export interface ParsedSubnetKey extends SubnetKey {
   readonly canonical: boolean;
 }
 
+/** The subnet named first (logs, status): IPv4, else IPv6. */
+export const primarySubnet = (k: SubnetKey): Prefix | undefined => k.v4 ?? k.v6;
+
+/** Do two keys name the same halves? */
+export const sameSubnetKey = (a: SubnetKey, b: SubnetKey): boolean => formatSubnetKey(a) === formatSubnetKey(b);
+
 /** The key for a lease: `a.b.c.d-len[&v6-len]`. */
 export function formatSubnetKey(k: SubnetKey): string {
   const v4 = k.v4 ? `${formatIP(k.v4.ip)}-${k.v4.len}` : '0.0.0.0-0';

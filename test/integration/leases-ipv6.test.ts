@@ -86,7 +86,7 @@ test('the store\'s "none in range" compare: a create fails while any key under <
   const a = await keeperFor(spec, 'host-a');
   t.teardown(() => a.store.close());
   const key = '/none-range/subnets/198.18.5.0-24';
-  const guard = { key: `${key}&`, rangeEnd: `${key}'`, target: 'none' as const };
+  const guard = { prefix: `${key}&`, target: 'none' as const };
   t.true((await a.store.txn([guard], [{ op: 'put', key: '/none-range/probe', value: '1' }])).succeeded, 'no key in range: the compare holds');
   await a.store.txn([], [{ op: 'put', key: `${key}&fd18:0:0:5::-64`, value: 'x' }]);
   t.false((await a.store.txn([guard, { key, target: 'version', equals: 0 }], [{ op: 'put', key, value: 'y' }])).succeeded, 'a dual-stack key holds the IPv4 half: the IPv4-only create fails');

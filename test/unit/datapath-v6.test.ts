@@ -12,6 +12,7 @@ import { ObservedModel } from '../../src/core/observed-model.js';
 import { type Op, noTouchedKeys, plan, planTouched, renderOp } from '../../src/core/plan.js';
 import { parseDevice, parseFdb, parseNeighs, parseRoutes } from '../../src/adapters/iproute2.js';
 import { DEV4, DEV6, FDB4, FDB6, MONITOR4_VIA6, MONITOR6, MONITOR_FDB6, NEIGH4, NEIGH6, ROUTE4_VIA6, ROUTES4, ROUTES6 } from './fixtures/iproute2-v6.js';
+import { rng } from '../helpers/rng.js';
 
 const addr = (s: string): IP => { const a = parseIP(s); if (!a) throw new Error(s); return a; };
 const pfx = (s: string): Prefix => { const p = parsePrefix(s); if (!p) throw new Error(s); return p; };
@@ -58,6 +59,16 @@ function observed(): ObservedDatapath {
   };
 }
 
+
+/** flannel-v6.1 created from nothing, with its one peer (fd18:0:0:2::/64 at fd00:2::2). */
+const CREATE_V6 = [
+    'ip link add flannel-v6.1 address 0e:00:00:00:00:61 mtu 1430 type vxlan id 1 local fd00:2::1 dev eth0 dstport 8472 nolearning',
+    'ip link set dev flannel-v6.1 up',
+    'ip addr add fd18:0:0:1::/128 dev flannel-v6.1 nodad',
+    'bridge fdb replace 0e:00:00:00:00:62 dev flannel-v6.1 dst fd00:2::2 self permanent',
+    'ip neigh replace fd18:0:0:2:: lladdr 0e:00:00:00:00:62 dev flannel-v6.1 nud permanent',
+    'ip route replace fd18:0:0:2::/64 via fd18:0:0:2:: dev flannel-v6.1 onlink proto 175',
+];
 test('a vxlan device over IPv6 reads as the kernel shows it: local6, its /128, never its link-local address', (t) => {
   const d = parseDevice(DEV6);
   t.like(d, { name: 'flannel-v6.1', kind: 'vxlan', vni: 1, local: 'fd00:2::1', underlay: 'eth0', port: 8472, learning: false, gbp: false, mtu: 1430, mac: '0e:00:00:00:00:61', up: true });
@@ -95,14 +106,7 @@ test('an empty host gets flannel-v6.1 with its MTU, its /128 (nodad), and per pe
   const v6peer = vxPeer(V6DEV, 'fd18:0:0:2::/64', '0e:00:00:00:00:62', 'fd00:2::2');
   const v4peer = vxPeer(V4DEV, '198.18.2.0/24', '0e:00:00:00:00:02', '192.0.2.3');
   const empty: ObservedDatapath = { devices: new Map(), routes: [], neighs: [], fdb: [] };
-  t.deepEqual(lines(plan(desiredOf([V6DEV], [v6peer]), empty, OWN)), [
-    'ip link add flannel-v6.1 address 0e:00:00:00:00:61 mtu 1430 type vxlan id 1 local fd00:2::1 dev eth0 dstport 8472 nolearning',
-    'ip link set dev flannel-v6.1 up',
-    'ip addr add fd18:0:0:1::/128 dev flannel-v6.1 nodad',
-    'bridge fdb replace 0e:00:00:00:00:62 dev flannel-v6.1 dst fd00:2::2 self permanent',
-    'ip neigh replace fd18:0:0:2:: lladdr 0e:00:00:00:00:62 dev flannel-v6.1 nud permanent',
-    'ip route replace fd18:0:0:2::/64 via fd18:0:0:2:: dev flannel-v6.1 onlink proto 175',
-  ]);
+  t.deepEqual(lines(plan(desiredOf([V6DEV], [v6peer]), empty, OWN)), CREATE_V6);
   const v4only = lines(plan(desiredOf([V4DEV], [v4peer]), empty, { ...OWN, networks: [pfx('198.18.0.0/16')], ownSubnets: [pfx('198.18.1.0/24')] }));
   t.deepEqual(v4only, [
     'ip link add flannel.1 address 0e:00:00:00:00:01 mtu 1450 type vxlan id 1 local 192.0.2.1 dev eth0 dstport 8472 nolearning',
@@ -146,14 +150,7 @@ test('IPv6 drift is repaired: a deleted route, a changed neighbour, an fdb entry
     devices: new Map([...o.devices].filter(([n]) => n !== 'flannel-v6.1')), routes: o.routes.filter((r) => r.dev !== 'flannel-v6.1'),
     neighs: o.neighs.filter((n) => n.dev !== 'flannel-v6.1'), fdb: o.fdb.filter((f) => f.dev !== 'flannel-v6.1'),
   };
-  t.deepEqual(lines(plan(CAPTURED, gone, OWN)), [
-    'ip link add flannel-v6.1 address 0e:00:00:00:00:61 mtu 1430 type vxlan id 1 local fd00:2::1 dev eth0 dstport 8472 nolearning',
-    'ip link set dev flannel-v6.1 up',
-    'ip addr add fd18:0:0:1::/128 dev flannel-v6.1 nodad',
-    'bridge fdb replace 0e:00:00:00:00:62 dev flannel-v6.1 dst fd00:2::2 self permanent',
-    'ip neigh replace fd18:0:0:2:: lladdr 0e:00:00:00:00:62 dev flannel-v6.1 nud permanent',
-    'ip route replace fd18:0:0:2::/64 via fd18:0:0:2:: dev flannel-v6.1 onlink proto 175',
-  ]);
+  t.deepEqual(lines(plan(CAPTURED, gone, OWN)), CREATE_V6);
   // The device was made over the wrong underlay address (the host's IPv6 address changed).
   const moved = lines(plan({ ...CAPTURED, devices: [V4DEV, { ...V6DEV, local: addr('fd00:2::11') }] }, o, OWN));
   t.deepEqual(moved.slice(0, 3), ['ip link del flannel-v6.1', 'ip link add flannel-v6.1 address 0e:00:00:00:00:61 mtu 1430 type vxlan id 1 local fd00:2::11 dev eth0 dstport 8472 nolearning', 'ip link set dev flannel-v6.1 up']);
@@ -252,16 +249,6 @@ test('the kept model follows weft\'s own IPv6 writes and their echoes, and a del
   t.deepEqual(lines(plan(want, model.view(), OWN)), repair, 'the same as a full plan');
 });
 
-/** A tiny deterministic generator (mulberry32), as desired-index.test.ts. */
-function rng(seed: number): (n: number) => number {
-  let a = seed;
-  return (n) => {
-    a = (a + 0x6d2b79f5) | 0;
-    let x = Math.imul(a ^ (a >>> 15), 1 | a);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return (((x ^ (x >>> 14)) >>> 0) % n);
-  };
-}
 
 /** The line `ip -4/-6 monitor` (or `bridge monitor fdb`, prefixed) prints for an operation the kernel took (formats as captured in MONITOR6). */
 function echoOf(op: Op): string[] {

@@ -17,6 +17,7 @@ import { noTouchedKeys, plan, planTouched, renderOp } from '../../src/core/plan.
 import type { Backend } from '../../src/backends/types.js';
 import { hostGw } from '../../src/backends/host-gw.js';
 import { vxlan } from '../../src/backends/vxlan.js';
+import { rng } from '../helpers/rng.js';
 
 const ip = (s: string) => { const a = parseIPv4(s); if (!a) throw new Error(s); return a; };
 const pfx = (s: string): Prefix => { const p = parsePrefix(s); if (!p) throw new Error(s); return p; };
@@ -25,16 +26,6 @@ const underlay: ObservedRoute[] = [{ dst: pfx('192.0.2.0/24'), dev: 'eth0', prot
 const own = { networks: [pfx('198.18.0.0/16')], ownSubnets: [pfx('198.18.1.0/24')], iface: 'eth0' };
 const MAC = '0e:11:11:11:11:11';
 
-/** A tiny deterministic generator (mulberry32). */
-function rng(seed: number): (n: number) => number {
-  let a = seed;
-  return (n) => {
-    a = (a + 0x6d2b79f5) | 0;
-    let x = Math.imul(a ^ (a >>> 15), 1 | a);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return (((x ^ (x >>> 14)) >>> 0) % n);
-  };
-}
 
 function randomLease(r: (n: number) => number, config: ReturnType<typeof checkNetworkConfig>, type: 'vxlan' | 'host-gw'): PeerLease | undefined {
   const n = 2 + r(14);
