@@ -9,12 +9,16 @@ import type { Tool } from '../core/devices.js';
 
 /** The tools iproute2 batches serve (wireguard lines go to adapters/wireguard.ts). */
 type IpTool = Exclude<Tool, 'wireguard'>;
-import type { ObservedLink } from '../core/host-facts.js';
+import type { LinkAddr6, ObservedLink } from '../core/host-facts.js';
 import { normalizeEthernetMAC } from '../core/mac.js';
 import { type Coprocess, type LineStream, exec, execOk, startCoprocess, streamLines } from './exec.js';
 import { WeftError } from '../core/errors.js';
 
-interface AddrInfo { family?: string; local?: string; prefixlen?: number; scope?: string }
+/** One address of `ip -json addr`, with the IPv6 flags that decide whether it may be advertised. */
+interface AddrInfo {
+  family?: string; local?: string; prefixlen?: number; scope?: string;
+  deprecated?: boolean; tentative?: boolean; dadfailed?: boolean; temporary?: boolean; dynamic?: boolean;
+}
 interface LinkJson {
   ifindex?: number; ifname?: string; flags?: string[]; mtu?: number; address?: string; addr_info?: AddrInfo[];
   linkinfo?: { info_kind?: string; info_data?: { id?: number; local?: string; local6?: string; link?: string; port?: number; learning?: boolean; gbp?: boolean } };
@@ -40,9 +44,19 @@ const deviceAddrs = (l: LinkJson): Prefix[] => [...v4addrs(l), ...(l.addr_info ?
   return ip?.family === 6 ? [prefix(ip, a.prefixlen ?? 128)] : [];
 })];
 
-/** `ip -json addr show` -> links with their global IPv4 addresses. */
+/** Every IPv6 address of a link with its scope and flags (the interface choice judges them: core/host-facts.ts). */
+const v6addrs = (l: LinkJson): LinkAddr6[] => (l.addr_info ?? []).flatMap((a) => {
+  const ip = a.family === 'inet6' && a.local ? parseIP(a.local) : undefined;
+  if (ip?.family !== 6) return [];
+  return [{
+    ip, len: a.prefixlen ?? 128, scope: a.scope ?? 'global', deprecated: a.deprecated === true, tentative: a.tentative === true,
+    ...(a.dadfailed ? { dadfailed: true } : {}), ...(a.temporary ? { temporary: true } : {}), ...(a.dynamic ? { dynamic: true } : {}),
+  }];
+});
+
+/** `ip -json addr show` -> links with their IPv4 addresses (not scope host) and every IPv6 address with its flags. */
 export function parseLinks(text: string): ObservedLink[] {
-  return asArray<LinkJson>(text).map((l) => ({ name: l.ifname ?? '', index: l.ifindex ?? 0, mtu: l.mtu ?? 0, up: (l.flags ?? []).includes('UP'), addrs: v4addrs(l) }));
+  return asArray<LinkJson>(text).map((l) => ({ name: l.ifname ?? '', index: l.ifindex ?? 0, mtu: l.mtu ?? 0, up: (l.flags ?? []).includes('UP'), addrs: v4addrs(l), addrs6: v6addrs(l) }));
 }
 
 /** `ip -d -json addr show dev X` -> the device (or undefined). */

@@ -15,8 +15,7 @@ import type { KvStore } from '../core/store.js';
 import { formatIP } from '../core/cidr.js';
 import type { ObservedDatapath } from '../core/datapath.js';
 import { applyWireguard, observeWireguard } from '../adapters/wireguard.js';
-import { applyBatch, listRoutes, observeDatapath, routeDevTo } from '../adapters/iproute2.js';
-import { listHostLinks } from '../adapters/host-links.js';
+import { applyBatch, listLinks, listRoutes, observeDatapath, routeDevTo } from '../adapters/iproute2.js';
 import { restoreNoflush, saveTables } from '../adapters/iptables.js';
 import type { Logger } from '../adapters/log.js';
 import { ensureForwarding } from '../adapters/sysctl.js';
@@ -66,7 +65,7 @@ export async function fleetConfig(store: KvStore, spec: Spec, log: Logger, signa
 
 /** The fabric interface, its addresses (both families) and MTU, and the public IPs (logged with why). */
 export async function discoverHost(spec: Spec, log: Logger): Promise<HostFacts> {
-  const [links, routes] = await Promise.all([listHostLinks(), listRoutes()]);
+  const [links, routes] = await Promise.all([listLinks(), listRoutes()]);
   const canReachDev = spec.host.canReach ? await routeDevTo(formatIP(spec.host.canReach)) : undefined;
   const facts = chooseInterface({ host: spec.host, links, routes, ...(canReachDev ? { canReachDev } : {}) });
   const v6 = facts.publicIPv6 ? { addressV6: facts.ifaceIPv6 ? formatIP(facts.ifaceIPv6) : null, publicIPv6: formatIP(facts.publicIPv6) } : { ipv6: facts.ipv6Missing };

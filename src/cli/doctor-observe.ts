@@ -21,8 +21,7 @@ import { type Spec, dialAddress } from '../core/spec.js';
 import type { KeyValue } from '../core/store.js';
 import { backendFor } from '../backends/index.js';
 import { hostIdentity } from '../adapters/identity.js';
-import { listRoutes, routeDevTo } from '../adapters/iproute2.js';
-import { listHostLinks } from '../adapters/host-links.js';
+import { listLinks, listRoutes, routeDevTo } from '../adapters/iproute2.js';
 import { kernelHost } from '../agent/bootstrap.js';
 import { daemonStatus, etcdClock, filterTable, offloadOf, ping, readSysctl, routeGet, routesMatching, rpFilters } from '../adapters/probe.js';
 import { checkedStoredConfig, withStore } from './common.js';
@@ -78,7 +77,7 @@ export function peerMatches(p: V4Peer, filter: string): boolean {
 }
 
 /** The overlay address to probe on a peer, and this host's address to probe from. */
-function probeAddresses(backendType: string, ownSubnet: Prefix, links: Awaited<ReturnType<typeof listHostLinks>>): { source?: IP; targetOf: (p: V4Peer) => IP } {
+function probeAddresses(backendType: string, ownSubnet: Prefix, links: Awaited<ReturnType<typeof listLinks>>): { source?: IP; targetOf: (p: V4Peer) => IP } {
   const zero = (s: Prefix): IP => maskPrefix(s).ip;
   if (backendType === 'vxlan') {
     // flannel's convention: every host holds its subnet's .0/32 on flannel.N, so the peer's .0
@@ -115,7 +114,7 @@ export async function observeForDoctor(spec: Spec, peerFilter: string | undefine
   const url = spec.host.listen ? `http://${dialAddress(spec.host.listen)}/status` : undefined;
   const [status, links, routes, filter, ipForward, clock, identity, etcdRead] = await Promise.all([
     url ? daemonStatus(url) : Promise.resolve<StatusObservation>({ kind: 'disabled' }),
-    listHostLinks().catch(() => []), listRoutes().catch(() => []), filterTable(), readSysctl('net/ipv4/ip_forward'),
+    listLinks().catch(() => []), listRoutes().catch(() => []), filterTable(), readSysctl('net/ipv4/ip_forward'),
     etcdClock(spec.etcd, () => Date.now()), hostIdentity({ stateDir: spec.host.stateDir }).catch(() => undefined),
     readEtcd(spec).then((r) => ({ ok: true as const, r }), (e: unknown) => ({ ok: false as const, error: message(e) })),
   ]);

@@ -8,7 +8,7 @@ import type { ObservedRoute } from '../../src/core/datapath.js';
 import { type FactsInput, type HostFacts, type ObservedLink, chooseInterface, familyRefusal, usableIPv6 } from '../../src/core/host-facts.js';
 import { decodeNetworkConfig } from '../../src/core/network-config.js';
 import { DEFAULTS } from '../../src/core/spec.js';
-import { parseHostLinks } from '../../src/adapters/host-links.js';
+import { parseLinks } from '../../src/adapters/iproute2.js';
 import { parseRoutes } from '../../src/adapters/iproute2.js';
 
 const ip = (s: string): IP => { const a = parseIP(s); if (!a) throw new Error(s); return a; };
@@ -22,7 +22,7 @@ const ADDRS = '[{"ifindex":1,"ifname":"lo","flags":["LOOPBACK"],"mtu":65536,"qdi
 const DEFAULT6 = '[{"dst":"default","gateway":"fd00:3::1","dev":"eth0","metric":1024,"flags":[],"pref":"medium"}]';
 const MAIN6 = '[{"dst":"fd00:2::/64","dev":"ens3","protocol":"kernel","metric":256,"flags":[],"pref":"medium"},{"dst":"fd00:3::/64","dev":"eth0","protocol":"kernel","metric":256,"flags":[],"pref":"medium"},{"dst":"fe80::/64","dev":"ens4","protocol":"kernel","metric":256,"flags":[],"pref":"medium"},{"dst":"default","gateway":"fd00:3::1","dev":"eth0","metric":1024,"flags":[],"pref":"medium"}]';
 
-const links = parseHostLinks(ADDRS);
+const links = parseLinks(ADDRS);
 const def6 = parseRoutes(DEFAULT6, 6);
 const v4default: ObservedRoute = { dst: pfx('0.0.0.0/0'), via: ip('192.0.2.254'), dev: 'ens3', proto: 'dhcp', onlink: false, scopeLink: false };
 const choose = (h: Partial<FactsInput['host']>, routes: readonly ObservedRoute[], ls: readonly ObservedLink[] = links): HostFacts => chooseInterface({ host: { ...host, ...h }, links: ls, routes });

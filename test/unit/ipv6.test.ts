@@ -196,10 +196,9 @@ test('host-gw over IPv6: v6subnet via PublicIPv6 dev eth0 for adjacent peers; a 
 
 test('a key whose IPv6 half covers the whole space (0.0.0.0-0&::-0) makes allocation say "full" at once, not walk 2^64 subnets; a wide half is stepped over', (t) => {
   const wide = '{"PublicIP":"0.0.0.0","PublicIPv6":"fd00:2::9"}';
-  const t0 = Date.now();
+  // Without the step over it this call never returns (2^64 candidates): the answer itself is the check.
   const d = planAcquire({ rangeV6: V6ONLY.ipv6!, leases: listing([{ key: '0.0.0.0-0&::-0', value: wide }]), hostID: 'me', publicIP: ipOf('0.0.0.0'), publicIPv6: ipOf('fd00:2::1'), rng: () => 0 });
   t.is(d.plan.kind, 'full');
-  t.true(Date.now() - t0 < 1000, 'decided at once');
   // A /52 half taken: the walk jumps past its 4,096 /64s to the first free one.
   const e = planAcquire({ rangeV6: V6ONLY.ipv6!, leases: listing([{ key: '0.0.0.0-0&fd18::-52', value: wide }]), hostID: 'me', publicIP: ipOf('0.0.0.0'), publicIPv6: ipOf('fd00:2::1'), rng: () => 0 });
   t.like(e.plan, { kind: 'create', subnets: { v6: pfx('fd18:0:0:1000::/64') } });
