@@ -12,7 +12,8 @@
  *   - RSS (VmRSS, and the peak VmHWM) of the weft process.
  * Prints the ratios of issue 22's goals: +1 peer at the largest size against the smallest
  * (plus 2 ms) and against the bare watch; cold start against the floor.
- * Usage: node dist/bench/scale.js [--sizes 100,5000] [--profile DIR] (DIR: weft's --cpu-prof and
+ * Usage: node dist/bench/scale.js [--sizes 100,5000] [--phases] [--profile DIR] (--phases: the
+ * start's debug log as a timeline; DIR: weft's --cpu-prof and
  * --heap-prof output, written when weft stops)
  */
 import { performance } from 'node:perf_hooks';
@@ -24,6 +25,8 @@ import { EtcdAgent, RouteWatch, macFor, median, procMemoryMB, table, unitEnviron
 const flag = (name: string): string | undefined => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? process.argv[i + 1] : undefined; };
 const sizes = (flag('sizes') ?? '100,5000').split(',').map(Number);
 const profileDir = flag('profile');
+/** --phases: weft logs at debug level, and the start's log lines are printed as a timeline (ms after spawn). */
+const phases = process.argv.includes('--phases');
 const PLUS_ONE = 10;
 /** The profilers, when asked (Node refuses them in NODE_OPTIONS: they go on its command line). */
 const profileArgs = (n: number): string[] => (profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}/n${n}`, '--heap-prof', `--heap-prof-dir=${profileDir}/n${n}`] : []);
@@ -75,8 +78,29 @@ for (const n of sizes) {
 
     const spec = lab.writeSpec(h1, NETWORK, { host: 'listen: 127.0.0.1:9473\n' });
     const t0 = performance.now();
-    const p = await lab.startWeft(h1, spec, { env: unitEnvironment(), nodeArgs: profileArgs(n) });
+    const spawnedAt = Date.now();
+    const p = await lab.startWeft(h1, spec, { env: { ...unitEnvironment(), ...(phases ? { WEFT_LOG_LEVEL: 'debug' } : {}) }, nodeArgs: profileArgs(n), waitReady: !phases });
+    // With --phases the whole log is kept here (the helper keeps only its tail).
+    let log = '';
+    if (phases) {
+      p.child.stderr?.on('data', (d: Buffer) => { log += d.toString(); });
+      await until(() => p.child.exitCode !== null || log.includes('"msg":"ready"'), 30_000, 20);
+    }
     const coldMs = performance.now() - t0;
+    if (phases) {
+      console.error(`n=${n}: the start, ms after spawn (cold start ${Math.round(coldMs)} ms):`);
+      // Runs of one message (an "applied" per operation) are folded into one line with a count.
+      const timeline: { at: number; last: number; msg: string; count: number }[] = [];
+      for (const line of log.split('\n')) {
+        const m = /^\{"ts":"([^"]+)","level":"\w+","msg":"([^"]*)"/.exec(line);
+        if (!m) continue;
+        const at = Date.parse(m[1] ?? '') - spawnedAt;
+        const prev = timeline.at(-1);
+        if (prev && prev.msg === m[2]) { prev.count++; prev.last = at; } else timeline.push({ at, last: at, msg: m[2] ?? '', count: 1 });
+        if (m[2] === 'ready') break;
+      }
+      for (const e of timeline) console.error(`  ${String(e.at).padStart(6)}  ${e.msg}${e.count > 1 ? ` x${e.count} (until ${e.last})` : ''}`);
+    }
     // Counted in the namespace: the output of 5,000 routes is larger than the helpers keep.
     const programmed = Number((await lab.exec(h1.ns, 'sh', ['-c', 'ip route show proto 175 dev flannel.1 | wc -l'])).trim());
     if (programmed !== n) throw new Error(`expected ${n} routes, found ${programmed}`);

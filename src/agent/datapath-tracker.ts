@@ -9,7 +9,7 @@
  * names no keys, and on the periodic resync: the safety net for a killed or lagging event stream.
  */
 import type { DesiredDatapath, ObservedDatapath, ObservedRoute } from '../core/datapath.js';
-import { formatPrefix, within } from '../core/cidr.js';
+import { formatIP, formatPrefix, within } from '../core/cidr.js';
 import { DesiredIndex } from '../core/desired-index.js';
 import { isRelevantEvent, parseModelEvent, type ModelEvent } from '../core/netlink-events.js';
 import { ObservedModel } from '../core/observed-model.js';
@@ -38,7 +38,11 @@ export class DatapathTracker {
   private freshNeeded = true;
   /** Events seen while a full observation is in flight: replayed on it, in order. */
   private observing: ModelEvent[] | undefined;
-  private index: { readonly of: ReconcileInputs; readonly underlay: number; readonly idx: DesiredIndex | undefined; readonly routes: readonly ObservedRoute[] } | undefined;
+  /**
+   * The desired state per lease group, built for these inputs against `model`'s underlay
+   * routes (`routes`) as they were at version `underlay`.
+   */
+  private index: { readonly of: ReconcileInputs; model: ObservedModel; underlay: number; readonly idx: DesiredIndex | undefined; readonly routes: readonly ObservedRoute[] } | undefined;
   private touched: TouchedKeys = noTouchedKeys();
   private peersUnknown = true;
   private readonly peerChanges = new Set<string>();
@@ -124,16 +128,34 @@ export class DatapathTracker {
     const unknown = this.peersUnknown || (changes.length > 0 && !inp.peer);
     this.peersUnknown = false;
     const ix = this.index;
-    if (ix?.idx?.usable && ix.of === inp && ix.underlay === model.underlayVersion && !unknown) {
-      if (ix.idx.update(changes.map((k) => [k, inp.peer?.(k)] as const), touched)) return { desired: ix.idx.datapath(), full: false };
-    }
     // Underlay routes only: overlay routes never decide how a peer's public IP is reached.
     const networks = networksOf(inp);
-    const routes = model.routeList().filter((r) => !networks.some((n) => within(r.dst, n)));
+    const underlay = (): ObservedRoute[] => model.routeList().filter((r) => !networks.some((n) => within(r.dst, n)));
+    let routes: ObservedRoute[] | undefined;
+    // The index stays valid while the underlay is as it was built against: in the same model,
+    // no underlay event since (its version); in a model observed afresh, the same routes.
+    const sameUnderlay = ix !== undefined && (ix.model === model ? ix.underlay === model.underlayVersion : sameRoutes(ix.routes, routes = underlay()));
+    if (ix?.idx?.usable && ix.of === inp && sameUnderlay && !unknown) {
+      ix.model = model;
+      ix.underlay = model.underlayVersion;
+      if (ix.idx.update(changes.map((k) => [k, inp.peer?.(k)] as const), touched)) return { desired: ix.idx.datapath(), full: false };
+    }
+    routes ??= underlay();
     const base = { config: inp.config, own: ownSubnetsOf(inp), facts: inp.facts, routes, mtu: inp.mtu, vtepMAC: inp.vtepMAC, ...(inp.vtepMACv6 ? { vtepMACv6: inp.vtepMACv6 } : {}), ...(inp.wireguard ? { wireguard: inp.wireguard } : {}) };
     const group = inp.backend.peerGroup?.bind(inp.backend);
     const idx = group ? new DesiredIndex((peers: readonly PeerLease[]) => inp.backend.desired({ ...base, peers }), group, inp.peers()) : undefined;
-    this.index = { of: inp, underlay: model.underlayVersion, idx, routes };
+    this.index = { of: inp, model, underlay: model.underlayVersion, idx, routes };
     return { desired: idx?.usable ? idx.datapath() : inp.backend.desired({ ...base, peers: inp.peers() }), full: true };
   }
+}
+
+/** One route as text with everything a backend may read of it. */
+const routeText = (r: ObservedRoute): string => `${formatPrefix(r.dst)} ${r.via ? formatIP(r.via) : '-'} ${r.dev} ${r.proto} ${r.onlink ? 'onlink' : ''} ${r.scopeLink ? 'link' : ''} ${r.metric ?? 0}`;
+
+/** The same routes, in any order. O(k log k) for k underlay routes (a handful). */
+function sameRoutes(a: readonly ObservedRoute[], b: readonly ObservedRoute[]): boolean {
+  if (a.length !== b.length) return false;
+  const x = a.map(routeText).sort();
+  const y = b.map(routeText).sort();
+  return x.every((t, i) => t === y[i]);
 }

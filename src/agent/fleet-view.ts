@@ -44,10 +44,14 @@ export class FleetView {
   get halvesIgnored(): number { let n = 0; for (const p of this.fleet.peers.values()) if (p.ignored !== undefined) n++; return n; }
   get watchRestarts(): number { return this.mirror.stats.watchRestarts; }
 
-  /** List the fleet (waiting out an etcd outage) and keep watching it. */
-  async start(signal: AbortSignal): Promise<void> {
-    await retrying('list the fleet', () => this.mirror.start(), { signal, log: this.d.log });
-    for (const [k, kv] of this.mirror.snapshot) this.judge(k, kv);
+  /**
+   * List the fleet (waiting out an etcd outage) and keep watching it; `seed`: the acquisition's
+   * listing of the subnets (see PrefixMirror.start). Every entry is judged as the first list
+   * reports it (onChange), once.
+   */
+  async start(signal: AbortSignal, seed?: { kvs: readonly KeyValue[]; revision: string }): Promise<void> {
+    let first = seed;
+    await retrying('list the fleet', () => { const s = first; first = undefined; return this.mirror.start(s); }, { signal, log: this.d.log });
   }
 
   async stop(): Promise<void> { await this.mirror.stop(); }

@@ -14,7 +14,7 @@ import { type SubnetKey, formatSubnetKey } from '../core/lease.js';
 import { primarySubnet } from '../core/subnet-key.js';
 import { hostAddress } from '../core/host-facts.js';
 import { encodeOwner, ownersPrefix, subnetsPrefix } from '../core/owner.js';
-import type { Compare, KvStore, Op } from '../core/store.js';
+import type { Compare, KeyValue, KvStore, Op } from '../core/store.js';
 import type { Logger } from '../adapters/log.js';
 
 /** The lease this host holds. */
@@ -78,6 +78,10 @@ export class LeaseKeeper {
   private get subnets(): string { return subnetsPrefix(this.d.prefix); }
   private get owners(): string { return ownersPrefix(this.d.prefix); }
 
+  /** Until the first listing is taken (the start), the last one is kept for it. */
+  private keepListing = true;
+  private lastSubnets: { kvs: KeyValue[]; revision: string } | undefined;
+
   private async listing(): Promise<ListedLease[]> {
     return (await this.listingAt()).leases;
   }
@@ -86,7 +90,20 @@ export class LeaseKeeper {
   private async listingAt(): Promise<{ leases: ListedLease[]; revision: string }> {
     this.stats.roundTrips += 2;
     const [subs, owners] = await Promise.all([this.d.store.list(this.subnets), this.d.store.list(this.owners)]);
+    if (this.keepListing) this.lastSubnets = subs;
     return { leases: joinListing(subs.kvs, owners.kvs, this.subnets, this.owners), revision: subs.revision };
+  }
+
+  /**
+   * The last listing of `<prefix>/subnets/` (with its revision), once: the fleet view starts
+   * from it and watches from the revision after it, instead of listing the whole fleet again
+   * right after the acquisition listed it. Cleared when taken, so it is not kept in memory.
+   */
+  takeSubnetsListing(): { kvs: KeyValue[]; revision: string } | undefined {
+    const l = this.lastSubnets;
+    this.lastSubnets = undefined;
+    this.keepListing = false;
+    return l;
   }
 
   /** The owner record names the host by its IPv4 public address, or on an IPv6-only host its IPv6 one. */

@@ -50,9 +50,13 @@ export class PrefixMirror {
   /** True once a list has succeeded (the mirror holds real data). */
   get ready(): boolean { return this.synced; }
 
-  /** List once (throws if etcd cannot be listed) and keep the mirror up to date from then on. */
-  async start(): Promise<void> {
-    await this.resync('start');
+  /**
+   * List once (throws if etcd cannot be listed) and keep the mirror up to date from then on.
+   * `seed`: a listing of this prefix just made by someone else (with its revision): taken as
+   * the first list, the watch resumes after it and delivers whatever changed since.
+   */
+  async start(seed?: { kvs: readonly KeyValue[]; revision: string }): Promise<void> {
+    await this.resync('start', seed);
   }
 
   async stop(): Promise<void> {
@@ -103,12 +107,12 @@ export class PrefixMirror {
     }, delayMs);
   }
 
-  private async resync(why: string): Promise<void> {
+  private async resync(why: string, seed?: { kvs: readonly KeyValue[]; revision: string }): Promise<void> {
     if (this.stopped) return;
     const gen = ++this.generation;
     await this.watch?.cancel();
     this.watch = undefined;
-    const { kvs, revision } = await this.o.store.list(this.o.prefix);
+    const { kvs, revision } = seed ?? await this.o.store.list(this.o.prefix);
     if (gen !== this.generation) return;
     this.stats.lists++;
     const changed = new Set<string>();

@@ -16,7 +16,7 @@ import type { DesiredDatapath, ObservedDatapath } from '../core/datapath.js';
 import type { FileWrite, ObservedFile } from '../core/host-files.js';
 import { type DesiredHost, type FamilyRules, type HostPlan, type ObservedHost, payloadOf, planHost, tablesOf } from '../core/host-state.js';
 import { type SavedTable, desiredRules } from '../core/masq.js';
-import { type Op, batches, opObject, renderOp } from '../core/plan.js';
+import { type Batch, type Op, opObject, stages } from '../core/plan.js';
 import type { Logger } from '../adapters/log.js';
 import { type HostPort, type PassReport, type ReconcileInputs, familiesOf, networksOf, observedDevices, ownSubnetsOf } from './host-port.js';
 import { CheckSchedule } from '../core/check-schedule.js';
@@ -66,6 +66,9 @@ const desiredHostOf = (inp: ReconcileInputs, datapath: DesiredDatapath): Desired
 /** Stands for the datapath in a rules-and-files look (the tracker plans the datapath). */
 const EMPTY_DATAPATH: ObservedDatapath = { devices: new Map(), routes: [], neighs: [], fdb: [] };
 const isObserved = (x: ObservedDatapath | readonly string[]): x is ObservedDatapath => !Array.isArray(x);
+
+/** One failed line of a batch (HostPort.applyBatch). */
+type BatchFailure = Awaited<ReturnType<HostPort['applyBatch']>>[number];
 
 export class Reconciler {
   private inputs: ReconcileInputs | undefined;
@@ -176,6 +179,7 @@ export class Reconciler {
     // they run on a change (ours included, which confirms it) and on the slow safety period only.
     const due = this.schedule.due(checksVersion, started);
     const view = await this.tracker.plan(inp, ownershipOf(inp), started, (devices) => this.o.host.observeDatapath(devices));
+    const planned = this.o.clock.now();
     if (!view.fresh) this.stats.cachedPasses++;
     // Rules and files on a check; the datapath's operations are the tracker's.
     const look = await this.look(inp, EMPTY_DATAPATH, due.checks, due.rules);
@@ -189,6 +193,7 @@ export class Reconciler {
     const filesFailed = await this.applyWrites(p.writes ?? [], isDrift);
     failed += filesFailed;
     this.schedule.done(due, checksVersion, started, failed === 0, rulesFailed === 0);
+    this.o.log.debug('pass', { planMs: planned - started, ms: this.o.clock.now() - started, ops: p.ops.length, fresh: view.fresh, full: view.full, checks: due.checks });
     // A pass that only created a device has not converged: the next (already poked) does the rest.
     this.finish(p, failed, view.deferred ? undefined : version, started);
     return failed === 0;
@@ -274,26 +279,34 @@ export class Reconciler {
   private async applyOps(ops: readonly Op[], isDrift: boolean): Promise<number> {
     let failed = 0;
     const failedOps = new Set<Op>();
-    for (const b of batches(ops)) {
-      const failures = await this.o.host.applyBatch(b.tool, b.lines).catch((e: unknown) => { this.tracker.applied(ops, new Set(ops)); throw e; });
-      const bad = new Set(failures.map((f) => f.index));
-      for (const i of bad) { const op = b.ops[i]; if (op) failedOps.add(op); }
-      for (const f of failures) {
-        this.stats.lastError = `${b.tool} ${b.lines[f.index] ?? ''}: ${f.message}`;
-        this.o.log.warn('datapath change failed; will retry', { command: `${b.tool} ${b.lines[f.index] ?? ''}`, error: f.message });
-      }
-      failed += failures.length;
-      b.ops.forEach((op, i) => {
-        if (bad.has(i)) return;
-        this.stats.opsApplied++;
-        const change = `${renderOp(op).tool} ${renderOp(op).line}`;
-        if (isDrift) this.drift(opObject(op), change);
-        else this.o.log.debug('applied', { change });
-      });
+    for (const stage of stages(ops)) {
+      // A stage's batches (one per tool) run at the same time; each one's failures are its own.
+      const results = await Promise.allSettled(stage.map((b) => this.o.host.applyBatch(b.tool, b.lines)));
+      const thrown = results.find((r) => r.status === 'rejected');
+      if (thrown) { this.tracker.applied(ops, new Set(ops)); throw thrown.reason; }
+      stage.forEach((b, k) => { failed += this.batchDone(b, (results[k] as PromiseFulfilledResult<readonly BatchFailure[]>).value, failedOps, isDrift); });
     }
     this.stats.opsFailed += failed;
     if (this.tracker.applied(ops, failedOps)) this.loop.poke(this.o.debounceMs ?? 20);
     return failed;
+  }
+
+  /** Count and log one batch's results; its failed operations go into `failedOps`. Returns how many failed. */
+  private batchDone(b: Batch, failures: readonly BatchFailure[], failedOps: Set<Op>, isDrift: boolean): number {
+    const bad = new Set(failures.map((f) => f.index));
+    for (const i of bad) { const op = b.ops[i]; if (op) failedOps.add(op); }
+    for (const f of failures) {
+      this.stats.lastError = `${b.tool} ${b.lines[f.index] ?? ''}: ${f.message}`;
+      this.o.log.warn('datapath change failed; will retry', { command: `${b.tool} ${b.lines[f.index] ?? ''}`, error: f.message });
+    }
+    b.ops.forEach((op, i) => {
+      if (bad.has(i)) return;
+      this.stats.opsApplied++;
+      const change = `${b.tool} ${b.lines[i] ?? ''}`;
+      if (isDrift) this.drift(opObject(op), change);
+      else this.o.log.debug('applied', { change });
+    });
+    return failures.length;
   }
 
   /** Write the output files that are missing or differ; a failed write is retried and keeps the host not ready. */

@@ -216,7 +216,7 @@ export class Agent {
     parts.fleet = fleet;
     this.stops.push(() => fleet.stop().catch((e: unknown) => { log.debug('fleet watch stop failed; closing the client anyway', { error: String(e) }); }));
     this.setStep(`${leased}; listing the fleet`);
-    await fleet.start(signal);
+    await fleet.start(signal, keeper.takeSubnetsListing());
     // Renewals never wait for the datapath or the files: an output that cannot be written (a
     // full disk) keeps the host not ready, but must not let its lease run out meanwhile.
     holder.start();

@@ -253,6 +253,20 @@ function foldName(s: string): string {
   return s.replace(/[a-z\u017f\u212a]/g, (c) => (c === '\u017f' ? 'S' : c === '\u212a' ? 'K' : c.toUpperCase()));
 }
 
+/** A struct's fields by name and by folded name (the first field wins a fold), built once per field table. */
+const FIELD_INDEX = new WeakMap<GoFields, { byName: Map<string, GoField>; byFold: Map<string, string> }>();
+function fieldIndex(fields: GoFields): { byName: Map<string, GoField>; byFold: Map<string, string> } {
+  let ix = FIELD_INDEX.get(fields);
+  if (!ix) {
+    const byName = new Map<string, GoField>(Object.entries(fields));
+    const byFold = new Map<string, string>();
+    for (const name of byName.keys()) if (!byFold.has(foldName(name))) byFold.set(foldName(name), name);
+    ix = { byName, byFold };
+    FIELD_INDEX.set(fields, ix);
+  }
+  return ix;
+}
+
 /**
  * Decode a node into a Go struct with encoding/json's rules: a member goes to the field whose
  * name equals its (unescaped) key, else to the first field equal under folding; unknown keys are
@@ -265,9 +279,7 @@ function foldName(s: string): string {
 export function decodeStruct<F extends GoFields>(node: JsonNode, goType: string, fields: F): Decoded<GoStruct<F>> {
   if (node.kind === 'null') return done({}); // null into a struct is a no-op
   if (node.kind !== 'object') return fail(`json: cannot unmarshal ${node.kind} into Go value of type ${goType}`);
-  const byName = new Map(Object.entries(fields));
-  const byFold = new Map<string, string>();
-  for (const name of byName.keys()) if (!byFold.has(foldName(name))) byFold.set(foldName(name), name);
+  const { byName, byFold } = fieldIndex(fields);
   const struct = goType.slice(goType.lastIndexOf('.') + 1);
   const out = new Map<string, unknown>();
   for (const m of node.members) {

@@ -219,13 +219,51 @@ export function renderOp(op: Op): { tool: Tool; line: string } {
 /** The object kind an operation touches (for metrics: drift repairs by kind). */
 export const opObject = (op: Op): string => op.kind.split('-')[0] ?? op.kind;
 
+export interface Batch { tool: Tool; ops: Op[]; lines: string[] }
+
 /** Split operations into consecutive same-tool batches, keeping their order. */
-export function batches(ops: readonly Op[]): { tool: Tool; ops: Op[]; lines: string[] }[] {
-  const out: { tool: Tool; ops: Op[]; lines: string[] }[] = [];
+export function batches(ops: readonly Op[]): Batch[] {
+  const out: Batch[] = [];
   for (const op of ops) {
     const { tool, line } = renderOp(op);
     const last = out.at(-1);
     if (last?.tool === tool) { last.ops.push(op); last.lines.push(line); } else out.push({ tool, ops: [op], lines: [line] });
   }
+  return out;
+}
+
+/** Entries on a device that exists (fdb, neighbours, routes): none depends on an entry of another tool. */
+const ENTRY_KINDS: ReadonlySet<Op['kind']> = new Set(['fdb-replace', 'fdb-del', 'neigh-replace', 'route-replace', 'route-replace-link']);
+
+/**
+ * The batches in stages: a stage's batches may run at the same time, stages one after another.
+ * Device, address, WireGuard and deletion operations keep `plan`'s order, one batch per stage.
+ * A run of entry operations (fdb entries, neighbours, routes: plan puts them last) becomes one
+ * stage with one batch per tool, each tool's lines in their order: `bridge` writes the fdb while
+ * `ip` writes neighbours and routes, as the kernel takes them independently. (A route may then
+ * land a moment before its peer's fdb entry; the packets of that moment are dropped, as they would
+ * be a moment earlier, before either existed.)
+ */
+export function stages(ops: readonly Op[]): Batch[][] {
+  const out: Batch[][] = [];
+  let run: Op[] = [];
+  const flush = (): void => {
+    if (run.length === 0) return;
+    const byTool = new Map<Tool, Batch>();
+    for (const op of run) {
+      const { tool, line } = renderOp(op);
+      const b = byTool.get(tool);
+      if (b) { b.ops.push(op); b.lines.push(line); } else byTool.set(tool, { tool, ops: [op], lines: [line] });
+    }
+    out.push([...byTool.values()]);
+    run = [];
+  };
+  let pending: Op[] = [];
+  const flushPending = (): void => { for (const b of batches(pending)) out.push([b]); pending = []; };
+  for (const op of ops) {
+    if (ENTRY_KINDS.has(op.kind)) { flushPending(); run.push(op); } else { flush(); pending.push(op); }
+  }
+  flush();
+  flushPending();
   return out;
 }

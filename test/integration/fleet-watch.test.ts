@@ -6,6 +6,7 @@ import { jsonLogger, silentLogger } from '../../src/adapters/log.js';
 import { appendFileSync } from 'node:fs';
 import { PrefixMirror } from '../../src/agent/prefix-mirror.js';
 import type { EtcdSpec } from '../../src/core/spec.js';
+import type { KeyValue } from '../../src/core/store.js';
 import { Fleet } from '../../src/core/fleet.js';
 import { subnetsPrefix } from '../../src/core/owner.js';
 import { EtcdCluster } from '../helpers/etcd.js';
@@ -14,19 +15,38 @@ import { sleep, until } from '../helpers/procs.js';
 
 const CFG = config('{"Network":"198.18.0.0/16","Backend":{"Type":"vxlan"}}');
 
-async function watchFleet(spec: EtcdSpec, opts: { resyncIntervalMs?: number } = {}) {
+async function watchFleet(spec: EtcdSpec, opts: { resyncIntervalMs?: number; seed?: { kvs: KeyValue[]; revision: string } } = {}) {
   const store = await EtcdStore.connect(spec, { callTimeoutMs: 2000 });
   const fleet = new Fleet(subnetsPrefix(spec.prefix), CFG);
   const mirror: PrefixMirror = new PrefixMirror({
     store, prefix: subnetsPrefix(spec.prefix), log: process.env.WEFT_TEST_LOG ? jsonLogger({ level: 'debug', base: { ep: spec.endpoints[0], auth: Boolean(spec.username) }, write: (l) => { appendFileSync(process.env.WEFT_TEST_LOG ?? '', l); } }) : silentLogger, clock: Date, resyncIntervalMs: opts.resyncIntervalMs ?? 60_000,
     onChange: (keys) => { for (const k of keys) fleet.update(k, mirror.snapshot.get(k)); },
   });
-  await mirror.start();
+  await mirror.start(opts.seed);
   return { store, fleet, mirror, close: async () => { await mirror.stop(); await store.close(); } };
 }
 
 const peersOf = (f: Fleet) => [...f.peers.keys()].sort();
 const put = (s: EtcdStore, key: string, value: string) => s.txn([], [{ op: 'put', key, value }]);
+
+test('started from a listing made earlier (the acquisition\'s), the mirror holds what changed since: a put and a delete between the listing and the start', async (t) => {
+  const etcd = await EtcdCluster.start();
+  t.teardown(() => etcd.stop());
+  const spec = etcd.spec();
+  const P = '/coreos.com/network/subnets';
+  const s = await EtcdStore.connect(spec, { callTimeoutMs: 2000 });
+  t.teardown(() => s.close());
+  await put(s, `${P}/198.18.1.0-24`, vxlanValue('192.0.2.1'));
+  await put(s, `${P}/198.18.2.0-24`, vxlanValue('192.0.2.2'));
+  const seed = await s.list(`${P}/`);
+  await put(s, `${P}/198.18.3.0-24`, vxlanValue('192.0.2.3'));
+  await s.txn([], [{ op: 'delete', key: `${P}/198.18.1.0-24` }]);
+  const w = await watchFleet(spec, { seed });
+  t.teardown(() => w.close());
+  await until(() => w.fleet.peers.size === 2 && w.fleet.peers.has('198.18.3.0-24'), 5000).catch(() => undefined);
+  t.deepEqual(peersOf(w.fleet), ['198.18.2.0-24', '198.18.3.0-24']);
+  t.is(w.mirror.stats.lists, 1, 'the seed was the only list');
+});
 
 test('malformed entries are quarantined and never remove a valid peer', async (t) => {
   const etcd = await EtcdCluster.start();

@@ -6,7 +6,7 @@ import type { ObservedDatapath, ObservedDevice, ObservedRoute } from '../../src/
 import type { HostFacts } from '../../src/core/host-facts.js';
 import { decodeNetworkConfig } from '../../src/core/network-config.js';
 import { type PeerLease, validatePeerLease } from '../../src/core/peer-lease.js';
-import { type Op, batches, plan, renderOp } from '../../src/core/plan.js';
+import { type Op, batches, plan, renderOp, stages } from '../../src/core/plan.js';
 import { hostGw } from '../../src/backends/host-gw.js';
 import type { BackendInput } from '../../src/backends/types.js';
 import { vxlan } from '../../src/backends/vxlan.js';
@@ -183,6 +183,24 @@ test('host-gw: a route via the peer\'s public IP; a peer behind a router is skip
 test('batches keep order and split by tool', (t) => {
   const d = vxlan.desired(input([vxPeer(2)]));
   t.deepEqual(batches(plan(d, { ...EMPTY, routes: underlay }, OWN)).map((b) => `${b.tool}:${b.lines.length}`), ['ip:3', 'bridge:1', 'ip:2']);
+});
+
+test('stages: device and deletion batches one at a time, then fdb (bridge) beside neighbours and routes (ip), each tool in its order', (t) => {
+  const d = vxlan.desired(input([vxPeer(2), vxPeer(3)]));
+  const show = (ops: Op[]) => stages(ops).map((st) => st.map((b) => `${b.tool}:${b.ops.map((o) => o.kind).join(',')}`).join(' + '));
+  // A fresh device: link add, up, address; then the entries of both peers in one stage.
+  t.deepEqual(show(plan(d, { ...EMPTY, routes: underlay }, OWN)), [
+    'ip:link-add,link-set,addr-add',
+    'bridge:fdb-replace,fdb-replace + ip:neigh-replace,neigh-replace,route-replace,route-replace',
+  ]);
+  // Deletions stay ahead of the entries, and an operation that is not an entry ends a stage.
+  const del: Op = { kind: 'route-del', route: { dst: pfx('198.18.9.0/24'), dev: 'flannel.1' } as ObservedRoute };
+  const fdb = plan(d, { ...EMPTY, routes: underlay }, OWN).filter((o) => o.kind === 'fdb-replace');
+  const neigh = plan(d, { ...EMPTY, routes: underlay }, OWN).filter((o) => o.kind === 'neigh-replace');
+  t.deepEqual(show([del, ...fdb, { kind: 'link-set', name: 'flannel.1', set: 'up' }, ...neigh]), ['ip:route-del', 'bridge:fdb-replace,fdb-replace', 'ip:link-set', 'ip:neigh-replace,neigh-replace']);
+  // Every operation is in exactly one batch, in its tool's order.
+  const ops = plan(d, { ...EMPTY, routes: underlay }, OWN);
+  t.deepEqual(stages(ops).flat().flatMap((b) => b.ops).sort((a, b) => ops.indexOf(a) - ops.indexOf(b)), ops);
 });
 
 test('the planner is family-neutral: IPv6 addresses, routes and neighbours beside IPv4 ones, each owned only inside its own family\'s network', (t) => {

@@ -30,13 +30,13 @@ function peer(n: number): PeerLease {
   return v.lease;
 }
 
-function setup(o: { resyncMs?: number; rulesEveryMs?: number } = {}): { r: Reconciler; host: FakeHost; peers: PeerLease[]; lines: string[] } {
+function setup(o: { resyncMs?: number; rulesEveryMs?: number; config?: typeof VX } = {}): { r: Reconciler; host: FakeHost; peers: PeerLease[]; lines: string[] } {
   const peers: PeerLease[] = [peer(2)];
   const host = new FakeHost(underlay);
   const lines: string[] = [];
   const r = new Reconciler({ host, log: jsonLogger({ write: (l: string) => { lines.push(l); } }), clock: Date, resyncMs: o.resyncMs ?? 60_000, rulesEveryMs: o.rulesEveryMs ?? 60_000 });
   const inputs: ReconcileInputs = {
-    backend: vxlan, config: VX, v4: { network: pfx('198.18.0.0/16'), subnet: own }, facts, mtu: 1450, vtepMAC: MAC,
+    backend: vxlan, config: o.config ?? VX, v4: { network: pfx('198.18.0.0/16'), subnet: own }, facts, mtu: 1450, vtepMAC: MAC,
     ipMasq: true, randomFully: false, files, peers: () => peers,
   };
   r.setInputs(inputs);
@@ -284,6 +284,19 @@ test('with no events at all (the stream killed), the periodic full resync still 
   r.poke('timer');
   await r.settle();
   expectConverged(t, host, [2]);
+  await r.stop();
+});
+
+test('an underlay change the events missed is caught by the full resync: a peer no longer adjacent goes back into the tunnel (DirectRouting)', async (t) => {
+  const DR = checkNetworkConfig(decodeNetworkConfig('{"Network":"198.18.0.0/16","Backend":{"Type":"vxlan","DirectRouting":true}}'));
+  const { r, host } = setup({ resyncMs: 0, config: DR });
+  await r.settle();
+  t.deepEqual(host.routeLines(), ['198.18.2.0/24 via 192.0.2.12 dev eth0 proto 175'], 'adjacent: routed directly');
+  // The peer's segment is now reached through a router; no event tells the reconciler.
+  await host.applyBatch('ip', ['route del 192.0.2.0/24 dev eth0', 'route replace 0.0.0.0/0 via 192.0.2.254 dev eth0 onlink']);
+  r.poke('timer');
+  await r.settle();
+  t.true(host.routeLines().includes('198.18.2.0/24 via 198.18.2.0 dev flannel.1 onlink proto 175'), host.routeLines().join('\n'));
   await r.stop();
 });
 
