@@ -1,10 +1,13 @@
 /**
- * /metrics in Prometheus text format (prom-client). Every value is read from the agent's own
- * state at scrape time (collect callbacks), so there is one source of truth and nothing to
- * keep in step; only pass durations are observed as they happen (a histogram).
+ * /metrics in the Prometheus text format (core/prom-text.ts). Every value is read at scrape
+ * time: weft's own from the agent's state, so there is one source of truth and nothing to keep
+ * in step, and the process's from Node and /proc/self. Only pass durations are observed as
+ * they happen (a histogram). Nothing runs between scrapes: no timer, no event-loop monitor
+ * (prom-client's default metrics kept one firing 100 times a second, half of weft's idle CPU).
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { readFileSync, readdirSync } from 'node:fs';
 import { type HealthSnapshot, etcdReachable, readiness } from '../core/health.js';
+import { type Family, type MetricType, PROM_TEXT_TYPE, type Sample, formatExposition } from '../core/prom-text.js';
 
 /** Monotonic counts kept by the agent and its parts. */
 export interface AgentCounters {
@@ -25,57 +28,172 @@ export interface MetricsSource {
   counters(): AgentCounters;
 }
 
+/** What a family is, without its values (the docs and the monitoring examples are checked against it). */
+export interface FamilyInfo {
+  readonly name: string;
+  readonly type: MetricType;
+  readonly help: string;
+  readonly labelNames: readonly string[];
+}
+
+/** The process's own figures from /proc/self, each absent when it cannot be read. */
+export interface ProcFacts {
+  readonly residentBytes?: number;
+  readonly virtualBytes?: number;
+  readonly openFds?: number;
+  readonly maxFds?: number;
+}
+
+/** VmRSS and VmSize from /proc/self/status (given in kB) in bytes. */
+export function parseProcStatus(text: string): { residentBytes?: number; virtualBytes?: number } {
+  const kB = (key: string): number | undefined => {
+    const m = new RegExp(`^${key}:\\s*(\\d+)\\s*kB`, 'm').exec(text);
+    return m ? Number(m[1]) * 1024 : undefined;
+  };
+  const out: { residentBytes?: number; virtualBytes?: number } = {};
+  const rss = kB('VmRSS');
+  const vsize = kB('VmSize');
+  if (rss !== undefined) out.residentBytes = rss;
+  if (vsize !== undefined) out.virtualBytes = vsize;
+  return out;
+}
+
+/** The soft limit of "Max open files" in /proc/self/limits (absent when unlimited or unreadable). */
+export function parseMaxOpenFiles(text: string): number | undefined {
+  const m = /^Max open files\s+(\d+)\s/m.exec(text);
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * Reads /proc/self at scrape time. /proc is not disk I/O: the kernel answers from its own
+ * structures and never blocks (libuv reads the same files for process.memoryUsage()).
+ * Without /proc, the resident size comes from Node and the rest is left out.
+ */
+export function readProcSelf(): ProcFacts {
+  const tryRead = <T>(f: () => T): T | undefined => { try { return f(); } catch { return undefined; } };
+  const status = tryRead(() => parseProcStatus(readFileSync('/proc/self/status', 'utf8'))) ?? {};
+  const residentBytes = status.residentBytes ?? tryRead(() => process.memoryUsage.rss());
+  // Less one: the descriptor readdir itself had open while listing.
+  const openFds = tryRead(() => readdirSync('/proc/self/fd').length - 1);
+  const maxFds = tryRead(() => parseMaxOpenFiles(readFileSync('/proc/self/limits', 'utf8')));
+  return {
+    ...(residentBytes !== undefined ? { residentBytes } : {}),
+    ...(status.virtualBytes !== undefined ? { virtualBytes: status.virtualBytes } : {}),
+    ...(openFds !== undefined ? { openFds } : {}),
+    ...(maxFds !== undefined ? { maxFds } : {}),
+  };
+}
+
+/** How long a setImmediate scheduled now waits to run, in seconds (prom-client's measure). */
+function eventLoopLagSeconds(): Promise<number> {
+  const start = process.hrtime.bigint();
+  return new Promise((resolve) => { setImmediate(() => { resolve(Number(process.hrtime.bigint() - start) / 1e9); }); });
+}
+
+/** Everything one scrape reads, read once. */
+interface Scrape {
+  readonly s: HealthSnapshot;
+  readonly c: AgentCounters;
+  readonly proc: ProcFacts;
+  readonly cpu: NodeJS.CpuUsage;
+  readonly mem: NodeJS.MemoryUsage;
+  readonly lagSeconds: number;
+}
+
+interface Def {
+  readonly info: FamilyInfo;
+  readonly collect: (x: Scrape) => Family;
+}
+
+const PASS_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** Start of the process, whole seconds since the epoch (as prom-client computed it). */
+const START_TIME_SECONDS = Math.round(Date.now() / 1000 - process.uptime());
+const NODE_VERSION = process.version.slice(1).split('.');
+
 export class Metrics {
-  readonly registry = new Registry();
-  private readonly passSeconds: Histogram;
+  private readonly defs: Def[] = [];
+  /** Pass durations per bucket (not cumulative; the last slot is above 10 s). */
+  private readonly passCounts = new Array<number>(PASS_BUCKETS.length + 1).fill(0);
+  private passSum = 0;
+  private passCount = 0;
 
-  constructor(src: MetricsSource) {
-    const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry });
-    const gauge = (name: string, help: string, labelNames: string[], set: (g: Gauge, s: HealthSnapshot) => void): void => {
-      new Gauge({ name, help, labelNames, registers, collect() { this.reset(); set(this, src.snapshot()); } });
+  constructor(private readonly src: MetricsSource) {
+    const one = (value: number | undefined): Sample[] => (value === undefined ? [] : [{ value }]);
+    const plain = (type: 'gauge' | 'counter', name: string, help: string, labelNames: string[], samples: (x: Scrape) => Sample[]): void => {
+      this.defs.push({ info: { name, type, help, labelNames }, collect: (x) => ({ name, help, type, samples: samples(x) }) });
     };
-    /** A counter mirrored from a monotonic count: reset then inc keeps it equal to the source. */
-    const counter = (name: string, help: string, labelNames: string[], values: () => [Record<string, string>, number][]): void => {
-      new Counter({ name, help, labelNames, registers, collect() { this.reset(); for (const [l, v] of values()) this.inc(l, v); } });
-    };
-    const c = (): AgentCounters => src.counters();
+    const gauge = (name: string, help: string, labelNames: string[], samples: (x: Scrape) => Sample[]): void => { plain('gauge', name, help, labelNames, samples); };
+    const counter = (name: string, help: string, labelNames: string[], samples: (x: Scrape) => Sample[]): void => { plain('counter', name, help, labelNames, samples); };
 
-    gauge('weft_info', 'weft version, backend and leased subnets, IPv4 (or the IPv6 one on an IPv6-only network) and IPv6 (always 1)', ['version', 'backend', 'subnet', 'ipv6_subnet'], (g, s) => {
-      g.set({ version: s.version, backend: s.backend?.type ?? '', subnet: s.lease?.subnet ?? '', ipv6_subnet: s.lease?.ipv6Subnet ?? '' }, 1);
+    // The process (prom-client's names, types and help texts).
+    counter('process_cpu_user_seconds_total', 'Total user CPU time spent in seconds.', [], ({ cpu }) => one(cpu.user / 1e6));
+    counter('process_cpu_system_seconds_total', 'Total system CPU time spent in seconds.', [], ({ cpu }) => one(cpu.system / 1e6));
+    counter('process_cpu_seconds_total', 'Total user and system CPU time spent in seconds.', [], ({ cpu }) => one((cpu.user + cpu.system) / 1e6));
+    gauge('process_start_time_seconds', 'Start time of the process since unix epoch in seconds.', [], () => one(START_TIME_SECONDS));
+    gauge('process_resident_memory_bytes', 'Resident memory size in bytes.', [], ({ proc }) => one(proc.residentBytes));
+    gauge('process_virtual_memory_bytes', 'Virtual memory size in bytes.', [], ({ proc }) => one(proc.virtualBytes));
+    gauge('process_open_fds', 'Number of open file descriptors.', [], ({ proc }) => one(proc.openFds));
+    gauge('process_max_fds', 'Maximum number of open file descriptors.', [], ({ proc }) => one(proc.maxFds));
+    gauge('nodejs_eventloop_lag_seconds', 'Lag of event loop in seconds.', [], ({ lagSeconds }) => one(lagSeconds));
+    gauge('nodejs_heap_size_total_bytes', 'Process heap size from Node.js in bytes.', [], ({ mem }) => one(mem.heapTotal));
+    gauge('nodejs_heap_size_used_bytes', 'Process heap size used from Node.js in bytes.', [], ({ mem }) => one(mem.heapUsed));
+    gauge('nodejs_external_memory_bytes', 'Node.js external memory size in bytes.', [], ({ mem }) => one(mem.external));
+    gauge('nodejs_version_info', 'Node.js version info.', ['version', 'major', 'minor', 'patch'], () => [
+      { labels: { version: process.version, major: NODE_VERSION[0] ?? '', minor: NODE_VERSION[1] ?? '', patch: NODE_VERSION[2] ?? '' }, value: 1 },
+    ]);
+
+    // weft.
+    gauge('weft_info', 'weft version, backend and leased subnets, IPv4 (or the IPv6 one on an IPv6-only network) and IPv6 (always 1)', ['version', 'backend', 'subnet', 'ipv6_subnet'], ({ s }) => [
+      { labels: { version: s.version, backend: s.backend?.type ?? '', subnet: s.lease?.subnet ?? '', ipv6_subnet: s.lease?.ipv6Subnet ?? '' }, value: 1 },
+    ]);
+    gauge('weft_ready', '1 when /readyz answers 200', [], ({ s }) => one(readiness(s).ready ? 1 : 0));
+    gauge('weft_degraded', '1 while running from the cached state because etcd could not be reached at start', [], ({ s }) => one(s.degraded ? 1 : 0));
+    gauge('weft_lease_expiry_seconds', 'seconds until this host\'s subnet lease expires (negative: expired)', [], ({ s }) => one(s.lease ? (s.lease.expiresAtMs - s.nowMs) / 1000 : undefined));
+    counter('weft_lease_renewals_total', 'lease renewals by result', ['result'], ({ c }) => [{ labels: { result: 'ok' }, value: c.renewalsOk }, { labels: { result: 'failed' }, value: c.renewalsFailed }]);
+    counter('weft_lease_reacquisitions_total', 'leases found lost (expired, deleted, taken) and acquired again', [], ({ c }) => one(c.reacquisitions));
+    gauge('weft_peers', 'peer leases: known (valid), programmed, rejected (valid but not programmable here)', ['state'], ({ s }) => [
+      { labels: { state: 'known' }, value: s.peers.known },
+      { labels: { state: 'programmed' }, value: s.peers.programmed },
+      { labels: { state: 'rejected' }, value: s.peers.rejected },
+    ]);
+    gauge('weft_malformed_leases', 'entries under <prefix>/subnets ignored as malformed, now', [], ({ s }) => one(s.peers.malformed));
+    counter('weft_malformed_leases_seen_total', 'malformed entries seen (each new or changed entry counts once)', [], ({ c }) => one(c.malformedSeen));
+    counter('weft_reconcile_passes_total', 'reconcile passes finished', [], ({ s }) => one(s.reconcile.passes));
+    counter('weft_reconcile_failed_passes_total', 'reconcile passes that left something unapplied', [], ({ c }) => one(c.passFailures));
+    counter('weft_reconcile_operations_total', 'datapath operations by result', ['result'], ({ c }) => [{ labels: { result: 'applied' }, value: c.opsApplied }, { labels: { result: 'failed' }, value: c.opsFailed }]);
+    const passName = 'weft_reconcile_duration_seconds';
+    const passHelp = 'duration of reconcile passes';
+    this.defs.push({
+      info: { name: passName, type: 'histogram', help: passHelp, labelNames: [] },
+      collect: () => ({ name: passName, help: passHelp, type: 'histogram', samples: [{ bounds: PASS_BUCKETS, counts: [...this.passCounts], sum: this.passSum, count: this.passCount }] }),
     });
-    gauge('weft_ready', '1 when /readyz answers 200', [], (g, s) => { g.set(readiness(s).ready ? 1 : 0); });
-    gauge('weft_degraded', '1 while running from the cached state because etcd could not be reached at start', [], (g, s) => { g.set(s.degraded ? 1 : 0); });
-    gauge('weft_lease_expiry_seconds', 'seconds until this host\'s subnet lease expires (negative: expired)', [], (g, s) => {
-      if (s.lease) g.set((s.lease.expiresAtMs - s.nowMs) / 1000);
-    });
-    counter('weft_lease_renewals_total', 'lease renewals by result', ['result'], () => [[{ result: 'ok' }, c().renewalsOk], [{ result: 'failed' }, c().renewalsFailed]]);
-    counter('weft_lease_reacquisitions_total', 'leases found lost (expired, deleted, taken) and acquired again', [], () => [[{}, c().reacquisitions]]);
-    gauge('weft_peers', 'peer leases: known (valid), programmed, rejected (valid but not programmable here)', ['state'], (g, s) => {
-      g.set({ state: 'known' }, s.peers.known);
-      g.set({ state: 'programmed' }, s.peers.programmed);
-      g.set({ state: 'rejected' }, s.peers.rejected);
-    });
-    gauge('weft_malformed_leases', 'entries under <prefix>/subnets ignored as malformed, now', [], (g, s) => { g.set(s.peers.malformed); });
-    counter('weft_malformed_leases_seen_total', 'malformed entries seen (each new or changed entry counts once)', [], () => [[{}, c().malformedSeen]]);
-    counter('weft_reconcile_passes_total', 'reconcile passes finished', [], () => [[{}, src.snapshot().reconcile.passes]]);
-    counter('weft_reconcile_failed_passes_total', 'reconcile passes that left something unapplied', [], () => [[{}, c().passFailures]]);
-    counter('weft_reconcile_operations_total', 'datapath operations by result', ['result'], () => [[{ result: 'applied' }, c().opsApplied], [{ result: 'failed' }, c().opsFailed]]);
-    this.passSeconds = new Histogram({ name: 'weft_reconcile_duration_seconds', help: 'duration of reconcile passes', registers, buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] });
-    counter('weft_drift_repairs_total', 'changes made by others that weft undid, by kind of object', ['kind'], () => Object.entries(src.snapshot().reconcile.driftRepairs).map(([kind, n]) => [{ kind }, n]));
-    counter('weft_iptables_restores_total', 'iptables-restore runs that installed or repaired weft\'s rules', [], () => [[{}, c().rulesRestores]]);
-    counter('weft_etcd_requests_total', 'etcd requests made', [], () => [[{}, c().etcdRequests]]);
-    counter('weft_etcd_request_errors_total', 'etcd requests that failed', [], () => [[{}, src.snapshot().etcd.requestErrors]]);
-    counter('weft_etcd_watch_restarts_total', 'times the fleet watch was re-created (etcd restart, compaction, disconnect)', [], () => [[{}, src.snapshot().etcd.watchRestarts]]);
-    counter('weft_etcd_client_resets_total', 'times a wedged etcd client was replaced', [], () => [[{}, c().etcdClientResets]]);
-    gauge('weft_etcd_reachable', '1 when etcd answered within the grace period', [], (g, s) => { g.set(etcdReachable(s) ? 1 : 0); });
+    counter('weft_drift_repairs_total', 'changes made by others that weft undid, by kind of object', ['kind'], ({ s }) => Object.entries(s.reconcile.driftRepairs).map(([kind, value]) => ({ labels: { kind }, value })));
+    counter('weft_iptables_restores_total', 'iptables-restore runs that installed or repaired weft\'s rules', [], ({ c }) => one(c.rulesRestores));
+    counter('weft_etcd_requests_total', 'etcd requests made', [], ({ c }) => one(c.etcdRequests));
+    counter('weft_etcd_request_errors_total', 'etcd requests that failed', [], ({ s }) => one(s.etcd.requestErrors));
+    counter('weft_etcd_watch_restarts_total', 'times the fleet watch was re-created (etcd restart, compaction, disconnect)', [], ({ s }) => one(s.etcd.watchRestarts));
+    counter('weft_etcd_client_resets_total', 'times a wedged etcd client was replaced', [], ({ c }) => one(c.etcdClientResets));
+    gauge('weft_etcd_reachable', '1 when etcd answered within the grace period', [], ({ s }) => one(etcdReachable(s) ? 1 : 0));
+  }
+
+  /** Every family exported, in the order /metrics writes them (reads no state). */
+  families(): FamilyInfo[] {
+    return this.defs.map((d) => d.info);
   }
 
   observePass(durationMs: number): void {
-    this.passSeconds.observe(durationMs / 1000);
+    const seconds = durationMs / 1000;
+    const found = PASS_BUCKETS.findIndex((b) => seconds <= b);
+    const i = found < 0 ? PASS_BUCKETS.length : found;
+    this.passCounts[i] = (this.passCounts[i] ?? 0) + 1;
+    this.passSum += seconds;
+    this.passCount += 1;
   }
 
   async text(): Promise<{ type: string; body: string }> {
-    return { type: this.registry.contentType, body: await this.registry.metrics() };
+    const lagSeconds = await eventLoopLagSeconds();
+    const x: Scrape = { s: this.src.snapshot(), c: this.src.counters(), proc: readProcSelf(), cpu: process.cpuUsage(), mem: process.memoryUsage(), lagSeconds };
+    return { type: PROM_TEXT_TYPE, body: formatExposition(this.defs.map((d) => d.collect(x))) };
   }
 }

@@ -2,14 +2,16 @@
  * The monitoring that ships (examples/monitoring): the alert rules pass `promtool check rules`
  * and their unit tests (`promtool test rules`), every alert has a firing and a not-firing case,
  * the scrape example passes `promtool check config`, and every metric named by a rule or by a
- * Grafana dashboard query is one weft really exports (read from weft's own metrics registry).
+ * Grafana dashboard query is one weft really exports (read from weft's own list of families),
+ * and what /metrics writes passes `promtool check metrics` (Prometheus' own parser and linter).
  */
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { Metrics } from '../../src/agent/metrics.js';
+import { type AgentCounters, Metrics } from '../../src/agent/metrics.js';
+import type { HealthSnapshot } from '../../src/core/health.js';
 import { REPO } from '../helpers/cli.js';
 
 const DIR = join(REPO, 'examples/monitoring');
@@ -20,15 +22,14 @@ interface RuleTest { alert_rule_test?: { alertname: string; exp_alerts?: unknown
 const rules = (parse(readFileSync(join(DIR, 'weft-alerts.yml'), 'utf8')) as { groups: { rules: Rule[] }[] }).groups.flatMap((g) => g.rules);
 const ruleTests = (parse(readFileSync(join(DIR, 'weft-alerts.test.yml'), 'utf8')) as { tests: RuleTest[] }).tests.flatMap((x) => x.alert_rule_test ?? []);
 
-/** Every series name weft's registry exports (histograms as their _bucket/_sum/_count series). */
+/** Every series name weft exports (histograms as their _bucket/_sum/_count series). */
 function exported(): Set<string> {
   const unused = (): never => { throw new Error('not scraped'); };
   const m = new Metrics({ snapshot: unused, counters: unused });
   const names = new Set<string>();
-  for (const metric of m.registry.getMetricsAsArray()) {
-    const { name, type } = metric as unknown as { name: string; type: string };
+  for (const { name, type } of m.families()) {
     names.add(name);
-    if (type === 'histogram' || type === 'summary') for (const s of ['_bucket', '_sum', '_count']) names.add(`${name}${s}`);
+    if (type === 'histogram') for (const s of ['_bucket', '_sum', '_count']) names.add(`${name}${s}`);
   }
   return names;
 }
@@ -92,4 +93,39 @@ test('the dashboard and the rules name only metrics weft exports', (t) => {
     for (const n of names) { used.add(n); t.true(known.has(n), `${where}: ${n} is not a metric weft exports`); }
   }
   t.log(`${queries.length} queries read ${used.size} metrics: ${[...used].sort().join(', ')}`);
+});
+
+const NOW = 1_800_000_000_000;
+const SNAPSHOT: HealthSnapshot = {
+  nowMs: NOW, startedAtMs: NOW - 60_000, phase: 'running', step: 'done', version: '9.9.9-"odd\\version\nx',
+  lease: { subnet: '10.5.3.0/24', publicIP: '192.0.2.3', ipv6Subnet: 'fd00:10:244:5::/64', expiresAtMs: NOW + 3_600_000, renewDueAtMs: NOW + 1_800_000, lastRenewedAtMs: NOW - 10_000, reacquiring: false },
+  backend: { type: 'vxlan', device: 'flannel.1', mtu: 1450 },
+  peers: { known: 12, programmed: 11, rejected: 1, malformed: 2 },
+  reconcile: { passes: 40, lastPassAtMs: NOW - 2000, lastPassOk: true, lastPassDurationMs: 4, lastError: '', runningSinceMs: 0, driftRepairs: { route: 2, 'we"ird\\kind\n': 1 } },
+  etcd: { lastOkAtMs: NOW - 1000, lastError: '', requestErrors: 3, watchRestarts: 1 },
+  etcdGraceMs: 60_000, stuckAfterMs: 15_000,
+};
+const COUNTERS: AgentCounters = { renewalsOk: 7, renewalsFailed: 1, reacquisitions: 0, malformedSeen: 2, etcdRequests: 900, etcdClientResets: 0, opsApplied: 55, opsFailed: 1, passFailures: 1, rulesRestores: 2 };
+
+const checkMetrics = (text: string) => spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8', timeout: 60_000 });
+
+test('promtool check metrics: what /metrics writes parses and lints clean, with and without a lease', async (t) => {
+  // The check bites: a bad label value and a gauge named like a counter are caught.
+  t.not(checkMetrics('# HELP x h\n# TYPE x gauge\nx{a="b"c"} 1\n').status, 0);
+  t.not(checkMetrics('# HELP x_total h\n# TYPE x_total gauge\nx_total 1\n').status, 0);
+  const unleased: HealthSnapshot = { ...SNAPSHOT, reconcile: { ...SNAPSHOT.reconcile, driftRepairs: {} } };
+  delete (unleased as { lease?: unknown }).lease;
+  delete (unleased as { backend?: unknown }).backend;
+  const cases: [string, HealthSnapshot][] = [['leased', SNAPSHOT], ['no lease yet', unleased]];
+  for (const [what, snapshot] of cases) {
+    const m = new Metrics({ snapshot: () => snapshot, counters: () => COUNTERS });
+    for (const ms of [0.4, 1, 3, 70, 2600, 20_000]) m.observePass(ms);
+    const { type, body } = await m.text();
+    t.is(type, 'text/plain; version=0.0.4; charset=utf-8');
+    const r = checkMetrics(body);
+    t.is(r.status, 0, `${what}: ${r.stdout}${r.stderr}\n--- text ---\n${body}`);
+    t.is(`${r.stdout}${r.stderr}`.trim(), '', what);
+    // Every family exported is written, in order, and nothing else.
+    t.deepEqual([...body.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((x) => `${x[1] ?? ''} ${x[2] ?? ''}`), m.families().map((f) => `${f.name} ${f.type}`), what);
+  }
 });

@@ -54,19 +54,29 @@ test('every spec key the parser accepts has a row in the reference\'s spec table
 test('every metric weft exports has a row in the reference\'s metrics table, with its labels', (t) => {
   const never = (): never => { throw new Error('not scraped in this test'); };
   const metrics = new Metrics({ snapshot: never, counters: never });
-  const exported = metrics.registry.getMetricsAsArray().filter((m) => m.name.startsWith('weft_'));
+  const exported = metrics.families().filter((m) => m.name.startsWith('weft_'));
   t.true(exported.length >= 15, `${exported.length} weft_ metrics registered`);
   const table = section(REFERENCE, 'Metrics');
   const problems: string[] = [];
   for (const m of exported) {
     const row = table.split('\n').find((l) => l.startsWith(`| \`${m.name}\` |`));
     if (!row) { problems.push(`${m.name}: no row`); continue; }
-    const type = (m as unknown as { type?: string }).type;
-    if (type && !row.includes(`| ${type} |`)) problems.push(`${m.name}: type ${type} not in its row`);
-    const labels = (m as unknown as { labelNames?: readonly string[] }).labelNames ?? [];
-    for (const l of labels) if (!row.includes(`\`${l}\``)) problems.push(`${m.name}: label ${l} not in its row`);
+    if (!row.includes(`| ${m.type} |`)) problems.push(`${m.name}: type ${m.type} not in its row`);
+    for (const l of m.labelNames) if (!row.includes(`\`${l}\``)) problems.push(`${m.name}: label ${l} not in its row`);
   }
   t.deepEqual(problems, [], `docs/reference.md "## Metrics": ${problems.join('; ')}`);
+});
+
+test('the reference\'s "Also exported" names exactly the process and Node.js metrics weft exports', (t) => {
+  const never = (): never => { throw new Error('not scraped in this test'); };
+  const others = new Metrics({ snapshot: never, counters: never }).families().map((m) => m.name).filter((n) => !n.startsWith('weft_'));
+  t.true(others.includes('process_resident_memory_bytes') && others.includes('nodejs_heap_size_used_bytes'), `process metrics exported: ${others.join(', ')}`);
+  const table = section(REFERENCE, 'Metrics');
+  const start = table.indexOf('\nAlso exported');
+  t.true(start >= 0, 'the Metrics section has its "Also exported" paragraph');
+  const paragraph = table.slice(start + 1).split('\n\n')[0] ?? '';
+  const named = [...paragraph.matchAll(/`((?:process|nodejs)_[a-z_]+)`/g)].map((m) => m[1] ?? '');
+  t.deepEqual([...named].sort(), [...others].sort());
 });
 
 /** The `weft ...` commands listed under "Commands:" in a --help text. */
