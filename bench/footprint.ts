@@ -3,14 +3,15 @@
  * start-to-ready time, CPU over an idle window (its own and its children's: the periodic
  * passes run ip, bridge and iptables-save), and memory. Baselines in the same run: a bare Node
  * process that only keeps a timer (Node's own floor) for CPU and memory, and `node -e ''` for
- * start-up. Usage: node dist/bench/footprint.js [--idle 60] [--starts 3]
+ * start-up. Usage: node dist/bench/footprint.js [--idle 60] [--starts 3] [--bundle] (--bundle: run the
+ * one-file bundle, as the packages do, instead of dist/src)
  */
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { Lab } from '../test/helpers/lab.js';
 import { run, sleep } from '../test/helpers/procs.js';
 import { vxlanValue } from '../test/helpers/fleet.js';
-import { EtcdAgent, macFor, median, procMemoryMB, table, unitEnvironment } from './lib/lab-bench.js';
+import { EtcdAgent, macFor, median, procMemoryMB, table, unitEnvironment, weftEntry } from './lib/lab-bench.js';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -18,6 +19,7 @@ function arg(name: string, fallback: number): number {
 }
 const idleS = arg('idle', 60);
 const starts = arg('starts', 3);
+const entry = weftEntry();
 const TICK = 100; // USER_HZ
 
 /** utime, stime, cutime, cstime in clock ticks (fields 14-17 of /proc/PID/stat; cutime/cstime: children waited for). */
@@ -39,7 +41,7 @@ try {
   const nodeMs: number[] = [];
   for (let k = 0; k < starts; k++) {
     const t0 = performance.now();
-    const p = await lab.startWeft(h, spec, { env: unitEnvironment() });
+    const p = await lab.startWeft(h, spec, { env: unitEnvironment(), ...(entry ? { entry } : {}) });
     readyMs.push(performance.now() - t0);
     if (k < starts - 1) await p.stop(5000);
     const t1 = performance.now();
@@ -60,13 +62,14 @@ try {
   const bCpu = perHour(cpuTicks(barePid) - b0);
   const wm = procMemoryMB(weftPid);
   const bm = procMemoryMB(barePid);
-  console.log(`\nFootprint: one weft run (vxlan, 10 peers, health listener on), idle ${idleS} s\n`);
+  console.log(`\nFootprint: one weft run (vxlan, 10 peers, health listener on) from ${entry ? 'the bundle (dist/weft.mjs)' : 'dist/src'}, idle ${idleS} s\n`);
   console.log(table(['', 'weft run', 'bare Node process (baseline)', 'ratio'], [
     ['start to ready (median of ' + String(starts) + ')', `${Math.round(median(readyMs))} ms`, `${Math.round(median(nodeMs))} ms (node -e '')`, `${(median(readyMs) / median(nodeMs)).toFixed(1)}x`],
     ['CPU per hour idle (own + children)', `${wCpu.toFixed(1)} s (${((wCpu / 3600) * 100).toFixed(2)}% of a core)`, `${bCpu.toFixed(1)} s`, bCpu > 0 ? `${(wCpu / bCpu).toFixed(0)}x` : 'n/a'],
     ['  of which weft itself (user + system)', `${((wp[0] ?? 0) + (wp[1] ?? 0)).toFixed(1)} s (${(wp[0] ?? 0).toFixed(1)} + ${(wp[1] ?? 0).toFixed(1)})`, '', ''],
     ['  of which the programs it runs (ip, bridge, iptables-save, ...)', `${((wp[2] ?? 0) + (wp[3] ?? 0)).toFixed(1)} s`, '', ''],
     ['RSS', `${wm.rss.toFixed(0)} MB (peak ${wm.hwm.toFixed(0)} MB)`, `${bm.rss.toFixed(0)} MB`, `${(wm.rss / bm.rss).toFixed(1)}x`],
+    ['  of which anonymous (heaps, stacks) / file-backed (mostly the node executable)', `${wm.anon.toFixed(0)} / ${wm.file.toFixed(0)} MB`, `${bm.anon.toFixed(0)} / ${bm.file.toFixed(0)} MB`, ''],
   ]));
 } finally {
   await lab.destroy();

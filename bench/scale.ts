@@ -12,7 +12,8 @@
  *   - RSS (VmRSS, and the peak VmHWM) of the weft process.
  * Prints the ratios of issue 22's goals: +1 peer at the largest size against the smallest
  * (plus 2 ms) and against the bare watch; cold start against the floor.
- * Usage: node dist/bench/scale.js [--sizes 100,5000] [--phases] [--profile DIR] (--phases: the
+ * Usage: node dist/bench/scale.js [--sizes 100,5000] [--bundle] [--phases] [--profile DIR]
+ * (--bundle: run the one-file bundle, as the packages do, instead of dist/src; --phases: the
  * start's debug log as a timeline; DIR: weft's --cpu-prof and
  * --heap-prof output, written when weft stops)
  */
@@ -20,13 +21,14 @@ import { performance } from 'node:perf_hooks';
 import { Lab, type LabHost } from '../test/helpers/lab.js';
 import { run, sleep, until } from '../test/helpers/procs.js';
 import { vxlanValue } from '../test/helpers/fleet.js';
-import { EtcdAgent, RouteWatch, macFor, median, procMemoryMB, table, unitEnvironment } from './lib/lab-bench.js';
+import { EtcdAgent, RouteWatch, macFor, median, procMemoryMB, table, unitEnvironment, weftEntry } from './lib/lab-bench.js';
 
 const flag = (name: string): string | undefined => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? process.argv[i + 1] : undefined; };
 const sizes = (flag('sizes') ?? '100,5000').split(',').map(Number);
 const profileDir = flag('profile');
 /** --phases: weft logs at debug level, and the start's log lines are printed as a timeline (ms after spawn). */
 const phases = process.argv.includes('--phases');
+const entry = weftEntry();
 const PLUS_ONE = 10;
 /** The profilers, when asked (Node refuses them in NODE_OPTIONS: they go on its command line). */
 const profileArgs = (n: number): string[] => (profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}/n${n}`, '--heap-prof', `--heap-prof-dir=${profileDir}/n${n}`] : []);
@@ -79,7 +81,7 @@ for (const n of sizes) {
     const spec = lab.writeSpec(h1, NETWORK, { host: 'listen: 127.0.0.1:9473\n' });
     const t0 = performance.now();
     const spawnedAt = Date.now();
-    const p = await lab.startWeft(h1, spec, { env: { ...unitEnvironment(), ...(phases ? { WEFT_LOG_LEVEL: 'debug' } : {}) }, nodeArgs: profileArgs(n), waitReady: !phases });
+    const p = await lab.startWeft(h1, spec, { env: { ...unitEnvironment(), ...(phases ? { WEFT_LOG_LEVEL: 'debug' } : {}) }, nodeArgs: profileArgs(n), waitReady: !phases, ...(entry ? { entry } : {}) });
     // With --phases the whole log is kept here (the helper keeps only its tail).
     let log = '';
     if (phases) {
@@ -96,8 +98,10 @@ for (const n of sizes) {
         if (!m) continue;
         const at = Date.parse(m[1] ?? '') - spawnedAt;
         const prev = timeline.at(-1);
-        if (prev && prev.msg === m[2]) { prev.count++; prev.last = at; } else timeline.push({ at, last: at, msg: m[2] ?? '', count: 1 });
-        if (m[2] === 'ready') break;
+        // A pass line says how long its plan and the whole pass took.
+        const msg = m[2] === 'pass' ? `pass ${/"planMs":\d+,"ms":\d+,"ops":\d+/.exec(line)?.[0] ?? ''}` : m[2] ?? '';
+        if (prev && prev.msg === msg) { prev.count++; prev.last = at; } else timeline.push({ at, last: at, msg, count: 1 });
+        if (msg === 'ready') break;
       }
       for (const e of timeline) console.error(`  ${String(e.at).padStart(6)}  ${e.msg}${e.count > 1 ? ` x${e.count} (until ${e.last})` : ''}`);
     }
@@ -144,7 +148,7 @@ for (const n of sizes) {
     await lab.destroy();
   }
 }
-console.log('\nScale: one weft host (vxlan) facing N peers loaded into etcd\n');
+console.log(`\nScale: one weft host (vxlan) facing N peers loaded into etcd; weft run from ${entry ? 'the bundle (dist/weft.mjs)' : 'dist/src'}\n`);
 console.log(table(['peers', 'cold start to ready', 'floor: ip+bridge batch by hand', 'ratio', `+1 peer (median of ${PLUS_ONE})`, 'bare etcd watch', 'idle 35 s (resync every 30 s)', 'RSS now (peak)'], rows));
 const small = results.get(Math.min(...sizes));
 const large = results.get(Math.max(...sizes));

@@ -1,4 +1,5 @@
 /** Shared by the lab benchmarks: an etcd client inside the lab, route watchers, statistics. */
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Lab, LabHost } from '../../test/helpers/lab.js';
@@ -10,6 +11,19 @@ export { EtcdAgent } from '../../test/helpers/lab-etcd.js';
 export function unitEnvironment(): Record<string, string> {
   const unit = readFileSync(join(import.meta.dirname, '../../../units/weft.service'), 'utf8');
   return Object.fromEntries([...unit.matchAll(/^Environment=(\w+)=(.*)$/gm)].map((m) => [m[1] ?? '', m[2] ?? '']));
+}
+
+/**
+ * What runs weft: with `--bundle` on the benchmark's command line, the one-file bundle
+ * (dist/weft.mjs, built now by `npm run bundle`'s script: the JavaScript the packages and the
+ * standalone executable run); otherwise (undefined) the compiled tree, dist/src/cli/weft.js.
+ */
+export function weftEntry(): string | undefined {
+  if (!process.argv.includes('--bundle')) return undefined;
+  const root = join(import.meta.dirname, '../../..');
+  const out = join(root, 'dist/weft.mjs');
+  execFileSync(process.execPath, [join(root, 'scripts/bundle.mjs'), out], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+  return out;
 }
 
 /** `ip -ts monitor route` in a host's namespace: when a route to a subnet appeared or went. */
@@ -51,8 +65,13 @@ export function macFor(i: number): string {
   return b.map((x) => x.toString(16).padStart(2, '0')).join(':');
 }
 
-/** A process's resident memory now and at its peak (VmRSS, VmHWM), in MB. */
-export function procMemoryMB(pid: number): { rss: number; hwm: number } {
+/**
+ * A process's resident memory now and at its peak (VmRSS, VmHWM), in MB, and what is resident
+ * now split into anonymous memory (heaps, stacks: the process's own) and file-backed pages
+ * (mostly the node executable's code, shared with every other process running it).
+ */
+export function procMemoryMB(pid: number): { rss: number; hwm: number; anon: number; file: number } {
   const s = readFileSync(`/proc/${String(pid)}/status`, 'utf8');
-  return { rss: Number(/VmRSS:\s+(\d+)/.exec(s)?.[1]) / 1024, hwm: Number(/VmHWM:\s+(\d+)/.exec(s)?.[1]) / 1024 };
+  const mb = (k: string): number => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(s)?.[1]) / 1024;
+  return { rss: mb('VmRSS'), hwm: mb('VmHWM'), anon: mb('RssAnon'), file: mb('RssFile') };
 }

@@ -361,10 +361,10 @@ export class Lab {
    * gives the host a kernel boot ID of its own (a file bind-mounted over
    * /proc/sys/kernel/random/boot_id in a private mount namespace), as a separate VM has.
    */
-  async startWeft(h: LabHost, spec: string, opts: { waitReady?: boolean; env?: Record<string, string>; machineIdentity?: boolean; bootID?: string; nodeArgs?: readonly string[]; ownRun?: boolean } = {}): Promise<Started> {
+  async startWeft(h: LabHost, spec: string, opts: { waitReady?: boolean; env?: Record<string, string>; machineIdentity?: boolean; bootID?: string; nodeArgs?: readonly string[]; ownRun?: boolean; entry?: string } = {}): Promise<Started> {
     const env: NodeJS.ProcessEnv = { ...process.env, WEFT_HOST_ID: `${this.prefix}-${h.name}`, ...opts.env };
     if (opts.machineIdentity) delete env.WEFT_HOST_ID;
-    const argv = [process.execPath, ...(opts.nodeArgs ?? []), WEFT, 'run', '--spec', spec];
+    const argv = [process.execPath, ...(opts.nodeArgs ?? []), opts.entry ?? WEFT, 'run', '--spec', spec];
     let cmd: [string, string[]] = ['nsenter', [`--net=/var/run/netns/${h.ns}`, ...argv]];
     const binds: [string, string][] = [];
     if (opts.bootID !== undefined) {
