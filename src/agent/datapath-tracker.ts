@@ -11,7 +11,7 @@
 import type { DesiredDatapath, ObservedDatapath, ObservedRoute } from '../core/datapath.js';
 import { formatIP, formatPrefix, within } from '../core/cidr.js';
 import { DesiredIndex } from '../core/desired-index.js';
-import { isRelevantEvent, parseModelEvent, type ModelEvent } from '../core/netlink-events.js';
+import { type EventScope, type ModelEvent, isRelevantEvent, parseModelEvent } from '../core/netlink-events.js';
 import { ObservedModel } from '../core/observed-model.js';
 import { type Op, type Ownership, type TouchedKeys, noTouchedKeys, plan, planTouched } from '../core/plan.js';
 import type { PeerLease } from '../core/peer-lease.js';
@@ -64,15 +64,22 @@ export class DatapathTracker {
    */
   netlinkLine(line: string, inp: ReconcileInputs | undefined): boolean {
     if (!inp) return false;
-    const devices = observedDevices(inp);
-    const relevant = isRelevantEvent(line, { devices, iface: inp.facts.iface, networks: networksOf(inp) });
-    const e = parseModelEvent(line, devices);
+    const scope = this.scopeOf(inp);
+    const relevant = isRelevantEvent(line, scope);
+    const e = parseModelEvent(line, scope.devices);
     if (!e) { if (relevant) this.freshNeeded = true; return relevant; }
     this.observing?.push(e);
     if (!this.model) return relevant;
     const c = this.model.applyEvent(e, this.touched);
     if (c === 'unknown') this.freshNeeded = true;
     return relevant && c !== 'unchanged';
+  }
+
+  /** What events concern, per inputs (computed once: a burst of echoes is thousands of lines). */
+  private scope: { readonly of: ReconcileInputs; readonly scope: EventScope } | undefined;
+  private scopeOf(inp: ReconcileInputs): EventScope {
+    if (this.scope?.of !== inp) this.scope = { of: inp, scope: { devices: observedDevices(inp), iface: inp.facts.iface, networks: networksOf(inp) } };
+    return this.scope.scope;
   }
 
   /** Observe (afresh when due), compute the desired datapath and plan: in full or only the touched keys. */

@@ -68,6 +68,9 @@ export type ModelEvent =
 const ROUTE_TYPES = new Set(['local', 'broadcast', 'multicast', 'unreachable', 'prohibit', 'blackhole', 'throw', 'anycast', 'nat', 'unicast']);
 const ROUTE_VALUED = new Set(['via', 'dev', 'proto', 'scope', 'src', 'metric', 'table', 'mtu', 'expires', 'pref', 'realms', 'advmss', 'initcwnd', 'initrwnd', 'weight', 'nhid', 'tos', 'dsfield', 'from', 'hoplimit', 'rtt', 'rttvar', 'ssthresh', 'cwnd', 'window', 'congctl', 'features', 'quickack', 'fastopen_no_cookie', 'encap', 'ttl-propagate']);
 
+const NEIGH_VALUED: ReadonlySet<string> = new Set(['dev', 'lladdr', 'used', 'probes', 'nomaster', 'vrf', 'protocol']);
+const FDB_VALUED: ReadonlySet<string> = new Set(['dev', 'dst', 'master', 'vlan', 'port', 'vni', 'via', 'src_vni', 'nhid', 'used', 'updated']);
+
 /** `word value` pairs and bare flags of a monitor line (after the object's first word). */
 function fields(ws: readonly string[], valued: ReadonlySet<string>): { kv: Map<string, string>; flags: Set<string> } {
   const kv = new Map<string, string>();
@@ -104,7 +107,7 @@ function parseNeighEvent(rest: string, deleted: boolean, devices: readonly strin
   const ws = rest.trim().split(/\s+/);
   const ip = parseIP(ws[0] ?? '');
   // `router` and `proxy` are flags (`fe80::1 dev eth0 lladdr … router STALE`), not pairs.
-  const { kv, flags } = fields(ws.slice(1), new Set(['dev', 'lladdr', 'used', 'probes', 'nomaster', 'vrf', 'protocol']));
+  const { kv, flags } = fields(ws.slice(1), NEIGH_VALUED);
   const dev = kv.get('dev') ?? '';
   if (!ip || !devices.includes(dev)) return undefined;
   const mac = normalizeEthernetMAC(kv.get('lladdr') ?? '');
@@ -116,7 +119,7 @@ function parseFdbEvent(rest: string, devices: readonly string[]): ModelEvent | u
   const deleted = rest.startsWith('Deleted ');
   const ws = (deleted ? rest.slice('Deleted '.length) : rest).trim().split(/\s+/);
   const mac = normalizeEthernetMAC(ws[0] ?? '');
-  const { kv, flags } = fields(ws.slice(1), new Set(['dev', 'dst', 'master', 'vlan', 'port', 'vni', 'via', 'src_vni', 'nhid', 'used', 'updated']));
+  const { kv, flags } = fields(ws.slice(1), FDB_VALUED);
   const dev = kv.get('dev') ?? '';
   const dst: IP | undefined = kv.has('dst') ? parseIP(kv.get('dst') ?? '') : undefined;
   if (!mac || !dst || !devices.includes(dev)) return undefined;
