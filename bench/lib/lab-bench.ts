@@ -5,12 +5,14 @@ import { join } from 'node:path';
 import type { Lab, LabHost } from '../../test/helpers/lab.js';
 import type { Started } from '../../test/helpers/procs.js';
 
+import { unitEnvironment as environmentOf } from '../../test/helpers/unit-env.js';
+
 export { EtcdAgent } from '../../test/helpers/lab-etcd.js';
 
 /** The environment units/weft.service gives weft (NODE_OPTIONS), so benchmarks measure weft as deployed. */
 export function unitEnvironment(): Record<string, string> {
   const unit = readFileSync(join(import.meta.dirname, '../../../units/weft.service'), 'utf8');
-  return Object.fromEntries([...unit.matchAll(/^Environment=(\w+)=(.*)$/gm)].map((m) => [m[1] ?? '', m[2] ?? '']));
+  return environmentOf(unit);
 }
 
 /**

@@ -76,10 +76,11 @@ export class DatapathTracker {
   }
 
   /** What events concern, per inputs (computed once: a burst of echoes is thousands of lines). */
-  private scope: { readonly of: ReconcileInputs; readonly scope: EventScope } | undefined;
+  private readonly scopes = new WeakMap<ReconcileInputs, EventScope>();
   private scopeOf(inp: ReconcileInputs): EventScope {
-    if (this.scope?.of !== inp) this.scope = { of: inp, scope: { devices: observedDevices(inp), iface: inp.facts.iface, networks: networksOf(inp) } };
-    return this.scope.scope;
+    let s = this.scopes.get(inp);
+    if (!s) { s = { devices: observedDevices(inp), iface: inp.facts.iface, networks: networksOf(inp) }; this.scopes.set(inp, s); }
+    return s;
   }
 
   /** Observe (afresh when due), compute the desired datapath and plan: in full or only the touched keys. */

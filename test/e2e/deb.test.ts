@@ -23,6 +23,7 @@ import { buildDeb, withLock } from '../helpers/exe.js';
 import { leaseOf, pingAll } from '../helpers/fabric.js';
 import { Lab, type LabHost } from '../helpers/lab.js';
 import { type Started, run, start, until } from '../helpers/procs.js';
+import { unitEnvironment } from '../helpers/unit-env.js';
 
 const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const LOCK = '/run/weft-dpkg-test.lock';
@@ -100,7 +101,7 @@ test('the Debian package: install, verify, hitless upgrade under traffic, remove
     t.is((await run(cond[0] ?? '', [...cond.slice(1, -1), specs[0] ?? ''])).code, 0, 'a real spec passes ExecCondition');
     const exec = execArgv(unit, 'ExecStart');
     t.deepEqual(exec.slice(0, 2), ['/usr/bin/weft', 'run']);
-    const unitEnv = Object.fromEntries([...unit.matchAll(/^Environment=(\w+)=(.*)$/gm)].map((m) => [m[1] ?? '', m[2] ?? '']));
+    const unitEnv = unitEnvironment(unit);
 
     step('weft run from /usr/bin/weft on h1 (systemd\'s part played by the test)');
     const startInstalled = async (): Promise<Started> => {

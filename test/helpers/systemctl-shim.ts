@@ -20,6 +20,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, 
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { systemdWords } from './unit-env.js';
 
 const ETC = '/etc/systemd/system';
 const DIRS = [ETC, '/run/systemd/system', '/usr/local/lib/systemd/system', '/lib/systemd/system'];
@@ -59,12 +60,10 @@ function load(u: string): Map<string, string[]> {
   return keys;
 }
 
-/** systemd's word splitting of Environment= and Exec lines: words and "quoted words". */
-const words = (s: string): string[] => [...s.matchAll(/"((?:[^"\\]|\\.)*)"|'([^']*)'|(\S+)/g)].map((m) => m[1] ?? m[2] ?? m[3] ?? '');
 
 function environment(keys: Map<string, string[]>): Record<string, string> {
   const env: Record<string, string> = { ...SERVICE_ENV };
-  for (const line of keys.get('Service.Environment') ?? []) for (const w of words(line)) { const i = w.indexOf('='); if (i > 0) env[w.slice(0, i)] = w.slice(i + 1); }
+  for (const line of keys.get('Service.Environment') ?? []) for (const w of systemdWords(line)) { const i = w.indexOf('='); if (i > 0) env[w.slice(0, i)] = w.slice(i + 1); }
   for (const spec of keys.get('Service.EnvironmentFile') ?? []) {
     const optional = spec.startsWith('-');
     const file = optional ? spec.slice(1) : spec;
@@ -80,7 +79,7 @@ function environment(keys: Map<string, string[]>): Record<string, string> {
 /** An Exec line as argv: "$VAR" alone splits at whitespace, "${VAR}" is substituted, "$$" is "$". */
 function argv(line: string, env: Record<string, string>): string[] {
   const out: string[] = [];
-  for (const w of words(line.replace(/^[-@:+!]+/, ''))) {
+  for (const w of systemdWords(line.replace(/^[-@:+!]+/, ''))) {
     const whole = /^\$(\w+)$/.exec(w);
     if (whole?.[1]) { out.push(...(env[whole[1]] ?? '').split(/\s+/).filter(Boolean)); continue; }
     out.push(w.replace(/\$\{(\w+)\}/g, (_, n: string) => env[n] ?? '').replace(/\$\$/g, '$'));
@@ -94,7 +93,7 @@ async function start(u: string): Promise<void> {
   if (masked(u)) throw new Fail(`Failed to start ${u}: Unit ${u} is masked.`, 1);
   if (active(u)) return;
   const keys = load(u);
-  for (const dep of [...(keys.get('Unit.Wants') ?? []), ...(keys.get('Unit.Requires') ?? [])].flatMap(words)) {
+  for (const dep of [...(keys.get('Unit.Wants') ?? []), ...(keys.get('Unit.Requires') ?? [])].flatMap(systemdWords)) {
     if (dep.endsWith('.service') && dep !== u && unitFile(dep)) await start(dep);
   }
   const env = environment(keys);
@@ -103,7 +102,7 @@ async function start(u: string): Promise<void> {
     if (spawnSync(cmd, args, { env, stdio: 'ignore' }).status !== 0) return;
   }
   for (const [key, base] of [['RuntimeDirectory', '/run'], ['StateDirectory', '/var/lib']] as const) {
-    for (const d of (keys.get(`Service.${key}`) ?? []).flatMap(words)) mkdirSync(join(base, d), { recursive: true });
+    for (const d of (keys.get(`Service.${key}`) ?? []).flatMap(systemdWords)) mkdirSync(join(base, d), { recursive: true });
   }
   const exec = (keys.get('Service.ExecStart') ?? []).at(-1);
   if (!exec) throw new Fail(`${u} has no ExecStart=`, 1);
@@ -159,7 +158,7 @@ async function stop(u: string): Promise<void> {
 }
 
 function wantedBy(u: string): string[] {
-  return (load(u).get('Install.WantedBy') ?? []).flatMap(words).map((t) => join(ETC, `${t}.wants`, u));
+  return (load(u).get('Install.WantedBy') ?? []).flatMap(systemdWords).map((t) => join(ETC, `${t}.wants`, u));
 }
 
 function enable(u: string): void {
