@@ -216,7 +216,12 @@ export class Agent {
     parts.fleet = fleet;
     this.stops.push(() => fleet.stop().catch((e: unknown) => { log.debug('fleet watch stop failed; closing the client anyway', { error: String(e) }); }));
     this.setStep(`${leased}; listing the fleet`);
-    await fleet.start(signal, keeper.takeSubnetsListing());
+    // The fleet view starts from the acquisition's listing. When the acquisition wrote this
+    // host's key after it, the watch brings that write; the older entry is left out, or it would
+    // look like someone else's change to this host's key.
+    const listed = keeper.takeSubnetsListing();
+    const seed = listed && BigInt(held.modRevision) > BigInt(listed.revision) ? { ...listed, kvs: listed.kvs.filter((kv) => kv.key !== held.key) } : listed;
+    await fleet.start(signal, seed);
     // Renewals never wait for the datapath or the files: an output that cannot be written (a
     // full disk) keeps the host not ready, but must not let its lease run out meanwhile.
     holder.start();

@@ -2,17 +2,9 @@ import test from 'ava';
 import { type HealthSnapshot, readiness, reconcilerHealthy, renderStatus, statusLine, statusReport } from '../../src/core/health.js';
 import { podmanNetworkFor } from '../../src/core/outputs.js';
 import { parsePrefix } from '../../src/core/cidr.js';
+import { NOW, healthSnapshot } from '../helpers/health-snapshot.js';
 
-const NOW = 1_800_000_000_000;
-const base: HealthSnapshot = {
-  nowMs: NOW, startedAtMs: NOW - 60_000, phase: 'running', step: 'done', version: '9.9.9',
-  lease: { subnet: '10.5.3.0/24', publicIP: '192.0.2.3', expiresAtMs: NOW + 3_600_000, renewDueAtMs: NOW + 1_800_000, lastRenewedAtMs: NOW - 10_000, reacquiring: false },
-  backend: { type: 'vxlan', device: 'flannel.1', mtu: 1450 },
-  peers: { known: 12, programmed: 12, rejected: 0, malformed: 0 },
-  reconcile: { passes: 40, lastPassAtMs: NOW - 2000, lastPassOk: true, lastPassDurationMs: 4, lastError: '', runningSinceMs: 0, driftRepairs: { route: 2 } },
-  etcd: { lastOkAtMs: NOW - 1000, lastError: '', requestErrors: 0, watchRestarts: 1 },
-  etcdGraceMs: 60_000, stuckAfterMs: 15_000,
-};
+const base: HealthSnapshot = healthSnapshot();
 const at = (patch: Partial<HealthSnapshot>): HealthSnapshot => ({ ...base, ...patch });
 
 test('ready when running with a fresh lease, a good last pass, a live loop and etcd within grace', (t) => {

@@ -3,17 +3,14 @@
 import test from 'ava';
 import { type AgentCounters, Metrics, parseMaxOpenFiles, parseProcStatus, readProcSelf } from '../../src/agent/metrics.js';
 import type { HealthSnapshot } from '../../src/core/health.js';
+import { NOW, healthSnapshot } from '../helpers/health-snapshot.js';
 
-const NOW = 1_800_000_000_000;
-const SNAPSHOT: HealthSnapshot = {
-  nowMs: NOW, startedAtMs: NOW - 60_000, phase: 'running', step: 'done', version: '9.9.9',
+const base = healthSnapshot();
+const SNAPSHOT: HealthSnapshot = healthSnapshot({
   lease: { subnet: '10.5.3.0/24', publicIP: '192.0.2.3', expiresAtMs: NOW + 86_400, renewDueAtMs: NOW + 1_800_000, lastRenewedAtMs: NOW - 10_000, reacquiring: false },
-  backend: { type: 'vxlan', device: 'flannel.1', mtu: 1450 },
   peers: { known: 3, programmed: 2, rejected: 1, malformed: 0 },
-  reconcile: { passes: 5, lastPassAtMs: NOW - 2000, lastPassOk: true, lastPassDurationMs: 4, lastError: '', runningSinceMs: 0, driftRepairs: { route: 2 } },
-  etcd: { lastOkAtMs: NOW - 1000, lastError: '', requestErrors: 0, watchRestarts: 1 },
-  etcdGraceMs: 60_000, stuckAfterMs: 15_000,
-};
+  reconcile: { ...base.reconcile, passes: 5 },
+});
 const COUNTERS: AgentCounters = { renewalsOk: 4, renewalsFailed: 1, reacquisitions: 0, malformedSeen: 0, etcdRequests: 100, etcdClientResets: 0, opsApplied: 10, opsFailed: 0, passFailures: 0, rulesRestores: 1 };
 
 /** The lines of one family's samples (name or name_suffix, then labels or a space). */
