@@ -9,10 +9,16 @@ import { unitEnvironment as environmentOf } from '../../test/helpers/unit-env.js
 
 export { EtcdAgent } from '../../test/helpers/lab-etcd.js';
 
-/** The environment units/weft.service gives weft (NODE_OPTIONS), so benchmarks measure weft as deployed. */
+/**
+ * The environment units/weft.service gives weft (NODE_OPTIONS), so benchmarks measure weft as
+ * deployed; `--node-options "..."` on the benchmark's command line replaces NODE_OPTIONS (to
+ * compare V8 settings in one session).
+ */
 export function unitEnvironment(): Record<string, string> {
   const unit = readFileSync(join(import.meta.dirname, '../../../units/weft.service'), 'utf8');
-  return environmentOf(unit);
+  const i = process.argv.indexOf('--node-options');
+  const override = i > 0 ? process.argv[i + 1] : undefined;
+  return { ...environmentOf(unit), ...(override !== undefined ? { NODE_OPTIONS: override } : {}) };
 }
 
 /**
