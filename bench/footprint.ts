@@ -4,9 +4,10 @@
  * passes run ip, bridge and iptables-save), and memory. Baselines in the same run: a bare Node
  * process that only keeps a timer (Node's own floor) for CPU and memory, and `node -e ''` for
  * start-up. Usage: node dist/bench/footprint.js [--idle 60] [--starts 3] [--bundle] (--bundle: run the
- * one-file bundle, as the packages do, instead of dist/src)
+ * one-file bundle dist/weft.mjs instead of dist/src)
  */
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import { Lab } from '../test/helpers/lab.js';
 import { run, sleep } from '../test/helpers/procs.js';
@@ -50,26 +51,29 @@ try {
   }
   const weftPid = h.weft?.child.pid ?? 0;
   const bare = lab.spawnIn(h.ns, process.execPath, ['-e', 'setInterval(() => {}, 1000)']);
+  // The floor weft's memory stands on: Node with the etcd client weft must use loaded, and nothing else.
+  const etcd3 = createRequire(import.meta.url).resolve('etcd3');
+  const client = lab.spawnIn(h.ns, process.execPath, ['-e', `require(${JSON.stringify(etcd3)}); setInterval(() => {}, 1000)`], { ...process.env, ...unitEnvironment() });
   await sleep(2000);
   const barePid = bare.child.pid ?? 0;
-  const w0 = cpuTicks(weftPid);
   const wp0 = cpuParts(weftPid);
   const b0 = cpuTicks(barePid);
   await sleep(idleS * 1000);
   const perHour = (ticks: number) => (ticks / TICK) * (3600 / idleS);
-  const wCpu = perHour(cpuTicks(weftPid) - w0);
   const wp = cpuParts(weftPid).map((x, k) => perHour(x - (wp0[k] ?? 0)));
+  const wCpu = wp.reduce((s, x) => s + x, 0);
   const bCpu = perHour(cpuTicks(barePid) - b0);
   const wm = procMemoryMB(weftPid);
   const bm = procMemoryMB(barePid);
+  const cm = procMemoryMB(client.child.pid ?? 0);
   console.log(`\nFootprint: one weft run (vxlan, 10 peers, health listener on) from ${entry ? 'the bundle (dist/weft.mjs)' : 'dist/src'}, idle ${idleS} s\n`);
-  console.log(table(['', 'weft run', 'bare Node process (baseline)', 'ratio'], [
+  console.log(table(['', 'weft run', 'bare Node process (baseline)', 'ratio', 'Node with the etcd3 client loaded, nothing else'], [
     ['start to ready (median of ' + String(starts) + ')', `${Math.round(median(readyMs))} ms`, `${Math.round(median(nodeMs))} ms (node -e '')`, `${(median(readyMs) / median(nodeMs)).toFixed(1)}x`],
     ['CPU per hour idle (own + children)', `${wCpu.toFixed(1)} s (${((wCpu / 3600) * 100).toFixed(2)}% of a core)`, `${bCpu.toFixed(1)} s`, bCpu > 0 ? `${(wCpu / bCpu).toFixed(0)}x` : 'n/a'],
     ['  of which weft itself (user + system)', `${((wp[0] ?? 0) + (wp[1] ?? 0)).toFixed(1)} s (${(wp[0] ?? 0).toFixed(1)} + ${(wp[1] ?? 0).toFixed(1)})`, '', ''],
     ['  of which the programs it runs (ip, bridge, iptables-save, ...)', `${((wp[2] ?? 0) + (wp[3] ?? 0)).toFixed(1)} s`, '', ''],
-    ['RSS', `${wm.rss.toFixed(0)} MB (peak ${wm.hwm.toFixed(0)} MB)`, `${bm.rss.toFixed(0)} MB`, `${(wm.rss / bm.rss).toFixed(1)}x`],
-    ['  of which anonymous (heaps, stacks) / file-backed (mostly the node executable)', `${wm.anon.toFixed(0)} / ${wm.file.toFixed(0)} MB`, `${bm.anon.toFixed(0)} / ${bm.file.toFixed(0)} MB`, ''],
+    ['RSS', `${wm.rss.toFixed(0)} MB (peak ${wm.hwm.toFixed(0)} MB)`, `${bm.rss.toFixed(0)} MB`, `${(wm.rss / bm.rss).toFixed(1)}x`, `${cm.rss.toFixed(0)} MB`],
+    ['  of which anonymous (heaps, stacks) / file-backed (mostly the node executable)', `${wm.anon.toFixed(0)} / ${wm.file.toFixed(0)} MB`, `${bm.anon.toFixed(0)} / ${bm.file.toFixed(0)} MB`, '', `${cm.anon.toFixed(0)} / ${cm.file.toFixed(0)} MB`],
   ]));
 } finally {
   await lab.destroy();

@@ -14,7 +14,7 @@
  * Prints the ratios of issue 22's goals: +1 peer at the largest size against the smallest
  * (plus 2 ms) and against the bare watch; cold start against the floor.
  * Usage: node dist/bench/scale.js [--sizes 100,5000] [--bundle] [--phases] [--profile DIR]
- * (--bundle: run the one-file bundle, as the packages do, instead of dist/src; --phases: the
+ * (--bundle: run the one-file bundle dist/weft.mjs instead of dist/src; --phases: the
  * start's debug log as a timeline; DIR: weft's --cpu-prof and
  * --heap-prof output, written when weft stops)
  */

@@ -237,8 +237,6 @@ async function iperf(c: Case): Promise<number> {
 }
 
 const cases: Case[] = [];
-/** Cases that could not be set up: name and why (printed as rows without figures). */
-const failedCases: [string, string][] = [];
 try {
   if (['host-gw', 'vxlan', 'wireguard'].some(wanted)) cases.push(await underlayCase(4));
   for (const backend of ['host-gw', 'vxlan', 'wireguard'] as const) {
@@ -252,12 +250,7 @@ try {
     if (!wanted(`${backend}-v6`)) continue;
     const label = backend === 'vxlan' ? 'vxlan over IPv6' : 'host-gw IPv6';
     cases.push(await handCase6(`${label}, by hand (ceiling)`, backend));
-    // weft's IPv6 rows need weft's IPv6 datapath (issue 17); until it is there, the row says why.
-    try {
-      cases.push(await weftCase6(`${label}, weft`, backend));
-    } catch (e) {
-      failedCases.push([`${label}, weft`, (e as Error).message.split('\n').slice(0, 2).join(' ')]);
-    }
+    cases.push(await weftCase6(`${label}, weft`, backend));
   }
   const results = new Map<string, number[]>(cases.map((c) => [c.name, []]));
   // Every other round runs the cases in reverse order, so a slow phase of this shared machine does not always hit the same case.
@@ -269,7 +262,6 @@ try {
     const ceiling = c.name.includes('weft') ? med(c.name.replace('weft', 'by hand (ceiling)')) : NaN;
     return [c.name, c.mtu, `${m.toFixed(2)} Gbit/s`, (results.get(c.name) ?? []).map((x) => x.toFixed(2)).join(' / '), (m / under).toFixed(2), Number.isNaN(ceiling) ? '' : (m / ceiling).toFixed(3)];
   });
-  for (const [name, why] of failedCases) rows.push([name, '', 'not measured', why.slice(0, 200), '', '']);
   console.log(`\nThroughput: iperf3 TCP, ${seconds} s per run, ${rounds} interleaved rounds, median\n`);
   console.log(table(['case', 'MTU', 'median', 'runs', 'ratio to underlay', 'ratio to hand-programmed'], rows));
   console.log('\nGoal: weft within 3% of the hand-programmed datapath for each backend (ratio >= 0.97).');

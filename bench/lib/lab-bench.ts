@@ -22,9 +22,10 @@ export function unitEnvironment(): Record<string, string> {
 }
 
 /**
- * What runs weft: with `--bundle` on the benchmark's command line, the one-file bundle
- * (dist/weft.mjs, built now by `npm run bundle`'s script: the JavaScript the packages and the
- * standalone executable run); otherwise (undefined) the compiled tree, dist/src/cli/weft.js.
+ * What runs weft: with `--bundle` on the benchmark's command line, the one-file ESM bundle
+ * (dist/weft.mjs, built now by `npm run bundle`'s script; the standalone executable and the
+ * Debian package embed the same sources bundled as CommonJS, loaded in one piece the same way);
+ * otherwise (undefined) the compiled tree, dist/src/cli/weft.js, as `npm install -g` runs it.
  */
 export function weftEntry(): string | undefined {
   if (!process.argv.includes('--bundle')) return undefined;
