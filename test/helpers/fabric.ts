@@ -1,5 +1,7 @@
 /** A lab fabric running weft, and what e2e tests ask of it (leases, routes, reachability). */
 import type { ExecutionContext } from 'ava';
+import { formatPrefix } from '../../src/core/cidr.js';
+import { parseSubnetKey } from '../../src/core/subnet-key.js';
 import { Lab, type LabHost } from './lab.js';
 import { type Started, start, until } from './procs.js';
 
@@ -38,11 +40,14 @@ export async function fabric(t: ExecutionContext, o: { hosts: number; network: s
  */
 export interface LabLease { subnet: string; subnet6?: string; value: string; key: string }
 
-/** The halves of a subnet key `198.18.5.0-24[&fd18:0:0:5::-64]` as prefixes. */
+/**
+ * The halves of a subnet key `198.18.5.0-24[&fd18:0:0:5::-64]` as prefixes, read by the core
+ * (parseSubnetKey, formatPrefix); an IPv6-only key's IPv4 half is `0.0.0.0/0`.
+ */
 export function keyHalves(subnetKey: string): { subnet: string; subnet6?: string } {
-  const [v4 = '', v6] = subnetKey.split('&');
-  const slash = (half: string): string => half.replace(/-(\d+)$/, '/$1');
-  return { subnet: slash(v4), ...(v6 !== undefined ? { subnet6: slash(v6) } : {}) };
+  const k = parseSubnetKey(subnetKey);
+  if (!k) throw new Error(`not a subnet key: ${subnetKey}`);
+  return { subnet: k.v4 ? formatPrefix(k.v4) : '0.0.0.0/0', ...(k.v6 ? { subnet6: formatPrefix(k.v6) } : {}) };
 }
 
 /** The lease host h owns (found through weft's owner record), or undefined. */
