@@ -9,10 +9,9 @@
 import test from 'ava';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Container, type Fabric, type LabLease, fabric, keyHalves, leaseOf, mustLease, pingAll, pingAll6, pingStream, timeUntil } from '../helpers/fabric.js';
-import { type Lab, type LabHost, addIPv6, inIPv6Prefix, yamlURL } from '../helpers/lab.js';
+import { type Container, type Fabric, type LabLease, applySpec, fabric, keyHalves, leaseOf, mustLease, pingAll, pingAll6, pingStream, timeUntil } from '../helpers/fabric.js';
+import { type Lab, type LabHost, addIPv6, inIPv6Prefix } from '../helpers/lab.js';
 import { dockerOptions, importBusybox, startDockerd } from '../helpers/docker.js';
-import { WEFT } from '../helpers/cli.js';
 import { sleep, until } from '../helpers/procs.js';
 import { bounded } from '../helpers/bound.js';
 
@@ -60,15 +59,6 @@ async function hasV4VxlanPeer(lab: Lab, h: LabHost, subnet: string, mac: string,
   return new RegExp(`^${esc(subnet)} via ${esc(g)} dev flannel\\.1 proto 175 .*onlink`, 'm').test(await routes4(lab, h))
     && (await neigh(lab, h, 'flannel.1')).includes(`${g} lladdr ${mac} PERMANENT`)
     && (await fdb(lab, h, 'flannel.1')).includes(`${mac} dst ${publicIP} self permanent`);
-}
-
-/** `weft apply` as an operator runs it, from h1. */
-async function apply(f: Fabric, name: string, network: string): Promise<string> {
-  const file = join(f.lab.dir, `apply-${name}.yaml`);
-  writeFileSync(file, `etcd:\n  endpoints: [${yamlURL(f.lab.etcdURL)}]\nnetwork:\n${network.replace(/^(?=.)/gm, '  ')}\n`);
-  const h1 = f.lab.hosts[0];
-  if (!h1) throw new Error('no host');
-  return f.lab.exec(h1.ns, process.execPath, [WEFT, 'apply', '--spec', file]);
 }
 
 /** Lines weft logged at level error (a host that tolerates something must log none). */
@@ -307,7 +297,7 @@ test.serial('turning IPv6 on in a running IPv4 fleet (weft apply, then a rolling
   const streams = ring.map(([a, b]) => pingStream(container(a), container(b).ip, { intervalS: 0.05, maxSeconds: 160 }));
   const streamsAt = Date.now();
   await sleep(1000);
-  const out = await apply(f, 'ipv6-on', DUAL('vxlan'));
+  const out = await applySpec(f, 'ipv6-on', DUAL('vxlan'));
   t.log(`weft apply: ${out.trim().split('\n').join(' | ')}`);
   await sleep(2000);
   for (const h of hosts) t.is(h.weft?.child.exitCode, null, `${h.name} keeps running on the changed config`);
@@ -411,7 +401,7 @@ test.serial('a flanneld-format dual-stack peer written into etcd by hand is prog
   t.deepEqual(errorLines(h2), [], 'and logs no error');
 
   step('the network turns dual-stack; a dual-stack weft host (h1) joins');
-  t.log(`weft apply: ${(await apply(f, 'dual', DUAL('vxlan'))).trim().split('\n').join(' | ')}`);
+  t.log(`weft apply: ${(await applySpec(f, 'dual', DUAL('vxlan'))).trim().split('\n').join(' | ')}`);
   f.specs[0] = f.lab.writeSpec(h1, DUAL('vxlan'));
   await f.lab.startWeft(h1, f.specs[0]);
   const l1 = await mustLease(f.lab, h1);

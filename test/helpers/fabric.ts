@@ -1,8 +1,11 @@
 /** A lab fabric running weft, and what e2e tests ask of it (leases, routes, reachability). */
 import type { ExecutionContext } from 'ava';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { formatPrefix } from '../../src/core/cidr.js';
 import { parseSubnetKey } from '../../src/core/subnet-key.js';
-import { Lab, type LabHost } from './lab.js';
+import { WEFT } from './cli.js';
+import { Lab, type LabHost, yamlURL } from './lab.js';
 import { type Started, start, until } from './procs.js';
 
 /** A container behind a host's bridge: `ip` its IPv4 address ('' if none), `ip6` its IPv6 address if it has one. */
@@ -32,6 +35,20 @@ export async function fabric(t: ExecutionContext, o: { hosts: number; network: s
     },
   };
   return f;
+}
+
+/**
+ * `weft apply` as an operator runs it, from h1 (which reaches etcd on the underlay), with `flags`:
+ * the spec `<lab>/apply-<name>.yaml` holds the lab's etcd URL and `network` (indented under
+ * `network:`, ending in one newline). Returns what apply printed.
+ */
+export async function applySpec(f: Fabric, name: string, network: string, flags: readonly string[] = []): Promise<string> {
+  const file = join(f.lab.dir, `apply-${name.replace(/[^a-z0-9]+/gi, '-')}.yaml`);
+  const body = network.replace(/^(?=.)/gm, '  ');
+  writeFileSync(file, `etcd:\n  endpoints: [${yamlURL(f.lab.etcdURL)}]\nnetwork:\n${body}${body.endsWith('\n') ? '' : '\n'}`);
+  const h1 = f.lab.hosts[0];
+  if (!h1) throw new Error('no host');
+  return f.lab.exec(h1.ns, process.execPath, [WEFT, 'apply', '--spec', file, ...flags]);
 }
 
 /**
