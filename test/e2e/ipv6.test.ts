@@ -9,7 +9,7 @@
 import test from 'ava';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Container, type Fabric, type LabLease, applySpec, fabric, keyHalves, leaseOf, mustLease, pingAll, pingAll6, pingStream, timeUntil } from '../helpers/fabric.js';
+import { type Container, type Fabric, type LabLease, applySpec, fabric, keyHalves, leaseOf, macOf, mustLease, pingAll, pingAll6, pingStream, timeUntil } from '../helpers/fabric.js';
 import { type Lab, type LabHost, addIPv6, inIPv6Prefix } from '../helpers/lab.js';
 import { dockerOptions, importBusybox, startDockerd } from '../helpers/docker.js';
 import { sleep, until } from '../helpers/procs.js';
@@ -34,12 +34,6 @@ const gw4 = (subnet: string): string => subnet.replace(/\.0\/24$/, '.1/24');
 const gw6 = (subnet6: string): string => `${addIPv6(addrOf(subnet6), 1)}/${subnet6.split('/')[1] ?? ''}`;
 const v6Of = (l: LabLease): string => { if (!l.subnet6) throw new Error(`${l.key} has no IPv6 half`); return l.subnet6; };
 const ip6Of = (h: LabHost): string => { if (!h.ip6) throw new Error(`${h.name} has no IPv6 underlay address`); return h.ip6; };
-
-async function macOf(lab: Lab, h: LabHost, dev: string): Promise<string> {
-  const m = /"address":"([0-9a-f:]+)"/.exec(await lab.ip(h.ns, ['-j', 'link', 'show', dev]));
-  if (!m?.[1]) throw new Error(`no ${dev} on ${h.name}`);
-  return m[1];
-}
 
 const routes6 = (lab: Lab, h: LabHost): Promise<string> => lab.ip(h.ns, ['-6', 'route', 'show']);
 const routes4 = (lab: Lab, h: LabHost): Promise<string> => lab.ip(h.ns, ['-4', 'route', 'show']);

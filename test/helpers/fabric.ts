@@ -81,6 +81,13 @@ export async function leaseOf(lab: Lab, h: LabHost): Promise<LabLease | undefine
   return undefined;
 }
 
+/** The MAC address of device `dev` (`flannel.1`, `flannel-v6.1`) on h; throws when h has no such device. */
+export async function macOf(lab: Lab, h: LabHost, dev: string): Promise<string> {
+  const m = /"address":"([0-9a-f:]+)"/.exec(await lab.ip(h.ns, ['-j', 'link', 'show', dev]));
+  if (!m?.[1]) throw new Error(`no ${dev} on ${h.name}`);
+  return m[1];
+}
+
 export async function hostRoutes(lab: Lab, h: LabHost): Promise<string> {
   return lab.ip(h.ns, ['route', 'show']);
 }
