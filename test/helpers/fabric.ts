@@ -134,23 +134,33 @@ export async function mustLease(lab: Lab, h: LabHost): Promise<LabLease> {
   return l;
 }
 
+/** Packets sent and received, from ping's summary (`5 packets transmitted, 4 received`); undefined when it printed none. */
+function pingSummary(output: string): { sent: number; received: number } | undefined {
+  const m = /(\d+) packets transmitted, (\d+) received/.exec(output);
+  return m ? { sent: Number(m[1]), received: Number(m[2]) } : undefined;
+}
+
+/** ping from container `from` to address `to` (IPv4 or IPv6 by its form), `bound` (-c N or -w S), `intervalS` apart, one reply awaited 1 s. */
+function startPing(from: Container, to: string, bound: readonly string[], intervalS: number): Started {
+  return start('nsenter', [`--net=/var/run/netns/${from.ns}`, 'ping', to.includes(':') ? '-6' : '-4', '-n', '-q', ...bound, '-i', String(intervalS), '-W', '1', to]);
+}
+
 /**
- * A bounded continuous ping from container `from` to container `to`: `count` packets, or for
- * `seconds` (ping -w), `intervalS` apart. Resolves with what was sent and received.
+ * A bounded continuous ping over IPv4 from container `from` to container `to`: `count` packets,
+ * or for `seconds` (ping -w), `intervalS` apart. Resolves with what was sent and received
+ * (received -1 when ping printed no summary).
  */
-export function continuousPing(f: Fabric, from: number, to: number, o: { count?: number; seconds?: number; intervalS: number; family?: 4 | 6 }): Promise<{ sent: number; received: number }> {
+export function continuousPing(f: Fabric, from: number, to: number, o: { count?: number; seconds?: number; intervalS: number }): Promise<{ sent: number; received: number }> {
   const a = f.containers[from];
   const b = f.containers[to];
   if (!a || !b) throw new Error('no such container');
-  const dst = o.family === 6 ? b.ip6 : b.ip;
-  if (!dst) throw new Error(`the container on ${b.host.name} has no IPv${o.family ?? 4} address`);
+  if (!b.ip) throw new Error(`the container on ${b.host.name} has no IPv4 address`);
   const bound = o.count !== undefined ? ['-c', String(o.count)] : ['-w', String(o.seconds ?? 10)];
-  const p = start('nsenter', [`--net=/var/run/netns/${a.ns}`, 'ping', '-n', '-q', ...bound, '-i', String(o.intervalS), '-W', '1', dst]);
+  const p = startPing(a, b.ip, bound, o.intervalS);
   const limitS = o.count !== undefined ? o.count * o.intervalS : (o.seconds ?? 10);
   return (async () => {
     await until(() => p.child.exitCode !== null || p.child.signalCode !== null, (limitS + 20) * 1000, 100);
-    const m = /(\d+) packets transmitted, (\d+) received/.exec(p.output());
-    return { sent: Number(m?.[1] ?? 0), received: Number(m?.[2] ?? -1) };
+    return pingSummary(p.output()) ?? { sent: 0, received: -1 };
   })();
 }
 
@@ -159,19 +169,18 @@ export function continuousPing(f: Fabric, from: number, to: number, o: { count?:
  * most `maxSeconds`, ping -w): `stop()` ends it with SIGINT, as ^C does, and returns what was
  * sent and received. For traffic across steps whose length is not known beforehand.
  */
-export interface PingStream { readonly proc: Started; stop(): Promise<{ sent: number; received: number }> }
+export interface PingStream { stop(): Promise<{ sent: number; received: number }> }
 
 export function pingStream(from: Container, to: string, o: { intervalS: number; maxSeconds: number }): PingStream {
   if (to === '') throw new Error('pingStream: no address');
-  const p = start('nsenter', [`--net=/var/run/netns/${from.ns}`, 'ping', to.includes(':') ? '-6' : '-4', '-n', '-q', '-w', String(o.maxSeconds), '-i', String(o.intervalS), '-W', '1', to]);
+  const p = startPing(from, to, ['-w', String(o.maxSeconds)], o.intervalS);
   return {
-    proc: p,
     async stop() {
       if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGINT');
       await until(() => p.child.exitCode !== null || p.child.signalCode !== null, 10_000, 50, 'the ping to end');
-      const m = /(\d+) packets transmitted, (\d+) received/.exec(p.output());
-      if (!m) throw new Error(`ping printed no summary: ${p.output()}`);
-      return { sent: Number(m[1]), received: Number(m[2]) };
+      const r = pingSummary(p.output());
+      if (!r) throw new Error(`ping printed no summary: ${p.output()}`);
+      return r;
     },
   };
 }
