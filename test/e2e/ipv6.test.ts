@@ -9,7 +9,7 @@
 import test from 'ava';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Container, type Fabric, type LabLease, applySpec, fabric, keyHalves, leaseOf, macOf, mustLease, pingAll, pingAll6, pingStream, timeUntil } from '../helpers/fabric.js';
+import { type Container, type Fabric, type LabLease, applySpec, fabric, leaseOf, macOf, mustLease, pingAll, pingAll6, pingStream, timeUntil } from '../helpers/fabric.js';
 import { type Lab, type LabHost, addIPv6, inIPv6Prefix } from '../helpers/lab.js';
 import { dockerOptions, importBusybox, startDockerd } from '../helpers/docker.js';
 import { sleep, until } from '../helpers/procs.js';
@@ -372,10 +372,9 @@ test.serial('a flanneld-format dual-stack peer written into etcd by hand is prog
   };
   const granted = await f.lab.etcdctl(['lease', 'grant', '600']);
   const leaseID = /lease ([0-9a-f]+) granted/.exec(granted)?.[1] ?? '';
-  t.true(leaseID !== '', granted);
+  if (leaseID === '') throw new Error(`etcdctl lease grant gave no lease: ${granted}`);
   const value = `{"PublicIP":"${h3.ip}","PublicIPv6":"${ip6Of(h3)}","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${MAC4}"},"BackendV6Data":{"VNI":1,"VtepMAC":"${MAC6}"}}`;
   await f.lab.etcdctl(['put', `--lease=${leaseID}`, KEY, value]);
-  t.deepEqual(keyHalves(KEY.split('/').pop() ?? ''), { subnet: S4, subnet6: S6 });
 
   step('the IPv4-only weft host programs the IPv4 half');
   t.log(`h2 programmed the flanneld peer's IPv4 half in ${await timeUntil(() => hasVxlanPeer(f.lab, h2, 4, S4, MAC4, h3.ip), 5000)} ms`);

@@ -61,7 +61,7 @@ export interface LabLease { subnet: string; subnet6?: string; value: string; key
  * The halves of a subnet key `198.18.5.0-24[&fd18:0:0:5::-64]` as prefixes, read by the core
  * (parseSubnetKey, formatPrefix); an IPv6-only key's IPv4 half is `0.0.0.0/0`.
  */
-export function keyHalves(subnetKey: string): { subnet: string; subnet6?: string } {
+function keyHalves(subnetKey: string): { subnet: string; subnet6?: string } {
   const k = parseSubnetKey(subnetKey);
   if (!k) throw new Error(`not a subnet key: ${subnetKey}`);
   return { subnet: k.v4 ? formatPrefix(k.v4) : '0.0.0.0/0', ...(k.v6 ? { subnet6: formatPrefix(k.v6) } : {}) };
