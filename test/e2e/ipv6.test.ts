@@ -9,10 +9,9 @@
 import test from 'ava';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Container, type Fabric, type LabLease, fabric, keyHalves, leaseOf, mustLease, pingAll, pingAll6, pingStream, timeUntil } from '../helpers/fabric.js';
-import { type Lab, type LabHost, addIPv6, inIPv6Prefix, yamlURL } from '../helpers/lab.js';
+import { type Container, type Fabric, type LabLease, applySpec, fabric, leaseOf, macOf, mustLease, pingAll, pingAll6, pingStream, timeUntil } from '../helpers/fabric.js';
+import { type Lab, type LabHost, addIPv6, inIPv6Prefix } from '../helpers/lab.js';
 import { dockerOptions, importBusybox, startDockerd } from '../helpers/docker.js';
-import { WEFT } from '../helpers/cli.js';
 import { sleep, until } from '../helpers/procs.js';
 import { bounded } from '../helpers/bound.js';
 
@@ -36,39 +35,21 @@ const gw6 = (subnet6: string): string => `${addIPv6(addrOf(subnet6), 1)}/${subne
 const v6Of = (l: LabLease): string => { if (!l.subnet6) throw new Error(`${l.key} has no IPv6 half`); return l.subnet6; };
 const ip6Of = (h: LabHost): string => { if (!h.ip6) throw new Error(`${h.name} has no IPv6 underlay address`); return h.ip6; };
 
-async function macOf(lab: Lab, h: LabHost, dev: string): Promise<string> {
-  const m = /"address":"([0-9a-f:]+)"/.exec(await lab.ip(h.ns, ['-j', 'link', 'show', dev]));
-  if (!m?.[1]) throw new Error(`no ${dev} on ${h.name}`);
-  return m[1];
-}
-
 const routes6 = (lab: Lab, h: LabHost): Promise<string> => lab.ip(h.ns, ['-6', 'route', 'show']);
 const routes4 = (lab: Lab, h: LabHost): Promise<string> => lab.ip(h.ns, ['-4', 'route', 'show']);
 const neigh = (lab: Lab, h: LabHost, dev: string): Promise<string> => lab.ip(h.ns, ['neigh', 'show', 'dev', dev]);
 const fdb = (lab: Lab, h: LabHost, dev: string): Promise<string> => lab.exec(h.ns, 'bridge', ['fdb', 'show', 'dev', dev]);
 
-/** vxlan over IPv6 on h toward a peer (common brief): onlink route, permanent neighbour, fdb entry to its PublicIPv6. */
-async function hasV6VxlanPeer(lab: Lab, h: LabHost, subnet6: string, mac6: string, publicIPv6: string): Promise<boolean> {
-  const g = addrOf(subnet6);
-  return new RegExp(`^${esc(subnet6)} via ${esc(g)} dev flannel-v6\\.1 proto 175 .*onlink`, 'm').test(await routes6(lab, h))
-    && (await neigh(lab, h, 'flannel-v6.1')).includes(`${g} lladdr ${mac6} PERMANENT`)
-    && (await fdb(lab, h, 'flannel-v6.1')).includes(`${mac6} dst ${publicIPv6} self permanent`);
-}
-
-async function hasV4VxlanPeer(lab: Lab, h: LabHost, subnet: string, mac: string, publicIP: string): Promise<boolean> {
+/**
+ * vxlan over IPv`family` on h toward a peer (common brief): onlink route, permanent neighbour,
+ * fdb entry to its public address (PublicIP, PublicIPv6), on flannel.1 or flannel-v6.1.
+ */
+async function hasVxlanPeer(lab: Lab, h: LabHost, family: 4 | 6, subnet: string, mac: string, publicIP: string): Promise<boolean> {
+  const dev = family === 6 ? 'flannel-v6.1' : 'flannel.1';
   const g = addrOf(subnet);
-  return new RegExp(`^${esc(subnet)} via ${esc(g)} dev flannel\\.1 proto 175 .*onlink`, 'm').test(await routes4(lab, h))
-    && (await neigh(lab, h, 'flannel.1')).includes(`${g} lladdr ${mac} PERMANENT`)
-    && (await fdb(lab, h, 'flannel.1')).includes(`${mac} dst ${publicIP} self permanent`);
-}
-
-/** `weft apply` as an operator runs it, from h1. */
-async function apply(f: Fabric, name: string, network: string): Promise<string> {
-  const file = join(f.lab.dir, `apply-${name}.yaml`);
-  writeFileSync(file, `etcd:\n  endpoints: [${yamlURL(f.lab.etcdURL)}]\nnetwork:\n${network.replace(/^(?=.)/gm, '  ')}\n`);
-  const h1 = f.lab.hosts[0];
-  if (!h1) throw new Error('no host');
-  return f.lab.exec(h1.ns, process.execPath, [WEFT, 'apply', '--spec', file]);
+  return new RegExp(`^${esc(subnet)} via ${esc(g)} dev ${esc(dev)} proto 175 .*onlink`, 'm').test(await (family === 6 ? routes6 : routes4)(lab, h))
+    && (await neigh(lab, h, dev)).includes(`${g} lladdr ${mac} PERMANENT`)
+    && (await fdb(lab, h, dev)).includes(`${mac} dst ${publicIP} self permanent`);
 }
 
 /** Lines weft logged at level error (a host that tolerates something must log none). */
@@ -130,10 +111,10 @@ for (const backend of ['vxlan', 'host-gw'] as const) {
       t.regex(link6, /vxlan id 1 local fd00:2::1 dev eth0 .*dstport 8472 nolearning/);
       t.regex(await f.lab.ip(h1.ns, ['-6', 'addr', 'show', 'dev', 'flannel-v6.1']), new RegExp(`inet6 ${esc(addrOf(v6Of(own)))}/128 `));
       // h3 joined last: give h1 a moment (joins converge well within 1 s in fabric.test.ts).
-      await timeUntil(async () => (await Promise.all(peers.map((p) => hasV6VxlanPeer(f.lab, h1, v6Of(p.l), p.mac6, ip6Of(p.h))))).every(Boolean), 5000).catch(() => 0);
+      await timeUntil(async () => (await Promise.all(peers.map((p) => hasVxlanPeer(f.lab, h1, 6, v6Of(p.l), p.mac6, ip6Of(p.h))))).every(Boolean), 5000).catch(() => 0);
       for (const p of peers) {
-        t.true(await hasV6VxlanPeer(f.lab, h1, v6Of(p.l), p.mac6, ip6Of(p.h)), `v6 route, neighbour and fdb entry for ${p.h.name}`);
-        t.true(await hasV4VxlanPeer(f.lab, h1, p.l.subnet, p.mac4, p.h.ip), `v4 route, neighbour and fdb entry for ${p.h.name}`);
+        t.true(await hasVxlanPeer(f.lab, h1, 6, v6Of(p.l), p.mac6, ip6Of(p.h)), `v6 route, neighbour and fdb entry for ${p.h.name}`);
+        t.true(await hasVxlanPeer(f.lab, h1, 4, p.l.subnet, p.mac4, p.h.ip), `v4 route, neighbour and fdb entry for ${p.h.name}`);
       }
     } else {
       const viaPeers = (r6: string): boolean => peers.every((p) => new RegExp(`^${esc(v6Of(p.l))} via ${esc(ip6Of(p.h))} dev eth0 proto 175`, 'm').test(r6));
@@ -174,7 +155,7 @@ for (const backend of ['vxlan', 'host-gw'] as const) {
       const mac6 = macs6[0] ?? '';
       await f.lab.ip(h1.ns, ['link', 'del', 'flannel-v6.1']);
       const ms = await timeUntil(async () => {
-        for (const p of peers) if (!(await hasV6VxlanPeer(f.lab, h1, v6Of(p.l), p.mac6, ip6Of(p.h)).catch(() => false))) return false;
+        for (const p of peers) if (!(await hasVxlanPeer(f.lab, h1, 6, v6Of(p.l), p.mac6, ip6Of(p.h)).catch(() => false))) return false;
         return true;
       }, 2000);
       t.log(`vxlan: deleted flannel-v6.1 recreated with every peer's entries in ${ms} ms`);
@@ -307,7 +288,7 @@ test.serial('turning IPv6 on in a running IPv4 fleet (weft apply, then a rolling
   const streams = ring.map(([a, b]) => pingStream(container(a), container(b).ip, { intervalS: 0.05, maxSeconds: 160 }));
   const streamsAt = Date.now();
   await sleep(1000);
-  const out = await apply(f, 'ipv6-on', DUAL('vxlan'));
+  const out = await applySpec(f, 'ipv6-on', DUAL('vxlan'));
   t.log(`weft apply: ${out.trim().split('\n').join(' | ')}`);
   await sleep(2000);
   for (const h of hosts) t.is(h.weft?.child.exitCode, null, `${h.name} keeps running on the changed config`);
@@ -391,13 +372,12 @@ test.serial('a flanneld-format dual-stack peer written into etcd by hand is prog
   };
   const granted = await f.lab.etcdctl(['lease', 'grant', '600']);
   const leaseID = /lease ([0-9a-f]+) granted/.exec(granted)?.[1] ?? '';
-  t.true(leaseID !== '', granted);
+  if (leaseID === '') throw new Error(`etcdctl lease grant gave no lease: ${granted}`);
   const value = `{"PublicIP":"${h3.ip}","PublicIPv6":"${ip6Of(h3)}","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${MAC4}"},"BackendV6Data":{"VNI":1,"VtepMAC":"${MAC6}"}}`;
   await f.lab.etcdctl(['put', `--lease=${leaseID}`, KEY, value]);
-  t.deepEqual(keyHalves(KEY.split('/').pop() ?? ''), { subnet: S4, subnet6: S6 });
 
   step('the IPv4-only weft host programs the IPv4 half');
-  t.log(`h2 programmed the flanneld peer's IPv4 half in ${await timeUntil(() => hasV4VxlanPeer(f.lab, h2, S4, MAC4, h3.ip), 5000)} ms`);
+  t.log(`h2 programmed the flanneld peer's IPv4 half in ${await timeUntil(() => hasVxlanPeer(f.lab, h2, 4, S4, MAC4, h3.ip), 5000)} ms`);
   await flanneldProgram(await mustLease(f.lab, h2));
   await f.addContainers();
   const c2 = f.containers.find((c) => c.host === h2);
@@ -411,12 +391,12 @@ test.serial('a flanneld-format dual-stack peer written into etcd by hand is prog
   t.deepEqual(errorLines(h2), [], 'and logs no error');
 
   step('the network turns dual-stack; a dual-stack weft host (h1) joins');
-  t.log(`weft apply: ${(await apply(f, 'dual', DUAL('vxlan'))).trim().split('\n').join(' | ')}`);
+  t.log(`weft apply: ${(await applySpec(f, 'dual', DUAL('vxlan'))).trim().split('\n').join(' | ')}`);
   f.specs[0] = f.lab.writeSpec(h1, DUAL('vxlan'));
   await f.lab.startWeft(h1, f.specs[0]);
   const l1 = await mustLease(f.lab, h1);
   t.regex(l1.key, DUAL_KEY);
-  t.log(`h1 programmed both halves of the flanneld peer in ${await timeUntil(async () => await hasV4VxlanPeer(f.lab, h1, S4, MAC4, h3.ip) && await hasV6VxlanPeer(f.lab, h1, S6, MAC6, ip6Of(h3)), 5000)} ms`);
+  t.log(`h1 programmed both halves of the flanneld peer in ${await timeUntil(async () => await hasVxlanPeer(f.lab, h1, 4, S4, MAC4, h3.ip) && await hasVxlanPeer(f.lab, h1, 6, S6, MAC6, ip6Of(h3)), 5000)} ms`);
   await flanneldProgram(l1);
   await f.addContainers();
   const c1 = f.containers.find((c) => c.host === h1);

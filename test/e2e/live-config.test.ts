@@ -8,23 +8,14 @@
 import test from 'ava';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Fabric, continuousPing, fabric, mustLease, timeUntil } from '../helpers/fabric.js';
+import { type Fabric, applySpec, continuousPing, fabric, mustLease, timeUntil } from '../helpers/fabric.js';
 import type { LabHost } from '../helpers/lab.js';
-import { WEFT } from '../helpers/cli.js';
 import { bounded } from '../helpers/bound.js';
 
 const INTERVAL_S = 0.01;
 const WINDOW_PACKETS = 450; // 4.5 s per switch: ~0.3 s before the apply, the CLI's start-up, the switch, convergence
 const VXLAN = (extra = '') => `cidr: 198.18.0.0/17\nbackend:\n  type: vxlan\n${extra}`;
 const HOSTGW = 'cidr: 198.18.0.0/17\nbackend:\n  type: host-gw\n';
-
-/** `weft apply` as an operator runs it, from h1 (which reaches etcd on the underlay). */
-async function apply(f: Fabric, name: string, network: string, flags: string[] = []): Promise<string> {
-  const file = join(f.lab.dir, `apply-${name.replace(/[^a-z0-9]+/gi, "-")}.yaml`);
-  writeFileSync(file, `etcd:\n  endpoints: [${f.lab.etcdURL}]\nnetwork:\n${network.replace(/^(?=.)/gm, '  ')}`);
-  const h1 = f.lab.hosts[0] as LabHost;
-  return f.lab.exec(h1.ns, process.execPath, [WEFT, 'apply', '--spec', file, ...flags]);
-}
 
 interface Row { change: string; lostMs: number[]; convergedMs: number }
 
@@ -37,7 +28,7 @@ async function measured(t: { log: (...a: unknown[]) => void }, f: Fabric, name: 
   const pings = [[0, 1], [1, 2], [2, 0]].map(([a, b]) => continuousPing(f, a ?? 0, b ?? 0, { count: WINDOW_PACKETS, intervalS: INTERVAL_S }));
   await new Promise((r) => setTimeout(r, 300));
   const t0 = Date.now();
-  const out = await apply(f, name, network);
+  const out = await applySpec(f, name, network);
   t.log(`${name}: weft apply -> ${out.split('\n')[0] ?? ''}`);
   let convergedMs = 0;
   for (const h of f.lab.hosts) convergedMs = Math.max(convergedMs, (Date.now() - t0) + await timeUntil(() => converged(h), 4000));
@@ -122,9 +113,9 @@ test.serial('live network config changes under traffic: MTU, vxlan -> host-gw ->
   if (!top || !keep) throw new Error('three leases expected');
   const mover = hosts[leases1.indexOf(top)] as LabHost;
   const shrunk = `cidr: 198.18.0.0/16\nsubnetMax: ${keep.subnet.replace('/24', '')}\nbackend:\n  type: vxlan\n  vni: 2\n`;
-  const dry = await apply(f, 'shrink', shrunk, ['--dry-run', '--force']);
+  const dry = await applySpec(f, 'shrink', shrunk, ['--dry-run', '--force']);
   t.regex(dry, new RegExp(`# hosts that move to a new subnet: 1\n#   ${top.key.split('/').pop() ?? '?'}: `), 'apply names the host that moves');
-  await apply(f, 'shrink', shrunk, ['--force']);
+  await applySpec(f, 'shrink', shrunk, ['--force']);
   const moved = await timeUntil(async () => (await mustLease(f.lab, mover).catch(() => top)).key !== top.key, 10_000);
   const now = await mustLease(f.lab, mover);
   t.log(`shrink: ${mover.name} moved ${top.subnet} -> ${now.subnet} in ${moved} ms`);

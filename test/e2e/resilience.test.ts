@@ -2,19 +2,13 @@
 // host that behaves exactly like flanneld (interop both ways, its MAC changing on reboot).
 import test from 'ava';
 import { WEFT } from '../helpers/cli.js';
-import { type Fabric, continuousPing, fabric, hostRoutes, mustLease, pingAll, timeUntil } from '../helpers/fabric.js';
+import { continuousPing, fabric, hostRoutes, macOf, mustLease, pingAll, timeUntil } from '../helpers/fabric.js';
 import type { LabHost } from '../helpers/lab.js';
 import { sleep, until } from '../helpers/procs.js';
 import { bounded } from '../helpers/bound.js';
 
 // Hosts lease from 198.18.1-199; the tests' own leases (flanneld-style host, synthetic peers) use 240 and 250.
 const VXLAN = 'cidr: 198.18.0.0/16\nsubnetMax: 198.18.199.0\nbackend:\n  type: vxlan';
-
-async function macOf(f: Fabric, h: LabHost): Promise<string> {
-  const m = /"address":"([0-9a-f:]+)"/.exec(await f.lab.ip(h.ns, ['-j', 'link', 'show', 'flannel.1']));
-  if (!m?.[1]) throw new Error(`no flannel.1 on ${h.name}`);
-  return m[1];
-}
 
 /** Continuous ping from one container to another: resolves with packets sent and received. */
 test.serial('drift is repaired: routes, neighbours, fdb entries and a deleted device within 2 s, flushed chains within 10 s', async (t) => {
@@ -24,8 +18,8 @@ test.serial('drift is repaired: routes, neighbours, fdb entries and a deleted de
   const [h1, h2] = f.lab.hosts as [LabHost, LabHost];
   const s2 = (await mustLease(f.lab, h2)).subnet;
   const g2 = s2.replace('/24', '');
-  const mac1 = await macOf(f, h1);
-  const mac2 = await macOf(f, h2);
+  const mac1 = await macOf(f.lab, h1, 'flannel.1');
+  const mac2 = await macOf(f.lab, h2, 'flannel.1');
   const routeBack = async () => (await hostRoutes(f.lab, h1)).includes(`${s2} via ${g2} dev flannel.1`);
 
   await f.lab.ip(h1.ns, ['route', 'del', s2]);
@@ -37,7 +31,7 @@ test.serial('drift is repaired: routes, neighbours, fdb entries and a deleted de
 
   await f.lab.ip(h1.ns, ['link', 'del', 'flannel.1']);
   t.log(`device recreated with all peers in ${await timeUntil(async () => routeBack().catch(() => false), 2000)} ms`);
-  t.is(await macOf(f, h1), mac1, 'the recreated device keeps its MAC, so peers stay valid');
+  t.is(await macOf(f.lab, h1, 'flannel.1'), mac1, 'the recreated device keeps its MAC, so peers stay valid');
   t.regex(h1.weft!.output(), /"msg":"repaired drift","change":"ip link add flannel\.1 /, 'weft recreated it');
   t.deepEqual(await pingAll(f), []);
 
@@ -78,7 +72,7 @@ test.serial('a continuous ping survives a weft restart (SIGTERM, start) and a 20
   await f.addContainers();
   const h2 = f.lab.hosts[1]!;
   const lease = await mustLease(f.lab, h2);
-  const mac = await macOf(f, h2);
+  const mac = await macOf(f.lab, h2, 'flannel.1');
 
   const ping = continuousPing(f, 0, 1, { count: 250, intervalS: 0.02 });
   await sleep(1000);
@@ -90,7 +84,7 @@ test.serial('a continuous ping survives a weft restart (SIGTERM, start) and a 20
   t.log(`restart: ${r.received}/${r.sent} replies`);
   t.is(r.received, r.sent, 'no packet lost across the restart');
   t.is((await mustLease(f.lab, h2)).subnet, lease.subnet, 'same subnet');
-  t.is(await macOf(f, h2), mac, 'same VTEP MAC');
+  t.is(await macOf(f.lab, h2, 'flannel.1'), mac, 'same VTEP MAC');
   t.notRegex(again.output(), /"msg":"reconciled"/, 'the restarted agent adopted everything and changed nothing');
 
   const outage = continuousPing(f, 0, 2, { count: 240, intervalS: 0.1 });
@@ -116,7 +110,7 @@ test.serial('a host behaving exactly like flanneld and weft hosts reach each oth
   const key = '/coreos.com/network/subnets/198.18.250.0-24';
   const granted = await f.lab.etcdctl(['lease', 'grant', '600']);
   const leaseID = /lease ([0-9a-f]+) granted/.exec(granted)?.[1] ?? '';
-  const weftPeers = await Promise.all([h1, h2].map(async (h) => ({ h, subnet: (await mustLease(f.lab, h)).subnet, mac: await macOf(f, h) })));
+  const weftPeers = await Promise.all([h1, h2].map(async (h) => ({ h, subnet: (await mustLease(f.lab, h)).subnet, mac: await macOf(f.lab, h, 'flannel.1') })));
 
   // flanneld's datapath (§3.2, §3.5), programmed by hand, and its lease in flanneld's format.
   const flanneld = async (mac: string) => {

@@ -1,6 +1,11 @@
 /** A lab fabric running weft, and what e2e tests ask of it (leases, routes, reachability). */
 import type { ExecutionContext } from 'ava';
-import { Lab, type LabHost } from './lab.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { formatPrefix } from '../../src/core/cidr.js';
+import { parseSubnetKey } from '../../src/core/subnet-key.js';
+import { WEFT } from './cli.js';
+import { Lab, type LabHost, yamlURL } from './lab.js';
 import { type Started, start, until } from './procs.js';
 
 /** A container behind a host's bridge: `ip` its IPv4 address ('' if none), `ip6` its IPv6 address if it has one. */
@@ -33,16 +38,33 @@ export async function fabric(t: ExecutionContext, o: { hosts: number; network: s
 }
 
 /**
+ * `weft apply` as an operator runs it, from h1 (which reaches etcd on the underlay), with `flags`:
+ * the spec `<lab>/apply-<name>.yaml` holds the lab's etcd URL and `network` (indented under
+ * `network:`, ending in one newline). Returns what apply printed.
+ */
+export async function applySpec(f: Fabric, name: string, network: string, flags: readonly string[] = []): Promise<string> {
+  const file = join(f.lab.dir, `apply-${name.replace(/[^a-z0-9]+/gi, '-')}.yaml`);
+  const body = network.replace(/^(?=.)/gm, '  ');
+  writeFileSync(file, `etcd:\n  endpoints: [${yamlURL(f.lab.etcdURL)}]\nnetwork:\n${body}${body.endsWith('\n') ? '' : '\n'}`);
+  const h1 = f.lab.hosts[0];
+  if (!h1) throw new Error('no host');
+  return f.lab.exec(h1.ns, process.execPath, [WEFT, 'apply', '--spec', file, ...flags]);
+}
+
+/**
  * A lease as e2e tests see it: `subnet` the key's IPv4 half as a prefix (`198.18.5.0/24`;
  * `0.0.0.0/0` for an IPv6-only key), `subnet6` its IPv6 half (`fd18:0:0:5::/64`) if any.
  */
 export interface LabLease { subnet: string; subnet6?: string; value: string; key: string }
 
-/** The halves of a subnet key `198.18.5.0-24[&fd18:0:0:5::-64]` as prefixes. */
-export function keyHalves(subnetKey: string): { subnet: string; subnet6?: string } {
-  const [v4 = '', v6] = subnetKey.split('&');
-  const slash = (half: string): string => half.replace(/-(\d+)$/, '/$1');
-  return { subnet: slash(v4), ...(v6 !== undefined ? { subnet6: slash(v6) } : {}) };
+/**
+ * The halves of a subnet key `198.18.5.0-24[&fd18:0:0:5::-64]` as prefixes, read by the core
+ * (parseSubnetKey, formatPrefix); an IPv6-only key's IPv4 half is `0.0.0.0/0`.
+ */
+function keyHalves(subnetKey: string): { subnet: string; subnet6?: string } {
+  const k = parseSubnetKey(subnetKey);
+  if (!k) throw new Error(`not a subnet key: ${subnetKey}`);
+  return { subnet: k.v4 ? formatPrefix(k.v4) : '0.0.0.0/0', ...(k.v6 ? { subnet6: formatPrefix(k.v6) } : {}) };
 }
 
 /** The lease host h owns (found through weft's owner record), or undefined. */
@@ -57,6 +79,13 @@ export async function leaseOf(lab: Lab, h: LabHost): Promise<LabLease | undefine
     return { ...keyHalves(subnetKey), value, key };
   }
   return undefined;
+}
+
+/** The MAC address of device `dev` (`flannel.1`, `flannel-v6.1`) on h; throws when h has no such device. */
+export async function macOf(lab: Lab, h: LabHost, dev: string): Promise<string> {
+  const m = /"address":"([0-9a-f:]+)"/.exec(await lab.ip(h.ns, ['-j', 'link', 'show', dev]));
+  if (!m?.[1]) throw new Error(`no ${dev} on ${h.name}`);
+  return m[1];
 }
 
 export async function hostRoutes(lab: Lab, h: LabHost): Promise<string> {
@@ -105,23 +134,33 @@ export async function mustLease(lab: Lab, h: LabHost): Promise<LabLease> {
   return l;
 }
 
+/** Packets sent and received, from ping's summary (`5 packets transmitted, 4 received`); undefined when it printed none. */
+function pingSummary(output: string): { sent: number; received: number } | undefined {
+  const m = /(\d+) packets transmitted, (\d+) received/.exec(output);
+  return m ? { sent: Number(m[1]), received: Number(m[2]) } : undefined;
+}
+
+/** ping from container `from` to address `to` (IPv4 or IPv6 by its form), `bound` (-c N or -w S), `intervalS` apart, one reply awaited 1 s. */
+function startPing(from: Container, to: string, bound: readonly string[], intervalS: number): Started {
+  return start('nsenter', [`--net=/var/run/netns/${from.ns}`, 'ping', to.includes(':') ? '-6' : '-4', '-n', '-q', ...bound, '-i', String(intervalS), '-W', '1', to]);
+}
+
 /**
- * A bounded continuous ping from container `from` to container `to`: `count` packets, or for
- * `seconds` (ping -w), `intervalS` apart. Resolves with what was sent and received.
+ * A bounded continuous ping over IPv4 from container `from` to container `to`: `count` packets,
+ * or for `seconds` (ping -w), `intervalS` apart. Resolves with what was sent and received
+ * (received -1 when ping printed no summary).
  */
-export function continuousPing(f: Fabric, from: number, to: number, o: { count?: number; seconds?: number; intervalS: number; family?: 4 | 6 }): Promise<{ sent: number; received: number }> {
+export function continuousPing(f: Fabric, from: number, to: number, o: { count?: number; seconds?: number; intervalS: number }): Promise<{ sent: number; received: number }> {
   const a = f.containers[from];
   const b = f.containers[to];
   if (!a || !b) throw new Error('no such container');
-  const dst = o.family === 6 ? b.ip6 : b.ip;
-  if (!dst) throw new Error(`the container on ${b.host.name} has no IPv${o.family ?? 4} address`);
+  if (!b.ip) throw new Error(`the container on ${b.host.name} has no IPv4 address`);
   const bound = o.count !== undefined ? ['-c', String(o.count)] : ['-w', String(o.seconds ?? 10)];
-  const p = start('nsenter', [`--net=/var/run/netns/${a.ns}`, 'ping', '-n', '-q', ...bound, '-i', String(o.intervalS), '-W', '1', dst]);
+  const p = startPing(a, b.ip, bound, o.intervalS);
   const limitS = o.count !== undefined ? o.count * o.intervalS : (o.seconds ?? 10);
   return (async () => {
     await until(() => p.child.exitCode !== null || p.child.signalCode !== null, (limitS + 20) * 1000, 100);
-    const m = /(\d+) packets transmitted, (\d+) received/.exec(p.output());
-    return { sent: Number(m?.[1] ?? 0), received: Number(m?.[2] ?? -1) };
+    return pingSummary(p.output()) ?? { sent: 0, received: -1 };
   })();
 }
 
@@ -130,19 +169,18 @@ export function continuousPing(f: Fabric, from: number, to: number, o: { count?:
  * most `maxSeconds`, ping -w): `stop()` ends it with SIGINT, as ^C does, and returns what was
  * sent and received. For traffic across steps whose length is not known beforehand.
  */
-export interface PingStream { readonly proc: Started; stop(): Promise<{ sent: number; received: number }> }
+export interface PingStream { stop(): Promise<{ sent: number; received: number }> }
 
 export function pingStream(from: Container, to: string, o: { intervalS: number; maxSeconds: number }): PingStream {
   if (to === '') throw new Error('pingStream: no address');
-  const p = start('nsenter', [`--net=/var/run/netns/${from.ns}`, 'ping', to.includes(':') ? '-6' : '-4', '-n', '-q', '-w', String(o.maxSeconds), '-i', String(o.intervalS), '-W', '1', to]);
+  const p = startPing(from, to, ['-w', String(o.maxSeconds)], o.intervalS);
   return {
-    proc: p,
     async stop() {
       if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGINT');
       await until(() => p.child.exitCode !== null || p.child.signalCode !== null, 10_000, 50, 'the ping to end');
-      const m = /(\d+) packets transmitted, (\d+) received/.exec(p.output());
-      if (!m) throw new Error(`ping printed no summary: ${p.output()}`);
-      return { sent: Number(m[1]), received: Number(m[2]) };
+      const r = pingSummary(p.output());
+      if (!r) throw new Error(`ping printed no summary: ${p.output()}`);
+      return r;
     },
   };
 }

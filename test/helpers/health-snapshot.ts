@@ -1,4 +1,5 @@
-/** A healthy running agent's snapshot at a fixed time, for the health, status and metrics tests. */
+/** A healthy running agent's snapshot at a fixed time and its counters, for the health, status and metrics tests. */
+import type { AgentCounters } from '../../src/agent/metrics.js';
 import type { HealthSnapshot } from '../../src/core/health.js';
 
 export const NOW = 1_800_000_000_000;
@@ -16,3 +17,6 @@ export function healthSnapshot(patch: Partial<HealthSnapshot> = {}): HealthSnaps
     ...patch,
   };
 }
+
+/** The agent's counters behind a scrape (/metrics). */
+export const COUNTERS: AgentCounters = { renewalsOk: 4, renewalsFailed: 1, reacquisitions: 0, malformedSeen: 0, etcdRequests: 100, etcdClientResets: 0, opsApplied: 10, opsFailed: 0, passFailures: 0, rulesRestores: 1 };

@@ -11,6 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type IP, addToIP, contains, formatIP, parseIP, parsePrefix } from '../../src/core/cidr.js';
 import { WEFT } from './cli.js';
 import { type Started, run, start, until } from './procs.js';
 
@@ -92,34 +93,25 @@ export function yamlURL(url: string): string {
   return url.includes('[') ? JSON.stringify(url) : url;
 }
 
-/** The canonical text of an IPv6 address (lowercase, longest zero run as `::`: Go's net.IP.String for non-mapped addresses). */
-export function canonicalIPv6(text: string): string {
-  return new URL(`http://[${text}]/`).hostname.slice(1, -1);
-}
-
-/** The eight 16-bit groups of an IPv6 address (no embedded IPv4 form). */
-export function ipv6Groups(text: string): number[] {
-  const [head = '', tail] = canonicalIPv6(text).split('::');
-  const h = head === '' ? [] : head.split(':');
-  const tl = tail === undefined || tail === '' ? [] : tail.split(':');
-  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - tl.length).fill('0'), ...tl];
-  return groups.map((g) => parseInt(g, 16));
+/** An IPv6 address of the core's (src/core/cidr.ts); throws on any other text. */
+function mustIPv6(text: string): IP {
+  const a = parseIP(text);
+  if (a?.family !== 6) throw new Error(`not an IPv6 address: ${text}`);
+  return a;
 }
 
 /** Whether IPv6 address `addr` lies in `prefix` (`fd18:0:0:5::/64`). */
 export function inIPv6Prefix(addr: string, prefix: string): boolean {
-  const [net = '', len = '128'] = prefix.split('/');
-  const toBig = (x: string): bigint => ipv6Groups(x).reduce((acc, g) => (acc << 16n) + BigInt(g), 0n);
-  const shift = 128n - BigInt(len);
-  return toBig(addr) >> shift === toBig(net) >> shift;
+  const p = parsePrefix(prefix);
+  if (p?.ip.family !== 6) throw new Error(`not an IPv6 prefix: ${prefix}`);
+  return contains(p, mustIPv6(addr));
 }
 
-/** An IPv6 address plus `n` (`fd18:0:0:5::` + 1 = `fd18:0:0:5::1`), canonical. */
+/** An IPv6 address plus `n` (`fd18:0:0:5::` + 1 = `fd18:0:0:5::1`), in Go's text form. */
 export function addIPv6(text: string, n: number): string {
-  let v = ipv6Groups(text).reduce((acc, g) => (acc << 16n) + BigInt(g), 0n) + BigInt(n);
-  const out: string[] = [];
-  for (let i = 0; i < 8; i++) { out.unshift((v & 0xffffn).toString(16)); v >>= 16n; }
-  return canonicalIPv6(out.join(':'));
+  const a = addToIP(mustIPv6(text), BigInt(n));
+  if (!a) throw new Error(`${text} + ${n} leaves the IPv6 address space`);
+  return formatIP(a);
 }
 
 export class Lab {

@@ -20,7 +20,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, 
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { systemdWords } from './unit-env.js';
+import { applyEnvironmentLine, systemdWords } from './unit-env.js';
 
 const ETC = '/etc/systemd/system';
 const DIRS = [ETC, '/run/systemd/system', '/usr/local/lib/systemd/system', '/lib/systemd/system'];
@@ -63,7 +63,7 @@ function load(u: string): Map<string, string[]> {
 
 function environment(keys: Map<string, string[]>): Record<string, string> {
   const env: Record<string, string> = { ...SERVICE_ENV };
-  for (const line of keys.get('Service.Environment') ?? []) for (const w of systemdWords(line)) { const i = w.indexOf('='); if (i > 0) env[w.slice(0, i)] = w.slice(i + 1); }
+  for (const line of keys.get('Service.Environment') ?? []) applyEnvironmentLine(env, line);
   for (const spec of keys.get('Service.EnvironmentFile') ?? []) {
     const optional = spec.startsWith('-');
     const file = optional ? spec.slice(1) : spec;

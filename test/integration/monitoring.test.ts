@@ -10,9 +10,10 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { type AgentCounters, Metrics } from '../../src/agent/metrics.js';
+import { Metrics } from '../../src/agent/metrics.js';
 import type { HealthSnapshot } from '../../src/core/health.js';
 import { REPO } from '../helpers/cli.js';
+import { COUNTERS, healthSnapshot } from '../helpers/health-snapshot.js';
 
 const DIR = join(REPO, 'examples/monitoring');
 const promtool = (args: string[]) => spawnSync('promtool', args, { cwd: DIR, encoding: 'utf8', timeout: 60_000 });
@@ -95,17 +96,15 @@ test('the dashboard and the rules name only metrics weft exports', (t) => {
   t.log(`${queries.length} queries read ${used.size} metrics: ${[...used].sort().join(', ')}`);
 });
 
-const NOW = 1_800_000_000_000;
-const SNAPSHOT: HealthSnapshot = {
-  nowMs: NOW, startedAtMs: NOW - 60_000, phase: 'running', step: 'done', version: '9.9.9-"odd\\version\nx',
-  lease: { subnet: '10.5.3.0/24', publicIP: '192.0.2.3', ipv6Subnet: 'fd00:10:244:5::/64', expiresAtMs: NOW + 3_600_000, renewDueAtMs: NOW + 1_800_000, lastRenewedAtMs: NOW - 10_000, reacquiring: false },
-  backend: { type: 'vxlan', device: 'flannel.1', mtu: 1450 },
+const base = healthSnapshot();
+/** Leased dual-stack, with text that /metrics must escape (a version and a drift kind with `"`, `\\` and a newline). */
+const SNAPSHOT: HealthSnapshot = healthSnapshot({
+  version: '9.9.9-"odd\\version\nx',
+  lease: { ...base.lease!, ipv6Subnet: 'fd00:10:244:5::/64' },
   peers: { known: 12, programmed: 11, rejected: 1, malformed: 2 },
-  reconcile: { passes: 40, lastPassAtMs: NOW - 2000, lastPassOk: true, lastPassDurationMs: 4, lastError: '', runningSinceMs: 0, driftRepairs: { route: 2, 'we"ird\\kind\n': 1 } },
-  etcd: { lastOkAtMs: NOW - 1000, lastError: '', requestErrors: 3, watchRestarts: 1 },
-  etcdGraceMs: 60_000, stuckAfterMs: 15_000,
-};
-const COUNTERS: AgentCounters = { renewalsOk: 7, renewalsFailed: 1, reacquisitions: 0, malformedSeen: 2, etcdRequests: 900, etcdClientResets: 0, opsApplied: 55, opsFailed: 1, passFailures: 1, rulesRestores: 2 };
+  reconcile: { ...base.reconcile, driftRepairs: { route: 2, 'we"ird\\kind\n': 1 } },
+  etcd: { ...base.etcd, requestErrors: 3 },
+});
 
 const checkMetrics = (text: string) => spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8', timeout: 60_000 });
 

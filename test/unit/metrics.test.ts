@@ -1,9 +1,9 @@
 // weft's /metrics (agent/metrics.ts): values read from the agent at scrape time, the pass
 // histogram, the process metrics (prom-client's names) and their /proc readers.
 import test from 'ava';
-import { type AgentCounters, Metrics, parseMaxOpenFiles, parseProcStatus, readProcSelf } from '../../src/agent/metrics.js';
+import { Metrics, parseMaxOpenFiles, parseProcStatus, readProcSelf } from '../../src/agent/metrics.js';
 import type { HealthSnapshot } from '../../src/core/health.js';
-import { NOW, healthSnapshot } from '../helpers/health-snapshot.js';
+import { COUNTERS, NOW, healthSnapshot } from '../helpers/health-snapshot.js';
 
 const base = healthSnapshot();
 const SNAPSHOT: HealthSnapshot = healthSnapshot({
@@ -11,7 +11,6 @@ const SNAPSHOT: HealthSnapshot = healthSnapshot({
   peers: { known: 3, programmed: 2, rejected: 1, malformed: 0 },
   reconcile: { ...base.reconcile, passes: 5 },
 });
-const COUNTERS: AgentCounters = { renewalsOk: 4, renewalsFailed: 1, reacquisitions: 0, malformedSeen: 0, etcdRequests: 100, etcdClientResets: 0, opsApplied: 10, opsFailed: 0, passFailures: 0, rulesRestores: 1 };
 
 /** The lines of one family's samples (name or name_suffix, then labels or a space). */
 const samples = (body: string, name: string): string[] => body.split('\n').filter((l) => !l.startsWith('#') && new RegExp(`^${name}(_bucket|_sum|_count)?[{ ]`).test(l));

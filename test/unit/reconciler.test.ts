@@ -30,13 +30,28 @@ function peer(n: number): PeerLease {
   return v.lease;
 }
 
-function setup(o: { resyncMs?: number; rulesEveryMs?: number; config?: typeof VX } = {}): { r: Reconciler; host: FakeHost; peers: PeerLease[]; lines: string[] } {
-  const peers: PeerLease[] = [peer(2)];
-  const host = new FakeHost(underlay);
+interface SetupOptions {
+  readonly resyncMs?: number;
+  readonly rulesEveryMs?: number;
+  readonly config?: typeof VX;
+  /** The host's routes before weft (default: the IPv4 underlay's /24). */
+  readonly underlay?: readonly ObservedRoute[];
+  /** Default: IPv4 only (`facts`). */
+  readonly facts?: HostFacts;
+  /** IPv6 served too: the network, this host's subnet and flannel-v6.1's MAC. */
+  readonly v6?: { readonly network: Prefix; readonly subnet: Prefix; readonly vtepMAC: string };
+  /** The peers at the start (default: peer 2); the `peers` returned is this array, read on every pass. */
+  readonly peers?: PeerLease[];
+}
+
+function setup(o: SetupOptions = {}): { r: Reconciler; host: FakeHost; peers: PeerLease[]; lines: string[] } {
+  const peers: PeerLease[] = o.peers ?? [peer(2)];
+  const host = new FakeHost(o.underlay ?? underlay);
   const lines: string[] = [];
   const r = new Reconciler({ host, log: jsonLogger({ write: (l: string) => { lines.push(l); } }), clock: Date, resyncMs: o.resyncMs ?? 60_000, rulesEveryMs: o.rulesEveryMs ?? 60_000 });
   const inputs: ReconcileInputs = {
-    backend: vxlan, config: o.config ?? VX, v4: { network: pfx('198.18.0.0/16'), subnet: own }, facts, mtu: 1450, vtepMAC: MAC,
+    backend: vxlan, config: o.config ?? VX, v4: { network: pfx('198.18.0.0/16'), subnet: own }, facts: o.facts ?? facts, mtu: 1450, vtepMAC: MAC,
+    ...(o.v6 ? { v6: { network: o.v6.network, subnet: o.v6.subnet }, vtepMACv6: o.v6.vtepMAC } : {}),
     ipMasq: true, randomFully: false, files, peers: () => peers,
   };
   r.setInputs(inputs);
@@ -360,15 +375,15 @@ test('after stop no pass runs and settle returns, even with a retry pending', as
 
 test('dual-stack vxlan through the reconciler and its tracker: flannel-v6.1 with the IPv6 MAC, and each peer\'s IPv6 entries on it', async (t) => {
   const DUAL = checkNetworkConfig(decodeNetworkConfig('{"Network":"198.18.0.0/16","EnableIPv6":true,"IPv6Network":"fd18::/48","Backend":{"Type":"vxlan"}}'));
-  const v6 = (s: string) => { const p = parsePrefix(s); if (!p) throw new Error(s); return p; };
-  const f6: HostFacts = { ...facts, ifaceIPv6: v6('fd00:2::1/128').ip, publicIPv6: v6('fd00:2::1/128').ip };
-  const host = new FakeHost([...underlay, { dst: v6('fd00:2::/64'), dev: 'eth0', proto: 'kernel', onlink: false, scopeLink: false }]);
   const v = validatePeerLease('198.18.2.0-24&fd18:0:0:2::-64', '{"PublicIP":"192.0.2.12","PublicIPv6":"fd00:2::12","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:00:00:00:00:02"},"BackendV6Data":{"VNI":1,"VtepMAC":"0e:00:00:00:06:02"}}', DUAL);
   if (!v.ok) { t.fail(v.reason); return; }
-  const r = new Reconciler({ host, log: jsonLogger({ write: () => undefined }), clock: Date, resyncMs: 60_000, rulesEveryMs: 60_000 });
-  r.setInputs({
-    backend: vxlan, config: DUAL, v4: { network: pfx('198.18.0.0/16'), subnet: own }, v6: { network: v6('fd18::/48'), subnet: v6('fd18:0:0:1::/64') },
-    facts: f6, mtu: 1450, vtepMAC: MAC, vtepMACv6: '0e:66:66:66:66:66', ipMasq: true, randomFully: false, peers: () => [v.lease], peer: (k) => (k === v.lease.subnetKey ? v.lease : undefined),
+  const ip6 = pfx('fd00:2::1/128').ip;
+  const { r, host } = setup({
+    config: DUAL,
+    underlay: [...underlay, { dst: pfx('fd00:2::/64'), dev: 'eth0', proto: 'kernel', onlink: false, scopeLink: false }],
+    facts: { ...facts, ifaceIPv6: ip6, publicIPv6: ip6 },
+    v6: { network: pfx('fd18::/48'), subnet: pfx('fd18:0:0:1::/64'), vtepMAC: '0e:66:66:66:66:66' },
+    peers: [v.lease],
   });
   await r.settle();
   t.like(host.links.get('flannel-v6.1'), { kind: 'vxlan', vni: 1, mac: '0e:66:66:66:66:66', mtu: 1430, local: 'fd00:2::1' });

@@ -13,6 +13,7 @@ import { jsonLogger } from '../../src/adapters/log.js';
 import { versionSupportsRandomFully } from '../../src/adapters/iptables.js';
 import { type ReconcileInputs, Reconciler } from '../../src/agent/reconciler.js';
 import { FakeHost } from '../helpers/fake-host.js';
+import { sleep } from '../helpers/procs.js';
 
 const pfx = (s: string): Prefix => { const p = parsePrefix(s); if (!p) throw new Error(s); return p; };
 const RULES6 = { family: 6 as const, network: pfx('fd18::/48'), ownSubnet: pfx('fd18:0:0:5::/64'), ipMasq: true, randomFully: true };
@@ -162,7 +163,6 @@ test('a family whose ip6tables fails does not stop the IPv4 rules, and is retrie
   const host = new FakeHost();
   host.saveFails.add(6);
   const { r, lines } = setup({ v4, v6 }, host);
-  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
   await sleep(400);
   t.is(chains(host.tables).length, 10, 'IPv4 rules installed');
   t.deepEqual(chains(host.tables6), []);
