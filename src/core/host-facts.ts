@@ -71,7 +71,8 @@ export interface FactsInput {
 /** 0.0.0.0: the IPv4 fields of an IPv6-only host. */
 export const NO_IPV4: IP = ip(4, 0n);
 
-const isZero = (a: IP): boolean => a.value === 0n;
+/** Is `a` 0.0.0.0, the IPv4 address an IPv6-only host publishes as PublicIP (as flanneld): never an identity. */
+export const isNoIPv4 = (a: IP): boolean => a.family === 4 && a.value === 0n;
 
 /** The link's IPv4 address (the first global one). */
 const v4Of = (l: ObservedLink): Prefix | undefined => l.addrs.find((a) => a.ip.family === 4);
@@ -173,7 +174,7 @@ export function chooseInterface(i: FactsInput): HostFacts {
  */
 export function familyRefusal(config: NetworkConfig, facts: HostFacts): string | undefined {
   const problems: string[] = [];
-  if (config.ipv4 && (isZero(facts.ifaceIP) || isZero(facts.publicIP))) {
+  if (config.ipv4 && (isNoIPv4(facts.ifaceIP) || isNoIPv4(facts.publicIP))) {
     problems.push(`IPv4 is on in the network config but ${facts.iface} (${facts.why}) has no IPv4 address: choose an interface that has one (host.interface, host.interfaceRegex, host.canReach) or make the network IPv6-only (network.ipv4: false)`);
   }
   if (config.ipv6) {
@@ -205,4 +206,4 @@ export function isAdjacent(routes: readonly ObservedRoute[], peer: IP, iface: st
 }
 
 /** The address that names this host (presence, owner record, status): IPv4, or on an IPv6-only host its IPv6 one. */
-export const hostAddress = (f: Pick<HostFacts, 'publicIP' | 'publicIPv6'>): string => (f.publicIP.value === 0n && f.publicIPv6 ? formatIP(f.publicIPv6) : formatIP(f.publicIP));
+export const hostAddress = (f: Pick<HostFacts, 'publicIP' | 'publicIPv6'>): string => (isNoIPv4(f.publicIP) && f.publicIPv6 ? formatIP(f.publicIPv6) : formatIP(f.publicIP));
