@@ -8,7 +8,7 @@ import { type SavedTable, parseIptablesSave } from '../core/masq.js';
 import { exec, execOk, streamLines } from './exec.js';
 
 /** The iptables program for a family. */
-export const iptablesTool = (family: Family): 'iptables' | 'ip6tables' => (family === 4 ? 'iptables' : 'ip6tables');
+const iptablesTool = (family: Family): 'iptables' | 'ip6tables' => (family === 4 ? 'iptables' : 'ip6tables');
 
 export async function saveTables(family: Family, tables: readonly string[]): Promise<Map<string, SavedTable>> {
   const out = new Map<string, SavedTable>();
@@ -40,7 +40,7 @@ export async function supportsRandomFully(family: Family = 4): Promise<boolean> 
 }
 
 /** Does `iptables` (and so ip6tables) program nf_tables (iptables-nft), whose changes xtables-monitor sees? */
-export async function usesNfTables(): Promise<boolean> {
+async function usesNfTables(): Promise<boolean> {
   const r = await exec('iptables', ['--version']).catch(() => undefined);
   return r !== undefined && r.stdout.includes('(nf_tables)');
 }

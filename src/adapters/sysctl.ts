@@ -14,7 +14,7 @@ export function isSafeIfName(name: string): boolean {
 }
 
 /** Turn IPv4 forwarding on if it is off; returns true when it had to. */
-export async function ensureIPv4Forwarding(): Promise<boolean> {
+async function ensureIPv4Forwarding(): Promise<boolean> {
   if ((await readFile(FORWARD[4], 'utf8')).trim() === '1') return false;
   await writeFile(FORWARD[4], '1\n');
   return true;
@@ -27,7 +27,7 @@ export async function ensureIPv4Forwarding(): Promise<boolean> {
  * the fabric interface's `accept_ra` goes from 1 to 2 first (accept them while forwarding; best
  * effort). Any other value (0: static configuration, 2: already) is left alone.
  */
-export async function ensureIPv6Forwarding(iface?: string): Promise<boolean> {
+async function ensureIPv6Forwarding(iface?: string): Promise<boolean> {
   if ((await readFile(FORWARD[6], 'utf8')).trim() === '1') return false;
   if (iface !== undefined && isSafeIfName(iface)) {
     const ra = `net/ipv6/conf/${iface}/accept_ra`;

@@ -79,7 +79,7 @@ export type EntryVerdict =
 const BACKEND_TYPE = /^[\x21-\x7e]{1,32}$/;
 
 /** A vxlan BackendData (or BackendV6Data, `which`) judged as data: decodes, a usable unicast MAC. */
-export function vxlanHalf(text: string | undefined, which: 'BackendData' | 'BackendV6Data'): { ok: true; value: VxlanData } | { ok: false; reason: string } {
+function vxlanHalf(text: string | undefined, which: 'BackendData' | 'BackendV6Data'): { ok: true; value: VxlanData } | { ok: false; reason: string } {
   const d = decodeVxlanData(text);
   if (!d.ok) return { ok: false, reason: which === 'BackendData' ? d.reason : d.reason.replace('BackendData', which) };
   if (!isUsableVtepMAC(d.value.vtepMAC)) return { ok: false, reason: `${which === 'BackendData' ? '' : 'IPv6 '}VtepMAC ${d.value.vtepMAC} is not a unicast, non-zero Ethernet address` };
