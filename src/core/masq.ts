@@ -47,6 +47,14 @@ const NO_MASQ = '-m comment --comment "weft no-masq"';
 /** The multicast range never masqueraded, per family (flanneld's). */
 const MULTICAST = { 4: '224.0.0.0/4', 6: 'ff00::/8' } as const;
 
+/** `iptables --version` output -> whether `--random-fully` is there (iptables >= 1.6.2, as flanneld checks). */
+export function versionSupportsRandomFully(versionText: string): boolean {
+  const m = /v(\d+)\.(\d+)\.(\d+)/.exec(versionText);
+  if (!m) return false;
+  const [maj, min, pat] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  return maj > 1 || (maj === 1 && (min > 6 || (min === 6 && pat >= 2)));
+}
+
 /** The chains weft wants, and the chains it wants gone (ipMasq off), for one family. */
 export function desiredRules(i: RulesInput): { want: ChainSpec[]; remove: ChainSpec[] } {
   const n = formatPrefix(i.network);

@@ -6,11 +6,10 @@ import test from 'ava';
 import { type Prefix, parsePrefix, parseIPv4 } from '../../src/core/cidr.js';
 import { checkNetworkConfig } from '../../src/core/config-check.js';
 import type { HostFacts } from '../../src/core/host-facts.js';
-import { desiredRules, parseIptablesSave, planRules } from '../../src/core/masq.js';
+import { desiredRules, parseIptablesSave, planRules, versionSupportsRandomFully } from '../../src/core/masq.js';
 import { decodeNetworkConfig } from '../../src/core/network-config.js';
 import { hostGw } from '../../src/backends/host-gw.js';
 import { jsonLogger } from '../../src/adapters/log.js';
-import { versionSupportsRandomFully } from '../../src/adapters/iptables.js';
 import { type ReconcileInputs, Reconciler } from '../../src/agent/reconciler.js';
 import { FakeHost } from '../helpers/fake-host.js';
 
