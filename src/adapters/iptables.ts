@@ -4,11 +4,11 @@
  * (`ip6tables-restore`): nothing else in the table is touched.
  */
 import type { Family } from '../core/cidr.js';
-import { type SavedTable, parseIptablesSave } from '../core/masq.js';
+import { type SavedTable, parseIptablesSave, versionSupportsRandomFully } from '../core/masq.js';
 import { exec, execOk, streamLines } from './exec.js';
 
 /** The iptables program for a family. */
-export const iptablesTool = (family: Family): 'iptables' | 'ip6tables' => (family === 4 ? 'iptables' : 'ip6tables');
+const iptablesTool = (family: Family): 'iptables' | 'ip6tables' => (family === 4 ? 'iptables' : 'ip6tables');
 
 export async function saveTables(family: Family, tables: readonly string[]): Promise<Map<string, SavedTable>> {
   const out = new Map<string, SavedTable>();
@@ -19,14 +19,6 @@ export async function saveTables(family: Family, tables: readonly string[]): Pro
 export async function restoreNoflush(family: Family, payload: string): Promise<void> {
   if (payload === '') return;
   await execOk(`${iptablesTool(family)}-restore`, ['--noflush', '-w', '5'], { input: payload });
-}
-
-/** `iptables --version` output -> whether `--random-fully` is there (iptables >= 1.6.2, as flanneld checks). */
-export function versionSupportsRandomFully(versionText: string): boolean {
-  const m = /v(\d+)\.(\d+)\.(\d+)/.exec(versionText);
-  if (!m) return false;
-  const [maj, min, pat] = [Number(m[1]), Number(m[2]), Number(m[3])];
-  return maj > 1 || (maj === 1 && (min > 6 || (min === 6 && pat >= 2)));
 }
 
 /**
@@ -40,7 +32,7 @@ export async function supportsRandomFully(family: Family = 4): Promise<boolean> 
 }
 
 /** Does `iptables` (and so ip6tables) program nf_tables (iptables-nft), whose changes xtables-monitor sees? */
-export async function usesNfTables(): Promise<boolean> {
+async function usesNfTables(): Promise<boolean> {
   const r = await exec('iptables', ['--version']).catch(() => undefined);
   return r !== undefined && r.stdout.includes('(nf_tables)');
 }

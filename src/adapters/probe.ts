@@ -13,6 +13,7 @@ import type { MatchingRoute, PingResult, RouteLookup } from '../core/doctor-peer
 import type { StatusReport } from '../core/health.js';
 import { WeftError } from '../core/errors.js';
 import { exec } from './exec.js';
+import { isSafeIfName, readSysctl } from './sysctl.js';
 
 const firstLine = (s: string): string => s.trim().split('\n')[0] ?? '';
 const why = (e: unknown): string => (e instanceof Error ? ((e.cause as Error | undefined)?.message ?? e.message) : String(e));
@@ -69,16 +70,11 @@ export async function routesMatching(target: string): Promise<MatchingRoute[]> {
   return r.code === 0 ? parseMatching(r.stdout) : [];
 }
 
-/** A /proc/sys file, trimmed; undefined when it cannot be read (no such interface). */
-export async function readSysctl(path: string): Promise<string | undefined> {
-  try { return (await readFile(`/proc/sys/${path}`, 'utf8')).trim(); } catch { return undefined; }
-}
-
 /** rp_filter of `all` and each named interface (names are checked: no path tricks). */
 export async function rpFilters(devs: readonly string[]): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   for (const d of ['all', ...devs]) {
-    if (!/^[\w.@-]{1,15}$/.test(d) || d === '.' || d === '..') continue;
+    if (!isSafeIfName(d)) continue;
     const v = await readSysctl(`net/ipv4/conf/${d}/rp_filter`);
     if (v !== undefined && /^\d+$/.test(v)) out[d] = Number(v);
   }

@@ -9,10 +9,10 @@
  * names no keys, and on the periodic resync: the safety net for a killed or lagging event stream.
  */
 import type { DesiredDatapath, ObservedDatapath, ObservedRoute } from '../core/datapath.js';
-import { formatIP, formatPrefix, within } from '../core/cidr.js';
+import { formatPrefix, within } from '../core/cidr.js';
 import { DesiredIndex } from '../core/desired-index.js';
 import { type EventScope, type ModelEvent, isRelevantEvent, parseModelEvent } from '../core/netlink-events.js';
-import { ObservedModel } from '../core/observed-model.js';
+import { ObservedModel, sameRoutes } from '../core/observed-model.js';
 import { type Op, type Ownership, type TouchedKeys, noTouchedKeys, plan, planTouched } from '../core/plan.js';
 import type { PeerLease } from '../core/peer-lease.js';
 import { type ReconcileInputs, networksOf, observedDevices, ownSubnetsOf } from './host-port.js';
@@ -155,15 +155,4 @@ export class DatapathTracker {
     this.index = { of: inp, model, underlay: model.underlayVersion, idx, routes };
     return { desired: idx?.usable ? idx.datapath() : inp.backend.desired({ ...base, peers: inp.peers() }), full: true };
   }
-}
-
-/** One route as text with everything a backend may read of it. */
-const routeText = (r: ObservedRoute): string => `${formatPrefix(r.dst)} ${r.via ? formatIP(r.via) : '-'} ${r.dev} ${r.proto} ${r.onlink ? 'onlink' : ''} ${r.scopeLink ? 'link' : ''} ${r.metric ?? 0}`;
-
-/** The same routes, in any order. O(k log k) for k underlay routes (a handful). */
-function sameRoutes(a: readonly ObservedRoute[], b: readonly ObservedRoute[]): boolean {
-  if (a.length !== b.length) return false;
-  const x = a.map(routeText).sort();
-  const y = b.map(routeText).sort();
-  return x.every((t, i) => t === y[i]);
 }

@@ -4,7 +4,7 @@
  * retried on the next tick, with backoff, and leaves the datapath as it is. A different subnet
  * after a re-acquisition is handed to `onSubnet` (the agent gives it to the reconciler).
  */
-import { formatPrefix } from '../core/cidr.js';
+import { formatPrefix, samePrefix } from '../core/cidr.js';
 import { fitsRanges } from '../core/allocate.js';
 import { hostAddress } from '../core/host-facts.js';
 import { type SubnetKey, sameSubnetKey } from '../core/subnet-key.js';
@@ -169,7 +169,7 @@ export class LeaseHolder {
       this.d.log.info('lease re-acquired with the same subnet', { subnet: again.subnetKey, how: again.how });
       return;
     }
-    const kept = again.subnets.v4 && held.subnets.v4 && formatPrefix(again.subnets.v4) === formatPrefix(held.subnets.v4);
+    const kept = again.subnets.v4 !== undefined && held.subnets.v4 !== undefined && samePrefix(again.subnets.v4, held.subnets.v4);
     if (kept) this.d.log.warn('re-acquired with the same IPv4 subnet and a changed IPv6 half; containers need the new IPv6 bridge options', { was: held.subnetKey, now: again.subnetKey });
     else this.d.log.error('re-acquired a DIFFERENT subnet; containers on this host must be restarted with the new bridge options', { was: held.subnetKey, now: again.subnetKey });
     this.d.onSubnet(again.subnets);

@@ -5,9 +5,10 @@
  * they happen (a histogram). Nothing runs between scrapes: no timer, no event-loop monitor
  * (prom-client's default metrics kept one firing 100 times a second, half of weft's idle CPU).
  */
-import { readFileSync, readdirSync } from 'node:fs';
 import { type HealthSnapshot, etcdReachable, readiness } from '../core/health.js';
+import type { ProcFacts } from '../core/proc-status.js';
 import { type Family, type MetricType, PROM_TEXT_TYPE, type Sample, formatExposition } from '../core/prom-text.js';
+import { readProcSelf } from '../adapters/proc-self.js';
 
 /** Monotonic counts kept by the agent and its parts. */
 export interface AgentCounters {
@@ -34,54 +35,6 @@ export interface FamilyInfo {
   readonly type: MetricType;
   readonly help: string;
   readonly labelNames: readonly string[];
-}
-
-/** The process's own figures from /proc/self, each absent when it cannot be read. */
-export interface ProcFacts {
-  readonly residentBytes?: number;
-  readonly virtualBytes?: number;
-  readonly openFds?: number;
-  readonly maxFds?: number;
-}
-
-/** VmRSS and VmSize from /proc/self/status (given in kB) in bytes. */
-export function parseProcStatus(text: string): { residentBytes?: number; virtualBytes?: number } {
-  const kB = (key: string): number | undefined => {
-    const m = new RegExp(`^${key}:\\s*(\\d+)\\s*kB`, 'm').exec(text);
-    return m ? Number(m[1]) * 1024 : undefined;
-  };
-  const out: { residentBytes?: number; virtualBytes?: number } = {};
-  const rss = kB('VmRSS');
-  const vsize = kB('VmSize');
-  if (rss !== undefined) out.residentBytes = rss;
-  if (vsize !== undefined) out.virtualBytes = vsize;
-  return out;
-}
-
-/** The soft limit of "Max open files" in /proc/self/limits (absent when unlimited or unreadable). */
-export function parseMaxOpenFiles(text: string): number | undefined {
-  const m = /^Max open files\s+(\d+)\s/m.exec(text);
-  return m ? Number(m[1]) : undefined;
-}
-
-/**
- * Reads /proc/self at scrape time. /proc is not disk I/O: the kernel answers from its own
- * structures and never blocks (libuv reads the same files for process.memoryUsage()).
- * Without /proc, the resident size comes from Node and the rest is left out.
- */
-export function readProcSelf(): ProcFacts {
-  const tryRead = <T>(f: () => T): T | undefined => { try { return f(); } catch { return undefined; } };
-  const status = tryRead(() => parseProcStatus(readFileSync('/proc/self/status', 'utf8'))) ?? {};
-  const residentBytes = status.residentBytes ?? tryRead(() => process.memoryUsage.rss());
-  // Less one: the descriptor readdir itself had open while listing.
-  const openFds = tryRead(() => readdirSync('/proc/self/fd').length - 1);
-  const maxFds = tryRead(() => parseMaxOpenFiles(readFileSync('/proc/self/limits', 'utf8')));
-  return {
-    ...(residentBytes !== undefined ? { residentBytes } : {}),
-    ...(status.virtualBytes !== undefined ? { virtualBytes: status.virtualBytes } : {}),
-    ...(openFds !== undefined ? { openFds } : {}),
-    ...(maxFds !== undefined ? { maxFds } : {}),
-  };
 }
 
 /** How long a setImmediate scheduled now waits to run, in seconds (prom-client's measure). */

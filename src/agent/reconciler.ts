@@ -49,7 +49,7 @@ export interface ReconcilerOptions {
 const rulesOf = (inp: ReconcileInputs): FamilyRules[] => familiesOf(inp).map((f) => {
   const family = f.network.ip.family;
   const randomFully = family === 6 ? inp.randomFullyV6 ?? inp.randomFully : inp.randomFully;
-  return { family, rules: desiredRules({ family, network: f.network, ownSubnet: f.subnet, ipMasq: inp.ipMasq, randomFully, keepFabricSource: inp.keepFabricSource ?? false }) };
+  return { family, rules: desiredRules({ network: f.network, ownSubnet: f.subnet, ipMasq: inp.ipMasq, randomFully, keepFabricSource: inp.keepFabricSource ?? false }) };
 });
 
 /** How each family's tools are named in logs and errors. */

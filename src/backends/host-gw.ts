@@ -4,12 +4,12 @@
  * (flanneld installs a route the kernel rejects or that black-holes traffic).
  */
 import { type IP, formatIP, formatPrefix, sameIP } from '../core/cidr.js';
-import { oldestClaims } from './vxlan.js';
 import { type Route, type Skipped, routeKey } from '../core/datapath.js';
 import { underlayPathTo } from '../core/host-facts.js';
 import type { LeaseAttrs } from '../core/lease.js';
 import type { PeerLease } from '../core/peer-lease.js';
 import type { Backend, BackendInput } from './types.js';
+import { oldestBy } from './claims.js';
 
 export const hostGw: Backend = {
   type: 'host-gw',
@@ -30,8 +30,9 @@ export const hostGw: Backend = {
       ...(i.own.v6 ? [{ tag: 'IPv6 half: ', subnet: (p: PeerLease) => p.subnetV6, pub: (p: PeerLease): IP | undefined => p.attrs.publicIPv6, self: i.facts.publicIPv6 }] : []),
     ];
     const peers = [...i.peers];
-    // One subnet, one lease: the oldest claim keeps the route (a subnet can sit in two keys with IPv6).
-    const subnetOwner = oldestClaims(peers, halves.map((h) => (p: PeerLease) => (p.attrs.backendType === 'host-gw' && h.pub(p) ? h.subnet(p) : undefined)));
+    // One subnet, one lease: the oldest claim keeps the route (a subnet can sit in two keys with
+    // IPv6). A half claims its subnet when it is host-gw's and has an address to route via.
+    const subnetOwner = oldestBy(peers, (p) => halves.flatMap((h) => { const s = h.subnet(p); return s && p.attrs.backendType === 'host-gw' && h.pub(p) ? [routeKey(s)] : []; }));
     for (const h of halves) {
       for (const p of peers) {
         const subnet = h.subnet(p);

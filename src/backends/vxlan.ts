@@ -15,23 +15,11 @@ import { isAdjacent } from '../core/host-facts.js';
 import { type VxlanData, encodeVxlanData, vxlanLeaseAttrs } from '../core/lease.js';
 import type { PeerLease } from '../core/peer-lease.js';
 import type { Backend, BackendInput } from './types.js';
+import { oldestBy } from './claims.js';
 
 const VXLAN_OVERHEAD_V4 = 50;
 /** IPv6 header (40) + UDP (8) + vxlan (8) + inner Ethernet (14). */
 const VXLAN_OVERHEAD_V6 = 70;
-
-/** A create revision as a number, or undefined when absent or not decimal (a hand-edited cache). */
-const revisionOf = (p: PeerLease): bigint | undefined => (p.createRevision !== undefined && /^\d{1,19}$/.test(p.createRevision) ? BigInt(p.createRevision) : undefined);
-
-/** Is `a` older than `b` (smaller etcd create revision; without one, the smaller key)? Total. */
-export function older(a: PeerLease, b: PeerLease): boolean {
-  const ra = revisionOf(a);
-  const rb = revisionOf(b);
-  if (ra !== undefined && rb !== undefined && ra !== rb) return ra < rb;
-  if (ra !== undefined && rb === undefined) return true;
-  if (ra === undefined && rb !== undefined) return false;
-  return a.subnetKey < b.subnetKey;
-}
 
 const opts = (c: NetworkConfig) => c.backend.vxlan ?? { vni: 1, port: 0, mtu: 0, gbp: false, learning: false, directRouting: false };
 
@@ -46,24 +34,6 @@ interface Half {
   readonly data: (p: PeerLease) => VxlanData | undefined;
   readonly pub: (p: PeerLease) => IP | undefined;
   readonly selfPub: IP | undefined;
-}
-
-/**
- * For each destination (routeKey) some peer's half claims, the oldest lease claiming it (etcd
- * create revision, as for VTEP MACs). `halves` give a peer's claimed subnet per family (or none).
- */
-export function oldestClaims(peers: readonly PeerLease[], halves: readonly ((p: PeerLease) => Prefix | undefined)[]): Map<string, PeerLease> {
-  const owner = new Map<string, PeerLease>();
-  for (const half of halves) {
-    for (const p of peers) {
-      const s = half(p);
-      if (!s) continue;
-      const k = routeKey(s);
-      const had = owner.get(k);
-      if (!had || older(p, had)) owner.set(k, p);
-    }
-  }
-  return owner;
 }
 
 export const vxlan: Backend = {
@@ -98,46 +68,42 @@ export const vxlan: Backend = {
     // The IPv6 half needs its device: a public IPv6 to send from and its MAC.
     if (i.own.v6 && i.facts.publicIPv6 && i.vtepMACv6) halves.push({ tag: 'IPv6 half: ', dev: names.v6, subnet: (p) => p.subnetV6, data: (p) => p.vxlanV6, pub: (p) => p.attrs.publicIPv6, selfPub: i.facts.publicIPv6 });
     const ownMACs = new Set([i.vtepMAC, ...(i.vtepMACv6 ? [i.vtepMACv6] : [])]);
-    // Why one half of a peer is not programmed at all (its MAC then claims nothing), or undefined.
-    const unfit = (p: PeerLease, h: Half): string | undefined => {
-      if (p.attrs.backendType !== 'vxlan') return `backend ${p.attrs.backendType ?? '(none)'} is not vxlan`;
+    // A half of a peer that can be programmed (its vxlan data and public address), or why it is
+    // not programmed at all (it then claims nothing: no subnet, no MAC).
+    const fit = (p: PeerLease, h: Half): { d: VxlanData; pub: IP } | { why: string } => {
+      if (p.attrs.backendType !== 'vxlan') return { why: `backend ${p.attrs.backendType ?? '(none)'} is not vxlan` };
       const d = h.data(p);
       const pub = h.pub(p);
-      if (!d || !pub) return 'no vxlan data';
+      if (!d || !pub) return { why: 'no vxlan data' };
       // A lease without a VNI is programmed, as flanneld (which never reads a peer's VNI) does.
-      if (d.vni !== undefined && d.vni !== o.vni) return `VNI ${d.vni} differs from this network's VNI ${o.vni}`;
-      if (h.selfPub && sameIP(pub, h.selfPub)) return `${pub.family === 4 ? 'PublicIP' : 'PublicIPv6'} ${formatIP(pub)} is this host's own public IP`;
-      if (ownMACs.has(d.vtepMAC)) return `VtepMAC ${d.vtepMAC} is this host's own`;
-      return undefined;
+      if (d.vni !== undefined && d.vni !== o.vni) return { why: `VNI ${d.vni} differs from this network's VNI ${o.vni}` };
+      if (h.selfPub && sameIP(pub, h.selfPub)) return { why: `${pub.family === 4 ? 'PublicIP' : 'PublicIPv6'} ${formatIP(pub)} is this host's own public IP` };
+      if (ownMACs.has(d.vtepMAC)) return { why: `VtepMAC ${d.vtepMAC} is this host's own` };
+      return { d, pub };
     };
-    const direct = (p: PeerLease, h: Half): boolean => { const pub = h.pub(p); return o.directRouting && pub !== undefined && isAdjacent(i.routes, pub, i.facts.iface); };
-    // One MAC, one VTEP, across both devices: the oldest lease (etcd create revision) that
-    // claims it wins, whatever order keys sort or arrive in, so a copy of a host's MAC written
-    // later never takes its traffic.
+    const direct = (pub: IP): boolean => o.directRouting && isAdjacent(i.routes, pub, i.facts.iface);
     // One subnet, one lease: with IPv6 a subnet can sit in two keys (`S-24` and `S-24&V-64`,
     // flanneld's dual-stack race or a hand-written key); the oldest claim keeps the route.
-    const subnetOwner = oldestClaims(peers, halves.map((h) => (p: PeerLease) => (unfit(p, h) === undefined ? h.subnet(p) : undefined)));
+    const subnetOwner = oldestBy(peers, (p) => halves.flatMap((h) => { const s = h.subnet(p); return s && !('why' in fit(p, h)) ? [routeKey(s)] : []; }));
     const ownsSubnet = (p: PeerLease, s: Prefix): boolean => subnetOwner.get(routeKey(s)) === p;
-    const macOwner = new Map<string, PeerLease>();
-    for (const h of halves) {
-      for (const p of peers) {
-        const d = h.data(p);
-        const s = h.subnet(p);
-        if (!s || !d || unfit(p, h) !== undefined || !ownsSubnet(p, s) || direct(p, h)) continue;
-        const had = macOwner.get(d.vtepMAC);
-        if (!had || older(p, had)) macOwner.set(d.vtepMAC, p);
-      }
-    }
+    // One MAC, one VTEP, across both devices: the oldest lease (etcd create revision) that
+    // claims it wins, whatever order keys sort or arrive in, so a copy of a host's MAC written
+    // later never takes its traffic. The halves that claim a MAC are those it would be programmed
+    // for: the subnet is theirs and routed through the device (not directly).
+    const macOwner = oldestBy(peers, (p) => halves.flatMap((h) => {
+      const s = h.subnet(p);
+      const f = fit(p, h);
+      return s && !('why' in f) && ownsSubnet(p, s) && !direct(f.pub) ? [f.d.vtepMAC] : [];
+    }));
     for (const h of halves) {
       for (const p of peers) {
         const subnet = h.subnet(p);
         if (!subnet) continue;
-        const why = unfit(p, h);
-        const d = h.data(p);
-        const pub = h.pub(p);
-        if (why !== undefined || !d || !pub) { skipped.push({ subnetKey: p.subnetKey, reason: `${h.tag}${why ?? 'not vxlan'}` }); continue; }
+        const f = fit(p, h);
+        if ('why' in f) { skipped.push({ subnetKey: p.subnetKey, reason: `${h.tag}${f.why}` }); continue; }
+        const { d, pub } = f;
         if (!ownsSubnet(p, subnet)) { skipped.push({ subnetKey: p.subnetKey, reason: `${h.tag}subnet ${formatPrefix(subnet)} is also claimed by the older lease ${subnetOwner.get(routeKey(subnet))?.subnetKey ?? '?'}` }); continue; }
-        if (direct(p, h)) {
+        if (direct(pub)) {
           routes.set(routeKey(subnet), { dst: subnet, via: pub, dev: i.facts.iface, onlink: false });
           programmed.add(p.subnetKey);
           continue;

@@ -10,14 +10,14 @@
  * restarts, a peer no lease wants (an old key after a rotation or reboot) is removed, and a
  * peer of another backend, a key clash or this host's own key is reported, not skipped silently.
  */
-import { formatIP, maskPrefix, prefix, sameIP } from '../core/cidr.js';
+import { type Prefix, formatIP, maskPrefix, prefix, sameIP } from '../core/cidr.js';
 import type { NetworkConfig } from '../core/config-check.js';
 import { type LinkRoute, type Skipped, type WireguardPeer, routeKey } from '../core/datapath.js';
-import { wireguardLeaseAttrs } from '../core/lease.js';
+import { type WireguardData, wireguardLeaseAttrs } from '../core/lease.js';
 import type { WireguardOptions } from '../core/network-config.js';
 import type { PeerLease } from '../core/peer-lease.js';
 import type { Backend, BackendInput } from './types.js';
-import { older } from './vxlan.js';
+import { oldestBy } from './claims.js';
 
 /** flanneld's constant overhead (IPv6 header + UDP + WireGuard), for both families (§2.4). */
 const WIREGUARD_OVERHEAD = 80;
@@ -40,28 +40,24 @@ export const wireguard: Backend = {
     if (!keys) throw new Error('the wireguard backend needs this host\'s keys');
     const skipped: Skipped[] = [];
     const peers = [...i.peers];
-    const unfit = (p: PeerLease): string | undefined => {
-      if (p.attrs.backendType !== 'wireguard' || !p.wireguard) return `backend ${p.attrs.backendType ?? '(none)'} is not wireguard: unreachable from this wireguard host (no encrypted tunnel to it)`;
-      if (!p.subnet) return 'no IPv4 half: weft\'s wireguard backend carries IPv4 only';
-      if (sameIP(p.attrs.publicIP, i.facts.publicIP)) return `PublicIP ${formatIP(p.attrs.publicIP)} is this host's own public IP`;
-      if (p.wireguard.publicKey === keys.publicKey) return 'PublicKey is this host\'s own';
-      return undefined;
+    // A peer that can be programmed (its wireguard data and IPv4 subnet), or why not (it then claims no key).
+    const fit = (p: PeerLease): { wg: WireguardData; subnet: Prefix } | { why: string } => {
+      if (p.attrs.backendType !== 'wireguard' || !p.wireguard) return { why: `backend ${p.attrs.backendType ?? '(none)'} is not wireguard: unreachable from this wireguard host (no encrypted tunnel to it)` };
+      if (!p.subnet) return { why: 'no IPv4 half: weft\'s wireguard backend carries IPv4 only' };
+      if (sameIP(p.attrs.publicIP, i.facts.publicIP)) return { why: `PublicIP ${formatIP(p.attrs.publicIP)} is this host's own public IP` };
+      if (p.wireguard.publicKey === keys.publicKey) return { why: 'PublicKey is this host\'s own' };
+      return { wg: p.wireguard, subnet: p.subnet };
     };
     // One key, one peer: the oldest lease that claims a key wins (a copy written later never takes its traffic).
-    const keyOwner = new Map<string, PeerLease>();
-    for (const p of peers) {
-      if (unfit(p) !== undefined || !p.wireguard) continue;
-      const had = keyOwner.get(p.wireguard.publicKey);
-      if (!had || older(p, had)) keyOwner.set(p.wireguard.publicKey, p);
-    }
+    const keyOwner = oldestBy(peers, (p) => { const f = fit(p); return 'why' in f ? [] : [f.wg.publicKey]; });
     const wanted = new Map<string, WireguardPeer>();
     for (const p of peers) {
-      const why = unfit(p);
-      if (why !== undefined || !p.wireguard) { skipped.push({ subnetKey: p.subnetKey, reason: why ?? 'not wireguard' }); continue; }
-      const key = p.wireguard.publicKey;
+      const f = fit(p);
+      if ('why' in f) { skipped.push({ subnetKey: p.subnetKey, reason: f.why }); continue; }
+      const key = f.wg.publicKey;
       const owner = keyOwner.get(key);
       if (owner !== p) { skipped.push({ subnetKey: p.subnetKey, reason: `PublicKey is already used by the older lease ${owner?.subnetKey ?? '?'}` }); continue; }
-      wanted.set(key, { publicKey: key, endpoint: `${formatIP(p.attrs.publicIP)}:${p.wireguard.port ?? o.listenPort}`, allowedIPs: p.subnet ? [p.subnet] : [], keepaliveSeconds: o.keepaliveSeconds });
+      wanted.set(key, { publicKey: key, endpoint: `${formatIP(p.attrs.publicIP)}:${f.wg.port ?? o.listenPort}`, allowedIPs: [f.subnet], keepaliveSeconds: o.keepaliveSeconds });
     }
     const network = i.config.ipv4?.network;
     const linkRoutes = new Map<string, LinkRoute>(network ? [[routeKey(network), { dst: network, dev: WIREGUARD_DEVICE }]] : []);

@@ -23,7 +23,8 @@ import { backendFor } from '../backends/index.js';
 import { hostIdentity } from '../adapters/identity.js';
 import { listLinks, listRoutes, routeDevTo } from '../adapters/iproute2.js';
 import { kernelHost } from '../agent/bootstrap.js';
-import { daemonStatus, etcdClock, filterTable, offloadOf, ping, readSysctl, routeGet, routesMatching, rpFilters } from '../adapters/probe.js';
+import { daemonStatus, etcdClock, filterTable, offloadOf, ping, routeGet, routesMatching, rpFilters } from '../adapters/probe.js';
+import { readSysctl } from '../adapters/sysctl.js';
 import { checkedStoredConfig, withStore } from './common.js';
 
 /** At most this many peers are probed per run (unless --peer names one). */

@@ -37,9 +37,7 @@ export const planCommand: CommandModule<object, Args> = {
       return { config, listed: joinListing(subs.kvs, owners.kvs, subnetsPrefix(P), ownersPrefix(P)), subs: subs.kvs };
     });
     const own = listed.find((l) => l.owner !== undefined && [identity.hostID, ...identity.formerIDs].includes(l.owner.hostID) && (l.subnet ?? l.subnetV6));
-    const ownSubnets = own ? halvesOf(own) : undefined;
-    const shown = own?.subnet ?? own?.subnetV6;
-    if (!own || !ownSubnets || !shown) {
+    if (!own) {
       process.stdout.write(`this host (${identity.hostID}) holds no lease under ${subnetsPrefix(P)}: weft run would acquire one first\n`);
       return;
     }
@@ -50,7 +48,7 @@ export const planCommand: CommandModule<object, Args> = {
     const vx6 = attrs.ok && attrs.value.backendV6Data !== undefined ? decodeVxlanData(attrs.value.backendV6Data) : undefined;
     const wgData = attrs.ok && config.backend.type === 'wireguard' ? decodeWireguardData(attrs.value.backendData) : undefined;
     const wireguard = wireguardKeysOfLease(spec, config, wgData?.ok ? wgData.value.publicKey : undefined);
-    const fleet = new Fleet(subnetsPrefix(P), config, ownSubnets);
+    const fleet = new Fleet(subnetsPrefix(P), config, halvesOf(own));
     for (const kv of subs) fleet.update(kv.key, kv);
     const r = new Reconciler({ host: kernelHost, log: silentLogger, clock: Date });
     const report = await r.preview({

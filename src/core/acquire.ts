@@ -17,6 +17,7 @@
 import { type IP, type Prefix, formatPrefix, overlaps, sameIP } from './cidr.js';
 import { type FamilyRange, capacityOf } from './config-check.js';
 import { TakenSet, chooseFreeSubnet, halfFits, isCompatible } from './allocate.js';
+import { isNoIPv4 } from './host-facts.js';
 import { type LeaseAttrs, type SubnetKey, decodeLeaseAttrs, formatSubnetKey, parseSubnetKey } from './lease.js';
 import { type OwnerRecord, decodeOwner } from './owner.js';
 import type { KeyValue } from './store.js';
@@ -95,9 +96,6 @@ export interface AcquireDecision {
   readonly stale: readonly ListedLease[];
 }
 
-/** The IPv4 zero address an IPv6-only host publishes as PublicIP (flannel): never an identity. */
-const isZero = (a: IP): boolean => a.family === 4 && a.value === 0n;
-
 export function planAcquire(input: AcquireInput): AcquireDecision {
   const { range, rangeV6, leases, hostID, publicIP } = input;
   const excluded = (p: Prefix): boolean => input.exclude?.has(formatPrefix(p)) ?? false;
@@ -118,8 +116,8 @@ export function planAcquire(input: AcquireInput): AcquireDecision {
 
   // An unowned lease published with this host's address: IPv4 PublicIP, or on an IPv6-only
   // host its PublicIPv6 (flanneld's v6-only hosts all publish 0.0.0.0: never an identity).
-  const sameHost = (a: LeaseAttrs): boolean => (!isZero(publicIP) && sameIP(a.publicIP, publicIP))
-    || (isZero(publicIP) && input.publicIPv6 !== undefined && a.publicIPv6 !== undefined && sameIP(a.publicIPv6, input.publicIPv6));
+  const sameHost = (a: LeaseAttrs): boolean => (!isNoIPv4(publicIP) && sameIP(a.publicIP, publicIP))
+    || (isNoIPv4(publicIP) && input.publicIPv6 !== undefined && a.publicIPv6 !== undefined && sameIP(a.publicIPv6, input.publicIPv6));
   const adoptable = (l: ListedLease): boolean => !l.owner && l.attrs !== undefined && sameHost(l.attrs);
   const taken4 = new TakenSet(range?.subnetLen ?? 0, leases.flatMap((l) => (l.subnet ? [l.subnet] : [])));
   const taken6 = new TakenSet(rangeV6?.subnetLen ?? 0, leases.flatMap((l) => (l.subnetV6 ? [l.subnetV6] : [])));

@@ -8,6 +8,7 @@ import { type Prefix, formatIP, formatPrefix } from './cidr.js';
 import { type FamilyRange, type NetworkConfig, checkNetworkConfig, diffConfigs } from './config-check.js';
 import { type FleetEffects, fleetEffects } from './config-change.js';
 import { isCompatible } from './allocate.js';
+import { hostAddress } from './host-facts.js';
 import type { ListedLease } from './acquire.js';
 import { decodeVxlanData } from './lease.js';
 import { ConfigError, decodeNetworkConfig } from './network-config.js';
@@ -23,10 +24,8 @@ export type ApplyPlan =
 /** How a lease is named in a refusal: its subnets (`v4`, `v6` or `v4 & v6`) and its host's public address. */
 function leaseName(l: ListedLease, v6: Prefix | undefined): string {
   const subnets = [l.subnet, v6].flatMap((p) => (p ? [formatPrefix(p)] : [])).join(' & ');
-  const a = l.attrs;
-  // An IPv6-only host publishes PublicIP 0.0.0.0 (as flanneld): name it by its IPv6 address.
-  const host = a ? (a.publicIP.value === 0n && a.publicIPv6 ? a.publicIPv6 : a.publicIP) : undefined;
-  return `${subnets}${host ? ` (host ${formatIP(host)})` : ''}`;
+  // An IPv6-only host publishes PublicIP 0.0.0.0 (as flanneld): hostAddress names it by its IPv6 address.
+  return `${subnets}${l.attrs ? ` (host ${hostAddress(l.attrs)})` : ''}`;
 }
 
 /**

@@ -9,9 +9,9 @@
  * the same path as etcd's (core/fleet.ts, validatePeerLease), the config through the same
  * decode and check as etcd's.
  */
-import { type Prefix, formatPrefix, parsePrefix, within } from './cidr.js';
+import { type Prefix, formatPrefix, parsePrefix, samePrefix, within } from './cidr.js';
 import { type FamilyRange, type NetworkConfig, checkNetworkConfig } from './config-check.js';
-import { type SubnetKey, parseSubnetKey } from './subnet-key.js';
+import { type SubnetKey, parseSubnetKey, primarySubnet } from './subnet-key.js';
 import { decodeNetworkConfig } from './network-config.js';
 import type { KeyValue } from './store.js';
 
@@ -144,11 +144,11 @@ export function cacheStart(text: string | undefined, c: CacheContext): Decoded<C
   }
   const spec = c.specConfig;
   if (spec) {
-    const same = (a: FamilyRange | undefined, b: FamilyRange | undefined): boolean => (a && b ? formatPrefix(a.network) === formatPrefix(b.network) : a === b);
+    const same = (a: FamilyRange | undefined, b: FamilyRange | undefined): boolean => (a && b ? samePrefix(a.network, b.network) : a === b);
     if (!same(spec.ipv4, config.ipv4) || !same(spec.ipv6, config.ipv6)) return { ok: false, reason: `cached network ${[config.ipv4, config.ipv6].flatMap((r) => (r ? [formatPrefix(r.network)] : [])).join(' + ')} is not the spec's` };
     if (spec.backend.type !== config.backend.type) return { ok: false, reason: `cached backend ${config.backend.type} is not the spec's ${spec.backend.type}` };
   }
-  const subnet = subnets.v4 ?? subnets.v6;
+  const subnet = primarySubnet(subnets);
   if (!subnet) return { ok: false, reason: 'cached lease has no subnet' };
   const peers = s.peers.map((p) => ({ ...p, lease: '0' }));
   return { ok: true, value: { config, subnet, subnets: { ...(subnets.v4 ? { v4: subnets.v4 } : {}), ...(subnets.v6 ? { v6: subnets.v6 } : {}) }, expiresAtMs: s.lease.expiresAtMs, peers } };

@@ -11,8 +11,7 @@ export interface ChecksDue {
   /** Files and forwarding. */
   readonly checks: boolean;
   readonly rules: boolean;
-  /** The checks follow new inputs (not drift). */
-  readonly newChecks: boolean;
+  /** The rules follow new inputs (not drift). */
   readonly newRules: boolean;
 }
 
@@ -28,8 +27,6 @@ export class CheckSchedule {
 
   constructor(private readonly everyMs: number, private readonly watchedEveryMs: number) {}
 
-  get rulesWatched(): boolean { return this.watched; }
-
   /** `change`: read the rules soon; `up`: changes are followed from now on (read once); `down`: poll again. */
   rulesEvent(kind: 'change' | 'up' | 'down'): void {
     if (kind === 'down') { this.watched = false; return; }
@@ -44,7 +41,7 @@ export class CheckSchedule {
     const checks = newChecks || nowMs - this.checksAtMs >= 0.9 * this.everyMs;
     const rules = newRules || this.dirty || (this.watched ? nowMs - this.rulesAtMs >= 0.9 * this.watchedEveryMs : checks);
     this.dirty = false;
-    return { checks, rules, newChecks, newRules };
+    return { checks, rules, newRules };
   }
 
   /** The pass is done: what it looked at succeeded (`checksOk`, `rulesOk`) or is retried. */

@@ -6,10 +6,11 @@
  * IPv6-only host: the IPv4 fields are 0.0.0.0, as flanneld writes); whether the host can serve
  * the network's families is `familyRefusal`'s call.
  */
-import { type IP, type Prefix, contains, formatIP, ip, parsePrefix, sameIP } from './cidr.js';
+import { type IP, type Prefix, contains, formatIP, ip, sameIP } from './cidr.js';
 import type { NetworkConfig } from './config-check.js';
 import { WEFT_ROUTE_PROTO, type ObservedRoute } from './datapath.js';
 import { WeftError } from './errors.js';
+import { LINK_LOCAL6, reservedIPv6 } from './ip-scope.js';
 import type { HostSpec } from './spec.js';
 
 /** One IPv6 address of a link, with the flags that decide whether it can be advertised. */
@@ -69,10 +70,9 @@ export interface FactsInput {
 
 /** 0.0.0.0: the IPv4 fields of an IPv6-only host. */
 export const NO_IPV4: IP = ip(4, 0n);
-const LINK_LOCAL6 = parsePrefix('fe80::/10') as Prefix;
 
-const isZero = (a: IP): boolean => a.value === 0n;
-export const isLinkLocal6 = (a: IP): boolean => a.family === 6 && contains(LINK_LOCAL6, a);
+/** Is `a` 0.0.0.0, the IPv4 address an IPv6-only host publishes as PublicIP (as flanneld): never an identity. */
+export const isNoIPv4 = (a: IP): boolean => a.family === 4 && a.value === 0n;
 
 /** The link's IPv4 address (the first global one). */
 const v4Of = (l: ObservedLink): Prefix | undefined => l.addrs.find((a) => a.ip.family === 4);
@@ -84,13 +84,13 @@ const v4Of = (l: ObservedLink): Prefix | undefined => l.addrs.find((a) => a.ip.f
  */
 export function usableIPv6(l: ObservedLink): { ip: IP } | { missing: string } {
   const all = (l.addrs6 ?? []).filter((a) => a.ip.family === 6);
-  const global = all.filter((a) => a.scope === 'global' && !isLinkLocal6(a.ip));
+  const global = all.filter((a) => a.scope === 'global' && reservedIPv6(a.ip) === undefined);
   const ok = global.filter((a) => !a.deprecated && !a.tentative && !a.dadfailed);
   const rank = (a: LinkAddr6): number => (a.temporary ? 2 : 0) + (a.dynamic ? 1 : 0);
   const best = [...ok].sort((a, b) => rank(a) - rank(b))[0];
   if (best) return { ip: best.ip };
   if (global.length > 0) return { missing: `${l.name}'s global IPv6 addresses (${global.map((a) => formatIP(a.ip)).join(', ')}) are all deprecated or tentative (duplicate address detection not finished or failed)` };
-  const ll = all.filter((a) => isLinkLocal6(a.ip));
+  const ll = all.filter((a) => contains(LINK_LOCAL6, a.ip));
   if (ll.length > 0) return { missing: `${l.name} has only link-local IPv6 addresses (${ll.map((a) => formatIP(a.ip)).join(', ')}), which peers cannot reach` };
   return { missing: `${l.name} has no IPv6 address` };
 }
@@ -174,15 +174,16 @@ export function chooseInterface(i: FactsInput): HostFacts {
  */
 export function familyRefusal(config: NetworkConfig, facts: HostFacts): string | undefined {
   const problems: string[] = [];
-  if (config.ipv4 && (isZero(facts.ifaceIP) || isZero(facts.publicIP))) {
+  if (config.ipv4 && (isNoIPv4(facts.ifaceIP) || isNoIPv4(facts.publicIP))) {
     problems.push(`IPv4 is on in the network config but ${facts.iface} (${facts.why}) has no IPv4 address: choose an interface that has one (host.interface, host.interfaceRegex, host.canReach) or make the network IPv6-only (network.ipv4: false)`);
   }
   if (config.ipv6) {
     const pub = facts.publicIPv6;
     if (!pub) {
       problems.push(`IPv6 is on in the network config but ${facts.iface} (${facts.why}) has no usable global IPv6 address: ${facts.ipv6Missing ?? 'none found'}; set host.publicIPv6 (or WEFT_PUBLIC_IPV6) to this host's global IPv6 address, or choose another interface with host.interface`);
-    } else if (pub.family !== 6 || isLinkLocal6(pub) || isZero(pub)) {
-      problems.push(`IPv6 is on in the network config but the public IPv6 address ${formatIP(pub)} is ${pub.family !== 6 ? 'not an IPv6 address' : isZero(pub) ? 'unspecified' : 'link-local (fe80::/10), which peers cannot reach'}; set host.publicIPv6 to this host's global IPv6 address`);
+    } else {
+      const reserved = reservedIPv6(pub);
+      if (reserved) problems.push(`IPv6 is on in the network config but the public IPv6 address ${formatIP(pub)} ${reserved}, which peers cannot reach; set host.publicIPv6 to this host's global IPv6 address`);
     }
   }
   return problems.length > 0 ? problems.join('; ') : undefined;
@@ -205,4 +206,4 @@ export function isAdjacent(routes: readonly ObservedRoute[], peer: IP, iface: st
 }
 
 /** The address that names this host (presence, owner record, status): IPv4, or on an IPv6-only host its IPv6 one. */
-export const hostAddress = (f: Pick<HostFacts, 'publicIP' | 'publicIPv6'>): string => (f.publicIP.value === 0n && f.publicIPv6 ? formatIP(f.publicIPv6) : formatIP(f.publicIP));
+export const hostAddress = (f: Pick<HostFacts, 'publicIP' | 'publicIPv6'>): string => (isNoIPv4(f.publicIP) && f.publicIPv6 ? formatIP(f.publicIPv6) : formatIP(f.publicIP));

@@ -11,20 +11,22 @@ const p6 = (value: bigint, len: number): Prefix => prefix(ip(6, value), len);
 
 /** IPv4-mapped addresses (`::ffff:a.b.c.d`): IPv4 written as IPv6. */
 export const IPV4_MAPPED: Prefix = p6(0xffffn << 32n, 96);
+/** Link-local unicast (fe80::/10): valid on one link only. */
+export const LINK_LOCAL6: Prefix = p6(0xfe80n << 112n, 10);
 
 /** Addresses that are never a host's reachable unicast address, and what each is. */
 const RESERVED_ADDRESSES: readonly [Prefix, string][] = [
   [p6(0n, 128), 'is the unspecified address'],
   [p6(1n, 128), 'is the loopback address'],
   [IPV4_MAPPED, 'is an IPv4-mapped address (::ffff:0:0/96)'],
-  [p6(0xfe80n << 112n, 10), 'is link-local (fe80::/10)'],
+  [LINK_LOCAL6, 'is link-local (fe80::/10)'],
   [p6(0xffn << 120n, 8), 'is multicast (ff00::/8)'],
 ];
 
 /** Blocks an overlay network must not touch, and what each is. */
 const RESERVED_PREFIXES: readonly [Prefix, string][] = [
   [p6(0n, 8), '::/8 (the unspecified, loopback, IPv4-mapped and IPv4-compatible addresses)'],
-  [p6(0xfe80n << 112n, 10), 'the link-local block fe80::/10'],
+  [LINK_LOCAL6, 'the link-local block fe80::/10'],
   [p6(0xffn << 120n, 8), 'the multicast block ff00::/8'],
 ];
 

@@ -26,6 +26,7 @@
 import { type Prefix, formatIP, formatPrefix, within } from './cidr.js';
 import type { NetworkConfig } from './config-check.js';
 import { capOrNull, capText, safeText } from './escape.js';
+import { isNoIPv4 } from './host-facts.js';
 import type { LeaseAttrs, VxlanData } from './lease.js';
 import { parseSubnetKey } from './lease.js';
 import type { OwnerRecord } from './owner.js';
@@ -127,7 +128,7 @@ function judge(subnetKey: string, kv: KeyValue, config: NetworkConfig, ttlSecond
   const a = d.attrs;
   // What the data says, as far as it can be trusted: an IPv6 half decodePeerEntry refused shows nothing.
   fields.backendType = capOrNull(a.backendType);
-  if (key?.v4 || a.publicIP.value !== 0n) fields.publicIP = formatIP(a.publicIP);
+  if (key?.v4 || !isNoIPv4(a.publicIP)) fields.publicIP = formatIP(a.publicIP);
   if (a.publicIPv6 && (d.subnetV6 || (!key?.v6 && !badPublicIP(a.publicIPv6)))) fields.publicIPv6 = formatIP(a.publicIPv6);
   fields.vtepMAC = d.vxlan?.vtepMAC ?? null;
   fields.vtepMACv6 = d.vxlanV6?.vtepMAC ?? null;

@@ -6,7 +6,7 @@
  * ip6tables. The plan rewrites a weft chain only when its content differs, and keeps exactly one
  * jump to it; the payload goes to `iptables-restore --noflush`, which touches nothing else.
  */
-import { type Family, type Prefix, formatPrefix } from './cidr.js';
+import { type Prefix, formatPrefix } from './cidr.js';
 
 export interface ChainSpec {
   readonly table: 'nat' | 'filter';
@@ -22,9 +22,9 @@ export interface ChainSpec {
 }
 
 export interface RulesInput {
-  /** Which table set the rules are for: iptables (4) or ip6tables (6). */
-  readonly family: Family;
+  /** The overlay network; its family says which table set the rules are for: iptables (4) or ip6tables (6). */
   readonly network: Prefix;
+  /** This host's subnet, of the network's family. */
   readonly ownSubnet: Prefix;
   readonly ipMasq: boolean;
   readonly randomFully: boolean;
@@ -47,9 +47,16 @@ const NO_MASQ = '-m comment --comment "weft no-masq"';
 /** The multicast range never masqueraded, per family (flanneld's). */
 const MULTICAST = { 4: '224.0.0.0/4', 6: 'ff00::/8' } as const;
 
+/** `iptables --version` output -> whether `--random-fully` is there (iptables >= 1.6.2, as flanneld checks). */
+export function versionSupportsRandomFully(versionText: string): boolean {
+  const m = /v(\d+)\.(\d+)\.(\d+)/.exec(versionText);
+  if (!m) return false;
+  const [maj, min, pat] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  return maj > 1 || (maj === 1 && (min > 6 || (min === 6 && pat >= 2)));
+}
+
 /** The chains weft wants, and the chains it wants gone (ipMasq off), for one family. */
 export function desiredRules(i: RulesInput): { want: ChainSpec[]; remove: ChainSpec[] } {
-  if (i.network.ip.family !== i.family || i.ownSubnet.ip.family !== i.family) throw new RangeError(`IPv${i.family} rules for ${formatPrefix(i.network)} / ${formatPrefix(i.ownSubnet)}`);
   const n = formatPrefix(i.network);
   const l = formatPrefix(i.ownSubnet);
   const masq = `-j MASQUERADE${i.randomFully ? ' --random-fully' : ''}`;
@@ -60,7 +67,7 @@ export function desiredRules(i: RulesInput): { want: ChainSpec[]; remove: ChainS
       `-s ${l} -d ${n} ${MASQ} -j RETURN`,
       `-s ${n} -d ${l} ${MASQ} -j RETURN`,
       `! -s ${n} -d ${l} ${MASQ} -j RETURN`,
-      `-s ${n} ! -d ${MULTICAST[i.family]} ${MASQ} ${masq}`,
+      `-s ${n} ! -d ${MULTICAST[i.network.ip.family]} ${MASQ} ${masq}`,
       `! -s ${n} -d ${n} ${MASQ} ${masq}`,
     ],
   };

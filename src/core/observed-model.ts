@@ -22,6 +22,22 @@ const sameRouteEntry = (a: ObservedRoute, b: ObservedRoute): boolean =>
   (a.metric ?? 0) === (b.metric ?? 0) && a.dev === b.dev && a.proto === b.proto && a.onlink === b.onlink && a.scopeLink === b.scopeLink
   && (a.via === undefined ? b.via === undefined : b.via !== undefined && sameIP(a.via, b.via));
 
+/**
+ * The same routes, in any order: each route of `a` pairs with its own route of `b` to the same
+ * destination (routeKey: the prefix) that is the same entry (sameRouteEntry). O(k) for k routes.
+ */
+export function sameRoutes(a: readonly ObservedRoute[], b: readonly ObservedRoute[]): boolean {
+  if (a.length !== b.length) return false;
+  const unmatched = new Map<string, ObservedRoute[]>();
+  for (const r of b) { const k = routeKey(r.dst); const at = unmatched.get(k); if (at) at.push(r); else unmatched.set(k, [r]); }
+  return a.every((r) => {
+    const at = unmatched.get(routeKey(r.dst));
+    const i = at ? at.findIndex((x) => sameRouteEntry(x, r)) : -1;
+    if (i >= 0) at?.splice(i, 1);
+    return i >= 0;
+  });
+}
+
 export class ObservedModel implements KeyedObserved {
   readonly devices: ReadonlyMap<string, ObservedDevice>;
   readonly routes = new Map<string, ObservedRoute[]>();

@@ -11,6 +11,7 @@ import type { NetworkConfig } from './config-check.js';
 import { shortText } from './gojson.js';
 import { type LeaseAttrs, type VxlanData, type WireguardData, decodeLeaseAttrs, decodeVxlanData, decodeWireguardData, formatSubnetKey, parseSubnetKey } from './lease.js';
 import { isUsableVtepMAC } from './mac.js';
+import { primarySubnet } from './subnet-key.js';
 
 /** A lease's halves as decoded: each present only when it is usable. */
 export interface LeaseHalves {
@@ -78,7 +79,7 @@ export type EntryVerdict =
 const BACKEND_TYPE = /^[\x21-\x7e]{1,32}$/;
 
 /** A vxlan BackendData (or BackendV6Data, `which`) judged as data: decodes, a usable unicast MAC. */
-export function vxlanHalf(text: string | undefined, which: 'BackendData' | 'BackendV6Data'): { ok: true; value: VxlanData } | { ok: false; reason: string } {
+function vxlanHalf(text: string | undefined, which: 'BackendData' | 'BackendV6Data'): { ok: true; value: VxlanData } | { ok: false; reason: string } {
   const d = decodeVxlanData(text);
   if (!d.ok) return { ok: false, reason: which === 'BackendData' ? d.reason : d.reason.replace('BackendData', which) };
   if (!isUsableVtepMAC(d.value.vtepMAC)) return { ok: false, reason: `${which === 'BackendData' ? '' : 'IPv6 '}VtepMAC ${d.value.vtepMAC} is not a unicast, non-zero Ethernet address` };
@@ -97,7 +98,7 @@ export function vxlanHalf(text: string | undefined, which: 'BackendData' | 'Back
 export function decodePeerEntry(subnetKey: string, value: string, network: Prefix | undefined, networkV6?: Prefix): EntryVerdict {
   const key = parseSubnetKey(subnetKey);
   if (!key) return { ok: false, reason: `key "${shortText(subnetKey)}" is not a flannel subnet key` };
-  const shown = key.v4 ?? key.v6;
+  const shown = primarySubnet(key);
   const reject = (reason: string): EntryVerdict => ({ ok: false, reason, ...(key.v4 ? { subnet: key.v4 } : {}) });
   if (!key.canonical) return reject(`key "${shortText(subnetKey)}" is not in canonical form (flanneld reads it as ${shown ? formatPrefix(shown) : '?'}${key.v4 && key.v6 ? ` & ${formatPrefix(key.v6)}` : ''}; weft writes ${formatSubnetKey(key)})`);
   for (const half of [key.v4, key.v6]) if (half && !isNetworkAddress(half)) return reject(`subnet ${formatPrefix(half)} is not aligned on its prefix length`);

@@ -1,17 +1,17 @@
 // Issue 22: the per-lease desired state (core/desired-index.ts), the kernel state followed
-// through events (core/observed-model.ts) and the plan limited to touched keys (planTouched)
+// through events (core/observed-model.ts, and its sameRoutes) and the plan limited to touched keys (planTouched)
 // must give exactly what a full recompute and a full plan give, on any sequence of lease
 // changes and drift. A seeded random walk over a small pool of keys, MACs, revisions and
 // addresses (so that clashes over one VTEP MAC, foreign VNIs and direct routing all happen).
 import test from 'ava';
-import { type Prefix, parseIPv4, parsePrefix } from '../../src/core/cidr.js';
+import { type Prefix, formatPrefix, parseIPv4, parsePrefix } from '../../src/core/cidr.js';
 import { checkNetworkConfig } from '../../src/core/config-check.js';
 import { type DesiredDatapath, type ObservedRoute, type VxlanDevice } from '../../src/core/datapath.js';
 import { DesiredIndex } from '../../src/core/desired-index.js';
 import type { HostFacts } from '../../src/core/host-facts.js';
 import { decodeNetworkConfig } from '../../src/core/network-config.js';
 import { parseModelEvent } from '../../src/core/netlink-events.js';
-import { ObservedModel } from '../../src/core/observed-model.js';
+import { ObservedModel, sameRoutes } from '../../src/core/observed-model.js';
 import { type PeerLease, validatePeerLease } from '../../src/core/peer-lease.js';
 import { noTouchedKeys, plan, planTouched, renderOp } from '../../src/core/plan.js';
 import type { Backend } from '../../src/backends/types.js';
@@ -118,4 +118,15 @@ test('the model cannot follow an fdb MAC that gains a second destination: it say
   const e = parseModelEvent('[FDB]0e:57:00:00:01:01 dev flannel.1 dst 203.0.113.2 self permanent', ['flannel.1']);
   if (!e) throw new Error('unparsed');
   t.is(model.applyEvent(e, noTouchedKeys()), 'unknown');
+});
+
+test('sameRoutes: the same routes in another order are the same; a changed gateway, metric or count is not', (t) => {
+  const routes: ObservedRoute[] = [...underlay, { dst: pfx('192.0.2.0/24'), dev: 'eth0', proto: 'kernel', onlink: false, scopeLink: true, metric: 100 }];
+  t.true(sameRoutes(routes, [...routes].reverse()));
+  t.true(sameRoutes(routes, routes.map((r) => ({ ...r, dst: pfx(formatPrefix(r.dst)) }))), 'equal values, not the same objects');
+  const [link, def, link100] = routes as [ObservedRoute, ObservedRoute, ObservedRoute];
+  t.false(sameRoutes(routes, [link, { ...def, via: ip('192.0.2.253') }, link100]), 'another gateway');
+  t.false(sameRoutes(routes, [link, def, { ...link100, metric: 200 }]), 'another metric');
+  t.false(sameRoutes(routes, [link, def, link]), 'one route twice, another missing');
+  t.false(sameRoutes(routes, [link, def]), 'one route fewer');
 });

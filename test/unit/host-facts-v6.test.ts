@@ -94,7 +94,7 @@ test('familyRefusal: a host serves the families it has addresses for, and says w
   t.is(familyRefusal(V4, v6only), 'IPv4 is on in the network config but eth0 (host.interface is eth0) has no IPv4 address: choose an interface that has one (host.interface, host.interfaceRegex, host.canReach) or make the network IPv6-only (network.ipv4: false)');
   t.is(familyRefusal(DUAL, v6only), familyRefusal(V4, v6only), 'dual-stack on an IPv6-only interface: the IPv4 half is what is missing');
   t.is(familyRefusal(DUAL, { ...dual, publicIPv6: ip('fe80::1') }), 'IPv6 is on in the network config but the public IPv6 address fe80::1 is link-local (fe80::/10), which peers cannot reach; set host.publicIPv6 to this host\'s global IPv6 address');
-  t.regex(familyRefusal(DUAL, { ...dual, publicIPv6: ip('::') }) ?? '', /is unspecified/);
+  t.regex(familyRefusal(DUAL, { ...dual, publicIPv6: ip('::') }) ?? '', /public IPv6 address :: is the unspecified address, which peers cannot reach/);
   const none: HostFacts = { iface: 'eth9', ifaceIP: ip('0.0.0.0'), ifaceMTU: 1500, publicIP: ip('0.0.0.0'), why: 'test' };
   t.is(familyRefusal(DUAL, none)?.split('; ').length, 3, 'both families named (the IPv6 message carries its own advice after a semicolon)');
   t.regex(familyRefusal(V6, none) ?? '', /has no usable global IPv6 address: none found/);

@@ -1,7 +1,10 @@
 // weft's /metrics (agent/metrics.ts): values read from the agent at scrape time, the pass
-// histogram, the process metrics (prom-client's names) and their /proc readers.
+// histogram, the process metrics (prom-client's names) and their /proc readers (core/proc-status.ts,
+// adapters/proc-self.ts).
 import test from 'ava';
-import { Metrics, parseMaxOpenFiles, parseProcStatus, readProcSelf } from '../../src/agent/metrics.js';
+import { Metrics } from '../../src/agent/metrics.js';
+import { readProcSelf } from '../../src/adapters/proc-self.js';
+import { parseMaxOpenFiles, parseProcStatus } from '../../src/core/proc-status.js';
 import type { HealthSnapshot } from '../../src/core/health.js';
 import { COUNTERS, NOW, healthSnapshot } from '../helpers/health-snapshot.js';
 
