@@ -39,10 +39,10 @@ export const hostGw: Backend = {
         if (!subnet) continue;
         const skip = (reason: string) => { skipped.push({ subnetKey: p.subnetKey, reason: `${h.tag}${reason}` }); };
         if (p.attrs.backendType !== 'host-gw') { skip(`backend ${p.attrs.backendType ?? '(none)'} is not host-gw`); continue; }
-        const owner = subnetOwner.get(routeKey(subnet));
-        if (owner !== p) { skip(`subnet ${formatPrefix(subnet)} is also claimed by the older lease ${owner?.subnetKey ?? '?'}`); continue; }
         const pub = h.pub(p);
         if (!pub) { skip('no public address'); continue; }
+        const owner = subnetOwner.get(routeKey(subnet));
+        if (owner !== p) { skip(`subnet ${formatPrefix(subnet)} is also claimed by the older lease ${owner?.subnetKey ?? '?'}`); continue; }
         if (h.self && sameIP(pub, h.self)) { skip(`PublicIP ${formatIP(pub)} is this host's own public IP`); continue; }
         const path = underlayPathTo(i.routes, pub);
         if (!path || path.via !== undefined || path.dev !== i.facts.iface) {

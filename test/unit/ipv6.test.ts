@@ -220,6 +220,10 @@ test('one subnet in two keys (S-24 and S-24&V-64): the older lease keeps the rou
   const hg = (key: string, pub: string, rev: string) => { const x = validatePeerLease(key, `{"PublicIP":"${pub}","PublicIPv6":null,"BackendType":"host-gw"}`, HG); if (!x.ok) throw new Error(x.reason); return { ...x.lease, createRevision: rev }; };
   const d = hostGw.desired({ config: HG, own: OWN, facts, routes: underlay, peers: [hg('198.18.3.0-24', '192.0.2.77', '20'), hg('198.18.3.0-24&fd18:0:0:3::-64', '192.0.2.3', '10')], mtu: 1500, vtepMAC: '' });
   t.like(d.routes.get('198.18.3.0/24'), { via: ipOf('192.0.2.3') });
+  // An IPv6 half without a PublicIPv6 (validation drops such a half; a lease built by hand): skipped for that, and it claims nothing.
+  const bare = { ...hg('198.18.4.0-24', '192.0.2.4', '30'), subnetV6: pfx('fd18:0:0:4::/64') };
+  const e = hostGw.desired({ config: HG, own: OWN, facts, routes: underlay, peers: [bare], mtu: 1500, vtepMAC: '' });
+  t.deepEqual(e.skipped.filter((s) => s.reason.startsWith('IPv6 half: ')), [{ subnetKey: '198.18.4.0-24', reason: 'IPv6 half: no public address' }]);
 });
 
 test('a lease with one VTEP MAC for both halves: the IPv4 half keeps the fdb entry, the IPv6 half is skipped', (t) => {
