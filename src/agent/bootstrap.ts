@@ -23,6 +23,7 @@ import { readTextIfExists, writeFileAtomic } from '../adapters/files.js';
 import { ETCD_BACKOFF } from '../core/backoff.js';
 import type { HostPort } from './reconciler.js';
 import { Backoff, sleep } from './retry.js';
+import { configText } from '../core/store-limits.js';
 
 
 /**
@@ -47,7 +48,7 @@ export async function fleetConfig(store: KvStore, spec: Spec, log: Logger, signa
         log.warn('no network config in etcd and none in the spec; waiting', { key, retryInMs });
         await sleep(retryInMs, signal);
       } else {
-        const stored = checkNetworkConfig(decodeNetworkConfig(kv.value));
+        const stored = checkNetworkConfig(decodeNetworkConfig(configText(kv)));
         const diff = spec.network ? diffConfigs(stored, spec.network.config) : [];
         if (diff.length > 0) log.warn('the stored network config differs from the spec; running with the stored one (use weft apply to change it)', { key, diff });
         return { config: stored, text: kv.value };

@@ -16,6 +16,7 @@ import type { KvStore } from '../core/store.js';
 import type { Logger } from '../adapters/log.js';
 import { PrefixMirror } from './prefix-mirror.js';
 import { message, retrying } from './retry.js';
+import { configText } from '../core/store-limits.js';
 
 /** The config a host runs: checked, and the text it came from (for the cached state). */
 export interface RunningConfig {
@@ -49,7 +50,8 @@ export class ConfigFollower {
   readonly stats = { applied: 0, rejected: 0 };
 
   constructor(private readonly d: ConfigFollowerDeps) {
-    this.mirror = new PrefixMirror({ store: d.store, prefix: d.key, log: d.log, clock: Date, onChange: (keys) => { if (keys.has(d.key)) this.queue(); } });
+    // The key alone, not every key starting with it: junk under `<prefix>/config…` is not read.
+    this.mirror = new PrefixMirror({ store: d.store, prefix: d.key, log: d.log, clock: Date, limits: { exact: true }, onChange: (keys) => { if (keys.has(d.key)) this.queue(); } });
   }
 
   /** Mirror the key (waiting out an etcd outage); a change since start-up is applied at once. */
@@ -62,6 +64,10 @@ export class ConfigFollower {
     await this.mirror.stop();
     await this.chain;
   }
+
+  /** The listing of the config key: failing since when (0: it follows etcd) and why. */
+  get listing(): { readonly failingSinceMs: number; readonly lastError: string } { return this.mirror.stats; }
+  get watchRestarts(): number { return this.mirror.stats.watchRestarts; }
 
   /** Resolves when every change seen so far has been handled. */
   async idle(): Promise<void> { await this.chain; }
@@ -80,7 +86,7 @@ export class ConfigFollower {
     if (text === this.rejectedText) return;
     let next: NetworkConfig;
     try {
-      next = checkNetworkConfig(decodeNetworkConfig(text));
+      next = checkNetworkConfig(decodeNetworkConfig(configText(kv)));
     } catch (e) {
       if (!(e instanceof ConfigError)) throw e;
       this.reject(`the new network config is invalid: ${e.message}`, text);

@@ -111,6 +111,13 @@ export class Metrics {
       { labels: { state: 'rejected' }, value: s.peers.rejected },
     ]);
     gauge('weft_malformed_leases', 'entries under <prefix>/subnets ignored as malformed, now', [], ({ s }) => one(s.peers.malformed));
+    gauge('weft_fleet_left_out', 'what host.maxPeers leaves out now (the youngest): entries of <prefix>/subnets not read, valid leases not programmed', ['what'], ({ s }) => (s.peers.caps ? [
+      { labels: { what: 'entries' }, value: s.peers.caps.entriesLeftOut },
+      { labels: { what: 'peers' }, value: s.peers.caps.peersLeftOut },
+    ] : []));
+    gauge('weft_etcd_listing_failing_seconds', 'how long a listing weft follows has been failing (0: it is not), by what it lists', ['listing'], ({ s }) => (s.listings ?? []).map((l) => ({
+      labels: { listing: l.what }, value: l.failingSinceMs > 0 ? Math.max(0, (s.nowMs - l.failingSinceMs) / 1000) : 0,
+    })));
     counter('weft_malformed_leases_seen_total', 'malformed entries seen (each new or changed entry counts once)', [], ({ c }) => one(c.malformedSeen));
     counter('weft_reconcile_passes_total', 'reconcile passes finished', [], ({ s }) => one(s.reconcile.passes));
     counter('weft_reconcile_failed_passes_total', 'reconcile passes that left something unapplied', [], ({ c }) => one(c.passFailures));
@@ -125,7 +132,7 @@ export class Metrics {
     counter('weft_iptables_restores_total', 'iptables-restore runs that installed or repaired weft\'s rules', [], ({ c }) => one(c.rulesRestores));
     counter('weft_etcd_requests_total', 'etcd requests made', [], ({ c }) => one(c.etcdRequests));
     counter('weft_etcd_request_errors_total', 'etcd requests that failed', [], ({ s }) => one(s.etcd.requestErrors));
-    counter('weft_etcd_watch_restarts_total', 'times the fleet watch was re-created (etcd restart, compaction, disconnect)', [], ({ s }) => one(s.etcd.watchRestarts));
+    counter('weft_etcd_watch_restarts_total', 'times an etcd watch (the fleet\'s or the network config\'s) broke and was re-created (etcd restart, compaction, disconnect, a member not answering)', [], ({ s }) => one(s.etcd.watchRestarts));
     counter('weft_etcd_client_resets_total', 'times a wedged etcd client was replaced', [], ({ c }) => one(c.etcdClientResets));
     gauge('weft_etcd_reachable', '1 when etcd answered within the grace period', [], ({ s }) => one(etcdReachable(s) ? 1 : 0));
   }

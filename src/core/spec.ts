@@ -10,6 +10,7 @@ import { IPV4_MAPPED, reservedIPv6, reservedIPv6Overlap } from './ip-scope.js';
 import { SpecError, type SourcePosition } from './errors.js';
 import { ConfigError, type RawNetworkConfig, backendJson, decodeBackend, encodeNetworkConfig } from './network-config.js';
 import { type Entry, YamlReader } from './yaml-reader.js';
+import { DEFAULT_MAX_PEERS } from './store-limits.js';
 
 export interface EtcdSpec {
   readonly endpoints: readonly string[];
@@ -62,6 +63,11 @@ export interface HostSpec {
   readonly wireguardKeyFile?: string;
   /** wireguard: a preshared key file applied to every peer (overrides the stored config's PSK). */
   readonly wireguardPSKFile?: string;
+  /**
+   * At most this many peers are programmed, and twice as many entries of `<prefix>/subnets/`
+   * kept in memory; the oldest leases first (core/store-limits.ts). Default 65,536.
+   */
+  readonly maxPeers: number;
 }
 
 export interface OutputsSpec {
@@ -420,7 +426,7 @@ function readPublicIPv6(r: YamlReader, e: Entry | undefined, envText: string | u
 }
 
 function readHost(r: YamlReader, e: Entry | undefined, env: Env, overlay6?: Prefix): HostSpec | undefined {
-  const keys = ['interface', 'interfaceRegex', 'canReach', 'publicIP', 'publicIPv6', 'ipMasq', 'mtu', 'subnetFile', 'leaseTTL', 'leaseRenewMargin', 'listen', 'etcdGrace', 'stateDir', 'onOutputsChanged', 'wireguardKeyFile', 'wireguardPSKFile'];
+  const keys = ['interface', 'interfaceRegex', 'canReach', 'publicIP', 'publicIPv6', 'ipMasq', 'mtu', 'subnetFile', 'leaseTTL', 'leaseRenewMargin', 'listen', 'etcdGrace', 'stateDir', 'onOutputsChanged', 'wireguardKeyFile', 'wireguardPSKFile', 'maxPeers'];
   const m = r.map(e?.node ?? null, 'host', keys, e?.keyPos);
   if (!m) return undefined;
   const chosen = ['interface', 'interfaceRegex', 'canReach'].filter((k) => m.has(k));
@@ -460,11 +466,12 @@ function readHost(r: YamlReader, e: Entry | undefined, env: Env, overlay6?: Pref
     if (v !== undefined && /\s/.test(v) && x) r.problem(x.path, `${x.path} must not contain spaces (the WireGuard key file paths are passed to wg), got ${JSON.stringify(v)}`, r.at(x));
   }
   const ipMasq = r.boolean(m.get('ipMasq')) ?? true;
+  const maxPeers = r.integer(m.get('maxPeers'), 1, 10_000_000) ?? DEFAULT_MAX_PEERS;
   if (ttl === undefined || margin === undefined || listen === undefined || subnetFile === undefined || grace === undefined || stateDir === undefined || wgKeyFile === undefined) return undefined;
   return {
     ...opt('interface', iface), ...opt('interfaceRegex', regexText), ...opt('canReach', canReach), ...opt('publicIP', publicIP), ...opt('publicIPv6', publicIPv6),
     ipMasq, ...opt('mtu', mtu), subnetFile, leaseTTLSeconds: ttl, leaseRenewMarginSeconds: margin, ...(listen ? { listen } : {}),
-    etcdGraceSeconds: grace, stateDir, wireguardKeyFile: wgKeyFile, ...opt('wireguardPSKFile', wgPSKFile), ...opt('onOutputsChanged', onOutputsChanged),
+    etcdGraceSeconds: grace, stateDir, wireguardKeyFile: wgKeyFile, ...opt('wireguardPSKFile', wgPSKFile), ...opt('onOutputsChanged', onOutputsChanged), maxPeers,
   };
 }
 

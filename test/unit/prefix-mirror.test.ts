@@ -2,7 +2,7 @@
 // creating the watch after it fails (found by the leader-loss reliability test: the list went
 // to a live member, the watch to the dead one, and the retry's list then looked unchanged).
 import test from 'ava';
-import type { KeyValue, KvStore, WatchCallbacks, WatchHandle } from '../../src/core/store.js';
+import type { KeyValue, KvStore, Listing, WatchCallbacks, WatchHandle } from '../../src/core/store.js';
 import { jsonLogger } from '../../src/adapters/log.js';
 import { PrefixMirror } from '../../src/agent/prefix-mirror.js';
 import { sleep, until } from '../helpers/procs.js';
@@ -14,7 +14,7 @@ class FakeStore implements Pick<KvStore, 'list' | 'watch'> {
   rev = 2;
   failWatches = 0;
   watchers: WatchCallbacks[] = [];
-  list(): Promise<{ kvs: KeyValue[]; revision: string }> { return Promise.resolve({ kvs: [...this.data.values()], revision: String(this.rev) }); }
+  list(): Promise<Listing> { return Promise.resolve({ kvs: [...this.data.values()], revision: String(this.rev), leftOut: 0 }); }
   watch(_prefix: string, _from: string, cb: WatchCallbacks): Promise<WatchHandle> {
     if (this.failWatches > 0) { this.failWatches--; return Promise.reject(new Error('etcd watch: unreachable (the member just died)')); }
     this.watchers.push(cb);
