@@ -58,7 +58,8 @@ export class EtcdWatch {
   private timer: NodeJS.Timeout | undefined;
   private pending: WatchEvent[] = [];
 
-  constructor(private readonly stream: WatchStream, private readonly o: { prefix: string; fromRevision: string; limits: ReadLimits; decode: Decode; timings: WatchTimings; cb: WatchCallbacks }) {
+  /** `silent`: called once when the member stops answering (the store marks it failed). */
+  constructor(private readonly stream: WatchStream, private readonly o: { prefix: string; fromRevision: string; limits: ReadLimits; decode: Decode; timings: WatchTimings; cb: WatchCallbacks; silent: () => void }) {
     this.ready = new Promise<void>((resolve, reject) => {
       stream.on('data', (res) => { this.onData(res, resolve, reject); });
       stream.on('error', (e) => { if (!this.created) reject(e); this.breakOnce(`watch error: ${e.message}`, false); });
@@ -125,15 +126,13 @@ export class EtcdWatch {
     this.timer = setTimeout(() => { this.arm(); }, probeTimeoutMs);
   }
 
-  /**
-   * Report the watch broken, once. `memberFailed`: cancel without half-closing, so etcd3 counts
-   * a failure against that member and replaces its connection (a member that stopped answering).
-   */
-  private breakOnce(reason: string, memberFailed: boolean): void {
+  /** Report the watch broken, once. `silent`: the member stopped answering (the store marks it failed). */
+  private breakOnce(reason: string, silent: boolean): void {
     if (this.broken) return;
     this.broken = true;
     clearTimeout(this.timer);
-    try { if (!memberFailed) this.stream.end(); this.stream.cancel(); } catch { /* already closed */ }
+    if (silent) this.o.silent();
+    try { this.stream.end(); this.stream.cancel(); } catch { /* already closed */ }
     if (this.created) this.o.cb.onBroken(reason);
   }
 }

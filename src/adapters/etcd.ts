@@ -7,7 +7,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { ConsecutiveBreaker, circuitBreaker, handleWhen, retry } from 'cockatiel';
-import { Etcd3, GRPCResourceExhastedError, type ICallable, type IOptions, WatchClient, isRecoverableError } from 'etcd3';
+import { Etcd3, GRPCResourceExhastedError, GRPCUnavailableError, type ICallable, type IOptions, isRecoverableError } from 'etcd3';
 import { mapEtcdError } from './etcd-errors.js';
 import { type PageRequest, type RawKV, listPaged, rangeEnd } from './etcd-range.js';
 import { EtcdWatch, WATCH_TIMINGS, type WatchStream, type WatchTimings } from './etcd-watch.js';
@@ -241,8 +241,18 @@ export class EtcdStore implements KvStore {
    * re-lists on any broken watch anyway, so here a watch simply ends (once) and is closed.
    */
   async watch(prefix: string, fromRevision: string, cb: WatchCallbacks, limits: ReadLimits = {}): Promise<WatchHandle> {
-    const stream = await this.call('watch', () => new WatchClient(requireLeader(this.client)).watch()) as unknown as WatchStream;
-    const w = new EtcdWatch(stream, { prefix, fromRevision, limits, decode: toKV, timings: this.watchTimings, cb });
+    const pool = requireLeader(this.client);
+    // As etcd3's WatchClient, but keeping the member, and without its rule that a stream error
+    // marks the member failed: one dropped connection breaks both watches at once, and two marks
+    // opened the breaker, so the re-lists were refused for 2 s. Calls measure the member; a
+    // watch marks it only when it stops answering.
+    const { stream, member } = await this.call('watch', () => pool.withConnection('Watch', ({ resource, client, metadata }) => ({
+      stream: (client as unknown as { watch(m: unknown): WatchStream }).watch(metadata), member: resource,
+    })));
+    // Silent: two failures open the member's circuit breaker (ConsecutiveBreaker(2) above), so for
+    // 2 s calls go to the other members: the re-list that follows does not wait on this one.
+    const silent = (): void => { const e = new GRPCUnavailableError('watch not answering'); pool.markFailed(member, e); pool.markFailed(member, e); };
+    const w = new EtcdWatch(stream, { prefix, fromRevision, limits, decode: toKV, timings: this.watchTimings, cb, silent });
     try {
       await this.call('watch', () => w.ready);
     } catch (e) {
