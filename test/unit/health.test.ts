@@ -1,5 +1,5 @@
 import test from 'ava';
-import { type HealthSnapshot, readiness, reconcilerHealthy, renderStatus, statusLine, statusReport } from '../../src/core/health.js';
+import { type HealthSnapshot, etcdReachable as etcdReachableOf, readiness, reconcilerHealthy, renderStatus, statusLine, statusReport } from '../../src/core/health.js';
 import { podmanNetworkFor } from '../../src/core/outputs.js';
 import { parsePrefix } from '../../src/core/cidr.js';
 import { NOW, healthSnapshot } from '../helpers/health-snapshot.js';
@@ -131,4 +131,15 @@ test('a live config change: an unusable stored config and a pending Docker resta
   t.regex(statusLine(s), /; WARNING: the stored network config is not in use, see weft status; RESTART DOCKER: the bridge outputs changed$/);
   t.regex(renderStatus(statusReport(s), NOW), /^ {2}WARNING +restart Docker \(or Podman\): /m);
   t.deepEqual(readiness(at({ config: { problem: '' } })).warnings, []);
+});
+
+test('a listing that keeps failing while etcd answers other calls is a reason, with its error, once past the grace period; what a cap leaves out is shown', (t) => {
+  const failing = (sinceMs: number) => at({ listings: [{ what: 'subnets', failingSinceMs: sinceMs, lastError: 'etcd list: answer too large or etcd too busy (8 RESOURCE_EXHAUSTED)' }, { what: 'config', failingSinceMs: 0, lastError: '' }] });
+  t.true(readiness(failing(NOW - 30_000)).ready, 'within the grace period: a retry may still succeed');
+  t.deepEqual(readiness(failing(NOW - 61_000)).reasons, ['etcd listing of <prefix>/subnets failing for 1m1s: etcd list: answer too large or etcd too busy (8 RESOURCE_EXHAUSTED)']);
+  t.true(etcdReachableOf(failing(NOW - 61_000)), 'etcd itself answers (the renewals): only the listing says what is wrong');
+  const capped = at({ peers: { ...base.peers, caps: { maxPeers: 100, maxEntries: 200, entriesLeftOut: 5, peersLeftOut: 3 } } });
+  t.deepEqual(statusReport(capped).peers.caps, { maxPeers: 100, maxEntries: 200, entriesLeftOut: 5, peersLeftOut: 3 });
+  t.regex(renderStatus(statusReport(capped), NOW), /CAPPED by host\.maxPeers 100: 3 valid leases not programmed, 5 entries not read/);
+  t.notRegex(renderStatus(statusReport(at({ peers: { ...base.peers, caps: { maxPeers: 100, maxEntries: 200, entriesLeftOut: 0, peersLeftOut: 0 } } })), NOW), /CAPPED/);
 });
