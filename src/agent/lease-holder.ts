@@ -101,6 +101,7 @@ export class LeaseHolder {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     await this.inFlight;
+    this.d.keeper.stop();
   }
 
   /**
@@ -111,7 +112,7 @@ export class LeaseHolder {
     await this.reconfigure(this.request, value);
   }
 
-  /** Our key in etcd changed hands or lease: verify it at the next tick. */
+  /** Our key in etcd changed (value, revision, lease or gone): verify it at the next tick. */
   markSuspect(): void { this.suspect = true; }
 
   /** For readiness and /status. */
@@ -132,7 +133,7 @@ export class LeaseHolder {
       // Our presence record ran out (etcd was out of reach): claim it again before renewing. A
       // clone that took it meanwhile keeps it, and this host moves to an identity of its own.
       const moved = this.d.ids.needsClaim ? await this.d.ids.claim(hostAddress(this.request), this.d.signal) : false;
-      const renewed = moved || misfit ? 'lost' : await this.d.keeper.renew(held);
+      const renewed = moved || misfit ? 'lost' : await this.d.keeper.renew(held, this.request.value);
       this.suspect = false;
       this.backoff.reset();
       this.retryAtMs = 0;
