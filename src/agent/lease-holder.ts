@@ -60,7 +60,12 @@ export class LeaseHolder {
   }
 
   start(): void {
-    this.timer = setInterval(() => { if (!this.inFlight) this.inFlight = this.tick().finally(() => { this.inFlight = undefined; }); }, this.d.tickMs);
+    this.timer = setInterval(() => { this.tickNow(); }, this.d.tickMs);
+  }
+
+  /** Run a tick unless one (or a republish) is in flight; once started only. */
+  private tickNow(): void {
+    if (this.timer && !this.inFlight) this.inFlight = this.tick().finally(() => { this.inFlight = undefined; });
   }
 
   /**
@@ -100,6 +105,7 @@ export class LeaseHolder {
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    this.timer = undefined;
     await this.inFlight;
     this.d.keeper.stop();
   }
@@ -112,8 +118,15 @@ export class LeaseHolder {
     await this.reconfigure(this.request, value);
   }
 
-  /** Our key in etcd changed (value, revision, lease or gone): verify it at the next tick. */
-  markSuspect(): void { this.suspect = true; }
+  /**
+   * Our key in etcd changed (value, revision, lease or gone): verify it now, not at the next
+   * tick (peers follow a foreign value until this host puts its own back). An event during a
+   * tick or republish is verified by the next tick; a failing check is retried once a tick.
+   */
+  markSuspect(): void {
+    this.suspect = true;
+    this.tickNow();
+  }
 
   /** For readiness and /status. */
   state(publicIP: string, publicIPv6?: string): LeaseState | undefined {

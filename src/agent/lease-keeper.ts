@@ -15,7 +15,7 @@ import { type SubnetKey, formatSubnetKey } from '../core/lease.js';
 import { primarySubnet } from '../core/subnet-key.js';
 import { hostAddress } from '../core/host-facts.js';
 import { encodeOwner, ownersPrefix, subnetsPrefix } from '../core/owner.js';
-import { type SelfEvidence, isOwnLease, judgeOwnKey, restoreFields } from '../core/own-lease.js';
+import { judgeOwnKey, restoreFields } from '../core/own-lease.js';
 import type { Compare, KeyValue, KvStore, Op } from '../core/store.js';
 import type { Logger } from '../adapters/log.js';
 import { LimitedLog } from './limited-log.js';
@@ -95,10 +95,6 @@ export class LeaseKeeper {
   /** Until the first listing is taken (the start), the last one is kept for it. */
   private keepListing = true;
   private lastSubnets: { kvs: KeyValue[]; revision: string } | undefined;
-
-  private async listing(): Promise<ListedLease[]> {
-    return (await this.listingAt()).leases;
-  }
 
   /** The leases and the revision of the subnets read (a create is guarded by it). */
   private async listingAt(): Promise<{ leases: ListedLease[]; revision: string }> {
@@ -283,32 +279,5 @@ export class LeaseKeeper {
       [{ op: 'put', key: held.key, value, lease: held.lease }],
     );
     return res.succeeded ? { ...held, value, modRevision: res.revision } : 'lost';
-  }
-
-  /**
-   * Delete this host's leases (compare on ownership) and revoke them. A lease is this host's
-   * only when core/acquire.ts isOwnLease says so: an owner record naming this host is borne
-   * out by the lease's value and `self`'s address, or by `self.heldKeys` (its own files). Those
-   * whose owner record names this host but nothing bears out are left alone and returned as
-   * `refused` (a forged record must not make `weft release` delete another host's lease).
-   */
-  async release(self: Omit<SelfEvidence, 'hostIDs'>): Promise<{ released: Prefix | undefined; refused: readonly ListedLease[] }> {
-    const id = this.d.identity();
-    const evidence: SelfEvidence = { ...self, hostIDs: [id.hostID, ...(id.formerIDs ?? [])] };
-    const named = (await this.listing()).filter((l) => l.owner !== undefined && evidence.hostIDs.includes(l.owner.hostID));
-    const mine = named.filter((l) => isOwnLease(l, evidence));
-    for (const l of mine) {
-      const ownerKv = l.ownerKv;
-      if (!ownerKv) continue;
-      const res = await this.d.store.txn(
-        [{ key: l.kv.key, target: 'mod', equals: l.kv.modRevision }, { key: ownerKv.key, target: 'value', equals: ownerKv.value }],
-        [{ op: 'delete', key: l.kv.key }, { op: 'delete', key: ownerKv.key }],
-      );
-      if (!res.succeeded) throw new WeftError('E_CONFLICT', `lease ${l.kv.key} changed while releasing it; run weft release again`, { retryable: true });
-      // The owner record's etcd lease is this host's; the key's may be a writer's (see replacedEtcdLease).
-      if (ownerKv.lease !== '0') await this.revokeQuietly(ownerKv.lease, 'the released lease');
-      this.d.log.info('lease released', { key: l.kv.key });
-    }
-    return { released: mine[0]?.subnet ?? mine[0]?.subnetV6, refused: named.filter((l) => !mine.includes(l)) };
   }
 }

@@ -14,7 +14,7 @@ import { readTextIfExists } from '../adapters/files.js';
 import { hostIdentity } from '../adapters/identity.js';
 import { silentLogger } from '../adapters/log.js';
 import { discoverHost } from '../agent/bootstrap.js';
-import { LeaseKeeper } from '../agent/lease-keeper.js';
+import { releaseOwnLeases } from '../agent/lease-release.js';
 import { stateFilePath } from '../agent/state-file.js';
 import { handle, loadSpec, withSpec, withStore } from './common.js';
 
@@ -32,9 +32,7 @@ export const releaseCommand: CommandModule<object, Args> = {
     const facts = await discoverHost(spec, silentLogger).catch(() => undefined);
     const self = { heldKeys, ...(facts ? { publicIP: facts.publicIP, ...(facts.publicIPv6 ? { publicIPv6: facts.publicIPv6 } : {}) } : {}) };
     await withStore(spec, async (store) => {
-      const keeper = new LeaseKeeper({ store, prefix: spec.etcd.prefix, identity: () => identity, ttlSeconds: spec.host.leaseTTLSeconds, clock: Date, rng: Math.random, log: silentLogger });
-      const { released, refused } = await keeper.release(self);
-      keeper.stop();
+      const { released, refused } = await releaseOwnLeases({ store, prefix: spec.etcd.prefix, identity, log: silentLogger }, self);
       // The cached state names the released lease: a reboot with etcd down must not bring the
       // host back up on a subnet that may now be another host's. (Kept when all it could have
       // named was refused: it is evidence for the next try.)
