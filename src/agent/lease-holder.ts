@@ -50,6 +50,8 @@ export class LeaseHolder {
   }
 
   get lease(): HeldLease | undefined { return this.held; }
+  /** Times this host put its lease value back after another writer's (for /metrics). */
+  get restores(): number { return this.d.keeper.stats.restores; }
 
   /** Acquire the first lease (waiting out an etcd outage), then keep it. */
   async acquire(): Promise<HeldLease> {
