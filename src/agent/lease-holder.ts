@@ -65,9 +65,16 @@ export class LeaseHolder {
     this.timer = setInterval(() => { this.tickNow(); }, this.d.tickMs);
   }
 
-  /** Run a tick unless one (or a republish) is in flight; once started only. */
+  /**
+   * Run a tick unless one (or a republish) is in flight; once started only. A write to our key
+   * seen during a tick that went well is looked at right after it (a failed one waits a tick).
+   */
   private tickNow(): void {
-    if (this.timer && !this.inFlight) this.inFlight = this.tick().finally(() => { this.inFlight = undefined; });
+    if (!this.timer || this.inFlight) return;
+    this.inFlight = this.tick().then((ok) => {
+      this.inFlight = undefined;
+      if (ok && this.suspect) this.tickNow();
+    }, () => { this.inFlight = undefined; });
   }
 
   /**
@@ -122,8 +129,8 @@ export class LeaseHolder {
 
   /**
    * Our key in etcd changed (value, revision, lease or gone): verify it now, not at the next
-   * tick (peers follow a foreign value until this host puts its own back). An event during a
-   * tick or republish is verified by the next tick; a failing check is retried once a tick.
+   * tick (peers follow a foreign value until this host puts its own back); an event during a
+   * tick is verified right after it, one during a republish by the next tick.
    */
   markSuspect(): void {
     this.suspect = true;
@@ -136,20 +143,23 @@ export class LeaseHolder {
     return h && { subnet: formatPrefix(h.subnet), publicIP, ...(h.subnets.v6 ? { ipv6Subnet: formatPrefix(h.subnets.v6), ...(publicIPv6 !== undefined ? { publicIPv6 } : {}) } : {}), expiresAtMs: h.expiresAtMs, renewDueAtMs: h.expiresAtMs - this.d.renewMarginMs, lastRenewedAtMs: this.lastRenewedAtMs, reacquiring: this.reacquiring };
   }
 
-  private async tick(): Promise<void> {
+  /** One look at the lease; false when it failed (retried on a later tick, with backoff). */
+  private async tick(): Promise<boolean> {
     const held = this.held;
-    if (!held) return;
+    if (!held) return true;
     const now = Date.now();
     // A subnet the network config no longer allows (a move that failed before) is given up now.
     const misfit = !fitsRanges(held.subnets, this.request);
     const urgent = this.suspect || this.d.ids.needsClaim || misfit;
-    if (!urgent && (now < held.expiresAtMs - this.d.renewMarginMs || now < this.retryAtMs)) return;
+    if (!urgent && (now < held.expiresAtMs - this.d.renewMarginMs || now < this.retryAtMs)) return true;
+    // Cleared before the look, not after: a write to our key while it runs must be looked at again.
+    const wasSuspect = this.suspect;
+    this.suspect = false;
     try {
       // Our presence record ran out (etcd was out of reach): claim it again before renewing. A
       // clone that took it meanwhile keeps it, and this host moves to an identity of its own.
       const moved = this.d.ids.needsClaim ? await this.d.ids.claim(hostAddress(this.request), this.d.signal) : false;
       const renewed = moved || misfit ? 'lost' : await this.d.keeper.renew(held, this.request.value);
-      this.suspect = false;
       this.backoff.reset();
       this.retryAtMs = 0;
       if (renewed !== 'lost') {
@@ -157,15 +167,18 @@ export class LeaseHolder {
         this.lastRenewedAtMs = Date.now();
         this.stats.renewalsOk++;
         this.d.log.debug('lease renewed', { subnet: formatPrefix(held.subnet), expiresAt: new Date(renewed.expiresAtMs).toISOString() });
-        return;
+        return true;
       }
       await this.reacquire(held, misfit ? MOVE : undefined);
+      return true;
     } catch (e) {
+      this.suspect ||= wasSuspect;
       this.stats.renewalsFailed++;
       this.reacquiring = false;
       const retryInMs = this.backoff.next();
       this.retryAtMs = now + retryInMs;
       this.d.log.warn('lease renewal failed; the datapath is left as it is; retrying', { error: message(e), expiresAt: new Date(held.expiresAtMs).toISOString(), retryInMs });
+      return false;
     }
   }
 
