@@ -66,8 +66,9 @@ test.serial('a writer that overwrites a host\'s lease value under its etcd lease
   step('the key moved to the writer\'s own etcd lease');
   const granted = /lease ([0-9a-f]+) granted/.exec(await f.lab.etcdctl(['lease', 'grant', '600']))?.[1] ?? '';
   await f.lab.etcdctl(['put', `--lease=${granted}`, own.key, writerValue()]);
+  const retakeMs = await timeUntil(async () => (await f.lab.etcdctl(['get', '--print-value-only', own.key])).trim() === own.value, 10_000);
+  t.log(`the key moved to the writer's etcd lease: h1 re-acquired it ${retakeMs} ms after the write`);
   await until(() => (h1.weft?.output() ?? '').includes('"msg":"lease re-acquired with the same subnet"'), 10_000, 50, 'h1 re-acquires its key');
-  await timeUntil(async () => (await f.lab.etcdctl(['get', '--print-value-only', own.key])).trim() === own.value, 10_000);
   t.not(await leaseHexOf(f.lab, own.key), granted, 'the key is on an etcd lease of h1\'s, not the writer\'s');
   t.is((await mustLease(f.lab, h1)).subnet, own.subnet, 'h1 keeps its subnet');
   await timeUntil(() => pointsAt(f.lab, h2, h1, own.subnet, mac1), 10_000);
