@@ -110,6 +110,7 @@ export class Metrics {
       { labels: { state: 'programmed' }, value: s.peers.programmed },
       { labels: { state: 'rejected' }, value: s.peers.rejected },
     ]);
+    gauge('weft_routes_refused', 'peer route destinations left alone because a route weft does not own holds them (the kernel\'s, an operator\'s, a VPN\'s)', [], ({ s }) => one(s.refusedRoutes?.count ?? 0));
     gauge('weft_malformed_leases', 'entries under <prefix>/subnets ignored as malformed, now', [], ({ s }) => one(s.peers.malformed));
     counter('weft_malformed_leases_seen_total', 'malformed entries seen (each new or changed entry counts once)', [], ({ c }) => one(c.malformedSeen));
     counter('weft_reconcile_passes_total', 'reconcile passes finished', [], ({ s }) => one(s.reconcile.passes));

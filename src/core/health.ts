@@ -66,6 +66,11 @@ export interface HealthSnapshot {
    * picked up yet (it must be restarted).
    */
   readonly config?: { readonly problem: string; readonly restartNeeded?: { readonly sinceMs: number; readonly changes: readonly string[] } };
+  /**
+   * Destinations of peers' routes that a route weft does not own holds, left alone (core/plan.ts
+   * RefusedRoutes): how many, and the first few as `dst: held by <route>`.
+   */
+  readonly refusedRoutes?: { readonly count: number; readonly examples: readonly string[] };
 }
 
 const secs = (ms: number): string => formatDuration(Math.max(0, Math.round(ms / 1000)) * 1000);
@@ -98,6 +103,10 @@ export function readiness(s: HealthSnapshot): { ready: boolean; reasons: string[
   if (degraded) warnings.push(degradedMessage(degraded.sinceMs));
   if (s.config?.problem) warnings.push(safeText(s.config.problem));
   if (s.config?.restartNeeded) warnings.push(restartMessage(s.config.restartNeeded));
+  const refused = s.refusedRoutes;
+  if (refused && refused.count > 0) {
+    warnings.push(`${refused.count} peer route(s) not programmed: a route weft does not own holds the destination (${refused.examples.map((e) => safeText(e)).join('; ')}${refused.count > refused.examples.length ? '; ...' : ''})`);
+  }
   if (s.phase === 'starting') reasons.push(`starting: ${s.step}`);
   if (s.phase === 'stopping') reasons.push('stopping');
   // A file the spec asks for that cannot be written (at start too: it is why start-up waits):
