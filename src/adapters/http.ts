@@ -15,7 +15,18 @@ export type Routes = Readonly<Record<string, () => Answer | Promise<Answer>>>;
 
 const text = (status: number, body: string): Answer => ({ status, type: 'text/plain; charset=utf-8', body });
 
-/** Listen on host:port; resolves once listening, rejects (E_HOST) when the address is unusable. */
+/** What a bind error means, for the operator (the errno code stays in the message too). */
+const BIND_ERRORS: Readonly<Record<string, string>> = {
+  EADDRINUSE: 'another process is listening on that address',
+  EADDRNOTAVAIL: 'no interface on this host has that address (yet)',
+  EACCES: 'not permitted to listen on that port',
+};
+
+/**
+ * Listen on host:port; resolves once listening. Rejects with a retryable E_HOST when the
+ * address cannot be used now (taken by another process, not configured yet): the caller
+ * (agent/health-listener.ts) tries again later, and weft runs on without it meanwhile.
+ */
 export async function serveHttp(listen: { host: string; port: number }, routes: Routes): Promise<{ close(): Promise<void> }> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
@@ -33,7 +44,9 @@ export async function serveHttp(listen: { host: string; port: number }, routes: 
   server.requestTimeout = 10_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) => {
-      reject(new WeftError('E_HOST', `cannot listen on ${listen.host}:${listen.port} (host.listen): ${e.code ?? e.message}`, { cause: e }));
+      const code = e.code ?? e.message;
+      const meaning = BIND_ERRORS[code];
+      reject(new WeftError('E_HOST', `cannot listen on ${listen.host}:${listen.port} (host.listen): ${code}${meaning ? `, ${meaning}` : ''}`, { retryable: true, cause: e }));
     });
     server.listen(listen.port, listen.host, () => { resolve(); });
   });

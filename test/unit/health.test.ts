@@ -132,3 +132,15 @@ test('a live config change: an unusable stored config and a pending Docker resta
   t.regex(renderStatus(statusReport(s), NOW), /^ {2}WARNING +restart Docker \(or Podman\): /m);
   t.deepEqual(readiness(at({ config: { problem: '' } })).warnings, []);
 });
+
+test('host.listen taken by another process: a warning (the host stays ready), in full on STATUS=, at start-up too', (t) => {
+  const problem = 'cannot listen on 127.0.0.1:9473 (host.listen): EADDRINUSE, another process is listening on that address';
+  const squatted = at({ listener: { address: '127.0.0.1:9473', problem, failures: 3 } });
+  const warning = `not serving /healthz, /readyz, /status and /metrics: ${problem}; retrying`;
+  t.deepEqual(readiness(squatted), { ready: true, reasons: [], warnings: [warning] });
+  t.is(statusLine(squatted), `leased 10.5.3.0/24, 12 peers; WARNING: ${warning}`);
+  t.is(statusLine({ ...squatted, phase: 'starting', step: 'acquiring a subnet lease' }), `starting: acquiring a subnet lease; WARNING: ${warning}`);
+  const serving = at({ listener: { address: '127.0.0.1:9473', problem: '', failures: 3 } });
+  t.deepEqual(readiness(serving).warnings, [], 'once it serves, past failures are only counted (/metrics)');
+  t.is(statusLine(serving), statusLine(base));
+});
