@@ -1,6 +1,8 @@
 /**
- * The health and metrics listener: GET only, a fixed table of paths, nothing else. Handlers
- * return the answer as data; this file only speaks HTTP.
+ * HTTP on host.listen, both sides. The listener: GET only, a fixed table of paths, nothing
+ * else; handlers return the answer as data. The client (`getBounded`, for `weft status` and
+ * `weft doctor`): whatever answers on that port may be another local user's process, so the
+ * answer is bounded in size and time and a redirect is never followed.
  */
 import { type Server, createServer } from 'node:http';
 import { WeftError } from '../core/errors.js';
@@ -56,6 +58,53 @@ export async function serveHttp(listen: { host: string; port: number }, routes: 
       server.closeAllConnections();
     }),
   };
+}
+
+/** An answer read by `getBounded`: the status, the content type and the body as text. */
+export interface BoundedAnswer {
+  readonly status: number;
+  readonly type: string;
+  /** At most `maxBytes` of the body, decoded as UTF-8. */
+  readonly body: string;
+  /** The body went on past `maxBytes`; reading stopped there. */
+  readonly truncated: boolean;
+}
+
+const why = (e: unknown): string => (e instanceof Error ? ((e.cause as Error | undefined)?.message ?? e.message) : String(e));
+
+/**
+ * GET `url`, reading at most `maxBytes` of body within `timeoutMs` (headers and body together):
+ * an endless answer costs `maxBytes` and no more (`truncated`). Rejects with E_DAEMON when
+ * nothing answers or the answer does not end in time. A redirect is returned as it is (3xx),
+ * never followed.
+ */
+export async function getBounded(url: string, o: { readonly maxBytes: number; readonly timeoutMs: number }): Promise<BoundedAnswer> {
+  const signal = AbortSignal.timeout(o.timeoutMs);
+  const failed = (e: unknown, what: string): WeftError => new WeftError('E_DAEMON', signal.aborted ? `${what} within ${o.timeoutMs} ms` : why(e), { cause: e });
+  let res: Response;
+  try {
+    res = await fetch(url, { signal, redirect: 'manual' });
+  } catch (e) {
+    throw failed(e, 'no answer');
+  }
+  const chunks: Uint8Array[] = [];
+  let bytes = 0;
+  const stream: ReadableStream<Uint8Array> | null = res.body;
+  const reader = stream?.getReader();
+  try {
+    while (reader && bytes <= o.maxBytes) {
+      const chunk = await reader.read();
+      if (chunk.done) break;
+      chunks.push(chunk.value);
+      bytes += chunk.value.byteLength;
+    }
+  } catch (e) {
+    throw failed(e, 'the answer did not end');
+  } finally {
+    await reader?.cancel().catch(() => undefined);
+  }
+  const body = Buffer.concat(chunks).subarray(0, o.maxBytes).toString('utf8');
+  return { status: res.status, type: res.headers.get('content-type') ?? '', body, truncated: bytes > o.maxBytes };
 }
 
 export { text as textAnswer };

@@ -229,7 +229,7 @@ export function renderStatus(r: StatusReport, nowMs: number): string {
   const rows: [string, string][] = [];
   rows.push(['ready', r.ready ? 'yes' : `NO: ${r.reasons.map((x) => t(x, 1024)).join('; ')}`]);
   for (const w of r.warnings) rows.push(['WARNING', t(w, 1024)]);
-  if (r.identity) rows.push(['host id', `${t(r.identity.hostID)} (${r.identity.source})`]);
+  if (r.identity) rows.push(['host id', `${t(r.identity.hostID)} (${t(r.identity.source)})`]);
   if (r.lease) {
     const exp = r.lease.secondsToExpiry > 0 ? `expires in ${secs(r.lease.secondsToExpiry * 1000)}` : 'EXPIRED';
     rows.push(['lease', `${t(r.lease.subnet)} for ${t(r.lease.publicIP)}, ${exp}, renewed ${ago(r.lease.lastRenewedAt, nowMs)}`]);

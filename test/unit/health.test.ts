@@ -133,6 +133,20 @@ test('a live config change: an unusable stored config and a pending Docker resta
   t.deepEqual(readiness(at({ config: { problem: '' } })).warnings, []);
 });
 
+test('weft status escapes every string of the report, the host identity\'s source included', (t) => {
+  const evil = '\x1b]0;owned\x07\x9b2J\u202e';
+  const rep = statusReport(at({
+    identity: { hostID: evil, source: evil, clash: evil }, version: evil,
+    backend: { type: evil, device: evil, mtu: 1450, implementation: evil },
+    lease: { subnet: evil, publicIP: evil, ipv6Subnet: evil, publicIPv6: evil, expiresAtMs: NOW + 1000, renewDueAtMs: NOW, lastRenewedAtMs: NOW, reacquiring: false },
+    reconcile: { ...base.reconcile, lastPassOk: false, lastError: evil, driftRepairs: { [evil]: 1 } },
+    etcd: { ...base.etcd, lastError: evil },
+  }));
+  const text = renderStatus({ ...rep, reasons: [evil], status: evil }, NOW);
+  // eslint-disable-next-line no-control-regex
+  t.false(/[\x00-\x09\x0b-\x1f\x7f-\x9f\u202e]/.test(text), text);
+});
+
 test('host.listen taken by another process: a warning (the host stays ready), in full on STATUS=, at start-up too', (t) => {
   const problem = 'cannot listen on 127.0.0.1:9473 (host.listen): EADDRINUSE, another process is listening on that address';
   const squatted = at({ listener: { address: '127.0.0.1:9473', problem, failures: 3 } });
