@@ -4,7 +4,7 @@
  * `weft doctor`): whatever answers on that port may be another local user's process, so the
  * answer is bounded in size and time and a redirect is never followed.
  */
-import { type Server, createServer } from 'node:http';
+import { type Server, createServer, request as httpRequest } from 'node:http';
 import { WeftError } from '../core/errors.js';
 
 export interface Answer {
@@ -70,41 +70,44 @@ export interface BoundedAnswer {
   readonly truncated: boolean;
 }
 
-const why = (e: unknown): string => (e instanceof Error ? ((e.cause as Error | undefined)?.message ?? e.message) : String(e));
-
 /**
  * GET `url`, reading at most `maxBytes` of body within `timeoutMs` (headers and body together):
- * an endless answer costs `maxBytes` and no more (`truncated`). Rejects with E_DAEMON when
- * nothing answers or the answer does not end in time. A redirect is returned as it is (3xx),
- * never followed.
+ * an endless answer costs `maxBytes` and no more (`truncated`; the connection is closed there).
+ * Rejects with E_DAEMON when nothing answers or the answer does not end in time. node:http, not
+ * fetch: a redirect is returned as it is (3xx), never followed, and no port is refused (fetch
+ * refuses a list of "bad ports" such as 6000 that host.listen may name).
  */
-export async function getBounded(url: string, o: { readonly maxBytes: number; readonly timeoutMs: number }): Promise<BoundedAnswer> {
+export function getBounded(url: string, o: { readonly maxBytes: number; readonly timeoutMs: number }): Promise<BoundedAnswer> {
   const signal = AbortSignal.timeout(o.timeoutMs);
-  const failed = (e: unknown, what: string): WeftError => new WeftError('E_DAEMON', signal.aborted ? `${what} within ${o.timeoutMs} ms` : why(e), { cause: e });
-  let res: Response;
-  try {
-    res = await fetch(url, { signal, redirect: 'manual' });
-  } catch (e) {
-    throw failed(e, 'no answer');
-  }
-  const chunks: Uint8Array[] = [];
-  let bytes = 0;
-  const stream: ReadableStream<Uint8Array> | null = res.body;
-  const reader = stream?.getReader();
-  try {
-    while (reader && bytes <= o.maxBytes) {
-      const chunk = await reader.read();
-      if (chunk.done) break;
-      chunks.push(chunk.value);
-      bytes += chunk.value.byteLength;
-    }
-  } catch (e) {
-    throw failed(e, 'the answer did not end');
-  } finally {
-    await reader?.cancel().catch(() => undefined);
-  }
-  const body = Buffer.concat(chunks).subarray(0, o.maxBytes).toString('utf8');
-  return { status: res.status, type: res.headers.get('content-type') ?? '', body, truncated: bytes > o.maxBytes };
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    let answered = false;
+    const fail = (e: Error): void => {
+      if (settled) return;
+      settled = true;
+      reject(new WeftError('E_DAEMON', signal.aborted ? `${answered ? 'the answer did not end' : 'no answer'} within ${o.timeoutMs} ms` : e.message, { cause: e }));
+    };
+    const req = httpRequest(url, { method: 'GET', signal }, (res) => {
+      answered = true;
+      const chunks: Buffer[] = [];
+      let bytes = 0;
+      const done = (truncated: boolean): void => {
+        if (settled) return;
+        settled = true;
+        resolve({ status: res.statusCode ?? 0, type: res.headers['content-type'] ?? '', body: Buffer.concat(chunks).subarray(0, o.maxBytes).toString('utf8'), truncated });
+        if (truncated) req.destroy();
+      };
+      res.on('data', (chunk: Buffer) => {
+        chunks.push(chunk);
+        bytes += chunk.length;
+        if (bytes > o.maxBytes) done(true);
+      });
+      res.on('end', () => { done(false); });
+      res.on('error', fail);
+    });
+    req.on('error', fail);
+    req.end();
+  });
 }
 
 export { text as textAnswer };

@@ -118,7 +118,8 @@ export async function daemonStatus(url: string, timeoutMs = 2000): Promise<Statu
   try {
     return judgeStatusAnswer(url, await getBounded(url, { maxBytes: STATUS_MAX_BYTES, timeoutMs }));
   } catch (e) {
-    return { kind: 'silent', url, error: why(e) };
+    // getBounded's message already names the socket error ("connect ECONNREFUSED ..."), not fetch's "fetch failed".
+    return { kind: 'silent', url, error: e instanceof WeftError ? e.message : why(e) };
   }
 }
 

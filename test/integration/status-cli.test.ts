@@ -9,15 +9,16 @@ import { join } from 'node:path';
 import { statusReport } from '../../src/core/health.js';
 import { runWeft } from '../helpers/cli.js';
 import { healthSnapshot } from '../helpers/health-snapshot.js';
+import { freePort } from '../helpers/ports.js';
 
 /** A character a terminal would act on: C0 (but newline), DEL, C1, the separators and the bidi controls. */
 // eslint-disable-next-line no-control-regex
 const RAW = /[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/u;
 const EVIL = '\x1b]0;owned\x07\x1b[2J\x9b31m\u202e';
 
-async function serve(t: { teardown(fn: () => void): void }, handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ port: number; server: Server }> {
+async function serve(t: { teardown(fn: () => void): void }, handler: (req: IncomingMessage, res: ServerResponse) => void, port = 0): Promise<{ port: number; server: Server }> {
   const server = createServer(handler);
-  await new Promise<void>((resolve) => { server.listen(0, '127.0.0.1', resolve); });
+  await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(port, '127.0.0.1', resolve); });
   t.teardown(() => { server.closeAllConnections(); server.close(); });
   const a = server.address();
   return { port: typeof a === 'object' && a ? a.port : 0, server };
@@ -114,4 +115,16 @@ test('weft\'s own document still reads: exit 0 when ready, 1 when not', async (t
   t.regex(r.stdout, /^leased 10\.5\.3\.0\/24, 12 peers\n/);
   ready = false;
   t.is((await status(t, port)).code, 1);
+});
+
+test('nothing listening: "no weft daemon answering", with the socket error', async (t) => {
+  const r = await status(t, await freePort());
+  t.is(r.code, 1);
+  t.regex(r.stderr, /^weft: no weft daemon answering on http:\/\/127\.0\.0\.1:\d+\/status: connect ECONNREFUSED 127\.0\.0\.1:\d+ \(is weft running\?/);
+});
+
+test('a port fetch() refuses as "bad" (6667) is read like any other: host.listen may name it', async (t) => {
+  const { port } = await serve(t, (_req, res) => { json(res, JSON.stringify(statusReport(healthSnapshot()))); }, 6667);
+  const r = await status(t, port);
+  t.is(r.code, 0, r.stderr);
 });
