@@ -128,3 +128,10 @@ test('a port fetch() refuses as "bad" (6667) is read like any other: host.listen
   const r = await status(t, port);
   t.is(r.code, 0, r.stderr);
 });
+
+test('an answer that stops half-way: the CLI gives up at its deadline instead of waiting for the rest', async (t) => {
+  const { port } = await serve(t, (_req, res) => { res.writeHead(200, { 'content-type': 'application/json' }); res.write('{"ready":'); });
+  const r = await status(t, port);
+  t.is(r.code, 1);
+  t.regex(r.stderr, /^weft: no weft daemon answering on http:\/\/127\.0\.0\.1:\d+\/status: the answer did not end within 5000 ms/);
+});
