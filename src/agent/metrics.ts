@@ -128,6 +128,7 @@ export class Metrics {
     counter('weft_etcd_request_errors_total', 'etcd requests that failed', [], ({ s }) => one(s.etcd.requestErrors));
     counter('weft_etcd_watch_restarts_total', 'times the fleet watch was re-created (etcd restart, compaction, disconnect)', [], ({ s }) => one(s.etcd.watchRestarts));
     counter('weft_etcd_client_resets_total', 'times a wedged etcd client was replaced', [], ({ c }) => one(c.etcdClientResets));
+    counter('weft_health_listen_failures_total', 'failed attempts to listen on host.listen (another process holds the address; weft retries)', [], ({ s }) => one(s.listener?.failures ?? 0));
     gauge('weft_etcd_reachable', '1 when etcd answered within the grace period', [], ({ s }) => one(etcdReachable(s) ? 1 : 0));
   }
 

@@ -3,6 +3,7 @@
  * cleanly with exit 0 and leaves the datapath and lease in place (a restart is hitless).
  */
 import type { CommandModule } from 'yargs';
+import type { HealthSnapshot } from '../core/health.js';
 import { credentialWarnings } from '../adapters/credentials.js';
 import { jsonLogger } from '../adapters/log.js';
 import { Notifier } from '../adapters/systemd.js';
@@ -30,7 +31,8 @@ export const runCommand: CommandModule<object, Args> = {
     };
     process.on('uncaughtException', bug('uncaught exception'));
     process.on('unhandledRejection', bug('unhandled rejection'));
-    const metrics = new Metrics({ snapshot: () => agent.snapshot(), counters: () => agent.counters() });
+    // The surface's snapshot: the agent's, with the health listener's state (a failed bind counts).
+    const metrics = new Metrics({ snapshot: (): HealthSnapshot => surface.snapshot(), counters: () => agent.counters() });
     const agent = new Agent(spec, log, {
       onPass: (ms) => { metrics.observePass(ms); }, onStep: () => { surface.tick(); },
       onFatal: () => { if (!stopping) stopping = surface.stopping().then(() => agent.stop()).then(() => surface.stop()).then(() => { process.exit(1); }); },
