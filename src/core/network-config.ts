@@ -12,6 +12,7 @@ import { type IP, type Prefix, formatIP, formatPrefix } from './cidr.js';
 import { WeftError } from './errors.js';
 import { unmarshalIP4, unmarshalIP4Net, unmarshalIP6, unmarshalIP6Net } from './flannel-types.js';
 import { type JsonLimits, type JsonNode, compactJson, decodeStruct, parseJson } from './gojson.js';
+import { canonicalKey } from './wg-key.js';
 
 /** Options of the vxlan backend (§3.1). Zero means "unset" where flannel says so. */
 export interface VxlanOptions {
@@ -155,17 +156,18 @@ function decodeWireguard(node: JsonNode): WireguardOptions {
   const mode = v.Mode ?? 'separate';
   if (!WG_MODES.includes(mode)) throw new ConfigError(`no valid Mode configured: Backend.Mode ${JSON.stringify(shortMode(mode))} is not separate, auto, ipv4 or ipv6`, 'Backend.Mode');
   if (mode === 'ipv6') throw new ConfigError('Backend.Mode "ipv6" needs an IPv6 fabric, which weft does not program yet; use separate, auto or ipv4', 'Backend.Mode');
-  const psk = v.PSK ?? '';
-  // Go's base64 ignores CR and LF; the value itself is never echoed (it is a secret).
-  const pskText = psk.replace(/[\r\n]/g, '');
-  if (pskText !== '' && !WG_KEY.test(pskText)) throw new ConfigError('could not parse psk: Backend.PSK is not the base64 of 32 bytes (wg genpsk)', 'Backend.PSK');
+  const pskText = (v.PSK ?? '').replace(/[\r\n]/g, '');
+  // Read as flanneld's wgtypes.ParseKey reads it (CR, LF and the padding bits ignored), kept in
+  // the spelling wg accepts. The value itself is never echoed (it is a secret).
+  const psk = canonicalKey(pskText);
+  if (pskText !== '' && psk === undefined) throw new ConfigError('could not parse psk: Backend.PSK is not the base64 of 32 bytes (wg genpsk)', 'Backend.PSK');
   return Object.freeze({
     listenPort: ranged(v.ListenPort, 'ListenPort', 1n, 65535n, 51820),
     listenPortV6: ranged(v.ListenPortV6, 'ListenPortV6', 1n, 65535n, 51821),
     mtu: ranged(v.MTU, 'MTU', 0n, 65535n, 0),
     keepaliveSeconds: ranged(v.PersistentKeepaliveInterval, 'PersistentKeepaliveInterval', 0n, 65535n, 0),
     mode: mode as WireguardMode,
-    ...(pskText !== '' ? { psk: pskText } : {}),
+    ...(psk !== undefined ? { psk } : {}),
   });
 }
 
