@@ -12,6 +12,7 @@ import { type IP, type Prefix, formatIP, formatPrefix } from './cidr.js';
 import { WeftError } from './errors.js';
 import { unmarshalIP4, unmarshalIP4Net, unmarshalIP6, unmarshalIP6Net } from './flannel-types.js';
 import { type JsonLimits, type JsonNode, compactJson, decodeStruct, parseJson } from './gojson.js';
+import { goToLower } from './go-text.js';
 import { canonicalKey } from './wg-key.js';
 
 /** Options of the vxlan backend (§3.1). Zero means "unset" where flannel says so. */
@@ -173,12 +174,12 @@ function decodeWireguard(node: JsonNode): WireguardOptions {
 
 const shortMode = (m: string): string => (m.length > 32 ? `${m.slice(0, 32)}…` : m);
 
-/** parseBackendType: an absent Backend is `udp`; else its `Type` (a struct { Type string }), lower-cased as the backend manager does. */
+/** parseBackendType: an absent Backend is `udp`; else its `Type` (a struct { Type string }), lower-cased as the backend manager does (Go's strings.ToLower). */
 function decodeBackendNode(node: JsonNode | undefined): BackendConfig {
   if (node === undefined) return Object.freeze({ type: 'udp' });
   const r = decodeStruct(node, 'struct { Type string }', { Type: { kind: 'string' } } as const);
   if (!r.ok) throw new ConfigError(`error decoding Backend property of config: ${r.reason}`, 'Backend');
-  const type = (r.value.Type ?? '').toLowerCase();
+  const type = goToLower(r.value.Type ?? '');
   const raw = compactJson(node);
   if (type === 'wireguard') return Object.freeze({ type, wireguard: decodeWireguard(node), raw });
   return Object.freeze(type === 'vxlan' ? { type, vxlan: decodeVxlan(node), raw } : { type, raw });

@@ -127,7 +127,7 @@ test.serial('wireguard: flanneld-format leases, encrypted underlay, hitless rest
     for (const h of f.lab.hosts) {
       const ms = await timeUntil(async () => {
         const lines = (await wg(h, 'show', 'flannel-wg', 'preshared-keys')).trim().split('\n');
-        return lines.length === 2 && lines.every((l) => l.endsWith(`\t${psk ?? ''}`));
+        return lines.length === 2 && lines.every((l) => l.endsWith(`\t${psk}`));
       }, 10_000);
       t.log(`PSK ${i + 1}: ${h.name} set it on both peers ${ms} ms after the write`);
     }
