@@ -51,6 +51,19 @@ test.serial('sd_notify order, health endpoints, metrics, weft status and the Pod
   await sleep(2200);
   const pets = sock.with('WATCHDOG=1').filter((m) => m.t > ready.t);
   t.true(pets.length >= 3, `WATCHDOG=1 every WatchdogSec/2 while healthy (${pets.length} in 2.2 s)`);
+  // NotifyAccess=all accepts a message from any process of the unit: weft's own children (the
+  // ip/bridge monitors here, iptables, wg, the outputs hook) must not inherit NOTIFY_SOCKET.
+  const descendants = async (pid: number, depth = 3): Promise<number[]> => {
+    if (depth === 0) return [];
+    const kids = (await run('pgrep', ['-P', String(pid)])).stdout.split('\n').filter(Boolean).map(Number);
+    return [...kids, ...(await Promise.all(kids.map((k) => descendants(k, depth - 1)))).flat()];
+  };
+  const kids = await descendants(h1.weft?.child.pid ?? 0);
+  const environs = kids.flatMap((k) => { try { return [{ k, env: readFileSync(`/proc/${k}/environ`, 'utf8').split('\0') }]; } catch { return []; } });
+  const weftItself = environs.filter((e) => readFileSync(`/proc/${e.k}/cmdline`, 'utf8').includes(`${WEFT}\0run`)).map((e) => e.k);
+  const children = environs.filter((e) => !weftItself.includes(e.k));
+  t.true(children.length >= 2, `weft's long-lived children (the monitors) found: ${children.length}`);
+  t.deepEqual(children.filter((e) => e.env.some((v) => v.startsWith('NOTIFY_SOCKET='))).map((e) => readFileSync(`/proc/${e.k}/cmdline`, 'utf8').replace(/\0/g, ' ')), [], 'no child of weft holds NOTIFY_SOCKET');
 
   // --- HTTP: healthz, readyz, status, metrics (parsed by Prometheus' own parser).
   t.deepEqual(await get(f.lab, h1, '/healthz'), { status: 200, body: 'weft is running\n' });
