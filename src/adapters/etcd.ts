@@ -9,6 +9,7 @@ import { ConsecutiveBreaker, circuitBreaker, handleWhen, retry } from 'cockatiel
 import { Etcd3, type ICallable, type IOptions, WatchClient, isRecoverableError } from 'etcd3';
 import { mapEtcdError } from './etcd-errors.js';
 import { WeftError } from '../core/errors.js';
+import { storedText } from '../core/go-text.js';
 export { mapEtcdError } from './etcd-errors.js';
 import type { EtcdSpec } from '../core/spec.js';
 import type { Compare, KeyValue, KvStore, Op, WatchCallbacks, WatchEvent, WatchHandle } from '../core/store.js';
@@ -56,7 +57,7 @@ export function rangeEnd(prefix: string): Buffer {
 
 interface RawKV { key: Buffer; value: Buffer; lease: string; mod_revision: string; create_revision: string }
 const toKV = (kv: RawKV): KeyValue => ({
-  key: kv.key.toString('utf8'), value: kv.value.toString('utf8'), lease: kv.lease || '0',
+  key: kv.key.toString('utf8'), value: storedText(kv.value), lease: kv.lease || '0',
   modRevision: kv.mod_revision, createRevision: kv.create_revision,
 });
 

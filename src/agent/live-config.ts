@@ -10,7 +10,6 @@ import { type Prefix, formatPrefix } from '../core/cidr.js';
 import type { FamilyRange, NetworkConfig } from '../core/config-check.js';
 import { type SubnetKey, formatSubnetKey, primarySubnet } from '../core/subnet-key.js';
 import { bridgeChanges, retiredDevices } from '../core/config-change.js';
-import { WeftError } from '../core/errors.js';
 import type { Spec } from '../core/spec.js';
 import type { Backend } from '../backends/types.js';
 import type { Logger } from '../adapters/log.js';
@@ -74,9 +73,6 @@ const primary = (s: SubnetKey): Prefix => { const p = primarySubnet(s); if (!p) 
 /** The network named first (IPv4, else IPv6). */
 const primaryNetwork = (d: Derived): Prefix => { const r = d.range ?? d.rangeV6; if (!r) throw new Error('a config without a network'); return r.network; };
 
-/** The overlay MTU bounds (host.mtu's): IPv4's minimum datagram, the kernel's largest. */
-const MIN_MTU = 576;
-const MAX_MTU = 65535;
 /** How long a change waits for the datapath to converge before it is logged (and the next one may start). */
 const SETTLE_WAIT_MS = 10_000;
 
@@ -90,9 +86,8 @@ export class LiveConfig {
     const own = held();
     // Nothing a host does changes (formatting, defaults spelled out): only the text is kept.
     if (change.parts.length === 0 || !own) { Object.assign(cur, { config: next.config, text: next.text }); return; }
+    // Throws when the config does not fit this host (agent/host-fit.ts): nothing has changed yet.
     const d = await w.derive(next.config);
-    // Backend.MTU comes from etcd: an overlay MTU the kernel would refuse would fail every pass.
-    if (d.mtu < MIN_MTU || d.mtu > MAX_MTU) throw new WeftError('E_CONFIG', `the overlay MTU would be ${d.mtu} on this host (Backend.MTU ${next.config.backend.vxlan?.mtu ?? 0}); it must be ${MIN_MTU}..${MAX_MTU}`);
     const before: BridgeState = { mtu: cur.d.mtu, network: primaryNetwork(cur.d), subnet: primary(own), ...(own.v6 ? { ipv6Subnet: own.v6 } : {}) };
     Object.assign(cur, { d, config: next.config, text: next.text, retired: retiredDevices(cur.retired, cur.d.devices, d.devices) });
     w.fleet.setConfig(next.config);

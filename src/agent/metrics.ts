@@ -113,6 +113,7 @@ export class Metrics {
       { labels: { state: 'programmed' }, value: s.peers.programmed },
       { labels: { state: 'rejected' }, value: s.peers.rejected },
     ]);
+    gauge('weft_routes_refused', 'peer route destinations left alone because a route weft does not own holds them (the kernel\'s, an operator\'s, a VPN\'s)', [], ({ s }) => one(s.refusedRoutes?.count ?? 0));
     gauge('weft_malformed_leases', 'entries under <prefix>/subnets ignored as malformed, now', [], ({ s }) => one(s.peers.malformed));
     counter('weft_malformed_leases_seen_total', 'malformed entries seen (each new or changed entry counts once)', [], ({ c }) => one(c.malformedSeen));
     counter('weft_reconcile_passes_total', 'reconcile passes finished', [], ({ s }) => one(s.reconcile.passes));
@@ -130,6 +131,7 @@ export class Metrics {
     counter('weft_etcd_request_errors_total', 'etcd requests that failed', [], ({ s }) => one(s.etcd.requestErrors));
     counter('weft_etcd_watch_restarts_total', 'times the fleet watch was re-created (etcd restart, compaction, disconnect)', [], ({ s }) => one(s.etcd.watchRestarts));
     counter('weft_etcd_client_resets_total', 'times a wedged etcd client was replaced', [], ({ c }) => one(c.etcdClientResets));
+    counter('weft_health_listen_failures_total', 'failed attempts to listen on host.listen (another process holds the address; weft retries)', [], ({ s }) => one(s.listener?.failures ?? 0));
     gauge('weft_etcd_reachable', '1 when etcd answered within the grace period', [], ({ s }) => one(etcdReachable(s) ? 1 : 0));
   }
 

@@ -28,6 +28,8 @@ export interface Parts {
   hook?: OutputsHook;
   /** A live config change rewrote the bridge-relevant outputs: Docker must be restarted (cleared by a hook that succeeds). */
   restartNeeded?: { readonly sinceMs: number; readonly changes: readonly string[]; readonly hookRun: number };
+  /** Before the config follower runs: why the config stored in etcd cannot be used on this host (start-up waits for one it can). */
+  configProblem?: string | undefined;
   /** Set while running from the cached state (etcd unreachable at start): its lease and peers, since when. */
   cached?: { readonly lease: LeaseState; readonly peers: number; readonly sinceMs: number } | undefined;
 }
@@ -43,7 +45,7 @@ export interface LifeState {
 
 /** A config that could not be used, and bridge outputs Docker has not picked up yet (a hook that succeeded since clears it). */
 function configState(p: Parts): Pick<HealthSnapshot, 'config'> {
-  const problem = p.follower?.problem ?? '';
+  const problem = p.follower?.problem || (p.configProblem ?? '');
   const r = p.restartNeeded;
   const pending = r && !(p.hook?.succeededSince(r.hookRun) ?? false) ? r : undefined;
   if (!problem && !pending) return {};
@@ -59,6 +61,7 @@ export function healthSnapshot(p: Parts, l: LifeState): HealthSnapshot {
     ...(p.backend ? { backend: p.backend } : {}),
     ...(p.cached ? { degraded: { sinceMs: p.cached.sinceMs } } : {}),
     ...configState(p),
+    ...(r && r.routesRefused > 0 ? { refusedRoutes: { count: r.routesRefused, examples: r.refusedExamples } } : {}),
     ...(p.ids ? { identity: p.ids.snapshot() } : {}),
     peers: { known: p.cached?.peers ?? p.fleet?.peers.size ?? 0, programmed: r?.peersProgrammed ?? 0, rejected: r?.peersSkipped ?? 0, malformed: p.fleet?.malformed ?? 0, halvesIgnored: p.fleet?.halvesIgnored ?? 0 },
     reconcile: {

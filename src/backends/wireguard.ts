@@ -29,6 +29,7 @@ const opts = (c: NetworkConfig): WireguardOptions => c.backend.wireguard ?? { li
 export const wireguard: Backend = {
   type: 'wireguard',
   deviceNames: () => [WIREGUARD_DEVICE],
+  overheadBytes: WIREGUARD_OVERHEAD,
   mtu: (c, facts, hostMTU) => hostMTU ?? (opts(c).mtu || facts.ifaceMTU) - WIREGUARD_OVERHEAD,
   leaseAttrs: (c, facts, _vtepMAC, keys) => {
     if (!keys) throw new Error('the wireguard backend needs this host\'s public key');

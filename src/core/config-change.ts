@@ -13,13 +13,13 @@ import { isCompatible } from './allocate.js';
 /** One kind of change, as the log, `weft apply` and the docs name it. */
 export type ChangePart =
   | 'mtu' | 'port' | 'vni' | 'directRouting' | 'gbp' | 'learning' | 'backend'
-  | 'grow' | 'renumber' | 'subnetLen' | 'subnetRange' | 'ipv6' | 'nftables';
+  | 'grow' | 'renumber' | 'subnetLen' | 'subnetRange' | 'ipv6' | 'nftables' | 'psk';
 
 /** flannel config setting (effectiveSettings name) -> the kind of change it is. */
 const PART_OF: Readonly<Record<string, ChangePart>> = {
   'Backend.MTU': 'mtu', 'Backend.Port': 'port', 'Backend.VNI': 'vni', 'Backend.DirectRouting': 'directRouting',
   'Backend.GBP': 'gbp', 'Backend.Learning': 'learning', 'Backend.Type': 'backend', SubnetLen: 'subnetLen',
-  SubnetMin: 'subnetRange', SubnetMax: 'subnetRange', EnableNFTables: 'nftables',
+  SubnetMin: 'subnetRange', SubnetMax: 'subnetRange', EnableNFTables: 'nftables', 'Backend.PSK': 'psk',
 };
 
 export type ConfigChange =
@@ -123,6 +123,7 @@ const EFFECT: Readonly<Record<ChangePart, string>> = {
   subnetRange: 'live for hosts whose subnet still fits; the others move (see below)',
   ipv6: 'live: each weft host re-keys its lease (IPv6 on: it adds an IPv6 subnet and keeps its IPv4 one, in one transaction; off: it drops the IPv6 half), programs or removes flannel-v6.<VNI> (or the IPv6 host-gw routes) and the ip6tables chains, and rewrites FLANNEL_IPV6_* in subnet.env; restart Docker for containers to get IPv6; a host without a global IPv6 address keeps running on the last config and warns',
   nftables: 'ignored by weft (iptables rules)',
+  psk: 'live: every host sets the new preshared key (or none) on every peer, except hosts whose host.wireguardPSKFile overrides it; until both ends of a pair have it, their handshakes fail and are retried',
 };
 
 export interface FleetEffects {

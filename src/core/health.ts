@@ -66,6 +66,16 @@ export interface HealthSnapshot {
    * picked up yet (it must be restarted).
    */
   readonly config?: { readonly problem: string; readonly restartNeeded?: { readonly sinceMs: number; readonly changes: readonly string[] } };
+  /**
+   * Destinations of peers' routes that a route weft does not own holds, left alone (core/plan.ts
+   * RefusedRoutes): how many, and the first few as `dst: held by <route>`.
+   */
+  readonly refusedRoutes?: { readonly count: number; readonly examples: readonly string[] };
+  /**
+   * The health and metrics listener (agent/health-listener.ts), when host.listen is set: why
+   * it does not serve now ('' while it does) and how many attempts to listen failed so far.
+   */
+  readonly listener?: { readonly address: string; readonly problem: string; readonly failures: number };
 }
 
 const secs = (ms: number): string => formatDuration(Math.max(0, Math.round(ms / 1000)) * 1000);
@@ -98,6 +108,11 @@ export function readiness(s: HealthSnapshot): { ready: boolean; reasons: string[
   if (degraded) warnings.push(degradedMessage(degraded.sinceMs));
   if (s.config?.problem) warnings.push(safeText(s.config.problem));
   if (s.config?.restartNeeded) warnings.push(restartMessage(s.config.restartNeeded));
+  const refused = s.refusedRoutes;
+  if (refused && refused.count > 0) {
+    warnings.push(`${refused.count} peer route(s) not programmed: a route weft does not own holds the destination (${refused.examples.map((e) => safeText(e)).join('; ')}${refused.count > refused.examples.length ? '; ...' : ''})`);
+  }
+  if (s.listener?.problem) warnings.push(listenerMessage(s.listener.problem));
   if (s.phase === 'starting') reasons.push(`starting: ${s.step}`);
   if (s.phase === 'stopping') reasons.push('stopping');
   // A file the spec asks for that cannot be written (at start too: it is why start-up waits):
@@ -129,6 +144,15 @@ export function restartMessage(r: { readonly sinceMs: number; readonly changes: 
   return `restart Docker (or Podman): the network config changed at ${new Date(r.sinceMs).toISOString()} and its bridge does not use the new ${r.changes.map((c) => safeText(c)).join(', ')} until then`;
 }
 
+/**
+ * The warning shown while host.listen cannot be served (another process holds the address):
+ * a warning, not a reason, because the fabric works without it. STATUS= carries it in full,
+ * as nothing on the port can be asked.
+ */
+export function listenerMessage(problem: string): string {
+  return `not serving /healthz, /readyz, /status and /metrics: ${safeText(problem)}; retrying`;
+}
+
 /** The warning shown while running from the cached state. */
 export function degradedMessage(sinceMs: number): string {
   return `running from cached state, etcd unreachable since ${new Date(sinceMs).toISOString()}`;
@@ -138,7 +162,8 @@ const plural = (n: number, one: string): string => `${n} ${one}${n === 1 ? '' : 
 
 /** One line for systemd's STATUS= ("leased 198.18.5.0/24, 12 peers"). */
 export function statusLine(s: HealthSnapshot): string {
-  if (s.phase === 'starting') return `starting: ${s.step}`;
+  const listening = s.listener?.problem ? `; WARNING: ${listenerMessage(s.listener.problem)}` : '';
+  if (s.phase === 'starting') return `starting: ${s.step}${listening}`;
   if (s.phase === 'stopping') return 'stopping; the datapath and the lease stay in place';
   const l = s.lease;
   if (!l) return 'no lease';
@@ -151,7 +176,7 @@ export function statusLine(s: HealthSnapshot): string {
   if (s.identity?.clash) line += '; WARNING: host identity clash, see weft status';
   if (s.config?.problem) line += '; WARNING: the stored network config is not in use, see weft status';
   if (s.config?.restartNeeded) line += '; RESTART DOCKER: the bridge outputs changed';
-  return line;
+  return line + listening;
 }
 
 /** The JSON document `/status` serves and `weft status --json` prints. */
@@ -213,7 +238,7 @@ export function renderStatus(r: StatusReport, nowMs: number): string {
   const rows: [string, string][] = [];
   rows.push(['ready', r.ready ? 'yes' : `NO: ${r.reasons.map((x) => t(x, 1024)).join('; ')}`]);
   for (const w of r.warnings) rows.push(['WARNING', t(w, 1024)]);
-  if (r.identity) rows.push(['host id', `${t(r.identity.hostID)} (${r.identity.source})`]);
+  if (r.identity) rows.push(['host id', `${t(r.identity.hostID)} (${t(r.identity.source)})`]);
   if (r.lease) {
     const exp = r.lease.secondsToExpiry > 0 ? `expires in ${secs(r.lease.secondsToExpiry * 1000)}` : 'EXPIRED';
     rows.push(['lease', `${t(r.lease.subnet)} for ${t(r.lease.publicIP)}, ${exp}, renewed ${ago(r.lease.lastRenewedAt, nowMs)}`]);

@@ -6,7 +6,7 @@
 import { type IP, type Prefix, contains, formatPrefix, isNetworkAddress, maskPrefix, parseIPv4, parseIPv6, parsePrefix, within } from './cidr.js';
 import { type NetworkConfig, checkNetworkConfig } from './config-check.js';
 import { parseDuration } from './duration.js';
-import { IPV4_MAPPED, reservedIPv6, reservedIPv6Overlap } from './ip-scope.js';
+import { IPV4_MAPPED, reservedIPv6, reservedIPv6Overlap, reservedOverlap } from './ip-scope.js';
 import { SpecError, type SourcePosition } from './errors.js';
 import { ConfigError, type RawNetworkConfig, backendJson, decodeBackend, encodeNetworkConfig } from './network-config.js';
 import { type Entry, YamlReader } from './yaml-reader.js';
@@ -290,10 +290,13 @@ function readIPv4Range(r: YamlReader, m: ReadonlyMap<string, Entry>, e: Entry): 
   } else if (cidr && !isNetworkAddress(cidr)) {
     r.problem('network.cidr', `network.cidr ${cidrText ?? ''} has host bits set; the network address is needed`, r.at(cidrEntry));
   }
+  // Every host would refuse it (core/config-fit.ts): say so before it is stored.
+  const reserved = cidr?.ip.family === 4 ? reservedOverlap(cidr) : undefined;
+  if (reserved) r.problem('network.cidr', `network.cidr ${cidrText ?? ''} overlaps ${reserved}; use a private range such as 10.244.0.0/16`, r.at(cidrEntry));
   const subnetLen = r.integer(m.get('subnetLen'), 1, 30);
   const subnetMin = ipv4Of(r, m.get('subnetMin'));
   const subnetMax = ipv4Of(r, m.get('subnetMax'));
-  if (!cidr || cidr.ip.family !== 4 || !isNetworkAddress(cidr)) return undefined;
+  if (!cidr || cidr.ip.family !== 4 || !isNetworkAddress(cidr) || reserved) return undefined;
   return { cidr, ...opt('subnetLen', subnetLen), ...opt('subnetMin', subnetMin), ...opt('subnetMax', subnetMax) };
 }
 

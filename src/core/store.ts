@@ -6,6 +6,7 @@
 
 export interface KeyValue {
   readonly key: string;
+  /** The value's bytes as text (go-text.ts storedText: a byte of invalid UTF-8 is kept as a lone surrogate, as Go keeps the byte). */
   readonly value: string;
   /** The etcd lease ID the key is attached to, `'0'` for none. */
   readonly lease: string;

@@ -116,11 +116,39 @@ test.serial('wireguard: flanneld-format leases, encrypted underlay, hitless rest
     t.deepEqual(peers, [...keys.entries()].filter(([x]) => x !== h).map(([x, k]) => (x === h1 ? fresh : k)).sort(), `${h.name}: exactly one peer per other host, no stale key`);
   }
 
-  step('secrets in no log, /status or /metrics');
+  step('a PSK stored in etcd (flanneld\'s way), then replaced: every host sets it live');
+  // The second key is spelt with non-zero padding bits (…F= for …E=): flanneld reads the same 32
+  // bytes (Go's base64 is not strict); wg refuses that spelling, so weft must hand it the canonical one.
+  const psks = [Buffer.alloc(32, 7).toString('base64'), Buffer.alloc(32, 9).toString('base64')];
+  const spelt = [psks[0] ?? '', (psks[1] ?? '').replace(/.=$/, (c) => `${String.fromCharCode((c.charCodeAt(0)) + 1)}=`)];
+  t.not(spelt[1], psks[1]);
+  const configKey = '/coreos.com/network/config';
+  for (const [i, psk] of psks.entries()) {
+    const stored = JSON.parse((await f.lab.etcdctl(['get', '--print-value-only', configKey])).trim()) as { Backend: Record<string, unknown> };
+    stored.Backend.PSK = spelt[i];
+    await f.lab.etcdctl(['put', configKey, JSON.stringify(stored)]);
+    const writtenAt = Date.now();
+    for (const h of f.lab.hosts) {
+      await timeUntil(async () => {
+        const lines = (await wg(h, 'show', 'flannel-wg', 'preshared-keys')).trim().split('\n');
+        return lines.length === 2 && lines.every((l) => l.endsWith(`\t${psk}`));
+      }, 10_000);
+      t.log(`PSK ${i + 1}: ${h.name} had it on both peers ${Date.now() - writtenAt} ms after etcdctl put returned (or less: hosts are polled one after the other)`);
+    }
+    t.true(await until(() => f.lab.ping(c2.ns, c1.ip), 10_000), `traffic flows with PSK ${i + 1}`);
+    const applied = (h: LabHost) => (h.weft?.output() ?? '').split('\n').filter((l) => l.includes('"msg":"network config changed; applied live"') && l.includes('"parts":"psk"')).length;
+    for (const h of f.lab.hosts) t.true(await until(() => applied(h) === i + 1, 10_000), `${h.name} logged PSK change ${i + 1} as a live change (${applied(h)} logged)`);
+  }
+  // The spec has no PSK (host.wireguardPSKFile is the spec's way): apply would remove the stored one.
+  const diff = await f.lab.tryExec(h1.ns, 'env', [`WEFT_HOST_ID=${f.lab.prefix}-h1`, process.execPath, WEFT, 'apply', '--dry-run', '--spec', f.specs[0] ?? '']);
+  t.regex(diff.out, /- Backend\.PSK: \(set\)/, `weft apply names the PSK, not its value: ${diff.out}`);
+
+  step('secrets in no log, /status, /metrics or weft apply\'s output');
   for (const h of f.lab.hosts) {
     const secret = readFileSync(keyFile(h), 'utf8').trim();
     const body = `${(await f.lab.httpGet(h.ns, 'http://127.0.0.1:9473/status')).body}${(await f.lab.httpGet(h.ns, 'http://127.0.0.1:9473/metrics')).body}`;
     t.false(`${h.weft?.output() ?? ''}${body}`.includes(secret), `${h.name}'s private key is in no log line, /status or /metrics`);
+    for (const psk of [...psks, ...spelt]) t.false(`${h.weft?.output() ?? ''}${body}${diff.out}`.includes(psk), `${h.name}: the PSK is in no log line, /status, /metrics or weft apply's output`);
   }
 
   step('drift: the userspace device deleted by hand');

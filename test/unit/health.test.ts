@@ -132,3 +132,29 @@ test('a live config change: an unusable stored config and a pending Docker resta
   t.regex(renderStatus(statusReport(s), NOW), /^ {2}WARNING +restart Docker \(or Podman\): /m);
   t.deepEqual(readiness(at({ config: { problem: '' } })).warnings, []);
 });
+
+test('weft status escapes every string of the report, the host identity\'s source included', (t) => {
+  const evil = '\x1b]0;owned\x07\x9b2J\u202e';
+  const rep = statusReport(at({
+    identity: { hostID: evil, source: evil, clash: evil }, version: evil,
+    backend: { type: evil, device: evil, mtu: 1450, implementation: evil },
+    lease: { subnet: evil, publicIP: evil, ipv6Subnet: evil, publicIPv6: evil, expiresAtMs: NOW + 1000, renewDueAtMs: NOW, lastRenewedAtMs: NOW, reacquiring: false },
+    reconcile: { ...base.reconcile, lastPassOk: false, lastError: evil, driftRepairs: { [evil]: 1 } },
+    etcd: { ...base.etcd, lastError: evil },
+  }));
+  const text = renderStatus({ ...rep, reasons: [evil], status: evil }, NOW);
+  // eslint-disable-next-line no-control-regex
+  t.false(/[\x00-\x09\x0b-\x1f\x7f-\x9f\u202e]/.test(text), text);
+});
+
+test('host.listen taken by another process: a warning (the host stays ready), in full on STATUS=, at start-up too', (t) => {
+  const problem = 'cannot listen on 127.0.0.1:9473 (host.listen): EADDRINUSE, another process is listening on that address';
+  const squatted = at({ listener: { address: '127.0.0.1:9473', problem, failures: 3 } });
+  const warning = `not serving /healthz, /readyz, /status and /metrics: ${problem}; retrying`;
+  t.deepEqual(readiness(squatted), { ready: true, reasons: [], warnings: [warning] });
+  t.is(statusLine(squatted), `leased 10.5.3.0/24, 12 peers; WARNING: ${warning}`);
+  t.is(statusLine({ ...squatted, phase: 'starting', step: 'acquiring a subnet lease' }), `starting: acquiring a subnet lease; WARNING: ${warning}`);
+  const serving = at({ listener: { address: '127.0.0.1:9473', problem: '', failures: 3 } });
+  t.deepEqual(readiness(serving).warnings, [], 'once it serves, past failures are only counted (/metrics)');
+  t.is(statusLine(serving), statusLine(base));
+});

@@ -91,6 +91,8 @@ const malformed: [string, string, string][] = [
   ['IPv6 cidr', 'network:\n  cidr: fd00::/48\n', 'n.yaml:2:9: network.cidr must be an IPv4 CIDR'],
   ['leading zeros in cidr', 'network:\n  cidr: 10.244.00.0/16\n', 'n.yaml:2:9: network.cidr must be an IPv4 CIDR'],
   ['host bits set', 'network:\n  cidr: 10.244.1.0/16\n', 'n.yaml:2:9: network.cidr 10.244.1.0/16 has host bits set'],
+  ['half of IPv4', 'network:\n  cidr: 0.0.0.0/1\n', 'n.yaml:2:9: network.cidr 0.0.0.0/1 overlaps 0.0.0.0/8 ("this network"); use a private range such as 10.244.0.0/16'],
+  ['link-local cidr', 'network:\n  cidr: 169.254.0.0/16\n', 'n.yaml:2:9: network.cidr 169.254.0.0/16 overlaps the link-local block 169.254.0.0/16'],
   ['cidr as a number', 'network:\n  cidr: 10\n', 'n.yaml:2:9: network.cidr must be an IPv4 CIDR, got 10'],
   ['subnetLen too long', 'network:\n  cidr: 10.244.0.0/16\n  subnetLen: 31\n', 'n.yaml:3:14: network.subnetLen must be an integer 1..30, got 31'],
   ['subnetLen too short for four subnets', 'network:\n  cidr: 10.244.0.0/16\n  subnetLen: 17\n', 'n.yaml:3:14: network.subnetLen: network must be able to accommodate at least four subnets'],
