@@ -1,8 +1,9 @@
 /**
  * This host's view of the fleet: the leases under <prefix>/subnets/, mirrored from etcd
  * (agent/prefix-mirror.ts: list, watch, re-list on any break) and judged (core/fleet.ts: valid
- * peers, quarantined malformed entries). Every change pokes the reconciler; a change to this
- * host's own key is reported to the lease holder, which verifies its lease at once.
+ * peers, quarantined malformed entries). Every change pokes the reconciler; a write to this
+ * host's own key other than its own last one is reported to the lease holder, which verifies
+ * its lease at once (and restores its value when another writer changed it).
  */
 import type { SubnetKey } from '../core/subnet-key.js';
 import type { NetworkConfig } from '../core/config-check.js';
@@ -11,6 +12,7 @@ import { subnetsPrefix } from '../core/owner.js';
 import type { PeerLease } from '../core/peer-lease.js';
 import type { KeyValue, KvStore } from '../core/store.js';
 import type { Logger } from '../adapters/log.js';
+import { LimitedLog } from './limited-log.js';
 import { PrefixMirror } from './prefix-mirror.js';
 import { retrying } from './retry.js';
 
@@ -21,8 +23,8 @@ export interface FleetViewDeps {
   /** This host's subnets (the lease key's halves). */
   readonly own: SubnetKey;
   readonly log: Logger;
-  /** This host's own lease key and etcd lease, if it holds one. */
-  readonly ownLease: () => { readonly key: string; readonly lease: string } | undefined;
+  /** This host's own lease key, etcd lease and the revision of its last write, if it holds one. */
+  readonly ownLease: () => { readonly key: string; readonly lease: string; readonly modRevision: string } | undefined;
   readonly onOwnKeyChanged: () => void;
   /** Peers changed: these subnet keys (undefined: any, e.g. after a move). */
   readonly onPeersChanged: (subnetKeys?: ReadonlySet<string>) => void;
@@ -31,9 +33,12 @@ export interface FleetViewDeps {
 export class FleetView {
   private readonly fleet: Fleet;
   private readonly mirror: PrefixMirror;
+  /** Any writer decides how many malformed writes there are: the first per key in full, the rest summed up once a minute. */
+  private readonly malformedLog: LimitedLog;
   readonly stats = { malformedSeen: 0 };
 
   constructor(private readonly d: FleetViewDeps) {
+    this.malformedLog = new LimitedLog({ log: d.log, clock: Date, msg: 'ignoring a malformed lease', summaryMsg: 'ignoring malformed leases (not logged one by one)' });
     this.fleet = new Fleet(subnetsPrefix(d.prefix), d.config, d.own);
     this.mirror = new PrefixMirror({ store: d.store, prefix: subnetsPrefix(d.prefix), log: d.log, clock: Date, onChange: (keys) => { this.onChange(keys); } });
   }
@@ -54,7 +59,10 @@ export class FleetView {
     await retrying('list the fleet', () => { const s = first; first = undefined; return this.mirror.start(s); }, { signal, log: this.d.log });
   }
 
-  async stop(): Promise<void> { await this.mirror.stop(); }
+  async stop(): Promise<void> {
+    await this.mirror.stop();
+    this.malformedLog.stop();
+  }
 
   /**
    * This host moved to `subnet`. Every entry is judged again: the key of the subnet it left was
@@ -94,7 +102,7 @@ export class FleetView {
     const change = this.fleet.update(key, kv);
     if (change?.kind === 'quarantined' && change.isNew) {
       this.stats.malformedSeen++;
-      this.d.log.warn('ignoring a malformed lease', { key, reason: change.entry.reason });
+      this.malformedLog.warn(key, { key, reason: change.entry.reason });
     }
   }
 
@@ -106,7 +114,8 @@ export class FleetView {
       if (k.startsWith(base)) changed.add(k.slice(base.length));
       const kv = this.mirror.snapshot.get(k);
       if (own && k === own.key) {
-        if (kv?.lease !== own.lease) this.d.onOwnKeyChanged();
+        // Any write but our last one (another value under our etcd lease too) is verified at once.
+        if (kv?.lease !== own.lease || kv.modRevision !== own.modRevision) this.d.onOwnKeyChanged();
         continue;
       }
       this.judge(k, kv);

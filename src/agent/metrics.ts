@@ -15,6 +15,8 @@ export interface AgentCounters {
   readonly renewalsOk: number;
   readonly renewalsFailed: number;
   readonly reacquisitions: number;
+  /** This host's lease value put back after another writer's (core/own-lease.ts). */
+  readonly leaseRestores: number;
   readonly malformedSeen: number;
   readonly etcdRequests: number;
   readonly etcdClientResets: number;
@@ -105,6 +107,7 @@ export class Metrics {
     gauge('weft_lease_expiry_seconds', 'seconds until this host\'s subnet lease expires (negative: expired)', [], ({ s }) => one(s.lease ? (s.lease.expiresAtMs - s.nowMs) / 1000 : undefined));
     counter('weft_lease_renewals_total', 'lease renewals by result', ['result'], ({ c }) => [{ labels: { result: 'ok' }, value: c.renewalsOk }, { labels: { result: 'failed' }, value: c.renewalsFailed }]);
     counter('weft_lease_reacquisitions_total', 'leases found lost (expired, deleted, taken) and acquired again', [], ({ c }) => one(c.reacquisitions));
+    counter('weft_lease_restores_total', 'this host\'s lease value put back after another writer changed it under its etcd lease', [], ({ c }) => one(c.leaseRestores));
     gauge('weft_peers', 'peer leases: known (valid), programmed, rejected (valid but not programmable here)', ['state'], ({ s }) => [
       { labels: { state: 'known' }, value: s.peers.known },
       { labels: { state: 'programmed' }, value: s.peers.programmed },

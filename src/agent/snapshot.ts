@@ -82,7 +82,7 @@ export function agentCounters(p: Parts): AgentCounters {
   const r = p.reconciler?.stats;
   const h = p.holder?.stats;
   return {
-    renewalsOk: h?.renewalsOk ?? 0, renewalsFailed: h?.renewalsFailed ?? 0, reacquisitions: h?.reacquisitions ?? 0, malformedSeen: p.fleet?.stats.malformedSeen ?? 0,
+    renewalsOk: h?.renewalsOk ?? 0, renewalsFailed: h?.renewalsFailed ?? 0, reacquisitions: h?.reacquisitions ?? 0, leaseRestores: p.holder?.restores ?? 0, malformedSeen: p.fleet?.stats.malformedSeen ?? 0,
     etcdRequests: p.store?.stats.calls ?? 0, etcdClientResets: p.store?.clientResets ?? 0,
     opsApplied: r?.opsApplied ?? 0, opsFailed: r?.opsFailed ?? 0, passFailures: r?.passFailures ?? 0, rulesRestores: r?.rulesRepairs ?? 0,
   };

@@ -9,6 +9,9 @@ import { run, start, until } from '../helpers/procs.js';
 import { continuousPing, fabric, mustLease, pingAll, timeUntil } from '../helpers/fabric.js';
 import { bounded } from '../helpers/bound.js';
 import { WEFT, runWeft } from '../helpers/cli.js';
+import { parsePrefix } from '../../src/core/cidr.js';
+import { formatSubnetKey } from '../../src/core/subnet-key.js';
+import { generatePrivateKey, publicKeyOf } from '../../src/adapters/wireguard-keys.js';
 
 const WG = 'cidr: 198.18.0.0/16\nbackend:\n  type: wireguard';
 /** A recognisable ICMP payload (ping -p): it must never cross the underlay in clear. */
@@ -155,6 +158,26 @@ test.serial('wireguard: flanneld-format leases, encrypted underlay, hitless rest
   t.true(c3 !== undefined && await until(() => f.lab.ping(c1.ns, c3.ip), 5000), 'traffic flows through the recreated device');
   t.is((await wg(h3, 'show', 'flannel-wg', 'public-key')).trim(), keys.get(h3) ?? '?', 'recreated with the same key');
   t.log(`deleted device recreated (wireguard-go started again) with its peers in ${repairMs} ms`);
+
+  step('a second key for h2\'s subnet');
+  // `S-24&V-64` beside h2's `S-24` (the IPv6 half means nothing in this IPv4 network): the copy
+  // is younger, so h2 keeps S's allowed IPs on every host; before, the copy's `wg set` took them.
+  const l2 = await mustLease(f.lab, h2);
+  const s2 = parsePrefix(l2.subnet);
+  if (!s2) throw new Error(l2.subnet);
+  const copyKey = `/coreos.com/network/subnets/${formatSubnetKey({ v4: s2, v6: parsePrefix('fd18:0:0:2::/64') ?? s2 })}`;
+  const thief = publicKeyOf(generatePrivateKey());
+  await f.lab.etcdctl(['put', copyKey, `{"PublicIP":"192.0.2.201","PublicIPv6":null,"BackendType":"wireguard","BackendData":{"PublicKey":"${thief}","Port":51820}}`]);
+  for (const h of [h1, h3]) {
+    // Until the copy is judged: skipped (logged), or (before) programmed.
+    const skippedCopy = () => (h.weft?.output() ?? '').includes(`also claimed by the older lease ${l2.key.split('/').pop() ?? '?'}`);
+    await until(async () => skippedCopy() || (await wg(h, 'show', 'flannel-wg', 'peers')).includes(thief), 5000, 50, `${h.name} judges the copy`);
+    t.true((await wg(h, 'show', 'flannel-wg', 'allowed-ips')).split('\n').includes(`${keys.get(h2) ?? '?'}\t${l2.subnet}`), `${h.name}: h2's subnet stays h2's`);
+    t.false((await wg(h, 'show', 'flannel-wg', 'peers')).includes(thief), `${h.name}: no peer for the copy`);
+    t.true(skippedCopy(), `${h.name} says why the copy is not programmed`);
+  }
+  t.true(await until(() => f.lab.ping(c1.ns, c2.ip), 5000), 'h1 still reaches h2');
+  await f.lab.etcdctl(['del', copyKey]);
 
   step('a deleted lease');
   await h3.weft?.stop();
