@@ -10,28 +10,108 @@ export interface ExecResult {
   readonly code: number;
   readonly stdout: string;
   readonly stderr: string;
+  /** Set when weft killed it: at its deadline, or because `signal` aborted (weft is stopping). */
+  readonly killedBy?: 'deadline' | 'abort';
 }
 
-export function exec(cmd: string, args: readonly string[], opts: { input?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<ExecResult> {
+export interface ExecOptions {
+  readonly input?: string;
+  readonly timeoutMs?: number;
+  readonly env?: NodeJS.ProcessEnv;
+  /**
+   * Run it in a process group of its own (an operator's program, which may start children):
+   * the deadline and `signal` kill the whole group, and once the program itself exits whatever
+   * it left in its group is killed too, so a background child can neither outlive the run nor
+   * keep it from completing by holding its output pipes open.
+   */
+  readonly ownGroup?: boolean;
+  /** Kill it (its group with `ownGroup`) when this aborts. */
+  readonly signal?: AbortSignal;
+  /** Keep only the last this many bytes of stdout and of stderr (default: all). */
+  readonly maxOutputBytes?: number;
+}
+
+/** After the program exits, how long its output pipes may stay open (held by a child that left its group) before weft closes them. */
+const PIPE_GRACE_MS = 1000;
+
+/** The last `maxBytes` of a stream, with a marker saying how much was cut. */
+class Tail {
+  private chunks: Buffer[] = [];
+  private bytes = 0;
+  private cut = 0;
+  constructor(private readonly maxBytes: number) {}
+
+  push(d: Buffer): void {
+    this.chunks.push(d);
+    this.bytes += d.length;
+    if (this.bytes > 2 * this.maxBytes) this.compact();
+  }
+
+  private compact(): void {
+    const all = Buffer.concat(this.chunks);
+    const keep = Math.min(all.length, this.maxBytes);
+    this.cut += all.length - keep;
+    this.chunks = [all.subarray(all.length - keep)];
+    this.bytes = keep;
+  }
+
+  text(): string {
+    if (this.bytes > this.maxBytes) this.compact();
+    const body = Buffer.concat(this.chunks).toString();
+    return this.cut > 0 ? `...[${this.cut} bytes cut]${body}` : body;
+  }
+}
+
+export function exec(cmd: string, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], ...(opts.env ? { env: opts.env } : {}) });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    const timer = setTimeout(() => { child.kill('SIGKILL'); }, opts.timeoutMs ?? 30_000);
-    child.stdout.on('data', (d: Buffer) => out.push(d));
-    child.stderr.on('data', (d: Buffer) => err.push(d));
+    const group = opts.ownGroup ?? false;
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], ...(opts.env ? { env: opts.env } : {}), ...(group ? { detached: true } : {}) });
+    const max = opts.maxOutputBytes ?? Number.MAX_SAFE_INTEGER;
+    const out = new Tail(max);
+    const err = new Tail(max);
+    let killedBy: ExecResult['killedBy'];
+    const kill = (why: 'deadline' | 'abort'): void => {
+      killedBy ??= why;
+      if (group) killGroup(child.pid);
+      else child.kill('SIGKILL');
+    };
+    const timer = setTimeout(() => { kill('deadline'); }, opts.timeoutMs ?? 30_000);
+    const onAbort = (): void => { kill('abort'); };
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    if (opts.signal?.aborted) onAbort();
+    let grace: NodeJS.Timeout | undefined;
+    const done = (): void => { clearTimeout(timer); clearTimeout(grace); opts.signal?.removeEventListener('abort', onAbort); };
+    child.stdout.on('data', (d: Buffer) => { out.push(d); });
+    child.stderr.on('data', (d: Buffer) => { err.push(d); });
     child.stdin.on('error', () => undefined); // the program may exit before reading its input
+    if (group) {
+      child.once('exit', () => {
+        killGroup(child.pid);
+        // A child that left the group (setsid) may still hold the pipes: stop reading them.
+        grace = setTimeout(() => { child.stdout.destroy(); child.stderr.destroy(); }, PIPE_GRACE_MS);
+      });
+    }
     child.once('error', (e: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
+      done();
       reject(new WeftError('E_HOST', e.code === 'ENOENT' ? `${cmd} is not installed (needed by weft)` : `cannot run ${cmd}: ${e.message}`, { cause: e }));
     });
     child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      const stderr = Buffer.concat(err).toString();
-      resolve({ code: code ?? (signal ? 128 : 1), stdout: Buffer.concat(out).toString(), stderr: signal ? `${stderr}${cmd} killed by ${signal} (deadline)` : stderr });
+      done();
+      const stderr = err.text();
+      const why = killedBy === 'abort' ? 'weft is stopping' : 'deadline';
+      resolve({
+        code: code ?? (signal ? 128 : 1), stdout: out.text(), stderr: signal ? `${stderr}${cmd} killed by ${signal} (${why})` : stderr,
+        ...(killedBy ? { killedBy } : {}),
+      });
     });
     child.stdin.end(opts.input ?? '');
   });
+}
+
+/** SIGKILL every process of the group `pid` leads (ESRCH: none left). */
+function killGroup(pid: number | undefined): void {
+  if (pid === undefined) return;
+  try { process.kill(-pid, 'SIGKILL'); } catch { /* the group is gone */ }
 }
 
 /** Run and require exit 0; the error names the command and quotes its stderr. */
