@@ -290,6 +290,7 @@ export class Agent {
     const follower = new ConfigFollower({
       store: w.store, key: configKey(spec.etcd.prefix), log, signal: this.abort.signal, backends: [...BACKENDS.keys()],
       current: () => cur, ownSubnet: () => w.holder.lease?.subnets, apply: (next, change) => live.apply(next, change),
+      pace: { follow: spec.host.followConfig, holdDownMs: spec.host.configHoldDownSeconds * 1000, minIntervalMs: spec.host.configMinIntervalSeconds * 1000 },
     });
     parts.follower = follower;
     parts.hook = hook;
