@@ -14,10 +14,11 @@ import { jsonLogger } from '../../src/adapters/log.js';
 import { OutputsHook } from '../../src/agent/outputs-hook.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'weft-hook-'));
-const groups: number[] = [];
+/** Each script writes its process group (its own pid: it leads the group) to a file here. */
+const pgidFile = (name: string): string => join(dir, `${name}.pgid`);
 test.after.always(() => {
   // On code without group kill, the sleepers would outlive the test: end them here.
-  for (const g of groups) try { process.kill(-g, 'SIGKILL'); } catch { /* gone */ }
+  for (const f of readdirSync(dir).filter((n) => n.endsWith('.pgid'))) try { process.kill(-Number(readFileSync(join(dir, f), 'utf8')), 'SIGKILL'); } catch { /* gone */ }
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -39,33 +40,38 @@ async function groupGone(pgid: number, boundMs = 3000): Promise<number[]> {
   return groupMembers(pgid);
 }
 
-const pgidOf = (stdout: string): number => { const g = Number(stdout.split('\n')[0]); groups.push(g); return g; };
+/** A shell command that records its group in `name`.pgid, then runs `rest`. */
+const script = (name: string, rest: string): string[] => ['-c', `echo $$ > ${pgidFile(name)}; ${rest}`];
+const pgidOf = (name: string): number => Number(readFileSync(pgidFile(name), 'utf8'));
 
 test('the deadline kills the whole group: a background sleeper the program forked is gone too', async (t) => {
-  const r = await exec('/bin/sh', ['-c', 'echo $$; sleep 30 & sleep 30'], { timeoutMs: 300, ownGroup: true });
+  const r = await exec('/bin/sh', script('deadline', 'sleep 3000 & sleep 3000'), { timeoutMs: 300, ownGroup: true });
   t.is(r.killedBy, 'deadline');
   t.regex(r.stderr, /killed by SIGKILL \(deadline\)$/);
-  const pgid = pgidOf(r.stdout);
+  const pgid = pgidOf('deadline');
   t.true(pgid > 1);
   t.deepEqual(await groupGone(pgid), [], 'no process of the hook\'s group remains after the deadline');
 });
 
 test('a program that exits leaving a background child completes when it exits, and the child is killed', async (t) => {
-  // The sleeper holds the output pipes: before, the run waited for it (here 30 s, past the test's own timeout).
-  const r = await exec('/bin/sh', ['-c', 'sleep 30 & echo $$'], { timeoutMs: 60_000, ownGroup: true });
+  // The sleeper holds the output pipes: before, the run waited for it (and the deadline killed only the shell, long gone).
+  t.timeout(20_000, 'the run did not complete when the program exited');
+  const r = await exec('/bin/sh', script('leaves', 'sleep 3000 & echo started'), { timeoutMs: 60_000, ownGroup: true });
   t.is(r.code, 0);
+  t.is(r.stdout, 'started\n');
   t.is(r.killedBy, undefined, 'ended by its own exit, not by the deadline');
-  t.deepEqual(await groupGone(pgidOf(r.stdout)), []);
+  t.deepEqual(await groupGone(pgidOf('leaves')), []);
 });
 
 test('stopping (the abort signal) kills the group of a run in flight', async (t) => {
+  t.timeout(20_000, 'the run was not ended by the abort');
   const abort = new AbortController();
-  const p = exec('/bin/sh', ['-c', 'echo $$; sleep 30 & sleep 30'], { timeoutMs: 60_000, ownGroup: true, signal: abort.signal });
+  const p = exec('/bin/sh', script('abort', 'sleep 3000 & sleep 3000'), { timeoutMs: 60_000, ownGroup: true, signal: abort.signal });
   await new Promise((r) => setTimeout(r, 200));
   abort.abort();
   const r = await p;
   t.is(r.killedBy, 'abort');
-  t.deepEqual(await groupGone(pgidOf(r.stdout)), []);
+  t.deepEqual(await groupGone(pgidOf('abort')), []);
 });
 
 test('what is kept of the output is capped: the last bytes, with how much was cut', async (t) => {
@@ -91,7 +97,7 @@ const lines = (file: string): string[] => { try { return readFileSync(file, 'utf
 const log = jsonLogger({ write: () => undefined });
 
 test('a hook that leaves a background child does not wedge: later triggers run, stop returns', async (t) => {
-  const { program, out } = hookScript('leaves-child', 'sleep 30 &');
+  const { program, out } = hookScript('leaves-child', `echo $$ > ${pgidFile('leaves-child')}; sleep 3000 &`);
   const hook = new OutputsHook({ program, subnetFile: '/run/flannel/subnet.env', log, minIntervalMs: 0 });
   const first = hook.trigger({ before: state(1450), after: state(1350) });
   await hook.idle();
@@ -101,22 +107,23 @@ test('a hook that leaves a background child does not wedge: later triggers run, 
   t.true(hook.succeededSince(second));
   t.deepEqual(lines(out), ['FLANNEL_MTU 1450 -> 1350', 'FLANNEL_MTU 1350 -> 1250']);
   t.like(hook.stats, { runs: 2, failures: 0 });
+  t.deepEqual(await groupGone(pgidOf('leaves-child')), [], 'its background child was killed when it exited');
   await hook.stop();
 });
 
 test('a hook past its deadline is killed with its group and reported failed; stop kills a run in flight', async (t) => {
-  const { program } = hookScript('hangs', 'echo $$ > $0.pid; sleep 30 & sleep 30');
+  const { program } = hookScript('hangs', `echo $$ > ${pgidFile('hangs')}; sleep 3000 & sleep 3000`);
   const hook = new OutputsHook({ program, subnetFile: '/s', log, timeoutMs: 300, minIntervalMs: 0 });
   const seq = hook.trigger({ before: state(1450), after: state(1350) });
   await hook.idle();
   t.false(hook.succeededSince(seq));
   t.like(hook.stats, { runs: 1, failures: 1 });
-  t.deepEqual(await groupGone(pgidOf(readFileSync(`${program}.pid`, 'utf8'))), []);
+  t.deepEqual(await groupGone(pgidOf('hangs')), []);
   const long = new OutputsHook({ program, subnetFile: '/s', log, timeoutMs: 60_000, minIntervalMs: 0 });
   long.trigger({ before: state(1450), after: state(1350) });
   await new Promise((r) => setTimeout(r, 300));
   await long.stop();
-  t.deepEqual(await groupGone(pgidOf(readFileSync(`${program}.pid`, 'utf8'))), [], 'stop killed the group');
+  t.deepEqual(await groupGone(pgidOf('hangs')), [], 'stop killed the group');
   t.is(long.trigger({ before: state(1350), after: state(1250) }), 0, 'no run after stop');
 });
 
