@@ -45,6 +45,7 @@ const script = (name: string, rest: string): string[] => ['-c', `echo $$ > ${pgi
 const pgidOf = (name: string): number => Number(readFileSync(pgidFile(name), 'utf8'));
 
 test('the deadline kills the whole group: a background sleeper the program forked is gone too', async (t) => {
+  t.timeout(20_000, 'the run did not end at its deadline (its children hold the pipes)');
   const r = await exec('/bin/sh', script('deadline', 'sleep 3000 & sleep 3000'), { timeoutMs: 300, ownGroup: true });
   t.is(r.killedBy, 'deadline');
   t.regex(r.stderr, /killed by SIGKILL \(deadline\)$/);
