@@ -2,8 +2,10 @@
  * The only module that starts programs: argv arrays (never a shell), optional stdin, a
  * deadline, and the result as data. A missing binary is E_HOST; everything else is returned
  * for the caller to judge (ip -batch reports per-line failures on stderr with a non-zero exit).
+ * An operator's program (the outputs hook) can run in a process group of its own, so that
+ * nothing it starts outlives its run, with what is kept of its output capped.
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { WeftError } from '../core/errors.js';
 
 export interface ExecResult {
@@ -69,28 +71,12 @@ export function exec(cmd: string, args: readonly string[], opts: ExecOptions = {
     const max = opts.maxOutputBytes ?? Number.MAX_SAFE_INTEGER;
     const out = new Tail(max);
     const err = new Tail(max);
-    let killedBy: ExecResult['killedBy'];
-    const kill = (why: 'deadline' | 'abort'): void => {
-      killedBy ??= why;
-      if (group) killGroup(child.pid);
-      else child.kill('SIGKILL');
-    };
-    const timer = setTimeout(() => { kill('deadline'); }, opts.timeoutMs ?? 30_000);
-    const onAbort = (): void => { kill('abort'); };
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
-    if (opts.signal?.aborted) onAbort();
-    let grace: NodeJS.Timeout | undefined;
-    const done = (): void => { clearTimeout(timer); clearTimeout(grace); opts.signal?.removeEventListener('abort', onAbort); };
+    const killer = armKill(child, group, opts);
+    const reaper = group ? reapGroupOnExit(child) : undefined;
+    const done = (): void => { killer.disarm(); reaper?.disarm(); };
     child.stdout.on('data', (d: Buffer) => { out.push(d); });
     child.stderr.on('data', (d: Buffer) => { err.push(d); });
     child.stdin.on('error', () => undefined); // the program may exit before reading its input
-    if (group) {
-      child.once('exit', () => {
-        killGroup(child.pid);
-        // A child that left the group (setsid) may still hold the pipes: stop reading them.
-        grace = setTimeout(() => { child.stdout.destroy(); child.stderr.destroy(); }, PIPE_GRACE_MS);
-      });
-    }
     child.once('error', (e: NodeJS.ErrnoException) => {
       done();
       reject(new WeftError('E_HOST', e.code === 'ENOENT' ? `${cmd} is not installed (needed by weft)` : `cannot run ${cmd}: ${e.message}`, { cause: e }));
@@ -98,14 +84,41 @@ export function exec(cmd: string, args: readonly string[], opts: ExecOptions = {
     child.once('close', (code, signal) => {
       done();
       const stderr = err.text();
-      const why = killedBy === 'abort' ? 'weft is stopping' : 'deadline';
-      resolve({
-        code: code ?? (signal ? 128 : 1), stdout: out.text(), stderr: signal ? `${stderr}${cmd} killed by ${signal} (${why})` : stderr,
-        ...(killedBy ? { killedBy } : {}),
-      });
+      const killedBy = killer.killedBy();
+      const why = killedBy === 'abort' ? ' (weft is stopping)' : killedBy === 'deadline' ? ' (deadline)' : '';
+      resolve({ code: code ?? (signal ? 128 : 1), stdout: out.text(), stderr: signal ? `${stderr}${cmd} killed by ${signal}${why}` : stderr, ...(killedBy ? { killedBy } : {}) });
     });
     child.stdin.end(opts.input ?? '');
   });
+}
+
+/** Kills the program (its whole group with `group`) at its deadline or when `signal` aborts, whichever comes first. */
+function armKill(child: ChildProcess, group: boolean, opts: ExecOptions): { killedBy(): ExecResult['killedBy']; disarm(): void } {
+  let killedBy: ExecResult['killedBy'];
+  const kill = (why: 'deadline' | 'abort'): void => {
+    killedBy ??= why;
+    if (group) killGroup(child.pid);
+    else child.kill('SIGKILL');
+  };
+  const timer = setTimeout(() => { kill('deadline'); }, opts.timeoutMs ?? 30_000);
+  const onAbort = (): void => { kill('abort'); };
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  if (opts.signal?.aborted) onAbort();
+  return { killedBy: () => killedBy, disarm: () => { clearTimeout(timer); opts.signal?.removeEventListener('abort', onAbort); } };
+}
+
+/**
+ * Once a group leader exits, kill what it left in its group (whose children hold its pipes
+ * open), and stop reading the pipes after a grace if a child that left the group (setsid)
+ * still holds them.
+ */
+function reapGroupOnExit(child: ChildProcess): { disarm(): void } {
+  let grace: NodeJS.Timeout | undefined;
+  child.once('exit', () => {
+    killGroup(child.pid);
+    grace = setTimeout(() => { child.stdout?.destroy(); child.stderr?.destroy(); }, PIPE_GRACE_MS);
+  });
+  return { disarm: () => { clearTimeout(grace); } };
 }
 
 /** SIGKILL every process of the group `pid` leads (ESRCH: none left). */
