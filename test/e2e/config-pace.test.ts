@@ -6,7 +6,8 @@
 // - a host paced fast (1 s / 1 s) applies the values, but its hook never runs back to back
 //   (at most one run a minute);
 // - a host with host.followConfig: false applies none, reports the newer config (status, one log
-//   line, a metric), and uses it when it starts again; `weft apply` still works.
+//   line, a metric), and uses it when it starts again; `weft apply` still works;
+// - weft run refuses to start with a hook others can write.
 import test from 'ava';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -87,13 +88,20 @@ test.serial('a config toggled every 2 s for 20 s: each host applies at most one 
   t.regex(h1.weft?.output() ?? '', /"msg":"network config change pending; applied once the stored value has been stable"/);
 });
 
-test.serial('a host paced fast never runs its hook back to back; a host with host.followConfig: false applies nothing, reports it, and uses it at its next start', async (t) => {
+test.serial('a hook others can write stops weft run; a host paced fast never runs its hook back to back; a host with host.followConfig: false applies nothing, reports it, and uses it at its next start', async (t) => {
   const step = bounded(t, 180_000);
   const f = await fabric(t, { hosts: 2, network: NETWORK, start: 0 });
   const [fast, still] = f.lab.hosts as [LabHost, LabHost];
   const fastHook = hook(f.lab, 'fast');
   const stillSpec = f.lab.writeSpec(still, NETWORK, { host: `followConfig: false\n${LISTEN}` });
-  await f.lab.startWeft(fast, f.lab.writeSpec(fast, NETWORK, { host: `onOutputsChanged: ${fastHook.program}\nconfigHoldDown: 1s\nconfigMinInterval: 1s\n` }));
+  const fastSpec = f.lab.writeSpec(fast, NETWORK, { host: `onOutputsChanged: ${fastHook.program}\nconfigHoldDown: 1s\nconfigMinInterval: 1s\n` });
+  step('a hook others can write: weft run refuses to start');
+  chmodSync(fastHook.program, 0o777);
+  const refused = await f.lab.startWeft(fast, fastSpec).then(() => 'started', (e: unknown) => String(e));
+  t.regex(refused, /weft exited 1 before it was ready/);
+  t.regex(refused, /host\.onOutputsChanged \S+ is writable by group and others \(mode 0777\); fix: chown root:root \S+ && chmod go-w/);
+  chmodSync(fastHook.program, 0o755);
+  await f.lab.startWeft(fast, fastSpec);
   await f.lab.startWeft(still, stillSpec);
 
   step('toggling');
