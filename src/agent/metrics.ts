@@ -24,6 +24,8 @@ export interface AgentCounters {
   readonly opsFailed: number;
   readonly passFailures: number;
   readonly rulesRestores: number;
+  /** Stored network configs taken up: applied live, refused as unusable, reported but not followed. */
+  readonly configChanges: { readonly applied: number; readonly rejected: number; readonly notFollowed: number };
 }
 
 export interface MetricsSource {
@@ -132,6 +134,11 @@ export class Metrics {
     counter('weft_etcd_watch_restarts_total', 'times the fleet watch was re-created (etcd restart, compaction, disconnect)', [], ({ s }) => one(s.etcd.watchRestarts));
     counter('weft_etcd_client_resets_total', 'times a wedged etcd client was replaced', [], ({ c }) => one(c.etcdClientResets));
     counter('weft_health_listen_failures_total', 'failed attempts to listen on host.listen (another process holds the address; weft retries)', [], ({ s }) => one(s.listener?.failures ?? 0));
+    gauge('weft_config_pending', 'a stored network config differs from the one running and is not in use yet, by why (1 for the reason that holds, else 0)', ['reason'], ({ s }) => (['hold-down', 'rate-limit', 'not-followed'] as const).map((reason) => (
+      { labels: { reason }, value: s.config?.pending?.reason === reason ? 1 : 0 })));
+    counter('weft_config_changes_total', 'stored network configs taken up, by result', ['result'], ({ c }) => [
+      { labels: { result: 'applied' }, value: c.configChanges.applied }, { labels: { result: 'rejected' }, value: c.configChanges.rejected }, { labels: { result: 'not-followed' }, value: c.configChanges.notFollowed },
+    ]);
     gauge('weft_etcd_reachable', '1 when etcd answered within the grace period', [], ({ s }) => one(etcdReachable(s) ? 1 : 0));
   }
 

@@ -285,15 +285,16 @@ export class Agent {
   /** Watch `<prefix>/config` and apply its changes live (agent/live-config.ts). */
   private async follow(cur: Live, w: Omit<LiveWiring, 'spec' | 'log' | 'parts' | 'hook'>): Promise<void> {
     const { spec, log, parts } = this;
-    const hook = new OutputsHook(spec.host.onOutputsChanged, log);
+    const hook = new OutputsHook({ program: spec.host.onOutputsChanged, subnetFile: spec.host.subnetFile, log });
     const live = new LiveConfig(cur, { ...w, spec, log, parts, hook });
     const follower = new ConfigFollower({
       store: w.store, key: configKey(spec.etcd.prefix), log, signal: this.abort.signal, backends: [...BACKENDS.keys()],
       current: () => cur, ownSubnet: () => w.holder.lease?.subnets, apply: (next, change) => live.apply(next, change),
+      pace: { follow: spec.host.followConfig, holdDownMs: spec.host.configHoldDownSeconds * 1000, minIntervalMs: spec.host.configMinIntervalSeconds * 1000 },
     });
     parts.follower = follower;
     parts.hook = hook;
-    this.stops.push(async () => { await follower.stop(); await hook.idle(); });
+    this.stops.push(async () => { await follower.stop(); await hook.stop(); });
     await follower.start();
   }
 

@@ -43,13 +43,14 @@ export interface LifeState {
   readonly stuckAfterMs: number;
 }
 
-/** A config that could not be used, and bridge outputs Docker has not picked up yet (a hook that succeeded since clears it). */
+/** A config that could not be used, bridge outputs Docker has not picked up yet (a hook that succeeded since clears it), a stored config not in use yet. */
 function configState(p: Parts): Pick<HealthSnapshot, 'config'> {
   const problem = p.follower?.problem || (p.configProblem ?? '');
   const r = p.restartNeeded;
-  const pending = r && !(p.hook?.succeededSince(r.hookRun) ?? false) ? r : undefined;
-  if (!problem && !pending) return {};
-  return { config: { problem, ...(pending ? { restartNeeded: { sinceMs: pending.sinceMs, changes: pending.changes } } : {}) } };
+  const restart = r && !(p.hook?.succeededSince(r.hookRun) ?? false) ? r : undefined;
+  const pending = p.follower?.pending();
+  if (!problem && !restart && !pending) return {};
+  return { config: { problem, ...(restart ? { restartNeeded: { sinceMs: restart.sinceMs, changes: restart.changes } } : {}), ...(pending ? { pending } : {}) } };
 }
 
 export function healthSnapshot(p: Parts, l: LifeState): HealthSnapshot {
@@ -85,5 +86,6 @@ export function agentCounters(p: Parts): AgentCounters {
     renewalsOk: h?.renewalsOk ?? 0, renewalsFailed: h?.renewalsFailed ?? 0, reacquisitions: h?.reacquisitions ?? 0, leaseRestores: p.holder?.restores ?? 0, malformedSeen: p.fleet?.stats.malformedSeen ?? 0,
     etcdRequests: p.store?.stats.calls ?? 0, etcdClientResets: p.store?.clientResets ?? 0,
     opsApplied: r?.opsApplied ?? 0, opsFailed: r?.opsFailed ?? 0, passFailures: r?.passFailures ?? 0, rulesRestores: r?.rulesRepairs ?? 0,
+    configChanges: { ...(p.follower?.stats ?? { applied: 0, rejected: 0, notFollowed: 0 }) },
   };
 }

@@ -11,6 +11,7 @@ import type { Logger } from '../adapters/log.js';
 import { WeftError } from '../core/errors.js';
 import { WG_KEY } from '../core/network-config.js';
 import { readTextIfExists } from '../adapters/files.js';
+import { privilegedFileProblem } from '../adapters/credentials.js';
 import { pskTag } from '../adapters/wireguard.js';
 import { ensurePSKFile, keyFileStamp, loadOrCreateKey, removeKeyFile } from '../adapters/wireguard-keys.js';
 
@@ -41,6 +42,9 @@ export async function wireguardKeys(spec: Spec, config: NetworkConfig, log: Logg
   // Checked here, once: wg would otherwise fail on every peer. The message never quotes the key.
   const psk = (await readTextIfExists(presharedKeyFile))?.trim();
   if (psk === undefined) throw new WeftError('E_CONFIG', `the WireGuard preshared key file ${presharedKeyFile} does not exist (host.wireguardPSKFile)`);
+  // The spec's file (weft's own copy is written 0600): checked on every load, a rotation too.
+  const unsafe = spec.host.wireguardPSKFile === undefined ? undefined : await privilegedFileProblem('host.wireguardPSKFile', presharedKeyFile, { secret: true });
+  if (unsafe) throw new WeftError('E_HOST', unsafe);
   if (!WG_KEY.test(psk)) throw new WeftError('E_CONFIG', `the WireGuard preshared key file ${presharedKeyFile} does not hold the base64 of 32 bytes (wg genpsk)`);
   return { privateKeyFile, publicKey: k.publicKey, presharedKeyFile, presharedKeyTag: pskTag(psk) };
 }

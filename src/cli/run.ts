@@ -4,7 +4,8 @@
  */
 import type { CommandModule } from 'yargs';
 import type { HealthSnapshot } from '../core/health.js';
-import { credentialWarnings } from '../adapters/credentials.js';
+import { WeftError } from '../core/errors.js';
+import { credentialWarnings, privilegedFileProblems } from '../adapters/credentials.js';
 import { jsonLogger } from '../adapters/log.js';
 import { Notifier, takeNotifyEnvironment } from '../adapters/systemd.js';
 import { Metrics } from '../agent/metrics.js';
@@ -25,6 +26,9 @@ export const runCommand: CommandModule<object, Args> = {
     const level = process.env.WEFT_LOG_LEVEL === 'debug' ? 'debug' : 'info';
     const log = jsonLogger({ level });
     for (const w of await credentialWarnings(spec.etcd)) log.warn(w.message, { file: w.file, mode: `0${w.mode.toString(8)}` });
+    // A program weft runs as root, or the fabric's preshared key, that others could change (or read): refuse to start.
+    const unsafe = await privilegedFileProblems(spec.host);
+    if (unsafe.length > 0) throw new WeftError('E_HOST', `${spec.file}: ${unsafe.join('; ')}`);
     // The last resort. Data from etcd is judged entry by entry and never reaches this point; a
     // throw that does is a bug in weft: say so in the log and exit 70 (EX_SOFTWARE) for systemd.
     const bug = (kind: string) => (e: unknown): void => {

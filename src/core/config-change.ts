@@ -5,7 +5,7 @@
  * or whether it must keep running on the config it has. `weft apply` asks `fleetEffects` what
  * the same change does to every running host before it writes anything.
  */
-import { type Prefix, formatPrefix, samePrefix, within } from './cidr.js';
+import { type Prefix, formatPrefix, within } from './cidr.js';
 import { type FamilyRange, type NetworkConfig, changedSettings, diffConfigs } from './config-check.js';
 import type { SubnetKey } from './subnet-key.js';
 import { isCompatible } from './allocate.js';
@@ -77,25 +77,6 @@ function misfit(own: SubnetKey, c: NetworkConfig): string | undefined {
       : `${formatPrefix(p)} lies outside the new ${fam === 'IPv6' ? 'IPv6' : ''}SubnetMin..${fam === 'IPv6' ? 'IPv6' : ''}SubnetMax of ${formatPrefix(r.network)}`;
   };
   return half(own.v4, c.ipv4, 'IPv4') ?? half(own.v6, c.ipv6, 'IPv6');
-}
-
-/** The values a host writes to its bridge-relevant outputs (subnet.env, Docker and Podman options). */
-export interface BridgeOutputs {
-  readonly mtu: number;
-  readonly network: Prefix;
-  readonly subnet: Prefix;
-}
-
-/**
- * Which bridge-relevant outputs changed: Docker (or Podman) must be restarted for its bridge to
- * take them (`--mtu` and `--bip` are only read at daemon start). Empty when none did. The
- * network (FLANNEL_NETWORK) is in subnet.env only, not in Docker's or Podman's options.
- */
-export function bridgeChanges(before: BridgeOutputs, after: BridgeOutputs): string[] {
-  const out: string[] = [];
-  if (before.mtu !== after.mtu) out.push(`FLANNEL_MTU ${before.mtu} -> ${after.mtu}`);
-  if (!samePrefix(before.subnet, after.subnet)) out.push(`FLANNEL_SUBNET ${formatPrefix(before.subnet)} -> ${formatPrefix(after.subnet)}`);
-  return out;
 }
 
 /**

@@ -4,6 +4,7 @@
  * render what these functions decide. Unlike flanneld, readiness is re-judged on every call,
  * so it goes back to not-ready when the lease or etcd goes away (flannel-compat.md §12).
  */
+import type { PendingConfig } from './config-pace.js';
 import { formatDuration } from './duration.js';
 import { capText, safeText } from './escape.js';
 
@@ -63,9 +64,10 @@ export interface HealthSnapshot {
   /**
    * Live network config changes (agent/config-follower.ts): why the stored config is not the
    * one running ('' when it is), and bridge outputs rewritten since when that Docker has not
-   * picked up yet (it must be restarted).
+   * picked up yet (it must be restarted); `pending`: a stored config not in use yet (the hold-down,
+   * the rate limit, or live following off: core/config-pace.ts).
    */
-  readonly config?: { readonly problem: string; readonly restartNeeded?: { readonly sinceMs: number; readonly changes: readonly string[] } };
+  readonly config?: { readonly problem: string; readonly restartNeeded?: { readonly sinceMs: number; readonly changes: readonly string[] }; readonly pending?: PendingConfig };
   /**
    * Destinations of peers' routes that a route weft does not own holds, left alone (core/plan.ts
    * RefusedRoutes): how many, and the first few as `dst: held by <route>`.
@@ -113,6 +115,7 @@ export function readiness(s: HealthSnapshot): { ready: boolean; reasons: string[
     warnings.push(`${refused.count} peer route(s) not programmed: a route weft does not own holds the destination (${refused.examples.map((e) => safeText(e)).join('; ')}${refused.count > refused.examples.length ? '; ...' : ''})`);
   }
   if (s.listener?.problem) warnings.push(listenerMessage(s.listener.problem));
+  if (s.config?.pending?.reason === 'not-followed') warnings.push(notFollowedMessage(s.config.pending.sinceMs));
   if (s.phase === 'starting') reasons.push(`starting: ${s.step}`);
   if (s.phase === 'stopping') reasons.push('stopping');
   // A file the spec asks for that cannot be written (at start too: it is why start-up waits):
@@ -151,6 +154,11 @@ export function restartMessage(r: { readonly sinceMs: number; readonly changes: 
  */
 export function listenerMessage(problem: string): string {
   return `not serving /healthz, /readyz, /status and /metrics: ${safeText(problem)}; retrying`;
+}
+
+/** The warning shown while a newer stored config is not applied because live following is off. */
+export function notFollowedMessage(sinceMs: number): string {
+  return `the stored network config changed at ${new Date(sinceMs).toISOString()} and is not in use: live following is off (host.followConfig: false); it is used at the next start of weft`;
 }
 
 /** The warning shown while running from the cached state. */
@@ -203,6 +211,11 @@ export interface StatusReport {
     readonly lastError: string; readonly healthy: boolean; readonly driftRepairs: Readonly<Record<string, number>>;
   };
   readonly etcd: { readonly reachable: boolean; readonly lastOkAt: string | null; readonly lastError: string; readonly requestErrors: number; readonly watchRestarts: number };
+  /**
+   * A stored network config not in use yet: why (`hold-down`, `rate-limit`, `not-followed`),
+   * since when it is stored, and when it is applied (null with following off: at the next start).
+   */
+  readonly configPending: null | { readonly reason: PendingConfig['reason']; readonly since: string; readonly applyAt: string | null };
 }
 
 const iso = (ms: number): string | null => (ms > 0 ? new Date(ms).toISOString() : null);
@@ -224,7 +237,20 @@ export function statusReport(s: HealthSnapshot): StatusReport {
       lastError: capText(s.reconcile.lastError), healthy: reconcilerHealthy(s.reconcile, s.nowMs, s.stuckAfterMs), driftRepairs: s.reconcile.driftRepairs,
     },
     etcd: { reachable: etcdReachable(s), lastOkAt: iso(s.etcd.lastOkAtMs), lastError: capText(s.etcd.lastError), requestErrors: s.etcd.requestErrors, watchRestarts: s.etcd.watchRestarts },
+    configPending: pendingReport(s.config?.pending),
   };
+}
+
+function pendingReport(p: PendingConfig | undefined): StatusReport['configPending'] {
+  return p ? { reason: p.reason, since: new Date(p.sinceMs).toISOString(), applyAt: p.applyAtMs === undefined ? null : new Date(p.applyAtMs).toISOString() } : null;
+}
+
+/** The `config` row of `weft status`: a stored config not in use yet, and when it will be. */
+function pendingRow(p: NonNullable<StatusReport['configPending']>, nowMs: number): string {
+  const since = `stored ${ago(p.since, nowMs)}`;
+  if (p.applyAt === null) return `a newer stored config (${since}) is not applied: host.followConfig is false; it is used at the next start`;
+  const wait = p.reason === 'rate-limit' ? 'at most one change per host.configMinInterval' : 'once stable for host.configHoldDown';
+  return `change pending (${since}); applied at ${p.applyAt} (in ${secs(Date.parse(p.applyAt) - nowMs)}, ${wait})`;
 }
 
 const ago = (at: string | null, nowMs: number): string => (at ? `${secs(nowMs - Date.parse(at))} ago` : 'never');
@@ -253,6 +279,7 @@ export function renderStatus(r: StatusReport, nowMs: number): string {
   rows.push(['drift', drift ? `repaired ${drift}` : 'none repaired']);
   const e = r.etcd;
   rows.push(['etcd', `${e.reachable ? 'reachable' : 'UNREACHABLE'}, last ok ${ago(e.lastOkAt, nowMs)}, ${e.requestErrors} request errors, ${e.watchRestarts} watch restarts${e.lastError ? `; last error: ${t(e.lastError)}` : ''}`]);
+  if (r.configPending) rows.push(['config', t(pendingRow(r.configPending, nowMs))]);
   rows.push(['agent', `weft ${t(r.version)}, ${t(r.phase)}, up ${secs(r.uptimeSeconds * 1000)}`]);
   const w = Math.max(...rows.map(([k]) => k.length));
   return `${t(r.status, 1024)}\n${rows.map(([k, v]) => `  ${k.padEnd(w)}  ${v}`).join('\n')}\n`;

@@ -62,6 +62,15 @@ export interface HostSpec {
   readonly wireguardKeyFile?: string;
   /** wireguard: a preshared key file applied to every peer (overrides the stored config's PSK). */
   readonly wireguardPSKFile?: string;
+  /**
+   * Apply changes of `<prefix>/config` live (default true). false: the host runs the config it
+   * started with and reports a newer stored one (status, a log line, a metric) until its next start.
+   */
+  readonly followConfig: boolean;
+  /** A changed stored config is applied once it has been unchanged this long (core/config-pace.ts). */
+  readonly configHoldDownSeconds: number;
+  /** At least this long between two applied config changes (the latest value wins). */
+  readonly configMinIntervalSeconds: number;
 }
 
 export interface OutputsSpec {
@@ -89,6 +98,8 @@ export const DEFAULTS = Object.freeze({
   listen: '127.0.0.1:9473',
   etcdGrace: '60s',
   stateDir: '/var/lib/weft',
+  configHoldDown: '5s',
+  configMinInterval: '30s',
   dockerFile: '/run/flannel/docker',
   dockerKey: 'DOCKER_NETWORK_OPTIONS',
   vni: 1,
@@ -423,7 +434,7 @@ function readPublicIPv6(r: YamlReader, e: Entry | undefined, envText: string | u
 }
 
 function readHost(r: YamlReader, e: Entry | undefined, env: Env, overlay6?: Prefix): HostSpec | undefined {
-  const keys = ['interface', 'interfaceRegex', 'canReach', 'publicIP', 'publicIPv6', 'ipMasq', 'mtu', 'subnetFile', 'leaseTTL', 'leaseRenewMargin', 'listen', 'etcdGrace', 'stateDir', 'onOutputsChanged', 'wireguardKeyFile', 'wireguardPSKFile'];
+  const keys = ['interface', 'interfaceRegex', 'canReach', 'publicIP', 'publicIPv6', 'ipMasq', 'mtu', 'subnetFile', 'leaseTTL', 'leaseRenewMargin', 'listen', 'etcdGrace', 'stateDir', 'onOutputsChanged', 'wireguardKeyFile', 'wireguardPSKFile', 'followConfig', 'configHoldDown', 'configMinInterval'];
   const m = r.map(e?.node ?? null, 'host', keys, e?.keyPos);
   if (!m) return undefined;
   const chosen = ['interface', 'interfaceRegex', 'canReach'].filter((k) => m.has(k));
@@ -463,11 +474,16 @@ function readHost(r: YamlReader, e: Entry | undefined, env: Env, overlay6?: Pref
     if (v !== undefined && /\s/.test(v) && x) r.problem(x.path, `${x.path} must not contain spaces (the WireGuard key file paths are passed to wg), got ${JSON.stringify(v)}`, r.at(x));
   }
   const ipMasq = r.boolean(m.get('ipMasq')) ?? true;
+  const followConfig = r.boolean(m.get('followConfig')) ?? true;
+  const holdDown = durationSeconds(r, m.get('configHoldDown'), DEFAULTS.configHoldDown, 1);
+  const minInterval = durationSeconds(r, m.get('configMinInterval'), DEFAULTS.configMinInterval, 1);
   if (ttl === undefined || margin === undefined || listen === undefined || subnetFile === undefined || grace === undefined || stateDir === undefined || wgKeyFile === undefined) return undefined;
+  if (holdDown === undefined || minInterval === undefined) return undefined;
   return {
     ...opt('interface', iface), ...opt('interfaceRegex', regexText), ...opt('canReach', canReach), ...opt('publicIP', publicIP), ...opt('publicIPv6', publicIPv6),
     ipMasq, ...opt('mtu', mtu), subnetFile, leaseTTLSeconds: ttl, leaseRenewMarginSeconds: margin, ...(listen ? { listen } : {}),
     etcdGraceSeconds: grace, stateDir, wireguardKeyFile: wgKeyFile, ...opt('wireguardPSKFile', wgPSKFile), ...opt('onOutputsChanged', onOutputsChanged),
+    followConfig, configHoldDownSeconds: holdDown, configMinIntervalSeconds: minInterval,
   };
 }
 

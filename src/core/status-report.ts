@@ -123,6 +123,18 @@ function reconcile(f: Fields): StatusReport['reconcile'] {
   };
 }
 
+const PENDING_REASONS: readonly NonNullable<StatusReport['configPending']>['reason'][] = ['hold-down', 'rate-limit', 'not-followed'];
+
+/** A stored config not in use yet; absent reads as null (an older daemon has no such field). */
+function configPending(f: Fields | null): StatusReport['configPending'] {
+  if (!f) return null;
+  const reason = PENDING_REASONS.find((x) => x === f.str('reason'));
+  if (!reason) throw new WeftError('E_DAEMON', 'configPending.reason is not hold-down, rate-limit or not-followed');
+  const since = f.timeOrNull('since');
+  if (since === null) throw wrong('configPending.since', 'a time', f.o.since);
+  return { reason, since, applyAt: f.timeOrNull('applyAt') };
+}
+
 function report(raw: unknown): StatusReport {
   const f = fields(obj(raw, 'the document'), '');
   const phase = f.str('phase');
@@ -139,6 +151,7 @@ function report(raw: unknown): StatusReport {
     peers: { known: p.num('known'), programmed: p.num('programmed'), rejected: p.num('rejected'), malformed: p.num('malformed'), ...(p.has('halvesIgnored') ? { halvesIgnored: p.num('halvesIgnored') } : {}) },
     reconcile: reconcile(f.sub('reconcile')),
     etcd: { reachable: e.bool('reachable'), lastOkAt: e.timeOrNull('lastOkAt'), lastError: e.str('lastError'), requestErrors: e.num('requestErrors'), watchRestarts: e.num('watchRestarts') },
+    configPending: configPending(f.subOrNull('configPending')),
   };
 }
 

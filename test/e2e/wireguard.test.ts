@@ -19,7 +19,8 @@ const PATTERN = 'f00dfacecafebeef5eedd00d';
 
 test.serial('wireguard: flanneld-format leases, encrypted underlay, hitless restart, key rotation, lease deletion', async (t) => {
   const step = bounded(t, 150_000);
-  const f = await fabric(t, { hosts: 3, network: WG, start: 0, host: 'listen: 127.0.0.1:9473\n' });
+  // Two PSK changes in a row, each expected within 10 s: the hosts take a change up 1 s after it is stored (not the default 5 s, 30 s apart).
+  const f = await fabric(t, { hosts: 3, network: WG, start: 0, host: 'listen: 127.0.0.1:9473\nconfigHoldDown: 1s\nconfigMinInterval: 1s\n' });
   const [h1, h2, h3] = f.lab.hosts as [LabHost, LabHost, LabHost];
   // flanneld's key file (adopted when present) is this host's own, not the machine's /run/flannel/wgkey.
   const startHost = (h: LabHost, i: number) => f.lab.startWeft(h, f.specs[i] ?? '', { ownRun: true, env: { WIREGUARD_KEY_FILE: join(h.dir, 'flanneld-wgkey') } });

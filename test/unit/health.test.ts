@@ -158,3 +158,25 @@ test('host.listen taken by another process: a warning (the host stays ready), in
   t.deepEqual(readiness(serving).warnings, [], 'once it serves, past failures are only counted (/metrics)');
   t.is(statusLine(serving), statusLine(base));
 });
+
+test('a stored config change pending (hold-down, rate limit): in /status and weft status with when it is applied, no warning', (t) => {
+  const s = at({ config: { problem: '', pending: { reason: 'hold-down', sinceMs: NOW - 2000, applyAtMs: NOW + 3000 } } });
+  t.deepEqual(readiness(s).warnings, []);
+  const rep = statusReport(s);
+  t.deepEqual(rep.configPending, { reason: 'hold-down', since: new Date(NOW - 2000).toISOString(), applyAt: new Date(NOW + 3000).toISOString() });
+  t.regex(renderStatus(rep, NOW), new RegExp(`^ {2}config +change pending \\(stored 2s ago\\); applied at ${new Date(NOW + 3000).toISOString().replace(/\./g, '\\.')} \\(in 3s, once stable for host\\.configHoldDown\\)$`, 'm'));
+  const limited = statusReport(at({ config: { problem: '', pending: { reason: 'rate-limit', sinceMs: NOW - 10_000, applyAtMs: NOW + 20_000 } } }));
+  t.regex(renderStatus(limited, NOW), /config +change pending \(stored 10s ago\); applied at .* \(in 20s, at most one change per host\.configMinInterval\)/);
+  t.is(statusReport(base).configPending, null);
+  t.false(renderStatus(statusReport(base), NOW).includes('  config '));
+});
+
+test('live following off: a newer stored config is a warning and a status row, used at the next start', (t) => {
+  const s = at({ config: { problem: '', pending: { reason: 'not-followed', sinceMs: NOW - 60_000 } } });
+  const r = readiness(s);
+  t.true(r.ready);
+  t.deepEqual(r.warnings, [`the stored network config changed at ${new Date(NOW - 60_000).toISOString()} and is not in use: live following is off (host.followConfig: false); it is used at the next start of weft`]);
+  const rep = statusReport(s);
+  t.deepEqual(rep.configPending, { reason: 'not-followed', since: new Date(NOW - 60_000).toISOString(), applyAt: null });
+  t.regex(renderStatus(rep, NOW), /^ {2}config +a newer stored config \(stored 1m ago\) is not applied: host\.followConfig is false; it is used at the next start$/m);
+});

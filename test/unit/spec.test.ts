@@ -37,6 +37,11 @@ test('an empty spec is all defaults', (t) => {
   t.deepEqual(spec.outputs, {});
 });
 
+test('live config following: on by default with a 5 s hold-down and at most one change per 30 s; each can be set', (t) => {
+  t.like(parseSpec('n.yaml', '').host, { followConfig: true, configHoldDownSeconds: 5, configMinIntervalSeconds: 30 });
+  t.like(parseSpec('n.yaml', 'host:\n  followConfig: false\n  configHoldDown: 1m\n  configMinInterval: 2m\n').host, { followConfig: false, configHoldDownSeconds: 60, configMinIntervalSeconds: 120 });
+});
+
 test('environment overrides win over the file', (t) => {
   const text = 'etcd:\n  endpoints: [http://192.0.2.1:2379]\nhost:\n  interfaceRegex: "^eth"\n  publicIP: 192.0.2.5\n';
   const spec = parseSpec('n.yaml', text, { WEFT_ETCD_ENDPOINTS: 'http://192.0.2.7:2379, http://192.0.2.8:2379', WEFT_ETCD_PREFIX: '/x//y/', WEFT_INTERFACE: 'ens3', WEFT_PUBLIC_IP: '192.0.2.9' });
@@ -130,6 +135,9 @@ const malformed: [string, string, string][] = [
   ['mtu on host-gw', 'network:\n  cidr: 10.244.0.0/16\n  backend:\n    type: host-gw\n    mtu: 9000\n', 'n.yaml:5:5: network.backend.mtu applies to the vxlan and wireguard backends only'],
   ['backend mtu too small', 'network:\n  cidr: 10.244.0.0/16\n  backend:\n    mtu: 600\n', 'n.yaml:4:10: network.backend.mtu must be'],
   ['relative hook path', 'host:\n  onOutputsChanged: restart-docker\n', 'n.yaml:2:21: host.onOutputsChanged must be an absolute path'],
+  ['followConfig as a string', 'host:\n  followConfig: "no"\n', 'n.yaml:2:17: host.followConfig must be true or false, got "no"'],
+  ['no config hold-down', 'host:\n  configHoldDown: 0s\n', 'n.yaml:2:19: host.configHoldDown must be a whole number of seconds of at least 1s'],
+  ['config interval in ms', 'host:\n  configMinInterval: 500ms\n', 'n.yaml:2:22: host.configMinInterval must be a whole number of seconds of at least 1s'],
 ];
 
 test('network.backend.mtu becomes Backend.MTU; host.onOutputsChanged is kept as given', (t) => {

@@ -66,3 +66,17 @@ test('the answer: weft\'s document is answered; a cut body, a redirect or an err
   t.deepEqual(judgeStatusAnswer(url, { status: 302, body: '', truncated: false }), { kind: 'foreign', url, reason: 'HTTP 302' });
   t.deepEqual(judgeStatusAnswer(url, { status: 200, body: 'hello', truncated: false }), { kind: 'foreign', url, reason: 'not JSON' });
 });
+
+test('a pending config change reads back; absent (an older daemon) is null; a wrong reason or time is refused', (t) => {
+  const pending = statusReport(healthSnapshot({ config: { problem: '', pending: { reason: 'rate-limit', sinceMs: 1_800_000_000_000, applyAtMs: 1_800_000_030_000 } } }));
+  t.deepEqual(decodeStatusReport(JSON.stringify(pending)), { ok: true, report: pending });
+  const off = statusReport(healthSnapshot({ config: { problem: '', pending: { reason: 'not-followed', sinceMs: 1_800_000_000_000 } } }));
+  t.deepEqual(decodeStatusReport(JSON.stringify(off)), { ok: true, report: off });
+  const old = JSON.parse(JSON.stringify(pending)) as Record<string, unknown>;
+  delete old.configPending;
+  const d = decodeStatusReport(JSON.stringify(old));
+  t.true(d.ok && d.report.configPending === null);
+  t.is(reason(doc({ configPending: { reason: '\x1b[2J', since: '2027-01-15T08:00:00.000Z', applyAt: null } })), 'configPending.reason is not hold-down, rate-limit or not-followed');
+  t.is(reason(doc({ configPending: { reason: 'hold-down', since: 'soon', applyAt: null } })), 'configPending.since is not a time');
+  t.is(reason(doc({ configPending: { reason: 'hold-down', since: '2027-01-15T08:00:00.000Z', applyAt: 5 } })), 'configPending.applyAt is a number, expected a string');
+});
