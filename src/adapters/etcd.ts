@@ -12,6 +12,7 @@ import { mapEtcdError } from './etcd-errors.js';
 import { type PageRequest, type RawKV, listPaged, rangeEnd } from './etcd-range.js';
 import { EtcdWatch, WATCH_TIMINGS, type WatchStream, type WatchTimings } from './etcd-watch.js';
 import { WeftError } from '../core/errors.js';
+import { storedText } from '../core/go-text.js';
 export { mapEtcdError } from './etcd-errors.js';
 export { rangeEnd } from './etcd-range.js';
 import type { EtcdSpec } from '../core/spec.js';
@@ -53,7 +54,7 @@ function requireLeader(client: Etcd3): ICallable<unknown> {
 const B = (s: string): Buffer => Buffer.from(s, 'utf8');
 
 const toKV = (kv: RawKV): KeyValue => ({
-  key: kv.key.toString('utf8'), value: kv.value.toString('utf8'), lease: kv.lease || '0',
+  key: kv.key.toString('utf8'), value: storedText(kv.value), lease: kv.lease || '0',
   modRevision: kv.mod_revision, createRevision: kv.create_revision,
 });
 

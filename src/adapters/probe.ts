@@ -10,9 +10,10 @@ import { request as httpsRequest } from 'node:https';
 import type { EtcdSpec } from '../core/spec.js';
 import type { ClockObservation, OffloadObservation, StatusObservation } from '../core/doctor.js';
 import type { MatchingRoute, PingResult, RouteLookup } from '../core/doctor-peers.js';
-import type { StatusReport } from '../core/health.js';
+import { STATUS_MAX_BYTES, judgeStatusAnswer } from '../core/status-report.js';
 import { WeftError } from '../core/errors.js';
 import { exec } from './exec.js';
+import { getBounded } from './http.js';
 import { isSafeIfName, readSysctl } from './sysctl.js';
 
 const firstLine = (s: string): string => s.trim().split('\n')[0] ?? '';
@@ -108,14 +109,17 @@ export async function filterTable(): Promise<{ ok: true; text: string } | { ok: 
   }
 }
 
-/** The daemon's /status, within 2 s. */
-export async function daemonStatus(url: string): Promise<StatusObservation> {
+/**
+ * The daemon's /status within `timeoutMs` (2 s for doctor), judged by core/status-report.ts:
+ * whatever holds host.listen answers, so at most STATUS_MAX_BYTES are read and the document
+ * must be weft's.
+ */
+export async function daemonStatus(url: string, timeoutMs = 2000): Promise<StatusObservation> {
   try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
-    if (!res.ok) return { kind: 'silent', url, error: `HTTP ${String(res.status)}` };
-    return { kind: 'answered', url, report: (await res.json()) as StatusReport };
+    return judgeStatusAnswer(url, await getBounded(url, { maxBytes: STATUS_MAX_BYTES, timeoutMs }));
   } catch (e) {
-    return { kind: 'silent', url, error: why(e) };
+    // getBounded's message already names the socket error ("connect ECONNREFUSED ..."), not fetch's "fetch failed".
+    return { kind: 'silent', url, error: e instanceof WeftError ? e.message : why(e) };
   }
 }
 

@@ -2,8 +2,10 @@
  * sd_notify through systemd's own `systemd-notify` (the npm packages are abandoned and cannot
  * send WATCHDOG=1). It waits for the manager to take each message (sd_notify_barrier), so the
  * message is attributed to this service; the unit needs NotifyAccess=all because the sender is
- * a child process. Messages go out one at a time in the order they were asked for. With no
- * NOTIFY_SOCKET (not under systemd) nothing is run.
+ * a child process (Node has no AF_UNIX datagram socket to send from weft's own PID, and a child
+ * cannot claim that PID without CAP_SYS_ADMIN, so NotifyAccess=main cannot work). Messages go
+ * out one at a time in the order they were asked for. With no NOTIFY_SOCKET (not under
+ * systemd) nothing is run.
  */
 import { safeText } from '../core/escape.js';
 import type { Env } from '../core/spec.js';
@@ -20,6 +22,27 @@ export const STATUS_CAP = 512;
  */
 export function statusValue(text: string): string {
   return safeText(text, STATUS_CAP);
+}
+
+/** The variables through which systemd talks to a service about notifications and the watchdog. */
+const NOTIFY_VARS = ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID'] as const;
+
+/**
+ * Take systemd's notification variables out of `env` (weft's own process.env), as sd_notify's
+ * `unset_environment` does, and return them for the Notifier. No other child (ip, iptables, wg,
+ * wireguard-go, the operator's outputs hook) then inherits NOTIFY_SOCKET: with
+ * NotifyAccess=all, a program that finds it (dockerd started by a hook, say) could otherwise
+ * tell systemd that weft is ready, stopping, or alive.
+ */
+export function takeNotifyEnvironment(env: NodeJS.ProcessEnv): Env {
+  const taken: Record<string, string> = {};
+  for (const name of NOTIFY_VARS) {
+    const v = env[name];
+    if (v !== undefined) taken[name] = v;
+    // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- removing exactly these names is the point
+    delete env[name];
+  }
+  return taken;
 }
 
 export class Notifier {

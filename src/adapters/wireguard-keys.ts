@@ -8,7 +8,7 @@
  * file paths; only the public key is.
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
-import { chmod, mkdir, stat } from 'node:fs/promises';
+import { chmod, mkdir, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { WeftError } from '../core/errors.js';
 import { WG_KEY } from '../core/network-config.js';
@@ -82,4 +82,9 @@ export async function keyFileStamp(path: string): Promise<string> {
 export async function ensurePSKFile(path: string, psk: string): Promise<void> {
   if ((await readTextIfExists(path))?.trim() === psk) return;
   await writeKeyFile(path, psk);
+}
+
+/** Remove a key file weft wrote and no longer uses (already gone: nothing to do). */
+export async function removeKeyFile(path: string): Promise<void> {
+  await rm(path, { force: true });
 }

@@ -26,15 +26,24 @@ import { Backoff, sleep } from './retry.js';
 import { configText } from '../core/store-limits.js';
 
 
+/** How start-up judges the stored config against this host, and hears why it waits. */
+export interface ConfigJudge {
+  /** Why this host cannot use the config (agent/host-fit.ts), or undefined. */
+  readonly refusal: (config: NetworkConfig) => Promise<string | undefined>;
+  /** The config stored in etcd cannot be used: why ('' would never be passed). */
+  readonly onProblem: (problem: string) => void;
+}
+
 /**
  * The network config the fleet runs with. Absent: store the spec's (create-if-absent, so two
  * hosts starting together cannot both write). Present and different: log it and use the
- * stored one (changing the fleet is `weft apply`'s job). Waits while etcd is unreachable or
- * the stored config is invalid.
+ * stored one (changing the fleet is `weft apply`'s job). Waits while etcd is unreachable, the
+ * stored config is invalid, or this host cannot use it (`judge`: a network over its LAN, say).
  */
-export async function fleetConfig(store: KvStore, spec: Spec, log: Logger, signal: AbortSignal): Promise<{ config: NetworkConfig; text: string }> {
+export async function fleetConfig(store: KvStore, spec: Spec, log: Logger, signal: AbortSignal, judge?: ConfigJudge): Promise<{ config: NetworkConfig; text: string }> {
   const key = configKey(spec.etcd.prefix);
   const backoff = new Backoff(ETCD_BACKOFF);
+  let refusedText: string | undefined;
   while (!signal.aborted) {
     try {
       const { kv } = await store.get(key);
@@ -49,6 +58,16 @@ export async function fleetConfig(store: KvStore, spec: Spec, log: Logger, signa
         await sleep(retryInMs, signal);
       } else {
         const stored = checkNetworkConfig(decodeNetworkConfig(configText(kv)));
+        const refused = await judge?.refusal(stored);
+        if (refused !== undefined) {
+          const retryInMs = backoff.next();
+          // Once per stored text at error level: the wait may be long, the reason does not change.
+          if (kv.value !== refusedText) log.error('the stored network config cannot be used on this host; waiting for one it can use', { key, reason: refused });
+          refusedText = kv.value;
+          judge?.onProblem(`the stored network config cannot be used on this host: ${refused}`);
+          await sleep(retryInMs, signal);
+          continue;
+        }
         const diff = spec.network ? diffConfigs(stored, spec.network.config) : [];
         if (diff.length > 0) log.warn('the stored network config differs from the spec; running with the stored one (use weft apply to change it)', { key, diff });
         return { config: stored, text: kv.value };

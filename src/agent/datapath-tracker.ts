@@ -13,7 +13,7 @@ import { formatPrefix, within } from '../core/cidr.js';
 import { DesiredIndex } from '../core/desired-index.js';
 import { type EventScope, type ModelEvent, isRelevantEvent, parseModelEvent } from '../core/netlink-events.js';
 import { ObservedModel, sameRoutes } from '../core/observed-model.js';
-import { type Op, type Ownership, type TouchedKeys, noTouchedKeys, plan, planTouched } from '../core/plan.js';
+import { type Op, type Ownership, type RefusedRoutes, type TouchedKeys, noTouchedKeys, plan, planTouched } from '../core/plan.js';
 import type { PeerLease } from '../core/peer-lease.js';
 import { type ReconcileInputs, networksOf, observedDevices, ownSubnetsOf } from './host-port.js';
 
@@ -25,6 +25,8 @@ export interface PassView {
   readonly ops: readonly Op[];
   /** Only the device operations of a pass that creates a device: the rest is the next pass's. */
   readonly deferred: boolean;
+  /** Wanted destinations a route weft does not own holds (left alone), as of this plan. */
+  readonly refused: ReadonlyMap<string, ObservedRoute>;
 }
 
 const DEVICE_OPS: ReadonlySet<Op['kind']> = new Set(['link-del', 'link-add', 'link-set', 'addr-add', 'addr-del']);
@@ -44,6 +46,8 @@ export class DatapathTracker {
    */
   private index: { readonly of: ReconcileInputs; model: ObservedModel; underlay: number; readonly idx: DesiredIndex | undefined; readonly routes: readonly ObservedRoute[] } | undefined;
   private touched: TouchedKeys = noTouchedKeys();
+  /** The last full plan's refusals, kept up to date key by key by the touched plans after it. */
+  private readonly refused: RefusedRoutes = new Map();
   private peersUnknown = true;
   private readonly peerChanges = new Set<string>();
 
@@ -94,14 +98,16 @@ export class DatapathTracker {
     const touched = this.touched;
     this.touched = noTouchedKeys();
     const { desired, full } = this.desired(inp, model, touched);
-    const ops = fresh || full ? plan(desired, model.view(), own) : planTouched(desired, model, own, touched);
+    if (fresh || full) this.refused.clear();
+    const ops = fresh || full ? plan(desired, model.view(), own, this.refused) : planTouched(desired, model, own, touched, this.refused);
+    const refused = this.refused;
     // A device created (at start, or after someone deleted it) carries nothing yet; its echo
     // events make the next pass look afresh anyway. Create it alone, so that this look is of
     // an empty device, and program what hangs off it right after against that look (and not
     // dump thousands of entries just written).
     const device = ops.some((o) => o.kind === 'link-add') ? ops.filter((o) => DEVICE_OPS.has(o.kind)) : [];
-    if (device.length > 0 && device.length < ops.length) return { fresh, full: true, desired, ops: device, deferred: true };
-    return { fresh, full: fresh || full, desired, ops, deferred: false };
+    if (device.length > 0 && device.length < ops.length) return { fresh, full: true, desired, ops: device, deferred: true, refused };
+    return { fresh, full: fresh || full, desired, ops, deferred: false, refused };
   }
 
   /**

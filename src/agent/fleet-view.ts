@@ -1,17 +1,19 @@
 /**
  * This host's view of the fleet: the leases under <prefix>/subnets/, mirrored from etcd
  * (agent/prefix-mirror.ts: list, watch, re-list on any break) and judged (core/fleet.ts: valid
- * peers, quarantined malformed entries). Every change pokes the reconciler; a change to this
- * host's own key is reported to the lease holder, which verifies its lease at once.
+ * peers, quarantined malformed entries). Every change pokes the reconciler; a write to this
+ * host's own key other than its own last one is reported to the lease holder, which verifies
+ * its lease at once (and restores its value when another writer changed it).
  */
 import type { SubnetKey } from '../core/subnet-key.js';
 import type { NetworkConfig } from '../core/config-check.js';
 import { Fleet } from '../core/fleet.js';
 import { subnetsPrefix } from '../core/owner.js';
 import type { PeerLease } from '../core/peer-lease.js';
-import { fleetLimits } from '../core/store-limits.js';
+import { DEFAULT_MAX_PEERS, fleetLimits } from '../core/store-limits.js';
 import type { KeyValue, KvStore } from '../core/store.js';
 import type { Logger } from '../adapters/log.js';
+import { LimitedLog } from './limited-log.js';
 import { type MirrorSeed, PrefixMirror } from './prefix-mirror.js';
 import { retrying } from './retry.js';
 
@@ -22,13 +24,13 @@ export interface FleetViewDeps {
   /** This host's subnets (the lease key's halves). */
   readonly own: SubnetKey;
   readonly log: Logger;
-  /** This host's own lease key and etcd lease, if it holds one. */
-  readonly ownLease: () => { readonly key: string; readonly lease: string } | undefined;
+  /** This host's own lease key, etcd lease and the revision of its last write, if it holds one. */
+  readonly ownLease: () => { readonly key: string; readonly lease: string; readonly modRevision: string } | undefined;
   readonly onOwnKeyChanged: () => void;
   /** Peers changed: these subnet keys (undefined: any, e.g. after a move). */
   readonly onPeersChanged: (subnetKeys?: ReadonlySet<string>) => void;
-  /** host.maxPeers: at most this many peers programmed, ENTRIES_PER_PEER times as many entries kept (core/store-limits.ts). */
-  readonly maxPeers: number;
+  /** host.maxPeers: at most this many peers programmed, ENTRIES_PER_PEER times as many entries kept (core/store-limits.ts; default DEFAULT_MAX_PEERS). */
+  readonly maxPeers?: number;
 }
 
 /** The fleet's caps and how much they leave out now (for /status, /metrics and the log). */
@@ -46,12 +48,18 @@ export class FleetView {
   private readonly mirror: PrefixMirror;
   /** Whether a cap left something out when last looked (its start and end are logged once each). */
   private capBinding = false;
+  /** Any writer decides how many malformed writes there are: the first per key in full, the rest summed up once a minute. */
+  private readonly malformedLog: LimitedLog;
   readonly stats = { malformedSeen: 0 };
 
+  private readonly maxPeers: number;
+
   constructor(private readonly d: FleetViewDeps) {
-    this.fleet = new Fleet(subnetsPrefix(d.prefix), d.config, d.own, d.maxPeers);
+    this.maxPeers = d.maxPeers ?? DEFAULT_MAX_PEERS;
+    this.malformedLog = new LimitedLog({ log: d.log, clock: Date, msg: 'ignoring a malformed lease', summaryMsg: 'ignoring malformed leases (not logged one by one)' });
+    this.fleet = new Fleet(subnetsPrefix(d.prefix), d.config, d.own, this.maxPeers);
     this.mirror = new PrefixMirror({
-      store: d.store, prefix: subnetsPrefix(d.prefix), log: d.log, clock: Date, limits: fleetLimits(d.maxPeers),
+      store: d.store, prefix: subnetsPrefix(d.prefix), log: d.log, clock: Date, limits: fleetLimits(this.maxPeers),
       onChange: (keys) => { this.onChange(keys); },
     });
   }
@@ -64,7 +72,7 @@ export class FleetView {
   /** The listing of subnets/: failing since when (0: it follows etcd) and why. */
   get listing(): { readonly failingSinceMs: number; readonly lastError: string } { return this.mirror.stats; }
   get caps(): FleetCaps {
-    return { maxPeers: this.d.maxPeers, maxEntries: fleetLimits(this.d.maxPeers).maxEntries ?? 0, entriesLeftOut: this.mirror.leftOut, peersLeftOut: this.fleet.peersLeftOut };
+    return { maxPeers: this.maxPeers, maxEntries: fleetLimits(this.maxPeers).maxEntries ?? 0, entriesLeftOut: this.mirror.leftOut, peersLeftOut: this.fleet.peersLeftOut };
   }
 
   /**
@@ -77,7 +85,10 @@ export class FleetView {
     await retrying('list the fleet', () => { const s = first; first = undefined; return this.mirror.start(s); }, { signal, log: this.d.log });
   }
 
-  async stop(): Promise<void> { await this.mirror.stop(); }
+  async stop(): Promise<void> {
+    await this.mirror.stop();
+    this.malformedLog.stop();
+  }
 
   /**
    * This host moved to `subnet`. Every entry is judged again: the key of the subnet it left was
@@ -120,7 +131,7 @@ export class FleetView {
     const change = this.fleet.update(key, kv);
     if (change?.kind === 'quarantined' && change.isNew) {
       this.stats.malformedSeen++;
-      this.d.log.warn('ignoring a malformed lease', { key, reason: change.entry.reason });
+      this.malformedLog.warn(key, { key, reason: change.entry.reason });
     }
     return change?.kind === 'peer' || change?.kind === 'gone' ? change.moved : undefined;
   }
@@ -143,7 +154,8 @@ export class FleetView {
       if (k.startsWith(base)) changed.add(k.slice(base.length));
       const kv = this.mirror.snapshot.get(k);
       if (own && k === own.key) {
-        if (kv?.lease !== own.lease) this.d.onOwnKeyChanged();
+        // Any write but our last one (another value under our etcd lease too) is verified at once.
+        if (kv?.lease !== own.lease || kv.modRevision !== own.modRevision) this.d.onOwnKeyChanged();
         continue;
       }
       const moved = this.judge(k, kv);

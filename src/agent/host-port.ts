@@ -5,7 +5,7 @@
  */
 import type { Family, Prefix } from '../core/cidr.js';
 import type { NetworkConfig } from '../core/config-check.js';
-import type { DesiredDatapath, ObservedDatapath } from '../core/datapath.js';
+import type { DesiredDatapath, ObservedDatapath, ObservedRoute } from '../core/datapath.js';
 import type { Tool } from '../core/devices.js';
 import type { HostFacts } from '../core/host-facts.js';
 import type { DesiredFile, FileWrite } from '../core/host-files.js';
@@ -96,4 +96,6 @@ export interface PassReport {
   readonly rulesPayloadV6: string;
   readonly writes: readonly FileWrite[];
   readonly desired: DesiredDatapath;
+  /** Wanted route destinations left alone: a route weft does not own holds them. */
+  readonly refused: ReadonlyMap<string, ObservedRoute>;
 }

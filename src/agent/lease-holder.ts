@@ -50,6 +50,8 @@ export class LeaseHolder {
   }
 
   get lease(): HeldLease | undefined { return this.held; }
+  /** Times this host put its lease value back after another writer's (for /metrics). */
+  get restores(): number { return this.d.keeper.stats.restores; }
 
   /** Acquire the first lease (waiting out an etcd outage), then keep it. */
   async acquire(): Promise<HeldLease> {
@@ -60,7 +62,19 @@ export class LeaseHolder {
   }
 
   start(): void {
-    this.timer = setInterval(() => { if (!this.inFlight) this.inFlight = this.tick().finally(() => { this.inFlight = undefined; }); }, this.d.tickMs);
+    this.timer = setInterval(() => { this.tickNow(); }, this.d.tickMs);
+  }
+
+  /**
+   * Run a tick unless one (or a republish) is in flight; once started only. A write to our key
+   * seen during a tick that went well is looked at right after it (a failed one waits a tick).
+   */
+  private tickNow(): void {
+    if (!this.timer || this.inFlight) return;
+    this.inFlight = this.tick().then((ok) => {
+      this.inFlight = undefined;
+      if (ok && this.suspect) this.tickNow();
+    }, () => { this.inFlight = undefined; });
   }
 
   /**
@@ -100,7 +114,9 @@ export class LeaseHolder {
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    this.timer = undefined;
     await this.inFlight;
+    this.d.keeper.stop();
   }
 
   /**
@@ -111,8 +127,15 @@ export class LeaseHolder {
     await this.reconfigure(this.request, value);
   }
 
-  /** Our key in etcd changed hands or lease: verify it at the next tick. */
-  markSuspect(): void { this.suspect = true; }
+  /**
+   * Our key in etcd changed (value, revision, lease or gone): verify it now, not at the next
+   * tick (peers follow a foreign value until this host puts its own back); an event during a
+   * tick is verified right after it, one during a republish by the next tick.
+   */
+  markSuspect(): void {
+    this.suspect = true;
+    this.tickNow();
+  }
 
   /** For readiness and /status. */
   state(publicIP: string, publicIPv6?: string): LeaseState | undefined {
@@ -120,20 +143,23 @@ export class LeaseHolder {
     return h && { subnet: formatPrefix(h.subnet), publicIP, ...(h.subnets.v6 ? { ipv6Subnet: formatPrefix(h.subnets.v6), ...(publicIPv6 !== undefined ? { publicIPv6 } : {}) } : {}), expiresAtMs: h.expiresAtMs, renewDueAtMs: h.expiresAtMs - this.d.renewMarginMs, lastRenewedAtMs: this.lastRenewedAtMs, reacquiring: this.reacquiring };
   }
 
-  private async tick(): Promise<void> {
+  /** One look at the lease; false when it failed (retried on a later tick, with backoff). */
+  private async tick(): Promise<boolean> {
     const held = this.held;
-    if (!held) return;
+    if (!held) return true;
     const now = Date.now();
     // A subnet the network config no longer allows (a move that failed before) is given up now.
     const misfit = !fitsRanges(held.subnets, this.request);
     const urgent = this.suspect || this.d.ids.needsClaim || misfit;
-    if (!urgent && (now < held.expiresAtMs - this.d.renewMarginMs || now < this.retryAtMs)) return;
+    if (!urgent && (now < held.expiresAtMs - this.d.renewMarginMs || now < this.retryAtMs)) return true;
+    // Cleared before the look, not after: a write to our key while it runs must be looked at again.
+    const wasSuspect = this.suspect;
+    this.suspect = false;
     try {
       // Our presence record ran out (etcd was out of reach): claim it again before renewing. A
       // clone that took it meanwhile keeps it, and this host moves to an identity of its own.
       const moved = this.d.ids.needsClaim ? await this.d.ids.claim(hostAddress(this.request), this.d.signal) : false;
-      const renewed = moved || misfit ? 'lost' : await this.d.keeper.renew(held);
-      this.suspect = false;
+      const renewed = moved || misfit ? 'lost' : await this.d.keeper.renew(held, this.request.value);
       this.backoff.reset();
       this.retryAtMs = 0;
       if (renewed !== 'lost') {
@@ -141,15 +167,18 @@ export class LeaseHolder {
         this.lastRenewedAtMs = Date.now();
         this.stats.renewalsOk++;
         this.d.log.debug('lease renewed', { subnet: formatPrefix(held.subnet), expiresAt: new Date(renewed.expiresAtMs).toISOString() });
-        return;
+        return true;
       }
       await this.reacquire(held, misfit ? MOVE : undefined);
+      return true;
     } catch (e) {
+      this.suspect ||= wasSuspect;
       this.stats.renewalsFailed++;
       this.reacquiring = false;
       const retryInMs = this.backoff.next();
       this.retryAtMs = now + retryInMs;
       this.d.log.warn('lease renewal failed; the datapath is left as it is; retrying', { error: message(e), expiresAt: new Date(held.expiresAtMs).toISOString(), retryInMs });
+      return false;
     }
   }
 

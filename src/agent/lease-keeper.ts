@@ -3,20 +3,27 @@
  * Decisions come from core/acquire.ts; this file only executes them with compare-and-swap
  * transactions, so a lost race is retried with another subnet (flanneld exits, §12 item 2) and
  * no write ever overwrites a key another host holds (§12 item 18): renewal is a keepalive of
- * our own etcd lease, never a put.
+ * our own etcd lease, and a put only to restore our value on our own key under our own etcd
+ * lease (core/own-lease.ts), compared on the revision seen.
  */
 import { type IP, type Prefix, formatPrefix } from '../core/cidr.js';
 import type { Clock } from '../core/clock.js';
 import type { FamilyRange } from '../core/config-check.js';
 import { WeftError } from '../core/errors.js';
-import { type AcquirePlan, type ListedLease, halvesOf, joinListing, planAcquire } from '../core/acquire.js';
+import { type AcquirePlan, type ListedLease, halvesOf, joinListing, planAcquire, replacedEtcdLease } from '../core/acquire.js';
 import { type SubnetKey, formatSubnetKey } from '../core/lease.js';
 import { primarySubnet } from '../core/subnet-key.js';
 import { hostAddress } from '../core/host-facts.js';
 import { encodeOwner, ownersPrefix, subnetsPrefix } from '../core/owner.js';
+import { judgeOwnKey, restoreFields } from '../core/own-lease.js';
 import { DEFAULT_MAX_PEERS, fleetLimits } from '../core/store-limits.js';
 import type { Compare, KvStore, Listing, Op } from '../core/store.js';
 import type { Logger } from '../adapters/log.js';
+import { LimitedLog } from './limited-log.js';
+
+/** A restore that loses its compare-and-swap this many times in a row is retried on the next tick. */
+const RESTORE_ATTEMPTS = 3;
+const RESTORED = 'another writer overwrote this host\'s lease value under its etcd lease; restored it';
 
 /** The lease this host holds. */
 export interface HeldLease {
@@ -74,9 +81,16 @@ export interface AcquireRequest {
 
 export class LeaseKeeper {
   /** etcd requests made and races lost, for benchmarks and metrics. */
-  readonly stats = { roundTrips: 0, lostRaces: 0 };
+  readonly stats = { roundTrips: 0, lostRaces: 0, restores: 0 };
+  /** Restores of this host's value after another writer's (one key: at most a line per hour in full, then summaries). */
+  private readonly restoreLog: LimitedLog;
 
-  constructor(private readonly d: LeaseKeeperDeps) {}
+  constructor(private readonly d: LeaseKeeperDeps) {
+    this.restoreLog = new LimitedLog({ log: d.log, clock: d.clock, msg: RESTORED, summaryMsg: `${RESTORED} (again: not logged one by one)` });
+  }
+
+  /** Stop the restore log's summary timer (writes what it held back). */
+  stop(): void { this.restoreLog.stop(); }
 
   private get subnets(): string { return subnetsPrefix(this.d.prefix); }
   private get owners(): string { return ownersPrefix(this.d.prefix); }
@@ -84,10 +98,6 @@ export class LeaseKeeper {
   /** Until the first listing is taken (the start), the last one is kept for it. */
   private keepListing = true;
   private lastSubnets: Listing | undefined;
-
-  private async listing(): Promise<ListedLease[]> {
-    return (await this.listingAt()).leases;
-  }
 
   /** The leases and the revision of the subnets read (a create is guarded by it). */
   private async listingAt(): Promise<{ leases: ListedLease[]; revision: string }> {
@@ -138,7 +148,7 @@ export class LeaseKeeper {
         if (held) {
           const granted = lease;
           lease = undefined;
-          const old = plan.kind === 'reuse' ? plan.lease.kv.lease : plan.replaces?.kv.lease ?? '0';
+          const old = replacedEtcdLease(plan);
           if (old !== '0' && old !== granted) await this.revokeQuietly(old, 'the lease this host held before');
           this.d.log.info('lease acquired', { subnet: formatPrefix(held.subnet), ...(held.subnets.v4 && held.subnets.v6 ? { ipv6Subnet: formatPrefix(held.subnets.v6) } : {}), how: held.how, attempts: attempt, ttlSeconds: held.ttlSeconds, ...(plan.kind === 'create' && plan.replaces ? { replaced: plan.replaces.subnetKey } : {}) });
           return held;
@@ -220,23 +230,48 @@ export class LeaseKeeper {
   }
 
   /**
-   * Refresh the etcd lease and confirm the key is still ours. 'lost' when the lease expired or
-   * the key was deleted or taken: the caller re-acquires (preferring the same subnet).
+   * Refresh the etcd lease and confirm the key is still ours (see `check`; `wanted`: the value
+   * this host wants published now). 'lost' when the lease expired or the key was deleted or
+   * moved to another etcd lease: the caller re-acquires (preferring the same subnet).
    */
-  async renew(held: HeldLease): Promise<HeldLease | 'lost'> {
+  async renew(held: HeldLease, wanted = held.value): Promise<HeldLease | 'lost'> {
     this.stats.roundTrips++;
     const ttl = await this.d.store.keepAliveOnce(held.lease);
     if (ttl <= 0) return 'lost';
-    if ((await this.check(held)) === 'lost') return 'lost';
+    const checked = await this.check(held, wanted);
+    if (checked === 'lost') return 'lost';
     const now = this.d.clock.now();
-    return { ...held, renewedAtMs: now, expiresAtMs: now + ttl * 1000 };
+    return { ...checked, renewedAtMs: now, expiresAtMs: now + ttl * 1000 };
   }
 
-  /** Is the key still attached to our etcd lease (and so ours)? */
-  async check(held: HeldLease): Promise<'ok' | 'lost'> {
-    this.stats.roundTrips++;
-    const { kv } = await this.d.store.get(held.key);
-    return kv && kv.lease === held.lease ? 'ok' : 'lost';
+  /**
+   * Is the key still ours, with our value (core/own-lease.ts)? 'lost' when it is deleted or on
+   * another etcd lease. Another writer's value under our etcd lease is replaced by `wanted`,
+   * compare-and-swap on the revision seen (a later write wins that race and is judged again),
+   * and logged once per key and period. Returns the held lease as etcd now has it.
+   */
+  async check(held: HeldLease, wanted = held.value): Promise<HeldLease | 'lost'> {
+    for (let attempt = 1; attempt <= RESTORE_ATTEMPTS; attempt++) {
+      this.stats.roundTrips++;
+      const { kv } = await this.d.store.get(held.key);
+      const v = judgeOwnKey({ value: held.value, wanted, lease: held.lease }, kv);
+      if (v.kind === 'lost') return 'lost';
+      if (v.kind === 'ours') return { ...held, value: v.value, modRevision: v.modRevision };
+      this.stats.roundTrips++;
+      const res = await this.d.store.txn(
+        [{ key: held.key, target: 'mod', equals: v.seenRevision }, { key: held.key, target: 'lease', equals: held.lease }],
+        [{ op: 'put', key: held.key, value: wanted, lease: held.lease }],
+      );
+      if (!res.succeeded) continue;
+      if (v.foreign) {
+        this.stats.restores++;
+        this.restoreLog.warn(held.key, restoreFields(held.key, v.seenRevision, v.seen, res.revision));
+      } else {
+        this.d.log.info('lease value republished for the new network config', { key: held.key, value: wanted });
+      }
+      return { ...held, value: wanted, modRevision: res.revision };
+    }
+    throw new WeftError('E_CONFLICT', `this host's lease key ${held.key} was written again each of ${RESTORE_ATTEMPTS} times it was being restored; retrying`, { retryable: true });
   }
 
   /** Publish new attrs (e.g. a new VTEP MAC) with a compare on our own revision and lease. */
@@ -248,24 +283,5 @@ export class LeaseKeeper {
       [{ op: 'put', key: held.key, value, lease: held.lease }],
     );
     return res.succeeded ? { ...held, value, modRevision: res.revision } : 'lost';
-  }
-
-  /** Delete this host's lease (compare on ownership) and revoke it. Returns the subnet released. */
-  async release(): Promise<Prefix | undefined> {
-    const id = this.d.identity();
-    const ours = new Set([id.hostID, ...(id.formerIDs ?? [])]);
-    const mine = (await this.listing()).filter((l) => l.owner !== undefined && ours.has(l.owner.hostID));
-    for (const l of mine) {
-      const ownerKv = l.ownerKv;
-      if (!ownerKv) continue;
-      const res = await this.d.store.txn(
-        [{ key: l.kv.key, target: 'mod', equals: l.kv.modRevision }, { key: ownerKv.key, target: 'value', equals: ownerKv.value }],
-        [{ op: 'delete', key: l.kv.key }, { op: 'delete', key: ownerKv.key }],
-      );
-      if (!res.succeeded) throw new WeftError('E_CONFLICT', `lease ${l.kv.key} changed while releasing it; run weft release again`, { retryable: true });
-      if (l.kv.lease !== '0') await this.revokeQuietly(l.kv.lease, 'the released lease');
-      this.d.log.info('lease released', { key: l.kv.key });
-    }
-    return mine[0]?.subnet;
   }
 }

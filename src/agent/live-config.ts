@@ -6,18 +6,17 @@
  * when the bridge-relevant outputs changed, a warning in the log and status and the operator's
  * hook (agent/outputs-hook.ts).
  */
-import { type Prefix, formatPrefix } from '../core/cidr.js';
 import type { FamilyRange, NetworkConfig } from '../core/config-check.js';
-import { type SubnetKey, formatSubnetKey, primarySubnet } from '../core/subnet-key.js';
-import { bridgeChanges, retiredDevices } from '../core/config-change.js';
-import { WeftError } from '../core/errors.js';
+import { type SubnetKey, formatSubnetKey } from '../core/subnet-key.js';
+import { type BridgeState, bridgeChanges } from '../core/bridge-outputs.js';
+import { retiredDevices } from '../core/config-change.js';
 import type { Spec } from '../core/spec.js';
 import type { Backend } from '../backends/types.js';
 import type { Logger } from '../adapters/log.js';
 import type { ApplicableChange, RunningConfig } from './config-follower.js';
 import type { FleetView } from './fleet-view.js';
 import type { LeaseHolder } from './lease-holder.js';
-import type { OutputsHook } from './outputs-hook.js';
+import type { BridgeChange, OutputsHook } from './outputs-hook.js';
 import type { ReconcileInputs, Reconciler } from './reconciler.js';
 import { within } from './retry.js';
 import type { Parts } from './snapshot.js';
@@ -66,17 +65,13 @@ export interface LiveWiring {
   readonly derive: (config: NetworkConfig) => Promise<Derived>;
 }
 
-/** What a host's bridge outputs depend on (the hook's WEFT_* variables). */
-interface BridgeState { readonly mtu: number; readonly network: Prefix; readonly subnet: Prefix; readonly ipv6Subnet?: Prefix }
+/** What a host's bridge outputs carry under `d` with the lease halves `s`, per family (as the reconciler's inputs pair them). */
+const bridgeState = (d: Derived, s: SubnetKey): BridgeState => ({
+  mtu: d.mtu,
+  ...(d.range && s.v4 ? { v4: { network: d.range.network, subnet: s.v4 } } : {}),
+  ...(d.rangeV6 && s.v6 ? { v6: { network: d.rangeV6.network, subnet: s.v6 } } : {}),
+});
 
-/** The subnet named first (IPv4, else IPv6). */
-const primary = (s: SubnetKey): Prefix => { const p = primarySubnet(s); if (!p) throw new Error('a lease without a subnet'); return p; };
-/** The network named first (IPv4, else IPv6). */
-const primaryNetwork = (d: Derived): Prefix => { const r = d.range ?? d.rangeV6; if (!r) throw new Error('a config without a network'); return r.network; };
-
-/** The overlay MTU bounds (host.mtu's): IPv4's minimum datagram, the kernel's largest. */
-const MIN_MTU = 576;
-const MAX_MTU = 65535;
 /** How long a change waits for the datapath to converge before it is logged (and the next one may start). */
 const SETTLE_WAIT_MS = 10_000;
 
@@ -90,10 +85,9 @@ export class LiveConfig {
     const own = held();
     // Nothing a host does changes (formatting, defaults spelled out): only the text is kept.
     if (change.parts.length === 0 || !own) { Object.assign(cur, { config: next.config, text: next.text }); return; }
+    // Throws when the config does not fit this host (agent/host-fit.ts): nothing has changed yet.
     const d = await w.derive(next.config);
-    // Backend.MTU comes from etcd: an overlay MTU the kernel would refuse would fail every pass.
-    if (d.mtu < MIN_MTU || d.mtu > MAX_MTU) throw new WeftError('E_CONFIG', `the overlay MTU would be ${d.mtu} on this host (Backend.MTU ${next.config.backend.vxlan?.mtu ?? 0}); it must be ${MIN_MTU}..${MAX_MTU}`);
-    const before: BridgeState = { mtu: cur.d.mtu, network: primaryNetwork(cur.d), subnet: primary(own), ...(own.v6 ? { ipv6Subnet: own.v6 } : {}) };
+    const before = bridgeState(cur.d, own);
     Object.assign(cur, { d, config: next.config, text: next.text, retired: retiredDevices(cur.retired, cur.d.devices, d.devices) });
     w.fleet.setConfig(next.config);
     // Same subnet: converge to the new config at once, the lease value follows in the same
@@ -101,7 +95,6 @@ export class LiveConfig {
     if (change.kind === 'live') w.reconciler.setInputs(w.inputsFor(own));
     await w.holder.reconfigure({ ...(d.range ? { range: d.range } : {}), ...(d.rangeV6 ? { rangeV6: d.rangeV6 } : {}) }, d.leaseValue);
     const subnets = held() ?? own;
-    const subnet = primary(subnets);
     // A pass that keeps failing (retried with backoff) must not hold up the next config change,
     // which may be the fix: wait for convergence a bounded time only.
     const converged = await within(w.reconciler.settle().then(() => true), SETTLE_WAIT_MS) ?? false;
@@ -109,28 +102,20 @@ export class LiveConfig {
       parts: change.parts.join(', '), changes: change.diff, backend: d.backend.type, mtu: d.mtu, subnet: formatSubnetKey(subnets),
       ...(change.kind === 'move' ? { moved: change.why } : {}), converged, ms: Date.now() - t0,
     });
-    const after: BridgeState = { mtu: d.mtu, network: primaryNetwork(d), subnet, ...(subnets.v6 ? { ipv6Subnet: subnets.v6 } : {}) };
+    const after = bridgeState(d, subnets);
+    // Per family: an IPv6 subnet added or moved changes Docker's --fixed-cidr-v6 and Podman's subnet too.
     const bridge = bridgeChanges(before, after);
-    // IPv6 turned on (or its subnet moved): Docker's --fixed-cidr-v6 and Podman's subnet change too.
-    const v6Was = before.ipv6Subnet ? formatPrefix(before.ipv6Subnet) : '(none)';
-    const v6Now = after.ipv6Subnet ? formatPrefix(after.ipv6Subnet) : '(none)';
-    if (v6Was !== v6Now) bridge.push(`FLANNEL_IPV6_SUBNET ${v6Was} -> ${v6Now}`);
-    if (bridge.length > 0) this.restartNeeded(bridge, before, after);
+    if (bridge.length > 0) this.restartNeeded(bridge, { before, after });
   }
 
   /** Docker must be restarted for its bridge to use the new MTU or subnet: log, status, hook. */
-  private restartNeeded(bridge: string[], before: BridgeState, after: BridgeState): void {
+  private restartNeeded(bridge: string[], change: BridgeChange): void {
     const { w } = this;
     const program = w.spec.host.onOutputsChanged;
     w.log.warn('the bridge outputs changed: restart Docker (or Podman) for its bridge to use them; running containers keep the old values until then', {
       changes: bridge, hook: program ?? '(none: host.onOutputsChanged is not set)',
     });
-    const hookRun = w.hook.trigger({
-      WEFT_CHANGED: bridge.map((x) => x.split(' ')[0]).join(','), WEFT_MTU: String(after.mtu), WEFT_NETWORK: formatPrefix(after.network), WEFT_SUBNET: formatPrefix(after.subnet),
-      WEFT_PREVIOUS_MTU: String(before.mtu), WEFT_PREVIOUS_NETWORK: formatPrefix(before.network), WEFT_PREVIOUS_SUBNET: formatPrefix(before.subnet),
-      WEFT_IPV6_SUBNET: after.ipv6Subnet ? formatPrefix(after.ipv6Subnet) : '', WEFT_PREVIOUS_IPV6_SUBNET: before.ipv6Subnet ? formatPrefix(before.ipv6Subnet) : '',
-      WEFT_SUBNET_FILE: w.spec.host.subnetFile,
-    });
+    const hookRun = w.hook.trigger(change);
     w.parts.restartNeeded = { sinceMs: Date.now(), changes: bridge, hookRun };
   }
 }

@@ -15,6 +15,8 @@ export interface AgentCounters {
   readonly renewalsOk: number;
   readonly renewalsFailed: number;
   readonly reacquisitions: number;
+  /** This host's lease value put back after another writer's (core/own-lease.ts). */
+  readonly leaseRestores: number;
   readonly malformedSeen: number;
   readonly etcdRequests: number;
   readonly etcdClientResets: number;
@@ -22,6 +24,8 @@ export interface AgentCounters {
   readonly opsFailed: number;
   readonly passFailures: number;
   readonly rulesRestores: number;
+  /** Stored network configs taken up: applied live, refused as unusable, reported but not followed. */
+  readonly configChanges: { readonly applied: number; readonly rejected: number; readonly notFollowed: number };
 }
 
 export interface MetricsSource {
@@ -105,11 +109,13 @@ export class Metrics {
     gauge('weft_lease_expiry_seconds', 'seconds until this host\'s subnet lease expires (negative: expired)', [], ({ s }) => one(s.lease ? (s.lease.expiresAtMs - s.nowMs) / 1000 : undefined));
     counter('weft_lease_renewals_total', 'lease renewals by result', ['result'], ({ c }) => [{ labels: { result: 'ok' }, value: c.renewalsOk }, { labels: { result: 'failed' }, value: c.renewalsFailed }]);
     counter('weft_lease_reacquisitions_total', 'leases found lost (expired, deleted, taken) and acquired again', [], ({ c }) => one(c.reacquisitions));
+    counter('weft_lease_restores_total', 'this host\'s lease value put back after another writer changed it under its etcd lease', [], ({ c }) => one(c.leaseRestores));
     gauge('weft_peers', 'peer leases: known (valid), programmed, rejected (valid but not programmable here)', ['state'], ({ s }) => [
       { labels: { state: 'known' }, value: s.peers.known },
       { labels: { state: 'programmed' }, value: s.peers.programmed },
       { labels: { state: 'rejected' }, value: s.peers.rejected },
     ]);
+    gauge('weft_routes_refused', 'peer route destinations left alone because a route weft does not own holds them (the kernel\'s, an operator\'s, a VPN\'s)', [], ({ s }) => one(s.refusedRoutes?.count ?? 0));
     gauge('weft_malformed_leases', 'entries under <prefix>/subnets ignored as malformed, now', [], ({ s }) => one(s.peers.malformed));
     gauge('weft_fleet_left_out', 'what host.maxPeers leaves out now (the youngest): entries of <prefix>/subnets not read, valid leases not programmed', ['what'], ({ s }) => (s.peers.caps ? [
       { labels: { what: 'entries' }, value: s.peers.caps.entriesLeftOut },
@@ -134,6 +140,12 @@ export class Metrics {
     counter('weft_etcd_request_errors_total', 'etcd requests that failed', [], ({ s }) => one(s.etcd.requestErrors));
     counter('weft_etcd_watch_restarts_total', 'times an etcd watch (the fleet\'s or the network config\'s) broke and was re-created (etcd restart, compaction, disconnect, a member not answering)', [], ({ s }) => one(s.etcd.watchRestarts));
     counter('weft_etcd_client_resets_total', 'times a wedged etcd client was replaced', [], ({ c }) => one(c.etcdClientResets));
+    counter('weft_health_listen_failures_total', 'failed attempts to listen on host.listen (another process holds the address; weft retries)', [], ({ s }) => one(s.listener?.failures ?? 0));
+    gauge('weft_config_pending', 'a stored network config differs from the one running and is not in use yet, by why (1 for the reason that holds, else 0)', ['reason'], ({ s }) => (['hold-down', 'rate-limit', 'not-followed'] as const).map((reason) => (
+      { labels: { reason }, value: s.config?.pending?.reason === reason ? 1 : 0 })));
+    counter('weft_config_changes_total', 'stored network configs taken up, by result', ['result'], ({ c }) => [
+      { labels: { result: 'applied' }, value: c.configChanges.applied }, { labels: { result: 'rejected' }, value: c.configChanges.rejected }, { labels: { result: 'not-followed' }, value: c.configChanges.notFollowed },
+    ]);
     gauge('weft_etcd_reachable', '1 when etcd answered within the grace period', [], ({ s }) => one(etcdReachable(s) ? 1 : 0));
   }
 

@@ -2,14 +2,22 @@
  * The presence record of this weft process (core/presence.ts explains why): claimed before the
  * lease, on its own short etcd lease kept alive every ttl/3, revoked on a clean stop so a
  * restart claims it at once. Losing it (the lease ran out while etcd was unreachable) is
- * reported through `onLost`; the agent claims it again before touching its subnet lease.
+ * reported through `onLost`; the agent claims it again before touching its subnet lease. A
+ * live-looking record that no lease of the identity bears out is forged and taken over.
  */
 import { randomBytes } from 'node:crypto';
 import { WeftError } from '../core/errors.js';
-import { type PresenceRecord, decodePresence, encodePresence, judgeHolder, presencePrefix } from '../core/presence.js';
+import { type ListedLease, joinListing } from '../core/acquire.js';
+import { decodeOwner, ownersPrefix, subnetsPrefix } from '../core/owner.js';
+import { type PresenceRecord, decodePresence, encodePresence, judgeHolder, presenceBorneOut, presencePrefix } from '../core/presence.js';
 import type { KvStore } from '../core/store.js';
 import type { Logger } from '../adapters/log.js';
 import { sleep } from './retry.js';
+import { DEFAULT_MAX_PEERS, fleetLimits } from '../core/store-limits.js';
+
+/** A writer can forge many owner records naming one host: at most this many of their leases are read. */
+const MAX_OWNED = 8;
+const NOT_BORNE_OUT = 'a presence record claims this host\'s identity and is kept alive, but no lease of this identity bears it out (an owner record with its public IP); not believed: took it over';
 
 export interface PresenceDeps {
   readonly store: KvStore;
@@ -47,6 +55,8 @@ export class Presence {
     const value = encodePresence({ bootID: who.bootID, instance: this.instance, hostname: who.hostname, publicIP, since: new Date().toISOString() });
     const samples: number[] = [];
     const deadline = Date.now() + (this.ttl + 3) * 1000;
+    /** The record was kept alive, but no lease of this identity bore it out (yet). */
+    let doubted = false;
     while (!signal.aborted) {
       const { kv } = await store.get(key);
       if (kv?.lease === lease) return this.held(key);
@@ -57,21 +67,38 @@ export class Presence {
       }
       const holder = decodePresence(kv.value);
       samples.push(kv.lease === '0' ? -1 : await store.timeToLive(kv.lease));
-      // Past the deadline the holder neither kept its lease alive nor let it run out: a record
-      // someone wrote with a long lease by hand. Take it rather than wait for ever.
+      // Past the deadline the holder neither kept its lease alive nor let it run out (a record
+      // someone wrote with a long lease by hand), or it is kept alive but no lease bears it out
+      // (a forged one). Take it rather than wait for ever.
       const verdict = Date.now() > deadline ? 'take' : judgeHolder(holder, who.bootID, samples);
-      if (verdict === 'clash') return { ok: false, holder };
+      if (verdict === 'clash') {
+        if (presenceBorneOut(holder, await this.leasesOf(who.hostID))) return { ok: false, holder };
+        doubted = true;
+      }
       if (verdict === 'take') {
         const r = await store.txn([{ key, target: 'mod', equals: kv.modRevision }], [{ op: 'put', key, value, lease }]);
         if (r.succeeded) {
-          this.d.log.info('took over this host\'s presence record', { key, from: holder ? `${holder.hostname} boot ${holder.bootID}` : 'an unreadable record' });
+          const from = holder ? `${holder.hostname} boot ${holder.bootID}` : 'an unreadable record';
+          if (doubted) this.d.log.warn(NOT_BORNE_OUT, { key, from, claimedPublicIP: holder?.publicIP ?? '' });
+          else this.d.log.info('took over this host\'s presence record', { key, from });
           return this.held(key);
         }
         continue;
       }
       await sleep(1000, signal);
+      // Waiting can outlast our own lease's TTL (the deadline is ttl + 3 s): keep it alive for the put.
+      await store.keepAliveOnce(lease);
     }
     throw new WeftError('E_ABORTED', 'stopped while claiming the host identity');
+  }
+
+  /** The leases whose owner record names `hostID` (the owner records first: they are small; at most MAX_OWNED). */
+  private async leasesOf(hostID: string): Promise<ListedLease[]> {
+    const owners = ownersPrefix(this.d.prefix);
+    const subnets = subnetsPrefix(this.d.prefix);
+    const named = (await this.d.store.list(owners, fleetLimits(DEFAULT_MAX_PEERS))).kvs.filter((kv) => decodeOwner(kv.value)?.hostID === hostID).slice(0, MAX_OWNED);
+    const subs = await Promise.all(named.map((o) => this.d.store.get(subnets + o.key.slice(owners.length))));
+    return joinListing(subs.flatMap((r) => (r.kv ? [r.kv] : [])), named, subnets, owners);
   }
 
   private held(key: string): ClaimResult {

@@ -12,7 +12,7 @@
  */
 import type { Family } from '../core/cidr.js';
 import type { Clock } from '../core/clock.js';
-import type { DesiredDatapath, ObservedDatapath } from '../core/datapath.js';
+import { type DesiredDatapath, type ObservedDatapath, type ObservedRoute, describeRoute } from '../core/datapath.js';
 import type { FileWrite, ObservedFile } from '../core/host-files.js';
 import { type DesiredHost, type FamilyRules, type HostPlan, type ObservedHost, payloadOf, planHost, tablesOf } from '../core/host-state.js';
 import { type SavedTable, desiredRules } from '../core/masq.js';
@@ -87,6 +87,8 @@ export class Reconciler {
     peersProgrammed: 0, peersSkipped: 0, rulesRepairs: 0, filesWritten: 0, driftRepairs: {} as Record<string, number>, lastError: '',
     /** Output files that could not be written, with why (readiness is false while any is). */
     filesFailing: {} as Record<string, string>,
+    /** Peers' route destinations a route weft does not own holds (left alone): how many, and the first few. */
+    routesRefused: 0, refusedExamples: [] as string[],
   };
 
   constructor(private readonly o: ReconcilerOptions) {
@@ -150,7 +152,7 @@ export class Reconciler {
   /** What a pass with `inputs` would do, changing nothing (weft plan). */
   async preview(inputs: ReconcileInputs): Promise<PassReport> {
     const p = this.compute(inputs, await this.look(inputs, observedDevices(inputs), true));
-    return { ops: p.ops, failed: 0, rulesPayload: payloadOf(p, 4), rulesPayloadV6: payloadOf(p, 6), writes: p.writes ?? [], desired: p.datapath };
+    return { ops: p.ops, failed: 0, rulesPayload: payloadOf(p, 4), rulesPayloadV6: payloadOf(p, 6), writes: p.writes ?? [], desired: p.datapath, refused: p.refused ?? new Map() };
   }
 
   /** One pass; never throws (a failure is logged and retried). True when converged. */
@@ -184,7 +186,7 @@ export class Reconciler {
     // Rules and files on a check; the datapath's operations are the tracker's.
     const look = await this.look(inp, EMPTY_DATAPATH, due.checks, due.rules);
     const checks = planHost(desiredHostOf(inp, view.desired), look, true);
-    const p = { ...checks, ops: view.ops, datapath: view.desired };
+    const p = { ...checks, ops: view.ops, datapath: view.desired, refused: view.refused };
     const isDrift = version === this.convergedVersion;
     const forwardingFailed = due.checks ? await this.ensureAllForwarding(inp) : 0;
     const rulesFailed = await this.applyRules(inp, p, look, due.newRules);
@@ -335,7 +337,7 @@ export class Reconciler {
   }
 
   /** `version`: what the pass converged to (undefined: not converged yet, though nothing failed). */
-  private finish(p: HostPlan & { datapath: DesiredDatapath }, failed: number, version: number | undefined, started: number): void {
+  private finish(p: HostPlan & { datapath: DesiredDatapath; refused: ReadonlyMap<string, ObservedRoute> }, failed: number, version: number | undefined, started: number): void {
     const { datapath: desired, ops } = p;
     const now = this.o.clock.now();
     if (failed > 0) this.stats.passFailures++;
@@ -345,7 +347,15 @@ export class Reconciler {
     if (failed === 0 && version !== undefined) this.convergedVersion = version;
     const skips = new Map(desired.skipped.map((s) => [s.subnetKey, s.reason]));
     for (const [k, reason] of skips) if (this.reportedSkips.get(k) !== reason) this.o.log.warn('peer not programmed', { subnet: k, reason });
+    // Refusals share the report (keyed apart): each logged once, when it appears or changes.
+    for (const [dst, r] of p.refused) {
+      const held = describeRoute(r);
+      if (this.reportedSkips.get(`route ${dst}`) !== held) this.o.log.warn('peer route not programmed: a route weft does not own holds its destination; left alone', { destination: dst, route: held });
+      skips.set(`route ${dst}`, held);
+    }
     this.reportedSkips = skips;
+    this.stats.routesRefused = p.refused.size;
+    this.stats.refusedExamples = [...p.refused].slice(0, 3).map(([dst, r]) => `${dst}: held by ${describeRoute(r)}`);
     if (ops.length > 0) this.o.log.info('reconciled', { changes: ops.length, failed, peers: desired.peersProgrammed, skipped: desired.skipped.length, ms: now - started });
   }
 }

@@ -14,7 +14,7 @@ import type { FamilyRange, NetworkConfig } from '../core/config-check.js';
 import { WeftError } from '../core/errors.js';
 import { Fleet } from '../core/fleet.js';
 import { type HealthSnapshot, type Phase, degradedMessage } from '../core/health.js';
-import { type HostFacts, familyRefusal, hostAddress } from '../core/host-facts.js';
+import { type HostFacts, hostAddress } from '../core/host-facts.js';
 import { configKey, subnetsPrefix } from '../core/owner.js';
 import { encodeLeaseAttrs } from '../core/lease.js';
 import { type SubnetKey, formatSubnetKey, sameSubnetKey } from '../core/subnet-key.js';
@@ -22,6 +22,8 @@ import { parseEnvFile, previousSubnets } from '../core/outputs.js';
 import type { PeerLease } from '../core/peer-lease.js';
 import type { Spec } from '../core/spec.js';
 import { BACKENDS, backendFor } from '../backends/index.js';
+import { fabricPrefixes } from '../core/config-fit.js';
+import { hostRefusal } from './host-fit.js';
 import { vxlanDeviceNames } from '../backends/vxlan.js';
 import { wireguardImplementation } from '../adapters/wireguard.js';
 import { KeyWatcher, wireguardKeys } from './wireguard-keys.js';
@@ -84,6 +86,8 @@ interface Base {
   /** ip6tables has --random-fully (false when it is missing: the IPv6 rules then say so on their own). */
   readonly randomFullyV6: boolean;
   readonly reconciler: Reconciler;
+  /** subnet.env as an earlier run left it (its subnets are preferred; its prefixes are the fabric's). */
+  readonly subnetEnv: ReadonlyMap<string, string>;
 }
 
 const DEFAULT_TIMINGS: AgentTimings = { leaseTickMs: 1000, resyncMs: 30_000, rulesEveryMs: 5000, etcdProbeMs: 5000, stuckAfterMs: 15_000 };
@@ -137,9 +141,16 @@ export class Agent {
     const ids = new IdentityKeeper(identity, { store, prefix: spec.etcd.prefix, stateDir: spec.host.stateDir, log });
     parts.ids = ids;
     this.setStep('inspecting the host');
-    const base: Base = { store, ids, facts: await discoverHost(spec, log), randomFully: await supportsRandomFully(), randomFullyV6: await supportsRandomFully(6), reconciler: this.newReconciler() };
+    const base: Base = {
+      store, ids, facts: await discoverHost(spec, log), randomFully: await supportsRandomFully(), randomFullyV6: await supportsRandomFully(6), reconciler: this.newReconciler(),
+      subnetEnv: parseEnvFile((await readTextIfExists(spec.host.subnetFile)) ?? ''),
+    };
     this.setStep('reading the network config from etcd');
-    const fleetConfigP = fleetConfig(store, spec, log, signal);
+    // A stored config this host cannot use is waited out like an invalid one (with a cached state, the host runs on it meanwhile).
+    const fleetConfigP = fleetConfig(store, spec, log, signal, {
+      refusal: (c) => this.refusal(c, base),
+      onProblem: (problem) => { this.parts.configProblem = problem; if (this.phase === 'starting') this.setStep(`waiting for a network config this host can use: ${problem}`); },
+    });
     fleetConfigP.catch(() => undefined); // awaited below; an early rejection must not be "unhandled"
     const cachedText = await readStateFile(spec.host.stateDir, log);
     const first = cachedText === undefined ? await fleetConfigP : await within(fleetConfigP, this.timings.cacheAfterMs ?? CACHE_AFTER_MS);
@@ -161,7 +172,7 @@ export class Agent {
   private async startFromCache(c: CacheStart, b: Base): Promise<void> {
     const { spec, log } = this;
     const sinceMs = this.startedAtMs;
-    const d = await this.derive(c.config, b);
+    const d = await this.derive(c.config, b, c.config);
     const fleet = new Fleet(subnetsPrefix(spec.etcd.prefix), c.config, c.subnets, spec.host.maxPeers);
     let rejected = 0;
     for (const kv of c.peers) {
@@ -190,8 +201,9 @@ export class Agent {
     // The identity first: a clash moves this host to a new one, and the VTEP MAC derives from it.
     this.setStep('claiming the host identity');
     await retrying('claim the host identity', () => ids.claim(hostAddress(facts), signal), { signal, log });
-    const d = await this.derive(config, b);
-    const previous = cached?.subnets ?? previousSubnets(parseEnvFile((await readTextIfExists(spec.host.subnetFile)) ?? ''));
+    const d = await this.derive(config, b, cached?.config);
+    const previous = cached?.subnets ?? previousSubnets(b.subnetEnv);
+    parts.configProblem = undefined;
     const keeper = new LeaseKeeper({ store, prefix: spec.etcd.prefix, identity: () => ids.current, ttlSeconds: spec.host.leaseTTLSeconds, clock: Date, rng, log, maxPeers: spec.host.maxPeers });
     // What the host runs now: replaced as a whole by a live network config change.
     const cur: Live = { d, config, text: fc.text, retired: [] };
@@ -246,7 +258,7 @@ export class Agent {
       // public key and switch the device to it; peers converge on the lease change.
       const watched = [d.wireguard.privateKeyFile, ...(d.wireguard.presharedKeyFile !== undefined ? [d.wireguard.presharedKeyFile] : [])];
       const watcher = new KeyWatcher(watched, log, async () => {
-        cur.d = await this.derive(cur.config, b);
+        cur.d = await this.derive(cur.config, b, cur.config);
         // The device takes the new key first, then peers learn it: a peer that switched first
         // would send handshakes this host cannot answer yet, and WireGuard retries only after 5 s.
         reconciler.setInputs(inputsFor(holder.lease?.subnets ?? held.subnets));
@@ -267,35 +279,41 @@ export class Agent {
     this.saver = saver;
     this.stops.push(() => saver.stop());
     await saver.flush();
-    await this.follow(cur, { store, reconciler, holder, fleet, inputsFor, derive: (c) => this.derive(c, b) });
+    await this.follow(cur, { store, reconciler, holder, fleet, inputsFor, derive: (c) => this.derive(c, b, cur.config) });
   }
 
   /** Watch `<prefix>/config` and apply its changes live (agent/live-config.ts). */
   private async follow(cur: Live, w: Omit<LiveWiring, 'spec' | 'log' | 'parts' | 'hook'>): Promise<void> {
     const { spec, log, parts } = this;
-    const hook = new OutputsHook(spec.host.onOutputsChanged, log);
+    const hook = new OutputsHook({ program: spec.host.onOutputsChanged, subnetFile: spec.host.subnetFile, log });
     const live = new LiveConfig(cur, { ...w, spec, log, parts, hook });
     const follower = new ConfigFollower({
       store: w.store, key: configKey(spec.etcd.prefix), log, signal: this.abort.signal, backends: [...BACKENDS.keys()],
       current: () => cur, ownSubnet: () => w.holder.lease?.subnets, apply: (next, change) => live.apply(next, change),
+      pace: { follow: spec.host.followConfig, holdDownMs: spec.host.configHoldDownSeconds * 1000, minIntervalMs: spec.host.configMinIntervalSeconds * 1000 },
     });
     parts.follower = follower;
     parts.hook = hook;
-    this.stops.push(async () => { await follower.stop(); await hook.idle(); });
+    this.stops.push(async () => { await follower.stop(); await hook.stop(); });
     await follower.start();
   }
 
-  /** What the config decides on this host: backend, MTU, devices, VTEP MAC, the lease value. */
-  private async derive(config: NetworkConfig, b: Base): Promise<Derived> {
+  /** Why this host cannot use `config` (agent/host-fit.ts), or undefined; `running`: the config it runs now, if any. */
+  private refusal(config: NetworkConfig, b: Base, running?: NetworkConfig): Promise<string | undefined> {
+    return hostRefusal(config, { spec: this.spec, facts: b.facts, fabric: fabricPrefixes(b.subnetEnv, running, this.parts.holder?.lease?.subnets) });
+  }
+
+  /**
+   * What the config decides on this host: backend, MTU, devices, VTEP MAC, the lease value.
+   * Throws (E_HOST, not retryable) when the host cannot use it; `running`: the config it runs now.
+   */
+  private async derive(config: NetworkConfig, b: Base, running?: NetworkConfig): Promise<Derived> {
     const { spec, parts } = this;
     const range = config.ipv4;
     const rangeV6 = config.ipv6;
+    const refused = await this.refusal(config, b, running);
+    if (refused) throw new WeftError('E_HOST', refused);
     const backend = backendFor(config.backend.type);
-    if (backend.type === 'wireguard' && rangeV6) throw new WeftError('E_CONFIG', 'weft\'s wireguard backend carries IPv4 only: IPv6 over WireGuard is not built yet; use vxlan or host-gw for an IPv6 network');
-    const families = familyRefusal(config, b.facts);
-    if (families) throw new WeftError('E_HOST', families);
-    const refusal = backend.refusal(b.facts);
-    if (refusal) throw new WeftError('E_HOST', refusal);
     const mtu = backend.mtu(config, b.facts, spec.host.mtu);
     const devices = backend.deviceNames(config);
     parts.backend = { type: backend.type, ...(devices.length > 0 ? { device: devices.join(', ') } : {}), mtu };

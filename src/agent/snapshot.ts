@@ -28,6 +28,8 @@ export interface Parts {
   hook?: OutputsHook;
   /** A live config change rewrote the bridge-relevant outputs: Docker must be restarted (cleared by a hook that succeeds). */
   restartNeeded?: { readonly sinceMs: number; readonly changes: readonly string[]; readonly hookRun: number };
+  /** Before the config follower runs: why the config stored in etcd cannot be used on this host (start-up waits for one it can). */
+  configProblem?: string | undefined;
   /** Set while running from the cached state (etcd unreachable at start): its lease and peers, since when. */
   cached?: { readonly lease: LeaseState; readonly peers: number; readonly sinceMs: number } | undefined;
 }
@@ -41,13 +43,14 @@ export interface LifeState {
   readonly stuckAfterMs: number;
 }
 
-/** A config that could not be used, and bridge outputs Docker has not picked up yet (a hook that succeeded since clears it). */
+/** A config that could not be used, bridge outputs Docker has not picked up yet (a hook that succeeded since clears it), a stored config not in use yet. */
 function configState(p: Parts): Pick<HealthSnapshot, 'config'> {
-  const problem = p.follower?.problem ?? '';
+  const problem = p.follower?.problem || (p.configProblem ?? '');
   const r = p.restartNeeded;
-  const pending = r && !(p.hook?.succeededSince(r.hookRun) ?? false) ? r : undefined;
-  if (!problem && !pending) return {};
-  return { config: { problem, ...(pending ? { restartNeeded: { sinceMs: pending.sinceMs, changes: pending.changes } } : {}) } };
+  const restart = r && !(p.hook?.succeededSince(r.hookRun) ?? false) ? r : undefined;
+  const pending = p.follower?.pending();
+  if (!problem && !restart && !pending) return {};
+  return { config: { problem, ...(restart ? { restartNeeded: { sinceMs: restart.sinceMs, changes: restart.changes } } : {}), ...(pending ? { pending } : {}) } };
 }
 
 /** The listings followed (subnets/, the config key), for readiness. */
@@ -68,6 +71,7 @@ export function healthSnapshot(p: Parts, l: LifeState): HealthSnapshot {
     ...(p.backend ? { backend: p.backend } : {}),
     ...(p.cached ? { degraded: { sinceMs: p.cached.sinceMs } } : {}),
     ...configState(p),
+    ...(r && r.routesRefused > 0 ? { refusedRoutes: { count: r.routesRefused, examples: r.refusedExamples } } : {}),
     ...(p.ids ? { identity: p.ids.snapshot() } : {}),
     peers: {
       known: p.cached?.peers ?? p.fleet?.peers.size ?? 0, programmed: r?.peersProgrammed ?? 0, rejected: r?.peersSkipped ?? 0, malformed: p.fleet?.malformed ?? 0, halvesIgnored: p.fleet?.halvesIgnored ?? 0,
@@ -92,8 +96,9 @@ export function agentCounters(p: Parts): AgentCounters {
   const r = p.reconciler?.stats;
   const h = p.holder?.stats;
   return {
-    renewalsOk: h?.renewalsOk ?? 0, renewalsFailed: h?.renewalsFailed ?? 0, reacquisitions: h?.reacquisitions ?? 0, malformedSeen: p.fleet?.stats.malformedSeen ?? 0,
+    renewalsOk: h?.renewalsOk ?? 0, renewalsFailed: h?.renewalsFailed ?? 0, reacquisitions: h?.reacquisitions ?? 0, leaseRestores: p.holder?.restores ?? 0, malformedSeen: p.fleet?.stats.malformedSeen ?? 0,
     etcdRequests: p.store?.stats.calls ?? 0, etcdClientResets: p.store?.clientResets ?? 0,
     opsApplied: r?.opsApplied ?? 0, opsFailed: r?.opsFailed ?? 0, passFailures: r?.passFailures ?? 0, rulesRestores: r?.rulesRepairs ?? 0,
+    configChanges: { ...(p.follower?.stats ?? { applied: 0, rejected: 0, notFollowed: 0 }) },
   };
 }

@@ -11,11 +11,15 @@ import type { Logger } from '../adapters/log.js';
 import { WeftError } from '../core/errors.js';
 import { WG_KEY } from '../core/network-config.js';
 import { readTextIfExists } from '../adapters/files.js';
+import { privilegedFileProblem } from '../adapters/credentials.js';
 import { pskTag } from '../adapters/wireguard.js';
-import { ensurePSKFile, keyFileStamp, loadOrCreateKey } from '../adapters/wireguard-keys.js';
+import { ensurePSKFile, keyFileStamp, loadOrCreateKey, removeKeyFile } from '../adapters/wireguard-keys.js';
 
 /** The key file a spec names (default `<stateDir>/wireguard/private.key`). */
 export const wireguardKeyFile = (spec: Spec): string => spec.host.wireguardKeyFile ?? `${spec.host.stateDir}/wireguard/private.key`;
+
+/** Where the stored config's PSK is copied for `wg` (host.wireguardPSKFile unset). */
+const storedPSKFile = (spec: Spec): string => `${spec.host.stateDir}/wireguard/preshared.key`;
 
 /** Load (or create) this host's keys; logs the public key and where the private one is, never a secret. */
 export async function wireguardKeys(spec: Spec, config: NetworkConfig, log: Logger): Promise<WireguardKeys> {
@@ -29,13 +33,18 @@ export async function wireguardKeys(spec: Spec, config: NetworkConfig, log: Logg
   let presharedKeyFile = spec.host.wireguardPSKFile;
   const stored = config.backend.wireguard?.psk;
   if (presharedKeyFile === undefined && stored !== undefined) {
-    presharedKeyFile = `${spec.host.stateDir}/wireguard/preshared.key`;
+    presharedKeyFile = storedPSKFile(spec);
     await ensurePSKFile(presharedKeyFile, stored);
   }
+  // The stored config no longer has a PSK: its copy is a secret nothing uses any more.
+  if (presharedKeyFile === undefined) await removeKeyFile(storedPSKFile(spec));
   if (presharedKeyFile === undefined) return { privateKeyFile, publicKey: k.publicKey };
   // Checked here, once: wg would otherwise fail on every peer. The message never quotes the key.
   const psk = (await readTextIfExists(presharedKeyFile))?.trim();
   if (psk === undefined) throw new WeftError('E_CONFIG', `the WireGuard preshared key file ${presharedKeyFile} does not exist (host.wireguardPSKFile)`);
+  // The spec's file (weft's own copy is written 0600): checked on every load, a rotation too.
+  const unsafe = spec.host.wireguardPSKFile === undefined ? undefined : await privilegedFileProblem('host.wireguardPSKFile', presharedKeyFile, { secret: true });
+  if (unsafe) throw new WeftError('E_HOST', unsafe);
   if (!WG_KEY.test(psk)) throw new WeftError('E_CONFIG', `the WireGuard preshared key file ${presharedKeyFile} does not hold the base64 of 32 bytes (wg genpsk)`);
   return { privateKeyFile, publicKey: k.publicKey, presharedKeyFile, presharedKeyTag: pskTag(psk) };
 }
@@ -85,6 +94,6 @@ export class KeyWatcher {
  */
 export function wireguardKeysOfLease(spec: Spec, config: NetworkConfig, publicKey: string | undefined): WireguardKeys | undefined {
   if (config.backend.type !== 'wireguard' || publicKey === undefined) return undefined;
-  const psk = spec.host.wireguardPSKFile ?? (config.backend.wireguard?.psk !== undefined ? `${spec.host.stateDir}/wireguard/preshared.key` : undefined);
+  const psk = spec.host.wireguardPSKFile ?? (config.backend.wireguard?.psk !== undefined ? storedPSKFile(spec) : undefined);
   return { privateKeyFile: wireguardKeyFile(spec), publicKey, ...(psk !== undefined ? { presharedKeyFile: psk } : {}) };
 }

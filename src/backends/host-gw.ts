@@ -14,6 +14,7 @@ import { oldestBy } from './claims.js';
 export const hostGw: Backend = {
   type: 'host-gw',
   deviceNames: () => [],
+  overheadBytes: 0,
   mtu: (_c, facts, hostMTU) => hostMTU ?? facts.ifaceMTU,
   // PublicIPv6 only when the network has IPv6 (flanneld's hostgw.go).
   leaseAttrs: (c, facts): LeaseAttrs => ({ publicIP: facts.publicIP, ...(c.ipv6 && facts.publicIPv6 ? { publicIPv6: facts.publicIPv6 } : {}), backendType: 'host-gw' }),

@@ -44,6 +44,8 @@ export interface Backend {
   readonly type: 'vxlan' | 'host-gw' | 'wireguard';
   /** The devices weft owns for this backend (observed each pass; none for plain routes). */
   deviceNames(config: NetworkConfig): readonly string[];
+  /** What the encapsulation adds to each packet: the overlay MTU is the underlay's minus this (0: plain routes). */
+  readonly overheadBytes: number;
   /** The overlay MTU (FLANNEL_MTU): `hostMTU` overrides the computed value. */
   mtu(config: NetworkConfig, facts: HostFacts, hostMTU: number | undefined): number;
   /** The lease value this host publishes (`keys`: wireguard's public key; `vtepMACv6`: the IPv6 device's MAC). */

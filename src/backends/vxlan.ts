@@ -42,6 +42,7 @@ export const vxlan: Backend = {
     const n = vxlanDeviceNames(opts(c).vni);
     return [...(c.ipv4 ? [n.v4] : []), ...(c.ipv6 ? [n.v6] : [])];
   },
+  overheadBytes: VXLAN_OVERHEAD_V4,
   mtu: (c, facts, hostMTU) => hostMTU ?? (opts(c).mtu || facts.ifaceMTU) - VXLAN_OVERHEAD_V4,
   leaseAttrs: (c, facts, vtepMAC, _keys, vtepMACv6) => {
     const vni = opts(c).vni;

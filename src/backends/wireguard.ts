@@ -8,9 +8,10 @@
  *
  * Better than flanneld while wire-compatible: the device and its peers are kept across
  * restarts, a peer no lease wants (an old key after a rotation or reboot) is removed, and a
- * peer of another backend, a key clash or this host's own key is reported, not skipped silently.
+ * peer of another backend, a key or subnet clash (the oldest lease wins both) or this host's own
+ * key is reported, not skipped silently.
  */
-import { type Prefix, formatIP, maskPrefix, prefix, sameIP } from '../core/cidr.js';
+import { type Prefix, formatIP, formatPrefix, maskPrefix, prefix, sameIP } from '../core/cidr.js';
 import type { NetworkConfig } from '../core/config-check.js';
 import { type LinkRoute, type Skipped, type WireguardPeer, routeKey } from '../core/datapath.js';
 import { type WireguardData, wireguardLeaseAttrs } from '../core/lease.js';
@@ -28,6 +29,7 @@ const opts = (c: NetworkConfig): WireguardOptions => c.backend.wireguard ?? { li
 export const wireguard: Backend = {
   type: 'wireguard',
   deviceNames: () => [WIREGUARD_DEVICE],
+  overheadBytes: WIREGUARD_OVERHEAD,
   mtu: (c, facts, hostMTU) => hostMTU ?? (opts(c).mtu || facts.ifaceMTU) - WIREGUARD_OVERHEAD,
   leaseAttrs: (c, facts, _vtepMAC, keys) => {
     if (!keys) throw new Error('the wireguard backend needs this host\'s public key');
@@ -48,12 +50,20 @@ export const wireguard: Backend = {
       if (p.wireguard.publicKey === keys.publicKey) return { why: 'PublicKey is this host\'s own' };
       return { wg: p.wireguard, subnet: p.subnet };
     };
-    // One key, one peer: the oldest lease that claims a key wins (a copy written later never takes its traffic).
-    const keyOwner = oldestBy(peers, (p) => { const f = fit(p); return 'why' in f ? [] : [f.wg.publicKey]; });
+    // One subnet, one peer: a subnet can sit in two keys (`S-24` and `S-24&V-64`: the IPv6 half is
+    // ignored here), and WireGuard gives an allowed IP to one peer only, so without this the
+    // later `wg set` would take the subnet from its holder (and back on every resync). The
+    // oldest claim keeps it, as in vxlan and host-gw.
+    const subnetOwner = oldestBy(peers, (p) => { const f = fit(p); return 'why' in f ? [] : [routeKey(f.subnet)]; });
+    // One key, one peer: the oldest lease that claims a key wins (a copy written later never
+    // takes its traffic). A lease claims a key only with a subnet of its own.
+    const keyOwner = oldestBy(peers, (p) => { const f = fit(p); return 'why' in f || subnetOwner.get(routeKey(f.subnet)) !== p ? [] : [f.wg.publicKey]; });
     const wanted = new Map<string, WireguardPeer>();
     for (const p of peers) {
       const f = fit(p);
       if ('why' in f) { skipped.push({ subnetKey: p.subnetKey, reason: f.why }); continue; }
+      const holder = subnetOwner.get(routeKey(f.subnet));
+      if (holder !== p) { skipped.push({ subnetKey: p.subnetKey, reason: `subnet ${formatPrefix(f.subnet)} is also claimed by the older lease ${holder?.subnetKey ?? '?'}` }); continue; }
       const key = f.wg.publicKey;
       const owner = keyOwner.get(key);
       if (owner !== p) { skipped.push({ subnetKey: p.subnetKey, reason: `PublicKey is already used by the older lease ${owner?.subnetKey ?? '?'}` }); continue; }

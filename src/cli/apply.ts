@@ -17,11 +17,11 @@ interface Args { spec: string; 'dry-run': boolean; force: boolean }
 
 /**
  * What the change does to running hosts, as `# ` lines after the difference: each kind of
- * change (applied live by every weft agent, no restart), the outputs that change on every host,
+ * change (applied live by every weft agent, no restart, at its pace), the outputs that change on every host,
  * whether Docker must be restarted, and the hosts (lease keys) that move.
  */
 function effectLines(e: FleetEffects, force: boolean): string[] {
-  const lines = ['# effect on running hosts: applied live by every weft agent (no weft restart)'];
+  const lines = ['# effect on running hosts: applied live by every weft agent (no weft restart), once stored unchanged for its host.configHoldDown (default 5s); not on hosts with host.followConfig: false (at their next start)'];
   for (const x of e.effects) lines.push(`#   ${x}`);
   lines.push(`# outputs that change on every host: ${e.outputs.length > 0 ? e.outputs.join('; ') : 'none'}`);
   lines.push(e.dockerRestart ? '# Docker (or Podman) must be restarted on each host for its bridge to use them (host.onOutputsChanged can do it)' : '# no Docker restart needed');

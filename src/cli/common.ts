@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import type { Argv } from 'yargs';
 import { type NetworkConfig, checkNetworkConfig } from '../core/config-check.js';
 import { SpecError, WeftError, formatProblem } from '../core/errors.js';
-import { safeText } from '../core/escape.js';
+import { safeText, terminalSafeJson } from '../core/escape.js';
 import { ConfigError, decodeNetworkConfig } from '../core/network-config.js';
 import { type Spec, parseSpec } from '../core/spec.js';
 import { credentialWarnings } from '../adapters/credentials.js';
@@ -70,9 +70,9 @@ export function handle<A>(fn: (args: A) => Promise<void>): (args: A) => Promise<
   };
 }
 
-/** One JSON document on stdout. BigInts print as numbers. */
+/** One JSON document on stdout. BigInts print as numbers; no string can steer the terminal (terminalSafeJson). */
 export function printJson(doc: unknown): void {
-  process.stdout.write(`${JSON.stringify(doc, (_k, v: unknown) => (typeof v === 'bigint' ? Number(v) : v), 2)}\n`);
+  process.stdout.write(`${terminalSafeJson(JSON.stringify(doc, (_k, v: unknown) => (typeof v === 'bigint' ? Number(v) : v), 2))}\n`);
 }
 
 /** Open the etcd store for a one-shot command, run `fn`, always close. Calls time out in 4 s. */

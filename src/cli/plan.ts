@@ -5,6 +5,7 @@
 import type { CommandModule } from 'yargs';
 import { halvesOf, joinListing } from '../core/acquire.js';
 import type { NetworkConfig } from '../core/config-check.js';
+import { describeRoute } from '../core/datapath.js';
 import { WeftError } from '../core/errors.js';
 import { safeText } from '../core/escape.js';
 import { Fleet } from '../core/fleet.js';
@@ -64,6 +65,7 @@ export const planCommand: CommandModule<object, Args> = {
     if (report.rulesPayloadV6) lines.push(...report.rulesPayloadV6.trimEnd().split('\n').map((l) => `ip6tables-restore --noflush: ${l}`));
     process.stdout.write(`# ${own.subnetKey} on ${facts.iface}, ${report.desired.peersProgrammed} peer(s) programmed, ${report.desired.skipped.length} skipped\n`);
     for (const s of report.desired.skipped) process.stdout.write(`# skipped ${safeText(s.subnetKey)}: ${safeText(s.reason)}\n`);
+    for (const [dst, r] of report.refused) process.stdout.write(`# left alone ${dst}: held by ${safeText(describeRoute(r))}, a route weft does not own\n`);
     process.stdout.write(lines.length ? `${lines.join('\n')}\n` : 'no changes: the datapath and rules match\n');
   }),
 };

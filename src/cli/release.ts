@@ -1,13 +1,20 @@
 /**
  * `weft release [--spec F]`: decommission this host: delete its lease (compare on ownership)
- * so the subnet returns to the pool and peers remove their routes now, not in 24 hours.
+ * so the subnet returns to the pool and peers remove their routes now, not in 24 hours. A
+ * lease is this host's only when its owner record is borne out by the lease's value and this
+ * host's address, or by this host's own subnet file or cached state (core/own-lease.ts): a
+ * forged owner record naming this host is reported and left alone.
  */
 import { rm } from 'node:fs/promises';
 import type { CommandModule } from 'yargs';
 import { formatPrefix } from '../core/cidr.js';
+import { safeText } from '../core/escape.js';
+import { heldKeysFromFiles, notOwnReason } from '../core/own-lease.js';
+import { readTextIfExists } from '../adapters/files.js';
 import { hostIdentity } from '../adapters/identity.js';
 import { silentLogger } from '../adapters/log.js';
-import { LeaseKeeper } from '../agent/lease-keeper.js';
+import { discoverHost } from '../agent/bootstrap.js';
+import { releaseOwnLeases } from '../agent/lease-release.js';
 import { stateFilePath } from '../agent/state-file.js';
 import { handle, loadSpec, withSpec, withStore } from './common.js';
 
@@ -20,12 +27,17 @@ export const releaseCommand: CommandModule<object, Args> = {
   handler: handle<Args>(async (args) => {
     const spec = await loadSpec(args.spec);
     const identity = await hostIdentity({ stateDir: spec.host.stateDir });
+    const heldKeys = heldKeysFromFiles(await readTextIfExists(spec.host.subnetFile), await readTextIfExists(stateFilePath(spec.host.stateDir)));
+    // The address is one piece of evidence among others: a host being taken apart may have lost its interface already.
+    const facts = await discoverHost(spec, silentLogger).catch(() => undefined);
+    const self = { heldKeys, ...(facts ? { publicIP: facts.publicIP, ...(facts.publicIPv6 ? { publicIPv6: facts.publicIPv6 } : {}) } : {}) };
     await withStore(spec, async (store) => {
-      const keeper = new LeaseKeeper({ store, prefix: spec.etcd.prefix, identity: () => identity, ttlSeconds: spec.host.leaseTTLSeconds, clock: Date, rng: Math.random, log: silentLogger });
-      const released = await keeper.release();
+      const { released, refused } = await releaseOwnLeases({ store, prefix: spec.etcd.prefix, identity, log: silentLogger }, self);
       // The cached state names the released lease: a reboot with etcd down must not bring the
-      // host back up on a subnet that may now be another host's.
-      await rm(stateFilePath(spec.host.stateDir), { force: true });
+      // host back up on a subnet that may now be another host's. (Kept when all it could have
+      // named was refused: it is evidence for the next try.)
+      if (released || refused.length === 0) await rm(stateFilePath(spec.host.stateDir), { force: true });
+      for (const l of refused) process.stderr.write(`not released: ${safeText(l.kv.key)}: ${notOwnReason(l, self)}\n`);
       process.stdout.write(released ? `released ${formatPrefix(released)}\n` : `nothing to release: no lease in etcd is owned by this host (${identity.hostID})\n`);
     });
   }),

@@ -3,9 +3,11 @@
  * cleanly with exit 0 and leaves the datapath and lease in place (a restart is hitless).
  */
 import type { CommandModule } from 'yargs';
-import { credentialWarnings } from '../adapters/credentials.js';
+import type { HealthSnapshot } from '../core/health.js';
+import { WeftError } from '../core/errors.js';
+import { credentialWarnings, privilegedFileProblems } from '../adapters/credentials.js';
 import { jsonLogger } from '../adapters/log.js';
-import { Notifier } from '../adapters/systemd.js';
+import { Notifier, takeNotifyEnvironment } from '../adapters/systemd.js';
 import { Metrics } from '../agent/metrics.js';
 import { Agent } from '../agent/run.js';
 import { Surface } from '../agent/surface.js';
@@ -18,10 +20,15 @@ export const runCommand: CommandModule<object, Args> = {
   describe: 'Run the agent: lease a subnet, program the datapath, keep it converged',
   builder: (y) => withSpec(y),
   handler: handle<Args>(async (args) => {
+    // First, before any child process exists: only systemd-notify is to see NOTIFY_SOCKET.
+    const notifyEnv = takeNotifyEnvironment(process.env);
     const spec = await loadSpec(args.spec);
     const level = process.env.WEFT_LOG_LEVEL === 'debug' ? 'debug' : 'info';
     const log = jsonLogger({ level });
     for (const w of await credentialWarnings(spec.etcd)) log.warn(w.message, { file: w.file, mode: `0${w.mode.toString(8)}` });
+    // A program weft runs as root, or the fabric's preshared key, that others could change (or read): refuse to start.
+    const unsafe = await privilegedFileProblems(spec.host);
+    if (unsafe.length > 0) throw new WeftError('E_HOST', `${spec.file}: ${unsafe.join('; ')}`);
     // The last resort. Data from etcd is judged entry by entry and never reaches this point; a
     // throw that does is a bug in weft: say so in the log and exit 70 (EX_SOFTWARE) for systemd.
     const bug = (kind: string) => (e: unknown): void => {
@@ -30,12 +37,13 @@ export const runCommand: CommandModule<object, Args> = {
     };
     process.on('uncaughtException', bug('uncaught exception'));
     process.on('unhandledRejection', bug('unhandled rejection'));
-    const metrics = new Metrics({ snapshot: () => agent.snapshot(), counters: () => agent.counters() });
+    // The surface's snapshot: the agent's, with the health listener's state (a failed bind counts).
+    const metrics = new Metrics({ snapshot: (): HealthSnapshot => surface.snapshot(), counters: () => agent.counters() });
     const agent = new Agent(spec, log, {
       onPass: (ms) => { metrics.observePass(ms); }, onStep: () => { surface.tick(); },
       onFatal: () => { if (!stopping) stopping = surface.stopping().then(() => agent.stop()).then(() => surface.stop()).then(() => { process.exit(1); }); },
     });
-    const notifier = new Notifier(process.env, log);
+    const notifier = new Notifier(notifyEnv, log);
     const surface = new Surface({ spec, log, notifier, metrics, snapshot: () => agent.snapshot() });
     let stopping: Promise<void> | undefined;
     const stop = (sig: string): void => {

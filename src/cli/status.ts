@@ -1,12 +1,16 @@
 /**
  * `weft status [--spec F] [--json]`: this host at a glance, read from the running daemon's
- * /status on host.listen. Exit 0 when the daemon is ready, 1 when it is not ready or does not
- * answer (so scripts and Ansible can gate on it).
+ * /status on host.listen. Exit 0 when the daemon is ready, 1 when it is not ready, does not
+ * answer, or what answers is not weft (so scripts and Ansible can gate on it). The answer is
+ * bounded and checked field by field before anything of it is shown (core/status-report.ts).
  */
 import type { CommandModule } from 'yargs';
+import { FOREIGN_FIX } from '../core/doctor-host.js';
 import { WeftError } from '../core/errors.js';
-import { type StatusReport, renderStatus } from '../core/health.js';
+import { safeText } from '../core/escape.js';
+import { renderStatus } from '../core/health.js';
 import { dialAddress } from '../core/spec.js';
+import { daemonStatus } from '../adapters/probe.js';
 import { handle, loadSpec, printJson, withSpec } from './common.js';
 
 interface Args { spec: string; json: boolean }
@@ -20,17 +24,11 @@ export const statusCommand: CommandModule<object, Args> = {
     const listen = spec.host.listen;
     if (!listen) throw new WeftError('E_USAGE', `${spec.file}: host.listen is "" (disabled), so the daemon has no status endpoint to read`);
     const url = `http://${dialAddress(listen)}/status`;
-    let report: StatusReport;
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
-      if (!res.ok) throw new Error(`HTTP ${res.status}`);
-      report = (await res.json()) as StatusReport;
-    } catch (e) {
-      const why = e instanceof Error ? ((e.cause as Error | undefined)?.message ?? e.message) : String(e);
-      throw new WeftError('E_DAEMON', `no weft daemon answering on ${url}: ${why} (is weft running? see systemctl status weft)`);
-    }
-    if (args.json) printJson(report);
-    else process.stdout.write(renderStatus(report, Date.now()));
-    if (!report.ready) process.exitCode = 1;
+    const s = await daemonStatus(url, 5000);
+    if (s.kind === 'silent') throw new WeftError('E_DAEMON', `no weft daemon answering on ${url}: ${safeText(s.error)} (is weft running? see systemctl status weft)`);
+    if (s.kind !== 'answered') throw new WeftError('E_DAEMON', `what answers on ${url} is not weft's status: ${s.kind === 'foreign' ? safeText(s.reason) : s.kind}; ${FOREIGN_FIX}`);
+    if (args.json) printJson(s.report);
+    else process.stdout.write(renderStatus(s.report, Date.now()));
+    if (!s.report.ready) process.exitCode = 1;
   }),
 };

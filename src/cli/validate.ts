@@ -1,19 +1,26 @@
-/** `weft validate [--spec F] [--json]`: parse and check the spec, no network access. */
+/**
+ * `weft validate [--spec F] [--json | --paths]`: parse and check the spec, no network access.
+ * `--paths` prints what `dpkg --purge` removes and keeps for this spec (core/purge-paths.ts).
+ */
 import type { CommandModule } from 'yargs';
 import { formatIP, formatPrefix } from '../core/cidr.js';
 import { capacityOf } from '../core/config-check.js';
 import { derivedView } from '../core/config-view.js';
 import { formatDuration } from '../core/duration.js';
+import { purgePaths } from '../core/purge-paths.js';
 import { handle, loadSpec, printJson, warnAboutCredentials, withSpec } from './common.js';
 
-interface Args { spec: string; json: boolean }
+interface Args { spec: string; json: boolean; paths: boolean }
 
 export const validateCommand: CommandModule<object, Args> = {
   command: 'validate',
   describe: 'Parse and check the spec (no network access)',
-  builder: (y) => withSpec(y).option('json', { type: 'boolean', default: false, describe: 'print the flannel config and derived values as JSON' }),
+  builder: (y) => withSpec(y)
+    .option('json', { type: 'boolean', default: false, describe: 'print the flannel config and derived values as JSON' })
+    .option('paths', { type: 'boolean', default: false, describe: 'print the files a package purge removes and keeps for this spec' }),
   handler: handle<Args>(async (args) => {
     const spec = await loadSpec(args.spec);
+    if (args.paths) { process.stdout.write(purgePaths(spec).map((l) => `${l}\n`).join('')); return; }
     await warnAboutCredentials(spec);
     const net = spec.network;
     if (args.json) {

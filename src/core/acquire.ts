@@ -14,12 +14,12 @@
  * host (PublicIP 0.0.0.0, as flanneld writes it) a lease is this host's by its owner record or
  * its PublicIPv6, never by 0.0.0.0 (flanneld's v6-only hosts take over each other's leases).
  */
-import { type IP, type Prefix, formatPrefix, overlaps, sameIP } from './cidr.js';
+import { type IP, type Prefix, formatPrefix, overlaps } from './cidr.js';
 import { type FamilyRange, capacityOf } from './config-check.js';
 import { TakenSet, chooseFreeSubnet, halfFits, isCompatible } from './allocate.js';
-import { isNoIPv4 } from './host-facts.js';
 import { type LeaseAttrs, type SubnetKey, decodeLeaseAttrs, formatSubnetKey, parseSubnetKey } from './lease.js';
-import { type OwnerRecord, decodeOwner } from './owner.js';
+import { type OwnerRecord, decodeOwner, ownerAgrees } from './owner.js';
+import { type SelfEvidence, isOwnLease, publishedBy } from './own-lease.js';
 import type { KeyValue } from './store.js';
 
 /** A key under `<prefix>/subnets/` as listed, with what could be decoded of it. */
@@ -33,7 +33,11 @@ export interface ListedLease {
   readonly nonCanonicalKey?: true;
   readonly kv: KeyValue;
   readonly attrs?: LeaseAttrs;
+  /** The owner record as decoded (untrusted: see `ownerAgrees` and `isOwnLease`). */
   readonly owner?: OwnerRecord;
+  /** Set when the owner record's publicIP is the address the lease value publishes (core/owner.ts ownerAgrees). */
+  readonly ownerAgrees?: true;
+  /** The owner record's entry, decodable or not: a write of the lease compares on it. */
   readonly ownerKv?: KeyValue;
 }
 
@@ -50,12 +54,16 @@ export function joinListing(subnetKvs: readonly KeyValue[], ownerKvs: readonly K
     const attrs = decodeLeaseAttrs(kv.value);
     const ownerKv = owners.get(subnetKey);
     const owner = ownerKv ? decodeOwner(ownerKv.value) : undefined;
+    const agrees = owner !== undefined && ownerAgrees(owner, attrs.ok ? attrs.value : undefined);
     return {
       subnetKey, kv, ...(key?.v4 ? { subnet: key.v4 } : {}), ...(key?.v6 ? { subnetV6: key.v6 } : {}), ...(key && !key.canonical ? { nonCanonicalKey: true as const } : {}),
-      ...(attrs.ok ? { attrs: attrs.value } : {}), ...(owner && ownerKv ? { owner, ownerKv } : {}),
+      ...(attrs.ok ? { attrs: attrs.value } : {}), ...(owner ? { owner } : {}), ...(agrees ? { ownerAgrees: true as const } : {}), ...(ownerKv ? { ownerKv } : {}),
     };
   });
 }
+
+/** Does a lease's owner record stand for another host (it agrees with the value)? A record that does not is treated as absent, as if a writer had deleted it. */
+const ownedByRecord = (l: ListedLease): boolean => l.owner !== undefined && l.ownerAgrees === true;
 
 export interface AcquireInput {
   /** The IPv4 range; absent for an IPv6-only network (the lease then has no IPv4 half). */
@@ -107,8 +115,8 @@ export function planAcquire(input: AcquireInput): AcquireDecision {
   const keepsV4 = (l: ListedLease): Prefix | undefined => (range && l.subnet && fitsHere(l.subnet, range) ? l.subnet : undefined);
   const keepsV6 = (l: ListedLease): Prefix | undefined => (rangeV6 && l.subnetV6 && fitsHere(l.subnetV6, rangeV6) ? l.subnetV6 : undefined);
   const partly = (l: ListedLease): boolean => usable(l) && (keepsV4(l) !== undefined || keepsV6(l) !== undefined);
-  const ours = new Set([hostID, ...(input.formerHostIDs ?? [])]);
-  const mine = leases.filter((l) => l.owner !== undefined && ours.has(l.owner.hostID));
+  const self: SelfEvidence = { hostIDs: [hostID, ...(input.formerHostIDs ?? [])], publicIP, ...(input.publicIPv6 ? { publicIPv6: input.publicIPv6 } : {}), heldKeys: input.previous ? [formatSubnetKey(input.previous)] : [] };
+  const mine = leases.filter((l) => isOwnLease(l, self));
   const owned = mine.find(fits);
   const ownedPart = owned ? undefined : mine.find(partly);
   const stale = mine.filter((l) => l !== owned && l !== ownedPart);
@@ -116,9 +124,8 @@ export function planAcquire(input: AcquireInput): AcquireDecision {
 
   // An unowned lease published with this host's address: IPv4 PublicIP, or on an IPv6-only
   // host its PublicIPv6 (flanneld's v6-only hosts all publish 0.0.0.0: never an identity).
-  const sameHost = (a: LeaseAttrs): boolean => (!isNoIPv4(publicIP) && sameIP(a.publicIP, publicIP))
-    || (isNoIPv4(publicIP) && input.publicIPv6 !== undefined && a.publicIPv6 !== undefined && sameIP(a.publicIPv6, input.publicIPv6));
-  const adoptable = (l: ListedLease): boolean => !l.owner && l.attrs !== undefined && sameHost(l.attrs);
+  // An owner record that disagrees with its value counts as none (a writer could delete it).
+  const adoptable = (l: ListedLease): boolean => !ownedByRecord(l) && !mine.includes(l) && l.attrs !== undefined && publishedBy(l.attrs, self);
   const taken4 = new TakenSet(range?.subnetLen ?? 0, leases.flatMap((l) => (l.subnet ? [l.subnet] : [])));
   const taken6 = new TakenSet(rangeV6?.subnetLen ?? 0, leases.flatMap((l) => (l.subnetV6 ? [l.subnetV6] : [])));
   const prev = input.previous;
@@ -158,4 +165,18 @@ export function planAcquire(input: AcquireInput): AcquireDecision {
   const subnets: SubnetKey = { ...(v4 && v4 !== 'full' ? { v4 } : {}), ...(v6 && v6 !== 'full' ? { v6 } : {}) };
   const why = base ? (base === ownedPart ? 'owned' : 'public-ip') : allocated.length === 0 ? 'previous' : 'allocated';
   return { plan: { kind: 'create', subnets, why, allocated, ...(base ? { replaces: base } : {}) }, stale };
+}
+
+/**
+ * The etcd lease a plan's write leaves unused, to revoke after it ('0' for none): an adopted
+ * lease's own (flanneld's, now moved to ours), or for a lease of this host's the one its owner
+ * record is on (only this host attaches its owner records). Never the key's etcd lease of an
+ * owned lease: a writer may have moved the key to an etcd lease of another host's, whose keys
+ * a revoke would delete.
+ */
+export function replacedEtcdLease(plan: AcquirePlan): string {
+  if (plan.kind === 'full') return '0';
+  const l = plan.kind === 'reuse' ? plan.lease : plan.replaces;
+  if (!l) return '0';
+  return plan.why === 'owned' ? l.ownerKv?.lease ?? '0' : l.kv.lease;
 }

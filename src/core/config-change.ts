@@ -5,7 +5,7 @@
  * or whether it must keep running on the config it has. `weft apply` asks `fleetEffects` what
  * the same change does to every running host before it writes anything.
  */
-import { type Prefix, formatPrefix, samePrefix, within } from './cidr.js';
+import { type Prefix, formatPrefix, within } from './cidr.js';
 import { type FamilyRange, type NetworkConfig, changedSettings, diffConfigs } from './config-check.js';
 import type { SubnetKey } from './subnet-key.js';
 import { isCompatible } from './allocate.js';
@@ -13,13 +13,13 @@ import { isCompatible } from './allocate.js';
 /** One kind of change, as the log, `weft apply` and the docs name it. */
 export type ChangePart =
   | 'mtu' | 'port' | 'vni' | 'directRouting' | 'gbp' | 'learning' | 'backend'
-  | 'grow' | 'renumber' | 'subnetLen' | 'subnetRange' | 'ipv6' | 'nftables';
+  | 'grow' | 'renumber' | 'subnetLen' | 'subnetRange' | 'ipv6' | 'nftables' | 'psk';
 
 /** flannel config setting (effectiveSettings name) -> the kind of change it is. */
 const PART_OF: Readonly<Record<string, ChangePart>> = {
   'Backend.MTU': 'mtu', 'Backend.Port': 'port', 'Backend.VNI': 'vni', 'Backend.DirectRouting': 'directRouting',
   'Backend.GBP': 'gbp', 'Backend.Learning': 'learning', 'Backend.Type': 'backend', SubnetLen: 'subnetLen',
-  SubnetMin: 'subnetRange', SubnetMax: 'subnetRange', EnableNFTables: 'nftables',
+  SubnetMin: 'subnetRange', SubnetMax: 'subnetRange', EnableNFTables: 'nftables', 'Backend.PSK': 'psk',
 };
 
 export type ConfigChange =
@@ -79,25 +79,6 @@ function misfit(own: SubnetKey, c: NetworkConfig): string | undefined {
   return half(own.v4, c.ipv4, 'IPv4') ?? half(own.v6, c.ipv6, 'IPv6');
 }
 
-/** The values a host writes to its bridge-relevant outputs (subnet.env, Docker and Podman options). */
-export interface BridgeOutputs {
-  readonly mtu: number;
-  readonly network: Prefix;
-  readonly subnet: Prefix;
-}
-
-/**
- * Which bridge-relevant outputs changed: Docker (or Podman) must be restarted for its bridge to
- * take them (`--mtu` and `--bip` are only read at daemon start). Empty when none did. The
- * network (FLANNEL_NETWORK) is in subnet.env only, not in Docker's or Podman's options.
- */
-export function bridgeChanges(before: BridgeOutputs, after: BridgeOutputs): string[] {
-  const out: string[] = [];
-  if (before.mtu !== after.mtu) out.push(`FLANNEL_MTU ${before.mtu} -> ${after.mtu}`);
-  if (!samePrefix(before.subnet, after.subnet)) out.push(`FLANNEL_SUBNET ${formatPrefix(before.subnet)} -> ${formatPrefix(after.subnet)}`);
-  return out;
-}
-
 /**
  * Devices this host owned and no longer wants (a VNI or backend change retires `flannel.<old>`):
  * the reconciler observes them too, and the planner deletes what it observes and does not want.
@@ -123,6 +104,7 @@ const EFFECT: Readonly<Record<ChangePart, string>> = {
   subnetRange: 'live for hosts whose subnet still fits; the others move (see below)',
   ipv6: 'live: each weft host re-keys its lease (IPv6 on: it adds an IPv6 subnet and keeps its IPv4 one, in one transaction; off: it drops the IPv6 half), programs or removes flannel-v6.<VNI> (or the IPv6 host-gw routes) and the ip6tables chains, and rewrites FLANNEL_IPV6_* in subnet.env; restart Docker for containers to get IPv6; a host without a global IPv6 address keeps running on the last config and warns',
   nftables: 'ignored by weft (iptables rules)',
+  psk: 'live: every host sets the new preshared key (or none) on every peer, except hosts whose host.wireguardPSKFile overrides it; until both ends of a pair have it, their handshakes fail and are retried',
 };
 
 export interface FleetEffects {

@@ -140,11 +140,15 @@ export function effectiveSettings(c: NetworkConfig): Map<string, string> {
     out.set('Backend.Mode', w.mode);
     if (w.mtu) out.set('Backend.MTU', String(w.mtu));
     if (w.keepaliveSeconds) out.set('Backend.PersistentKeepaliveInterval', String(w.keepaliveSeconds));
-    // A secret: shown as set, never by value.
-    if (w.psk) out.set('Backend.PSK', '(set)');
+    // A secret: shown as set, never by value (changedSettings compares the keys themselves).
+    if (w.psk) out.set('Backend.PSK', PSK_SET);
   }
   return out;
 }
+
+const PSK_SET = '(set)';
+/** What the diff shows for a PSK replaced by another: that it changed, never either key. */
+const PSK_REPLACED = '(set: a different key)';
 
 /** The effective settings that differ between `before` and `after` (absent: not set on that side). */
 export function changedSettings(before: NetworkConfig | undefined, after: NetworkConfig): { key: string; was?: string; now?: string }[] {
@@ -156,6 +160,10 @@ export function changedSettings(before: NetworkConfig | undefined, after: Networ
     const now = b.get(key);
     if (was !== now) out.push({ key, ...(was !== undefined ? { was } : {}), ...(now !== undefined ? { now } : {}) });
   }
+  // Both sides show `(set)`: a new key is a change all the same (every host must set it).
+  const pskBefore = before?.backend.wireguard?.psk;
+  const pskAfter = after.backend.wireguard?.psk;
+  if (pskBefore !== undefined && pskAfter !== undefined && pskBefore !== pskAfter) out.push({ key: 'Backend.PSK', was: PSK_SET, now: PSK_REPLACED });
   return out;
 }
 

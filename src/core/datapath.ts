@@ -203,5 +203,8 @@ export interface ObservedDatapath {
 }
 
 export const routeKey = (dst: Prefix): string => formatPrefix(dst);
+/** An observed route as `ip route` shows it (`192.0.2.0/24 dev eth0 proto kernel`), for messages. */
+export const describeRoute = (r: ObservedRoute): string =>
+  `${formatPrefix(r.dst)}${r.via ? ` via ${formatIP(r.via)}` : ''} dev ${r.dev}${r.proto === 'boot' ? '' : ` proto ${r.proto}`}${r.metric ? ` metric ${r.metric}` : ''}`;
 export const neighKey = (ip: IP): string => formatIP(ip);
 export const fdbKey = (e: { mac: string; dst: IP }): string => `${e.mac} ${formatIP(e.dst)}`;

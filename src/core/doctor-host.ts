@@ -13,12 +13,17 @@ const host = (check: string, verdict: Verdict, what: string, fix = ''): Finding 
 export const CLOCK_SKEW_WARN_MS = 5000;
 
 const RESTART = 'start weft (systemctl start weft; journalctl -u weft says why it stopped)';
+/** Shared with `weft status`: where to look when the port answers with something else. */
+export const FOREIGN_FIX = 'see which process listens there (ss -ltnp), stop it or move host.listen; weft keeps working and retries the port, and systemctl status weft shows its own status line';
 
 export function agentFinding(o: DoctorObservations): Finding {
   const s = o.status;
   if (s.kind === 'disabled') return host('agent', 'skip', 'host.listen is "" in the spec: the daemon has no status endpoint to ask', 'set host.listen (default 127.0.0.1:9473) to let weft status and weft doctor read the daemon');
   if (s.kind === 'silent') {
     return host('agent', 'fail', `agent not running: no weft daemon answers on ${s.url} (${safeText(s.error)}); nothing repairs the datapath or renews the lease`, RESTART);
+  }
+  if (s.kind === 'foreign') {
+    return host('agent', 'fail', `what answers on ${s.url} is not weft's status (${safeText(s.reason)}): another process may hold host.listen`, FOREIGN_FIX);
   }
   const r = s.report;
   if (!r.ready) return host('agent', 'fail', `weft is running but not ready: ${r.reasons.map((x) => safeText(x)).join('; ')}`, 'see weft status and journalctl -u weft; the reasons above say what it waits for');

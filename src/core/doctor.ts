@@ -10,8 +10,8 @@
  */
 import type { Prefix } from './cidr.js';
 import type { DesiredDatapath, ObservedDatapath } from './datapath.js';
-import type { StatusReport } from './health.js';
 import type { LeaseRow } from './lease-report.js';
+import type { StatusObservation } from './status-report.js';
 import { hostFindings } from './doctor-host.js';
 import { fleetFindings } from './doctor-fleet.js';
 import { type PeerObservation, peerFindings } from './doctor-peers.js';
@@ -29,11 +29,8 @@ export interface Finding {
   readonly fix: string;
 }
 
-/** The answer of the daemon's /status endpoint, or why there is none. */
-export type StatusObservation =
-  | { readonly kind: 'disabled' }
-  | { readonly kind: 'answered'; readonly url: string; readonly report: StatusReport }
-  | { readonly kind: 'silent'; readonly url: string; readonly error: string };
+/** The answer of the daemon's /status endpoint, or why there is none (core/status-report.ts). */
+export type { StatusObservation };
 
 /** This host's lease as etcd holds it. */
 export interface OwnLease {

@@ -15,10 +15,10 @@
 /** The default cap, in characters, of one untrusted value. */
 export const TEXT_CAP = 256;
 
-// C0, DEL, C1; the Arabic letter mark, LRM/RLM; the line and paragraph separators; the bidi
-// embeddings and overrides (LRE..RLO); the bidi isolates (LRI..PDI).
-// eslint-disable-next-line no-control-regex -- matching control characters is the point
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/u;
+// C0, then what JSON.stringify leaves raw: DEL, C1; the Arabic letter mark, LRM/RLM; the line
+// and paragraph separators; the bidi embeddings and overrides (LRE..RLO); the bidi isolates (LRI..PDI).
+const BEYOND_C0 = '\\u007f-\\u009f\\u061c\\u200e\\u200f\\u2028-\\u202e\\u2066-\\u2069';
+const UNSAFE = new RegExp(`[\\u0000-\\u001f${BEYOND_C0}]`, 'u');
 
 const NAMED: Readonly<Record<string, string>> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
 
@@ -29,6 +29,19 @@ function escapeChar(ch: string): string {
   if (named !== undefined) return named;
   const code = ch.codePointAt(0) ?? 0;
   return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+}
+
+const JSON_RAW = new RegExp(`[${BEYOND_C0}]`, 'gu');
+
+/**
+ * JSON text (JSON.stringify's output) with every character `safeText` escapes written as a
+ * `\uXXXX` escape: the same JSON value, but nothing in it can steer a terminal. JSON.stringify
+ * itself escapes C0 inside strings (a raw newline or tab is indentation), not a C1 CSI or a
+ * bidi override, which would otherwise reach the terminal of whoever runs a `--json` command.
+ * Outside strings JSON text is ASCII, so only strings change.
+ */
+export function terminalSafeJson(json: string): string {
+  return json.replace(JSON_RAW, (ch) => `\\u${(ch.codePointAt(0) ?? 0).toString(16).padStart(4, '0')}`);
 }
 
 /** The marker that replaces a cut tail: how many characters of the original are not shown. */

@@ -10,8 +10,11 @@
  *     `string` field receives), object members in order with their duplicates.
  *  2. `decodeStruct` assigns members to fields by Go's rules (see there).
  * Deliberate differences from Go: the limits (Go has none but a depth of 10000), and positions
- * in messages count UTF-16 units, not bytes.
+ * in messages count UTF-16 units, not bytes. Text from etcd comes through go-text.ts storedText:
+ * a byte of invalid UTF-8 arrives as a lone surrogate, and a string's decoded value has U+FFFD
+ * for each such byte, as Go's has.
  */
+import { storedByteLength } from './go-text.js';
 
 export type Decoded<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly reason: string; readonly field?: string };
 
@@ -26,7 +29,10 @@ export type JsonNode =
   | { readonly kind: 'array'; readonly items: readonly JsonNode[] }
   | { readonly kind: 'object'; readonly members: readonly JsonMember[] };
 
-/** `maxBytes` counts UTF-8 bytes (as stored in etcd); `maxDepth` nested objects and arrays (at most 1000). */
+/**
+ * `maxBytes` counts the bytes as stored in etcd (go-text.ts storedByteLength: a byte of invalid
+ * UTF-8 the adapter kept counts one); `maxDepth` nested objects and arrays (at most 1000).
+ */
 export interface JsonLimits { readonly maxBytes: number; readonly maxDepth: number }
 
 const fail = (reason: string, field?: string): { ok: false; reason: string; field?: string } => (field === undefined ? { ok: false, reason } : { ok: false, reason, field });
@@ -45,21 +51,9 @@ export function shortText(s: string): string {
   return s.length > 40 ? `${out}…` : out;
 }
 
-function utf8Length(s: string): number {
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80) n += 1;
-    else if (c < 0x800) n += 2;
-    else if (c >= 0xd800 && c < 0xdc00 && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) { n += 4; i++; }
-    else n += 3;
-  }
-  return n;
-}
-
 /** Parse `text`, or say why not (too big, too deep, or where the syntax breaks). */
 export function parseJson(text: string, limits: JsonLimits): Decoded<JsonNode> {
-  const size = utf8Length(text);
+  const size = storedByteLength(text);
   if (size > limits.maxBytes) return fail(`value is ${grouped(size)} bytes, over the ${grouped(limits.maxBytes)}-byte limit`);
   try {
     return done(new Parser(text, Math.min(limits.maxDepth, 1000)).document());

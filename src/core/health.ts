@@ -4,6 +4,7 @@
  * render what these functions decide. Unlike flanneld, readiness is re-judged on every call,
  * so it goes back to not-ready when the lease or etcd goes away (flannel-compat.md §12).
  */
+import type { PendingConfig } from './config-pace.js';
 import { formatDuration } from './duration.js';
 import { capText, safeText } from './escape.js';
 
@@ -86,9 +87,20 @@ export interface HealthSnapshot {
   /**
    * Live network config changes (agent/config-follower.ts): why the stored config is not the
    * one running ('' when it is), and bridge outputs rewritten since when that Docker has not
-   * picked up yet (it must be restarted).
+   * picked up yet (it must be restarted); `pending`: a stored config not in use yet (the hold-down,
+   * the rate limit, or live following off: core/config-pace.ts).
    */
-  readonly config?: { readonly problem: string; readonly restartNeeded?: { readonly sinceMs: number; readonly changes: readonly string[] } };
+  readonly config?: { readonly problem: string; readonly restartNeeded?: { readonly sinceMs: number; readonly changes: readonly string[] }; readonly pending?: PendingConfig };
+  /**
+   * Destinations of peers' routes that a route weft does not own holds, left alone (core/plan.ts
+   * RefusedRoutes): how many, and the first few as `dst: held by <route>`.
+   */
+  readonly refusedRoutes?: { readonly count: number; readonly examples: readonly string[] };
+  /**
+   * The health and metrics listener (agent/health-listener.ts), when host.listen is set: why
+   * it does not serve now ('' while it does) and how many attempts to listen failed so far.
+   */
+  readonly listener?: { readonly address: string; readonly problem: string; readonly failures: number };
 }
 
 const secs = (ms: number): string => formatDuration(Math.max(0, Math.round(ms / 1000)) * 1000);
@@ -121,6 +133,12 @@ export function readiness(s: HealthSnapshot): { ready: boolean; reasons: string[
   if (degraded) warnings.push(degradedMessage(degraded.sinceMs));
   if (s.config?.problem) warnings.push(safeText(s.config.problem));
   if (s.config?.restartNeeded) warnings.push(restartMessage(s.config.restartNeeded));
+  const refused = s.refusedRoutes;
+  if (refused && refused.count > 0) {
+    warnings.push(`${refused.count} peer route(s) not programmed: a route weft does not own holds the destination (${refused.examples.map((e) => safeText(e)).join('; ')}${refused.count > refused.examples.length ? '; ...' : ''})`);
+  }
+  if (s.listener?.problem) warnings.push(listenerMessage(s.listener.problem));
+  if (s.config?.pending?.reason === 'not-followed') warnings.push(notFollowedMessage(s.config.pending.sinceMs));
   if (s.phase === 'starting') reasons.push(`starting: ${s.step}`);
   if (s.phase === 'stopping') reasons.push('stopping');
   // A file the spec asks for that cannot be written (at start too: it is why start-up waits):
@@ -159,6 +177,20 @@ export function restartMessage(r: { readonly sinceMs: number; readonly changes: 
   return `restart Docker (or Podman): the network config changed at ${new Date(r.sinceMs).toISOString()} and its bridge does not use the new ${r.changes.map((c) => safeText(c)).join(', ')} until then`;
 }
 
+/**
+ * The warning shown while host.listen cannot be served (another process holds the address):
+ * a warning, not a reason, because the fabric works without it. STATUS= carries it in full,
+ * as nothing on the port can be asked.
+ */
+export function listenerMessage(problem: string): string {
+  return `not serving /healthz, /readyz, /status and /metrics: ${safeText(problem)}; retrying`;
+}
+
+/** The warning shown while a newer stored config is not applied because live following is off. */
+export function notFollowedMessage(sinceMs: number): string {
+  return `the stored network config changed at ${new Date(sinceMs).toISOString()} and is not in use: live following is off (host.followConfig: false); it is used at the next start of weft`;
+}
+
 /** The warning shown while running from the cached state. */
 export function degradedMessage(sinceMs: number): string {
   return `running from cached state, etcd unreachable since ${new Date(sinceMs).toISOString()}`;
@@ -168,7 +200,8 @@ const plural = (n: number, one: string): string => `${n} ${one}${n === 1 ? '' : 
 
 /** One line for systemd's STATUS= ("leased 198.18.5.0/24, 12 peers"). */
 export function statusLine(s: HealthSnapshot): string {
-  if (s.phase === 'starting') return `starting: ${s.step}`;
+  const listening = s.listener?.problem ? `; WARNING: ${listenerMessage(s.listener.problem)}` : '';
+  if (s.phase === 'starting') return `starting: ${s.step}${listening}`;
   if (s.phase === 'stopping') return 'stopping; the datapath and the lease stay in place';
   const l = s.lease;
   if (!l) return 'no lease';
@@ -181,7 +214,7 @@ export function statusLine(s: HealthSnapshot): string {
   if (s.identity?.clash) line += '; WARNING: host identity clash, see weft status';
   if (s.config?.problem) line += '; WARNING: the stored network config is not in use, see weft status';
   if (s.config?.restartNeeded) line += '; RESTART DOCKER: the bridge outputs changed';
-  return line;
+  return line + listening;
 }
 
 /** The JSON document `/status` serves and `weft status --json` prints. */
@@ -208,6 +241,11 @@ export interface StatusReport {
     readonly lastError: string; readonly healthy: boolean; readonly driftRepairs: Readonly<Record<string, number>>;
   };
   readonly etcd: { readonly reachable: boolean; readonly lastOkAt: string | null; readonly lastError: string; readonly requestErrors: number; readonly watchRestarts: number };
+  /**
+   * A stored network config not in use yet: why (`hold-down`, `rate-limit`, `not-followed`),
+   * since when it is stored, and when it is applied (null with following off: at the next start).
+   */
+  readonly configPending: null | { readonly reason: PendingConfig['reason']; readonly since: string; readonly applyAt: string | null };
 }
 
 const iso = (ms: number): string | null => (ms > 0 ? new Date(ms).toISOString() : null);
@@ -229,6 +267,7 @@ export function statusReport(s: HealthSnapshot): StatusReport {
       lastError: capText(s.reconcile.lastError), healthy: reconcilerHealthy(s.reconcile, s.nowMs, s.stuckAfterMs), driftRepairs: s.reconcile.driftRepairs,
     },
     etcd: { reachable: etcdReachable(s), lastOkAt: iso(s.etcd.lastOkAtMs), lastError: capText(s.etcd.lastError), requestErrors: s.etcd.requestErrors, watchRestarts: s.etcd.watchRestarts },
+    configPending: pendingReport(s.config?.pending),
   };
 }
 
@@ -236,6 +275,18 @@ export function statusReport(s: HealthSnapshot): StatusReport {
 function capsText(c: PeerCaps | undefined): string {
   if (!c || (c.entriesLeftOut === 0 && c.peersLeftOut === 0)) return '';
   return `; CAPPED by host.maxPeers ${c.maxPeers}: ${c.peersLeftOut} valid leases not programmed, ${c.entriesLeftOut} entries not read (the youngest)`;
+}
+
+function pendingReport(p: PendingConfig | undefined): StatusReport['configPending'] {
+  return p ? { reason: p.reason, since: new Date(p.sinceMs).toISOString(), applyAt: p.applyAtMs === undefined ? null : new Date(p.applyAtMs).toISOString() } : null;
+}
+
+/** The `config` row of `weft status`: a stored config not in use yet, and when it will be. */
+function pendingRow(p: NonNullable<StatusReport['configPending']>, nowMs: number): string {
+  const since = `stored ${ago(p.since, nowMs)}`;
+  if (p.applyAt === null) return `a newer stored config (${since}) is not applied: host.followConfig is false; it is used at the next start`;
+  const wait = p.reason === 'rate-limit' ? 'at most one change per host.configMinInterval' : 'once stable for host.configHoldDown';
+  return `change pending (${since}); applied at ${p.applyAt} (in ${secs(Date.parse(p.applyAt) - nowMs)}, ${wait})`;
 }
 
 const ago = (at: string | null, nowMs: number): string => (at ? `${secs(nowMs - Date.parse(at))} ago` : 'never');
@@ -249,7 +300,7 @@ export function renderStatus(r: StatusReport, nowMs: number): string {
   const rows: [string, string][] = [];
   rows.push(['ready', r.ready ? 'yes' : `NO: ${r.reasons.map((x) => t(x, 1024)).join('; ')}`]);
   for (const w of r.warnings) rows.push(['WARNING', t(w, 1024)]);
-  if (r.identity) rows.push(['host id', `${t(r.identity.hostID)} (${r.identity.source})`]);
+  if (r.identity) rows.push(['host id', `${t(r.identity.hostID)} (${t(r.identity.source)})`]);
   if (r.lease) {
     const exp = r.lease.secondsToExpiry > 0 ? `expires in ${secs(r.lease.secondsToExpiry * 1000)}` : 'EXPIRED';
     rows.push(['lease', `${t(r.lease.subnet)} for ${t(r.lease.publicIP)}, ${exp}, renewed ${ago(r.lease.lastRenewedAt, nowMs)}`]);
@@ -264,6 +315,7 @@ export function renderStatus(r: StatusReport, nowMs: number): string {
   rows.push(['drift', drift ? `repaired ${drift}` : 'none repaired']);
   const e = r.etcd;
   rows.push(['etcd', `${e.reachable ? 'reachable' : 'UNREACHABLE'}, last ok ${ago(e.lastOkAt, nowMs)}, ${e.requestErrors} request errors, ${e.watchRestarts} watch restarts${e.lastError ? `; last error: ${t(e.lastError)}` : ''}`]);
+  if (r.configPending) rows.push(['config', t(pendingRow(r.configPending, nowMs))]);
   rows.push(['agent', `weft ${t(r.version)}, ${t(r.phase)}, up ${secs(r.uptimeSeconds * 1000)}`]);
   const w = Math.max(...rows.map(([k]) => k.length));
   return `${t(r.status, 1024)}\n${rows.map(([k, v]) => `  ${k.padEnd(w)}  ${v}`).join('\n')}\n`;

@@ -6,10 +6,10 @@
  * the result through adapters; it knows no backend, family or file by name.
  */
 import type { Family } from './cidr.js';
-import type { DesiredDatapath, ObservedDatapath } from './datapath.js';
+import type { DesiredDatapath, ObservedDatapath, ObservedRoute } from './datapath.js';
 import { type DesiredFile, type FileWrite, type ObservedFile, planFiles } from './host-files.js';
 import { type ChainSpec, type SavedTable, planRules } from './masq.js';
-import { type Op, type Ownership, plan } from './plan.js';
+import { type Op, type Ownership, type RefusedRoutes, plan } from './plan.js';
 
 /** The iptables chains weft wants, and the ones it wants gone (core/masq.ts desiredRules). */
 export interface RuleSet {
@@ -49,6 +49,8 @@ export interface ObservedHost {
 
 export interface HostPlan {
   readonly ops: readonly Op[];
+  /** Wanted route destinations left alone: a route weft does not own holds them (core/plan.ts RefusedRoutes). */
+  readonly refused?: ReadonlyMap<string, ObservedRoute>;
   /** Present when rules were observed: one plan per family whose tables were read. */
   readonly rules?: readonly FamilyRulesPlan[];
   /** Present when files were observed. */
@@ -74,9 +76,10 @@ export const payloadOf = (p: Pick<HostPlan, 'rules'>, family: Family): string =>
  * the one last converged and the observation is a clean cached one, so it plans nothing.
  */
 export function planHost(d: DesiredHost, o: ObservedHost, datapathUnchanged = false): HostPlan {
-  const ops = datapathUnchanged ? [] : plan(d.datapath, o.datapath, d.own);
+  const refused: RefusedRoutes = new Map();
+  const ops = datapathUnchanged ? [] : plan(d.datapath, o.datapath, d.own, refused);
   return {
-    ops,
+    ops, ...(datapathUnchanged ? {} : { refused }),
     ...(o.tables ? { rules: planFamilies(d.rules, o.tables) } : {}),
     ...(o.files ? { writes: planFiles(d.files, o.files) } : {}),
   };

@@ -30,6 +30,24 @@ const RESERVED_PREFIXES: readonly [Prefix, string][] = [
   [p6(0xffn << 120n, 8), 'the multicast block ff00::/8'],
 ];
 
+/**
+ * IPv4 blocks an overlay network must not touch: routing any of them into the fabric breaks the
+ * host itself ("this network", loopback, link-local: DHCP fallback, cloud metadata) or cannot be
+ * unicast at all (multicast, the reserved class E and the broadcast address).
+ */
+const RESERVED_PREFIXES_V4: readonly [Prefix, string][] = [
+  [prefix(ip(4, 0n), 8), '0.0.0.0/8 ("this network")'],
+  [prefix(ip(4, 127n << 24n), 8), 'the loopback block 127.0.0.0/8'],
+  [prefix(ip(4, (169n << 24n) + (254n << 16n)), 16), 'the link-local block 169.254.0.0/16'],
+  [prefix(ip(4, 224n << 24n), 3), '224.0.0.0/3 (multicast, reserved and broadcast)'],
+];
+
+/** The reserved block an overlay prefix of either family overlaps, or undefined when it is a usable unicast prefix. */
+export function reservedOverlap(net: Prefix): string | undefined {
+  if (net.ip.family === 6) return reservedIPv6Overlap(net);
+  return RESERVED_PREFIXES_V4.find(([p]) => overlaps(p, net))?.[1];
+}
+
 /** What makes an IPv6 address unusable as a host's unicast address (`is link-local (fe80::/10)`), or undefined. */
 export function reservedIPv6(a: IP): string | undefined {
   if (a.family !== 6) return 'is not an IPv6 address';

@@ -12,6 +12,8 @@ import { type IP, type Prefix, formatIP, formatPrefix } from './cidr.js';
 import { WeftError } from './errors.js';
 import { unmarshalIP4, unmarshalIP4Net, unmarshalIP6, unmarshalIP6Net } from './flannel-types.js';
 import { type JsonLimits, type JsonNode, compactJson, decodeStruct, parseJson } from './gojson.js';
+import { goToLower } from './go-text.js';
+import { canonicalKey } from './wg-key.js';
 
 /** Options of the vxlan backend (§3.1). Zero means "unset" where flannel says so. */
 export interface VxlanOptions {
@@ -155,28 +157,29 @@ function decodeWireguard(node: JsonNode): WireguardOptions {
   const mode = v.Mode ?? 'separate';
   if (!WG_MODES.includes(mode)) throw new ConfigError(`no valid Mode configured: Backend.Mode ${JSON.stringify(shortMode(mode))} is not separate, auto, ipv4 or ipv6`, 'Backend.Mode');
   if (mode === 'ipv6') throw new ConfigError('Backend.Mode "ipv6" needs an IPv6 fabric, which weft does not program yet; use separate, auto or ipv4', 'Backend.Mode');
-  const psk = v.PSK ?? '';
-  // Go's base64 ignores CR and LF; the value itself is never echoed (it is a secret).
-  const pskText = psk.replace(/[\r\n]/g, '');
-  if (pskText !== '' && !WG_KEY.test(pskText)) throw new ConfigError('could not parse psk: Backend.PSK is not the base64 of 32 bytes (wg genpsk)', 'Backend.PSK');
+  const pskText = (v.PSK ?? '').replace(/[\r\n]/g, '');
+  // Read as flanneld's wgtypes.ParseKey reads it (CR, LF and the padding bits ignored), kept in
+  // the spelling wg accepts. The value itself is never echoed (it is a secret).
+  const psk = canonicalKey(pskText);
+  if (pskText !== '' && psk === undefined) throw new ConfigError('could not parse psk: Backend.PSK is not the base64 of 32 bytes (wg genpsk)', 'Backend.PSK');
   return Object.freeze({
     listenPort: ranged(v.ListenPort, 'ListenPort', 1n, 65535n, 51820),
     listenPortV6: ranged(v.ListenPortV6, 'ListenPortV6', 1n, 65535n, 51821),
     mtu: ranged(v.MTU, 'MTU', 0n, 65535n, 0),
     keepaliveSeconds: ranged(v.PersistentKeepaliveInterval, 'PersistentKeepaliveInterval', 0n, 65535n, 0),
     mode: mode as WireguardMode,
-    ...(pskText !== '' ? { psk: pskText } : {}),
+    ...(psk !== undefined ? { psk } : {}),
   });
 }
 
 const shortMode = (m: string): string => (m.length > 32 ? `${m.slice(0, 32)}…` : m);
 
-/** parseBackendType: an absent Backend is `udp`; else its `Type` (a struct { Type string }), lower-cased as the backend manager does. */
+/** parseBackendType: an absent Backend is `udp`; else its `Type` (a struct { Type string }), lower-cased as the backend manager does (Go's strings.ToLower). */
 function decodeBackendNode(node: JsonNode | undefined): BackendConfig {
   if (node === undefined) return Object.freeze({ type: 'udp' });
   const r = decodeStruct(node, 'struct { Type string }', { Type: { kind: 'string' } } as const);
   if (!r.ok) throw new ConfigError(`error decoding Backend property of config: ${r.reason}`, 'Backend');
-  const type = (r.value.Type ?? '').toLowerCase();
+  const type = goToLower(r.value.Type ?? '');
   const raw = compactJson(node);
   if (type === 'wireguard') return Object.freeze({ type, wireguard: decodeWireguard(node), raw });
   return Object.freeze(type === 'vxlan' ? { type, vxlan: decodeVxlan(node), raw } : { type, raw });

@@ -5,7 +5,10 @@
  * The record lets two hosts with one public IP (NAT, cloned VMs) hold different subnets,
  * where flanneld would silently share one (§12 item 6).
  */
+import { parseIP, sameIP } from './cidr.js';
 import { parseJson } from './gojson.js';
+import { isNoIPv4 } from './host-facts.js';
+import type { LeaseAttrs } from './lease.js';
 
 export interface OwnerRecord {
   readonly hostID: string;
@@ -34,4 +37,17 @@ export function decodeOwner(text: string): OwnerRecord | undefined {
   const hostID = str('hostID');
   if (hostID === undefined || hostID === '') return undefined;
   return { hostID, hostname: str('hostname') ?? '', publicIP: str('publicIP') ?? '' };
+}
+
+/**
+ * Does an owner record agree with the lease value it sits beside: its publicIP is the address
+ * the value publishes (PublicIP, or PublicIPv6 on an IPv6-only host, as weft writes both in one
+ * transaction)? Any etcd writer can write an owner record; one that disagrees with its lease is
+ * a forgery or a leftover (the value was overwritten), never proof of who holds the lease.
+ */
+export function ownerAgrees(o: OwnerRecord, attrs: LeaseAttrs | undefined): boolean {
+  const claimed = parseIP(o.publicIP);
+  if (!attrs || !claimed) return false;
+  const published = isNoIPv4(attrs.publicIP) && attrs.publicIPv6 ? attrs.publicIPv6 : attrs.publicIP;
+  return sameIP(claimed, published);
 }

@@ -29,6 +29,13 @@ export type Op =
   | { readonly kind: 'route-replace-link'; readonly route: LinkRoute }
   | WireguardOp;
 
+/**
+ * Destinations weft wants a route to but leaves alone, by routeKey: a route weft does not own
+ * (the kernel's route for a LAN, an operator's or a VPN's) already holds the destination, and
+ * `ip route replace` would take it over. The foreign route found, for the report.
+ */
+export type RefusedRoutes = Map<string, ObservedRoute>;
+
 /** What weft may own besides its devices, per family: the networks, this host's subnets, the underlay interface. */
 export interface Ownership {
   readonly networks: readonly Prefix[];
@@ -75,8 +82,11 @@ function planDevice(d: DesiredDevice, o: ObservedDevice | undefined, own: Owners
   return false;
 }
 
-/** The operations, in a safe order: devices, deletions, fdb, then neighbours before routes. */
-export function plan(desired: DesiredDatapath, observed: ObservedDatapath, own: Ownership): Op[] {
+/**
+ * The operations, in a safe order: devices, deletions, fdb, then neighbours before routes.
+ * `refused`: filled with every wanted destination a foreign route holds (see RefusedRoutes).
+ */
+export function plan(desired: DesiredDatapath, observed: ObservedDatapath, own: Ownership, refused?: RefusedRoutes): Op[] {
   const devOps: Op[] = [];
   const fresh = new Set<string>();
   for (const d of desired.devices) {
@@ -91,11 +101,12 @@ export function plan(desired: DesiredDatapath, observed: ObservedDatapath, own: 
   // deleted this pass (observed, not wanted: e.g. flannel.<old VNI>) takes everything on it
   // along: nothing on it counts as present, and nothing on it is deleted one by one.
   const onFresh = (dev: string) => fresh.has(dev) || (observed.devices.has(dev) && !wanted.has(dev));
-  const out: PlanParts = { dels: [], fdbOps: [], neighAdds: [], routeAdds: [] };
+  const out: PlanParts = { dels: [], fdbOps: [], neighAdds: [], routeAdds: [], own, wanted, ...(refused ? { refused } : {}) };
 
+  // Every route by destination (weft's and others'), but those on a device that goes away.
   const seenRoutes = new Map<string, ObservedRoute[]>();
   for (const r of observed.routes) {
-    if (onFresh(r.dev) || !ownsRoute(r, own, wanted)) continue;
+    if (onFresh(r.dev)) continue;
     const k = routeKey(r.dst);
     const at = seenRoutes.get(k);
     if (at) at.push(r); else seenRoutes.set(k, [r]);
@@ -121,20 +132,34 @@ export function plan(desired: DesiredDatapath, observed: ObservedDatapath, own: 
   return [...devOps, ...out.dels, ...out.fdbOps, ...out.neighAdds, ...out.routeAdds];
 }
 
-interface PlanParts { dels: Op[]; fdbOps: Op[]; neighAdds: Op[]; routeAdds: Op[] }
+interface PlanParts {
+  dels: Op[]; fdbOps: Op[]; neighAdds: Op[]; routeAdds: Op[];
+  readonly own: Ownership;
+  readonly wanted: ReadonlySet<string>;
+  readonly refused?: RefusedRoutes;
+}
 
 /**
- * One route destination: delete what weft owns there if unwanted, else replace unless already
- * right. A wanted destination is a route via a gateway (`routes`) or, for a device of its own
- * (wireguard's network route), a link route (`linkRoutes`).
+ * One route destination, given every route there (`seen`): delete what weft owns there if
+ * unwanted, else replace unless already right. A wanted destination is a route via a gateway
+ * (`routes`) or, for a device of its own (wireguard's network route), a link route
+ * (`linkRoutes`). A wanted destination that a route weft does not own holds is refused: weft
+ * never replaces another's route, and takes its own away from there.
  */
-function planRouteKey(k: string, owned: readonly ObservedRoute[], desired: DesiredDatapath, out: PlanParts): void {
+function planRouteKey(k: string, seen: readonly ObservedRoute[], desired: DesiredDatapath, out: PlanParts): void {
   const want = desired.routes.get(k);
   // A gateway of the other family is a backend's mistake that iproute2 cannot even parse: it
   // exits on such a line, failing every line after it in the batch, pass after pass. Never
   // rendered; what is there is left as it is.
   if (want && want.via.family !== want.dst.ip.family) return;
+  const owned = seen.filter((r) => ownsRoute(r, out.own, out.wanted));
   const link = want ? undefined : desired.linkRoutes?.get(k);
+  const foreign = want || link ? seen.find((r) => !owned.includes(r)) : undefined;
+  if (foreign) {
+    out.refused?.set(k, foreign);
+    for (const r of owned) out.dels.push({ kind: 'route-del', route: r });
+    return;
+  }
   // A wanted destination is fixed by `route replace` (same dst, metric and table) in place.
   if (want) { if (!owned.some((o) => sameRoute(o, want))) out.routeAdds.push({ kind: 'route-replace', route: want }); return; }
   if (link) { if (!owned.some((o) => sameLinkRoute(o, link))) out.routeAdds.push({ kind: 'route-replace-link', route: link }); return; }
@@ -166,12 +191,12 @@ export const noTouchedKeys = (): TouchedKeys => ({ routes: new Set(), neighs: ne
  * operation is planned: a change to a device forces a full plan). For every key it decides
  * exactly as `plan` does, so the operations are the same as a full plan's for those keys; keys
  * not touched are, by the caller's contract, unchanged since a converged full plan.
- * O(touched keys).
+ * `refused`: the full plan's refusals, kept: each touched key is judged again. O(touched keys).
  */
-export function planTouched(desired: DesiredDatapath, observed: KeyedObserved, own: Ownership, touched: TouchedKeys): Op[] {
+export function planTouched(desired: DesiredDatapath, observed: KeyedObserved, own: Ownership, touched: TouchedKeys, refused?: RefusedRoutes): Op[] {
   const wanted = new Set(desired.devices.map((d) => d.name));
-  const out: PlanParts = { dels: [], fdbOps: [], neighAdds: [], routeAdds: [] };
-  for (const k of touched.routes) planRouteKey(k, (observed.routes.get(k) ?? []).filter((r) => ownsRoute(r, own, wanted)), desired, out);
+  const out: PlanParts = { dels: [], fdbOps: [], neighAdds: [], routeAdds: [], own, wanted, ...(refused ? { refused } : {}) };
+  for (const k of touched.routes) { refused?.delete(k); planRouteKey(k, observed.routes.get(k) ?? [], desired, out); }
   for (const k of touched.neighs) {
     const seen = observed.neighs.get(k);
     const want = desired.neighs.get(k);

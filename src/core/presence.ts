@@ -6,10 +6,14 @@
  * A process that finds the record held by another boot watches the holder's etcd lease for a
  * few seconds: a lease whose time-to-live goes back up is being kept alive by a live process
  * (a clone: this process must not use the identity), one that runs out was left by a dead one
- * (this host before a reboot: take it).
+ * (this host before a reboot: take it). A record kept alive is believed only when a lease of the
+ * identity bears it out (`presenceBorneOut`): a forged one must not move a host to a new
+ * identity and subnet.
  *
  * Pure: the record codec and the decisions. The agent does the etcd calls.
  */
+import type { ListedLease } from './acquire.js';
+import { parseIP, sameIP } from './cidr.js';
 import type { Json } from './network-config.js';
 
 export const presencePrefix = (prefix: string): string => `${prefix}/weft/hosts/`;
@@ -57,6 +61,23 @@ export function judgeHolder(holder: PresenceRecord | undefined, ourBootID: strin
     if ((ttlSamples[i] ?? 0) > (ttlSamples[i - 1] ?? 0)) return 'clash';
   }
   return 'wait';
+}
+
+/**
+ * Does the fleet bear out a presence record's claim that a live weft holds this identity? Any
+ * etcd writer can write a record under any host ID and keep its etcd lease alive; a real weft
+ * holding the identity also holds the identity's lease, with an owner record that names the
+ * record's public IP and agrees with the lease's value. `owned`: the leases whose owner record
+ * names the identity. A record no lease bears out is forged, or its holder has not leased yet
+ * (it claims the record just before): the caller waits a while before it disbelieves it.
+ */
+export function presenceBorneOut(holder: PresenceRecord | undefined, owned: readonly Pick<ListedLease, 'owner' | 'ownerAgrees'>[]): boolean {
+  const claimed = holder ? parseIP(holder.publicIP) : undefined;
+  if (!claimed) return false;
+  return owned.some((l) => {
+    const ownerIP = l.ownerAgrees === true && l.owner ? parseIP(l.owner.publicIP) : undefined;
+    return ownerIP !== undefined && sameIP(ownerIP, claimed);
+  });
 }
 
 /** The operator-facing sentence for a clash: what happened and the fix. */

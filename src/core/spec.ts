@@ -6,7 +6,7 @@
 import { type IP, type Prefix, contains, formatPrefix, isNetworkAddress, maskPrefix, parseIPv4, parseIPv6, parsePrefix, within } from './cidr.js';
 import { type NetworkConfig, checkNetworkConfig } from './config-check.js';
 import { parseDuration } from './duration.js';
-import { IPV4_MAPPED, reservedIPv6, reservedIPv6Overlap } from './ip-scope.js';
+import { IPV4_MAPPED, reservedIPv6, reservedIPv6Overlap, reservedOverlap } from './ip-scope.js';
 import { SpecError, type SourcePosition } from './errors.js';
 import { ConfigError, type RawNetworkConfig, backendJson, decodeBackend, encodeNetworkConfig } from './network-config.js';
 import { type Entry, YamlReader } from './yaml-reader.js';
@@ -64,6 +64,15 @@ export interface HostSpec {
   /** wireguard: a preshared key file applied to every peer (overrides the stored config's PSK). */
   readonly wireguardPSKFile?: string;
   /**
+   * Apply changes of `<prefix>/config` live (default true). false: the host runs the config it
+   * started with and reports a newer stored one (status, a log line, a metric) until its next start.
+   */
+  readonly followConfig: boolean;
+  /** A changed stored config is applied once it has been unchanged this long (core/config-pace.ts). */
+  readonly configHoldDownSeconds: number;
+  /** At least this long between two applied config changes (the latest value wins). */
+  readonly configMinIntervalSeconds: number;
+  /**
    * At most this many peers are programmed, and twice as many entries of `<prefix>/subnets/`
    * kept in memory; the oldest leases first (core/store-limits.ts). Default 65,536.
    */
@@ -95,6 +104,8 @@ export const DEFAULTS = Object.freeze({
   listen: '127.0.0.1:9473',
   etcdGrace: '60s',
   stateDir: '/var/lib/weft',
+  configHoldDown: '5s',
+  configMinInterval: '30s',
   dockerFile: '/run/flannel/docker',
   dockerKey: 'DOCKER_NETWORK_OPTIONS',
   vni: 1,
@@ -296,10 +307,13 @@ function readIPv4Range(r: YamlReader, m: ReadonlyMap<string, Entry>, e: Entry): 
   } else if (cidr && !isNetworkAddress(cidr)) {
     r.problem('network.cidr', `network.cidr ${cidrText ?? ''} has host bits set; the network address is needed`, r.at(cidrEntry));
   }
+  // Every host would refuse it (core/config-fit.ts): say so before it is stored.
+  const reserved = cidr?.ip.family === 4 ? reservedOverlap(cidr) : undefined;
+  if (reserved) r.problem('network.cidr', `network.cidr ${cidrText ?? ''} overlaps ${reserved}; use a private range such as 10.244.0.0/16`, r.at(cidrEntry));
   const subnetLen = r.integer(m.get('subnetLen'), 1, 30);
   const subnetMin = ipv4Of(r, m.get('subnetMin'));
   const subnetMax = ipv4Of(r, m.get('subnetMax'));
-  if (!cidr || cidr.ip.family !== 4 || !isNetworkAddress(cidr)) return undefined;
+  if (!cidr || cidr.ip.family !== 4 || !isNetworkAddress(cidr) || reserved) return undefined;
   return { cidr, ...opt('subnetLen', subnetLen), ...opt('subnetMin', subnetMin), ...opt('subnetMax', subnetMax) };
 }
 
@@ -426,7 +440,7 @@ function readPublicIPv6(r: YamlReader, e: Entry | undefined, envText: string | u
 }
 
 function readHost(r: YamlReader, e: Entry | undefined, env: Env, overlay6?: Prefix): HostSpec | undefined {
-  const keys = ['interface', 'interfaceRegex', 'canReach', 'publicIP', 'publicIPv6', 'ipMasq', 'mtu', 'subnetFile', 'leaseTTL', 'leaseRenewMargin', 'listen', 'etcdGrace', 'stateDir', 'onOutputsChanged', 'wireguardKeyFile', 'wireguardPSKFile', 'maxPeers'];
+  const keys = ['interface', 'interfaceRegex', 'canReach', 'publicIP', 'publicIPv6', 'ipMasq', 'mtu', 'subnetFile', 'leaseTTL', 'leaseRenewMargin', 'listen', 'etcdGrace', 'stateDir', 'onOutputsChanged', 'wireguardKeyFile', 'wireguardPSKFile', 'followConfig', 'configHoldDown', 'configMinInterval', 'maxPeers'];
   const m = r.map(e?.node ?? null, 'host', keys, e?.keyPos);
   if (!m) return undefined;
   const chosen = ['interface', 'interfaceRegex', 'canReach'].filter((k) => m.has(k));
@@ -466,12 +480,17 @@ function readHost(r: YamlReader, e: Entry | undefined, env: Env, overlay6?: Pref
     if (v !== undefined && /\s/.test(v) && x) r.problem(x.path, `${x.path} must not contain spaces (the WireGuard key file paths are passed to wg), got ${JSON.stringify(v)}`, r.at(x));
   }
   const ipMasq = r.boolean(m.get('ipMasq')) ?? true;
+  const followConfig = r.boolean(m.get('followConfig')) ?? true;
+  const holdDown = durationSeconds(r, m.get('configHoldDown'), DEFAULTS.configHoldDown, 1);
+  const minInterval = durationSeconds(r, m.get('configMinInterval'), DEFAULTS.configMinInterval, 1);
   const maxPeers = r.integer(m.get('maxPeers'), 1, 10_000_000) ?? DEFAULT_MAX_PEERS;
   if (ttl === undefined || margin === undefined || listen === undefined || subnetFile === undefined || grace === undefined || stateDir === undefined || wgKeyFile === undefined) return undefined;
+  if (holdDown === undefined || minInterval === undefined) return undefined;
   return {
     ...opt('interface', iface), ...opt('interfaceRegex', regexText), ...opt('canReach', canReach), ...opt('publicIP', publicIP), ...opt('publicIPv6', publicIPv6),
     ipMasq, ...opt('mtu', mtu), subnetFile, leaseTTLSeconds: ttl, leaseRenewMarginSeconds: margin, ...(listen ? { listen } : {}),
-    etcdGraceSeconds: grace, stateDir, wireguardKeyFile: wgKeyFile, ...opt('wireguardPSKFile', wgPSKFile), ...opt('onOutputsChanged', onOutputsChanged), maxPeers,
+    etcdGraceSeconds: grace, stateDir, wireguardKeyFile: wgKeyFile, ...opt('wireguardPSKFile', wgPSKFile), ...opt('onOutputsChanged', onOutputsChanged),
+    followConfig, configHoldDownSeconds: holdDown, configMinIntervalSeconds: minInterval, maxPeers,
   };
 }
 

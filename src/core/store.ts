@@ -6,7 +6,10 @@
 
 export interface KeyValue {
   readonly key: string;
-  /** The value as text; `''` when `oversize` is set (its bytes were never kept). */
+  /**
+   * The value's bytes as text (go-text.ts storedText: a byte of invalid UTF-8 is kept as a lone
+   * surrogate, as Go keeps the byte); `''` when `oversize` is set (its bytes were never kept).
+   */
   readonly value: string;
   /** The etcd lease ID the key is attached to, `'0'` for none. */
   readonly lease: string;

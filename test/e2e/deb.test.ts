@@ -3,7 +3,8 @@
  * script), lintian (the result goes to the test log), `dpkg -i`, `systemd-analyze verify` of the
  * installed unit, weft run from /usr/bin/weft on a lab host, `dpkg -i` of a higher version while
  * traffic crosses that host (0 packets lost), `dpkg -r` (the datapath stays), `dpkg -P` (no file
- * of the package is left; the datapath goes; the lease in etcd stays).
+ * of the package or of weft is left, at the spec's own paths too; the datapath goes; the
+ * operator's credential in /etc/weft and the lease in etcd stay).
  *
  * No systemd runs here, so the test plays systemd's part: it runs the unit's ExecStart (with the
  * unit's Environment=) on the lab host, restarts it after the upgrade as postinst's
@@ -15,7 +16,7 @@
  * weft package is already installed, and purges its package in teardown whatever happens.
  */
 import test from 'ava';
-import { existsSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bounded } from '../helpers/bound.js';
 import { REPO } from '../helpers/cli.js';
@@ -36,6 +37,8 @@ const HELPER_FILES = [
   '/var/lib/systemd/deb-systemd-helper-masked/weft.service',
 ];
 
+const h1Dir = (lab: Lab): string => { const h = lab.hosts[0]; if (!h) throw new Error('no h1'); return h.dir; };
+
 /** An Exec line of a unit as systemd splits it: words, "quoted words", $$ for $. */
 function execArgv(unit: string, key: string): string[] {
   const line = new RegExp(`^${key}=(.*)$`, 'm').exec(unit)?.[1] ?? '';
@@ -54,7 +57,10 @@ test('the Debian package: install, verify, hitless upgrade under traffic, remove
   const [deb1, deb2] = await Promise.all([buildDeb(version, join(lab.dir, 'v1'), { fast: true }), buildDeb(`${version}+upgrade1`, join(lab.dir, 'v2'), { fast: true })]);
   const lintian = run('lintian', ['--info', '--pedantic', '--show-overrides', '--tag-display-limit', '0', deb1], { timeoutMs: 120_000, env: { ...process.env, PATH } });
   const [h1, h2] = lab.hosts as [LabHost, LabHost];
-  const specs = lab.hosts.map((h) => lab.writeSpec(h, 'cidr: 198.18.0.0/16\nbackend: {type: vxlan}'));
+  // h1's spec puts weft's files outside the package's defaults (the lab's state dir and subnet
+  // file) and asks for a Podman network (so WEFT-NO-MASQ exists): purge must find them all.
+  const podmanFile = join(h1Dir(lab), 'weft-podman.json');
+  const specs = lab.hosts.map((h, i) => lab.writeSpec(h, 'cidr: 198.18.0.0/16\nbackend: {type: vxlan}', i === 0 ? { outputs: `outputs:\n  podman: ${podmanFile}\n` } : {}));
   await lab.startWeft(h2, specs[1] ?? '');
   const onH1 = (cmd: string, args: string[]) => run('nsenter', [`--net=/var/run/netns/${h1.ns}`, cmd, ...args], { env: { PATH, LANG: 'C.UTF-8', DEBIAN_FRONTEND: 'noninteractive' }, timeoutMs: 120_000 });
   const dpkg = async (args: string[]) => {
@@ -141,6 +147,14 @@ test('the Debian package: install, verify, hitless upgrade under traffic, remove
     t.is(received, sent, '0 packets lost across the upgrade');
 
     step('dpkg -r: the service stops, the datapath stays');
+    // The operator's spec is /etc/weft/network.yaml (prerm reads it), plus a credential of theirs.
+    writeFileSync('/etc/weft/network.yaml', readFileSync(specs[0] ?? '', 'utf8'));
+    const credential = `/etc/weft/${lab.prefix}-etcd-password`;
+    writeFileSync(credential, 'not a real password\n', { mode: 0o600 });
+    t.teardown(() => { rmSync(credential, { force: true }); try { rmdirSync('/etc/weft'); } catch { /* not empty or gone */ } });
+    const written = [h1.subnetFile, podmanFile, join(h1.dir, 'state', 'state.json')];
+    for (const f of written) t.true(existsSync(f), `weft wrote ${f}`);
+    t.regex(await lab.exec(h1.ns, 'iptables-save', ['-t', 'nat']), /-A POSTROUTING -m comment --comment "weft no-masq" -j WEFT-NO-MASQ/);
     await dpkg(['-r', 'weft']);
     await fresh.stop(30_000);
     t.false(existsSync('/usr/bin/weft'));
@@ -148,15 +162,23 @@ test('the Debian package: install, verify, hitless upgrade under traffic, remove
     t.regex(await lab.ip(h1.ns, ['-d', 'link', 'show', 'flannel.1']), /vxlan id 1/, 'the vxlan device stays');
     t.true(await lab.ping(c2.ns, c1.ip, { count: 3 }), 'traffic still flows with weft removed');
 
-    step('dpkg -P: nothing left; the lease stays in etcd');
+    step('dpkg -P: nothing of weft\'s left, the operator\'s credential kept; the lease stays in etcd');
+    // An IPv6 vxlan device as weft makes it with network.ipv6 (this lab is IPv4): purge removes it too.
+    await lab.ip(h1.ns, ['link', 'add', 'flannel-v6.1', 'type', 'vxlan', 'id', '1', 'dstport', '8472', 'local', 'fd00:2::1', 'nolearning']);
     const purgeOut = await dpkg(['-P', 'weft']);
     t.regex(purgeOut, /lease in etcd was not released.*weft release/);
+    t.regex(purgeOut, new RegExp(`weft: kept \\(yours, not the package's: .*\\): ${credential}\n`), 'purge names what it kept');
     const left = [...shipped, ...HELPER_FILES].filter((f) => !preexisting.has(f) && existsSync(f));
-    t.deepEqual(left, [], 'every file and directory the package brought is gone');
+    t.deepEqual(left, ['/etc/weft'], 'every file and directory the package brought is gone, but /etc/weft, which holds the operator\'s credential');
+    t.true(existsSync(credential), 'the operator\'s credential stays');
     t.false(existsSync('/var/lib/weft'));
-    t.false((await lab.ip(h1.ns, ['link', 'show'])).includes('flannel.1'), 'purge removed the vxlan device');
+    for (const f of written) t.false(existsSync(f), `purge removed ${f}, a path the spec named`);
+    t.false(existsSync(join(h1.dir, 'state')), 'and the spec\'s state dir, empty once weft\'s files were gone');
+    const links = await lab.ip(h1.ns, ['link', 'show']);
+    t.false(links.includes('flannel.1') || links.includes('flannel-v6.1'), `purge removed the vxlan devices: ${links}`);
     t.false((await lab.ip(h1.ns, ['route', 'show', 'proto', '175'])).trim() !== '', 'and weft\'s routes');
-    t.false((await lab.exec(h1.ns, 'iptables-save', [])).includes('FLANNEL'), 'and its rules');
+    const rules = await lab.exec(h1.ns, 'iptables-save', []);
+    t.false(rules.includes('FLANNEL') || rules.includes('WEFT'), `and its rules, WEFT-NO-MASQ and its jump too: ${rules}`);
     t.truthy(await leaseOf(lab, h1), 'purge released nothing in etcd (weft release does)');
   });
 });

@@ -9,7 +9,7 @@ import { fabric, leaseOf } from '../helpers/fabric.js';
 import type { Lab, LabHost } from '../helpers/lab.js';
 import { parseMetrics, sample } from '../helpers/metrics.js';
 import { NotifySocket } from '../helpers/notify.js';
-import { run, sleep, until } from '../helpers/procs.js';
+import { run, sleep, start, until } from '../helpers/procs.js';
 import { bounded } from '../helpers/bound.js';
 
 const NETWORK = 'cidr: 198.18.0.0/16\nbackend:\n  type: vxlan';
@@ -51,6 +51,19 @@ test.serial('sd_notify order, health endpoints, metrics, weft status and the Pod
   await sleep(2200);
   const pets = sock.with('WATCHDOG=1').filter((m) => m.t > ready.t);
   t.true(pets.length >= 3, `WATCHDOG=1 every WatchdogSec/2 while healthy (${pets.length} in 2.2 s)`);
+  // NotifyAccess=all accepts a message from any process of the unit: weft's own children (the
+  // ip/bridge monitors here, iptables, wg, the outputs hook) must not inherit NOTIFY_SOCKET.
+  const descendants = async (pid: number, depth = 3): Promise<number[]> => {
+    if (depth === 0) return [];
+    const kids = (await run('pgrep', ['-P', String(pid)])).stdout.split('\n').filter(Boolean).map(Number);
+    return [...kids, ...(await Promise.all(kids.map((k) => descendants(k, depth - 1)))).flat()];
+  };
+  const kids = await descendants(h1.weft?.child.pid ?? 0);
+  const environs = kids.flatMap((k) => { try { return [{ k, env: readFileSync(`/proc/${k}/environ`, 'utf8').split('\0') }]; } catch { return []; } });
+  const weftItself = environs.filter((e) => readFileSync(`/proc/${e.k}/cmdline`, 'utf8').includes(`${WEFT}\0run`)).map((e) => e.k);
+  const children = environs.filter((e) => !weftItself.includes(e.k));
+  t.true(children.length >= 2, `weft's long-lived children (the monitors) found: ${children.length}`);
+  t.deepEqual(children.filter((e) => e.env.some((v) => v.startsWith('NOTIFY_SOCKET='))).map((e) => readFileSync(`/proc/${e.k}/cmdline`, 'utf8').replace(/\0/g, ' ')), [], 'no child of weft holds NOTIFY_SOCKET');
 
   // --- HTTP: healthz, readyz, status, metrics (parsed by Prometheus' own parser).
   t.deepEqual(await get(f.lab, h1, '/healthz'), { status: 200, body: 'weft is running\n' });
@@ -187,4 +200,62 @@ test('an output that cannot be written keeps the host not ready, and its lease i
   t.is(readyz.status, 503, readyz.body);
   t.regex(readyz.body, /not-a-directory/, 'readiness names the output it cannot write');
   t.is(h1.weft?.child.exitCode, null, 'weft keeps running and retrying');
+});
+
+/**
+ * Another local process on weft's port, in the host's namespace: an HTTP server answering every
+ * path with a document shaped like weft's whose fields are terminal escapes.
+ */
+const SQUATTER_JS = `const evil = '\\x1b]0;owned\\x07\\x1b[2J';
+require('node:http').createServer((q, r) => { r.writeHead(200, { 'content-type': 'application/json' }); r.end(JSON.stringify({ ready: true, status: evil, peers: { known: evil } })); })
+  .listen(9473, '127.0.0.1', () => { console.log('listening'); });`;
+
+test.serial('another process holds host.listen when weft starts: weft leases, programs its peer and is READY all the same, says why, and takes the port once it is free', async (t) => {
+  bounded(t, 150_000);
+  const f = await fabric(t, { hosts: 2, network: NETWORK, start: 0 });
+  const [h1, h2] = f.lab.hosts;
+  if (!h1 || !h2) throw new Error('no hosts');
+  await f.lab.startWeft(h2, f.specs[1] ?? '');
+  const squatter = start('nsenter', [`--net=/var/run/netns/${h1.ns}`, process.execPath, '-e', SQUATTER_JS]);
+  t.teardown(() => squatter.stop());
+  await until(() => squatter.stdout().includes('listening'), 10_000, 50, 'the squatter listens');
+  const spec1 = f.lab.writeSpec(h1, NETWORK, { host: 'listen: 127.0.0.1:9473\n' });
+  const sock = await NotifySocket.open(h1.dir);
+  t.teardown(() => sock.close());
+  await f.lab.startWeft(h1, spec1, { env: { NOTIFY_SOCKET: sock.path } });
+
+  // --- The fabric does not depend on the port: lease, peer programmed both ways, READY=1.
+  const ready = await sock.waitFor('READY=1');
+  const warning = 'WARNING: not serving /healthz, /readyz, /status and /metrics: cannot listen on 127.0.0.1:9473 (host.listen): EADDRINUSE, another process is listening on that address; retrying';
+  const [l1, l2] = [await leaseOf(f.lab, h1), await leaseOf(f.lab, h2)];
+  t.is(ready.msg, `READY=1\nSTATUS=leased ${l1?.subnet ?? '?'}, 1 peer; ${warning}`, 'READY=1, and STATUS= says why nothing answers on the port');
+  t.true((await f.lab.ip(h1.ns, ['route', 'show'])).includes(`${l2?.subnet ?? '?'} via`), 'h1 routes h2\'s subnet');
+  await until(async () => (await f.lab.ip(h2.ns, ['route', 'show'])).includes(`${l1?.subnet ?? '?'} via`), 10_000, 100, 'h2 routes h1\'s subnet');
+  t.regex(h1.weft?.output() ?? '', /"level":"warn","msg":"cannot serve health and metrics; weft runs on without them and retries".*"error":"cannot listen on 127\.0\.0\.1:9473 \(host\.listen\): EADDRINUSE/);
+
+  // --- weft status and weft doctor read the squatter's answer: refused, nothing of it printed.
+  const st = await weftIn(h1, ['status', '--spec', spec1]);
+  t.is(st.code, 1);
+  t.false(st.out.includes('\x1b'), 'no escape character reaches the terminal');
+  t.regex(st.out, /^weft: what answers on http:\/\/127\.0\.0\.1:9473\/status is not weft's status: phase is missing, expected a string; see which process listens there/);
+  const doc = await weftIn(h1, ['doctor', '--spec', spec1, '--json']);
+  const agent = (JSON.parse(doc.stdout) as { findings: { check: string; verdict: string; what: string }[] }).findings.find((x) => x.check === 'agent');
+  t.like(agent, { verdict: 'fail' });
+  t.regex(agent?.what ?? '', /^what answers on http:\/\/127\.0\.0\.1:9473\/status is not weft's status \(.*\): another process may hold host\.listen$/);
+  t.log(`weft status: ${st.out.trim()}`);
+
+  // --- The squatter goes: weft binds within its backoff (10 s at most), the warning goes.
+  await squatter.stop();
+  const goneAt = Date.now();
+  await until(async () => (await get(f.lab, h1, '/healthz')).body === 'weft is running\n', 20_000, 100, 'weft serves the port');
+  t.log(`weft served host.listen ${Date.now() - goneAt} ms after the squatter exited`);
+  t.deepEqual(await get(f.lab, h1, '/readyz'), { status: 200, body: 'ready\n' });
+  t.regex(h1.weft?.output() ?? '', /"msg":"serving health and metrics".*"failedAttempts":\d+/);
+  await until(() => sock.with('STATUS=').some((m) => m.t > goneAt && !m.msg.includes('WARNING')), 5000, 50, 'STATUS= without the warning');
+  const failures = sample(parseMetrics((await get(f.lab, h1, '/metrics')).body), 'weft_health_listen_failures_total') ?? 0;
+  t.true(failures >= 1, `weft_health_listen_failures_total ${failures}`);
+  t.log(`failed attempts before the port was free: ${failures}`);
+  const after = await weftIn(h1, ['status', '--spec', spec1]);
+  t.is(after.code, 0, after.out);
+  t.true(after.stdout.startsWith(`leased ${l1?.subnet ?? '?'}, 1 peer\n`));
 });

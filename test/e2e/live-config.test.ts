@@ -13,7 +13,9 @@ import type { LabHost } from '../helpers/lab.js';
 import { bounded } from '../helpers/bound.js';
 
 const INTERVAL_S = 0.01;
-const WINDOW_PACKETS = 450; // 4.5 s per switch: ~0.3 s before the apply, the CLI's start-up, the switch, convergence
+const WINDOW_PACKETS = 600; // 6 s per switch: ~0.3 s before the apply, the CLI's start-up, the hold-down, the switch, convergence
+/** The hosts take each change up 1 s after it is stored (the default hold-down, 5 s, and 30 s between changes would make this test minutes long). */
+const PACE = 'configHoldDown: 1s\nconfigMinInterval: 1s\n';
 const VXLAN = (extra = '') => `cidr: 198.18.0.0/17\nbackend:\n  type: vxlan\n${extra}`;
 const HOSTGW = 'cidr: 198.18.0.0/17\nbackend:\n  type: host-gw\n';
 
@@ -31,7 +33,7 @@ async function measured(t: { log: (...a: unknown[]) => void }, f: Fabric, name: 
   const out = await applySpec(f, name, network);
   t.log(`${name}: weft apply -> ${out.split('\n')[0] ?? ''}`);
   let convergedMs = 0;
-  for (const h of f.lab.hosts) convergedMs = Math.max(convergedMs, (Date.now() - t0) + await timeUntil(() => converged(h), 4000));
+  for (const h of f.lab.hosts) convergedMs = Math.max(convergedMs, (Date.now() - t0) + await timeUntil(() => converged(h), 5000));
   const results = await Promise.all(pings);
   return { change: name, lostMs: results.map((r) => Math.round((r.sent - r.received) * INTERVAL_S * 1000)), convergedMs };
 }
@@ -41,7 +43,7 @@ const routes = async (f: Fabric, h: LabHost): Promise<string> => f.lab.ip(h.ns, 
 
 test.serial('live network config changes under traffic: MTU, vxlan -> host-gw -> vxlan, VNI, growth; same processes, loss per switch under 1 s', async (t) => {
   const step = bounded(t, 150_000);
-  const f = await fabric(t, { hosts: 3, network: VXLAN(), start: 0 });
+  const f = await fabric(t, { hosts: 3, network: VXLAN(), host: PACE, start: 0 });
   const hosts = f.lab.hosts as [LabHost, LabHost, LabHost];
   const [h1] = hosts;
   // h1 runs the operator's hook: it records what weft told it.
@@ -49,8 +51,8 @@ test.serial('live network config changes under traffic: MTU, vxlan -> host-gw ->
   const hook = join(f.lab.dir, 'on-outputs-changed.sh');
   writeFileSync(hook, `#!/bin/sh\nenv | grep ^WEFT_ | sort > ${hookOut}\n`);
   chmodSync(hook, 0o755);
-  const spec1 = f.lab.writeSpec(h1, VXLAN(), { host: `onOutputsChanged: ${hook}\nlisten: 127.0.0.1:9473\n` });
-  const spec2 = f.lab.writeSpec(hosts[1], VXLAN(), { host: 'listen: 127.0.0.1:9473\n' });
+  const spec1 = f.lab.writeSpec(h1, VXLAN(), { host: `onOutputsChanged: ${hook}\nlisten: 127.0.0.1:9473\n${PACE}` });
+  const spec2 = f.lab.writeSpec(hosts[1], VXLAN(), { host: `listen: 127.0.0.1:9473\n${PACE}` });
   for (const [i, h] of hosts.entries()) await f.lab.startWeft(h, i === 0 ? spec1 : i === 1 ? spec2 : f.specs[i] ?? '');
   const warnings = async (h: LabHost): Promise<string[]> => (JSON.parse((await f.lab.httpGet(h.ns, 'http://127.0.0.1:9473/status')).body) as { warnings: string[] }).warnings;
   await f.addContainers();

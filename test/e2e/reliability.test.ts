@@ -231,9 +231,11 @@ test.serial('hostile data: 1,000 random malformed entries and a lease outside th
   for (const h of [h1, h2]) t.is(h.weft?.child.exitCode, null, `${h.name} still runs`);
   t.deepEqual((await hostRoutes(f.lab, h2)).split('\n').filter((l) => l.includes('flannel.1')).sort(), routesBefore, 'h2 routes exactly the valid peers it had');
   for (const h of [h1, h2]) t.false((await hostRoutes(f.lab, h)).includes('203.0.113.0/24'), 'a lease outside the network is never routed');
-  const quarantined = (h1.weft?.output().match(/ignoring a malformed lease/g) ?? []).length;
-  t.log(`h1 logged ${quarantined} malformed entries (each once)`);
-  t.true(quarantined > 500);
+  // One line per write would let any writer flood every host's journal: the first 20 in full,
+  // the rest counted and summed up once a minute (core/log-limit.ts).
+  const quarantined = (h1.weft?.output().match(/"msg":"ignoring a malformed lease"/g) ?? []).length;
+  t.log(`h1 logged ${quarantined} of ${entries.length} malformed entries in full (the rest go into a summary line a minute after the first held back)`);
+  t.true(quarantined >= 1 && quarantined <= 20, `${quarantined} lines in full`);
 
   // Someone writes another host's value on h1's own key. h2 believes it for a moment (it cannot
   // know better); h1 must never route its own subnet anywhere, and takes its key back.

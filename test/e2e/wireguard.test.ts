@@ -9,6 +9,9 @@ import { run, start, until } from '../helpers/procs.js';
 import { continuousPing, fabric, mustLease, pingAll, timeUntil } from '../helpers/fabric.js';
 import { bounded } from '../helpers/bound.js';
 import { WEFT, runWeft } from '../helpers/cli.js';
+import { parsePrefix } from '../../src/core/cidr.js';
+import { formatSubnetKey } from '../../src/core/subnet-key.js';
+import { generatePrivateKey, publicKeyOf } from '../../src/adapters/wireguard-keys.js';
 
 const WG = 'cidr: 198.18.0.0/16\nbackend:\n  type: wireguard';
 /** A recognisable ICMP payload (ping -p): it must never cross the underlay in clear. */
@@ -16,7 +19,8 @@ const PATTERN = 'f00dfacecafebeef5eedd00d';
 
 test.serial('wireguard: flanneld-format leases, encrypted underlay, hitless restart, key rotation, lease deletion', async (t) => {
   const step = bounded(t, 150_000);
-  const f = await fabric(t, { hosts: 3, network: WG, start: 0, host: 'listen: 127.0.0.1:9473\n' });
+  // Two PSK changes in a row, each expected within 10 s: the hosts take a change up 1 s after it is stored (not the default 5 s, 30 s apart).
+  const f = await fabric(t, { hosts: 3, network: WG, start: 0, host: 'listen: 127.0.0.1:9473\nconfigHoldDown: 1s\nconfigMinInterval: 1s\n' });
   const [h1, h2, h3] = f.lab.hosts as [LabHost, LabHost, LabHost];
   // flanneld's key file (adopted when present) is this host's own, not the machine's /run/flannel/wgkey.
   const startHost = (h: LabHost, i: number) => f.lab.startWeft(h, f.specs[i] ?? '', { ownRun: true, env: { WIREGUARD_KEY_FILE: join(h.dir, 'flanneld-wgkey') } });
@@ -113,11 +117,39 @@ test.serial('wireguard: flanneld-format leases, encrypted underlay, hitless rest
     t.deepEqual(peers, [...keys.entries()].filter(([x]) => x !== h).map(([x, k]) => (x === h1 ? fresh : k)).sort(), `${h.name}: exactly one peer per other host, no stale key`);
   }
 
-  step('secrets in no log, /status or /metrics');
+  step('a PSK stored in etcd (flanneld\'s way), then replaced: every host sets it live');
+  // The second key is spelt with non-zero padding bits (…F= for …E=): flanneld reads the same 32
+  // bytes (Go's base64 is not strict); wg refuses that spelling, so weft must hand it the canonical one.
+  const psks = [Buffer.alloc(32, 7).toString('base64'), Buffer.alloc(32, 9).toString('base64')];
+  const spelt = [psks[0] ?? '', (psks[1] ?? '').replace(/.=$/, (c) => `${String.fromCharCode((c.charCodeAt(0)) + 1)}=`)];
+  t.not(spelt[1], psks[1]);
+  const configKey = '/coreos.com/network/config';
+  for (const [i, psk] of psks.entries()) {
+    const stored = JSON.parse((await f.lab.etcdctl(['get', '--print-value-only', configKey])).trim()) as { Backend: Record<string, unknown> };
+    stored.Backend.PSK = spelt[i];
+    await f.lab.etcdctl(['put', configKey, JSON.stringify(stored)]);
+    const writtenAt = Date.now();
+    for (const h of f.lab.hosts) {
+      await timeUntil(async () => {
+        const lines = (await wg(h, 'show', 'flannel-wg', 'preshared-keys')).trim().split('\n');
+        return lines.length === 2 && lines.every((l) => l.endsWith(`\t${psk}`));
+      }, 10_000);
+      t.log(`PSK ${i + 1}: ${h.name} had it on both peers ${Date.now() - writtenAt} ms after etcdctl put returned (or less: hosts are polled one after the other)`);
+    }
+    t.true(await until(() => f.lab.ping(c2.ns, c1.ip), 10_000), `traffic flows with PSK ${i + 1}`);
+    const applied = (h: LabHost) => (h.weft?.output() ?? '').split('\n').filter((l) => l.includes('"msg":"network config changed; applied live"') && l.includes('"parts":"psk"')).length;
+    for (const h of f.lab.hosts) t.true(await until(() => applied(h) === i + 1, 10_000), `${h.name} logged PSK change ${i + 1} as a live change (${applied(h)} logged)`);
+  }
+  // The spec has no PSK (host.wireguardPSKFile is the spec's way): apply would remove the stored one.
+  const diff = await f.lab.tryExec(h1.ns, 'env', [`WEFT_HOST_ID=${f.lab.prefix}-h1`, process.execPath, WEFT, 'apply', '--dry-run', '--spec', f.specs[0] ?? '']);
+  t.regex(diff.out, /- Backend\.PSK: \(set\)/, `weft apply names the PSK, not its value: ${diff.out}`);
+
+  step('secrets in no log, /status, /metrics or weft apply\'s output');
   for (const h of f.lab.hosts) {
     const secret = readFileSync(keyFile(h), 'utf8').trim();
     const body = `${(await f.lab.httpGet(h.ns, 'http://127.0.0.1:9473/status')).body}${(await f.lab.httpGet(h.ns, 'http://127.0.0.1:9473/metrics')).body}`;
     t.false(`${h.weft?.output() ?? ''}${body}`.includes(secret), `${h.name}'s private key is in no log line, /status or /metrics`);
+    for (const psk of [...psks, ...spelt]) t.false(`${h.weft?.output() ?? ''}${body}${diff.out}`.includes(psk), `${h.name}: the PSK is in no log line, /status, /metrics or weft apply's output`);
   }
 
   step('drift: the userspace device deleted by hand');
@@ -127,6 +159,26 @@ test.serial('wireguard: flanneld-format leases, encrypted underlay, hitless rest
   t.true(c3 !== undefined && await until(() => f.lab.ping(c1.ns, c3.ip), 5000), 'traffic flows through the recreated device');
   t.is((await wg(h3, 'show', 'flannel-wg', 'public-key')).trim(), keys.get(h3) ?? '?', 'recreated with the same key');
   t.log(`deleted device recreated (wireguard-go started again) with its peers in ${repairMs} ms`);
+
+  step('a second key for h2\'s subnet');
+  // `S-24&V-64` beside h2's `S-24` (the IPv6 half means nothing in this IPv4 network): the copy
+  // is younger, so h2 keeps S's allowed IPs on every host; before, the copy's `wg set` took them.
+  const l2 = await mustLease(f.lab, h2);
+  const s2 = parsePrefix(l2.subnet);
+  if (!s2) throw new Error(l2.subnet);
+  const copyKey = `/coreos.com/network/subnets/${formatSubnetKey({ v4: s2, v6: parsePrefix('fd18:0:0:2::/64') ?? s2 })}`;
+  const thief = publicKeyOf(generatePrivateKey());
+  await f.lab.etcdctl(['put', copyKey, `{"PublicIP":"192.0.2.201","PublicIPv6":null,"BackendType":"wireguard","BackendData":{"PublicKey":"${thief}","Port":51820}}`]);
+  for (const h of [h1, h3]) {
+    // Until the copy is judged: skipped (logged), or (before) programmed.
+    const skippedCopy = () => (h.weft?.output() ?? '').includes(`also claimed by the older lease ${l2.key.split('/').pop() ?? '?'}`);
+    await until(async () => skippedCopy() || (await wg(h, 'show', 'flannel-wg', 'peers')).includes(thief), 5000, 50, `${h.name} judges the copy`);
+    t.true((await wg(h, 'show', 'flannel-wg', 'allowed-ips')).split('\n').includes(`${keys.get(h2) ?? '?'}\t${l2.subnet}`), `${h.name}: h2's subnet stays h2's`);
+    t.false((await wg(h, 'show', 'flannel-wg', 'peers')).includes(thief), `${h.name}: no peer for the copy`);
+    t.true(skippedCopy(), `${h.name} says why the copy is not programmed`);
+  }
+  t.true(await until(() => f.lab.ping(c1.ns, c2.ip), 5000), 'h1 still reaches h2');
+  await f.lab.etcdctl(['del', copyKey]);
 
   step('a deleted lease');
   await h3.weft?.stop();

@@ -19,4 +19,4 @@ export function healthSnapshot(patch: Partial<HealthSnapshot> = {}): HealthSnaps
 }
 
 /** The agent's counters behind a scrape (/metrics). */
-export const COUNTERS: AgentCounters = { renewalsOk: 4, renewalsFailed: 1, reacquisitions: 0, malformedSeen: 0, etcdRequests: 100, etcdClientResets: 0, opsApplied: 10, opsFailed: 0, passFailures: 0, rulesRestores: 1 };
+export const COUNTERS: AgentCounters = { renewalsOk: 4, renewalsFailed: 1, reacquisitions: 0, leaseRestores: 0, malformedSeen: 0, etcdRequests: 100, etcdClientResets: 0, opsApplied: 10, opsFailed: 0, passFailures: 0, rulesRestores: 1, configChanges: { applied: 2, rejected: 1, notFollowed: 0 } };

@@ -122,21 +122,31 @@ test('IPv6: apply stores EnableIPv6 and keeps weft\'s IPv4 leases, refuses to tu
   t.like(JSON.parse(show.stdout), { valid: true, config: { EnableIPv6: true, IPv6Network: 'fd18::/48', IPv6SubnetLen: 64 } });
 });
 
-test('release deletes only this host\'s lease', async (t) => {
+test('release deletes only this host\'s lease: its owner record borne out by its subnet file; a forged owner record naming this host is reported and left alone', async (t) => {
   const store = await EtcdStore.connect(etcd.spec());
   t.teardown(() => store.close());
   const lease = await store.grant(600);
+  const other = await store.grant(600);
   await store.txn([], [
     { op: 'put', key: '/rel/subnets/198.18.5.0-24', value: vxlanValue('192.0.2.5'), lease },
     { op: 'put', key: '/rel/weft/owners/198.18.5.0-24', value: '{"hostID":"me","hostname":"me","publicIP":"192.0.2.5"}', lease },
     { op: 'put', key: '/rel/subnets/198.18.6.0-24', value: vxlanValue('192.0.2.6') },
+    // Another host's lease, and a writer's owner record that names this host.
+    { op: 'put', key: '/rel/subnets/198.18.7.0-24', value: vxlanValue('192.0.2.7'), lease: other },
+    { op: 'put', key: '/rel/weft/owners/198.18.7.0-24', value: '{"hostID":"me","hostname":"me","publicIP":"192.0.2.7"}', lease: other },
   ]);
-  const spec = specFile(plainEtcd(etcd, '/rel'));
+  const dir = scratchDir('weft-rel-');
+  writeFileSync(join(dir, 'subnet.env'), 'FLANNEL_NETWORK=198.18.0.0/16\nFLANNEL_SUBNET=198.18.5.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n');
+  const spec = specFile(plainEtcd(etcd, '/rel'), `network:\n  cidr: 198.18.0.0/16\n  backend: {type: vxlan}\nhost:\n  subnetFile: ${join(dir, 'subnet.env')}\n  stateDir: ${join(dir, 'state')}\n`);
   const r = await runWeft(['release', '--spec', spec], { env: { ...process.env, WEFT_HOST_ID: 'me' } });
   t.is(r.code, 0, r.stderr);
   t.is(r.stdout, 'released 198.18.5.0/24\n');
-  t.deepEqual((await store.list('/rel/')).kvs.map((k) => k.key), ['/rel/subnets/198.18.6.0-24']);
-  t.regex((await runWeft(['release', '--spec', spec], { env: { ...process.env, WEFT_HOST_ID: 'me' } })).stdout, /nothing to release/);
+  t.regex(r.stderr, /^not released: \/rel\/subnets\/198\.18\.7\.0-24: its owner record names this host, but the lease publishes 192\.0\.2\.7, this host's address is .*, and neither its subnet file nor its cached state names this lease/m);
+  t.deepEqual((await store.list('/rel/subnets/')).kvs.map((k) => k.key), ['/rel/subnets/198.18.6.0-24', '/rel/subnets/198.18.7.0-24'], 'the other host\'s lease is still there');
+  t.true(await store.timeToLive(other) > 0, 'and its etcd lease');
+  t.is(await store.timeToLive(lease), -1, 'this host\'s etcd lease is revoked');
+  const again = await runWeft(['release', '--spec', spec], { env: { ...process.env, WEFT_HOST_ID: 'me' } });
+  t.regex(again.stdout, /nothing to release/);
 });
 
 test('mTLS with auth works; a wrong password exits 1 without echoing it', async (t) => {

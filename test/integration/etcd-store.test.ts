@@ -1,7 +1,9 @@
 // The etcd adapter against a real etcd: the KvStore contract, deadlines, TLS and auth.
 import test from 'ava';
+import { Etcd3 } from 'etcd3';
 import { EtcdStore } from '../../src/adapters/etcd.js';
 import { WeftError } from '../../src/core/errors.js';
+import { decodeLeaseAttrs } from '../../src/core/lease.js';
 import type { WatchEvent } from '../../src/core/store.js';
 import { EtcdCluster } from '../helpers/etcd.js';
 import { until } from '../helpers/procs.js';
@@ -52,6 +54,27 @@ test('watch delivers puts and deletes from a revision', async (t) => {
   await s.txn([], [{ op: 'delete', key: '/t3/a' }]);
   await until(() => seen.length >= 2, 5000);
   t.deepEqual(seen.map((e) => e.type), ['put', 'delete']);
+});
+
+test('values are read as Go reads their bytes (get, list and watch): invalid UTF-8 is one U+FFFD per byte and counts as stored', async (t) => {
+  const s = await EtcdStore.connect(etcd.spec());
+  t.teardown(() => s.close());
+  // Bytes no UTF-8 writer makes, put with etcd3 directly (weft's store writes text).
+  const raw = new Etcd3({ hosts: etcd.endpoints });
+  t.teardown(() => { raw.close(); });
+  const { revision } = await s.get('/t6/');
+  const seen: WatchEvent[] = [];
+  const w = await s.watch('/t6/', String(BigInt(revision) + 1n), { onEvents: (evs) => { seen.push(...evs); }, onBroken: () => undefined });
+  t.teardown(() => w.cancel());
+  const value = Buffer.concat([Buffer.from('{"PublicIP":"192.0.2.9","BackendType":"host-gw'), Buffer.from([0xe2, 0x82]), Buffer.from('","X":"'), Buffer.alloc(3000, 0xff), Buffer.from('"}')]);
+  await raw.put('/t6/198.18.9.0-24').value(value);
+  await until(() => seen.length >= 1, 5000);
+  const texts = [(await s.get('/t6/198.18.9.0-24')).kv?.value, (await s.list('/t6/')).kvs[0]?.value, seen[0]?.type === 'put' ? seen[0].kv.value : undefined];
+  for (const text of texts) {
+    const a = decodeLeaseAttrs(text ?? '');
+    t.true(a.ok, a.ok ? '' : `${value.length} stored bytes: ${a.reason}`);
+    if (a.ok) t.is(a.value.backendType, 'host-gw\ufffd\ufffd', 'two bad bytes, two U+FFFD (flanneld\'s reading)');
+  }
 });
 
 test('an unreachable etcd is a clear, typed error within the deadline', async (t) => {

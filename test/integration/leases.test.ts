@@ -3,6 +3,8 @@ import test from 'ava';
 import { formatPrefix } from '../../src/core/cidr.js';
 import { WeftError } from '../../src/core/errors.js';
 import { EtcdStore } from '../../src/adapters/etcd.js';
+import { silentLogger } from '../../src/adapters/log.js';
+import { releaseOwnLeases } from '../../src/agent/lease-release.js';
 import { EtcdCluster } from '../helpers/etcd.js';
 import { config, ip4, keeperFor, vxlanValue } from '../helpers/fleet.js';
 
@@ -96,7 +98,7 @@ test('a flanneld lease with our public IP is adopted; release deletes it and pee
   t.is(formatPrefix(held.subnet), '198.18.42.0/24');
   t.is(held.how, 'public-ip');
   t.is(await raw.timeToLive(lease), -1, "flanneld's old etcd lease is revoked after the take-over");
-  const released = await a.keeper.release();
+  const { released } = await releaseOwnLeases({ store: a.store, prefix: '/adopt', identity: { hostID: 'migrating-host', hostname: 'migrating-host' }, log: silentLogger }, { publicIP: ip4('192.0.2.30'), heldKeys: [] });
   t.is(released && formatPrefix(released), '198.18.42.0/24');
   t.is((await raw.list('/adopt/')).kvs.length, 0);
 });

@@ -7,7 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jsonLogger } from '../../src/adapters/log.js';
-import { Notifier } from '../../src/adapters/systemd.js';
+import { exec } from '../../src/adapters/exec.js';
+import { Notifier, takeNotifyEnvironment } from '../../src/adapters/systemd.js';
 import { NotifySocket } from '../helpers/notify.js';
 
 const withSocket = async (fn: (sock: NotifySocket) => Promise<void>): Promise<void> => {
@@ -31,6 +32,18 @@ test('messages arrive in the order they were asked for, even when not awaited on
       'WATCHDOG=1',
       'STOPPING=1\nSTATUS=stopping; the datapath and the lease stay in place',
     ]);
+  });
+});
+
+test('weft takes NOTIFY_SOCKET for systemd-notify alone: no other child inherits it (NotifyAccess=all would accept its messages)', async (t) => {
+  await withSocket(async (sock) => {
+    Object.assign(process.env, { NOTIFY_SOCKET: sock.path, WATCHDOG_USEC: '60000000', WATCHDOG_PID: String(process.pid) });
+    const n = new Notifier(takeNotifyEnvironment(process.env), jsonLogger({ write: () => undefined }));
+    const child = await exec('sh', ['-c', 'echo "${NOTIFY_SOCKET:-none} ${WATCHDOG_USEC:-none} ${WATCHDOG_PID:-none}"']);
+    t.is(child.stdout, 'none none none\n', 'a child (ip, iptables, wg, the outputs hook) sees none of them');
+    t.is(n.watchdogMs(process.pid), 60_000, 'the Notifier kept them');
+    await n.ready('leased 10.5.3.0/24, 2 peers');
+    t.deepEqual((await sock.count(1)).map((m) => m.msg), ['READY=1\nSTATUS=leased 10.5.3.0/24, 2 peers'], 'systemd-notify still reaches the socket');
   });
 });
 

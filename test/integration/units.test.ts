@@ -63,6 +63,7 @@ test('the units agree with weft\'s defaults: writable output directories, the Do
   for (const dir of [dirname(DEFAULTS.subnetFile), dirname(DEFAULTS.dockerFile), '/run/weft']) t.true(rw.includes(dir), `${dir} is writable`);
   t.regex(unit, /^Type=notify$/m);
   t.regex(unit, /^NotifyAccess=all$/m, 'systemd-notify is a child process');
+  t.regex(unit, /^PrivateMounts=yes$/m, 'weft mounts nothing');
   t.regex(unit, /^WatchdogSec=\d+s$/m);
   t.regex(unit, /^Restart=always$/m);
   t.regex(unit, /^RuntimeDirectoryPreserve=yes$/m, 'subnet.env survives a restart of weft (Docker reads it)');

@@ -23,7 +23,7 @@ const plan = (leases: ListedLease[], extra: { previous?: string; exclude?: strin
 const subnetOf = (d: ReturnType<typeof plan>) => (d.plan.kind === 'create' ? formatPrefix(d.plan.subnets.v4!) : d.plan.kind === 'reuse' ? d.plan.lease.subnetKey : d.plan.kind);
 
 test('an owned lease wins over the previous subnet and a public-IP match', (t) => {
-  const l = listing([{ subnet: '198.18.9.0-24', ip: '192.0.2.1' }, { subnet: '198.18.5.0-24', ip: '192.0.2.99', owner: 'me' }]);
+  const l = listing([{ subnet: '198.18.9.0-24', ip: '192.0.2.1' }, { subnet: '198.18.5.0-24', ip: '192.0.2.1', owner: 'me' }]);
   const d = plan(l, { previous: '198.18.7.0/24' });
   t.is(subnetOf(d), '198.18.5.0-24');
   t.like(d.plan, { kind: 'reuse', why: 'owned' });
@@ -93,4 +93,37 @@ test('fleet: one entry can never throw past itself, and quarantine keeps at most
   t.true([...fleet.quarantined.values()].every((q) => q.reason.length <= REASON_CAP + 40));
   fleet.update(`/p/subnets/x1049-${'k'.repeat(500)}`, undefined);
   t.is(fleet.quarantinedCount, QUARANTINE_CAP + 50, 'a deleted entry past the cap is forgotten too');
+});
+
+// Forged owner records (issue 28): any etcd writer can write an owner record naming any host.
+// `listing` writes weft's own shape (publicIP = the value's); these write other shapes.
+const forged = (subnet: string, ip: string, owner: { hostID: string; publicIP: string }): ListedLease[] =>
+  joinListing([kv(S + subnet, vxlanValue(ip))], [kv(O + subnet, JSON.stringify({ hostID: owner.hostID, hostname: 'x', publicIP: owner.publicIP }))], S, O);
+
+test('a forged owner record naming this host never makes it reuse or delete another host\'s lease', (t) => {
+  // Another host's lease (its value has its address); the record names us, with its address or ours.
+  for (const publicIP of ['192.0.2.5', '192.0.2.1']) {
+    const d = plan(forged('198.18.5.0-24', '192.0.2.5', { hostID: 'me', publicIP }));
+    t.like(d.plan, { kind: 'create', why: 'allocated' }, `owner publicIP ${publicIP}: not reused`);
+    t.not(subnetOf(d), '198.18.5.0/24');
+  }
+  // One outside the network would be deleted as this host's stale lease.
+  t.deepEqual(plan(forged('10.9.0.0-24', '192.0.2.5', { hostID: 'me', publicIP: '192.0.2.5' })).stale, [], 'not deleted');
+});
+
+test('a forged owner record naming another host on this host\'s lease does not renumber it: a record that disagrees with the value counts as none', (t) => {
+  const mine = forged('198.18.5.0-24', '192.0.2.1', { hostID: 'writer', publicIP: '192.0.2.201' });
+  t.like(plan(mine).plan, { kind: 'reuse', why: 'public-ip', lease: { subnetKey: '198.18.5.0-24' } });
+  t.like(plan(mine, { previous: '198.18.5.0/24' }).plan, { kind: 'reuse', why: 'previous' });
+  // A record that agrees (another host with this host's public IP, behind one NAT) is believed: not taken.
+  t.like(plan(forged('198.18.5.0-24', '192.0.2.1', { hostID: 'twin', publicIP: '192.0.2.1' })).plan, { kind: 'create' });
+});
+
+test('this host\'s own key whose value another writer replaced is taken back when the subnet is the one it held; an owner record with another address alone is not enough', (t) => {
+  // Our owner record, a writer's value (the record no longer agrees with it).
+  const taken = forged('198.18.5.0-24', '192.0.2.201', { hostID: 'me', publicIP: '192.0.2.1' });
+  t.like(plan(taken, { previous: '198.18.5.0/24' }).plan, { kind: 'reuse', why: 'owned' }, 'the subnet file names it: ours');
+  t.like(plan(taken).plan, { kind: 'create' }, 'nothing here bears the record out: left alone');
+  // An agreeing record naming this host at an address it no longer has, and no file naming it.
+  t.like(plan(forged('198.18.5.0-24', '192.0.2.99', { hostID: 'me', publicIP: '192.0.2.99' })).plan, { kind: 'create' });
 });

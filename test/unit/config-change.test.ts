@@ -4,7 +4,7 @@
 import test from 'ava';
 import { type Prefix, formatIP, formatPrefix, parseIPv4, parsePrefix } from '../../src/core/cidr.js';
 import { type NetworkConfig, checkNetworkConfig } from '../../src/core/config-check.js';
-import { bridgeChanges, classifyConfigChange, fleetEffects, retiredDevices } from '../../src/core/config-change.js';
+import { classifyConfigChange, fleetEffects, retiredDevices } from '../../src/core/config-change.js';
 import { planApply, strandReason } from '../../src/core/apply.js';
 import { joinListing } from '../../src/core/acquire.js';
 import type { ObservedRoute } from '../../src/core/datapath.js';
@@ -66,13 +66,6 @@ test('IPv4 off is a move to an IPv6-only lease, IPv6 on a move that keeps the IP
   t.like(classifyConfigChange(dual, OLD, { v4: pfx('198.18.1.0/24'), v6: pfx('2001:db8:0:1::/64') }, BACKENDS), { kind: 'move', why: 'the network has no IPv6 any more (this host holds 2001:db8:0:1::/64)' });
   t.like(classifyConfigChange(dual, dual, { v4: pfx('198.18.1.0/24'), v6: pfx('2001:db8:0:1::/64') }, BACKENDS), { kind: 'none' });
   t.like(classifyConfigChange(OLD, net('198.18.0.0/17', '{"Type":"udp"}'), own, BACKENDS), { kind: 'unusable' });
-});
-
-test('bridge outputs: MTU and subnet changes are named; nothing else is', (t) => {
-  const a = { mtu: 1450, network: pfx('198.18.0.0/17'), subnet: own.v4 };
-  t.deepEqual(bridgeChanges(a, a), []);
-  t.deepEqual(bridgeChanges(a, { ...a, mtu: 1500, network: pfx('198.18.0.0/16') }), ['FLANNEL_MTU 1450 -> 1500'], 'the network is not in Docker\'s options');
-  t.deepEqual(bridgeChanges(a, { ...a, subnet: pfx('198.18.9.0/24') }), ['FLANNEL_SUBNET 198.18.1.0/24 -> 198.18.9.0/24']);
 });
 
 test('retired devices: the old ones not wanted any more; a name wanted again is not retired', (t) => {

@@ -88,6 +88,14 @@ test('the agent not answering is a fail with the fix; the other checks still run
   t.regex(renderDoctor(fs), /FAIL {2}agent: agent not running[^\n]*\n {6}fix: start weft/);
 });
 
+test('something else answering on host.listen is a fail that says so, with where to look; the other checks still run', (t) => {
+  const fs = diagnose({ ...healthy, status: { kind: 'foreign', url: 'http://127.0.0.1:9473/status', reason: 'peers.known is a string, expected a number\x1b[2J' } });
+  t.is(find(fs, 'agent', 'fail')?.what, 'what answers on http://127.0.0.1:9473/status is not weft\'s status (peers.known is a string, expected a number\\x1b[2J): another process may hold host.listen');
+  t.regex(find(fs, 'agent')?.fix ?? '', /ss -ltnp/);
+  t.truthy(find(fs, 'overlay', 'ok'));
+  t.false(doctorOk(fs));
+});
+
 test('a not-ready daemon and a missing lease fail', (t) => {
   const notReady = { ...report, ready: false, reasons: ['etcd unreachable for 90s'] } as unknown as StatusReport;
   t.regex(find(diagnose({ ...healthy, status: { kind: 'answered', url: 'u', report: notReady } }), 'agent', 'fail')?.what ?? '', /not ready: etcd unreachable/);

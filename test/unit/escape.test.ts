@@ -1,7 +1,7 @@
 // Untrusted etcd text shown on a terminal, in a single-line field, or in JSON.
 import test from 'ava';
 import fc from 'fast-check';
-import { capText, safeLines, safeText } from '../../src/core/escape.js';
+import { capText, safeLines, safeText, terminalSafeJson } from '../../src/core/escape.js';
 
 test('safeText leaves ordinary text alone, including non-ASCII letters', (t) => {
   for (const s of ['vxlan', 'host-gw', '198.18.5.0/24', 'web-01.example', 'Zürich ☃ 東京', 'a\\nb']) t.is(safeText(s), s);
@@ -54,4 +54,16 @@ test('safeLines keeps lines apart, escapes each, and bounds their number', (t) =
   t.deepEqual(safeLines('{\n  "Network": "10.0.0.0/8"\r\n}', 10), ['{', '  "Network": "10.0.0.0/8"', '}']);
   t.deepEqual(safeLines('a\x1b[2Jb', 10), ['a\\x1b[2Jb']);
   t.deepEqual(safeLines('1\n2\n3\n4', 2), ['1', '2', '...[2 more lines]']);
+});
+
+test('terminalSafeJson: the same JSON value, with no control, separator or bidi character left raw', (t) => {
+  t.is(terminalSafeJson(JSON.stringify({ a: '\x9b2J\u202e\u2028\x7f', b: 'Zürich' })), '{"a":"\\u009b2J\\u202e\\u2028\\u007f","b":"Zürich"}');
+  fc.assert(fc.property(fc.jsonValue(), fc.string({ unit: 'binary' }), (v, s) => {
+    const doc = { v, s, [s]: s };
+    const flat = terminalSafeJson(JSON.stringify(doc));
+    const indented = terminalSafeJson(JSON.stringify(doc, null, 2));
+    // eslint-disable-next-line no-control-regex
+    const raw = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/u;
+    return !raw.test(flat) && !raw.test(indented) && JSON.stringify(JSON.parse(flat)) === JSON.stringify(doc) && JSON.stringify(JSON.parse(indented)) === JSON.stringify(doc);
+  }), { numRuns: 500 });
 });

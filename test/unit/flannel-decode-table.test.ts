@@ -10,11 +10,14 @@
 //             weft: decodeLeaseAttrs
 //   vxlan   — that, then vxlan_network.go handleSubnetEvents: json.Unmarshal(BackendData,
 //             &vxlanLeaseAttrs); weft: decodeLeaseAttrs + decodeVxlanData
+// An input is text; `stored(...)` makes it from bytes as the etcd adapter does (core/go-text.ts
+// storedText), for the cases where stored bytes are not valid UTF-8.
 import test from 'ava';
 import { formatIP, formatPrefix } from '../../src/core/cidr.js';
 import { checkNetworkConfig, effectiveSettings } from '../../src/core/config-check.js';
 import { decodeLeaseAttrs, decodeVxlanData, parseSubnetKey } from '../../src/core/lease.js';
 import { ConfigError, decodeNetworkConfig } from '../../src/core/network-config.js';
+import { storedText } from '../../src/core/go-text.js';
 import { backendFor } from '../../src/backends/index.js';
 
 type Stage = 'config' | 'backend' | 'key' | 'lease' | 'vxlan';
@@ -36,7 +39,8 @@ interface Case {
 
 const configOutcome = (text: string): Outcome => {
   try {
-    return { ok: true, values: Object.fromEntries(effectiveSettings(checkNetworkConfig(decodeNetworkConfig(text)))) };
+    const c = checkNetworkConfig(decodeNetworkConfig(text));
+    return { ok: true, values: { ...Object.fromEntries(effectiveSettings(c)), ...(c.backend.wireguard?.psk !== undefined ? { psk: c.backend.wireguard.psk } : {}) } };
   } catch (e) {
     if (e instanceof ConfigError) return { ok: false, reason: e.message };
     throw e;
@@ -95,6 +99,13 @@ const vxBackend = (opts: string): string => net16(`,"Backend":{"Type":"vxlan"${o
 const V6ONLY = '"EnableIPv4":false,"EnableIPv6":true';
 const MAC = '02:aa:bb:cc:dd:ee';
 const vxLease = (data: string): string => `{"PublicIP":"192.0.2.2","PublicIPv6":null,"BackendType":"vxlan","BackendData":${data}}`;
+/** What the etcd adapter makes of stored bytes: text pieces (UTF-8) and byte runs. */
+const stored = (...parts: (string | readonly number[])[]): string => storedText(Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : Buffer.from(p)))));
+const JSON_STRING = 'encoding/json unquote (utf8.DecodeRune: each byte of invalid UTF-8 is RuneError, 1)';
+const TOLOWER = 'pkg/backend/manager.go GetBackend (strings.ToLower: unicode.ToLower per rune, the simple mapping)';
+const WGKEY = 'pkg/backend/wireguard/device.go wgtypes.ParseKey (base64.StdEncoding, not strict)';
+const wgBackend = (psk: string): string => net16(`,"Backend":{"Type":"wireguard","PSK":"${psk}"}`);
+const PSK = 'YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWE=';
 const NESTED_5000 = `{"PublicIP":"10.0.0.1","BackendData":${'['.repeat(5000)}${']'.repeat(5000)}}`;
 
 const CASES: readonly Case[] = [
@@ -154,6 +165,13 @@ const CASES: readonly Case[] = [
   { stage: 'config', input: '{"Network":"10.3.0.0/16"} x', flanneld: 'reject', cite: 'encoding/json checkValid' },
   { stage: 'config', input: net16(`,"Pad":"${'x'.repeat(70000)}"`), flanneld: 'accept', cite: PARSE, deliberate: 'a config over 64 KiB is refused unread', reason: /over the 65,536-byte limit/ },
   { stage: 'config', input: net16(`,"X":${'['.repeat(40)}${']'.repeat(40)}`), flanneld: 'accept', cite: `${PARSE} (Go's limit is depth 10000)`, deliberate: 'nesting deeper than 32 levels is refused', reason: /nested deeper than 32 levels/ },
+  { stage: 'config', input: stored('{"Network":"10.3.0.0/16","Pad":"', new Array(30000).fill(0xff), '"}'), flanneld: 'accept', cite: `${PARSE}; ${JSON_STRING}`, want: N16 },
+  { stage: 'config', input: stored('{"Network":"10.3.0.0/16","Pad":"', new Array(66000).fill(0xff), '"}'), flanneld: 'accept', cite: PARSE, deliberate: 'a config over 64 KiB as stored is refused unread', reason: /^the network config is unreadable: value is 66,034 bytes, over the 65,536-byte limit$/ },
+  { stage: 'config', input: wgBackend(PSK), flanneld: 'accept', cite: WGKEY, want: { 'Backend.PSK': '(set)', psk: PSK } },
+  { stage: 'config', input: wgBackend(`${PSK.slice(0, 42)}F=`), flanneld: 'accept', cite: `${WGKEY}: non-zero padding bits, the same 32 bytes`, want: { 'Backend.PSK': '(set)', psk: PSK } },
+  { stage: 'config', input: wgBackend(`${PSK.slice(0, 20)}\\n${PSK.slice(20)}`), flanneld: 'accept', cite: `${WGKEY} (CR and LF ignored)`, want: { psk: PSK } },
+  { stage: 'config', input: wgBackend(PSK.slice(0, 43)), flanneld: 'reject', cite: `${WGKEY} (padding required)`, reason: /could not parse psk/ },
+  { stage: 'config', input: wgBackend(`${PSK.slice(0, 43)}==`), flanneld: 'reject', cite: WGKEY, reason: /could not parse psk/ },
   { stage: 'config', input: net16(',"Backend":"vxlan"'), flanneld: 'reject', cite: BTYPE, reason: /^error decoding Backend property of config: json: cannot unmarshal string/ },
   { stage: 'config', input: net16(',"Backend":{"Type":5}'), flanneld: 'reject', cite: BTYPE },
   { stage: 'config', input: net16(',"Backend":null'), flanneld: 'accept', cite: `${LITERAL} (RawMessage keeps null); ${BTYPE}`, want: { 'Backend.Type': '' } },
@@ -178,6 +196,10 @@ const CASES: readonly Case[] = [
   { stage: 'backend', input: net16(',"Backend":{"Type":"__proto__"}'), flanneld: 'reject', cite: 'pkg/backend/manager.go GetBackend', reason: /backend type "__proto__" is not supported/ },
   { stage: 'backend', input: net16(',"Backend":{"Type":"toString"}'), flanneld: 'reject', cite: 'pkg/backend/manager.go GetBackend (strings.ToLower first)' },
   { stage: 'backend', input: net16(',"Backend":{"Type":"Host-GW"}'), flanneld: 'accept', cite: 'pkg/backend/manager.go GetBackend (strings.ToLower)', want: { type: 'host-gw' } },
+  { stage: 'backend', input: net16(',"Backend":{"Type":"w\u0130reguard"}'), flanneld: 'accept', cite: TOLOWER, want: { type: 'wireguard' } },
+  { stage: 'backend', input: net16(',"Backend":{"Type":"HOST-GW"}'), flanneld: 'accept', cite: TOLOWER, want: { type: 'host-gw' } },
+  { stage: 'backend', input: net16(',"Backend":{"Type":"vxlan\u0307"}'), flanneld: 'reject', cite: `${TOLOWER} (a combining dot stays)` },
+  { stage: 'backend', input: stored('{"Network":"10.3.0.0/16","Backend":{"Type":"vxlan', [0xff], '"}}'), flanneld: 'reject', cite: `${JSON_STRING}; ${TOLOWER}`, reason: /backend type "vxlan\ufffd" is not supported/ },
   { stage: 'backend', input: net16(',"Backend":null'), flanneld: 'reject', cite: 'pkg/backend/manager.go GetBackend (unknown backend type: "")' },
   { stage: 'backend', input: '{"Network":"10.3.0.0/16"}', flanneld: 'accept', cite: `${BTYPE} (no Backend is udp); main.go registers pkg/backend/udp`, deliberate: 'weft implements vxlan and host-gw only', reason: /backend type "udp" is not supported/ },
   // --- subnet keys ------------------------------------------------------------------------------
@@ -215,6 +237,12 @@ const CASES: readonly Case[] = [
   { stage: 'lease', input: '{"PublicIP":"10.1.5.1","BackendData":null}', flanneld: 'accept', cite: `${LITERAL} (RawMessage.UnmarshalJSON keeps null)`, want: { backendData: 'null' } },
   { stage: 'lease', input: '{"PublicIP":"10.1.5.1","BackendData":{ "VNI" : 1 }} ', flanneld: 'accept', cite: LEASE, want: { backendData: '{"VNI":1}' } },
   { stage: 'lease', input: '{"PublicIP":"10.1.5.1"}}', flanneld: 'reject', cite: 'encoding/json checkValid' },
+  { stage: 'lease', input: stored('{"PublicIP":"192.0.2.2","BackendType":"host-gw', [0xe2, 0x82], '"}'), flanneld: 'accept', cite: `${LEASE}; ${JSON_STRING}`, want: { backendType: 'host-gw\ufffd\ufffd' } },
+  { stage: 'lease', input: stored('{"PublicIP":"192.0.2.2","BackendType":"', [0xf0, 0x9f, 0x98], [0xed, 0xa0, 0x80], [0xc0, 0xaf], '"}'), flanneld: 'accept', cite: `${LEASE}; ${JSON_STRING}`, want: { backendType: '\ufffd'.repeat(8) } },
+  { stage: 'lease', input: stored('{"PublicIP":"192.0.2.2","BackendType":"', [0xf0, 0x9f, 0x98, 0x80], [0xef, 0xbf, 0xbd], '"}'), flanneld: 'accept', cite: `${LEASE}; ${JSON_STRING} (valid runes kept, U+FFFD itself too)`, want: { backendType: '\u{1f600}\ufffd' } },
+  { stage: 'lease', input: stored('{"PublicIP":"192.0.2.2","X":"', new Array(4000).fill(0x80), '"}'), flanneld: 'accept', cite: `${LEASE}; ${JSON_STRING}`, want: { publicIP: '192.0.2.2' } },
+  { stage: 'lease', input: stored('{"PublicIP":"192.0.2.2","X":"', new Array(4100).fill(0x80), '"}'), flanneld: 'accept', cite: LEASE, deliberate: 'a value over 4 KiB as stored is quarantined unread', reason: /^value is 4,131 bytes, over the 4,096-byte limit$/ },
+  { stage: 'lease', input: stored('{"PublicIP":"192.0.2.2"', [0xff], '}'), flanneld: 'reject', cite: 'encoding/json checkValid (a byte that is no token)' },
   { stage: 'lease', input: NESTED_5000, flanneld: 'accept', cite: `${LEASE} (Go's depth limit is 10000)`, deliberate: 'a value over 4 KiB is quarantined unread (it used to crash every weft agent)', reason: /^value is 10,038 bytes, over the 4,096-byte limit$/ },
   // --- vxlan BackendData ------------------------------------------------------------------------
   { stage: 'vxlan', input: vxLease(`{"VNI":1,"VtepMAC":"${MAC}"}`), flanneld: 'accept', cite: VXLEASE, want: { vni: '1', vtepMAC: MAC } },

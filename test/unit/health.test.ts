@@ -133,6 +133,54 @@ test('a live config change: an unusable stored config and a pending Docker resta
   t.deepEqual(readiness(at({ config: { problem: '' } })).warnings, []);
 });
 
+test('weft status escapes every string of the report, the host identity\'s source included', (t) => {
+  const evil = '\x1b]0;owned\x07\x9b2J\u202e';
+  const rep = statusReport(at({
+    identity: { hostID: evil, source: evil, clash: evil }, version: evil,
+    backend: { type: evil, device: evil, mtu: 1450, implementation: evil },
+    lease: { subnet: evil, publicIP: evil, ipv6Subnet: evil, publicIPv6: evil, expiresAtMs: NOW + 1000, renewDueAtMs: NOW, lastRenewedAtMs: NOW, reacquiring: false },
+    reconcile: { ...base.reconcile, lastPassOk: false, lastError: evil, driftRepairs: { [evil]: 1 } },
+    etcd: { ...base.etcd, lastError: evil },
+  }));
+  const text = renderStatus({ ...rep, reasons: [evil], status: evil }, NOW);
+  // eslint-disable-next-line no-control-regex
+  t.false(/[\x00-\x09\x0b-\x1f\x7f-\x9f\u202e]/.test(text), text);
+});
+
+test('host.listen taken by another process: a warning (the host stays ready), in full on STATUS=, at start-up too', (t) => {
+  const problem = 'cannot listen on 127.0.0.1:9473 (host.listen): EADDRINUSE, another process is listening on that address';
+  const squatted = at({ listener: { address: '127.0.0.1:9473', problem, failures: 3 } });
+  const warning = `not serving /healthz, /readyz, /status and /metrics: ${problem}; retrying`;
+  t.deepEqual(readiness(squatted), { ready: true, reasons: [], warnings: [warning] });
+  t.is(statusLine(squatted), `leased 10.5.3.0/24, 12 peers; WARNING: ${warning}`);
+  t.is(statusLine({ ...squatted, phase: 'starting', step: 'acquiring a subnet lease' }), `starting: acquiring a subnet lease; WARNING: ${warning}`);
+  const serving = at({ listener: { address: '127.0.0.1:9473', problem: '', failures: 3 } });
+  t.deepEqual(readiness(serving).warnings, [], 'once it serves, past failures are only counted (/metrics)');
+  t.is(statusLine(serving), statusLine(base));
+});
+
+test('a stored config change pending (hold-down, rate limit): in /status and weft status with when it is applied, no warning', (t) => {
+  const s = at({ config: { problem: '', pending: { reason: 'hold-down', sinceMs: NOW - 2000, applyAtMs: NOW + 3000 } } });
+  t.deepEqual(readiness(s).warnings, []);
+  const rep = statusReport(s);
+  t.deepEqual(rep.configPending, { reason: 'hold-down', since: new Date(NOW - 2000).toISOString(), applyAt: new Date(NOW + 3000).toISOString() });
+  t.regex(renderStatus(rep, NOW), new RegExp(`^ {2}config +change pending \\(stored 2s ago\\); applied at ${new Date(NOW + 3000).toISOString().replace(/\./g, '\\.')} \\(in 3s, once stable for host\\.configHoldDown\\)$`, 'm'));
+  const limited = statusReport(at({ config: { problem: '', pending: { reason: 'rate-limit', sinceMs: NOW - 10_000, applyAtMs: NOW + 20_000 } } }));
+  t.regex(renderStatus(limited, NOW), /config +change pending \(stored 10s ago\); applied at .* \(in 20s, at most one change per host\.configMinInterval\)/);
+  t.is(statusReport(base).configPending, null);
+  t.false(renderStatus(statusReport(base), NOW).includes('  config '));
+});
+
+test('live following off: a newer stored config is a warning and a status row, used at the next start', (t) => {
+  const s = at({ config: { problem: '', pending: { reason: 'not-followed', sinceMs: NOW - 60_000 } } });
+  const r = readiness(s);
+  t.true(r.ready);
+  t.deepEqual(r.warnings, [`the stored network config changed at ${new Date(NOW - 60_000).toISOString()} and is not in use: live following is off (host.followConfig: false); it is used at the next start of weft`]);
+  const rep = statusReport(s);
+  t.deepEqual(rep.configPending, { reason: 'not-followed', since: new Date(NOW - 60_000).toISOString(), applyAt: null });
+  t.regex(renderStatus(rep, NOW), /^ {2}config +a newer stored config \(stored 1m ago\) is not applied: host\.followConfig is false; it is used at the next start$/m);
+});
+
 test('a listing that keeps failing while etcd answers other calls is a reason, with its error, once past the grace period; what a cap leaves out is shown', (t) => {
   const failing = (sinceMs: number) => at({ listings: [{ what: 'subnets', failingSinceMs: sinceMs, lastError: 'etcd list: answer too large or etcd too busy (8 RESOURCE_EXHAUSTED)' }, { what: 'config', failingSinceMs: 0, lastError: '' }] });
   t.true(readiness(failing(NOW - 30_000)).ready, 'within the grace period: a retry may still succeed');

@@ -25,8 +25,11 @@ const kv = (key: string, value: string): KeyValue => ({ key, value, lease: '7', 
 const dualValue = (n: number, mac4 = `0e:00:00:00:04:0${n}`, mac6 = `0e:00:00:00:06:0${n}`) =>
   `{"PublicIP":"192.0.2.${n}","PublicIPv6":"fd00:2::${n}","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${mac4}"},"BackendV6Data":{"VNI":1,"VtepMAC":"${mac6}"}}`;
 
+/** The address weft's owner record names for a value: its PublicIP, or on an IPv6-only lease its PublicIPv6. */
+const ownerIP = (value: string): string => { const v4 = /"PublicIP":"([^"]*)"/.exec(value)?.[1] ?? ''; return v4 === '0.0.0.0' ? /"PublicIPv6":"([^"]*)"/.exec(value)?.[1] ?? '' : v4; };
+
 function listing(entries: { key: string; value: string; owner?: string }[]): ListedLease[] {
-  return joinListing(entries.map((e) => kv(S + e.key, e.value)), entries.flatMap((e) => (e.owner ? [kv(O + e.key, JSON.stringify({ hostID: e.owner, hostname: e.owner, publicIP: 'x' }))] : [])), S, O);
+  return joinListing(entries.map((e) => kv(S + e.key, e.value)), entries.flatMap((e) => (e.owner ? [kv(O + e.key, JSON.stringify({ hostID: e.owner, hostname: e.owner, publicIP: ownerIP(e.value) }))] : [])), S, O);
 }
 
 test('turning IPv6 on keeps the IPv4 subnet: a new dual-stack key replaces the v4-only one', (t) => {

@@ -116,3 +116,9 @@ test('readProcSelf reads this process', (t) => {
   t.true((p.openFds ?? 0) >= 3);
   t.true((p.maxFds ?? 0) > 0);
 });
+
+test('weft_health_listen_failures_total counts failed attempts to listen on host.listen (0 when it is not set)', async (t) => {
+  const m = (s: HealthSnapshot): Promise<{ body: string }> => new Metrics({ snapshot: () => s, counters: () => COUNTERS }).text();
+  t.is(value((await m({ ...SNAPSHOT, listener: { address: '127.0.0.1:9473', problem: '', failures: 7 } })).body, 'weft_health_listen_failures_total'), 7);
+  t.is(value((await m(SNAPSHOT)).body, 'weft_health_listen_failures_total'), 0);
+});

@@ -37,6 +37,11 @@ test('an empty spec is all defaults', (t) => {
   t.deepEqual(spec.outputs, {});
 });
 
+test('live config following: on by default with a 5 s hold-down and at most one change per 30 s; each can be set', (t) => {
+  t.like(parseSpec('n.yaml', '').host, { followConfig: true, configHoldDownSeconds: 5, configMinIntervalSeconds: 30 });
+  t.like(parseSpec('n.yaml', 'host:\n  followConfig: false\n  configHoldDown: 1m\n  configMinInterval: 2m\n').host, { followConfig: false, configHoldDownSeconds: 60, configMinIntervalSeconds: 120 });
+});
+
 test('environment overrides win over the file', (t) => {
   const text = 'etcd:\n  endpoints: [http://192.0.2.1:2379]\nhost:\n  interfaceRegex: "^eth"\n  publicIP: 192.0.2.5\n';
   const spec = parseSpec('n.yaml', text, { WEFT_ETCD_ENDPOINTS: 'http://192.0.2.7:2379, http://192.0.2.8:2379', WEFT_ETCD_PREFIX: '/x//y/', WEFT_INTERFACE: 'ens3', WEFT_PUBLIC_IP: '192.0.2.9' });
@@ -91,6 +96,8 @@ const malformed: [string, string, string][] = [
   ['IPv6 cidr', 'network:\n  cidr: fd00::/48\n', 'n.yaml:2:9: network.cidr must be an IPv4 CIDR'],
   ['leading zeros in cidr', 'network:\n  cidr: 10.244.00.0/16\n', 'n.yaml:2:9: network.cidr must be an IPv4 CIDR'],
   ['host bits set', 'network:\n  cidr: 10.244.1.0/16\n', 'n.yaml:2:9: network.cidr 10.244.1.0/16 has host bits set'],
+  ['half of IPv4', 'network:\n  cidr: 0.0.0.0/1\n', 'n.yaml:2:9: network.cidr 0.0.0.0/1 overlaps 0.0.0.0/8 ("this network"); use a private range such as 10.244.0.0/16'],
+  ['link-local cidr', 'network:\n  cidr: 169.254.0.0/16\n', 'n.yaml:2:9: network.cidr 169.254.0.0/16 overlaps the link-local block 169.254.0.0/16'],
   ['cidr as a number', 'network:\n  cidr: 10\n', 'n.yaml:2:9: network.cidr must be an IPv4 CIDR, got 10'],
   ['subnetLen too long', 'network:\n  cidr: 10.244.0.0/16\n  subnetLen: 31\n', 'n.yaml:3:14: network.subnetLen must be an integer 1..30, got 31'],
   ['subnetLen too short for four subnets', 'network:\n  cidr: 10.244.0.0/16\n  subnetLen: 17\n', 'n.yaml:3:14: network.subnetLen: network must be able to accommodate at least four subnets'],
@@ -130,6 +137,9 @@ const malformed: [string, string, string][] = [
   ['relative hook path', 'host:\n  onOutputsChanged: restart-docker\n', 'n.yaml:2:21: host.onOutputsChanged must be an absolute path'],
   ['maxPeers zero', 'host:\n  maxPeers: 0\n', 'n.yaml:2:13: host.maxPeers must be an integer 1..10000000, got 0'],
   ['maxPeers as text', 'host:\n  maxPeers: many\n', 'n.yaml:2:13: host.maxPeers must be an integer'],
+  ['followConfig as a string', 'host:\n  followConfig: "no"\n', 'n.yaml:2:17: host.followConfig must be true or false, got "no"'],
+  ['no config hold-down', 'host:\n  configHoldDown: 0s\n', 'n.yaml:2:19: host.configHoldDown must be a whole number of seconds of at least 1s'],
+  ['config interval in ms', 'host:\n  configMinInterval: 500ms\n', 'n.yaml:2:22: host.configMinInterval must be a whole number of seconds of at least 1s'],
 ];
 
 test('host.maxPeers: 65,536 by default, as given otherwise', (t) => {

@@ -187,6 +187,28 @@ test('plan: a clashing key goes to the older lease; own key and own IP are skipp
   ]);
 });
 
+test('plan: a subnet in two keys (`S-24` and `S-24&V-64`) goes to the older lease, whatever the order; the copy is skipped with a reason', (t) => {
+  const value = (n: number, key: string) => `{"PublicIP":"192.0.2.${n}","PublicIPv6":null,"BackendType":"wireguard","BackendData":{"PublicKey":"${key}","Port":51820}}`;
+  const judged = (subnetKey: string, v: string, rev: string): PeerLease => { const r = validatePeerLease(subnetKey, v, WG, rev); if (!r.ok) throw new Error(r.reason); return r.lease; };
+  const real = judged('198.18.5.0-24', value(15, keyOf(5)), '5');
+  const copy = judged('198.18.5.0-24&fd18:0:0:5::-64', value(99, keyOf(99)), '9');
+  t.is(copy.subnet && formatPrefix(copy.subnet), '198.18.5.0/24', 'the copy claims the same IPv4 subnet');
+  for (const order of [[real, copy], [copy, real]]) {
+    const d = wireguard.desired({ config: WG, own: { v4: own }, facts, routes: underlay, peers: order, mtu: 1420, vtepMAC: '', wireguard: { privateKeyFile: KEY_FILE, publicKey: pub } });
+    const dev = d.devices[0];
+    if (dev?.kind !== 'wireguard') throw new Error('no wireguard device');
+    t.deepEqual([...dev.peers.values()].map((p) => `${p.publicKey} ${p.allowedIPs.map(formatPrefix).join(',')}`), [`${keyOf(5)} 198.18.5.0/24`], 'only the older lease gets the allowed IPs');
+    t.deepEqual(d.skipped, [{ subnetKey: '198.18.5.0-24&fd18:0:0:5::-64', reason: 'subnet 198.18.5.0/24 is also claimed by the older lease 198.18.5.0-24' }]);
+    t.is(d.peersProgrammed, 1);
+  }
+  // A copy that loses the subnet claims no key either: the real host keeps its peer when the
+  // copy also reuses its public key.
+  const both = judged('198.18.5.0-24&fd18:0:0:7::-64', value(98, keyOf(5)), '11');
+  const d = wireguard.desired({ config: WG, own: { v4: own }, facts, routes: underlay, peers: [both, real], mtu: 1420, vtepMAC: '', wireguard: { privateKeyFile: KEY_FILE, publicKey: pub } });
+  const dev = d.devices[0];
+  t.is(dev?.kind === 'wireguard' ? dev.peers.get(keyOf(5))?.endpoint : '', '192.0.2.15:51820');
+});
+
 test('a changed PSK is set again on every peer (its fingerprint differs); the same PSK changes nothing', (t) => {
   const d = wireguard.desired({ config: WG, own: { v4: own }, facts, routes: underlay, peers: [peer(2)], mtu: 1420, vtepMAC: '', wireguard: { privateKeyFile: KEY_FILE, publicKey: pub, presharedKeyFile: '/p', presharedKeyTag: pskTag('new') } });
   const dev = d.devices[0];

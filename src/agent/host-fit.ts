@@ -1,0 +1,56 @@
+/**
+ * Judges a network config against this host before anything is derived from it, at start and on
+ * every live change: everything that makes a config unusable here, with the reason. The host's
+ * links and routes are looked at afresh (they change: DHCP, a VPN coming up), the etcd endpoints
+ * by address; core/config-fit.ts and core/host-facts.ts decide.
+ */
+import { type IP, type Prefix, parseIP } from '../core/cidr.js';
+import type { NetworkConfig } from '../core/config-check.js';
+import { configMisfit, endpointHosts, linkAddresses } from '../core/config-fit.js';
+import { type HostFacts, familyRefusal } from '../core/host-facts.js';
+import { ConfigError } from '../core/network-config.js';
+import type { Spec } from '../core/spec.js';
+import { backendFor } from '../backends/index.js';
+import type { Backend } from '../backends/types.js';
+import { listLinks, listRoutes } from '../adapters/iproute2.js';
+import { resolveNames } from '../adapters/resolve.js';
+
+/** What a config is judged against: the spec, the host's facts, and the fabric it runs or ran (core/config-fit.ts fabricPrefixes). */
+export interface FitContext {
+  readonly spec: Spec;
+  readonly facts: HostFacts;
+  readonly fabric: readonly Prefix[];
+}
+
+/** The etcd endpoints by address: literals as they are, names resolved (one that does not resolve is left out). */
+async function etcdAddresses(endpoints: readonly string[]): Promise<{ endpoint: string; ip: IP }[]> {
+  const hosts = endpointHosts(endpoints);
+  const names = hosts.filter((h) => parseIP(h.host) === undefined).map((h) => h.host);
+  const resolved = names.length > 0 ? await resolveNames(names) : new Map<string, string[]>();
+  return hosts.flatMap(({ endpoint, host }) => (resolved.get(host) ?? [host]).flatMap((a) => { const ip = parseIP(a); return ip ? [{ endpoint, ip }] : []; }));
+}
+
+/** The backend a config names, or why weft cannot run it. */
+function backendOf(config: NetworkConfig): Backend | string {
+  try { return backendFor(config.backend.type); } catch (e) { if (e instanceof ConfigError) return e.message; throw e; }
+}
+
+/**
+ * Why this host cannot use `config` (a sentence for the log and status), or undefined when it
+ * can: a backend weft lacks or that refuses this host, an address family the host cannot serve,
+ * a network that would take over the host's own addresses, LANs, gateway or etcd endpoints or
+ * touches a reserved block, an overlay MTU the underlay cannot carry.
+ */
+export async function hostRefusal(config: NetworkConfig, c: FitContext): Promise<string | undefined> {
+  const backend = backendOf(config);
+  if (typeof backend === 'string') return backend;
+  if (backend.type === 'wireguard' && config.ipv6) return 'weft\'s wireguard backend carries IPv4 only: IPv6 over WireGuard is not built yet; use vxlan or host-gw for an IPv6 network';
+  const refused = familyRefusal(config, c.facts) ?? backend.refusal(c.facts);
+  if (refused) return refused;
+  const [links, routes, etcd] = await Promise.all([listLinks(), listRoutes(), etcdAddresses(c.spec.etcd.endpoints)]);
+  const overlay = backend.mtu(config, c.facts, c.spec.host.mtu);
+  return configMisfit({
+    config, facts: c.facts, around: { addresses: linkAddresses(links), routes, etcd }, fabric: c.fabric,
+    mtu: { overlay, carried: c.facts.ifaceMTU - backend.overheadBytes, overheadBytes: backend.overheadBytes, fixedByHost: c.spec.host.mtu !== undefined },
+  });
+}
