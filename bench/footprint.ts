@@ -6,13 +6,12 @@
  * start-up. Usage: node dist/bench/footprint.js [--idle 60] [--starts 3] [--bundle] (--bundle: run the
  * one-file bundle dist/weft.mjs instead of dist/src)
  */
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import { Lab } from '../test/helpers/lab.js';
 import { run, sleep } from '../test/helpers/procs.js';
 import { vxlanValue } from '../test/helpers/fleet.js';
-import { EtcdAgent, macFor, median, procMemoryMB, table, unitEnvironment, weftEntry } from './lib/lab-bench.js';
+import { EtcdAgent, TICK, cpuParts, cpuTicks, macFor, median, procMemoryMB, table, unitEnvironment, weftEntry } from './lib/lab-bench.js';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -21,15 +20,6 @@ function arg(name: string, fallback: number): number {
 const idleS = arg('idle', 60);
 const starts = arg('starts', 3);
 const entry = weftEntry();
-const TICK = 100; // USER_HZ
-
-/** utime, stime, cutime, cstime in clock ticks (fields 14-17 of /proc/PID/stat; cutime/cstime: children waited for). */
-function cpuParts(pid: number): number[] {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  // fields after "pid (comm) ": state is [0]
-  return [11, 12, 13, 14].map((i) => Number(f[i] ?? 0));
-}
-const cpuTicks = (pid: number): number => cpuParts(pid).reduce((s, x) => s + x, 0);
 const lab = await Lab.create({ hosts: 1 });
 try {
   const [h] = lab.hosts;

@@ -84,3 +84,16 @@ export function procMemoryMB(pid: number): { rss: number; hwm: number; anon: num
   const mb = (k: string): number => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(s)?.[1]) / 1024;
   return { rss: mb('VmRSS'), hwm: mb('VmHWM'), anon: mb('RssAnon'), file: mb('RssFile') };
 }
+
+/** Clock ticks per second of /proc/PID/stat's times (USER_HZ). */
+export const TICK = 100;
+
+/** utime, stime, cutime, cstime in clock ticks (fields 14-17 of /proc/PID/stat; cutime/cstime: children waited for). */
+export function cpuParts(pid: number): number[] {
+  const f = readFileSync(`/proc/${String(pid)}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  // fields after "pid (comm) ": state is [0]
+  return [11, 12, 13, 14].map((i) => Number(f[i] ?? 0));
+}
+
+/** A process's CPU time with its children's, in clock ticks. */
+export const cpuTicks = (pid: number): number => cpuParts(pid).reduce((s, x) => s + x, 0);

@@ -1,22 +1,29 @@
 /**
  * The etcd v3 adapter: the only module that imports `etcd3`. It adds what etcd3 lacks: a
  * deadline on every unary call (a hung member otherwise blocks forever), one retry policy we
- * control, and foreign errors mapped once into weft's typed errors. Watches are reported as
- * broken on any cancellation so the caller re-lists (etcd3 silently drops some watchers).
+ * control, foreign errors mapped once into weft's typed errors, listings bounded whatever is
+ * stored (adapters/etcd-range.ts) and watches with a liveness check of their own
+ * (adapters/etcd-watch.ts), reported as broken on any cancellation so the caller re-lists.
  */
 import { readFile } from 'node:fs/promises';
 import { ConsecutiveBreaker, circuitBreaker, handleWhen, retry } from 'cockatiel';
-import { Etcd3, type ICallable, type IOptions, WatchClient, isRecoverableError } from 'etcd3';
+import { Etcd3, GRPCResourceExhastedError, GRPCUnavailableError, type ICallable, type IOptions, isRecoverableError } from 'etcd3';
 import { mapEtcdError } from './etcd-errors.js';
+import { type PageRequest, type RawKV, listPaged, rangeEnd } from './etcd-range.js';
+import { EtcdWatch, WATCH_TIMINGS, type WatchStream, type WatchTimings } from './etcd-watch.js';
 import { WeftError } from '../core/errors.js';
 import { storedText } from '../core/go-text.js';
 export { mapEtcdError } from './etcd-errors.js';
+export { rangeEnd } from './etcd-range.js';
 import type { EtcdSpec } from '../core/spec.js';
-import type { Compare, KeyValue, KvStore, Op, WatchCallbacks, WatchEvent, WatchHandle } from '../core/store.js';
+import { RECEIVE_LIMIT_BYTES } from '../core/store-limits.js';
+import type { Compare, KeyValue, KvStore, Listing, Op, ReadLimits, WatchCallbacks, WatchHandle } from '../core/store.js';
 
 export interface EtcdOptions {
   /** Deadline of each unary call. */
   readonly callTimeoutMs?: number;
+  /** The watches' liveness check (default WATCH_TIMINGS). */
+  readonly watchTimings?: WatchTimings;
 }
 
 /**
@@ -46,16 +53,6 @@ function requireLeader(client: Etcd3): ICallable<unknown> {
 
 const B = (s: string): Buffer => Buffer.from(s, 'utf8');
 
-/** The key just past every key starting with `prefix`. */
-export function rangeEnd(prefix: string): Buffer {
-  const b = Buffer.from(prefix, 'utf8');
-  for (let i = b.length - 1; i >= 0; i--) {
-    if ((b[i] ?? 0) < 0xff) { const end = b.subarray(0, i + 1); end[i] = (end[i] ?? 0) + 1; return end; }
-  }
-  return Buffer.from([0]);
-}
-
-interface RawKV { key: Buffer; value: Buffer; lease: string; mod_revision: string; create_revision: string }
 const toKV = (kv: RawKV): KeyValue => ({
   key: kv.key.toString('utf8'), value: storedText(kv.value), lease: kv.lease || '0',
   modRevision: kv.mod_revision, createRevision: kv.create_revision,
@@ -80,6 +77,13 @@ const opOf = (o: Op): Record<string, unknown> => (o.op === 'put'
   ? { request_put: { key: B(o.key), value: B(o.value), lease: o.lease ?? '0' } }
   : { request_delete_range: { key: B(o.key) } });
 
+/**
+ * An error that says the member is down or not answering (network, deadline, unavailable), as
+ * etcd3 judges it, except an answer over the receive limit. Not a lease that expired, a
+ * permission or a compaction: those must not open a member's circuit breaker.
+ */
+const memberFault = (e: Error): boolean => isRecoverableError(e) && !(e instanceof GRPCResourceExhastedError);
+
 /** Build etcd3 options from the spec: endpoints, TLS (a CA alone works), auth from a file. */
 export async function etcdClientOptions(spec: EtcdSpec, opts: EtcdOptions = {}): Promise<IOptions> {
   const timeout = opts.callTimeoutMs ?? 5000;
@@ -100,30 +104,36 @@ export async function etcdClientOptions(spec: EtcdSpec, opts: EtcdOptions = {}):
     ...(spec.username && password ? { auth: { username: spec.username, password: password.toString('utf8').replace(/\r?\n$/, ''), callOptions } } : {}),
     defaultCallOptions: callOptions,
     dialTimeout: timeout,
-    // A member that is cut off the network answers nothing, not even "no leader": the watch on
-    // it would stay open and silent. gRPC keepalive pings on channels with active streams find
-    // the dead connection within about 8 s and fail the stream, so weft re-lists elsewhere.
-    // (etcd answers pings more often than every 5 s with GOAWAY: --grpc-keepalive-min-time; 6 s keeps clear of it.)
-    grpcOptions: { 'grpc.keepalive_time_ms': 6000, 'grpc.keepalive_timeout_ms': 3000, 'grpc.keepalive_permit_without_calls': 0 },
+    // No gRPC keepalive: grpc-js pings connections it is closing gracefully too, and a ping
+    // there fails and kills the streams still draining on it (grpc/grpc-node#3068). etcd3
+    // closes every channel of a member on any call error, so each error killed the watches six
+    // seconds later, whose errors did it again: a watch restart every 8-10 s on idle hosts
+    // (issue 28). A cut-off member is found by the watches' own liveness check instead
+    // (adapters/etcd-watch.ts), unary calls by their deadline.
+    // The receive limit is deliberate (core/store-limits.ts): a larger answer fails alone and unbuffered.
+    grpcOptions: { 'grpc.max_receive_message_length': RECEIVE_LIMIT_BYTES },
     faultHandling: {
       // Fail over: a call refused by one member (down, restarting) is tried on the next one at
       // once. Slower retries happen at weft's own level, with backoff, never blocking other
-      // work; the outer deadline in EtcdStore.call bounds the whole chain.
-      global: retry(handleWhen((e) => isRecoverableError(e)), { maxAttempts: spec.endpoints.length }),
-      host: () => circuitBreaker(handleWhen(() => true), { halfOpenAfter: 2000, breaker: new ConsecutiveBreaker(2) }),
+      // work; the outer deadline in EtcdStore.call bounds the whole chain. An answer over the
+      // receive limit is no fault of the member: the same request would be too large anywhere.
+      global: retry(handleWhen((e) => memberFault(e)), { maxAttempts: spec.endpoints.length }),
+      host: () => circuitBreaker(handleWhen((e) => memberFault(e)), { halfOpenAfter: 2000, breaker: new ConsecutiveBreaker(2) }),
     },
   };
 }
 
 export class EtcdStore implements KvStore {
   private client: Etcd3;
+  private readonly watchTimings: WatchTimings;
   /** How often a wedged etcd3 client was replaced (for metrics and tests). */
   clientResets = 0;
   /** Calls, failed calls and the last answer, for readiness and metrics. */
   readonly stats = { calls: 0, errors: 0, lastOkAtMs: 0, lastError: '' };
 
-  private constructor(private readonly options: IOptions, private readonly timeoutMs: number) {
+  private constructor(private readonly options: IOptions, private readonly timeoutMs: number, watchTimings?: WatchTimings) {
     this.client = new Etcd3(options);
+    this.watchTimings = watchTimings ?? WATCH_TIMINGS;
   }
 
   /**
@@ -140,7 +150,7 @@ export class EtcdStore implements KvStore {
   }
 
   static async connect(spec: EtcdSpec, opts: EtcdOptions = {}): Promise<EtcdStore> {
-    return new EtcdStore(await etcdClientOptions(spec, opts), opts.callTimeoutMs ?? 5000);
+    return new EtcdStore(await etcdClientOptions(spec, opts), opts.callTimeoutMs ?? 5000, opts.watchTimings);
   }
 
   private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
@@ -166,15 +176,21 @@ export class EtcdStore implements KvStore {
     }
   }
 
+  /** One key, read as a listing of it: a value over 64 KiB (or over the receive limit) is a quarantine marker. */
   async get(key: string): Promise<{ kv?: KeyValue; revision: string }> {
-    const res = await this.call('get', () => this.client.kv.range({ key: B(key) }));
-    const first = res.kvs[0] as RawKV | undefined;
-    return { ...(first ? { kv: toKV(first) } : {}), revision: res.header.revision };
+    const { kvs, revision } = await listPaged((req) => this.rangePage('get', req), key, { exact: true }, toKV);
+    const first = kvs[0];
+    return { ...(first ? { kv: first } : {}), revision };
   }
 
-  async list(prefix: string): Promise<{ kvs: KeyValue[]; revision: string }> {
-    const res = await this.call('list', () => this.client.kv.range({ key: B(prefix), range_end: rangeEnd(prefix) }));
-    return { kvs: (res.kvs as RawKV[]).map(toKV), revision: res.header.revision };
+  async list(prefix: string, limits: ReadLimits = {}): Promise<Listing> {
+    return listPaged((req) => this.rangePage('list', req), prefix, limits, toKV);
+  }
+
+  /** One Range request, under the call deadline. */
+  private async rangePage(what: string, req: PageRequest): Promise<{ kvs: RawKV[]; more: boolean; revision: string }> {
+    const res = await this.call(what, () => this.client.kv.range(req));
+    return { kvs: res.kvs, more: res.more, revision: res.header.revision };
   }
 
   async txn(compares: readonly Compare[], ops: readonly Op[]): Promise<{ succeeded: boolean; revision: string }> {
@@ -225,43 +241,26 @@ export class EtcdStore implements KvStore {
    * pending, and after an etcd restart with auth on could stop answering watch creations. weft
    * re-lists on any broken watch anyway, so here a watch simply ends (once) and is closed.
    */
-  async watch(prefix: string, fromRevision: string, cb: WatchCallbacks): Promise<WatchHandle> {
-    const stream = await this.call('watch', () => new WatchClient(requireLeader(this.client)).watch());
-    let broken = false;
-    let created = false;
-    const close = (): void => { try { stream.cancel(); } catch { /* already closed */ } };
-    const breakOnce = (reason: string): void => {
-      if (broken) return;
-      broken = true;
-      close();
-      if (created) cb.onBroken(reason);
-    };
-    const ready = new Promise<void>((resolve, reject) => {
-      stream.on('data', (res) => {
-        if (broken) return;
-        if (res.created && !created) { created = true; resolve(); }
-        if (res.canceled || (res.compact_revision !== '0' && res.compact_revision !== '')) {
-          if (!created) reject(new WeftError('E_ETCD', `etcd watch: cancelled at creation (${res.cancel_reason || `compacted at ${res.compact_revision}`})`, { retryable: true }));
-          breakOnce(`watch cancelled: ${res.cancel_reason || `compacted at ${res.compact_revision}`}`);
-          return;
-        }
-        const events: WatchEvent[] = res.events.map((ev) => (ev.type === 'Delete'
-          ? { type: 'delete', key: ev.kv.key.toString('utf8'), modRevision: ev.kv.mod_revision }
-          : { type: 'put', kv: toKV(ev.kv as unknown as RawKV) }));
-        if (events.length > 0) cb.onEvents(events, res.header.revision);
-      });
-      stream.on('error', (e) => { if (!created) reject(e); breakOnce(`watch error: ${e.message}`); });
-      stream.on('end', () => { if (!created) reject(new Error('watch stream ended')); breakOnce('watch stream ended'); });
-    });
-    stream.write({ create_request: { key: B(prefix), range_end: rangeEnd(prefix), start_revision: fromRevision } });
+  async watch(prefix: string, fromRevision: string, cb: WatchCallbacks, limits: ReadLimits = {}): Promise<WatchHandle> {
+    const pool = requireLeader(this.client);
+    // As etcd3's WatchClient, but keeping the member, and without its rule that a stream error
+    // marks the member failed: one dropped connection breaks both watches at once, and two marks
+    // opened the breaker, so the re-lists were refused for 2 s. Calls measure the member; a
+    // watch marks it only when it stops answering.
+    const { stream, member } = await this.call('watch', () => pool.withConnection('Watch', ({ resource, client, metadata }) => ({
+      stream: (client as unknown as { watch(m: unknown): WatchStream }).watch(metadata), member: resource,
+    })));
+    // Silent: two failures open the member's circuit breaker (ConsecutiveBreaker(2) above), so for
+    // 2 s calls go to the other members: the re-list that follows does not wait on this one.
+    const silent = (): void => { const e = new GRPCUnavailableError('watch not answering'); pool.markFailed(member, e); pool.markFailed(member, e); };
+    const w = new EtcdWatch(stream, { prefix, fromRevision, limits, decode: toKV, timings: this.watchTimings, cb, silent });
     try {
-      await this.call('watch', () => ready);
+      await this.call('watch', () => w.ready);
     } catch (e) {
-      broken = true;
-      close();
+      w.close();
       throw e;
     }
-    return { cancel: () => { broken = true; close(); return Promise.resolve(); } };
+    return { cancel: () => { w.close(); return Promise.resolve(); } };
   }
 
   async close(): Promise<void> {

@@ -23,6 +23,7 @@ import { readTextIfExists, writeFileAtomic } from '../adapters/files.js';
 import { ETCD_BACKOFF } from '../core/backoff.js';
 import type { HostPort } from './reconciler.js';
 import { Backoff, sleep } from './retry.js';
+import { configText } from '../core/store-limits.js';
 
 
 /** How start-up judges the stored config against this host, and hears why it waits. */
@@ -56,7 +57,7 @@ export async function fleetConfig(store: KvStore, spec: Spec, log: Logger, signa
         log.warn('no network config in etcd and none in the spec; waiting', { key, retryInMs });
         await sleep(retryInMs, signal);
       } else {
-        const stored = checkNetworkConfig(decodeNetworkConfig(kv.value));
+        const stored = checkNetworkConfig(decodeNetworkConfig(configText(kv)));
         const refused = await judge?.refusal(stored);
         if (refused !== undefined) {
           const retryInMs = backoff.next();

@@ -22,6 +22,7 @@ import type { KvStore } from '../core/store.js';
 import type { Logger } from '../adapters/log.js';
 import { PrefixMirror } from './prefix-mirror.js';
 import { message, retrying } from './retry.js';
+import { unreadReason } from '../core/store-limits.js';
 
 /** The config a host runs: checked, and the text it came from (for the cached state). */
 export interface RunningConfig {
@@ -70,7 +71,8 @@ export class ConfigFollower {
   constructor(private readonly d: ConfigFollowerDeps) {
     this.pace = new ConfigPace(d.pace);
     this.clock = d.clock ?? Date;
-    this.mirror = new PrefixMirror({ store: d.store, prefix: d.key, log: d.log, clock: this.clock, onChange: (keys) => { if (keys.has(d.key)) this.observe(); } });
+    // The key alone, not every key starting with it: junk under `<prefix>/config…` is not read.
+    this.mirror = new PrefixMirror({ store: d.store, prefix: d.key, log: d.log, clock: this.clock, limits: { exact: true }, onChange: (keys) => { if (keys.has(d.key)) this.observe(); } });
   }
 
   /** Mirror the key (waiting out an etcd outage); a change since start-up is taken up like any other. */
@@ -85,6 +87,10 @@ export class ConfigFollower {
     await this.mirror.stop();
     await this.chain;
   }
+
+  /** The listing of the config key: failing since when (0: it follows etcd) and why. */
+  get listing(): { readonly failingSinceMs: number; readonly lastError: string } { return this.mirror.stats; }
+  get watchRestarts(): number { return this.mirror.stats.watchRestarts; }
 
   /** Resolves when every change due so far has been handled. */
   async idle(): Promise<void> { await this.chain; }
@@ -134,6 +140,10 @@ export class ConfigFollower {
   private async check(text: string | null): Promise<Outcome> {
     const running = this.d.current();
     if (text === null) return this.reject('the network config was deleted from etcd');
+    // A value too large to be read arrives as '' with a marker (core/store-limits.ts): say its size.
+    const kv = this.mirror.snapshot.get(this.d.key);
+    const unread = kv && kv.value === text ? unreadReason(kv) : undefined;
+    if (unread !== undefined) return this.reject(`the new network config is unreadable: ${unread}`);
     let next: NetworkConfig;
     try {
       next = checkNetworkConfig(decodeNetworkConfig(text));

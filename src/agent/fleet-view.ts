@@ -10,10 +10,11 @@ import type { NetworkConfig } from '../core/config-check.js';
 import { Fleet } from '../core/fleet.js';
 import { subnetsPrefix } from '../core/owner.js';
 import type { PeerLease } from '../core/peer-lease.js';
+import { DEFAULT_MAX_PEERS, fleetLimits } from '../core/store-limits.js';
 import type { KeyValue, KvStore } from '../core/store.js';
 import type { Logger } from '../adapters/log.js';
 import { LimitedLog } from './limited-log.js';
-import { PrefixMirror } from './prefix-mirror.js';
+import { type MirrorSeed, PrefixMirror } from './prefix-mirror.js';
 import { retrying } from './retry.js';
 
 export interface FleetViewDeps {
@@ -28,19 +29,39 @@ export interface FleetViewDeps {
   readonly onOwnKeyChanged: () => void;
   /** Peers changed: these subnet keys (undefined: any, e.g. after a move). */
   readonly onPeersChanged: (subnetKeys?: ReadonlySet<string>) => void;
+  /** host.maxPeers: at most this many peers programmed, ENTRIES_PER_PEER times as many entries kept (core/store-limits.ts; default DEFAULT_MAX_PEERS). */
+  readonly maxPeers?: number;
+}
+
+/** The fleet's caps and how much they leave out now (for /status, /metrics and the log). */
+export interface FleetCaps {
+  readonly maxPeers: number;
+  readonly maxEntries: number;
+  /** Entries of subnets/ not kept (the youngest). */
+  readonly entriesLeftOut: number;
+  /** Valid leases not programmed (the youngest). */
+  readonly peersLeftOut: number;
 }
 
 export class FleetView {
   private readonly fleet: Fleet;
   private readonly mirror: PrefixMirror;
+  /** Whether a cap left something out when last looked (its start and end are logged once each). */
+  private capBinding = false;
   /** Any writer decides how many malformed writes there are: the first per key in full, the rest summed up once a minute. */
   private readonly malformedLog: LimitedLog;
   readonly stats = { malformedSeen: 0 };
 
+  private readonly maxPeers: number;
+
   constructor(private readonly d: FleetViewDeps) {
+    this.maxPeers = d.maxPeers ?? DEFAULT_MAX_PEERS;
     this.malformedLog = new LimitedLog({ log: d.log, clock: Date, msg: 'ignoring a malformed lease', summaryMsg: 'ignoring malformed leases (not logged one by one)' });
-    this.fleet = new Fleet(subnetsPrefix(d.prefix), d.config, d.own);
-    this.mirror = new PrefixMirror({ store: d.store, prefix: subnetsPrefix(d.prefix), log: d.log, clock: Date, onChange: (keys) => { this.onChange(keys); } });
+    this.fleet = new Fleet(subnetsPrefix(d.prefix), d.config, d.own, this.maxPeers);
+    this.mirror = new PrefixMirror({
+      store: d.store, prefix: subnetsPrefix(d.prefix), log: d.log, clock: Date, limits: fleetLimits(this.maxPeers),
+      onChange: (keys) => { this.onChange(keys); },
+    });
   }
 
   get peers(): ReadonlyMap<string, PeerLease> { return this.fleet.peers; }
@@ -48,13 +69,18 @@ export class FleetView {
   /** Peers with a half this host does not program (a family the network lacks, a bad IPv6 half). O(peers), for status only. */
   get halvesIgnored(): number { let n = 0; for (const p of this.fleet.peers.values()) if (p.ignored !== undefined) n++; return n; }
   get watchRestarts(): number { return this.mirror.stats.watchRestarts; }
+  /** The listing of subnets/: failing since when (0: it follows etcd) and why. */
+  get listing(): { readonly failingSinceMs: number; readonly lastError: string } { return this.mirror.stats; }
+  get caps(): FleetCaps {
+    return { maxPeers: this.maxPeers, maxEntries: fleetLimits(this.maxPeers).maxEntries ?? 0, entriesLeftOut: this.mirror.leftOut, peersLeftOut: this.fleet.peersLeftOut };
+  }
 
   /**
    * List the fleet (waiting out an etcd outage) and keep watching it; `seed`: the acquisition's
    * listing of the subnets (see PrefixMirror.start). Every entry is judged as the first list
    * reports it (onChange), once.
    */
-  async start(signal: AbortSignal, seed?: { kvs: readonly KeyValue[]; revision: string }): Promise<void> {
+  async start(signal: AbortSignal, seed?: MirrorSeed): Promise<void> {
     let first = seed;
     await retrying('list the fleet', () => { const s = first; first = undefined; return this.mirror.start(s); }, { signal, log: this.d.log });
   }
@@ -72,6 +98,7 @@ export class FleetView {
   setOwnSubnet(own: SubnetKey): void {
     this.fleet.setOwnSubnet(own);
     for (const [k, kv] of this.mirror.snapshot) this.judge(k, kv);
+    this.noteCaps();
     this.d.onPeersChanged();
   }
 
@@ -84,6 +111,7 @@ export class FleetView {
     this.fleet.setConfig(config);
     const own = this.d.ownLease();
     for (const [k, kv] of this.mirror.snapshot) if (k !== own?.key) this.judge(k, kv);
+    this.noteCaps();
     this.d.onPeersChanged();
   }
 
@@ -98,12 +126,24 @@ export class FleetView {
     return { entries, revision: this.mirror.atRevision };
   }
 
-  private judge(key: string, kv: KeyValue | undefined): void {
+  /** Judge one entry; returns another subnet key whose programmed state changed with it (core/fleet.ts FleetChange.moved). */
+  private judge(key: string, kv: KeyValue | undefined): string | undefined {
     const change = this.fleet.update(key, kv);
     if (change?.kind === 'quarantined' && change.isNew) {
       this.stats.malformedSeen++;
       this.malformedLog.warn(key, { key, reason: change.entry.reason });
     }
+    return change?.kind === 'peer' || change?.kind === 'gone' ? change.moved : undefined;
+  }
+
+  /** One line when a cap starts leaving entries or peers out, one when it stops. */
+  private noteCaps(): void {
+    const c = this.caps;
+    const binding = c.entriesLeftOut > 0 || c.peersLeftOut > 0;
+    if (binding === this.capBinding) return;
+    this.capBinding = binding;
+    if (binding) this.d.log.warn('fleet cap reached: the oldest entries are kept, the youngest left out (host.maxPeers)', { ...c });
+    else this.d.log.info('fleet cap no longer reached: every entry is kept', { ...c });
   }
 
   private onChange(keys: ReadonlySet<string>): void {
@@ -118,8 +158,10 @@ export class FleetView {
         if (kv?.lease !== own.lease || kv.modRevision !== own.modRevision) this.d.onOwnKeyChanged();
         continue;
       }
-      this.judge(k, kv);
+      const moved = this.judge(k, kv);
+      if (moved !== undefined) changed.add(moved);
     }
+    this.noteCaps();
     this.d.onPeersChanged(changed);
   }
 }

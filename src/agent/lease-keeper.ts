@@ -16,7 +16,8 @@ import { primarySubnet } from '../core/subnet-key.js';
 import { hostAddress } from '../core/host-facts.js';
 import { encodeOwner, ownersPrefix, subnetsPrefix } from '../core/owner.js';
 import { judgeOwnKey, restoreFields } from '../core/own-lease.js';
-import type { Compare, KeyValue, KvStore, Op } from '../core/store.js';
+import { DEFAULT_MAX_PEERS, fleetLimits } from '../core/store-limits.js';
+import type { Compare, KvStore, Listing, Op } from '../core/store.js';
 import type { Logger } from '../adapters/log.js';
 import { LimitedLog } from './limited-log.js';
 
@@ -61,6 +62,8 @@ export interface LeaseKeeperDeps {
   readonly rng: () => number;
   readonly log: Logger;
   readonly maxAttempts?: number;
+  /** host.maxPeers: the listings are bounded as the fleet view's (core/store-limits.ts fleetLimits), which starts from them. */
+  readonly maxPeers?: number;
 }
 
 export interface AcquireRequest {
@@ -94,12 +97,13 @@ export class LeaseKeeper {
 
   /** Until the first listing is taken (the start), the last one is kept for it. */
   private keepListing = true;
-  private lastSubnets: { kvs: KeyValue[]; revision: string } | undefined;
+  private lastSubnets: Listing | undefined;
 
   /** The leases and the revision of the subnets read (a create is guarded by it). */
   private async listingAt(): Promise<{ leases: ListedLease[]; revision: string }> {
     this.stats.roundTrips += 2;
-    const [subs, owners] = await Promise.all([this.d.store.list(this.subnets), this.d.store.list(this.owners)]);
+    const limits = fleetLimits(this.d.maxPeers ?? DEFAULT_MAX_PEERS);
+    const [subs, owners] = await Promise.all([this.d.store.list(this.subnets, limits), this.d.store.list(this.owners, limits)]);
     if (this.keepListing) this.lastSubnets = subs;
     return { leases: joinListing(subs.kvs, owners.kvs, this.subnets, this.owners), revision: subs.revision };
   }
@@ -109,7 +113,7 @@ export class LeaseKeeper {
    * from it and watches from the revision after it, instead of listing the whole fleet again
    * right after the acquisition listed it. Cleared when taken, so it is not kept in memory.
    */
-  takeSubnetsListing(): { kvs: KeyValue[]; revision: string } | undefined {
+  takeSubnetsListing(): Listing | undefined {
     const l = this.lastSubnets;
     this.lastSubnets = undefined;
     this.keepListing = false;

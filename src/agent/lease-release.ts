@@ -13,6 +13,7 @@ import { ownersPrefix, subnetsPrefix } from '../core/owner.js';
 import type { KvStore } from '../core/store.js';
 import type { Logger } from '../adapters/log.js';
 import type { Identity } from './lease-keeper.js';
+import { DEFAULT_MAX_PEERS, fleetLimits } from '../core/store-limits.js';
 
 export interface ReleaseDeps {
   readonly store: KvStore;
@@ -30,7 +31,9 @@ export interface Released {
 export async function releaseOwnLeases(d: ReleaseDeps, self: Omit<SelfEvidence, 'hostIDs'>): Promise<Released> {
   const { store, prefix, identity, log } = d;
   const evidence: SelfEvidence = { ...self, hostIDs: [identity.hostID, ...(identity.formerIDs ?? [])] };
-  const [subs, owners] = await Promise.all([store.list(subnetsPrefix(prefix)), store.list(ownersPrefix(prefix))]);
+  // Bounded as the agents' listings (a lease or an owner record is at most 4 KiB).
+  const limits = fleetLimits(DEFAULT_MAX_PEERS);
+  const [subs, owners] = await Promise.all([store.list(subnetsPrefix(prefix), limits), store.list(ownersPrefix(prefix), limits)]);
   const named = joinListing(subs.kvs, owners.kvs, subnetsPrefix(prefix), ownersPrefix(prefix)).filter((l) => l.owner !== undefined && evidence.hostIDs.includes(l.owner.hostID));
   const mine = named.filter((l) => isOwnLease(l, evidence));
   for (const l of mine) {

@@ -117,6 +117,13 @@ export class Metrics {
     ]);
     gauge('weft_routes_refused', 'peer route destinations left alone because a route weft does not own holds them (the kernel\'s, an operator\'s, a VPN\'s)', [], ({ s }) => one(s.refusedRoutes?.count ?? 0));
     gauge('weft_malformed_leases', 'entries under <prefix>/subnets ignored as malformed, now', [], ({ s }) => one(s.peers.malformed));
+    gauge('weft_fleet_left_out', 'what host.maxPeers leaves out now (the youngest): entries of <prefix>/subnets not read, valid leases not programmed', ['what'], ({ s }) => (s.peers.caps ? [
+      { labels: { what: 'entries' }, value: s.peers.caps.entriesLeftOut },
+      { labels: { what: 'peers' }, value: s.peers.caps.peersLeftOut },
+    ] : []));
+    gauge('weft_etcd_listing_failing_seconds', 'how long a listing weft follows has been failing (0: it is not), by what it lists', ['listing'], ({ s }) => (s.listings ?? []).map((l) => ({
+      labels: { listing: l.what }, value: l.failingSinceMs > 0 ? Math.max(0, (s.nowMs - l.failingSinceMs) / 1000) : 0,
+    })));
     counter('weft_malformed_leases_seen_total', 'malformed entries seen (each new or changed entry counts once)', [], ({ c }) => one(c.malformedSeen));
     counter('weft_reconcile_passes_total', 'reconcile passes finished', [], ({ s }) => one(s.reconcile.passes));
     counter('weft_reconcile_failed_passes_total', 'reconcile passes that left something unapplied', [], ({ c }) => one(c.passFailures));
@@ -131,7 +138,7 @@ export class Metrics {
     counter('weft_iptables_restores_total', 'iptables-restore runs that installed or repaired weft\'s rules', [], ({ c }) => one(c.rulesRestores));
     counter('weft_etcd_requests_total', 'etcd requests made', [], ({ c }) => one(c.etcdRequests));
     counter('weft_etcd_request_errors_total', 'etcd requests that failed', [], ({ s }) => one(s.etcd.requestErrors));
-    counter('weft_etcd_watch_restarts_total', 'times the fleet watch was re-created (etcd restart, compaction, disconnect)', [], ({ s }) => one(s.etcd.watchRestarts));
+    counter('weft_etcd_watch_restarts_total', 'times an etcd watch (the fleet\'s or the network config\'s) broke and was re-created (etcd restart, compaction, disconnect, a member not answering)', [], ({ s }) => one(s.etcd.watchRestarts));
     counter('weft_etcd_client_resets_total', 'times a wedged etcd client was replaced', [], ({ c }) => one(c.etcdClientResets));
     counter('weft_health_listen_failures_total', 'failed attempts to listen on host.listen (another process holds the address; weft retries)', [], ({ s }) => one(s.listener?.failures ?? 0));
     gauge('weft_config_pending', 'a stored network config differs from the one running and is not in use yet, by why (1 for the reason that holds, else 0)', ['reason'], ({ s }) => (['hold-down', 'rate-limit', 'not-followed'] as const).map((reason) => (

@@ -13,6 +13,7 @@ import { type PresenceRecord, decodePresence, encodePresence, judgeHolder, prese
 import type { KvStore } from '../core/store.js';
 import type { Logger } from '../adapters/log.js';
 import { sleep } from './retry.js';
+import { DEFAULT_MAX_PEERS, fleetLimits } from '../core/store-limits.js';
 
 /** A writer can forge many owner records naming one host: at most this many of their leases are read. */
 const MAX_OWNED = 8;
@@ -95,7 +96,7 @@ export class Presence {
   private async leasesOf(hostID: string): Promise<ListedLease[]> {
     const owners = ownersPrefix(this.d.prefix);
     const subnets = subnetsPrefix(this.d.prefix);
-    const named = (await this.d.store.list(owners)).kvs.filter((kv) => decodeOwner(kv.value)?.hostID === hostID).slice(0, MAX_OWNED);
+    const named = (await this.d.store.list(owners, fleetLimits(DEFAULT_MAX_PEERS))).kvs.filter((kv) => decodeOwner(kv.value)?.hostID === hostID).slice(0, MAX_OWNED);
     const subs = await Promise.all(named.map((o) => this.d.store.get(subnets + o.key.slice(owners.length))));
     return joinListing(subs.flatMap((r) => (r.kv ? [r.kv] : [])), named, subnets, owners);
   }

@@ -173,7 +173,7 @@ export class Agent {
     const { spec, log } = this;
     const sinceMs = this.startedAtMs;
     const d = await this.derive(c.config, b, c.config);
-    const fleet = new Fleet(subnetsPrefix(spec.etcd.prefix), c.config, c.subnets);
+    const fleet = new Fleet(subnetsPrefix(spec.etcd.prefix), c.config, c.subnets, spec.host.maxPeers);
     let rejected = 0;
     for (const kv of c.peers) {
       const change = kv.key.startsWith(subnetsPrefix(spec.etcd.prefix)) ? fleet.update(kv.key, kv) : undefined;
@@ -204,7 +204,7 @@ export class Agent {
     const d = await this.derive(config, b, cached?.config);
     const previous = cached?.subnets ?? previousSubnets(b.subnetEnv);
     parts.configProblem = undefined;
-    const keeper = new LeaseKeeper({ store, prefix: spec.etcd.prefix, identity: () => ids.current, ttlSeconds: spec.host.leaseTTLSeconds, clock: Date, rng, log });
+    const keeper = new LeaseKeeper({ store, prefix: spec.etcd.prefix, identity: () => ids.current, ttlSeconds: spec.host.leaseTTLSeconds, clock: Date, rng, log, maxPeers: spec.host.maxPeers });
     // What the host runs now: replaced as a whole by a live network config change.
     const cur: Live = { d, config, text: fc.text, retired: [] };
     const inputsFor = (own: SubnetKey): ReconcileInputs => ({ ...this.inputsFor(cur.d, cur.config, b, own, fleet.peers), retiredDevices: cur.retired });
@@ -222,7 +222,7 @@ export class Agent {
     // The fleet must be known before the first pass: a pass with no peers would delete the
     // routes a previous run left for them (a restart must be hitless).
     const fleet = new FleetView({
-      store, prefix: spec.etcd.prefix, config, own: held.subnets, log,
+      store, prefix: spec.etcd.prefix, config, own: held.subnets, log, maxPeers: spec.host.maxPeers,
       ownLease: () => holder.lease, onOwnKeyChanged: () => { holder.markSuspect(); }, onPeersChanged: (keys) => { reconciler.poke('peers', keys); },
     });
     parts.fleet = fleet;

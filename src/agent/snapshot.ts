@@ -2,7 +2,7 @@
  * The agent's state as one HealthSnapshot (core/health.ts judges it) and its counters (for
  * /metrics), read from the parts that are running; a part not started yet reads as zero.
  */
-import type { HealthSnapshot, LeaseState, Phase } from '../core/health.js';
+import type { HealthSnapshot, LeaseState, ListingState, Phase } from '../core/health.js';
 import type { EtcdStore } from '../adapters/etcd.js';
 import { weftVersion } from '../version.js';
 import type { ConfigFollower } from './config-follower.js';
@@ -53,6 +53,15 @@ function configState(p: Parts): Pick<HealthSnapshot, 'config'> {
   return { config: { problem, ...(restart ? { restartNeeded: { sinceMs: restart.sinceMs, changes: restart.changes } } : {}), ...(pending ? { pending } : {}) } };
 }
 
+/** The listings followed (subnets/, the config key), for readiness. */
+function listings(p: Parts): ListingState[] {
+  const out: ListingState[] = [];
+  const add = (what: string, l: { readonly failingSinceMs: number; readonly lastError: string }): void => { out.push({ what, failingSinceMs: l.failingSinceMs, lastError: l.lastError }); };
+  if (p.fleet) add('subnets', p.fleet.listing);
+  if (p.follower) add('config', p.follower.listing);
+  return out;
+}
+
 export function healthSnapshot(p: Parts, l: LifeState): HealthSnapshot {
   const r = p.reconciler?.stats;
   const lease = p.holder?.state(p.publicIP ?? '', p.publicIPv6) ?? p.cached?.lease;
@@ -64,7 +73,11 @@ export function healthSnapshot(p: Parts, l: LifeState): HealthSnapshot {
     ...configState(p),
     ...(r && r.routesRefused > 0 ? { refusedRoutes: { count: r.routesRefused, examples: r.refusedExamples } } : {}),
     ...(p.ids ? { identity: p.ids.snapshot() } : {}),
-    peers: { known: p.cached?.peers ?? p.fleet?.peers.size ?? 0, programmed: r?.peersProgrammed ?? 0, rejected: r?.peersSkipped ?? 0, malformed: p.fleet?.malformed ?? 0, halvesIgnored: p.fleet?.halvesIgnored ?? 0 },
+    peers: {
+      known: p.cached?.peers ?? p.fleet?.peers.size ?? 0, programmed: r?.peersProgrammed ?? 0, rejected: r?.peersSkipped ?? 0, malformed: p.fleet?.malformed ?? 0, halvesIgnored: p.fleet?.halvesIgnored ?? 0,
+      ...(p.fleet ? { caps: p.fleet.caps } : {}),
+    },
+    listings: listings(p),
     reconcile: {
       passes: r?.passes ?? 0, lastPassAtMs: r?.lastPassAtMs ?? 0, lastPassOk: r?.lastPassOk ?? false, lastPassDurationMs: r?.lastPassDurationMs ?? 0,
       lastError: r?.lastError ?? '', runningSinceMs: p.reconciler?.runningSinceMs ?? 0, driftRepairs: { ...(r?.driftRepairs ?? {}) },
@@ -72,7 +85,7 @@ export function healthSnapshot(p: Parts, l: LifeState): HealthSnapshot {
     outputs: { failing: { ...(r?.filesFailing ?? {}) } },
     etcd: {
       lastOkAtMs: p.store?.stats.lastOkAtMs ?? 0, lastError: p.store?.stats.lastError ?? '',
-      requestErrors: p.store?.stats.errors ?? 0, watchRestarts: p.fleet?.watchRestarts ?? 0,
+      requestErrors: p.store?.stats.errors ?? 0, watchRestarts: (p.fleet?.watchRestarts ?? 0) + (p.follower?.watchRestarts ?? 0),
     },
     etcdGraceMs: l.etcdGraceMs,
     stuckAfterMs: l.stuckAfterMs,

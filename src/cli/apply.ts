@@ -11,6 +11,7 @@ import { WeftError } from '../core/errors.js';
 import { safeText } from '../core/escape.js';
 import { configKey, ownersPrefix, subnetsPrefix } from '../core/owner.js';
 import { handle, loadSpec, withSpec, withStore } from './common.js';
+import { fleetLimits } from '../core/store-limits.js';
 
 interface Args { spec: string; 'dry-run': boolean; force: boolean }
 
@@ -45,7 +46,7 @@ export const applyCommand: CommandModule<object, Args> = {
     const key = configKey(spec.etcd.prefix);
     await withStore(spec, async (store) => {
       const { kv } = await store.get(key);
-      const [subs, owners] = await Promise.all([store.list(subnetsPrefix(spec.etcd.prefix)), store.list(ownersPrefix(spec.etcd.prefix))]);
+      const [subs, owners] = await Promise.all([store.list(subnetsPrefix(spec.etcd.prefix), fleetLimits(spec.host.maxPeers)), store.list(ownersPrefix(spec.etcd.prefix), fleetLimits(spec.host.maxPeers))]);
       const plan = planApply(kv?.value, net.config, joinListing(subs.kvs, owners.kvs, subnetsPrefix(spec.etcd.prefix), ownersPrefix(spec.etcd.prefix)));
       if (plan.kind === 'unchanged') {
         process.stdout.write(`unchanged: ${key} already matches ${spec.file}\n`);

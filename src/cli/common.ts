@@ -10,6 +10,8 @@ import { ConfigError, decodeNetworkConfig } from '../core/network-config.js';
 import { type Spec, parseSpec } from '../core/spec.js';
 import { credentialWarnings } from '../adapters/credentials.js';
 import { EtcdStore } from '../adapters/etcd.js';
+import { configText } from '../core/store-limits.js';
+import type { KeyValue } from '../core/store.js';
 
 export const DEFAULT_SPEC = '/etc/weft/network.yaml';
 
@@ -88,9 +90,9 @@ export async function withStore<T>(spec: Spec, fn: (store: EtcdStore) => Promise
  * The stored config, decoded and checked; an invalid one is an E_CONFIG error whose message
  * (which quotes the stored text) is escaped onto one line.
  */
-export function checkedStoredConfig(key: string, text: string): NetworkConfig {
+export function checkedStoredConfig(key: string, kv: KeyValue): NetworkConfig {
   try {
-    return checkNetworkConfig(decodeNetworkConfig(text));
+    return checkNetworkConfig(decodeNetworkConfig(configText(kv)));
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
     throw new WeftError('E_CONFIG', `the stored network config ${key} is invalid: ${safeText(e.message)}`, { cause: e });

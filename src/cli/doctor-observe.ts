@@ -26,6 +26,7 @@ import { kernelHost } from '../agent/bootstrap.js';
 import { daemonStatus, etcdClock, filterTable, offloadOf, ping, routeGet, routesMatching, rpFilters } from '../adapters/probe.js';
 import { readSysctl } from '../adapters/sysctl.js';
 import { checkedStoredConfig, withStore } from './common.js';
+import { fleetLimits } from '../core/store-limits.js';
 
 /** At most this many peers are probed per run (unless --peer names one). */
 export const PEER_CAP = 20;
@@ -39,8 +40,8 @@ interface EtcdRead { readonly config: NetworkConfig; readonly subs: KeyValue[]; 
 async function readEtcd(spec: Spec): Promise<EtcdRead> {
   const P = spec.etcd.prefix;
   return withStore(spec, async (store) => {
-    const [cfg, subs, owners] = await Promise.all([store.get(configKey(P)), store.list(subnetsPrefix(P)), store.list(ownersPrefix(P))]);
-    const config = cfg.kv ? checkedStoredConfig(configKey(P), cfg.kv.value) : spec.network?.config;
+    const [cfg, subs, owners] = await Promise.all([store.get(configKey(P)), store.list(subnetsPrefix(P), fleetLimits(spec.host.maxPeers)), store.list(ownersPrefix(P), fleetLimits(spec.host.maxPeers))]);
+    const config = cfg.kv ? checkedStoredConfig(configKey(P), cfg.kv) : spec.network?.config;
     if (!config) throw new WeftError('E_NOT_FOUND', `no network config: ${configKey(P)} is absent and ${spec.file} has no network section`);
     const ttl = new Map<string, number>();
     const ids = [...new Set(subs.kvs.map((kv) => kv.lease))].filter((id) => id !== '0').slice(0, 200);
@@ -153,7 +154,7 @@ export async function observeForDoctor(spec: Spec, peerFilter: string | undefine
   const vx = attrs.ok ? decodeVxlanData(attrs.value.backendData) : undefined;
   const wgData = attrs.ok && e.config.backend.type === 'wireguard' ? decodeWireguardData(attrs.value.backendData) : undefined;
   const wireguard = wireguardKeysOfLease(spec, e.config, wgData?.ok ? wgData.value.publicKey : undefined);
-  const fleet = new Fleet(subnetsPrefix(P), e.config, { v4: own.subnet });
+  const fleet = new Fleet(subnetsPrefix(P), e.config, { v4: own.subnet }, spec.host.maxPeers);
   for (const kv of e.subs) fleet.update(kv.key, kv);
   const desired: DesiredDatapath = backend.desired({
     config: e.config, own: { v4: own.subnet }, facts, routes: observed?.routes ?? routes, peers: fleet.peers.values(), mtu, vtepMAC: vx?.ok ? vx.value.vtepMAC : '',

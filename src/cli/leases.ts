@@ -11,6 +11,7 @@ import { configKey, decodeOwner, ownersPrefix, subnetsPrefix } from '../core/own
 import { leaseRows, renderLeaseTable } from '../core/lease-report.js';
 import type { KvStore } from '../core/store.js';
 import { checkedStoredConfig, handle, loadSpec, printJson, withSpec, withStore } from './common.js';
+import { fleetLimits } from '../core/store-limits.js';
 
 interface Args { spec: string; json: boolean }
 
@@ -31,10 +32,10 @@ export const leasesCommand: CommandModule<object, Args> = {
     const spec = await loadSpec(args.spec);
     const P = spec.etcd.prefix;
     const rows = await withStore(spec, async (store) => {
-      const [cfg, subs, owners] = await Promise.all([store.get(configKey(P)), store.list(subnetsPrefix(P)), store.list(ownersPrefix(P))]);
+      const [cfg, subs, owners] = await Promise.all([store.get(configKey(P)), store.list(subnetsPrefix(P), fleetLimits(spec.host.maxPeers)), store.list(ownersPrefix(P), fleetLimits(spec.host.maxPeers))]);
       let config: NetworkConfig | undefined = spec.network?.config;
       try {
-        if (cfg.kv) config = checkedStoredConfig(configKey(P), cfg.kv.value);
+        if (cfg.kv) config = checkedStoredConfig(configKey(P), cfg.kv);
       } catch (e) {
         if (!(e instanceof WeftError)) throw e;
         if (config) process.stderr.write(`weft: warning: ${e.message}; judging the leases against ${spec.file}'s network\n`);

@@ -20,6 +20,7 @@ import { silentLogger } from '../adapters/log.js';
 import { discoverHost, kernelHost } from '../agent/bootstrap.js';
 import { Reconciler } from '../agent/reconciler.js';
 import { checkedStoredConfig, handle, loadSpec, withSpec, withStore } from './common.js';
+import { fleetLimits } from '../core/store-limits.js';
 
 interface Args { spec: string }
 
@@ -32,8 +33,8 @@ export const planCommand: CommandModule<object, Args> = {
     const P = spec.etcd.prefix;
     const identity = await hostIdentity({ stateDir: spec.host.stateDir });
     const { config, listed, subs } = await withStore(spec, async (store) => {
-      const [cfg, subs, owners] = await Promise.all([store.get(configKey(P)), store.list(subnetsPrefix(P)), store.list(ownersPrefix(P))]);
-      const config: NetworkConfig | undefined = cfg.kv ? checkedStoredConfig(configKey(P), cfg.kv.value) : spec.network?.config;
+      const [cfg, subs, owners] = await Promise.all([store.get(configKey(P)), store.list(subnetsPrefix(P), fleetLimits(spec.host.maxPeers)), store.list(ownersPrefix(P), fleetLimits(spec.host.maxPeers))]);
+      const config: NetworkConfig | undefined = cfg.kv ? checkedStoredConfig(configKey(P), cfg.kv) : spec.network?.config;
       if (!config) throw new WeftError('E_NOT_FOUND', `no network config: ${configKey(P)} is absent and ${spec.file} has no network section`);
       return { config, listed: joinListing(subs.kvs, owners.kvs, subnetsPrefix(P), ownersPrefix(P)), subs: subs.kvs };
     });
@@ -49,7 +50,7 @@ export const planCommand: CommandModule<object, Args> = {
     const vx6 = attrs.ok && attrs.value.backendV6Data !== undefined ? decodeVxlanData(attrs.value.backendV6Data) : undefined;
     const wgData = attrs.ok && config.backend.type === 'wireguard' ? decodeWireguardData(attrs.value.backendData) : undefined;
     const wireguard = wireguardKeysOfLease(spec, config, wgData?.ok ? wgData.value.publicKey : undefined);
-    const fleet = new Fleet(subnetsPrefix(P), config, halvesOf(own));
+    const fleet = new Fleet(subnetsPrefix(P), config, halvesOf(own), spec.host.maxPeers);
     for (const kv of subs) fleet.update(kv.key, kv);
     const r = new Reconciler({ host: kernelHost, log: silentLogger, clock: Date });
     const report = await r.preview({

@@ -11,6 +11,8 @@ export type ErrorCode =
   | 'E_REFUSED'          // a request that would do harm (e.g. strand live leases) without --force
   | 'E_ETCD_UNAVAILABLE' // etcd cannot be reached or did not answer in time
   | 'E_ETCD_AUTH'        // authentication or permission failure
+  | 'E_ETCD_TOO_LARGE'   // an answer from etcd over the gRPC receive limit (a listing splits its page)
+  | 'E_ETCD_COMPACTED'   // the revision asked for was compacted (a paged listing starts over)
   | 'E_ETCD'             // any other etcd failure
   | 'E_CONFLICT'         // a compare-and-swap lost
   | 'E_OUT_OF_SUBNETS'   // no free subnet in the network

@@ -39,7 +39,7 @@ const fail = (reason: string, field?: string): { ok: false; reason: string; fiel
 const done = <T>(value: T): { ok: true; value: T } => ({ ok: true, value });
 
 /** `12345` as `12,345`. */
-const grouped = (n: number): string => String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+export const grouped = (n: number): string => String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
 
 /** Text for a message: at most 40 characters, control and lone surrogate characters escaped. */
 export function shortText(s: string): string {

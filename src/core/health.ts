@@ -25,6 +25,23 @@ export interface LeaseState {
   readonly reacquiring: boolean;
 }
 
+/** host.maxPeers and what it leaves out now. */
+export interface PeerCaps {
+  readonly maxPeers: number;
+  readonly maxEntries: number;
+  readonly entriesLeftOut: number;
+  readonly peersLeftOut: number;
+}
+
+/** One listing followed by list + watch (agent/prefix-mirror.ts). */
+export interface ListingState {
+  /** What is listed: `subnets` (<prefix>/subnets/) or `config` (<prefix>/config). */
+  readonly what: string;
+  /** When its re-list (or the watch after it) started failing; 0 while it follows etcd. */
+  readonly failingSinceMs: number;
+  readonly lastError: string;
+}
+
 export interface ReconcileState {
   readonly passes: number;
   readonly lastPassAtMs: number;
@@ -47,8 +64,14 @@ export interface HealthSnapshot {
   readonly backend?: { readonly type: string; readonly device?: string; readonly mtu: number; /** wireguard: `kernel` or `userspace` (wireguard-go). */ readonly implementation?: string };
   /** The host identity in use; `clash` is the last clash with a cloned host found ('' when none). */
   readonly identity?: { readonly hostID: string; readonly source: string; readonly clash: string };
-  /** `halvesIgnored`: peers with a half this host does not program (another address family, or a bad IPv6 half). */
-  readonly peers: { readonly known: number; readonly programmed: number; readonly rejected: number; readonly malformed: number; readonly halvesIgnored?: number };
+  /**
+   * `halvesIgnored`: peers with a half this host does not program (another address family, or a
+   * bad IPv6 half). `caps`: host.maxPeers and what it leaves out now (the youngest entries of
+   * subnets/ not kept, the youngest valid leases not programmed).
+   */
+  readonly peers: { readonly known: number; readonly programmed: number; readonly rejected: number; readonly malformed: number; readonly halvesIgnored?: number; readonly caps?: PeerCaps };
+  /** The etcd listings the agent follows (subnets/, the config key): since when each has been failing (0: it is not) and why. */
+  readonly listings?: readonly ListingState[];
   readonly reconcile: ReconcileState;
   /** Output files the spec asks for that could not be written, with why (path -> error). */
   readonly outputs?: { readonly failing: Readonly<Record<string, string>> };
@@ -133,6 +156,13 @@ export function readiness(s: HealthSnapshot): { ready: boolean; reasons: string[
     }
     const stuck = reconcilerProblem(s.reconcile, s.nowMs, s.stuckAfterMs);
     if (stuck) reasons.push(stuck);
+    // etcd may answer renewals and probes while a listing keeps failing (an answer too large,
+    // a member that refuses one range): the fleet is then frozen, which must not look ready.
+    for (const l of s.listings ?? []) {
+      if (l.failingSinceMs > 0 && s.nowMs - l.failingSinceMs >= s.etcdGraceMs) {
+        reasons.push(`etcd listing of <prefix>/${safeText(l.what)} failing for ${secs(s.nowMs - l.failingSinceMs)}${l.lastError ? `: ${safeText(l.lastError)}` : ''}`);
+      }
+    }
     // Running from the cached state: etcd being out of reach is the warning above, not a reason.
     if (!degraded && !etcdReachable(s)) {
       const since = s.etcd.lastOkAtMs > 0 ? `for ${secs(s.nowMs - s.etcd.lastOkAtMs)} ` : '';
@@ -241,6 +271,12 @@ export function statusReport(s: HealthSnapshot): StatusReport {
   };
 }
 
+/** What host.maxPeers leaves out, when it leaves anything out. */
+function capsText(c: PeerCaps | undefined): string {
+  if (!c || (c.entriesLeftOut === 0 && c.peersLeftOut === 0)) return '';
+  return `; CAPPED by host.maxPeers ${c.maxPeers}: ${c.peersLeftOut} valid leases not programmed, ${c.entriesLeftOut} entries not read (the youngest)`;
+}
+
 function pendingReport(p: PendingConfig | undefined): StatusReport['configPending'] {
   return p ? { reason: p.reason, since: new Date(p.sinceMs).toISOString(), applyAt: p.applyAtMs === undefined ? null : new Date(p.applyAtMs).toISOString() } : null;
 }
@@ -272,7 +308,7 @@ export function renderStatus(r: StatusReport, nowMs: number): string {
   } else rows.push(['lease', r.phase === 'starting' ? 'none yet' : 'none']);
   if (r.backend) rows.push(['backend', `${t(r.backend.type)}${r.backend.device ? ` (${t(r.backend.device)}${r.backend.implementation ? `, ${t(r.backend.implementation)}` : ''})` : ''}, mtu ${r.backend.mtu}`]);
   const p = r.peers;
-  rows.push(['peers', `${p.programmed} programmed, ${p.known} known, ${p.rejected} not programmed, ${p.malformed} malformed${p.halvesIgnored ? `, ${p.halvesIgnored} with a half not programmed here (another address family)` : ''}`]);
+  rows.push(['peers', `${p.programmed} programmed, ${p.known} known, ${p.rejected} not programmed, ${p.malformed} malformed${p.halvesIgnored ? `, ${p.halvesIgnored} with a half not programmed here (another address family)` : ''}${capsText(p.caps)}`]);
   const c = r.reconcile;
   const drift = Object.entries(c.driftRepairs).map(([k, n]) => `${t(k)} ${n}`).join(', ');
   rows.push(['reconcile', `${c.passes} passes, last ${ago(c.lastAt, nowMs)} ${c.lastOk ? 'ok' : `FAILED${c.lastError ? ` (${t(c.lastError)})` : ''}`} in ${c.lastDurationMs} ms${c.healthy ? '' : ', STUCK'}`]);

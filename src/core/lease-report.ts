@@ -32,6 +32,7 @@ import { parseSubnetKey } from './lease.js';
 import type { OwnerRecord } from './owner.js';
 import { badPublicIP, decodePeerEntry } from './peer-lease.js';
 import type { KeyValue } from './store.js';
+import { oversizeReason } from './store-limits.js';
 
 /** What weft makes of a lease entry; see the module comment. */
 export type LeaseStatus = 'ok' | 'stranded' | 'quarantined';
@@ -123,6 +124,7 @@ function judge(subnetKey: string, kv: KeyValue, config: NetworkConfig, ttlSecond
     host: capOrNull(owner ? owner.hostname || owner.hostID : null),
     key: capText(kv.key),
   };
+  if (kv.oversize) return { fields, entryReason: oversizeReason(kv.oversize), createRevision };
   const d = decodePeerEntry(subnetKey, kv.value, config.ipv4?.network, config.ipv6?.network);
   if (!d.ok) return { fields, entryReason: d.reason, createRevision };
   const a = d.attrs;

@@ -10,6 +10,7 @@ import { IPV4_MAPPED, reservedIPv6, reservedIPv6Overlap, reservedOverlap } from 
 import { SpecError, type SourcePosition } from './errors.js';
 import { ConfigError, type RawNetworkConfig, backendJson, decodeBackend, encodeNetworkConfig } from './network-config.js';
 import { type Entry, YamlReader } from './yaml-reader.js';
+import { DEFAULT_MAX_PEERS } from './store-limits.js';
 
 export interface EtcdSpec {
   readonly endpoints: readonly string[];
@@ -71,6 +72,11 @@ export interface HostSpec {
   readonly configHoldDownSeconds: number;
   /** At least this long between two applied config changes (the latest value wins). */
   readonly configMinIntervalSeconds: number;
+  /**
+   * At most this many peers are programmed, and twice as many entries of `<prefix>/subnets/`
+   * kept in memory; the oldest leases first (core/store-limits.ts). Default 65,536.
+   */
+  readonly maxPeers: number;
 }
 
 export interface OutputsSpec {
@@ -434,7 +440,7 @@ function readPublicIPv6(r: YamlReader, e: Entry | undefined, envText: string | u
 }
 
 function readHost(r: YamlReader, e: Entry | undefined, env: Env, overlay6?: Prefix): HostSpec | undefined {
-  const keys = ['interface', 'interfaceRegex', 'canReach', 'publicIP', 'publicIPv6', 'ipMasq', 'mtu', 'subnetFile', 'leaseTTL', 'leaseRenewMargin', 'listen', 'etcdGrace', 'stateDir', 'onOutputsChanged', 'wireguardKeyFile', 'wireguardPSKFile', 'followConfig', 'configHoldDown', 'configMinInterval'];
+  const keys = ['interface', 'interfaceRegex', 'canReach', 'publicIP', 'publicIPv6', 'ipMasq', 'mtu', 'subnetFile', 'leaseTTL', 'leaseRenewMargin', 'listen', 'etcdGrace', 'stateDir', 'onOutputsChanged', 'wireguardKeyFile', 'wireguardPSKFile', 'followConfig', 'configHoldDown', 'configMinInterval', 'maxPeers'];
   const m = r.map(e?.node ?? null, 'host', keys, e?.keyPos);
   if (!m) return undefined;
   const chosen = ['interface', 'interfaceRegex', 'canReach'].filter((k) => m.has(k));
@@ -477,13 +483,14 @@ function readHost(r: YamlReader, e: Entry | undefined, env: Env, overlay6?: Pref
   const followConfig = r.boolean(m.get('followConfig')) ?? true;
   const holdDown = durationSeconds(r, m.get('configHoldDown'), DEFAULTS.configHoldDown, 1);
   const minInterval = durationSeconds(r, m.get('configMinInterval'), DEFAULTS.configMinInterval, 1);
+  const maxPeers = r.integer(m.get('maxPeers'), 1, 10_000_000) ?? DEFAULT_MAX_PEERS;
   if (ttl === undefined || margin === undefined || listen === undefined || subnetFile === undefined || grace === undefined || stateDir === undefined || wgKeyFile === undefined) return undefined;
   if (holdDown === undefined || minInterval === undefined) return undefined;
   return {
     ...opt('interface', iface), ...opt('interfaceRegex', regexText), ...opt('canReach', canReach), ...opt('publicIP', publicIP), ...opt('publicIPv6', publicIPv6),
     ipMasq, ...opt('mtu', mtu), subnetFile, leaseTTLSeconds: ttl, leaseRenewMarginSeconds: margin, ...(listen ? { listen } : {}),
     etcdGraceSeconds: grace, stateDir, wireguardKeyFile: wgKeyFile, ...opt('wireguardPSKFile', wgPSKFile), ...opt('onOutputsChanged', onOutputsChanged),
-    followConfig, configHoldDownSeconds: holdDown, configMinIntervalSeconds: minInterval,
+    followConfig, configHoldDownSeconds: holdDown, configMinIntervalSeconds: minInterval, maxPeers,
   };
 }
 

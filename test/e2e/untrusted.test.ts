@@ -8,7 +8,7 @@
 import test from 'ava';
 import { bounded } from '../helpers/bound.js';
 import { WEFT } from '../helpers/cli.js';
-import { continuousPing, fabric, mustLease, pingAll } from '../helpers/fabric.js';
+import { continuousPing, fabric, hostRoutes, mustLease, pingAll, timeUntil } from '../helpers/fabric.js';
 import type { LabHost } from '../helpers/lab.js';
 import { EtcdAgent } from '../helpers/lab-etcd.js';
 import { sleep } from '../helpers/procs.js';
@@ -80,4 +80,52 @@ test.serial('hostile leases under traffic (deep nesting, zero MAC, copied MAC, l
   t.false(table.includes('\u001b'), 'no terminal escape reaches the screen');
   t.false(/^198\.18\.209\.0\/24/m.test(table), 'no forged row');
   t.log(table.split('\n').filter((l) => l.includes('subnets/198.18.15') || l.includes('subnets/198.18.0.0')).join('\n'));
+});
+
+// Issue 28 finding 2: three 1.4 MB values (each under etcd's request limit) made every listing
+// of subnets/ exceed grpc-js's 4 MiB receive limit: new and restarted hosts waited forever at
+// "acquiring a subnet lease", running hosts froze at their next re-list.
+test.serial('4.2 MB of junk under subnets/: a new host leases within 10 s, running hosts re-list and program it, a restarted host comes back, weft leases answers', async (t) => {
+  const step = bounded(t, 150_000);
+  const f = await fabric(t, { hosts: 3, network: VXLAN, start: 2 });
+  const [h1, h2, h3] = f.lab.hosts as [LabHost, LabHost, LabHost];
+  const writer = await EtcdAgent.start(f.lab, await f.lab.addNode('w', '192.0.2.201'));
+  step('writing 3 x 1.4 MB under subnets/');
+  for (const n of [1, 2, 3]) await writer.put(`${S}junk-${String(n)}`, 'x'.repeat(1_400_000));
+  // h2's connections to etcd die: it must list the fleet again, through the junk.
+  await f.lab.exec(h2.ns, 'ss', ['-K', 'dst', '192.0.2.100', 'dport', '=', '2379']);
+  await sleep(500);
+
+  step('starting a new host');
+  const t0 = Date.now();
+  await f.lab.startWeft(h3, f.specs[2] ?? '');
+  const leasedMs = Date.now() - t0;
+  const l3 = await mustLease(f.lab, h3);
+  t.log(`h3 ready (leased ${l3.subnet}) ${leasedMs} ms after its start, with 4.2 MB of junk under subnets/`);
+  t.true(leasedMs < 10_000, 'a new host leases within 10 s');
+
+  step('the running hosts program the new one');
+  for (const h of [h1, h2]) {
+    const ms = await timeUntil(async () => (await hostRoutes(f.lab, h)).includes(`${l3.subnet} via`), 10_000);
+    t.log(`${h.name} programmed h3 ${ms} ms after h3 was ready`);
+  }
+  t.regex(h2.weft?.output() ?? '', /"msg":"etcd watch broken; re-listing"/, 'h2 re-listed after its connections died');
+  t.notRegex(h2.weft?.output() ?? '', /"msg":"etcd list failed; retrying"[^\n]*(RESOURCE_EXHAUSTED|too large)/, 'and its listing never failed on the size');
+
+  step('restarting h1');
+  const l1 = await mustLease(f.lab, h1);
+  await h1.weft?.stop();
+  await f.lab.startWeft(h1, f.specs[0] ?? '');
+  t.is((await mustLease(f.lab, h1)).subnet, l1.subnet, 'h1 came back on its subnet');
+  await f.addContainers();
+  t.deepEqual(await pingAll(f), [], 'every pair reachable');
+
+  step('weft leases');
+  const rows = JSON.parse(await f.lab.exec(h1.ns, process.execPath, [WEFT, 'leases', '--spec', f.specs[0] ?? '', '--json'])) as Row[];
+  for (const n of [1, 2, 3]) {
+    const row = rows.find((r) => r.key === `${S}junk-${String(n)}`);
+    t.is(row?.status, 'quarantined');
+    t.regex(row?.malformed ?? '', /value of 1,400,000 bytes, over the 4,096-byte limit/);
+  }
+  t.is(rows.filter((r) => r.status === 'ok').length, 3, 'the three hosts');
 });

@@ -166,3 +166,11 @@ test.serial('config show: an absent config exits 1 and says so; an unreachable e
   t.is(down.stdout, '');
   t.regex(down.stderr, /unreachable or not answering/);
 });
+
+test.serial('config show: a 1.4 MB config is not kept (a marker at the adapter) and is reported with its stored size', async (t) => {
+  const spec = specFile('/show-big');
+  await put('/show-big/config', `{"Network":"198.18.0.0/16","x":"${'x'.repeat(1_400_000)}"}`);
+  const r = await show(spec);
+  t.is(r.code, 1);
+  t.deepEqual(r.doc, { valid: false, error: 'the network config is unreadable: value of 1,400,034 bytes, over the 65,536-byte limit; not read', config: null });
+});

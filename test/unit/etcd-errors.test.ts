@@ -30,6 +30,11 @@ const cases: [string, unknown, ErrorCode, boolean][] = [
   ['lease gone', new EtcdLeaseInvalidError('42'), 'E_NOT_FOUND', false],
   ['a plain error that only SOUNDS transient', new Error('deadline exceeded: unavailable, timed out'), 'E_ETCD', false],
   ['raw gRPC status 3 (invalid argument)', grpcRaw(3, 'unavailable'), 'E_ETCD', false],
+  // A listing halves its page on this; it must not look like an unreachable member.
+  ['an answer over the receive limit (raw status 8, grpc-js\'s own)', grpcRaw(8, 'Received message larger than max (4200000 vs 4194304)'), 'E_ETCD_TOO_LARGE', true],
+  ['etcd3 cast of status 8', castGrpcError(grpcRaw(8, 'zzz')), 'E_ETCD_TOO_LARGE', true],
+  // A paged listing starts over on this.
+  ['a compacted revision (raw status 11)', grpcRaw(11, 'etcdserver: mvcc: required revision has been compacted'), 'E_ETCD_COMPACTED', true],
 ];
 
 for (const [name, e, code, retryable] of cases) {

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { type HealthSnapshot, readiness, reconcilerHealthy, renderStatus, statusLine, statusReport } from '../../src/core/health.js';
+import { type HealthSnapshot, etcdReachable as etcdReachableOf, readiness, reconcilerHealthy, renderStatus, statusLine, statusReport } from '../../src/core/health.js';
 import { podmanNetworkFor } from '../../src/core/outputs.js';
 import { parsePrefix } from '../../src/core/cidr.js';
 import { NOW, healthSnapshot } from '../helpers/health-snapshot.js';
@@ -179,4 +179,15 @@ test('live following off: a newer stored config is a warning and a status row, u
   const rep = statusReport(s);
   t.deepEqual(rep.configPending, { reason: 'not-followed', since: new Date(NOW - 60_000).toISOString(), applyAt: null });
   t.regex(renderStatus(rep, NOW), /^ {2}config +a newer stored config \(stored 1m ago\) is not applied: host\.followConfig is false; it is used at the next start$/m);
+});
+
+test('a listing that keeps failing while etcd answers other calls is a reason, with its error, once past the grace period; what a cap leaves out is shown', (t) => {
+  const failing = (sinceMs: number) => at({ listings: [{ what: 'subnets', failingSinceMs: sinceMs, lastError: 'etcd list: answer too large or etcd too busy (8 RESOURCE_EXHAUSTED)' }, { what: 'config', failingSinceMs: 0, lastError: '' }] });
+  t.true(readiness(failing(NOW - 30_000)).ready, 'within the grace period: a retry may still succeed');
+  t.deepEqual(readiness(failing(NOW - 61_000)).reasons, ['etcd listing of <prefix>/subnets failing for 1m1s: etcd list: answer too large or etcd too busy (8 RESOURCE_EXHAUSTED)']);
+  t.true(etcdReachableOf(failing(NOW - 61_000)), 'etcd itself answers (the renewals): only the listing says what is wrong');
+  const capped = at({ peers: { ...base.peers, caps: { maxPeers: 100, maxEntries: 200, entriesLeftOut: 5, peersLeftOut: 3 } } });
+  t.deepEqual(statusReport(capped).peers.caps, { maxPeers: 100, maxEntries: 200, entriesLeftOut: 5, peersLeftOut: 3 });
+  t.regex(renderStatus(statusReport(capped), NOW), /CAPPED by host\.maxPeers 100: 3 valid leases not programmed, 5 entries not read/);
+  t.notRegex(renderStatus(statusReport(at({ peers: { ...base.peers, caps: { maxPeers: 100, maxEntries: 200, entriesLeftOut: 0, peersLeftOut: 0 } } })), NOW), /CAPPED/);
 });

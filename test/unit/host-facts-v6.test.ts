@@ -13,7 +13,7 @@ import { parseRoutes } from '../../src/adapters/iproute2.js';
 
 const ip = (s: string): IP => { const a = parseIP(s); if (!a) throw new Error(s); return a; };
 const pfx = (s: string): Prefix => { const p = parsePrefix(s); if (!p) throw new Error(s); return p; };
-const host = { ipMasq: true, subnetFile: DEFAULTS.subnetFile, leaseTTLSeconds: 86400, leaseRenewMarginSeconds: 3600, etcdGraceSeconds: 60, stateDir: DEFAULTS.stateDir, followConfig: true, configHoldDownSeconds: 5, configMinIntervalSeconds: 30 };
+const host = { ipMasq: true, subnetFile: DEFAULTS.subnetFile, leaseTTLSeconds: 86400, leaseRenewMarginSeconds: 3600, etcdGraceSeconds: 60, stateDir: DEFAULTS.stateDir, followConfig: true, configHoldDownSeconds: 5, configMinIntervalSeconds: 30, maxPeers: 65_536 };
 
 // `ip -json addr show`: ens3 has IPv4, a tentative, a deprecated and a good global IPv6 address
 // and a link-local one; ens4 and eth1 only link-local; eth0 only IPv6 (global + link-local).

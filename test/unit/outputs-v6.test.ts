@@ -49,7 +49,7 @@ test('podman network: a second subnet with its gateway and ipv6_enabled; IPv6-on
 
 const spec = (docker: { ipv6?: boolean } = {}): Spec => ({
   file: 'network.yaml', etcd: { endpoints: DEFAULTS.endpoints, prefix: DEFAULTS.prefix },
-  host: { ipMasq: true, subnetFile: '/run/flannel/subnet.env', leaseTTLSeconds: 86400, leaseRenewMarginSeconds: 3600, etcdGraceSeconds: 60, stateDir: DEFAULTS.stateDir, followConfig: true, configHoldDownSeconds: 5, configMinIntervalSeconds: 30 },
+  host: { ipMasq: true, subnetFile: '/run/flannel/subnet.env', leaseTTLSeconds: 86400, leaseRenewMarginSeconds: 3600, etcdGraceSeconds: 60, stateDir: DEFAULTS.stateDir, followConfig: true, configHoldDownSeconds: 5, configMinIntervalSeconds: 30, maxPeers: 65_536 },
   outputs: { docker: { file: '/run/flannel/docker', key: 'DOCKER_NETWORK_OPTIONS', ...docker }, dockerDaemonJson: '/run/weft/daemon.json', podman: '/etc/containers/networks/weft.json' },
 });
 const V4 = checkNetworkConfig(decodeNetworkConfig('{"Network":"198.18.0.0/16","Backend":{"Type":"vxlan"}}'));

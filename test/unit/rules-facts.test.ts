@@ -75,7 +75,7 @@ test('a flushed chain is rebuilt, a duplicate jump removed, a new lease rewrites
   t.is(off.payload, '*nat\n-D POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG\n:FLANNEL-POSTRTG - [0:0]\n-X FLANNEL-POSTRTG\nCOMMIT\n');
 });
 
-const host = { ipMasq: true, subnetFile: DEFAULTS.subnetFile, leaseTTLSeconds: 86400, leaseRenewMarginSeconds: 3600, etcdGraceSeconds: 60, stateDir: DEFAULTS.stateDir, followConfig: true, configHoldDownSeconds: 5, configMinIntervalSeconds: 30 };
+const host = { ipMasq: true, subnetFile: DEFAULTS.subnetFile, leaseTTLSeconds: 86400, leaseRenewMarginSeconds: 3600, etcdGraceSeconds: 60, stateDir: DEFAULTS.stateDir, followConfig: true, configHoldDownSeconds: 5, configMinIntervalSeconds: 30, maxPeers: 65_536 };
 const links = [
   { name: 'lo', index: 1, mtu: 65536, up: true, addrs: [] },
   { name: 'ens3', index: 2, mtu: 9000, up: true, addrs: [pfx('198.51.100.7/24')] },

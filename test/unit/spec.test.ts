@@ -135,10 +135,17 @@ const malformed: [string, string, string][] = [
   ['mtu on host-gw', 'network:\n  cidr: 10.244.0.0/16\n  backend:\n    type: host-gw\n    mtu: 9000\n', 'n.yaml:5:5: network.backend.mtu applies to the vxlan and wireguard backends only'],
   ['backend mtu too small', 'network:\n  cidr: 10.244.0.0/16\n  backend:\n    mtu: 600\n', 'n.yaml:4:10: network.backend.mtu must be'],
   ['relative hook path', 'host:\n  onOutputsChanged: restart-docker\n', 'n.yaml:2:21: host.onOutputsChanged must be an absolute path'],
+  ['maxPeers zero', 'host:\n  maxPeers: 0\n', 'n.yaml:2:13: host.maxPeers must be an integer 1..10000000, got 0'],
+  ['maxPeers as text', 'host:\n  maxPeers: many\n', 'n.yaml:2:13: host.maxPeers must be an integer'],
   ['followConfig as a string', 'host:\n  followConfig: "no"\n', 'n.yaml:2:17: host.followConfig must be true or false, got "no"'],
   ['no config hold-down', 'host:\n  configHoldDown: 0s\n', 'n.yaml:2:19: host.configHoldDown must be a whole number of seconds of at least 1s'],
   ['config interval in ms', 'host:\n  configMinInterval: 500ms\n', 'n.yaml:2:22: host.configMinInterval must be a whole number of seconds of at least 1s'],
 ];
+
+test('host.maxPeers: 65,536 by default, as given otherwise', (t) => {
+  t.is(parseSpec('n.yaml', '').host.maxPeers, 65_536);
+  t.is(parseSpec('n.yaml', 'host:\n  maxPeers: 300\n').host.maxPeers, 300);
+});
 
 test('network.backend.mtu becomes Backend.MTU; host.onOutputsChanged is kept as given', (t) => {
   const spec = parseSpec('n.yaml', 'network:\n  cidr: 10.244.0.0/16\n  backend:\n    mtu: 9000\nhost:\n  onOutputsChanged: /usr/local/bin/restart-docker\n');
