@@ -52,6 +52,8 @@ export interface ReconcileInputs {
   readonly peer?: (subnetKey: string) => PeerLease | undefined;
   /** wireguard: this host's keys (paths and public key); absent for other backends. */
   readonly wireguard?: WireguardKeys;
+  /** Subnets this host held before (core/plan.ts Ownership.formerSubnets). */
+  readonly formerSubnets?: readonly Prefix[];
 }
 
 /** The families served, IPv4 first. */

@@ -61,7 +61,7 @@ const FAMILY = {
 /** A look at the host; `tableErrors`: the families whose tables could not be read (their rules wait for the next check). */
 type Look = ObservedHost & { readonly tableErrors?: ReadonlyMap<Family, string> };
 
-const ownershipOf = (inp: ReconcileInputs) => ({ networks: networksOf(inp), ownSubnets: familiesOf(inp).map((f) => f.subnet), iface: inp.facts.iface });
+const ownershipOf = (inp: ReconcileInputs) => ({ networks: networksOf(inp), ownSubnets: familiesOf(inp).map((f) => f.subnet), iface: inp.facts.iface, formerSubnets: inp.formerSubnets ?? [] });
 const desiredHostOf = (inp: ReconcileInputs, datapath: DesiredDatapath): DesiredHost => ({ datapath, rules: rulesOf(inp), files: inp.files ?? [], own: ownershipOf(inp) });
 /** Stands for the datapath in a rules-and-files look (the tracker plans the datapath). */
 const EMPTY_DATAPATH: ObservedDatapath = { devices: new Map(), routes: [], neighs: [], fdb: [] };

@@ -9,7 +9,7 @@
  */
 import { randomInt } from 'node:crypto';
 import { type CacheStart, cacheStart } from '../core/cached-state.js';
-import { formatIP, formatPrefix } from '../core/cidr.js';
+import { type Prefix, formatIP, formatPrefix } from '../core/cidr.js';
 import type { FamilyRange, NetworkConfig } from '../core/config-check.js';
 import { WeftError } from '../core/errors.js';
 import { Fleet } from '../core/fleet.js';
@@ -86,8 +86,15 @@ interface Base {
   /** ip6tables has --random-fully (false when it is missing: the IPv6 rules then say so on their own). */
   readonly randomFullyV6: boolean;
   readonly reconciler: Reconciler;
-  /** subnet.env as an earlier run left it (its subnets are preferred; its prefixes are the fabric's). */
+  /** subnet.env as an earlier run left it (its subnets are preferred). */
   readonly subnetEnv: ReadonlyMap<string, string>;
+  /**
+   * The overlay prefixes an earlier run left on this host (subnet.env's, the cached state's
+   * network and subnets: a reboot empties /run, not /var/lib): what lies in them is the fabric's.
+   */
+  readonly ranBefore: readonly Prefix[];
+  /** The subnets an earlier run held (subnet.env's, the cached state's). */
+  readonly subnetsBefore: readonly Prefix[];
 }
 
 const DEFAULT_TIMINGS: AgentTimings = { leaseTickMs: 1000, resyncMs: 30_000, rulesEveryMs: 5000, etcdProbeMs: 5000, stuckAfterMs: 15_000 };
@@ -141,9 +148,13 @@ export class Agent {
     const ids = new IdentityKeeper(identity, { store, prefix: spec.etcd.prefix, stateDir: spec.host.stateDir, log });
     parts.ids = ids;
     this.setStep('inspecting the host');
+    const cachedText = await readStateFile(spec.host.stateDir, log);
+    const subnetEnv = parseEnvFile((await readTextIfExists(spec.host.subnetFile)) ?? '');
+    const ranCache = cacheStart(cachedText, { nowMs: Date.now(), hostID: ids.current.hostID });
     const base: Base = {
       store, ids, facts: await discoverHost(spec, log), randomFully: await supportsRandomFully(), randomFullyV6: await supportsRandomFully(6), reconciler: this.newReconciler(),
-      subnetEnv: parseEnvFile((await readTextIfExists(spec.host.subnetFile)) ?? ''),
+      subnetEnv, ranBefore: fabricPrefixes(subnetEnv, ranCache.ok ? ranCache.value.config : undefined, ranCache.ok ? ranCache.value.subnets : undefined),
+      subnetsBefore: [previousSubnets(subnetEnv), ranCache.ok ? ranCache.value.subnets : undefined].flatMap((k) => (k ? [k.v4, k.v6] : [])).filter((p): p is Prefix => p !== undefined),
     };
     this.setStep('reading the network config from etcd');
     // A stored config this host cannot use is waited out like an invalid one (with a cached state, the host runs on it meanwhile).
@@ -152,7 +163,6 @@ export class Agent {
       onProblem: (problem) => { this.parts.configProblem = problem; if (this.phase === 'starting') this.setStep(`waiting for a network config this host can use: ${problem}`); },
     });
     fleetConfigP.catch(() => undefined); // awaited below; an early rejection must not be "unhandled"
-    const cachedText = await readStateFile(spec.host.stateDir, log);
     const first = cachedText === undefined ? await fleetConfigP : await within(fleetConfigP, this.timings.cacheAfterMs ?? CACHE_AFTER_MS);
     if (first) return this.online(first, base, undefined);
     const cache = cacheStart(cachedText, { nowMs: Date.now(), hostID: ids.current.hostID, ...(spec.network ? { specConfig: spec.network.config } : {}) });
@@ -207,7 +217,12 @@ export class Agent {
     const keeper = new LeaseKeeper({ store, prefix: spec.etcd.prefix, identity: () => ids.current, ttlSeconds: spec.host.leaseTTLSeconds, clock: Date, rng, log, maxPeers: spec.host.maxPeers });
     // What the host runs now: replaced as a whole by a live network config change.
     const cur: Live = { d, config, text: fc.text, retired: [] };
-    const inputsFor = (own: SubnetKey): ReconcileInputs => ({ ...this.inputsFor(cur.d, cur.config, b, own, fleet.peers), retiredDevices: cur.retired });
+    // Every subnet this host held, in this run or before (a bridge not restarted since a move holds one).
+    const former = new Map(b.subnetsBefore.map((p) => [formatPrefix(p), p]));
+    const inputsFor = (own: SubnetKey): ReconcileInputs => {
+      for (const p of [own.v4, own.v6]) if (p) former.set(formatPrefix(p), p);
+      return { ...this.inputsFor(cur.d, cur.config, b, own, fleet.peers), retiredDevices: cur.retired, formerSubnets: [...former.values()] };
+    };
     const holder = new LeaseHolder({
       keeper, ids, store, log, signal,
       request: { ...ranges(d), publicIP: facts.publicIP, ...(facts.publicIPv6 ? { publicIPv6: facts.publicIPv6 } : {}), value: d.leaseValue, ...(previous ? { previous } : {}) },
@@ -300,7 +315,7 @@ export class Agent {
 
   /** Why this host cannot use `config` (agent/host-fit.ts), or undefined; `running`: the config it runs now, if any. */
   private refusal(config: NetworkConfig, b: Base, running?: NetworkConfig): Promise<string | undefined> {
-    return hostRefusal(config, { spec: this.spec, facts: b.facts, fabric: fabricPrefixes(b.subnetEnv, running, this.parts.holder?.lease?.subnets) });
+    return hostRefusal(config, { spec: this.spec, facts: b.facts, fabric: [...b.ranBefore, ...fabricPrefixes(new Map(), running, this.parts.holder?.lease?.subnets)] });
   }
 
   /**
@@ -337,7 +352,7 @@ export class Agent {
       ...(d.rangeV6 && own.v6 ? { v6: { network: d.rangeV6.network, subnet: own.v6 } } : {}),
       ...(d.vtepMACv6 ? { vtepMACv6: d.vtepMACv6 } : {}),
       keepFabricSource: spec.outputs.podman !== undefined, randomFully: b.randomFully, randomFullyV6: b.randomFullyV6, files: outputFiles(spec, config, own, d.mtu),
-      peers: () => peers.values(), peer: (k) => peers.get(k),
+      peers: () => peers.values(), peer: (k) => peers.get(k), formerSubnets: b.subnetsBefore,
       ...(d.wireguard ? { wireguard: d.wireguard } : {}),
     };
   }

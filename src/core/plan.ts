@@ -41,7 +41,17 @@ export interface Ownership {
   readonly networks: readonly Prefix[];
   readonly ownSubnets: readonly Prefix[];
   readonly iface: string;
+  /**
+   * Subnets this host held before (a move, a restart on a new subnet): a bridge Docker has not
+   * been restarted on since still holds one, and its connected route is the fabric's leftover,
+   * which a peer's route to that subnet replaces (never a route weft does not own otherwise).
+   */
+  readonly formerSubnets?: readonly Prefix[];
 }
+
+/** The connected route a bridge still has for a subnet this host held before (see Ownership.formerSubnets). */
+const isLeftover = (r: ObservedRoute, own: Ownership): boolean =>
+  r.proto === 'kernel' && r.via === undefined && (own.formerSubnets ?? []).some((s) => within(r.dst, s));
 
 const inNetwork = (p: Prefix, own: Ownership): boolean => own.networks.some((n) => within(p, n));
 const inOwnSubnet = (p: Prefix, own: Ownership): boolean => own.ownSubnets.some((s) => overlaps(p, s));
@@ -154,7 +164,7 @@ function planRouteKey(k: string, seen: readonly ObservedRoute[], desired: Desire
   if (want && want.via.family !== want.dst.ip.family) return;
   const owned = seen.filter((r) => ownsRoute(r, out.own, out.wanted));
   const link = want ? undefined : desired.linkRoutes?.get(k);
-  const foreign = want || link ? seen.find((r) => !owned.includes(r)) : undefined;
+  const foreign = want || link ? seen.find((r) => !owned.includes(r) && !isLeftover(r, out.own)) : undefined;
   if (foreign) {
     out.refused?.set(k, foreign);
     for (const r of owned) out.dels.push({ kind: 'route-del', route: r });

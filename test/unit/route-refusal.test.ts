@@ -80,3 +80,15 @@ test('host-gw: a peer subnet held by an operator\'s static route is left alone',
   t.deepEqual(lines(plan(d, { devices: new Map(), routes: [...underlay, operators], neighs: [], fdb: [] }, own2, refused)), []);
   t.deepEqual([...refused.keys()], ['198.18.2.0/24']);
 });
+
+test('a bridge still on a subnet this host held before (Docker not restarted since a move) is the fabric\'s leftover: the peer now holding it is routed', (t) => {
+  const bridge: ObservedRoute = { dst: pfx('192.0.7.0/24'), dev: 'docker0', proto: 'kernel', onlink: false, scopeLink: true };
+  const refused: RefusedRoutes = new Map();
+  const moved = { ...OWN, formerSubnets: [pfx('192.0.7.0/24')] };
+  t.true(lines(plan(desired, observed([...underlay, bridge]), moved, refused)).includes('ip route replace 192.0.7.0/24 via 192.0.7.0 dev flannel.1 onlink proto 175'));
+  t.deepEqual([...refused.keys()], ['192.0.2.0/24'], 'the LAN stays refused: it was never this host\'s subnet');
+  // Not a subnet this host held: someone else's bridge, left alone.
+  const never: RefusedRoutes = new Map();
+  t.false(lines(plan(desired, observed([...underlay, bridge]), OWN, never)).some((l) => l.includes('route replace 192.0.7.0/24')));
+  t.true(never.has('192.0.7.0/24'));
+});
