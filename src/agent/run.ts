@@ -273,13 +273,16 @@ export class Agent {
       // public key and switch the device to it; peers converge on the lease change.
       const watched = [d.wireguard.privateKeyFile, ...(d.wireguard.presharedKeyFile !== undefined ? [d.wireguard.presharedKeyFile] : [])];
       const watcher = new KeyWatcher(watched, log, async () => {
+        const publicKeyBefore = cur.d.wireguard?.publicKey;
         cur.d = await this.derive(cur.config, b, cur.config);
         // The device takes the new key first, then peers learn it: a peer that switched first
         // would send handshakes this host cannot answer yet, and WireGuard retries only after 5 s.
         reconciler.setInputs(inputsFor(holder.lease?.subnets ?? held.subnets));
         await reconciler.settle();
         await holder.updateValue(cur.d.leaseValue);
-        log.info('WireGuard key rotated; published the new public key', { publicKey: cur.d.wireguard?.publicKey });
+        // The preshared key file changes too (weft writes the stored PSK there): the public key stays.
+        if (cur.d.wireguard?.publicKey === publicKeyBefore) log.info('WireGuard preshared key changed; every peer has the new one');
+        else log.info('WireGuard key rotated; published the new public key', { publicKey: cur.d.wireguard?.publicKey });
       });
       await watcher.start();
       this.stops.push(() => watcher.stop());
