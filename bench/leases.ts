@@ -11,7 +11,7 @@
  * Usage: node dist/bench/leases.js [--sizes 100,500] [--members 1,3]
  */
 import { performance } from 'node:perf_hooks';
-import { formatPrefix } from '../src/core/cidr.js';
+import { formatPrefix } from '../src/core/net/cidr.js';
 import { EtcdStore } from '../src/adapters/etcd.js';
 import { EtcdCluster } from '../test/helpers/etcd.js';
 import { config, ip4, keeperFor, vxlanValue } from '../test/helpers/fleet.js';

@@ -7,8 +7,8 @@
  */
 import { realpath, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { safeText } from '../core/escape.js';
-import type { EtcdSpec } from '../core/spec.js';
+import { safeText } from '../core/base/escape.js';
+import type { EtcdSpec } from '../core/spec/spec.js';
 
 /** One credential file readable by group or others. */
 export interface CredentialWarning {

@@ -11,7 +11,7 @@ import {
   GRPCAbortedError, GRPCCancelledError, GRPCDeadlineExceededError, GRPCOutOfRangeError, GRPCResourceExhastedError, GRPCUnauthenticatedError, GRPCUnavailableError,
   isRecoverableError,
 } from 'etcd3';
-import { type ErrorCode, WeftError } from '../core/errors.js';
+import { type ErrorCode, WeftError } from '../core/base/errors.js';
 
 /** gRPC status codes (grpc.github.io/grpc/core/md_doc_statuscodes.html) of raw, uncast errors. */
 const GRPC = { CANCELLED: 1, DEADLINE_EXCEEDED: 4, PERMISSION_DENIED: 7, RESOURCE_EXHAUSTED: 8, ABORTED: 10, OUT_OF_RANGE: 11, UNAVAILABLE: 14, UNAUTHENTICATED: 16 } as const;

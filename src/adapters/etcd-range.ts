@@ -5,13 +5,13 @@
  * fits; an entry over the limit alone is read without its value. Each entry passes through
  * `boundedKV`: a value (or key) over its limit becomes a quarantine marker with its size, so
  * what is kept is bounded whatever a writer stored. Entries beyond `maxEntries` are counted,
- * the oldest kept (core/oldest-first.ts).
+ * the oldest kept (core/base/oldest-first.ts).
  */
 import { createHash } from 'node:crypto';
-import { WeftError } from '../core/errors.js';
-import { OldestKept } from '../core/oldest-first.js';
-import { KEY_LIMIT_BYTES, PAGE_ENTRIES, VALUE_LIMIT_BYTES } from '../core/store-limits.js';
-import type { KeyValue, Listing, ReadLimits } from '../core/store.js';
+import { WeftError } from '../core/base/errors.js';
+import { OldestKept } from '../core/base/oldest-first.js';
+import { KEY_LIMIT_BYTES, PAGE_ENTRIES, VALUE_LIMIT_BYTES } from '../core/fleet/store-limits.js';
+import type { KeyValue, Listing, ReadLimits } from '../core/fleet/store.js';
 
 /** A KeyValue as etcd3 returns it. */
 export interface RawKV { key: Buffer; value: Buffer; lease: string; mod_revision: string; create_revision: string }
@@ -44,7 +44,7 @@ export function rangeEnd(prefix: string): Buffer {
 const EMPTY = Buffer.alloc(0);
 
 /**
- * The entry as weft keeps it: decoded, or a quarantine marker (core/store.ts Oversize) that keeps
+ * The entry as weft keeps it: decoded, or a quarantine marker (core/fleet/store.ts Oversize) that keeps
  * the key, revisions, lease and stored size but never the bytes. A key longer than
  * KEY_LIMIT_BYTES past `prefix` is replaced by a stand-in under `prefix` naming its size and
  * hash (the same for its delete event, so a mirror can match them).

@@ -11,9 +11,9 @@
  * quarantine marker. The watch asks etcd to fragment large responses, so no response is much
  * over etcd's request limit; fragments are delivered together, as one response.
  */
-import { WeftError } from '../core/errors.js';
-import type { ReadLimits, WatchCallbacks, WatchEvent } from '../core/store.js';
-import { VALUE_LIMIT_BYTES } from '../core/store-limits.js';
+import { WeftError } from '../core/base/errors.js';
+import type { ReadLimits, WatchCallbacks, WatchEvent } from '../core/fleet/store.js';
+import { VALUE_LIMIT_BYTES } from '../core/fleet/store-limits.js';
 import { type Decode, type RawKV, boundedKV, rangeEnd } from './etcd-range.js';
 
 /** What the watch needs of etcd3's duplex stream. */

@@ -11,13 +11,13 @@ import { Etcd3, GRPCResourceExhastedError, GRPCUnavailableError, type ICallable,
 import { mapEtcdError } from './etcd-errors.js';
 import { type PageRequest, type RawKV, listPaged, rangeEnd } from './etcd-range.js';
 import { EtcdWatch, WATCH_TIMINGS, type WatchStream, type WatchTimings } from './etcd-watch.js';
-import { WeftError } from '../core/errors.js';
-import { storedText } from '../core/go-text.js';
+import { WeftError } from '../core/base/errors.js';
+import { storedText } from '../core/flannel/go-text.js';
 export { mapEtcdError } from './etcd-errors.js';
 export { rangeEnd } from './etcd-range.js';
-import type { EtcdSpec } from '../core/spec.js';
-import { RECEIVE_LIMIT_BYTES } from '../core/store-limits.js';
-import type { Compare, KeyValue, KvStore, Listing, Op, ReadLimits, WatchCallbacks, WatchHandle } from '../core/store.js';
+import type { EtcdSpec } from '../core/spec/spec.js';
+import { RECEIVE_LIMIT_BYTES } from '../core/fleet/store-limits.js';
+import type { Compare, KeyValue, KvStore, Listing, Op, ReadLimits, WatchCallbacks, WatchHandle } from '../core/fleet/store.js';
 
 export interface EtcdOptions {
   /** Deadline of each unary call. */
@@ -110,7 +110,7 @@ export async function etcdClientOptions(spec: EtcdSpec, opts: EtcdOptions = {}):
     // seconds later, whose errors did it again: a watch restart every 8-10 s on idle hosts
     // (issue 28). A cut-off member is found by the watches' own liveness check instead
     // (adapters/etcd-watch.ts), unary calls by their deadline.
-    // The receive limit is deliberate (core/store-limits.ts): a larger answer fails alone and unbuffered.
+    // The receive limit is deliberate (core/fleet/store-limits.ts): a larger answer fails alone and unbuffered.
     grpcOptions: { 'grpc.max_receive_message_length': RECEIVE_LIMIT_BYTES },
     faultHandling: {
       // Fail over: a call refused by one member (down, restarting) is tried on the next one at

@@ -6,7 +6,7 @@
  * nothing it starts outlives its run, with what is kept of its output capped.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { WeftError } from '../core/errors.js';
+import { WeftError } from '../core/base/errors.js';
 
 export interface ExecResult {
   readonly code: number;

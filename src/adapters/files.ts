@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { WeftError } from '../core/errors.js';
+import { WeftError } from '../core/base/errors.js';
 
 /** Read a text file; `undefined` when it does not exist. Other failures are E_IO. */
 export async function readTextIfExists(path: string): Promise<string | undefined> {

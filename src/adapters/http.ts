@@ -5,7 +5,7 @@
  * answer is bounded in size and time and a redirect is never followed.
  */
 import { type Server, createServer, request as httpRequest } from 'node:http';
-import { WeftError } from '../core/errors.js';
+import { WeftError } from '../core/base/errors.js';
 
 export interface Answer {
   readonly status: number;

@@ -4,14 +4,14 @@
  *  2. else a hash of /etc/machine-id: the raw machine-id is a secret of sorts (systemd says not
  *     to expose it), so only `sha256("weft-host/" + id)` is ever published;
  * and then, when this host once found another live host using that identity (cloned VMs,
- * core/presence.ts), the identity it took instead, kept in `<stateDir>/host-id` together with
+ * core/fleet/presence.ts), the identity it took instead, kept in `<stateDir>/host-id` together with
  * the hash of the identity it replaces: fixing the clone (a new machine-id) makes it moot.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { WeftError } from '../core/errors.js';
+import { WeftError } from '../core/base/errors.js';
 import { writeFileAtomic } from './files.js';
 
 export interface HostIdentity {

@@ -3,16 +3,16 @@
  * and `bridge -force -batch -` (one process per batch, per-line failures reported back), and
  * netlink events from `ip monitor`. The JSON parsers are exported and tested on captured output.
  */
-import { type Family, type IP, type Prefix, bitsOf, parseIP, parseIPv4, parsePrefix, prefix } from '../core/cidr.js';
-import { type FdbEntry, type Neighbour, type ObservedDatapath, type ObservedDevice, type ObservedRoute, modelledRouteDst } from '../core/datapath.js';
-import type { Tool } from '../core/devices.js';
+import { type Family, type IP, type Prefix, bitsOf, parseIP, parseIPv4, parsePrefix, prefix } from '../core/net/cidr.js';
+import { type FdbEntry, type Neighbour, type ObservedDatapath, type ObservedDevice, type ObservedRoute, modelledRouteDst } from '../core/datapath/datapath.js';
+import type { Tool } from '../core/datapath/devices.js';
 
 /** The tools iproute2 batches serve (wireguard lines go to adapters/wireguard.ts). */
 type IpTool = Exclude<Tool, 'wireguard'>;
-import type { LinkAddr6, ObservedLink } from '../core/host-facts.js';
-import { normalizeEthernetMAC } from '../core/mac.js';
+import type { LinkAddr6, ObservedLink } from '../core/host/host-facts.js';
+import { normalizeEthernetMAC } from '../core/net/mac.js';
 import { type Coprocess, type LineStream, exec, execOk, startCoprocess, streamLines } from './exec.js';
-import { WeftError } from '../core/errors.js';
+import { WeftError } from '../core/base/errors.js';
 
 /** One address of `ip -json addr`, with the IPv6 flags that decide whether it may be advertised. */
 interface AddrInfo {
@@ -44,7 +44,7 @@ const deviceAddrs = (l: LinkJson): Prefix[] => [...v4addrs(l), ...(l.addr_info ?
   return ip?.family === 6 ? [prefix(ip, a.prefixlen ?? 128)] : [];
 })];
 
-/** Every IPv6 address of a link with its scope and flags (the interface choice judges them: core/host-facts.ts). */
+/** Every IPv6 address of a link with its scope and flags (the interface choice judges them: core/host/host-facts.ts). */
 const v6addrs = (l: LinkJson): LinkAddr6[] => (l.addr_info ?? []).flatMap((a) => {
   const ip = a.family === 'inet6' && a.local ? parseIP(a.local) : undefined;
   if (ip?.family !== 6) return [];

@@ -3,8 +3,8 @@
  * IPv6), change weft's chains atomically with `iptables-restore --noflush -w`
  * (`ip6tables-restore`): nothing else in the table is touched.
  */
-import type { Family } from '../core/cidr.js';
-import { type SavedTable, parseIptablesSave, versionSupportsRandomFully } from '../core/masq.js';
+import type { Family } from '../core/net/cidr.js';
+import { type SavedTable, parseIptablesSave, versionSupportsRandomFully } from '../core/datapath/masq.js';
 import { exec, execOk, streamLines } from './exec.js';
 
 /** The iptables program for a family. */

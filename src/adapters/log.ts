@@ -8,7 +8,7 @@
  * overrides and U+2028 as they are, and `journalctl` or `jq -r` would print them raw. Strings
  * are capped at LOG_TEXT_CAP characters, so one hostile value cannot flood the journal.
  */
-import { safeText } from '../core/escape.js';
+import { safeText } from '../core/base/escape.js';
 
 export type Level = 'debug' | 'info' | 'warn' | 'error';
 

@@ -7,11 +7,11 @@
 import { readFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import type { EtcdSpec } from '../core/spec.js';
-import type { ClockObservation, OffloadObservation, StatusObservation } from '../core/doctor.js';
-import type { MatchingRoute, PingResult, RouteLookup } from '../core/doctor-peers.js';
-import { STATUS_MAX_BYTES, judgeStatusAnswer } from '../core/status-report.js';
-import { WeftError } from '../core/errors.js';
+import type { EtcdSpec } from '../core/spec/spec.js';
+import type { ClockObservation, OffloadObservation, StatusObservation } from '../core/doctor/doctor-observations.js';
+import type { MatchingRoute, PingResult, RouteLookup } from '../core/doctor/doctor-observations.js';
+import { STATUS_MAX_BYTES, judgeStatusAnswer } from '../core/health/status-report.js';
+import { WeftError } from '../core/base/errors.js';
 import { exec } from './exec.js';
 import { getBounded } from './http.js';
 import { isSafeIfName, readSysctl } from './sysctl.js';
@@ -110,7 +110,7 @@ export async function filterTable(): Promise<{ ok: true; text: string } | { ok: 
 }
 
 /**
- * The daemon's /status within `timeoutMs` (2 s for doctor), judged by core/status-report.ts:
+ * The daemon's /status within `timeoutMs` (2 s for doctor), judged by core/health/status-report.ts:
  * whatever holds host.listen answers, so at most STATUS_MAX_BYTES are read and the document
  * must be weft's.
  */

@@ -1,6 +1,6 @@
-/** This process's figures from /proc/self (parsed by core/proc-status.ts), for /metrics. */
+/** This process's figures from /proc/self (parsed by core/health/proc-status.ts), for /metrics. */
 import { readFileSync, readdirSync } from 'node:fs';
-import { type ProcFacts, parseMaxOpenFiles, parseProcStatus } from '../core/proc-status.js';
+import { type ProcFacts, parseMaxOpenFiles, parseProcStatus } from '../core/health/proc-status.js';
 
 /**
  * Reads /proc/self at scrape time. /proc is not disk I/O: the kernel answers from its own

@@ -7,8 +7,8 @@
  * out one at a time in the order they were asked for. With no NOTIFY_SOCKET (not under
  * systemd) nothing is run.
  */
-import { safeText } from '../core/escape.js';
-import type { Env } from '../core/spec.js';
+import { safeText } from '../core/base/escape.js';
+import type { Env } from '../core/spec/spec.js';
 import { exec } from './exec.js';
 import type { Logger } from './log.js';
 

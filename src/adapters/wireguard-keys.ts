@@ -10,8 +10,8 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { chmod, mkdir, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { WeftError } from '../core/errors.js';
-import { WG_KEY } from '../core/network-config.js';
+import { WeftError } from '../core/base/errors.js';
+import { WG_KEY } from '../core/flannel/network-config.js';
 import { readTextIfExists, writeFileAtomic } from './files.js';
 
 /** PKCS#8 DER header of an X25519 private key (RFC 8410); the raw 32 bytes follow. */

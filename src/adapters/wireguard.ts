@@ -1,7 +1,7 @@
 /**
  * WireGuard, thinly: the only module that runs `wg` and `wireguard-go`. It observes a device's
  * configuration with `wg show DEV dump` (the private key in that output is dropped at once,
- * never kept or logged), applies `wireguard` tool lines (core/wireguard-plan.ts): `set ...` is
+ * never kept or logged), applies `wireguard` tool lines (core/datapath/wireguard-plan.ts): `set ...` is
  * `wg set ...`, and `add DEV mtu N` creates the device: the kernel's (`ip link add DEV type
  * wireguard`) when the kernel has WireGuard, else a userspace one served by wireguard-go.
  *
@@ -13,9 +13,9 @@
  * (`ip link del DEV`) ends it.
  */
 import { createHash } from 'node:crypto';
-import type { ObservedDevice, ObservedWireguard } from '../core/datapath.js';
-import { parseWgDump } from '../core/wireguard-plan.js';
-import { WeftError } from '../core/errors.js';
+import type { ObservedDevice, ObservedWireguard } from '../core/datapath/datapath.js';
+import { parseWgDump } from '../core/datapath/wireguard-plan.js';
+import { WeftError } from '../core/base/errors.js';
 import { exec, execOk, spawnDetached } from './exec.js';
 
 /** A preshared key's fingerprint: 64 bits of a domain-separated SHA-256, which says nothing usable about the key. */

@@ -4,26 +4,26 @@
  * reconciler drives. Each step retries what can heal (etcd down) and fails fast on what cannot.
  */
 import { createHash } from 'node:crypto';
-import { type NetworkConfig, checkNetworkConfig, diffConfigs } from '../core/config-check.js';
-import { WeftError } from '../core/errors.js';
-import { type HostFacts, chooseInterface } from '../core/host-facts.js';
-import { localUnicastMAC } from '../core/mac.js';
-import { ConfigError, decodeNetworkConfig } from '../core/network-config.js';
-import { configKey } from '../core/owner.js';
-import type { Spec } from '../core/spec.js';
-import type { KvStore } from '../core/store.js';
-import { formatIP } from '../core/cidr.js';
-import type { ObservedDatapath } from '../core/datapath.js';
+import { type NetworkConfig, checkNetworkConfig, diffConfigs } from '../core/flannel/config-check.js';
+import { WeftError } from '../core/base/errors.js';
+import { type HostFacts, chooseInterface } from '../core/host/host-facts.js';
+import { localUnicastMAC } from '../core/net/mac.js';
+import { ConfigError, decodeNetworkConfig } from '../core/flannel/network-config.js';
+import { configKey } from '../core/fleet/owner.js';
+import type { Spec } from '../core/spec/spec.js';
+import type { KvStore } from '../core/fleet/store.js';
+import { formatIP } from '../core/net/cidr.js';
+import type { ObservedDatapath } from '../core/datapath/datapath.js';
 import { applyWireguard, observeWireguard } from '../adapters/wireguard.js';
 import { applyBatch, listLinks, listRoutes, observeDatapath, routeDevTo } from '../adapters/iproute2.js';
 import { restoreNoflush, saveTables } from '../adapters/iptables.js';
 import type { Logger } from '../adapters/log.js';
 import { ensureForwarding } from '../adapters/sysctl.js';
 import { readTextIfExists, writeFileAtomic } from '../adapters/files.js';
-import { ETCD_BACKOFF } from '../core/backoff.js';
+import { ETCD_BACKOFF } from '../core/base/backoff.js';
 import type { HostPort } from './reconciler.js';
 import { Backoff, sleep } from './retry.js';
-import { configText } from '../core/store-limits.js';
+import { configText } from '../core/fleet/store-limits.js';
 
 
 /** How start-up judges the stored config against this host, and hears why it waits. */

@@ -1,28 +1,28 @@
 /**
  * Follows `<prefix>/config` while weft runs (issue 19 part 2): the key is mirrored (list +
  * watch, re-list on any break: agent/prefix-mirror.ts). A stored value that differs from the
- * running config is taken up at the pace core/config-pace.ts decides (once stable for the
+ * running config is taken up at the pace core/config/config-pace.ts decides (once stable for the
  * hold-down, at most one change per interval, the latest value only); this part only runs the
- * timer. A value taken up is decoded as untrusted input (Go-exact, core/network-config.ts),
- * checked, and classified against the config the host runs (core/config-change.ts). A live
+ * timer. A value taken up is decoded as untrusted input (Go-exact, core/flannel/network-config.ts),
+ * checked, and classified against the config the host runs (core/config/config-change.ts). A live
  * change or a move is handed to `apply`, one at a time, in order; an unusable one (invalid,
  * IPv4 off, unknown backend, refused on this host) leaves the host on the config it has, with
  * a warning in the log and in status until a usable one comes. With live following off
  * (host.followConfig: false) a differing stored config is only reported.
  */
-import type { SubnetKey } from '../core/subnet-key.js';
-import type { Clock } from '../core/clock.js';
-import { type NetworkConfig, checkNetworkConfig, diffConfigs } from '../core/config-check.js';
-import { type ConfigChange, classifyConfigChange } from '../core/config-change.js';
-import { ConfigPace, type PaceSettings, type PendingConfig } from '../core/config-pace.js';
-import { WeftError } from '../core/errors.js';
-import { capText } from '../core/escape.js';
-import { ConfigError, decodeNetworkConfig } from '../core/network-config.js';
-import type { KvStore } from '../core/store.js';
+import type { SubnetKey } from '../core/flannel/subnet-key.js';
+import type { Clock } from '../core/base/clock.js';
+import { type NetworkConfig, checkNetworkConfig, diffConfigs } from '../core/flannel/config-check.js';
+import { type ConfigChange, classifyConfigChange } from '../core/config/config-change.js';
+import { ConfigPace, type PaceSettings, type PendingConfig } from '../core/config/config-pace.js';
+import { WeftError } from '../core/base/errors.js';
+import { capText } from '../core/base/escape.js';
+import { ConfigError, decodeNetworkConfig } from '../core/flannel/network-config.js';
+import type { KvStore } from '../core/fleet/store.js';
 import type { Logger } from '../adapters/log.js';
 import { PrefixMirror } from './prefix-mirror.js';
 import { message, retrying } from './retry.js';
-import { unreadReason } from '../core/store-limits.js';
+import { unreadReason } from '../core/fleet/store-limits.js';
 
 /** The config a host runs: checked, and the text it came from (for the cached state). */
 export interface RunningConfig {
@@ -140,7 +140,7 @@ export class ConfigFollower {
   private async check(text: string | null): Promise<Outcome> {
     const running = this.d.current();
     if (text === null) return this.reject('the network config was deleted from etcd');
-    // A value too large to be read arrives as '' with a marker (core/store-limits.ts): say its size.
+    // A value too large to be read arrives as '' with a marker (core/fleet/store-limits.ts): say its size.
     const kv = this.mirror.snapshot.get(this.d.key);
     const unread = kv && kv.value === text ? unreadReason(kv) : undefined;
     if (unread !== undefined) return this.reject(`the new network config is unreadable: ${unread}`);

@@ -1,20 +1,20 @@
 /**
  * Work proportional to what changed (issue 22). Keeps, between passes, the kernel datapath as
- * last known (core/observed-model.ts: a full observation, then netlink events and weft's own
- * applied operations) and the desired datapath per lease group (core/desired-index.ts), and
+ * last known (core/datapath/observed-model.ts: a full observation, then netlink events and weft's own
+ * applied operations) and the desired datapath per lease group (core/datapath/desired-index.ts), and
  * collects what changed since the last pass: the keys netlink events touched and the leases
- * that changed. A pass then plans only those keys (core/plan.ts planTouched). A full look and
+ * that changed. A pass then plans only those keys (core/datapath/plan.ts planTouched). A full look and
  * a full plan happen at start, on new inputs, on any event or operation the model cannot follow
  * (a device, an address, an ambiguous fdb change, a failed operation), on a peer change that
  * names no keys, and on the periodic resync: the safety net for a killed or lagging event stream.
  */
-import type { DesiredDatapath, ObservedDatapath, ObservedRoute } from '../core/datapath.js';
-import { formatPrefix, within } from '../core/cidr.js';
-import { DesiredIndex } from '../core/desired-index.js';
-import { type EventScope, type ModelEvent, isRelevantEvent, parseModelEvent } from '../core/netlink-events.js';
-import { ObservedModel, sameRoutes } from '../core/observed-model.js';
-import { type Op, type Ownership, type RefusedRoutes, type TouchedKeys, noTouchedKeys, plan, planTouched } from '../core/plan.js';
-import type { PeerLease } from '../core/peer-lease.js';
+import type { DesiredDatapath, ObservedDatapath, ObservedRoute } from '../core/datapath/datapath.js';
+import { formatPrefix, within } from '../core/net/cidr.js';
+import { DesiredIndex } from '../core/datapath/desired-index.js';
+import { type EventScope, type ModelEvent, isRelevantEvent, parseModelEvent } from '../core/datapath/netlink-events.js';
+import { ObservedModel, sameRoutes } from '../core/datapath/observed-model.js';
+import { type Op, type Ownership, type RefusedRoutes, type TouchedKeys, noTouchedKeys, plan, planTouched } from '../core/datapath/plan.js';
+import type { PeerLease } from '../core/flannel/peer-lease.js';
 import { type ReconcileInputs, networksOf, observedDevices, ownSubnetsOf } from './host-port.js';
 
 /** What one pass plans against, and how. */

@@ -1,17 +1,17 @@
 /**
  * This host's view of the fleet: the leases under <prefix>/subnets/, mirrored from etcd
- * (agent/prefix-mirror.ts: list, watch, re-list on any break) and judged (core/fleet.ts: valid
+ * (agent/prefix-mirror.ts: list, watch, re-list on any break) and judged (core/fleet/fleet.ts: valid
  * peers, quarantined malformed entries). Every change pokes the reconciler; a write to this
  * host's own key other than its own last one is reported to the lease holder, which verifies
  * its lease at once (and restores its value when another writer changed it).
  */
-import type { SubnetKey } from '../core/subnet-key.js';
-import type { NetworkConfig } from '../core/config-check.js';
-import { Fleet } from '../core/fleet.js';
-import { subnetsPrefix } from '../core/owner.js';
-import type { PeerLease } from '../core/peer-lease.js';
-import { DEFAULT_MAX_PEERS, fleetLimits } from '../core/store-limits.js';
-import type { KeyValue, KvStore } from '../core/store.js';
+import type { SubnetKey } from '../core/flannel/subnet-key.js';
+import type { NetworkConfig } from '../core/flannel/config-check.js';
+import { Fleet } from '../core/fleet/fleet.js';
+import { subnetsPrefix } from '../core/fleet/owner.js';
+import type { PeerLease } from '../core/flannel/peer-lease.js';
+import { DEFAULT_MAX_PEERS, fleetLimits } from '../core/fleet/store-limits.js';
+import type { KeyValue, KvStore } from '../core/fleet/store.js';
 import type { Logger } from '../adapters/log.js';
 import { LimitedLog } from './limited-log.js';
 import { type MirrorSeed, PrefixMirror } from './prefix-mirror.js';
@@ -29,7 +29,7 @@ export interface FleetViewDeps {
   readonly onOwnKeyChanged: () => void;
   /** Peers changed: these subnet keys (undefined: any, e.g. after a move). */
   readonly onPeersChanged: (subnetKeys?: ReadonlySet<string>) => void;
-  /** host.maxPeers: at most this many peers programmed, ENTRIES_PER_PEER times as many entries kept (core/store-limits.ts; default DEFAULT_MAX_PEERS). */
+  /** host.maxPeers: at most this many peers programmed, ENTRIES_PER_PEER times as many entries kept (core/fleet/store-limits.ts; default DEFAULT_MAX_PEERS). */
   readonly maxPeers?: number;
 }
 
@@ -126,7 +126,7 @@ export class FleetView {
     return { entries, revision: this.mirror.atRevision };
   }
 
-  /** Judge one entry; returns another subnet key whose programmed state changed with it (core/fleet.ts FleetChange.moved). */
+  /** Judge one entry; returns another subnet key whose programmed state changed with it (core/fleet/fleet.ts FleetChange.moved). */
   private judge(key: string, kv: KeyValue | undefined): string | undefined {
     const change = this.fleet.update(key, kv);
     if (change?.kind === 'quarantined' && change.isNew) {

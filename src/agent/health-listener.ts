@@ -3,10 +3,10 @@
  * 127.0.0.1:9473 before weft starts (or while it restarts); if that stopped weft, the host
  * would hold no lease, and Docker (ordered after weft) would not start. So a failed bind is
  * a warning: weft leases and programs the fabric all the same, says why in the log, STATUS=
- * and readiness warnings (core/health.ts), counts each failure (/metrics, once it serves),
+ * and readiness warnings (core/health/health.ts), counts each failure (/metrics, once it serves),
  * and tries again with backoff until the address is free.
  */
-import type { BackoffPolicy } from '../core/backoff.js';
+import type { BackoffPolicy } from '../core/base/backoff.js';
 import { type Routes, serveHttp } from '../adapters/http.js';
 import type { Logger } from '../adapters/log.js';
 import { Backoff, message } from './retry.js';

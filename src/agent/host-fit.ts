@@ -2,20 +2,20 @@
  * Judges a network config against this host before anything is derived from it, at start and on
  * every live change: everything that makes a config unusable here, with the reason. The host's
  * links and routes are looked at afresh (they change: DHCP, a VPN coming up), the etcd endpoints
- * by address; core/config-fit.ts and core/host-facts.ts decide.
+ * by address; core/config/config-fit.ts and core/host/host-facts.ts decide.
  */
-import { type IP, type Prefix, parseIP } from '../core/cidr.js';
-import type { NetworkConfig } from '../core/config-check.js';
-import { configMisfit, endpointHosts, linkAddresses } from '../core/config-fit.js';
-import { type HostFacts, familyRefusal } from '../core/host-facts.js';
-import { ConfigError } from '../core/network-config.js';
-import type { Spec } from '../core/spec.js';
+import { type IP, type Prefix, parseIP } from '../core/net/cidr.js';
+import type { NetworkConfig } from '../core/flannel/config-check.js';
+import { configMisfit, endpointHosts, linkAddresses } from '../core/config/config-fit.js';
+import { type HostFacts, familyRefusal } from '../core/host/host-facts.js';
+import { ConfigError } from '../core/flannel/network-config.js';
+import type { Spec } from '../core/spec/spec.js';
 import { backendFor } from '../backends/index.js';
 import type { Backend } from '../backends/types.js';
 import { listLinks, listRoutes } from '../adapters/iproute2.js';
 import { resolveNames } from '../adapters/resolve.js';
 
-/** What a config is judged against: the spec, the host's facts, and the fabric it runs or ran (core/config-fit.ts fabricPrefixes). */
+/** What a config is judged against: the spec, the host's facts, and the fabric it runs or ran (core/config/config-fit.ts fabricPrefixes). */
 export interface FitContext {
   readonly spec: Spec;
   readonly facts: HostFacts;

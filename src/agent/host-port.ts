@@ -3,16 +3,16 @@
  * the agent) and the host it observes and changes (HostPort: adapters in production, the
  * honest fake in test/helpers/fake-host.ts in unit tests).
  */
-import type { Family, Prefix } from '../core/cidr.js';
-import type { NetworkConfig } from '../core/config-check.js';
-import type { DesiredDatapath, ObservedDatapath, ObservedRoute } from '../core/datapath.js';
-import type { Tool } from '../core/devices.js';
-import type { HostFacts } from '../core/host-facts.js';
-import type { DesiredFile, FileWrite } from '../core/host-files.js';
-import type { SavedTable } from '../core/masq.js';
-import type { PeerLease } from '../core/peer-lease.js';
-import type { SubnetKey } from '../core/subnet-key.js';
-import type { Op } from '../core/plan.js';
+import type { Family, Prefix } from '../core/net/cidr.js';
+import type { NetworkConfig } from '../core/flannel/config-check.js';
+import type { DesiredDatapath, ObservedDatapath, ObservedRoute } from '../core/datapath/datapath.js';
+import type { Tool } from '../core/datapath/devices.js';
+import type { HostFacts } from '../core/host/host-facts.js';
+import type { DesiredFile, FileWrite } from '../core/outputs/host-files.js';
+import type { SavedTable } from '../core/datapath/masq.js';
+import type { PeerLease } from '../core/flannel/peer-lease.js';
+import type { SubnetKey } from '../core/flannel/subnet-key.js';
+import type { Op } from '../core/datapath/plan.js';
 import type { Backend, WireguardKeys } from '../backends/types.js';
 
 /** One address family this host serves: the fleet's network and this host's subnet in it. */
@@ -38,13 +38,13 @@ export interface ReconcileInputs {
   readonly randomFully: boolean;
   /** ip6tables supports `--random-fully` (absent: as `randomFully`). */
   readonly randomFullyV6?: boolean;
-  /** Podman is fed (outputs.podman): keep its NAT off fabric traffic (core/masq.ts). */
+  /** Podman is fed (outputs.podman): keep its NAT off fabric traffic (core/datapath/masq.ts). */
   readonly keepFabricSource?: boolean;
-  /** The output files this host must have (core/host-files.ts); none when absent. */
+  /** The output files this host must have (core/outputs/host-files.ts); none when absent. */
   readonly files?: readonly DesiredFile[];
   readonly peers: () => Iterable<PeerLease>;
   /**
-   * Devices weft owned and no longer wants (a VNI or backend change: core/config-change.ts
+   * Devices weft owned and no longer wants (a VNI or backend change: core/config/config-change.ts
    * retiredDevices). Observed with the backend's devices, so the planner deletes them.
    */
   readonly retiredDevices?: readonly string[];
@@ -52,7 +52,7 @@ export interface ReconcileInputs {
   readonly peer?: (subnetKey: string) => PeerLease | undefined;
   /** wireguard: this host's keys (paths and public key); absent for other backends. */
   readonly wireguard?: WireguardKeys;
-  /** Subnets this host held before (core/plan.ts Ownership.formerSubnets). */
+  /** Subnets this host held before (core/datapath/plan.ts Ownership.formerSubnets). */
   readonly formerSubnets?: readonly Prefix[];
 }
 

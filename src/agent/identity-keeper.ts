@@ -1,12 +1,12 @@
 /**
  * This host's identity in the fleet: the host ID it leases under and the presence record that
- * proves no other live machine uses it (core/presence.ts). A clash (a cloned VM holding the
+ * proves no other live machine uses it (core/fleet/presence.ts). A clash (a cloned VM holding the
  * record) moves this host to a new identity of its own, kept in host.stateDir/host-id; losing
  * the record (its etcd lease ran out while etcd was out of reach) is remembered here, and the
  * lease holder claims it again before it next touches the subnet lease.
  */
-import { clashMessage } from '../core/presence.js';
-import type { KvStore } from '../core/store.js';
+import { clashMessage } from '../core/fleet/presence.js';
+import type { KvStore } from '../core/fleet/store.js';
 import { type HostIdentity, replaceIdentity } from '../adapters/identity.js';
 import type { Logger } from '../adapters/log.js';
 import { Presence } from './presence.js';

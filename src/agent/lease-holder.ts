@@ -4,13 +4,13 @@
  * retried on the next tick, with backoff, and leaves the datapath as it is. A different subnet
  * after a re-acquisition is handed to `onSubnet` (the agent gives it to the reconciler).
  */
-import { formatPrefix, samePrefix } from '../core/cidr.js';
-import { fitsRanges } from '../core/allocate.js';
-import { hostAddress } from '../core/host-facts.js';
-import { type SubnetKey, sameSubnetKey } from '../core/subnet-key.js';
-import { ETCD_BACKOFF } from '../core/backoff.js';
-import type { LeaseState } from '../core/health.js';
-import type { KvStore } from '../core/store.js';
+import { formatPrefix, samePrefix } from '../core/net/cidr.js';
+import { fitsRanges } from '../core/fleet/allocate.js';
+import { hostAddress } from '../core/net/ip-scope.js';
+import { type SubnetKey, sameSubnetKey } from '../core/flannel/subnet-key.js';
+import { ETCD_BACKOFF } from '../core/base/backoff.js';
+import type { LeaseState } from '../core/health/health.js';
+import type { KvStore } from '../core/fleet/store.js';
 import type { Logger } from '../adapters/log.js';
 import type { IdentityKeeper } from './identity-keeper.js';
 import type { AcquireRequest, HeldLease, LeaseKeeper } from './lease-keeper.js';
@@ -81,7 +81,7 @@ export class LeaseHolder {
    * The network config changed: acquire in `range` and publish `value` from now on. A subnet
    * that still fits keeps its key: the new value is a guarded put under the same etcd lease,
    * only while the key is still ours (else the next tick re-acquires, with the new value). A
-   * subnet that no longer fits is given up for a new one (core/acquire.ts: never one another
+   * subnet that no longer fits is given up for a new one (core/fleet/acquire.ts: never one another
    * host holds), handed to `onSubnet`. Runs after any renewal in flight, never beside one.
    */
   async reconfigure(ranges: Pick<AcquireRequest, 'range' | 'rangeV6'>, value: string): Promise<void> {

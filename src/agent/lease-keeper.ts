@@ -1,23 +1,23 @@
 /**
  * Acquires, renews, verifies, updates and releases this host's subnet lease in etcd.
- * Decisions come from core/acquire.ts; this file only executes them with compare-and-swap
+ * Decisions come from core/fleet/acquire.ts; this file only executes them with compare-and-swap
  * transactions, so a lost race is retried with another subnet (flanneld exits, §12 item 2) and
  * no write ever overwrites a key another host holds (§12 item 18): renewal is a keepalive of
  * our own etcd lease, and a put only to restore our value on our own key under our own etcd
- * lease (core/own-lease.ts), compared on the revision seen.
+ * lease (core/fleet/own-lease.ts), compared on the revision seen.
  */
-import { type IP, type Prefix, formatPrefix } from '../core/cidr.js';
-import type { Clock } from '../core/clock.js';
-import type { FamilyRange } from '../core/config-check.js';
-import { WeftError } from '../core/errors.js';
-import { type AcquirePlan, type ListedLease, halvesOf, joinListing, planAcquire, replacedEtcdLease } from '../core/acquire.js';
-import { type SubnetKey, formatSubnetKey } from '../core/lease.js';
-import { primarySubnet } from '../core/subnet-key.js';
-import { hostAddress } from '../core/host-facts.js';
-import { encodeOwner, ownersPrefix, subnetsPrefix } from '../core/owner.js';
-import { judgeOwnKey, restoreFields } from '../core/own-lease.js';
-import { DEFAULT_MAX_PEERS, fleetLimits } from '../core/store-limits.js';
-import type { Compare, KvStore, Listing, Op } from '../core/store.js';
+import { type IP, type Prefix, formatPrefix } from '../core/net/cidr.js';
+import type { Clock } from '../core/base/clock.js';
+import type { FamilyRange } from '../core/flannel/config-check.js';
+import { WeftError } from '../core/base/errors.js';
+import { type AcquirePlan, type ListedLease, halvesOf, joinListing, planAcquire, replacedEtcdLease } from '../core/fleet/acquire.js';
+import { type SubnetKey, formatSubnetKey } from '../core/flannel/lease.js';
+import { primarySubnet } from '../core/flannel/subnet-key.js';
+import { hostAddress } from '../core/net/ip-scope.js';
+import { encodeOwner, ownersPrefix, subnetsPrefix } from '../core/fleet/owner.js';
+import { judgeOwnKey, restoreFields } from '../core/fleet/own-lease.js';
+import { DEFAULT_MAX_PEERS, fleetLimits } from '../core/fleet/store-limits.js';
+import type { Compare, KvStore, Listing, Op } from '../core/fleet/store.js';
 import type { Logger } from '../adapters/log.js';
 import { LimitedLog } from './limited-log.js';
 
@@ -62,7 +62,7 @@ export interface LeaseKeeperDeps {
   readonly rng: () => number;
   readonly log: Logger;
   readonly maxAttempts?: number;
-  /** host.maxPeers: the listings are bounded as the fleet view's (core/store-limits.ts fleetLimits), which starts from them. */
+  /** host.maxPeers: the listings are bounded as the fleet view's (core/fleet/store-limits.ts fleetLimits), which starts from them. */
   readonly maxPeers?: number;
 }
 
@@ -126,7 +126,7 @@ export class LeaseKeeper {
     return encodeOwner({ hostID, hostname, publicIP: hostAddress(req) });
   }
 
-  /** Acquire a lease (see core/acquire.ts for the order of preference). */
+  /** Acquire a lease (see core/fleet/acquire.ts for the order of preference). */
   async acquire(req: AcquireRequest): Promise<HeldLease> {
     const exclude = new Set<string>();
     let lease: string | undefined;
@@ -245,7 +245,7 @@ export class LeaseKeeper {
   }
 
   /**
-   * Is the key still ours, with our value (core/own-lease.ts)? 'lost' when it is deleted or on
+   * Is the key still ours, with our value (core/fleet/own-lease.ts)? 'lost' when it is deleted or on
    * another etcd lease. Another writer's value under our etcd lease is replaced by `wanted`,
    * compare-and-swap on the revision seen (a later write wins that race and is judged again),
    * and logged once per key and period. Returns the held lease as etcd now has it.

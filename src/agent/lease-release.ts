@@ -1,19 +1,19 @@
 /**
  * `weft release`'s work: delete this host's leases (compare on ownership) and revoke them. A
- * lease is this host's only when core/own-lease.ts isOwnLease says so: an owner record naming
+ * lease is this host's only when core/fleet/own-lease.ts isOwnLease says so: an owner record naming
  * this host is borne out by the lease's value and this host's address, or by the host's own
  * subnet file or cached state. A forged owner record naming this host must not make it delete
  * another host's lease: such leases are left alone and returned as `refused`.
  */
-import type { Prefix } from '../core/cidr.js';
-import { WeftError } from '../core/errors.js';
-import { type ListedLease, joinListing } from '../core/acquire.js';
-import { type SelfEvidence, isOwnLease } from '../core/own-lease.js';
-import { ownersPrefix, subnetsPrefix } from '../core/owner.js';
-import type { KvStore } from '../core/store.js';
+import type { Prefix } from '../core/net/cidr.js';
+import { WeftError } from '../core/base/errors.js';
+import { type ListedLease, joinListing } from '../core/fleet/acquire.js';
+import { type SelfEvidence, isOwnLease } from '../core/fleet/own-lease.js';
+import { ownersPrefix, subnetsPrefix } from '../core/fleet/owner.js';
+import type { KvStore } from '../core/fleet/store.js';
 import type { Logger } from '../adapters/log.js';
 import type { Identity } from './lease-keeper.js';
-import { DEFAULT_MAX_PEERS, fleetLimits } from '../core/store-limits.js';
+import { DEFAULT_MAX_PEERS, fleetLimits } from '../core/fleet/store-limits.js';
 
 export interface ReleaseDeps {
   readonly store: KvStore;
@@ -44,7 +44,7 @@ export async function releaseOwnLeases(d: ReleaseDeps, self: Omit<SelfEvidence, 
       [{ op: 'delete', key: l.kv.key }, { op: 'delete', key: ownerKv.key }],
     );
     if (!res.succeeded) throw new WeftError('E_CONFLICT', `lease ${l.kv.key} changed while releasing it; run weft release again`, { retryable: true });
-    // The owner record's etcd lease is this host's; the key's may be a writer's (core/acquire.ts replacedEtcdLease).
+    // The owner record's etcd lease is this host's; the key's may be a writer's (core/fleet/acquire.ts replacedEtcdLease).
     if (ownerKv.lease !== '0') {
       await store.revoke(ownerKv.lease).catch((e: unknown) => { log.warn('could not revoke the released lease; it runs out by its TTL', { lease: ownerKv.lease, error: e instanceof Error ? e.message : String(e) }); });
     }

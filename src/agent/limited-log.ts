@@ -1,11 +1,11 @@
 /**
  * A warning about untrusted writes that no writer can turn into a flood: written in full for a
  * key's first event, then held back and counted, and summed up in one line per period
- * (core/log-limit.ts decides). The summary's timer runs only while something is held back and
+ * (core/base/log-limit.ts decides). The summary's timer runs only while something is held back and
  * never keeps the process alive; `stop` writes what is still held back.
  */
-import type { Clock } from '../core/clock.js';
-import { DEFAULT_LOG_LIMITS, type LogLimitOptions, LogLimiter } from '../core/log-limit.js';
+import type { Clock } from '../core/base/clock.js';
+import { DEFAULT_LOG_LIMITS, type LogLimitOptions, LogLimiter } from '../core/base/log-limit.js';
 import type { Logger } from '../adapters/log.js';
 
 export interface LimitedLogDeps {

@@ -6,11 +6,11 @@
  * when the bridge-relevant outputs changed, a warning in the log and status and the operator's
  * hook (agent/outputs-hook.ts).
  */
-import type { FamilyRange, NetworkConfig } from '../core/config-check.js';
-import { type SubnetKey, formatSubnetKey } from '../core/subnet-key.js';
-import { type BridgeState, bridgeChanges } from '../core/bridge-outputs.js';
-import { retiredDevices } from '../core/config-change.js';
-import type { Spec } from '../core/spec.js';
+import type { FamilyRange, NetworkConfig } from '../core/flannel/config-check.js';
+import { type SubnetKey, formatSubnetKey } from '../core/flannel/subnet-key.js';
+import { type BridgeState, bridgeChanges } from '../core/outputs/bridge-outputs.js';
+import { retiredDevices } from '../core/config/config-change.js';
+import type { Spec } from '../core/spec/spec.js';
 import type { Backend } from '../backends/types.js';
 import type { Logger } from '../adapters/log.js';
 import type { ApplicableChange, RunningConfig } from './config-follower.js';
@@ -20,7 +20,7 @@ import type { BridgeChange, OutputsHook } from './outputs-hook.js';
 import type { ReconcileInputs, Reconciler } from './reconciler.js';
 import { within } from './retry.js';
 import type { Parts } from './snapshot.js';
-import type { KvStore } from '../core/store.js';
+import type { KvStore } from '../core/fleet/store.js';
 import type { WireguardKeys } from '../backends/types.js';
 
 /** What a network config decides on this host. */

@@ -1,13 +1,13 @@
 /**
- * /metrics in the Prometheus text format (core/prom-text.ts). Every value is read at scrape
+ * /metrics in the Prometheus text format (core/health/prom-text.ts). Every value is read at scrape
  * time: weft's own from the agent's state, so there is one source of truth and nothing to keep
  * in step, and the process's from Node and /proc/self. Only pass durations are observed as
  * they happen (a histogram). Nothing runs between scrapes: no timer, no event-loop monitor
  * (prom-client's default metrics kept one firing 100 times a second, half of weft's idle CPU).
  */
-import { type HealthSnapshot, etcdReachable, readiness } from '../core/health.js';
-import type { ProcFacts } from '../core/proc-status.js';
-import { type Family, type MetricType, PROM_TEXT_TYPE, type Sample, formatExposition } from '../core/prom-text.js';
+import { type HealthSnapshot, etcdReachable, readiness } from '../core/health/health.js';
+import type { ProcFacts } from '../core/health/proc-status.js';
+import { type Family, type MetricType, PROM_TEXT_TYPE, type Sample, formatExposition } from '../core/health/prom-text.js';
 import { readProcSelf } from '../adapters/proc-self.js';
 
 /** Monotonic counts kept by the agent and its parts. */
@@ -15,7 +15,7 @@ export interface AgentCounters {
   readonly renewalsOk: number;
   readonly renewalsFailed: number;
   readonly reacquisitions: number;
-  /** This host's lease value put back after another writer's (core/own-lease.ts). */
+  /** This host's lease value put back after another writer's (core/fleet/own-lease.ts). */
   readonly leaseRestores: number;
   readonly malformedSeen: number;
   readonly etcdRequests: number;

@@ -1,7 +1,7 @@
 /**
  * The `host.onOutputsChanged` hook: after a live network config change rewrote the
  * bridge-relevant outputs (MTU, subnet), run the operator's program (e.g. one that restarts
- * Docker) with what changed in its environment (core/bridge-outputs.ts). It never blocks the
+ * Docker) with what changed in its environment (core/outputs/bridge-outputs.ts). It never blocks the
  * reconciler or the config follower: it runs in the background, one at a time, at most once
  * per `minIntervalMs` (from the end of the last run): triggers that come while it runs or
  * within that interval make it run once more when the interval ends, told the change from
@@ -10,7 +10,7 @@
  * exits (adapters/exec.ts), with what is kept of its output capped; the program file is
  * checked (owner, mode) before every run, as at start.
  */
-import { type BridgeState, bridgeChanges, hookEnvironment } from '../core/bridge-outputs.js';
+import { type BridgeState, bridgeChanges, hookEnvironment } from '../core/outputs/bridge-outputs.js';
 import { exec } from '../adapters/exec.js';
 import type { Logger } from '../adapters/log.js';
 import { privilegedFileProblem } from '../adapters/credentials.js';

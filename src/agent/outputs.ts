@@ -1,13 +1,13 @@
 /**
  * The output files the spec asks for (subnet.env, the mk-docker-opts options file, a
  * daemon.json fragment, a Podman network), as desired state for the reconciler, which writes
- * them atomically when missing or different and keeps checking them (core/host-files.ts).
+ * them atomically when missing or different and keeps checking them (core/outputs/host-files.ts).
  */
 import { createHash } from 'node:crypto';
-import type { NetworkConfig } from '../core/config-check.js';
-import { type DesiredFile, desiredFiles } from '../core/host-files.js';
-import type { Spec } from '../core/spec.js';
-import type { SubnetKey } from '../core/subnet-key.js';
+import type { NetworkConfig } from '../core/flannel/config-check.js';
+import { type DesiredFile, desiredFiles } from '../core/outputs/host-files.js';
+import type { Spec } from '../core/spec/spec.js';
+import type { SubnetKey } from '../core/flannel/subnet-key.js';
 
 /**
  * The files for this host's lease `own`: each family the lease and the config both have (an

@@ -3,8 +3,8 @@
  * pass; a failed pass is retried with backoff; nothing runs after `stop` (and `settle` returns
  * then too). What a pass does is the caller's (agent/reconciler.ts).
  */
-import { PASS_BACKOFF } from '../core/backoff.js';
-import type { Clock } from '../core/clock.js';
+import { PASS_BACKOFF } from '../core/base/backoff.js';
+import type { Clock } from '../core/base/clock.js';
 import { Backoff } from './retry.js';
 
 export class PassLoop {

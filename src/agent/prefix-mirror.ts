@@ -5,11 +5,11 @@
  * A periodic re-list also catches a watch that died without a word. Subscribers hear only
  * which keys changed (level-triggered), never what to do.
  */
-import type { Clock } from '../core/clock.js';
-import { CappedEntries } from '../core/oldest-first.js';
-import type { KeyValue, KvStore, ReadLimits, WatchCallbacks, WatchEvent, WatchHandle } from '../core/store.js';
+import type { Clock } from '../core/base/clock.js';
+import { CappedEntries } from '../core/base/oldest-first.js';
+import type { KeyValue, KvStore, ReadLimits, WatchCallbacks, WatchEvent, WatchHandle } from '../core/fleet/store.js';
 import type { Logger } from '../adapters/log.js';
-import { LIST_BACKOFF } from '../core/backoff.js';
+import { LIST_BACKOFF } from '../core/base/backoff.js';
 import { Backoff } from './retry.js';
 
 export interface MirrorOptions {
@@ -28,7 +28,7 @@ export interface MirrorOptions {
   readonly verifyAfterReconnectMs?: number;
   readonly maxBackoffMs?: number;
   /**
-   * What the mirror keeps (core/store.ts ReadLimits): values over `maxValueBytes` as quarantine
+   * What the mirror keeps (core/fleet/store.ts ReadLimits): values over `maxValueBytes` as quarantine
    * markers, at most `maxEntries` entries (the oldest; the rest only counted, see `leftOut`).
    */
   readonly limits?: ReadLimits;
@@ -171,7 +171,7 @@ export class PrefixMirror {
     this.schedule(reconnected ? this.o.verifyAfterReconnectMs ?? 2000 : this.o.resyncIntervalMs ?? 60_000, reconnected ? 'verify' : 'periodic');
   }
 
-  /** Watch events, within the entry cap (core/oldest-first.ts CappedEntries): an entry pushed out is a change too. */
+  /** Watch events, within the entry cap (core/base/oldest-first.ts CappedEntries): an entry pushed out is a change too. */
   private apply(events: readonly WatchEvent[], revision: string): void {
     const changed = new Set<string>();
     for (const ev of events) {

@@ -1,19 +1,19 @@
 /**
- * The presence record of this weft process (core/presence.ts explains why): claimed before the
+ * The presence record of this weft process (core/fleet/presence.ts explains why): claimed before the
  * lease, on its own short etcd lease kept alive every ttl/3, revoked on a clean stop so a
  * restart claims it at once. Losing it (the lease ran out while etcd was unreachable) is
  * reported through `onLost`; the agent claims it again before touching its subnet lease. A
  * live-looking record that no lease of the identity bears out is forged and taken over.
  */
 import { randomBytes } from 'node:crypto';
-import { WeftError } from '../core/errors.js';
-import { type ListedLease, joinListing } from '../core/acquire.js';
-import { decodeOwner, ownersPrefix, subnetsPrefix } from '../core/owner.js';
-import { type PresenceRecord, decodePresence, encodePresence, judgeHolder, presenceBorneOut, presencePrefix } from '../core/presence.js';
-import type { KvStore } from '../core/store.js';
+import { WeftError } from '../core/base/errors.js';
+import { type ListedLease, joinListing } from '../core/fleet/acquire.js';
+import { decodeOwner, ownersPrefix, subnetsPrefix } from '../core/fleet/owner.js';
+import { type PresenceRecord, decodePresence, encodePresence, judgeHolder, presenceBorneOut, presencePrefix } from '../core/fleet/presence.js';
+import type { KvStore } from '../core/fleet/store.js';
 import type { Logger } from '../adapters/log.js';
 import { sleep } from './retry.js';
-import { DEFAULT_MAX_PEERS, fleetLimits } from '../core/store-limits.js';
+import { DEFAULT_MAX_PEERS, fleetLimits } from '../core/fleet/store-limits.js';
 
 /** A writer can forge many owner records naming one host: at most this many of their leases are read. */
 const MAX_OWNED = 8;

@@ -10,16 +10,16 @@
  * netlink events, the desired state per changed lease, only touched keys planned) is
  * agent/datapath-tracker.ts.
  */
-import type { Family } from '../core/cidr.js';
-import type { Clock } from '../core/clock.js';
-import { type DesiredDatapath, type ObservedDatapath, type ObservedRoute, describeRoute } from '../core/datapath.js';
-import type { FileWrite, ObservedFile } from '../core/host-files.js';
-import { type DesiredHost, type FamilyRules, type HostPlan, type ObservedHost, payloadOf, planHost, tablesOf } from '../core/host-state.js';
-import { type SavedTable, desiredRules } from '../core/masq.js';
-import { type Batch, type Op, opObject, stages } from '../core/plan.js';
+import type { Family } from '../core/net/cidr.js';
+import type { Clock } from '../core/base/clock.js';
+import { type DesiredDatapath, type ObservedDatapath, type ObservedRoute, describeRoute } from '../core/datapath/datapath.js';
+import type { FileWrite, ObservedFile } from '../core/outputs/host-files.js';
+import { type DesiredHost, type FamilyRules, type HostPlan, type ObservedHost, payloadOf, planHost, tablesOf } from '../core/datapath/host-state.js';
+import { type SavedTable, desiredRules } from '../core/datapath/masq.js';
+import { type Batch, type Op, opObject, stages } from '../core/datapath/plan.js';
 import type { Logger } from '../adapters/log.js';
 import { type HostPort, type PassReport, type ReconcileInputs, familiesOf, networksOf, observedDevices, ownSubnetsOf } from './host-port.js';
-import { CheckSchedule } from '../core/check-schedule.js';
+import { CheckSchedule } from '../core/datapath/check-schedule.js';
 import { DatapathTracker } from './datapath-tracker.js';
 import { PassLoop } from './pass-loop.js';
 import { message } from './retry.js';

@@ -1,11 +1,11 @@
 /**
- * The one retry helper (core/backoff.ts is the policy): `retrying` for a call that must
+ * The one retry helper (core/base/backoff.ts is the policy): `retrying` for a call that must
  * eventually succeed (start-up steps, etcd), `Backoff` for loops that schedule their own retry
  * (the reconciler, the fleet mirror). A failure that cannot heal (not retryable) is thrown at
  * once; every retried failure is logged with the delay before the next attempt.
  */
-import { type BackoffPolicy, ETCD_BACKOFF, backoffDelayMs } from '../core/backoff.js';
-import { WeftError } from '../core/errors.js';
+import { type BackoffPolicy, ETCD_BACKOFF, backoffDelayMs } from '../core/base/backoff.js';
+import { WeftError } from '../core/base/errors.js';
 import type { Logger } from '../adapters/log.js';
 
 export const sleep = (ms: number, signal?: AbortSignal): Promise<void> => new Promise((resolve) => {

@@ -8,21 +8,22 @@
  * brings the host up degraded and the etcd path runs on in the background.
  */
 import { randomInt } from 'node:crypto';
-import { type CacheStart, cacheStart } from '../core/cached-state.js';
-import { type Prefix, formatIP, formatPrefix } from '../core/cidr.js';
-import type { FamilyRange, NetworkConfig } from '../core/config-check.js';
-import { WeftError } from '../core/errors.js';
-import { Fleet } from '../core/fleet.js';
-import { type HealthSnapshot, type Phase, degradedMessage } from '../core/health.js';
-import { type HostFacts, hostAddress } from '../core/host-facts.js';
-import { configKey, subnetsPrefix } from '../core/owner.js';
-import { encodeLeaseAttrs } from '../core/lease.js';
-import { type SubnetKey, formatSubnetKey, sameSubnetKey } from '../core/subnet-key.js';
-import { parseEnvFile, previousSubnets } from '../core/outputs.js';
-import type { PeerLease } from '../core/peer-lease.js';
-import type { Spec } from '../core/spec.js';
+import { type CacheStart, cacheStart } from '../core/fleet/cached-state.js';
+import { type Prefix, formatIP, formatPrefix } from '../core/net/cidr.js';
+import type { FamilyRange, NetworkConfig } from '../core/flannel/config-check.js';
+import { WeftError } from '../core/base/errors.js';
+import { Fleet } from '../core/fleet/fleet.js';
+import { type HealthSnapshot, type Phase, degradedMessage } from '../core/health/health.js';
+import { type HostFacts } from '../core/host/host-facts.js';
+import { hostAddress } from '../core/net/ip-scope.js';
+import { configKey, subnetsPrefix } from '../core/fleet/owner.js';
+import { encodeLeaseAttrs } from '../core/flannel/lease.js';
+import { type SubnetKey, formatSubnetKey, sameSubnetKey } from '../core/flannel/subnet-key.js';
+import { parseEnvFile, previousSubnets } from '../core/outputs/outputs.js';
+import type { PeerLease } from '../core/flannel/peer-lease.js';
+import type { Spec } from '../core/spec/spec.js';
 import { BACKENDS, backendFor } from '../backends/index.js';
-import { fabricPrefixes } from '../core/config-fit.js';
+import { fabricPrefixes } from '../core/config/config-fit.js';
 import { hostRefusal } from './host-fit.js';
 import { vxlanDeviceNames } from '../backends/vxlan.js';
 import { wireguardImplementation } from '../adapters/wireguard.js';
@@ -135,7 +136,7 @@ export class Agent {
   /**
    * Bring the host into the fabric; resolves once ready (lease, datapath, rules, files). When
    * etcd does not answer within `cacheAfterMs` and a usable cached state is on disk
-   * (core/cached-state.ts), the host comes up from it, degraded, and joins etcd in the background.
+   * (core/fleet/cached-state.ts), the host comes up from it, degraded, and joins etcd in the background.
    */
   async start(): Promise<void> {
     const { spec, log, parts } = this;

@@ -1,8 +1,8 @@
 /**
- * The agent's state as one HealthSnapshot (core/health.ts judges it) and its counters (for
+ * The agent's state as one HealthSnapshot (core/health/health.ts judges it) and its counters (for
  * /metrics), read from the parts that are running; a part not started yet reads as zero.
  */
-import type { HealthSnapshot, LeaseState, ListingState, Phase } from '../core/health.js';
+import type { HealthSnapshot, LeaseState, ListingState, Phase } from '../core/health/health.js';
 import type { EtcdStore } from '../adapters/etcd.js';
 import { weftVersion } from '../version.js';
 import type { ConfigFollower } from './config-follower.js';

@@ -1,14 +1,14 @@
 /**
  * The last known good state on disk (`<host.stateDir>/state.json`, mode 0600, written
  * atomically): what lets a host come up after a reboot while etcd is out of reach
- * (core/cached-state.ts decides whether it may). Written when something in it changed (a lease
+ * (core/fleet/cached-state.ts decides whether it may). Written when something in it changed (a lease
  * acquired or renewed, the peer set the reconciler converged on), at most once per `minGapMs`;
  * never while the agent runs from the cache itself (it would only copy it).
  */
 import { join } from 'node:path';
-import { type CachedState, encodeCachedState } from '../core/cached-state.js';
-import { formatPrefix } from '../core/cidr.js';
-import type { KeyValue } from '../core/store.js';
+import { type CachedState, encodeCachedState } from '../core/fleet/cached-state.js';
+import { formatPrefix } from '../core/net/cidr.js';
+import type { KeyValue } from '../core/fleet/store.js';
 import { readTextIfExists, writeFileAtomic } from '../adapters/files.js';
 import type { Logger } from '../adapters/log.js';
 import type { HeldLease } from './lease-keeper.js';

@@ -1,13 +1,13 @@
 /**
  * What the outside world sees of a running agent: the HTTP endpoints on host.listen and the
- * sd_notify messages. It only reads the agent's snapshot; core/health.ts decides what it means.
+ * sd_notify messages. It only reads the agent's snapshot; core/health/health.ts decides what it means.
  *
  * sd_notify order: STATUS=<start-up step>... -> READY=1 with STATUS=leased X, N peers -> STATUS=
  * on every change, WATCHDOG=1 every WatchdogSec/2 while the reconcile loop is healthy ->
  * STOPPING=1. A stuck loop stops the pings, so systemd restarts weft.
  */
-import { type HealthSnapshot, readiness, reconcilerHealthy, statusLine, statusReport } from '../core/health.js';
-import type { Spec } from '../core/spec.js';
+import { type HealthSnapshot, readiness, reconcilerHealthy, statusLine, statusReport } from '../core/health/health.js';
+import type { Spec } from '../core/spec/spec.js';
 import { type Routes, textAnswer } from '../adapters/http.js';
 import type { Logger } from '../adapters/log.js';
 import type { Notifier } from '../adapters/systemd.js';

@@ -4,12 +4,12 @@
  * `PSK` kept in a 0600 file in the state dir, since `wg` reads keys from files), and a watcher
  * that notices a replaced key file (`weft wireguard rotate-key`) within a second.
  */
-import type { NetworkConfig } from '../core/config-check.js';
-import type { Spec } from '../core/spec.js';
+import type { NetworkConfig } from '../core/flannel/config-check.js';
+import type { Spec } from '../core/spec/spec.js';
 import type { WireguardKeys } from '../backends/types.js';
 import type { Logger } from '../adapters/log.js';
-import { WeftError } from '../core/errors.js';
-import { WG_KEY } from '../core/network-config.js';
+import { WeftError } from '../core/base/errors.js';
+import { WG_KEY } from '../core/flannel/network-config.js';
 import { readTextIfExists } from '../adapters/files.js';
 import { privilegedFileProblem } from '../adapters/credentials.js';
 import { pskTag } from '../adapters/wireguard.js';

@@ -3,7 +3,7 @@
  * key): the oldest lease that claims it wins (etcd create revision), whatever order keys sort or
  * arrive in, so a copy written later never takes the original's traffic. Pure.
  */
-import type { PeerLease } from '../core/peer-lease.js';
+import type { PeerLease } from '../core/flannel/peer-lease.js';
 
 /** A create revision as a number, or undefined when absent or not decimal (a hand-edited cache). */
 const revisionOf = (p: PeerLease): bigint | undefined => (p.createRevision !== undefined && /^\d{1,19}$/.test(p.createRevision) ? BigInt(p.createRevision) : undefined);

@@ -3,11 +3,11 @@
  * peer, and for IPv6 `v6subnet via PublicIPv6 dev <iface>` (flannel-ipv6-wireguard.md §1.10). Unlike flanneld, a peer that is not on this host's L2 segment is reported and skipped
  * (flanneld installs a route the kernel rejects or that black-holes traffic).
  */
-import { type IP, formatIP, formatPrefix, sameIP } from '../core/cidr.js';
-import { type Route, type Skipped, routeKey } from '../core/datapath.js';
-import { underlayPathTo } from '../core/host-facts.js';
-import type { LeaseAttrs } from '../core/lease.js';
-import type { PeerLease } from '../core/peer-lease.js';
+import { type IP, formatIP, formatPrefix, sameIP } from '../core/net/cidr.js';
+import { type Route, type Skipped, routeKey } from '../core/datapath/datapath.js';
+import { underlayPathTo } from '../core/host/host-facts.js';
+import type { LeaseAttrs } from '../core/flannel/lease.js';
+import type { PeerLease } from '../core/flannel/peer-lease.js';
 import type { Backend, BackendInput } from './types.js';
 import { oldestBy } from './claims.js';
 

@@ -2,8 +2,8 @@
  * The only backend registry: flannel's Backend.Type (lower-cased) to its implementation. A Map,
  * so that a stored type such as `constructor` or `__proto__` is simply unknown.
  */
-import { shortText } from '../core/gojson.js';
-import { ConfigError } from '../core/network-config.js';
+import { shortText } from '../core/flannel/gojson.js';
+import { ConfigError } from '../core/flannel/network-config.js';
 import { hostGw } from './host-gw.js';
 import type { Backend } from './types.js';
 import { vxlan } from './vxlan.js';

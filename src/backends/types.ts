@@ -1,16 +1,16 @@
 /**
  * The seam between weft and a backend: a backend is pure. Given the config, this host's lease
  * and facts, and the peers, it says what the datapath should be (devices of any kind in
- * core/devices.ts, routes, neighbours and fdb entries of any family); the reconciler observes,
+ * core/datapath/devices.ts, routes, neighbours and fdb entries of any family); the reconciler observes,
  * plans and applies, and writes the rules and output files, for every backend alike. Adding a
  * backend is a module here and an entry in index.ts (docs/architecture.md, "Adding a backend").
  */
-import type { NetworkConfig } from '../core/config-check.js';
-import type { DesiredDatapath, ObservedRoute } from '../core/datapath.js';
-import type { HostFacts } from '../core/host-facts.js';
-import type { LeaseAttrs } from '../core/lease.js';
-import type { PeerLease } from '../core/peer-lease.js';
-import type { SubnetKey } from '../core/subnet-key.js';
+import type { NetworkConfig } from '../core/flannel/config-check.js';
+import type { DesiredDatapath, ObservedRoute } from '../core/datapath/datapath.js';
+import type { HostFacts } from '../core/host/host-facts.js';
+import type { LeaseAttrs } from '../core/flannel/lease.js';
+import type { PeerLease } from '../core/flannel/peer-lease.js';
+import type { SubnetKey } from '../core/flannel/subnet-key.js';
 
 export interface BackendInput {
   readonly config: NetworkConfig;
@@ -54,7 +54,7 @@ export interface Backend {
   refusal(facts: HostFacts): string | undefined;
   desired(input: BackendInput): DesiredDatapath;
   /**
-   * Optional (core/desired-index.ts): a name such that peers with different names never affect
+   * Optional (core/datapath/desired-index.ts): a name such that peers with different names never affect
    * each other's desired entries, and `desired` over one name's peers yields exactly their
    * entries. With it, one changed lease costs O(1); without it, every pass computes in full.
    */

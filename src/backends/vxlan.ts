@@ -8,12 +8,12 @@
  * is programmed), a MAC already used by another peer, or this host's own public IP is reported
  * and skipped.
  */
-import { type IP, type Prefix, formatIP, formatPrefix, maskPrefix, prefix, sameIP } from '../core/cidr.js';
-import type { NetworkConfig } from '../core/config-check.js';
-import { type FdbEntry, type Neighbour, type Route, type Skipped, type VxlanDevice, neighKey, routeKey } from '../core/datapath.js';
-import { isAdjacent } from '../core/host-facts.js';
-import { type VxlanData, encodeVxlanData, vxlanLeaseAttrs } from '../core/lease.js';
-import type { PeerLease } from '../core/peer-lease.js';
+import { type IP, type Prefix, formatIP, formatPrefix, maskPrefix, prefix, sameIP } from '../core/net/cidr.js';
+import type { NetworkConfig } from '../core/flannel/config-check.js';
+import { type FdbEntry, type Neighbour, type Route, type Skipped, type VxlanDevice, neighKey, routeKey } from '../core/datapath/datapath.js';
+import { isAdjacent } from '../core/host/host-facts.js';
+import { type VxlanData, encodeVxlanData, vxlanLeaseAttrs } from '../core/flannel/lease.js';
+import type { PeerLease } from '../core/flannel/peer-lease.js';
 import type { Backend, BackendInput } from './types.js';
 import { oldestBy } from './claims.js';
 
@@ -53,7 +53,7 @@ export const vxlan: Backend = {
   refusal: () => undefined,
   // Only the VTEP MAC links leases (one MAC, one VTEP); a lease without vxlan data stands alone.
   // Two leases sharing a MAC across families land in different groups: the index then finds
-  // both claiming one key and the pass computes in full (core/desired-index.ts).
+  // both claiming one key and the pass computes in full (core/datapath/desired-index.ts).
   peerGroup: (p) => (p.vxlan ? `mac ${p.vxlan.vtepMAC}` : p.vxlanV6 ? `mac ${p.vxlanV6.vtepMAC}` : `key ${p.subnetKey}`),
   desired(i: BackendInput) {
     const o = opts(i.config);

@@ -11,12 +11,12 @@
  * peer of another backend, a key or subnet clash (the oldest lease wins both) or this host's own
  * key is reported, not skipped silently.
  */
-import { type Prefix, formatIP, formatPrefix, maskPrefix, prefix, sameIP } from '../core/cidr.js';
-import type { NetworkConfig } from '../core/config-check.js';
-import { type LinkRoute, type Skipped, type WireguardPeer, routeKey } from '../core/datapath.js';
-import { type WireguardData, wireguardLeaseAttrs } from '../core/lease.js';
-import type { WireguardOptions } from '../core/network-config.js';
-import type { PeerLease } from '../core/peer-lease.js';
+import { type Prefix, formatIP, formatPrefix, maskPrefix, prefix, sameIP } from '../core/net/cidr.js';
+import type { NetworkConfig } from '../core/flannel/config-check.js';
+import { type LinkRoute, type Skipped, type WireguardPeer, routeKey } from '../core/datapath/datapath.js';
+import { type WireguardData, wireguardLeaseAttrs } from '../core/flannel/lease.js';
+import type { WireguardOptions } from '../core/flannel/network-config.js';
+import type { PeerLease } from '../core/flannel/peer-lease.js';
 import type { Backend, BackendInput } from './types.js';
 import { oldestBy } from './claims.js';
 

@@ -4,14 +4,14 @@
  * `would change: ...` with --dry-run), so an Ansible task can report `changed` honestly.
  */
 import type { CommandModule } from 'yargs';
-import { joinListing } from '../core/acquire.js';
-import { planApply } from '../core/apply.js';
-import type { FleetEffects } from '../core/config-change.js';
-import { WeftError } from '../core/errors.js';
-import { safeText } from '../core/escape.js';
-import { configKey, ownersPrefix, subnetsPrefix } from '../core/owner.js';
+import { joinListing } from '../core/fleet/acquire.js';
+import { planApply } from '../core/config/apply.js';
+import type { FleetEffects } from '../core/config/config-change.js';
+import { WeftError } from '../core/base/errors.js';
+import { safeText } from '../core/base/escape.js';
+import { configKey, ownersPrefix, subnetsPrefix } from '../core/fleet/owner.js';
 import { handle, loadSpec, withSpec, withStore } from './common.js';
-import { fleetLimits } from '../core/store-limits.js';
+import { fleetLimits } from '../core/fleet/store-limits.js';
 
 interface Args { spec: string; 'dry-run': boolean; force: boolean }
 

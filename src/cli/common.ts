@@ -3,15 +3,15 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { Argv } from 'yargs';
-import { type NetworkConfig, checkNetworkConfig } from '../core/config-check.js';
-import { SpecError, WeftError, formatProblem } from '../core/errors.js';
-import { safeText, terminalSafeJson } from '../core/escape.js';
-import { ConfigError, decodeNetworkConfig } from '../core/network-config.js';
-import { type Spec, parseSpec } from '../core/spec.js';
+import { type NetworkConfig, checkNetworkConfig } from '../core/flannel/config-check.js';
+import { SpecError, WeftError, formatProblem } from '../core/base/errors.js';
+import { safeText, terminalSafeJson } from '../core/base/escape.js';
+import { ConfigError, decodeNetworkConfig } from '../core/flannel/network-config.js';
+import { type Spec, parseSpec } from '../core/spec/spec.js';
 import { credentialWarnings } from '../adapters/credentials.js';
 import { EtcdStore } from '../adapters/etcd.js';
-import { configText } from '../core/store-limits.js';
-import type { KeyValue } from '../core/store.js';
+import { configText } from '../core/fleet/store-limits.js';
+import type { KeyValue } from '../core/fleet/store.js';
 
 export const DEFAULT_SPEC = '/etc/weft/network.yaml';
 

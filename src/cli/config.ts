@@ -5,10 +5,10 @@
  * `{"valid": false, "error": ..., "config": ...}` whenever etcd answered).
  */
 import type { Argv, CommandModule } from 'yargs';
-import { type StoredConfig, type StoredConfigReport, readStoredConfig, renderStoredConfig } from '../core/config-view.js';
-import { safeText } from '../core/escape.js';
-import { configKey } from '../core/owner.js';
-import { oversizeReason } from '../core/store-limits.js';
+import { type StoredConfig, type StoredConfigReport, readStoredConfig, renderStoredConfig } from '../core/config/config-view.js';
+import { safeText } from '../core/base/escape.js';
+import { configKey } from '../core/fleet/owner.js';
+import { oversizeReason } from '../core/fleet/store-limits.js';
 import { BACKENDS } from '../backends/index.js';
 import { handle, loadSpec, printJson, withSpec, withStore } from './common.js';
 
@@ -29,7 +29,7 @@ const showCommand: CommandModule<object, Args> = {
       process.exitCode = 1;
       return;
     }
-    // Too large to have been read (core/store-limits.ts): say its size, not a JSON error about nothing.
+    // Too large to have been read (core/fleet/store-limits.ts): say its size, not a JSON error about nothing.
     const stored: StoredConfig = kv.oversize ? { report: { valid: false, error: `the network config is unreadable: ${oversizeReason(kv.oversize)}`, config: null } } : readStoredConfig(kv.value, [...BACKENDS.keys()]);
     if (args.json) printJson(stored.report);
     else process.stdout.write(renderStoredConfig(key, kv.modRevision, kv.value, stored, spec.network ? { file: spec.file, config: spec.network.config } : undefined));

@@ -7,8 +7,8 @@
  * ignores IPv6); without it the output is the script's, byte for byte.
  */
 import type { CommandModule } from 'yargs';
-import { WeftError } from '../core/errors.js';
-import { parseEnvFile, renderDockerOpts } from '../core/outputs.js';
+import { WeftError } from '../core/base/errors.js';
+import { parseEnvFile, renderDockerOpts } from '../core/outputs/outputs.js';
 import { readTextIfExists, writeFileAtomic } from '../adapters/files.js';
 import { handle } from './common.js';
 

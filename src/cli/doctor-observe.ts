@@ -4,21 +4,21 @@
  * unreachable) never stops the others. The desired datapath is computed as `weft plan` does:
  * the stored config, this host's lease, the peers judged by the Fleet, the backend's desired().
  */
-import { type IP, type Prefix, addToIP, contains, formatIP, formatPrefix, maskPrefix, parseIPv4, parsePrefix, samePrefix } from '../core/cidr.js';
-import type { NetworkConfig } from '../core/config-check.js';
-import type { DesiredDatapath, ObservedDatapath } from '../core/datapath.js';
-import type { DoctorObservations, EtcdObservation, OwnLease, StatusObservation } from '../core/doctor.js';
-import type { PeerObservation } from '../core/doctor-peers.js';
-import { WeftError } from '../core/errors.js';
-import { Fleet } from '../core/fleet.js';
-import { type HostFacts, chooseInterface } from '../core/host-facts.js';
-import { decodeLeaseAttrs, decodeVxlanData, decodeWireguardData } from '../core/lease.js';
+import { type IP, type Prefix, addToIP, contains, formatIP, formatPrefix, maskPrefix, parseIPv4, parsePrefix, samePrefix } from '../core/net/cidr.js';
+import type { NetworkConfig } from '../core/flannel/config-check.js';
+import type { DesiredDatapath, ObservedDatapath } from '../core/datapath/datapath.js';
+import type { DoctorObservations, EtcdObservation, OwnLease, StatusObservation } from '../core/doctor/doctor-observations.js';
+import type { PeerObservation } from '../core/doctor/doctor-observations.js';
+import { WeftError } from '../core/base/errors.js';
+import { Fleet } from '../core/fleet/fleet.js';
+import { type HostFacts, chooseInterface } from '../core/host/host-facts.js';
+import { decodeLeaseAttrs, decodeVxlanData, decodeWireguardData } from '../core/flannel/lease.js';
 import { wireguardKeysOfLease } from '../agent/wireguard-keys.js';
-import { leaseRows } from '../core/lease-report.js';
-import { configKey, decodeOwner, ownersPrefix, subnetsPrefix } from '../core/owner.js';
-import type { PeerLease } from '../core/peer-lease.js';
-import { type Spec, dialAddress } from '../core/spec.js';
-import type { KeyValue } from '../core/store.js';
+import { leaseRows } from '../core/fleet/lease-report.js';
+import { configKey, decodeOwner, ownersPrefix, subnetsPrefix } from '../core/fleet/owner.js';
+import type { PeerLease } from '../core/flannel/peer-lease.js';
+import { type Spec, dialAddress } from '../core/spec/spec.js';
+import type { KeyValue } from '../core/fleet/store.js';
 import { backendFor } from '../backends/index.js';
 import { hostIdentity } from '../adapters/identity.js';
 import { listLinks, listRoutes, routeDevTo } from '../adapters/iproute2.js';
@@ -26,7 +26,7 @@ import { kernelHost } from '../agent/bootstrap.js';
 import { daemonStatus, etcdClock, filterTable, offloadOf, ping, routeGet, routesMatching, rpFilters } from '../adapters/probe.js';
 import { readSysctl } from '../adapters/sysctl.js';
 import { checkedStoredConfig, withStore } from './common.js';
-import { fleetLimits } from '../core/store-limits.js';
+import { fleetLimits } from '../core/fleet/store-limits.js';
 
 /** At most this many peers are probed per run (unless --peer names one). */
 export const PEER_CAP = 20;

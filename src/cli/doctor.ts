@@ -5,7 +5,7 @@
  * Changes nothing; every probe is bounded (a few seconds per peer, peers probed in parallel).
  */
 import type { CommandModule } from 'yargs';
-import { diagnose, doctorJson, doctorOk, renderDoctor } from '../core/doctor.js';
+import { diagnose, doctorJson, doctorOk, renderDoctor } from '../core/doctor/doctor.js';
 import { handle, loadSpec, printJson, withSpec } from './common.js';
 import { observeForDoctor } from './doctor-observe.js';
 

@@ -5,13 +5,13 @@
  * Judged against the stored config, else the spec's.
  */
 import type { CommandModule } from 'yargs';
-import type { NetworkConfig } from '../core/config-check.js';
-import { WeftError } from '../core/errors.js';
-import { configKey, decodeOwner, ownersPrefix, subnetsPrefix } from '../core/owner.js';
-import { leaseRows, renderLeaseTable } from '../core/lease-report.js';
-import type { KvStore } from '../core/store.js';
+import type { NetworkConfig } from '../core/flannel/config-check.js';
+import { WeftError } from '../core/base/errors.js';
+import { configKey, decodeOwner, ownersPrefix, subnetsPrefix } from '../core/fleet/owner.js';
+import { leaseRows, renderLeaseTable } from '../core/fleet/lease-report.js';
+import type { KvStore } from '../core/fleet/store.js';
 import { checkedStoredConfig, handle, loadSpec, printJson, withSpec, withStore } from './common.js';
-import { fleetLimits } from '../core/store-limits.js';
+import { fleetLimits } from '../core/fleet/store-limits.js';
 
 interface Args { spec: string; json: boolean }
 

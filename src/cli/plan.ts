@@ -3,16 +3,16 @@
  * iptables-restore lines it would run, changing nothing. Reads etcd and the kernel only.
  */
 import type { CommandModule } from 'yargs';
-import { halvesOf, joinListing } from '../core/acquire.js';
-import type { NetworkConfig } from '../core/config-check.js';
-import { describeRoute } from '../core/datapath.js';
-import { WeftError } from '../core/errors.js';
-import { safeText } from '../core/escape.js';
-import { Fleet } from '../core/fleet.js';
-import { decodeLeaseAttrs, decodeVxlanData, decodeWireguardData } from '../core/lease.js';
+import { halvesOf, joinListing } from '../core/fleet/acquire.js';
+import type { NetworkConfig } from '../core/flannel/config-check.js';
+import { describeRoute } from '../core/datapath/datapath.js';
+import { WeftError } from '../core/base/errors.js';
+import { safeText } from '../core/base/escape.js';
+import { Fleet } from '../core/fleet/fleet.js';
+import { decodeLeaseAttrs, decodeVxlanData, decodeWireguardData } from '../core/flannel/lease.js';
 import { wireguardKeysOfLease } from '../agent/wireguard-keys.js';
-import { configKey, ownersPrefix, subnetsPrefix } from '../core/owner.js';
-import { renderOp } from '../core/plan.js';
+import { configKey, ownersPrefix, subnetsPrefix } from '../core/fleet/owner.js';
+import { renderOp } from '../core/datapath/plan.js';
 import { backendFor } from '../backends/index.js';
 import { hostIdentity } from '../adapters/identity.js';
 import { supportsRandomFully } from '../adapters/iptables.js';
@@ -20,7 +20,7 @@ import { silentLogger } from '../adapters/log.js';
 import { discoverHost, kernelHost } from '../agent/bootstrap.js';
 import { Reconciler } from '../agent/reconciler.js';
 import { checkedStoredConfig, handle, loadSpec, withSpec, withStore } from './common.js';
-import { fleetLimits } from '../core/store-limits.js';
+import { fleetLimits } from '../core/fleet/store-limits.js';
 
 interface Args { spec: string }
 

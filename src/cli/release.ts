@@ -2,14 +2,14 @@
  * `weft release [--spec F]`: decommission this host: delete its lease (compare on ownership)
  * so the subnet returns to the pool and peers remove their routes now, not in 24 hours. A
  * lease is this host's only when its owner record is borne out by the lease's value and this
- * host's address, or by this host's own subnet file or cached state (core/own-lease.ts): a
+ * host's address, or by this host's own subnet file or cached state (core/fleet/own-lease.ts): a
  * forged owner record naming this host is reported and left alone.
  */
 import { rm } from 'node:fs/promises';
 import type { CommandModule } from 'yargs';
-import { formatPrefix } from '../core/cidr.js';
-import { safeText } from '../core/escape.js';
-import { heldKeysFromFiles, notOwnReason } from '../core/own-lease.js';
+import { formatPrefix } from '../core/net/cidr.js';
+import { safeText } from '../core/base/escape.js';
+import { heldKeysFromFiles, notOwnReason } from '../core/fleet/own-lease.js';
 import { readTextIfExists } from '../adapters/files.js';
 import { hostIdentity } from '../adapters/identity.js';
 import { silentLogger } from '../adapters/log.js';

@@ -3,8 +3,8 @@
  * cleanly with exit 0 and leaves the datapath and lease in place (a restart is hitless).
  */
 import type { CommandModule } from 'yargs';
-import type { HealthSnapshot } from '../core/health.js';
-import { WeftError } from '../core/errors.js';
+import type { HealthSnapshot } from '../core/health/health.js';
+import { WeftError } from '../core/base/errors.js';
 import { credentialWarnings, privilegedFileProblems } from '../adapters/credentials.js';
 import { jsonLogger } from '../adapters/log.js';
 import { Notifier, takeNotifyEnvironment } from '../adapters/systemd.js';

@@ -2,14 +2,14 @@
  * `weft status [--spec F] [--json]`: this host at a glance, read from the running daemon's
  * /status on host.listen. Exit 0 when the daemon is ready, 1 when it is not ready, does not
  * answer, or what answers is not weft (so scripts and Ansible can gate on it). The answer is
- * bounded and checked field by field before anything of it is shown (core/status-report.ts).
+ * bounded and checked field by field before anything of it is shown (core/health/status-report.ts).
  */
 import type { CommandModule } from 'yargs';
-import { FOREIGN_FIX } from '../core/doctor-host.js';
-import { WeftError } from '../core/errors.js';
-import { safeText } from '../core/escape.js';
-import { renderStatus } from '../core/health.js';
-import { dialAddress } from '../core/spec.js';
+import { FOREIGN_FIX } from '../core/doctor/doctor-host.js';
+import { WeftError } from '../core/base/errors.js';
+import { safeText } from '../core/base/escape.js';
+import { renderStatus } from '../core/health/health.js';
+import { dialAddress } from '../core/spec/spec.js';
 import { daemonStatus } from '../adapters/probe.js';
 import { handle, loadSpec, printJson, withSpec } from './common.js';
 

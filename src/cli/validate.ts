@@ -1,13 +1,13 @@
 /**
  * `weft validate [--spec F] [--json | --paths]`: parse and check the spec, no network access.
- * `--paths` prints what `dpkg --purge` removes and keeps for this spec (core/purge-paths.ts).
+ * `--paths` prints what `dpkg --purge` removes and keeps for this spec (core/spec/purge-paths.ts).
  */
 import type { CommandModule } from 'yargs';
-import { formatIP, formatPrefix } from '../core/cidr.js';
-import { capacityOf } from '../core/config-check.js';
-import { derivedView } from '../core/config-view.js';
-import { formatDuration } from '../core/duration.js';
-import { purgePaths } from '../core/purge-paths.js';
+import { formatIP, formatPrefix } from '../core/net/cidr.js';
+import { capacityOf } from '../core/flannel/config-check.js';
+import { derivedView } from '../core/config/config-view.js';
+import { formatDuration } from '../core/base/duration.js';
+import { purgePaths } from '../core/spec/purge-paths.js';
 import { handle, loadSpec, printJson, warnAboutCredentials, withSpec } from './common.js';
 
 interface Args { spec: string; json: boolean; paths: boolean }

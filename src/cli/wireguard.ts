@@ -7,7 +7,7 @@
  * `weft wireguard public-key [--spec F]`: print this host's public key (none is created).
  */
 import type { CommandModule } from 'yargs';
-import { WeftError } from '../core/errors.js';
+import { WeftError } from '../core/base/errors.js';
 import { readTextIfExists } from '../adapters/files.js';
 import { generatePrivateKey, publicKeyOf, writeKeyFile } from '../adapters/wireguard-keys.js';
 import { wireguardKeyFile } from '../agent/wireguard-keys.js';

@@ -232,7 +232,7 @@ test.serial('hostile data: 1,000 random malformed entries and a lease outside th
   t.deepEqual((await hostRoutes(f.lab, h2)).split('\n').filter((l) => l.includes('flannel.1')).sort(), routesBefore, 'h2 routes exactly the valid peers it had');
   for (const h of [h1, h2]) t.false((await hostRoutes(f.lab, h)).includes('203.0.113.0/24'), 'a lease outside the network is never routed');
   // One line per write would let any writer flood every host's journal: the first 20 in full,
-  // the rest counted and summed up once a minute (core/log-limit.ts).
+  // the rest counted and summed up once a minute (core/base/log-limit.ts).
   const quarantined = (h1.weft?.output().match(/"msg":"ignoring a malformed lease"/g) ?? []).length;
   t.log(`h1 logged ${quarantined} of ${entries.length} malformed entries in full (the rest go into a summary line a minute after the first held back)`);
   t.true(quarantined >= 1 && quarantined <= 20, `${quarantined} lines in full`);

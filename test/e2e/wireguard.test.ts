@@ -9,8 +9,8 @@ import { run, start, until } from '../helpers/procs.js';
 import { continuousPing, fabric, mustLease, pingAll, timeUntil } from '../helpers/fabric.js';
 import { bounded } from '../helpers/bound.js';
 import { WEFT, runWeft } from '../helpers/cli.js';
-import { parsePrefix } from '../../src/core/cidr.js';
-import { formatSubnetKey } from '../../src/core/subnet-key.js';
+import { parsePrefix } from '../../src/core/net/cidr.js';
+import { formatSubnetKey } from '../../src/core/flannel/subnet-key.js';
 import { generatePrivateKey, publicKeyOf } from '../../src/adapters/wireguard-keys.js';
 
 const WG = 'cidr: 198.18.0.0/16\nbackend:\n  type: wireguard';

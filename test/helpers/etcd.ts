@@ -5,7 +5,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { EtcdSpec } from '../../src/core/spec.js';
+import type { EtcdSpec } from '../../src/core/spec/spec.js';
 import { freePort } from './ports.js';
 import { type Started, run, start, until } from './procs.js';
 

@@ -2,8 +2,8 @@
 import type { ExecutionContext } from 'ava';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { formatPrefix } from '../../src/core/cidr.js';
-import { parseSubnetKey } from '../../src/core/subnet-key.js';
+import { formatPrefix } from '../../src/core/net/cidr.js';
+import { parseSubnetKey } from '../../src/core/flannel/subnet-key.js';
 import { WEFT } from './cli.js';
 import { Lab, type LabHost, yamlURL } from './lab.js';
 import { type Started, start, until } from './procs.js';

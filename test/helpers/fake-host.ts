@@ -7,11 +7,11 @@
  * planner that emits a wrong, missing or unparseable operation leaves the fake in a wrong state
  * and a unit test fails, as it would on a real host.
  */
-import { type Family, type IP, type Prefix, formatIP, formatPrefix, parseIP, parsePrefix } from '../../src/core/cidr.js';
-import type { FdbEntry, Neighbour, ObservedDatapath, ObservedDevice, ObservedRoute, ObservedWireguardPeer } from '../../src/core/datapath.js';
+import { type Family, type IP, type Prefix, formatIP, formatPrefix, parseIP, parsePrefix } from '../../src/core/net/cidr.js';
+import type { FdbEntry, Neighbour, ObservedDatapath, ObservedDevice, ObservedRoute, ObservedWireguardPeer } from '../../src/core/datapath/datapath.js';
 import { publicKeyOf } from '../../src/adapters/wireguard-keys.js';
-import type { Tool } from '../../src/core/devices.js';
-import type { SavedTable } from '../../src/core/masq.js';
+import type { Tool } from '../../src/core/datapath/devices.js';
+import type { SavedTable } from '../../src/core/datapath/masq.js';
 import type { HostPort } from '../../src/agent/reconciler.js';
 
 const mustIP = (s: string | undefined): IP => { const a = parseIP(s ?? ''); if (!a) throw new Error(`bad address ${s ?? ''}`); return a; };

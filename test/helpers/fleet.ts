@@ -2,11 +2,11 @@
 import { EtcdStore } from '../../src/adapters/etcd.js';
 import { silentLogger } from '../../src/adapters/log.js';
 import { LeaseKeeper } from '../../src/agent/lease-keeper.js';
-import { parseIPv4 } from '../../src/core/cidr.js';
-import { type NetworkConfig, checkNetworkConfig } from '../../src/core/config-check.js';
-import { encodeLeaseAttrs, vxlanLeaseAttrs } from '../../src/core/lease.js';
-import { decodeNetworkConfig } from '../../src/core/network-config.js';
-import type { EtcdSpec } from '../../src/core/spec.js';
+import { parseIPv4 } from '../../src/core/net/cidr.js';
+import { type NetworkConfig, checkNetworkConfig } from '../../src/core/flannel/config-check.js';
+import { encodeLeaseAttrs, vxlanLeaseAttrs } from '../../src/core/flannel/lease.js';
+import { decodeNetworkConfig } from '../../src/core/flannel/network-config.js';
+import type { EtcdSpec } from '../../src/core/spec/spec.js';
 
 export const PREFIX = '/coreos.com/network';
 

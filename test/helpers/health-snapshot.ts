@@ -1,6 +1,6 @@
 /** A healthy running agent's snapshot at a fixed time and its counters, for the health, status and metrics tests. */
 import type { AgentCounters } from '../../src/agent/metrics.js';
-import type { HealthSnapshot } from '../../src/core/health.js';
+import type { HealthSnapshot } from '../../src/core/health/health.js';
 
 export const NOW = 1_800_000_000_000;
 

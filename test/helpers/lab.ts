@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type IP, addToIP, contains, formatIP, parseIP, parsePrefix } from '../../src/core/cidr.js';
+import { type IP, addToIP, contains, formatIP, parseIP, parsePrefix } from '../../src/core/net/cidr.js';
 import { WEFT } from './cli.js';
 import { type Started, run, start, until } from './procs.js';
 
@@ -93,7 +93,7 @@ export function yamlURL(url: string): string {
   return url.includes('[') ? JSON.stringify(url) : url;
 }
 
-/** An IPv6 address of the core's (src/core/cidr.ts); throws on any other text. */
+/** An IPv6 address of the core's (src/core/net/cidr.ts); throws on any other text. */
 function mustIPv6(text: string): IP {
   const a = parseIP(text);
   if (a?.family !== 6) throw new Error(`not an IPv6 address: ${text}`);

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { WeftError } from '../../src/core/errors.js';
+import { WeftError } from '../../src/core/base/errors.js';
 import { writeFileAtomic, writeIfChanged } from '../../src/adapters/files.js';
 
 // Mounting the tmpfs needs root: without it the test is reported as skipped, never as passed.

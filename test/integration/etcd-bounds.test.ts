@@ -4,7 +4,7 @@
 // cancelled watch that leaves its siblings alone, and a member that stops answering.
 import test from 'ava';
 import { EtcdStore } from '../../src/adapters/etcd.js';
-import type { WatchEvent } from '../../src/core/store.js';
+import type { WatchEvent } from '../../src/core/fleet/store.js';
 import { EtcdCluster } from '../helpers/etcd.js';
 import { sleep, until } from '../helpers/procs.js';
 

@@ -2,9 +2,9 @@
 import test from 'ava';
 import { Etcd3 } from 'etcd3';
 import { EtcdStore } from '../../src/adapters/etcd.js';
-import { WeftError } from '../../src/core/errors.js';
-import { decodeLeaseAttrs } from '../../src/core/lease.js';
-import type { WatchEvent } from '../../src/core/store.js';
+import { WeftError } from '../../src/core/base/errors.js';
+import { decodeLeaseAttrs } from '../../src/core/flannel/lease.js';
+import type { WatchEvent } from '../../src/core/fleet/store.js';
 import { EtcdCluster } from '../helpers/etcd.js';
 import { until } from '../helpers/procs.js';
 

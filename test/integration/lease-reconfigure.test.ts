@@ -2,7 +2,7 @@
 // a new lease value is a guarded put under the same etcd lease, never over a key another host
 // took; a subnet the new config no longer allows is given up for one that fits.
 import test from 'ava';
-import { formatPrefix } from '../../src/core/cidr.js';
+import { formatPrefix } from '../../src/core/net/cidr.js';
 import type { IdentityKeeper } from '../../src/agent/identity-keeper.js';
 import { LeaseHolder } from '../../src/agent/lease-holder.js';
 import { EtcdCluster } from '../helpers/etcd.js';

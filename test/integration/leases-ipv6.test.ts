@@ -2,7 +2,7 @@
 // joins, IPv6 turned on keeping each host's IPv4 subnet in one transaction, IPv6-only hosts
 // that never take over each other's leases.
 import test from 'ava';
-import { formatPrefix, parseIP } from '../../src/core/cidr.js';
+import { formatPrefix, parseIP } from '../../src/core/net/cidr.js';
 import { EtcdCluster } from '../helpers/etcd.js';
 import { config, ip4, keeperFor, vxlanValue } from '../helpers/fleet.js';
 

@@ -1,7 +1,7 @@
 // Lease lifecycle against a real etcd: races, stickiness, loss, ownership, release.
 import test from 'ava';
-import { formatPrefix } from '../../src/core/cidr.js';
-import { WeftError } from '../../src/core/errors.js';
+import { formatPrefix } from '../../src/core/net/cidr.js';
+import { WeftError } from '../../src/core/base/errors.js';
 import { EtcdStore } from '../../src/adapters/etcd.js';
 import { silentLogger } from '../../src/adapters/log.js';
 import { releaseOwnLeases } from '../../src/agent/lease-release.js';

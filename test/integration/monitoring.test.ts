@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { Metrics } from '../../src/agent/metrics.js';
-import type { HealthSnapshot } from '../../src/core/health.js';
+import type { HealthSnapshot } from '../../src/core/health/health.js';
 import { REPO } from '../helpers/cli.js';
 import { COUNTERS, healthSnapshot } from '../helpers/health-snapshot.js';
 

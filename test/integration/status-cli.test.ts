@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { statusReport } from '../../src/core/health.js';
+import { statusReport } from '../../src/core/health/health.js';
 import { runWeft } from '../helpers/cli.js';
 import { healthSnapshot } from '../helpers/health-snapshot.js';
 import { freePort } from '../helpers/ports.js';

@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { DEFAULTS } from '../../src/core/spec.js';
+import { DEFAULTS } from '../../src/core/spec/spec.js';
 import { REPO, WEFT } from '../helpers/cli.js';
 
 const unit = readFileSync(join(REPO, 'units/weft.service'), 'utf8');

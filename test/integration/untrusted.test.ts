@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { EtcdStore } from '../../src/adapters/etcd.js';
-import { readStoredConfig } from '../../src/core/config-view.js';
+import { readStoredConfig } from '../../src/core/config/config-view.js';
 import { EtcdCluster } from '../helpers/etcd.js';
 import { runWeft } from '../helpers/cli.js';
 import { vxlanValue } from '../helpers/fleet.js';

@@ -1,9 +1,9 @@
 // The pure lease decision and fleet view, with no etcd: every rule of the order of preference.
 import test from 'ava';
-import { formatPrefix, parsePrefix } from '../../src/core/cidr.js';
-import { type ListedLease, joinListing, planAcquire } from '../../src/core/acquire.js';
-import { Fleet, QUARANTINE_CAP, REASON_CAP } from '../../src/core/fleet.js';
-import type { KeyValue } from '../../src/core/store.js';
+import { formatPrefix, parsePrefix } from '../../src/core/net/cidr.js';
+import { type ListedLease, joinListing, planAcquire } from '../../src/core/fleet/acquire.js';
+import { Fleet, QUARANTINE_CAP, REASON_CAP } from '../../src/core/fleet/fleet.js';
+import type { KeyValue } from '../../src/core/fleet/store.js';
 import { config, ip4, vxlanValue } from '../helpers/fleet.js';
 
 const S = '/p/subnets/';

@@ -2,11 +2,11 @@
 // on strands no weft lease (they keep their IPv4 subnet) but does strand a flanneld host; turning
 // a family off under leases that hold it is refused, naming the hosts.
 import test from 'ava';
-import { planApply, strandReason } from '../../src/core/apply.js';
-import { type ListedLease, joinListing } from '../../src/core/acquire.js';
-import { type NetworkConfig, checkNetworkConfig } from '../../src/core/config-check.js';
-import { decodeNetworkConfig } from '../../src/core/network-config.js';
-import type { KeyValue } from '../../src/core/store.js';
+import { planApply, strandReason } from '../../src/core/config/apply.js';
+import { type ListedLease, joinListing } from '../../src/core/fleet/acquire.js';
+import { type NetworkConfig, checkNetworkConfig } from '../../src/core/flannel/config-check.js';
+import { decodeNetworkConfig } from '../../src/core/flannel/network-config.js';
+import type { KeyValue } from '../../src/core/fleet/store.js';
 
 const cfg = (json: string): NetworkConfig => checkNetworkConfig(decodeNetworkConfig(json));
 const V4 = '{"Network":"198.18.0.0/16","Backend":{"Type":"vxlan"}}';

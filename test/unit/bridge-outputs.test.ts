@@ -4,8 +4,8 @@
 // the core the "primary" subnet (IPv4, else IPv6): turning IPv4 off read as an IPv4 subnet
 // becoming an IPv6 one, and an IPv6-only host's move was reported twice.
 import test from 'ava';
-import { type Prefix, parsePrefix } from '../../src/core/cidr.js';
-import { type BridgeState, bridgeChanges, hookEnvironment } from '../../src/core/bridge-outputs.js';
+import { type Prefix, parsePrefix } from '../../src/core/net/cidr.js';
+import { type BridgeState, bridgeChanges, hookEnvironment } from '../../src/core/outputs/bridge-outputs.js';
 
 const pfx = (s: string): Prefix => { const p = parsePrefix(s); if (!p) throw new Error(s); return p; };
 const V4 = { network: pfx('198.18.0.0/16'), subnet: pfx('198.18.1.0/24') };

@@ -1,11 +1,11 @@
 // May a host start from its cached state while etcd is unreachable? Only from its own, intact,
 // unexpired state of the same network and backend; anything else waits for etcd, as before.
 import test from 'ava';
-import { type CachedState, cacheStart, decodeCachedState, encodeCachedState } from '../../src/core/cached-state.js';
-import { checkNetworkConfig } from '../../src/core/config-check.js';
-import { decodeNetworkConfig } from '../../src/core/network-config.js';
-import { formatPrefix } from '../../src/core/cidr.js';
-import { Fleet } from '../../src/core/fleet.js';
+import { type CachedState, cacheStart, decodeCachedState, encodeCachedState } from '../../src/core/fleet/cached-state.js';
+import { checkNetworkConfig } from '../../src/core/flannel/config-check.js';
+import { decodeNetworkConfig } from '../../src/core/flannel/network-config.js';
+import { formatPrefix } from '../../src/core/net/cidr.js';
+import { Fleet } from '../../src/core/fleet/fleet.js';
 
 const NOW = 1_800_000_000_000;
 const CONFIG = '{"Network":"198.18.0.0/16","Backend":{"Type":"vxlan"}}';

@@ -2,7 +2,7 @@ import test from 'ava';
 import fc from 'fast-check';
 import {
   contains, formatIP, formatPrefix, ip, isAligned, maskPrefix, nextPrefix, overlaps, parseIP, parseIPv4, parseIPv6, parsePrefix, prefix,
-} from '../../src/core/cidr.js';
+} from '../../src/core/net/cidr.js';
 
 const P = (s: string) => { const p = parsePrefix(s); if (!p) throw new Error(`bad prefix ${s}`); return p; };
 const I = (s: string) => { const a = parseIP(s); if (!a) throw new Error(`bad ip ${s}`); return a; };

@@ -2,17 +2,17 @@
 // for one host, what `weft apply` says it does to the fleet, the fleet re-judged under a new
 // config, and the reconciler retiring the old vxlan device on a VNI or backend change.
 import test from 'ava';
-import { type Prefix, formatIP, formatPrefix, parseIPv4, parsePrefix } from '../../src/core/cidr.js';
-import { type NetworkConfig, checkNetworkConfig } from '../../src/core/config-check.js';
-import { classifyConfigChange, fleetEffects, retiredDevices } from '../../src/core/config-change.js';
-import { planApply, strandReason } from '../../src/core/apply.js';
-import { joinListing } from '../../src/core/acquire.js';
-import type { ObservedRoute } from '../../src/core/datapath.js';
-import { Fleet } from '../../src/core/fleet.js';
-import type { HostFacts } from '../../src/core/host-facts.js';
-import { decodeNetworkConfig } from '../../src/core/network-config.js';
-import { type PeerLease, validatePeerLease } from '../../src/core/peer-lease.js';
-import type { KeyValue } from '../../src/core/store.js';
+import { type Prefix, formatIP, formatPrefix, parseIPv4, parsePrefix } from '../../src/core/net/cidr.js';
+import { type NetworkConfig, checkNetworkConfig } from '../../src/core/flannel/config-check.js';
+import { classifyConfigChange, fleetEffects, retiredDevices } from '../../src/core/config/config-change.js';
+import { planApply, strandReason } from '../../src/core/config/apply.js';
+import { joinListing } from '../../src/core/fleet/acquire.js';
+import type { ObservedRoute } from '../../src/core/datapath/datapath.js';
+import { Fleet } from '../../src/core/fleet/fleet.js';
+import type { HostFacts } from '../../src/core/host/host-facts.js';
+import { decodeNetworkConfig } from '../../src/core/flannel/network-config.js';
+import { type PeerLease, validatePeerLease } from '../../src/core/flannel/peer-lease.js';
+import type { KeyValue } from '../../src/core/fleet/store.js';
 import { hostGw } from '../../src/backends/host-gw.js';
 import { vxlan } from '../../src/backends/vxlan.js';
 import { jsonLogger } from '../../src/adapters/log.js';

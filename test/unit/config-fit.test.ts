@@ -1,12 +1,12 @@
 // Does a network config fit this host (issue 28, finding 1)? The pure judgement, with no host.
 import test from 'ava';
-import { type Prefix, parseIP, parsePrefix } from '../../src/core/cidr.js';
-import { checkNetworkConfig } from '../../src/core/config-check.js';
-import { type FitInput, type HostSurroundings, configMisfit, endpointHosts, fabricPrefixes, linkAddresses } from '../../src/core/config-fit.js';
-import type { ObservedRoute } from '../../src/core/datapath.js';
-import type { HostFacts } from '../../src/core/host-facts.js';
-import { decodeNetworkConfig } from '../../src/core/network-config.js';
-import { parseEnvFile } from '../../src/core/outputs.js';
+import { type Prefix, parseIP, parsePrefix } from '../../src/core/net/cidr.js';
+import { checkNetworkConfig } from '../../src/core/flannel/config-check.js';
+import { type FitInput, type HostSurroundings, configMisfit, endpointHosts, fabricPrefixes, linkAddresses } from '../../src/core/config/config-fit.js';
+import type { ObservedRoute } from '../../src/core/datapath/datapath.js';
+import type { HostFacts } from '../../src/core/host/host-facts.js';
+import { decodeNetworkConfig } from '../../src/core/flannel/network-config.js';
+import { parseEnvFile } from '../../src/core/outputs/outputs.js';
 
 const ip = (s: string) => { const a = parseIP(s); if (!a) throw new Error(s); return a; };
 const pfx = (s: string): Prefix => { const p = parsePrefix(s); if (!p) throw new Error(s); return p; };

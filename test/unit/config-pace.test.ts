@@ -3,7 +3,7 @@
 // notice per burst. The last test drives the machine as the agent does (a timer at dueAtMs)
 // through random write sequences and checks the guarantees on every applied change.
 import test from 'ava';
-import { ConfigPace, type PaceSettings } from '../../src/core/config-pace.js';
+import { ConfigPace, type PaceSettings } from '../../src/core/config/config-pace.js';
 import { rng } from '../helpers/rng.js';
 
 const S: PaceSettings = { follow: true, holdDownMs: 5000, minIntervalMs: 30_000 };

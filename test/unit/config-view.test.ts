@@ -1,8 +1,8 @@
 // `weft config show`: the stored config as weft reads it, flannel's names, defaults applied.
 import test from 'ava';
-import { derivedView, jsonCount, readStoredConfig, renderStoredConfig } from '../../src/core/config-view.js';
-import { checkNetworkConfig } from '../../src/core/config-check.js';
-import { decodeNetworkConfig } from '../../src/core/network-config.js';
+import { derivedView, jsonCount, readStoredConfig, renderStoredConfig } from '../../src/core/config/config-view.js';
+import { checkNetworkConfig } from '../../src/core/flannel/config-check.js';
+import { decodeNetworkConfig } from '../../src/core/flannel/network-config.js';
 
 const WEFT = ['vxlan', 'host-gw'];
 

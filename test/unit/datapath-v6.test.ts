@@ -3,13 +3,13 @@
 // against the desired state, rendered back to `ip -batch` / `bridge -batch` lines, and followed
 // through `ip -6 monitor` lines; IPv4 output stays what it was.
 import test from 'ava';
-import { type IP, type Prefix, formatIP, formatPrefix, parseIP, parsePrefix } from '../../src/core/cidr.js';
-import type { DesiredDatapath, DesiredDevice, FdbEntry, Neighbour, ObservedDatapath, Route, VxlanDevice } from '../../src/core/datapath.js';
-import { deviceCompatible } from '../../src/core/devices.js';
-import { isAdjacent } from '../../src/core/host-facts.js';
-import { isRelevantEvent, parseModelEvent } from '../../src/core/netlink-events.js';
-import { ObservedModel } from '../../src/core/observed-model.js';
-import { type Op, noTouchedKeys, plan, planTouched, renderOp } from '../../src/core/plan.js';
+import { type IP, type Prefix, formatIP, formatPrefix, parseIP, parsePrefix } from '../../src/core/net/cidr.js';
+import type { DesiredDatapath, DesiredDevice, FdbEntry, Neighbour, ObservedDatapath, Route, VxlanDevice } from '../../src/core/datapath/datapath.js';
+import { deviceCompatible } from '../../src/core/datapath/devices.js';
+import { isAdjacent } from '../../src/core/host/host-facts.js';
+import { isRelevantEvent, parseModelEvent } from '../../src/core/datapath/netlink-events.js';
+import { ObservedModel } from '../../src/core/datapath/observed-model.js';
+import { type Op, noTouchedKeys, plan, planTouched, renderOp } from '../../src/core/datapath/plan.js';
 import { parseDevice, parseFdb, parseNeighs, parseRoutes } from '../../src/adapters/iproute2.js';
 import { DEV4, DEV6, FDB4, FDB6, MONITOR4_VIA6, MONITOR6, MONITOR_FDB6, NEIGH4, NEIGH6, ROUTE4_VIA6, ROUTES4, ROUTES6 } from './fixtures/iproute2-v6.js';
 import { rng } from '../helpers/rng.js';

@@ -1,12 +1,12 @@
 // The pure datapath: backends' desired state and the planner, with no kernel and no root.
 import test from 'ava';
-import { type Prefix, parseIPv4, parsePrefix } from '../../src/core/cidr.js';
-import { checkNetworkConfig } from '../../src/core/config-check.js';
-import type { ObservedDatapath, ObservedDevice, ObservedRoute } from '../../src/core/datapath.js';
-import type { HostFacts } from '../../src/core/host-facts.js';
-import { decodeNetworkConfig } from '../../src/core/network-config.js';
-import { type PeerLease, validatePeerLease } from '../../src/core/peer-lease.js';
-import { type Op, batches, plan, renderOp, stages } from '../../src/core/plan.js';
+import { type Prefix, parseIPv4, parsePrefix } from '../../src/core/net/cidr.js';
+import { checkNetworkConfig } from '../../src/core/flannel/config-check.js';
+import type { ObservedDatapath, ObservedDevice, ObservedRoute } from '../../src/core/datapath/datapath.js';
+import type { HostFacts } from '../../src/core/host/host-facts.js';
+import { decodeNetworkConfig } from '../../src/core/flannel/network-config.js';
+import { type PeerLease, validatePeerLease } from '../../src/core/flannel/peer-lease.js';
+import { type Op, batches, plan, renderOp, stages } from '../../src/core/datapath/plan.js';
 import { hostGw } from '../../src/backends/host-gw.js';
 import type { BackendInput } from '../../src/backends/types.js';
 import { vxlan } from '../../src/backends/vxlan.js';

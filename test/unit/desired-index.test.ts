@@ -1,19 +1,19 @@
-// Issue 22: the per-lease desired state (core/desired-index.ts), the kernel state followed
-// through events (core/observed-model.ts, and its sameRoutes) and the plan limited to touched keys (planTouched)
+// Issue 22: the per-lease desired state (core/datapath/desired-index.ts), the kernel state followed
+// through events (core/datapath/observed-model.ts, and its sameRoutes) and the plan limited to touched keys (planTouched)
 // must give exactly what a full recompute and a full plan give, on any sequence of lease
 // changes and drift. A seeded random walk over a small pool of keys, MACs, revisions and
 // addresses (so that clashes over one VTEP MAC, foreign VNIs and direct routing all happen).
 import test from 'ava';
-import { type Prefix, formatPrefix, parseIPv4, parsePrefix } from '../../src/core/cidr.js';
-import { checkNetworkConfig } from '../../src/core/config-check.js';
-import { type DesiredDatapath, type ObservedRoute, type VxlanDevice } from '../../src/core/datapath.js';
-import { DesiredIndex } from '../../src/core/desired-index.js';
-import type { HostFacts } from '../../src/core/host-facts.js';
-import { decodeNetworkConfig } from '../../src/core/network-config.js';
-import { parseModelEvent } from '../../src/core/netlink-events.js';
-import { ObservedModel, sameRoutes } from '../../src/core/observed-model.js';
-import { type PeerLease, validatePeerLease } from '../../src/core/peer-lease.js';
-import { noTouchedKeys, plan, planTouched, renderOp } from '../../src/core/plan.js';
+import { type Prefix, formatPrefix, parseIPv4, parsePrefix } from '../../src/core/net/cidr.js';
+import { checkNetworkConfig } from '../../src/core/flannel/config-check.js';
+import { type DesiredDatapath, type ObservedRoute, type VxlanDevice } from '../../src/core/datapath/datapath.js';
+import { DesiredIndex } from '../../src/core/datapath/desired-index.js';
+import type { HostFacts } from '../../src/core/host/host-facts.js';
+import { decodeNetworkConfig } from '../../src/core/flannel/network-config.js';
+import { parseModelEvent } from '../../src/core/datapath/netlink-events.js';
+import { ObservedModel, sameRoutes } from '../../src/core/datapath/observed-model.js';
+import { type PeerLease, validatePeerLease } from '../../src/core/flannel/peer-lease.js';
+import { noTouchedKeys, plan, planTouched, renderOp } from '../../src/core/datapath/plan.js';
 import type { Backend } from '../../src/backends/types.js';
 import { hostGw } from '../../src/backends/host-gw.js';
 import { vxlan } from '../../src/backends/vxlan.js';

@@ -42,7 +42,7 @@ function specKeys(source: string): string[] {
 }
 
 test('every spec key the parser accepts has a row in the reference\'s spec table', (t) => {
-  const keys = specKeys(read('src/core/spec.ts'));
+  const keys = specKeys(read('src/core/spec/spec.ts'));
   // The parser is read from its source: make sure the reading found the keys at all.
   for (const k of ['etcd.endpoints', 'network.backend.vni', 'host.stateDir', 'outputs.docker.key']) t.true(keys.includes(k), `parsed spec keys include ${k}`);
   t.true(keys.length >= 30, `${keys.length} spec keys parsed`);

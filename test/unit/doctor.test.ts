@@ -1,11 +1,12 @@
 // The doctor's judgement on observation fixtures: healthy, and each fault an operator meets.
 import test from 'ava';
-import { type IP, type Prefix, parseIPv4, parsePrefix } from '../../src/core/cidr.js';
-import type { DesiredDatapath, ObservedDatapath } from '../../src/core/datapath.js';
-import { type DoctorObservations, type Finding, diagnose, doctorJson, doctorOk, renderDoctor } from '../../src/core/doctor.js';
-import type { PeerObservation } from '../../src/core/doctor-peers.js';
-import type { StatusReport } from '../../src/core/health.js';
-import type { LeaseRow } from '../../src/core/lease-report.js';
+import { type IP, type Prefix, parseIPv4, parsePrefix } from '../../src/core/net/cidr.js';
+import type { DesiredDatapath, ObservedDatapath } from '../../src/core/datapath/datapath.js';
+import { diagnose, doctorJson, doctorOk, renderDoctor } from '../../src/core/doctor/doctor.js';
+import { type DoctorObservations, type Finding } from '../../src/core/doctor/doctor-observations.js';
+import type { PeerObservation } from '../../src/core/doctor/doctor-observations.js';
+import type { StatusReport } from '../../src/core/health/health.js';
+import type { LeaseRow } from '../../src/core/fleet/lease-report.js';
 import { parseMatching, parseOffload, parsePing, parseRouteGet } from '../../src/adapters/probe.js';
 
 const P = (s: string): Prefix => parsePrefix(s) as Prefix;

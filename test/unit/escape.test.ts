@@ -1,7 +1,7 @@
 // Untrusted etcd text shown on a terminal, in a single-line field, or in JSON.
 import test from 'ava';
 import fc from 'fast-check';
-import { capText, safeLines, safeText, terminalSafeJson } from '../../src/core/escape.js';
+import { capText, safeLines, safeText, terminalSafeJson } from '../../src/core/base/escape.js';
 
 test('safeText leaves ordinary text alone, including non-ASCII letters', (t) => {
   for (const s of ['vxlan', 'host-gw', '198.18.5.0/24', 'web-01.example', 'Zürich ☃ 東京', 'a\\nb']) t.is(safeText(s), s);

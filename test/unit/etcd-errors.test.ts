@@ -7,7 +7,7 @@ import {
   ClientClosedError, EtcdAuthenticationFailedError, EtcdInvalidAuthTokenError, EtcdLeaseInvalidError, EtcdPermissionDeniedError,
   GRPCDeadlineExceededError, GRPCUnavailableError, castGrpcError,
 } from 'etcd3';
-import { type ErrorCode, WeftError } from '../../src/core/errors.js';
+import { type ErrorCode, WeftError } from '../../src/core/base/errors.js';
 import { mapEtcdError } from '../../src/adapters/etcd-errors.js';
 
 const grpcRaw = (code: number, message: string): Error => Object.assign(new Error(message), { code, details: message });

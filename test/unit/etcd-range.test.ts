@@ -3,8 +3,8 @@
 // answer over the receive limit. The real etcd is in test/integration/etcd-bounds.test.ts.
 import test from 'ava';
 import { type PageRequest, type RawKV, boundedKV, listPaged } from '../../src/adapters/etcd-range.js';
-import { WeftError } from '../../src/core/errors.js';
-import type { KeyValue } from '../../src/core/store.js';
+import { WeftError } from '../../src/core/base/errors.js';
+import type { KeyValue } from '../../src/core/fleet/store.js';
 
 const decode = (raw: RawKV): KeyValue => ({ key: raw.key.toString('utf8'), value: raw.value.toString('utf8'), lease: raw.lease || '0', modRevision: raw.mod_revision, createRevision: raw.create_revision });
 

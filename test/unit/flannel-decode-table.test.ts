@@ -10,14 +10,14 @@
 //             weft: decodeLeaseAttrs
 //   vxlan   — that, then vxlan_network.go handleSubnetEvents: json.Unmarshal(BackendData,
 //             &vxlanLeaseAttrs); weft: decodeLeaseAttrs + decodeVxlanData
-// An input is text; `stored(...)` makes it from bytes as the etcd adapter does (core/go-text.ts
+// An input is text; `stored(...)` makes it from bytes as the etcd adapter does (core/flannel/go-text.ts
 // storedText), for the cases where stored bytes are not valid UTF-8.
 import test from 'ava';
-import { formatIP, formatPrefix } from '../../src/core/cidr.js';
-import { checkNetworkConfig, effectiveSettings } from '../../src/core/config-check.js';
-import { decodeLeaseAttrs, decodeVxlanData, parseSubnetKey } from '../../src/core/lease.js';
-import { ConfigError, decodeNetworkConfig } from '../../src/core/network-config.js';
-import { storedText } from '../../src/core/go-text.js';
+import { formatIP, formatPrefix } from '../../src/core/net/cidr.js';
+import { checkNetworkConfig, effectiveSettings } from '../../src/core/flannel/config-check.js';
+import { decodeLeaseAttrs, decodeVxlanData, parseSubnetKey } from '../../src/core/flannel/lease.js';
+import { ConfigError, decodeNetworkConfig } from '../../src/core/flannel/network-config.js';
+import { storedText } from '../../src/core/flannel/go-text.js';
 import { backendFor } from '../../src/backends/index.js';
 
 type Stage = 'config' | 'backend' | 'key' | 'lease' | 'vxlan';

@@ -1,9 +1,9 @@
-// host.maxPeers in the core (core/fleet.ts): the oldest valid leases are programmed, a writer
+// host.maxPeers in the core (core/fleet/fleet.ts): the oldest valid leases are programmed, a writer
 // adding leases cannot push them out, a freed slot goes to the oldest waiting lease; an entry
 // the adapter did not read (over its size limit) is quarantined with its size.
 import test from 'ava';
-import { Fleet } from '../../src/core/fleet.js';
-import type { KeyValue } from '../../src/core/store.js';
+import { Fleet } from '../../src/core/fleet/fleet.js';
+import type { KeyValue } from '../../src/core/fleet/store.js';
 import { config, vxlanValue } from '../helpers/fleet.js';
 
 const S = '/p/subnets/';

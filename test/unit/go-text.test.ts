@@ -2,8 +2,8 @@
 // stored bytes, strings.ToLower's simple per-rune mapping. The expected values were checked
 // against Go 1.19's encoding/json and strings.ToLower (a throwaway program; not in the repo).
 import test from 'ava';
-import { goToLower, storedByteLength, storedText } from '../../src/core/go-text.js';
-import { parseJson } from '../../src/core/gojson.js';
+import { goToLower, storedByteLength, storedText } from '../../src/core/flannel/go-text.js';
+import { parseJson } from '../../src/core/flannel/gojson.js';
 import { rng } from '../helpers/rng.js';
 
 /** The value Go's json.Unmarshal gives a string field holding these stored bytes. */

@@ -1,7 +1,7 @@
-// The Go-faithful JSON reader (src/core/gojson.ts): limits, tokens, and encoding/json's struct rules.
+// The Go-faithful JSON reader (src/core/flannel/gojson.ts): limits, tokens, and encoding/json's struct rules.
 import test from 'ava';
 import fc from 'fast-check';
-import { type Decoded, compactJson, decodeStruct, parseJson, unmarshal } from '../../src/core/gojson.js';
+import { type Decoded, compactJson, decodeStruct, parseJson, unmarshal } from '../../src/core/flannel/gojson.js';
 
 const BIG = { maxBytes: 1 << 20, maxDepth: 100 };
 const tree = (s: string) => { const r = parseJson(s, BIG); if (!r.ok) throw new Error(r.reason); return r.value; };

@@ -1,7 +1,7 @@
 import test from 'ava';
-import { type HealthSnapshot, etcdReachable as etcdReachableOf, readiness, reconcilerHealthy, renderStatus, statusLine, statusReport } from '../../src/core/health.js';
-import { podmanNetworkFor } from '../../src/core/outputs.js';
-import { parsePrefix } from '../../src/core/cidr.js';
+import { type HealthSnapshot, etcdReachable as etcdReachableOf, readiness, reconcilerHealthy, renderStatus, statusLine, statusReport } from '../../src/core/health/health.js';
+import { podmanNetworkFor } from '../../src/core/outputs/outputs.js';
+import { parsePrefix } from '../../src/core/net/cidr.js';
 import { NOW, healthSnapshot } from '../helpers/health-snapshot.js';
 
 const base: HealthSnapshot = healthSnapshot();

@@ -2,12 +2,12 @@
 // iproute2 6.1, in a throwaway namespace), the interface choice for dual-stack and IPv6-only
 // hosts, and familyRefusal's messages.
 import test from 'ava';
-import { type IP, type Prefix, formatIP, parseIP, parsePrefix } from '../../src/core/cidr.js';
-import { checkNetworkConfig } from '../../src/core/config-check.js';
-import type { ObservedRoute } from '../../src/core/datapath.js';
-import { type FactsInput, type HostFacts, type ObservedLink, chooseInterface, familyRefusal, usableIPv6 } from '../../src/core/host-facts.js';
-import { decodeNetworkConfig } from '../../src/core/network-config.js';
-import { DEFAULTS } from '../../src/core/spec.js';
+import { type IP, type Prefix, formatIP, parseIP, parsePrefix } from '../../src/core/net/cidr.js';
+import { checkNetworkConfig } from '../../src/core/flannel/config-check.js';
+import type { ObservedRoute } from '../../src/core/datapath/datapath.js';
+import { type FactsInput, type HostFacts, type ObservedLink, chooseInterface, familyRefusal, usableIPv6 } from '../../src/core/host/host-facts.js';
+import { decodeNetworkConfig } from '../../src/core/flannel/network-config.js';
+import { DEFAULTS } from '../../src/core/spec/spec.js';
 import { parseLinks } from '../../src/adapters/iproute2.js';
 import { parseRoutes } from '../../src/adapters/iproute2.js';
 

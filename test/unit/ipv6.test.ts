@@ -1,14 +1,14 @@
 // IPv6 in the pure core: lease planning per family, peer judging per half, the vxlan and host-gw
 // desired state over IPv6, and the lease values in flanneld's dual-stack format.
 import test from 'ava';
-import { type IP, type Prefix, formatPrefix, parseIP, parsePrefix } from '../../src/core/cidr.js';
-import { type ListedLease, joinListing, planAcquire } from '../../src/core/acquire.js';
-import { Fleet } from '../../src/core/fleet.js';
-import type { HostFacts } from '../../src/core/host-facts.js';
-import { encodeLeaseAttrs } from '../../src/core/lease.js';
-import { type PeerLease, validatePeerLease } from '../../src/core/peer-lease.js';
-import type { ObservedRoute } from '../../src/core/datapath.js';
-import type { KeyValue } from '../../src/core/store.js';
+import { type IP, type Prefix, formatPrefix, parseIP, parsePrefix } from '../../src/core/net/cidr.js';
+import { type ListedLease, joinListing, planAcquire } from '../../src/core/fleet/acquire.js';
+import { Fleet } from '../../src/core/fleet/fleet.js';
+import type { HostFacts } from '../../src/core/host/host-facts.js';
+import { encodeLeaseAttrs } from '../../src/core/flannel/lease.js';
+import { type PeerLease, validatePeerLease } from '../../src/core/flannel/peer-lease.js';
+import type { ObservedRoute } from '../../src/core/datapath/datapath.js';
+import type { KeyValue } from '../../src/core/fleet/store.js';
 import { hostGw } from '../../src/backends/host-gw.js';
 import { vxlan } from '../../src/backends/vxlan.js';
 import { config } from '../helpers/fleet.js';

@@ -2,10 +2,10 @@
 // program them), IPv6-only leases named by their IPv6 subnet and PublicIPv6, the v6 VTEP MAC, and
 // the table's IPv6 columns (only when some lease has an IPv6 half).
 import test from 'ava';
-import { type NetworkConfig, checkNetworkConfig } from '../../src/core/config-check.js';
-import { type LeaseRow, leaseRow, leaseRows, renderLeaseTable } from '../../src/core/lease-report.js';
-import { decodeNetworkConfig } from '../../src/core/network-config.js';
-import type { KeyValue } from '../../src/core/store.js';
+import { type NetworkConfig, checkNetworkConfig } from '../../src/core/flannel/config-check.js';
+import { type LeaseRow, leaseRow, leaseRows, renderLeaseTable } from '../../src/core/fleet/lease-report.js';
+import { decodeNetworkConfig } from '../../src/core/flannel/network-config.js';
+import type { KeyValue } from '../../src/core/fleet/store.js';
 
 const cfg = (json: string): NetworkConfig => checkNetworkConfig(decodeNetworkConfig(json));
 const V4 = cfg('{"Network":"198.18.0.0/16","Backend":{"Type":"vxlan","VNI":1}}');

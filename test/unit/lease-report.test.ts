@@ -1,10 +1,10 @@
 // `weft leases`: each entry's status (ok, stranded, quarantined), its VNI, and a table no etcd
 // value can forge a row of.
 import test from 'ava';
-import { checkNetworkConfig } from '../../src/core/config-check.js';
-import { type LeaseRow, leaseRow, leaseRows, renderLeaseTable } from '../../src/core/lease-report.js';
-import { decodeNetworkConfig } from '../../src/core/network-config.js';
-import type { KeyValue } from '../../src/core/store.js';
+import { checkNetworkConfig } from '../../src/core/flannel/config-check.js';
+import { type LeaseRow, leaseRow, leaseRows, renderLeaseTable } from '../../src/core/fleet/lease-report.js';
+import { decodeNetworkConfig } from '../../src/core/flannel/network-config.js';
+import type { KeyValue } from '../../src/core/fleet/store.js';
 
 const NOW = Date.parse('2030-01-01T00:00:00Z');
 const vxlanNet = checkNetworkConfig(decodeNetworkConfig('{"Network":"198.18.0.0/16","Backend":{"Type":"vxlan","VNI":1}}'));

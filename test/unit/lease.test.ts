@@ -1,11 +1,11 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { formatPrefix, ip, maskPrefix, parseIPv4, parsePrefix, prefix } from '../../src/core/cidr.js';
-import { checkNetworkConfig } from '../../src/core/config-check.js';
-import { decodeLeaseAttrs, decodeVxlanData, encodeLeaseAttrs, encodeVxlanData, formatSubnetKey, parseSubnetKey, vxlanLeaseAttrs } from '../../src/core/lease.js';
-import { isUsableVtepMAC, localUnicastMAC, normalizeEthernetMAC, parseMAC } from '../../src/core/mac.js';
-import { decodeNetworkConfig } from '../../src/core/network-config.js';
-import { validatePeerLease } from '../../src/core/peer-lease.js';
+import { formatPrefix, ip, maskPrefix, parseIPv4, parsePrefix, prefix } from '../../src/core/net/cidr.js';
+import { checkNetworkConfig } from '../../src/core/flannel/config-check.js';
+import { decodeLeaseAttrs, decodeVxlanData, encodeLeaseAttrs, encodeVxlanData, formatSubnetKey, parseSubnetKey, vxlanLeaseAttrs } from '../../src/core/flannel/lease.js';
+import { isUsableVtepMAC, localUnicastMAC, normalizeEthernetMAC, parseMAC } from '../../src/core/net/mac.js';
+import { decodeNetworkConfig } from '../../src/core/flannel/network-config.js';
+import { validatePeerLease } from '../../src/core/flannel/peer-lease.js';
 
 test('§1.2 key vectors: valid keys parse and format back to the same text', (t) => {
   const k = parseSubnetKey('10.12.13.0-24');

@@ -1,7 +1,7 @@
 // Lines about untrusted writes are limited per key and in all, and what is held back is summed
-// up (core/log-limit.ts; the agent's LimitedLog runs it on a timer). A fake clock throughout.
+// up (core/base/log-limit.ts; the agent's LimitedLog runs it on a timer). A fake clock throughout.
 import test from 'ava';
-import { DEFAULT_LOG_LIMITS, LogLimiter } from '../../src/core/log-limit.js';
+import { DEFAULT_LOG_LIMITS, LogLimiter } from '../../src/core/base/log-limit.js';
 import { LimitedLog } from '../../src/agent/limited-log.js';
 import { jsonLogger } from '../../src/adapters/log.js';
 

@@ -1,11 +1,11 @@
 // weft's /metrics (agent/metrics.ts): values read from the agent at scrape time, the pass
-// histogram, the process metrics (prom-client's names) and their /proc readers (core/proc-status.ts,
+// histogram, the process metrics (prom-client's names) and their /proc readers (core/health/proc-status.ts,
 // adapters/proc-self.ts).
 import test from 'ava';
 import { Metrics } from '../../src/agent/metrics.js';
 import { readProcSelf } from '../../src/adapters/proc-self.js';
-import { parseMaxOpenFiles, parseProcStatus } from '../../src/core/proc-status.js';
-import type { HealthSnapshot } from '../../src/core/health.js';
+import { parseMaxOpenFiles, parseProcStatus } from '../../src/core/health/proc-status.js';
+import type { HealthSnapshot } from '../../src/core/health/health.js';
 import { COUNTERS, NOW, healthSnapshot } from '../helpers/health-snapshot.js';
 
 const base = healthSnapshot();

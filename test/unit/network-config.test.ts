@@ -1,8 +1,8 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { formatIP, formatPrefix } from '../../src/core/cidr.js';
-import { capacityOf, checkNetworkConfig, diffConfigs } from '../../src/core/config-check.js';
-import { ConfigError, decodeNetworkConfig, encodeNetworkConfig } from '../../src/core/network-config.js';
+import { formatIP, formatPrefix } from '../../src/core/net/cidr.js';
+import { capacityOf, checkNetworkConfig, diffConfigs } from '../../src/core/flannel/config-check.js';
+import { ConfigError, decodeNetworkConfig, encodeNetworkConfig } from '../../src/core/flannel/network-config.js';
 import { backendFor } from '../../src/backends/index.js';
 
 const check = (json: string) => checkNetworkConfig(decodeNetworkConfig(json));

@@ -1,8 +1,8 @@
-// The caps a writer cannot steer (core/oldest-first.ts): the oldest entries are kept, and the
+// The caps a writer cannot steer (core/base/oldest-first.ts): the oldest entries are kept, and the
 // count of what is left out stays exact under any sequence of watch events.
 import test from 'ava';
 import fc from 'fast-check';
-import { CappedEntries, OldestKept, olderThan } from '../../src/core/oldest-first.js';
+import { CappedEntries, OldestKept, olderThan } from '../../src/core/base/oldest-first.js';
 
 interface E { key: string; createRevision: string; modRevision: string }
 const e = (key: string, create: number, mod = create): E => ({ key, createRevision: String(create), modRevision: String(mod) });

@@ -7,8 +7,8 @@ import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { type Prefix, parsePrefix } from '../../src/core/cidr.js';
-import type { BridgeState } from '../../src/core/bridge-outputs.js';
+import { type Prefix, parsePrefix } from '../../src/core/net/cidr.js';
+import type { BridgeState } from '../../src/core/outputs/bridge-outputs.js';
 import { exec } from '../../src/adapters/exec.js';
 import { jsonLogger } from '../../src/adapters/log.js';
 import { OutputsHook } from '../../src/agent/outputs-hook.js';

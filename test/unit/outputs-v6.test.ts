@@ -1,11 +1,11 @@
 // The IPv6 outputs: subnet.env's IPv6 variables per lease, the opt-in Docker IPv6 options
 // (mk-docker-opts.sh's bytes otherwise), daemon.json and the Podman network with the IPv6 subnet.
 import test from 'ava';
-import { type Prefix, parsePrefix } from '../../src/core/cidr.js';
-import { checkNetworkConfig } from '../../src/core/config-check.js';
-import { decodeNetworkConfig } from '../../src/core/network-config.js';
-import { type DockerOptsFlags, parseEnvFile, renderDaemonJson, renderDockerOpts, renderPodmanNetwork, renderSubnetEnv } from '../../src/core/outputs.js';
-import { type Spec, DEFAULTS } from '../../src/core/spec.js';
+import { type Prefix, parsePrefix } from '../../src/core/net/cidr.js';
+import { checkNetworkConfig } from '../../src/core/flannel/config-check.js';
+import { decodeNetworkConfig } from '../../src/core/flannel/network-config.js';
+import { type DockerOptsFlags, parseEnvFile, renderDaemonJson, renderDockerOpts, renderPodmanNetwork, renderSubnetEnv } from '../../src/core/outputs/outputs.js';
+import { type Spec, DEFAULTS } from '../../src/core/spec/spec.js';
 import { outputFiles } from '../../src/agent/outputs.js';
 
 const P = (s: string): Prefix => { const p = parsePrefix(s); if (!p) throw new Error(s); return p; };

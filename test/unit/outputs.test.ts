@@ -1,6 +1,6 @@
 import test from 'ava';
-import { formatPrefix, parsePrefix } from '../../src/core/cidr.js';
-import { type DockerOptsFlags, parseEnvFile, previousSubnet, renderDaemonJson, renderDockerOpts, renderPodmanNetwork, renderSubnetEnv } from '../../src/core/outputs.js';
+import { formatPrefix, parsePrefix } from '../../src/core/net/cidr.js';
+import { type DockerOptsFlags, parseEnvFile, previousSubnet, renderDaemonJson, renderDockerOpts, renderPodmanNetwork, renderSubnetEnv } from '../../src/core/outputs/outputs.js';
 
 const P = (s: string) => parsePrefix(s)!;
 

@@ -3,11 +3,11 @@
 // listed lease is this host's (an owner record alone proves nothing), and which etcd lease a
 // re-acquisition may revoke.
 import test from 'ava';
-import { parseIP } from '../../src/core/cidr.js';
-import { joinListing, planAcquire, replacedEtcdLease } from '../../src/core/acquire.js';
-import { encodeCachedState } from '../../src/core/cached-state.js';
-import { FOREIGN_VALUE_CAP, heldKeysFromFiles, isOwnLease, judgeOwnKey, restoreFields } from '../../src/core/own-lease.js';
-import type { KeyValue } from '../../src/core/store.js';
+import { parseIP } from '../../src/core/net/cidr.js';
+import { joinListing, planAcquire, replacedEtcdLease } from '../../src/core/fleet/acquire.js';
+import { encodeCachedState } from '../../src/core/fleet/cached-state.js';
+import { FOREIGN_VALUE_CAP, heldKeysFromFiles, isOwnLease, judgeOwnKey, restoreFields } from '../../src/core/fleet/own-lease.js';
+import type { KeyValue } from '../../src/core/fleet/store.js';
 import { config, ip4, vxlanValue } from '../helpers/fleet.js';
 
 const KEY = '/p/subnets/198.18.5.0-24';

@@ -2,7 +2,7 @@
 // creating the watch after it fails (found by the leader-loss reliability test: the list went
 // to a live member, the watch to the dead one, and the retry's list then looked unchanged).
 import test from 'ava';
-import type { KeyValue, KvStore, Listing, WatchCallbacks, WatchHandle } from '../../src/core/store.js';
+import type { KeyValue, KvStore, Listing, WatchCallbacks, WatchHandle } from '../../src/core/fleet/store.js';
 import { jsonLogger } from '../../src/adapters/log.js';
 import { PrefixMirror } from '../../src/agent/prefix-mirror.js';
 import { sleep, until } from '../helpers/procs.js';

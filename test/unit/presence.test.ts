@@ -1,5 +1,5 @@
 import test from 'ava';
-import { clashMessage, decodePresence, encodePresence, judgeHolder, presenceBorneOut } from '../../src/core/presence.js';
+import { clashMessage, decodePresence, encodePresence, judgeHolder, presenceBorneOut } from '../../src/core/fleet/presence.js';
 
 const rec = { bootID: 'boot-a', instance: 'i1', hostname: 'vm1', publicIP: '192.0.2.1', since: '2026-12-02T10:00:00.000Z' };
 

@@ -1,9 +1,9 @@
-// The Prometheus text format writer (core/prom-text.ts): escaping, values, label order,
+// The Prometheus text format writer (core/health/prom-text.ts): escaping, values, label order,
 // histograms (cumulative buckets, +Inf, _sum, _count) and families without samples.
 // `promtool check metrics` reads a whole /metrics page in test/integration/monitoring.test.ts.
 import test from 'ava';
 import fc from 'fast-check';
-import { escapeHelp, escapeLabelValue, formatExposition, formatFamily, formatValue } from '../../src/core/prom-text.js';
+import { escapeHelp, escapeLabelValue, formatExposition, formatFamily, formatValue } from '../../src/core/health/prom-text.js';
 
 test('values: integers plainly, +Inf, -Inf, NaN, other numbers as JavaScript writes them', (t) => {
   t.is(formatValue(0), '0');

@@ -2,8 +2,8 @@
 // maintainer scripts): weft's own files wherever the spec puts them, never the operator's.
 import test from 'ava';
 import { join } from 'node:path';
-import { STATE_FILES, purgePaths } from '../../src/core/purge-paths.js';
-import { parseSpec } from '../../src/core/spec.js';
+import { STATE_FILES, purgePaths } from '../../src/core/spec/purge-paths.js';
+import { parseSpec } from '../../src/core/spec/spec.js';
 import { stateFilePath } from '../../src/agent/state-file.js';
 import { wireguardKeyFile } from '../../src/agent/wireguard-keys.js';
 

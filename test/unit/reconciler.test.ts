@@ -2,13 +2,13 @@
 // ip/bridge batch lines, iptables-restore payloads and file writes it is given, so what these
 // tests assert is the host a real kernel would end up with, not what the planner meant.
 import test from 'ava';
-import { type Prefix, formatIP, formatPrefix, parseIPv4, parsePrefix } from '../../src/core/cidr.js';
-import { checkNetworkConfig } from '../../src/core/config-check.js';
-import type { ObservedRoute } from '../../src/core/datapath.js';
-import type { HostFacts } from '../../src/core/host-facts.js';
-import { desiredFiles } from '../../src/core/host-files.js';
-import { decodeNetworkConfig } from '../../src/core/network-config.js';
-import { type PeerLease, validatePeerLease } from '../../src/core/peer-lease.js';
+import { type Prefix, formatIP, formatPrefix, parseIPv4, parsePrefix } from '../../src/core/net/cidr.js';
+import { checkNetworkConfig } from '../../src/core/flannel/config-check.js';
+import type { ObservedRoute } from '../../src/core/datapath/datapath.js';
+import type { HostFacts } from '../../src/core/host/host-facts.js';
+import { desiredFiles } from '../../src/core/outputs/host-files.js';
+import { decodeNetworkConfig } from '../../src/core/flannel/network-config.js';
+import { type PeerLease, validatePeerLease } from '../../src/core/flannel/peer-lease.js';
 import { vxlan } from '../../src/backends/vxlan.js';
 import { jsonLogger } from '../../src/adapters/log.js';
 import { type ReconcileInputs, Reconciler } from '../../src/agent/reconciler.js';

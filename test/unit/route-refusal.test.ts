@@ -1,14 +1,14 @@
 // weft never replaces or deletes a route it does not own (issue 28, finding 1): a wanted
 // destination that another's route holds is left alone and reported.
 import test from 'ava';
-import { type Prefix, parseIPv4, parsePrefix } from '../../src/core/cidr.js';
-import { checkNetworkConfig } from '../../src/core/config-check.js';
-import type { ObservedDatapath, ObservedDevice, ObservedRoute } from '../../src/core/datapath.js';
-import { ObservedModel } from '../../src/core/observed-model.js';
-import type { HostFacts } from '../../src/core/host-facts.js';
-import { decodeNetworkConfig } from '../../src/core/network-config.js';
-import { type PeerLease, validatePeerLease } from '../../src/core/peer-lease.js';
-import { type RefusedRoutes, plan, planTouched, renderOp } from '../../src/core/plan.js';
+import { type Prefix, parseIPv4, parsePrefix } from '../../src/core/net/cidr.js';
+import { checkNetworkConfig } from '../../src/core/flannel/config-check.js';
+import type { ObservedDatapath, ObservedDevice, ObservedRoute } from '../../src/core/datapath/datapath.js';
+import { ObservedModel } from '../../src/core/datapath/observed-model.js';
+import type { HostFacts } from '../../src/core/host/host-facts.js';
+import { decodeNetworkConfig } from '../../src/core/flannel/network-config.js';
+import { type PeerLease, validatePeerLease } from '../../src/core/flannel/peer-lease.js';
+import { type RefusedRoutes, plan, planTouched, renderOp } from '../../src/core/datapath/plan.js';
 import { hostGw } from '../../src/backends/host-gw.js';
 import { vxlan } from '../../src/backends/vxlan.js';
 

@@ -1,11 +1,11 @@
 // flanneld's rules text and the iptables plan; interface choice; netlink event filter; the
 // iproute2 parsers on output captured from a real kernel (Debian 12, iproute2 6.1).
 import test from 'ava';
-import { type Prefix, formatPrefix, parseIPv4, parsePrefix } from '../../src/core/cidr.js';
-import { chooseInterface, isAdjacent } from '../../src/core/host-facts.js';
-import { desiredRules, parseIptablesSave, planRules } from '../../src/core/masq.js';
-import { isRelevantEvent } from '../../src/core/netlink-events.js';
-import { DEFAULTS } from '../../src/core/spec.js';
+import { type Prefix, formatPrefix, parseIPv4, parsePrefix } from '../../src/core/net/cidr.js';
+import { chooseInterface, isAdjacent } from '../../src/core/host/host-facts.js';
+import { desiredRules, parseIptablesSave, planRules } from '../../src/core/datapath/masq.js';
+import { isRelevantEvent } from '../../src/core/datapath/netlink-events.js';
+import { DEFAULTS } from '../../src/core/spec/spec.js';
 import { parseBatchErrors, parseDevice, parseFdb, parseLinks, parseNeighs, parseRoutes, splitBatchOutput } from '../../src/adapters/iproute2.js';
 
 const pfx = (s: string): Prefix => { const p = parsePrefix(s); if (!p) throw new Error(s); return p; };

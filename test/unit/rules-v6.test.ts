@@ -3,11 +3,11 @@
 // honest fake host (test/helpers/fake-host.ts), whose iptables and ip6tables keep separate
 // tables and refuse an address of the other family, as the real programs do.
 import test from 'ava';
-import { type Prefix, parsePrefix, parseIPv4 } from '../../src/core/cidr.js';
-import { checkNetworkConfig } from '../../src/core/config-check.js';
-import type { HostFacts } from '../../src/core/host-facts.js';
-import { desiredRules, parseIptablesSave, planRules, versionSupportsRandomFully } from '../../src/core/masq.js';
-import { decodeNetworkConfig } from '../../src/core/network-config.js';
+import { type Prefix, parsePrefix, parseIPv4 } from '../../src/core/net/cidr.js';
+import { checkNetworkConfig } from '../../src/core/flannel/config-check.js';
+import type { HostFacts } from '../../src/core/host/host-facts.js';
+import { desiredRules, parseIptablesSave, planRules, versionSupportsRandomFully } from '../../src/core/datapath/masq.js';
+import { decodeNetworkConfig } from '../../src/core/flannel/network-config.js';
 import { hostGw } from '../../src/backends/host-gw.js';
 import { jsonLogger } from '../../src/adapters/log.js';
 import { type ReconcileInputs, Reconciler } from '../../src/agent/reconciler.js';

@@ -6,8 +6,8 @@ import fc from 'fast-check';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SpecError } from '../../src/core/errors.js';
-import { parseSpec } from '../../src/core/spec.js';
+import { SpecError } from '../../src/core/base/errors.js';
+import { parseSpec } from '../../src/core/spec/spec.js';
 import { REPO, runWeft } from '../helpers/cli.js';
 
 const examples = readdirSync(join(REPO, 'examples')).filter((f) => f.endsWith('.yaml')).map((f) => readFileSync(join(REPO, 'examples', f), 'utf8'));

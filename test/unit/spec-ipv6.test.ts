@@ -4,12 +4,12 @@
 import { isDeepStrictEqual } from 'node:util';
 import test from 'ava';
 import fc from 'fast-check';
-import { formatIP, formatPrefix, parseIPv6 } from '../../src/core/cidr.js';
-import { SpecError, formatProblem } from '../../src/core/errors.js';
-import { badPublicIPv6, reservedIPv6, reservedIPv6Overlap } from '../../src/core/ip-scope.js';
-import { checkNetworkConfig } from '../../src/core/config-check.js';
-import { decodeNetworkConfig } from '../../src/core/network-config.js';
-import { parseSpec } from '../../src/core/spec.js';
+import { formatIP, formatPrefix, parseIPv6 } from '../../src/core/net/cidr.js';
+import { SpecError, formatProblem } from '../../src/core/base/errors.js';
+import { badPublicIPv6, reservedIPv6, reservedIPv6Overlap } from '../../src/core/net/ip-scope.js';
+import { checkNetworkConfig } from '../../src/core/flannel/config-check.js';
+import { decodeNetworkConfig } from '../../src/core/flannel/network-config.js';
+import { parseSpec } from '../../src/core/spec/spec.js';
 
 const problems = (text: string, env = {}): string[] => {
   try {

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import test from 'ava';
 import fc from 'fast-check';
-import { formatIP, formatPrefix } from '../../src/core/cidr.js';
-import { SpecError, formatProblem } from '../../src/core/errors.js';
-import { dialAddress, parseSpec } from '../../src/core/spec.js';
+import { formatIP, formatPrefix } from '../../src/core/net/cidr.js';
+import { SpecError, formatProblem } from '../../src/core/base/errors.js';
+import { dialAddress, parseSpec } from '../../src/core/spec/spec.js';
 import { REPO } from '../helpers/cli.js';
 
 const firstProblem = (text: string, env = {}): string => {

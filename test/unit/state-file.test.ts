@@ -4,7 +4,7 @@ import test from 'ava';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type CachedState, decodeCachedState } from '../../src/core/cached-state.js';
+import { type CachedState, decodeCachedState } from '../../src/core/fleet/cached-state.js';
 import { silentLogger } from '../../src/adapters/log.js';
 import { StateSaver, readStateFile, stateFilePath } from '../../src/agent/state-file.js';
 

@@ -1,8 +1,8 @@
-// Reading /status back (core/status-report.ts): whatever holds host.listen answers, so weft
+// Reading /status back (core/health/status-report.ts): whatever holds host.listen answers, so weft
 // status and weft doctor accept only weft's document, rebuilt from its known fields, bounded.
 import test from 'ava';
-import { statusReport } from '../../src/core/health.js';
-import { STATUS_MAX_BYTES, STATUS_MAX_ITEMS, decodeStatusReport, judgeStatusAnswer } from '../../src/core/status-report.js';
+import { statusReport } from '../../src/core/health/health.js';
+import { STATUS_MAX_BYTES, STATUS_MAX_ITEMS, decodeStatusReport, judgeStatusAnswer } from '../../src/core/health/status-report.js';
 import { healthSnapshot } from '../helpers/health-snapshot.js';
 
 const real = statusReport(healthSnapshot({

@@ -1,7 +1,7 @@
-// flannel's subnet key regexp, reproduced in linear time (src/core/subnet-key.ts).
+// flannel's subnet key regexp, reproduced in linear time (src/core/flannel/subnet-key.ts).
 import test from 'ava';
 import fc from 'fast-check';
-import { matchFlannelKey } from '../../src/core/subnet-key.js';
+import { matchFlannelKey } from '../../src/core/flannel/subnet-key.js';
 
 test("property: matchFlannelKey is flannel's subnetRegex (leftmost-first, `.` any rune but \\n, `$` end of text)", (t) => {
   const re = /(\d+\.\d+[^\n]\d+[^\n]\d+)-(\d+)(?:&([a-f\d:]+)-(\d+))?$/u;

@@ -5,12 +5,12 @@
 // as 26.0 or -0, escapes, null, deep nesting and huge strings.
 import test from 'ava';
 import fc from 'fast-check';
-import { joinListing, planAcquire } from '../../src/core/acquire.js';
-import { parseIPv4 } from '../../src/core/cidr.js';
-import { checkNetworkConfig } from '../../src/core/config-check.js';
-import { ConfigError, decodeNetworkConfig } from '../../src/core/network-config.js';
-import { validatePeerLease } from '../../src/core/peer-lease.js';
-import type { KeyValue } from '../../src/core/store.js';
+import { joinListing, planAcquire } from '../../src/core/fleet/acquire.js';
+import { parseIPv4 } from '../../src/core/net/cidr.js';
+import { checkNetworkConfig } from '../../src/core/flannel/config-check.js';
+import { ConfigError, decodeNetworkConfig } from '../../src/core/flannel/network-config.js';
+import { validatePeerLease } from '../../src/core/flannel/peer-lease.js';
+import type { KeyValue } from '../../src/core/fleet/store.js';
 import { backendFor } from '../../src/backends/index.js';
 
 const KEYS = ['PublicIP', 'publicip', 'PUBLICIP', 'PublicIPv6', 'BackendType', 'BackendData', 'BackendV6Data', 'VNI', 'vni', 'VtepMAC',
