@@ -5,9 +5,10 @@
  *
  * Family-neutral by construction: every address is an `IP`/`Prefix` that carries its family,
  * keys are the address text, and a device holds a list of addresses (one per family it
- * serves). Devices are a list of a closed union of kinds (core/datapath/devices.ts says how each kind
- * is compared and created); a new kind (WireGuard) is a new member of `DesiredDevice` and an
- * entry in DEVICE_KINDS, not a branch through the planner.
+ * serves). Devices are a closed union of kinds, desired (`DesiredDevice`) and observed
+ * (`ObservedDevice`); core/datapath/devices.ts is their registry (how each kind is parsed,
+ * compared, created, fixed in place and checked by the doctor): a new kind is a member of each
+ * union, a module and an entry there, not a branch through the planner.
  */
 import { type IP, type Prefix, formatIP, formatPrefix, ip, prefix, within } from '../net/cidr.js';
 
@@ -80,8 +81,9 @@ export interface WireguardDevice {
 }
 
 /**
- * Every kind of device a backend may own. Each kind has an entry in core/datapath/devices.ts (how an
- * observed device is judged compatible, how one is created).
+ * Every kind of device a backend may own. Each kind has an entry in DEVICE_KINDS
+ * (core/datapath/devices.ts: how an observed device is judged compatible, how one is created
+ * and fixed in place, what the doctor checks).
  */
 export type DesiredDevice = VxlanDevice | WireguardDevice;
 
@@ -133,28 +135,63 @@ export interface DesiredDatapath {
   readonly peersProgrammed: number;
 }
 
-/**
- * A device as the kernel reports it (ip -d -json link): the common fields, and the parameters
- * of its kind (vxlan's below; another kind adds its own optional fields).
- */
-export interface ObservedDevice {
+/** What the kernel reports of every device, whatever its kind (`ip -d -json addr show dev X`). */
+export interface ObservedDeviceBase {
   readonly name: string;
-  readonly kind: string;
+  readonly mtu: number;
+  readonly up: boolean;
+  /** Addresses on the device: IPv4 ones and global IPv6 ones (never the kernel's own link-local fe80::). */
+  readonly addrs: readonly Prefix[];
+}
+
+/**
+ * A vxlan device and its parameters as iproute2 prints them (core/datapath/device-vxlan.ts reads
+ * them); a parameter iproute2 did not print is absent, and the device then is not compatible.
+ */
+export interface ObservedVxlan extends ObservedDeviceBase {
+  readonly kind: 'vxlan';
+  readonly mac: string;
   readonly vni?: number;
   /** vxlan's source address as iproute2 prints it (`local`, or `local6` over IPv6). */
   readonly local?: string;
+  /** The underlay interface (`link`). */
   readonly underlay?: string;
   readonly port?: number;
   readonly learning?: boolean;
   readonly gbp?: boolean;
-  readonly mtu: number;
-  readonly mac: string;
-  readonly up: boolean;
-  /** Addresses on the device: IPv4 ones and global IPv6 ones (never the kernel's own link-local fe80::). */
-  readonly addrs: readonly Prefix[];
-  /** A WireGuard device's configuration (`wg show DEV dump`), when it could be read. */
+}
+
+/** The kernel's WireGuard link; `wireguard`: its configuration (`wg show DEV dump`), when it could be read. */
+export interface ObservedWireguardLink extends ObservedDeviceBase {
+  readonly kind: 'wireguard';
   readonly wireguard?: ObservedWireguard;
 }
+
+/**
+ * A tun device: userspace WireGuard's (wireguard-go) when `wg` reads a configuration from it
+ * (`wireguard`), else someone else's.
+ */
+export interface ObservedTun extends ObservedDeviceBase {
+  readonly kind: 'tun';
+  readonly wireguard?: ObservedWireguard;
+}
+
+/**
+ * A device of a kind weft does not deal with that holds a name weft asked about (a bridge, a
+ * dummy, a veth...): never compatible, so it is deleted and weft's device created.
+ */
+export interface ObservedOtherDevice extends ObservedDeviceBase {
+  readonly kind: 'other';
+  /** The kernel's name of its kind (`linkinfo.info_kind`; '' when it reports none). */
+  readonly linkKind: string;
+}
+
+/**
+ * A device as the kernel reports it (ip -d -json link), one member per kind weft deals with,
+ * each with only its own fields. Each kind is parsed, judged and fixed by its module through
+ * core/datapath/devices.ts (the registry); code elsewhere does not branch on `kind`.
+ */
+export type ObservedDevice = ObservedVxlan | ObservedWireguardLink | ObservedTun | ObservedOtherDevice;
 
 /** A peer as `wg show DEV dump` lists it. */
 export interface ObservedWireguardPeer {
