@@ -1,6 +1,7 @@
 /**
- * What a device kind supplies (one module per kind: device-vxlan.ts, device-wireguard.ts;
- * devices.ts is the registry that the rest of weft calls). The planner and the doctor handle
+ * What a device kind supplies, and the helpers its module shares with the others. One module
+ * per kind (device-vxlan.ts, device-wireguard.ts); devices.ts is the registry that the rest of
+ * weft calls. The planner and the doctor handle
  * what every kind shares (addresses, what hangs off the device) the same way for all.
  */
 import type { Prefix } from '../net/cidr.js';

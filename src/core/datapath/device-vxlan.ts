@@ -1,4 +1,5 @@
 /**
+ * The vxlan device kind: its parser, compatibility, add line, fixes in place and doctor check.
  * vxlan over either family: `flannel.<VNI>` with an IPv4 `local`, `flannel-v6.<VNI>` with an
  * IPv6 one (the kernel then tunnels over IPv6; a device whose `local` changed family is
  * recreated, as one whose address changed). The MTU is the backend's: over IPv6 the kernel

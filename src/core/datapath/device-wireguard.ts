@@ -1,5 +1,6 @@
 /**
- * WireGuard: a kernel `wireguard` link, or a `tun` that wireguard-go serves (its configuration
+ * The WireGuard device kind: its parsers, compatibility, add line, configuration and doctor checks.
+ * WireGuard is a kernel `wireguard` link, or a `tun` that wireguard-go serves (its configuration
  * then readable through `wg`, which is how the adapter tells it from someone else's tun). The
  * key, listen port and peers are not link attributes: they are planned right after the device
  * (core/datapath/wireguard-plan.ts) against what `wg show` reported for it.
