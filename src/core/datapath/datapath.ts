@@ -11,6 +11,14 @@
  * union, a module and an entry there, not a branch through the planner.
  */
 import { type IP, type Prefix, formatIP, formatPrefix, ip, prefix, within } from '../net/cidr.js';
+import type { ObservedVxlan, VxlanDevice } from './device-vxlan.js';
+import type { ObservedTun, ObservedWireguardLink, WireguardDevice } from './device-wireguard.js';
+
+// Each kind's own values are its module's (device-vxlan.ts, device-wireguard.ts); the unions are here.
+export type { ObservedVxlan, VxlanDevice } from './device-vxlan.js';
+export type {
+  ObservedTun, ObservedWireguard, ObservedWireguardLink, ObservedWireguardPeer, WireguardDevice, WireguardPeer,
+} from './device-wireguard.js';
 
 /** The route protocol number weft stamps on every route it creates (`ip route ... proto 175`). */
 export const WEFT_ROUTE_PROTO = '175';
@@ -31,54 +39,6 @@ const LINK_LOCAL_V6 = prefix(ip(6, 0xfe80n << 112n), 10);
  * (adapters/iproute2.ts) and the monitor parser (core/datapath/netlink-events.ts) keep the same set.
  */
 export const modelledRouteDst = (dst: Prefix): boolean => !within(dst, LINK_LOCAL_V6);
-
-/** A vxlan device as weft wants it (flannel-compat.md §3.2). */
-export interface VxlanDevice {
-  readonly kind: 'vxlan';
-  readonly name: string;
-  readonly vni: number;
-  readonly local: IP;
-  /** The underlay interface name. */
-  readonly underlay: string;
-  readonly port: number;
-  readonly learning: boolean;
-  readonly gbp: boolean;
-  readonly mtu: number;
-  readonly mac: string;
-  /** Its addresses: the own subnet's network address, /32 (flannel's convention); /128 for IPv6. */
-  readonly addresses: readonly Prefix[];
-}
-
-/** A WireGuard peer as weft wants it (keyed by public key in WireguardDevice.peers). */
-export interface WireguardPeer {
-  readonly publicKey: string;
-  /** `ip:port` (IPv4). */
-  readonly endpoint: string;
-  readonly allowedIPs: readonly Prefix[];
-  /** 0: off. */
-  readonly keepaliveSeconds: number;
-}
-
-/**
- * A WireGuard device as weft wants it (flannel-ipv6-wireguard.md §2.3): kernel or userspace,
- * chosen by the adapter. Keys appear only as a file path and the public key, never the secret.
- */
-export interface WireguardDevice {
-  readonly kind: 'wireguard';
-  readonly name: string;
-  readonly mtu: number;
-  readonly addresses: readonly Prefix[];
-  readonly listenPort: number;
-  readonly privateKeyFile: string;
-  /** Derived from the private key: how an observed device shows it carries that key. */
-  readonly publicKey: string;
-  /** Every peer gets this preshared key file when set. */
-  readonly presharedKeyFile?: string;
-  /** A fingerprint of that key (adapters/wireguard.ts pskTag; never the key): a changed PSK is set again. */
-  readonly presharedKeyTag?: string;
-  /** Keyed by public key. */
-  readonly peers: ReadonlyMap<string, WireguardPeer>;
-}
 
 /**
  * Every kind of device a backend may own. Each kind has an entry in DEVICE_KINDS
@@ -145,38 +105,6 @@ export interface ObservedDeviceBase {
 }
 
 /**
- * A vxlan device and its parameters as iproute2 prints them (core/datapath/device-vxlan.ts reads
- * them); a parameter iproute2 did not print is absent, and the device then is not compatible.
- */
-export interface ObservedVxlan extends ObservedDeviceBase {
-  readonly kind: 'vxlan';
-  readonly mac: string;
-  readonly vni?: number;
-  /** vxlan's source address as iproute2 prints it (`local`, or `local6` over IPv6). */
-  readonly local?: string;
-  /** The underlay interface (`link`). */
-  readonly underlay?: string;
-  readonly port?: number;
-  readonly learning?: boolean;
-  readonly gbp?: boolean;
-}
-
-/** The kernel's WireGuard link; `wireguard`: its configuration (`wg show DEV dump`), when it could be read. */
-export interface ObservedWireguardLink extends ObservedDeviceBase {
-  readonly kind: 'wireguard';
-  readonly wireguard?: ObservedWireguard;
-}
-
-/**
- * A tun device: userspace WireGuard's (wireguard-go) when `wg` reads a configuration from it
- * (`wireguard`), else someone else's.
- */
-export interface ObservedTun extends ObservedDeviceBase {
-  readonly kind: 'tun';
-  readonly wireguard?: ObservedWireguard;
-}
-
-/**
  * A device of a kind weft does not deal with that holds a name weft asked about (a bridge, a
  * dummy, a veth...): never compatible, so it is deleted and weft's device created.
  */
@@ -192,29 +120,6 @@ export interface ObservedOtherDevice extends ObservedDeviceBase {
  * core/datapath/devices.ts (the registry); code elsewhere does not branch on `kind`.
  */
 export type ObservedDevice = ObservedVxlan | ObservedWireguardLink | ObservedTun | ObservedOtherDevice;
-
-/** A peer as `wg show DEV dump` lists it. */
-export interface ObservedWireguardPeer {
-  readonly publicKey: string;
-  readonly endpoint?: string;
-  /** As wg prints them (`198.18.2.0/24`). */
-  readonly allowedIPs: readonly string[];
-  readonly keepaliveSeconds: number;
-  readonly presharedKey: boolean;
-  /** The PSK's fingerprint (adapters/wireguard.ts pskTag), when it has one. */
-  readonly presharedKeyTag?: string;
-  /** Unix seconds of the latest handshake (0: none). */
-  readonly latestHandshake: number;
-}
-
-/** A WireGuard device's configuration; the private key is dropped by the adapter, never kept. */
-export interface ObservedWireguard {
-  readonly publicKey: string;
-  readonly listenPort: number;
-  readonly peers: ReadonlyMap<string, ObservedWireguardPeer>;
-  /** `kernel` or `userspace` (wireguard-go), as the adapter found the device. */
-  readonly implementation: 'kernel' | 'userspace';
-}
 
 /** An observed main-table route (any owner). */
 export interface ObservedRoute {

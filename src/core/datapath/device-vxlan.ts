@@ -1,18 +1,52 @@
 /**
- * The vxlan device kind: its parser, compatibility, add line, fixes in place and doctor check.
+ * The vxlan device kind: its values, parser, compatibility, add line, fixes in place and doctor check.
  * vxlan over either family: `flannel.<VNI>` with an IPv4 `local`, `flannel-v6.<VNI>` with an
  * IPv6 one (the kernel then tunnels over IPv6; a device whose `local` changed family is
  * recreated, as one whose address changed). The MTU is the backend's: over IPv6 the kernel
  * clamps a new device to the underlay's MTU − 70 and refuses a larger `mtu` on an existing one.
  * A kept device's MAC is set in place (down, address, up): peers know this host by it.
  */
-import { type IP, formatIP, formatPrefix, parseIP, sameIP } from '../net/cidr.js';
+import { type IP, type Prefix, formatIP, formatPrefix, parseIP, sameIP } from '../net/cidr.js';
 import { safeText } from '../base/escape.js';
-import type { ObservedDevice, ObservedVxlan, VxlanDevice } from './datapath.js';
+import type { ObservedDevice, ObservedDeviceBase } from './datapath.js';
 import {
   type DeviceFinding, type DeviceKind, type LinkReport, DEVICE_FIX, commonFields, deviceFinding, jsonBoolean,
   jsonNumber, jsonString, linkKindOf, stateAndMTU,
 } from './device-kind.js';
+
+/** A vxlan device as weft wants it (flannel-compat.md §3.2). */
+export interface VxlanDevice {
+  readonly kind: 'vxlan';
+  readonly name: string;
+  readonly vni: number;
+  readonly local: IP;
+  /** The underlay interface name. */
+  readonly underlay: string;
+  readonly port: number;
+  readonly learning: boolean;
+  readonly gbp: boolean;
+  readonly mtu: number;
+  readonly mac: string;
+  /** Its addresses: the own subnet's network address, /32 (flannel's convention); /128 for IPv6. */
+  readonly addresses: readonly Prefix[];
+}
+
+/**
+ * A vxlan device and its parameters as iproute2 prints them (parseVxlan reads them); a parameter
+ * iproute2 did not print is absent, and the device then is not compatible.
+ */
+export interface ObservedVxlan extends ObservedDeviceBase {
+  readonly kind: 'vxlan';
+  readonly mac: string;
+  readonly vni?: number;
+  /** vxlan's source address as iproute2 prints it (`local`, or `local6` over IPv6). */
+  readonly local?: string;
+  /** The underlay interface (`link`). */
+  readonly underlay?: string;
+  readonly port?: number;
+  readonly learning?: boolean;
+  readonly gbp?: boolean;
+}
 
 /** The observed `local` (iproute2's text, `local` or `local6`) is this address, compared as addresses. */
 const sameLocal = (observed: string | undefined, want: IP): boolean => {

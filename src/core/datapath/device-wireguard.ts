@@ -1,19 +1,86 @@
 /**
- * The WireGuard device kind: its parsers, compatibility, add line, configuration and doctor checks.
+ * The WireGuard device kind: its values, parsers, compatibility, add line, configuration and doctor checks.
  * WireGuard is a kernel `wireguard` link, or a `tun` that wireguard-go serves (its configuration
  * then readable through `wg`, which is how the adapter tells it from someone else's tun). The
  * key, listen port and peers are not link attributes: they are planned right after the device
  * (core/datapath/wireguard-plan.ts) against what `wg show` reported for it.
  */
-import { formatPrefix } from '../net/cidr.js';
+import { type Prefix, formatPrefix } from '../net/cidr.js';
 import { safeText } from '../base/escape.js';
-import type {
-  ObservedDevice, ObservedTun, ObservedWireguard, ObservedWireguardLink, WireguardDevice,
-} from './datapath.js';
+import type { ObservedDevice, ObservedDeviceBase } from './datapath.js';
 import {
   type DeviceFinding, type DeviceKind, type LinkReport, DEVICE_FIX, commonFields, deviceFinding, stateAndMTU,
 } from './device-kind.js';
 import { planWireguard } from './wireguard-plan.js';
+
+/** A WireGuard peer as weft wants it (keyed by public key in WireguardDevice.peers). */
+export interface WireguardPeer {
+  readonly publicKey: string;
+  /** `ip:port` (IPv4). */
+  readonly endpoint: string;
+  readonly allowedIPs: readonly Prefix[];
+  /** 0: off. */
+  readonly keepaliveSeconds: number;
+}
+
+/**
+ * A WireGuard device as weft wants it (flannel-ipv6-wireguard.md §2.3): kernel or userspace,
+ * chosen by the adapter. Keys appear only as a file path and the public key, never the secret.
+ */
+export interface WireguardDevice {
+  readonly kind: 'wireguard';
+  readonly name: string;
+  readonly mtu: number;
+  readonly addresses: readonly Prefix[];
+  readonly listenPort: number;
+  readonly privateKeyFile: string;
+  /** Derived from the private key: how an observed device shows it carries that key. */
+  readonly publicKey: string;
+  /** Every peer gets this preshared key file when set. */
+  readonly presharedKeyFile?: string;
+  /** A fingerprint of that key (adapters/wireguard.ts pskTag; never the key): a changed PSK is set again. */
+  readonly presharedKeyTag?: string;
+  /** Keyed by public key. */
+  readonly peers: ReadonlyMap<string, WireguardPeer>;
+}
+
+/** The kernel's WireGuard link; `wireguard`: its configuration (`wg show DEV dump`), when it could be read. */
+export interface ObservedWireguardLink extends ObservedDeviceBase {
+  readonly kind: 'wireguard';
+  readonly wireguard?: ObservedWireguard;
+}
+
+/**
+ * A tun device: userspace WireGuard's (wireguard-go) when `wg` reads a configuration from it
+ * (`wireguard`), else someone else's.
+ */
+export interface ObservedTun extends ObservedDeviceBase {
+  readonly kind: 'tun';
+  readonly wireguard?: ObservedWireguard;
+}
+
+/** A peer as `wg show DEV dump` lists it. */
+export interface ObservedWireguardPeer {
+  readonly publicKey: string;
+  readonly endpoint?: string;
+  /** As wg prints them (`198.18.2.0/24`). */
+  readonly allowedIPs: readonly string[];
+  readonly keepaliveSeconds: number;
+  readonly presharedKey: boolean;
+  /** The PSK's fingerprint (adapters/wireguard.ts pskTag), when it has one. */
+  readonly presharedKeyTag?: string;
+  /** Unix seconds of the latest handshake (0: none). */
+  readonly latestHandshake: number;
+}
+
+/** A WireGuard device's configuration; the private key is dropped by the adapter, never kept. */
+export interface ObservedWireguard {
+  readonly publicKey: string;
+  readonly listenPort: number;
+  readonly peers: ReadonlyMap<string, ObservedWireguardPeer>;
+  /** `kernel` or `userspace` (wireguard-go), as the adapter found the device. */
+  readonly implementation: 'kernel' | 'userspace';
+}
 
 /** The observed kinds that can carry a WireGuard configuration, and which implementation serves each. */
 type Carrier = ObservedWireguardLink | ObservedTun;

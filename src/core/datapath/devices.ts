@@ -6,9 +6,10 @@
  * the line that creates one, what is fixed in place, its configuration beyond the link, the
  * doctor's checks; and the parser of each kernel link kind it shows as.
  *
- * Adding a kind: its members of DesiredDevice and ObservedDevice (datapath.ts), its module, and
- * its entries in DEVICE_KINDS and OBSERVED_KINDS below (both maps are typed over the unions, so
- * the compiler points at a kind left out). docs/architecture.md, "Adding a device kind".
+ * Adding a kind: its module (its desired and observed values, its parser, its DeviceKind), its
+ * members of the DesiredDevice and ObservedDevice unions (datapath.ts), and its entries in
+ * DEVICE_KINDS and OBSERVED_KINDS below (both maps are typed over the unions, so the compiler
+ * points at a kind left out). docs/architecture.md, "Adding a device kind".
  */
 import type { DesiredDevice, ObservedDevice, ObservedOtherDevice } from './datapath.js';
 import {
