@@ -5,7 +5,7 @@
  */
 import { type Family, type IP, type Prefix, bitsOf, parseIP, parseIPv4, parsePrefix, prefix } from '../core/net/cidr.js';
 import { type FdbEntry, type Neighbour, type ObservedDatapath, type ObservedDevice, type ObservedRoute, modelledRouteDst } from '../core/datapath/datapath.js';
-import type { Tool } from '../core/datapath/devices.js';
+import { type Tool, observedDevice } from '../core/datapath/devices.js';
 
 /** The tools iproute2 batches serve (wireguard lines go to adapters/wireguard.ts). */
 type IpTool = Exclude<Tool, 'wireguard'>;
@@ -21,7 +21,8 @@ interface AddrInfo {
 }
 interface LinkJson {
   ifindex?: number; ifname?: string; flags?: string[]; mtu?: number; address?: string; addr_info?: AddrInfo[];
-  linkinfo?: { info_kind?: string; info_data?: { id?: number; local?: string; local6?: string; link?: string; port?: number; learning?: boolean; gbp?: boolean } };
+  /** The kind's parameters, read by the kind's parser (core/datapath/devices.ts observedDevice). */
+  linkinfo?: { info_kind?: string; info_data?: Readonly<Record<string, unknown>> };
 }
 interface RouteJson { dst?: string; gateway?: string; via?: { family?: string; host?: string }; dev?: string; protocol?: string; scope?: string; flags?: string[]; type?: string; metric?: number }
 interface NeighJson { dst?: string; lladdr?: string; state?: string[]; dev?: string }
@@ -59,17 +60,15 @@ export function parseLinks(text: string): ObservedLink[] {
   return asArray<LinkJson>(text).map((l) => ({ name: l.ifname ?? '', index: l.ifindex ?? 0, mtu: l.mtu ?? 0, up: (l.flags ?? []).includes('UP'), addrs: v4addrs(l), addrs6: v6addrs(l) }));
 }
 
-/** `ip -d -json addr show dev X` -> the device (or undefined). */
+/** `ip -d -json addr show dev X` -> the device (or undefined), its kind's fields read by its kind's parser. */
 export function parseDevice(text: string): ObservedDevice | undefined {
   const l = asArray<LinkJson>(text)[0];
   if (!l?.ifname) return undefined;
-  const d = l.linkinfo?.info_data;
-  return {
-    name: l.ifname, kind: l.linkinfo?.info_kind ?? '', mtu: l.mtu ?? 0, mac: normalizeEthernetMAC(l.address ?? '') ?? '', up: (l.flags ?? []).includes('UP'), addrs: deviceAddrs(l),
-    // A vxlan device over IPv6 shows its source address as `local6`.
-    ...(d?.id !== undefined ? { vni: d.id } : {}), ...(d?.local ?? d?.local6 ? { local: d.local ?? d.local6 } : {}), ...(d?.link ? { underlay: d.link } : {}),
-    ...(d?.port !== undefined ? { port: d.port } : {}), ...(d?.learning !== undefined ? { learning: d.learning } : {}), gbp: d?.gbp ?? false,
-  };
+  return observedDevice({
+    name: l.ifname, linkKind: l.linkinfo?.info_kind ?? '', mtu: l.mtu ?? 0,
+    mac: normalizeEthernetMAC(l.address ?? '') ?? '', up: (l.flags ?? []).includes('UP'), addrs: deviceAddrs(l),
+    data: l.linkinfo?.info_data ?? {},
+  });
 }
 
 /**

@@ -15,6 +15,7 @@
 import { createHash } from 'node:crypto';
 import type { ObservedDevice, ObservedWireguard } from '../core/datapath/datapath.js';
 import { parseWgDump } from '../core/datapath/wireguard-plan.js';
+import { wireguardImplementationOf } from '../core/datapath/devices.js';
 import { WeftError } from '../core/base/errors.js';
 import { exec, execOk, spawnDetached } from './exec.js';
 
@@ -27,10 +28,12 @@ export const wireguardImplementation = (dev: string): ObservedWireguard['impleme
 
 /** A device's WireGuard configuration, or undefined when `wg` cannot read it (not a WireGuard device). */
 export async function observeWireguard(dev: ObservedDevice): Promise<ObservedWireguard | undefined> {
-  if (dev.kind !== 'wireguard' && dev.kind !== 'tun') return undefined;
+  // Only a kind WireGuard can be (the kernel's link, wireguard-go's tun) is asked about.
+  const implementation = wireguardImplementationOf(dev);
+  if (implementation === undefined) return undefined;
   const r = await exec('wg', ['show', dev.name, 'dump']);
   if (r.code !== 0) return undefined;
-  const o = parseWgDump(r.stdout, dev.kind === 'wireguard' ? 'kernel' : 'userspace', pskTag);
+  const o = parseWgDump(r.stdout, implementation, pskTag);
   if (o) implementations.set(dev.name, o.implementation);
   return o;
 }

@@ -14,6 +14,7 @@ import type { Spec } from '../core/spec/spec.js';
 import type { KvStore } from '../core/fleet/store.js';
 import { formatIP } from '../core/net/cidr.js';
 import type { ObservedDatapath } from '../core/datapath/datapath.js';
+import { vtepMACOf, wireguardImplementationOf, withWireguard } from '../core/datapath/devices.js';
 import { applyWireguard, observeWireguard } from '../adapters/wireguard.js';
 import { applyBatch, listLinks, listRoutes, observeDatapath, routeDevTo } from '../adapters/iproute2.js';
 import { restoreNoflush, saveTables } from '../adapters/iptables.js';
@@ -101,7 +102,8 @@ export async function discoverHost(spec: Spec, log: Logger): Promise<HostFacts> 
 export async function vtepMACFor(device: string | undefined, hostID: string, vni: number, family: 4 | 6 = 4): Promise<string> {
   if (device !== undefined) {
     const seen = (await observeDatapath([device])).devices.get(device);
-    if (seen?.kind === 'vxlan' && seen.mac) return seen.mac;
+    const kept = vtepMACOf(seen);
+    if (kept) return kept;
   }
   // The IPv6 device gets a MAC of its own (flanneld's are two random ones): one MAC, one VTEP.
   const digest = createHash('sha256').update(family === 4 ? `weft-vtep/${hostID}/${vni}` : `weft-vtep6/${hostID}/${vni}`).digest();
@@ -111,12 +113,12 @@ export async function vtepMACFor(device: string | undefined, hostID: string, vni
 /** The datapath, and the WireGuard configuration of each WireGuard device in it (wg show dump). */
 async function observeWithWireguard(devices: readonly string[]): Promise<ObservedDatapath> {
   const d = await observeDatapath(devices);
-  const wg = [...d.devices.values()].filter((x) => x.kind === 'wireguard' || x.kind === 'tun');
+  const wg = [...d.devices.values()].filter((x) => wireguardImplementationOf(x) !== undefined);
   if (wg.length === 0) return d;
   const found = new Map(d.devices);
   for (const dev of wg) {
     const w = await observeWireguard(dev);
-    if (w) found.set(dev.name, { ...dev, wireguard: w });
+    if (w) found.set(dev.name, withWireguard(dev, w));
   }
   return { ...d, devices: found };
 }

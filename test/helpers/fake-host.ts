@@ -10,7 +10,7 @@
 import { type Family, type IP, type Prefix, formatIP, formatPrefix, parseIP, parsePrefix } from '../../src/core/net/cidr.js';
 import type { FdbEntry, Neighbour, ObservedDatapath, ObservedDevice, ObservedRoute, ObservedWireguardPeer } from '../../src/core/datapath/datapath.js';
 import { publicKeyOf } from '../../src/adapters/wireguard-keys.js';
-import type { Tool } from '../../src/core/datapath/devices.js';
+import { type Tool, withWireguard } from '../../src/core/datapath/devices.js';
 import type { SavedTable } from '../../src/core/datapath/masq.js';
 import type { HostPort } from '../../src/agent/reconciler.js';
 
@@ -59,7 +59,7 @@ export class FakeHost implements HostPort {
   /** `underlay`: the routes of the host's own network (eth0, up, 1500). */
   constructor(underlay: readonly ObservedRoute[] = []) {
     this.routes = [...underlay];
-    this.links.set('eth0', { name: 'eth0', kind: 'veth', mtu: 1500, mac: '0e:ee:ee:ee:ee:01', up: true, addrs: [] });
+    this.links.set('eth0', { name: 'eth0', kind: 'other', linkKind: 'veth', mtu: 1500, up: true, addrs: [] });
   }
 
   observeDatapath(devices: readonly string[]): Promise<ObservedDatapath> {
@@ -70,7 +70,8 @@ export class FakeHost implements HostPort {
       devices: new Map([...names].map((n): [string, ObservedDevice] => {
         const l = this.links.get(n) as ObservedDevice;
         const w = this.wg.get(n);
-        return [n, { ...l, addrs: [...l.addrs], ...(w ? { wireguard: { publicKey: w.publicKey, listenPort: w.listenPort, peers: new Map(w.peers), implementation: 'kernel' as const } } : {}) }];
+        const seen = { ...l, addrs: [...l.addrs] };
+        return [n, w ? withWireguard(seen, { publicKey: w.publicKey, listenPort: w.listenPort, peers: new Map(w.peers), implementation: 'kernel' }) : seen];
       })),
       routes: this.routes.map((r) => ({ ...r })),
       neighs: [...this.neighs.values()].filter((n) => names.has(n.dev)),
@@ -149,7 +150,11 @@ export class FakeHost implements HostPort {
     const [what, value] = [rest[2], rest[3]];
     if (what === 'up' || what === 'down') this.links.set(l.name, { ...l, up: what === 'up' });
     else if (what === 'mtu') this.links.set(l.name, { ...l, mtu: Number(value) });
-    else if (what === 'address') { if (l.up) throw new Error('RTNETLINK answers: Device or resource busy'); this.links.set(l.name, { ...l, mac: value ?? '' }); }
+    else if (what === 'address') {
+      if (l.kind !== 'vxlan') throw new Error(`fake: no link-layer address to set on a ${l.kind} device`);
+      if (l.up) throw new Error('RTNETLINK answers: Device or resource busy');
+      this.links.set(l.name, { ...l, mac: value ?? '' });
+    }
     else throw new Error(`fake: unsupported link set ${what ?? ''}`);
   }
 
@@ -174,7 +179,7 @@ export class FakeHost implements HostPort {
     const [verb, dev = ''] = w;
     if (verb === 'add' && w[2] === 'mtu') {
       if (this.links.has(dev)) throw new Error('RTNETLINK answers: File exists');
-      this.links.set(dev, { name: dev, kind: 'wireguard', mtu: Number(w[3]), mac: '', up: false, addrs: [] });
+      this.links.set(dev, { name: dev, kind: 'wireguard', mtu: Number(w[3]), up: false, addrs: [] });
       this.wg.set(dev, { publicKey: '', listenPort: 0, peers: new Map() });
       return;
     }

@@ -2,7 +2,7 @@
 import test from 'ava';
 import { type Prefix, parseIPv4, parsePrefix } from '../../src/core/net/cidr.js';
 import { checkNetworkConfig } from '../../src/core/flannel/config-check.js';
-import type { ObservedDatapath, ObservedDevice, ObservedRoute } from '../../src/core/datapath/datapath.js';
+import type { ObservedDatapath, ObservedDevice, ObservedRoute, ObservedVxlan } from '../../src/core/datapath/datapath.js';
 import type { HostFacts } from '../../src/core/host/host-facts.js';
 import { decodeNetworkConfig } from '../../src/core/flannel/network-config.js';
 import { type PeerLease, validatePeerLease } from '../../src/core/flannel/peer-lease.js';
@@ -46,9 +46,9 @@ const lines = (ops: Op[]) => ops.map((o) => { const r = renderOp(o); return `${r
 const OWN = { networks: [pfx('198.18.0.0/16')], ownSubnets: [own], iface: 'eth0' };
 const EMPTY = { devices: new Map<string, ObservedDevice>(), neighs: [], fdb: [] };
 /** The converged observation with flannel.1 changed by `patch`. */
-function withDevice(obs: ObservedDatapath, patch: Partial<ObservedDevice>): ObservedDatapath {
+function withDevice(obs: ObservedDatapath, patch: Partial<ObservedVxlan>): ObservedDatapath {
   const dev = obs.devices.get('flannel.1');
-  if (!dev) throw new Error('no flannel.1');
+  if (dev?.kind !== 'vxlan') throw new Error('no flannel.1');
   return { ...obs, devices: new Map([['flannel.1', { ...dev, ...patch }]]) };
 }
 

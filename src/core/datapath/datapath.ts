@@ -5,11 +5,20 @@
  *
  * Family-neutral by construction: every address is an `IP`/`Prefix` that carries its family,
  * keys are the address text, and a device holds a list of addresses (one per family it
- * serves). Devices are a list of a closed union of kinds (core/datapath/devices.ts says how each kind
- * is compared and created); a new kind (WireGuard) is a new member of `DesiredDevice` and an
- * entry in DEVICE_KINDS, not a branch through the planner.
+ * serves). Devices are a closed union of kinds, desired (`DesiredDevice`) and observed
+ * (`ObservedDevice`); core/datapath/devices.ts is their registry (how each kind is parsed,
+ * compared, created, fixed in place and checked by the doctor): a new kind is a member of each
+ * union, a module and an entry there, not a branch through the planner.
  */
 import { type IP, type Prefix, formatIP, formatPrefix, ip, prefix, within } from '../net/cidr.js';
+import type { ObservedVxlan, VxlanDevice } from './device-vxlan.js';
+import type { ObservedTun, ObservedWireguardLink, WireguardDevice } from './device-wireguard.js';
+
+// Each kind's own values are its module's (device-vxlan.ts, device-wireguard.ts); the unions are here.
+export type { ObservedVxlan, VxlanDevice } from './device-vxlan.js';
+export type {
+  ObservedTun, ObservedWireguard, ObservedWireguardLink, ObservedWireguardPeer, WireguardDevice, WireguardPeer,
+} from './device-wireguard.js';
 
 /** The route protocol number weft stamps on every route it creates (`ip route ... proto 175`). */
 export const WEFT_ROUTE_PROTO = '175';
@@ -31,57 +40,10 @@ const LINK_LOCAL_V6 = prefix(ip(6, 0xfe80n << 112n), 10);
  */
 export const modelledRouteDst = (dst: Prefix): boolean => !within(dst, LINK_LOCAL_V6);
 
-/** A vxlan device as weft wants it (flannel-compat.md §3.2). */
-export interface VxlanDevice {
-  readonly kind: 'vxlan';
-  readonly name: string;
-  readonly vni: number;
-  readonly local: IP;
-  /** The underlay interface name. */
-  readonly underlay: string;
-  readonly port: number;
-  readonly learning: boolean;
-  readonly gbp: boolean;
-  readonly mtu: number;
-  readonly mac: string;
-  /** Its addresses: the own subnet's network address, /32 (flannel's convention); /128 for IPv6. */
-  readonly addresses: readonly Prefix[];
-}
-
-/** A WireGuard peer as weft wants it (keyed by public key in WireguardDevice.peers). */
-export interface WireguardPeer {
-  readonly publicKey: string;
-  /** `ip:port` (IPv4). */
-  readonly endpoint: string;
-  readonly allowedIPs: readonly Prefix[];
-  /** 0: off. */
-  readonly keepaliveSeconds: number;
-}
-
 /**
- * A WireGuard device as weft wants it (flannel-ipv6-wireguard.md §2.3): kernel or userspace,
- * chosen by the adapter. Keys appear only as a file path and the public key, never the secret.
- */
-export interface WireguardDevice {
-  readonly kind: 'wireguard';
-  readonly name: string;
-  readonly mtu: number;
-  readonly addresses: readonly Prefix[];
-  readonly listenPort: number;
-  readonly privateKeyFile: string;
-  /** Derived from the private key: how an observed device shows it carries that key. */
-  readonly publicKey: string;
-  /** Every peer gets this preshared key file when set. */
-  readonly presharedKeyFile?: string;
-  /** A fingerprint of that key (adapters/wireguard.ts pskTag; never the key): a changed PSK is set again. */
-  readonly presharedKeyTag?: string;
-  /** Keyed by public key. */
-  readonly peers: ReadonlyMap<string, WireguardPeer>;
-}
-
-/**
- * Every kind of device a backend may own. Each kind has an entry in core/datapath/devices.ts (how an
- * observed device is judged compatible, how one is created).
+ * Every kind of device a backend may own. Each kind has an entry in DEVICE_KINDS
+ * (core/datapath/devices.ts: how an observed device is judged compatible, how one is created
+ * and fixed in place, what the doctor checks).
  */
 export type DesiredDevice = VxlanDevice | WireguardDevice;
 
@@ -133,51 +95,31 @@ export interface DesiredDatapath {
   readonly peersProgrammed: number;
 }
 
-/**
- * A device as the kernel reports it (ip -d -json link): the common fields, and the parameters
- * of its kind (vxlan's below; another kind adds its own optional fields).
- */
-export interface ObservedDevice {
+/** What the kernel reports of every device, whatever its kind (`ip -d -json addr show dev X`). */
+export interface ObservedDeviceBase {
   readonly name: string;
-  readonly kind: string;
-  readonly vni?: number;
-  /** vxlan's source address as iproute2 prints it (`local`, or `local6` over IPv6). */
-  readonly local?: string;
-  readonly underlay?: string;
-  readonly port?: number;
-  readonly learning?: boolean;
-  readonly gbp?: boolean;
   readonly mtu: number;
-  readonly mac: string;
   readonly up: boolean;
   /** Addresses on the device: IPv4 ones and global IPv6 ones (never the kernel's own link-local fe80::). */
   readonly addrs: readonly Prefix[];
-  /** A WireGuard device's configuration (`wg show DEV dump`), when it could be read. */
-  readonly wireguard?: ObservedWireguard;
 }
 
-/** A peer as `wg show DEV dump` lists it. */
-export interface ObservedWireguardPeer {
-  readonly publicKey: string;
-  readonly endpoint?: string;
-  /** As wg prints them (`198.18.2.0/24`). */
-  readonly allowedIPs: readonly string[];
-  readonly keepaliveSeconds: number;
-  readonly presharedKey: boolean;
-  /** The PSK's fingerprint (adapters/wireguard.ts pskTag), when it has one. */
-  readonly presharedKeyTag?: string;
-  /** Unix seconds of the latest handshake (0: none). */
-  readonly latestHandshake: number;
+/**
+ * A device of a kind weft does not deal with that holds a name weft asked about (a bridge, a
+ * dummy, a veth...): never compatible, so it is deleted and weft's device created.
+ */
+export interface ObservedOtherDevice extends ObservedDeviceBase {
+  readonly kind: 'other';
+  /** The kernel's name of its kind (`linkinfo.info_kind`; '' when it reports none). */
+  readonly linkKind: string;
 }
 
-/** A WireGuard device's configuration; the private key is dropped by the adapter, never kept. */
-export interface ObservedWireguard {
-  readonly publicKey: string;
-  readonly listenPort: number;
-  readonly peers: ReadonlyMap<string, ObservedWireguardPeer>;
-  /** `kernel` or `userspace` (wireguard-go), as the adapter found the device. */
-  readonly implementation: 'kernel' | 'userspace';
-}
+/**
+ * A device as the kernel reports it (ip -d -json link), one member per kind weft deals with,
+ * each with only its own fields. Each kind is parsed, judged and fixed by its module through
+ * core/datapath/devices.ts (the registry); code elsewhere does not branch on `kind`.
+ */
+export type ObservedDevice = ObservedVxlan | ObservedWireguardLink | ObservedTun | ObservedOtherDevice;
 
 /** An observed main-table route (any owner). */
 export interface ObservedRoute {

@@ -1,63 +1,84 @@
 /**
- * What the planner needs to know about each kind of device weft owns: whether an observed
- * device can be kept (same kind and parameters; otherwise it is deleted and created again)
- * and the operation lines that create one. The planner handles everything common (MTU, MAC,
- * up, addresses, what hangs off the device) the same way for every kind.
+ * The registry of device kinds: the only place a device's kind is looked up. Everything else
+ * (the planner, the doctor, the adapters, the agent) calls the functions below and never
+ * branches on `kind`. Each kind is one module (device-vxlan.ts, device-wireguard.ts) that
+ * supplies what device-kind.ts's DeviceKind asks for: whether an observed device can be kept,
+ * the line that creates one, what is fixed in place, its configuration beyond the link, the
+ * doctor's checks; and the parser of each kernel link kind it shows as.
  *
- * Adding a kind (WireGuard): a member of DesiredDevice in datapath.ts and an entry here; its
- * configuration beyond the link (keys, peers, listen port) is its own operation kind, rendered
- * for its own tool (`wg set` / `wg syncconf`), planned from its own observation.
+ * Adding a kind: its module (its desired and observed values, its parser, its DeviceKind), its
+ * members of the DesiredDevice and ObservedDevice unions (datapath.ts), and its entries in
+ * DEVICE_KINDS and OBSERVED_KINDS below (both maps are typed over the unions, so the compiler
+ * points at a kind left out). docs/architecture.md, "Adding a device kind".
  */
-import { type IP, formatIP, parseIP, sameIP } from '../net/cidr.js';
-import type { DesiredDevice, ObservedDevice } from './datapath.js';
+import type { DesiredDevice, ObservedDevice, ObservedOtherDevice } from './datapath.js';
+import {
+  type DeviceConfigOp, type DeviceFinding, type DeviceKind, type LinkReport, type LinkSetting, type Tool, commonFields,
+} from './device-kind.js';
+import { parseVxlan, vxlanKind } from './device-vxlan.js';
+import { parseTun, parseWireguardLink, wireguardKind } from './device-wireguard.js';
+
+export type { DeviceFinding, LinkReport, LinkSetting, Tool } from './device-kind.js';
+export { vtepMACOf } from './device-vxlan.js';
+export { wireguardImplementationOf, wireguardOf, withWireguard } from './device-wireguard.js';
+
+type DesiredOf<K extends DesiredDevice['kind']> = Extract<DesiredDevice, { readonly kind: K }>;
+type ObservedOf<K extends ObservedDevice['kind']> = Extract<ObservedDevice, { readonly kind: K }>;
+
+/** Every kind of device weft owns, by DesiredDevice kind (a const map, as backends/index.ts is for backends). */
+export const DEVICE_KINDS: { readonly [K in DesiredDevice['kind']]: DeviceKind<DesiredOf<K>> } = {
+  vxlan: vxlanKind,
+  wireguard: wireguardKind,
+};
+
+/** The parser of each kernel link kind weft deals with; any other kind reads as `other` (never compatible). */
+type KernelKind = Exclude<ObservedDevice['kind'], 'other'>;
+export const OBSERVED_KINDS: { readonly [K in KernelKind]: (l: LinkReport) => ObservedOf<K> } = {
+  vxlan: parseVxlan,
+  wireguard: parseWireguardLink,
+  tun: parseTun,
+};
+
+const parsers = new Map<string, (l: LinkReport) => ObservedDevice>(Object.entries(OBSERVED_KINDS));
+const parseOther = (l: LinkReport): ObservedOtherDevice =>
+  ({ ...commonFields(l), kind: 'other', linkKind: l.linkKind });
+
+/** A device as `ip -d -json` reported it, read by the parser of its kind. */
+export const observedDevice = (l: LinkReport): ObservedDevice => (parsers.get(l.linkKind) ?? parseOther)(l);
 
 /**
- * The programs that apply operations in batches (adapters/iproute2.ts applies ip and bridge;
- * adapters/wireguard.ts applies `wireguard` lines: `add DEV mtu N` creates a kernel or
- * userspace device, `set DEV ...` is `wg set DEV ...`).
+ * The kind of `d`. DEVICE_KINDS is keyed by kind, so the entry found is `d`'s own kind: calling
+ * it with `d` is sound though the compiler sees an entry of any kind (its methods take their
+ * device bivariantly).
  */
-export type Tool = 'ip' | 'bridge' | 'wireguard';
+const kindOf = (d: DesiredDevice): DeviceKind<DesiredDevice> => DEVICE_KINDS[d.kind];
 
-export interface DeviceKind<D extends DesiredDevice> {
-  /** The observed device is this kind with these parameters (MTU, MAC and state are fixed in place). */
-  compatible(o: ObservedDevice, d: D): boolean;
-  /** `ip` lines that create the device (down, without addresses: the planner adds those). */
-  addLine(d: D): string;
-  /** The tool that applies addLine (default `ip`). */
-  readonly addTool?: Tool;
+export const deviceCompatible = (o: ObservedDevice, d: DesiredDevice): boolean => kindOf(d).compatible(o, d);
+export const deviceAddLine = (d: DesiredDevice): string => kindOf(d).addLine(d);
+export const deviceAddTool = (d: DesiredDevice): Tool => kindOf(d).addTool;
+
+/**
+ * How an observed device becomes `d`: undefined when it cannot be kept (it is deleted and
+ * created again), else the link settings fixed in place (none when it is right).
+ */
+export function deviceFixes(o: ObservedDevice, d: DesiredDevice): LinkSetting[] | undefined {
+  const k = kindOf(d);
+  return k.compatible(o, d) ? k.fixInPlace(o, d) : undefined;
 }
 
-/** The observed `local` (iproute2's text, `local` or `local6`) is this address, compared as addresses. */
-const sameLocal = (observed: string | undefined, want: IP): boolean => {
-  const o = observed === undefined ? undefined : parseIP(observed);
-  return o !== undefined && sameIP(o, want);
-};
+/** The device's configuration beyond its link; `kept` undefined for a device created this pass. */
+export function deviceConfigOps(d: DesiredDevice, kept: ObservedDevice | undefined): DeviceConfigOp[] {
+  const k = kindOf(d);
+  return k.configure?.(d, kept && k.compatible(kept, d) ? kept : undefined) ?? [];
+}
 
-/**
- * vxlan over either family: `flannel.<VNI>` with an IPv4 `local`, `flannel-v6.<VNI>` with an
- * IPv6 one (the kernel then tunnels over IPv6; a device whose `local` changed family is
- * recreated, as one whose address changed). The MTU is the backend's: over IPv6 the kernel
- * clamps a new device to the underlay's MTU − 70 and refuses a larger `mtu` on an existing one.
- */
-const vxlanKind: DeviceKind<Extract<DesiredDevice, { kind: 'vxlan' }>> = {
-  compatible: (o, d) => o.kind === 'vxlan' && o.vni === d.vni && sameLocal(o.local, d.local) && o.underlay === d.underlay
-    && o.port === d.port && (o.learning ?? false) === d.learning && (o.gbp ?? false) === d.gbp,
-  addLine: (d) => `link add ${d.name} address ${d.mac} mtu ${d.mtu} type vxlan id ${d.vni} local ${formatIP(d.local)} dev ${d.underlay} dstport ${d.port} ${d.learning ? 'learning' : 'nolearning'}${d.gbp ? ' gbp' : ''}`,
-};
+/** `weft doctor`'s finding about device `d`, seen as `seen` (undefined: absent). */
+export const deviceCheck = (d: DesiredDevice, seen: ObservedDevice | undefined): DeviceFinding =>
+  kindOf(d).check(d, seen);
 
-/**
- * WireGuard: a kernel `wireguard` link, or a `tun` that wireguard-go serves (its configuration
- * then readable through `wg`, which is how the adapter tells it from someone else's tun).
- */
-const wireguardKind: DeviceKind<Extract<DesiredDevice, { kind: 'wireguard' }>> = {
-  compatible: (o) => o.kind === 'wireguard' || (o.kind === 'tun' && o.wireguard !== undefined),
-  addLine: (d) => `add ${d.name} mtu ${d.mtu}`,
-  addTool: 'wireguard',
-};
+/** Does `d`'s kind check its peers itself (it has no route per peer for the per-peer probes)? */
+export const checksOwnPeers = (d: DesiredDevice): boolean => kindOf(d).checkPeers !== undefined;
 
-/** Every device kind; a const map, the only registry (as backends/index.ts is for backends). */
-export const DEVICE_KINDS: { readonly [K in DesiredDevice['kind']]: DeviceKind<Extract<DesiredDevice, { kind: K }>> } = { vxlan: vxlanKind, wireguard: wireguardKind };
-
-export const deviceCompatible = (o: ObservedDevice, d: DesiredDevice): boolean => (d.kind === 'vxlan' ? vxlanKind.compatible(o, d) : wireguardKind.compatible(o, d));
-export const deviceAddLine = (d: DesiredDevice): string => (d.kind === 'vxlan' ? vxlanKind.addLine(d) : wireguardKind.addLine(d));
-export const deviceAddTool = (d: DesiredDevice): Tool => DEVICE_KINDS[d.kind].addTool ?? 'ip';
+/** `weft doctor`'s findings about each peer on `d` (none for a kind whose peers are probed through routes). */
+export const devicePeerChecks = (d: DesiredDevice, seen: ObservedDevice | undefined): DeviceFinding[] =>
+  kindOf(d).checkPeers?.(d, seen) ?? [];

@@ -5,22 +5,22 @@
  * Keyed maps on both sides: a pass is O(peers) to compute and one changed peer is O(1) writes.
  * Family-neutral: ownership is judged per family (the networks and own subnets of each family
  * served), and every object carries addresses of its own family. Device kinds differ only in
- * core/datapath/devices.ts. Operations render to `ip -batch` / `bridge -batch` lines (argv words, never
- * a shell); a process without `-4`/`-6` takes either family's lines, the family read from the
- * addresses on each line.
+ * their modules, called through core/datapath/devices.ts. Operations render to `ip -batch` /
+ * `bridge -batch` lines (argv words, never a shell); a process without `-4`/`-6` takes either
+ * family's lines, the family read from the addresses on each line.
  */
 import { type Prefix, formatIP, formatPrefix, overlaps, sameIP, samePrefix, within } from '../net/cidr.js';
 import {
   type DesiredDatapath, type DesiredDevice, type FdbEntry, type LinkRoute, type Neighbour, type ObservedDatapath, type ObservedDevice, type ObservedRoute,
   type Route, WEFT_ROUTE_PROTO, fdbKey, neighKey, routeKey,
 } from './datapath.js';
-import { type Tool, deviceAddLine, deviceAddTool, deviceCompatible } from './devices.js';
-import { type WireguardOp, planWireguard, renderWireguardOp } from './wireguard-plan.js';
+import { type LinkSetting, type Tool, deviceAddLine, deviceAddTool, deviceConfigOps, deviceFixes } from './devices.js';
+import { type WireguardOp, renderWireguardOp } from './wireguard-plan.js';
 
 export type Op =
   | { readonly kind: 'link-del'; readonly name: string }
   | { readonly kind: 'link-add'; readonly device: DesiredDevice }
-  | { readonly kind: 'link-set'; readonly name: string; readonly set: 'up' | `mtu ${number}` | `address ${string}` | 'down' }
+  | { readonly kind: 'link-set'; readonly name: string; readonly set: LinkSetting }
   | { readonly kind: 'addr-add' | 'addr-del'; readonly dev: string; readonly addr: Prefix }
   | { readonly kind: 'route-del'; readonly route: ObservedRoute }
   | { readonly kind: 'neigh-del' | 'neigh-replace'; readonly neigh: Neighbour }
@@ -78,15 +78,14 @@ const sameAddr = (a: Prefix, b: Prefix): boolean => a.len === b.len && sameIP(a.
 
 /** Operations for one device; true when it is (re)created this pass (it then carries nothing yet). */
 function planDevice(d: DesiredDevice, o: ObservedDevice | undefined, own: Ownership, ops: Op[]): boolean {
-  let fresh = false;
-  if (o && !deviceCompatible(o, d)) { ops.push({ kind: 'link-del', name: o.name }); fresh = true; }
-  if (!o || fresh) {
+  // The kind says whether the device can be kept and what it fixes in place (core/datapath/devices.ts).
+  const fixes = o && deviceFixes(o, d);
+  if (o && !fixes) ops.push({ kind: 'link-del', name: o.name });
+  if (!o || !fixes) {
     ops.push({ kind: 'link-add', device: d }, { kind: 'link-set', name: d.name, set: 'up' }, ...d.addresses.map((addr): Op => ({ kind: 'addr-add', dev: d.name, addr })));
     return true;
   }
-  if (d.kind === 'vxlan' && o.mac !== d.mac) ops.push({ kind: 'link-set', name: d.name, set: 'down' }, { kind: 'link-set', name: d.name, set: `address ${d.mac}` }, { kind: 'link-set', name: d.name, set: 'up' });
-  else if (!o.up) ops.push({ kind: 'link-set', name: d.name, set: 'up' });
-  if (o.mtu !== d.mtu) ops.push({ kind: 'link-set', name: d.name, set: `mtu ${d.mtu}` });
+  for (const set of fixes) ops.push({ kind: 'link-set', name: d.name, set });
   for (const a of d.addresses) if (!o.addrs.some((x) => sameAddr(x, a))) ops.push({ kind: 'addr-add', dev: d.name, addr: a });
   for (const a of o.addrs) if (!d.addresses.some((x) => sameAddr(x, a)) && inNetwork(a, own)) ops.push({ kind: 'addr-del', dev: d.name, addr: a });
   return false;
@@ -103,8 +102,8 @@ export function plan(desired: DesiredDatapath, observed: ObservedDatapath, own: 
     const o = observed.devices.get(d.name);
     const created = planDevice(d, o, own, devOps);
     if (created) fresh.add(d.name);
-    // Its key and peers right after the device (before routes that send traffic into it).
-    if (d.kind === 'wireguard') devOps.push(...planWireguard(d, created ? undefined : o?.wireguard));
+    // Its configuration (wireguard's key and peers) right after the device, before routes that send traffic into it.
+    devOps.push(...deviceConfigOps(d, created ? undefined : o));
   }
   const wanted = new Set(desired.devices.map((d) => d.name));
   // A device created this pass carries nothing yet: everything on it is missing. A device

@@ -1,9 +1,11 @@
 /**
  * Fleet-wide checks of `weft doctor` on what etcd holds: duplicate or overlapping subnets, one
  * VTEP MAC in two leases, one PublicIP in two leases (NAT or cloned hosts, flannel-compat.md
- * §12 item 6), leases weft does not program; and this host's vxlan device against the lease.
+ * §12 item 6), leases weft does not program; and this host's device (and its peers, for a kind
+ * that checks them itself) against the lease, as the device's kind checks it.
  */
-import { formatPrefix, overlaps, parsePrefix } from '../net/cidr.js';
+import { overlaps, parsePrefix } from '../net/cidr.js';
+import { checksOwnPeers, deviceCheck, devicePeerChecks } from '../datapath/devices.js';
 import type { DoctorObservations, Finding, Verdict } from './doctor-observations.js';
 import { safeText } from '../base/escape.js';
 import type { LeaseRow } from '../fleet/lease-report.js';
@@ -56,57 +58,19 @@ export function duplicateFindings(rows: readonly LeaseRow[]): Finding[] {
   return out;
 }
 
-/** This host's vxlan device as the backend wants it: present, up, the lease's MAC, the MTU. */
+/**
+ * This host's first device against what the backend wants, as its kind checks it (vxlan:
+ * present, up, the lease's MAC, the MTU; WireGuard: readable with wg, the lease's key and port).
+ */
 export function deviceFinding(o: DoctorObservations): Finding | undefined {
-  // The one device kind today is vxlan; a WireGuard device gets its own finding when it lands.
   const want = o.desired?.devices[0];
-  if (!want) return undefined;
-  const seen = o.observed?.devices.get(want.name);
-  const fix = 'restart weft: it recreates the device with all peers within 2 s';
-  if (want.kind === 'wireguard') {
-    if (!seen || !seen.wireguard) return fleet('device', 'fail', `the WireGuard device ${want.name} is missing${seen ? ' (its configuration cannot be read with wg)' : ''}`, fix);
-    const bad: string[] = [];
-    if (!seen.up) bad.push('it is down');
-    if (seen.wireguard.publicKey !== want.publicKey) bad.push(`its public key ${safeText(seen.wireguard.publicKey)} is not the lease's ${want.publicKey}`);
-    if (seen.wireguard.listenPort !== want.listenPort) bad.push(`it listens on ${String(seen.wireguard.listenPort)}, the lease says ${String(want.listenPort)}`);
-    if (seen.mtu !== want.mtu) bad.push(`its MTU is ${String(seen.mtu)}, weft wants ${String(want.mtu)}`);
-    if (bad.length > 0) return fleet('device', 'fail', `${want.name}: ${bad.join('; ')}`, fix);
-    return fleet('device', 'ok', `${want.name} is up (${seen.wireguard.implementation}), UDP ${String(want.listenPort)}, MTU ${String(want.mtu)}, ${String(seen.wireguard.peers.size)} peers`);
-  }
-  if (!seen || seen.kind !== 'vxlan') return fleet('device', 'fail', `the vxlan device ${want.name} is missing${seen ? ` (a ${safeText(seen.kind || 'non-vxlan')} device has its name)` : ''}`, fix);
-  const problems: string[] = [];
-  if (!seen.up) problems.push('it is down');
-  if (seen.mac !== want.mac) problems.push(`its MAC ${safeText(seen.mac)} is not the lease's VtepMAC ${want.mac}`);
-  if (seen.mtu !== want.mtu) problems.push(`its MTU is ${String(seen.mtu)}, weft wants ${String(want.mtu)}`);
-  if (seen.port !== undefined && seen.port !== want.port) problems.push(`its UDP port is ${String(seen.port)}, the network's is ${String(want.port)}`);
-  for (const address of want.addresses) {
-    if (!seen.addrs.some((a) => formatPrefix(a) === formatPrefix(address))) problems.push(`it does not hold ${formatPrefix(address)}`);
-  }
-  if (problems.length > 0) return fleet('device', 'fail', `${want.name}: ${problems.join('; ')}`, fix);
-  return fleet('device', 'ok', `${want.name} is up, VNI ${String(want.vni)}, UDP ${String(want.port)}, MTU ${String(want.mtu)}, holds ${want.addresses.map(formatPrefix).join(', ')}`);
+  return want ? deviceCheck(want, o.observed?.devices.get(want.name)) : undefined;
 }
 
-/**
- * wireguard: each peer the leases want, against `wg show` (at most 20): present with the lease's
- * endpoint and subnet, and whether a handshake ever completed.
- */
-export function wireguardPeerFindings(o: DoctorObservations): Finding[] {
-  const want = o.desired?.devices.find((d) => d.kind === 'wireguard');
-  if (want?.kind !== 'wireguard') return [];
-  const seen = o.observed?.devices.get(want.name)?.wireguard;
-  if (!seen) return [];
-  const fix = 'restart weft (it sets every peer again), then weft doctor; check UDP to the peer\'s port on its public IP';
-  return [...want.peers.values()].slice(0, 20).map((p): Finding => {
-    const subnet = p.allowedIPs.map(formatPrefix).join(', ');
-    const peer = safeText(subnet);
-    const o2 = seen.peers.get(p.publicKey);
-    if (!o2) return { check: 'wireguard-peer', verdict: 'fail', peer, what: `no peer with the lease's key ${p.publicKey} on ${want.name}`, fix };
-    if (o2.endpoint !== p.endpoint || !o2.allowedIPs.includes(subnet)) {
-      return { check: 'wireguard-peer', verdict: 'fail', peer, what: `the peer is endpoint ${safeText(o2.endpoint ?? '(none)')}, allowed ips ${safeText(o2.allowedIPs.join(',') || '(none)')}; the lease wants ${p.endpoint}, ${subnet}`, fix };
-    }
-    if (o2.latestHandshake === 0) return { check: 'wireguard-peer', verdict: 'warn', peer, what: `no handshake with ${p.endpoint} yet: nothing was sent to it, or UDP to it is blocked`, fix: `send traffic to ${subnet}; if it stays so, open UDP ${p.endpoint.split(':').pop() ?? ''} between the hosts` };
-    return { check: 'wireguard-peer', verdict: 'ok', peer, what: `peer ${p.endpoint} with the lease's key; a handshake has completed`, fix: '' };
-  });
+/** Each peer of the device whose kind checks its peers itself (WireGuard, against `wg show`); none for others. */
+export function devicePeerFindings(o: DoctorObservations): Finding[] {
+  const want = o.desired?.devices.find(checksOwnPeers);
+  return want ? devicePeerChecks(want, o.observed?.devices.get(want.name)) : [];
 }
 
 export function fleetFindings(o: DoctorObservations): Finding[] {
@@ -114,7 +78,7 @@ export function fleetFindings(o: DoctorObservations): Finding[] {
   if (o.etcd.ok) out.push(...duplicateFindings(o.etcd.rows));
   const dev = deviceFinding(o);
   if (dev) out.push(dev);
-  out.push(...wireguardPeerFindings(o));
+  out.push(...devicePeerFindings(o));
   for (const s of o.desired?.skipped ?? []) {
     out.push({ check: 'peers', verdict: 'warn', peer: safeText(s.subnetKey.replace('-', '/')), what: `not programmed on this host: ${safeText(s.reason)}`, fix: 'see weft leases and journalctl -u weft ("peer not programmed")' });
   }

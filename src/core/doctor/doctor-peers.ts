@@ -11,6 +11,7 @@
  */
 import { type IP, formatIP, formatPrefix } from '../net/cidr.js';
 import type { Route } from '../datapath/datapath.js';
+import { checksOwnPeers } from '../datapath/devices.js';
 import type { DoctorObservations, Finding, PeerObservation, Verdict } from './doctor-observations.js';
 import { safeText } from '../base/escape.js';
 
@@ -123,8 +124,8 @@ function mtuFinding(o: DoctorObservations, p: PeerObservation, peer: string): Fi
 export function peerFindings(o: DoctorObservations): Finding[] {
   const routes = o.desired?.routes;
   if (!routes) return [];
-  // wireguard peers have no route each: doctor-fleet.ts checks them against `wg show`.
-  if (o.desired.devices.some((d) => d.kind === 'wireguard')) return [];
+  // wireguard peers have no route each: their device's kind checks them (doctor-fleet.ts, against `wg show`).
+  if (o.desired.devices.some(checksOwnPeers)) return [];
   if (o.peers.length === 0 && o.peerFilterUnmatched === undefined) return [{ check: 'peers', verdict: 'skip', peer: null, what: 'no programmed peers to check (this host is alone in the fabric, or every peer was skipped)', fix: '' }];
   return o.peers.flatMap((p) => {
     const want = routes.get(formatPrefix(p.subnet));
