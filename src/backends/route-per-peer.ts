@@ -1,10 +1,10 @@
 /**
- * The per-peer loop of a backend that programs one entry per peer subnet (host-gw, vxlan, and
- * flannel's ipip after them), as flannel shares it between host-gw and ipip: half by half, peer
- * by peer, a peer that does not fit is skipped with the reason, one whose subnet an older lease
- * claims too is skipped (the oldest claim wins, claims.ts), and the rest are programmed by the
- * backend, which may still skip one. And the direct route to an L2-adjacent peer that host-gw
- * and vxlan's DirectRouting both program. Pure.
+ * The per-peer loop shared by the backends that program one entry per peer subnet (host-gw,
+ * vxlan; flannel's ipip next), as flannel shares it between host-gw and ipip. Half by half, peer
+ * by peer: a peer that does not fit is skipped with the reason, one whose subnet an older lease
+ * claims too is skipped (the oldest claim wins, claims.ts), and the backend programs the rest
+ * (or still skips one, saying why). And the direct route to an L2-adjacent peer that host-gw and
+ * vxlan's DirectRouting both program. Pure.
  */
 import { type IP, type Prefix, formatIP, formatPrefix } from '../core/net/cidr.js';
 import { type ObservedRoute, type Route, type Skipped, routeKey } from '../core/datapath/datapath.js';

@@ -1,6 +1,6 @@
 /**
- * What vxlan's leases carry (flannel-compat.md §1.3): BackendType `vxlan`, and per half its
- * VTEP: `{"VNI":1,"VtepMAC":"…"}` in BackendData (IPv4, flannel.<VNI>) and BackendV6Data (IPv6,
+ * What vxlan's leases carry: BackendType `vxlan` and, per half, its VTEP (flannel-compat.md
+ * §1.3). `{"VNI":1,"VtepMAC":"…"}` in BackendData (IPv4, flannel.<VNI>) and BackendV6Data (IPv6,
  * flannel-v6.<VNI>), written byte for byte as flanneld writes it and read as flanneld reads it
  * (vxlan_network.go vxlanLeaseAttrs), plus weft's trust check of the MAC. Pure.
  */

@@ -1,6 +1,6 @@
 /**
- * What wireguard's leases carry (flannel-ipv6-wireguard.md §2.2): BackendType `wireguard` and
- * one BackendData for the lease, `{"PublicKey":"…","Port":51820}` (wireguard_network.go
+ * What wireguard's leases carry: BackendType `wireguard` and one BackendData for the lease
+ * (flannel-ipv6-wireguard.md §2.2). `{"PublicKey":"…","Port":51820}` (wireguard_network.go
  * wireguardLeaseAttrs), written byte for byte as flanneld writes it and read as flanneld reads
  * it, the key judged as data. weft programs IPv4 over WireGuard, so it writes BackendData only. Pure.
  */

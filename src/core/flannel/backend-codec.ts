@@ -1,8 +1,8 @@
 /**
- * What core/flannel needs of a backend, as flanneld splits it: the network config keeps the
- * Backend object as JSON (a RawMessage) and each backend decodes its own options from it (its
- * New()); a lease keeps BackendData / BackendV6Data as JSON and the backend that wrote it says
- * what it means. Core cannot import src/backends/: the registry (src/backends/index.ts) is passed
+ * What core/flannel needs of a backend: its options codec and what its leases carry. As flanneld
+ * splits it: the network config keeps the Backend object as JSON (a RawMessage) and each backend
+ * decodes its own options from it (its New()); a lease keeps BackendData / BackendV6Data as JSON
+ * and the backend that wrote it says what it means. Core cannot import src/backends/: the registry (src/backends/index.ts) is passed
  * in where these are needed, and a backend type core has no entry for is simply unknown.
  */
 import type { Decoded, JsonNode } from './gojson.js';

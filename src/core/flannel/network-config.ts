@@ -4,9 +4,10 @@
  * §2.1): keys matched as Go matches them, the last duplicate wins, unknown keys ignored, `null`
  * a no-op, integers parsed from their token, addresses through flannel's own UnmarshalJSON
  * methods (flannel-types.ts), `Network` masked, `0.0.0.0` / `::` meaning "unset", an absent
- * `Backend` meaning `udp`. A config over 64 KiB or nested deeper than 32 levels is refused
- * unread. Decoding never applies defaults; `checkNetworkConfig` (config-check.ts) does that, into
- * a new frozen value.
+ * `Backend` meaning `udp`; the Backend object kept as stored and its options decoded by the
+ * backend of its type (backend-codec.ts), as each flanneld backend decodes its own. A config
+ * over 64 KiB or nested deeper than 32 levels is refused unread. Decoding never applies the
+ * network's defaults; `checkNetworkConfig` (config-check.ts) does that, into a new frozen value.
  */
 import { type IP, type Prefix, formatIP, formatPrefix } from '../net/cidr.js';
 import { WeftError } from '../base/errors.js';
