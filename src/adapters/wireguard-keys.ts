@@ -11,7 +11,7 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:cry
 import { chmod, mkdir, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { WeftError } from '../core/base/errors.js';
-import { WG_KEY } from '../core/flannel/network-config.js';
+import { WG_KEY } from '../core/flannel/wg-key.js';
 import { readTextIfExists, writeFileAtomic } from './files.js';
 
 /** PKCS#8 DER header of an X25519 private key (RFC 8410); the raw 32 bytes follow. */

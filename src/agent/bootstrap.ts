@@ -25,6 +25,8 @@ import { ETCD_BACKOFF } from '../core/base/backoff.js';
 import type { HostPort } from './reconciler.js';
 import { Backoff, sleep } from './retry.js';
 import { configText } from '../core/fleet/store-limits.js';
+import { BACKENDS } from '../backends/index.js';
+import type { PublishedMAC } from '../backends/types.js';
 
 
 /** How start-up judges the stored config against this host, and hears why it waits. */
@@ -58,7 +60,7 @@ export async function fleetConfig(store: KvStore, spec: Spec, log: Logger, signa
         log.warn('no network config in etcd and none in the spec; waiting', { key, retryInMs });
         await sleep(retryInMs, signal);
       } else {
-        const stored = checkNetworkConfig(decodeNetworkConfig(configText(kv)));
+        const stored = checkNetworkConfig(decodeNetworkConfig(configText(kv), BACKENDS));
         const refused = await judge?.refusal(stored);
         if (refused !== undefined) {
           const retryInMs = backoff.next();
@@ -108,6 +110,13 @@ export async function vtepMACFor(device: string | undefined, hostID: string, vni
   // The IPv6 device gets a MAC of its own (flanneld's are two random ones): one MAC, one VTEP.
   const digest = createHash('sha256').update(family === 4 ? `weft-vtep/${hostID}/${vni}` : `weft-vtep6/${hostID}/${vni}`).digest();
   return localUnicastMAC([...digest.subarray(0, 6)]);
+}
+
+/** The MAC of each device a backend publishes (Backend.publishedMACs), per family. */
+export async function publishedMACs(devices: readonly PublishedMAC[], hostID: string): Promise<{ v4?: string; v6?: string }> {
+  const out: { v4?: string; v6?: string } = {};
+  for (const d of devices) out[d.family === 4 ? 'v4' : 'v6'] = await vtepMACFor(d.device, hostID, d.macSeed, d.family);
+  return out;
 }
 
 /** The datapath, and the WireGuard configuration of each WireGuard device in it (wg show dump). */

@@ -10,6 +10,7 @@
  * a warning in the log and in status until a usable one comes. With live following off
  * (host.followConfig: false) a differing stored config is only reported.
  */
+import type { FlannelBackends } from '../core/flannel/backend-codec.js';
 import type { SubnetKey } from '../core/flannel/subnet-key.js';
 import type { Clock } from '../core/base/clock.js';
 import { type NetworkConfig, checkNetworkConfig, diffConfigs } from '../core/flannel/config-check.js';
@@ -39,7 +40,8 @@ export interface ConfigFollowerDeps {
   readonly log: Logger;
   readonly signal: AbortSignal;
   /** Backend types this weft runs. */
-  readonly backends: readonly string[];
+  /** The registry (src/backends/index.ts): which backends this weft runs, and how a stored config is read. */
+  readonly backends: FlannelBackends;
   readonly current: () => RunningConfig;
   readonly ownSubnet: () => SubnetKey | undefined;
   /** Apply a usable change (derive, republish, re-judge, new inputs). Throws when this host cannot use it. */
@@ -146,12 +148,12 @@ export class ConfigFollower {
     if (unread !== undefined) return this.reject(`the new network config is unreadable: ${unread}`);
     let next: NetworkConfig;
     try {
-      next = checkNetworkConfig(decodeNetworkConfig(text));
+      next = checkNetworkConfig(decodeNetworkConfig(text, this.d.backends));
     } catch (e) {
       if (!(e instanceof ConfigError)) throw e;
       return this.reject(`the new network config is invalid: ${e.message}`);
     }
-    const change = classifyConfigChange(running.config, next, this.d.ownSubnet(), this.d.backends);
+    const change = classifyConfigChange(running.config, next, this.d.ownSubnet(), [...this.d.backends.keys()]);
     if (change.kind === 'none') {
       this.problem = '';
       await this.d.apply({ config: next, text }, { kind: 'live', parts: [], diff: [] });
@@ -174,7 +176,7 @@ export class ConfigFollower {
     const running = this.d.current();
     let changes: string[] | string;
     try {
-      changes = text === null ? 'the network config was deleted from etcd' : diffConfigs(running.config, checkNetworkConfig(decodeNetworkConfig(text))).map((l) => capText(l));
+      changes = text === null ? 'the network config was deleted from etcd' : diffConfigs(running.config, checkNetworkConfig(decodeNetworkConfig(text, this.d.backends))).map((l) => capText(l));
     } catch (e) {
       if (!(e instanceof ConfigError)) throw e;
       changes = capText(`invalid: ${e.message}`);

@@ -5,6 +5,7 @@
  * host's own key other than its own last one is reported to the lease holder, which verifies
  * its lease at once (and restores its value when another writer changed it).
  */
+import { BACKENDS } from '../backends/index.js';
 import type { SubnetKey } from '../core/flannel/subnet-key.js';
 import type { NetworkConfig } from '../core/flannel/config-check.js';
 import { Fleet } from '../core/fleet/fleet.js';
@@ -57,7 +58,7 @@ export class FleetView {
   constructor(private readonly d: FleetViewDeps) {
     this.maxPeers = d.maxPeers ?? DEFAULT_MAX_PEERS;
     this.malformedLog = new LimitedLog({ log: d.log, clock: Date, msg: 'ignoring a malformed lease', summaryMsg: 'ignoring malformed leases (not logged one by one)' });
-    this.fleet = new Fleet(subnetsPrefix(d.prefix), d.config, d.own, this.maxPeers);
+    this.fleet = new Fleet(subnetsPrefix(d.prefix), d.config, BACKENDS, d.own, this.maxPeers);
     this.mirror = new PrefixMirror({
       store: d.store, prefix: subnetsPrefix(d.prefix), log: d.log, clock: Date, limits: fleetLimits(this.maxPeers),
       onChange: (keys) => { this.onChange(keys); },

@@ -4,7 +4,7 @@
  * links and routes are looked at afresh (they change: DHCP, a VPN coming up), the etcd endpoints
  * by address; core/config/config-fit.ts and core/host/host-facts.ts decide.
  */
-import { type IP, type Prefix, parseIP } from '../core/net/cidr.js';
+import { type Family, type IP, type Prefix, parseIP } from '../core/net/cidr.js';
 import type { NetworkConfig } from '../core/flannel/config-check.js';
 import { configMisfit, endpointHosts, linkAddresses } from '../core/config/config-fit.js';
 import { type HostFacts, familyRefusal } from '../core/host/host-facts.js';
@@ -30,6 +30,9 @@ async function etcdAddresses(endpoints: readonly string[]): Promise<{ endpoint: 
   return hosts.flatMap(({ endpoint, host }) => (resolved.get(host) ?? [host]).flatMap((a) => { const ip = parseIP(a); return ip ? [{ endpoint, ip }] : []; }));
 }
 
+/** The families a config turns on, IPv4 first. */
+const familiesOf = (config: NetworkConfig): Family[] => [...(config.ipv4 ? [4 as const] : []), ...(config.ipv6 ? [6 as const] : [])];
+
 /** The backend a config names, or why weft cannot run it. */
 function backendOf(config: NetworkConfig): Backend | string {
   try { return backendFor(config.backend.type); } catch (e) { if (e instanceof ConfigError) return e.message; throw e; }
@@ -37,15 +40,18 @@ function backendOf(config: NetworkConfig): Backend | string {
 
 /**
  * Why this host cannot use `config` (a sentence for the log and status), or undefined when it
- * can: a backend weft lacks or that refuses this host, an address family the host cannot serve,
- * a network that would take over the host's own addresses, LANs, gateway or etcd endpoints or
- * touches a reserved block, an overlay MTU the underlay cannot carry.
+ * can: a backend weft lacks, one that does not program a family of the config or refuses this
+ * host, an address family the host cannot serve, a network that would take over the host's own
+ * addresses, LANs, gateway or etcd endpoints or touches a reserved block, an overlay MTU the
+ * underlay cannot carry.
  */
 export async function hostRefusal(config: NetworkConfig, c: FitContext): Promise<string | undefined> {
   const backend = backendOf(config);
   if (typeof backend === 'string') return backend;
-  if (backend.type === 'wireguard' && config.ipv6) return 'weft\'s wireguard backend carries IPv4 only: IPv6 over WireGuard is not built yet; use vxlan or host-gw for an IPv6 network';
-  const refused = familyRefusal(config, c.facts) ?? backend.refusal(c.facts);
+  // A family the backend does not program: its own words, before the host's families are judged.
+  const unserved = familiesOf(config).find((f) => !backend.families.includes(f));
+  const refused = unserved === undefined ? familyRefusal(config, c.facts) ?? backend.refusal(config, c.facts)
+    : backend.refusal(config, c.facts) ?? `the ${backend.type} backend does not program IPv${String(unserved)}`;
   if (refused) return refused;
   const [links, routes, etcd] = await Promise.all([listLinks(), listRoutes(), etcdAddresses(c.spec.etcd.endpoints)]);
   const overlay = backend.mtu(config, c.facts, c.spec.host.mtu);

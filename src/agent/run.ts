@@ -25,7 +25,6 @@ import type { Spec } from '../core/spec/spec.js';
 import { BACKENDS, backendFor } from '../backends/index.js';
 import { fabricPrefixes } from '../core/config/config-fit.js';
 import { hostRefusal } from './host-fit.js';
-import { vxlanDeviceNames } from '../backends/vxlan.js';
 import { wireguardImplementation } from '../adapters/wireguard.js';
 import { KeyWatcher, wireguardKeys } from './wireguard-keys.js';
 import { EtcdStore } from '../adapters/etcd.js';
@@ -34,7 +33,7 @@ import { hostIdentity } from '../adapters/identity.js';
 import { monitorNetlink } from '../adapters/iproute2.js';
 import { monitorRules, supportsRandomFully } from '../adapters/iptables.js';
 import type { Logger } from '../adapters/log.js';
-import { discoverHost, fleetConfig, kernelHost, vtepMACFor } from './bootstrap.js';
+import { discoverHost, fleetConfig, kernelHost, publishedMACs } from './bootstrap.js';
 import { ConfigFollower } from './config-follower.js';
 import { EtcdProbe } from './etcd-probe.js';
 import { FleetView } from './fleet-view.js';
@@ -123,6 +122,8 @@ export class Agent {
   /** Joining etcd after a start from the cached state (stop waits for it). */
   private background: Promise<void> | undefined;
   private saver: StateSaver | undefined;
+  /** The WireGuard device of the backend running, if it asks for keys: /status shows its implementation. */
+  private wireguardDevice: string | undefined;
 
   constructor(private readonly spec: Spec, private readonly log: Logger, private readonly opts: AgentOptions = {}) {}
 
@@ -151,7 +152,7 @@ export class Agent {
     this.setStep('inspecting the host');
     const cachedText = await readStateFile(spec.host.stateDir, log);
     const subnetEnv = parseEnvFile((await readTextIfExists(spec.host.subnetFile)) ?? '');
-    const ranCache = cacheStart(cachedText, { nowMs: Date.now(), hostID: ids.current.hostID });
+    const ranCache = cacheStart(cachedText, { nowMs: Date.now(), hostID: ids.current.hostID, backends: BACKENDS });
     const base: Base = {
       store, ids, facts: await discoverHost(spec, log), randomFully: await supportsRandomFully(), randomFullyV6: await supportsRandomFully(6), reconciler: this.newReconciler(),
       subnetEnv, ranBefore: fabricPrefixes(subnetEnv, ranCache.ok ? ranCache.value.config : undefined, ranCache.ok ? ranCache.value.subnets : undefined),
@@ -166,7 +167,7 @@ export class Agent {
     fleetConfigP.catch(() => undefined); // awaited below; an early rejection must not be "unhandled"
     const first = cachedText === undefined ? await fleetConfigP : await within(fleetConfigP, this.timings.cacheAfterMs ?? CACHE_AFTER_MS);
     if (first) return this.online(first, base, undefined);
-    const cache = cacheStart(cachedText, { nowMs: Date.now(), hostID: ids.current.hostID, ...(spec.network ? { specConfig: spec.network.config } : {}) });
+    const cache = cacheStart(cachedText, { nowMs: Date.now(), hostID: ids.current.hostID, backends: BACKENDS, ...(spec.network ? { specConfig: spec.network.config } : {}) });
     if (!cache.ok) {
       log.warn('etcd unreachable at start and the cached state cannot be used; waiting for etcd', { reason: cache.reason });
       return this.online(await fleetConfigP, base, undefined);
@@ -184,7 +185,7 @@ export class Agent {
     const { spec, log } = this;
     const sinceMs = this.startedAtMs;
     const d = await this.derive(c.config, b, c.config);
-    const fleet = new Fleet(subnetsPrefix(spec.etcd.prefix), c.config, c.subnets, spec.host.maxPeers);
+    const fleet = new Fleet(subnetsPrefix(spec.etcd.prefix), c.config, BACKENDS, c.subnets, spec.host.maxPeers);
     let rejected = 0;
     for (const kv of c.peers) {
       const change = kv.key.startsWith(subnetsPrefix(spec.etcd.prefix)) ? fleet.update(kv.key, kv) : undefined;
@@ -307,7 +308,7 @@ export class Agent {
     const hook = new OutputsHook({ program: spec.host.onOutputsChanged, subnetFile: spec.host.subnetFile, log });
     const live = new LiveConfig(cur, { ...w, spec, log, parts, hook });
     const follower = new ConfigFollower({
-      store: w.store, key: configKey(spec.etcd.prefix), log, signal: this.abort.signal, backends: [...BACKENDS.keys()],
+      store: w.store, key: configKey(spec.etcd.prefix), log, signal: this.abort.signal, backends: BACKENDS,
       current: () => cur, ownSubnet: () => w.holder.lease?.subnets, apply: (next, change) => live.apply(next, change),
       pace: { follow: spec.host.followConfig, holdDownMs: spec.host.configHoldDownSeconds * 1000, minIntervalMs: spec.host.configMinIntervalSeconds * 1000 },
     });
@@ -338,12 +339,13 @@ export class Agent {
     parts.backend = { type: backend.type, ...(devices.length > 0 ? { device: devices.join(', ') } : {}), mtu };
     parts.publicIP = hostAddress(b.facts);
     if (b.facts.publicIPv6) parts.publicIPv6 = formatIP(b.facts.publicIPv6);
-    const vni = config.backend.vxlan?.vni ?? 1;
-    const names = vxlanDeviceNames(vni);
-    const isVxlan = backend.type === 'vxlan';
-    const vtepMAC = await vtepMACFor(isVxlan ? names.v4 : devices[0], b.ids.current.macSeed, vni);
-    const vtepMACv6 = isVxlan && rangeV6 ? await vtepMACFor(names.v6, b.ids.current.macSeed, vni, 6) : undefined;
-    const wireguard = backend.type === 'wireguard' ? await wireguardKeys(spec, config, this.log) : undefined;
+    // What the backend asks for, by capability (types.ts): the MACs it publishes, WireGuard keys.
+    const macs = await publishedMACs(backend.publishedMACs?.(config) ?? [], b.ids.current.macSeed);
+    const vtepMAC = macs.v4 ?? '';
+    const vtepMACv6 = rangeV6 ? macs.v6 : undefined;
+    const need = backend.wireguard?.(config);
+    const wireguard = need ? await wireguardKeys(spec, need, this.log) : undefined;
+    this.wireguardDevice = need?.device;
     const leaseValue = encodeLeaseAttrs(backend.leaseAttrs(config, b.facts, vtepMAC, wireguard, vtepMACv6));
     return { ...(range ? { range } : {}), ...(rangeV6 ? { rangeV6 } : {}), backend, mtu, devices, vtepMAC, ...(vtepMACv6 ? { vtepMACv6 } : {}), leaseValue, ...(wireguard ? { wireguard } : {}) };
   }
@@ -368,7 +370,8 @@ export class Agent {
       onPass: (ms, ok) => {
         onPass?.(ms, ok);
         if (ok) this.saver?.poke();
-        const impl = this.parts.backend?.type === 'wireguard' ? wireguardImplementation('flannel-wg') : undefined;
+        // A backend over WireGuard: whether the kernel or wireguard-go serves its device (/status).
+        const impl = this.wireguardDevice !== undefined ? wireguardImplementation(this.wireguardDevice) : undefined;
         if (impl && this.parts.backend) this.parts.backend = { ...this.parts.backend, implementation: impl };
       },
     });

@@ -4,12 +4,11 @@
  * `PSK` kept in a 0600 file in the state dir, since `wg` reads keys from files), and a watcher
  * that notices a replaced key file (`weft wireguard rotate-key`) within a second.
  */
-import type { NetworkConfig } from '../core/flannel/config-check.js';
 import type { Spec } from '../core/spec/spec.js';
-import type { WireguardKeys } from '../backends/types.js';
+import type { WireguardKeys, WireguardNeed } from '../backends/types.js';
 import type { Logger } from '../adapters/log.js';
 import { WeftError } from '../core/base/errors.js';
-import { WG_KEY } from '../core/flannel/network-config.js';
+import { WG_KEY } from '../core/flannel/wg-key.js';
 import { readTextIfExists } from '../adapters/files.js';
 import { privilegedFileProblem } from '../adapters/credentials.js';
 import { pskTag } from '../adapters/wireguard.js';
@@ -21,8 +20,8 @@ export const wireguardKeyFile = (spec: Spec): string => spec.host.wireguardKeyFi
 /** Where the stored config's PSK is copied for `wg` (host.wireguardPSKFile unset). */
 const storedPSKFile = (spec: Spec): string => `${spec.host.stateDir}/wireguard/preshared.key`;
 
-/** Load (or create) this host's keys; logs the public key and where the private one is, never a secret. */
-export async function wireguardKeys(spec: Spec, config: NetworkConfig, log: Logger): Promise<WireguardKeys> {
+/** Load (or create) this host's keys for a backend that asks for them (`need`); logs the public key and where the private one is, never a secret. */
+export async function wireguardKeys(spec: Spec, need: WireguardNeed, log: Logger): Promise<WireguardKeys> {
   const privateKeyFile = wireguardKeyFile(spec);
   // flanneld's key file (its default, or WIREGUARD_KEY_FILE as flanneld reads it): adopted once.
   const flanneldKey = process.env.WIREGUARD_KEY_FILE ?? '/run/flannel/wgkey';
@@ -31,7 +30,7 @@ export async function wireguardKeys(spec: Spec, config: NetworkConfig, log: Logg
   if (k.created) log.info('generated this host\'s WireGuard key', { file: privateKeyFile, publicKey: k.publicKey });
   if (k.fixedMode) log.warn('the WireGuard key file was readable by others; set its mode to 0600', { file: privateKeyFile });
   let presharedKeyFile = spec.host.wireguardPSKFile;
-  const stored = config.backend.wireguard?.psk;
+  const stored = need.storedPSK;
   if (presharedKeyFile === undefined && stored !== undefined) {
     presharedKeyFile = storedPSKFile(spec);
     await ensurePSKFile(presharedKeyFile, stored);
@@ -90,10 +89,10 @@ export class KeyWatcher {
 /**
  * The keys as a one-shot command (`weft plan`, `weft doctor`) sees them, reading nothing
  * secret: the key file's path, the public key this host's lease publishes, and the PSK file
- * `weft run` uses. Undefined for another backend or a lease without a wireguard key.
+ * `weft run` uses. Undefined for a backend that asks for no keys (`need`) or a lease without a key.
  */
-export function wireguardKeysOfLease(spec: Spec, config: NetworkConfig, publicKey: string | undefined): WireguardKeys | undefined {
-  if (config.backend.type !== 'wireguard' || publicKey === undefined) return undefined;
-  const psk = spec.host.wireguardPSKFile ?? (config.backend.wireguard?.psk !== undefined ? storedPSKFile(spec) : undefined);
+export function wireguardKeysOfLease(spec: Spec, need: WireguardNeed | undefined, publicKey: string | undefined): WireguardKeys | undefined {
+  if (need === undefined || publicKey === undefined) return undefined;
+  const psk = spec.host.wireguardPSKFile ?? (need.storedPSK !== undefined ? storedPSKFile(spec) : undefined);
   return { privateKeyFile: wireguardKeyFile(spec), publicKey, ...(psk !== undefined ? { presharedKeyFile: psk } : {}) };
 }

@@ -12,6 +12,7 @@ import { safeText } from '../core/base/escape.js';
 import { configKey, ownersPrefix, subnetsPrefix } from '../core/fleet/owner.js';
 import { handle, loadSpec, withSpec, withStore } from './common.js';
 import { fleetLimits } from '../core/fleet/store-limits.js';
+import { BACKENDS } from '../backends/index.js';
 
 interface Args { spec: string; 'dry-run': boolean; force: boolean }
 
@@ -47,7 +48,7 @@ export const applyCommand: CommandModule<object, Args> = {
     await withStore(spec, async (store) => {
       const { kv } = await store.get(key);
       const [subs, owners] = await Promise.all([store.list(subnetsPrefix(spec.etcd.prefix), fleetLimits(spec.host.maxPeers)), store.list(ownersPrefix(spec.etcd.prefix), fleetLimits(spec.host.maxPeers))]);
-      const plan = planApply(kv?.value, net.config, joinListing(subs.kvs, owners.kvs, subnetsPrefix(spec.etcd.prefix), ownersPrefix(spec.etcd.prefix)));
+      const plan = planApply(kv?.value, net.config, joinListing(subs.kvs, owners.kvs, subnetsPrefix(spec.etcd.prefix), ownersPrefix(spec.etcd.prefix)), BACKENDS);
       if (plan.kind === 'unchanged') {
         process.stdout.write(`unchanged: ${key} already matches ${spec.file}\n`);
         return;

@@ -12,6 +12,7 @@ import { credentialWarnings } from '../adapters/credentials.js';
 import { EtcdStore } from '../adapters/etcd.js';
 import { configText } from '../core/fleet/store-limits.js';
 import type { KeyValue } from '../core/fleet/store.js';
+import { BACKENDS } from '../backends/index.js';
 
 export const DEFAULT_SPEC = '/etc/weft/network.yaml';
 
@@ -27,7 +28,7 @@ export async function loadSpec(file: string): Promise<Spec> {
   } catch (e) {
     throw new SpecError([{ path: '', message: `${file}: cannot read the spec: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` }]);
   }
-  return parseSpec(file, text, process.env);
+  return parseSpec(file, text, BACKENDS, process.env);
 }
 
 /** Print an error the way every weft command does and set the exit status. */
@@ -92,7 +93,7 @@ export async function withStore<T>(spec: Spec, fn: (store: EtcdStore) => Promise
  */
 export function checkedStoredConfig(key: string, kv: KeyValue): NetworkConfig {
   try {
-    return checkNetworkConfig(decodeNetworkConfig(configText(kv)));
+    return checkNetworkConfig(decodeNetworkConfig(configText(kv), BACKENDS));
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
     throw new WeftError('E_CONFIG', `the stored network config ${key} is invalid: ${safeText(e.message)}`, { cause: e });

@@ -30,7 +30,7 @@ const showCommand: CommandModule<object, Args> = {
       return;
     }
     // Too large to have been read (core/fleet/store-limits.ts): say its size, not a JSON error about nothing.
-    const stored: StoredConfig = kv.oversize ? { report: { valid: false, error: `the network config is unreadable: ${oversizeReason(kv.oversize)}`, config: null } } : readStoredConfig(kv.value, [...BACKENDS.keys()]);
+    const stored: StoredConfig = kv.oversize ? { report: { valid: false, error: `the network config is unreadable: ${oversizeReason(kv.oversize)}`, config: null } } : readStoredConfig(kv.value, BACKENDS);
     if (args.json) printJson(stored.report);
     else process.stdout.write(renderStoredConfig(key, kv.modRevision, kv.value, stored, spec.network ? { file: spec.file, config: spec.network.config } : undefined));
     if (!stored.report.valid) {

@@ -7,19 +7,20 @@
 import { type IP, type Prefix, addToIP, contains, formatIP, formatPrefix, maskPrefix, parseIPv4, parsePrefix, samePrefix } from '../core/net/cidr.js';
 import type { NetworkConfig } from '../core/flannel/config-check.js';
 import type { DesiredDatapath, ObservedDatapath } from '../core/datapath/datapath.js';
-import type { DoctorObservations, EtcdObservation, OwnLease, StatusObservation } from '../core/doctor/doctor-observations.js';
+import type { DoctorDescriptor, DoctorObservations, EtcdObservation, OwnLease, StatusObservation } from '../core/doctor/doctor-observations.js';
 import type { PeerObservation } from '../core/doctor/doctor-observations.js';
 import { WeftError } from '../core/base/errors.js';
 import { Fleet } from '../core/fleet/fleet.js';
 import { type HostFacts, chooseInterface } from '../core/host/host-facts.js';
-import { decodeLeaseAttrs, decodeVxlanData, decodeWireguardData } from '../core/flannel/lease.js';
+import { decodeLeaseAttrs } from '../core/flannel/lease.js';
+import { publishedView } from '../core/flannel/backend-codec.js';
 import { wireguardKeysOfLease } from '../agent/wireguard-keys.js';
 import { leaseRows } from '../core/fleet/lease-report.js';
 import { configKey, decodeOwner, ownersPrefix, subnetsPrefix } from '../core/fleet/owner.js';
 import type { PeerLease } from '../core/flannel/peer-lease.js';
 import { type Spec, dialAddress } from '../core/spec/spec.js';
 import type { KeyValue } from '../core/fleet/store.js';
-import { backendFor } from '../backends/index.js';
+import { BACKENDS, backendFor } from '../backends/index.js';
 import { hostIdentity } from '../adapters/identity.js';
 import { listLinks, listRoutes, routeDevTo } from '../adapters/iproute2.js';
 import { kernelHost } from '../agent/bootstrap.js';
@@ -78,12 +79,12 @@ export function peerMatches(p: V4Peer, filter: string): boolean {
   return ip !== undefined && (contains(p.subnet, ip) || formatIP(ip) === formatIP(p.attrs.publicIP));
 }
 
-/** The overlay address to probe on a peer, and this host's address to probe from. */
-function probeAddresses(backendType: string, ownSubnet: Prefix, links: Awaited<ReturnType<typeof listLinks>>): { source?: IP; targetOf: (p: V4Peer) => IP } {
+/** The overlay address to probe on a peer (the backend's doctor descriptor says which), and this host's address to probe from. */
+function probeAddresses(target: DoctorDescriptor['probeTarget'], ownSubnet: Prefix, links: Awaited<ReturnType<typeof listLinks>>): { source?: IP; targetOf: (p: V4Peer) => IP } {
   const zero = (s: Prefix): IP => maskPrefix(s).ip;
-  if (backendType === 'vxlan') {
-    // flannel's convention: every host holds its subnet's .0/32 on flannel.N, so the peer's .0
-    // answers on its vxlan device (no container runtime needed), and ours is the source.
+  if (target === 'device') {
+    // flannel's convention: every host holds its subnet's .0/32 on the backend's device
+    // (flannel.N), so the peer's .0 answers there (no container runtime needed), and ours is the source.
     return { source: zero(ownSubnet), targetOf: (p) => zero(p.subnet) };
   }
   // host-gw: nothing holds .0; the container bridge (docker0, cbr0, podman's) holds .1 once the
@@ -139,32 +140,33 @@ export async function observeForDoctor(spec: Spec, peerFilter: string | undefine
     const subnetKey = kv.key.slice(subnetsPrefix(P).length);
     const ownerKv = e.owners.find((o) => o.key.slice(ownersPrefix(P).length) === subnetKey);
     return { subnetKey, kv, ttlSeconds: e.ttl.get(kv.lease) ?? -1, owner: ownerKv ? decodeOwner(ownerKv.value) : undefined };
-  }), e.config, now);
-  const etcd: EtcdObservation = { ok: true, backendType: backend.type, vxlanPort: backend.type === 'vxlan' ? (e.config.backend.vxlan?.port || 8472) : 0, network, rows, own };
+  }), e.config, now, BACKENDS);
+  const doctor = backend.doctor(e.config);
+  const etcd: EtcdObservation = { ok: true, backendType: backend.type, doctor, network, rows, own };
   const [rpFilter, offload, observed] = await Promise.all([
     rpFilters([facts?.iface, device].filter((d): d is string => d !== undefined)),
-    device ? offloadOf(device) : Promise.resolve({ kind: 'not-vxlan' as const }),
+    device && doctor.checksumOffload ? offloadOf(device) : Promise.resolve({ kind: 'not-vxlan' as const }),
     // kernelHost: the devices, and a WireGuard device's configuration (wg show).
     kernelHost.observeDatapath(device ? [device] : []).catch((): ObservedDatapath | undefined => undefined),
   ]);
   const common = { ...base, etcd, rpFilter, offload, ...(device ? { device } : {}), ...(observed ? { observed } : {}), ...(facts ? { iface: facts.iface } : {}) };
   if (!own || !ownKv || !facts) return common;
   const mtu = backend.mtu(e.config, facts, spec.host.mtu);
+  // What this host's lease publishes (its MAC, its WireGuard key), as its backend reads it.
   const attrs = decodeLeaseAttrs(ownKv.value);
-  const vx = attrs.ok ? decodeVxlanData(attrs.value.backendData) : undefined;
-  const wgData = attrs.ok && e.config.backend.type === 'wireguard' ? decodeWireguardData(attrs.value.backendData) : undefined;
-  const wireguard = wireguardKeysOfLease(spec, e.config, wgData?.ok ? wgData.value.publicKey : undefined);
-  const fleet = new Fleet(subnetsPrefix(P), e.config, { v4: own.subnet }, spec.host.maxPeers);
+  const published = attrs.ok ? publishedView(backend.lease, attrs.value) : {};
+  const wireguard = wireguardKeysOfLease(spec, backend.wireguard?.(e.config), published.lease?.publicKey);
+  const fleet = new Fleet(subnetsPrefix(P), e.config, BACKENDS, { v4: own.subnet }, spec.host.maxPeers);
   for (const kv of e.subs) fleet.update(kv.key, kv);
   const desired: DesiredDatapath = backend.desired({
-    config: e.config, own: { v4: own.subnet }, facts, routes: observed?.routes ?? routes, peers: fleet.peers.values(), mtu, vtepMAC: vx?.ok ? vx.value.vtepMAC : '',
+    config: e.config, own: { v4: own.subnet }, facts, routes: observed?.routes ?? routes, peers: fleet.peers.values(), mtu, vtepMAC: published.v4?.vtepMAC ?? '',
     ...(wireguard ? { wireguard } : {}),
   });
   const programmed = [...fleet.peers.values()].filter((p): p is V4Peer => p.subnet !== undefined && desired.routes.has(formatPrefix(p.subnet)))
     .sort((a, b) => (a.subnet.ip.value < b.subnet.ip.value ? -1 : 1));
   const chosen = peerFilter === undefined ? programmed : programmed.filter((p) => peerMatches(p, peerFilter));
   const probed = peerFilter === undefined ? chosen.slice(0, PEER_CAP) : chosen;
-  const { source, targetOf } = probeAddresses(backend.type, own.subnet, links);
+  const { source, targetOf } = probeAddresses(doctor.probeTarget, own.subnet, links);
   const peers = await inBatches(probed, CONCURRENCY, (p) => probePeer(p, source, targetOf(p), mtu));
   return {
     ...common, desired, mtu, peers, peersOmitted: chosen.length - probed.length,

@@ -12,6 +12,7 @@ import { leaseRows, renderLeaseTable } from '../core/fleet/lease-report.js';
 import type { KvStore } from '../core/fleet/store.js';
 import { checkedStoredConfig, handle, loadSpec, printJson, withSpec, withStore } from './common.js';
 import { fleetLimits } from '../core/fleet/store-limits.js';
+import { BACKENDS } from '../backends/index.js';
 
 interface Args { spec: string; json: boolean }
 
@@ -47,7 +48,7 @@ export const leasesCommand: CommandModule<object, Args> = {
       return leaseRows(subs.kvs.map((kv) => {
         const subnetKey = kv.key.slice(subnetsPrefix(P).length);
         return { subnetKey, kv, ttlSeconds: ttl.get(kv.lease) ?? -1, owner: ownerOf.get(subnetKey) };
-      }), config, now);
+      }), config, now, BACKENDS);
     });
     if (args.json) { printJson(rows); return; }
     process.stdout.write(renderLeaseTable(rows));

@@ -9,11 +9,12 @@ import { describeRoute } from '../core/datapath/datapath.js';
 import { WeftError } from '../core/base/errors.js';
 import { safeText } from '../core/base/escape.js';
 import { Fleet } from '../core/fleet/fleet.js';
-import { decodeLeaseAttrs, decodeVxlanData, decodeWireguardData } from '../core/flannel/lease.js';
+import { decodeLeaseAttrs } from '../core/flannel/lease.js';
+import { publishedView } from '../core/flannel/backend-codec.js';
 import { wireguardKeysOfLease } from '../agent/wireguard-keys.js';
 import { configKey, ownersPrefix, subnetsPrefix } from '../core/fleet/owner.js';
 import { renderOp } from '../core/datapath/plan.js';
-import { backendFor } from '../backends/index.js';
+import { BACKENDS, backendFor } from '../backends/index.js';
 import { hostIdentity } from '../adapters/identity.js';
 import { supportsRandomFully } from '../adapters/iptables.js';
 import { silentLogger } from '../adapters/log.js';
@@ -45,19 +46,18 @@ export const planCommand: CommandModule<object, Args> = {
     }
     const backend = backendFor(config.backend.type);
     const facts = await discoverHost(spec, silentLogger);
+    // What this host's lease publishes (its MACs, its WireGuard key), as its backend reads it.
     const attrs = decodeLeaseAttrs(own.kv.value);
-    const vx = attrs.ok ? decodeVxlanData(attrs.value.backendData) : undefined;
-    const vx6 = attrs.ok && attrs.value.backendV6Data !== undefined ? decodeVxlanData(attrs.value.backendV6Data) : undefined;
-    const wgData = attrs.ok && config.backend.type === 'wireguard' ? decodeWireguardData(attrs.value.backendData) : undefined;
-    const wireguard = wireguardKeysOfLease(spec, config, wgData?.ok ? wgData.value.publicKey : undefined);
-    const fleet = new Fleet(subnetsPrefix(P), config, halvesOf(own), spec.host.maxPeers);
+    const published = attrs.ok ? publishedView(backend.lease, attrs.value) : {};
+    const wireguard = wireguardKeysOfLease(spec, backend.wireguard?.(config), published.lease?.publicKey);
+    const fleet = new Fleet(subnetsPrefix(P), config, BACKENDS, halvesOf(own), spec.host.maxPeers);
     for (const kv of subs) fleet.update(kv.key, kv);
     const r = new Reconciler({ host: kernelHost, log: silentLogger, clock: Date });
     const report = await r.preview({
       backend, config, facts, mtu: backend.mtu(config, facts, spec.host.mtu),
       ...(config.ipv4 && own.subnet ? { v4: { network: config.ipv4.network, subnet: own.subnet } } : {}),
       ...(config.ipv6 && own.subnetV6 ? { v6: { network: config.ipv6.network, subnet: own.subnetV6 } } : {}),
-      vtepMAC: vx?.ok ? vx.value.vtepMAC : '', ...(vx6?.ok ? { vtepMACv6: vx6.value.vtepMAC } : {}), ipMasq: spec.host.ipMasq, keepFabricSource: spec.outputs.podman !== undefined, randomFully: await supportsRandomFully(), randomFullyV6: await supportsRandomFully(6), peers: () => fleet.peers.values(),
+      vtepMAC: published.v4?.vtepMAC ?? '', ...(published.v6?.vtepMAC !== undefined ? { vtepMACv6: published.v6.vtepMAC } : {}), ipMasq: spec.host.ipMasq, keepFabricSource: spec.outputs.podman !== undefined, randomFully: await supportsRandomFully(), randomFullyV6: await supportsRandomFully(6), peers: () => fleet.peers.values(),
       ...(wireguard ? { wireguard } : {}),
     });
     const lines = report.ops.map((op) => { const x = renderOp(op); return `${x.tool} ${x.line}`; });

@@ -9,6 +9,7 @@ import { derivedView } from '../core/config/config-view.js';
 import { formatDuration } from '../core/base/duration.js';
 import { purgePaths } from '../core/spec/purge-paths.js';
 import { handle, loadSpec, printJson, warnAboutCredentials, withSpec } from './common.js';
+import { BACKENDS } from '../backends/index.js';
 
 interface Args { spec: string; json: boolean; paths: boolean }
 
@@ -30,8 +31,7 @@ export const validateCommand: CommandModule<object, Args> = {
     const lines = [`${spec.file}: valid`];
     if (net) {
       const { ipv4: v4, ipv6: v6 } = net.config;
-      const vx = net.config.backend.vxlan;
-      const be = vx ? `vxlan (VNI ${vx.vni}, port ${vx.port}${vx.directRouting ? ', directRouting' : ''})` : net.backendType;
+      const be = BACKENDS.get(net.backendType)?.describe?.(net.config.backend.options) ?? net.backendType;
       lines.push(`  network   ${v4 ? formatPrefix(v4.network) : 'IPv6 only (ipv4: false)'}, backend ${be}`);
       if (v4) lines.push(`  subnets   /${v4.subnetLen} from ${formatIP(v4.subnetMin)} to ${formatIP(v4.subnetMax)}: ${capacityOf(v4)} hosts`);
       if (v6) lines.push(`  ipv6      ${formatPrefix(v6.network)}: /${v6.subnetLen} subnets from ${formatIP(v6.subnetMin)} to ${formatIP(v6.subnetMax)}, ${capacityOf(v6)} hosts`);

@@ -14,10 +14,11 @@ import { statusCommand } from './status.js';
 import { validateCommand } from './validate.js';
 import { wireguardCommand } from './wireguard.js';
 import { versionText } from '../version.js';
+import { backendTypesText } from '../backends/index.js';
 
 await yargs(hideBin(process.argv))
   .scriptName('weft')
-  .usage('$0 <command> [options]\n\nA flannel-compatible network fabric agent (etcd v3; vxlan, host-gw and wireguard).')
+  .usage(`$0 <command> [options]\n\nA flannel-compatible network fabric agent (etcd v3; ${backendTypesText('and')}).`)
   .command(validateCommand)
   .command(applyCommand)
   .command(configCommand)

@@ -4,14 +4,16 @@ import { silentLogger } from '../../src/adapters/log.js';
 import { LeaseKeeper } from '../../src/agent/lease-keeper.js';
 import { parseIPv4 } from '../../src/core/net/cidr.js';
 import { type NetworkConfig, checkNetworkConfig } from '../../src/core/flannel/config-check.js';
-import { encodeLeaseAttrs, vxlanLeaseAttrs } from '../../src/core/flannel/lease.js';
+import { encodeLeaseAttrs } from '../../src/core/flannel/lease.js';
+import { vxlanLeaseAttrs } from '../../src/backends/vxlan-lease.js';
 import { decodeNetworkConfig } from '../../src/core/flannel/network-config.js';
 import type { EtcdSpec } from '../../src/core/spec/spec.js';
+import { BACKENDS } from './backends.js';
 
 export const PREFIX = '/coreos.com/network';
 
 export function config(json: string): NetworkConfig {
-  return checkNetworkConfig(decodeNetworkConfig(json));
+  return checkNetworkConfig(decodeNetworkConfig(json, BACKENDS));
 }
 
 export const ip4 = (s: string) => { const a = parseIPv4(s); if (!a) throw new Error(s); return a; };

@@ -12,12 +12,17 @@ import { subnetsPrefix } from '../../src/core/fleet/owner.js';
 import { EtcdCluster } from '../helpers/etcd.js';
 import { config, vxlanValue } from '../helpers/fleet.js';
 import { sleep, until } from '../helpers/procs.js';
+import { BACKENDS } from '../helpers/backends.js';
+import { vxlanDataOf } from '../../src/backends/vxlan-lease.js';
+import type { PeerLease } from '../../src/core/flannel/peer-lease.js';
+
+const vxlanMAC = (p: PeerLease | undefined): string | undefined => (p ? vxlanDataOf(p)?.vtepMAC : undefined);
 
 const CFG = config('{"Network":"198.18.0.0/16","Backend":{"Type":"vxlan"}}');
 
 async function watchFleet(spec: EtcdSpec, opts: { resyncIntervalMs?: number; seed?: { kvs: KeyValue[]; revision: string } } = {}) {
   const store = await EtcdStore.connect(spec, { callTimeoutMs: 2000 });
-  const fleet = new Fleet(subnetsPrefix(spec.prefix), CFG);
+  const fleet = new Fleet(subnetsPrefix(spec.prefix), CFG, BACKENDS);
   const mirror: PrefixMirror = new PrefixMirror({
     store, prefix: subnetsPrefix(spec.prefix), log: process.env.WEFT_TEST_LOG ? jsonLogger({ level: 'debug', base: { ep: spec.endpoints[0], auth: Boolean(spec.username) }, write: (l) => { appendFileSync(process.env.WEFT_TEST_LOG ?? '', l); } }) : silentLogger, clock: Date, resyncIntervalMs: opts.resyncIntervalMs ?? 60_000,
     onChange: (keys) => { for (const k of keys) fleet.update(k, mirror.snapshot.get(k)); },
@@ -93,7 +98,7 @@ async function survives(t: import('ava').ExecutionContext, spec: EtcdSpec, disru
     return true;
   };
   await until(writeAfter, 20_000, 200);
-  await until(() => w.fleet.peers.has('198.18.6.0-24') && !w.fleet.peers.has('198.18.1.0-24') && w.fleet.peers.get('198.18.2.0-24')?.vxlan?.vtepMAC === '02:00:00:00:00:22', 20_000, 100);
+  await until(() => w.fleet.peers.has('198.18.6.0-24') && !w.fleet.peers.has('198.18.1.0-24') && vxlanMAC(w.fleet.peers.get('198.18.2.0-24')) === '02:00:00:00:00:22', 20_000, 100);
   // The writer's first call after a restart may meet an expired auth token: retry it like a client would.
   const inEtcd = (await until(() => writer.list(`${P}/`), 10_000, 200)).kvs.map((kv) => kv.key.slice(P.length + 1)).sort();
   t.deepEqual(peersOf(w.fleet), inEtcd, 'peer set equals the etcd contents');

@@ -12,6 +12,7 @@ import { readStoredConfig } from '../../src/core/config/config-view.js';
 import { EtcdCluster } from '../helpers/etcd.js';
 import { runWeft } from '../helpers/cli.js';
 import { vxlanValue } from '../helpers/fleet.js';
+import { BACKENDS } from '../helpers/backends.js';
 
 const made: string[] = [];
 test.after.always(() => { for (const d of made) rmSync(d, { recursive: true, force: true }); });
@@ -127,7 +128,7 @@ test.serial('config show: unset fields print as null; explicit JSON nulls are ju
   const text = '{"Network":"198.18.0.0/16","SubnetLen":null,"EnableIPv6":null,"Backend":{"Type":"vxlan","VNI":null,"MTU":null}}';
   await put('/show-nulls/config', text);
   const nulls = await show(spec);
-  const want = readStoredConfig(text, ['vxlan', 'host-gw']).report;
+  const want = readStoredConfig(text, BACKENDS).report;
   t.deepEqual(nulls.doc, JSON.parse(JSON.stringify(want)) as Shown);
   t.is(nulls.code, want.valid ? 0 : 1);
   t.log(`nulls: ${nulls.stdout.trim()}`);

@@ -5,6 +5,7 @@ import { type ListedLease, joinListing, planAcquire } from '../../src/core/fleet
 import { Fleet, QUARANTINE_CAP, REASON_CAP } from '../../src/core/fleet/fleet.js';
 import type { KeyValue } from '../../src/core/fleet/store.js';
 import { config, ip4, vxlanValue } from '../helpers/fleet.js';
+import { BACKENDS } from '../helpers/backends.js';
 
 const S = '/p/subnets/';
 const O = '/p/weft/owners/';
@@ -67,7 +68,7 @@ test('a full network says so, with capacity and leases', (t) => {
 
 test('fleet: peers, quarantine, last good lease kept, own lease ignored', (t) => {
   const cfg = config('{"Network":"198.18.0.0/16","Backend":{"Type":"vxlan"}}');
-  const f = new Fleet(S, cfg, { v4: parsePrefix('198.18.1.0/24')! });
+  const f = new Fleet(S, cfg, BACKENDS, { v4: parsePrefix('198.18.1.0/24')! });
   t.is(f.update(`${S}198.18.1.0-24`, kv(`${S}198.18.1.0-24`, vxlanValue('192.0.2.1'))), undefined, 'our own lease');
   t.like(f.update(`${S}198.18.2.0-24`, kv(`${S}198.18.2.0-24`, vxlanValue('192.0.2.2'))), { kind: 'peer' });
   t.like(f.update(`${S}198.18.3.0-24`, kv(`${S}198.18.3.0-24`, 'junk')), { kind: 'quarantined', isNew: true });
@@ -80,7 +81,7 @@ test('fleet: peers, quarantine, last good lease kept, own lease ignored', (t) =>
 });
 
 test('fleet: one entry can never throw past itself, and quarantine keeps at most QUARANTINE_CAP reasons, each capped', (t) => {
-  const fleet = new Fleet('/p/subnets/', config('{"Network":"198.18.0.0/16","Backend":{"Type":"vxlan"}}'));
+  const fleet = new Fleet('/p/subnets/', config('{"Network":"198.18.0.0/16","Backend":{"Type":"vxlan"}}'), BACKENDS);
   const deep = `{"PublicIP":"192.0.2.60","PublicIPv6":null,"BackendType":"vxlan","BackendData":${'['.repeat(5000)}${']'.repeat(5000)}}`;
   const c = fleet.update('/p/subnets/198.18.150.0-24', { key: '/p/subnets/198.18.150.0-24', value: deep, lease: '0', modRevision: '5', createRevision: '5' });
   t.is(c?.kind, 'quarantined');

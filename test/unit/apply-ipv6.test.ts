@@ -7,8 +7,9 @@ import { type ListedLease, joinListing } from '../../src/core/fleet/acquire.js';
 import { type NetworkConfig, checkNetworkConfig } from '../../src/core/flannel/config-check.js';
 import { decodeNetworkConfig } from '../../src/core/flannel/network-config.js';
 import type { KeyValue } from '../../src/core/fleet/store.js';
+import { BACKENDS } from '../helpers/backends.js';
 
-const cfg = (json: string): NetworkConfig => checkNetworkConfig(decodeNetworkConfig(json));
+const cfg = (json: string): NetworkConfig => checkNetworkConfig(decodeNetworkConfig(json, BACKENDS));
 const V4 = '{"Network":"198.18.0.0/16","Backend":{"Type":"vxlan"}}';
 const DUAL = '{"Network":"198.18.0.0/16","EnableIPv6":true,"IPv6Network":"fd18::/48","Backend":{"Type":"vxlan"}}';
 const V6 = '{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd18::/48","Backend":{"Type":"vxlan"}}';
@@ -34,14 +35,14 @@ function listing(leases: [key: string, n: number, owned: boolean, vni?: number][
   );
 }
 const stranded = (stored: string, next: string, leases: ListedLease[]): readonly string[] => {
-  const plan = planApply(stored, cfg(next), leases);
+  const plan = planApply(stored, cfg(next), leases, BACKENDS);
   if (plan.kind !== 'write') throw new Error('expected a write');
   return plan.stranded;
 };
 
 test('turning IPv6 on strands no weft lease: weft hosts keep their IPv4 subnet and add an IPv6 half', (t) => {
   const leases = listing([['198.18.1.0-24', 1, true], ['198.18.2.0-24', 2, true]]);
-  const plan = planApply(V4, cfg(DUAL), leases);
+  const plan = planApply(V4, cfg(DUAL), leases, BACKENDS);
   t.is(plan.kind, 'write');
   if (plan.kind !== 'write') return;
   t.deepEqual(plan.stranded, []);
@@ -88,6 +89,6 @@ test('a flanneld lease\'s BackendV6Data VNI is judged like its BackendData VNI',
   const [flanneld] = listing([['198.18.3.0-24&fd18:0:0:3::-64', 3, false]]);
   if (!flanneld) { t.fail(); return; }
   const withV6VNI = { ...flanneld, attrs: { ...flanneld.attrs!, backendData: '{"VtepMAC":"0e:00:00:00:00:03"}', backendV6Data: '{"VNI":7,"VtepMAC":"0e:00:00:00:00:67"}' } };
-  t.is(strandReason(withV6VNI, cfg(DUAL), cfg(DUAL)), '198.18.3.0/24 & fd18:0:0:3::/64 (host 192.0.2.3) uses VNI 7, not 1');
-  t.is(strandReason(flanneld, cfg(DUAL), cfg(DUAL)), undefined);
+  t.is(strandReason(withV6VNI, cfg(DUAL), BACKENDS, cfg(DUAL)), '198.18.3.0/24 & fd18:0:0:3::/64 (host 192.0.2.3) uses VNI 7, not 1');
+  t.is(strandReason(flanneld, cfg(DUAL), BACKENDS, cfg(DUAL)), undefined);
 });

@@ -6,6 +6,7 @@ import { checkNetworkConfig } from '../../src/core/flannel/config-check.js';
 import { decodeNetworkConfig } from '../../src/core/flannel/network-config.js';
 import { formatPrefix } from '../../src/core/net/cidr.js';
 import { Fleet } from '../../src/core/fleet/fleet.js';
+import { BACKENDS } from '../helpers/backends.js';
 
 const NOW = 1_800_000_000_000;
 const CONFIG = '{"Network":"198.18.0.0/16","Backend":{"Type":"vxlan"}}';
@@ -16,7 +17,7 @@ const state: CachedState = {
   peers: [{ key: '/coreos.com/network/subnets/198.18.7.0-24', value: PEER, createRevision: '7', modRevision: '9' }],
 };
 const text = encodeCachedState(state);
-const ctx = { nowMs: NOW, hostID: 'h1' };
+const ctx = { nowMs: NOW, hostID: 'h1', backends: BACKENDS };
 const reason = (t: string | undefined, c = ctx): string => { const r = cacheStart(t, c); return r.ok ? 'ok' : r.reason; };
 
 test('encode and decode round-trip', (t) => {
@@ -31,7 +32,7 @@ test('a present, own, unexpired state starts the host: config, subnet, peers as 
   t.is(r.value.config.backend.type, 'vxlan');
   t.deepEqual(r.value.peers, [{ ...state.peers[0], lease: '0' }]);
   // The peers go through the same judge as etcd's entries.
-  const fleet = new Fleet('/coreos.com/network/subnets/', r.value.config, r.value.subnets);
+  const fleet = new Fleet('/coreos.com/network/subnets/', r.value.config, BACKENDS, r.value.subnets);
   for (const kv of r.value.peers) fleet.update(kv.key, kv);
   t.deepEqual([...fleet.peers.keys()], ['198.18.7.0-24']);
 });
@@ -62,7 +63,7 @@ test('an invalid config, or a subnet outside its network, is refused', (t) => {
 });
 
 test('the spec must name the same network and backend as the cache', (t) => {
-  const spec = (c: string) => ({ ...ctx, specConfig: checkNetworkConfig(decodeNetworkConfig(c)) });
+  const spec = (c: string) => ({ ...ctx, specConfig: checkNetworkConfig(decodeNetworkConfig(c, BACKENDS)) });
   t.is(reason(text, spec(CONFIG)), 'ok');
   t.regex(reason(text, spec('{"Network":"198.19.0.0/16","Backend":{"Type":"vxlan"}}')), /not the spec's/);
   t.regex(reason(text, spec('{"Network":"198.18.0.0/16","Backend":{"Type":"host-gw"}}')), /cached backend vxlan is not the spec's host-gw/);

@@ -18,22 +18,24 @@ import { vxlan } from '../../src/backends/vxlan.js';
 import { jsonLogger } from '../../src/adapters/log.js';
 import { type ReconcileInputs, Reconciler } from '../../src/agent/reconciler.js';
 import { FakeHost } from '../helpers/fake-host.js';
+import { BACKENDS } from '../helpers/backends.js';
 
 const ip = (s: string) => { const a = parseIPv4(s); if (!a) throw new Error(s); return a; };
 const pfx = (s: string): Prefix => { const p = parsePrefix(s); if (!p) throw new Error(s); return p; };
-const cfg = (json: string): NetworkConfig => checkNetworkConfig(decodeNetworkConfig(json));
+const cfg = (json: string): NetworkConfig => checkNetworkConfig(decodeNetworkConfig(json, BACKENDS));
 const net = (network: string, backend = '{"Type":"vxlan"}', extra = '') => cfg(`{"Network":"${network}"${extra},"Backend":${backend}}`);
-const BACKENDS = ['vxlan', 'host-gw'];
+/** The backend types classifyConfigChange is told this weft runs. */
+const RUNS = ['vxlan', 'host-gw'];
 const OLD = net('198.18.0.0/17');
 const own = { v4: pfx('198.18.1.0/24') };
 
 test('a change that changes nothing a host does is none (formatting, key case, defaults spelled out)', (t) => {
-  t.deepEqual(classifyConfigChange(OLD, cfg('{"network":"198.18.0.0/17","subnetlen":24,"Backend":{"type":"vxlan","VNI":1,"Port":8472}}'), own, BACKENDS), { kind: 'none' });
+  t.deepEqual(classifyConfigChange(OLD, cfg('{"network":"198.18.0.0/17","subnetlen":24,"Backend":{"type":"vxlan","VNI":1,"Port":8472}}'), own, RUNS), { kind: 'none' });
 });
 
 test('live changes name their parts: MTU, VNI, port, DirectRouting, backend switch, growth', (t) => {
   const live = (next: NetworkConfig) => {
-    const c = classifyConfigChange(OLD, next, own, BACKENDS);
+    const c = classifyConfigChange(OLD, next, own, RUNS);
     return c.kind === 'live' ? c.parts : c.kind;
   };
   t.deepEqual(live(net('198.18.0.0/17', '{"Type":"vxlan","MTU":1400}')), ['mtu']);
@@ -42,30 +44,30 @@ test('live changes name their parts: MTU, VNI, port, DirectRouting, backend swit
   t.deepEqual(live(net('198.18.0.0/17', '{"Type":"vxlan","DirectRouting":true}')), ['directRouting']);
   t.deepEqual(live(net('198.18.0.0/17', '{"Type":"host-gw"}')), ['backend'], 'VNI and Port vanish with the switch: one part');
   t.deepEqual(live(net('198.18.0.0/16')), ['grow', 'subnetRange'], 'a larger network containing the old one, SubnetMax grows with it');
-  const c = classifyConfigChange(OLD, net('198.18.0.0/17', '{"Type":"vxlan","VNI":2}'), own, BACKENDS);
+  const c = classifyConfigChange(OLD, net('198.18.0.0/17', '{"Type":"vxlan","VNI":2}'), own, RUNS);
   t.deepEqual(c.kind === 'live' ? c.diff : [], ['- Backend.VNI: 1', '+ Backend.VNI: 2']);
 });
 
 test('a subnet that no longer fits moves: another SubnetLen, or outside a shrunk or renumbered range; others stay live', (t) => {
-  const lenChange = classifyConfigChange(OLD, net('198.18.0.0/17', '{"Type":"vxlan"}', ',"SubnetLen":25'), own, BACKENDS);
+  const lenChange = classifyConfigChange(OLD, net('198.18.0.0/17', '{"Type":"vxlan"}', ',"SubnetLen":25'), own, RUNS);
   t.is(lenChange.kind, 'move');
   t.regex(lenChange.kind === 'move' ? lenChange.why : '', /SubnetLen is now \/25 \(this host holds 198\.18\.1\.0\/24\)/);
-  const renumbered = classifyConfigChange(OLD, net('198.19.0.0/16'), own, BACKENDS);
+  const renumbered = classifyConfigChange(OLD, net('198.19.0.0/16'), own, RUNS);
   t.is(renumbered.kind, 'move');
   t.deepEqual(renumbered.kind === 'move' ? renumbered.parts.includes('renumber') : false, true);
   const shrunk = net('198.18.0.0/17', '{"Type":"vxlan"}', ',"SubnetMax":"198.18.50.0"');
-  t.is(classifyConfigChange(OLD, shrunk, own, BACKENDS).kind, 'live', '198.18.1.0/24 still fits');
-  t.is(classifyConfigChange(OLD, shrunk, { v4: pfx('198.18.100.0/24') }, BACKENDS).kind, 'move');
+  t.is(classifyConfigChange(OLD, shrunk, own, RUNS).kind, 'live', '198.18.1.0/24 still fits');
+  t.is(classifyConfigChange(OLD, shrunk, { v4: pfx('198.18.100.0/24') }, RUNS).kind, 'move');
 });
 
 test('IPv4 off is a move to an IPv6-only lease, IPv6 on a move that keeps the IPv4 half; a backend weft does not run is unusable', (t) => {
   const v6only = cfg('{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"2001:db8::/48","Backend":{"Type":"vxlan"}}');
-  t.like(classifyConfigChange(OLD, v6only, own, BACKENDS), { kind: 'move', why: 'the network has no IPv4 any more (this host holds 198.18.1.0/24)' });
+  t.like(classifyConfigChange(OLD, v6only, own, RUNS), { kind: 'move', why: 'the network has no IPv4 any more (this host holds 198.18.1.0/24)' });
   const dual = cfg('{"Network":"198.18.0.0/17","EnableIPv6":true,"IPv6Network":"2001:db8::/48","Backend":{"Type":"vxlan"}}');
-  t.like(classifyConfigChange(OLD, dual, own, BACKENDS), { kind: 'move', parts: ['ipv6'], why: 'the network now has IPv6 (2001:db8::/48): this host adds an IPv6 subnet and keeps the other' });
-  t.like(classifyConfigChange(dual, OLD, { v4: pfx('198.18.1.0/24'), v6: pfx('2001:db8:0:1::/64') }, BACKENDS), { kind: 'move', why: 'the network has no IPv6 any more (this host holds 2001:db8:0:1::/64)' });
-  t.like(classifyConfigChange(dual, dual, { v4: pfx('198.18.1.0/24'), v6: pfx('2001:db8:0:1::/64') }, BACKENDS), { kind: 'none' });
-  t.like(classifyConfigChange(OLD, net('198.18.0.0/17', '{"Type":"udp"}'), own, BACKENDS), { kind: 'unusable' });
+  t.like(classifyConfigChange(OLD, dual, own, RUNS), { kind: 'move', parts: ['ipv6'], why: 'the network now has IPv6 (2001:db8::/48): this host adds an IPv6 subnet and keeps the other' });
+  t.like(classifyConfigChange(dual, OLD, { v4: pfx('198.18.1.0/24'), v6: pfx('2001:db8:0:1::/64') }, RUNS), { kind: 'move', why: 'the network has no IPv6 any more (this host holds 2001:db8:0:1::/64)' });
+  t.like(classifyConfigChange(dual, dual, { v4: pfx('198.18.1.0/24'), v6: pfx('2001:db8:0:1::/64') }, RUNS), { kind: 'none' });
+  t.like(classifyConfigChange(OLD, net('198.18.0.0/17', '{"Type":"udp"}'), own, RUNS), { kind: 'unusable' });
 });
 
 test('retired devices: the old ones not wanted any more; a name wanted again is not retired', (t) => {
@@ -84,14 +86,14 @@ test('weft apply: effects per kind, outputs, Docker restart, hosts that move; we
     '/p/subnets/', '/p/owners/',
   );
   const storedText = '{"Network":"198.18.0.0/17","Backend":{"Type":"vxlan"}}';
-  const hostgw = planApply(storedText, net('198.18.0.0/17', '{"Type":"host-gw"}'), listed);
+  const hostgw = planApply(storedText, net('198.18.0.0/17', '{"Type":"host-gw"}'), listed, BACKENDS);
   t.is(hostgw.kind, 'write');
   if (hostgw.kind !== 'write') return;
   t.deepEqual(hostgw.stranded, ['198.18.3.0/24 (host 192.0.2.3) uses backend vxlan, not host-gw'], 'only the lease without an owner record (not weft\'s) is stranded');
   t.deepEqual(hostgw.effects?.parts, ['backend']);
   t.true(hostgw.effects?.dockerRestart);
   t.deepEqual(hostgw.effects?.moves, []);
-  const shrink = planApply(storedText, net('198.18.0.0/17', '{"Type":"vxlan"}', ',"SubnetMax":"198.18.50.0"'), listed);
+  const shrink = planApply(storedText, net('198.18.0.0/17', '{"Type":"vxlan"}', ',"SubnetMax":"198.18.50.0"'), listed, BACKENDS);
   if (shrink.kind !== 'write') { t.fail(); return; }
   t.deepEqual(shrink.effects?.moves, ['198.18.100.0-24: 198.18.100.0/24 no longer fits 198.18.0.0/17 /24']);
   t.is(shrink.stranded.length, 1, 'a move still needs --force, as today');
@@ -105,14 +107,14 @@ test('weft apply: effects per kind, outputs, Docker restart, hosts that move; we
   t.deepEqual(grow.outputs, ['FLANNEL_NETWORK (and the masquerade rules)']);
   t.false(grow.dockerRestart, 'the network is in subnet.env only');
   const l0 = listed[0];
-  if (l0) t.is(strandReason(l0, net('198.18.0.0/17', '{"Type":"vxlan","VNI":2}')), '198.18.1.0/24 (host 192.0.2.1) uses VNI 1, not 2', 'without the stored config nothing says the host follows');
+  if (l0) t.is(strandReason(l0, net('198.18.0.0/17', '{"Type":"vxlan","VNI":2}'), BACKENDS), '198.18.1.0/24 (host 192.0.2.1) uses VNI 1, not 2', 'without the stored config nothing says the host follows');
 });
 
 test('the fleet re-judged under a new config: a grown network admits a lease it rejected; a shrunk one drops a peer', (t) => {
   const kv = (key: string, value: string): KeyValue => ({ key, value, createRevision: '5', modRevision: '5', lease: '0' });
   const value = (n: number) => `{"PublicIP":"192.0.2.${n}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:00:00:00:00:0${n}"}}`;
   const entries = [kv('/p/subnets/198.18.2.0-24', value(2)), kv('/p/subnets/198.18.200.0-24', value(3))];
-  const fleet = new Fleet('/p/subnets/', OLD, own);
+  const fleet = new Fleet('/p/subnets/', OLD, BACKENDS, own);
   for (const e of entries) fleet.update(e.key, e);
   t.deepEqual([...fleet.peers.keys()], ['198.18.2.0-24']);
   t.is(fleet.quarantinedCount, 1);
@@ -130,7 +132,7 @@ const facts: HostFacts = { iface: 'eth0', ifaceIP: ip('192.0.2.1'), ifaceMTU: 15
 const underlay: ObservedRoute[] = [{ dst: pfx('192.0.2.0/24'), dev: 'eth0', proto: 'kernel', onlink: false, scopeLink: true }];
 const macOf = (n: number) => `0e:00:00:00:00:${n.toString(16).padStart(2, '0')}`;
 function peer(n: number, config: NetworkConfig, attrs: string): PeerLease {
-  const v = validatePeerLease(`198.18.${n}.0-24`, `{"PublicIP":"192.0.2.${n + 10}","PublicIPv6":null,${attrs}}`, config);
+  const v = validatePeerLease(`198.18.${n}.0-24`, `{"PublicIP":"192.0.2.${n + 10}","PublicIPv6":null,${attrs}}`, config, BACKENDS);
   if (!v.ok) throw new Error(v.reason);
   return v.lease;
 }

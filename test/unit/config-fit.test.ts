@@ -7,10 +7,11 @@ import type { ObservedRoute } from '../../src/core/datapath/datapath.js';
 import type { HostFacts } from '../../src/core/host/host-facts.js';
 import { decodeNetworkConfig } from '../../src/core/flannel/network-config.js';
 import { parseEnvFile } from '../../src/core/outputs/outputs.js';
+import { BACKENDS } from '../helpers/backends.js';
 
 const ip = (s: string) => { const a = parseIP(s); if (!a) throw new Error(s); return a; };
 const pfx = (s: string): Prefix => { const p = parsePrefix(s); if (!p) throw new Error(s); return p; };
-const cfg = (json: string) => checkNetworkConfig(decodeNetworkConfig(json));
+const cfg = (json: string) => checkNetworkConfig(decodeNetworkConfig(json, BACKENDS));
 const facts: HostFacts = { iface: 'eth0', ifaceIP: ip('192.0.2.1'), ifaceMTU: 1500, publicIP: ip('192.0.2.1'), why: 'test' };
 const route = (dst: string, dev: string, extra: Partial<ObservedRoute> = {}): ObservedRoute => ({ dst: pfx(dst), dev, proto: 'kernel', onlink: false, scopeLink: true, ...extra });
 /** A host on the LAN 192.0.2.0/24 (gateway .254), etcd on 203.0.113.10 behind it, a Docker bridge in its subnet. */

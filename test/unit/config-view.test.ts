@@ -3,8 +3,10 @@ import test from 'ava';
 import { derivedView, jsonCount, readStoredConfig, renderStoredConfig } from '../../src/core/config/config-view.js';
 import { checkNetworkConfig } from '../../src/core/flannel/config-check.js';
 import { decodeNetworkConfig } from '../../src/core/flannel/network-config.js';
+import { BACKENDS } from '../helpers/backends.js';
 
-const WEFT = ['vxlan', 'host-gw'];
+/** A weft with two backends (the registry's vxlan and host-gw). */
+const WEFT = new Map([...BACKENDS].filter(([type]) => ['vxlan', 'host-gw'].includes(type)));
 
 test('a minimal vxlan config gets every default: subnet length and range, VNI 1, port 8472, IPv6 off', (t) => {
   t.deepEqual(readStoredConfig('{"Network":"198.18.0.0/16","Backend":{"Type":"vxlan"}}', WEFT).report, {
@@ -64,7 +66,7 @@ test('IPv6 only: valid, the IPv4 fields null, the IPv6 ones with flannel\'s defa
 });
 
 test('weft validate --json derived: the IPv4 range as before, ipv6 only when on, capacity a string past 2^53 - 1', (t) => {
-  const c = (json: string) => checkNetworkConfig(decodeNetworkConfig(json));
+  const c = (json: string) => checkNetworkConfig(decodeNetworkConfig(json, BACKENDS));
   t.deepEqual(derivedView(c('{"Network":"198.18.0.0/16"}')), { subnetLen: 24, subnetMin: '198.18.1.0', subnetMax: '198.18.255.0', capacity: 255 });
   t.false('ipv6' in derivedView(c('{"Network":"198.18.0.0/16"}')), 'no ipv6 key while IPv6 is off');
   t.deepEqual(derivedView(c('{"Network":"198.18.0.0/16","EnableIPv6":true,"IPv6Network":"fd18::/48"}')), {
@@ -100,7 +102,7 @@ test('a hostile stored config: the error and type are capped for JSON, and escap
 test('the human summary: network and capacity, backend options, and whether the spec matches', (t) => {
   const text = '{"Network":"198.18.0.0/16","Backend":{"Type":"vxlan"}}';
   const s = readStoredConfig(text, WEFT);
-  const same = checkNetworkConfig(decodeNetworkConfig('{"Network":"198.18.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan","VNI":1,"Port":8472}}'));
+  const same = checkNetworkConfig(decodeNetworkConfig('{"Network":"198.18.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan","VNI":1,"Port":8472}}', BACKENDS));
   t.is(renderStoredConfig('/p/config', '3', text, s, { file: 'n.yaml', config: same }), [
     '/p/config: valid (revision 3)',
     '  network   198.18.0.0/16: /24 subnets from 198.18.1.0 to 198.18.255.0 (255 host subnets)',
@@ -111,6 +113,6 @@ test('the human summary: network and capacity, backend options, and whether the 
     `  ${text}`,
     '',
   ].join('\n'));
-  const other = checkNetworkConfig(decodeNetworkConfig('{"Network":"10.0.0.0/8","Backend":{"Type":"vxlan"}}'));
+  const other = checkNetworkConfig(decodeNetworkConfig('{"Network":"10.0.0.0/8","Backend":{"Type":"vxlan"}}', BACKENDS));
   t.regex(renderStoredConfig('/p/config', '3', text, s, { file: 'n.yaml', config: other }), /spec {6}differs from n\.yaml \(weft apply --dry-run shows how\)/);
 });

@@ -10,10 +10,11 @@ import { type Op, batches, plan, renderOp, stages } from '../../src/core/datapat
 import { hostGw } from '../../src/backends/host-gw.js';
 import type { BackendInput } from '../../src/backends/types.js';
 import { vxlan } from '../../src/backends/vxlan.js';
+import { BACKENDS } from '../helpers/backends.js';
 
 const ip = (s: string) => { const a = parseIPv4(s); if (!a) throw new Error(s); return a; };
 const pfx = (s: string): Prefix => { const p = parsePrefix(s); if (!p) throw new Error(s); return p; };
-const cfg = (backend: string) => checkNetworkConfig(decodeNetworkConfig(`{"Network":"198.18.0.0/16","Backend":${backend}}`));
+const cfg = (backend: string) => checkNetworkConfig(decodeNetworkConfig(`{"Network":"198.18.0.0/16","Backend":${backend}}`, BACKENDS));
 const VX = cfg('{"Type":"vxlan"}');
 const facts: HostFacts = { iface: 'eth0', ifaceIP: ip('192.0.2.1'), ifaceMTU: 1500, publicIP: ip('192.0.2.1'), why: 'test' };
 const underlay: ObservedRoute[] = [
@@ -24,7 +25,7 @@ const own = pfx('198.18.1.0/24');
 
 function vxPeer(n: number, opts: { mac?: string; vni?: number; pub?: string } = {}): PeerLease {
   const mac = opts.mac ?? `0e:00:00:00:00:${n.toString(16).padStart(2, '0')}`;
-  const v = validatePeerLease(`198.18.${n}.0-24`, `{"PublicIP":"${opts.pub ?? `192.0.2.${(n % 250) + 2}`}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":${opts.vni ?? 1},"VtepMAC":"${mac}"}}`, VX);
+  const v = validatePeerLease(`198.18.${n}.0-24`, `{"PublicIP":"${opts.pub ?? `192.0.2.${(n % 250) + 2}`}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":${opts.vni ?? 1},"VtepMAC":"${mac}"}}`, VX, BACKENDS);
   if (!v.ok) throw new Error(v.reason);
   return v.lease;
 }
@@ -69,13 +70,13 @@ test('a converged host plans nothing; foreign routes (docker0, kernel, default) 
   t.deepEqual(plan(d, converged(d), OWN), []);
 });
 
-const VX28 = checkNetworkConfig(decodeNetworkConfig('{"Network":"198.18.0.0/15","SubnetLen":28,"Backend":{"Type":"vxlan"}}'));
+const VX28 = checkNetworkConfig(decodeNetworkConfig('{"Network":"198.18.0.0/15","SubnetLen":28,"Backend":{"Type":"vxlan"}}', BACKENDS));
 /** Peer i of a large fleet: its own /28, MAC and public IP. */
 function bigPeer(i: number, mac?: string): PeerLease {
   const a = 0xc6120000 + (i + 1) * 16;
   const sub = [a >>> 24, (a >>> 16) & 255, (a >>> 8) & 255, a & 255].join('.');
   const m = mac ?? `0e:00:00:00:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
-  const v = validatePeerLease(`${sub}-28`, `{"PublicIP":"192.0.2.${(i % 250) + 2}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${m}"}}`, VX28);
+  const v = validatePeerLease(`${sub}-28`, `{"PublicIP":"192.0.2.${(i % 250) + 2}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${m}"}}`, VX28, BACKENDS);
   if (!v.ok) throw new Error(v.reason);
   return v.lease;
 }
@@ -131,7 +132,7 @@ test('device drift: a wrong MTU is set, an incompatible device is recreated with
 });
 
 test('vxlan skips and reports: another backend, another VNI, this host\'s public IP, a MAC used twice', (t) => {
-  const hg = validatePeerLease('198.18.20.0-24', '{"PublicIP":"192.0.2.20","PublicIPv6":null,"BackendType":"host-gw"}', VX);
+  const hg = validatePeerLease('198.18.20.0-24', '{"PublicIP":"192.0.2.20","PublicIPv6":null,"BackendType":"host-gw"}', VX, BACKENDS);
   if (!hg.ok) throw new Error(hg.reason);
   const d = vxlan.desired(input([hg.lease, vxPeer(21, { vni: 2 }), vxPeer(22, { pub: '192.0.2.1' }), vxPeer(23, { mac: '0e:00:00:00:00:aa' }), vxPeer(24, { mac: '0e:00:00:00:00:aa' })]));
   t.is(d.peersProgrammed, 1);
@@ -145,7 +146,7 @@ test('vxlan skips and reports: another backend, another VNI, this host\'s public
 
 test('vxlan programs a peer whose BackendData has no VNI, or a null one (flanneld never reads a peer\'s VNI)', (t) => {
   const peers = ['{"VtepMAC":"0e:00:00:00:00:31"}', '{"VNI":null,"VtepMAC":"0e:00:00:00:00:32"}'].map((data, i) => {
-    const v = validatePeerLease(`198.18.${31 + i}.0-24`, `{"PublicIP":"192.0.2.${31 + i}","PublicIPv6":null,"BackendType":"vxlan","BackendData":${data}}`, VX);
+    const v = validatePeerLease(`198.18.${31 + i}.0-24`, `{"PublicIP":"192.0.2.${31 + i}","PublicIPv6":null,"BackendType":"vxlan","BackendData":${data}}`, VX, BACKENDS);
     if (!v.ok) throw new Error(v.reason);
     return v.lease;
   });
@@ -172,12 +173,12 @@ test('vxlan MTU: underlay − 50, Backend.MTU as the underlay, host.mtu override
 
 test('host-gw: a route via the peer\'s public IP; a peer behind a router is skipped with the reason; NAT is refused', (t) => {
   const HG = cfg('{"Type":"host-gw"}');
-  const peer = (n: number, pub: string) => { const v = validatePeerLease(`198.18.${n}.0-24`, `{"PublicIP":"${pub}","PublicIPv6":null,"BackendType":"host-gw"}`, HG); if (!v.ok) throw new Error(v.reason); return v.lease; };
+  const peer = (n: number, pub: string) => { const v = validatePeerLease(`198.18.${n}.0-24`, `{"PublicIP":"${pub}","PublicIPv6":null,"BackendType":"host-gw"}`, HG, BACKENDS); if (!v.ok) throw new Error(v.reason); return v.lease; };
   const d = hostGw.desired({ ...input([peer(2, '192.0.2.2'), peer(3, '198.51.100.3')]), config: HG });
   t.deepEqual(lines(plan(d, { ...EMPTY, routes: underlay }, OWN)), ['ip route replace 198.18.2.0/24 via 192.0.2.2 dev eth0 proto 175']);
   t.deepEqual(d.skipped, [{ subnetKey: '198.18.3.0-24', reason: 'PublicIP 198.51.100.3 is not on eth0\'s L2 segment (reached via router 192.0.2.254); host-gw needs adjacent hosts, use vxlan' }]);
-  t.is(hostGw.refusal(facts), undefined);
-  t.is(hostGw.refusal({ ...facts, publicIP: ip('203.0.113.9') }), 'host-gw cannot run behind NAT: host.publicIP 203.0.113.9 differs from eth0\'s address 192.0.2.1');
+  t.is(hostGw.refusal(VX, facts), undefined);
+  t.is(hostGw.refusal(VX, { ...facts, publicIP: ip('203.0.113.9') }), 'host-gw cannot run behind NAT: host.publicIP 203.0.113.9 differs from eth0\'s address 192.0.2.1');
 });
 
 test('batches keep order and split by tool', (t) => {

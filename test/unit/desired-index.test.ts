@@ -18,6 +18,7 @@ import type { Backend } from '../../src/backends/types.js';
 import { hostGw } from '../../src/backends/host-gw.js';
 import { vxlan } from '../../src/backends/vxlan.js';
 import { rng } from '../helpers/rng.js';
+import { BACKENDS } from '../helpers/backends.js';
 
 const ip = (s: string) => { const a = parseIPv4(s); if (!a) throw new Error(s); return a; };
 const pfx = (s: string): Prefix => { const p = parsePrefix(s); if (!p) throw new Error(s); return p; };
@@ -34,7 +35,7 @@ function randomLease(r: (n: number) => number, config: ReturnType<typeof checkNe
   const mac = r(8) === 0 ? MAC : `0e:00:00:00:00:0${r(5)}`;
   const vni = r(8) === 0 ? 7 : 1;
   const data = backendType === 'vxlan' ? `{"VNI":${vni},"VtepMAC":"${mac}"}` : 'null';
-  const v = validatePeerLease(`198.18.${n}.0-24`, `{"PublicIP":"${pub}","BackendType":"${backendType}","BackendData":${data}}`, config, r(4) === 0 ? undefined : String(1 + r(20)));
+  const v = validatePeerLease(`198.18.${n}.0-24`, `{"PublicIP":"${pub}","BackendType":"${backendType}","BackendData":${data}}`, config, BACKENDS, r(4) === 0 ? undefined : String(1 + r(20)));
   return v.ok ? v.lease : undefined;
 }
 
@@ -51,7 +52,7 @@ for (const [name, backend, configText] of [
   ['host-gw', hostGw, '{"Network":"198.18.0.0/16","Backend":{"Type":"host-gw"}}'],
 ] as const) {
   test(`${name}: per-lease desired state and the touched-keys plan equal a full recompute and a full plan, over random changes and drift`, (t) => {
-    const config = checkNetworkConfig(decodeNetworkConfig(configText));
+    const config = checkNetworkConfig(decodeNetworkConfig(configText, BACKENDS));
     const b: Backend = backend;
     const type = b.type === 'host-gw' ? 'host-gw' : 'vxlan';
     for (let seed = 1; seed <= 20; seed++) {

@@ -8,10 +8,16 @@ import type { PeerObservation } from '../../src/core/doctor/doctor-observations.
 import type { StatusReport } from '../../src/core/health/health.js';
 import type { LeaseRow } from '../../src/core/fleet/lease-report.js';
 import { parseMatching, parseOffload, parsePing, parseRouteGet } from '../../src/adapters/probe.js';
+import { checkNetworkConfig } from '../../src/core/flannel/config-check.js';
+import { decodeNetworkConfig } from '../../src/core/flannel/network-config.js';
+import { vxlan } from '../../src/backends/vxlan.js';
+import { BACKENDS } from '../helpers/backends.js';
 
 const P = (s: string): Prefix => parsePrefix(s) as Prefix;
 const I = (s: string): IP => parseIPv4(s) as IP;
 const MAC2 = '0e:00:00:00:00:02';
+/** The network the observations are of: what its backend's doctor descriptor says (UDP 8472, 50 bytes). */
+const VXLAN_NET = checkNetworkConfig(decodeNetworkConfig('{"Network":"198.18.0.0/16","Backend":{"Type":"vxlan"}}', BACKENDS));
 
 const FILTER = `*filter
 :INPUT ACCEPT [0:0]
@@ -59,7 +65,7 @@ const peer: PeerObservation = {
 const healthy: DoctorObservations = {
   status: { kind: 'answered', url: 'http://127.0.0.1:9473/status', report },
   etcd: {
-    ok: true, backendType: 'vxlan', vxlanPort: 8472, network: P('198.18.0.0/16'),
+    ok: true, backendType: 'vxlan', doctor: vxlan.doctor(VXLAN_NET), network: P('198.18.0.0/16'),
     rows: [row('198.18.1.0/24', '192.0.2.1', '0e:00:00:00:00:01'), row('198.18.2.0/24', '192.0.2.2', MAC2)],
     own: { subnet: P('198.18.1.0/24'), publicIP: '192.0.2.1', ttlSeconds: 80000, how: 'its owner record' },
   },

@@ -15,10 +15,13 @@
 import test from 'ava';
 import { formatIP, formatPrefix } from '../../src/core/net/cidr.js';
 import { checkNetworkConfig, effectiveSettings } from '../../src/core/flannel/config-check.js';
-import { decodeLeaseAttrs, decodeVxlanData, parseSubnetKey } from '../../src/core/flannel/lease.js';
+import { decodeLeaseAttrs, parseSubnetKey } from '../../src/core/flannel/lease.js';
+import { decodeVxlanData } from '../../src/backends/vxlan-lease.js';
+import { wireguardOptions } from '../../src/backends/wireguard-options.js';
 import { ConfigError, decodeNetworkConfig } from '../../src/core/flannel/network-config.js';
 import { storedText } from '../../src/core/flannel/go-text.js';
 import { backendFor } from '../../src/backends/index.js';
+import { BACKENDS } from '../helpers/backends.js';
 
 type Stage = 'config' | 'backend' | 'key' | 'lease' | 'vxlan';
 type Outcome = { readonly ok: true; readonly values: Readonly<Record<string, string>> } | { readonly ok: false; readonly reason: string };
@@ -39,8 +42,8 @@ interface Case {
 
 const configOutcome = (text: string): Outcome => {
   try {
-    const c = checkNetworkConfig(decodeNetworkConfig(text));
-    return { ok: true, values: { ...Object.fromEntries(effectiveSettings(c)), ...(c.backend.wireguard?.psk !== undefined ? { psk: c.backend.wireguard.psk } : {}) } };
+    const c = checkNetworkConfig(decodeNetworkConfig(text, BACKENDS));
+    return { ok: true, values: { ...Object.fromEntries(effectiveSettings(c)), ...(wireguardOptions(c).psk !== undefined ? { psk: wireguardOptions(c).psk } : {}) } };
   } catch (e) {
     if (e instanceof ConfigError) return { ok: false, reason: e.message };
     throw e;

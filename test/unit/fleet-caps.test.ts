@@ -5,6 +5,7 @@ import test from 'ava';
 import { Fleet } from '../../src/core/fleet/fleet.js';
 import type { KeyValue } from '../../src/core/fleet/store.js';
 import { config, vxlanValue } from '../helpers/fleet.js';
+import { BACKENDS } from '../helpers/backends.js';
 
 const S = '/p/subnets/';
 const CFG = config('{"Network":"198.18.0.0/16","Backend":{"Type":"vxlan"}}');
@@ -13,7 +14,7 @@ const entry = (i: number, createRevision: number): KeyValue => ({ key: `${S}198.
 const programmed = (f: Fleet): string[] => [...f.peers.keys()].sort();
 
 test('at most maxPeers are programmed, the oldest; a younger lease waits, counted', (t) => {
-  const f = new Fleet(S, CFG, undefined, 2);
+  const f = new Fleet(S, CFG, BACKENDS, undefined, 2);
   t.is(f.update(entry(1, 10).key, entry(1, 10))?.kind, 'peer');
   t.is(f.update(entry(2, 11).key, entry(2, 11))?.kind, 'peer');
   t.deepEqual(f.update(entry(3, 12).key, entry(3, 12)), { kind: 'waiting', subnetKey: '198.18.3.0-24' });
@@ -22,7 +23,7 @@ test('at most maxPeers are programmed, the oldest; a younger lease waits, counte
 });
 
 test('an older lease seen later (a re-list in another order) takes the youngest peer\'s place; the change names both', (t) => {
-  const f = new Fleet(S, CFG, undefined, 2);
+  const f = new Fleet(S, CFG, BACKENDS, undefined, 2);
   f.update(entry(2, 11).key, entry(2, 11));
   f.update(entry(3, 12).key, entry(3, 12));
   const c = f.update(entry(1, 10).key, entry(1, 10));
@@ -31,7 +32,7 @@ test('an older lease seen later (a re-list in another order) takes the youngest 
 });
 
 test('a writer flooding valid-looking leases never displaces the fleet; a peer leaving frees its slot for the oldest waiting lease', (t) => {
-  const f = new Fleet(S, CFG, undefined, 3);
+  const f = new Fleet(S, CFG, BACKENDS, undefined, 3);
   for (const i of [1, 2, 3]) f.update(entry(i, i).key, entry(i, i));
   for (let i = 10; i < 60; i++) t.is(f.update(entry(i, 100 + i).key, entry(i, 100 + i))?.kind, 'waiting');
   t.deepEqual(programmed(f), ['198.18.1.0-24', '198.18.2.0-24', '198.18.3.0-24']);
@@ -42,7 +43,7 @@ test('a writer flooding valid-looking leases never displaces the fleet; a peer l
 });
 
 test('an entry not read for its size is quarantined with a reason that names the size, and a peer keeps its last good lease', (t) => {
-  const f = new Fleet(S, CFG);
+  const f = new Fleet(S, CFG, BACKENDS);
   const good = entry(1, 10);
   f.update(good.key, good);
   const big: KeyValue = { ...good, value: '', modRevision: '20', oversize: { part: 'value', bytes: 1_400_000, limitBytes: 4096 } };

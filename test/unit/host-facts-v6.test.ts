@@ -10,6 +10,7 @@ import { decodeNetworkConfig } from '../../src/core/flannel/network-config.js';
 import { DEFAULTS } from '../../src/core/spec/spec.js';
 import { parseLinks } from '../../src/adapters/iproute2.js';
 import { parseRoutes } from '../../src/adapters/iproute2.js';
+import { BACKENDS } from '../helpers/backends.js';
 
 const ip = (s: string): IP => { const a = parseIP(s); if (!a) throw new Error(s); return a; };
 const pfx = (s: string): Prefix => { const p = parsePrefix(s); if (!p) throw new Error(s); return p; };
@@ -77,9 +78,9 @@ test('interface choice with IPv6: dual-stack facts, the IPv6 default route on an
   t.throws(() => choose({}, [weftDefault]), { message: /no interface found/ }, 'weft\'s own routes never choose the interface');
 });
 
-const V4 = checkNetworkConfig(decodeNetworkConfig('{"Network":"198.18.0.0/16","Backend":{"Type":"vxlan"}}'));
-const DUAL = checkNetworkConfig(decodeNetworkConfig('{"Network":"198.18.0.0/16","EnableIPv6":true,"IPv6Network":"fd18::/48","Backend":{"Type":"vxlan"}}'));
-const V6 = checkNetworkConfig(decodeNetworkConfig('{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd18::/48","Backend":{"Type":"vxlan"}}'));
+const V4 = checkNetworkConfig(decodeNetworkConfig('{"Network":"198.18.0.0/16","Backend":{"Type":"vxlan"}}', BACKENDS));
+const DUAL = checkNetworkConfig(decodeNetworkConfig('{"Network":"198.18.0.0/16","EnableIPv6":true,"IPv6Network":"fd18::/48","Backend":{"Type":"vxlan"}}', BACKENDS));
+const V6 = checkNetworkConfig(decodeNetworkConfig('{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd18::/48","Backend":{"Type":"vxlan"}}', BACKENDS));
 
 test('familyRefusal: a host serves the families it has addresses for, and says why not otherwise', (t) => {
   const dual = choose({ interface: 'ens3' }, []);

@@ -12,6 +12,8 @@ import type { KeyValue } from '../../src/core/fleet/store.js';
 import { hostGw } from '../../src/backends/host-gw.js';
 import { vxlan } from '../../src/backends/vxlan.js';
 import { config } from '../helpers/fleet.js';
+import { BACKENDS } from '../helpers/backends.js';
+import { vxlanDataOf, vxlanDataV6Of } from '../../src/backends/vxlan-lease.js';
 
 const ipOf = (s: string): IP => { const a = parseIP(s); if (!a) throw new Error(s); return a; };
 const pfx = (s: string): Prefix => { const p = parsePrefix(s); if (!p) throw new Error(s); return p; };
@@ -77,17 +79,17 @@ test('each family is allocated against every key\'s half of that family, whateve
 });
 
 test('a peer\'s halves are judged on their own: a v4-only host ignores the IPv6 half without error', (t) => {
-  const v = validatePeerLease('198.18.5.0-24&fd18:0:0:5::-64', dualValue(5), V4);
+  const v = validatePeerLease('198.18.5.0-24&fd18:0:0:5::-64', dualValue(5), V4, BACKENDS);
   t.true(v.ok);
   if (!v.ok) return;
   t.is(formatPrefix(v.lease.subnet!), '198.18.5.0/24');
   t.is(v.lease.subnetV6, undefined);
-  t.is(v.lease.vxlan?.vtepMAC, '0e:00:00:00:04:05');
+  t.is(vxlanDataOf(v.lease)?.vtepMAC, '0e:00:00:00:04:05');
   t.regex(v.lease.ignored ?? '', /IPv6 half fd18:0:0:5::\/64 ignored: this network has no IPv6/);
-  const d = validatePeerLease('198.18.5.0-24&fd18:0:0:5::-64', dualValue(5), DUAL);
-  t.true(d.ok && d.lease.subnetV6 !== undefined && d.lease.vxlanV6?.vtepMAC === '0e:00:00:00:06:05' && d.lease.ignored === undefined);
+  const d = validatePeerLease('198.18.5.0-24&fd18:0:0:5::-64', dualValue(5), DUAL, BACKENDS);
+  t.true(d.ok && d.lease.subnetV6 !== undefined && vxlanDataV6Of(d.lease)?.vtepMAC === '0e:00:00:00:06:05' && d.lease.ignored === undefined);
   // A v4-only peer in a dual-stack network (a host not restarted yet): its IPv4 half only.
-  const old = validatePeerLease('198.18.6.0-24', '{"PublicIP":"192.0.2.6","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:00:00:00:04:06"}}', DUAL);
+  const old = validatePeerLease('198.18.6.0-24', '{"PublicIP":"192.0.2.6","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:00:00:00:04:06"}}', DUAL, BACKENDS);
   t.true(old.ok && old.lease.subnetV6 === undefined && old.lease.subnet !== undefined);
 });
 
@@ -101,7 +103,7 @@ test('a bad IPv6 half (link-local PublicIPv6, no BackendV6Data, outside the netw
     ['198.18.5.0-24&fd18:0:0:5::-64', dualValue(5).replace('fd00:2::5', 'fd18:0:0:9::1'), /inside the overlay/],
   ];
   for (const [key, value, why] of cases) {
-    const v = validatePeerLease(key, value, DUAL);
+    const v = validatePeerLease(key, value, DUAL, BACKENDS);
     t.true(v.ok, key);
     if (!v.ok) continue;
     t.truthy(v.lease.subnet, 'the IPv4 half stands');
@@ -109,13 +111,13 @@ test('a bad IPv6 half (link-local PublicIPv6, no BackendV6Data, outside the netw
     t.regex(v.lease.ignored ?? '', why);
   }
   // An IPv6-only lease with a bad IPv6 half is no peer at all.
-  const bad = validatePeerLease('0.0.0.0-0&fd18:0:0:5::-64', '{"PublicIP":"0.0.0.0","PublicIPv6":"fe80::1","BackendType":"vxlan","BackendV6Data":{"VNI":1,"VtepMAC":"0e:00:00:00:06:05"}}', V6ONLY);
+  const bad = validatePeerLease('0.0.0.0-0&fd18:0:0:5::-64', '{"PublicIP":"0.0.0.0","PublicIPv6":"fe80::1","BackendType":"vxlan","BackendV6Data":{"VNI":1,"VtepMAC":"0e:00:00:00:06:05"}}', V6ONLY, BACKENDS);
   t.like(bad, { ok: false });
-  t.like(validatePeerLease('0.0.0.0-0&fd18:0:0:5::-64', dualValue(5), V4), { ok: false, reason: 'IPv6-only lease in an IPv4 network' });
+  t.like(validatePeerLease('0.0.0.0-0&fd18:0:0:5::-64', dualValue(5), V4, BACKENDS), { ok: false, reason: 'IPv6-only lease in an IPv4 network' });
 });
 
 test('fleet: a lease claiming this host\'s IPv6 subnet from another key is quarantined, not a peer', (t) => {
-  const f = new Fleet(S, DUAL, { v4: pfx('198.18.1.0/24'), v6: pfx('fd18:0:0:1::/64') });
+  const f = new Fleet(S, DUAL, BACKENDS, { v4: pfx('198.18.1.0/24'), v6: pfx('fd18:0:0:1::/64') });
   t.is(f.update(`${S}198.18.1.0-24&fd18:0:0:1::-64`, kv(`${S}198.18.1.0-24&fd18:0:0:1::-64`, dualValue(1))), undefined, 'our own lease');
   t.like(f.update(`${S}198.18.9.0-24&fd18:0:0:1::-64`, kv(`${S}198.18.9.0-24&fd18:0:0:1::-64`, dualValue(9))), { kind: 'quarantined', entry: { reason: "lease claims this host's own subnet" } });
   t.like(f.update(`${S}198.18.2.0-24&fd18:0:0:2::-64`, kv(`${S}198.18.2.0-24&fd18:0:0:2::-64`, dualValue(2))), { kind: 'peer' });
@@ -127,7 +129,7 @@ const underlay: ObservedRoute[] = [
   { dst: pfx('fd00:2::/64'), dev: 'eth0', proto: 'kernel', onlink: false, scopeLink: false },
 ];
 const peer = (n: number, cfg = DUAL, value = dualValue(n)): PeerLease => {
-  const v = validatePeerLease(`198.18.${n}.0-24&fd18:0:0:${n}::-64`, value, cfg);
+  const v = validatePeerLease(`198.18.${n}.0-24&fd18:0:0:${n}::-64`, value, cfg, BACKENDS);
   if (!v.ok) throw new Error(v.reason);
   return v.lease;
 };
@@ -164,7 +166,7 @@ test('vxlan: one MAC, one VTEP across both families; a v4-only host programs no 
 });
 
 test('IPv6-only vxlan: only flannel-v6.1, no IPv4 device or address', (t) => {
-  const p = validatePeerLease('0.0.0.0-0&fd18:0:0:2::-64', '{"PublicIP":"0.0.0.0","PublicIPv6":"fd00:2::2","BackendType":"vxlan","BackendV6Data":{"VNI":1,"VtepMAC":"0e:00:00:00:06:02"}}', V6ONLY);
+  const p = validatePeerLease('0.0.0.0-0&fd18:0:0:2::-64', '{"PublicIP":"0.0.0.0","PublicIPv6":"fd00:2::2","BackendType":"vxlan","BackendV6Data":{"VNI":1,"VtepMAC":"0e:00:00:00:06:02"}}', V6ONLY, BACKENDS);
   if (!p.ok) { t.fail(p.reason); return; }
   const f6: HostFacts = { ...facts, ifaceIP: ipOf('0.0.0.0'), publicIP: ipOf('0.0.0.0') };
   const d = vxlan.desired({ config: V6ONLY, own: { v6: OWN.v6 }, facts: f6, routes: underlay, peers: [p.lease], mtu: 1450, vtepMAC: '0e:11:11:11:11:11', vtepMACv6: '0e:66:66:66:66:66' });
@@ -186,7 +188,7 @@ test('lease values in flanneld\'s dual-stack format, byte for byte', (t) => {
 test('host-gw over IPv6: v6subnet via PublicIPv6 dev eth0 for adjacent peers; a routed one is skipped', (t) => {
   const HG = config('{"Network":"198.18.0.0/16","EnableIPv6":true,"IPv6Network":"fd18::/48","Backend":{"Type":"host-gw"}}');
   const hg = (n: number, pub6: string) => {
-    const v = validatePeerLease(`198.18.${n}.0-24&fd18:0:0:${n}::-64`, `{"PublicIP":"192.0.2.${n}","PublicIPv6":"${pub6}","BackendType":"host-gw"}`, HG);
+    const v = validatePeerLease(`198.18.${n}.0-24&fd18:0:0:${n}::-64`, `{"PublicIP":"192.0.2.${n}","PublicIPv6":"${pub6}","BackendType":"host-gw"}`, HG, BACKENDS);
     if (!v.ok) throw new Error(v.reason);
     return v.lease;
   };
@@ -209,7 +211,7 @@ test('a key whose IPv6 half covers the whole space (0.0.0.0-0&::-0) makes alloca
 
 test('one subnet in two keys (S-24 and S-24&V-64): the older lease keeps the route, the newer is skipped (vxlan and host-gw)', (t) => {
   const older = { ...peer(2), createRevision: '10' };
-  const v = validatePeerLease('198.18.2.0-24', '{"PublicIP":"192.0.2.99","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:00:00:00:04:99"}}', DUAL);
+  const v = validatePeerLease('198.18.2.0-24', '{"PublicIP":"192.0.2.99","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:00:00:00:04:99"}}', DUAL, BACKENDS);
   if (!v.ok) { t.fail(v.reason); return; }
   const newer = { ...v.lease, createRevision: '20' };
   for (const order of [[older, newer], [newer, older]]) {
@@ -220,7 +222,7 @@ test('one subnet in two keys (S-24 and S-24&V-64): the older lease keeps the rou
     t.true(d.skipped.some((s) => s.subnetKey === '198.18.2.0-24' && /also claimed by the older lease 198\.18\.2\.0-24&fd18:0:0:2::-64/.test(s.reason)));
   }
   const HG = config('{"Network":"198.18.0.0/16","EnableIPv6":true,"IPv6Network":"fd18::/48","Backend":{"Type":"host-gw"}}');
-  const hg = (key: string, pub: string, rev: string) => { const x = validatePeerLease(key, `{"PublicIP":"${pub}","PublicIPv6":null,"BackendType":"host-gw"}`, HG); if (!x.ok) throw new Error(x.reason); return { ...x.lease, createRevision: rev }; };
+  const hg = (key: string, pub: string, rev: string) => { const x = validatePeerLease(key, `{"PublicIP":"${pub}","PublicIPv6":null,"BackendType":"host-gw"}`, HG, BACKENDS); if (!x.ok) throw new Error(x.reason); return { ...x.lease, createRevision: rev }; };
   const d = hostGw.desired({ config: HG, own: OWN, facts, routes: underlay, peers: [hg('198.18.3.0-24', '192.0.2.77', '20'), hg('198.18.3.0-24&fd18:0:0:3::-64', '192.0.2.3', '10')], mtu: 1500, vtepMAC: '' });
   t.like(d.routes.get('198.18.3.0/24'), { via: ipOf('192.0.2.3') });
   // An IPv6 half without a PublicIPv6 (validation drops such a half; a lease built by hand): skipped for that, and it claims nothing.

@@ -6,14 +6,15 @@ import { type NetworkConfig, checkNetworkConfig } from '../../src/core/flannel/c
 import { type LeaseRow, leaseRow, leaseRows, renderLeaseTable } from '../../src/core/fleet/lease-report.js';
 import { decodeNetworkConfig } from '../../src/core/flannel/network-config.js';
 import type { KeyValue } from '../../src/core/fleet/store.js';
+import { BACKENDS } from '../helpers/backends.js';
 
-const cfg = (json: string): NetworkConfig => checkNetworkConfig(decodeNetworkConfig(json));
+const cfg = (json: string): NetworkConfig => checkNetworkConfig(decodeNetworkConfig(json, BACKENDS));
 const V4 = cfg('{"Network":"198.18.0.0/16","Backend":{"Type":"vxlan","VNI":1}}');
 const DUAL = cfg('{"Network":"198.18.0.0/16","EnableIPv6":true,"IPv6Network":"fd18::/48","Backend":{"Type":"vxlan","VNI":1}}');
 const V6 = cfg('{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd18::/48","Backend":{"Type":"vxlan"}}');
 const NOW = Date.parse('2030-01-01T00:00:00Z');
 const kv = (subnetKey: string, value: string, createRevision = '5'): KeyValue => ({ key: `/p/subnets/${subnetKey}`, value, lease: '7', modRevision: createRevision, createRevision });
-const row = (subnetKey: string, value: string, config = DUAL): LeaseRow => leaseRow(subnetKey, kv(subnetKey, value), config, 600, undefined, NOW);
+const row = (subnetKey: string, value: string, config = DUAL): LeaseRow => leaseRow(subnetKey, kv(subnetKey, value), config, 600, undefined, NOW, BACKENDS);
 
 /** flanneld's dual-stack vxlan value (flannel-ipv6-wireguard.md §1.5), with overrides. */
 const dual = (n: number, o: Record<string, unknown> = {}) => JSON.stringify({
@@ -108,7 +109,7 @@ test('one VTEP MAC, one VTEP, across both halves (backends/vxlan.ts): the oldest
     entry('0.0.0.0-0&fd18:0:0:7::-64', v6only(7, { BackendV6Data: { VNI: 1, VtepMAC: '02:00:00:00:66:01' } }), '95'),
     // Its IPv4 MAC is a copy, its IPv6 MAC its own: the IPv6 half is still programmed.
     entry('198.18.8.0-24&fd18:0:0:8::-64', dual(8, { BackendData: { VNI: 1, VtepMAC: '02:00:00:00:00:01' } }), '96'),
-  ], DUAL, NOW);
+  ], DUAL, NOW, BACKENDS);
   const used = 'is already used by the older lease 198.18.1.0/24 (created at etcd revision 12); a copy never wins';
   t.like(rows[1], { status: 'ok', malformed: null });
   t.like(rows[0], { status: 'ok', vtepMACv6: '02:00:00:00:66:01', malformed: `IPv6 half not programmed: VtepMAC 02:00:00:00:66:01 ${used}` });

@@ -5,13 +5,14 @@ import { checkNetworkConfig } from '../../src/core/flannel/config-check.js';
 import { type LeaseRow, leaseRow, leaseRows, renderLeaseTable } from '../../src/core/fleet/lease-report.js';
 import { decodeNetworkConfig } from '../../src/core/flannel/network-config.js';
 import type { KeyValue } from '../../src/core/fleet/store.js';
+import { BACKENDS } from '../helpers/backends.js';
 
 const NOW = Date.parse('2030-01-01T00:00:00Z');
-const vxlanNet = checkNetworkConfig(decodeNetworkConfig('{"Network":"198.18.0.0/16","Backend":{"Type":"vxlan","VNI":1}}'));
+const vxlanNet = checkNetworkConfig(decodeNetworkConfig('{"Network":"198.18.0.0/16","Backend":{"Type":"vxlan","VNI":1}}', BACKENDS));
 const kv = (subnetKey: string, value: string): KeyValue => ({ key: `/p/subnets/${subnetKey}`, value, lease: '7', modRevision: '5', createRevision: '5' });
 const vx = (ip: string, mac: string, vni = 1, type = 'vxlan') => JSON.stringify({ PublicIP: ip, PublicIPv6: null, BackendType: type, BackendData: { VNI: vni, VtepMAC: mac } });
 const row = (subnetKey: string, value: string, config = vxlanNet, owner?: { hostID: string; hostname: string; publicIP: string }): LeaseRow =>
-  leaseRow(subnetKey, kv(subnetKey, value), config, 600, owner, NOW);
+  leaseRow(subnetKey, kv(subnetKey, value), config, 600, owner, NOW, BACKENDS);
 
 test('an ok vxlan lease: every field, its VNI, status ok, malformed null', (t) => {
   t.deepEqual(row('198.18.3.0-24', vx('192.0.2.3', '02:00:00:00:00:03'), vxlanNet, { hostID: 'id3', hostname: 'web-3', publicIP: '192.0.2.3' }), {
@@ -21,7 +22,7 @@ test('an ok vxlan lease: every field, its VNI, status ok, malformed null', (t) =
 });
 
 test('a host-gw lease in a host-gw network has no VNI', (t) => {
-  const hostgw = checkNetworkConfig(decodeNetworkConfig('{"Network":"198.18.0.0/16","Backend":{"Type":"host-gw"}}'));
+  const hostgw = checkNetworkConfig(decodeNetworkConfig('{"Network":"198.18.0.0/16","Backend":{"Type":"host-gw"}}', BACKENDS));
   t.like(row('198.18.4.0-24', '{"PublicIP":"192.0.2.4","PublicIPv6":null,"BackendType":"host-gw"}', hostgw), { status: 'ok', backendType: 'host-gw', vni: null, vtepMAC: null, malformed: null });
 });
 
@@ -66,7 +67,7 @@ test('two leases with one VTEP MAC: the older (create revision) is programmed, t
     { subnetKey: '198.18.0.0-24', kv: kv('198.18.0.0-24', vx('192.0.2.66', '02:00:00:00:00:21'), '90'), ttlSeconds: 600, owner: undefined },
     { subnetKey: '198.18.21.0-24', kv: kv('198.18.21.0-24', vx('192.0.2.21', '02:00:00:00:00:21'), '12'), ttlSeconds: 600, owner: undefined },
   ];
-  const rows = leaseRows(entries, vxlanNet, 0);
+  const rows = leaseRows(entries, vxlanNet, 0, BACKENDS);
   t.like(rows[1], { status: 'ok', malformed: null });
   t.like(rows[0], { status: 'quarantined', publicIP: '192.0.2.66' });
   t.regex(rows[0]?.malformed ?? '', /VtepMAC 02:00:00:00:00:21 is already used by the older lease 198\.18\.21\.0\/24 \(created at etcd revision 12\)/);
@@ -88,7 +89,7 @@ test('the table groups programmed, STRANDED (with the fix) and QUARANTINED', (t)
 
 test('a BackendType with a newline, a fake row and ANSI escapes adds no row and no terminal control to the table', (t) => {
   const fake = '\n198.18.9.0/24  6.6.6.6  vxlan  02:66:66:66:66:66  600s  trusted-host\x1b[2K\x1b[1A\u202e';
-  const hostgw = checkNetworkConfig(decodeNetworkConfig('{"Network":"198.18.0.0/16","Backend":{"Type":"host-gw"}}'));
+  const hostgw = checkNetworkConfig(decodeNetworkConfig('{"Network":"198.18.0.0/16","Backend":{"Type":"host-gw"}}', BACKENDS));
   const rows = [
     row('198.18.3.0-24', JSON.stringify({ PublicIP: '192.0.2.3', PublicIPv6: null, BackendType: 'host-gw' }), hostgw),
     row('198.18.5.0-24', JSON.stringify({ PublicIP: '192.0.2.5', PublicIPv6: null, BackendType: fake }), hostgw, { hostID: 'x', hostname: 'evil\r\x1b[31mhost', publicIP: '' }),

@@ -2,10 +2,12 @@ import test from 'ava';
 import fc from 'fast-check';
 import { formatPrefix, ip, maskPrefix, parseIPv4, parsePrefix, prefix } from '../../src/core/net/cidr.js';
 import { checkNetworkConfig } from '../../src/core/flannel/config-check.js';
-import { decodeLeaseAttrs, decodeVxlanData, encodeLeaseAttrs, encodeVxlanData, formatSubnetKey, parseSubnetKey, vxlanLeaseAttrs } from '../../src/core/flannel/lease.js';
+import { decodeLeaseAttrs, encodeLeaseAttrs, formatSubnetKey, parseSubnetKey } from '../../src/core/flannel/lease.js';
+import { decodeVxlanData, encodeVxlanData, vxlanDataOf, vxlanLeaseAttrs } from '../../src/backends/vxlan-lease.js';
 import { isUsableVtepMAC, localUnicastMAC, normalizeEthernetMAC, parseMAC } from '../../src/core/net/mac.js';
 import { decodeNetworkConfig } from '../../src/core/flannel/network-config.js';
 import { validatePeerLease } from '../../src/core/flannel/peer-lease.js';
+import { BACKENDS } from '../helpers/backends.js';
 
 test('§1.2 key vectors: valid keys parse and format back to the same text', (t) => {
   const k = parseSubnetKey('10.12.13.0-24');
@@ -100,11 +102,11 @@ test('§2.5 NewHardwareAddr: locally administered unicast', (t) => {
 });
 
 test('peer validation rejects what could hijack traffic or choke flanneld', (t) => {
-  const config = checkNetworkConfig(decodeNetworkConfig('{"Network":"198.18.0.0/16","Backend":{"Type":"vxlan"}}'));
+  const config = checkNetworkConfig(decodeNetworkConfig('{"Network":"198.18.0.0/16","Backend":{"Type":"vxlan"}}', BACKENDS));
   const good = '{"PublicIP":"192.0.2.2","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"02:aa:bb:cc:dd:ee"}}';
-  const v = validatePeerLease('198.18.5.0-24', good, config);
+  const v = validatePeerLease('198.18.5.0-24', good, config, BACKENDS);
   t.true(v.ok);
-  if (v.ok) t.is(v.lease.vxlan?.vtepMAC, '02:aa:bb:cc:dd:ee');
+  if (v.ok) t.is(vxlanDataOf(v.lease)?.vtepMAC, '02:aa:bb:cc:dd:ee');
   const cases: [string, string, RegExp][] = [
     ['garbage', good, /not a flannel subnet key/],
     ['198.18.5.7-24', good, /not aligned/],
@@ -117,18 +119,18 @@ test('peer validation rejects what could hijack traffic or choke flanneld', (t) 
     ['0.0.0.0-0&fc00::-64', good, /IPv6-only/],
   ];
   for (const [key, value, reason] of cases) {
-    const r = validatePeerLease(key, value, config);
+    const r = validatePeerLease(key, value, config, BACKENDS);
     t.false(r.ok, key);
     if (!r.ok) t.regex(r.reason, reason, `${key} ${value}`);
   }
-  const odd = validatePeerLease('198.18.05.0-24', good, config);
+  const odd = validatePeerLease('198.18.05.0-24', good, config, BACKENDS);
   t.like(odd, { ok: false, reason: 'key "198.18.05.0-24" is not a flannel subnet key' }, 'ParseIP refuses leading zeros');
-  const x = validatePeerLease('x198.18.5.0-024', good, config);
+  const x = validatePeerLease('x198.18.5.0-024', good, config, BACKENDS);
   t.like(x, { ok: false, reason: 'key "x198.18.5.0-024" is not in canonical form (flanneld reads it as 198.18.5.0/24; weft writes 198.18.5.0-24)' });
   if (!x.ok) t.is(x.subnet && formatPrefix(x.subnet), '198.18.5.0/24', 'a key weft will not program still names the subnet flanneld reads');
-  const bad = validatePeerLease('198.18.9.0-24', 'nope', config);
+  const bad = validatePeerLease('198.18.9.0-24', 'nope', config, BACKENDS);
   t.false(bad.ok);
   if (!bad.ok) t.is(bad.subnet && formatPrefix(bad.subnet), '198.18.9.0/24', 'a rejected lease still names its subnet so it counts as taken');
-  t.true(validatePeerLease('198.18.6.0-24', '{"PublicIP":"192.0.2.3","PublicIPv6":null,"BackendType":"host-gw"}', config).ok);
+  t.true(validatePeerLease('198.18.6.0-24', '{"PublicIP":"192.0.2.3","PublicIPv6":null,"BackendType":"host-gw"}', config, BACKENDS).ok);
   t.is(parsePrefix('198.18.6.0/24')?.len, 24);
 });

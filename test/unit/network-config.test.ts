@@ -4,8 +4,10 @@ import { formatIP, formatPrefix } from '../../src/core/net/cidr.js';
 import { capacityOf, checkNetworkConfig, diffConfigs } from '../../src/core/flannel/config-check.js';
 import { ConfigError, decodeNetworkConfig, encodeNetworkConfig } from '../../src/core/flannel/network-config.js';
 import { backendFor } from '../../src/backends/index.js';
+import { BACKENDS } from '../helpers/backends.js';
+import { vxlanOptions } from '../../src/backends/vxlan-options.js';
 
-const check = (json: string) => checkNetworkConfig(decodeNetworkConfig(json));
+const check = (json: string) => checkNetworkConfig(decodeNetworkConfig(json, BACKENDS));
 
 test('§2.3: parse + check of {"network": "10.3.0.0/16"}', (t) => {
   const c = check('{ "network": "10.3.0.0/16" }');
@@ -26,12 +28,12 @@ test('§2.3: IPv6-only parse + check', (t) => {
 });
 
 test('§2.3: parse-only keeps values as given', (t) => {
-  const r = decodeNetworkConfig('{ "Network": "10.3.0.0/16", "SubnetMin": "10.3.5.0", "SubnetMax": "10.3.8.0", "SubnetLen": 28 }');
+  const r = decodeNetworkConfig('{ "Network": "10.3.0.0/16", "SubnetMin": "10.3.5.0", "SubnetMax": "10.3.8.0", "SubnetLen": 28 }', BACKENDS);
   t.is(formatPrefix(r.network!), '10.3.0.0/16');
   t.is(formatIP(r.subnetMin!), '10.3.5.0');
   t.is(formatIP(r.subnetMax!), '10.3.8.0');
   t.is(r.subnetLen, 28);
-  const r6 = decodeNetworkConfig('{ "EnableIPv6": true, "IPv6Network": "fc00::/48", "IPv6SubnetMin": "fc00:0:0:1::", "IPv6SubnetMax": "fc00:0:0:f::", "IPv6SubnetLen": 124, "enableIPv4": false }');
+  const r6 = decodeNetworkConfig('{ "EnableIPv6": true, "IPv6Network": "fc00::/48", "IPv6SubnetMin": "fc00:0:0:1::", "IPv6SubnetMax": "fc00:0:0:f::", "IPv6SubnetLen": 124, "enableIPv4": false }', BACKENDS);
   t.is(formatPrefix(r6.ipv6Network!), 'fc00::/48');
   t.is(formatIP(r6.ipv6SubnetMin!), 'fc00:0:0:1::');
   t.is(formatIP(r6.ipv6SubnetMax!), 'fc00:0:0:f::');
@@ -99,24 +101,24 @@ test('SubnetMin above SubnetMax is refused in both families (flanneld forgets it
 });
 
 test('decoding follows Go: case-insensitive keys, last duplicate wins, Network masked, unset zero values', (t) => {
-  const r = decodeNetworkConfig('{"network":"10.3.5.7/16","NETWORK":"10.9.5.7/16","SubnetMin":"0.0.0.0"}');
+  const r = decodeNetworkConfig('{"network":"10.3.5.7/16","NETWORK":"10.9.5.7/16","SubnetMin":"0.0.0.0"}', BACKENDS);
   t.is(formatPrefix(r.network!), '10.9.0.0/16');
   t.is(r.subnetMin, undefined);
-  t.is(decodeNetworkConfig('{"Network":"10.0.0.0/8","Backend":{"type":"VXLAN"}}').backend.type, 'vxlan');
-  t.is(decodeNetworkConfig('{"Network":"10.0.0.0/8","Backend":null}').backend.type, '');
-  t.is(decodeNetworkConfig('{"Network":"10.0.0.0/8","Backend":{"Type":"vxlan"}}').backend.vxlan?.vni, 1);
-  t.throws(() => decodeNetworkConfig('{"Network":"fc00::/8"}'), { message: /invalid IPv4 CIDR/ });
-  t.throws(() => decodeNetworkConfig('{"Network":"10.0.0.0/8","Backend":"vxlan"}'), { message: /error decoding Backend property of config/ });
-  t.throws(() => decodeNetworkConfig('{"Network":"10.0.0.0/8","Backend":{"Type":"vxlan","VNI":"1"}}'), { message: /error decoding VXLAN backend config/ });
-  t.throws(() => decodeNetworkConfig('{"Network":"10.0.0.0/8","SubnetLen":-1}'), { instanceOf: ConfigError });
+  t.is(decodeNetworkConfig('{"Network":"10.0.0.0/8","Backend":{"type":"VXLAN"}}', BACKENDS).backend.type, 'vxlan');
+  t.is(decodeNetworkConfig('{"Network":"10.0.0.0/8","Backend":null}', BACKENDS).backend.type, '');
+  t.is(vxlanOptions(decodeNetworkConfig('{"Network":"10.0.0.0/8","Backend":{"Type":"vxlan"}}', BACKENDS)).vni, 1);
+  t.throws(() => decodeNetworkConfig('{"Network":"fc00::/8"}', BACKENDS), { message: /invalid IPv4 CIDR/ });
+  t.throws(() => decodeNetworkConfig('{"Network":"10.0.0.0/8","Backend":"vxlan"}', BACKENDS), { message: /error decoding Backend property of config/ });
+  t.throws(() => decodeNetworkConfig('{"Network":"10.0.0.0/8","Backend":{"Type":"vxlan","VNI":"1"}}', BACKENDS), { message: /error decoding VXLAN backend config/ });
+  t.throws(() => decodeNetworkConfig('{"Network":"10.0.0.0/8","SubnetLen":-1}', BACKENDS), { instanceOf: ConfigError });
 });
 
 test('stored vxlan options: null is unset; VNI outside 0..16777215 and Port outside 0..65535 are refused, naming the field', (t) => {
-  const vx = decodeNetworkConfig('{"Network":"10.0.0.0/8","SubnetLen":null,"Backend":{"Type":"vxlan","VNI":null,"Port":null,"DirectRouting":null}}');
-  t.deepEqual(vx.backend.vxlan, { vni: 1, port: 0, mtu: 0, gbp: false, learning: false, directRouting: false });
+  const vx = decodeNetworkConfig('{"Network":"10.0.0.0/8","SubnetLen":null,"Backend":{"Type":"vxlan","VNI":null,"Port":null,"DirectRouting":null}}', BACKENDS);
+  t.deepEqual(vxlanOptions(vx), { vni: 1, port: 0, mtu: 0, gbp: false, learning: false, directRouting: false });
   t.is(vx.subnetLen, 0);
   for (const [opt, field] of [['"VNI":16777216', 'Backend.VNI'], ['"VNI":-1', 'Backend.VNI'], ['"Port":65536', 'Backend.Port']] as const) {
-    const e = t.throws(() => decodeNetworkConfig(`{"Network":"10.0.0.0/8","Backend":{"Type":"vxlan",${opt}}}`), { instanceOf: ConfigError });
+    const e = t.throws(() => decodeNetworkConfig(`{"Network":"10.0.0.0/8","Backend":{"Type":"vxlan",${opt}}}`, BACKENDS), { instanceOf: ConfigError });
     t.is(e.field, field);
     t.is(e.code, 'E_CONFIG');
   }
@@ -132,7 +134,7 @@ test('a backend type that names an Object property is just an unknown backend', 
 });
 
 test('checking never mutates its input (flannel does)', (t) => {
-  const raw = decodeNetworkConfig('{"Network":"10.3.0.0/16"}');
+  const raw = decodeNetworkConfig('{"Network":"10.3.0.0/16"}', BACKENDS);
   const before = encodeNetworkConfig(raw);
   checkNetworkConfig(raw);
   t.is(raw.subnetLen, 0);
@@ -155,7 +157,7 @@ test('fuzz seeds (§2.3) never throw anything but ConfigError', (t) => {
 
 test('encode round-trips and capacity counts host subnets', (t) => {
   const text = '{"Network":"10.3.0.0/16","SubnetLen":24,"SubnetMin":"10.3.5.0","SubnetMax":"10.3.8.0","Backend":{"Type":"vxlan","VNI":1,"Port":8472}}';
-  t.is(encodeNetworkConfig(decodeNetworkConfig(text)), text);
+  t.is(encodeNetworkConfig(decodeNetworkConfig(text, BACKENDS)), text);
   t.is(capacityOf(check(text).ipv4!), 4n);
   t.is(capacityOf(check('{"Network":"10.3.0.0/16"}').ipv4!), 255n);
 });

@@ -7,6 +7,7 @@ import { decodeNetworkConfig } from '../../src/core/flannel/network-config.js';
 import { type DockerOptsFlags, parseEnvFile, renderDaemonJson, renderDockerOpts, renderPodmanNetwork, renderSubnetEnv } from '../../src/core/outputs/outputs.js';
 import { type Spec, DEFAULTS } from '../../src/core/spec/spec.js';
 import { outputFiles } from '../../src/agent/outputs.js';
+import { BACKENDS } from '../helpers/backends.js';
 
 const P = (s: string): Prefix => { const p = parsePrefix(s); if (!p) throw new Error(s); return p; };
 const flags = (f: Partial<DockerOptsFlags>): DockerOptsFlags => ({ individual: false, combined: false, key: 'DOCKER_OPTS', omitIpMasq: false, ...f });
@@ -52,9 +53,9 @@ const spec = (docker: { ipv6?: boolean } = {}): Spec => ({
   host: { ipMasq: true, subnetFile: '/run/flannel/subnet.env', leaseTTLSeconds: 86400, leaseRenewMarginSeconds: 3600, etcdGraceSeconds: 60, stateDir: DEFAULTS.stateDir, followConfig: true, configHoldDownSeconds: 5, configMinIntervalSeconds: 30, maxPeers: 65_536 },
   outputs: { docker: { file: '/run/flannel/docker', key: 'DOCKER_NETWORK_OPTIONS', ...docker }, dockerDaemonJson: '/run/weft/daemon.json', podman: '/etc/containers/networks/weft.json' },
 });
-const V4 = checkNetworkConfig(decodeNetworkConfig('{"Network":"198.18.0.0/16","Backend":{"Type":"vxlan"}}'));
-const DUAL = checkNetworkConfig(decodeNetworkConfig('{"Network":"198.18.0.0/16","EnableIPv6":true,"IPv6Network":"fd18::/48","Backend":{"Type":"vxlan"}}'));
-const V6 = checkNetworkConfig(decodeNetworkConfig('{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd18::/48","Backend":{"Type":"vxlan"}}'));
+const V4 = checkNetworkConfig(decodeNetworkConfig('{"Network":"198.18.0.0/16","Backend":{"Type":"vxlan"}}', BACKENDS));
+const DUAL = checkNetworkConfig(decodeNetworkConfig('{"Network":"198.18.0.0/16","EnableIPv6":true,"IPv6Network":"fd18::/48","Backend":{"Type":"vxlan"}}', BACKENDS));
+const V6 = checkNetworkConfig(decodeNetworkConfig('{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd18::/48","Backend":{"Type":"vxlan"}}', BACKENDS));
 const files = (s: Spec, c: typeof V4, own: { v4?: Prefix; v6?: Prefix }) => new Map(outputFiles(s, c, own, 1450, 'T').map((f) => [f.path, f.render(undefined)]));
 const v4 = P('198.18.5.0/24');
 const v6 = P('fd18:0:0:5::/64');

@@ -13,10 +13,11 @@ import { vxlan } from '../../src/backends/vxlan.js';
 import { jsonLogger } from '../../src/adapters/log.js';
 import { type ReconcileInputs, Reconciler } from '../../src/agent/reconciler.js';
 import { FakeHost } from '../helpers/fake-host.js';
+import { BACKENDS } from '../helpers/backends.js';
 
 const ip = (s: string) => { const a = parseIPv4(s); if (!a) throw new Error(s); return a; };
 const pfx = (s: string): Prefix => { const p = parsePrefix(s); if (!p) throw new Error(s); return p; };
-const VX = checkNetworkConfig(decodeNetworkConfig('{"Network":"198.18.0.0/16","Backend":{"Type":"vxlan"}}'));
+const VX = checkNetworkConfig(decodeNetworkConfig('{"Network":"198.18.0.0/16","Backend":{"Type":"vxlan"}}', BACKENDS));
 const facts: HostFacts = { iface: 'eth0', ifaceIP: ip('192.0.2.1'), ifaceMTU: 1500, publicIP: ip('192.0.2.1'), why: 'test' };
 const underlay: ObservedRoute[] = [{ dst: pfx('192.0.2.0/24'), dev: 'eth0', proto: 'kernel', onlink: false, scopeLink: true }];
 const own = pfx('198.18.1.0/24');
@@ -25,7 +26,7 @@ const files = desiredFiles({ subnetFile: '/run/flannel/subnet.env', docker: { fi
 
 const macOf = (n: number) => `0e:00:00:00:00:${n.toString(16).padStart(2, '0')}`;
 function peer(n: number): PeerLease {
-  const v = validatePeerLease(`198.18.${n}.0-24`, `{"PublicIP":"192.0.2.${n + 10}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${macOf(n)}"}}`, VX);
+  const v = validatePeerLease(`198.18.${n}.0-24`, `{"PublicIP":"192.0.2.${n + 10}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${macOf(n)}"}}`, VX, BACKENDS);
   if (!v.ok) throw new Error(v.reason);
   return v.lease;
 }
@@ -247,8 +248,8 @@ test('a keyed peer change writes only that peer\'s entries; a MAC handed to the 
   expectConverged(t, host, [2, 3, 5]);
   t.is(host.observed, seen);
   // Peer 6 copies peer 3's MAC with an older create revision: it takes the MAC, 3 is dropped.
-  const v = validatePeerLease('198.18.6.0-24', `{"PublicIP":"192.0.2.16","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${macOf(3)}"}}`, VX, '1');
-  const p3 = validatePeerLease(peer(3).subnetKey, `{"PublicIP":"192.0.2.13","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${macOf(3)}"}}`, VX, '9');
+  const v = validatePeerLease('198.18.6.0-24', `{"PublicIP":"192.0.2.16","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${macOf(3)}"}}`, VX, BACKENDS, '1');
+  const p3 = validatePeerLease(peer(3).subnetKey, `{"PublicIP":"192.0.2.13","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${macOf(3)}"}}`, VX, BACKENDS, '9');
   if (!v.ok || !p3.ok) throw new Error('bad lease');
   peers.set(p3.lease.subnetKey, p3.lease);
   peers.set(v.lease.subnetKey, v.lease);
@@ -303,7 +304,7 @@ test('with no events at all (the stream killed), the periodic full resync still 
 });
 
 test('an underlay change the events missed is caught by the full resync: a peer no longer adjacent goes back into the tunnel (DirectRouting)', async (t) => {
-  const DR = checkNetworkConfig(decodeNetworkConfig('{"Network":"198.18.0.0/16","Backend":{"Type":"vxlan","DirectRouting":true}}'));
+  const DR = checkNetworkConfig(decodeNetworkConfig('{"Network":"198.18.0.0/16","Backend":{"Type":"vxlan","DirectRouting":true}}', BACKENDS));
   const { r, host } = setup({ resyncMs: 0, config: DR });
   await r.settle();
   t.deepEqual(host.routeLines(), ['198.18.2.0/24 via 192.0.2.12 dev eth0 proto 175'], 'adjacent: routed directly');
@@ -374,8 +375,8 @@ test('after stop no pass runs and settle returns, even with a retry pending', as
 });
 
 test('dual-stack vxlan through the reconciler and its tracker: flannel-v6.1 with the IPv6 MAC, and each peer\'s IPv6 entries on it', async (t) => {
-  const DUAL = checkNetworkConfig(decodeNetworkConfig('{"Network":"198.18.0.0/16","EnableIPv6":true,"IPv6Network":"fd18::/48","Backend":{"Type":"vxlan"}}'));
-  const v = validatePeerLease('198.18.2.0-24&fd18:0:0:2::-64', '{"PublicIP":"192.0.2.12","PublicIPv6":"fd00:2::12","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:00:00:00:00:02"},"BackendV6Data":{"VNI":1,"VtepMAC":"0e:00:00:00:06:02"}}', DUAL);
+  const DUAL = checkNetworkConfig(decodeNetworkConfig('{"Network":"198.18.0.0/16","EnableIPv6":true,"IPv6Network":"fd18::/48","Backend":{"Type":"vxlan"}}', BACKENDS));
+  const v = validatePeerLease('198.18.2.0-24&fd18:0:0:2::-64', '{"PublicIP":"192.0.2.12","PublicIPv6":"fd00:2::12","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:00:00:00:00:02"},"BackendV6Data":{"VNI":1,"VtepMAC":"0e:00:00:00:06:02"}}', DUAL, BACKENDS);
   if (!v.ok) { t.fail(v.reason); return; }
   const ip6 = pfx('fd00:2::1/128').ip;
   const { r, host } = setup({

@@ -11,11 +11,12 @@ import { type PeerLease, validatePeerLease } from '../../src/core/flannel/peer-l
 import { type RefusedRoutes, plan, planTouched, renderOp } from '../../src/core/datapath/plan.js';
 import { hostGw } from '../../src/backends/host-gw.js';
 import { vxlan } from '../../src/backends/vxlan.js';
+import { BACKENDS } from '../helpers/backends.js';
 
 const ip = (s: string) => { const a = parseIPv4(s); if (!a) throw new Error(s); return a; };
 const pfx = (s: string): Prefix => { const p = parsePrefix(s); if (!p) throw new Error(s); return p; };
 // The issue's config: a network around the fleet's LAN 192.0.2.0/24, and a lease on the LAN's subnet.
-const BIG = checkNetworkConfig(decodeNetworkConfig('{"Network":"192.0.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan"}}'));
+const BIG = checkNetworkConfig(decodeNetworkConfig('{"Network":"192.0.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan"}}', BACKENDS));
 const facts: HostFacts = { iface: 'eth0', ifaceIP: ip('192.0.2.1'), ifaceMTU: 1500, publicIP: ip('192.0.2.1'), why: 'test' };
 const lan: ObservedRoute = { dst: pfx('192.0.2.0/24'), dev: 'eth0', proto: 'kernel', onlink: false, scopeLink: true };
 const underlay: ObservedRoute[] = [lan, { dst: pfx('0.0.0.0/0'), dev: 'eth0', via: ip('192.0.2.254'), proto: 'boot', onlink: false, scopeLink: false }];
@@ -25,7 +26,7 @@ const lines = (ops: ReturnType<typeof plan>) => ops.map((o) => { const r = rende
 
 function peer(subnet: string, pub: string, n: number, backend = 'vxlan'): PeerLease {
   const data = backend === 'vxlan' ? `,"BackendData":{"VNI":1,"VtepMAC":"0e:00:00:00:00:0${n}"}` : '';
-  const v = validatePeerLease(`${subnet}-24`, `{"PublicIP":"${pub}","PublicIPv6":null,"BackendType":"${backend}"${data}}`, BIG);
+  const v = validatePeerLease(`${subnet}-24`, `{"PublicIP":"${pub}","PublicIPv6":null,"BackendType":"${backend}"${data}}`, BIG, BACKENDS);
   if (!v.ok) throw new Error(v.reason);
   return v.lease;
 }
@@ -70,8 +71,8 @@ test('a touched key is judged as a full plan judges it: a refusal appears and go
 });
 
 test('host-gw: a peer subnet held by an operator\'s static route is left alone', (t) => {
-  const cfg = checkNetworkConfig(decodeNetworkConfig('{"Network":"198.18.0.0/16","Backend":{"Type":"host-gw"}}'));
-  const p = validatePeerLease('198.18.2.0-24', '{"PublicIP":"192.0.2.2","PublicIPv6":null,"BackendType":"host-gw"}', cfg);
+  const cfg = checkNetworkConfig(decodeNetworkConfig('{"Network":"198.18.0.0/16","Backend":{"Type":"host-gw"}}', BACKENDS));
+  const p = validatePeerLease('198.18.2.0-24', '{"PublicIP":"192.0.2.2","PublicIPv6":null,"BackendType":"host-gw"}', cfg, BACKENDS);
   if (!p.ok) throw new Error(p.reason);
   const d = hostGw.desired({ config: cfg, own: { v4: pfx('198.18.1.0/24') }, facts, routes: underlay, peers: [p.lease], mtu: 1500, vtepMAC: '' });
   const operators: ObservedRoute = { dst: pfx('198.18.2.0/24'), via: ip('192.0.2.77'), dev: 'eth0', proto: 'static', onlink: false, scopeLink: false };

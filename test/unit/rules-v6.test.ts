@@ -13,6 +13,7 @@ import { jsonLogger } from '../../src/adapters/log.js';
 import { type ReconcileInputs, Reconciler } from '../../src/agent/reconciler.js';
 import { FakeHost } from '../helpers/fake-host.js';
 import { sleep } from '../helpers/procs.js';
+import { BACKENDS } from '../helpers/backends.js';
 
 const pfx = (s: string): Prefix => { const p = parsePrefix(s); if (!p) throw new Error(s); return p; };
 const RULES6 = { network: pfx('fd18::/48'), ownSubnet: pfx('fd18:0:0:5::/64'), ipMasq: true, randomFully: true };
@@ -77,7 +78,7 @@ test('random-fully detection reads iptables/ip6tables --version as flanneld does
 });
 
 const ip4 = (s: string) => { const a = parseIPv4(s); if (!a) throw new Error(s); return a; };
-const DUAL = checkNetworkConfig(decodeNetworkConfig('{"Network":"198.18.0.0/16","EnableIPv6":true,"IPv6Network":"fd18::/48","Backend":{"Type":"host-gw"}}'));
+const DUAL = checkNetworkConfig(decodeNetworkConfig('{"Network":"198.18.0.0/16","EnableIPv6":true,"IPv6Network":"fd18::/48","Backend":{"Type":"host-gw"}}', BACKENDS));
 const facts: HostFacts = { iface: 'eth0', ifaceIP: ip4('192.0.2.1'), ifaceMTU: 1500, publicIP: ip4('192.0.2.1'), why: 'test' };
 const v4 = { network: pfx('198.18.0.0/16'), subnet: pfx('198.18.1.0/24') };
 const v6 = { network: pfx('fd18::/48'), subnet: pfx('fd18:0:0:1::/64') };

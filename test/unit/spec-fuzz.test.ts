@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { SpecError } from '../../src/core/base/errors.js';
 import { parseSpec } from '../../src/core/spec/spec.js';
 import { REPO, runWeft } from '../helpers/cli.js';
+import { BACKENDS } from '../helpers/backends.js';
 
 const examples = readdirSync(join(REPO, 'examples')).filter((f) => f.endsWith('.yaml')).map((f) => readFileSync(join(REPO, 'examples', f), 'utf8'));
 const JUNK = ['', ' ', ':', '- ', '{', '}', '[', ']', '"', "'", '#', '&a', '*a', '!!str', '~', 'null', '-1', '0x10', '1e400', '999999999999', '10.244.0.0/33', '::', 'http://', 'vxlan', 'host-gw', '24h', '-5s', '\t', '\u0000', '\u{1F600}', 'yes', 'true'];
@@ -45,7 +46,7 @@ test('in-process: 3,000 fuzzed specs either parse or fail with SpecError problem
   let rejected = 0;
   fc.assert(fc.property(fuzzed, (text) => {
     try {
-      parseSpec('network.yaml', text, {});
+      parseSpec('network.yaml', text, BACKENDS, {});
       ok++;
     } catch (e) {
       if (!(e instanceof SpecError)) throw e;

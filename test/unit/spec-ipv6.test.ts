@@ -10,10 +10,11 @@ import { badPublicIPv6, reservedIPv6, reservedIPv6Overlap } from '../../src/core
 import { checkNetworkConfig } from '../../src/core/flannel/config-check.js';
 import { decodeNetworkConfig } from '../../src/core/flannel/network-config.js';
 import { parseSpec } from '../../src/core/spec/spec.js';
+import { BACKENDS } from '../helpers/backends.js';
 
 const problems = (text: string, env = {}): string[] => {
   try {
-    parseSpec('n.yaml', text, env);
+    parseSpec('n.yaml', text, BACKENDS, env);
   } catch (e) {
     if (e instanceof SpecError) return e.problems.map(formatProblem);
     throw e;
@@ -24,7 +25,7 @@ const problems = (text: string, env = {}): string[] => {
 const DUAL = 'network:\n  cidr: 198.18.0.0/16\n  ipv6:\n    cidr: fd18::/48\n';
 
 test('dual stack: the stored config carries EnableIPv6 and IPv6Network as flannel names them; flannel defaults fill the range', (t) => {
-  const spec = parseSpec('n.yaml', DUAL);
+  const spec = parseSpec('n.yaml', DUAL, BACKENDS);
   const net = spec.network!;
   t.is(net.configJson, '{"Network":"198.18.0.0/16","EnableIPv6":true,"IPv6Network":"fd18::/48","Backend":{"Type":"vxlan","VNI":1,"Port":8472}}');
   t.is(formatPrefix(net.cidr!), '198.18.0.0/16');
@@ -33,35 +34,35 @@ test('dual stack: the stored config carries EnableIPv6 and IPv6Network as flanne
   t.deepEqual([formatPrefix(r6.network), r6.subnetLen, formatIP(r6.subnetMin), formatIP(r6.subnetMax)], ['fd18::/48', 64, 'fd18:0:0:1::', 'fd18:0:0:ffff::']);
   t.is(formatPrefix(net.config.ipv4!.network), '198.18.0.0/16');
   // What weft stores, flanneld reads back to the same config.
-  t.deepEqual(checkNetworkConfig(decodeNetworkConfig(net.configJson)), net.config);
+  t.deepEqual(checkNetworkConfig(decodeNetworkConfig(net.configJson, BACKENDS)), net.config);
 });
 
 test('dual stack with every IPv6 key given: stored as IPv6SubnetLen, IPv6SubnetMin, IPv6SubnetMax', (t) => {
-  const spec = parseSpec('n.yaml', `${DUAL}    subnetLen: 64\n    subnetMin: "fd18:0:0:1::"\n    subnetMax: "fd18:0:0:ff::"\n  backend: {type: host-gw}\n`);
+  const spec = parseSpec('n.yaml', `${DUAL}    subnetLen: 64\n    subnetMin: "fd18:0:0:1::"\n    subnetMax: "fd18:0:0:ff::"\n  backend: {type: host-gw}\n`, BACKENDS);
   t.is(spec.network?.configJson, '{"Network":"198.18.0.0/16","EnableIPv6":true,"IPv6Network":"fd18::/48","IPv6SubnetLen":64,"IPv6SubnetMin":"fd18:0:0:1::","IPv6SubnetMax":"fd18:0:0:ff::","Backend":{"Type":"host-gw"}}');
   t.is(spec.network?.config.ipv6?.subnetMax && formatIP(spec.network.config.ipv6.subnetMax), 'fd18:0:0:ff::');
 });
 
 test('IPv6-only: ipv4: false stores EnableIPv4 false and no Network; the spec has no IPv4 cidr', (t) => {
-  const spec = parseSpec('n.yaml', 'network:\n  ipv4: false\n  ipv6:\n    cidr: fd18::/48\n');
+  const spec = parseSpec('n.yaml', 'network:\n  ipv4: false\n  ipv6:\n    cidr: fd18::/48\n', BACKENDS);
   t.is(spec.network?.configJson, '{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd18::/48","Backend":{"Type":"vxlan","VNI":1,"Port":8472}}');
   t.is(spec.network?.cidr, undefined);
   t.is(spec.network?.config.ipv4, undefined);
   t.is(spec.network?.config.ipv6?.subnetLen, 64);
   // ipv4: true is the default, written out.
-  t.is(parseSpec('n.yaml', 'network:\n  cidr: 198.18.0.0/16\n  ipv4: true\n').network?.configJson, '{"Network":"198.18.0.0/16","Backend":{"Type":"vxlan","VNI":1,"Port":8472}}');
+  t.is(parseSpec('n.yaml', 'network:\n  cidr: 198.18.0.0/16\n  ipv4: true\n', BACKENDS).network?.configJson, '{"Network":"198.18.0.0/16","Backend":{"Type":"vxlan","VNI":1,"Port":8472}}');
 });
 
 test('host.publicIPv6, WEFT_PUBLIC_IPV6 wins over it; outputs.docker.ipv6 is kept only when given', (t) => {
   const text = `${DUAL}host:\n  publicIPv6: fd00:2::11\noutputs:\n  docker:\n    ipv6: true\n`;
-  const spec = parseSpec('n.yaml', text);
+  const spec = parseSpec('n.yaml', text, BACKENDS);
   t.is(formatIP(spec.host.publicIPv6!), 'fd00:2::11');
   t.deepEqual(spec.outputs.docker, { file: '/run/flannel/docker', key: 'DOCKER_NETWORK_OPTIONS', ipv6: true });
-  t.is(formatIP(parseSpec('n.yaml', text, { WEFT_PUBLIC_IPV6: '2001:db8::7' }).host.publicIPv6!), '2001:db8::7');
-  const plain = parseSpec('n.yaml', 'outputs:\n  docker: {}\n');
+  t.is(formatIP(parseSpec('n.yaml', text, BACKENDS, { WEFT_PUBLIC_IPV6: '2001:db8::7' }).host.publicIPv6!), '2001:db8::7');
+  const plain = parseSpec('n.yaml', 'outputs:\n  docker: {}\n', BACKENDS);
   t.deepEqual(plain.outputs.docker, { file: '/run/flannel/docker', key: 'DOCKER_NETWORK_OPTIONS' });
   t.is(plain.host.publicIPv6, undefined);
-  t.is(parseSpec('n.yaml', 'outputs:\n  docker: {ipv6: false}\n').outputs.docker?.ipv6, false);
+  t.is(parseSpec('n.yaml', 'outputs:\n  docker: {ipv6: false}\n', BACKENDS).outputs.docker?.ipv6, false);
 });
 
 // Each bad spec: every problem, exactly, positioned at the text to fix.
@@ -157,8 +158,8 @@ test('property: any network.ipv6 block gives a Spec or a SpecError, and an accep
   fc.assert(fc.property(block, fc.boolean(), (ipv6, v4off) => {
     const text = JSON.stringify({ network: v4off ? { ipv4: false, ipv6 } : { cidr: '198.18.0.0/16', ipv6 } });
     try {
-      const net = parseSpec('f.yaml', text).network!;
-      return isDeepStrictEqual(checkNetworkConfig(decodeNetworkConfig(net.configJson)), net.config);
+      const net = parseSpec('f.yaml', text, BACKENDS).network!;
+      return isDeepStrictEqual(checkNetworkConfig(decodeNetworkConfig(net.configJson, BACKENDS)), net.config);
     } catch (e) {
       return e instanceof SpecError && e.problems.length > 0 && e.problems.every((p) => p.position !== undefined);
     }

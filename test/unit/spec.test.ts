@@ -5,10 +5,12 @@ import { formatIP, formatPrefix } from '../../src/core/net/cidr.js';
 import { SpecError, formatProblem } from '../../src/core/base/errors.js';
 import { dialAddress, parseSpec } from '../../src/core/spec/spec.js';
 import { REPO } from '../helpers/cli.js';
+import { BACKENDS } from '../helpers/backends.js';
+import { vxlanOptions } from '../../src/backends/vxlan-options.js';
 
 const firstProblem = (text: string, env = {}): string => {
   try {
-    parseSpec('n.yaml', text, env);
+    parseSpec('n.yaml', text, BACKENDS, env);
   } catch (e) {
     if (e instanceof SpecError && e.problems[0]) return formatProblem(e.problems[0]);
     throw e;
@@ -17,7 +19,7 @@ const firstProblem = (text: string, env = {}): string => {
 };
 
 test('the examples parse, with every default filled', (t) => {
-  const spec = parseSpec('examples/vxlan.yaml', readFileSync(`${REPO}/examples/vxlan.yaml`, 'utf8'));
+  const spec = parseSpec('examples/vxlan.yaml', readFileSync(`${REPO}/examples/vxlan.yaml`, 'utf8'), BACKENDS);
   t.is(spec.etcd.prefix, '/coreos.com/network');
   t.is(spec.network?.configJson, '{"Network":"10.244.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan","VNI":1,"Port":8472}}');
   t.is(spec.host.leaseTTLSeconds, 86400);
@@ -25,11 +27,11 @@ test('the examples parse, with every default filled', (t) => {
   t.deepEqual(spec.host.listen, { host: '127.0.0.1', port: 9473 });
   t.deepEqual(spec.outputs.docker, { file: '/run/flannel/docker', key: 'DOCKER_NETWORK_OPTIONS' });
   t.true(Object.isFrozen(spec) && Object.isFrozen(spec.host) && Object.isFrozen(spec.etcd.endpoints));
-  for (const f of ['host-gw.yaml', 'tls.yaml']) t.notThrows(() => parseSpec(f, readFileSync(`${REPO}/examples/${f}`, 'utf8')));
+  for (const f of ['host-gw.yaml', 'tls.yaml']) t.notThrows(() => parseSpec(f, readFileSync(`${REPO}/examples/${f}`, 'utf8'), BACKENDS));
 });
 
 test('an empty spec is all defaults', (t) => {
-  const spec = parseSpec('n.yaml', '');
+  const spec = parseSpec('n.yaml', '', BACKENDS);
   t.deepEqual(spec.etcd.endpoints, ['http://127.0.0.1:2379']);
   t.is(spec.network, undefined);
   t.is(spec.host.subnetFile, '/run/flannel/subnet.env');
@@ -38,13 +40,13 @@ test('an empty spec is all defaults', (t) => {
 });
 
 test('live config following: on by default with a 5 s hold-down and at most one change per 30 s; each can be set', (t) => {
-  t.like(parseSpec('n.yaml', '').host, { followConfig: true, configHoldDownSeconds: 5, configMinIntervalSeconds: 30 });
-  t.like(parseSpec('n.yaml', 'host:\n  followConfig: false\n  configHoldDown: 1m\n  configMinInterval: 2m\n').host, { followConfig: false, configHoldDownSeconds: 60, configMinIntervalSeconds: 120 });
+  t.like(parseSpec('n.yaml', '', BACKENDS).host, { followConfig: true, configHoldDownSeconds: 5, configMinIntervalSeconds: 30 });
+  t.like(parseSpec('n.yaml', 'host:\n  followConfig: false\n  configHoldDown: 1m\n  configMinInterval: 2m\n', BACKENDS).host, { followConfig: false, configHoldDownSeconds: 60, configMinIntervalSeconds: 120 });
 });
 
 test('environment overrides win over the file', (t) => {
   const text = 'etcd:\n  endpoints: [http://192.0.2.1:2379]\nhost:\n  interfaceRegex: "^eth"\n  publicIP: 192.0.2.5\n';
-  const spec = parseSpec('n.yaml', text, { WEFT_ETCD_ENDPOINTS: 'http://192.0.2.7:2379, http://192.0.2.8:2379', WEFT_ETCD_PREFIX: '/x//y/', WEFT_INTERFACE: 'ens3', WEFT_PUBLIC_IP: '192.0.2.9' });
+  const spec = parseSpec('n.yaml', text, BACKENDS, { WEFT_ETCD_ENDPOINTS: 'http://192.0.2.7:2379, http://192.0.2.8:2379', WEFT_ETCD_PREFIX: '/x//y/', WEFT_INTERFACE: 'ens3', WEFT_PUBLIC_IP: '192.0.2.9' });
   t.deepEqual(spec.etcd.endpoints, ['http://192.0.2.7:2379', 'http://192.0.2.8:2379']);
   t.is(spec.etcd.prefix, '/x/y');
   t.is(spec.host.interface, 'ens3');
@@ -55,9 +57,9 @@ test('environment overrides win over the file', (t) => {
 
 test('TLS and a password over https:// are accepted; an http:// override of WEFT_ETCD_ENDPOINTS is refused and named', (t) => {
   const tls = 'etcd:\n  endpoints: [https://192.0.2.1:2379]\n  caFile: /ca.pem\n  certFile: /c.pem\n  keyFile: /k.pem\n  username: u\n  passwordFile: /pw\n';
-  t.is(parseSpec('n.yaml', tls).etcd.certFile, '/c.pem');
-  t.is(parseSpec('n.yaml', 'etcd:\n  endpoints: [https://192.0.2.1:2379]\n  username: u\n  passwordFile: /pw\n').etcd.passwordFile, '/pw', 'https:// with the system CAs');
-  const e = t.throws(() => parseSpec('n.yaml', tls, { WEFT_ETCD_ENDPOINTS: 'http://192.0.2.7:2379' }), { instanceOf: SpecError });
+  t.is(parseSpec('n.yaml', tls, BACKENDS).etcd.certFile, '/c.pem');
+  t.is(parseSpec('n.yaml', 'etcd:\n  endpoints: [https://192.0.2.1:2379]\n  username: u\n  passwordFile: /pw\n', BACKENDS).etcd.passwordFile, '/pw', 'https:// with the system CAs');
+  const e = t.throws(() => parseSpec('n.yaml', tls, BACKENDS, { WEFT_ETCD_ENDPOINTS: 'http://192.0.2.7:2379' }), { instanceOf: SpecError });
   t.deepEqual(e.problems.map(formatProblem), [
     'n.yaml:7:17: etcd.passwordFile: the password would cross the network in clear text to the http:// endpoints of WEFT_ETCD_ENDPOINTS; use https:// endpoints (with etcd.caFile)',
     'n.yaml:3:11: etcd.caFile is set but WEFT_ETCD_ENDPOINTS use http://, so TLS is off and it would be ignored; use https:// endpoints',
@@ -67,12 +69,12 @@ test('TLS and a password over https:// are accepted; an http:// override of WEFT
 });
 
 test('relative credential files are read beside the spec; durations parse', (t) => {
-  const spec = parseSpec('/etc/weft/network.yaml', 'etcd:\n  endpoints: [https://192.0.2.1:2379]\n  caFile: ca.pem\n  username: u\n  passwordFile: pw\nhost:\n  leaseTTL: 1h30m\n  leaseRenewMargin: 90s\n');
+  const spec = parseSpec('/etc/weft/network.yaml', 'etcd:\n  endpoints: [https://192.0.2.1:2379]\n  caFile: ca.pem\n  username: u\n  passwordFile: pw\nhost:\n  leaseTTL: 1h30m\n  leaseRenewMargin: 90s\n', BACKENDS);
   t.is(spec.etcd.caFile, '/etc/weft/ca.pem');
   t.is(spec.etcd.passwordFile, '/etc/weft/pw');
   t.is(spec.host.leaseTTLSeconds, 5400);
   t.is(spec.host.leaseRenewMarginSeconds, 90);
-  t.is(formatPrefix(parseSpec('n.yaml', 'network:\n  cidr: 198.18.0.0/16\n  backend: {type: host-gw}\n').network!.cidr!), '198.18.0.0/16');
+  t.is(formatPrefix(parseSpec('n.yaml', 'network:\n  cidr: 198.18.0.0/16\n  backend: {type: host-gw}\n', BACKENDS).network!.cidr!), '198.18.0.0/16');
 });
 
 // Each malformed spec: the exact first message, positioned at the offending text.
@@ -143,14 +145,14 @@ const malformed: [string, string, string][] = [
 ];
 
 test('host.maxPeers: 65,536 by default, as given otherwise', (t) => {
-  t.is(parseSpec('n.yaml', '').host.maxPeers, 65_536);
-  t.is(parseSpec('n.yaml', 'host:\n  maxPeers: 300\n').host.maxPeers, 300);
+  t.is(parseSpec('n.yaml', '', BACKENDS).host.maxPeers, 65_536);
+  t.is(parseSpec('n.yaml', 'host:\n  maxPeers: 300\n', BACKENDS).host.maxPeers, 300);
 });
 
 test('network.backend.mtu becomes Backend.MTU; host.onOutputsChanged is kept as given', (t) => {
-  const spec = parseSpec('n.yaml', 'network:\n  cidr: 10.244.0.0/16\n  backend:\n    mtu: 9000\nhost:\n  onOutputsChanged: /usr/local/bin/restart-docker\n');
+  const spec = parseSpec('n.yaml', 'network:\n  cidr: 10.244.0.0/16\n  backend:\n    mtu: 9000\nhost:\n  onOutputsChanged: /usr/local/bin/restart-docker\n', BACKENDS);
   t.is(spec.network?.configJson, '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","VNI":1,"Port":8472,"MTU":9000}}');
-  t.is(spec.network?.config.backend.vxlan?.mtu, 9000);
+  t.is(spec.network ? vxlanOptions(spec.network.config).mtu : 0, 9000);
   t.is(spec.host.onOutputsChanged, '/usr/local/bin/restart-docker');
 });
 
@@ -162,7 +164,7 @@ for (const [name, text, want] of malformed) {
 }
 
 test('every problem in a spec is reported, not only the first', (t) => {
-  const e = t.throws(() => parseSpec('n.yaml', 'host:\n  mtu: 1\n  ipMasq: 3\nnetwork:\n  cidr: x\n'), { instanceOf: SpecError });
+  const e = t.throws(() => parseSpec('n.yaml', 'host:\n  mtu: 1\n  ipMasq: 3\nnetwork:\n  cidr: x\n', BACKENDS), { instanceOf: SpecError });
   t.is(e.problems.length, 3);
 });
 
@@ -176,7 +178,7 @@ test('property: the spec parser throws nothing but a SpecError, whatever the inp
   );
   fc.assert(fc.property(yamlish, (text) => {
     try {
-      parseSpec('f.yaml', text);
+      parseSpec('f.yaml', text, BACKENDS);
     } catch (e) {
       if (!(e instanceof SpecError) || e.problems.length === 0) return false;
     }

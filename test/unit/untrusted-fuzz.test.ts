@@ -12,6 +12,7 @@ import { ConfigError, decodeNetworkConfig } from '../../src/core/flannel/network
 import { validatePeerLease } from '../../src/core/flannel/peer-lease.js';
 import type { KeyValue } from '../../src/core/fleet/store.js';
 import { backendFor } from '../../src/backends/index.js';
+import { BACKENDS } from '../helpers/backends.js';
 
 const KEYS = ['PublicIP', 'publicip', 'PUBLICIP', 'PublicIPv6', 'BackendType', 'BackendData', 'BackendV6Data', 'VNI', 'vni', 'VtepMAC',
   'vtepmac', 'Network', 'networ\u212a', 'SubnetLen', 'ſubnetLen', 'SubnetMin', 'SubnetMax', 'EnableIPv4', 'EnableIPv6', 'IPv6Network',
@@ -67,7 +68,7 @@ const configText = fc.oneof(
   fc.tuple(jsonish, jsonish).map(([a, b]) => `{"Network":"198.18.0.0/16","Backend":{"Type":"vxlan","VNI":${a},"Port":${b}}}`),
 );
 
-const checked = (json: string) => checkNetworkConfig(decodeNetworkConfig(json));
+const checked = (json: string) => checkNetworkConfig(decodeNetworkConfig(json, BACKENDS));
 const CONFIGS = [
   checked('{"Network":"198.18.0.0/16","Backend":{"Type":"vxlan"}}'),
   checked('{"Network":"198.18.0.0/16","SubnetLen":28,"Backend":{"Type":"host-gw"}}'),
@@ -80,7 +81,7 @@ test('validatePeerLease: any key and value give a verdict with a reason, never a
   const goodKey = fc.integer({ min: 0, max: 255 }).map((c) => `198.18.${c}.0-24`);
   const entry = fc.oneof(fc.tuple(subnetKey, leaseValue), fc.tuple(goodKey, goodLease));
   fc.assert(fc.property(entry, fc.constantFrom(...CONFIGS), ([key, value], config) => {
-    const v = validatePeerLease(key, value, config);
+    const v = validatePeerLease(key, value, config, BACKENDS);
     if (v.ok) peers++;
     return v.ok ? (v.lease.subnet?.ip.family ?? 4) === 4 && (v.lease.subnetV6?.ip.family ?? 6) === 6 && (v.lease.subnet !== undefined || v.lease.subnetV6 !== undefined) : typeof v.reason === 'string' && v.reason.length > 0 && v.reason.length < 400;
   }), RUNS);
@@ -124,9 +125,9 @@ test('the 5,000-level value that crashed every agent is quarantined, listed and 
   const deep = `{"PublicIP":"192.0.2.7","BackendType":"vxlan","BackendData":${'['.repeat(5000)}${']'.repeat(5000)}}`;
   const cfg = CONFIGS[0];
   if (!cfg) throw new Error('no config');
-  t.like(validatePeerLease('198.18.5.0-24', deep, cfg), { ok: false, reason: 'value is 10,061 bytes, over the 4,096-byte limit' });
+  t.like(validatePeerLease('198.18.5.0-24', deep, cfg, BACKENDS), { ok: false, reason: 'value is 10,061 bytes, over the 4,096-byte limit' });
   const [listed] = joinListing([{ key: '/p/subnets/198.18.5.0-24', value: deep, lease: '7', modRevision: '1', createRevision: '1' }], [], '/p/subnets/', '/p/weft/owners/');
   t.is(listed?.attrs, undefined);
   t.truthy(listed?.subnet, 'its subnet still counts as taken');
-  t.throws(() => decodeNetworkConfig(`{"Network":"198.18.0.0/16","X":${'['.repeat(5000)}${']'.repeat(5000)}}`), { instanceOf: ConfigError, message: /nested deeper than 32 levels/ });
+  t.throws(() => decodeNetworkConfig(`{"Network":"198.18.0.0/16","X":${'['.repeat(5000)}${']'.repeat(5000)}}`, BACKENDS), { instanceOf: ConfigError, message: /nested deeper than 32 levels/ });
 });

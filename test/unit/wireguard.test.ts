@@ -22,10 +22,12 @@ import { parseWgDump, planWireguard, renderWireguardOp } from '../../src/core/da
 import { generatePrivateKey, loadOrCreateKey, publicKeyOf } from '../../src/adapters/wireguard-keys.js';
 import { type ReconcileInputs, Reconciler } from '../../src/agent/reconciler.js';
 import { FakeHost } from '../helpers/fake-host.js';
+import { BACKENDS } from '../helpers/backends.js';
+import { wireguardDataOf } from '../../src/backends/wireguard-lease.js';
 
 const ip = (s: string) => { const a = parseIPv4(s); if (!a) throw new Error(s); return a; };
 const pfx = (s: string): Prefix => { const p = parsePrefix(s); if (!p) throw new Error(s); return p; };
-const WG = checkNetworkConfig(decodeNetworkConfig('{"Network":"198.18.0.0/16","Backend":{"Type":"wireguard","PersistentKeepaliveInterval":25}}'));
+const WG = checkNetworkConfig(decodeNetworkConfig('{"Network":"198.18.0.0/16","Backend":{"Type":"wireguard","PersistentKeepaliveInterval":25}}', BACKENDS));
 const facts: HostFacts = { iface: 'eth0', ifaceIP: ip('192.0.2.1'), ifaceMTU: 1500, publicIP: ip('192.0.2.1'), why: 'test' };
 const underlay: ObservedRoute[] = [{ dst: pfx('192.0.2.0/24'), dev: 'eth0', proto: 'kernel', onlink: false, scopeLink: true }];
 const own = pfx('198.18.1.0/24');
@@ -36,19 +38,19 @@ const peerKeys = new Map<number, string>();
 const keyOf = (n: number): string => { let k = peerKeys.get(n); if (!k) { k = publicKeyOf(generatePrivateKey()); peerKeys.set(n, k); } return k; };
 
 function lease(n: number, data: string, type = 'wireguard'): PeerLease {
-  const v = validatePeerLease(`198.18.${n}.0-24`, `{"PublicIP":"192.0.2.${n + 10}","PublicIPv6":null,"BackendType":"${type}","BackendData":${data}}`, WG, String(n));
+  const v = validatePeerLease(`198.18.${n}.0-24`, `{"PublicIP":"192.0.2.${n + 10}","PublicIPv6":null,"BackendType":"${type}","BackendData":${data}}`, WG, BACKENDS, String(n));
   if (!v.ok) throw new Error(v.reason);
   return v.lease;
 }
 const peer = (n: number, port = 51820): PeerLease => lease(n, `{"PublicKey":"${keyOf(n)}","Port":${port}}`);
 
 test('config: flanneld\'s defaults, keys matched case-insensitively, bad values refused with the field', (t) => {
-  const d = checkNetworkConfig(decodeNetworkConfig('{"Network":"198.18.0.0/16","Backend":{"Type":"wireguard"}}')).backend.wireguard;
+  const d = checkNetworkConfig(decodeNetworkConfig('{"Network":"198.18.0.0/16","Backend":{"Type":"wireguard"}}', BACKENDS)).backend.options;
   t.deepEqual(d, { listenPort: 51820, listenPortV6: 51821, mtu: 0, keepaliveSeconds: 0, mode: 'separate' });
-  const c = decodeNetworkConfig('{"Network":"198.18.0.0/16","Backend":{"type":"WireGuard","listenport":51000,"persistentkeepaliveinterval":25,"mode":"auto","PSK":"YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWE="}}').backend;
+  const c = decodeNetworkConfig('{"Network":"198.18.0.0/16","Backend":{"type":"WireGuard","listenport":51000,"persistentkeepaliveinterval":25,"mode":"auto","PSK":"YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWE="}}', BACKENDS).backend;
   t.is(c.type, 'wireguard');
-  t.like(c.wireguard, { listenPort: 51000, keepaliveSeconds: 25, mode: 'auto', psk: 'YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWE=' });
-  const bad = (backend: string) => t.throws(() => decodeNetworkConfig(`{"Network":"198.18.0.0/16","Backend":${backend}}`));
+  t.like(c.options, { listenPort: 51000, keepaliveSeconds: 25, mode: 'auto', psk: 'YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWE=' });
+  const bad = (backend: string) => t.throws(() => decodeNetworkConfig(`{"Network":"198.18.0.0/16","Backend":${backend}}`, BACKENDS));
   t.regex(bad('{"Type":"wireguard","Mode":"Separate"}').message, /no valid Mode configured/);
   t.regex(bad('{"Type":"wireguard","Mode":"ipv6"}').message, /needs an IPv6 fabric/);
   t.regex(bad('{"Type":"wireguard","PersistentKeepaliveInterval":"25s"}').message, /cannot unmarshal string/);
@@ -59,17 +61,17 @@ test('config: flanneld\'s defaults, keys matched case-insensitively, bad values 
 });
 
 test('spec: wireguard keys become flanneld\'s Backend; mode ipv6 and vxlan keys are positioned errors', (t) => {
-  const spec = parseSpec('n.yaml', 'network:\n  cidr: 198.18.0.0/16\n  backend:\n    type: wireguard\n    listenPort: 51000\n    persistentKeepalive: 25\n', {});
+  const spec = parseSpec('n.yaml', 'network:\n  cidr: 198.18.0.0/16\n  backend:\n    type: wireguard\n    listenPort: 51000\n    persistentKeepalive: 25\n', BACKENDS, {});
   t.is(spec.network?.configJson, '{"Network":"198.18.0.0/16","Backend":{"Type":"wireguard","ListenPort":51000,"PersistentKeepaliveInterval":25}}');
   t.is(spec.host.wireguardKeyFile, '/var/lib/weft/wireguard/private.key');
-  const e = t.throws(() => parseSpec('n.yaml', 'network:\n  cidr: 198.18.0.0/16\n  backend:\n    type: wireguard\n    mode: ipv6\n    vni: 2\n', {}));
+  const e = t.throws(() => parseSpec('n.yaml', 'network:\n  cidr: 198.18.0.0/16\n  backend:\n    type: wireguard\n    mode: ipv6\n    vni: 2\n', BACKENDS, {}));
   t.true(e instanceof SpecError);
   const text = e instanceof SpecError ? e.problems.map(formatProblem).join('\n') : '';
   t.regex(text, /n\.yaml:5:11: network\.backend\.mode ipv6 needs an IPv6 fabric/);
   t.regex(text, /n\.yaml:6:5: network\.backend\.vni applies to the vxlan backend only/);
-  const host = parseSpec('n.yaml', 'host:\n  stateDir: /srv/weft\n  wireguardPSKFile: /etc/weft/psk\n', {}).host;
+  const host = parseSpec('n.yaml', 'host:\n  stateDir: /srv/weft\n  wireguardPSKFile: /etc/weft/psk\n', BACKENDS, {}).host;
   t.like(host, { wireguardKeyFile: '/srv/weft/wireguard/private.key', wireguardPSKFile: '/etc/weft/psk' });
-  const spaced = t.throws(() => parseSpec('n.yaml', 'host:\n  wireguardKeyFile: /etc/my keys/wg\n', {}));
+  const spaced = t.throws(() => parseSpec('n.yaml', 'host:\n  wireguardKeyFile: /etc/my keys/wg\n', BACKENDS, {}));
   t.regex(spaced instanceof SpecError ? spaced.problems.map(formatProblem).join('\n') : '', /n\.yaml:2:21: host\.wireguardKeyFile must not contain spaces/);
 });
 
@@ -77,10 +79,10 @@ test('lease value: byte-identical to flanneld\'s; BackendData judged per entry',
   t.is(encodeLeaseAttrs(wireguard.leaseAttrs(WG, facts, '', { privateKeyFile: KEY_FILE, publicKey: pub })),
     `{"PublicIP":"192.0.2.1","PublicIPv6":null,"BackendType":"wireguard","BackendData":{"PublicKey":"${pub}","Port":51820}}`);
   t.is(pub.length, 44);
-  const judge = (data: string) => validatePeerLease('198.18.9.0-24', `{"PublicIP":"192.0.2.9","PublicIPv6":null,"BackendType":"wireguard","BackendData":${data}}`, WG);
+  const judge = (data: string) => validatePeerLease('198.18.9.0-24', `{"PublicIP":"192.0.2.9","PublicIPv6":null,"BackendType":"wireguard","BackendData":${data}}`, WG, BACKENDS);
   t.like(judge(`{"PublicKey":"${pub}"}`), { ok: true });
   const old = judge(`{"PublicKey":"${pub}"}`);
-  t.is(old.ok ? old.lease.wireguard?.port : -1, undefined, 'no Port (flanneld < v0.26.6): none');
+  t.is(old.ok ? wireguardDataOf(old.lease)?.port : -1, undefined, 'no Port (flanneld < v0.26.6): none');
   for (const [data, why] of [
     ['{"PublicKey":"short"}', /not a WireGuard key/], ['{}', /no PublicKey/], ['{"PublicKey":7}', /cannot unmarshal number/],
     [`{"PublicKey":"${pub}","Port":70000}`, /uint16/], ['null', /no PublicKey/], [`{"PublicKey":"${pub.slice(0, 42)}B="}`, /not a WireGuard key/],
@@ -189,7 +191,7 @@ test('plan: a clashing key goes to the older lease; own key and own IP are skipp
 
 test('plan: a subnet in two keys (`S-24` and `S-24&V-64`) goes to the older lease, whatever the order; the copy is skipped with a reason', (t) => {
   const value = (n: number, key: string) => `{"PublicIP":"192.0.2.${n}","PublicIPv6":null,"BackendType":"wireguard","BackendData":{"PublicKey":"${key}","Port":51820}}`;
-  const judged = (subnetKey: string, v: string, rev: string): PeerLease => { const r = validatePeerLease(subnetKey, v, WG, rev); if (!r.ok) throw new Error(r.reason); return r.lease; };
+  const judged = (subnetKey: string, v: string, rev: string): PeerLease => { const r = validatePeerLease(subnetKey, v, WG, BACKENDS, rev); if (!r.ok) throw new Error(r.reason); return r.lease; };
   const real = judged('198.18.5.0-24', value(15, keyOf(5)), '5');
   const copy = judged('198.18.5.0-24&fd18:0:0:5::-64', value(99, keyOf(99)), '9');
   t.is(copy.subnet && formatPrefix(copy.subnet), '198.18.5.0/24', 'the copy claims the same IPv4 subnet');

@@ -10,7 +10,7 @@ import { type FleetEffects, fleetEffects } from './config-change.js';
 import { isCompatible } from '../fleet/allocate.js';
 import { hostAddress } from '../net/ip-scope.js';
 import type { ListedLease } from '../fleet/acquire.js';
-import { decodeVxlanData } from '../flannel/lease.js';
+import { type FlannelBackends, isOwnLease } from '../flannel/backend-codec.js';
 import { ConfigError, decodeNetworkConfig } from '../flannel/network-config.js';
 
 export type ApplyPlan =
@@ -38,7 +38,7 @@ function leaseName(l: ListedLease, v6: Prefix | undefined): string {
  * A lease weft holds under the `stored` config's backend follows a backend or VNI change live
  * (issue 19), so only its subnets can strand it; a flanneld host's lease cannot follow.
  */
-export function strandReason(l: ListedLease, next: NetworkConfig, stored?: NetworkConfig): string | undefined {
+export function strandReason(l: ListedLease, next: NetworkConfig, backends: FlannelBackends, stored?: NetworkConfig): string | undefined {
   const v4 = l.subnet;
   const v6 = l.subnetV6;
   if (!v4 && !v6) return undefined;
@@ -58,25 +58,29 @@ export function strandReason(l: ListedLease, next: NetworkConfig, stored?: Netwo
     return `${who} is not weft's (no owner record: a flanneld host): flanneld without IPv6 crashes on dual-stack leases, and restarted with IPv6 on it takes a new IPv4 subnet; move the host to weft first`;
   }
   const type = l.attrs?.backendType ?? '';
-  if (l.owner !== undefined && stored !== undefined && type === stored.backend.type) return undefined;
-  if (type !== next.backend.type) return `${who} uses backend ${type || '(none)'}, not ${next.backend.type}`;
-  const vni = next.backend.vxlan?.vni;
-  if (vni !== undefined) {
-    // A lease without a VNI fits any: flanneld never reads a peer's VNI.
-    for (const data of [v4 ? l.attrs?.backendData : undefined, v6 ? l.attrs?.backendV6Data : undefined]) {
-      const d = data === undefined ? undefined : decodeVxlanData(data);
-      if (d?.ok && d.value.vni !== undefined && d.value.vni !== vni) return `${who} uses VNI ${d.value.vni}, not ${vni}`;
-    }
+  // Whose lease it is, the backend says (flannel's alloc writes no BackendType); a type weft has no backend for, by name.
+  const isOf = (c: NetworkConfig): boolean => { const b = backends.get(c.backend.type); return b ? isOwnLease(b, { backendType: l.attrs?.backendType }) : type === c.backend.type; };
+  if (l.owner !== undefined && stored !== undefined && isOf(stored)) return undefined;
+  if (!isOf(next)) return `${who} uses backend ${type || '(none)'}, not ${next.backend.type}`;
+  // The data's fit to the new options, as its backend judges it (a VNI; a lease without one fits any).
+  const codec = backends.get(next.backend.type)?.lease;
+  const fields = [...(v4 ? ['BackendData' as const] : []), ...(v6 ? ['BackendV6Data' as const] : [])];
+  for (const field of codec?.dataScope === 'half' ? fields : []) {
+    const text = field === 'BackendData' ? l.attrs?.backendData : l.attrs?.backendV6Data;
+    const d = text === undefined ? undefined : codec?.decodeData?.(text, field);
+    const m = d?.ok ? codec?.mismatch?.(d.value, next.backend.options) : undefined;
+    if (m) return `${who} uses ${m.setting} ${m.lease}, not ${m.network}`;
   }
   return undefined;
 }
 
-export function planApply(storedText: string | undefined, desired: NetworkConfig, leases: readonly ListedLease[]): ApplyPlan {
+/** `backends`: the registry (src/backends/index.ts) the stored text is read with and leases are judged by. */
+export function planApply(storedText: string | undefined, desired: NetworkConfig, leases: readonly ListedLease[], backends: FlannelBackends): ApplyPlan {
   let stored: NetworkConfig | undefined;
   let storedInvalid: string | undefined;
   if (storedText !== undefined) {
     try {
-      stored = checkNetworkConfig(decodeNetworkConfig(storedText));
+      stored = checkNetworkConfig(decodeNetworkConfig(storedText, backends));
     } catch (e) {
       if (!(e instanceof ConfigError)) throw e;
       storedInvalid = e.message;
@@ -84,7 +88,7 @@ export function planApply(storedText: string | undefined, desired: NetworkConfig
   }
   const diff = diffConfigs(stored, desired);
   if (stored && diff.length === 0) return { kind: 'unchanged' };
-  const stranded = stored ? leases.flatMap((l) => strandReason(l, desired, stored) ?? []) : [];
+  const stranded = stored ? leases.flatMap((l) => strandReason(l, desired, backends, stored) ?? []) : [];
   const effects = stored ? fleetEffects(stored, desired, leases.flatMap((l) => (l.owner && (l.subnet ?? l.subnetV6) ? [{ key: l.subnetKey, ...(l.subnet ? { subnet: l.subnet } : {}), ...(l.subnetV6 ? { subnetV6: l.subnetV6 } : {}) }] : []))) : undefined;
   return { kind: 'write', diff, stranded, ...(storedInvalid !== undefined ? { storedInvalid } : {}), ...(effects ? { effects } : {}) };
 }

@@ -8,17 +8,24 @@ import { formatIP, formatPrefix } from '../net/cidr.js';
 import { type FamilyRange, type NetworkConfig, capacityOf, checkNetworkConfig, diffConfigs } from '../flannel/config-check.js';
 import { capText, safeLines, safeText } from '../base/escape.js';
 import { decodeNetworkConfig } from '../flannel/network-config.js';
+import type { BackendOptions, FlannelBackend } from '../flannel/backend-codec.js';
 
-/** vxlan's options with weft's defaults (VNI 1, port 8472); MTU null = each host's interface MTU. */
-export interface VxlanBackendView {
-  readonly Type: 'vxlan';
-  readonly VNI: number;
-  readonly Port: number;
-  readonly MTU: number | null;
-  readonly GBP: boolean;
-  readonly Learning: boolean;
-  readonly DirectRouting: boolean;
+/** The Backend object `weft config show` prints: `Type`, and the backend's options under flannel's names. */
+export interface BackendView {
+  readonly Type: string;
+  readonly [option: string]: unknown;
 }
+
+/** A backend as `weft config show` sees it: how it reads a config, and how it shows its options. */
+export interface ConfigViewBackend extends FlannelBackend {
+  /** Its options under flannel's names, weft's defaults applied (absent: only `Type` is shown). */
+  view?(options: BackendOptions | undefined): BackendView;
+  /** The summary line after `backend   ` (absent: the type). */
+  summary?(options: BackendOptions | undefined): string;
+}
+
+/** The registry as `weft config show` sees it (src/backends/index.ts BACKENDS). */
+export type ConfigViewBackends = ReadonlyMap<string, ConfigViewBackend>;
 
 /** The config with flannel's names; a family that is off has null fields. */
 export interface ConfigView {
@@ -32,8 +39,8 @@ export interface ConfigView {
   readonly IPv6SubnetLen: number | null;
   readonly IPv6SubnetMin: string | null;
   readonly IPv6SubnetMax: string | null;
-  /** `Type` lower-cased as flanneld reads it (`udp` when Backend is absent); vxlan adds its options. */
-  readonly Backend: VxlanBackendView | { readonly Type: string };
+  /** `Type` lower-cased as flanneld reads it (`udp` when Backend is absent); a backend may add its options (vxlan does). */
+  readonly Backend: BackendView;
 }
 
 /**
@@ -47,22 +54,17 @@ export interface StoredConfigReport {
   readonly config: ConfigView | null;
 }
 
-const VXLAN_PORT = 8472;
-
 function family(r: FamilyRange | undefined): { network: string | null; len: number | null; min: string | null; max: string | null } {
   return r
     ? { network: formatPrefix(r.network), len: r.subnetLen, min: formatIP(r.subnetMin), max: formatIP(r.subnetMax) }
     : { network: null, len: null, min: null, max: null };
 }
 
-/** The checked config under flannel's names, defaults applied. */
-export function configView(c: NetworkConfig): ConfigView {
+/** The checked config under flannel's names, defaults applied; `backend`: the backend of its type, when weft has one. */
+export function configView(c: NetworkConfig, backend?: ConfigViewBackend): ConfigView {
   const v4 = family(c.ipv4);
   const v6 = family(c.ipv6);
-  const vx = c.backend.vxlan;
-  const Backend = vx
-    ? { Type: 'vxlan' as const, VNI: vx.vni, Port: vx.port || VXLAN_PORT, MTU: vx.mtu || null, GBP: vx.gbp, Learning: vx.learning, DirectRouting: vx.directRouting }
-    : { Type: capText(c.backend.type) };
+  const Backend = backend?.view?.(c.backend.options) ?? { Type: capText(c.backend.type) };
   return {
     Network: v4.network, SubnetLen: v4.len, SubnetMin: v4.min, SubnetMax: v4.max,
     EnableIPv4: c.ipv4 !== undefined, EnableIPv6: c.ipv6 !== undefined,
@@ -72,9 +74,9 @@ export function configView(c: NetworkConfig): ConfigView {
 }
 
 /** Why weft cannot run on a config flannel accepts, or undefined when it can. */
-function weftRefusal(c: NetworkConfig, supportedBackends: readonly string[]): string | undefined {
-  if (!supportedBackends.includes(c.backend.type)) {
-    return `backend type ${JSON.stringify(c.backend.type)} is not supported by weft (${supportedBackends.join(', ')})`;
+function weftRefusal(c: NetworkConfig, backends: ConfigViewBackends): string | undefined {
+  if (!backends.has(c.backend.type)) {
+    return `backend type ${JSON.stringify(c.backend.type)} is not supported by weft (${[...backends.keys()].join(', ')})`;
   }
   return undefined;
 }
@@ -84,18 +86,25 @@ export interface StoredConfig {
   readonly report: StoredConfigReport;
   /** Set when the text decodes and passes flannel's checks. */
   readonly checked?: NetworkConfig;
+  /** The backend's summary of its options (the human view), when it has one. */
+  readonly backendSummary?: string;
 }
 
-/** Judge the stored text. `supportedBackends`: the backend types weft has (backends/index.ts). */
-export function readStoredConfig(text: string, supportedBackends: readonly string[]): StoredConfig {
+/** Judge the stored text. `backends`: the backends weft has (src/backends/index.ts BACKENDS). */
+export function readStoredConfig(text: string, backends: ConfigViewBackends): StoredConfig {
   let checked: NetworkConfig;
   try {
-    checked = checkNetworkConfig(decodeNetworkConfig(text));
+    checked = checkNetworkConfig(decodeNetworkConfig(text, backends));
   } catch (e) {
     return { report: { valid: false, error: capText(e instanceof Error ? e.message : String(e)), config: null } };
   }
-  const refusal = weftRefusal(checked, supportedBackends);
-  return { report: { valid: refusal === undefined, error: refusal === undefined ? null : capText(refusal), config: configView(checked) }, checked };
+  const refusal = weftRefusal(checked, backends);
+  const backend = backends.get(checked.backend.type);
+  const backendSummary = backend?.summary?.(checked.backend.options);
+  return {
+    report: { valid: refusal === undefined, error: refusal === undefined ? null : capText(refusal), config: configView(checked, backend) }, checked,
+    ...(backendSummary !== undefined ? { backendSummary } : {}),
+  };
 }
 
 /** A count as JSON shows it: a number while it is exact in a JS number, else its decimal string. */
@@ -129,17 +138,13 @@ export function derivedView(c: NetworkConfig): DerivedView {
   return c.ipv4 ? { ...derivedRange(c.ipv4), ...v6 } : { subnetLen: null, subnetMin: null, subnetMax: null, capacity: null, ...v6 };
 }
 
-const onOff = (b: boolean): string => (b ? 'on' : 'off');
-
-function summary(c: ConfigView, checked: NetworkConfig | undefined): string[] {
+function summary(c: ConfigView, s: StoredConfig): string[] {
   const capacity = (r: FamilyRange | undefined): string => (r ? ` (${capacityOf(r)} host subnets)` : '');
   const b = c.Backend;
   return [
-    c.Network === null ? '  ipv4      off' : `  network   ${c.Network}: /${c.SubnetLen ?? '?'} subnets from ${c.SubnetMin ?? '?'} to ${c.SubnetMax ?? '?'}${capacity(checked?.ipv4)}`,
-    c.IPv6Network === null ? '  ipv6      off' : `  ipv6      ${c.IPv6Network}: /${c.IPv6SubnetLen ?? '?'} subnets from ${c.IPv6SubnetMin ?? '?'} to ${c.IPv6SubnetMax ?? '?'}${capacity(checked?.ipv6)}`,
-    'VNI' in b
-      ? `  backend   vxlan: VNI ${b.VNI}, port ${b.Port}, MTU ${b.MTU === null ? 'from each host\'s interface' : b.MTU}, GBP ${onOff(b.GBP)}, learning ${onOff(b.Learning)}, directRouting ${onOff(b.DirectRouting)}`
-      : `  backend   ${b.Type === '' ? '(no type)' : safeText(b.Type)}`,
+    c.Network === null ? '  ipv4      off' : `  network   ${c.Network}: /${c.SubnetLen ?? '?'} subnets from ${c.SubnetMin ?? '?'} to ${c.SubnetMax ?? '?'}${capacity(s.checked?.ipv4)}`,
+    c.IPv6Network === null ? '  ipv6      off' : `  ipv6      ${c.IPv6Network}: /${c.IPv6SubnetLen ?? '?'} subnets from ${c.IPv6SubnetMin ?? '?'} to ${c.IPv6SubnetMax ?? '?'}${capacity(s.checked?.ipv6)}`,
+    `  backend   ${s.backendSummary ?? (b.Type === '' ? '(no type)' : safeText(b.Type))}`,
   ];
 }
 
@@ -154,7 +159,7 @@ export function renderStoredConfig(key: string, revision: string, text: string, 
   const r = s.report;
   const lines = [`${key}: ${r.valid ? 'valid' : 'INVALID'} (revision ${revision})`];
   if (r.error !== null) lines.push(`  error     ${safeText(r.error)}`);
-  if (r.config) lines.push(...summary(r.config, s.checked));
+  if (r.config) lines.push(...summary(r.config, s));
   if (spec && s.checked) {
     const differs = diffConfigs(s.checked, spec.config).length > 0;
     lines.push(`  spec      ${differs ? `differs from ${spec.file} (weft apply --dry-run shows how)` : `matches ${spec.file}`}`);

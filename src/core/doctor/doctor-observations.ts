@@ -6,6 +6,7 @@
  */
 import type { IP, Prefix } from '../net/cidr.js';
 import type { DesiredDatapath, ObservedDatapath } from '../datapath/datapath.js';
+import type { NetworkConfig } from '../flannel/config-check.js';
 import type { LeaseRow } from '../fleet/lease-report.js';
 import type { StatusObservation } from '../health/status-report.js';
 
@@ -37,7 +38,7 @@ export interface MatchingRoute {
 export interface PeerObservation {
   readonly subnet: Prefix;
   readonly publicIP: string;
-  /** The overlay address probed: the peer subnet's .0 (vxlan) or .1 (host-gw). */
+  /** The overlay address probed: the peer subnet's .0 or .1 (DoctorDescriptor.probeTarget). */
   readonly target: IP;
   /** This host's overlay address the probes leave from; undefined when it has none. */
   readonly source?: IP;
@@ -71,14 +72,40 @@ export interface OwnLease {
   readonly how: string;
 }
 
+/**
+ * What `weft doctor` checks differently per backend: the backend's doctor descriptor
+ * (`DoctorBackend.doctor`, src/backends/*.ts), so that no check names a backend.
+ */
+export interface DoctorDescriptor {
+  /** How peers' traffic crosses the underlay when it is encapsulated (vxlan: UDP 8472); absent for plain routes. */
+  readonly encapsulation?: { readonly name: string; readonly protocol: string; readonly port: number };
+  /** What the encapsulation adds to each packet: a path must carry the overlay MTU plus this. */
+  readonly overheadBytes: number;
+  /** Peers get the per-peer route checks and probes (false: they are checked another way, WireGuard's against `wg show`). */
+  readonly peerRoutes: boolean;
+  /**
+   * The overlay address a peer answers on: `device`, its subnet's .0, which every host holds on
+   * the backend's device (flannel's convention, no container runtime needed); `bridge`, its
+   * subnet's .1, which the container bridge holds once the runtime runs with weft's options.
+   */
+  readonly probeTarget: 'device' | 'bridge';
+  /** The checksum-offload check (ethtool -k) applies to the backend's device. */
+  readonly checksumOffload: boolean;
+}
+
+/** A backend as `weft doctor` sees it. */
+export interface DoctorBackend {
+  doctor(config: NetworkConfig): DoctorDescriptor;
+}
+
 /** What etcd said, or why it could not be asked. */
 export type EtcdObservation =
   | { readonly ok: false; readonly error: string }
   | {
     readonly ok: true;
     readonly backendType: string;
-    /** The vxlan UDP port (0 for other backends). */
-    readonly vxlanPort: number;
+    /** What the network's backend says about checking it. */
+    readonly doctor: DoctorDescriptor;
     readonly network: Prefix;
     readonly rows: readonly LeaseRow[];
     readonly own: OwnLease | undefined;
@@ -104,7 +131,7 @@ export interface DoctorObservations {
   readonly observed?: ObservedDatapath;
   /** What the backend wants for this host and its peers; undefined without a lease or config. */
   readonly desired?: DesiredDatapath;
-  /** The vxlan device name, when the backend has one. */
+  /** The backend's (first) device name, when it has one. */
   readonly device?: string;
   /** The fabric interface (underlay) and the overlay MTU in use. */
   readonly iface?: string;

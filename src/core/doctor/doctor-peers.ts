@@ -4,14 +4,14 @@
  * the overlay, the underlay path, and the MTU (a do-not-fragment probe at the overlay MTU).
  *
  * How operators read the probes (and so this code): the overlay ping fails while the datapath
- * entries are right and the peer's public IP answers a plain ping: for vxlan the encapsulated
- * packets (UDP to the vxlan port) are dropped on the way, which a plain UDP probe cannot show
- * (the peer's kernel drops a stray datagram silently either way). Small overlay pings pass but
- * DF-sized ones do not: an MTU black hole on the underlay.
+ * entries are right and the peer's public IP answers a plain ping: for an encapsulating backend
+ * (the descriptor's `encapsulation`: vxlan's UDP to its port) the encapsulated packets are
+ * dropped on the way, which a plain UDP probe cannot show (the peer's kernel drops a stray
+ * datagram silently either way). Small overlay pings pass but DF-sized ones do not: an MTU black
+ * hole on the underlay.
  */
 import { type IP, formatIP, formatPrefix } from '../net/cidr.js';
 import type { Route } from '../datapath/datapath.js';
-import { checksOwnPeers } from '../datapath/devices.js';
 import type { DoctorObservations, Finding, PeerObservation, Verdict } from './doctor-observations.js';
 import { safeText } from '../base/escape.js';
 
@@ -73,13 +73,16 @@ export function findingsForPeer(o: DoctorObservations, p: PeerObservation, want:
   const t = formatIP(p.target);
   const out: Finding[] = [];
   const dp = datapathProblems(o, want);
-  const isVxlanTunnel = want.onlink && o.device !== undefined && want.dev === o.device;
+  // Through the backend's encapsulating device (not a direct route to an adjacent peer).
+  const enc = o.etcd.ok ? o.etcd.doctor.encapsulation : undefined;
+  const tunnel = enc !== undefined && o.device !== undefined && want.dev === o.device ? enc : undefined;
+  const neigh = want.onlink ? o.desired?.neighs.get(formatIP(want.via)) : undefined;
+  const entries = neigh && o.desired?.fdb.has(neigh.mac) ? 'route, neighbour and fdb entry' : neigh ? 'route and neighbour' : 'route';
   out.push(dp.length > 0
     ? one('datapath', 'fail', peer, dp.join('; '), REPAIR)
-    : one('datapath', 'ok', peer, `route${isVxlanTunnel ? ', neighbour and fdb entry' : ''} match the lease (${routeText(want)}${isVxlanTunnel ? `, PublicIP ${pub}` : ''})`));
+    : one('datapath', 'ok', peer, `${entries} match the lease (${routeText(want)}${tunnel ? `, PublicIP ${pub}` : ''})`));
   const lk = lookupProblem(p, want, dp.length > 0);
   out.push(lk ? one('route-lookup', 'fail', peer, lk.what, lk.fix) : one('route-lookup', 'ok', peer, `the kernel routes ${t} through weft's route`));
-  const port = o.etcd.ok ? o.etcd.vxlanPort : 0;
   if (!p.source || !p.overlay) {
     out.push(one('overlay', 'skip', peer, 'this host holds no overlay address to probe from (host-gw: no container bridge holds the subnet\'s gateway yet)', 'start the container runtime (Docker or Podman) with weft\'s options'));
     return out;
@@ -88,7 +91,7 @@ export function findingsForPeer(o: DoctorObservations, p: PeerObservation, want:
   const underlayOk = (u?.received ?? 0) > 0;
   if (p.overlay.received > 0) {
     out.push(one('overlay', 'ok', peer, `${t} answers through the overlay from ${formatIP(p.source)} (${String(p.overlay.received)}/${String(p.overlay.sent)})`));
-    out.push(one('underlay', 'ok', peer, isVxlanTunnel ? `the underlay carries vxlan (UDP ${String(port)}) to ${pub}` : `the underlay reaches ${pub}`));
+    out.push(one('underlay', 'ok', peer, tunnel ? `the underlay carries ${tunnel.name} (${tunnel.protocol} ${String(tunnel.port)}) to ${pub}` : `the underlay reaches ${pub}`));
   } else {
     const why = p.overlay.error ? ` (${safeText(p.overlay.error)})` : '';
     if (dp.length > 0 || lk) {
@@ -96,10 +99,11 @@ export function findingsForPeer(o: DoctorObservations, p: PeerObservation, want:
     } else if (!underlayOk) {
       out.push(one('overlay', 'fail', peer, `no reply from ${t} through the overlay${why}`, 'see the underlay finding'));
       out.push(one('underlay', 'fail', peer, `no reply from the peer's public IP ${pub} on the underlay either: the peer is down or unreachable (or ICMP is filtered)`, `check the peer host and the path to ${pub} (ping, ip route get ${pub}); run weft doctor on the peer`));
-    } else if (isVxlanTunnel) {
+    } else if (tunnel) {
+      const carrier = `${tunnel.protocol} ${String(tunnel.port)}`;
       out.push(one('overlay', 'fail', peer, `no reply from ${t} through the overlay${why}, though the datapath is right and ${pub} answers on the underlay`, 'see the underlay finding'));
-      out.push(one('underlay', 'fail', peer, `UDP ${String(port)} is probably dropped between here and the peer ${pub}: the peer answers a plain ping, but not through vxlan`,
-        `check firewalls / security groups for UDP ${String(port)} in both directions (iptables -S INPUT on both hosts, cloud security groups, the switch); run weft doctor on the peer`));
+      out.push(one('underlay', 'fail', peer, `${carrier} is probably dropped between here and the peer ${pub}: the peer answers a plain ping, but not through ${tunnel.name}`,
+        `check firewalls / security groups for ${carrier} in both directions (iptables -S INPUT on both hosts, cloud security groups, the switch); run weft doctor on the peer`));
     } else {
       out.push(one('overlay', 'warn', peer, `no reply from ${t}${why}, though ${pub} answers on the underlay: the peer may have no container bridge holding ${t} yet, or drops the traffic`, 'run weft doctor on the peer; start its container runtime with weft\'s options'));
     }
@@ -110,22 +114,23 @@ export function findingsForPeer(o: DoctorObservations, p: PeerObservation, want:
 
 function mtuFinding(o: DoctorObservations, p: PeerObservation, peer: string): Finding {
   const mtu = o.mtu ?? 0;
+  const overhead = o.etcd.ok ? o.etcd.doctor.overheadBytes : 0;
   const t = formatIP(p.target);
   if ((p.overlay?.received ?? 0) === 0 || !p.df) return one('mtu', 'skip', peer, 'not probed: the overlay does not answer small packets');
   if (p.df.received > 0) return one('mtu', 'ok', peer, `do-not-fragment packets of the overlay MTU (${String(mtu)} bytes) reach ${t}`);
   const local = p.df.error !== undefined && /too long|mtu/i.test(p.df.error);
   return one('mtu', 'fail', peer, local
     ? `do-not-fragment packets of ${String(mtu)} bytes cannot leave this host (${safeText(p.df.error ?? '')}): a local device's MTU is below the overlay MTU`
-    : `MTU black hole: small packets reach ${t} but do-not-fragment packets of the overlay MTU (${String(mtu)} bytes) do not: a link between here and ${safeText(p.publicIP)} has a smaller MTU than the overlay needs (overlay MTU + ${o.device ? '50' : '0'})`,
-  `set host.mtu on every host to the smallest path MTU${o.device ? ' − 50' : ''} (or raise the underlay's MTU), restart weft, then the container runtime and containers so they use the new FLANNEL_MTU`);
+    : `MTU black hole: small packets reach ${t} but do-not-fragment packets of the overlay MTU (${String(mtu)} bytes) do not: a link between here and ${safeText(p.publicIP)} has a smaller MTU than the overlay needs (overlay MTU + ${String(overhead)})`,
+  `set host.mtu on every host to the smallest path MTU${overhead ? ` − ${String(overhead)}` : ''} (or raise the underlay's MTU), restart weft, then the container runtime and containers so they use the new FLANNEL_MTU`);
 }
 
 /** Every peer's findings, in subnet order of the observations. */
 export function peerFindings(o: DoctorObservations): Finding[] {
   const routes = o.desired?.routes;
   if (!routes) return [];
-  // wireguard peers have no route each: their device's kind checks them (doctor-fleet.ts, against `wg show`).
-  if (o.desired.devices.some(checksOwnPeers)) return [];
+  // A backend whose peers have no route each (WireGuard: doctor-fleet.ts checks them against `wg show`).
+  if (o.etcd.ok && !o.etcd.doctor.peerRoutes) return [];
   if (o.peers.length === 0 && o.peerFilterUnmatched === undefined) return [{ check: 'peers', verdict: 'skip', peer: null, what: 'no programmed peers to check (this host is alone in the fabric, or every peer was skipped)', fix: '' }];
   return o.peers.flatMap((p) => {
     const want = routes.get(formatPrefix(p.subnet));

@@ -124,31 +124,10 @@ export function effectiveSettings(c: NetworkConfig): Map<string, string> {
   fam('IPv6', c.ipv6);
   if (c.enableNFTables) out.set('EnableNFTables', 'true');
   out.set('Backend.Type', c.backend.type);
-  const v = c.backend.vxlan;
-  if (v) {
-    out.set('Backend.VNI', String(v.vni));
-    out.set('Backend.Port', String(v.port || 8472));
-    if (v.mtu) out.set('Backend.MTU', String(v.mtu));
-    if (v.gbp) out.set('Backend.GBP', 'true');
-    if (v.learning) out.set('Backend.Learning', 'true');
-    if (v.directRouting) out.set('Backend.DirectRouting', 'true');
-  }
-  const w = c.backend.wireguard;
-  if (w) {
-    out.set('Backend.ListenPort', String(w.listenPort));
-    out.set('Backend.ListenPortV6', String(w.listenPortV6));
-    out.set('Backend.Mode', w.mode);
-    if (w.mtu) out.set('Backend.MTU', String(w.mtu));
-    if (w.keepaliveSeconds) out.set('Backend.PersistentKeepaliveInterval', String(w.keepaliveSeconds));
-    // A secret: shown as set, never by value (changedSettings compares the keys themselves).
-    if (w.psk) out.set('Backend.PSK', PSK_SET);
-  }
+  // The backend's own (backend-codec.ts BackendSetting), decoded with its options.
+  for (const x of c.backend.settings) out.set(x.name, x.value);
   return out;
 }
-
-const PSK_SET = '(set)';
-/** What the diff shows for a PSK replaced by another: that it changed, never either key. */
-const PSK_REPLACED = '(set: a different key)';
 
 /** The effective settings that differ between `before` and `after` (absent: not set on that side). */
 export function changedSettings(before: NetworkConfig | undefined, after: NetworkConfig): { key: string; was?: string; now?: string }[] {
@@ -160,10 +139,11 @@ export function changedSettings(before: NetworkConfig | undefined, after: Networ
     const now = b.get(key);
     if (was !== now) out.push({ key, ...(was !== undefined ? { was } : {}), ...(now !== undefined ? { now } : {}) });
   }
-  // Both sides show `(set)`: a new key is a change all the same (every host must set it).
-  const pskBefore = before?.backend.wireguard?.psk;
-  const pskAfter = after.backend.wireguard?.psk;
-  if (pskBefore !== undefined && pskAfter !== undefined && pskBefore !== pskAfter) out.push({ key: 'Backend.PSK', was: PSK_SET, now: PSK_REPLACED });
+  // A secret shown the same on both sides (`(set)`): a new key is a change all the same (every host must set it).
+  for (const x of after.backend.settings) {
+    const had = before?.backend.settings.find((y) => y.name === x.name);
+    if (x.secret && had?.secret && had.value === x.value && had.secret.compared !== x.secret.compared) out.push({ key: x.name, was: had.value, now: x.secret.replaced });
+  }
   return out;
 }
 

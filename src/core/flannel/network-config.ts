@@ -4,55 +4,28 @@
  * §2.1): keys matched as Go matches them, the last duplicate wins, unknown keys ignored, `null`
  * a no-op, integers parsed from their token, addresses through flannel's own UnmarshalJSON
  * methods (flannel-types.ts), `Network` masked, `0.0.0.0` / `::` meaning "unset", an absent
- * `Backend` meaning `udp`. A config over 64 KiB or nested deeper than 32 levels is refused
- * unread. Decoding never applies defaults; `checkNetworkConfig` (config-check.ts) does that, into
- * a new frozen value.
+ * `Backend` meaning `udp`; the Backend object kept as stored and its options decoded by the
+ * backend of its type (backend-codec.ts), as each flanneld backend decodes its own. A config
+ * over 64 KiB or nested deeper than 32 levels is refused unread. Decoding never applies the
+ * network's defaults; `checkNetworkConfig` (config-check.ts) does that, into a new frozen value.
  */
 import { type IP, type Prefix, formatIP, formatPrefix } from '../net/cidr.js';
 import { WeftError } from '../base/errors.js';
 import { unmarshalIP4, unmarshalIP4Net, unmarshalIP6, unmarshalIP6Net } from './flannel-types.js';
 import { type JsonLimits, type JsonNode, compactJson, decodeStruct, parseJson } from './gojson.js';
 import { goToLower } from './go-text.js';
-import { canonicalKey } from './wg-key.js';
-
-/** Options of the vxlan backend (§3.1). Zero means "unset" where flannel says so. */
-export interface VxlanOptions {
-  readonly vni: number;
-  readonly port: number;
-  readonly mtu: number;
-  readonly gbp: boolean;
-  readonly learning: boolean;
-  readonly directRouting: boolean;
-}
-
-/** flanneld's wireguard Mode (flannel-ipv6-wireguard.md §2.1, §2.3). */
-export type WireguardMode = 'separate' | 'auto' | 'ipv4' | 'ipv6';
+import type { BackendOptions, BackendSetting, FlannelBackends } from './backend-codec.js';
 
 /**
- * Options of the wireguard backend (flannel-ipv6-wireguard.md §2.1), defaults filled as
- * flanneld fills them. `psk` is the stored config's `PSK` (a secret: never logged, never shown).
- */
-export interface WireguardOptions {
-  readonly listenPort: number;
-  readonly listenPortV6: number;
-  /** The underlay MTU to use (0: the interface's); the device gets MTU − 80. */
-  readonly mtu: number;
-  readonly psk?: string;
-  readonly keepaliveSeconds: number;
-  readonly mode: WireguardMode;
-}
-
-/** A WireGuard key as `wg` prints it: canonical base64 of 32 bytes (44 characters, the last padding bits zero). */
-export const WG_KEY = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/;
-
-/**
- * `Backend`: its lower-cased type, the vxlan options when the type is vxlan, and the object as
- * stored, compact (Go's RawMessage: `null` when stored as null; absent when there is none).
+ * `Backend`: its lower-cased type; its options as the backend of that type decoded them
+ * (backend-codec.ts: opaque to core; absent for a type weft has no backend for, or one without
+ * options); the settings a live change compares; and the object as stored, compact (Go's
+ * RawMessage: `null` when stored as null; absent when there is none).
  */
 export interface BackendConfig {
   readonly type: string;
-  readonly vxlan?: VxlanOptions;
-  readonly wireguard?: WireguardOptions;
+  readonly options?: BackendOptions;
+  readonly settings: readonly BackendSetting[];
   readonly raw?: string;
 }
 
@@ -106,95 +79,39 @@ const CONFIG = {
   Backend: { kind: 'raw' },
 } as const;
 
-/** vxlan.go VXLANConfig (Linux): every field a Go int or bool, matched by its json tag. */
-const VXLAN_CONFIG = {
-  vni: { kind: 'int' }, port: { kind: 'int' }, mtu: { kind: 'int' },
-  gbp: { kind: 'bool' }, learning: { kind: 'bool' }, directRouting: { kind: 'bool' },
-} as const;
-
-/** weft refuses what the kernel cannot program (flanneld fails creating the device, or truncates the port). */
-const VXLAN_RANGES = [['vni', 'VNI', 0xffffff], ['port', 'Port', 0xffff]] as const;
-
-function decodeVxlan(node: JsonNode): VxlanOptions {
-  const r = decodeStruct(node, 'vxlan.VXLANConfig', VXLAN_CONFIG);
-  if (!r.ok) throw new ConfigError(`error decoding VXLAN backend config: ${r.reason}`, 'Backend');
-  const v = r.value;
-  for (const [tag, name, max] of VXLAN_RANGES) {
-    const n = v[tag];
-    if (n !== undefined && (n < 0n || n > BigInt(max))) {
-      throw new ConfigError(`error decoding VXLAN backend config: Backend.${name} ${n} is outside 0..${max}`, `Backend.${name}`);
-    }
-  }
-  return Object.freeze({
-    vni: Number(v.vni ?? 1n), port: Number(v.port ?? 0n), mtu: Number(v.mtu ?? 0n),
-    gbp: v.gbp ?? false, learning: v.learning ?? false, directRouting: v.directRouting ?? false,
-  });
-}
-
-/** wireguard.go RegisterNetwork's config struct: keys matched as Go matches them, values case-sensitive. */
-const WIREGUARD_CONFIG = {
-  ListenPort: { kind: 'int' }, ListenPortV6: { kind: 'int' }, MTU: { kind: 'int' }, PSK: { kind: 'string' },
-  PersistentKeepaliveInterval: { kind: 'int' }, Mode: { kind: 'string' },
-} as const;
-
-const WG_MODES: readonly string[] = ['separate', 'auto', 'ipv4', 'ipv6'];
+/** flanneld's type when the config has no Backend (pkg/backend/manager.go: the udp backend). */
+const NO_BACKEND_TYPE = 'udp';
 
 /**
- * Decode wireguard options as flanneld does, refusing what flanneld would accept but cannot
- * work (a port outside 1..65535 is truncated to uint16 in its lease; a keepalive over 65535 s
- * is refused by the kernel), and mode `ipv6`, which needs the IPv6 fabric weft does not
- * program yet (flanneld panics on it with a v4-only config, §2.9).
+ * parseBackendType: an absent Backend is `udp`; else its `Type` (a struct { Type string }),
+ * lower-cased as the backend manager does (Go's strings.ToLower); then the backend of that type
+ * decodes its options from the same object (its New()), when weft has one.
  */
-function decodeWireguard(node: JsonNode): WireguardOptions {
-  const r = decodeStruct(node, 'wireguard config', WIREGUARD_CONFIG);
-  if (!r.ok) throw new ConfigError(`error decoding backend config: ${r.reason}`, 'Backend');
-  const v = r.value;
-  const ranged = (n: bigint | undefined, name: string, min: bigint, max: bigint, dflt: number): number => {
-    if (n === undefined) return dflt;
-    if (n < min || n > max) throw new ConfigError(`error decoding backend config: Backend.${name} ${n} is outside ${min}..${max}`, `Backend.${name}`);
-    return Number(n);
-  };
-  const mode = v.Mode ?? 'separate';
-  if (!WG_MODES.includes(mode)) throw new ConfigError(`no valid Mode configured: Backend.Mode ${JSON.stringify(shortMode(mode))} is not separate, auto, ipv4 or ipv6`, 'Backend.Mode');
-  if (mode === 'ipv6') throw new ConfigError('Backend.Mode "ipv6" needs an IPv6 fabric, which weft does not program yet; use separate, auto or ipv4', 'Backend.Mode');
-  const pskText = (v.PSK ?? '').replace(/[\r\n]/g, '');
-  // Read as flanneld's wgtypes.ParseKey reads it (CR, LF and the padding bits ignored), kept in
-  // the spelling wg accepts. The value itself is never echoed (it is a secret).
-  const psk = canonicalKey(pskText);
-  if (pskText !== '' && psk === undefined) throw new ConfigError('could not parse psk: Backend.PSK is not the base64 of 32 bytes (wg genpsk)', 'Backend.PSK');
-  return Object.freeze({
-    listenPort: ranged(v.ListenPort, 'ListenPort', 1n, 65535n, 51820),
-    listenPortV6: ranged(v.ListenPortV6, 'ListenPortV6', 1n, 65535n, 51821),
-    mtu: ranged(v.MTU, 'MTU', 0n, 65535n, 0),
-    keepaliveSeconds: ranged(v.PersistentKeepaliveInterval, 'PersistentKeepaliveInterval', 0n, 65535n, 0),
-    mode: mode as WireguardMode,
-    ...(psk !== undefined ? { psk } : {}),
-  });
-}
-
-const shortMode = (m: string): string => (m.length > 32 ? `${m.slice(0, 32)}…` : m);
-
-/** parseBackendType: an absent Backend is `udp`; else its `Type` (a struct { Type string }), lower-cased as the backend manager does (Go's strings.ToLower). */
-function decodeBackendNode(node: JsonNode | undefined): BackendConfig {
-  if (node === undefined) return Object.freeze({ type: 'udp' });
+function decodeBackendNode(node: JsonNode | undefined, backends: FlannelBackends): BackendConfig {
+  if (node === undefined) return Object.freeze({ type: NO_BACKEND_TYPE, settings: [] });
   const r = decodeStruct(node, 'struct { Type string }', { Type: { kind: 'string' } } as const);
   if (!r.ok) throw new ConfigError(`error decoding Backend property of config: ${r.reason}`, 'Backend');
   const type = goToLower(r.value.Type ?? '');
   const raw = compactJson(node);
-  if (type === 'wireguard') return Object.freeze({ type, wireguard: decodeWireguard(node), raw });
-  return Object.freeze(type === 'vxlan' ? { type, vxlan: decodeVxlan(node), raw } : { type, raw });
+  const backend = backends.get(type);
+  const options = backend?.decodeOptions?.(node);
+  const settings = Object.freeze([...(backend?.settings?.(options) ?? [])]);
+  return Object.freeze({ type, ...(options !== undefined ? { options } : {}), settings, raw });
 }
 
 /** Decode a Backend given as JSON text (undefined: no Backend). Throws ConfigError. */
-export function decodeBackend(text: string | undefined): BackendConfig {
-  if (text === undefined) return decodeBackendNode(undefined);
+export function decodeBackend(text: string | undefined, backends: FlannelBackends): BackendConfig {
+  if (text === undefined) return decodeBackendNode(undefined, backends);
   const doc = parseJson(text, CONFIG_LIMITS);
   if (!doc.ok) throw new ConfigError(`error decoding Backend property of config: ${doc.reason}`, 'Backend');
-  return decodeBackendNode(doc.value);
+  return decodeBackendNode(doc.value, backends);
 }
 
-/** Decode `<prefix>/config` text as flanneld does. Throws ConfigError. Never applies defaults. */
-export function decodeNetworkConfig(text: string): RawNetworkConfig {
+/**
+ * Decode `<prefix>/config` text as flanneld does, the Backend's options by the backend of its
+ * type in `backends` (src/backends/index.ts). Throws ConfigError. Never applies defaults.
+ */
+export function decodeNetworkConfig(text: string, backends: FlannelBackends): RawNetworkConfig {
   const doc = parseJson(text, CONFIG_LIMITS);
   if (!doc.ok) throw new ConfigError(`the network config is unreadable: ${doc.reason}`);
   const r = decodeStruct(doc.value, 'subnet.Config', CONFIG);
@@ -208,7 +125,7 @@ export function decodeNetworkConfig(text: string): RawNetworkConfig {
     enableIPv6: v.EnableIPv6 ?? false,
     ipv6SubnetLen: Number(v.IPv6SubnetLen ?? 0n),
     enableNFTables: v.EnableNFTables ?? false,
-    backend: decodeBackendNode(v.Backend),
+    backend: decodeBackendNode(v.Backend, backends),
     ...opt('network', v.Network),
     ...opt('subnetMin', nonZero(v.SubnetMin)),
     ...opt('subnetMax', nonZero(v.SubnetMax)),
@@ -238,14 +155,4 @@ export function encodeNetworkConfig(c: RawNetworkConfig): string {
   const text = JSON.stringify(o);
   if (c.backend.raw === undefined) return text;
   return `${text.slice(0, -1)}${text === '{}' ? '' : ','}"Backend":${c.backend.raw}}`;
-}
-
-/**
- * A Backend object as weft writes it: `{"Type":"vxlan","VNI":1,"Port":8472}`, `{"Type":"host-gw"}`
- * or `{"Type":"wireguard","ListenPort":51820,...}` (the wireguard options given, flanneld's keys).
- */
-export function backendJson(type: 'vxlan' | 'host-gw' | 'wireguard', vxlan?: { vni: number; port: number; directRouting: boolean; mtu?: number }, wireguard?: Record<string, unknown>): Record<string, unknown> {
-  if (type === 'wireguard') return { Type: 'wireguard', ...wireguard };
-  if (type === 'host-gw' || !vxlan) return { Type: type };
-  return { Type: 'vxlan', VNI: vxlan.vni, Port: vxlan.port, ...(vxlan.mtu !== undefined ? { MTU: vxlan.mtu } : {}), ...(vxlan.directRouting ? { DirectRouting: true } : {}) };
 }

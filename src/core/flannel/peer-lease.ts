@@ -9,8 +9,8 @@ import { type IP, type Prefix, formatIP, formatPrefix, isNetworkAddress, parseIP
 import { badPublicIPv6 } from '../net/ip-scope.js';
 import type { NetworkConfig } from './config-check.js';
 import { shortText } from './gojson.js';
-import { type LeaseAttrs, type VxlanData, type WireguardData, decodeLeaseAttrs, decodeVxlanData, decodeWireguardData, formatSubnetKey, parseSubnetKey } from './lease.js';
-import { isUsableVtepMAC } from '../net/mac.js';
+import { type LeaseAttrs, decodeLeaseAttrs, formatSubnetKey, parseSubnetKey } from './lease.js';
+import { type FlannelBackends, type LeaseData, judgeData, leaseCodecOf } from './backend-codec.js';
 import { primarySubnet } from './subnet-key.js';
 
 /** A lease's halves as decoded: each present only when it is usable. */
@@ -20,12 +20,15 @@ export interface LeaseHalves {
   /** The IPv6 half (likewise). */
   readonly subnetV6?: Prefix;
   readonly attrs: LeaseAttrs;
-  /** Decoded vxlan data (BackendData) when BackendType is `vxlan` and the IPv4 half is usable. */
-  readonly vxlan?: VxlanData;
-  /** Decoded vxlan BackendV6Data when BackendType is `vxlan` and the IPv6 half is usable. */
-  readonly vxlanV6?: VxlanData;
-  /** Decoded wireguard data when BackendType is `wireguard`. */
-  readonly wireguard?: WireguardData;
+  /**
+   * BackendData as the backend of the lease's BackendType read it, when its data belongs to the
+   * IPv4 half (backend-codec.ts `dataScope: 'half'`, vxlan) and that half is usable.
+   */
+  readonly data?: LeaseData;
+  /** BackendV6Data likewise, when the IPv6 half is usable. */
+  readonly dataV6?: LeaseData;
+  /** The lease's data when it belongs to the whole lease (`dataScope: 'lease'`, wireguard). */
+  readonly leaseData?: LeaseData;
 }
 
 /** A lease that passed validation: at least one half can be programmed on this host. */
@@ -78,24 +81,17 @@ export type EntryVerdict =
 /** Printable ASCII without spaces: every backend type flannel knows (vxlan, host-gw, wireguard, ...). */
 const BACKEND_TYPE = /^[\x21-\x7e]{1,32}$/;
 
-/** A vxlan BackendData (or BackendV6Data, `which`) judged as data: decodes, a usable unicast MAC. */
-function vxlanHalf(text: string | undefined, which: 'BackendData' | 'BackendV6Data'): { ok: true; value: VxlanData } | { ok: false; reason: string } {
-  const d = decodeVxlanData(text);
-  if (!d.ok) return { ok: false, reason: which === 'BackendData' ? d.reason : d.reason.replace('BackendData', which) };
-  if (!isUsableVtepMAC(d.value.vtepMAC)) return { ok: false, reason: `${which === 'BackendData' ? '' : 'IPv6 '}VtepMAC ${d.value.vtepMAC} is not a unicast, non-zero Ethernet address` };
-  return d;
-}
-
 /**
  * Decode one entry and judge it as data: a flannel key in canonical form, each half aligned; a
- * value flanneld reads; a printable BackendType. Then each half on its own: the IPv4 half needs
- * a usable PublicIP outside the IPv4 overlay `network` (and for vxlan a unicast, non-zero VTEP
- * MAC in BackendData: a zero MAC is the vxlan catch-all FDB entry, flooded traffic would go to
- * the writer); the IPv6 half a usable PublicIPv6 outside `networkV6` (never link-local) and its
- * own VTEP MAC in BackendV6Data. The entry is rejected when no half is usable; a bad half next
- * to a good one is reported in `badHalf`. Never throws.
+ * value flanneld reads; a printable BackendType; the data the backend of that type (in
+ * `backends`) reads from it. Then each half on its own: the IPv4 half needs a usable PublicIP
+ * outside the IPv4 overlay `network` (and its BackendData, when its backend's data is per half:
+ * for vxlan a unicast, non-zero VTEP MAC, as a zero MAC is the vxlan catch-all FDB entry and
+ * flooded traffic would go to the writer); the IPv6 half a usable PublicIPv6 outside `networkV6`
+ * (never link-local) and its BackendV6Data. The entry is rejected when no half is usable; a bad
+ * half next to a good one is reported in `badHalf`. Never throws.
  */
-export function decodePeerEntry(subnetKey: string, value: string, network: Prefix | undefined, networkV6?: Prefix): EntryVerdict {
+export function decodePeerEntry(subnetKey: string, value: string, backends: FlannelBackends, network: Prefix | undefined, networkV6?: Prefix): EntryVerdict {
   const key = parseSubnetKey(subnetKey);
   if (!key) return { ok: false, reason: `key "${shortText(subnetKey)}" is not a flannel subnet key` };
   const shown = primarySubnet(key);
@@ -107,60 +103,63 @@ export function decodePeerEntry(subnetKey: string, value: string, network: Prefi
   const a = attrs.value;
   const type = a.backendType;
   if (type !== undefined && !BACKEND_TYPE.test(type)) return reject(`BackendType "${shortText(type)}" is not a backend name (control characters, spaces or over 32 characters)`);
-  let wireguard: WireguardData | undefined;
-  if (type === 'wireguard') {
-    const wg = decodeWireguardData(a.backendData ?? a.backendV6Data);
-    if (!wg.ok) return reject(wg.reason);
-    wireguard = wg.value;
+  const codec = leaseCodecOf(backends, type);
+  let leaseData: LeaseData | undefined;
+  if (codec?.dataScope === 'lease') {
+    const d = judgeData(codec, a.backendData ?? a.backendV6Data, 'BackendData');
+    if (d && !d.ok) return reject(d.reason);
+    leaseData = d?.value;
   }
+  const halfData = (text: string | undefined, field: 'BackendData' | 'BackendV6Data') => (codec?.dataScope === 'half' ? judgeData(codec, text, field) : undefined);
   // The IPv4 half.
-  let v4: { subnet: Prefix; vxlan?: VxlanData } | undefined;
+  let v4: { subnet: Prefix; data?: LeaseData } | undefined;
   let why4: string | undefined;
   if (key.v4) {
     const bad = badPublicIP(a.publicIP, network);
-    const data = type === 'vxlan' ? vxlanHalf(a.backendData, 'BackendData') : undefined;
+    const data = halfData(a.backendData, 'BackendData');
     if (bad) why4 = bad;
     else if (data && !data.ok) why4 = data.reason;
-    else v4 = { subnet: key.v4, ...(data?.ok ? { vxlan: data.value } : {}) };
+    else v4 = { subnet: key.v4, ...(data?.ok ? { data: data.value } : {}) };
   }
   // The IPv6 half.
-  let v6h: { subnet: Prefix; vxlan?: VxlanData } | undefined;
+  let v6h: { subnet: Prefix; data?: LeaseData } | undefined;
   let why6: string | undefined;
   if (key.v6) {
     const pub = a.publicIPv6;
     const bad = pub ? badPublicIP(pub, networkV6) : 'PublicIPv6 is null: the IPv6 half has no endpoint';
-    const data = type === 'vxlan' ? vxlanHalf(a.backendV6Data, 'BackendV6Data') : undefined;
+    const data = halfData(a.backendV6Data, 'BackendV6Data');
     if (bad) why6 = `IPv6 half: ${bad}`;
     else if (data && !data.ok) why6 = `IPv6 half: ${data.reason}`;
-    else v6h = { subnet: key.v6, ...(data?.ok ? { vxlan: data.value } : {}) };
+    else v6h = { subnet: key.v6, ...(data?.ok ? { data: data.value } : {}) };
   }
   // A lease with an IPv4 half is judged by it as before (a bad IPv6 half alone is reported, not fatal).
   if (key.v4 && !v4) return reject(why4 ?? 'unusable IPv4 half');
   if (!v4 && !v6h) return reject(why6 ?? 'no usable half');
   return {
     ok: true, attrs: a,
-    ...(v4 ? { subnet: v4.subnet, ...(v4.vxlan ? { vxlan: v4.vxlan } : {}) } : {}),
-    ...(v6h ? { subnetV6: v6h.subnet, ...(v6h.vxlan ? { vxlanV6: v6h.vxlan } : {}) } : {}),
-    ...(wireguard ? { wireguard } : {}),
+    ...(v4 ? { subnet: v4.subnet, ...(v4.data ? { data: v4.data } : {}) } : {}),
+    ...(v6h ? { subnetV6: v6h.subnet, ...(v6h.data ? { dataV6: v6h.data } : {}) } : {}),
+    ...(leaseData ? { leaseData } : {}),
     ...(why6 ? { badHalf: why6 } : {}),
   };
 }
 
 /**
- * Judge one entry: `subnetKey` is the key below `<prefix>/subnets/`, `value` its text.
+ * Judge one entry: `subnetKey` is the key below `<prefix>/subnets/`, `value` its text, its data
+ * read by the backend of its BackendType in `backends`.
  * `subnet` is set on a rejection whenever flanneld reads a subnet from the key, canonical or
  * not (so the subnet still counts as taken for allocation). Each half is kept only when this
  * host's network has its family and the half fits it; a half of a family the network lacks is
  * ignored without error (a v4-only host and a dual-stack peer, flanneld panics there, §1.7).
  */
-export function validatePeerLease(subnetKey: string, value: string, config: NetworkConfig, createRevision?: string): LeaseVerdict {
+export function validatePeerLease(subnetKey: string, value: string, config: NetworkConfig, backends: FlannelBackends, createRevision?: string): LeaseVerdict {
   const r4 = config.ipv4;
   const r6 = config.ipv6;
   // A lease of only a family this network lacks is no peer (a v6-only flanneld lease in an IPv4 fleet).
   const key = parseSubnetKey(subnetKey);
   if (key?.canonical && !key.v4 && !r6) return { ok: false, reason: 'IPv6-only lease in an IPv4 network' };
   if (key?.canonical && key.v4 && !key.v6 && !r4) return { ok: false, reason: 'IPv4-only lease in an IPv6-only network', subnet: key.v4 };
-  const d = decodePeerEntry(subnetKey, value, r4?.network, r6?.network);
+  const d = decodePeerEntry(subnetKey, value, backends, r4?.network, r6?.network);
   if (!d.ok) return d;
   const reject = (reason: string): LeaseVerdict => ({ ok: false, reason, ...(d.subnet ? { subnet: d.subnet } : {}) });
   const notes: string[] = [];
@@ -186,9 +185,9 @@ export function validatePeerLease(subnetKey: string, value: string, config: Netw
     ok: true,
     lease: Object.freeze({
       subnetKey, attrs: d.attrs,
-      ...(v4 ? { subnet: v4, ...(d.vxlan ? { vxlan: d.vxlan } : {}) } : {}),
-      ...(v6 ? { subnetV6: v6, ...(d.vxlanV6 ? { vxlanV6: d.vxlanV6 } : {}) } : {}),
-      ...(d.wireguard ? { wireguard: d.wireguard } : {}),
+      ...(v4 ? { subnet: v4, ...(d.data ? { data: d.data } : {}) } : {}),
+      ...(v6 ? { subnetV6: v6, ...(d.dataV6 ? { dataV6: d.dataV6 } : {}) } : {}),
+      ...(d.leaseData ? { leaseData: d.leaseData } : {}),
       ...(createRevision !== undefined ? { createRevision } : {}),
       ...(notes.length > 0 ? { ignored: notes.join('; ') } : {}),
     }),

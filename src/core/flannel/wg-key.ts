@@ -21,3 +21,6 @@ export function canonicalKey(text: string): string | undefined {
   const last = ALPHABET.indexOf(s.charAt(42));
   return `${s.slice(0, 42)}${ALPHABET.charAt(last & 0b111100)}=`;
 }
+
+/** A WireGuard key as `wg` prints it: canonical base64 of 32 bytes (44 characters, the last padding bits zero). */
+export const WG_KEY = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/;

@@ -9,6 +9,7 @@
  * the same path as etcd's (core/fleet/fleet.ts, validatePeerLease), the config through the same
  * decode and check as etcd's.
  */
+import type { FlannelBackends } from '../flannel/backend-codec.js';
 import { type Prefix, formatPrefix, parsePrefix, samePrefix, within } from '../net/cidr.js';
 import { type FamilyRange, type NetworkConfig, checkNetworkConfig } from '../flannel/config-check.js';
 import { type SubnetKey, parseSubnetKey, primarySubnet } from '../flannel/subnet-key.js';
@@ -115,6 +116,8 @@ export interface CacheContext {
   readonly hostID: string;
   /** The spec's network, when it names one: the cache must be of the same network and backend. */
   readonly specConfig?: NetworkConfig;
+  /** The registry the cached config is read with (src/backends/index.ts). */
+  readonly backends: FlannelBackends;
 }
 
 /**
@@ -131,7 +134,7 @@ export function cacheStart(text: string | undefined, c: CacheContext): Decoded<C
   if (s.lease.hostID !== c.hostID) return { ok: false, reason: `cached state belongs to host ID ${s.lease.hostID}, this host is ${c.hostID}` };
   if (c.nowMs >= s.lease.expiresAtMs) return { ok: false, reason: `cached lease on ${s.lease.subnet} expired at ${new Date(s.lease.expiresAtMs).toISOString()}` };
   let config: NetworkConfig;
-  try { config = checkNetworkConfig(decodeNetworkConfig(s.config)); } catch (e) { return { ok: false, reason: `cached network config invalid: ${e instanceof Error ? e.message : String(e)}` }; }
+  try { config = checkNetworkConfig(decodeNetworkConfig(s.config, c.backends)); } catch (e) { return { ok: false, reason: `cached network config invalid: ${e instanceof Error ? e.message : String(e)}` }; }
   const key = s.lease.subnetKey !== undefined ? parseSubnetKey(s.lease.subnetKey) : undefined;
   const v4only = parsePrefix(s.lease.subnet);
   const subnets: SubnetKey | undefined = s.lease.subnetKey !== undefined ? (key?.canonical ? key : undefined) : v4only && v4only.ip.family === 4 ? { v4: v4only } : undefined;

@@ -8,6 +8,7 @@
  */
 import { samePrefix } from '../net/cidr.js';
 import type { NetworkConfig } from '../flannel/config-check.js';
+import type { FlannelBackends } from '../flannel/backend-codec.js';
 import { type SubnetKey, formatSubnetKey } from '../flannel/lease.js';
 import { olderThan } from '../base/oldest-first.js';
 import { type LeaseVerdict, type PeerLease, validatePeerLease } from '../flannel/peer-lease.js';
@@ -31,10 +32,10 @@ const capReason = (r: string): string => (r.length > REASON_CAP ? `${r.slice(0, 
  * Judge one entry, never throwing: whatever a value holds, the answer is a verdict. A throw
  * here would be a bug in weft, and it must cost one entry, not the agent (or every agent).
  */
-function judgeSafely(subnetKey: string, kv: KeyValue, config: NetworkConfig): LeaseVerdict {
+function judgeSafely(subnetKey: string, kv: KeyValue, config: NetworkConfig, backends: FlannelBackends): LeaseVerdict {
   if (kv.oversize) return { ok: false, reason: oversizeReason(kv.oversize) };
   try {
-    return validatePeerLease(subnetKey, kv.value, config, kv.createRevision);
+    return validatePeerLease(subnetKey, kv.value, config, backends, kv.createRevision);
   } catch (e) {
     return { ok: false, reason: `could not be judged (a bug in weft, reported): ${e instanceof Error ? e.message : String(e)}` };
   }
@@ -63,7 +64,8 @@ export class Fleet {
   /** The youngest programmed peer, when known (undefined: scanned on demand). */
   private youngestKnown: PeerLease | undefined;
 
-  constructor(private readonly subnetsPrefix: string, private config: NetworkConfig, private own?: SubnetKey, private readonly maxPeers = DEFAULT_MAX_PEERS) {}
+  /** `backends`: the registry (src/backends/index.ts), whose backends read each lease's data. */
+  constructor(private readonly subnetsPrefix: string, private config: NetworkConfig, private readonly backends: FlannelBackends, private own?: SubnetKey, private readonly maxPeers = DEFAULT_MAX_PEERS) {}
 
   get peers(): ReadonlyMap<string, PeerLease> { return this.peerMap; }
   /** Valid leases not programmed because host.maxPeers is reached. */
@@ -113,7 +115,7 @@ export class Fleet {
       this.waiting.delete(subnetKey);
       return this.removePeer(subnetKey);
     }
-    const verdict = judgeSafely(subnetKey, kv, this.config);
+    const verdict = judgeSafely(subnetKey, kv, this.config, this.backends);
     if (verdict.ok && !this.claimsOwn(verdict.lease)) {
       this.forget(key);
       return this.admit(subnetKey, verdict.lease);

@@ -27,8 +27,9 @@ import { type Prefix, formatIP, formatPrefix, within } from '../net/cidr.js';
 import type { NetworkConfig } from '../flannel/config-check.js';
 import { capOrNull, capText, safeText } from '../base/escape.js';
 import { isNoIPv4 } from '../net/ip-scope.js';
-import type { LeaseAttrs, VxlanData } from '../flannel/lease.js';
+import type { LeaseAttrs } from '../flannel/lease.js';
 import { parseSubnetKey } from '../flannel/lease.js';
+import { type FlannelBackend, type FlannelBackends, type LeaseData, type LeaseDataView, isOwnLease, leaseCodecOf } from '../flannel/backend-codec.js';
 import type { OwnerRecord } from './owner.js';
 import { badPublicIP, decodePeerEntry } from '../flannel/peer-lease.js';
 import type { KeyValue } from './store.js';
@@ -60,31 +61,44 @@ export interface LeaseRow {
   malformed: string | null;
 }
 
-/** Why a decoded lease does not fit the config, or undefined when weft programs it. */
-export function strandedReason(subnet: Prefix, attrs: LeaseAttrs, vxlan: VxlanData | undefined, config: NetworkConfig): string | undefined {
-  const v4 = config.ipv4;
+/** The network's backend and the registry every lease's data is read with. */
+interface Judging {
+  readonly config: NetworkConfig;
+  readonly backends: FlannelBackends;
+  /** The backend the network uses (undefined: weft has none of that type). */
+  readonly backend: FlannelBackend | undefined;
+}
+
+const judging = (config: NetworkConfig, backends: FlannelBackends): Judging => ({ config, backends, backend: backends.get(config.backend.type) });
+
+/** Why a decoded lease's IPv4 half (`data`: its backend's reading of BackendData) does not fit the config, or undefined when weft programs it. */
+function strandedReason(subnet: Prefix, attrs: LeaseAttrs, data: LeaseData | undefined, j: Judging): string | undefined {
+  const v4 = j.config.ipv4;
   if (!v4) return 'stranded: the network config has no IPv4 network (EnableIPv4 is false)';
   if (!within(subnet, v4.network)) return `stranded: outside the network ${formatPrefix(v4.network)}`;
   if (subnet.len !== v4.subnetLen) return `stranded: a /${subnet.len}, but the network's SubnetLen is ${v4.subnetLen}`;
-  return backendMismatch(attrs, vxlan, config);
+  return backendMismatch(attrs, data, j);
 }
 
-/** The IPv6 twin of strandedReason, for a lease's IPv6 half (BackendV6Data's VNI). */
-export function strandedReasonV6(subnet: Prefix, attrs: LeaseAttrs, vxlan: VxlanData | undefined, config: NetworkConfig): string | undefined {
-  const v6 = config.ipv6;
+/** The IPv6 twin of strandedReason, for a lease's IPv6 half (`data`: BackendV6Data as read). */
+function strandedReasonV6(subnet: Prefix, attrs: LeaseAttrs, data: LeaseData | undefined, j: Judging): string | undefined {
+  const v6 = j.config.ipv6;
   if (!v6) return 'stranded: the network config has no IPv6 network';
   if (!within(subnet, v6.network)) return `stranded: IPv6 subnet outside the network ${formatPrefix(v6.network)}`;
   if (subnet.len !== v6.subnetLen) return `stranded: an IPv6 /${subnet.len}, but the network's IPv6SubnetLen is ${v6.subnetLen}`;
-  return backendMismatch(attrs, vxlan, config);
+  return backendMismatch(attrs, data, j);
 }
 
-function backendMismatch(attrs: LeaseAttrs, vxlan: VxlanData | undefined, config: NetworkConfig): string | undefined {
-  const want = config.backend.type;
+/** Is the lease one the network's backend writes, and does its data fit the network's options (its backend says: a VNI)? */
+function backendMismatch(attrs: LeaseAttrs, data: LeaseData | undefined, j: Judging): string | undefined {
+  const want = j.config.backend.type;
   const type = attrs.backendType ?? '';
-  if (type !== want) return `stranded: backend ${type || '(none)'}, but the network uses ${want || '(none)'}`;
-  const vni = config.backend.vxlan?.vni;
+  // A network weft has no backend for (a flanneld udp fleet) is compared by type alone.
+  const own = j.backend ? isOwnLease(j.backend, attrs) : type === want;
+  if (!own) return `stranded: backend ${type || '(none)'}, but the network uses ${want || '(none)'}`;
   // A lease without a VNI fits any: flanneld never reads a peer's VNI, and weft programs it.
-  if (vxlan?.vni !== undefined && vni !== undefined && vxlan.vni !== vni) return `stranded: VNI ${vxlan.vni}, but the network uses VNI ${vni}`;
+  const m = data === undefined ? undefined : j.backend?.lease.mismatch?.(data, j.config.backend.options);
+  if (m) return `stranded: ${m.setting} ${m.lease}, but the network uses ${m.setting} ${m.network}`;
   return undefined;
 }
 
@@ -108,11 +122,12 @@ interface Judged {
   readonly createRevision: bigint;
 }
 
-function halfOf(family: 4 | 6, reason: string | undefined, vx: VxlanData | undefined): Half {
-  return { family, state: reason === undefined ? 'ok' : 'stranded', ...(reason !== undefined ? { reason } : {}), ...(vx ? { mac: vx.vtepMAC } : {}) };
+function halfOf(family: 4 | 6, reason: string | undefined, view: LeaseDataView | undefined): Half {
+  return { family, state: reason === undefined ? 'ok' : 'stranded', ...(reason !== undefined ? { reason } : {}), ...(view?.vtepMAC !== undefined ? { mac: view.vtepMAC } : {}) };
 }
 
-function judge(subnetKey: string, kv: KeyValue, config: NetworkConfig, ttlSeconds: number, owner: OwnerRecord | undefined, nowMs: number): Judged {
+function judge(subnetKey: string, kv: KeyValue, j: Judging, ttlSeconds: number, owner: OwnerRecord | undefined, nowMs: number): Judged {
+  const { config } = j;
   const live = ttlSeconds > 0;
   const key = parseSubnetKey(subnetKey);
   const createRevision = /^\d{1,19}$/.test(kv.createRevision) ? BigInt(kv.createRevision) : 0n;
@@ -125,21 +140,26 @@ function judge(subnetKey: string, kv: KeyValue, config: NetworkConfig, ttlSecond
     key: capText(kv.key),
   };
   if (kv.oversize) return { fields, entryReason: oversizeReason(kv.oversize), createRevision };
-  const d = decodePeerEntry(subnetKey, kv.value, config.ipv4?.network, config.ipv6?.network);
+  const d = decodePeerEntry(subnetKey, kv.value, j.backends, config.ipv4?.network, config.ipv6?.network);
   if (!d.ok) return { fields, entryReason: d.reason, createRevision };
   const a = d.attrs;
+  // What the lease's own backend reads from its data (another backend's lease shows its MAC too).
+  const codec = leaseCodecOf(j.backends, a.backendType);
+  const view = (x: LeaseData | undefined): LeaseDataView | undefined => (x === undefined ? undefined : codec?.viewData?.(x));
+  const view4 = view(d.data);
+  const view6 = view(d.dataV6);
   // What the data says, as far as it can be trusted: an IPv6 half decodePeerEntry refused shows nothing.
   fields.backendType = capOrNull(a.backendType);
   if (key?.v4 || !isNoIPv4(a.publicIP)) fields.publicIP = formatIP(a.publicIP);
   if (a.publicIPv6 && (d.subnetV6 || (!key?.v6 && !badPublicIP(a.publicIPv6)))) fields.publicIPv6 = formatIP(a.publicIPv6);
-  fields.vtepMAC = d.vxlan?.vtepMAC ?? null;
-  fields.vtepMACv6 = d.vxlanV6?.vtepMAC ?? null;
-  fields.vni = d.vxlan?.vni ?? d.vxlanV6?.vni ?? null;
-  const v4 = d.subnet && config.ipv4 ? halfOf(4, strandedReason(d.subnet, a, d.vxlan, config), d.vxlan) : undefined;
+  fields.vtepMAC = view4?.vtepMAC ?? null;
+  fields.vtepMACv6 = view6?.vtepMAC ?? null;
+  fields.vni = view4?.vni ?? view6?.vni ?? null;
+  const v4 = d.subnet && config.ipv4 ? halfOf(4, strandedReason(d.subnet, a, d.data, j), view4) : undefined;
   let v6: Half | undefined;
   if (key?.v6 && config.ipv6) {
     v6 = d.subnetV6
-      ? halfOf(6, strandedReasonV6(d.subnetV6, a, d.vxlanV6, config), d.vxlanV6)
+      ? halfOf(6, strandedReasonV6(d.subnetV6, a, d.dataV6, j), view6)
       : { family: 6, state: 'quarantined', reason: (d.badHalf ?? 'unusable').replace(/^IPv6 half: /, '') };
   }
   const unserved = v4 || v6 ? undefined
@@ -165,9 +185,9 @@ function finish(j: Judged): LeaseRow {
   return { ...j.fields, status: lead.state, malformed: capText(`${lead.reason ?? ''}${also}`) };
 }
 
-/** `ttlSeconds` is etcd's TimeToLive answer (-1 for a key without an etcd lease). */
-export function leaseRow(subnetKey: string, kv: KeyValue, config: NetworkConfig, ttlSeconds: number, owner: OwnerRecord | undefined, nowMs: number): LeaseRow {
-  return finish(judge(subnetKey, kv, config, ttlSeconds, owner, nowMs));
+/** `ttlSeconds` is etcd's TimeToLive answer (-1 for a key without an etcd lease); `backends` the registry (src/backends/index.ts). */
+export function leaseRow(subnetKey: string, kv: KeyValue, config: NetworkConfig, ttlSeconds: number, owner: OwnerRecord | undefined, nowMs: number, backends: FlannelBackends): LeaseRow {
+  return finish(judge(subnetKey, kv, judging(config, backends), ttlSeconds, owner, nowMs));
 }
 
 /** One entry of `<prefix>/subnets/` with what the command fetched about it. */
@@ -184,8 +204,9 @@ export interface LeaseEntry {
  * it; every newer claim's half is not programmed. A copy of a host's MAC therefore never wins,
  * whatever its key sorts as.
  */
-export function leaseRows(entries: readonly LeaseEntry[], config: NetworkConfig, nowMs: number): LeaseRow[] {
-  const judged = entries.map((e) => judge(e.subnetKey, e.kv, config, e.ttlSeconds, e.owner, nowMs));
+export function leaseRows(entries: readonly LeaseEntry[], config: NetworkConfig, nowMs: number, backends: FlannelBackends): LeaseRow[] {
+  const j = judging(config, backends);
+  const judged = entries.map((e) => judge(e.subnetKey, e.kv, j, e.ttlSeconds, e.owner, nowMs));
   const claims = judged.flatMap((j, i) => [j.v4, j.v6].flatMap((h) => (h?.state === 'ok' && h.mac !== undefined ? [{ i, h, mac: h.mac }] : [])));
   const first = new Map<string, number>();
   for (const { i, mac } of claims) {

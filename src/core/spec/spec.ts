@@ -8,8 +8,10 @@ import { type NetworkConfig, checkNetworkConfig } from '../flannel/config-check.
 import { parseDuration } from '../base/duration.js';
 import { IPV4_MAPPED, reservedIPv6, reservedIPv6Overlap, reservedOverlap } from '../net/ip-scope.js';
 import { SpecError, type SourcePosition } from '../base/errors.js';
-import { ConfigError, type RawNetworkConfig, backendJson, decodeBackend, encodeNetworkConfig } from '../flannel/network-config.js';
+import { ConfigError, type RawNetworkConfig, decodeBackend, encodeNetworkConfig } from '../flannel/network-config.js';
+import { typeList } from '../flannel/backend-codec.js';
 import { type Entry, YamlReader } from './yaml-reader.js';
+import { type SpecBackend, type SpecBackends, backendKeys, familyServers, readersOf } from './spec-backend.js';
 import { DEFAULT_MAX_PEERS } from '../fleet/store-limits.js';
 
 export interface EtcdSpec {
@@ -27,7 +29,8 @@ export interface NetworkSpec {
   readonly cidr?: Prefix;
   /** The IPv6 network (flannel `IPv6Network`, `EnableIPv6`); absent when IPv6 is off. */
   readonly ipv6?: Prefix;
-  readonly backendType: 'vxlan' | 'host-gw' | 'wireguard';
+  /** The backend's type (a key of the registry parseSpec was given). */
+  readonly backendType: string;
   /** The checked config (defaults filled) this network stands for. */
   readonly config: NetworkConfig;
   /** The flannel JSON text weft stores in `<prefix>/config`. */
@@ -108,8 +111,6 @@ export const DEFAULTS = Object.freeze({
   configMinInterval: '30s',
   dockerFile: '/run/flannel/docker',
   dockerKey: 'DOCKER_NETWORK_OPTIONS',
-  vni: 1,
-  port: 8472,
 });
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -120,13 +121,16 @@ export function dialAddress(listen: { readonly host: string; readonly port: numb
   return host.includes(':') ? `[${host}]:${String(listen.port)}` : `${host}:${String(listen.port)}`;
 }
 
-/** Parse spec text. Throws SpecError listing every problem found. */
-export function parseSpec(file: string, text: string, env: Env = {}): Spec {
+/**
+ * Parse spec text; `backends` is the registry (src/backends/index.ts BACKENDS) that says which
+ * backend types and keys exist. Throws SpecError listing every problem found.
+ */
+export function parseSpec(file: string, text: string, backends: SpecBackends, env: Env = {}): Spec {
   const r = new YamlReader(file, text);
   if (r.problems.length > 0) throw new SpecError(r.problems);
   const top = r.map(r.root, '', ['etcd', 'network', 'host', 'outputs']);
   const etcd = readEtcd(r, top?.get('etcd'), env);
-  const network = top?.has('network') ? readNetwork(r, top.get('network')) : undefined;
+  const network = top?.has('network') ? readNetwork(r, top.get('network'), backends) : undefined;
   const host = readHost(r, top?.get('host'), env, network?.ipv6);
   const outputs = readOutputs(r, top?.get('outputs'));
   if (r.problems.length > 0 || !etcd || !host || !outputs) throw new SpecError(r.problems);
@@ -226,54 +230,26 @@ function ipv4Of(r: YamlReader, e: Entry | undefined): IP | undefined {
   return parseIPv4(s) ?? r.problem(e.path, `${e.path} must be an IPv4 address such as 192.0.2.11, got ${JSON.stringify(s)}`, r.at(e));
 }
 
-const WG_KEYS = ['listenPort', 'listenPortV6', 'persistentKeepalive', 'mode'];
-const BACKEND_KEYS = ['type', 'vni', 'port', 'directRouting', 'listenPort', 'listenPortV6', 'persistentKeepalive', 'mode', 'mtu'];
-const WG_MODES = ['separate', 'auto', 'ipv4', 'ipv6'];
-
-/** wireguard's options as flanneld's keys (ListenPort, ListenPortV6, PersistentKeepaliveInterval, Mode, MTU), given ones only. */
-function readWireguard(r: YamlReader, m: ReadonlyMap<string, Entry>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  const listenPort = r.integer(m.get('listenPort'), 1, 65535);
-  const listenPortV6 = r.integer(m.get('listenPortV6'), 1, 65535);
-  const keepalive = r.integer(m.get('persistentKeepalive'), 0, 65535);
-  const mtu = r.integer(m.get('mtu'), 1360, 65535);
-  const modeEntry = m.get('mode');
-  const mode = modeEntry ? r.string(modeEntry) : undefined;
-  if (mode !== undefined && modeEntry && !WG_MODES.includes(mode)) r.problem(modeEntry.path, `${modeEntry.path} must be separate, auto, ipv4 or ipv6, got ${JSON.stringify(mode)}`, r.at(modeEntry));
-  else if (mode === 'ipv6' && modeEntry) r.problem(modeEntry.path, `${modeEntry.path} ipv6 needs an IPv6 fabric, which weft does not program yet; use separate, auto or ipv4`, r.at(modeEntry));
-  if (listenPort !== undefined) out.ListenPort = listenPort;
-  if (listenPortV6 !== undefined) out.ListenPortV6 = listenPortV6;
-  if (keepalive !== undefined) out.PersistentKeepaliveInterval = keepalive;
-  if (mode !== undefined) out.Mode = mode;
-  if (mtu !== undefined) out.MTU = mtu;
-  return out;
-}
-
-function readBackend(r: YamlReader, e: Entry | undefined): { type: 'vxlan' | 'host-gw' | 'wireguard'; json: Record<string, unknown> } | undefined {
-  const m = r.map(e?.node ?? null, 'network.backend', BACKEND_KEYS, e?.keyPos);
+/**
+ * `network.backend`: its type (the registry's first when absent), each key only under a backend
+ * that reads it, and the stored Backend object the backend makes of them.
+ */
+function readBackend(r: YamlReader, e: Entry | undefined, backends: SpecBackends): { backend: SpecBackend; json: Record<string, unknown> } | undefined {
+  const keys = backendKeys(backends);
+  const m = r.map(e?.node ?? null, 'network.backend', ['type', ...keys], e?.keyPos);
   if (!m) return undefined;
   const typeEntry = m.get('type');
-  const t = typeEntry ? r.string(typeEntry) : 'vxlan';
+  const t = typeEntry ? r.string(typeEntry) : [...backends.keys()][0];
   if (t === undefined) return undefined;
-  if (t !== 'vxlan' && t !== 'host-gw' && t !== 'wireguard') {
-    return r.problem('network.backend.type', `network.backend.type must be vxlan, host-gw or wireguard, got ${JSON.stringify(t)}`, typeEntry ? r.at(typeEntry) : undefined);
+  const backend = backends.get(t);
+  if (!backend) {
+    return r.problem('network.backend.type', `network.backend.type must be ${typeList([...backends.keys()])}, got ${JSON.stringify(t)}`, typeEntry ? r.at(typeEntry) : undefined);
   }
-  const only = (keys: readonly string[], backend: string) => {
-    for (const k of keys) {
-      const x = m.get(k);
-      if (x) r.problem(x.path, `${x.path} applies to the ${backend} only`, x.keyPos);
-    }
-  };
-  if (t !== 'wireguard') only(WG_KEYS, 'wireguard backend');
-  if (t !== 'vxlan') only(['vni', 'port', 'directRouting'], 'vxlan backend');
-  if (t === 'host-gw') only(['mtu'], 'vxlan and wireguard backends');
-  if (t === 'wireguard') return { type: t, json: backendJson('wireguard', undefined, readWireguard(r, m)) };
-  if (t === 'host-gw') return { type: t, json: backendJson('host-gw') };
-  const vni = r.integer(m.get('vni'), 1, 16777215) ?? DEFAULTS.vni;
-  const port = r.integer(m.get('port'), 1, 65535) ?? DEFAULTS.port;
-  const directRouting = r.boolean(m.get('directRouting')) ?? false;
-  const mtu = r.integer(m.get('mtu'), 626, 65535);
-  return { type: t, json: backendJson('vxlan', { vni, port, directRouting, ...opt('mtu', mtu) }) };
+  for (const k of keys) {
+    const x = m.get(k);
+    if (x && !backend.specKeys.includes(k)) r.problem(x.path, `${x.path} applies to ${readersOf(backends, k)} only`, x.keyPos);
+  }
+  return { backend, json: backend.backendObject(r, m) };
 }
 
 /** flannel config field (ConfigError.field) -> the spec key under `network` that sets it. */
@@ -348,7 +324,7 @@ function readIPv6Range(r: YamlReader, e: Entry): { range: RangeKeys<IP>; m: Map<
   return { range: { cidr, ...opt('subnetLen', subnetLen), ...opt('subnetMin', subnetMin), ...opt('subnetMax', subnetMax) }, m };
 }
 
-function readNetwork(r: YamlReader, e: Entry | undefined): NetworkSpec | undefined {
+function readNetwork(r: YamlReader, e: Entry | undefined, backends: SpecBackends): NetworkSpec | undefined {
   const m = r.map(e?.node ?? null, 'network', ['cidr', 'subnetLen', 'subnetMin', 'subnetMax', 'ipv4', 'ipv6', 'backend'], e?.keyPos);
   if (!m || !e) return undefined;
   const ipv4Entry = m.get('ipv4');
@@ -364,20 +340,22 @@ function readNetwork(r: YamlReader, e: Entry | undefined): NetworkSpec | undefin
     if (!v6Entry && ipv4Entry) r.problem('network.ipv4', 'network.ipv4: false needs network.ipv6 (an IPv6-only network): give network.ipv6.cidr, e.g. fd00:10:244::/48', r.at(ipv4Entry));
   }
   const v6 = v6Entry ? readIPv6Range(r, v6Entry) : undefined;
-  const backend = readBackend(r, m.get('backend'));
-  // flanneld's wireguard has flannel-wg-v6; weft programs IPv6 over vxlan and host-gw only.
-  if (backend?.type === 'wireguard' && v6Entry) r.problem('network.ipv6', 'network.ipv6 needs the vxlan or host-gw backend: weft does not program IPv6 over wireguard yet', v6Entry.keyPos);
+  const backend = readBackend(r, m.get('backend'), backends);
+  // The backend says which families it programs (flanneld's wireguard has flannel-wg-v6; weft's not yet).
+  if (backend && v6Entry && !backend.backend.families.includes(6)) {
+    r.problem('network.ipv6', `network.ipv6 needs the ${familyServers(backends, 6)} backend: weft does not program IPv6 over ${backend.backend.type} yet`, v6Entry.keyPos);
+  }
   if ((ipv4 && !v4) || (v6Entry && !v6) || (!ipv4 && !v6) || !backend || r.problems.length > 0) return undefined;
   const r6 = v6?.range;
   const raw: RawNetworkConfig = {
     subnetLen: v4?.subnetLen ?? 0, enableIPv4: ipv4, enableIPv6: r6 !== undefined, ipv6SubnetLen: r6?.subnetLen ?? 0, enableNFTables: false,
-    backend: decodeBackend(JSON.stringify(backend.json)), // weft's own Backend object, not read from etcd
+    backend: decodeBackend(JSON.stringify(backend.json), backends), // weft's own Backend object, not read from etcd
     ...opt('network', v4?.cidr), ...opt('subnetMin', v4?.subnetMin), ...opt('subnetMax', v4?.subnetMax),
     ...opt('ipv6Network', r6?.cidr), ...opt('ipv6SubnetMin', r6?.subnetMin), ...opt('ipv6SubnetMax', r6?.subnetMax),
   };
   try {
     const config = checkNetworkConfig(raw);
-    return { ...opt('cidr', v4?.cidr), ...opt('ipv6', r6?.cidr), backendType: backend.type, config, configJson: encodeNetworkConfig(raw), raw };
+    return { ...opt('cidr', v4?.cidr), ...opt('ipv6', r6?.cidr), backendType: backend.backend.type, config, configJson: encodeNetworkConfig(raw), raw };
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     const key = CONFIG_FIELD_TO_KEY[err.field ?? ''] ?? (ipv4 ? 'cidr' : 'ipv6.cidr');
