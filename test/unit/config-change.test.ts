@@ -179,3 +179,12 @@ test('a backend switch vxlan -> host-gw -> vxlan: the device retired, routes rep
   t.true(r.stats.lastPassOk);
   await r.stop();
 });
+
+test('a backend option without a kind of its own (wireguard\'s ListenPort, PersistentKeepaliveInterval) is a live change, never a silent no-op', (t) => {
+  const WG = net('198.18.0.0/17', '{"Type":"wireguard"}');
+  const runs = ['vxlan', 'host-gw', 'wireguard'];
+  const live = (next: NetworkConfig) => { const c = classifyConfigChange(WG, next, own, runs); return c.kind === 'live' ? c.parts : c.kind; };
+  t.deepEqual(live(net('198.18.0.0/17', '{"Type":"wireguard","ListenPort":51830}')), ['option']);
+  t.deepEqual(live(net('198.18.0.0/17', '{"Type":"wireguard","PersistentKeepaliveInterval":25}')), ['option']);
+  t.regex(fleetEffects(WG, net('198.18.0.0/17', '{"Type":"wireguard","ListenPort":51830}'), []).effects.join('\n'), /^option: live: every host programs its device and peers/);
+});

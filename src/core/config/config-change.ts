@@ -13,7 +13,7 @@ import { isCompatible } from '../fleet/allocate.js';
 /** One kind of change, as the log, `weft apply` and the docs name it. */
 export type ChangePart =
   | 'mtu' | 'port' | 'vni' | 'directRouting' | 'gbp' | 'learning' | 'backend'
-  | 'grow' | 'renumber' | 'subnetLen' | 'subnetRange' | 'ipv6' | 'nftables' | 'psk';
+  | 'grow' | 'renumber' | 'subnetLen' | 'subnetRange' | 'ipv6' | 'nftables' | 'psk' | 'option';
 
 /** flannel config setting (effectiveSettings name) -> the kind of change it is. */
 const PART_OF: Readonly<Record<string, ChangePart>> = {
@@ -41,7 +41,9 @@ function partsOf(before: NetworkConfig, after: NetworkConfig): { parts: ChangePa
     if (key === 'Network') { parts.add(networkPart(before, after)); continue; }
     // Backend.VNI/Port appear and vanish with a backend switch: the switch says it all.
     if (key.startsWith('Backend.') && typeChanged) { parts.add('backend'); continue; }
-    const p = PART_OF[key];
+    // A backend option without a kind of its own (wireguard's ListenPort, a new backend's): still
+    // a change every host applies, never a silent no-op.
+    const p = PART_OF[key] ?? (key.startsWith('Backend.') ? 'option' : undefined);
     if (p) parts.add(p);
   }
   return { parts: [...parts], diff: diffConfigs(before, after) };
@@ -104,6 +106,7 @@ const EFFECT: Readonly<Record<ChangePart, string>> = {
   subnetRange: 'live for hosts whose subnet still fits; the others move (see below)',
   ipv6: 'live: each weft host re-keys its lease (IPv6 on: it adds an IPv6 subnet and keeps its IPv4 one, in one transaction; off: it drops the IPv6 half), programs or removes flannel-v6.<VNI> (or the IPv6 host-gw routes) and the ip6tables chains, and rewrites FLANNEL_IPV6_* in subnet.env; restart Docker for containers to get IPv6; a host without a global IPv6 address keeps running on the last config and warns',
   nftables: 'ignored by weft (iptables rules)',
+  option: 'live: every host programs its device and peers with the new backend option and republishes its lease if the option is in it (a WireGuard ListenPort: peers switch to the new port)',
   psk: 'live: every host sets the new preshared key (or none) on every peer, except hosts whose host.wireguardPSKFile overrides it; until both ends of a pair have it, their handshakes fail and are retried',
 };
 
