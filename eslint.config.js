@@ -11,15 +11,29 @@ import tseslint from 'typescript-eslint';
  * from its own folder and from the folders above it in this list, never from one below it, so
  * the folders' imports form no cycle. core imports no backend: where it needs one, it is passed in.
  */
-export const CORE_LAYERS = ['base', 'net', 'flannel', 'outputs', 'fleet', 'spec', 'datapath', 'host', 'config', 'health', 'doctor'];
+export const CORE_LAYERS = [
+  'base',
+  'net',
+  'flannel',
+  'outputs',
+  'fleet',
+  'spec',
+  'datapath',
+  'host',
+  'config',
+  'health',
+  'doctor',
+];
 
 const coreLayers = {
   meta: {
     type: 'problem',
     schema: [],
     messages: {
-      below: 'src/core/{{from}} may import only from its own folder and the ones above it ({{allowed}}); {{to}} is below it (eslint.config.js CORE_LAYERS)',
-      unknown: 'src/core/{{to}} is not a folder of CORE_LAYERS (eslint.config.js): every core file lives in one of them',
+      below:
+        'src/core/{{from}} may import only from its own folder and the ones above it ({{allowed}}); {{to}} is below it (eslint.config.js CORE_LAYERS)',
+      unknown:
+        'src/core/{{to}} is not a folder of CORE_LAYERS (eslint.config.js): every core file lives in one of them',
       backend: 'src/core must not import a backend: pass the registry in (src/backends/index.ts) where core needs it',
     },
   },
@@ -34,22 +48,62 @@ const coreLayers = {
     const check = (node, spec) => {
       if (typeof spec !== 'string' || !spec.startsWith('.')) return;
       const target = resolve(dirname(context.filename), spec);
-      if (!relative(resolve(root, 'backends'), target).startsWith('..')) { context.report({ node, messageId: 'backend' }); return; }
+      if (!relative(resolve(root, 'backends'), target).startsWith('..')) {
+        context.report({ node, messageId: 'backend' });
+        return;
+      }
       const to = folderOf(target);
       if (to === undefined || to === from) return;
       const rank = CORE_LAYERS.indexOf(from);
       if (!CORE_LAYERS.includes(to)) context.report({ node, messageId: 'unknown', data: { to: to || '(top level)' } });
-      else if (rank < 0 || CORE_LAYERS.indexOf(to) > rank) context.report({ node, messageId: 'below', data: { from: from || '(top level)', to, allowed: CORE_LAYERS.slice(0, Math.max(rank, 0)).join(', ') || 'none' } });
+      else if (rank < 0 || CORE_LAYERS.indexOf(to) > rank)
+        context.report({
+          node,
+          messageId: 'below',
+          data: {
+            from: from || '(top level)',
+            to,
+            allowed: CORE_LAYERS.slice(0, Math.max(rank, 0)).join(', ') || 'none',
+          },
+        });
     };
-    const bySource = (node) => { if (node.source) check(node.source, node.source.value); };
-    return { ImportDeclaration: bySource, ExportNamedDeclaration: bySource, ExportAllDeclaration: bySource, ImportExpression: bySource };
+    const bySource = (node) => {
+      if (node.source) check(node.source, node.source.value);
+    };
+    return {
+      ImportDeclaration: bySource,
+      ExportNamedDeclaration: bySource,
+      ExportAllDeclaration: bySource,
+      ImportExpression: bySource,
+    };
   },
 };
 
 const nodeBuiltins = [
-  'assert', 'buffer', 'child_process', 'cluster', 'crypto', 'dgram', 'dns', 'events', 'fs',
-  'fs/promises', 'http', 'https', 'net', 'os', 'path', 'process', 'readline', 'stream', 'timers',
-  'tls', 'url', 'util', 'worker_threads', 'zlib',
+  'assert',
+  'buffer',
+  'child_process',
+  'cluster',
+  'crypto',
+  'dgram',
+  'dns',
+  'events',
+  'fs',
+  'fs/promises',
+  'http',
+  'https',
+  'net',
+  'os',
+  'path',
+  'process',
+  'readline',
+  'stream',
+  'timers',
+  'tls',
+  'url',
+  'util',
+  'worker_threads',
+  'zlib',
 ];
 
 export default tseslint.config(
@@ -77,28 +131,37 @@ export default tseslint.config(
   {
     files: ['src/core/**/*.ts', 'src/backends/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', {
-        paths: [
-          ...nodeBuiltins.map((name) => ({ name, message: 'core/ and backends/ are pure: no I/O modules.' })),
-          { name: 'etcd3', message: 'core/ and backends/ are pure: etcd belongs to src/adapters/etcd.' },
-        ],
-        patterns: [
-          { group: ['node:*'], message: 'core/ and backends/ are pure: no node:* imports.' },
-          { group: ['**/adapters/**', '**/agent/**', '**/cli/**'], message: 'core/ and backends/ must not depend on adapters, agent or cli.' },
-        ],
-      }],
-      'no-restricted-globals': ['error',
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            ...nodeBuiltins.map((name) => ({ name, message: 'core/ and backends/ are pure: no I/O modules.' })),
+            { name: 'etcd3', message: 'core/ and backends/ are pure: etcd belongs to src/adapters/etcd.' },
+          ],
+          patterns: [
+            { group: ['node:*'], message: 'core/ and backends/ are pure: no node:* imports.' },
+            {
+              group: ['**/adapters/**', '**/agent/**', '**/cli/**'],
+              message: 'core/ and backends/ must not depend on adapters, agent or cli.',
+            },
+          ],
+        },
+      ],
+      'no-restricted-globals': [
+        'error',
         { name: 'process', message: 'core/ is pure: pass values in.' },
         { name: 'setTimeout', message: 'core/ is pure: time is a parameter.' },
         { name: 'setInterval', message: 'core/ is pure: time is a parameter.' },
         { name: 'fetch', message: 'core/ is pure: no I/O.' },
         { name: 'Buffer', message: 'core/ is pure: no node globals.' },
       ],
-      'no-restricted-properties': ['error',
+      'no-restricted-properties': [
+        'error',
         { object: 'Date', property: 'now', message: 'core/ is pure: take a Clock.' },
         { object: 'Math', property: 'random', message: 'core/ is pure: take an rng.' },
       ],
-      'no-restricted-syntax': ['error',
+      'no-restricted-syntax': [
+        'error',
         { selector: "NewExpression[callee.name='Date'][arguments.length=0]", message: 'core/ is pure: take a Clock.' },
       ],
     },

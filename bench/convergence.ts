@@ -35,29 +35,68 @@ try {
   const watches = lab.hosts.map((h) => RouteWatch.start(lab, h));
   await sleep(500);
 
-  const rows = { joinWatch: [] as number[], joinAll: [] as number[], leaveWatch: [] as number[], leaveAll: [] as number[] };
+  const rows = {
+    joinWatch: [] as number[],
+    joinAll: [] as number[],
+    leaveWatch: [] as number[],
+    leaveAll: [] as number[],
+  };
   for (let j = 0; j < joins; j++) {
     const subnet = `198.18.${200 + (j % 50)}.0/24`;
     const key = `/coreos.com/network/subnets/${subnet.replace('/', '-')}`;
     const put = await agent.put(key, vxlanValue(`203.0.113.${(j % 250) + 1}`, macFor(j + 1)));
-    const added = await until(() => { const ts = watches.map((w) => w.seen('add', subnet, put.t0)); return ts.every((x) => x !== undefined) ? ts : undefined; }, 10_000, 5) ?? [NaN];
+    const added = (await until(
+      () => {
+        const ts = watches.map((w) => w.seen('add', subnet, put.t0));
+        return ts.every((x) => x !== undefined) ? ts : undefined;
+      },
+      10_000,
+      5,
+    )) ?? [NaN];
     rows.joinAll.push(Math.max(...added) - put.t0);
     rows.joinWatch.push((agent.eventAt('put', key, put.t0) ?? NaN) - put.t0);
     const del = await agent.del(key);
-    const removed = await until(() => { const ts = watches.map((w) => w.seen('del', subnet, del.t0)); return ts.every((x) => x !== undefined) ? ts : undefined; }, 10_000, 5) ?? [NaN];
+    const removed = (await until(
+      () => {
+        const ts = watches.map((w) => w.seen('del', subnet, del.t0));
+        return ts.every((x) => x !== undefined) ? ts : undefined;
+      },
+      10_000,
+      5,
+    )) ?? [NaN];
     rows.leaveAll.push(Math.max(...removed) - del.t0);
     rows.leaveWatch.push((agent.eventAt('del', key, del.t0) ?? NaN) - del.t0);
     await sleep(50);
   }
-  const r = (xs: number[]) => [percentile(xs, 50), percentile(xs, 99), Math.max(...xs)].map((x) => `${Math.round(x)} ms`);
-  console.log(`\nConvergence: ${hosts} hosts running weft (vxlan), ${joins} joins and ${joins} leaves of a peer lease\n`);
-  console.log(table(['event', 'measured until', 'p50', 'p99', 'max', 'p50 ratio to etcd watch'], [
-    ['join (lease written)', 'bare etcd watch event', ...r(rows.joinWatch), '1.00x'],
-    ['join (lease written)', `route on all ${hosts} hosts`, ...r(rows.joinAll), `${(percentile(rows.joinAll, 50) / Math.max(1, percentile(rows.joinWatch, 50))).toFixed(2)}x`],
-    ['leave (lease deleted)', 'bare etcd watch event', ...r(rows.leaveWatch), '1.00x'],
-    ['leave (lease deleted)', `route gone on all ${hosts} hosts`, ...r(rows.leaveAll), `${(percentile(rows.leaveAll, 50) / Math.max(1, percentile(rows.leaveWatch, 50))).toFixed(2)}x`],
-  ]));
-  console.log(`\nGoal: p99 < 200 ms for both (join ${Math.round(percentile(rows.joinAll, 99))} ms, leave ${Math.round(percentile(rows.leaveAll, 99))} ms).`);
+  const r = (xs: number[]) =>
+    [percentile(xs, 50), percentile(xs, 99), Math.max(...xs)].map((x) => `${Math.round(x)} ms`);
+  console.log(
+    `\nConvergence: ${hosts} hosts running weft (vxlan), ${joins} joins and ${joins} leaves of a peer lease\n`,
+  );
+  console.log(
+    table(
+      ['event', 'measured until', 'p50', 'p99', 'max', 'p50 ratio to etcd watch'],
+      [
+        ['join (lease written)', 'bare etcd watch event', ...r(rows.joinWatch), '1.00x'],
+        [
+          'join (lease written)',
+          `route on all ${hosts} hosts`,
+          ...r(rows.joinAll),
+          `${(percentile(rows.joinAll, 50) / Math.max(1, percentile(rows.joinWatch, 50))).toFixed(2)}x`,
+        ],
+        ['leave (lease deleted)', 'bare etcd watch event', ...r(rows.leaveWatch), '1.00x'],
+        [
+          'leave (lease deleted)',
+          `route gone on all ${hosts} hosts`,
+          ...r(rows.leaveAll),
+          `${(percentile(rows.leaveAll, 50) / Math.max(1, percentile(rows.leaveWatch, 50))).toFixed(2)}x`,
+        ],
+      ],
+    ),
+  );
+  console.log(
+    `\nGoal: p99 < 200 ms for both (join ${Math.round(percentile(rows.joinAll, 99))} ms, leave ${Math.round(percentile(rows.leaveAll, 99))} ms).`,
+  );
 } finally {
   await lab.destroy();
 }

@@ -11,7 +11,18 @@ import { performance } from 'node:perf_hooks';
 import { Lab } from '../test/helpers/lab.js';
 import { run, sleep } from '../test/helpers/procs.js';
 import { vxlanValue } from '../test/helpers/fleet.js';
-import { EtcdAgent, TICK, cpuParts, cpuTicks, macFor, median, procMemoryMB, table, unitEnvironment, weftEntry } from './lib/lab-bench.js';
+import {
+  EtcdAgent,
+  TICK,
+  cpuParts,
+  cpuTicks,
+  macFor,
+  median,
+  procMemoryMB,
+  table,
+  unitEnvironment,
+  weftEntry,
+} from './lib/lab-bench.js';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -25,8 +36,15 @@ try {
   const [h] = lab.hosts;
   if (!h) throw new Error('no host');
   const agent = await EtcdAgent.start(lab, await lab.addNode('bench', '192.0.2.201'));
-  await agent.putMany(Array.from({ length: 10 }, (_, i) => [`/coreos.com/network/subnets/198.18.${200 + i}.0-24`, vxlanValue(`192.0.2.${150 + i}`, macFor(i + 1))]));
-  const spec = lab.writeSpec(h, 'cidr: 198.18.0.0/16\nsubnetMax: 198.18.99.0\nbackend:\n  type: vxlan', { host: 'listen: 127.0.0.1:9473\n' });
+  await agent.putMany(
+    Array.from({ length: 10 }, (_, i) => [
+      `/coreos.com/network/subnets/198.18.${200 + i}.0-24`,
+      vxlanValue(`192.0.2.${150 + i}`, macFor(i + 1)),
+    ]),
+  );
+  const spec = lab.writeSpec(h, 'cidr: 198.18.0.0/16\nsubnetMax: 198.18.99.0\nbackend:\n  type: vxlan', {
+    host: 'listen: 127.0.0.1:9473\n',
+  });
 
   const readyMs: number[] = [];
   const nodeMs: number[] = [];
@@ -43,7 +61,12 @@ try {
   const bare = lab.spawnIn(h.ns, process.execPath, ['-e', 'setInterval(() => {}, 1000)']);
   // The floor weft's memory stands on: Node with the etcd client weft must use loaded, and nothing else.
   const etcd3 = createRequire(import.meta.url).resolve('etcd3');
-  const client = lab.spawnIn(h.ns, process.execPath, ['-e', `require(${JSON.stringify(etcd3)}); setInterval(() => {}, 1000)`], { ...process.env, ...unitEnvironment() });
+  const client = lab.spawnIn(
+    h.ns,
+    process.execPath,
+    ['-e', `require(${JSON.stringify(etcd3)}); setInterval(() => {}, 1000)`],
+    { ...process.env, ...unitEnvironment() },
+  );
   await sleep(2000);
   const barePid = bare.child.pid ?? 0;
   const wp0 = cpuParts(weftPid);
@@ -56,15 +79,54 @@ try {
   const wm = procMemoryMB(weftPid);
   const bm = procMemoryMB(barePid);
   const cm = procMemoryMB(client.child.pid ?? 0);
-  console.log(`\nFootprint: one weft run (vxlan, 10 peers, health listener on) from ${entry ? 'the bundle (dist/weft.mjs)' : 'dist/src'}, idle ${idleS} s\n`);
-  console.log(table(['', 'weft run', 'bare Node process (baseline)', 'ratio', 'Node with the etcd3 client loaded, nothing else'], [
-    ['start to ready (median of ' + String(starts) + ')', `${Math.round(median(readyMs))} ms`, `${Math.round(median(nodeMs))} ms (node -e '')`, `${(median(readyMs) / median(nodeMs)).toFixed(1)}x`],
-    ['CPU per hour idle (own + children)', `${wCpu.toFixed(1)} s (${((wCpu / 3600) * 100).toFixed(2)}% of a core)`, `${bCpu.toFixed(1)} s`, bCpu > 0 ? `${(wCpu / bCpu).toFixed(0)}x` : 'n/a'],
-    ['  of which weft itself (user + system)', `${((wp[0] ?? 0) + (wp[1] ?? 0)).toFixed(1)} s (${(wp[0] ?? 0).toFixed(1)} + ${(wp[1] ?? 0).toFixed(1)})`, '', ''],
-    ['  of which the programs it runs (ip, bridge, iptables-save, ...)', `${((wp[2] ?? 0) + (wp[3] ?? 0)).toFixed(1)} s`, '', ''],
-    ['RSS', `${wm.rss.toFixed(0)} MB (peak ${wm.hwm.toFixed(0)} MB)`, `${bm.rss.toFixed(0)} MB`, `${(wm.rss / bm.rss).toFixed(1)}x`, `${cm.rss.toFixed(0)} MB`],
-    ['  of which anonymous (heaps, stacks) / file-backed (mostly the node executable)', `${wm.anon.toFixed(0)} / ${wm.file.toFixed(0)} MB`, `${bm.anon.toFixed(0)} / ${bm.file.toFixed(0)} MB`, '', `${cm.anon.toFixed(0)} / ${cm.file.toFixed(0)} MB`],
-  ]));
+  console.log(
+    `\nFootprint: one weft run (vxlan, 10 peers, health listener on) from ${entry ? 'the bundle (dist/weft.mjs)' : 'dist/src'}, idle ${idleS} s\n`,
+  );
+  console.log(
+    table(
+      ['', 'weft run', 'bare Node process (baseline)', 'ratio', 'Node with the etcd3 client loaded, nothing else'],
+      [
+        [
+          'start to ready (median of ' + String(starts) + ')',
+          `${Math.round(median(readyMs))} ms`,
+          `${Math.round(median(nodeMs))} ms (node -e '')`,
+          `${(median(readyMs) / median(nodeMs)).toFixed(1)}x`,
+        ],
+        [
+          'CPU per hour idle (own + children)',
+          `${wCpu.toFixed(1)} s (${((wCpu / 3600) * 100).toFixed(2)}% of a core)`,
+          `${bCpu.toFixed(1)} s`,
+          bCpu > 0 ? `${(wCpu / bCpu).toFixed(0)}x` : 'n/a',
+        ],
+        [
+          '  of which weft itself (user + system)',
+          `${((wp[0] ?? 0) + (wp[1] ?? 0)).toFixed(1)} s (${(wp[0] ?? 0).toFixed(1)} + ${(wp[1] ?? 0).toFixed(1)})`,
+          '',
+          '',
+        ],
+        [
+          '  of which the programs it runs (ip, bridge, iptables-save, ...)',
+          `${((wp[2] ?? 0) + (wp[3] ?? 0)).toFixed(1)} s`,
+          '',
+          '',
+        ],
+        [
+          'RSS',
+          `${wm.rss.toFixed(0)} MB (peak ${wm.hwm.toFixed(0)} MB)`,
+          `${bm.rss.toFixed(0)} MB`,
+          `${(wm.rss / bm.rss).toFixed(1)}x`,
+          `${cm.rss.toFixed(0)} MB`,
+        ],
+        [
+          '  of which anonymous (heaps, stacks) / file-backed (mostly the node executable)',
+          `${wm.anon.toFixed(0)} / ${wm.file.toFixed(0)} MB`,
+          `${bm.anon.toFixed(0)} / ${bm.file.toFixed(0)} MB`,
+          '',
+          `${cm.anon.toFixed(0)} / ${cm.file.toFixed(0)} MB`,
+        ],
+      ],
+    ),
+  );
 } finally {
   await lab.destroy();
 }

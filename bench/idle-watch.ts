@@ -16,7 +16,11 @@ function arg(name: string, fallback: number): number {
 }
 const seconds = arg('seconds', 600);
 const everyS = arg('every', 60);
-const COUNTERS = ['weft_etcd_watch_restarts_total', 'weft_etcd_client_resets_total', 'weft_etcd_request_errors_total'] as const;
+const COUNTERS = [
+  'weft_etcd_watch_restarts_total',
+  'weft_etcd_client_resets_total',
+  'weft_etcd_request_errors_total',
+] as const;
 
 async function counters(lab: Lab, h: LabHost): Promise<number[]> {
   const body = (await lab.httpGet(h.ns, 'http://127.0.0.1:9473/metrics')).body;
@@ -25,7 +29,11 @@ async function counters(lab: Lab, h: LabHost): Promise<number[]> {
 
 const lab = await Lab.create({ hosts: 2 });
 try {
-  for (const h of lab.hosts) await lab.startWeft(h, lab.writeSpec(h, 'cidr: 198.18.0.0/16\nbackend:\n  type: vxlan', { host: 'listen: 127.0.0.1:9473\n' }));
+  for (const h of lab.hosts)
+    await lab.startWeft(
+      h,
+      lab.writeSpec(h, 'cidr: 198.18.0.0/16\nbackend:\n  type: vxlan', { host: 'listen: 127.0.0.1:9473\n' }),
+    );
   const pids = lab.hosts.map((h) => h.weft?.child.pid ?? 0);
   const cpu0 = pids.map(cpuTicks);
   const t0 = Date.now();
@@ -42,7 +50,11 @@ try {
   console.log(table(['s', 'host', 'watch restarts', 'client resets', 'etcd request errors', 'CPU s'], rows));
   const last = rows.slice(-lab.hosts.length);
   const bad = last.filter((r) => r[2] !== 0 || r[3] !== 0);
-  console.log(bad.length === 0 ? '\nOK: no watch restart and no client reset on any host' : `\nFAIL: ${bad.map((r) => String(r[1])).join(', ')}`);
+  console.log(
+    bad.length === 0
+      ? '\nOK: no watch restart and no client reset on any host'
+      : `\nFAIL: ${bad.map((r) => String(r[1])).join(', ')}`,
+  );
   if (bad.length > 0) process.exitCode = 1;
 } finally {
   await lab.destroy();

@@ -18,10 +18,18 @@ import { config, ip4, keeperFor, vxlanValue } from '../test/helpers/fleet.js';
 
 function arg(name: string, fallback: string): number[] {
   const i = process.argv.indexOf(`--${name}`);
-  return (i > 0 ? process.argv[i + 1] ?? fallback : fallback).split(',').map(Number);
+  return (i > 0 ? (process.argv[i + 1] ?? fallback) : fallback).split(',').map(Number);
 }
 
-interface Row { members: number; hosts: number; kind: string; ms: number; rtPerHost: number; lost: number; dupes: number }
+interface Row {
+  members: number;
+  hosts: number;
+  kind: string;
+  ms: number;
+  rtPerHost: number;
+  lost: number;
+  dupes: number;
+}
 
 const range = config('{"Network":"198.18.0.0/15","SubnetLen":26,"Backend":{"Type":"vxlan"}}').ipv4;
 if (!range) throw new Error('bench config has no IPv4 range');
@@ -32,14 +40,26 @@ async function weftRun(etcd: EtcdCluster, prefix: string, n: number): Promise<Ro
   const hosts = await Promise.all(Array.from({ length: n }, (_, i) => keeperFor(spec, `bench-${prefix}-${i}`)));
   try {
     const t0 = performance.now();
-    const held = await Promise.all(hosts.map((h, i) => h.keeper.acquire({ range: range!, publicIP: ip4(publicIP(i)), value: vxlanValue(publicIP(i)) })));
+    const held = await Promise.all(
+      hosts.map((h, i) =>
+        h.keeper.acquire({ range: range!, publicIP: ip4(publicIP(i)), value: vxlanValue(publicIP(i)) }),
+      ),
+    );
     const ms = performance.now() - t0;
     const subnets = held.map((h) => formatPrefix(h.subnet));
     const stored = (await hosts[0]!.store.list(`${prefix}/subnets/`)).kvs.length;
     if (stored !== n) throw new Error(`expected ${n} keys in etcd, found ${stored}`);
     const rt = hosts.reduce((s, h) => s + h.keeper.stats.roundTrips, 0);
     const lost = hosts.reduce((s, h) => s + h.keeper.stats.lostRaces, 0);
-    return { members: etcd.members.length, hosts: n, kind: n === 1 ? 'solo' : 'weft', ms, rtPerHost: rt / n, lost, dupes: n - new Set(subnets).size };
+    return {
+      members: etcd.members.length,
+      hosts: n,
+      kind: n === 1 ? 'solo' : 'weft',
+      ms,
+      rtPerHost: rt / n,
+      lost,
+      dupes: n - new Set(subnets).size,
+    };
   } finally {
     await Promise.all(hosts.map((h) => h.store.close()));
   }
@@ -50,12 +70,25 @@ async function floorRun(etcd: EtcdCluster, prefix: string, n: number): Promise<R
   const stores = await Promise.all(Array.from({ length: n }, () => EtcdStore.connect(spec)));
   try {
     const t0 = performance.now();
-    await Promise.all(stores.map(async (s, i) => {
-      const key = `${prefix}/subnets/floor-${i}`;
-      const res = await s.txn([{ key, target: 'version', equals: 0 }], [{ op: 'put', key, value: vxlanValue(publicIP(i)) }]);
-      if (!res.succeeded) throw new Error('floor txn failed');
-    }));
-    return { members: etcd.members.length, hosts: n, kind: 'floor', ms: performance.now() - t0, rtPerHost: 1, lost: 0, dupes: 0 };
+    await Promise.all(
+      stores.map(async (s, i) => {
+        const key = `${prefix}/subnets/floor-${i}`;
+        const res = await s.txn(
+          [{ key, target: 'version', equals: 0 }],
+          [{ op: 'put', key, value: vxlanValue(publicIP(i)) }],
+        );
+        if (!res.succeeded) throw new Error('floor txn failed');
+      }),
+    );
+    return {
+      members: etcd.members.length,
+      hosts: n,
+      kind: 'floor',
+      ms: performance.now() - t0,
+      rtPerHost: 1,
+      lost: 0,
+      dupes: 0,
+    };
   } finally {
     await Promise.all(stores.map((s) => s.close()));
   }
@@ -75,20 +108,30 @@ async function main(): Promise<void> {
         const floor = await floorRun(etcd, `/floor${n}`, n);
         const weft = await weftRun(etcd, `/weft${n}`, n);
         rows.push(floor, weft);
-        ratios.push(`| ${members} | ${n} | ${(weft.ms / floor.ms).toFixed(1)}x | ${(weft.rtPerHost / solo.rtPerHost).toFixed(2)}x | ${(weft.ms / n).toFixed(2)} |`);
+        ratios.push(
+          `| ${members} | ${n} | ${(weft.ms / floor.ms).toFixed(1)}x | ${(weft.rtPerHost / solo.rtPerHost).toFixed(2)}x | ${(weft.ms / n).toFixed(2)} |`,
+        );
       }
     } finally {
       await etcd.stop();
     }
   }
-  console.log('| etcd members | hosts | run | time to all leased (ms) | etcd round trips per host | lost races (retried) | duplicates |');
+  console.log(
+    '| etcd members | hosts | run | time to all leased (ms) | etcd round trips per host | lost races (retried) | duplicates |',
+  );
   console.log('|---:|---:|---|---:|---:|---:|---:|');
-  for (const r of rows) console.log(`| ${r.members} | ${r.hosts} | ${r.kind} | ${pad(r.ms.toFixed(0), 6)} | ${r.rtPerHost.toFixed(2)} | ${r.lost} | ${r.dupes} |`);
+  for (const r of rows)
+    console.log(
+      `| ${r.members} | ${r.hosts} | ${r.kind} | ${pad(r.ms.toFixed(0), 6)} | ${r.rtPerHost.toFixed(2)} | ${r.lost} | ${r.dupes} |`,
+    );
   console.log('');
   console.log('| etcd members | hosts | weft time / floor time | weft round trips / solo round trips | ms per lease |');
   console.log('|---:|---:|---:|---:|---:|');
   for (const r of ratios) console.log(r);
-  if (rows.some((r) => r.dupes > 0)) { console.error('DUPLICATE SUBNETS'); process.exitCode = 1; }
+  if (rows.some((r) => r.dupes > 0)) {
+    console.error('DUPLICATE SUBNETS');
+    process.exitCode = 1;
+  }
 }
 
 await main();

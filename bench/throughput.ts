@@ -36,9 +36,18 @@ const rounds = arg('rounds', 3);
 const seconds = arg('seconds', 3);
 /** Only the underlay and the cases of this backend (`--only wireguard`), or of one family (`--only ipv6`). */
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
-const wanted = (backend: string): boolean => only === undefined || only === backend || only === (backend.endsWith('-v6') ? 'ipv6' : 'ipv4');
+const wanted = (backend: string): boolean =>
+  only === undefined || only === backend || only === (backend.endsWith('-v6') ? 'ipv6' : 'ipv4');
 
-interface Case { name: string; lab: Lab; from: string; to: string; toAddr: string; mtu: string; family: 4 | 6 }
+interface Case {
+  name: string;
+  lab: Lab;
+  from: string;
+  to: string;
+  toAddr: string;
+  mtu: string;
+  family: 4 | 6;
+}
 
 /** A "container" on h behind bridge cbr0 holding `gw` (as Docker's --bip does). */
 async function container(lab: Lab, h: LabHost, gw: string, mtu: string): Promise<{ ns: string; ip: string }> {
@@ -60,10 +69,22 @@ async function weftCase(name: string, backend: string): Promise<Case> {
   const lab = await Lab.create({ hosts: 2 });
   const [h1, h2] = lab.hosts;
   if (!h1 || !h2) throw new Error('no hosts');
-  for (const h of [h1, h2]) await lab.startWeft(h, lab.writeSpec(h, `cidr: 198.18.0.0/16\nbackend:\n  type: ${backend}`), { env: { ...unitEnvironment(), WIREGUARD_KEY_FILE: join(h.dir, 'flanneld-wgkey') }, ownRun: backend === 'wireguard' });
+  for (const h of [h1, h2])
+    await lab.startWeft(h, lab.writeSpec(h, `cidr: 198.18.0.0/16\nbackend:\n  type: ${backend}`), {
+      env: { ...unitEnvironment(), WIREGUARD_KEY_FILE: join(h.dir, 'flanneld-wgkey') },
+      ownRun: backend === 'wireguard',
+    });
   const c1 = await lab.addContainer(h1);
   const c2 = await lab.addContainer(h2);
-  return { name, lab, from: c1.ns, to: c2.ns, toAddr: c2.ip, mtu: lab.subnetEnv(h1).get('FLANNEL_MTU') ?? '?', family: 4 };
+  return {
+    name,
+    lab,
+    from: c1.ns,
+    to: c2.ns,
+    toAddr: c2.ip,
+    mtu: lab.subnetEnv(h1).get('FLANNEL_MTU') ?? '?',
+    family: 4,
+  };
 }
 
 /** weft on a dual-stack fabric (hosts with IPv4 and IPv6 underlay addresses), measured over IPv6. */
@@ -77,8 +98,19 @@ async function weftCase6(name: string, backend: 'vxlan' | 'host-gw'): Promise<Ca
     const c1 = await lab.addContainer(h1);
     const c2 = await lab.addContainer(h2);
     if (!c2.ip6) throw new Error(`${name}: weft gave h2 no IPv6 subnet:\n${lab.subnetText(h2)}`);
-    const dev = backend === 'vxlan' ? ` (flannel-v6.1 ${/mtu (\d+)/.exec(await lab.ip(h1.ns, ['link', 'show', 'flannel-v6.1']))?.[1] ?? '?'})` : '';
-    return { name, lab, from: c1.ns, to: c2.ns, toAddr: c2.ip6, mtu: `${lab.subnetEnv(h1).get('FLANNEL_MTU') ?? '?'}${dev}`, family: 6 };
+    const dev =
+      backend === 'vxlan'
+        ? ` (flannel-v6.1 ${/mtu (\d+)/.exec(await lab.ip(h1.ns, ['link', 'show', 'flannel-v6.1']))?.[1] ?? '?'})`
+        : '';
+    return {
+      name,
+      lab,
+      from: c1.ns,
+      to: c2.ns,
+      toAddr: c2.ip6,
+      mtu: `${lab.subnetEnv(h1).get('FLANNEL_MTU') ?? '?'}${dev}`,
+      family: 6,
+    };
   } catch (e) {
     await lab.destroy();
     throw e;
@@ -100,11 +132,31 @@ async function handCase6(name: string, backend: 'vxlan' | 'host-gw'): Promise<Ca
   const mtu = backend === 'vxlan' ? '1450' : '1500';
   const subs = ['fd18:0:0:1::', 'fd18:0:0:2::'];
   const macs = ['0e:77:00:00:06:01', '0e:77:00:00:06:02'];
-  const ip6 = (h: LabHost | undefined): string => { if (!h?.ip6) throw new Error('no IPv6 underlay'); return h.ip6; };
+  const ip6 = (h: LabHost | undefined): string => {
+    if (!h?.ip6) throw new Error('no IPv6 underlay');
+    return h.ip6;
+  };
   for (const [i, h] of hs.entries()) {
     await lab.exec(h.ns, 'sysctl', ['-qw', 'net.ipv6.conf.all.forwarding=1']);
     if (backend === 'vxlan') {
-      await lab.ip(h.ns, ['link', 'add', 'flannel-v6.1', 'address', macs[i] ?? '', 'type', 'vxlan', 'id', '1', 'local', ip6(h), 'dev', 'eth0', 'dstport', '8472', 'nolearning']);
+      await lab.ip(h.ns, [
+        'link',
+        'add',
+        'flannel-v6.1',
+        'address',
+        macs[i] ?? '',
+        'type',
+        'vxlan',
+        'id',
+        '1',
+        'local',
+        ip6(h),
+        'dev',
+        'eth0',
+        'dstport',
+        '8472',
+        'nolearning',
+      ]);
       await lab.ip(h.ns, ['link', 'set', 'flannel-v6.1', 'mtu', '1430']);
       await lab.ip(h.ns, ['addr', 'add', `${subs[i] ?? ''}/128`, 'dev', 'flannel-v6.1', 'nodad']);
       await lab.ip(h.ns, ['link', 'set', 'flannel-v6.1', 'up']);
@@ -114,8 +166,29 @@ async function handCase6(name: string, backend: 'vxlan' | 'host-gw'): Promise<Ca
     const j = 1 - i;
     const net = subs[j] ?? '';
     if (backend === 'vxlan') {
-      await lab.ip(h.ns, ['-6', 'neigh', 'replace', net, 'lladdr', macs[j] ?? '', 'dev', 'flannel-v6.1', 'nud', 'permanent']);
-      await lab.exec(h.ns, 'bridge', ['fdb', 'replace', macs[j] ?? '', 'dev', 'flannel-v6.1', 'dst', ip6(hs[j]), 'self', 'permanent']);
+      await lab.ip(h.ns, [
+        '-6',
+        'neigh',
+        'replace',
+        net,
+        'lladdr',
+        macs[j] ?? '',
+        'dev',
+        'flannel-v6.1',
+        'nud',
+        'permanent',
+      ]);
+      await lab.exec(h.ns, 'bridge', [
+        'fdb',
+        'replace',
+        macs[j] ?? '',
+        'dev',
+        'flannel-v6.1',
+        'dst',
+        ip6(hs[j]),
+        'self',
+        'permanent',
+      ]);
       await lab.ip(h.ns, ['-6', 'route', 'replace', `${net}/64`, 'via', net, 'dev', 'flannel-v6.1', 'onlink']);
     } else {
       await lab.ip(h.ns, ['-6', 'route', 'replace', `${net}/64`, 'via', ip6(hs[j]), 'dev', 'eth0']);
@@ -123,18 +196,38 @@ async function handCase6(name: string, backend: 'vxlan' | 'host-gw'): Promise<Ca
   }
   for (const [i, h] of hs.entries()) {
     const rules = flanneldRules('fd18::/48', `${subs[i] ?? ''}/64`, 'ff00::/8');
-    const r = await run('nsenter', [`--net=/var/run/netns/${h.ns}`, 'sh', '-c', 'printf "%s" "$1" | ip6tables-restore --noflush', 'sh', rules]);
+    const r = await run('nsenter', [
+      `--net=/var/run/netns/${h.ns}`,
+      'sh',
+      '-c',
+      'printf "%s" "$1" | ip6tables-restore --noflush',
+      'sh',
+      rules,
+    ]);
     if (r.code !== 0) throw new Error(r.out);
   }
   const [h1, h2] = hs;
   if (!h1 || !h2) throw new Error('no hosts');
-  const c = await Promise.all([h1, h2].map(async (h, i) => {
-    writeFileSync(h.subnetFile, `FLANNEL_IPV6_NETWORK=fd18::/48\nFLANNEL_IPV6_SUBNET=${addIPv6(subs[i] ?? '', 1)}/64\nFLANNEL_MTU=${mtu}\nFLANNEL_IPMASQ=true\n`);
-    return lab.addContainer(h);
-  }));
+  const c = await Promise.all(
+    [h1, h2].map(async (h, i) => {
+      writeFileSync(
+        h.subnetFile,
+        `FLANNEL_IPV6_NETWORK=fd18::/48\nFLANNEL_IPV6_SUBNET=${addIPv6(subs[i] ?? '', 1)}/64\nFLANNEL_MTU=${mtu}\nFLANNEL_IPMASQ=true\n`,
+      );
+      return lab.addContainer(h);
+    }),
+  );
   const to = c[1]?.ip6;
   if (!c[0] || !c[1] || !to) throw new Error('no containers');
-  return { name, lab, from: c[0].ns, to: c[1].ns, toAddr: to, mtu: backend === 'vxlan' ? `${mtu} (flannel-v6.1 1430)` : mtu, family: 6 };
+  return {
+    name,
+    lab,
+    from: c[0].ns,
+    to: c[1].ns,
+    toAddr: to,
+    mtu: backend === 'vxlan' ? `${mtu} (flannel-v6.1 1430)` : mtu,
+    family: 6,
+  };
 }
 
 /** flanneld's masquerade and forward chains for one family (flannel-compat.md §5, flannel-ipv6-wireguard.md §1.11), as iptables-restore input. */
@@ -142,12 +235,23 @@ function flanneldRules(n: string, l: string, multicast: string): string {
   const m = '-m comment --comment "flanneld masq"';
   const f = '-m comment --comment "flanneld forward"';
   return [
-    '*nat', ':FLANNEL-POSTRTG - [0:0]', `-A POSTROUTING ${m} -j FLANNEL-POSTRTG`,
-    `-A FLANNEL-POSTRTG -m mark --mark 0x4000/0x4000 ${m} -j RETURN`, `-A FLANNEL-POSTRTG -s ${l} -d ${n} ${m} -j RETURN`,
-    `-A FLANNEL-POSTRTG -s ${n} -d ${l} ${m} -j RETURN`, `-A FLANNEL-POSTRTG ! -s ${n} -d ${l} ${m} -j RETURN`,
-    `-A FLANNEL-POSTRTG -s ${n} ! -d ${multicast} ${m} -j MASQUERADE --random-fully`, `-A FLANNEL-POSTRTG ! -s ${n} -d ${n} ${m} -j MASQUERADE --random-fully`,
-    'COMMIT', '*filter', ':FLANNEL-FWD - [0:0]', `-A FORWARD ${f} -j FLANNEL-FWD`,
-    `-A FLANNEL-FWD -s ${n} ${f} -j ACCEPT`, `-A FLANNEL-FWD -d ${n} ${f} -j ACCEPT`, 'COMMIT', '',
+    '*nat',
+    ':FLANNEL-POSTRTG - [0:0]',
+    `-A POSTROUTING ${m} -j FLANNEL-POSTRTG`,
+    `-A FLANNEL-POSTRTG -m mark --mark 0x4000/0x4000 ${m} -j RETURN`,
+    `-A FLANNEL-POSTRTG -s ${l} -d ${n} ${m} -j RETURN`,
+    `-A FLANNEL-POSTRTG -s ${n} -d ${l} ${m} -j RETURN`,
+    `-A FLANNEL-POSTRTG ! -s ${n} -d ${l} ${m} -j RETURN`,
+    `-A FLANNEL-POSTRTG -s ${n} ! -d ${multicast} ${m} -j MASQUERADE --random-fully`,
+    `-A FLANNEL-POSTRTG ! -s ${n} -d ${n} ${m} -j MASQUERADE --random-fully`,
+    'COMMIT',
+    '*filter',
+    ':FLANNEL-FWD - [0:0]',
+    `-A FORWARD ${f} -j FLANNEL-FWD`,
+    `-A FLANNEL-FWD -s ${n} ${f} -j ACCEPT`,
+    `-A FLANNEL-FWD -d ${n} ${f} -j ACCEPT`,
+    'COMMIT',
+    '',
   ].join('\n');
 }
 
@@ -166,8 +270,20 @@ async function wireguardByHand(lab: Lab, hs: readonly LabHost[]): Promise<void> 
     await lab.ip(h.ns, ['addr', 'add', `198.18.${i + 1}.0/32`, 'dev', 'flannel-wg']);
     await lab.ip(h.ns, ['link', 'set', 'flannel-wg', 'up']);
     const j = 1 - i;
-    await lab.execOnHost(h, 'wg', ['set', 'flannel-wg', 'listen-port', '51820', 'private-key', file,
-      'peer', publicKeyOf(keys[j] ?? ''), 'endpoint', `${hs[j]?.ip ?? ''}:51820`, 'allowed-ips', `198.18.${j + 1}.0/24`]);
+    await lab.execOnHost(h, 'wg', [
+      'set',
+      'flannel-wg',
+      'listen-port',
+      '51820',
+      'private-key',
+      file,
+      'peer',
+      publicKeyOf(keys[j] ?? ''),
+      'endpoint',
+      `${hs[j]?.ip ?? ''}:51820`,
+      'allowed-ips',
+      `198.18.${j + 1}.0/24`,
+    ]);
     await lab.ip(h.ns, ['route', 'replace', '198.18.0.0/16', 'dev', 'flannel-wg', 'scope', 'link']);
   }
 }
@@ -182,7 +298,24 @@ async function handCase(name: string, backend: 'vxlan' | 'host-gw' | 'wireguard'
   for (const [i, h] of hs.entries()) {
     await lab.exec(h.ns, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
     if (backend === 'vxlan') {
-      await lab.ip(h.ns, ['link', 'add', 'flannel.1', 'address', macs[i] ?? '', 'type', 'vxlan', 'id', '1', 'local', h.ip, 'dev', 'eth0', 'dstport', '8472', 'nolearning']);
+      await lab.ip(h.ns, [
+        'link',
+        'add',
+        'flannel.1',
+        'address',
+        macs[i] ?? '',
+        'type',
+        'vxlan',
+        'id',
+        '1',
+        'local',
+        h.ip,
+        'dev',
+        'eth0',
+        'dstport',
+        '8472',
+        'nolearning',
+      ]);
       await lab.ip(h.ns, ['link', 'set', 'flannel.1', 'mtu', mtu]);
       await lab.ip(h.ns, ['addr', 'add', `198.18.${i + 1}.0/32`, 'dev', 'flannel.1']);
       await lab.ip(h.ns, ['link', 'set', 'flannel.1', 'up']);
@@ -196,7 +329,19 @@ async function handCase(name: string, backend: 'vxlan' | 'host-gw' | 'wireguard'
     if (backend === 'wireguard') continue;
     if (backend === 'vxlan') {
       await lab.ip(h.ns, ['neigh', 'replace', net, 'lladdr', macs[j] ?? '', 'dev', 'flannel.1', 'nud', 'permanent']);
-      await run('nsenter', [`--net=/var/run/netns/${h.ns}`, 'bridge', 'fdb', 'replace', macs[j] ?? '', 'dev', 'flannel.1', 'dst', peer.ip, 'self', 'permanent']);
+      await run('nsenter', [
+        `--net=/var/run/netns/${h.ns}`,
+        'bridge',
+        'fdb',
+        'replace',
+        macs[j] ?? '',
+        'dev',
+        'flannel.1',
+        'dst',
+        peer.ip,
+        'self',
+        'permanent',
+      ]);
       await lab.ip(h.ns, ['route', 'replace', `${net}/24`, 'via', net, 'dev', 'flannel.1', 'onlink']);
     } else {
       await lab.ip(h.ns, ['route', 'replace', `${net}/24`, 'via', peer.ip, 'dev', 'eth0']);
@@ -206,7 +351,14 @@ async function handCase(name: string, backend: 'vxlan' | 'host-gw' | 'wireguard'
   // the nat table (and so conntrack) is part of the datapath being compared.
   for (const [i, h] of hs.entries()) {
     const rules = flanneldRules('198.18.0.0/16', `198.18.${i + 1}.0/24`, '224.0.0.0/4');
-    const r = await run('nsenter', [`--net=/var/run/netns/${h.ns}`, 'sh', '-c', 'printf "%s" "$1" | iptables-restore --noflush', 'sh', rules]);
+    const r = await run('nsenter', [
+      `--net=/var/run/netns/${h.ns}`,
+      'sh',
+      '-c',
+      'printf "%s" "$1" | iptables-restore --noflush',
+      'sh',
+      rules,
+    ]);
     if (r.code !== 0) throw new Error(r.out);
   }
   const [h1, h2] = hs;
@@ -222,14 +374,37 @@ async function underlayCase(family: 4 | 6): Promise<Case> {
   const lab = await Lab.create({ hosts: 2, ipv6: family === 6 });
   const [h1, h2] = lab.hosts;
   if (!h1 || !h2) throw new Error('no hosts');
-  return { name: UNDERLAY[family], lab, from: h1.ns, to: h2.ns, toAddr: family === 6 ? h2.ip6 ?? '' : h2.ip, mtu: '1500', family };
+  return {
+    name: UNDERLAY[family],
+    lab,
+    from: h1.ns,
+    to: h2.ns,
+    toAddr: family === 6 ? (h2.ip6 ?? '') : h2.ip,
+    mtu: '1500',
+    family,
+  };
 }
 
 async function iperf(c: Case): Promise<number> {
   const server = c.lab.spawnIn(c.to, 'iperf3', ['-s', '-1', '-p', '5201']);
   // Listening? (not by connecting: `-1` would take the probe as its one client)
-  await until(async () => (await run('nsenter', [`--net=/var/run/netns/${c.to}`, 'ss', '-Hltn', 'sport = :5201'])).stdout.includes('5201'), 5000, 50);
-  const r = await run('nsenter', [`--net=/var/run/netns/${c.from}`, 'iperf3', '-c', c.toAddr, '-p', '5201', '-t', String(seconds), '-J']);
+  await until(
+    async () =>
+      (await run('nsenter', [`--net=/var/run/netns/${c.to}`, 'ss', '-Hltn', 'sport = :5201'])).stdout.includes('5201'),
+    5000,
+    50,
+  );
+  const r = await run('nsenter', [
+    `--net=/var/run/netns/${c.from}`,
+    'iperf3',
+    '-c',
+    c.toAddr,
+    '-p',
+    '5201',
+    '-t',
+    String(seconds),
+    '-J',
+  ]);
   await server.stop(2000);
   const j = JSON.parse(r.stdout) as { end?: { sum_received?: { bits_per_second?: number } }; error?: string };
   if (!j.end?.sum_received?.bits_per_second) throw new Error(`${c.name}: iperf3 failed: ${j.error ?? r.out}`);
@@ -254,13 +429,21 @@ try {
   }
   const results = new Map<string, number[]>(cases.map((c) => [c.name, []]));
   // Every other round runs the cases in reverse order, so a slow phase of this shared machine does not always hit the same case.
-  for (let r = 0; r < rounds; r++) for (const c of r % 2 === 0 ? cases : [...cases].reverse()) results.get(c.name)?.push(await iperf(c));
+  for (let r = 0; r < rounds; r++)
+    for (const c of r % 2 === 0 ? cases : [...cases].reverse()) results.get(c.name)?.push(await iperf(c));
   const med = (name: string) => median(results.get(name) ?? []);
   const rows = cases.map((c) => {
     const m = med(c.name);
     const under = med(UNDERLAY[c.family]);
     const ceiling = c.name.includes('weft') ? med(c.name.replace('weft', 'by hand (ceiling)')) : NaN;
-    return [c.name, c.mtu, `${m.toFixed(2)} Gbit/s`, (results.get(c.name) ?? []).map((x) => x.toFixed(2)).join(' / '), (m / under).toFixed(2), Number.isNaN(ceiling) ? '' : (m / ceiling).toFixed(3)];
+    return [
+      c.name,
+      c.mtu,
+      `${m.toFixed(2)} Gbit/s`,
+      (results.get(c.name) ?? []).map((x) => x.toFixed(2)).join(' / '),
+      (m / under).toFixed(2),
+      Number.isNaN(ceiling) ? '' : (m / ceiling).toFixed(3),
+    ];
   });
   console.log(`\nThroughput: iperf3 TCP, ${seconds} s per run, ${rounds} interleaved rounds, median\n`);
   console.log(table(['case', 'MTU', 'median', 'runs', 'ratio to underlay', 'ratio to hand-programmed'], rows));

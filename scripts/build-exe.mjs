@@ -48,9 +48,11 @@ mkdirSync(dirname(out), { recursive: true });
 // Node's release binary carries its symbol table and debug info (~12 MB): strip them (binutils)
 // before the blob goes in. Without `strip` the executable is only bigger.
 try {
-  execFileSync('strip', ['--strip-all', '--remove-section=.comment', '-o', tmp, process.execPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+  execFileSync('strip', ['--strip-all', '--remove-section=.comment', '-o', tmp, process.execPath], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
 } catch {
-  console.warn('build-exe: strip (binutils) not found or failed: the executable keeps Node\'s symbols');
+  console.warn("build-exe: strip (binutils) not found or failed: the executable keeps Node's symbols");
   copyFileSync(process.execPath, tmp);
 }
 chmodSync(tmp, 0o755);
@@ -59,7 +61,8 @@ const postject = join(dirname(require.resolve('postject/package.json')), 'dist',
 quiet(process.execPath, [postject, tmp, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', FUSE]);
 // Check what we ship: it runs, as weft, from the blob (not as a plain node).
 const version = execFileSync(tmp, ['--version'], { encoding: 'utf8', env: { PATH: '/usr/bin:/bin' } }).trim();
-if (!version.startsWith(`${pkg.version} (standalone executable, embedded Node.js ${process.version})`)) throw new Error(`${tmp} --version printed "${version}"`);
+if (!version.startsWith(`${pkg.version} (standalone executable, embedded Node.js ${process.version})`))
+  throw new Error(`${tmp} --version printed "${version}"`);
 execFileSync('mv', ['-f', tmp, out]);
 rmSync(work, { recursive: true, force: true });
 console.log(`built ${out}: ${version}, ${(statSync(out).size / 2 ** 20).toFixed(1)} MiB`);

@@ -13,7 +13,9 @@ export function weftVersion(): string {
   if (cached === undefined) {
     if (typeof __WEFT_VERSION__ === 'string') return (cached = __WEFT_VERSION__);
     try {
-      const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
+      const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+        version?: string;
+      };
       cached = pkg.version ?? 'unknown';
     } catch {
       cached = 'unknown';

@@ -31,7 +31,10 @@ export function weftEntry(): string | undefined {
   if (!process.argv.includes('--bundle')) return undefined;
   const root = join(import.meta.dirname, '../../..');
   const out = join(root, 'dist/weft.mjs');
-  execFileSync(process.execPath, [join(root, 'scripts/bundle.mjs'), out], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync(process.execPath, [join(root, 'scripts/bundle.mjs'), out], {
+    cwd: root,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   return out;
 }
 
@@ -61,7 +64,9 @@ export function percentile(xs: readonly number[], p: number): number {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] ?? NaN;
 }
 
-export function median(xs: readonly number[]): number { return percentile(xs, 50); }
+export function median(xs: readonly number[]): number {
+  return percentile(xs, 50);
+}
 
 /** A Markdown table. */
 export function table(head: string[], rows: (string | number)[][]): string {
@@ -90,7 +95,10 @@ export const TICK = 100;
 
 /** utime, stime, cutime, cstime in clock ticks (fields 14-17 of /proc/PID/stat; cutime/cstime: children waited for). */
 export function cpuParts(pid: number): number[] {
-  const f = readFileSync(`/proc/${String(pid)}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  const f =
+    readFileSync(`/proc/${String(pid)}/stat`, 'utf8')
+      .split(') ')[1]
+      ?.split(' ') ?? [];
   // fields after "pid (comm) ": state is [0]
   return [11, 12, 13, 14].map((i) => Number(f[i] ?? 0));
 }

@@ -38,7 +38,8 @@ function noTopLevelAwait() {
     setup(b) {
       b.onLoad({ filter: /src[\\/]cli[\\/]weft\.ts$/ }, (args) => {
         const src = readFileSync(args.path, 'utf8');
-        if (!src.includes(TLA)) throw new Error(`${args.path} no longer starts with "${TLA}": update scripts/lib/bundle-options.mjs`);
+        if (!src.includes(TLA))
+          throw new Error(`${args.path} no longer starts with "${TLA}": update scripts/lib/bundle-options.mjs`);
         return { contents: src.replace(TLA, 'void yargs(hideBin(process.argv))'), loader: 'ts' };
       });
     },
@@ -63,14 +64,20 @@ export function bundleOptions(format, outfile) {
       ...common,
       define: { __WEFT_VERSION__: JSON.stringify(pkg.version) },
       // The CommonJS dependencies (etcd3, grpc) call require(); give the ESM bundle one.
-      banner: { js: "import { createRequire as __weftCreateRequire } from 'node:module'; const require = __weftCreateRequire(import.meta.url);" },
+      banner: {
+        js: "import { createRequire as __weftCreateRequire } from 'node:module'; const require = __weftCreateRequire(import.meta.url);",
+      },
       plugins: [inlineProtos()],
     };
   }
   return {
     ...common,
     // import.meta.url is only read when the version was not fixed in (it is, here).
-    define: { __WEFT_VERSION__: JSON.stringify(pkg.version), __WEFT_STANDALONE__: 'true', 'import.meta.url': '"file:///weft"' },
+    define: {
+      __WEFT_VERSION__: JSON.stringify(pkg.version),
+      __WEFT_STANDALONE__: 'true',
+      'import.meta.url': '"file:///weft"',
+    },
     plugins: [inlineProtos(), noTopLevelAwait()],
   };
 }

@@ -21,7 +21,10 @@ export interface CredentialWarning {
 }
 
 /** A warning when `file` exists and group or others may read it; undefined otherwise. */
-export async function credentialFileWarning(setting: CredentialWarning['setting'], file: string): Promise<CredentialWarning | undefined> {
+export async function credentialFileWarning(
+  setting: CredentialWarning['setting'],
+  file: string,
+): Promise<CredentialWarning | undefined> {
   let mode: number;
   try {
     mode = (await stat(file)).mode & 0o777;
@@ -31,13 +34,23 @@ export async function credentialFileWarning(setting: CredentialWarning['setting'
   if ((mode & 0o044) === 0) return undefined;
   const who = (mode & 0o040 ? ['group'] : []).concat(mode & 0o004 ? ['others'] : []).join(' and ');
   const name = safeText(file);
-  return { setting, file, mode, message: `${setting} ${name} is readable by ${who} (mode ${mode.toString(8).padStart(4, '0')}); fix: chmod 600 ${name}` };
+  return {
+    setting,
+    file,
+    mode,
+    message: `${setting} ${name} is readable by ${who} (mode ${mode.toString(8).padStart(4, '0')}); fix: chmod 600 ${name}`,
+  };
 }
 
 /** The warnings for the spec's etcd password file and client key. */
 export async function credentialWarnings(etcd: EtcdSpec): Promise<CredentialWarning[]> {
-  const files: [CredentialWarning['setting'], string | undefined][] = [['etcd.passwordFile', etcd.passwordFile], ['etcd.keyFile', etcd.keyFile]];
-  const found = await Promise.all(files.map(async ([setting, file]) => (file === undefined ? undefined : credentialFileWarning(setting, file))));
+  const files: [CredentialWarning['setting'], string | undefined][] = [
+    ['etcd.passwordFile', etcd.passwordFile],
+    ['etcd.keyFile', etcd.keyFile],
+  ];
+  const found = await Promise.all(
+    files.map(async ([setting, file]) => (file === undefined ? undefined : credentialFileWarning(setting, file))),
+  );
   return found.filter((w): w is CredentialWarning => w !== undefined);
 }
 
@@ -63,7 +76,11 @@ function unsafeOwner(what: string, st: { uid: number; mode: number }, sticky: 's
  * who could change the hook would run code as root; anyone who could read the PSK could
  * decrypt the fabric's traffic (with the keys).
  */
-export async function privilegedFileProblem(setting: PrivilegedSetting, file: string, o: { readonly secret: boolean }): Promise<string | undefined> {
+export async function privilegedFileProblem(
+  setting: PrivilegedSetting,
+  file: string,
+  o: { readonly secret: boolean },
+): Promise<string | undefined> {
   const name = safeText(file);
   let real: string;
   let st: Awaited<ReturnType<typeof stat>>;
@@ -77,20 +94,29 @@ export async function privilegedFileProblem(setting: PrivilegedSetting, file: st
   if (!st.isFile()) return `${setting} ${name} is not a regular file`;
   const own = unsafeOwner(`${setting} ${name}`, st, 'no');
   if (own) return `${own}; fix: chown root:root ${name} && chmod go-w ${name}`;
-  if (o.secret && st.mode & 0o004) return `${setting} ${name} is readable by others (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}); fix: chmod o-rwx ${name}`;
+  if (o.secret && st.mode & 0o004)
+    return `${setting} ${name} is readable by others (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}); fix: chmod o-rwx ${name}`;
   for (let dir = dirname(real); ; dir = dirname(dir)) {
     const d = await stat(dir);
     const bad = unsafeOwner(`its directory ${safeText(dir)}`, d, 'sticky ok');
-    if (bad) return `${setting} ${name}: ${bad}; anyone who can write there can replace it; fix: chmod go-w ${safeText(dir)}`;
+    if (bad)
+      return `${setting} ${name}: ${bad}; anyone who can write there can replace it; fix: chmod go-w ${safeText(dir)}`;
     if (dir === '/') return undefined;
   }
 }
 
 /** The spec's hook and preshared key file as a list of problems (empty: all safe). */
-export async function privilegedFileProblems(host: { readonly onOutputsChanged?: string; readonly wireguardPSKFile?: string }): Promise<string[]> {
+export async function privilegedFileProblems(host: {
+  readonly onOutputsChanged?: string;
+  readonly wireguardPSKFile?: string;
+}): Promise<string[]> {
   const found = await Promise.all([
-    host.onOutputsChanged === undefined ? undefined : privilegedFileProblem('host.onOutputsChanged', host.onOutputsChanged, { secret: false }),
-    host.wireguardPSKFile === undefined ? undefined : privilegedFileProblem('host.wireguardPSKFile', host.wireguardPSKFile, { secret: true }),
+    host.onOutputsChanged === undefined
+      ? undefined
+      : privilegedFileProblem('host.onOutputsChanged', host.onOutputsChanged, { secret: false }),
+    host.wireguardPSKFile === undefined
+      ? undefined
+      : privilegedFileProblem('host.wireguardPSKFile', host.wireguardPSKFile, { secret: true }),
   ]);
   return found.filter((p): p is string => p !== undefined);
 }

@@ -14,7 +14,13 @@ import { KEY_LIMIT_BYTES, PAGE_ENTRIES, VALUE_LIMIT_BYTES } from '../core/fleet/
 import type { KeyValue, Listing, ReadLimits } from '../core/fleet/store.js';
 
 /** A KeyValue as etcd3 returns it. */
-export interface RawKV { key: Buffer; value: Buffer; lease: string; mod_revision: string; create_revision: string }
+export interface RawKV {
+  key: Buffer;
+  value: Buffer;
+  lease: string;
+  mod_revision: string;
+  create_revision: string;
+}
 
 /** One Range request, as etcd3's KV client takes it. */
 export interface PageRequest {
@@ -36,7 +42,11 @@ export type Decode = (raw: RawKV) => KeyValue;
 export function rangeEnd(prefix: string): Buffer {
   const b = Buffer.from(prefix, 'utf8');
   for (let i = b.length - 1; i >= 0; i--) {
-    if ((b[i] ?? 0) < 0xff) { const end = b.subarray(0, i + 1); end[i] = (end[i] ?? 0) + 1; return end; }
+    if ((b[i] ?? 0) < 0xff) {
+      const end = b.subarray(0, i + 1);
+      end[i] = (end[i] ?? 0) + 1;
+      return end;
+    }
   }
   return Buffer.from([0]);
 }
@@ -49,16 +59,31 @@ const EMPTY = Buffer.alloc(0);
  * KEY_LIMIT_BYTES past `prefix` is replaced by a stand-in under `prefix` naming its size and
  * hash (the same for its delete event, so a mirror can match them).
  */
-export function boundedKV(raw: RawKV, prefix: string, maxValueBytes: number, decode: Decode, sizeUnknown = false): KeyValue {
+export function boundedKV(
+  raw: RawKV,
+  prefix: string,
+  maxValueBytes: number,
+  decode: Decode,
+  sizeUnknown = false,
+): KeyValue {
   const prefixBytes = Buffer.byteLength(prefix, 'utf8');
   if (raw.key.length - prefixBytes > KEY_LIMIT_BYTES) {
     const hash = createHash('sha256').update(raw.key).digest('hex').slice(0, 32);
-    const kv = decode({ ...raw, key: Buffer.from(`${prefix}<${raw.key.length}-byte key sha256:${hash}>`, 'utf8'), value: EMPTY });
+    const kv = decode({
+      ...raw,
+      key: Buffer.from(`${prefix}<${raw.key.length}-byte key sha256:${hash}>`, 'utf8'),
+      value: EMPTY,
+    });
     return { ...kv, oversize: { part: 'key', bytes: raw.key.length, limitBytes: prefixBytes + KEY_LIMIT_BYTES } };
   }
   if (!sizeUnknown && raw.value.length <= maxValueBytes) return decode(raw);
   const kv = decode({ ...raw, value: EMPTY });
-  return { ...kv, oversize: sizeUnknown ? { part: 'value', limitBytes: maxValueBytes } : { part: 'value', bytes: raw.value.length, limitBytes: maxValueBytes } };
+  return {
+    ...kv,
+    oversize: sizeUnknown
+      ? { part: 'value', limitBytes: maxValueBytes }
+      : { part: 'value', bytes: raw.value.length, limitBytes: maxValueBytes },
+  };
 }
 
 const isCode = (e: unknown, code: string): boolean => e instanceof WeftError && e.code === code;
@@ -68,19 +93,26 @@ const isCode = (e: unknown, code: string): boolean => e instanceof WeftError && 
  * is read without its value (`alone`: its size cannot be known); a key that alone is over it
  * (etcd configured for requests larger than the limit) cannot be skipped and fails the listing.
  */
-async function fittingPage(send: RangePage, req: PageRequest): Promise<{ kvs: RawKV[]; more: boolean; revision: string; alone: boolean; limit: number }> {
+async function fittingPage(
+  send: RangePage,
+  req: PageRequest,
+): Promise<{ kvs: RawKV[]; more: boolean; revision: string; alone: boolean; limit: number }> {
   for (let limit = req.limit; ; limit = Math.max(1, Math.floor(limit / 2))) {
     try {
-      return { ...await send({ ...req, limit }), alone: false, limit };
+      return { ...(await send({ ...req, limit })), alone: false, limit };
     } catch (e) {
       if (!isCode(e, 'E_ETCD_TOO_LARGE')) throw e;
       if (limit > 1) continue;
     }
     try {
-      return { ...await send({ ...req, limit: 1, keys_only: true }), alone: true, limit: 1 };
+      return { ...(await send({ ...req, limit: 1, keys_only: true })), alone: true, limit: 1 };
     } catch (e) {
       if (!isCode(e, 'E_ETCD_TOO_LARGE')) throw e;
-      throw new WeftError('E_ETCD', `etcd list: an entry after ${JSON.stringify(req.key.toString('utf8').slice(0, 200))} has a key over the receive limit; etcd accepts requests larger than weft reads (--max-request-bytes): delete it`, { cause: e });
+      throw new WeftError(
+        'E_ETCD',
+        `etcd list: an entry after ${JSON.stringify(req.key.toString('utf8').slice(0, 200))} has a key over the receive limit; etcd accepts requests larger than weft reads (--max-request-bytes): delete it`,
+        { cause: e },
+      );
     }
   }
 }

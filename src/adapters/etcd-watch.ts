@@ -59,30 +59,66 @@ export class EtcdWatch {
   private pending: WatchEvent[] = [];
 
   /** `silent`: called once when the member stops answering (the store marks it failed). */
-  constructor(private readonly stream: WatchStream, private readonly o: { prefix: string; fromRevision: string; limits: ReadLimits; decode: Decode; timings: WatchTimings; cb: WatchCallbacks; silent: () => void }) {
+  constructor(
+    private readonly stream: WatchStream,
+    private readonly o: {
+      prefix: string;
+      fromRevision: string;
+      limits: ReadLimits;
+      decode: Decode;
+      timings: WatchTimings;
+      cb: WatchCallbacks;
+      silent: () => void;
+    },
+  ) {
     this.ready = new Promise<void>((resolve, reject) => {
-      stream.on('data', (res) => { this.onData(res, resolve, reject); });
-      stream.on('error', (e) => { if (!this.created) reject(e); this.breakOnce(`watch error: ${e.message}`, false); });
-      stream.on('end', () => { if (!this.created) reject(new Error('watch stream ended')); this.breakOnce('watch stream ended', false); });
+      stream.on('data', (res) => {
+        this.onData(res, resolve, reject);
+      });
+      stream.on('error', (e) => {
+        if (!this.created) reject(e);
+        this.breakOnce(`watch error: ${e.message}`, false);
+      });
+      stream.on('end', () => {
+        if (!this.created) reject(new Error('watch stream ended'));
+        this.breakOnce('watch stream ended', false);
+      });
     });
     const { prefix } = o;
-    stream.write({ create_request: { key: Buffer.from(prefix, 'utf8'), ...(o.limits.exact ? {} : { range_end: rangeEnd(prefix) }), start_revision: o.fromRevision, fragment: true } });
+    stream.write({
+      create_request: {
+        key: Buffer.from(prefix, 'utf8'),
+        ...(o.limits.exact ? {} : { range_end: rangeEnd(prefix) }),
+        start_revision: o.fromRevision,
+        fragment: true,
+      },
+    });
   }
 
   /** Stop the watch (no callback). Half-closing first keeps etcd3 from counting the cancel as a failure of the member. */
   close(): void {
     this.broken = true;
     clearTimeout(this.timer);
-    try { this.stream.end(); this.stream.cancel(); } catch { /* already closed */ }
+    try {
+      this.stream.end();
+      this.stream.cancel();
+    } catch {
+      /* already closed */
+    }
   }
 
   private onData(res: WatchResponse, resolve: () => void, reject: (e: Error) => void): void {
     if (this.broken) return;
     this.lastHeardMs = Date.now();
-    if (res.created && !this.created) { this.created = true; resolve(); this.arm(); }
+    if (res.created && !this.created) {
+      this.created = true;
+      resolve();
+      this.arm();
+    }
     if (res.canceled || (res.compact_revision !== '0' && res.compact_revision !== '')) {
       const why = res.cancel_reason || `compacted at ${res.compact_revision}`;
-      if (!this.created) reject(new WeftError('E_ETCD', `etcd watch: cancelled at creation (${why})`, { retryable: true }));
+      if (!this.created)
+        reject(new WeftError('E_ETCD', `etcd watch: cancelled at creation (${why})`, { retryable: true }));
       this.breakOnce(`watch cancelled: ${why}`, false);
       return;
     }
@@ -90,7 +126,9 @@ export class EtcdWatch {
     const maxValueBytes = limits.maxValueBytes ?? VALUE_LIMIT_BYTES;
     for (const ev of res.events) {
       const kv = boundedKV(ev.kv, prefix, maxValueBytes, decode);
-      this.pending.push(ev.type === 'Delete' ? { type: 'delete', key: kv.key, modRevision: kv.modRevision } : { type: 'put', kv });
+      this.pending.push(
+        ev.type === 'Delete' ? { type: 'delete', key: kv.key, modRevision: kv.modRevision } : { type: 'put', kv },
+      );
     }
     // A fragmented response is one revision's events split over several messages: deliver them
     // once complete, so the revision reported is never ahead of the events delivered.
@@ -109,21 +147,35 @@ export class EtcdWatch {
     if (this.probeSentAtMs > 0 && this.lastHeardMs < this.probeSentAtMs) {
       const leftMs = this.probeSentAtMs + probeTimeoutMs - now;
       if (leftMs <= 0) {
-        this.breakOnce(`watch not answering: no reply from etcd within ${probeTimeoutMs} ms of a progress request`, true);
+        this.breakOnce(
+          `watch not answering: no reply from etcd within ${probeTimeoutMs} ms of a progress request`,
+          true,
+        );
         return;
       }
-      this.timer = setTimeout(() => { this.arm(); }, leftMs);
+      this.timer = setTimeout(() => {
+        this.arm();
+      }, leftMs);
       return;
     }
     this.probeSentAtMs = 0;
     const idleMs = now - this.lastHeardMs;
     if (idleMs < probeEveryMs) {
-      this.timer = setTimeout(() => { this.arm(); }, probeEveryMs - idleMs);
+      this.timer = setTimeout(() => {
+        this.arm();
+      }, probeEveryMs - idleMs);
       return;
     }
-    try { this.stream.write({ progress_request: {} }); } catch (e) { this.breakOnce(`watch error: ${e instanceof Error ? e.message : String(e)}`, true); return; }
+    try {
+      this.stream.write({ progress_request: {} });
+    } catch (e) {
+      this.breakOnce(`watch error: ${e instanceof Error ? e.message : String(e)}`, true);
+      return;
+    }
     this.probeSentAtMs = now;
-    this.timer = setTimeout(() => { this.arm(); }, probeTimeoutMs);
+    this.timer = setTimeout(() => {
+      this.arm();
+    }, probeTimeoutMs);
   }
 
   /** Report the watch broken, once. `silent`: the member stopped answering (the store marks it failed). */
@@ -132,7 +184,12 @@ export class EtcdWatch {
     this.broken = true;
     clearTimeout(this.timer);
     if (silent) this.o.silent();
-    try { this.stream.end(); this.stream.cancel(); } catch { /* already closed */ }
+    try {
+      this.stream.end();
+      this.stream.cancel();
+    } catch {
+      /* already closed */
+    }
     if (this.created) this.o.cb.onBroken(reason);
   }
 }

@@ -7,7 +7,14 @@
  */
 import { readFile } from 'node:fs/promises';
 import { ConsecutiveBreaker, circuitBreaker, handleWhen, retry } from 'cockatiel';
-import { Etcd3, GRPCResourceExhastedError, GRPCUnavailableError, type ICallable, type IOptions, isRecoverableError } from 'etcd3';
+import {
+  Etcd3,
+  GRPCResourceExhastedError,
+  GRPCUnavailableError,
+  type ICallable,
+  type IOptions,
+  isRecoverableError,
+} from 'etcd3';
 import { mapEtcdError } from './etcd-errors.js';
 import { type PageRequest, type RawKV, listPaged, rangeEnd } from './etcd-range.js';
 import { EtcdWatch, WATCH_TIMINGS, type WatchStream, type WatchTimings } from './etcd-watch.js';
@@ -17,7 +24,16 @@ export { mapEtcdError } from './etcd-errors.js';
 export { rangeEnd } from './etcd-range.js';
 import type { EtcdSpec } from '../core/spec/spec.js';
 import { RECEIVE_LIMIT_BYTES } from '../core/fleet/store-limits.js';
-import type { Compare, KeyValue, KvStore, Listing, Op, ReadLimits, WatchCallbacks, WatchHandle } from '../core/fleet/store.js';
+import type {
+  Compare,
+  KeyValue,
+  KvStore,
+  Listing,
+  Op,
+  ReadLimits,
+  WatchCallbacks,
+  WatchHandle,
+} from '../core/fleet/store.js';
 
 export interface EtcdOptions {
   /** Deadline of each unary call. */
@@ -38,11 +54,12 @@ function requireLeader(client: Etcd3): ICallable<unknown> {
   return new Proxy(pool, {
     get(target, prop, receiver) {
       if (prop === 'withConnection') {
-        const withLeader: ICallable<unknown>['withConnection'] = (service, fn) => target.withConnection(service, (args) => {
-          const metadata = args.metadata.clone();
-          metadata.set('hasleader', 'true');
-          return fn({ ...args, metadata });
-        });
+        const withLeader: ICallable<unknown>['withConnection'] = (service, fn) =>
+          target.withConnection(service, (args) => {
+            const metadata = args.metadata.clone();
+            metadata.set('hasleader', 'true');
+            return fn({ ...args, metadata });
+          });
         return withLeader;
       }
       const v: unknown = Reflect.get(target, prop, receiver);
@@ -54,28 +71,44 @@ function requireLeader(client: Etcd3): ICallable<unknown> {
 const B = (s: string): Buffer => Buffer.from(s, 'utf8');
 
 const toKV = (kv: RawKV): KeyValue => ({
-  key: kv.key.toString('utf8'), value: storedText(kv.value), lease: kv.lease || '0',
-  modRevision: kv.mod_revision, createRevision: kv.create_revision,
+  key: kv.key.toString('utf8'),
+  value: storedText(kv.value),
+  lease: kv.lease || '0',
+  modRevision: kv.mod_revision,
+  createRevision: kv.create_revision,
 });
 
 const TARGET = { version: 'Version', mod: 'Mod', value: 'Value', lease: 'Lease' } as const;
 
 function compareOf(c: Compare): Record<string, unknown> {
   // Over a prefix, etcd compares every key in the range (and a zero key when there is none).
-  if (c.target === 'create') return { key: B(c.prefix), range_end: rangeEnd(c.prefix), target: 'Create', result: 'Less', create_revision: c.less };
-  if (c.target === 'none') return { key: B(c.prefix), range_end: rangeEnd(c.prefix), target: 'Version', result: 'Equal', version: 0 };
+  if (c.target === 'create')
+    return {
+      key: B(c.prefix),
+      range_end: rangeEnd(c.prefix),
+      target: 'Create',
+      result: 'Less',
+      create_revision: c.less,
+    };
+  if (c.target === 'none')
+    return { key: B(c.prefix), range_end: rangeEnd(c.prefix), target: 'Version', result: 'Equal', version: 0 };
   const base = { key: B(c.key), result: 'Equal', target: TARGET[c.target] };
   switch (c.target) {
-    case 'version': return { ...base, version: c.equals };
-    case 'mod': return { ...base, mod_revision: c.equals };
-    case 'value': return { ...base, value: B(c.equals) };
-    case 'lease': return { ...base, lease: c.equals };
+    case 'version':
+      return { ...base, version: c.equals };
+    case 'mod':
+      return { ...base, mod_revision: c.equals };
+    case 'value':
+      return { ...base, value: B(c.equals) };
+    case 'lease':
+      return { ...base, lease: c.equals };
   }
 }
 
-const opOf = (o: Op): Record<string, unknown> => (o.op === 'put'
-  ? { request_put: { key: B(o.key), value: B(o.value), lease: o.lease ?? '0' } }
-  : { request_delete_range: { key: B(o.key) } });
+const opOf = (o: Op): Record<string, unknown> =>
+  o.op === 'put'
+    ? { request_put: { key: B(o.key), value: B(o.value), lease: o.lease ?? '0' } }
+    : { request_delete_range: { key: B(o.key) } };
 
 /**
  * An error that says the member is down or not answering (network, deadline, unavailable), as
@@ -89,19 +122,39 @@ export async function etcdClientOptions(spec: EtcdSpec, opts: EtcdOptions = {}):
   const timeout = opts.callTimeoutMs ?? 5000;
   const read = async (f: string | undefined, what: string): Promise<Buffer | undefined> => {
     if (f === undefined) return undefined;
-    try { return await readFile(f); } catch (e) {
-      throw new WeftError('E_IO', `cannot read etcd ${what} ${f}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { cause: e });
+    try {
+      return await readFile(f);
+    } catch (e) {
+      throw new WeftError('E_IO', `cannot read etcd ${what} ${f}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, {
+        cause: e,
+      });
     }
   };
-  const [ca, cert, key, password] = await Promise.all([read(spec.caFile, 'caFile'), read(spec.certFile, 'certFile'), read(spec.keyFile, 'keyFile'), read(spec.passwordFile, 'passwordFile')]);
+  const [ca, cert, key, password] = await Promise.all([
+    read(spec.caFile, 'caFile'),
+    read(spec.certFile, 'certFile'),
+    read(spec.keyFile, 'keyFile'),
+    read(spec.passwordFile, 'passwordFile'),
+  ]);
   const tls = spec.endpoints.some((e) => e.startsWith('https://'));
   // A factory, evaluated per call: a deadline computed once would already have passed when the
   // client re-authenticates after an etcd restart, and it could then never log in again.
-  const callOptions = (ctx: { isStream: boolean }): Record<string, unknown> => (ctx.isStream ? {} : { deadline: Date.now() + timeout });
+  const callOptions = (ctx: { isStream: boolean }): Record<string, unknown> =>
+    ctx.isStream ? {} : { deadline: Date.now() + timeout };
   return {
     hosts: [...spec.endpoints],
-    ...(tls && ca ? { credentials: { rootCertificate: ca, ...(key ? { privateKey: key } : {}), ...(cert ? { certChain: cert } : {}) } } : {}),
-    ...(spec.username && password ? { auth: { username: spec.username, password: password.toString('utf8').replace(/\r?\n$/, ''), callOptions } } : {}),
+    ...(tls && ca
+      ? {
+          credentials: {
+            rootCertificate: ca,
+            ...(key ? { privateKey: key } : {}),
+            ...(cert ? { certChain: cert } : {}),
+          },
+        }
+      : {}),
+    ...(spec.username && password
+      ? { auth: { username: spec.username, password: password.toString('utf8').replace(/\r?\n$/, ''), callOptions } }
+      : {}),
     defaultCallOptions: callOptions,
     dialTimeout: timeout,
     // No gRPC keepalive: grpc-js pings connections it is closing gracefully too, and a ping
@@ -117,8 +170,15 @@ export async function etcdClientOptions(spec: EtcdSpec, opts: EtcdOptions = {}):
       // once. Slower retries happen at weft's own level, with backoff, never blocking other
       // work; the outer deadline in EtcdStore.call bounds the whole chain. An answer over the
       // receive limit is no fault of the member: the same request would be too large anywhere.
-      global: retry(handleWhen((e) => memberFault(e)), { maxAttempts: spec.endpoints.length }),
-      host: () => circuitBreaker(handleWhen((e) => memberFault(e)), { halfOpenAfter: 2000, breaker: new ConsecutiveBreaker(2) }),
+      global: retry(
+        handleWhen((e) => memberFault(e)),
+        { maxAttempts: spec.endpoints.length },
+      ),
+      host: () =>
+        circuitBreaker(
+          handleWhen((e) => memberFault(e)),
+          { halfOpenAfter: 2000, breaker: new ConsecutiveBreaker(2) },
+        ),
     },
   };
 }
@@ -131,7 +191,11 @@ export class EtcdStore implements KvStore {
   /** Calls, failed calls and the last answer, for readiness and metrics. */
   readonly stats = { calls: 0, errors: 0, lastOkAtMs: 0, lastError: '' };
 
-  private constructor(private readonly options: IOptions, private readonly timeoutMs: number, watchTimings?: WatchTimings) {
+  private constructor(
+    private readonly options: IOptions,
+    private readonly timeoutMs: number,
+    watchTimings?: WatchTimings,
+  ) {
     this.client = new Etcd3(options);
     this.watchTimings = watchTimings ?? WATCH_TIMINGS;
   }
@@ -158,12 +222,19 @@ export class EtcdStore implements KvStore {
     try {
       // A second, outer deadline: auth and connection setup in etcd3 are not covered by call options.
       this.stats.calls++;
-      const out = await Promise.race([fn(), new Promise<never>((_r, reject) => {
-        timer = setTimeout(() => {
-          this.resetClient();
-          reject(new WeftError('E_ETCD_UNAVAILABLE', `etcd ${what}: no answer within ${this.timeoutMs} ms`, { retryable: true }));
-        }, this.timeoutMs + 500);
-      })]);
+      const out = await Promise.race([
+        fn(),
+        new Promise<never>((_r, reject) => {
+          timer = setTimeout(() => {
+            this.resetClient();
+            reject(
+              new WeftError('E_ETCD_UNAVAILABLE', `etcd ${what}: no answer within ${this.timeoutMs} ms`, {
+                retryable: true,
+              }),
+            );
+          }, this.timeoutMs + 500);
+        }),
+      ]);
       this.stats.lastOkAtMs = Date.now();
       return out;
     } catch (e) {
@@ -194,7 +265,9 @@ export class EtcdStore implements KvStore {
   }
 
   async txn(compares: readonly Compare[], ops: readonly Op[]): Promise<{ succeeded: boolean; revision: string }> {
-    const res = await this.call('transaction', () => this.client.kv.txn({ compare: compares.map(compareOf), success: ops.map(opOf), failure: [] }));
+    const res = await this.call('transaction', () =>
+      this.client.kv.txn({ compare: compares.map(compareOf), success: ops.map(opOf), failure: [] }),
+    );
     return { succeeded: res.succeeded, revision: res.header.revision };
   }
 
@@ -247,20 +320,40 @@ export class EtcdStore implements KvStore {
     // marks the member failed: one dropped connection breaks both watches at once, and two marks
     // opened the breaker, so the re-lists were refused for 2 s. Calls measure the member; a
     // watch marks it only when it stops answering.
-    const { stream, member } = await this.call('watch', () => pool.withConnection('Watch', ({ resource, client, metadata }) => ({
-      stream: (client as unknown as { watch(m: unknown): WatchStream }).watch(metadata), member: resource,
-    })));
+    const { stream, member } = await this.call('watch', () =>
+      pool.withConnection('Watch', ({ resource, client, metadata }) => ({
+        stream: (client as unknown as { watch(m: unknown): WatchStream }).watch(metadata),
+        member: resource,
+      })),
+    );
     // Silent: two failures open the member's circuit breaker (ConsecutiveBreaker(2) above), so for
     // 2 s calls go to the other members: the re-list that follows does not wait on this one.
-    const silent = (): void => { const e = new GRPCUnavailableError('watch not answering'); pool.markFailed(member, e); pool.markFailed(member, e); };
-    const w = new EtcdWatch(stream, { prefix, fromRevision, limits, decode: toKV, timings: this.watchTimings, cb, silent });
+    const silent = (): void => {
+      const e = new GRPCUnavailableError('watch not answering');
+      pool.markFailed(member, e);
+      pool.markFailed(member, e);
+    };
+    const w = new EtcdWatch(stream, {
+      prefix,
+      fromRevision,
+      limits,
+      decode: toKV,
+      timings: this.watchTimings,
+      cb,
+      silent,
+    });
     try {
       await this.call('watch', () => w.ready);
     } catch (e) {
       w.close();
       throw e;
     }
-    return { cancel: () => { w.close(); return Promise.resolve(); } };
+    return {
+      cancel: () => {
+        w.close();
+        return Promise.resolve();
+      },
+    };
   }
 
   async close(): Promise<void> {

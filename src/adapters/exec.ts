@@ -67,44 +67,80 @@ class Tail {
 export function exec(cmd: string, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
     const group = opts.ownGroup ?? false;
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], ...(opts.env ? { env: opts.env } : {}), ...(group ? { detached: true } : {}) });
+    const child = spawn(cmd, args, {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      ...(opts.env ? { env: opts.env } : {}),
+      ...(group ? { detached: true } : {}),
+    });
     const max = opts.maxOutputBytes ?? Number.MAX_SAFE_INTEGER;
     const out = new Tail(max);
     const err = new Tail(max);
     const killer = armKill(child, group, opts);
     const reaper = group ? reapGroupOnExit(child) : undefined;
-    const done = (): void => { killer.disarm(); reaper?.disarm(); };
-    child.stdout.on('data', (d: Buffer) => { out.push(d); });
-    child.stderr.on('data', (d: Buffer) => { err.push(d); });
+    const done = (): void => {
+      killer.disarm();
+      reaper?.disarm();
+    };
+    child.stdout.on('data', (d: Buffer) => {
+      out.push(d);
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      err.push(d);
+    });
     child.stdin.on('error', () => undefined); // the program may exit before reading its input
     child.once('error', (e: NodeJS.ErrnoException) => {
       done();
-      reject(new WeftError('E_HOST', e.code === 'ENOENT' ? `${cmd} is not installed (needed by weft)` : `cannot run ${cmd}: ${e.message}`, { cause: e }));
+      reject(
+        new WeftError(
+          'E_HOST',
+          e.code === 'ENOENT' ? `${cmd} is not installed (needed by weft)` : `cannot run ${cmd}: ${e.message}`,
+          { cause: e },
+        ),
+      );
     });
     child.once('close', (code, signal) => {
       done();
       const stderr = err.text();
       const killedBy = killer.killedBy();
       const why = killedBy === 'abort' ? ' (weft is stopping)' : killedBy === 'deadline' ? ' (deadline)' : '';
-      resolve({ code: code ?? (signal ? 128 : 1), stdout: out.text(), stderr: signal ? `${stderr}${cmd} killed by ${signal}${why}` : stderr, ...(killedBy ? { killedBy } : {}) });
+      resolve({
+        code: code ?? (signal ? 128 : 1),
+        stdout: out.text(),
+        stderr: signal ? `${stderr}${cmd} killed by ${signal}${why}` : stderr,
+        ...(killedBy ? { killedBy } : {}),
+      });
     });
     child.stdin.end(opts.input ?? '');
   });
 }
 
 /** Kills the program (its whole group with `group`) at its deadline or when `signal` aborts, whichever comes first. */
-function armKill(child: ChildProcess, group: boolean, opts: ExecOptions): { killedBy(): ExecResult['killedBy']; disarm(): void } {
+function armKill(
+  child: ChildProcess,
+  group: boolean,
+  opts: ExecOptions,
+): { killedBy(): ExecResult['killedBy']; disarm(): void } {
   let killedBy: ExecResult['killedBy'];
   const kill = (why: 'deadline' | 'abort'): void => {
     killedBy ??= why;
     if (group) killGroup(child.pid);
     else child.kill('SIGKILL');
   };
-  const timer = setTimeout(() => { kill('deadline'); }, opts.timeoutMs ?? 30_000);
-  const onAbort = (): void => { kill('abort'); };
+  const timer = setTimeout(() => {
+    kill('deadline');
+  }, opts.timeoutMs ?? 30_000);
+  const onAbort = (): void => {
+    kill('abort');
+  };
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   if (opts.signal?.aborted) onAbort();
-  return { killedBy: () => killedBy, disarm: () => { clearTimeout(timer); opts.signal?.removeEventListener('abort', onAbort); } };
+  return {
+    killedBy: () => killedBy,
+    disarm: () => {
+      clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+    },
+  };
 }
 
 /**
@@ -116,21 +152,39 @@ function reapGroupOnExit(child: ChildProcess): { disarm(): void } {
   let grace: NodeJS.Timeout | undefined;
   child.once('exit', () => {
     killGroup(child.pid);
-    grace = setTimeout(() => { child.stdout?.destroy(); child.stderr?.destroy(); }, PIPE_GRACE_MS);
+    grace = setTimeout(() => {
+      child.stdout?.destroy();
+      child.stderr?.destroy();
+    }, PIPE_GRACE_MS);
   });
-  return { disarm: () => { clearTimeout(grace); } };
+  return {
+    disarm: () => {
+      clearTimeout(grace);
+    },
+  };
 }
 
 /** SIGKILL every process of the group `pid` leads (ESRCH: none left). */
 function killGroup(pid: number | undefined): void {
   if (pid === undefined) return;
-  try { process.kill(-pid, 'SIGKILL'); } catch { /* the group is gone */ }
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    /* the group is gone */
+  }
 }
 
 /** Run and require exit 0; the error names the command and quotes its stderr. */
-export async function execOk(cmd: string, args: readonly string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<string> {
+export async function execOk(
+  cmd: string,
+  args: readonly string[],
+  opts: { input?: string; timeoutMs?: number } = {},
+): Promise<string> {
   const r = await exec(cmd, args, opts);
-  if (r.code !== 0) throw new WeftError('E_KERNEL', `${cmd} ${args.join(' ')} failed: ${r.stderr.trim() || `exit ${r.code}`}`, { retryable: true });
+  if (r.code !== 0)
+    throw new WeftError('E_KERNEL', `${cmd} ${args.join(' ')} failed: ${r.stderr.trim() || `exit ${r.code}`}`, {
+      retryable: true,
+    });
   return r.stdout;
 }
 
@@ -146,13 +200,25 @@ export function streamLines(cmd: string, args: readonly string[], onLine: (line:
   child.stdout.on('data', (d: Buffer) => {
     buf += d.toString();
     let nl;
-    while ((nl = buf.indexOf('\n')) >= 0) { onLine(buf.slice(0, nl)); buf = buf.slice(nl + 1); }
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      onLine(buf.slice(0, nl));
+      buf = buf.slice(nl + 1);
+    }
   });
   const exited = new Promise<number>((resolve) => {
-    child.once('error', () => { resolve(127); });
-    child.once('close', (code) => { resolve(code ?? 0); });
+    child.once('error', () => {
+      resolve(127);
+    });
+    child.once('close', (code) => {
+      resolve(code ?? 0);
+    });
   });
-  return { stop: () => { child.kill('SIGTERM'); }, exited };
+  return {
+    stop: () => {
+      child.kill('SIGTERM');
+    },
+    exited,
+  };
 }
 
 /** A long-running program fed on stdin, read on stderr (stdout is discarded); it never keeps weft alive. */
@@ -164,17 +230,31 @@ export interface Coprocess {
 
 export function startCoprocess(cmd: string, args: readonly string[], onStderr: (text: string) => void): Coprocess {
   const child = spawn(cmd, args, { stdio: ['pipe', 'ignore', 'pipe'] });
-  child.stderr.on('data', (d: Buffer) => { onStderr(d.toString()); });
+  child.stderr.on('data', (d: Buffer) => {
+    onStderr(d.toString());
+  });
   child.stdin.on('error', () => undefined); // it died: `exited` says so
   const exited = new Promise<number>((resolve) => {
-    child.once('error', () => { resolve(127); });
-    child.once('close', (code) => { resolve(code ?? 1); });
+    child.once('error', () => {
+      resolve(127);
+    });
+    child.once('close', (code) => {
+      resolve(code ?? 1);
+    });
   });
   child.unref();
   // Pipes are sockets: unref'd, an idle coprocess never holds the event loop open at exit.
   (child.stdin as unknown as { unref?: () => void }).unref?.();
   (child.stderr as unknown as { unref?: () => void }).unref?.();
-  return { write: (text) => { child.stdin.write(text); }, kill: () => { child.kill('SIGKILL'); }, exited };
+  return {
+    write: (text) => {
+      child.stdin.write(text);
+    },
+    kill: () => {
+      child.kill('SIGKILL');
+    },
+    exited,
+  };
 }
 
 /**
@@ -185,8 +265,17 @@ export function spawnDetached(cmd: string, args: readonly string[], env?: NodeJS
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: 'ignore', detached: true, ...(env ? { env } : {}) });
     child.once('error', (e: NodeJS.ErrnoException) => {
-      reject(new WeftError('E_HOST', e.code === 'ENOENT' ? `${cmd} is not installed (needed by weft)` : `cannot run ${cmd}: ${e.message}`, { cause: e }));
+      reject(
+        new WeftError(
+          'E_HOST',
+          e.code === 'ENOENT' ? `${cmd} is not installed (needed by weft)` : `cannot run ${cmd}: ${e.message}`,
+          { cause: e },
+        ),
+      );
     });
-    child.once('spawn', () => { child.unref(); resolve(child.pid ?? 0); });
+    child.once('spawn', () => {
+      child.unref();
+      resolve(child.pid ?? 0);
+    });
   });
 }

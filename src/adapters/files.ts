@@ -34,7 +34,11 @@ export async function writeFileAtomic(path: string, content: string, mode = 0o64
     }
     await rename(tmp, path);
     const d = await open(dir, 'r');
-    try { await d.sync(); } finally { await d.close(); }
+    try {
+      await d.sync();
+    } finally {
+      await d.close();
+    }
   } catch (e) {
     await rm(tmp, { force: true }).catch(() => undefined);
     throw new WeftError('E_IO', `cannot write ${path}: ${(e as Error).message}`, { cause: e, retryable: true });

@@ -29,7 +29,10 @@ const BIND_ERRORS: Readonly<Record<string, string>> = {
  * address cannot be used now (taken by another process, not configured yet): the caller
  * (agent/health-listener.ts) tries again later, and weft runs on without it meanwhile.
  */
-export async function serveHttp(listen: { host: string; port: number }, routes: Routes): Promise<{ close(): Promise<void> }> {
+export async function serveHttp(
+  listen: { host: string; port: number },
+  routes: Routes,
+): Promise<{ close(): Promise<void> }> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     const route = Object.hasOwn(routes, path) ? routes[path] : undefined;
@@ -37,9 +40,19 @@ export async function serveHttp(listen: { host: string; port: number }, routes: 
       res.writeHead(a.status, { 'content-type': a.type, 'cache-control': 'no-store' });
       res.end(req.method === 'HEAD' ? undefined : a.body);
     };
-    if (req.method !== 'GET' && req.method !== 'HEAD') { reply(text(405, 'method not allowed\n')); return; }
-    if (!route) { reply(text(404, `not found; try ${Object.keys(routes).join(' ')}\n`)); return; }
-    Promise.resolve().then(route).then(reply, (e: unknown) => { reply(text(500, `${e instanceof Error ? e.message : String(e)}\n`)); });
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      reply(text(405, 'method not allowed\n'));
+      return;
+    }
+    if (!route) {
+      reply(text(404, `not found; try ${Object.keys(routes).join(' ')}\n`));
+      return;
+    }
+    Promise.resolve()
+      .then(route)
+      .then(reply, (e: unknown) => {
+        reply(text(500, `${e instanceof Error ? e.message : String(e)}\n`));
+      });
   });
   server.keepAliveTimeout = 5000;
   server.headersTimeout = 10_000;
@@ -48,15 +61,26 @@ export async function serveHttp(listen: { host: string; port: number }, routes: 
     server.once('error', (e: NodeJS.ErrnoException) => {
       const code = e.code ?? e.message;
       const meaning = BIND_ERRORS[code];
-      reject(new WeftError('E_HOST', `cannot listen on ${listen.host}:${listen.port} (host.listen): ${code}${meaning ? `, ${meaning}` : ''}`, { retryable: true, cause: e }));
+      reject(
+        new WeftError(
+          'E_HOST',
+          `cannot listen on ${listen.host}:${listen.port} (host.listen): ${code}${meaning ? `, ${meaning}` : ''}`,
+          { retryable: true, cause: e },
+        ),
+      );
     });
-    server.listen(listen.port, listen.host, () => { resolve(); });
+    server.listen(listen.port, listen.host, () => {
+      resolve();
+    });
   });
   return {
-    close: () => new Promise<void>((resolve) => {
-      server.close(() => { resolve(); });
-      server.closeAllConnections();
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => {
+          resolve();
+        });
+        server.closeAllConnections();
+      }),
   };
 }
 
@@ -77,7 +101,10 @@ export interface BoundedAnswer {
  * fetch: a redirect is returned as it is (3xx), never followed, and no port is refused (fetch
  * refuses a list of "bad ports" such as 6000 that host.listen may name).
  */
-export function getBounded(url: string, o: { readonly maxBytes: number; readonly timeoutMs: number }): Promise<BoundedAnswer> {
+export function getBounded(
+  url: string,
+  o: { readonly maxBytes: number; readonly timeoutMs: number },
+): Promise<BoundedAnswer> {
   const signal = AbortSignal.timeout(o.timeoutMs);
   return new Promise((resolve, reject) => {
     let settled = false;
@@ -85,7 +112,13 @@ export function getBounded(url: string, o: { readonly maxBytes: number; readonly
     const fail = (e: Error): void => {
       if (settled) return;
       settled = true;
-      reject(new WeftError('E_DAEMON', signal.aborted ? `${answered ? 'the answer did not end' : 'no answer'} within ${o.timeoutMs} ms` : e.message, { cause: e }));
+      reject(
+        new WeftError(
+          'E_DAEMON',
+          signal.aborted ? `${answered ? 'the answer did not end' : 'no answer'} within ${o.timeoutMs} ms` : e.message,
+          { cause: e },
+        ),
+      );
     };
     const req = httpRequest(url, { method: 'GET', signal }, (res) => {
       answered = true;
@@ -94,7 +127,12 @@ export function getBounded(url: string, o: { readonly maxBytes: number; readonly
       const done = (truncated: boolean): void => {
         if (settled) return;
         settled = true;
-        resolve({ status: res.statusCode ?? 0, type: res.headers['content-type'] ?? '', body: Buffer.concat(chunks).subarray(0, o.maxBytes).toString('utf8'), truncated });
+        resolve({
+          status: res.statusCode ?? 0,
+          type: res.headers['content-type'] ?? '',
+          body: Buffer.concat(chunks).subarray(0, o.maxBytes).toString('utf8'),
+          truncated,
+        });
         if (truncated) req.destroy();
       };
       res.on('data', (chunk: Buffer) => {
@@ -102,7 +140,9 @@ export function getBounded(url: string, o: { readonly maxBytes: number; readonly
         bytes += chunk.length;
         if (bytes > o.maxBytes) done(true);
       });
-      res.on('end', () => { done(false); });
+      res.on('end', () => {
+        done(false);
+      });
       res.on('error', fail);
     });
     req.on('error', fail);

@@ -32,7 +32,11 @@ export interface HostIdentity {
 const sha = (s: string): string => createHash('sha256').update(s).digest('hex').slice(0, 32);
 
 async function readTrimmed(file: string): Promise<string> {
-  try { return (await readFile(file, 'utf8')).trim(); } catch { return ''; }
+  try {
+    return (await readFile(file, 'utf8')).trim();
+  } catch {
+    return '';
+  }
 }
 
 /** `{"replaces": <hash of the base identity>, "hostID": ...}` in `<stateDir>/host-id`. */
@@ -40,8 +44,12 @@ async function replacement(stateDir: string, baseID: string): Promise<string | u
   const text = await readTrimmed(join(stateDir, 'host-id'));
   try {
     const v = JSON.parse(text) as { replaces?: unknown; hostID?: unknown };
-    return v.replaces === sha(baseID) && typeof v.hostID === 'string' && /^[0-9a-z-]{8,80}$/.test(v.hostID) ? v.hostID : undefined;
-  } catch { return undefined; }
+    return v.replaces === sha(baseID) && typeof v.hostID === 'string' && /^[0-9a-z-]{8,80}$/.test(v.hostID)
+      ? v.hostID
+      : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export async function hostIdentity(opts: { stateDir: string; env?: NodeJS.ProcessEnv }): Promise<HostIdentity> {
@@ -49,14 +57,28 @@ export async function hostIdentity(opts: { stateDir: string; env?: NodeJS.Proces
   const name = hostname();
   const bootID = (await readTrimmed('/proc/sys/kernel/random/boot_id')) || `unknown-${randomBytes(8).toString('hex')}`;
   let base: Omit<HostIdentity, 'bootID' | 'hostname' | 'baseHostID'>;
-  if (env.WEFT_HOST_ID) base = { hostID: env.WEFT_HOST_ID, formerIDs: [], source: 'WEFT_HOST_ID', macSeed: env.WEFT_HOST_ID };
+  if (env.WEFT_HOST_ID)
+    base = { hostID: env.WEFT_HOST_ID, formerIDs: [], source: 'WEFT_HOST_ID', macSeed: env.WEFT_HOST_ID };
   else {
     const id = await readTrimmed('/etc/machine-id');
-    if (!id) throw new WeftError('E_HOST', 'no host identity: /etc/machine-id is missing or empty (run systemd-machine-id-setup) and WEFT_HOST_ID is not set');
+    if (!id)
+      throw new WeftError(
+        'E_HOST',
+        'no host identity: /etc/machine-id is missing or empty (run systemd-machine-id-setup) and WEFT_HOST_ID is not set',
+      );
     base = { hostID: sha(`weft-host/${id}`), formerIDs: [id], source: 'machine-id', macSeed: id };
   }
   const replaced = await replacement(opts.stateDir, base.hostID);
-  if (replaced) return { hostID: replaced, hostname: name, formerIDs: [], source: 'replaced after a clash', macSeed: replaced, bootID, baseHostID: base.hostID };
+  if (replaced)
+    return {
+      hostID: replaced,
+      hostname: name,
+      formerIDs: [],
+      source: 'replaced after a clash',
+      macSeed: replaced,
+      bootID,
+      baseHostID: base.hostID,
+    };
   return { ...base, hostname: name, bootID, baseHostID: base.hostID };
 }
 
@@ -66,6 +88,10 @@ export async function hostIdentity(opts: { stateDir: string; env?: NodeJS.Proces
  */
 export async function replaceIdentity(stateDir: string, current: HostIdentity): Promise<HostIdentity> {
   const hostID = `${sha(current.baseHostID).slice(0, 16)}-${randomBytes(8).toString('hex')}`;
-  await writeFileAtomic(join(stateDir, 'host-id'), `${JSON.stringify({ replaces: sha(current.baseHostID), hostID })}\n`, 0o644);
+  await writeFileAtomic(
+    join(stateDir, 'host-id'),
+    `${JSON.stringify({ replaces: sha(current.baseHostID), hostID })}\n`,
+    0o644,
+  );
   return { ...current, hostID, formerIDs: [], source: 'replaced after a clash', macSeed: hostID };
 }

@@ -3,8 +3,24 @@
  * and `bridge -force -batch -` (one process per batch, per-line failures reported back), and
  * netlink events from `ip monitor`. The JSON parsers are exported and tested on captured output.
  */
-import { type Family, type IP, type Prefix, bitsOf, parseIP, parseIPv4, parsePrefix, prefix } from '../core/net/cidr.js';
-import { type FdbEntry, type Neighbour, type ObservedDatapath, type ObservedDevice, type ObservedRoute, modelledRouteDst } from '../core/datapath/datapath.js';
+import {
+  type Family,
+  type IP,
+  type Prefix,
+  bitsOf,
+  parseIP,
+  parseIPv4,
+  parsePrefix,
+  prefix,
+} from '../core/net/cidr.js';
+import {
+  type FdbEntry,
+  type Neighbour,
+  type ObservedDatapath,
+  type ObservedDevice,
+  type ObservedRoute,
+  modelledRouteDst,
+} from '../core/datapath/datapath.js';
 import { type Tool, observedDevice } from '../core/datapath/devices.js';
 
 /** The tools iproute2 batches serve (wireguard lines go to adapters/wireguard.ts). */
@@ -16,48 +32,104 @@ import { WeftError } from '../core/base/errors.js';
 
 /** One address of `ip -json addr`, with the IPv6 flags that decide whether it may be advertised. */
 interface AddrInfo {
-  family?: string; local?: string; prefixlen?: number; scope?: string;
-  deprecated?: boolean; tentative?: boolean; dadfailed?: boolean; temporary?: boolean; dynamic?: boolean;
+  family?: string;
+  local?: string;
+  prefixlen?: number;
+  scope?: string;
+  deprecated?: boolean;
+  tentative?: boolean;
+  dadfailed?: boolean;
+  temporary?: boolean;
+  dynamic?: boolean;
 }
 interface LinkJson {
-  ifindex?: number; ifname?: string; flags?: string[]; mtu?: number; address?: string; addr_info?: AddrInfo[];
+  ifindex?: number;
+  ifname?: string;
+  flags?: string[];
+  mtu?: number;
+  address?: string;
+  addr_info?: AddrInfo[];
   /** The kind's parameters, read by the kind's parser (core/datapath/devices.ts observedDevice). */
   linkinfo?: { info_kind?: string; info_data?: Readonly<Record<string, unknown>> };
 }
-interface RouteJson { dst?: string; gateway?: string; via?: { family?: string; host?: string }; dev?: string; protocol?: string; scope?: string; flags?: string[]; type?: string; metric?: number }
-interface NeighJson { dst?: string; lladdr?: string; state?: string[]; dev?: string }
-interface FdbJson { mac?: string; dst?: string; flags?: string[]; state?: string; ifname?: string }
+interface RouteJson {
+  dst?: string;
+  gateway?: string;
+  via?: { family?: string; host?: string };
+  dev?: string;
+  protocol?: string;
+  scope?: string;
+  flags?: string[];
+  type?: string;
+  metric?: number;
+}
+interface NeighJson {
+  dst?: string;
+  lladdr?: string;
+  state?: string[];
+  dev?: string;
+}
+interface FdbJson {
+  mac?: string;
+  dst?: string;
+  flags?: string[];
+  state?: string;
+  ifname?: string;
+}
 
-const asArray = <T>(text: string): T[] => { const v: unknown = JSON.parse(text.trim() || '[]'); return Array.isArray(v) ? (v as T[]) : []; };
+const asArray = <T>(text: string): T[] => {
+  const v: unknown = JSON.parse(text.trim() || '[]');
+  return Array.isArray(v) ? (v as T[]) : [];
+};
 
-const v4addrs = (l: LinkJson): Prefix[] => (l.addr_info ?? []).flatMap((a) => {
-  const ip = a.family === 'inet' && a.local ? parseIPv4(a.local) : undefined;
-  return ip && a.scope !== 'host' ? [prefix(ip, a.prefixlen ?? 32)] : [];
-});
+const v4addrs = (l: LinkJson): Prefix[] =>
+  (l.addr_info ?? []).flatMap((a) => {
+    const ip = a.family === 'inet' && a.local ? parseIPv4(a.local) : undefined;
+    return ip && a.scope !== 'host' ? [prefix(ip, a.prefixlen ?? 32)] : [];
+  });
 
 /**
  * A weft device's addresses: IPv4 (but scope host) and global IPv6. The kernel gives every
  * device a link-local fe80:: address of its own; that is never weft's, so it is not reported
  * (and can never be planned for deletion).
  */
-const deviceAddrs = (l: LinkJson): Prefix[] => [...v4addrs(l), ...(l.addr_info ?? []).flatMap((a) => {
-  const ip = a.family === 'inet6' && a.local && a.scope === 'global' ? parseIP(a.local) : undefined;
-  return ip?.family === 6 ? [prefix(ip, a.prefixlen ?? 128)] : [];
-})];
+const deviceAddrs = (l: LinkJson): Prefix[] => [
+  ...v4addrs(l),
+  ...(l.addr_info ?? []).flatMap((a) => {
+    const ip = a.family === 'inet6' && a.local && a.scope === 'global' ? parseIP(a.local) : undefined;
+    return ip?.family === 6 ? [prefix(ip, a.prefixlen ?? 128)] : [];
+  }),
+];
 
 /** Every IPv6 address of a link with its scope and flags (the interface choice judges them: core/host/host-facts.ts). */
-const v6addrs = (l: LinkJson): LinkAddr6[] => (l.addr_info ?? []).flatMap((a) => {
-  const ip = a.family === 'inet6' && a.local ? parseIP(a.local) : undefined;
-  if (ip?.family !== 6) return [];
-  return [{
-    ip, len: a.prefixlen ?? 128, scope: a.scope ?? 'global', deprecated: a.deprecated === true, tentative: a.tentative === true,
-    ...(a.dadfailed ? { dadfailed: true } : {}), ...(a.temporary ? { temporary: true } : {}), ...(a.dynamic ? { dynamic: true } : {}),
-  }];
-});
+const v6addrs = (l: LinkJson): LinkAddr6[] =>
+  (l.addr_info ?? []).flatMap((a) => {
+    const ip = a.family === 'inet6' && a.local ? parseIP(a.local) : undefined;
+    if (ip?.family !== 6) return [];
+    return [
+      {
+        ip,
+        len: a.prefixlen ?? 128,
+        scope: a.scope ?? 'global',
+        deprecated: a.deprecated === true,
+        tentative: a.tentative === true,
+        ...(a.dadfailed ? { dadfailed: true } : {}),
+        ...(a.temporary ? { temporary: true } : {}),
+        ...(a.dynamic ? { dynamic: true } : {}),
+      },
+    ];
+  });
 
 /** `ip -json addr show` -> links with their IPv4 addresses (not scope host) and every IPv6 address with its flags. */
 export function parseLinks(text: string): ObservedLink[] {
-  return asArray<LinkJson>(text).map((l) => ({ name: l.ifname ?? '', index: l.ifindex ?? 0, mtu: l.mtu ?? 0, up: (l.flags ?? []).includes('UP'), addrs: v4addrs(l), addrs6: v6addrs(l) }));
+  return asArray<LinkJson>(text).map((l) => ({
+    name: l.ifname ?? '',
+    index: l.ifindex ?? 0,
+    mtu: l.mtu ?? 0,
+    up: (l.flags ?? []).includes('UP'),
+    addrs: v4addrs(l),
+    addrs6: v6addrs(l),
+  }));
 }
 
 /** `ip -d -json addr show dev X` -> the device (or undefined), its kind's fields read by its kind's parser. */
@@ -65,8 +137,12 @@ export function parseDevice(text: string): ObservedDevice | undefined {
   const l = asArray<LinkJson>(text)[0];
   if (!l?.ifname) return undefined;
   return observedDevice({
-    name: l.ifname, linkKind: l.linkinfo?.info_kind ?? '', mtu: l.mtu ?? 0,
-    mac: normalizeEthernetMAC(l.address ?? '') ?? '', up: (l.flags ?? []).includes('UP'), addrs: deviceAddrs(l),
+    name: l.ifname,
+    linkKind: l.linkinfo?.info_kind ?? '',
+    mtu: l.mtu ?? 0,
+    mac: normalizeEthernetMAC(l.address ?? '') ?? '',
+    up: (l.flags ?? []).includes('UP'),
+    addrs: deviceAddrs(l),
     data: l.linkinfo?.info_data ?? {},
   });
 }
@@ -79,13 +155,27 @@ export function parseDevice(text: string): ObservedDevice | undefined {
 export function parseRoutes(text: string, family: Family = 4): ObservedRoute[] {
   return asArray<RouteJson>(text).flatMap((r) => {
     if (r.type !== undefined && r.type !== 'unicast') return [];
-    const dst = r.dst === 'default' ? parsePrefix(family === 4 ? '0.0.0.0/0' : '::/0') : parsePrefix(r.dst?.includes('/') ? r.dst : `${r.dst ?? ''}/${bitsOf(family)}`);
+    const dst =
+      r.dst === 'default'
+        ? parsePrefix(family === 4 ? '0.0.0.0/0' : '::/0')
+        : parsePrefix(r.dst?.includes('/') ? r.dst : `${r.dst ?? ''}/${bitsOf(family)}`);
     if (!dst || dst.ip.family !== family || !modelledRouteDst(dst) || !r.dev) return [];
     // `via` (RTA_VIA) is a gateway of the other family: an IPv4 route via an IPv6 next hop
     // (RFC 5549, `default via inet6 fe80::1`); `gateway` is always the route's own family.
     const via = r.gateway ? parseIP(r.gateway) : r.via?.host ? parseIP(r.via.host) : undefined;
-    if ((r.gateway ?? r.via?.host) !== undefined && (!via || (r.gateway !== undefined && via.family !== family))) return [];
-    return [{ dst, dev: r.dev, proto: r.protocol ?? 'boot', onlink: (r.flags ?? []).includes('onlink'), scopeLink: r.scope === 'link', ...(via ? { via } : {}), ...(r.metric ? { metric: r.metric } : {}) }];
+    if ((r.gateway ?? r.via?.host) !== undefined && (!via || (r.gateway !== undefined && via.family !== family)))
+      return [];
+    return [
+      {
+        dst,
+        dev: r.dev,
+        proto: r.protocol ?? 'boot',
+        onlink: (r.flags ?? []).includes('onlink'),
+        scopeLink: r.scope === 'link',
+        ...(via ? { via } : {}),
+        ...(r.metric ? { metric: r.metric } : {}),
+      },
+    ];
   });
 }
 
@@ -181,7 +271,10 @@ export function splitBatchOutput(stdout: string, stderr: string, commands: numbe
 }
 
 /** A line of a batch that failed, with iproute2's message. */
-export interface BatchFailure { readonly index: number; readonly message: string }
+export interface BatchFailure {
+  readonly index: number;
+  readonly message: string;
+}
 
 /** Parse `-force -batch` stderr: messages followed by `Command failed -:N` (1-based). */
 export function parseBatchErrors(stderr: string): BatchFailure[] {
@@ -189,7 +282,10 @@ export function parseBatchErrors(stderr: string): BatchFailure[] {
   let pending: string[] = [];
   for (const line of stderr.split('\n')) {
     const m = /^Command failed -:(\d+)$/.exec(line.trim());
-    if (m?.[1]) { out.push({ index: Number(m[1]) - 1, message: pending.join(' ').trim() || 'failed' }); pending = []; } else if (line.trim()) pending.push(line.trim());
+    if (m?.[1]) {
+      out.push({ index: Number(m[1]) - 1, message: pending.join(' ').trim() || 'failed' });
+      pending = [];
+    } else if (line.trim()) pending.push(line.trim());
   }
   return out;
 }
@@ -209,7 +305,9 @@ class BatchSession {
   private proc: Coprocess | undefined;
   private linesSent = 0;
   private stderr = '';
-  private waiting: { readonly first: number; readonly marker: number; readonly resolve: (f: BatchFailure[] | undefined) => void } | undefined;
+  private waiting:
+    | { readonly first: number; readonly marker: number; readonly resolve: (f: BatchFailure[] | undefined) => void }
+    | undefined;
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly tool: IpTool) {}
@@ -228,10 +326,19 @@ class BatchSession {
   }
 
   private start(): Coprocess {
-    const p = startCoprocess(this.tool, ['-force', '-batch', '-'], (text) => { this.stderr += text; this.check(); });
+    const p = startCoprocess(this.tool, ['-force', '-batch', '-'], (text) => {
+      this.stderr += text;
+      this.check();
+    });
     this.linesSent = 0;
     this.stderr = '';
-    void p.exited.then(() => { if (this.proc === p) { this.proc = undefined; this.waiting?.resolve(undefined); this.waiting = undefined; } });
+    void p.exited.then(() => {
+      if (this.proc === p) {
+        this.proc = undefined;
+        this.waiting?.resolve(undefined);
+        this.waiting = undefined;
+      }
+    });
     return p;
   }
 
@@ -240,16 +347,26 @@ class BatchSession {
     const first = this.linesSent + 1;
     const marker = first + lines.length;
     this.linesSent = marker;
-    const done = new Promise<BatchFailure[] | undefined>((resolve) => { this.waiting = { first, marker, resolve }; });
-    const timer = setTimeout(() => { p.kill(); }, 60_000);
+    const done = new Promise<BatchFailure[] | undefined>((resolve) => {
+      this.waiting = { first, marker, resolve };
+    });
+    const timer = setTimeout(() => {
+      p.kill();
+    }, 60_000);
     p.write(`${lines.join('\n')}\n${MARKER[this.tool]}\n`);
-    try { return await done; } finally { clearTimeout(timer); }
+    try {
+      return await done;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private check(): void {
     const w = this.waiting;
     if (!w || !this.stderr.includes(`Command failed -:${w.marker}\n`)) return;
-    const failures = parseBatchErrors(this.stderr).filter((f) => f.index + 1 >= w.first && f.index + 1 < w.marker).map((f) => ({ index: f.index + 1 - w.first, message: f.message }));
+    const failures = parseBatchErrors(this.stderr)
+      .filter((f) => f.index + 1 >= w.first && f.index + 1 < w.marker)
+      .map((f) => ({ index: f.index + 1 - w.first, message: f.message }));
     this.stderr = '';
     this.waiting = undefined;
     w.resolve(failures);
@@ -257,7 +374,10 @@ class BatchSession {
 }
 
 /** Always fails: no device name can be this long (IFNAMSIZ is 16). */
-const MARKER: Record<IpTool, string> = { ip: 'link show dev weft-batch-marker-line', bridge: 'fdb show dev weft-batch-marker-line' };
+const MARKER: Record<IpTool, string> = {
+  ip: 'link show dev weft-batch-marker-line',
+  bridge: 'fdb show dev weft-batch-marker-line',
+};
 const sessions = new Map<IpTool, BatchSession>();
 
 /** Apply one batch; returns the lines that failed (empty when all succeeded). */
@@ -284,23 +404,47 @@ export async function applyBatch(tool: IpTool, lines: readonly string[]): Promis
  * `families` leaves out the IPv6 monitor on a host that serves only IPv4 (default: both).
  * Each monitor is restarted if it dies, and `onRestart` told (events were lost).
  */
-export function monitorNetlink(onLine: (line: string) => void, onRestart?: () => void, families: readonly Family[] = [4, 6]): { stop(): void } {
+export function monitorNetlink(
+  onLine: (line: string) => void,
+  onRestart?: () => void,
+  families: readonly Family[] = [4, 6],
+): { stop(): void } {
   let stopped = false;
-  interface Monitor { readonly cmd: string; readonly args: readonly string[]; readonly prefix: string }
+  interface Monitor {
+    readonly cmd: string;
+    readonly args: readonly string[];
+    readonly prefix: string;
+  }
   const monitors: Monitor[] = [
     { cmd: 'ip', args: ['-4', 'monitor', 'label', 'link', 'address', 'route', 'neigh'], prefix: '' },
-    ...(families.includes(6) ? [{ cmd: 'ip', args: ['-6', 'monitor', 'label', 'address', 'route', 'neigh'], prefix: '' }] : []),
+    ...(families.includes(6)
+      ? [{ cmd: 'ip', args: ['-6', 'monitor', 'label', 'address', 'route', 'neigh'], prefix: '' }]
+      : []),
     { cmd: 'bridge', args: ['monitor', 'fdb'], prefix: '[FDB]' },
   ];
   const current: LineStream[] = [];
   const startOne = (i: number, m: Monitor, first: boolean): void => {
     if (stopped) return;
-    const s = streamLines(m.cmd, m.args, (l) => { onLine(m.prefix + l); });
+    const s = streamLines(m.cmd, m.args, (l) => {
+      onLine(m.prefix + l);
+    });
     current[i] = s;
     // A restart: events were lost while it was down, look at the kernel afresh.
     if (!first) onRestart?.();
-    void s.exited.then(() => { if (!stopped) setTimeout(() => { startOne(i, m, false); }, 1000); });
+    void s.exited.then(() => {
+      if (!stopped)
+        setTimeout(() => {
+          startOne(i, m, false);
+        }, 1000);
+    });
   };
-  monitors.forEach((m, i) => { startOne(i, m, true); });
-  return { stop: () => { stopped = true; for (const s of current) s.stop(); } };
+  monitors.forEach((m, i) => {
+    startOne(i, m, true);
+  });
+  return {
+    stop: () => {
+      stopped = true;
+      for (const s of current) s.stop();
+    },
+  };
 }

@@ -27,7 +27,10 @@ export async function restoreNoflush(family: Family, payload: string): Promise<v
  * report the missing program on their own.
  */
 export async function supportsRandomFully(family: Family = 4): Promise<boolean> {
-  const r = family === 4 ? await exec('iptables', ['--version']) : await exec('ip6tables', ['--version']).catch(() => undefined);
+  const r =
+    family === 4
+      ? await exec('iptables', ['--version'])
+      : await exec('ip6tables', ['--version']).catch(() => undefined);
   return r !== undefined && versionSupportsRandomFully(r.stdout);
 }
 
@@ -52,12 +55,20 @@ export function monitorRules(h: { onChange: () => void; onUp: () => void; onDown
     if (stopped) return;
     let up = false;
     const s = streamLines('stdbuf', ['-oL', 'xtables-monitor', '-e'], (line) => {
-      if (!up) { up = true; h.onUp(); }
+      if (!up) {
+        up = true;
+        h.onUp();
+      }
       if (line.startsWith('NEWGEN:')) h.onChange();
     });
     current = s;
     // xtables-monitor prints nothing until a change: it is up once it has run a moment.
-    const t = setTimeout(() => { if (!up && !stopped) { up = true; h.onUp(); } }, 500);
+    const t = setTimeout(() => {
+      if (!up && !stopped) {
+        up = true;
+        h.onUp();
+      }
+    }, 500);
     t.unref();
     void s.exited.then((code) => {
       clearTimeout(t);
@@ -67,6 +78,13 @@ export function monitorRules(h: { onChange: () => void; onUp: () => void; onDown
       if (code !== 126 && code !== 127) setTimeout(startOnce, 5000).unref();
     });
   };
-  void usesNfTables().then((nft) => { if (nft) startOnce(); });
-  return { stop: () => { stopped = true; current?.stop(); } };
+  void usesNfTables().then((nft) => {
+    if (nft) startOnce();
+  });
+  return {
+    stop: () => {
+      stopped = true;
+      current?.stop();
+    },
+  };
 }

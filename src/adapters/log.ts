@@ -31,13 +31,20 @@ function safeValue(v: unknown, depth = 0): unknown {
   if (typeof v === 'string') return safeText(v, LOG_TEXT_CAP);
   if (typeof v === 'bigint') return v.toString();
   if (typeof v !== 'object' || v === null) return v;
-  if (typeof (v as { toJSON?: unknown }).toJSON === 'function') return safeValue((v as { toJSON(): unknown }).toJSON(), depth + 1);
-  if (depth > 4) return safeText(JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x)), LOG_TEXT_CAP);
+  if (typeof (v as { toJSON?: unknown }).toJSON === 'function')
+    return safeValue((v as { toJSON(): unknown }).toJSON(), depth + 1);
+  if (depth > 4)
+    return safeText(
+      JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x)),
+      LOG_TEXT_CAP,
+    );
   if (Array.isArray(v)) return v.map((x) => safeValue(x, depth + 1));
   return Object.fromEntries(Object.entries(v).map(([k, x]) => [safeText(k, 64), safeValue(x, depth + 1)]));
 }
 
-export function jsonLogger(opts: { level?: Level; write?: (line: string) => void; base?: Record<string, unknown> } = {}): Logger {
+export function jsonLogger(
+  opts: { level?: Level; write?: (line: string) => void; base?: Record<string, unknown> } = {},
+): Logger {
   const min = ORDER[opts.level ?? 'info'];
   const write = opts.write ?? ((line: string) => process.stderr.write(line));
   const base = opts.base ?? {};
@@ -46,10 +53,18 @@ export function jsonLogger(opts: { level?: Level; write?: (line: string) => void
     write(`${JSON.stringify(safeValue({ ts: new Date().toISOString(), level, msg, ...base, ...fields }))}\n`);
   };
   return {
-    debug: (m, f) => { emit('debug', m, f); },
-    info: (m, f) => { emit('info', m, f); },
-    warn: (m, f) => { emit('warn', m, f); },
-    error: (m, f) => { emit('error', m, f); },
+    debug: (m, f) => {
+      emit('debug', m, f);
+    },
+    info: (m, f) => {
+      emit('info', m, f);
+    },
+    warn: (m, f) => {
+      emit('warn', m, f);
+    },
+    error: (m, f) => {
+      emit('error', m, f);
+    },
     with: (fields) => jsonLogger({ ...opts, base: { ...base, ...fields } }),
   };
 }

@@ -17,12 +17,17 @@ import { getBounded } from './http.js';
 import { isSafeIfName, readSysctl } from './sysctl.js';
 
 const firstLine = (s: string): string => s.trim().split('\n')[0] ?? '';
-const why = (e: unknown): string => (e instanceof Error ? ((e.cause as Error | undefined)?.message ?? e.message) : String(e));
+const why = (e: unknown): string =>
+  e instanceof Error ? ((e.cause as Error | undefined)?.message ?? e.message) : String(e);
 
 /** ping's summary line ("2 packets transmitted, 1 received, ..."); an error line when it sent nothing. */
 export function parsePing(stdout: string, stderr: string): PingResult {
   const m = /(\d+) packets transmitted, (\d+) (?:packets )?received/.exec(stdout);
-  const err = [stderr, stdout].join('\n').split('\n').find((l) => /error|too long|cannot|unreachable|Frag needed/i.test(l))?.trim();
+  const err = [stderr, stdout]
+    .join('\n')
+    .split('\n')
+    .find((l) => /error|too long|cannot|unreachable|Frag needed/i.test(l))
+    ?.trim();
   return { sent: Number(m?.[1] ?? 0), received: Number(m?.[2] ?? 0), ...(err ? { error: err } : {}) };
 }
 
@@ -30,7 +35,10 @@ export function parsePing(stdout: string, stderr: string): PingResult {
  * Two pings 0.2 s apart, each waited for 1 s, the whole at most 3 s (`-w`): from `source`
  * (this host's overlay address) when given, with DF set and `size` bytes of payload when given.
  */
-export async function ping(target: string, o: { source?: string; dfSize?: number; count?: number } = {}): Promise<PingResult> {
+export async function ping(
+  target: string,
+  o: { source?: string; dfSize?: number; count?: number } = {},
+): Promise<PingResult> {
   const args = ['-n', '-q', '-c', String(o.count ?? 2), '-i', '0.2', '-W', '1', '-w', '3'];
   if (o.source !== undefined) args.push('-I', o.source);
   if (o.dfSize !== undefined) args.push('-M', 'do', '-s', String(o.dfSize));
@@ -42,8 +50,21 @@ export async function ping(target: string, o: { source?: string; dfSize?: number
   }
 }
 
-interface RouteJson { dst?: string; gateway?: string; dev?: string; type?: string; protocol?: string }
-const asArray = (text: string): RouteJson[] => { try { const v: unknown = JSON.parse(text.trim() || '[]'); return Array.isArray(v) ? (v as RouteJson[]) : []; } catch { return []; } };
+interface RouteJson {
+  dst?: string;
+  gateway?: string;
+  dev?: string;
+  type?: string;
+  protocol?: string;
+}
+const asArray = (text: string): RouteJson[] => {
+  try {
+    const v: unknown = JSON.parse(text.trim() || '[]');
+    return Array.isArray(v) ? (v as RouteJson[]) : [];
+  } catch {
+    return [];
+  }
+};
 
 /** `ip -json route get` output -> the device and gateway. */
 export function parseRouteGet(stdout: string): RouteLookup {
@@ -55,15 +76,26 @@ export function parseRouteGet(stdout: string): RouteLookup {
 /** The route the kernel picks for `target` (policy rules included), or its error (a blackhole says "Invalid argument"). */
 export async function routeGet(target: string): Promise<RouteLookup> {
   const r = await exec('ip', ['-json', 'route', 'get', target], { timeoutMs: 3000 });
-  return r.code === 0 ? parseRouteGet(r.stdout) : { ok: false, error: firstLine(r.stderr) || `ip route get exit ${String(r.code)}` };
+  return r.code === 0
+    ? parseRouteGet(r.stdout)
+    : { ok: false, error: firstLine(r.stderr) || `ip route get exit ${String(r.code)}` };
 }
 
 /** `ip -json -4 route show table main match T` output -> every route containing T, most specific first. */
 export function parseMatching(stdout: string): MatchingRoute[] {
-  return asArray(stdout).flatMap((r) => (r.dst ? [{
-    dst: r.dst.includes('/') || r.dst === 'default' ? r.dst : `${r.dst}/32`, type: r.type ?? 'unicast',
-    ...(r.dev ? { dev: r.dev } : {}), ...(r.gateway ? { gateway: r.gateway } : {}), ...(r.protocol ? { proto: r.protocol } : {}),
-  }] : []));
+  return asArray(stdout).flatMap((r) =>
+    r.dst
+      ? [
+          {
+            dst: r.dst.includes('/') || r.dst === 'default' ? r.dst : `${r.dst}/32`,
+            type: r.type ?? 'unicast',
+            ...(r.dev ? { dev: r.dev } : {}),
+            ...(r.gateway ? { gateway: r.gateway } : {}),
+            ...(r.protocol ? { proto: r.protocol } : {}),
+          },
+        ]
+      : [],
+  );
 }
 
 export async function routesMatching(target: string): Promise<MatchingRoute[]> {
@@ -103,7 +135,9 @@ export async function offloadOf(device: string): Promise<OffloadObservation> {
 export async function filterTable(): Promise<{ ok: true; text: string } | { ok: false; error: string }> {
   try {
     const r = await exec('iptables-save', ['-t', 'filter'], { timeoutMs: 5000 });
-    return r.code === 0 ? { ok: true, text: r.stdout } : { ok: false, error: firstLine(r.stderr) || `exit ${String(r.code)}` };
+    return r.code === 0
+      ? { ok: true, text: r.stdout }
+      : { ok: false, error: firstLine(r.stderr) || `exit ${String(r.code)}` };
   } catch (e) {
     return { ok: false, error: why(e) };
   }
@@ -129,7 +163,8 @@ export async function daemonStatus(url: string, timeoutMs = 2000): Promise<Statu
  * local time is taken at the middle of the exchange; etcd's at the middle of its second.
  */
 export async function etcdClock(spec: EtcdSpec, nowMs: () => number): Promise<ClockObservation> {
-  const read = async (f: string | undefined): Promise<Buffer | undefined> => (f === undefined ? undefined : readFile(f).catch(() => undefined));
+  const read = async (f: string | undefined): Promise<Buffer | undefined> =>
+    f === undefined ? undefined : readFile(f).catch(() => undefined);
   const [ca, cert, key] = await Promise.all([read(spec.caFile), read(spec.certFile), read(spec.keyFile)]);
   let last = 'no endpoint';
   for (const endpoint of spec.endpoints.slice(0, 3)) {
@@ -137,18 +172,28 @@ export async function etcdClock(spec: EtcdSpec, nowMs: () => number): Promise<Cl
       const url = new URL('/health', endpoint);
       const sent = nowMs();
       const date = await new Promise<string>((resolve, reject) => {
-        const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, { method: 'GET', timeout: 2000, ...(url.protocol === 'https:' ? { ca, cert, key } : {}) }, (res) => {
-          res.resume();
-          const d = res.headers.date;
-          if (d) resolve(d); else reject(new Error('no Date header'));
+        const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(
+          url,
+          { method: 'GET', timeout: 2000, ...(url.protocol === 'https:' ? { ca, cert, key } : {}) },
+          (res) => {
+            res.resume();
+            const d = res.headers.date;
+            if (d) resolve(d);
+            else reject(new Error('no Date header'));
+          },
+        );
+        req.on('timeout', () => {
+          req.destroy(new Error('timed out after 2 s'));
         });
-        req.on('timeout', () => { req.destroy(new Error('timed out after 2 s')); });
         req.on('error', reject);
         req.end();
       });
       const local = (sent + nowMs()) / 2;
       const remote = Date.parse(date);
-      if (Number.isNaN(remote)) { last = `${endpoint}: unreadable Date header`; continue; }
+      if (Number.isNaN(remote)) {
+        last = `${endpoint}: unreadable Date header`;
+        continue;
+      }
       return { ok: true, skewMs: Math.round(local - (remote + 500)), source: `Date header of ${url.origin}/health` };
     } catch (e) {
       last = `${endpoint}: ${why(e)}`;

@@ -8,7 +8,13 @@ import { type ProcFacts, parseMaxOpenFiles, parseProcStatus } from '../core/heal
  * Without /proc, the resident size comes from Node and the rest is left out.
  */
 export function readProcSelf(): ProcFacts {
-  const tryRead = <T>(f: () => T): T | undefined => { try { return f(); } catch { return undefined; } };
+  const tryRead = <T>(f: () => T): T | undefined => {
+    try {
+      return f();
+    } catch {
+      return undefined;
+    }
+  };
   const status = tryRead(() => parseProcStatus(readFileSync('/proc/self/status', 'utf8'))) ?? {};
   const residentBytes = status.residentBytes ?? tryRead(() => process.memoryUsage.rss());
   // Less one: the descriptor readdir itself had open while listing.

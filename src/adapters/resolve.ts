@@ -8,9 +8,19 @@ import { lookup } from 'node:dns/promises';
 export async function resolveNames(names: readonly string[], timeoutMs = 2000): Promise<Map<string, string[]>> {
   const one = async (name: string): Promise<string[]> => {
     let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<string[]>((resolve) => { timer = setTimeout(() => { resolve([]); }, timeoutMs); });
+    const late = new Promise<string[]>((resolve) => {
+      timer = setTimeout(() => {
+        resolve([]);
+      }, timeoutMs);
+    });
     try {
-      return await Promise.race([lookup(name, { all: true }).then((as) => as.map((a) => a.address), () => []), late]);
+      return await Promise.race([
+        lookup(name, { all: true }).then(
+          (as) => as.map((a) => a.address),
+          () => [],
+        ),
+        late,
+      ]);
     } finally {
       clearTimeout(timer);
     }

@@ -5,7 +5,11 @@ const FORWARD = { 4: '/proc/sys/net/ipv4/ip_forward', 6: '/proc/sys/net/ipv6/con
 
 /** A /proc/sys file (`path` below /proc/sys), trimmed; undefined when it cannot be read (no such interface). */
 export async function readSysctl(path: string): Promise<string | undefined> {
-  try { return (await readFile(`/proc/sys/${path}`, 'utf8')).trim(); } catch { return undefined; }
+  try {
+    return (await readFile(`/proc/sys/${path}`, 'utf8')).trim();
+  } catch {
+    return undefined;
+  }
 }
 
 /** An interface name that is safe in a /proc/sys path: at most 15 characters (IFNAMSIZ), no `/`, not `.` or `..`. */

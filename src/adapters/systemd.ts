@@ -50,9 +50,14 @@ export class Notifier {
   private lastStatus = '';
   private failedOnce = false;
 
-  constructor(private readonly env: Env, private readonly log: Logger) {}
+  constructor(
+    private readonly env: Env,
+    private readonly log: Logger,
+  ) {}
 
-  get enabled(): boolean { return Boolean(this.env.NOTIFY_SOCKET); }
+  get enabled(): boolean {
+    return Boolean(this.env.NOTIFY_SOCKET);
+  }
 
   /**
    * The watchdog period systemd asked for (WatchdogSec=), in ms; undefined when none or when
@@ -70,10 +75,16 @@ export class Notifier {
     if (!this.enabled || assignments.length === 0) return this.queue;
     this.queue = this.queue.then(async () => {
       const env = { ...process.env, NOTIFY_SOCKET: this.env.NOTIFY_SOCKET };
-      const r = await exec('systemd-notify', assignments, { timeoutMs: 10_000, env }).catch((e: unknown) => ({ code: -1, stderr: e instanceof Error ? e.message : String(e) }));
+      const r = await exec('systemd-notify', assignments, { timeoutMs: 10_000, env }).catch((e: unknown) => ({
+        code: -1,
+        stderr: e instanceof Error ? e.message : String(e),
+      }));
       if (r.code !== 0 && !this.failedOnce) {
         this.failedOnce = true;
-        this.log.warn('systemd-notify failed; systemd may not see readiness or the watchdog', { message: assignments.join(' '), error: r.stderr.trim() });
+        this.log.warn('systemd-notify failed; systemd may not see readiness or the watchdog', {
+          message: assignments.join(' '),
+          error: r.stderr.trim(),
+        });
       }
     });
     return this.queue;

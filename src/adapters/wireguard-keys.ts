@@ -22,7 +22,8 @@ const fromB64url = (s: string): string => Buffer.from(s, 'base64url').toString('
 /** The public key (base64) of a private key given as base64 text. Throws on a malformed key (the message never quotes it). */
 export function publicKeyOf(privateKey: string): string {
   const raw = Buffer.from(privateKey, 'base64');
-  if (!WG_KEY.test(privateKey) || raw.length !== 32) throw new WeftError('E_CONFIG', 'the WireGuard private key is not the base64 of 32 bytes (wg genkey)');
+  if (!WG_KEY.test(privateKey) || raw.length !== 32)
+    throw new WeftError('E_CONFIG', 'the WireGuard private key is not the base64 of 32 bytes (wg genkey)');
   const key = createPrivateKey({ key: Buffer.concat([X25519_PKCS8, raw]), format: 'der', type: 'pkcs8' });
   const jwk = createPublicKey(key).export({ format: 'jwk' });
   if (typeof jwk.x !== 'string') throw new WeftError('E_CONFIG', 'cannot derive the WireGuard public key');
@@ -51,10 +52,14 @@ export async function writeKeyFile(path: string, key: string): Promise<void> {
  * else generated. A readable-by-others file is tightened to 0600 (`fixedMode`, for a warning).
  * Returns only the public key and what was done, never the secret.
  */
-export async function loadOrCreateKey(path: string, adoptFrom?: string): Promise<{ publicKey: string; created: boolean; adopted: boolean; fixedMode: boolean }> {
+export async function loadOrCreateKey(
+  path: string,
+  adoptFrom?: string,
+): Promise<{ publicKey: string; created: boolean; adopted: boolean; fixedMode: boolean }> {
   const text = await readTextIfExists(path);
   if (text === undefined) {
-    const theirs = adoptFrom === undefined ? undefined : (await readTextIfExists(adoptFrom).catch(() => undefined))?.trim();
+    const theirs =
+      adoptFrom === undefined ? undefined : (await readTextIfExists(adoptFrom).catch(() => undefined))?.trim();
     if (theirs !== undefined && WG_KEY.test(theirs)) {
       await writeKeyFile(path, theirs);
       return { publicKey: publicKeyOf(theirs), created: false, adopted: true, fixedMode: false };
@@ -64,7 +69,10 @@ export async function loadOrCreateKey(path: string, adoptFrom?: string): Promise
     return { publicKey: publicKeyOf((again ?? '').trim()), created: true, adopted: false, fixedMode: false };
   }
   let fixedMode = false;
-  if (((await stat(path)).mode & 0o077) !== 0) { await chmod(path, 0o600); fixedMode = true; }
+  if (((await stat(path)).mode & 0o077) !== 0) {
+    await chmod(path, 0o600);
+    fixedMode = true;
+  }
   try {
     return { publicKey: publicKeyOf(text.trim()), created: false, adopted: false, fixedMode };
   } catch (e) {

@@ -20,11 +20,13 @@ import { WeftError } from '../core/base/errors.js';
 import { exec, execOk, spawnDetached } from './exec.js';
 
 /** A preshared key's fingerprint: 64 bits of a domain-separated SHA-256, which says nothing usable about the key. */
-export const pskTag = (psk: string): string => createHash('sha256').update(`weft-wireguard-psk/${psk.trim()}`).digest('hex').slice(0, 16);
+export const pskTag = (psk: string): string =>
+  createHash('sha256').update(`weft-wireguard-psk/${psk.trim()}`).digest('hex').slice(0, 16);
 
 /** The implementation of each device last observed (`weft status`). */
 const implementations = new Map<string, ObservedWireguard['implementation']>();
-export const wireguardImplementation = (dev: string): ObservedWireguard['implementation'] | undefined => implementations.get(dev);
+export const wireguardImplementation = (dev: string): ObservedWireguard['implementation'] | undefined =>
+  implementations.get(dev);
 
 /** A device's WireGuard configuration, or undefined when `wg` cannot read it (not a WireGuard device). */
 export async function observeWireguard(dev: ObservedDevice): Promise<ObservedWireguard | undefined> {
@@ -38,13 +40,26 @@ export async function observeWireguard(dev: ObservedDevice): Promise<ObservedWir
   return o;
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => { setTimeout(resolve, ms); });
+const sleep = (ms: number) =>
+  new Promise<void>((resolve) => {
+    setTimeout(resolve, ms);
+  });
 
 /** Start wireguard-go for `name` so that it outlives weft (see the module comment). */
 async function startWireguardGo(name: string): Promise<void> {
   const env = { ...process.env, WG_PROCESS_FOREGROUND: '1' };
   if (process.env.INVOCATION_ID && (await exec('systemd-run', ['--version']).catch(() => undefined))?.code === 0) {
-    await execOk('systemd-run', ['--unit', `weft-wireguard-go-${name}`, '--collect', '--quiet', '--description', `userspace WireGuard for ${name} (weft)`, 'wireguard-go', '--foreground', name]);
+    await execOk('systemd-run', [
+      '--unit',
+      `weft-wireguard-go-${name}`,
+      '--collect',
+      '--quiet',
+      '--description',
+      `userspace WireGuard for ${name} (weft)`,
+      'wireguard-go',
+      '--foreground',
+      name,
+    ]);
   } else {
     await spawnDetached('wireguard-go', ['--foreground', name], env);
   }
@@ -59,7 +74,10 @@ async function startWireguardGo(name: string): Promise<void> {
 /** Create a WireGuard device: the kernel's when it has WireGuard, else userspace (wireguard-go). */
 async function addDevice(name: string, mtu: string): Promise<void> {
   const k = await exec('ip', ['link', 'add', name, 'mtu', mtu, 'type', 'wireguard']);
-  if (k.code === 0) { implementations.set(name, 'kernel'); return; }
+  if (k.code === 0) {
+    implementations.set(name, 'kernel');
+    return;
+  }
   await startWireguardGo(name);
   await execOk('ip', ['link', 'set', 'dev', name, 'mtu', mtu]);
   implementations.set(name, 'userspace');

@@ -28,7 +28,6 @@ import { configText } from '../core/fleet/store-limits.js';
 import { BACKENDS } from '../backends/index.js';
 import type { PublishedMAC } from '../backends/types.js';
 
-
 /** How start-up judges the stored config against this host, and hears why it waits. */
 export interface ConfigJudge {
   /** Why this host cannot use the config (agent/host-fit.ts), or undefined. */
@@ -43,7 +42,13 @@ export interface ConfigJudge {
  * stored one (changing the fleet is `weft apply`'s job). Waits while etcd is unreachable, the
  * stored config is invalid, or this host cannot use it (`judge`: a network over its LAN, say).
  */
-export async function fleetConfig(store: KvStore, spec: Spec, log: Logger, signal: AbortSignal, judge?: ConfigJudge): Promise<{ config: NetworkConfig; text: string }> {
+export async function fleetConfig(
+  store: KvStore,
+  spec: Spec,
+  log: Logger,
+  signal: AbortSignal,
+  judge?: ConfigJudge,
+): Promise<{ config: NetworkConfig; text: string }> {
   const key = configKey(spec.etcd.prefix);
   const backoff = new Backoff(ETCD_BACKOFF);
   let refusedText: string | undefined;
@@ -52,8 +57,14 @@ export async function fleetConfig(store: KvStore, spec: Spec, log: Logger, signa
       const { kv } = await store.get(key);
       if (!kv) {
         if (spec.network) {
-          const res = await store.txn([{ key, target: 'version', equals: 0 }], [{ op: 'put', key, value: spec.network.configJson }]);
-          if (res.succeeded) { log.info('stored the network config from the spec', { key }); return { config: spec.network.config, text: spec.network.configJson }; }
+          const res = await store.txn(
+            [{ key, target: 'version', equals: 0 }],
+            [{ op: 'put', key, value: spec.network.configJson }],
+          );
+          if (res.succeeded) {
+            log.info('stored the network config from the spec', { key });
+            return { config: spec.network.config, text: spec.network.configJson };
+          }
           continue; // someone stored one first: read theirs
         }
         const retryInMs = backoff.next();
@@ -65,20 +76,34 @@ export async function fleetConfig(store: KvStore, spec: Spec, log: Logger, signa
         if (refused !== undefined) {
           const retryInMs = backoff.next();
           // Once per stored text at error level: the wait may be long, the reason does not change.
-          if (kv.value !== refusedText) log.error('the stored network config cannot be used on this host; waiting for one it can use', { key, reason: refused });
+          if (kv.value !== refusedText)
+            log.error('the stored network config cannot be used on this host; waiting for one it can use', {
+              key,
+              reason: refused,
+            });
           refusedText = kv.value;
           judge?.onProblem(`the stored network config cannot be used on this host: ${refused}`);
           await sleep(retryInMs, signal);
           continue;
         }
         const diff = spec.network ? diffConfigs(stored, spec.network.config) : [];
-        if (diff.length > 0) log.warn('the stored network config differs from the spec; running with the stored one (use weft apply to change it)', { key, diff });
+        if (diff.length > 0)
+          log.warn(
+            'the stored network config differs from the spec; running with the stored one (use weft apply to change it)',
+            { key, diff },
+          );
         return { config: stored, text: kv.value };
       }
     } catch (e) {
       const retryInMs = backoff.next();
-      if (e instanceof ConfigError) log.error('the stored network config is invalid; waiting for a valid one', { key, error: e.message, retryInMs });
-      else if (e instanceof WeftError && e.retryable) log.warn('etcd unreachable; retrying', { error: e.message, retryInMs });
+      if (e instanceof ConfigError)
+        log.error('the stored network config is invalid; waiting for a valid one', {
+          key,
+          error: e.message,
+          retryInMs,
+        });
+      else if (e instanceof WeftError && e.retryable)
+        log.warn('etcd unreachable; retrying', { error: e.message, retryInMs });
       else throw e;
       await sleep(retryInMs, signal);
     }
@@ -91,8 +116,17 @@ export async function discoverHost(spec: Spec, log: Logger): Promise<HostFacts> 
   const [links, routes] = await Promise.all([listLinks(), listRoutes()]);
   const canReachDev = spec.host.canReach ? await routeDevTo(formatIP(spec.host.canReach)) : undefined;
   const facts = chooseInterface({ host: spec.host, links, routes, ...(canReachDev ? { canReachDev } : {}) });
-  const v6 = facts.publicIPv6 ? { addressV6: facts.ifaceIPv6 ? formatIP(facts.ifaceIPv6) : null, publicIPv6: formatIP(facts.publicIPv6) } : { ipv6: facts.ipv6Missing };
-  log.info('fabric interface chosen', { interface: facts.iface, address: formatIP(facts.ifaceIP), mtu: facts.ifaceMTU, publicIP: formatIP(facts.publicIP), ...v6, why: facts.why });
+  const v6 = facts.publicIPv6
+    ? { addressV6: facts.ifaceIPv6 ? formatIP(facts.ifaceIPv6) : null, publicIPv6: formatIP(facts.publicIPv6) }
+    : { ipv6: facts.ipv6Missing };
+  log.info('fabric interface chosen', {
+    interface: facts.iface,
+    address: formatIP(facts.ifaceIP),
+    mtu: facts.ifaceMTU,
+    publicIP: formatIP(facts.publicIP),
+    ...v6,
+    why: facts.why,
+  });
   return facts;
 }
 
@@ -101,19 +135,29 @@ export async function discoverHost(spec: Spec, log: Logger): Promise<HostFacts> 
  * derived from the host identity and VNI, so a reboot or a recreated device keeps the MAC
  * peers already have and no stale fdb entry is left anywhere.
  */
-export async function vtepMACFor(device: string | undefined, hostID: string, vni: number, family: 4 | 6 = 4): Promise<string> {
+export async function vtepMACFor(
+  device: string | undefined,
+  hostID: string,
+  vni: number,
+  family: 4 | 6 = 4,
+): Promise<string> {
   if (device !== undefined) {
     const seen = (await observeDatapath([device])).devices.get(device);
     const kept = vtepMACOf(seen);
     if (kept) return kept;
   }
   // The IPv6 device gets a MAC of its own (flanneld's are two random ones): one MAC, one VTEP.
-  const digest = createHash('sha256').update(family === 4 ? `weft-vtep/${hostID}/${vni}` : `weft-vtep6/${hostID}/${vni}`).digest();
+  const digest = createHash('sha256')
+    .update(family === 4 ? `weft-vtep/${hostID}/${vni}` : `weft-vtep6/${hostID}/${vni}`)
+    .digest();
   return localUnicastMAC([...digest.subarray(0, 6)]);
 }
 
 /** The MAC of each device a backend publishes (Backend.publishedMACs), per family. */
-export async function publishedMACs(devices: readonly PublishedMAC[], hostID: string): Promise<{ v4?: string; v6?: string }> {
+export async function publishedMACs(
+  devices: readonly PublishedMAC[],
+  hostID: string,
+): Promise<{ v4?: string; v6?: string }> {
   const out: { v4?: string; v6?: string } = {};
   for (const d of devices) out[d.family === 4 ? 'v4' : 'v6'] = await vtepMACFor(d.device, hostID, d.macSeed, d.family);
   return out;
@@ -142,4 +186,3 @@ export const kernelHost: HostPort = {
   readFile: readTextIfExists,
   writeFile: (path, text) => writeFileAtomic(path, text),
 };
-

@@ -74,7 +74,16 @@ export class ConfigFollower {
     this.pace = new ConfigPace(d.pace);
     this.clock = d.clock ?? Date;
     // The key alone, not every key starting with it: junk under `<prefix>/config…` is not read.
-    this.mirror = new PrefixMirror({ store: d.store, prefix: d.key, log: d.log, clock: this.clock, limits: { exact: true }, onChange: (keys) => { if (keys.has(d.key)) this.observe(); } });
+    this.mirror = new PrefixMirror({
+      store: d.store,
+      prefix: d.key,
+      log: d.log,
+      clock: this.clock,
+      limits: { exact: true },
+      onChange: (keys) => {
+        if (keys.has(d.key)) this.observe();
+      },
+    });
   }
 
   /** Mirror the key (waiting out an etcd outage); a change since start-up is taken up like any other. */
@@ -91,14 +100,22 @@ export class ConfigFollower {
   }
 
   /** The listing of the config key: failing since when (0: it follows etcd) and why. */
-  get listing(): { readonly failingSinceMs: number; readonly lastError: string } { return this.mirror.stats; }
-  get watchRestarts(): number { return this.mirror.stats.watchRestarts; }
+  get listing(): { readonly failingSinceMs: number; readonly lastError: string } {
+    return this.mirror.stats;
+  }
+  get watchRestarts(): number {
+    return this.mirror.stats.watchRestarts;
+  }
 
   /** Resolves when every change due so far has been handled. */
-  async idle(): Promise<void> { await this.chain; }
+  async idle(): Promise<void> {
+    await this.chain;
+  }
 
   /** The stored config not in use yet (hold-down, rate limit, or live following off). */
-  pending(): PendingConfig | undefined { return this.pace.view(); }
+  pending(): PendingConfig | undefined {
+    return this.pace.view();
+  }
 
   /** The stored value changed (or the running one did): tell the pace, and wake when it is due. */
   private observe(): void {
@@ -110,7 +127,10 @@ export class ConfigFollower {
     if (this.pace.observe(stored, running, nowMs)) {
       const at = this.pace.dueAtMs() ?? nowMs;
       this.d.log.info('network config change pending; applied once the stored value has been stable', {
-        key: this.d.key, applyAt: iso(at), holdDownMs: this.d.pace.holdDownMs, minIntervalMs: this.d.pace.minIntervalMs,
+        key: this.d.key,
+        applyAt: iso(at),
+        holdDownMs: this.d.pace.holdDownMs,
+        minIntervalMs: this.d.pace.minIntervalMs,
       });
     }
     this.schedule();
@@ -121,11 +141,21 @@ export class ConfigFollower {
     this.timer = undefined;
     const at = this.pace.dueAtMs();
     if (at === undefined || this.d.signal.aborted) return;
-    this.timer = setTimeout(() => { this.timer = undefined; this.queue(); }, Math.max(0, at - this.clock.now()));
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        this.queue();
+      },
+      Math.max(0, at - this.clock.now()),
+    );
   }
 
   private queue(): void {
-    this.chain = this.chain.then(() => this.takeDue()).catch((e: unknown) => { this.d.log.error('handling a network config change failed (a bug in weft, reported)', { error: message(e) }); });
+    this.chain = this.chain
+      .then(() => this.takeDue())
+      .catch((e: unknown) => {
+        this.d.log.error('handling a network config change failed (a bug in weft, reported)', { error: message(e) });
+      });
   }
 
   /** Take up the value due now (one at a time), then look again: it may have changed meanwhile. */
@@ -176,20 +206,31 @@ export class ConfigFollower {
     const running = this.d.current();
     let changes: string[] | string;
     try {
-      changes = text === null ? 'the network config was deleted from etcd' : diffConfigs(running.config, checkNetworkConfig(decodeNetworkConfig(text, this.d.backends))).map((l) => capText(l));
+      changes =
+        text === null
+          ? 'the network config was deleted from etcd'
+          : diffConfigs(running.config, checkNetworkConfig(decodeNetworkConfig(text, this.d.backends))).map((l) =>
+              capText(l),
+            );
     } catch (e) {
       if (!(e instanceof ConfigError)) throw e;
       changes = capText(`invalid: ${e.message}`);
     }
     this.stats.notFollowed++;
-    this.d.log.warn('the stored network config differs from the one running; not applied (host.followConfig is false): it is used at the next start', { key: this.d.key, changes });
+    this.d.log.warn(
+      'the stored network config differs from the one running; not applied (host.followConfig is false): it is used at the next start',
+      { key: this.d.key, changes },
+    );
     return 'reported';
   }
 
   private reject(reason: string): Outcome {
     this.stats.rejected++;
     this.problem = capText(`the stored network config is not in use (${reason}); running on with the last one`);
-    this.d.log.error('the new network config cannot be used; running on with the last one', { key: this.d.key, reason: capText(reason) });
+    this.d.log.error('the new network config cannot be used; running on with the last one', {
+      key: this.d.key,
+      reason: capText(reason),
+    });
     return 'rejected';
   }
 }

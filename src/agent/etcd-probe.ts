@@ -13,8 +13,14 @@ export class EtcdProbe {
 
   constructor(private readonly d: { store: EtcdStore; key: string; everyMs: number; log: Logger }) {}
 
-  start(): void { this.timer = setInterval(() => { void this.probe(); }, this.d.everyMs); }
-  stop(): void { clearInterval(this.timer); }
+  start(): void {
+    this.timer = setInterval(() => {
+      void this.probe();
+    }, this.d.everyMs);
+  }
+  stop(): void {
+    clearInterval(this.timer);
+  }
 
   private async probe(): Promise<void> {
     const { store } = this.d;

@@ -57,23 +57,51 @@ export class FleetView {
 
   constructor(private readonly d: FleetViewDeps) {
     this.maxPeers = d.maxPeers ?? DEFAULT_MAX_PEERS;
-    this.malformedLog = new LimitedLog({ log: d.log, clock: Date, msg: 'ignoring a malformed lease', summaryMsg: 'ignoring malformed leases (not logged one by one)' });
+    this.malformedLog = new LimitedLog({
+      log: d.log,
+      clock: Date,
+      msg: 'ignoring a malformed lease',
+      summaryMsg: 'ignoring malformed leases (not logged one by one)',
+    });
     this.fleet = new Fleet(subnetsPrefix(d.prefix), d.config, BACKENDS, d.own, this.maxPeers);
     this.mirror = new PrefixMirror({
-      store: d.store, prefix: subnetsPrefix(d.prefix), log: d.log, clock: Date, limits: fleetLimits(this.maxPeers),
-      onChange: (keys) => { this.onChange(keys); },
+      store: d.store,
+      prefix: subnetsPrefix(d.prefix),
+      log: d.log,
+      clock: Date,
+      limits: fleetLimits(this.maxPeers),
+      onChange: (keys) => {
+        this.onChange(keys);
+      },
     });
   }
 
-  get peers(): ReadonlyMap<string, PeerLease> { return this.fleet.peers; }
-  get malformed(): number { return this.fleet.quarantinedCount; }
+  get peers(): ReadonlyMap<string, PeerLease> {
+    return this.fleet.peers;
+  }
+  get malformed(): number {
+    return this.fleet.quarantinedCount;
+  }
   /** Peers with a half this host does not program (a family the network lacks, a bad IPv6 half). O(peers), for status only. */
-  get halvesIgnored(): number { let n = 0; for (const p of this.fleet.peers.values()) if (p.ignored !== undefined) n++; return n; }
-  get watchRestarts(): number { return this.mirror.stats.watchRestarts; }
+  get halvesIgnored(): number {
+    let n = 0;
+    for (const p of this.fleet.peers.values()) if (p.ignored !== undefined) n++;
+    return n;
+  }
+  get watchRestarts(): number {
+    return this.mirror.stats.watchRestarts;
+  }
   /** The listing of subnets/: failing since when (0: it follows etcd) and why. */
-  get listing(): { readonly failingSinceMs: number; readonly lastError: string } { return this.mirror.stats; }
+  get listing(): { readonly failingSinceMs: number; readonly lastError: string } {
+    return this.mirror.stats;
+  }
   get caps(): FleetCaps {
-    return { maxPeers: this.maxPeers, maxEntries: fleetLimits(this.maxPeers).maxEntries ?? 0, entriesLeftOut: this.mirror.leftOut, peersLeftOut: this.fleet.peersLeftOut };
+    return {
+      maxPeers: this.maxPeers,
+      maxEntries: fleetLimits(this.maxPeers).maxEntries ?? 0,
+      entriesLeftOut: this.mirror.leftOut,
+      peersLeftOut: this.fleet.peersLeftOut,
+    };
   }
 
   /**
@@ -83,7 +111,15 @@ export class FleetView {
    */
   async start(signal: AbortSignal, seed?: MirrorSeed): Promise<void> {
     let first = seed;
-    await retrying('list the fleet', () => { const s = first; first = undefined; return this.mirror.start(s); }, { signal, log: this.d.log });
+    await retrying(
+      'list the fleet',
+      () => {
+        const s = first;
+        first = undefined;
+        return this.mirror.start(s);
+      },
+      { signal, log: this.d.log },
+    );
   }
 
   async stop(): Promise<void> {
@@ -143,7 +179,10 @@ export class FleetView {
     const binding = c.entriesLeftOut > 0 || c.peersLeftOut > 0;
     if (binding === this.capBinding) return;
     this.capBinding = binding;
-    if (binding) this.d.log.warn('fleet cap reached: the oldest entries are kept, the youngest left out (host.maxPeers)', { ...c });
+    if (binding)
+      this.d.log.warn('fleet cap reached: the oldest entries are kept, the youngest left out (host.maxPeers)', {
+        ...c,
+      });
     else this.d.log.info('fleet cap no longer reached: every entry is kept', { ...c });
   }
 

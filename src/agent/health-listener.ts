@@ -57,7 +57,9 @@ export class HealthListener {
     await this.attempt;
   }
 
-  private isStopped(): boolean { return this.stopping.signal.aborted; }
+  private isStopped(): boolean {
+    return this.stopping.signal.aborted;
+  }
 
   get state(): ListenerState {
     return { address: this.address, problem: this.problem, failures: this.failures };
@@ -67,10 +69,17 @@ export class HealthListener {
     if (this.isStopped()) return;
     try {
       const server = await serveHttp(this.o.listen, this.o.routes);
-      if (this.isStopped()) { await server.close(); return; }
+      if (this.isStopped()) {
+        await server.close();
+        return;
+      }
       this.server = server;
       const after = this.failures > 0 ? { failedAttempts: this.failures } : {};
-      this.o.log.info('serving health and metrics', { listen: this.address, paths: Object.keys(this.o.routes), ...after });
+      this.o.log.info('serving health and metrics', {
+        listen: this.address,
+        paths: Object.keys(this.o.routes),
+        ...after,
+      });
       this.problem = '';
       this.backoff.reset();
     } catch (e) {
@@ -79,10 +88,23 @@ export class HealthListener {
       const retryInMs = this.backoff.next();
       this.failures += 1;
       // Logged when it starts and when the reason changes; STATUS= carries it meanwhile.
-      if (problem !== this.problem) this.o.log.warn('cannot serve health and metrics; weft runs on without them and retries', { listen: this.address, error: problem, retryInMs });
-      else this.o.log.debug('still cannot serve health and metrics', { listen: this.address, error: problem, retryInMs, failedAttempts: this.failures });
+      if (problem !== this.problem)
+        this.o.log.warn('cannot serve health and metrics; weft runs on without them and retries', {
+          listen: this.address,
+          error: problem,
+          retryInMs,
+        });
+      else
+        this.o.log.debug('still cannot serve health and metrics', {
+          listen: this.address,
+          error: problem,
+          retryInMs,
+          failedAttempts: this.failures,
+        });
       this.problem = problem;
-      this.timer = setTimeout(() => { this.attempt = this.tryListen(); }, retryInMs);
+      this.timer = setTimeout(() => {
+        this.attempt = this.tryListen();
+      }, retryInMs);
       this.timer.unref();
     }
     this.o.onChange?.();

@@ -27,15 +27,28 @@ async function etcdAddresses(endpoints: readonly string[]): Promise<{ endpoint: 
   const hosts = endpointHosts(endpoints);
   const names = hosts.filter((h) => parseIP(h.host) === undefined).map((h) => h.host);
   const resolved = names.length > 0 ? await resolveNames(names) : new Map<string, string[]>();
-  return hosts.flatMap(({ endpoint, host }) => (resolved.get(host) ?? [host]).flatMap((a) => { const ip = parseIP(a); return ip ? [{ endpoint, ip }] : []; }));
+  return hosts.flatMap(({ endpoint, host }) =>
+    (resolved.get(host) ?? [host]).flatMap((a) => {
+      const ip = parseIP(a);
+      return ip ? [{ endpoint, ip }] : [];
+    }),
+  );
 }
 
 /** The families a config turns on, IPv4 first. */
-const familiesOf = (config: NetworkConfig): Family[] => [...(config.ipv4 ? [4 as const] : []), ...(config.ipv6 ? [6 as const] : [])];
+const familiesOf = (config: NetworkConfig): Family[] => [
+  ...(config.ipv4 ? [4 as const] : []),
+  ...(config.ipv6 ? [6 as const] : []),
+];
 
 /** The backend a config names, or why weft cannot run it. */
 function backendOf(config: NetworkConfig): Backend | string {
-  try { return backendFor(config.backend.type); } catch (e) { if (e instanceof ConfigError) return e.message; throw e; }
+  try {
+    return backendFor(config.backend.type);
+  } catch (e) {
+    if (e instanceof ConfigError) return e.message;
+    throw e;
+  }
 }
 
 /**
@@ -50,13 +63,23 @@ export async function hostRefusal(config: NetworkConfig, c: FitContext): Promise
   if (typeof backend === 'string') return backend;
   // A family the backend does not program: its own words, before the host's families are judged.
   const unserved = familiesOf(config).find((f) => !backend.families.includes(f));
-  const refused = unserved === undefined ? familyRefusal(config, c.facts) ?? backend.refusal(config, c.facts)
-    : backend.refusal(config, c.facts) ?? `the ${backend.type} backend does not program IPv${String(unserved)}`;
+  const refused =
+    unserved === undefined
+      ? (familyRefusal(config, c.facts) ?? backend.refusal(config, c.facts))
+      : (backend.refusal(config, c.facts) ?? `the ${backend.type} backend does not program IPv${String(unserved)}`);
   if (refused) return refused;
   const [links, routes, etcd] = await Promise.all([listLinks(), listRoutes(), etcdAddresses(c.spec.etcd.endpoints)]);
   const overlay = backend.mtu(config, c.facts, c.spec.host.mtu);
   return configMisfit({
-    config, facts: c.facts, around: { addresses: linkAddresses(links), routes, etcd }, fabric: c.fabric,
-    mtu: { overlay, carried: c.facts.ifaceMTU - backend.overheadBytes, overheadBytes: backend.overheadBytes, fixedByHost: c.spec.host.mtu !== undefined },
+    config,
+    facts: c.facts,
+    around: { addresses: linkAddresses(links), routes, etcd },
+    fabric: c.fabric,
+    mtu: {
+      overlay,
+      carried: c.facts.ifaceMTU - backend.overheadBytes,
+      overheadBytes: backend.overheadBytes,
+      fixedByHost: c.spec.host.mtu !== undefined,
+    },
   });
 }

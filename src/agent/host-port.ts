@@ -57,13 +57,19 @@ export interface ReconcileInputs {
 }
 
 /** The families served, IPv4 first. */
-export const familiesOf = (inp: Pick<ReconcileInputs, 'v4' | 'v6'>): FamilyLease[] => [...(inp.v4 ? [inp.v4] : []), ...(inp.v6 ? [inp.v6] : [])];
+export const familiesOf = (inp: Pick<ReconcileInputs, 'v4' | 'v6'>): FamilyLease[] => [
+  ...(inp.v4 ? [inp.v4] : []),
+  ...(inp.v6 ? [inp.v6] : []),
+];
 
 /** The networks served (IPv4 first): what weft may own routes in. */
 export const networksOf = (inp: Pick<ReconcileInputs, 'v4' | 'v6'>): Prefix[] => familiesOf(inp).map((f) => f.network);
 
 /** This host's subnets as a lease key's halves. */
-export const ownSubnetsOf = (inp: Pick<ReconcileInputs, 'v4' | 'v6'>): SubnetKey => ({ ...(inp.v4 ? { v4: inp.v4.subnet } : {}), ...(inp.v6 ? { v6: inp.v6.subnet } : {}) });
+export const ownSubnetsOf = (inp: Pick<ReconcileInputs, 'v4' | 'v6'>): SubnetKey => ({
+  ...(inp.v4 ? { v4: inp.v4.subnet } : {}),
+  ...(inp.v6 ? { v6: inp.v6.subnet } : {}),
+});
 
 /** The backend's devices, and the retired ones (observed so that the planner deletes them). */
 export const observedDevices = (inp: ReconcileInputs): readonly string[] => {

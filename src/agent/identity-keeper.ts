@@ -19,14 +19,28 @@ export class IdentityKeeper {
   private lost = false;
   private readonly presence: Presence;
 
-  constructor(initial: HostIdentity, private readonly d: { store: KvStore; prefix: string; stateDir: string; log: Logger }) {
+  constructor(
+    initial: HostIdentity,
+    private readonly d: { store: KvStore; prefix: string; stateDir: string; log: Logger },
+  ) {
     this.identity = initial;
-    this.presence = new Presence({ store: d.store, prefix: d.prefix, log: d.log, onLost: () => { this.lost = true; } });
+    this.presence = new Presence({
+      store: d.store,
+      prefix: d.prefix,
+      log: d.log,
+      onLost: () => {
+        this.lost = true;
+      },
+    });
   }
 
-  get current(): HostIdentity { return this.identity; }
+  get current(): HostIdentity {
+    return this.identity;
+  }
   /** The presence record must be claimed again (see class comment). */
-  get needsClaim(): boolean { return this.lost; }
+  get needsClaim(): boolean {
+    return this.lost;
+  }
 
   /**
    * Hold this identity's presence record. When a live process of another boot holds it (a
@@ -38,10 +52,18 @@ export class IdentityKeeper {
     for (;;) {
       const id = this.identity;
       const r = await this.presence.claim(id, publicIP, signal);
-      if (r.ok) { this.lost = false; return changed; }
+      if (r.ok) {
+        this.lost = false;
+        return changed;
+      }
       const next = await replaceIdentity(this.d.stateDir, id);
       this.clash = clashMessage(id.hostID, r.holder, next.hostID);
-      this.d.log.error(this.clash, { hostID: id.hostID, newHostID: next.hostID, holderBoot: r.holder?.bootID ?? '', stateFile: `${this.d.stateDir}/host-id` });
+      this.d.log.error(this.clash, {
+        hostID: id.hostID,
+        newHostID: next.hostID,
+        holderBoot: r.holder?.bootID ?? '',
+        stateFile: `${this.d.stateDir}/host-id`,
+      });
       this.identity = next;
       changed = true;
     }
@@ -52,5 +74,7 @@ export class IdentityKeeper {
   }
 
   /** Revoke the presence record (a clean stop: the next start claims it at once). */
-  async release(): Promise<void> { await this.presence.release(); }
+  async release(): Promise<void> {
+    await this.presence.release();
+  }
 }

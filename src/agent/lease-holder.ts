@@ -28,7 +28,8 @@ export interface LeaseHolderDeps {
   readonly onSubnet: (subnets: SubnetKey) => void;
 }
 
-const MOVE = 'the network config changed and this host\'s lease no longer fits it (a subnet outside the range, or an address family turned on or off); acquiring a new one that keeps every half that still fits';
+const MOVE =
+  "the network config changed and this host's lease no longer fits it (a subnet outside the range, or an address family turned on or off); acquiring a new one that keeps every half that still fits";
 
 export class LeaseHolder {
   private held: HeldLease | undefined;
@@ -49,20 +50,29 @@ export class LeaseHolder {
     this.request = d.request;
   }
 
-  get lease(): HeldLease | undefined { return this.held; }
+  get lease(): HeldLease | undefined {
+    return this.held;
+  }
   /** Times this host put its lease value back after another writer's (for /metrics). */
-  get restores(): number { return this.d.keeper.stats.restores; }
+  get restores(): number {
+    return this.d.keeper.stats.restores;
+  }
 
   /** Acquire the first lease (waiting out an etcd outage), then keep it. */
   async acquire(): Promise<HeldLease> {
-    const held = await retrying('acquire a lease', () => this.d.keeper.acquire(this.request), { signal: this.d.signal, log: this.d.log });
+    const held = await retrying('acquire a lease', () => this.d.keeper.acquire(this.request), {
+      signal: this.d.signal,
+      log: this.d.log,
+    });
     this.held = held;
     this.lastRenewedAtMs = Date.now();
     return held;
   }
 
   start(): void {
-    this.timer = setInterval(() => { this.tickNow(); }, this.d.tickMs);
+    this.timer = setInterval(() => {
+      this.tickNow();
+    }, this.d.tickMs);
   }
 
   /**
@@ -71,10 +81,15 @@ export class LeaseHolder {
    */
   private tickNow(): void {
     if (!this.timer || this.inFlight) return;
-    this.inFlight = this.tick().then((ok) => {
-      this.inFlight = undefined;
-      if (ok && this.suspect) this.tickNow();
-    }, () => { this.inFlight = undefined; });
+    this.inFlight = this.tick().then(
+      (ok) => {
+        this.inFlight = undefined;
+        if (ok && this.suspect) this.tickNow();
+      },
+      () => {
+        this.inFlight = undefined;
+      },
+    );
   }
 
   /**
@@ -87,12 +102,18 @@ export class LeaseHolder {
   async reconfigure(ranges: Pick<AcquireRequest, 'range' | 'rangeV6'>, value: string): Promise<void> {
     const { publicIP, publicIPv6, previous } = this.request;
     this.request = {
-      publicIP, ...(publicIPv6 ? { publicIPv6 } : {}), ...(previous ? { previous } : {}),
-      ...(ranges.range ? { range: ranges.range } : {}), ...(ranges.rangeV6 ? { rangeV6: ranges.rangeV6 } : {}), value,
+      publicIP,
+      ...(publicIPv6 ? { publicIPv6 } : {}),
+      ...(previous ? { previous } : {}),
+      ...(ranges.range ? { range: ranges.range } : {}),
+      ...(ranges.rangeV6 ? { rangeV6: ranges.rangeV6 } : {}),
+      value,
     };
     while (this.inFlight) await this.inFlight;
     const work = this.republish();
-    this.inFlight = work.finally(() => { this.inFlight = undefined; });
+    this.inFlight = work.finally(() => {
+      this.inFlight = undefined;
+    });
     await this.inFlight;
   }
 
@@ -100,10 +121,23 @@ export class LeaseHolder {
     const held = this.held;
     if (!held || this.d.signal.aborted) return;
     try {
-      if (!fitsRanges(held.subnets, this.request)) { await this.reacquire(held, MOVE); return; }
+      if (!fitsRanges(held.subnets, this.request)) {
+        await this.reacquire(held, MOVE);
+        return;
+      }
       const updated = await this.d.keeper.updateValue(held, this.request.value);
-      if (updated === 'lost') { this.suspect = true; return; }
-      if (updated !== held) { this.held = updated; this.stats.valueUpdates++; this.d.log.info('lease value republished for the new network config', { subnet: formatPrefix(held.subnet), value: updated.value }); }
+      if (updated === 'lost') {
+        this.suspect = true;
+        return;
+      }
+      if (updated !== held) {
+        this.held = updated;
+        this.stats.valueUpdates++;
+        this.d.log.info('lease value republished for the new network config', {
+          subnet: formatPrefix(held.subnet),
+          value: updated.value,
+        });
+      }
     } catch (e) {
       // The next tick verifies the key (and re-acquires with the new value if it must).
       this.suspect = true;
@@ -140,7 +174,19 @@ export class LeaseHolder {
   /** For readiness and /status. */
   state(publicIP: string, publicIPv6?: string): LeaseState | undefined {
     const h = this.held;
-    return h && { subnet: formatPrefix(h.subnet), publicIP, ...(h.subnets.v6 ? { ipv6Subnet: formatPrefix(h.subnets.v6), ...(publicIPv6 !== undefined ? { publicIPv6 } : {}) } : {}), expiresAtMs: h.expiresAtMs, renewDueAtMs: h.expiresAtMs - this.d.renewMarginMs, lastRenewedAtMs: this.lastRenewedAtMs, reacquiring: this.reacquiring };
+    return (
+      h && {
+        subnet: formatPrefix(h.subnet),
+        publicIP,
+        ...(h.subnets.v6
+          ? { ipv6Subnet: formatPrefix(h.subnets.v6), ...(publicIPv6 !== undefined ? { publicIPv6 } : {}) }
+          : {}),
+        expiresAtMs: h.expiresAtMs,
+        renewDueAtMs: h.expiresAtMs - this.d.renewMarginMs,
+        lastRenewedAtMs: this.lastRenewedAtMs,
+        reacquiring: this.reacquiring,
+      }
+    );
   }
 
   /** One look at the lease; false when it failed (retried on a later tick, with backoff). */
@@ -166,7 +212,10 @@ export class LeaseHolder {
         this.held = renewed;
         this.lastRenewedAtMs = Date.now();
         this.stats.renewalsOk++;
-        this.d.log.debug('lease renewed', { subnet: formatPrefix(held.subnet), expiresAt: new Date(renewed.expiresAtMs).toISOString() });
+        this.d.log.debug('lease renewed', {
+          subnet: formatPrefix(held.subnet),
+          expiresAt: new Date(renewed.expiresAtMs).toISOString(),
+        });
         return true;
       }
       await this.reacquire(held, misfit ? MOVE : undefined);
@@ -177,12 +226,19 @@ export class LeaseHolder {
       this.reacquiring = false;
       const retryInMs = this.backoff.next();
       this.retryAtMs = now + retryInMs;
-      this.d.log.warn('lease renewal failed; the datapath is left as it is; retrying', { error: message(e), expiresAt: new Date(held.expiresAtMs).toISOString(), retryInMs });
+      this.d.log.warn('lease renewal failed; the datapath is left as it is; retrying', {
+        error: message(e),
+        expiresAt: new Date(held.expiresAtMs).toISOString(),
+        retryInMs,
+      });
       return false;
     }
   }
 
-  private async reacquire(held: HeldLease, why = 'lease lost (expired, revoked, deleted or taken); re-acquiring, preferring the same subnet'): Promise<void> {
+  private async reacquire(
+    held: HeldLease,
+    why = 'lease lost (expired, revoked, deleted or taken); re-acquiring, preferring the same subnet',
+  ): Promise<void> {
     this.d.log.warn(why, { subnet: formatPrefix(held.subnet) });
     this.reacquiring = true;
     const again = await this.d.keeper.acquire({ ...this.request, previous: held.subnets });
@@ -192,15 +248,29 @@ export class LeaseHolder {
     this.stats.reacquisitions++;
     // The old etcd lease may still be alive with nothing we want on it: do not leave it for 24 h.
     if (again.lease !== held.lease) {
-      await this.d.store.revoke(held.lease).catch((e: unknown) => { this.d.log.warn('could not revoke the old etcd lease; it runs out by itself', { lease: held.lease, error: message(e) }); });
+      await this.d.store.revoke(held.lease).catch((e: unknown) => {
+        this.d.log.warn('could not revoke the old etcd lease; it runs out by itself', {
+          lease: held.lease,
+          error: message(e),
+        });
+      });
     }
     if (sameSubnetKey(again.subnets, held.subnets)) {
       this.d.log.info('lease re-acquired with the same subnet', { subnet: again.subnetKey, how: again.how });
       return;
     }
-    const kept = again.subnets.v4 !== undefined && held.subnets.v4 !== undefined && samePrefix(again.subnets.v4, held.subnets.v4);
-    if (kept) this.d.log.warn('re-acquired with the same IPv4 subnet and a changed IPv6 half; containers need the new IPv6 bridge options', { was: held.subnetKey, now: again.subnetKey });
-    else this.d.log.error('re-acquired a DIFFERENT subnet; containers on this host must be restarted with the new bridge options', { was: held.subnetKey, now: again.subnetKey });
+    const kept =
+      again.subnets.v4 !== undefined && held.subnets.v4 !== undefined && samePrefix(again.subnets.v4, held.subnets.v4);
+    if (kept)
+      this.d.log.warn(
+        're-acquired with the same IPv4 subnet and a changed IPv6 half; containers need the new IPv6 bridge options',
+        { was: held.subnetKey, now: again.subnetKey },
+      );
+    else
+      this.d.log.error(
+        're-acquired a DIFFERENT subnet; containers on this host must be restarted with the new bridge options',
+        { was: held.subnetKey, now: again.subnetKey },
+      );
     this.d.onSubnet(again.subnets);
   }
 }

@@ -10,7 +10,14 @@ import { type IP, type Prefix, formatPrefix } from '../core/net/cidr.js';
 import type { Clock } from '../core/base/clock.js';
 import type { FamilyRange } from '../core/flannel/config-check.js';
 import { WeftError } from '../core/base/errors.js';
-import { type AcquirePlan, type ListedLease, halvesOf, joinListing, planAcquire, replacedEtcdLease } from '../core/fleet/acquire.js';
+import {
+  type AcquirePlan,
+  type ListedLease,
+  halvesOf,
+  joinListing,
+  planAcquire,
+  replacedEtcdLease,
+} from '../core/fleet/acquire.js';
 import { type SubnetKey, formatSubnetKey } from '../core/flannel/lease.js';
 import { primarySubnet } from '../core/flannel/subnet-key.js';
 import { hostAddress } from '../core/net/ip-scope.js';
@@ -23,7 +30,7 @@ import { LimitedLog } from './limited-log.js';
 
 /** A restore that loses its compare-and-swap this many times in a row is retried on the next tick. */
 const RESTORE_ATTEMPTS = 3;
-const RESTORED = 'another writer overwrote this host\'s lease value under its etcd lease; restored it';
+const RESTORED = "another writer overwrote this host's lease value under its etcd lease; restored it";
 
 /** The lease this host holds. */
 export interface HeldLease {
@@ -86,14 +93,25 @@ export class LeaseKeeper {
   private readonly restoreLog: LimitedLog;
 
   constructor(private readonly d: LeaseKeeperDeps) {
-    this.restoreLog = new LimitedLog({ log: d.log, clock: d.clock, msg: RESTORED, summaryMsg: `${RESTORED} (again: not logged one by one)` });
+    this.restoreLog = new LimitedLog({
+      log: d.log,
+      clock: d.clock,
+      msg: RESTORED,
+      summaryMsg: `${RESTORED} (again: not logged one by one)`,
+    });
   }
 
   /** Stop the restore log's summary timer (writes what it held back). */
-  stop(): void { this.restoreLog.stop(); }
+  stop(): void {
+    this.restoreLog.stop();
+  }
 
-  private get subnets(): string { return subnetsPrefix(this.d.prefix); }
-  private get owners(): string { return ownersPrefix(this.d.prefix); }
+  private get subnets(): string {
+    return subnetsPrefix(this.d.prefix);
+  }
+  private get owners(): string {
+    return ownersPrefix(this.d.prefix);
+  }
 
   /** Until the first listing is taken (the start), the last one is kept for it. */
   private keepListing = true;
@@ -103,7 +121,10 @@ export class LeaseKeeper {
   private async listingAt(): Promise<{ leases: ListedLease[]; revision: string }> {
     this.stats.roundTrips += 2;
     const limits = fleetLimits(this.d.maxPeers ?? DEFAULT_MAX_PEERS);
-    const [subs, owners] = await Promise.all([this.d.store.list(this.subnets, limits), this.d.store.list(this.owners, limits)]);
+    const [subs, owners] = await Promise.all([
+      this.d.store.list(this.subnets, limits),
+      this.d.store.list(this.owners, limits),
+    ]);
     if (this.keepListing) this.lastSubnets = subs;
     return { leases: joinListing(subs.kvs, owners.kvs, this.subnets, this.owners), revision: subs.revision };
   }
@@ -138,19 +159,37 @@ export class LeaseKeeper {
         const { leases: listed, revision } = await this.listingAt();
         const id = this.d.identity();
         const { plan, stale } = planAcquire({
-          ...(req.range ? { range: req.range } : {}), ...(req.rangeV6 ? { rangeV6: req.rangeV6 } : {}), leases: listed, hostID: id.hostID, formerHostIDs: id.formerIDs ?? [],
-          publicIP: req.publicIP, ...(req.publicIPv6 ? { publicIPv6: req.publicIPv6 } : {}), ...(req.previous ? { previous: req.previous } : {}), exclude, rng: this.d.rng,
+          ...(req.range ? { range: req.range } : {}),
+          ...(req.rangeV6 ? { rangeV6: req.rangeV6 } : {}),
+          leases: listed,
+          hostID: id.hostID,
+          formerHostIDs: id.formerIDs ?? [],
+          publicIP: req.publicIP,
+          ...(req.publicIPv6 ? { publicIPv6: req.publicIPv6 } : {}),
+          ...(req.previous ? { previous: req.previous } : {}),
+          exclude,
+          rng: this.d.rng,
         });
         for (const s of stale) await this.deleteStale(s);
         if (plan.kind === 'full') throw new WeftError('E_OUT_OF_SUBNETS', plan.message);
-        if (lease === undefined) { this.stats.roundTrips++; lease = await this.d.store.grant(this.d.ttlSeconds); }
+        if (lease === undefined) {
+          this.stats.roundTrips++;
+          lease = await this.d.store.grant(this.d.ttlSeconds);
+        }
         const held = await this.tryPlan(plan, lease, req, revision);
         if (held) {
           const granted = lease;
           lease = undefined;
           const old = replacedEtcdLease(plan);
           if (old !== '0' && old !== granted) await this.revokeQuietly(old, 'the lease this host held before');
-          this.d.log.info('lease acquired', { subnet: formatPrefix(held.subnet), ...(held.subnets.v4 && held.subnets.v6 ? { ipv6Subnet: formatPrefix(held.subnets.v6) } : {}), how: held.how, attempts: attempt, ttlSeconds: held.ttlSeconds, ...(plan.kind === 'create' && plan.replaces ? { replaced: plan.replaces.subnetKey } : {}) });
+          this.d.log.info('lease acquired', {
+            subnet: formatPrefix(held.subnet),
+            ...(held.subnets.v4 && held.subnets.v6 ? { ipv6Subnet: formatPrefix(held.subnets.v6) } : {}),
+            how: held.how,
+            attempts: attempt,
+            ttlSeconds: held.ttlSeconds,
+            ...(plan.kind === 'create' && plan.replaces ? { replaced: plan.replaces.subnetKey } : {}),
+          });
           return held;
         }
         this.stats.lostRaces++;
@@ -158,18 +197,31 @@ export class LeaseKeeper {
         // meanwhile, taken or not: the next listing shows what is taken, nothing is excluded.
         // Otherwise only what was chosen at random is excluded (a kept half is this host's).
         const guarded = plan.kind === 'create' && (req.rangeV6 !== undefined || plan.subnets.v6 !== undefined);
-        const lost = guarded ? [] : plan.kind === 'create' ? plan.allocated : [plan.lease.subnet ?? plan.lease.subnetV6].filter((p): p is Prefix => p !== undefined);
+        const lost = guarded
+          ? []
+          : plan.kind === 'create'
+            ? plan.allocated
+            : [plan.lease.subnet ?? plan.lease.subnetV6].filter((p): p is Prefix => p !== undefined);
         for (const p of lost) exclude.add(formatPrefix(p));
         this.d.log.debug('lost a lease race; retrying', { subnets: lost.map(formatPrefix), attempt });
         if (guarded) await new Promise((r) => setTimeout(r, Math.floor(this.d.rng() * 10 * Math.min(attempt, 20))));
       }
-      throw new WeftError('E_CONFLICT', `could not acquire a lease after ${maxAttempts} attempts: every chosen subnet was taken concurrently`, { retryable: true });
+      throw new WeftError(
+        'E_CONFLICT',
+        `could not acquire a lease after ${maxAttempts} attempts: every chosen subnet was taken concurrently`,
+        { retryable: true },
+      );
     } finally {
       if (lease !== undefined) await this.revokeQuietly(lease, 'a lease granted for an attempt that failed');
     }
   }
 
-  private async tryPlan(plan: Exclude<AcquirePlan, { kind: 'full' }>, lease: string, req: AcquireRequest, listedAt: string): Promise<HeldLease | undefined> {
+  private async tryPlan(
+    plan: Exclude<AcquirePlan, { kind: 'full' }>,
+    lease: string,
+    req: AcquireRequest,
+    listedAt: string,
+  ): Promise<HeldLease | undefined> {
     const subnets = plan.kind === 'create' ? plan.subnets : halvesOf(plan.lease);
     const subnet = primarySubnet(subnets);
     if (!subnet) return undefined;
@@ -180,7 +232,12 @@ export class LeaseKeeper {
     const ops: Op[] = [];
     const guard = (l: ListedLease): void => {
       const o = l.ownerKv;
-      compares.push({ key: l.kv.key, target: 'mod', equals: l.kv.modRevision }, o ? { key: this.owners + l.subnetKey, target: 'mod', equals: o.modRevision } : { key: this.owners + l.subnetKey, target: 'version', equals: 0 });
+      compares.push(
+        { key: l.kv.key, target: 'mod', equals: l.kv.modRevision },
+        o
+          ? { key: this.owners + l.subnetKey, target: 'mod', equals: o.modRevision }
+          : { key: this.owners + l.subnetKey, target: 'version', equals: 0 },
+      );
     };
     if (plan.kind === 'create') {
       // The subnet key guards a create: an owner record without its subnet key is an orphan
@@ -190,24 +247,44 @@ export class LeaseKeeper {
       // (`198.18.5.0-24&fd18:0:0:5::-64` and `198.18.5.0-24&fd18:0:0:9::-64`), so the key alone no
       // longer proves each half free (flanneld's dual-stack race, §1.6): the create also requires
       // that no key under subnets/ was created since the listing it was planned from.
-      if (req.rangeV6 || subnets.v6) compares.push({ prefix: this.subnets, target: 'create', less: String(BigInt(listedAt) + 1n) });
+      if (req.rangeV6 || subnets.v6)
+        compares.push({ prefix: this.subnets, target: 'create', less: String(BigInt(listedAt) + 1n) });
       // An IPv4-only key (a host still on an IPv4-only config while the network turns
       // dual-stack): no dual-stack key may hold the same IPv4 half (`<key>&…`).
       else compares.push({ prefix: `${key}&`, target: 'none' });
       if (plan.replaces) {
         // IPv6 turned on or off: the new key keeps the old one's fitting half; the old key goes in the same moment.
         guard(plan.replaces);
-        ops.push({ op: 'delete', key: plan.replaces.kv.key }, { op: 'delete', key: this.owners + plan.replaces.subnetKey });
+        ops.push(
+          { op: 'delete', key: plan.replaces.kv.key },
+          { op: 'delete', key: this.owners + plan.replaces.subnetKey },
+        );
       }
     } else {
       guard(plan.lease);
     }
-    ops.push({ op: 'put', key, value: req.value, lease }, { op: 'put', key: ownerKey, value: this.ownerValue(req), lease });
+    ops.push(
+      { op: 'put', key, value: req.value, lease },
+      { op: 'put', key: ownerKey, value: this.ownerValue(req), lease },
+    );
     this.stats.roundTrips++;
     const res = await this.d.store.txn(compares, ops);
     if (!res.succeeded) return undefined;
     const now = this.d.clock.now();
-    return { subnet, subnets, subnetKey, key, ownerKey, lease, value: req.value, modRevision: res.revision, ttlSeconds: this.d.ttlSeconds, renewedAtMs: now, expiresAtMs: now + this.d.ttlSeconds * 1000, how: plan.why };
+    return {
+      subnet,
+      subnets,
+      subnetKey,
+      key,
+      ownerKey,
+      lease,
+      value: req.value,
+      modRevision: res.revision,
+      ttlSeconds: this.d.ttlSeconds,
+      renewedAtMs: now,
+      expiresAtMs: now + this.d.ttlSeconds * 1000,
+      how: plan.why,
+    };
   }
 
   /**
@@ -218,15 +295,25 @@ export class LeaseKeeper {
     try {
       await this.d.store.revoke(lease);
     } catch (e) {
-      this.d.log.warn(`could not revoke ${what}; it runs out by its TTL`, { lease, error: e instanceof Error ? e.message : String(e) });
+      this.d.log.warn(`could not revoke ${what}; it runs out by its TTL`, {
+        lease,
+        error: e instanceof Error ? e.message : String(e),
+      });
     }
   }
 
   private async deleteStale(l: ListedLease): Promise<void> {
     const ownerKey = this.owners + l.subnetKey;
     this.stats.roundTrips++;
-    const res = await this.d.store.txn([{ key: l.kv.key, target: 'mod', equals: l.kv.modRevision }], [{ op: 'delete', key: l.kv.key }, { op: 'delete', key: ownerKey }]);
-    if (res.succeeded) this.d.log.warn('deleted this host\'s lease that no longer fits the network config', { key: l.kv.key });
+    const res = await this.d.store.txn(
+      [{ key: l.kv.key, target: 'mod', equals: l.kv.modRevision }],
+      [
+        { op: 'delete', key: l.kv.key },
+        { op: 'delete', key: ownerKey },
+      ],
+    );
+    if (res.succeeded)
+      this.d.log.warn("deleted this host's lease that no longer fits the network config", { key: l.kv.key });
   }
 
   /**
@@ -259,7 +346,10 @@ export class LeaseKeeper {
       if (v.kind === 'ours') return { ...held, value: v.value, modRevision: v.modRevision };
       this.stats.roundTrips++;
       const res = await this.d.store.txn(
-        [{ key: held.key, target: 'mod', equals: v.seenRevision }, { key: held.key, target: 'lease', equals: held.lease }],
+        [
+          { key: held.key, target: 'mod', equals: v.seenRevision },
+          { key: held.key, target: 'lease', equals: held.lease },
+        ],
         [{ op: 'put', key: held.key, value: wanted, lease: held.lease }],
       );
       if (!res.succeeded) continue;
@@ -271,7 +361,11 @@ export class LeaseKeeper {
       }
       return { ...held, value: wanted, modRevision: res.revision };
     }
-    throw new WeftError('E_CONFLICT', `this host's lease key ${held.key} was written again each of ${RESTORE_ATTEMPTS} times it was being restored; retrying`, { retryable: true });
+    throw new WeftError(
+      'E_CONFLICT',
+      `this host's lease key ${held.key} was written again each of ${RESTORE_ATTEMPTS} times it was being restored; retrying`,
+      { retryable: true },
+    );
   }
 
   /** Publish new attrs (e.g. a new VTEP MAC) with a compare on our own revision and lease. */
@@ -279,7 +373,10 @@ export class LeaseKeeper {
     if (value === held.value) return held;
     this.stats.roundTrips++;
     const res = await this.d.store.txn(
-      [{ key: held.key, target: 'mod', equals: held.modRevision }, { key: held.key, target: 'lease', equals: held.lease }],
+      [
+        { key: held.key, target: 'mod', equals: held.modRevision },
+        { key: held.key, target: 'lease', equals: held.lease },
+      ],
       [{ op: 'put', key: held.key, value, lease: held.lease }],
     );
     return res.succeeded ? { ...held, value, modRevision: res.revision } : 'lost';

@@ -33,20 +33,39 @@ export async function releaseOwnLeases(d: ReleaseDeps, self: Omit<SelfEvidence, 
   const evidence: SelfEvidence = { ...self, hostIDs: [identity.hostID, ...(identity.formerIDs ?? [])] };
   // Bounded as the agents' listings (a lease or an owner record is at most 4 KiB).
   const limits = fleetLimits(DEFAULT_MAX_PEERS);
-  const [subs, owners] = await Promise.all([store.list(subnetsPrefix(prefix), limits), store.list(ownersPrefix(prefix), limits)]);
-  const named = joinListing(subs.kvs, owners.kvs, subnetsPrefix(prefix), ownersPrefix(prefix)).filter((l) => l.owner !== undefined && evidence.hostIDs.includes(l.owner.hostID));
+  const [subs, owners] = await Promise.all([
+    store.list(subnetsPrefix(prefix), limits),
+    store.list(ownersPrefix(prefix), limits),
+  ]);
+  const named = joinListing(subs.kvs, owners.kvs, subnetsPrefix(prefix), ownersPrefix(prefix)).filter(
+    (l) => l.owner !== undefined && evidence.hostIDs.includes(l.owner.hostID),
+  );
   const mine = named.filter((l) => isOwnLease(l, evidence));
   for (const l of mine) {
     const ownerKv = l.ownerKv;
     if (!ownerKv) continue;
     const res = await store.txn(
-      [{ key: l.kv.key, target: 'mod', equals: l.kv.modRevision }, { key: ownerKv.key, target: 'value', equals: ownerKv.value }],
-      [{ op: 'delete', key: l.kv.key }, { op: 'delete', key: ownerKv.key }],
+      [
+        { key: l.kv.key, target: 'mod', equals: l.kv.modRevision },
+        { key: ownerKv.key, target: 'value', equals: ownerKv.value },
+      ],
+      [
+        { op: 'delete', key: l.kv.key },
+        { op: 'delete', key: ownerKv.key },
+      ],
     );
-    if (!res.succeeded) throw new WeftError('E_CONFLICT', `lease ${l.kv.key} changed while releasing it; run weft release again`, { retryable: true });
+    if (!res.succeeded)
+      throw new WeftError('E_CONFLICT', `lease ${l.kv.key} changed while releasing it; run weft release again`, {
+        retryable: true,
+      });
     // The owner record's etcd lease is this host's; the key's may be a writer's (core/fleet/acquire.ts replacedEtcdLease).
     if (ownerKv.lease !== '0') {
-      await store.revoke(ownerKv.lease).catch((e: unknown) => { log.warn('could not revoke the released lease; it runs out by its TTL', { lease: ownerKv.lease, error: e instanceof Error ? e.message : String(e) }); });
+      await store.revoke(ownerKv.lease).catch((e: unknown) => {
+        log.warn('could not revoke the released lease; it runs out by its TTL', {
+          lease: ownerKv.lease,
+          error: e instanceof Error ? e.message : String(e),
+        });
+      });
     }
     log.info('lease released', { key: l.kv.key });
   }

@@ -35,7 +35,13 @@ export class LimitedLog {
   private arm(): void {
     const due = this.limiter.summaryDueAtMs();
     if (this.timer || due === undefined) return;
-    this.timer = setTimeout(() => { this.timer = undefined; this.flush(false); }, Math.max(0, due - this.d.clock.now()));
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        this.flush(false);
+      },
+      Math.max(0, due - this.d.clock.now()),
+    );
     this.timer.unref();
   }
 

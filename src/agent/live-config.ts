@@ -76,7 +76,10 @@ const bridgeState = (d: Derived, s: SubnetKey): BridgeState => ({
 const SETTLE_WAIT_MS = 10_000;
 
 export class LiveConfig {
-  constructor(private readonly cur: Live, private readonly w: LiveWiring) {}
+  constructor(
+    private readonly cur: Live,
+    private readonly w: LiveWiring,
+  ) {}
 
   async apply(next: RunningConfig, change: ApplicableChange): Promise<void> {
     const { cur, w } = this;
@@ -84,23 +87,44 @@ export class LiveConfig {
     const held = (): SubnetKey | undefined => w.holder.lease?.subnets;
     const own = held();
     // Nothing a host does changes (formatting, defaults spelled out): only the text is kept.
-    if (change.parts.length === 0 || !own) { Object.assign(cur, { config: next.config, text: next.text }); return; }
+    if (change.parts.length === 0 || !own) {
+      Object.assign(cur, { config: next.config, text: next.text });
+      return;
+    }
     // Throws when the config does not fit this host (agent/host-fit.ts): nothing has changed yet.
     const d = await w.derive(next.config);
     const before = bridgeState(cur.d, own);
-    Object.assign(cur, { d, config: next.config, text: next.text, retired: retiredDevices(cur.retired, cur.d.devices, d.devices) });
+    Object.assign(cur, {
+      d,
+      config: next.config,
+      text: next.text,
+      retired: retiredDevices(cur.retired, cur.d.devices, d.devices),
+    });
     w.fleet.setConfig(next.config);
     // Same subnet: converge to the new config at once, the lease value follows in the same
     // moment. A move: the new subnet's inputs are set when it is acquired (LeaseHolder onSubnet).
     if (change.kind === 'live') w.reconciler.setInputs(w.inputsFor(own));
-    await w.holder.reconfigure({ ...(d.range ? { range: d.range } : {}), ...(d.rangeV6 ? { rangeV6: d.rangeV6 } : {}) }, d.leaseValue);
+    await w.holder.reconfigure(
+      { ...(d.range ? { range: d.range } : {}), ...(d.rangeV6 ? { rangeV6: d.rangeV6 } : {}) },
+      d.leaseValue,
+    );
     const subnets = held() ?? own;
     // A pass that keeps failing (retried with backoff) must not hold up the next config change,
     // which may be the fix: wait for convergence a bounded time only.
-    const converged = await within(w.reconciler.settle().then(() => true), SETTLE_WAIT_MS) ?? false;
+    const converged =
+      (await within(
+        w.reconciler.settle().then(() => true),
+        SETTLE_WAIT_MS,
+      )) ?? false;
     w.log.info('network config changed; applied live', {
-      parts: change.parts.join(', '), changes: change.diff, backend: d.backend.type, mtu: d.mtu, subnet: formatSubnetKey(subnets),
-      ...(change.kind === 'move' ? { moved: change.why } : {}), converged, ms: Date.now() - t0,
+      parts: change.parts.join(', '),
+      changes: change.diff,
+      backend: d.backend.type,
+      mtu: d.mtu,
+      subnet: formatSubnetKey(subnets),
+      ...(change.kind === 'move' ? { moved: change.why } : {}),
+      converged,
+      ms: Date.now() - t0,
     });
     const after = bridgeState(d, subnets);
     // Per family: an IPv6 subnet added or moved changes Docker's --fixed-cidr-v6 and Podman's subnet too.
@@ -112,9 +136,13 @@ export class LiveConfig {
   private restartNeeded(bridge: string[], change: BridgeChange): void {
     const { w } = this;
     const program = w.spec.host.onOutputsChanged;
-    w.log.warn('the bridge outputs changed: restart Docker (or Podman) for its bridge to use them; running containers keep the old values until then', {
-      changes: bridge, hook: program ?? '(none: host.onOutputsChanged is not set)',
-    });
+    w.log.warn(
+      'the bridge outputs changed: restart Docker (or Podman) for its bridge to use them; running containers keep the old values until then',
+      {
+        changes: bridge,
+        hook: program ?? '(none: host.onOutputsChanged is not set)',
+      },
+    );
     const hookRun = w.hook.trigger(change);
     w.parts.restartNeeded = { sinceMs: Date.now(), changes: bridge, hookRun };
   }

@@ -59,21 +59,35 @@ export class OutputsHook {
    */
   trigger(change: BridgeChange): number {
     if (this.o.program === undefined || this.abort.signal.aborted) return 0;
-    this.pending = { change: { before: this.pending?.change.before ?? change.before, after: change.after }, seq: ++this.seq };
-    if (!this.running) this.running = this.drain().finally(() => { this.running = undefined; });
+    this.pending = {
+      change: { before: this.pending?.change.before ?? change.before, after: change.after },
+      seq: ++this.seq,
+    };
+    if (!this.running)
+      this.running = this.drain().finally(() => {
+        this.running = undefined;
+      });
     return this.seq;
   }
 
   /** Has a run for trigger `seq` (or a later one, which carries the latest values) exited 0? */
-  succeededSince(seq: number): boolean { return seq > 0 && this.okSeq >= seq; }
+  succeededSince(seq: number): boolean {
+    return seq > 0 && this.okSeq >= seq;
+  }
 
   /** Resolves when no hook runs. */
-  async idle(): Promise<void> { await this.running; }
+  async idle(): Promise<void> {
+    await this.running;
+  }
 
   /** Kill a run in flight (its whole process group) and drop a pending one. */
   async stop(): Promise<void> {
     this.abort.abort();
-    if (this.pending) this.o.log.warn('host.onOutputsChanged not run: weft is stopping; restart Docker by hand for its bridge to use the new outputs', { program: this.o.program });
+    if (this.pending)
+      this.o.log.warn(
+        'host.onOutputsChanged not run: weft is stopping; restart Docker by hand for its bridge to use the new outputs',
+        { program: this.o.program },
+      );
     this.pending = undefined;
     await this.running;
   }
@@ -83,7 +97,10 @@ export class OutputsHook {
     while (this.pending && !this.abort.signal.aborted) {
       const waitMs = this.lastEndMs + minIntervalMs - Date.now();
       if (waitMs > 0) {
-        this.o.log.info('host.onOutputsChanged deferred: at most one run per interval; it runs then with the latest values', { runsAt: new Date(Date.now() + waitMs).toISOString(), minIntervalMs });
+        this.o.log.info(
+          'host.onOutputsChanged deferred: at most one run per interval; it runs then with the latest values',
+          { runsAt: new Date(Date.now() + waitMs).toISOString(), minIntervalMs },
+        );
         await sleep(waitMs, this.abort.signal);
         continue;
       }
@@ -93,7 +110,9 @@ export class OutputsHook {
         // Back to what the last run was told (a value and its undo within the interval): Docker has it.
         this.stats.skipped++;
         this.okSeq = seq;
-        this.o.log.info('host.onOutputsChanged not run: the bridge outputs are back to what its last run was told', { program: this.o.program });
+        this.o.log.info('host.onOutputsChanged not run: the bridge outputs are back to what its last run was told', {
+          program: this.o.program,
+        });
         continue;
       }
       await this.run(hookEnvironment(change.before, change.after, this.o.subnetFile), seq);
@@ -106,18 +125,44 @@ export class OutputsHook {
     if (program === undefined) return;
     this.stats.runs++;
     const t0 = Date.now();
-    const fail = (msg: string, fields: Record<string, unknown>): void => { this.stats.failures++; log.error(msg, { program, ...fields }); };
+    const fail = (msg: string, fields: Record<string, unknown>): void => {
+      this.stats.failures++;
+      log.error(msg, { program, ...fields });
+    };
     const unsafe = await privilegedFileProblem('host.onOutputsChanged', program, { secret: false });
-    if (unsafe) { this.stats.lastExit = -1; fail('host.onOutputsChanged not run: its file is not safe to run as root; restart Docker by hand for its bridge to use the new outputs', { reason: unsafe }); return; }
+    if (unsafe) {
+      this.stats.lastExit = -1;
+      fail(
+        'host.onOutputsChanged not run: its file is not safe to run as root; restart Docker by hand for its bridge to use the new outputs',
+        { reason: unsafe },
+      );
+      return;
+    }
     try {
-      const r = await exec(program, [], { env: { ...process.env, ...env }, timeoutMs: this.o.timeoutMs ?? HOOK_TIMEOUT_MS, ownGroup: true, signal: this.abort.signal, maxOutputBytes: HOOK_OUTPUT_BYTES });
+      const r = await exec(program, [], {
+        env: { ...process.env, ...env },
+        timeoutMs: this.o.timeoutMs ?? HOOK_TIMEOUT_MS,
+        ownGroup: true,
+        signal: this.abort.signal,
+        maxOutputBytes: HOOK_OUTPUT_BYTES,
+      });
       this.stats.lastExit = r.code;
-      const fields = { exit: r.code, ms: Date.now() - t0, changed: env.WEFT_CHANGED ?? '', stderr: r.stderr.trim().slice(-500), ...(r.killedBy ? { killed: r.killedBy } : {}) };
-      if (r.code === 0 && !r.killedBy) { this.okSeq = seq; log.info('host.onOutputsChanged ran', { program, ...fields }); }
-      else fail('host.onOutputsChanged failed; restart Docker by hand for its bridge to use the new outputs', fields);
+      const fields = {
+        exit: r.code,
+        ms: Date.now() - t0,
+        changed: env.WEFT_CHANGED ?? '',
+        stderr: r.stderr.trim().slice(-500),
+        ...(r.killedBy ? { killed: r.killedBy } : {}),
+      };
+      if (r.code === 0 && !r.killedBy) {
+        this.okSeq = seq;
+        log.info('host.onOutputsChanged ran', { program, ...fields });
+      } else fail('host.onOutputsChanged failed; restart Docker by hand for its bridge to use the new outputs', fields);
     } catch (e) {
       this.stats.lastExit = -1;
-      fail('host.onOutputsChanged could not be run; restart Docker by hand for its bridge to use the new outputs', { error: message(e) });
+      fail('host.onOutputsChanged could not be run; restart Docker by hand for its bridge to use the new outputs', {
+        error: message(e),
+      });
     }
   }
 }

@@ -18,16 +18,24 @@ export class PassLoop {
   private readonly backoff = new Backoff(PASS_BACKOFF);
 
   /** `pass` resolves true when everything converged, false when something must be retried. */
-  constructor(private readonly pass: () => Promise<boolean>, private readonly clock: Clock) {}
+  constructor(
+    private readonly pass: () => Promise<boolean>,
+    private readonly clock: Clock,
+  ) {}
 
-  get runningSinceMs(): number { return this.startedAtMs; }
+  get runningSinceMs(): number {
+    return this.startedAtMs;
+  }
 
   /** Run a pass after `delayMs` (or with the pass in flight's successor); a retry waits for its backoff. */
   poke(delayMs: number): void {
     if (this.stopped) return;
     this.pending = true;
     if (this.running || this.timer) return;
-    this.timer = setTimeout(() => { this.timer = undefined; this.loop(); }, delayMs);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.loop();
+    }, delayMs);
   }
 
   /** Call `tick` every `everyMs` until stopped (unref'd: it never keeps the process alive). */
@@ -39,7 +47,8 @@ export class PassLoop {
 
   /** Resolves once no pass is running, pending or scheduled (a retry included), or on stop. */
   async settle(): Promise<void> {
-    while (!this.stopped && (this.running || this.pending || this.timer)) await (this.running ?? new Promise((r) => setTimeout(r, 5)));
+    while (!this.stopped && (this.running || this.pending || this.timer))
+      await (this.running ?? new Promise((r) => setTimeout(r, 5)));
   }
 
   async stop(): Promise<void> {
@@ -73,6 +82,9 @@ export class PassLoop {
     if (this.stopped) return;
     this.pending = true;
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => { this.timer = undefined; this.loop(); }, this.backoff.next());
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.loop();
+    }, this.backoff.next());
   }
 }

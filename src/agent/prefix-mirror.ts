@@ -62,13 +62,21 @@ export class PrefixMirror {
     this.entries = new CappedEntries(o.limits?.maxEntries ?? Number.POSITIVE_INFINITY);
   }
 
-  get snapshot(): ReadonlyMap<string, KeyValue> { return this.entries.entries; }
+  get snapshot(): ReadonlyMap<string, KeyValue> {
+    return this.entries.entries;
+  }
   /** Entries under the prefix not kept because of `limits.maxEntries` (0 when the cap does not bind). */
-  get leftOut(): number { return this.entries.leftOut; }
+  get leftOut(): number {
+    return this.entries.leftOut;
+  }
   /** The etcd revision the mirror is exact at. */
-  get atRevision(): string { return this.revision; }
+  get atRevision(): string {
+    return this.revision;
+  }
   /** True once a list has succeeded (the mirror holds real data). */
-  get ready(): boolean { return this.synced; }
+  get ready(): boolean {
+    return this.synced;
+  }
 
   /**
    * List once (throws if etcd cannot be listed) and keep the mirror up to date from then on.
@@ -99,12 +107,19 @@ export class PrefixMirror {
 
   async resume(): Promise<void> {
     const gen = ++this.generation;
-    this.watch = await this.o.store.watch(this.o.prefix, String(BigInt(this.revision) + 1n), this.callbacks(gen), this.o.limits);
+    this.watch = await this.o.store.watch(
+      this.o.prefix,
+      String(BigInt(this.revision) + 1n),
+      this.callbacks(gen),
+      this.o.limits,
+    );
   }
 
   private callbacks(gen: number): WatchCallbacks {
     return {
-      onEvents: (events, rev) => { if (gen === this.generation) this.apply(events, rev); },
+      onEvents: (events, rev) => {
+        if (gen === this.generation) this.apply(events, rev);
+      },
       onBroken: (reason) => {
         if (gen !== this.generation || this.stopped) return;
         this.stats.watchRestarts++;
@@ -120,7 +135,11 @@ export class PrefixMirror {
     this.timer = setTimeout(() => {
       this.resync(why).catch(() => {
         const retryInMs = this.backoff.next();
-        this.o.log.warn('etcd list failed; retrying', { prefix: this.o.prefix, error: this.stats.lastError, retryInMs });
+        this.o.log.warn('etcd list failed; retrying', {
+          prefix: this.o.prefix,
+          error: this.stats.lastError,
+          retryInMs,
+        });
         this.schedule(retryInMs, 'retry');
       });
     }, delayMs);
@@ -142,7 +161,7 @@ export class PrefixMirror {
     const gen = ++this.generation;
     await this.watch?.cancel();
     this.watch = undefined;
-    const { kvs, revision, leftOut } = seed ?? await this.o.store.list(this.o.prefix, this.o.limits);
+    const { kvs, revision, leftOut } = seed ?? (await this.o.store.list(this.o.prefix, this.o.limits));
     if (gen !== this.generation) return;
     this.stats.lists++;
     const changed = new Set<string>();
@@ -161,14 +180,31 @@ export class PrefixMirror {
     // Tell subscribers now, not after the watch is set up: if creating the watch fails, the
     // next attempt diffs against what was just stored here and would find nothing changed.
     if (changed.size > 0) this.o.onChange(changed);
-    this.watch = await this.o.store.watch(this.o.prefix, String(BigInt(revision) + 1n), this.callbacks(gen), this.o.limits);
-    if (gen !== this.generation) { await this.watch.cancel(); return; }
+    this.watch = await this.o.store.watch(
+      this.o.prefix,
+      String(BigInt(revision) + 1n),
+      this.callbacks(gen),
+      this.o.limits,
+    );
+    if (gen !== this.generation) {
+      await this.watch.cancel();
+      return;
+    }
     this.backoff.reset();
     this.stats.lastError = '';
     this.stats.failingSinceMs = 0;
-    this.o.log.debug('etcd prefix re-listed and watched', { prefix: this.o.prefix, why, keys: fresh.size, changed: changed.size, revision });
+    this.o.log.debug('etcd prefix re-listed and watched', {
+      prefix: this.o.prefix,
+      why,
+      keys: fresh.size,
+      changed: changed.size,
+      revision,
+    });
     const reconnected = why === 'broken' || why === 'retry';
-    this.schedule(reconnected ? this.o.verifyAfterReconnectMs ?? 2000 : this.o.resyncIntervalMs ?? 60_000, reconnected ? 'verify' : 'periodic');
+    this.schedule(
+      reconnected ? (this.o.verifyAfterReconnectMs ?? 2000) : (this.o.resyncIntervalMs ?? 60_000),
+      reconnected ? 'verify' : 'periodic',
+    );
   }
 
   /** Watch events, within the entry cap (core/base/oldest-first.ts CappedEntries): an entry pushed out is a change too. */

@@ -9,7 +9,14 @@ import { randomBytes } from 'node:crypto';
 import { WeftError } from '../core/base/errors.js';
 import { type ListedLease, joinListing } from '../core/fleet/acquire.js';
 import { decodeOwner, ownersPrefix, subnetsPrefix } from '../core/fleet/owner.js';
-import { type PresenceRecord, decodePresence, encodePresence, judgeHolder, presenceBorneOut, presencePrefix } from '../core/fleet/presence.js';
+import {
+  type PresenceRecord,
+  decodePresence,
+  encodePresence,
+  judgeHolder,
+  presenceBorneOut,
+  presencePrefix,
+} from '../core/fleet/presence.js';
 import type { KvStore } from '../core/fleet/store.js';
 import type { Logger } from '../adapters/log.js';
 import { sleep } from './retry.js';
@@ -17,7 +24,8 @@ import { DEFAULT_MAX_PEERS, fleetLimits } from '../core/fleet/store-limits.js';
 
 /** A writer can forge many owner records naming one host: at most this many of their leases are read. */
 const MAX_OWNED = 8;
-const NOT_BORNE_OUT = 'a presence record claims this host\'s identity and is kept alive, but no lease of this identity bears it out (an owner record with its public IP); not believed: took it over';
+const NOT_BORNE_OUT =
+  "a presence record claims this host's identity and is kept alive, but no lease of this identity bears it out (an owner record with its public IP); not believed: took it over";
 
 export interface PresenceDeps {
   readonly store: KvStore;
@@ -39,20 +47,32 @@ export class Presence {
 
   constructor(private readonly d: PresenceDeps) {}
 
-  private get ttl(): number { return this.d.ttlSeconds ?? 15; }
+  private get ttl(): number {
+    return this.d.ttlSeconds ?? 15;
+  }
 
   /**
    * Claim `<prefix>/weft/hosts/<hostID>` for this process. Waits at most about ttl + 3 s to
    * tell a dead holder from a live one. `ok: false` is a clash: a live process of another boot
    * holds the identity. etcd errors propagate (the caller retries).
    */
-  async claim(who: { hostID: string; hostname: string; bootID: string }, publicIP: string, signal: AbortSignal): Promise<ClaimResult> {
+  async claim(
+    who: { hostID: string; hostname: string; bootID: string },
+    publicIP: string,
+    signal: AbortSignal,
+  ): Promise<ClaimResult> {
     const { store } = this.d;
     const key = presencePrefix(this.d.prefix) + who.hostID;
     if (this.key !== undefined && this.key !== key) await this.release();
     this.lease ??= await store.grant(this.ttl);
     const lease = this.lease;
-    const value = encodePresence({ bootID: who.bootID, instance: this.instance, hostname: who.hostname, publicIP, since: new Date().toISOString() });
+    const value = encodePresence({
+      bootID: who.bootID,
+      instance: this.instance,
+      hostname: who.hostname,
+      publicIP,
+      since: new Date().toISOString(),
+    });
     const samples: number[] = [];
     const deadline = Date.now() + (this.ttl + 3) * 1000;
     /** The record was kept alive, but no lease of this identity bore it out (yet). */
@@ -80,7 +100,7 @@ export class Presence {
         if (r.succeeded) {
           const from = holder ? `${holder.hostname} boot ${holder.bootID}` : 'an unreadable record';
           if (doubted) this.d.log.warn(NOT_BORNE_OUT, { key, from, claimedPublicIP: holder?.publicIP ?? '' });
-          else this.d.log.info('took over this host\'s presence record', { key, from });
+          else this.d.log.info("took over this host's presence record", { key, from });
           return this.held(key);
         }
         continue;
@@ -96,14 +116,27 @@ export class Presence {
   private async leasesOf(hostID: string): Promise<ListedLease[]> {
     const owners = ownersPrefix(this.d.prefix);
     const subnets = subnetsPrefix(this.d.prefix);
-    const named = (await this.d.store.list(owners, fleetLimits(DEFAULT_MAX_PEERS))).kvs.filter((kv) => decodeOwner(kv.value)?.hostID === hostID).slice(0, MAX_OWNED);
+    const named = (await this.d.store.list(owners, fleetLimits(DEFAULT_MAX_PEERS))).kvs
+      .filter((kv) => decodeOwner(kv.value)?.hostID === hostID)
+      .slice(0, MAX_OWNED);
     const subs = await Promise.all(named.map((o) => this.d.store.get(subnets + o.key.slice(owners.length))));
-    return joinListing(subs.flatMap((r) => (r.kv ? [r.kv] : [])), named, subnets, owners);
+    return joinListing(
+      subs.flatMap((r) => (r.kv ? [r.kv] : [])),
+      named,
+      subnets,
+      owners,
+    );
   }
 
   private held(key: string): ClaimResult {
     this.key = key;
-    if (!this.timer) this.timer = setInterval(() => { void this.keepAlive(); }, Math.max(1000, (this.ttl * 1000) / 3));
+    if (!this.timer)
+      this.timer = setInterval(
+        () => {
+          void this.keepAlive();
+        },
+        Math.max(1000, (this.ttl * 1000) / 3),
+      );
     return { ok: true };
   }
 
@@ -115,11 +148,13 @@ export class Presence {
       ttl = await this.d.store.keepAliveOnce(lease);
     } catch (e) {
       // etcd unreachable: the next tick retries; running out is what onLost reports.
-      this.d.log.debug('presence keepalive failed; retrying on the next tick', { error: e instanceof Error ? e.message : String(e) });
+      this.d.log.debug('presence keepalive failed; retrying on the next tick', {
+        error: e instanceof Error ? e.message : String(e),
+      });
       return;
     }
     if (ttl > 0 || lease !== this.lease) return;
-    this.d.log.warn('lost this host\'s presence record (its etcd lease ran out); claiming it again', { key: this.key });
+    this.d.log.warn("lost this host's presence record (its etcd lease ran out); claiming it again", { key: this.key });
     this.stopTimer();
     this.lease = undefined;
     this.key = undefined;
@@ -137,6 +172,9 @@ export class Presence {
     const lease = this.lease;
     this.lease = undefined;
     this.key = undefined;
-    if (lease !== undefined) await this.d.store.revoke(lease).catch((e: unknown) => { this.d.log.debug('could not revoke the presence lease; it runs out by itself', { error: String(e) }); });
+    if (lease !== undefined)
+      await this.d.store.revoke(lease).catch((e: unknown) => {
+        this.d.log.debug('could not revoke the presence lease; it runs out by itself', { error: String(e) });
+      });
   }
 }

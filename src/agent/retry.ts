@@ -8,10 +8,18 @@ import { type BackoffPolicy, ETCD_BACKOFF, backoffDelayMs } from '../core/base/b
 import { WeftError } from '../core/base/errors.js';
 import type { Logger } from '../adapters/log.js';
 
-export const sleep = (ms: number, signal?: AbortSignal): Promise<void> => new Promise((resolve) => {
-  const t = setTimeout(resolve, ms);
-  signal?.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
-});
+export const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      { once: true },
+    );
+  });
 
 export const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
@@ -21,12 +29,21 @@ export const isRetryable = (e: unknown): boolean => e instanceof WeftError && e.
 /** Successive delays of one retry loop; `reset` after a success. */
 export class Backoff {
   private attempt = 0;
-  constructor(private readonly policy: BackoffPolicy, private readonly rng: () => number = Math.random) {}
+  constructor(
+    private readonly policy: BackoffPolicy,
+    private readonly rng: () => number = Math.random,
+  ) {}
   /** The delay before the next attempt (grows with each call). */
-  next(): number { return backoffDelayMs(this.policy, this.attempt++, this.rng); }
-  reset(): void { this.attempt = 0; }
+  next(): number {
+    return backoffDelayMs(this.policy, this.attempt++, this.rng);
+  }
+  reset(): void {
+    this.attempt = 0;
+  }
   /** At least one failure since the last reset. */
-  get failing(): boolean { return this.attempt > 0; }
+  get failing(): boolean {
+    return this.attempt > 0;
+  }
 }
 
 export interface RetryOptions {
@@ -58,7 +75,14 @@ export async function retrying<T>(what: string, fn: () => Promise<T>, o: RetryOp
 export async function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([p, new Promise<undefined>((r) => { timer = setTimeout(() => { r(undefined); }, ms); })]);
+    return await Promise.race([
+      p,
+      new Promise<undefined>((r) => {
+        timer = setTimeout(() => {
+          r(undefined);
+        }, ms);
+      }),
+    ]);
   } finally {
     clearTimeout(timer);
   }

@@ -52,7 +52,10 @@ import { StateSaver, cachedStateOf, readStateFile } from './state-file.js';
 const rng = (): number => randomInt(0, 2 ** 47) / 2 ** 47;
 
 /** The lease ranges a derived config asks for. */
-const ranges = (d: Derived): { range?: FamilyRange; rangeV6?: FamilyRange } => ({ ...(d.range ? { range: d.range } : {}), ...(d.rangeV6 ? { rangeV6: d.rangeV6 } : {}) });
+const ranges = (d: Derived): { range?: FamilyRange; rangeV6?: FamilyRange } => ({
+  ...(d.range ? { range: d.range } : {}),
+  ...(d.rangeV6 ? { rangeV6: d.rangeV6 } : {}),
+});
 
 export interface AgentTimings {
   /** How often the lease loop looks at the clock (and retries a failed renewal). */
@@ -97,7 +100,13 @@ interface Base {
   readonly subnetsBefore: readonly Prefix[];
 }
 
-const DEFAULT_TIMINGS: AgentTimings = { leaseTickMs: 1000, resyncMs: 30_000, rulesEveryMs: 5000, etcdProbeMs: 5000, stuckAfterMs: 15_000 };
+const DEFAULT_TIMINGS: AgentTimings = {
+  leaseTickMs: 1000,
+  resyncMs: 30_000,
+  rulesEveryMs: 5000,
+  etcdProbeMs: 5000,
+  stuckAfterMs: 15_000,
+};
 
 export interface AgentOptions {
   readonly timings?: AgentTimings;
@@ -125,9 +134,15 @@ export class Agent {
   /** The WireGuard device of the backend running, if it asks for keys: /status shows its implementation. */
   private wireguardDevice: string | undefined;
 
-  constructor(private readonly spec: Spec, private readonly log: Logger, private readonly opts: AgentOptions = {}) {}
+  constructor(
+    private readonly spec: Spec,
+    private readonly log: Logger,
+    private readonly opts: AgentOptions = {},
+  ) {}
 
-  private get timings(): AgentTimings { return this.opts.timings ?? DEFAULT_TIMINGS; }
+  private get timings(): AgentTimings {
+    return this.opts.timings ?? DEFAULT_TIMINGS;
+  }
 
   private setStep(step: string): void {
     this.step = step;
@@ -154,30 +169,60 @@ export class Agent {
     const subnetEnv = parseEnvFile((await readTextIfExists(spec.host.subnetFile)) ?? '');
     const ranCache = cacheStart(cachedText, { nowMs: Date.now(), hostID: ids.current.hostID, backends: BACKENDS });
     const base: Base = {
-      store, ids, facts: await discoverHost(spec, log), randomFully: await supportsRandomFully(), randomFullyV6: await supportsRandomFully(6), reconciler: this.newReconciler(),
-      subnetEnv, ranBefore: fabricPrefixes(subnetEnv, ranCache.ok ? ranCache.value.config : undefined, ranCache.ok ? ranCache.value.subnets : undefined),
-      subnetsBefore: [previousSubnets(subnetEnv), ranCache.ok ? ranCache.value.subnets : undefined].flatMap((k) => (k ? [k.v4, k.v6] : [])).filter((p): p is Prefix => p !== undefined),
+      store,
+      ids,
+      facts: await discoverHost(spec, log),
+      randomFully: await supportsRandomFully(),
+      randomFullyV6: await supportsRandomFully(6),
+      reconciler: this.newReconciler(),
+      subnetEnv,
+      ranBefore: fabricPrefixes(
+        subnetEnv,
+        ranCache.ok ? ranCache.value.config : undefined,
+        ranCache.ok ? ranCache.value.subnets : undefined,
+      ),
+      subnetsBefore: [previousSubnets(subnetEnv), ranCache.ok ? ranCache.value.subnets : undefined]
+        .flatMap((k) => (k ? [k.v4, k.v6] : []))
+        .filter((p): p is Prefix => p !== undefined),
     };
     this.setStep('reading the network config from etcd');
     // A stored config this host cannot use is waited out like an invalid one (with a cached state, the host runs on it meanwhile).
     const fleetConfigP = fleetConfig(store, spec, log, signal, {
       refusal: (c) => this.refusal(c, base),
-      onProblem: (problem) => { this.parts.configProblem = problem; if (this.phase === 'starting') this.setStep(`waiting for a network config this host can use: ${problem}`); },
+      onProblem: (problem) => {
+        this.parts.configProblem = problem;
+        if (this.phase === 'starting') this.setStep(`waiting for a network config this host can use: ${problem}`);
+      },
     });
     fleetConfigP.catch(() => undefined); // awaited below; an early rejection must not be "unhandled"
-    const first = cachedText === undefined ? await fleetConfigP : await within(fleetConfigP, this.timings.cacheAfterMs ?? CACHE_AFTER_MS);
+    const first =
+      cachedText === undefined
+        ? await fleetConfigP
+        : await within(fleetConfigP, this.timings.cacheAfterMs ?? CACHE_AFTER_MS);
     if (first) return this.online(first, base, undefined);
-    const cache = cacheStart(cachedText, { nowMs: Date.now(), hostID: ids.current.hostID, backends: BACKENDS, ...(spec.network ? { specConfig: spec.network.config } : {}) });
+    const cache = cacheStart(cachedText, {
+      nowMs: Date.now(),
+      hostID: ids.current.hostID,
+      backends: BACKENDS,
+      ...(spec.network ? { specConfig: spec.network.config } : {}),
+    });
     if (!cache.ok) {
-      log.warn('etcd unreachable at start and the cached state cannot be used; waiting for etcd', { reason: cache.reason });
+      log.warn('etcd unreachable at start and the cached state cannot be used; waiting for etcd', {
+        reason: cache.reason,
+      });
       return this.online(await fleetConfigP, base, undefined);
     }
     await this.startFromCache(cache.value, base);
-    this.background = fleetConfigP.then((fc) => this.online(fc, base, cache.value)).catch((e: unknown) => {
-      if (signal.aborted) return;
-      log.error('could not rejoin etcd after starting from the cached state; exiting so that weft starts again on the etcd path (its cached subnet may be another host\'s by now)', { error: String(e) });
-      this.opts.onFatal?.(e);
-    });
+    this.background = fleetConfigP
+      .then((fc) => this.online(fc, base, cache.value))
+      .catch((e: unknown) => {
+        if (signal.aborted) return;
+        log.error(
+          "could not rejoin etcd after starting from the cached state; exiting so that weft starts again on the etcd path (its cached subnet may be another host's by now)",
+          { error: String(e) },
+        );
+        this.opts.onFatal?.(e);
+      });
   }
 
   /** Degraded start: the datapath, rules and files from the cached config, lease and peers (judged as etcd's). */
@@ -194,18 +239,41 @@ export class Agent {
     if (rejected > 0) log.warn('cached peer entries ignored (malformed or not peers)', { count: rejected });
     const subnet = formatPrefix(c.subnet);
     this.parts.cached = {
-      sinceMs, peers: fleet.peers.size,
-      lease: { subnet, publicIP: hostAddress(b.facts), expiresAtMs: c.expiresAtMs, renewDueAtMs: c.expiresAtMs - spec.host.leaseRenewMarginSeconds * 1000, lastRenewedAtMs: 0, reacquiring: false },
+      sinceMs,
+      peers: fleet.peers.size,
+      lease: {
+        subnet,
+        publicIP: hostAddress(b.facts),
+        expiresAtMs: c.expiresAtMs,
+        renewDueAtMs: c.expiresAtMs - spec.host.leaseRenewMarginSeconds * 1000,
+        lastRenewedAtMs: 0,
+        reacquiring: false,
+      },
     };
-    log.warn('etcd unreachable at start; running from the cached state until it answers', { subnet, peers: fleet.peers.size, leaseExpiresAt: new Date(c.expiresAtMs).toISOString(), waitedMs: Date.now() - sinceMs });
+    log.warn('etcd unreachable at start; running from the cached state until it answers', {
+      subnet,
+      peers: fleet.peers.size,
+      leaseExpiresAt: new Date(c.expiresAtMs).toISOString(),
+      waitedMs: Date.now() - sinceMs,
+    });
     this.setStep(`from the cached state ${subnet}; programming the datapath and writing ${spec.host.subnetFile}`);
     await this.converge(b.reconciler, this.inputsFor(d, c.config, b, c.subnets, fleet.peers));
     this.phase = 'running';
-    log.info('ready', { subnet, backend: d.backend.type, peers: b.reconciler.stats.peersProgrammed, mtu: d.mtu, degraded: degradedMessage(sinceMs) });
+    log.info('ready', {
+      subnet,
+      backend: d.backend.type,
+      peers: b.reconciler.stats.peersProgrammed,
+      mtu: d.mtu,
+      degraded: degradedMessage(sinceMs),
+    });
   }
 
   /** The etcd path: identity claim, lease, fleet view; the first convergence, or (after a cached start) new inputs. */
-  private async online(fc: { config: NetworkConfig; text: string }, b: Base, cached: CacheStart | undefined): Promise<void> {
+  private async online(
+    fc: { config: NetworkConfig; text: string },
+    b: Base,
+    cached: CacheStart | undefined,
+  ): Promise<void> {
     const { spec, log, parts } = this;
     const signal = this.abort.signal;
     const { config } = fc;
@@ -216,20 +284,47 @@ export class Agent {
     const d = await this.derive(config, b, cached?.config);
     const previous = cached?.subnets ?? previousSubnets(b.subnetEnv);
     parts.configProblem = undefined;
-    const keeper = new LeaseKeeper({ store, prefix: spec.etcd.prefix, identity: () => ids.current, ttlSeconds: spec.host.leaseTTLSeconds, clock: Date, rng, log, maxPeers: spec.host.maxPeers });
+    const keeper = new LeaseKeeper({
+      store,
+      prefix: spec.etcd.prefix,
+      identity: () => ids.current,
+      ttlSeconds: spec.host.leaseTTLSeconds,
+      clock: Date,
+      rng,
+      log,
+      maxPeers: spec.host.maxPeers,
+    });
     // What the host runs now: replaced as a whole by a live network config change.
     const cur: Live = { d, config, text: fc.text, retired: [] };
     // Every subnet this host held, in this run or before (a bridge not restarted since a move holds one).
     const former = new Map(b.subnetsBefore.map((p) => [formatPrefix(p), p]));
     const inputsFor = (own: SubnetKey): ReconcileInputs => {
       for (const p of [own.v4, own.v6]) if (p) former.set(formatPrefix(p), p);
-      return { ...this.inputsFor(cur.d, cur.config, b, own, fleet.peers), retiredDevices: cur.retired, formerSubnets: [...former.values()] };
+      return {
+        ...this.inputsFor(cur.d, cur.config, b, own, fleet.peers),
+        retiredDevices: cur.retired,
+        formerSubnets: [...former.values()],
+      };
     };
     const holder = new LeaseHolder({
-      keeper, ids, store, log, signal,
-      request: { ...ranges(d), publicIP: facts.publicIP, ...(facts.publicIPv6 ? { publicIPv6: facts.publicIPv6 } : {}), value: d.leaseValue, ...(previous ? { previous } : {}) },
-      renewMarginMs: spec.host.leaseRenewMarginSeconds * 1000, tickMs: this.timings.leaseTickMs,
-      onSubnet: (s) => { fleet.setOwnSubnet(s); reconciler.setInputs(inputsFor(s)); },
+      keeper,
+      ids,
+      store,
+      log,
+      signal,
+      request: {
+        ...ranges(d),
+        publicIP: facts.publicIP,
+        ...(facts.publicIPv6 ? { publicIPv6: facts.publicIPv6 } : {}),
+        value: d.leaseValue,
+        ...(previous ? { previous } : {}),
+      },
+      renewMarginMs: spec.host.leaseRenewMarginSeconds * 1000,
+      tickMs: this.timings.leaseTickMs,
+      onSubnet: (s) => {
+        fleet.setOwnSubnet(s);
+        reconciler.setInputs(inputsFor(s));
+      },
     });
     parts.holder = holder;
     this.setStep('acquiring a subnet lease');
@@ -239,17 +334,35 @@ export class Agent {
     // The fleet must be known before the first pass: a pass with no peers would delete the
     // routes a previous run left for them (a restart must be hitless).
     const fleet = new FleetView({
-      store, prefix: spec.etcd.prefix, config, own: held.subnets, log, maxPeers: spec.host.maxPeers,
-      ownLease: () => holder.lease, onOwnKeyChanged: () => { holder.markSuspect(); }, onPeersChanged: (keys) => { reconciler.poke('peers', keys); },
+      store,
+      prefix: spec.etcd.prefix,
+      config,
+      own: held.subnets,
+      log,
+      maxPeers: spec.host.maxPeers,
+      ownLease: () => holder.lease,
+      onOwnKeyChanged: () => {
+        holder.markSuspect();
+      },
+      onPeersChanged: (keys) => {
+        reconciler.poke('peers', keys);
+      },
     });
     parts.fleet = fleet;
-    this.stops.push(() => fleet.stop().catch((e: unknown) => { log.debug('fleet watch stop failed; closing the client anyway', { error: String(e) }); }));
+    this.stops.push(() =>
+      fleet.stop().catch((e: unknown) => {
+        log.debug('fleet watch stop failed; closing the client anyway', { error: String(e) });
+      }),
+    );
     this.setStep(`${leased}; listing the fleet`);
     // The fleet view starts from the acquisition's listing. When the acquisition wrote this
     // host's key after it, the watch brings that write; the older entry is left out, or it would
     // look like someone else's change to this host's key.
     const listed = keeper.takeSubnetsListing();
-    const seed = listed && BigInt(held.modRevision) > BigInt(listed.revision) ? { ...listed, kvs: listed.kvs.filter((kv) => kv.key !== held.key) } : listed;
+    const seed =
+      listed && BigInt(held.modRevision) > BigInt(listed.revision)
+        ? { ...listed, kvs: listed.kvs.filter((kv) => kv.key !== held.key) }
+        : listed;
     await fleet.start(signal, seed);
     // Renewals never wait for the datapath or the files: an output that cannot be written (a
     // full disk) keeps the host not ready, but must not let its lease run out meanwhile.
@@ -260,20 +373,38 @@ export class Agent {
       // Same inputs as the cached ones when nothing changed: the pass plans nothing (no churn).
       reconciler.setInputs(inputsFor(held.subnets));
       parts.cached = undefined;
-      if (sameSubnetKey(held.subnets, cached.subnets)) log.info('etcd answers again; left the cached state', { subnet: held.subnetKey, how: held.how, peers: fleet.peers.size });
-      else log.error('the cached subnet is held by another host; MOVED to a different subnet; containers on this host must be restarted with the new bridge options', { was: formatSubnetKey(cached.subnets), now: held.subnetKey });
+      if (sameSubnetKey(held.subnets, cached.subnets))
+        log.info('etcd answers again; left the cached state', {
+          subnet: held.subnetKey,
+          how: held.how,
+          peers: fleet.peers.size,
+        });
+      else
+        log.error(
+          'the cached subnet is held by another host; MOVED to a different subnet; containers on this host must be restarted with the new bridge options',
+          { was: formatSubnetKey(cached.subnets), now: held.subnetKey },
+        );
       // Not awaited: the reconciler converges on its own, and a stop (SIGTERM) during this
       // rejoin must not wait on a pass that keeps failing.
     } else {
       this.setStep(`${leased}; programming the datapath and writing ${spec.host.subnetFile}`);
       await this.converge(reconciler, inputsFor(holder.lease?.subnets ?? held.subnets));
       this.phase = 'running';
-      log.info('ready', { subnet: formatPrefix(held.subnet), ...(held.subnets.v4 && held.subnets.v6 ? { ipv6Subnet: formatPrefix(held.subnets.v6) } : {}), backend: d.backend.type, peers: reconciler.stats.peersProgrammed, mtu: d.mtu });
+      log.info('ready', {
+        subnet: formatPrefix(held.subnet),
+        ...(held.subnets.v4 && held.subnets.v6 ? { ipv6Subnet: formatPrefix(held.subnets.v6) } : {}),
+        backend: d.backend.type,
+        peers: reconciler.stats.peersProgrammed,
+        mtu: d.mtu,
+      });
     }
     if (d.wireguard) {
       // `weft wireguard rotate-key` (or an operator) replaced the key file: publish the new
       // public key and switch the device to it; peers converge on the lease change.
-      const watched = [d.wireguard.privateKeyFile, ...(d.wireguard.presharedKeyFile !== undefined ? [d.wireguard.presharedKeyFile] : [])];
+      const watched = [
+        d.wireguard.privateKeyFile,
+        ...(d.wireguard.presharedKeyFile !== undefined ? [d.wireguard.presharedKeyFile] : []),
+      ];
       const watcher = new KeyWatcher(watched, log, async () => {
         const publicKeyBefore = cur.d.wireguard?.publicKey;
         cur.d = await this.derive(cur.config, b, cur.config);
@@ -283,23 +414,40 @@ export class Agent {
         await reconciler.settle();
         await holder.updateValue(cur.d.leaseValue);
         // The preshared key file changes too (weft writes the stored PSK there): the public key stays.
-        if (cur.d.wireguard?.publicKey === publicKeyBefore) log.info('WireGuard preshared key changed; every peer has the new one');
+        if (cur.d.wireguard?.publicKey === publicKeyBefore)
+          log.info('WireGuard preshared key changed; every peer has the new one');
         else log.info('WireGuard key rotated; published the new public key', { publicKey: cur.d.wireguard?.publicKey });
       });
       await watcher.start();
       this.stops.push(() => watcher.stop());
     }
-    const probe = new EtcdProbe({ store, key: `${spec.etcd.prefix}/config`, everyMs: Math.min(this.timings.etcdProbeMs, (spec.host.etcdGraceSeconds * 1000) / 3), log });
+    const probe = new EtcdProbe({
+      store,
+      key: `${spec.etcd.prefix}/config`,
+      everyMs: Math.min(this.timings.etcdProbeMs, (spec.host.etcdGraceSeconds * 1000) / 3),
+      log,
+    });
     probe.start();
-    this.stops.push(() => { probe.stop(); });
+    this.stops.push(() => {
+      probe.stop();
+    });
     const saver = new StateSaver({
-      stateDir: spec.host.stateDir, minGapMs: this.timings.stateSaveGapMs ?? STATE_SAVE_GAP_MS, log,
+      stateDir: spec.host.stateDir,
+      minGapMs: this.timings.stateSaveGapMs ?? STATE_SAVE_GAP_MS,
+      log,
       build: () => cachedStateOf(cur.text, holder.lease, ids.current.hostID, fleet.peerEntries()),
     });
     this.saver = saver;
     this.stops.push(() => saver.stop());
     await saver.flush();
-    await this.follow(cur, { store, reconciler, holder, fleet, inputsFor, derive: (c) => this.derive(c, b, cur.config) });
+    await this.follow(cur, {
+      store,
+      reconciler,
+      holder,
+      fleet,
+      inputsFor,
+      derive: (c) => this.derive(c, b, cur.config),
+    });
   }
 
   /** Watch `<prefix>/config` and apply its changes live (agent/live-config.ts). */
@@ -308,19 +456,36 @@ export class Agent {
     const hook = new OutputsHook({ program: spec.host.onOutputsChanged, subnetFile: spec.host.subnetFile, log });
     const live = new LiveConfig(cur, { ...w, spec, log, parts, hook });
     const follower = new ConfigFollower({
-      store: w.store, key: configKey(spec.etcd.prefix), log, signal: this.abort.signal, backends: BACKENDS,
-      current: () => cur, ownSubnet: () => w.holder.lease?.subnets, apply: (next, change) => live.apply(next, change),
-      pace: { follow: spec.host.followConfig, holdDownMs: spec.host.configHoldDownSeconds * 1000, minIntervalMs: spec.host.configMinIntervalSeconds * 1000 },
+      store: w.store,
+      key: configKey(spec.etcd.prefix),
+      log,
+      signal: this.abort.signal,
+      backends: BACKENDS,
+      current: () => cur,
+      ownSubnet: () => w.holder.lease?.subnets,
+      apply: (next, change) => live.apply(next, change),
+      pace: {
+        follow: spec.host.followConfig,
+        holdDownMs: spec.host.configHoldDownSeconds * 1000,
+        minIntervalMs: spec.host.configMinIntervalSeconds * 1000,
+      },
     });
     parts.follower = follower;
     parts.hook = hook;
-    this.stops.push(async () => { await follower.stop(); await hook.stop(); });
+    this.stops.push(async () => {
+      await follower.stop();
+      await hook.stop();
+    });
     await follower.start();
   }
 
   /** Why this host cannot use `config` (agent/host-fit.ts), or undefined; `running`: the config it runs now, if any. */
   private refusal(config: NetworkConfig, b: Base, running?: NetworkConfig): Promise<string | undefined> {
-    return hostRefusal(config, { spec: this.spec, facts: b.facts, fabric: [...b.ranBefore, ...fabricPrefixes(new Map(), running, this.parts.holder?.lease?.subnets)] });
+    return hostRefusal(config, {
+      spec: this.spec,
+      facts: b.facts,
+      fabric: [...b.ranBefore, ...fabricPrefixes(new Map(), running, this.parts.holder?.lease?.subnets)],
+    });
   }
 
   /**
@@ -347,18 +512,44 @@ export class Agent {
     const wireguard = need ? await wireguardKeys(spec, need, this.log) : undefined;
     this.wireguardDevice = need?.device;
     const leaseValue = encodeLeaseAttrs(backend.leaseAttrs(config, b.facts, vtepMAC, wireguard, vtepMACv6));
-    return { ...(range ? { range } : {}), ...(rangeV6 ? { rangeV6 } : {}), backend, mtu, devices, vtepMAC, ...(vtepMACv6 ? { vtepMACv6 } : {}), leaseValue, ...(wireguard ? { wireguard } : {}) };
+    return {
+      ...(range ? { range } : {}),
+      ...(rangeV6 ? { rangeV6 } : {}),
+      backend,
+      mtu,
+      devices,
+      vtepMAC,
+      ...(vtepMACv6 ? { vtepMACv6 } : {}),
+      leaseValue,
+      ...(wireguard ? { wireguard } : {}),
+    };
   }
 
-  private inputsFor(d: Derived, config: NetworkConfig, b: Base, own: SubnetKey, peers: ReadonlyMap<string, PeerLease>): ReconcileInputs {
+  private inputsFor(
+    d: Derived,
+    config: NetworkConfig,
+    b: Base,
+    own: SubnetKey,
+    peers: ReadonlyMap<string, PeerLease>,
+  ): ReconcileInputs {
     const { spec } = this;
     return {
-      backend: d.backend, config, facts: b.facts, mtu: d.mtu, vtepMAC: d.vtepMAC, ipMasq: spec.host.ipMasq,
+      backend: d.backend,
+      config,
+      facts: b.facts,
+      mtu: d.mtu,
+      vtepMAC: d.vtepMAC,
+      ipMasq: spec.host.ipMasq,
       ...(d.range && own.v4 ? { v4: { network: d.range.network, subnet: own.v4 } } : {}),
       ...(d.rangeV6 && own.v6 ? { v6: { network: d.rangeV6.network, subnet: own.v6 } } : {}),
       ...(d.vtepMACv6 ? { vtepMACv6: d.vtepMACv6 } : {}),
-      keepFabricSource: spec.outputs.podman !== undefined, randomFully: b.randomFully, randomFullyV6: b.randomFullyV6, files: outputFiles(spec, config, own, d.mtu),
-      peers: () => peers.values(), peer: (k) => peers.get(k), formerSubnets: b.subnetsBefore,
+      keepFabricSource: spec.outputs.podman !== undefined,
+      randomFully: b.randomFully,
+      randomFullyV6: b.randomFullyV6,
+      files: outputFiles(spec, config, own, d.mtu),
+      peers: () => peers.values(),
+      peer: (k) => peers.get(k),
+      formerSubnets: b.subnetsBefore,
       ...(d.wireguard ? { wireguard: d.wireguard } : {}),
     };
   }
@@ -366,7 +557,11 @@ export class Agent {
   private newReconciler(): Reconciler {
     const onPass = this.opts.onPass;
     return new Reconciler({
-      host: kernelHost, log: this.log, clock: Date, resyncMs: this.timings.resyncMs, rulesEveryMs: this.timings.rulesEveryMs,
+      host: kernelHost,
+      log: this.log,
+      clock: Date,
+      resyncMs: this.timings.resyncMs,
+      rulesEveryMs: this.timings.rulesEveryMs,
       onPass: (ms, ok) => {
         onPass?.(ms, ok);
         if (ok) this.saver?.poke();
@@ -383,23 +578,50 @@ export class Agent {
     this.stops.push(() => reconciler.stop());
     reconciler.setInputs(inputs);
     reconciler.start();
-    const monitor = monitorNetlink((line) => { reconciler.netlinkLine(line); }, () => { reconciler.poke('netlink'); });
-    this.stops.push(() => { monitor.stop(); });
+    const monitor = monitorNetlink(
+      (line) => {
+        reconciler.netlinkLine(line);
+      },
+      () => {
+        reconciler.poke('netlink');
+      },
+    );
+    this.stops.push(() => {
+      monitor.stop();
+    });
     // Ruleset changes followed (xtables-monitor) instead of two iptables-save runs per family every 5 s.
-    const rules = monitorRules({ onChange: () => { reconciler.rulesEvent('change'); }, onUp: () => { reconciler.rulesEvent('up'); }, onDown: () => { reconciler.rulesEvent('down'); } });
-    this.stops.push(() => { rules.stop(); });
+    const rules = monitorRules({
+      onChange: () => {
+        reconciler.rulesEvent('change');
+      },
+      onUp: () => {
+        reconciler.rulesEvent('up');
+      },
+      onDown: () => {
+        reconciler.rulesEvent('down');
+      },
+    });
+    this.stops.push(() => {
+      rules.stop();
+    });
     await reconciler.settle();
   }
 
   /** The agent's state for readiness, STATUS=, /status and /metrics. */
   snapshot(): HealthSnapshot {
     return healthSnapshot(this.parts, {
-      startedAtMs: this.startedAtMs, phase: this.phase, step: this.step, renewMarginMs: this.spec.host.leaseRenewMarginSeconds * 1000,
-      etcdGraceMs: this.spec.host.etcdGraceSeconds * 1000, stuckAfterMs: this.timings.stuckAfterMs,
+      startedAtMs: this.startedAtMs,
+      phase: this.phase,
+      step: this.step,
+      renewMarginMs: this.spec.host.leaseRenewMarginSeconds * 1000,
+      etcdGraceMs: this.spec.host.etcdGraceSeconds * 1000,
+      stuckAfterMs: this.timings.stuckAfterMs,
     });
   }
 
-  counters(): AgentCounters { return agentCounters(this.parts); }
+  counters(): AgentCounters {
+    return agentCounters(this.parts);
+  }
 
   /** Stop every loop; leave the datapath, rules, files and lease in place (hitless restart). */
   async stop(): Promise<void> {

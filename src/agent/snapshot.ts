@@ -50,13 +50,21 @@ function configState(p: Parts): Pick<HealthSnapshot, 'config'> {
   const restart = r && !(p.hook?.succeededSince(r.hookRun) ?? false) ? r : undefined;
   const pending = p.follower?.pending();
   if (!problem && !restart && !pending) return {};
-  return { config: { problem, ...(restart ? { restartNeeded: { sinceMs: restart.sinceMs, changes: restart.changes } } : {}), ...(pending ? { pending } : {}) } };
+  return {
+    config: {
+      problem,
+      ...(restart ? { restartNeeded: { sinceMs: restart.sinceMs, changes: restart.changes } } : {}),
+      ...(pending ? { pending } : {}),
+    },
+  };
 }
 
 /** The listings followed (subnets/, the config key), for readiness. */
 function listings(p: Parts): ListingState[] {
   const out: ListingState[] = [];
-  const add = (what: string, l: { readonly failingSinceMs: number; readonly lastError: string }): void => { out.push({ what, failingSinceMs: l.failingSinceMs, lastError: l.lastError }); };
+  const add = (what: string, l: { readonly failingSinceMs: number; readonly lastError: string }): void => {
+    out.push({ what, failingSinceMs: l.failingSinceMs, lastError: l.lastError });
+  };
   if (p.fleet) add('subnets', p.fleet.listing);
   if (p.follower) add('config', p.follower.listing);
   return out;
@@ -66,7 +74,11 @@ export function healthSnapshot(p: Parts, l: LifeState): HealthSnapshot {
   const r = p.reconciler?.stats;
   const lease = p.holder?.state(p.publicIP ?? '', p.publicIPv6) ?? p.cached?.lease;
   return {
-    nowMs: Date.now(), startedAtMs: l.startedAtMs, phase: l.phase, step: l.step, version: weftVersion(),
+    nowMs: Date.now(),
+    startedAtMs: l.startedAtMs,
+    phase: l.phase,
+    step: l.step,
+    version: weftVersion(),
     ...(lease ? { lease } : {}),
     ...(p.backend ? { backend: p.backend } : {}),
     ...(p.cached ? { degraded: { sinceMs: p.cached.sinceMs } } : {}),
@@ -74,18 +86,29 @@ export function healthSnapshot(p: Parts, l: LifeState): HealthSnapshot {
     ...(r && r.routesRefused > 0 ? { refusedRoutes: { count: r.routesRefused, examples: r.refusedExamples } } : {}),
     ...(p.ids ? { identity: p.ids.snapshot() } : {}),
     peers: {
-      known: p.cached?.peers ?? p.fleet?.peers.size ?? 0, programmed: r?.peersProgrammed ?? 0, rejected: r?.peersSkipped ?? 0, malformed: p.fleet?.malformed ?? 0, halvesIgnored: p.fleet?.halvesIgnored ?? 0,
+      known: p.cached?.peers ?? p.fleet?.peers.size ?? 0,
+      programmed: r?.peersProgrammed ?? 0,
+      rejected: r?.peersSkipped ?? 0,
+      malformed: p.fleet?.malformed ?? 0,
+      halvesIgnored: p.fleet?.halvesIgnored ?? 0,
       ...(p.fleet ? { caps: p.fleet.caps } : {}),
     },
     listings: listings(p),
     reconcile: {
-      passes: r?.passes ?? 0, lastPassAtMs: r?.lastPassAtMs ?? 0, lastPassOk: r?.lastPassOk ?? false, lastPassDurationMs: r?.lastPassDurationMs ?? 0,
-      lastError: r?.lastError ?? '', runningSinceMs: p.reconciler?.runningSinceMs ?? 0, driftRepairs: { ...(r?.driftRepairs ?? {}) },
+      passes: r?.passes ?? 0,
+      lastPassAtMs: r?.lastPassAtMs ?? 0,
+      lastPassOk: r?.lastPassOk ?? false,
+      lastPassDurationMs: r?.lastPassDurationMs ?? 0,
+      lastError: r?.lastError ?? '',
+      runningSinceMs: p.reconciler?.runningSinceMs ?? 0,
+      driftRepairs: { ...(r?.driftRepairs ?? {}) },
     },
     outputs: { failing: { ...(r?.filesFailing ?? {}) } },
     etcd: {
-      lastOkAtMs: p.store?.stats.lastOkAtMs ?? 0, lastError: p.store?.stats.lastError ?? '',
-      requestErrors: p.store?.stats.errors ?? 0, watchRestarts: (p.fleet?.watchRestarts ?? 0) + (p.follower?.watchRestarts ?? 0),
+      lastOkAtMs: p.store?.stats.lastOkAtMs ?? 0,
+      lastError: p.store?.stats.lastError ?? '',
+      requestErrors: p.store?.stats.errors ?? 0,
+      watchRestarts: (p.fleet?.watchRestarts ?? 0) + (p.follower?.watchRestarts ?? 0),
     },
     etcdGraceMs: l.etcdGraceMs,
     stuckAfterMs: l.stuckAfterMs,
@@ -96,9 +119,17 @@ export function agentCounters(p: Parts): AgentCounters {
   const r = p.reconciler?.stats;
   const h = p.holder?.stats;
   return {
-    renewalsOk: h?.renewalsOk ?? 0, renewalsFailed: h?.renewalsFailed ?? 0, reacquisitions: h?.reacquisitions ?? 0, leaseRestores: p.holder?.restores ?? 0, malformedSeen: p.fleet?.stats.malformedSeen ?? 0,
-    etcdRequests: p.store?.stats.calls ?? 0, etcdClientResets: p.store?.clientResets ?? 0,
-    opsApplied: r?.opsApplied ?? 0, opsFailed: r?.opsFailed ?? 0, passFailures: r?.passFailures ?? 0, rulesRestores: r?.rulesRepairs ?? 0,
+    renewalsOk: h?.renewalsOk ?? 0,
+    renewalsFailed: h?.renewalsFailed ?? 0,
+    reacquisitions: h?.reacquisitions ?? 0,
+    leaseRestores: p.holder?.restores ?? 0,
+    malformedSeen: p.fleet?.stats.malformedSeen ?? 0,
+    etcdRequests: p.store?.stats.calls ?? 0,
+    etcdClientResets: p.store?.clientResets ?? 0,
+    opsApplied: r?.opsApplied ?? 0,
+    opsFailed: r?.opsFailed ?? 0,
+    passFailures: r?.passFailures ?? 0,
+    rulesRestores: r?.rulesRepairs ?? 0,
     configChanges: { ...(p.follower?.stats ?? { applied: 0, rejected: 0, notFollowed: 0 }) },
   };
 }

@@ -27,12 +27,31 @@ export async function readStateFile(stateDir: string, log: Logger): Promise<stri
 }
 
 /** The state to keep on disk, from the lease held and the peers the fleet view holds. */
-export function cachedStateOf(config: string, held: HeldLease | undefined, hostID: string, fleet: { entries: KeyValue[]; revision: string }): CachedState | undefined {
+export function cachedStateOf(
+  config: string,
+  held: HeldLease | undefined,
+  hostID: string,
+  fleet: { entries: KeyValue[]; revision: string },
+): CachedState | undefined {
   if (!held) return undefined;
   return {
-    version: 1, savedAtMs: Date.now(), config, revision: fleet.revision,
-    lease: { subnet: formatPrefix(held.subnet), subnetKey: held.subnetKey, value: held.value, expiresAtMs: held.expiresAtMs, hostID },
-    peers: fleet.entries.map((kv) => ({ key: kv.key, value: kv.value, createRevision: kv.createRevision, modRevision: kv.modRevision })),
+    version: 1,
+    savedAtMs: Date.now(),
+    config,
+    revision: fleet.revision,
+    lease: {
+      subnet: formatPrefix(held.subnet),
+      subnetKey: held.subnetKey,
+      value: held.value,
+      expiresAtMs: held.expiresAtMs,
+      hostID,
+    },
+    peers: fleet.entries.map((kv) => ({
+      key: kv.key,
+      value: kv.value,
+      createRevision: kv.createRevision,
+      modRevision: kv.modRevision,
+    })),
   };
 }
 
@@ -43,12 +62,17 @@ export class StateSaver {
   private writing: Promise<void> | undefined;
   private stopped = false;
 
-  constructor(private readonly d: { stateDir: string; minGapMs: number; build: () => CachedState | undefined; log: Logger }) {}
+  constructor(
+    private readonly d: { stateDir: string; minGapMs: number; build: () => CachedState | undefined; log: Logger },
+  ) {}
 
   /** Something may have changed: write within minGapMs if it did. */
   poke(): void {
     if (this.timer || this.stopped) return;
-    this.timer = setTimeout(() => { this.timer = undefined; void this.flush(); }, this.d.minGapMs);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.flush();
+    }, this.d.minGapMs);
   }
 
   /** Write now if the content changed (one write at a time). */
@@ -59,9 +83,18 @@ export class StateSaver {
     const content = encodeCachedState({ ...s, savedAtMs: 0 });
     if (content === this.lastWritten) return;
     this.writing = writeFileAtomic(stateFilePath(this.d.stateDir), encodeCachedState(s), 0o600)
-      .then(() => { this.lastWritten = content; this.d.log.debug('cached state written', { file: stateFilePath(this.d.stateDir), peers: s.peers.length }); })
-      .catch((e: unknown) => { this.d.log.warn('cannot write the cached state; a start while etcd is down will wait for etcd', { error: message(e) }); })
-      .finally(() => { this.writing = undefined; });
+      .then(() => {
+        this.lastWritten = content;
+        this.d.log.debug('cached state written', { file: stateFilePath(this.d.stateDir), peers: s.peers.length });
+      })
+      .catch((e: unknown) => {
+        this.d.log.warn('cannot write the cached state; a start while etcd is down will wait for etcd', {
+          error: message(e),
+        });
+      })
+      .finally(() => {
+        this.writing = undefined;
+      });
     await this.writing;
   }
 

@@ -20,7 +20,15 @@ export class Surface {
   private watchdogTimer: NodeJS.Timeout | undefined;
   private watchdogOk = true;
 
-  constructor(private readonly o: { spec: Spec; log: Logger; notifier: Notifier; metrics: Metrics; snapshot: () => HealthSnapshot }) {}
+  constructor(
+    private readonly o: {
+      spec: Spec;
+      log: Logger;
+      notifier: Notifier;
+      metrics: Metrics;
+      snapshot: () => HealthSnapshot;
+    },
+  ) {}
 
   /** The agent's snapshot with the listener's state: what every endpoint, STATUS= and /metrics judge. */
   snapshot(): HealthSnapshot {
@@ -35,10 +43,19 @@ export class Surface {
   async start(): Promise<void> {
     const listen = this.o.spec.host.listen;
     if (listen) {
-      this.listener = new HealthListener({ listen, routes: this.routes(), log: this.o.log, onChange: () => { this.tick(); } });
+      this.listener = new HealthListener({
+        listen,
+        routes: this.routes(),
+        log: this.o.log,
+        onChange: () => {
+          this.tick();
+        },
+      });
       await this.listener.start();
     }
-    this.statusTimer = setInterval(() => { this.tick(); }, 1000);
+    this.statusTimer = setInterval(() => {
+      this.tick();
+    }, 1000);
     this.statusTimer.unref();
     this.tick();
   }
@@ -50,9 +67,15 @@ export class Surface {
       '/readyz': () => {
         const r = readiness(snapshot());
         const warnings = r.warnings.map((w) => `warning: ${w}\n`).join('');
-        return r.ready ? textAnswer(200, `ready\n${warnings}`) : textAnswer(503, `not ready: ${r.reasons.join('; ')}\n${warnings}`);
+        return r.ready
+          ? textAnswer(200, `ready\n${warnings}`)
+          : textAnswer(503, `not ready: ${r.reasons.join('; ')}\n${warnings}`);
       },
-      '/status': () => ({ status: 200, type: 'application/json', body: `${JSON.stringify(statusReport(snapshot()), null, 2)}\n` }),
+      '/status': () => ({
+        status: 200,
+        type: 'application/json',
+        body: `${JSON.stringify(statusReport(snapshot()), null, 2)}\n`,
+      }),
       '/metrics': async () => ({ status: 200, ...(await this.o.metrics.text()) }),
     };
   }
@@ -62,7 +85,12 @@ export class Surface {
     await this.o.notifier.ready(statusLine(this.snapshot()));
     const every = this.o.notifier.watchdogMs(process.pid);
     if (every !== undefined) {
-      this.watchdogTimer = setInterval(() => { this.pet(); }, Math.max(1, Math.floor(every / 2)));
+      this.watchdogTimer = setInterval(
+        () => {
+          this.pet();
+        },
+        Math.max(1, Math.floor(every / 2)),
+      );
       this.watchdogTimer.unref();
       this.pet();
     }
@@ -74,7 +102,10 @@ export class Surface {
     if (ok !== this.watchdogOk) {
       this.watchdogOk = ok;
       if (ok) this.o.log.info('reconcile loop healthy again; watchdog pings resume');
-      else this.o.log.error('reconcile loop stuck; watchdog pings withheld so systemd restarts weft', { runningSince: s.reconcile.runningSinceMs ? new Date(s.reconcile.runningSinceMs).toISOString() : null });
+      else
+        this.o.log.error('reconcile loop stuck; watchdog pings withheld so systemd restarts weft', {
+          runningSince: s.reconcile.runningSinceMs ? new Date(s.reconcile.runningSinceMs).toISOString() : null,
+        });
     }
     if (ok) void this.o.notifier.send('WATCHDOG=1');
   }

@@ -6,7 +6,8 @@
 import type { PeerLease } from '../core/flannel/peer-lease.js';
 
 /** A create revision as a number, or undefined when absent or not decimal (a hand-edited cache). */
-const revisionOf = (p: PeerLease): bigint | undefined => (p.createRevision !== undefined && /^\d{1,19}$/.test(p.createRevision) ? BigInt(p.createRevision) : undefined);
+const revisionOf = (p: PeerLease): bigint | undefined =>
+  p.createRevision !== undefined && /^\d{1,19}$/.test(p.createRevision) ? BigInt(p.createRevision) : undefined;
 
 /** Is `a` older than `b` (smaller etcd create revision; without one, the smaller key)? Total. */
 function older(a: PeerLease, b: PeerLease): boolean {
@@ -19,7 +20,10 @@ function older(a: PeerLease, b: PeerLease): boolean {
 }
 
 /** For each key some lease claims (`keysOf`: the keys a lease claims, often none or one), the oldest lease claiming it. */
-export function oldestBy(peers: readonly PeerLease[], keysOf: (p: PeerLease) => readonly string[]): Map<string, PeerLease> {
+export function oldestBy(
+  peers: readonly PeerLease[],
+  keysOf: (p: PeerLease) => readonly string[],
+): Map<string, PeerLease> {
   const owner = new Map<string, PeerLease>();
   for (const p of peers) {
     for (const k of keysOf(p)) {

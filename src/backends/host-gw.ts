@@ -31,16 +31,40 @@ export const hostGw: Backend = {
   overheadBytes: 0,
   mtu: (_c, facts, hostMTU) => hostMTU ?? facts.ifaceMTU,
   // PublicIPv6 only when the network has IPv6 (flanneld's hostgw.go).
-  leaseAttrs: (c, facts): LeaseAttrs => ({ publicIP: facts.publicIP, ...(c.ipv6 && facts.publicIPv6 ? { publicIPv6: facts.publicIPv6 } : {}), backendType: TYPE }),
-  refusal: (_c, facts) => (sameIP(facts.publicIP, facts.ifaceIP) ? undefined
-    : `host-gw cannot run behind NAT: host.publicIP ${formatIP(facts.publicIP)} differs from ${facts.iface}'s address ${formatIP(facts.ifaceIP)}`),
+  leaseAttrs: (c, facts): LeaseAttrs => ({
+    publicIP: facts.publicIP,
+    ...(c.ipv6 && facts.publicIPv6 ? { publicIPv6: facts.publicIPv6 } : {}),
+    backendType: TYPE,
+  }),
+  refusal: (_c, facts) =>
+    sameIP(facts.publicIP, facts.ifaceIP)
+      ? undefined
+      : `host-gw cannot run behind NAT: host.publicIP ${formatIP(facts.publicIP)} differs from ${facts.iface}'s address ${formatIP(facts.ifaceIP)}`,
   // Each lease's route depends on that lease alone.
   peerGroup: (p) => p.subnetKey,
   desired(i: BackendInput) {
     const routes = new Map<string, Route>();
     const halves: Half[] = [
-      ...(i.own.v4 ? [{ tag: '', subnet: (p: PeerLease) => p.subnet, pub: (p: PeerLease): IP | undefined => p.attrs.publicIP, self: i.facts.publicIP }] : []),
-      ...(i.own.v6 ? [{ tag: 'IPv6 half: ', subnet: (p: PeerLease) => p.subnetV6, pub: (p: PeerLease): IP | undefined => p.attrs.publicIPv6, self: i.facts.publicIPv6 }] : []),
+      ...(i.own.v4
+        ? [
+            {
+              tag: '',
+              subnet: (p: PeerLease) => p.subnet,
+              pub: (p: PeerLease): IP | undefined => p.attrs.publicIP,
+              self: i.facts.publicIP,
+            },
+          ]
+        : []),
+      ...(i.own.v6
+        ? [
+            {
+              tag: 'IPv6 half: ',
+              subnet: (p: PeerLease) => p.subnetV6,
+              pub: (p: PeerLease): IP | undefined => p.attrs.publicIPv6,
+              self: i.facts.publicIPv6,
+            },
+          ]
+        : []),
     ];
     const peers = [...i.peers];
     // A half fits (and claims its subnet: one subnet, one lease, the oldest claim keeps the route)
@@ -50,13 +74,19 @@ export const hostGw: Backend = {
       const pub = h.pub(p);
       return pub ? { pub } : { why: 'no public address' };
     };
-    const { skipped, programmed } = eachPeer(peers, halves, fit, subnetOwners(peers, halves, fit), (_p, h, { pub }, subnet) => {
-      if (h.self && sameIP(pub, h.self)) return `PublicIP ${formatIP(pub)} is this host's own public IP`;
-      const far = notAdjacent(i.routes, pub, i.facts.iface);
-      if (far) return `${far}; host-gw needs adjacent hosts, use vxlan`;
-      routes.set(routeKey(subnet), directRoute(subnet, pub, i.facts.iface));
-      return undefined;
-    });
+    const { skipped, programmed } = eachPeer(
+      peers,
+      halves,
+      fit,
+      subnetOwners(peers, halves, fit),
+      (_p, h, { pub }, subnet) => {
+        if (h.self && sameIP(pub, h.self)) return `PublicIP ${formatIP(pub)} is this host's own public IP`;
+        const far = notAdjacent(i.routes, pub, i.facts.iface);
+        if (far) return `${far}; host-gw needs adjacent hosts, use vxlan`;
+        routes.set(routeKey(subnet), directRoute(subnet, pub, i.facts.iface));
+        return undefined;
+      },
+    );
     return { devices: [], routes, neighs: new Map(), fdb: new Map(), skipped, peersProgrammed: programmed.size };
   },
 };

@@ -20,7 +20,11 @@ export const BACKEND_TYPES: readonly string[] = [...BACKENDS.keys()];
 /** The backend for a config's type. Throws ConfigError (E_CONFIG) for any other type. */
 export function backendFor(type: string): Backend {
   const b = BACKENDS.get(type);
-  if (!b) throw new ConfigError(`backend type "${shortText(type)}" is not supported by weft (${BACKEND_TYPES.join(', ')})`, 'Backend');
+  if (!b)
+    throw new ConfigError(
+      `backend type "${shortText(type)}" is not supported by weft (${BACKEND_TYPES.join(', ')})`,
+      'Backend',
+    );
   return b;
 }
 

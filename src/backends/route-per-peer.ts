@@ -20,7 +20,9 @@ export interface PeerHalf {
 }
 
 /** Why a peer's half is not programmed at all (it then claims nothing). */
-export interface Unfit { readonly why: string }
+export interface Unfit {
+  readonly why: string;
+}
 
 /** What a backend asks of a peer's half before it claims its subnet: `F`, or why not. */
 export type Fit<H extends PeerHalf, F extends object> = (p: PeerLease, h: H) => F | Unfit;
@@ -28,8 +30,17 @@ export type Fit<H extends PeerHalf, F extends object> = (p: PeerLease, h: H) => 
 const unfit = (f: object): f is Unfit => 'why' in f;
 
 /** For each subnet a fitting half of a peer claims, the oldest lease (etcd create revision) that claims it. */
-export function subnetOwners<H extends PeerHalf, F extends object>(peers: readonly PeerLease[], halves: readonly H[], fit: Fit<H, F>): Map<string, PeerLease> {
-  return oldestBy(peers, (p) => halves.flatMap((h) => { const s = h.subnet(p); return s && !unfit(fit(p, h)) ? [routeKey(s)] : []; }));
+export function subnetOwners<H extends PeerHalf, F extends object>(
+  peers: readonly PeerLease[],
+  halves: readonly H[],
+  fit: Fit<H, F>,
+): Map<string, PeerLease> {
+  return oldestBy(peers, (p) =>
+    halves.flatMap((h) => {
+      const s = h.subnet(p);
+      return s && !unfit(fit(p, h)) ? [routeKey(s)] : [];
+    }),
+  );
 }
 
 /** What the loop made of the peers. */
@@ -45,7 +56,10 @@ export interface PeerLoopResult {
  * returns undefined, or returns why it skips the peer after all.
  */
 export function eachPeer<H extends PeerHalf, F extends object>(
-  peers: readonly PeerLease[], halves: readonly H[], fit: Fit<H, F>, owners: ReadonlyMap<string, PeerLease>,
+  peers: readonly PeerLease[],
+  halves: readonly H[],
+  fit: Fit<H, F>,
+  owners: ReadonlyMap<string, PeerLease>,
   program: (p: PeerLease, h: H, f: F, subnet: Prefix) => string | undefined,
 ): PeerLoopResult {
   const skipped: Skipped[] = [];
@@ -54,11 +68,19 @@ export function eachPeer<H extends PeerHalf, F extends object>(
     for (const p of peers) {
       const subnet = h.subnet(p);
       if (!subnet) continue;
-      const skip = (reason: string): void => { skipped.push({ subnetKey: p.subnetKey, reason: `${h.tag}${reason}` }); };
+      const skip = (reason: string): void => {
+        skipped.push({ subnetKey: p.subnetKey, reason: `${h.tag}${reason}` });
+      };
       const f = fit(p, h);
-      if (unfit(f)) { skip(f.why); continue; }
+      if (unfit(f)) {
+        skip(f.why);
+        continue;
+      }
       const owner = owners.get(routeKey(subnet));
-      if (owner !== p) { skip(`subnet ${formatPrefix(subnet)} is also claimed by the older lease ${owner?.subnetKey ?? '?'}`); continue; }
+      if (owner !== p) {
+        skip(`subnet ${formatPrefix(subnet)} is also claimed by the older lease ${owner?.subnetKey ?? '?'}`);
+        continue;
+      }
       const why = program(p, h, f, subnet);
       if (why === undefined) programmed.add(p.subnetKey);
       else skip(why);

@@ -83,7 +83,13 @@ export interface Backend extends SpecBackend, ConfigViewBackend, DoctorBackend {
   /** The overlay MTU (FLANNEL_MTU): `hostMTU` overrides the computed value. */
   mtu(config: NetworkConfig, facts: HostFacts, hostMTU: number | undefined): number;
   /** The lease value this host publishes (`keys`: its WireGuard public key; `vtepMACv6`: the IPv6 device's MAC). */
-  leaseAttrs(config: NetworkConfig, facts: HostFacts, vtepMAC: string, keys?: WireguardKeys, vtepMACv6?: string): LeaseAttrs;
+  leaseAttrs(
+    config: NetworkConfig,
+    facts: HostFacts,
+    vtepMAC: string,
+    keys?: WireguardKeys,
+    vtepMACv6?: string,
+  ): LeaseAttrs;
   /**
    * Refuse to run `config` on this host (host-gw behind NAT; a family `families` lacks, in the
    * backend's words): a message, or undefined.

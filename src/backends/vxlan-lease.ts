@@ -47,9 +47,13 @@ export function decodeVxlanData(text: string | undefined): Decoded<VxlanData> {
   if (!r.ok) return { ok: false, reason: `BackendData: ${r.reason}` };
   const mac = r.value.VtepMAC;
   if (!mac) return { ok: false, reason: 'BackendData has no VtepMAC' };
-  if (mac.length !== 6) return { ok: false, reason: `BackendData.VtepMAC ${formatMAC(mac)} is not a 6-byte Ethernet MAC` };
+  if (mac.length !== 6)
+    return { ok: false, reason: `BackendData.VtepMAC ${formatMAC(mac)} is not a 6-byte Ethernet MAC` };
   const vni = r.value.VNI;
-  return { ok: true, value: Object.freeze({ ...(vni !== undefined ? { vni: Number(vni) } : {}), vtepMAC: formatMAC(mac) }) };
+  return {
+    ok: true,
+    value: Object.freeze({ ...(vni !== undefined ? { vni: Number(vni) } : {}), vtepMAC: formatMAC(mac) }),
+  };
 }
 
 const asData = (d: LeaseData): VxlanData => d as VxlanData;
@@ -63,18 +67,28 @@ export const vxlanLease: LeaseCodec = {
     return d.ok || field === 'BackendData' ? d : { ok: false, reason: d.reason.replace('BackendData', field) };
   },
   // A zero MAC is the vxlan catch-all FDB entry: flooded traffic would go to the writer.
-  untrusted: (d, field) => (isUsableVtepMAC(asData(d).vtepMAC) ? undefined : `${field === 'BackendData' ? '' : 'IPv6 '}VtepMAC ${asData(d).vtepMAC} is not a unicast, non-zero Ethernet address`),
-  viewData: (d) => { const x = asData(d); return { vtepMAC: x.vtepMAC, ...(x.vni !== undefined ? { vni: x.vni } : {}) }; },
+  untrusted: (d, field) =>
+    isUsableVtepMAC(asData(d).vtepMAC)
+      ? undefined
+      : `${field === 'BackendData' ? '' : 'IPv6 '}VtepMAC ${asData(d).vtepMAC} is not a unicast, non-zero Ethernet address`,
+  viewData: (d) => {
+    const x = asData(d);
+    return { vtepMAC: x.vtepMAC, ...(x.vni !== undefined ? { vni: x.vni } : {}) };
+  },
   // A lease without a VNI fits any: flanneld never reads a peer's VNI, and weft programs it.
   mismatch: (d, o: BackendOptions | undefined) => {
     const vni = asData(d).vni;
     const want = o === undefined ? undefined : optionsOf(o).vni;
-    return vni !== undefined && want !== undefined && vni !== want ? { setting: 'VNI', lease: String(vni), network: String(want) } : undefined;
+    return vni !== undefined && want !== undefined && vni !== want
+      ? { setting: 'VNI', lease: String(vni), network: String(want) }
+      : undefined;
   },
 };
 
 /** A vxlan peer's IPv4 VTEP (BackendData, as validated), when it has one. */
-export const vxlanDataOf = (p: PeerLease): VxlanData | undefined => (p.attrs.backendType === VXLAN && p.data ? asData(p.data) : undefined);
+export const vxlanDataOf = (p: PeerLease): VxlanData | undefined =>
+  p.attrs.backendType === VXLAN && p.data ? asData(p.data) : undefined;
 
 /** A vxlan peer's IPv6 VTEP (BackendV6Data), when it has one. */
-export const vxlanDataV6Of = (p: PeerLease): VxlanData | undefined => (p.attrs.backendType === VXLAN && p.dataV6 ? asData(p.dataV6) : undefined);
+export const vxlanDataV6Of = (p: PeerLease): VxlanData | undefined =>
+  p.attrs.backendType === VXLAN && p.dataV6 ? asData(p.dataV6) : undefined;

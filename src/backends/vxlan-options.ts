@@ -24,22 +24,38 @@ export interface VxlanOptions {
   readonly directRouting: boolean;
 }
 
-const DEFAULT_OPTIONS: VxlanOptions = Object.freeze({ vni: 1, port: 0, mtu: 0, gbp: false, learning: false, directRouting: false });
+const DEFAULT_OPTIONS: VxlanOptions = Object.freeze({
+  vni: 1,
+  port: 0,
+  mtu: 0,
+  gbp: false,
+  learning: false,
+  directRouting: false,
+});
 
 /** A vxlan config's options (the defaults for a config of another backend). */
-export const vxlanOptions = (c: { readonly backend: BackendConfig }): VxlanOptions => optionsOf(c.backend.type === VXLAN ? c.backend.options : undefined);
+export const vxlanOptions = (c: { readonly backend: BackendConfig }): VxlanOptions =>
+  optionsOf(c.backend.type === VXLAN ? c.backend.options : undefined);
 
 /** Options this backend decoded (opaque to core), or the defaults. */
-export const optionsOf = (o: BackendOptions | undefined): VxlanOptions => (o as VxlanOptions | undefined) ?? DEFAULT_OPTIONS;
+export const optionsOf = (o: BackendOptions | undefined): VxlanOptions =>
+  (o as VxlanOptions | undefined) ?? DEFAULT_OPTIONS;
 
 /** vxlan.go VXLANConfig (Linux): every field a Go int or bool, matched by its json tag. */
 const VXLAN_CONFIG = {
-  vni: { kind: 'int' }, port: { kind: 'int' }, mtu: { kind: 'int' },
-  gbp: { kind: 'bool' }, learning: { kind: 'bool' }, directRouting: { kind: 'bool' },
+  vni: { kind: 'int' },
+  port: { kind: 'int' },
+  mtu: { kind: 'int' },
+  gbp: { kind: 'bool' },
+  learning: { kind: 'bool' },
+  directRouting: { kind: 'bool' },
 } as const;
 
 /** weft refuses what the kernel cannot program (flanneld fails creating the device, or truncates the port). */
-const VXLAN_RANGES = [['vni', 'VNI', 0xffffff], ['port', 'Port', 0xffff]] as const;
+const VXLAN_RANGES = [
+  ['vni', 'VNI', 0xffffff],
+  ['port', 'Port', 0xffff],
+] as const;
 
 /** Decode the Backend object as vxlan's New() does. Throws ConfigError with flanneld's message. */
 export function decodeVxlanOptions(node: JsonNode): VxlanOptions {
@@ -49,12 +65,19 @@ export function decodeVxlanOptions(node: JsonNode): VxlanOptions {
   for (const [tag, name, max] of VXLAN_RANGES) {
     const n = v[tag];
     if (n !== undefined && (n < 0n || n > BigInt(max))) {
-      throw new ConfigError(`error decoding VXLAN backend config: Backend.${name} ${n} is outside 0..${max}`, `Backend.${name}`);
+      throw new ConfigError(
+        `error decoding VXLAN backend config: Backend.${name} ${n} is outside 0..${max}`,
+        `Backend.${name}`,
+      );
     }
   }
   return Object.freeze({
-    vni: Number(v.vni ?? 1n), port: Number(v.port ?? 0n), mtu: Number(v.mtu ?? 0n),
-    gbp: v.gbp ?? false, learning: v.learning ?? false, directRouting: v.directRouting ?? false,
+    vni: Number(v.vni ?? 1n),
+    port: Number(v.port ?? 0n),
+    mtu: Number(v.mtu ?? 0n),
+    gbp: v.gbp ?? false,
+    learning: v.learning ?? false,
+    directRouting: v.directRouting ?? false,
   });
 }
 
@@ -63,9 +86,12 @@ export function vxlanSettings(o: BackendOptions | undefined): BackendSetting[] {
   const v = optionsOf(o);
   const on = (name: string, b: boolean): BackendSetting[] => (b ? [{ name, value: 'true' }] : []);
   return [
-    { name: 'Backend.VNI', value: String(v.vni) }, { name: 'Backend.Port', value: String(v.port || VXLAN_PORT) },
+    { name: 'Backend.VNI', value: String(v.vni) },
+    { name: 'Backend.Port', value: String(v.port || VXLAN_PORT) },
     ...(v.mtu ? [{ name: 'Backend.MTU', value: String(v.mtu) }] : []),
-    ...on('Backend.GBP', v.gbp), ...on('Backend.Learning', v.learning), ...on('Backend.DirectRouting', v.directRouting),
+    ...on('Backend.GBP', v.gbp),
+    ...on('Backend.Learning', v.learning),
+    ...on('Backend.DirectRouting', v.directRouting),
   ];
 }
 
@@ -78,13 +104,27 @@ export function vxlanBackendObject(r: YamlReader, m: ReadonlyMap<string, Entry>)
   const port = r.integer(m.get('port'), 1, 65535) ?? VXLAN_PORT;
   const directRouting = r.boolean(m.get('directRouting')) ?? false;
   const mtu = r.integer(m.get('mtu'), 626, 65535);
-  return { Type: VXLAN, VNI: vni, Port: port, ...(mtu !== undefined ? { MTU: mtu } : {}), ...(directRouting ? { DirectRouting: true } : {}) };
+  return {
+    Type: VXLAN,
+    VNI: vni,
+    Port: port,
+    ...(mtu !== undefined ? { MTU: mtu } : {}),
+    ...(directRouting ? { DirectRouting: true } : {}),
+  };
 }
 
 /** `weft config show`'s Backend: the options with weft's defaults (VNI 1, port 8472); MTU null = each host's interface MTU. */
 export function vxlanView(o: BackendOptions | undefined): BackendView {
   const v = optionsOf(o);
-  return { Type: VXLAN, VNI: v.vni, Port: v.port || VXLAN_PORT, MTU: v.mtu || null, GBP: v.gbp, Learning: v.learning, DirectRouting: v.directRouting };
+  return {
+    Type: VXLAN,
+    VNI: v.vni,
+    Port: v.port || VXLAN_PORT,
+    MTU: v.mtu || null,
+    GBP: v.gbp,
+    Learning: v.learning,
+    DirectRouting: v.directRouting,
+  };
 }
 
 const onOff = (b: boolean): string => (b ? 'on' : 'off');
@@ -92,7 +132,7 @@ const onOff = (b: boolean): string => (b ? 'on' : 'off');
 /** `weft config show`'s summary of the options. */
 export function vxlanSummary(o: BackendOptions | undefined): string {
   const v = optionsOf(o);
-  return `vxlan: VNI ${v.vni}, port ${v.port || VXLAN_PORT}, MTU ${v.mtu ? v.mtu : 'from each host\'s interface'}, GBP ${onOff(v.gbp)}, learning ${onOff(v.learning)}, directRouting ${onOff(v.directRouting)}`;
+  return `vxlan: VNI ${v.vni}, port ${v.port || VXLAN_PORT}, MTU ${v.mtu ? v.mtu : "from each host's interface"}, GBP ${onOff(v.gbp)}, learning ${onOff(v.learning)}, directRouting ${onOff(v.directRouting)}`;
 }
 
 /** `weft validate`'s words for it: `vxlan (VNI 1, port 8472, directRouting)`. */

@@ -10,23 +10,50 @@
  * lease data vxlan-lease.ts.
  */
 import { type IP, type Prefix, formatIP, maskPrefix, prefix, sameIP } from '../core/net/cidr.js';
-import { type FdbEntry, type Neighbour, type Route, type VxlanDevice, neighKey, routeKey } from '../core/datapath/datapath.js';
+import {
+  type FdbEntry,
+  type Neighbour,
+  type Route,
+  type VxlanDevice,
+  neighKey,
+  routeKey,
+} from '../core/datapath/datapath.js';
 import { isAdjacent } from '../core/host/host-facts.js';
 import type { PeerLease } from '../core/flannel/peer-lease.js';
 import type { Backend, BackendInput } from './types.js';
 import { oldestBy } from './claims.js';
 import { type PeerHalf, type Unfit, directRoute, eachPeer, subnetOwners } from './route-per-peer.js';
 import {
-  VXLAN, VXLAN_PORT, VXLAN_SPEC_KEYS, decodeVxlanOptions, optionsOf, vxlanBackendObject, vxlanDescription, vxlanOptions, vxlanSettings, vxlanSummary, vxlanView,
+  VXLAN,
+  VXLAN_PORT,
+  VXLAN_SPEC_KEYS,
+  decodeVxlanOptions,
+  optionsOf,
+  vxlanBackendObject,
+  vxlanDescription,
+  vxlanOptions,
+  vxlanSettings,
+  vxlanSummary,
+  vxlanView,
 } from './vxlan-options.js';
-import { type VxlanData, encodeVxlanData, vxlanDataOf, vxlanDataV6Of, vxlanLease, vxlanLeaseAttrs } from './vxlan-lease.js';
+import {
+  type VxlanData,
+  encodeVxlanData,
+  vxlanDataOf,
+  vxlanDataV6Of,
+  vxlanLease,
+  vxlanLeaseAttrs,
+} from './vxlan-lease.js';
 
 const VXLAN_OVERHEAD_V4 = 50;
 /** IPv6 header (40) + UDP (8) + vxlan (8) + inner Ethernet (14). */
 const VXLAN_OVERHEAD_V6 = 70;
 
 /** The device names of a VNI: `flannel.<VNI>` (IPv4), `flannel-v6.<VNI>` (IPv6), as flanneld names them. */
-export const vxlanDeviceNames = (vni: number): { v4: string; v6: string } => ({ v4: `flannel.${vni}`, v6: `flannel-v6.${vni}` });
+export const vxlanDeviceNames = (vni: number): { v4: string; v6: string } => ({
+  v4: `flannel.${vni}`,
+  v6: `flannel-v6.${vni}`,
+});
 
 /** One family's view of a peer and of this host. */
 interface Half extends PeerHalf {
@@ -49,8 +76,11 @@ export const vxlan: Backend = {
   summary: vxlanSummary,
   describe: vxlanDescription,
   doctor: (c) => ({
-    encapsulation: { name: VXLAN, protocol: 'UDP', port: vxlanOptions(c).port || VXLAN_PORT }, overheadBytes: VXLAN_OVERHEAD_V4,
-    peerRoutes: true, probeTarget: 'device', checksumOffload: true,
+    encapsulation: { name: VXLAN, protocol: 'UDP', port: vxlanOptions(c).port || VXLAN_PORT },
+    overheadBytes: VXLAN_OVERHEAD_V4,
+    peerRoutes: true,
+    probeTarget: 'device',
+    checksumOffload: true,
   }),
   deviceNames: (c) => {
     const n = vxlanDeviceNames(vxlanOptions(c).vni);
@@ -60,13 +90,18 @@ export const vxlan: Backend = {
   publishedMACs: (c) => {
     const vni = vxlanOptions(c).vni;
     const n = vxlanDeviceNames(vni);
-    return [{ device: n.v4, family: 4, macSeed: vni }, ...(c.ipv6 ? [{ device: n.v6, family: 6 as const, macSeed: vni }] : [])];
+    return [
+      { device: n.v4, family: 4, macSeed: vni },
+      ...(c.ipv6 ? [{ device: n.v6, family: 6 as const, macSeed: vni }] : []),
+    ];
   },
   overheadBytes: VXLAN_OVERHEAD_V4,
   mtu: (c, facts, hostMTU) => hostMTU ?? (vxlanOptions(c).mtu || facts.ifaceMTU) - VXLAN_OVERHEAD_V4,
   leaseAttrs: (c, facts, vtepMAC, _keys, vtepMACv6) => {
     const vni = vxlanOptions(c).vni;
-    const v4 = c.ipv4 ? vxlanLeaseAttrs(facts.publicIP, { vni, vtepMAC }) : { publicIP: facts.publicIP, backendType: VXLAN };
+    const v4 = c.ipv4
+      ? vxlanLeaseAttrs(facts.publicIP, { vni, vtepMAC })
+      : { publicIP: facts.publicIP, backendType: VXLAN };
     if (!c.ipv6 || !facts.publicIPv6 || !vtepMACv6) return v4;
     return { ...v4, publicIPv6: facts.publicIPv6, backendV6Data: encodeVxlanData({ vni, vtepMAC: vtepMACv6 }) };
   },
@@ -74,15 +109,34 @@ export const vxlan: Backend = {
   // Only the VTEP MAC links leases (one MAC, one VTEP); a lease without vxlan data stands alone.
   // Two leases sharing a MAC across families land in different groups: the index then finds
   // both claiming one key and the pass computes in full (core/datapath/desired-index.ts).
-  peerGroup: (p) => { const d = vxlanDataOf(p) ?? vxlanDataV6Of(p); return d ? `mac ${d.vtepMAC}` : `key ${p.subnetKey}`; },
+  peerGroup: (p) => {
+    const d = vxlanDataOf(p) ?? vxlanDataV6Of(p);
+    return d ? `mac ${d.vtepMAC}` : `key ${p.subnetKey}`;
+  },
   desired: vxlanDesired,
 };
 
 /** The halves this host programs: IPv4 with an IPv4 subnet; IPv6 with an IPv6 subnet, a public IPv6 to send from and its MAC. */
 function halvesOf(i: BackendInput, names: { v4: string; v6: string }): Half[] {
   const halves: Half[] = [];
-  if (i.own.v4) halves.push({ tag: '', dev: names.v4, subnet: (p) => p.subnet, data: vxlanDataOf, pub: (p) => p.attrs.publicIP, selfPub: i.facts.publicIP });
-  if (i.own.v6 && i.facts.publicIPv6 && i.vtepMACv6) halves.push({ tag: 'IPv6 half: ', dev: names.v6, subnet: (p) => p.subnetV6, data: vxlanDataV6Of, pub: (p) => p.attrs.publicIPv6, selfPub: i.facts.publicIPv6 });
+  if (i.own.v4)
+    halves.push({
+      tag: '',
+      dev: names.v4,
+      subnet: (p) => p.subnet,
+      data: vxlanDataOf,
+      pub: (p) => p.attrs.publicIP,
+      selfPub: i.facts.publicIP,
+    });
+  if (i.own.v6 && i.facts.publicIPv6 && i.vtepMACv6)
+    halves.push({
+      tag: 'IPv6 half: ',
+      dev: names.v6,
+      subnet: (p) => p.subnetV6,
+      data: vxlanDataV6Of,
+      pub: (p) => p.attrs.publicIPv6,
+      selfPub: i.facts.publicIPv6,
+    });
   return halves;
 }
 
@@ -104,7 +158,8 @@ function vxlanDesired(i: BackendInput) {
     if (!d || !pub) return { why: 'no vxlan data' };
     // A lease without a VNI is programmed, as flanneld (which never reads a peer's VNI) does.
     if (d.vni !== undefined && d.vni !== o.vni) return { why: `VNI ${d.vni} differs from this network's VNI ${o.vni}` };
-    if (h.selfPub && sameIP(pub, h.selfPub)) return { why: `${pub.family === 4 ? 'PublicIP' : 'PublicIPv6'} ${formatIP(pub)} is this host's own public IP` };
+    if (h.selfPub && sameIP(pub, h.selfPub))
+      return { why: `${pub.family === 4 ? 'PublicIP' : 'PublicIPv6'} ${formatIP(pub)} is this host's own public IP` };
     if (ownMACs.has(d.vtepMAC)) return { why: `VtepMAC ${d.vtepMAC} is this host's own` };
     return { d, pub };
   };
@@ -117,13 +172,18 @@ function vxlanDesired(i: BackendInput) {
   // claims it wins, whatever order keys sort or arrive in, so a copy of a host's MAC written
   // later never takes its traffic. The halves that claim a MAC are those it would be programmed
   // for: the subnet is theirs and routed through the device (not directly).
-  const macOwner = oldestBy(peers, (p) => halves.flatMap((h) => {
-    const s = h.subnet(p);
-    const f = fit(p, h);
-    return s && !('why' in f) && ownsSubnet(p, s) && !direct(f.pub) ? [f.d.vtepMAC] : [];
-  }));
+  const macOwner = oldestBy(peers, (p) =>
+    halves.flatMap((h) => {
+      const s = h.subnet(p);
+      const f = fit(p, h);
+      return s && !('why' in f) && ownsSubnet(p, s) && !direct(f.pub) ? [f.d.vtepMAC] : [];
+    }),
+  );
   const { skipped, programmed } = eachPeer(peers, halves, fit, subnetOwner, (p, h, { d, pub }, subnet) => {
-    if (direct(pub)) { routes.set(routeKey(subnet), directRoute(subnet, pub, i.facts.iface)); return undefined; }
+    if (direct(pub)) {
+      routes.set(routeKey(subnet), directRoute(subnet, pub, i.facts.iface));
+      return undefined;
+    }
     const mac = d.vtepMAC;
     const owner = macOwner.get(mac);
     if (owner !== p) return `VtepMAC ${mac} is already used by the older lease ${owner?.subnetKey ?? '?'}`;
@@ -139,15 +199,36 @@ function vxlanDesired(i: BackendInput) {
 }
 
 /** This host's devices: flannel.<VNI> with its /32, and with IPv6 flannel-v6.<VNI> with its /128. */
-function vxlanDevices(i: BackendInput, o: ReturnType<typeof optionsOf>, names: { v4: string; v6: string }): VxlanDevice[] {
+function vxlanDevices(
+  i: BackendInput,
+  o: ReturnType<typeof optionsOf>,
+  names: { v4: string; v6: string },
+): VxlanDevice[] {
   const devices: VxlanDevice[] = [];
   const base = { vni: o.vni, underlay: i.facts.iface, port: o.port || VXLAN_PORT, learning: o.learning, gbp: o.gbp };
-  if (i.own.v4) devices.push({ kind: 'vxlan', name: names.v4, ...base, local: i.facts.publicIP, mtu: i.mtu, mac: i.vtepMAC, addresses: [prefix(maskPrefix(i.own.v4).ip, 32)] });
+  if (i.own.v4)
+    devices.push({
+      kind: 'vxlan',
+      name: names.v4,
+      ...base,
+      local: i.facts.publicIP,
+      mtu: i.mtu,
+      mac: i.vtepMAC,
+      addresses: [prefix(maskPrefix(i.own.v4).ip, 32)],
+    });
   if (i.own.v6 && i.facts.publicIPv6 && i.vtepMACv6) {
     // The kernel caps a vxlan device over IPv6 at the lower device's MTU − 70 (flanneld asks
     // for − 50 and gets a smaller device than subnet.env says, §1.9): ask for what it allows.
     const mtu = Math.min(i.mtu, Math.min(o.mtu || i.facts.ifaceMTU, i.facts.ifaceMTU) - VXLAN_OVERHEAD_V6);
-    devices.push({ kind: 'vxlan', name: names.v6, ...base, local: i.facts.publicIPv6, mtu, mac: i.vtepMACv6, addresses: [prefix(maskPrefix(i.own.v6).ip, 128)] });
+    devices.push({
+      kind: 'vxlan',
+      name: names.v6,
+      ...base,
+      local: i.facts.publicIPv6,
+      mtu,
+      mac: i.vtepMACv6,
+      addresses: [prefix(maskPrefix(i.own.v6).ip, 128)],
+    });
   }
   return devices;
 }

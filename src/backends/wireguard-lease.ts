@@ -43,9 +43,13 @@ export function decodeWireguardData(text: string | undefined): Decoded<Wireguard
   if (!r.ok) return { ok: false, reason: `BackendData: ${r.reason}` };
   const key = (r.value.PublicKey ?? '').replace(/[\r\n]/g, '');
   if (key === '') return { ok: false, reason: 'BackendData has no PublicKey' };
-  if (!WG_KEY.test(key)) return { ok: false, reason: 'BackendData.PublicKey is not a WireGuard key (base64 of 32 bytes, 44 characters)' };
+  if (!WG_KEY.test(key))
+    return { ok: false, reason: 'BackendData.PublicKey is not a WireGuard key (base64 of 32 bytes, 44 characters)' };
   const port = r.value.Port;
-  return { ok: true, value: Object.freeze({ publicKey: key, ...(port !== undefined && port !== 0n ? { port: Number(port) } : {}) }) };
+  return {
+    ok: true,
+    value: Object.freeze({ publicKey: key, ...(port !== undefined && port !== 0n ? { port: Number(port) } : {}) }),
+  };
 }
 
 const asData = (d: LeaseData): WireguardData => d as WireguardData;
@@ -59,4 +63,5 @@ export const wireguardLease: LeaseCodec = {
 };
 
 /** A wireguard peer's key and port (its lease's BackendData, as validated), when it has them. */
-export const wireguardDataOf = (p: PeerLease): WireguardData | undefined => (p.attrs.backendType === WIREGUARD && p.leaseData ? asData(p.leaseData) : undefined);
+export const wireguardDataOf = (p: PeerLease): WireguardData | undefined =>
+  p.attrs.backendType === WIREGUARD && p.leaseData ? asData(p.leaseData) : undefined;

@@ -28,17 +28,29 @@ export interface WireguardOptions {
   readonly mode: WireguardMode;
 }
 
-const DEFAULT_OPTIONS: WireguardOptions = Object.freeze({ listenPort: 51820, listenPortV6: 51821, mtu: 0, keepaliveSeconds: 0, mode: 'separate' });
+const DEFAULT_OPTIONS: WireguardOptions = Object.freeze({
+  listenPort: 51820,
+  listenPortV6: 51821,
+  mtu: 0,
+  keepaliveSeconds: 0,
+  mode: 'separate',
+});
 
 /** A wireguard config's options (the defaults for a config of another backend). */
-export const wireguardOptions = (c: { readonly backend: BackendConfig }): WireguardOptions => optionsOf(c.backend.type === WIREGUARD ? c.backend.options : undefined);
+export const wireguardOptions = (c: { readonly backend: BackendConfig }): WireguardOptions =>
+  optionsOf(c.backend.type === WIREGUARD ? c.backend.options : undefined);
 
-const optionsOf = (o: BackendOptions | undefined): WireguardOptions => (o as WireguardOptions | undefined) ?? DEFAULT_OPTIONS;
+const optionsOf = (o: BackendOptions | undefined): WireguardOptions =>
+  (o as WireguardOptions | undefined) ?? DEFAULT_OPTIONS;
 
 /** wireguard.go RegisterNetwork's config struct: keys matched as Go matches them, values case-sensitive. */
 const WIREGUARD_CONFIG = {
-  ListenPort: { kind: 'int' }, ListenPortV6: { kind: 'int' }, MTU: { kind: 'int' }, PSK: { kind: 'string' },
-  PersistentKeepaliveInterval: { kind: 'int' }, Mode: { kind: 'string' },
+  ListenPort: { kind: 'int' },
+  ListenPortV6: { kind: 'int' },
+  MTU: { kind: 'int' },
+  PSK: { kind: 'string' },
+  PersistentKeepaliveInterval: { kind: 'int' },
+  Mode: { kind: 'string' },
 } as const;
 
 const WG_MODES: readonly string[] = ['separate', 'auto', 'ipv4', 'ipv6'];
@@ -57,17 +69,30 @@ export function decodeWireguardOptions(node: JsonNode): WireguardOptions {
   const v = r.value;
   const ranged = (n: bigint | undefined, name: string, min: bigint, max: bigint, dflt: number): number => {
     if (n === undefined) return dflt;
-    if (n < min || n > max) throw new ConfigError(`error decoding backend config: Backend.${name} ${n} is outside ${min}..${max}`, `Backend.${name}`);
+    if (n < min || n > max)
+      throw new ConfigError(
+        `error decoding backend config: Backend.${name} ${n} is outside ${min}..${max}`,
+        `Backend.${name}`,
+      );
     return Number(n);
   };
   const mode = v.Mode ?? 'separate';
-  if (!WG_MODES.includes(mode)) throw new ConfigError(`no valid Mode configured: Backend.Mode ${JSON.stringify(shortMode(mode))} is not separate, auto, ipv4 or ipv6`, 'Backend.Mode');
-  if (mode === 'ipv6') throw new ConfigError('Backend.Mode "ipv6" needs an IPv6 fabric, which weft does not program yet; use separate, auto or ipv4', 'Backend.Mode');
+  if (!WG_MODES.includes(mode))
+    throw new ConfigError(
+      `no valid Mode configured: Backend.Mode ${JSON.stringify(shortMode(mode))} is not separate, auto, ipv4 or ipv6`,
+      'Backend.Mode',
+    );
+  if (mode === 'ipv6')
+    throw new ConfigError(
+      'Backend.Mode "ipv6" needs an IPv6 fabric, which weft does not program yet; use separate, auto or ipv4',
+      'Backend.Mode',
+    );
   const pskText = (v.PSK ?? '').replace(/[\r\n]/g, '');
   // Read as flanneld's wgtypes.ParseKey reads it (CR, LF and the padding bits ignored), kept in
   // the spelling wg accepts. The value itself is never echoed (it is a secret).
   const psk = canonicalKey(pskText);
-  if (pskText !== '' && psk === undefined) throw new ConfigError('could not parse psk: Backend.PSK is not the base64 of 32 bytes (wg genpsk)', 'Backend.PSK');
+  if (pskText !== '' && psk === undefined)
+    throw new ConfigError('could not parse psk: Backend.PSK is not the base64 of 32 bytes (wg genpsk)', 'Backend.PSK');
   return Object.freeze({
     listenPort: ranged(v.ListenPort, 'ListenPort', 1n, 65535n, 51820),
     listenPortV6: ranged(v.ListenPortV6, 'ListenPortV6', 1n, 65535n, 51821),
@@ -87,7 +112,8 @@ const PSK_REPLACED = '(set: a different key)';
 export function wireguardSettings(o: BackendOptions | undefined): BackendSetting[] {
   const w = optionsOf(o);
   return [
-    { name: 'Backend.ListenPort', value: String(w.listenPort) }, { name: 'Backend.ListenPortV6', value: String(w.listenPortV6) },
+    { name: 'Backend.ListenPort', value: String(w.listenPort) },
+    { name: 'Backend.ListenPortV6', value: String(w.listenPortV6) },
     { name: 'Backend.Mode', value: w.mode },
     ...(w.mtu ? [{ name: 'Backend.MTU', value: String(w.mtu) }] : []),
     ...(w.keepaliveSeconds ? [{ name: 'Backend.PersistentKeepaliveInterval', value: String(w.keepaliveSeconds) }] : []),
@@ -107,8 +133,18 @@ export function wireguardBackendObject(r: YamlReader, m: ReadonlyMap<string, Ent
   const mtu = r.integer(m.get('mtu'), 1360, 65535);
   const modeEntry = m.get('mode');
   const mode = modeEntry ? r.string(modeEntry) : undefined;
-  if (mode !== undefined && modeEntry && !WG_MODES.includes(mode)) r.problem(modeEntry.path, `${modeEntry.path} must be separate, auto, ipv4 or ipv6, got ${JSON.stringify(mode)}`, r.at(modeEntry));
-  else if (mode === 'ipv6' && modeEntry) r.problem(modeEntry.path, `${modeEntry.path} ipv6 needs an IPv6 fabric, which weft does not program yet; use separate, auto or ipv4`, r.at(modeEntry));
+  if (mode !== undefined && modeEntry && !WG_MODES.includes(mode))
+    r.problem(
+      modeEntry.path,
+      `${modeEntry.path} must be separate, auto, ipv4 or ipv6, got ${JSON.stringify(mode)}`,
+      r.at(modeEntry),
+    );
+  else if (mode === 'ipv6' && modeEntry)
+    r.problem(
+      modeEntry.path,
+      `${modeEntry.path} ipv6 needs an IPv6 fabric, which weft does not program yet; use separate, auto or ipv4`,
+      r.at(modeEntry),
+    );
   if (listenPort !== undefined) out.ListenPort = listenPort;
   if (listenPortV6 !== undefined) out.ListenPortV6 = listenPortV6;
   if (keepalive !== undefined) out.PersistentKeepaliveInterval = keepalive;

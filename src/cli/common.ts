@@ -17,7 +17,12 @@ import { BACKENDS } from '../backends/index.js';
 export const DEFAULT_SPEC = '/etc/weft/network.yaml';
 
 export function withSpec<T>(y: Argv<T>): Argv<T & { spec: string }> {
-  return y.option('spec', { type: 'string', default: DEFAULT_SPEC, describe: 'the network spec (YAML)', requiresArg: true });
+  return y.option('spec', {
+    type: 'string',
+    default: DEFAULT_SPEC,
+    describe: 'the network spec (YAML)',
+    requiresArg: true,
+  });
 }
 
 /** Read and parse the spec; a missing or invalid file is invalid input (exit 2). */
@@ -26,7 +31,12 @@ export async function loadSpec(file: string): Promise<Spec> {
   try {
     text = await readFile(file, 'utf8');
   } catch (e) {
-    throw new SpecError([{ path: '', message: `${file}: cannot read the spec: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` }]);
+    throw new SpecError([
+      {
+        path: '',
+        message: `${file}: cannot read the spec: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      },
+    ]);
   }
   return parseSpec(file, text, BACKENDS, process.env);
 }
@@ -40,7 +50,9 @@ export function reportError(e: unknown): void {
     process.stderr.write(`weft: ${safeMessage(e.message)}\n`);
     process.exitCode = e.exitStatus;
   } else {
-    process.stderr.write(`weft: unexpected error: ${safeMessage(e instanceof Error ? (e.stack ?? e.message) : String(e))}\n`);
+    process.stderr.write(
+      `weft: unexpected error: ${safeMessage(e instanceof Error ? (e.stack ?? e.message) : String(e))}\n`,
+    );
     process.exitCode = 1;
   }
 }
@@ -52,7 +64,10 @@ export function reportError(e: unknown): void {
  * message meant as one line escape it where they build it.
  */
 export function safeMessage(message: string): string {
-  return message.split('\n').map((line) => safeText(line, 1024)).join('\n');
+  return message
+    .split('\n')
+    .map((line) => safeText(line, 1024))
+    .join('\n');
 }
 
 /** Warn on stderr (one line each) about etcd credential files others can read. */
@@ -73,7 +88,9 @@ export function handle<A>(fn: (args: A) => Promise<void>): (args: A) => Promise<
 
 /** One JSON document on stdout. BigInts print as numbers; no string can steer the terminal (terminalSafeJson). */
 export function printJson(doc: unknown): void {
-  process.stdout.write(`${terminalSafeJson(JSON.stringify(doc, (_k, v: unknown) => (typeof v === 'bigint' ? Number(v) : v), 2))}\n`);
+  process.stdout.write(
+    `${terminalSafeJson(JSON.stringify(doc, (_k, v: unknown) => (typeof v === 'bigint' ? Number(v) : v), 2))}\n`,
+  );
 }
 
 /** Open the etcd store for a one-shot command, run `fn`, always close. Calls time out in 4 s. */
@@ -96,6 +113,8 @@ export function checkedStoredConfig(key: string, kv: KeyValue): NetworkConfig {
     return checkNetworkConfig(decodeNetworkConfig(configText(kv), BACKENDS));
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
-    throw new WeftError('E_CONFIG', `the stored network config ${key} is invalid: ${safeText(e.message)}`, { cause: e });
+    throw new WeftError('E_CONFIG', `the stored network config ${key} is invalid: ${safeText(e.message)}`, {
+      cause: e,
+    });
   }
 }

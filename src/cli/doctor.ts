@@ -9,14 +9,24 @@ import { diagnose, doctorJson, doctorOk, renderDoctor } from '../core/doctor/doc
 import { handle, loadSpec, printJson, withSpec } from './common.js';
 import { observeForDoctor } from './doctor-observe.js';
 
-interface Args { spec: string; json: boolean; peer: string | undefined }
+interface Args {
+  spec: string;
+  json: boolean;
+  peer: string | undefined;
+}
 
 export const doctorCommand: CommandModule<object, Args> = {
   command: 'doctor',
-  describe: 'Check why containers on this host might not reach another host\'s, with the fix for each finding (changes nothing)',
-  builder: (y) => withSpec(y)
-    .option('peer', { type: 'string', requiresArg: true, describe: 'check only this peer: its subnet, an address in it, or its public IP' })
-    .option('json', { type: 'boolean', default: false, describe: 'print {"ok": bool, "findings": [...]}' }),
+  describe:
+    "Check why containers on this host might not reach another host's, with the fix for each finding (changes nothing)",
+  builder: (y) =>
+    withSpec(y)
+      .option('peer', {
+        type: 'string',
+        requiresArg: true,
+        describe: 'check only this peer: its subnet, an address in it, or its public IP',
+      })
+      .option('json', { type: 'boolean', default: false, describe: 'print {"ok": bool, "findings": [...]}' }),
   handler: handle<Args>(async (args) => {
     const spec = await loadSpec(args.spec);
     const findings = diagnose(await observeForDoctor(spec, args.peer));

@@ -23,7 +23,9 @@ import { Reconciler } from '../agent/reconciler.js';
 import { checkedStoredConfig, handle, loadSpec, withSpec, withStore } from './common.js';
 import { fleetLimits } from '../core/fleet/store-limits.js';
 
-interface Args { spec: string }
+interface Args {
+  spec: string;
+}
 
 export const planCommand: CommandModule<object, Args> = {
   command: 'plan',
@@ -34,14 +36,31 @@ export const planCommand: CommandModule<object, Args> = {
     const P = spec.etcd.prefix;
     const identity = await hostIdentity({ stateDir: spec.host.stateDir });
     const { config, listed, subs } = await withStore(spec, async (store) => {
-      const [cfg, subs, owners] = await Promise.all([store.get(configKey(P)), store.list(subnetsPrefix(P), fleetLimits(spec.host.maxPeers)), store.list(ownersPrefix(P), fleetLimits(spec.host.maxPeers))]);
-      const config: NetworkConfig | undefined = cfg.kv ? checkedStoredConfig(configKey(P), cfg.kv) : spec.network?.config;
-      if (!config) throw new WeftError('E_NOT_FOUND', `no network config: ${configKey(P)} is absent and ${spec.file} has no network section`);
+      const [cfg, subs, owners] = await Promise.all([
+        store.get(configKey(P)),
+        store.list(subnetsPrefix(P), fleetLimits(spec.host.maxPeers)),
+        store.list(ownersPrefix(P), fleetLimits(spec.host.maxPeers)),
+      ]);
+      const config: NetworkConfig | undefined = cfg.kv
+        ? checkedStoredConfig(configKey(P), cfg.kv)
+        : spec.network?.config;
+      if (!config)
+        throw new WeftError(
+          'E_NOT_FOUND',
+          `no network config: ${configKey(P)} is absent and ${spec.file} has no network section`,
+        );
       return { config, listed: joinListing(subs.kvs, owners.kvs, subnetsPrefix(P), ownersPrefix(P)), subs: subs.kvs };
     });
-    const own = listed.find((l) => l.owner !== undefined && [identity.hostID, ...identity.formerIDs].includes(l.owner.hostID) && (l.subnet ?? l.subnetV6));
+    const own = listed.find(
+      (l) =>
+        l.owner !== undefined &&
+        [identity.hostID, ...identity.formerIDs].includes(l.owner.hostID) &&
+        (l.subnet ?? l.subnetV6),
+    );
     if (!own) {
-      process.stdout.write(`this host (${identity.hostID}) holds no lease under ${subnetsPrefix(P)}: weft run would acquire one first\n`);
+      process.stdout.write(
+        `this host (${identity.hostID}) holds no lease under ${subnetsPrefix(P)}: weft run would acquire one first\n`,
+      );
       return;
     }
     const backend = backendFor(config.backend.type);
@@ -54,18 +73,46 @@ export const planCommand: CommandModule<object, Args> = {
     for (const kv of subs) fleet.update(kv.key, kv);
     const r = new Reconciler({ host: kernelHost, log: silentLogger, clock: Date });
     const report = await r.preview({
-      backend, config, facts, mtu: backend.mtu(config, facts, spec.host.mtu),
+      backend,
+      config,
+      facts,
+      mtu: backend.mtu(config, facts, spec.host.mtu),
       ...(config.ipv4 && own.subnet ? { v4: { network: config.ipv4.network, subnet: own.subnet } } : {}),
       ...(config.ipv6 && own.subnetV6 ? { v6: { network: config.ipv6.network, subnet: own.subnetV6 } } : {}),
-      vtepMAC: published.v4?.vtepMAC ?? '', ...(published.v6?.vtepMAC !== undefined ? { vtepMACv6: published.v6.vtepMAC } : {}), ipMasq: spec.host.ipMasq, keepFabricSource: spec.outputs.podman !== undefined, randomFully: await supportsRandomFully(), randomFullyV6: await supportsRandomFully(6), peers: () => fleet.peers.values(),
+      vtepMAC: published.v4?.vtepMAC ?? '',
+      ...(published.v6?.vtepMAC !== undefined ? { vtepMACv6: published.v6.vtepMAC } : {}),
+      ipMasq: spec.host.ipMasq,
+      keepFabricSource: spec.outputs.podman !== undefined,
+      randomFully: await supportsRandomFully(),
+      randomFullyV6: await supportsRandomFully(6),
+      peers: () => fleet.peers.values(),
       ...(wireguard ? { wireguard } : {}),
     });
-    const lines = report.ops.map((op) => { const x = renderOp(op); return `${x.tool} ${x.line}`; });
-    if (report.rulesPayload) lines.push(...report.rulesPayload.trimEnd().split('\n').map((l) => `iptables-restore --noflush: ${l}`));
-    if (report.rulesPayloadV6) lines.push(...report.rulesPayloadV6.trimEnd().split('\n').map((l) => `ip6tables-restore --noflush: ${l}`));
-    process.stdout.write(`# ${own.subnetKey} on ${facts.iface}, ${report.desired.peersProgrammed} peer(s) programmed, ${report.desired.skipped.length} skipped\n`);
-    for (const s of report.desired.skipped) process.stdout.write(`# skipped ${safeText(s.subnetKey)}: ${safeText(s.reason)}\n`);
-    for (const [dst, r] of report.refused) process.stdout.write(`# left alone ${dst}: held by ${safeText(describeRoute(r))}, a route weft does not own\n`);
+    const lines = report.ops.map((op) => {
+      const x = renderOp(op);
+      return `${x.tool} ${x.line}`;
+    });
+    if (report.rulesPayload)
+      lines.push(
+        ...report.rulesPayload
+          .trimEnd()
+          .split('\n')
+          .map((l) => `iptables-restore --noflush: ${l}`),
+      );
+    if (report.rulesPayloadV6)
+      lines.push(
+        ...report.rulesPayloadV6
+          .trimEnd()
+          .split('\n')
+          .map((l) => `ip6tables-restore --noflush: ${l}`),
+      );
+    process.stdout.write(
+      `# ${own.subnetKey} on ${facts.iface}, ${report.desired.peersProgrammed} peer(s) programmed, ${report.desired.skipped.length} skipped\n`,
+    );
+    for (const s of report.desired.skipped)
+      process.stdout.write(`# skipped ${safeText(s.subnetKey)}: ${safeText(s.reason)}\n`);
+    for (const [dst, r] of report.refused)
+      process.stdout.write(`# left alone ${dst}: held by ${safeText(describeRoute(r))}, a route weft does not own\n`);
     process.stdout.write(lines.length ? `${lines.join('\n')}\n` : 'no changes: the datapath and rules match\n');
   }),
 };

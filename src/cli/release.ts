@@ -18,7 +18,9 @@ import { releaseOwnLeases } from '../agent/lease-release.js';
 import { stateFilePath } from '../agent/state-file.js';
 import { handle, loadSpec, withSpec, withStore } from './common.js';
 
-interface Args { spec: string }
+interface Args {
+  spec: string;
+}
 
 export const releaseCommand: CommandModule<object, Args> = {
   command: 'release',
@@ -27,18 +29,31 @@ export const releaseCommand: CommandModule<object, Args> = {
   handler: handle<Args>(async (args) => {
     const spec = await loadSpec(args.spec);
     const identity = await hostIdentity({ stateDir: spec.host.stateDir });
-    const heldKeys = heldKeysFromFiles(await readTextIfExists(spec.host.subnetFile), await readTextIfExists(stateFilePath(spec.host.stateDir)));
+    const heldKeys = heldKeysFromFiles(
+      await readTextIfExists(spec.host.subnetFile),
+      await readTextIfExists(stateFilePath(spec.host.stateDir)),
+    );
     // The address is one piece of evidence among others: a host being taken apart may have lost its interface already.
     const facts = await discoverHost(spec, silentLogger).catch(() => undefined);
-    const self = { heldKeys, ...(facts ? { publicIP: facts.publicIP, ...(facts.publicIPv6 ? { publicIPv6: facts.publicIPv6 } : {}) } : {}) };
+    const self = {
+      heldKeys,
+      ...(facts ? { publicIP: facts.publicIP, ...(facts.publicIPv6 ? { publicIPv6: facts.publicIPv6 } : {}) } : {}),
+    };
     await withStore(spec, async (store) => {
-      const { released, refused } = await releaseOwnLeases({ store, prefix: spec.etcd.prefix, identity, log: silentLogger }, self);
+      const { released, refused } = await releaseOwnLeases(
+        { store, prefix: spec.etcd.prefix, identity, log: silentLogger },
+        self,
+      );
       // The cached state names the released lease: a reboot with etcd down must not bring the
       // host back up on a subnet that may now be another host's. (Kept when all it could have
       // named was refused: it is evidence for the next try.)
       if (released || refused.length === 0) await rm(stateFilePath(spec.host.stateDir), { force: true });
       for (const l of refused) process.stderr.write(`not released: ${safeText(l.kv.key)}: ${notOwnReason(l, self)}\n`);
-      process.stdout.write(released ? `released ${formatPrefix(released)}\n` : `nothing to release: no lease in etcd is owned by this host (${identity.hostID})\n`);
+      process.stdout.write(
+        released
+          ? `released ${formatPrefix(released)}\n`
+          : `nothing to release: no lease in etcd is owned by this host (${identity.hostID})\n`,
+      );
     });
   }),
 };

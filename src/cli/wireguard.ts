@@ -13,11 +13,13 @@ import { generatePrivateKey, publicKeyOf, writeKeyFile } from '../adapters/wireg
 import { wireguardKeyFile } from '../agent/wireguard-keys.js';
 import { handle, loadSpec, withSpec } from './common.js';
 
-interface Args { spec: string }
+interface Args {
+  spec: string;
+}
 
 const rotateKey: CommandModule<object, Args> = {
   command: 'rotate-key',
-  describe: 'Replace this host\'s WireGuard key; a running weft publishes it and peers converge',
+  describe: "Replace this host's WireGuard key; a running weft publishes it and peers converge",
   builder: (y) => withSpec(y),
   handler: handle<Args>(async (args) => {
     const spec = await loadSpec(args.spec);
@@ -31,7 +33,7 @@ const rotateKey: CommandModule<object, Args> = {
 
 const publicKey: CommandModule<object, Args> = {
   command: 'public-key',
-  describe: 'Print this host\'s WireGuard public key',
+  describe: "Print this host's WireGuard public key",
   builder: (y) => withSpec(y),
   handler: handle<Args>(async (args) => {
     const spec = await loadSpec(args.spec);

@@ -21,7 +21,10 @@ for (const backend of ['vxlan', 'host-gw', 'wireguard'] as const) {
       // Docker's own FORWARD policy on a real host (it sets DROP when it manages iptables).
       await f.lab.exec(h.ns, 'iptables', ['-P', 'FORWARD', 'DROP']);
       // wireguard: each host its own /run/wireguard (userspace WireGuard's sockets), as separate VMs have.
-      await f.lab.startWeft(h, spec, { ownRun: backend === 'wireguard', env: { WIREGUARD_KEY_FILE: join(h.dir, 'flanneld-wgkey') } });
+      await f.lab.startWeft(h, spec, {
+        ownRun: backend === 'wireguard',
+        env: { WIREGUARD_KEY_FILE: join(h.dir, 'flanneld-wgkey') },
+      });
     }
     const ds = [];
     for (const h of [h1, h2]) {
@@ -33,7 +36,10 @@ for (const backend of ['vxlan', 'host-gw', 'wireguard'] as const) {
       ds.push(d);
       const env = f.lab.subnetEnv(h);
       const docker0 = await f.lab.ip(h.ns, ['addr', 'show', 'docker0']);
-      t.true(docker0.includes(`inet ${env.get('FLANNEL_SUBNET') ?? '?'} `), `docker0 on ${h.name} holds the leased gateway`);
+      t.true(
+        docker0.includes(`inet ${env.get('FLANNEL_SUBNET') ?? '?'} `),
+        `docker0 on ${h.name} holds the leased gateway`,
+      );
     }
     const [d1, d2] = ds;
     if (!d1 || !d2) throw new Error('no dockerd');
@@ -42,8 +48,16 @@ for (const backend of ['vxlan', 'host-gw', 'wireguard'] as const) {
     t.regex(ip, /^198\.18\./);
     // docker0 takes the MTU of its ports once a container is attached; the container gets --mtu.
     const mtu = f.lab.subnetEnv(h2).get('FLANNEL_MTU') ?? '?';
-    t.regex(await d2.docker(['exec', 'target', 'ip', 'link', 'show', 'eth0']), new RegExp(`mtu ${mtu} `), 'the container has the overlay MTU');
-    t.regex(await f.lab.ip(h2.ns, ['link', 'show', 'docker0']), new RegExp(`mtu ${mtu} `), 'docker0 has the overlay MTU');
+    t.regex(
+      await d2.docker(['exec', 'target', 'ip', 'link', 'show', 'eth0']),
+      new RegExp(`mtu ${mtu} `),
+      'the container has the overlay MTU',
+    );
+    t.regex(
+      await f.lab.ip(h2.ns, ['link', 'show', 'docker0']),
+      new RegExp(`mtu ${mtu} `),
+      'docker0 has the overlay MTU',
+    );
     const out = await d1.docker(['run', '--rm', 'weft-busybox', 'ping', '-c', '3', '-W', '2', ip]);
     t.log(out.trim().split('\n').slice(-2).join(' | '));
     t.regex(out, /3 packets transmitted, 3 packets received/);

@@ -16,7 +16,10 @@ const RESYNC_MS = 30_000;
 /** The monitor processes weft runs (its children), by pid. */
 function monitorsOf(pid: number): number[] {
   const out = execFileSync('ps', ['--ppid', String(pid), '-o', 'pid=,args='], { encoding: 'utf8' });
-  return out.split('\n').filter((l) => / monitor /.test(l)).map((l) => Number(l.trim().split(/\s+/)[0]));
+  return out
+    .split('\n')
+    .filter((l) => / monitor /.test(l))
+    .map((l) => Number(l.trim().split(/\s+/)[0]));
 }
 
 test('with the netlink event stream stalled, the full resync still repairs a deleted route, neighbour, fdb entry and device', async (t) => {
@@ -27,13 +30,22 @@ test('with the netlink event stream stalled, the full resync still repairs a del
   const g2 = s2.replace('/24', '');
   const mac2 = /"address":"([0-9a-f:]+)"/.exec(await f.lab.ip(h2.ns, ['-j', 'link', 'show', 'flannel.1']))?.[1] ?? '';
   const routeOK = async () => (await hostRoutes(f.lab, h1)).includes(`${s2} via ${g2} dev flannel.1`);
-  const neighOK = async () => (await f.lab.ip(h1.ns, ['neigh', 'show', 'dev', 'flannel.1'])).includes(`${g2} lladdr ${mac2} PERMANENT`);
-  const fdbOK = async () => (await f.lab.exec(h1.ns, 'bridge', ['fdb', 'show', 'dev', 'flannel.1'])).includes(`${mac2} dst ${h2.ip} self permanent`);
-  const allOK = async () => (await routeOK().catch(() => false)) && (await neighOK().catch(() => false)) && (await fdbOK().catch(() => false));
+  const neighOK = async () =>
+    (await f.lab.ip(h1.ns, ['neigh', 'show', 'dev', 'flannel.1'])).includes(`${g2} lladdr ${mac2} PERMANENT`);
+  const fdbOK = async () =>
+    (await f.lab.exec(h1.ns, 'bridge', ['fdb', 'show', 'dev', 'flannel.1'])).includes(
+      `${mac2} dst ${h2.ip} self permanent`,
+    );
+  const allOK = async () =>
+    (await routeOK().catch(() => false)) && (await neighOK().catch(() => false)) && (await fdbOK().catch(() => false));
   t.true(await allOK());
 
   const monitors = monitorsOf(h1.weft?.child.pid ?? 0);
-  t.is(monitors.length, 3, 'weft runs an ip -4, an ip -6 and a bridge monitor (both families: a live config change may turn IPv6 on)');
+  t.is(
+    monitors.length,
+    3,
+    'weft runs an ip -4, an ip -6 and a bridge monitor (both families: a live config change may turn IPv6 on)',
+  );
   step('stalling the event stream');
   for (const p of monitors) process.kill(p, 'SIGSTOP');
   try {
@@ -41,12 +53,22 @@ test('with the netlink event stream stalled, the full resync still repairs a del
     await f.lab.ip(h1.ns, ['neigh', 'del', g2, 'dev', 'flannel.1']);
     await f.lab.exec(h1.ns, 'bridge', ['fdb', 'del', mac2, 'dev', 'flannel.1', 'dst', h2.ip, 'self']);
     step('waiting for the resync to repair the route, neighbour and fdb entry');
-    t.log(`route, neighbour and fdb entry repaired by the resync in ${await timeUntil(allOK, RESYNC_MS + 10_000)} ms (no events)`);
+    t.log(
+      `route, neighbour and fdb entry repaired by the resync in ${await timeUntil(allOK, RESYNC_MS + 10_000)} ms (no events)`,
+    );
     await f.lab.ip(h1.ns, ['link', 'del', 'flannel.1']);
     step('waiting for the resync to recreate the device');
-    t.log(`device recreated with its peer by the resync in ${await timeUntil(allOK, RESYNC_MS + 10_000)} ms (no events)`);
+    t.log(
+      `device recreated with its peer by the resync in ${await timeUntil(allOK, RESYNC_MS + 10_000)} ms (no events)`,
+    );
   } finally {
-    for (const p of monitors) { try { process.kill(p, 'SIGCONT'); } catch { /* gone */ } }
+    for (const p of monitors) {
+      try {
+        process.kill(p, 'SIGCONT');
+      } catch {
+        /* gone */
+      }
+    }
   }
   step('the stream resumes: stale events are delivered late');
   const out = h1.weft?.output() ?? '';

@@ -26,7 +26,10 @@ function nodeBinaries(): string[] {
   for (const dir of PATH.split(':')) {
     for (const name of ['node', 'nodejs']) {
       const p = join(dir, name);
-      if (existsSync(p)) { found.add(p); found.add(realpathSync(p)); }
+      if (existsSync(p)) {
+        found.add(p);
+        found.add(realpathSync(p));
+      }
     }
   }
   return [...found].filter((p) => statSync(p).isFile());
@@ -45,15 +48,39 @@ function withoutNode(h: LabHost, blank: string, hidden: string[], cmd: string, a
     'for f in $h; do if [ -s "$f" ]; then echo "$f is readable" >&2; exit 97; fi; done',
     'exec "$@"',
   ].join('\n');
-  return ['unshare', ['--mount', '--propagation', 'private', '--', '/bin/sh', '-c', script, 'sh', blank, ...hidden, '--', 'nsenter', `--net=/var/run/netns/${h.ns}`, cmd, ...args]];
+  return [
+    'unshare',
+    [
+      '--mount',
+      '--propagation',
+      'private',
+      '--',
+      '/bin/sh',
+      '-c',
+      script,
+      'sh',
+      blank,
+      ...hidden,
+      '--',
+      'nsenter',
+      `--net=/var/run/netns/${h.ns}`,
+      cmd,
+      ...args,
+    ],
+  ];
 }
 
 async function ready(p: Started, what: string): Promise<number> {
   const t0 = Date.now();
-  await until(() => {
-    if (p.child.exitCode !== null) throw new Error(`${what} exited ${p.child.exitCode}: ${p.output()}`);
-    return p.output().includes('"msg":"ready"');
-  }, 30_000, 10, `${what} ready`);
+  await until(
+    () => {
+      if (p.child.exitCode !== null) throw new Error(`${what} exited ${p.child.exitCode}: ${p.output()}`);
+      return p.output().includes('"msg":"ready"');
+    },
+    30_000,
+    10,
+    `${what} ready`,
+  );
   return Date.now() - t0;
 }
 
@@ -72,13 +99,20 @@ test('the standalone executable, on a host with no Node.js, is one host of a thr
   writeFileSync(blank, '');
   chmodSync(blank, 0);
   const hidden = nodeBinaries();
-  t.log(`node binaries hidden on h1: ${hidden.join(', ')}; executable ${(statSync(exe).size / 2 ** 20).toFixed(1)} MiB`);
+  t.log(
+    `node binaries hidden on h1: ${hidden.join(', ')}; executable ${(statSync(exe).size / 2 ** 20).toFixed(1)} MiB`,
+  );
 
   step('--version with no node');
   const [vc, va] = withoutNode(h1, blank, hidden, exe, ['--version']);
   const v = await run(vc, va, { env: { PATH } });
   t.is(v.code, 0, v.out);
-  t.regex(v.stdout.trim(), new RegExp(`^\\d+\\.\\d+\\.\\d+\\S* \\(standalone executable, embedded Node\\.js ${process.version.replace(/\./g, '\\.')}\\)$`));
+  t.regex(
+    v.stdout.trim(),
+    new RegExp(
+      `^\\d+\\.\\d+\\.\\d+\\S* \\(standalone executable, embedded Node\\.js ${process.version.replace(/\./g, '\\.')}\\)$`,
+    ),
+  );
   // The guard really guards: asking for node there fails.
   const [nc, na] = withoutNode(h1, blank, hidden, '/bin/sh', ['-c', 'exec node -e 0']);
   t.not((await run(nc, na, { env: { PATH } })).code, 0, 'node does not run inside the no-node namespace');
@@ -87,7 +121,11 @@ test('the standalone executable, on a host with no Node.js, is one host of a thr
   const specs = lab.hosts.map((h) => lab.writeSpec(h, 'cidr: 198.18.0.0/16\nbackend: {type: vxlan}'));
   await lab.startWeft(h3, specs[2] ?? '');
   const env = (h: LabHost) => ({ PATH, WEFT_HOST_ID: `${lab.prefix}-${h.name}` });
-  const pBundle = start('nsenter', [`--net=/var/run/netns/${h2.ns}`, process.execPath, bundle, 'run', '--spec', specs[1] ?? ''], { env: env(h2) });
+  const pBundle = start(
+    'nsenter',
+    [`--net=/var/run/netns/${h2.ns}`, process.execPath, bundle, 'run', '--spec', specs[1] ?? ''],
+    { env: env(h2) },
+  );
   lab.onDestroy(() => pBundle.stop());
   h2.weft = pBundle;
   const bundleMs = await ready(pBundle, 'the bundle on h2');
@@ -102,14 +140,28 @@ test('the standalone executable, on a host with no Node.js, is one host of a thr
   step('every pair reaches each other');
   const containers = [];
   for (const h of lab.hosts) containers.push({ ...(await lab.addContainer(h)), host: h });
-  t.deepEqual(await pingAll({ lab, specs, containers, addContainers: () => Promise.resolve() }), [], 'every pair of hosts reaches each other over the overlay');
+  t.deepEqual(
+    await pingAll({ lab, specs, containers, addContainers: () => Promise.resolve() }),
+    [],
+    'every pair of hosts reaches each other over the overlay',
+  );
   t.is(pExe.child.exitCode, null, 'the executable still runs');
-  const rss = (pid: number | undefined) => /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${String(pid)}/status`, 'utf8'))?.[1] ?? '?';
-  t.is(readlinkSync(`/proc/${String(pExe.child.pid)}/exe`), exe, 'h1\'s weft is the executable itself');
+  const rss = (pid: number | undefined) =>
+    /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${String(pid)}/status`, 'utf8'))?.[1] ?? '?';
+  t.is(readlinkSync(`/proc/${String(pExe.child.pid)}/exe`), exe, "h1's weft is the executable itself");
   t.log(`resident memory once converged: executable ${rss(pExe.child.pid)} kB, bundle ${rss(pBundle.child.pid)} kB`);
 
   step('--version start-up time');
   const median = (xs: number[]) => xs.sort((a, c) => a - c)[Math.floor(xs.length / 2)] ?? 0;
-  const time = (cmd: string, args: string[]) => median(Array.from({ length: 5 }, () => { const s = process.hrtime.bigint(); execFileSync(cmd, args, { stdio: 'ignore' }); return Number(process.hrtime.bigint() - s) / 1e6; }));
-  t.log(`weft --version, median of 5: executable ${time(exe, ['--version']).toFixed(0)} ms, bundle ${time(process.execPath, [bundle, '--version']).toFixed(0)} ms`);
+  const time = (cmd: string, args: string[]) =>
+    median(
+      Array.from({ length: 5 }, () => {
+        const s = process.hrtime.bigint();
+        execFileSync(cmd, args, { stdio: 'ignore' });
+        return Number(process.hrtime.bigint() - s) / 1e6;
+      }),
+    );
+  t.log(
+    `weft --version, median of 5: executable ${time(exe, ['--version']).toFixed(0)} ms, bundle ${time(process.execPath, [bundle, '--version']).toFixed(0)} ms`,
+  );
 });

@@ -18,7 +18,8 @@ export const AVA_TIMEOUT_MS = 5 * 60_000;
  * when the bound fires). The bound counts from this call, not from the last assertion.
  */
 export function bounded(t: ExecutionContext, ms: number): (step: string) => void {
-  if (ms > AVA_TIMEOUT_MS * 0.8) throw new Error(`a test bound of ${ms} ms is not well under ava's ${AVA_TIMEOUT_MS} ms`);
+  if (ms > AVA_TIMEOUT_MS * 0.8)
+    throw new Error(`a test bound of ${ms} ms is not well under ava's ${AVA_TIMEOUT_MS} ms`);
   let current = 'setting up';
   const started = Date.now();
   // ava's t.timeout is refreshed by every assertion; this timer is not, so the bound is real.
@@ -29,6 +30,10 @@ export function bounded(t: ExecutionContext, ms: number): (step: string) => void
     t.timeout(1, message);
   }, ms);
   timer.unref();
-  t.teardown(() => { clearTimeout(timer); });
-  return (step: string) => { current = step; };
+  t.teardown(() => {
+    clearTimeout(timer);
+  });
+  return (step: string) => {
+    current = step;
+  };
 }

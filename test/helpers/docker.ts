@@ -25,15 +25,37 @@ export async function startDockerd(lab: Lab, h: LabHost, options: string[]): Pro
   const d = join(h.dir, 'docker');
   mkdirSync(d, { recursive: true });
   const sock = join(d, 'docker.sock');
-  const proc = start('nsenter', [`--net=/var/run/netns/${h.ns}`, 'dockerd', '--data-root', join(d, 'root'), '--exec-root', join(d, 'exec'),
-    '--pidfile', join(d, 'docker.pid'), '-H', `unix://${sock}`, '--storage-driver=vfs', '--iptables=false', ...options]);
+  const proc = start('nsenter', [
+    `--net=/var/run/netns/${h.ns}`,
+    'dockerd',
+    '--data-root',
+    join(d, 'root'),
+    '--exec-root',
+    join(d, 'exec'),
+    '--pidfile',
+    join(d, 'docker.pid'),
+    '-H',
+    `unix://${sock}`,
+    '--storage-driver=vfs',
+    '--iptables=false',
+    ...options,
+  ]);
   const docker = async (args: string[]): Promise<string> => {
     const r = await run('docker', ['-H', `unix://${sock}`, ...args]);
     if (r.code !== 0) throw new Error(`docker ${args.join(' ')}: ${r.out}`);
     return r.stdout;
   };
-  await until(async () => { if (proc.child.exitCode !== null) throw new Error(`dockerd on ${h.name} exited: ${proc.output()}`); await docker(['info', '--format', '{{.ID}}']); return true; }, 60_000, 250)
-    .catch((e: unknown) => { throw new Error(`${(e as Error).message}\n${proc.output().slice(-3000)}`); });
+  await until(
+    async () => {
+      if (proc.child.exitCode !== null) throw new Error(`dockerd on ${h.name} exited: ${proc.output()}`);
+      await docker(['info', '--format', '{{.ID}}']);
+      return true;
+    },
+    60_000,
+    250,
+  ).catch((e: unknown) => {
+    throw new Error(`${(e as Error).message}\n${proc.output().slice(-3000)}`);
+  });
   return { sock, proc, docker };
 }
 
@@ -41,8 +63,18 @@ export async function startDockerd(lab: Lab, h: LabHost, options: string[]): Pro
 export async function busyboxTar(lab: Lab): Promise<string> {
   const root = join(lab.dir, 'busybox-root');
   mkdirSync(join(root, 'bin'), { recursive: true });
-  try { cpSync('/bin/busybox', join(root, 'bin', 'busybox')); } catch { /* already there */ }
-  for (const c of ['sh', 'ping', 'ip', 'nc', 'sleep', 'cat']) { try { symlinkSync('busybox', join(root, 'bin', c)); } catch { /* exists */ } }
+  try {
+    cpSync('/bin/busybox', join(root, 'bin', 'busybox'));
+  } catch {
+    /* already there */
+  }
+  for (const c of ['sh', 'ping', 'ip', 'nc', 'sleep', 'cat']) {
+    try {
+      symlinkSync('busybox', join(root, 'bin', c));
+    } catch {
+      /* exists */
+    }
+  }
   const tar = join(lab.dir, 'busybox.tar');
   const r = await run('tar', ['-C', root, '-cf', tar, '.']);
   if (r.code !== 0) throw new Error(r.out);

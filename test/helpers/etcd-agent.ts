@@ -11,19 +11,35 @@ import { EtcdStore } from '../../src/adapters/etcd.js';
 const endpoint = process.argv[2] ?? 'http://192.0.2.100:2379';
 const wi = process.argv.indexOf('--watch');
 const watchPrefix = wi > 0 ? process.argv[wi + 1] : undefined;
-const store = await EtcdStore.connect({ endpoints: [endpoint], prefix: '/coreos.com/network' }, { callTimeoutMs: 10_000 });
-const out = (o: unknown): void => { process.stdout.write(`${JSON.stringify(o)}\n`); };
+const store = await EtcdStore.connect(
+  { endpoints: [endpoint], prefix: '/coreos.com/network' },
+  { callTimeoutMs: 10_000 },
+);
+const out = (o: unknown): void => {
+  process.stdout.write(`${JSON.stringify(o)}\n`);
+};
 
 if (watchPrefix) {
   const rev = (await store.get('/')).revision;
   await store.watch(watchPrefix, rev, {
-    onEvents: (evs) => { const t = Date.now(); for (const e of evs) out({ ev: e.type === 'put' ? 'put' : 'del', key: e.type === 'put' ? e.kv.key : e.key, t }); },
-    onBroken: (reason) => { out({ error: reason }); },
+    onEvents: (evs) => {
+      const t = Date.now();
+      for (const e of evs) out({ ev: e.type === 'put' ? 'put' : 'del', key: e.type === 'put' ? e.kv.key : e.key, t });
+    },
+    onBroken: (reason) => {
+      out({ error: reason });
+    },
   });
 }
 out({ ready: true });
 
-interface Req { id: number; op: 'put' | 'del' | 'putMany'; key?: string; value?: string; kvs?: [string, string][] }
+interface Req {
+  id: number;
+  op: 'put' | 'del' | 'putMany';
+  key?: string;
+  value?: string;
+  kvs?: [string, string][];
+}
 for await (const line of createInterface({ input: process.stdin })) {
   const r = JSON.parse(line) as Req;
   const t0 = Date.now();
@@ -32,7 +48,10 @@ for await (const line of createInterface({ input: process.stdin })) {
   else {
     const kvs = r.kvs ?? [];
     for (let i = 0; i < kvs.length; i += 100) {
-      await store.txn([], kvs.slice(i, i + 100).map(([key, value]) => ({ op: 'put' as const, key, value })));
+      await store.txn(
+        [],
+        kvs.slice(i, i + 100).map(([key, value]) => ({ op: 'put' as const, key, value })),
+      );
     }
   }
   out({ id: r.id, t0, t1: Date.now() });

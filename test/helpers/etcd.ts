@@ -16,10 +16,21 @@ export interface Member {
   proc?: Started;
 }
 
-export interface TlsFiles { ca: string; cert: string; key: string; clientCert: string; clientKey: string }
+export interface TlsFiles {
+  ca: string;
+  cert: string;
+  key: string;
+  clientCert: string;
+  clientKey: string;
+}
 
 export class EtcdCluster {
-  private constructor(readonly dir: string, readonly members: Member[], readonly tls?: TlsFiles, private readonly serverOnly = false) {}
+  private constructor(
+    readonly dir: string,
+    readonly members: Member[],
+    readonly tls?: TlsFiles,
+    private readonly serverOnly = false,
+  ) {}
 
   /** Start `size` members and wait until the cluster answers. */
   /** `tls: 'server-only'` serves TLS without requiring client certificates (a CA file alone must do). */
@@ -29,7 +40,11 @@ export class EtcdCluster {
     const scheme = tls ? 'https' : 'http';
     const members: Member[] = [];
     for (let i = 0; i < (opts.size ?? 1); i++) {
-      members.push({ name: `m${i}`, clientURL: `${scheme}://127.0.0.1:${await freePort()}`, peerURL: `http://127.0.0.1:${await freePort()}` });
+      members.push({
+        name: `m${i}`,
+        clientURL: `${scheme}://127.0.0.1:${await freePort()}`,
+        peerURL: `http://127.0.0.1:${await freePort()}`,
+      });
     }
     const c = new EtcdCluster(dir, members, tls, opts.tls === 'server-only');
     for (const m of members) c.startMember(m, 'new');
@@ -37,34 +52,91 @@ export class EtcdCluster {
     return c;
   }
 
-  get endpoints(): string[] { return this.members.map((m) => m.clientURL); }
+  get endpoints(): string[] {
+    return this.members.map((m) => m.clientURL);
+  }
 
   spec(extra: Partial<EtcdSpec> = {}): EtcdSpec {
-    return { endpoints: this.endpoints, prefix: '/coreos.com/network', ...(this.tls ? { caFile: this.tls.ca, certFile: this.tls.clientCert, keyFile: this.tls.clientKey } : {}), ...extra };
+    return {
+      endpoints: this.endpoints,
+      prefix: '/coreos.com/network',
+      ...(this.tls ? { caFile: this.tls.ca, certFile: this.tls.clientCert, keyFile: this.tls.clientKey } : {}),
+      ...extra,
+    };
   }
 
   private startMember(m: Member, state: 'new' | 'existing'): void {
     const cluster = this.members.map((x) => `${x.name}=${x.peerURL}`).join(',');
-    const tlsArgs = this.tls ? ['--cert-file', this.tls.cert, '--key-file', this.tls.key, ...(this.serverOnly ? [] : ['--trusted-ca-file', this.tls.ca, '--client-cert-auth'])] : [];
+    const tlsArgs = this.tls
+      ? [
+          '--cert-file',
+          this.tls.cert,
+          '--key-file',
+          this.tls.key,
+          ...(this.serverOnly ? [] : ['--trusted-ca-file', this.tls.ca, '--client-cert-auth']),
+        ]
+      : [];
     m.proc = start('etcd', [
-      '--name', m.name, '--data-dir', join(this.dir, m.name),
-      '--listen-client-urls', m.clientURL, '--advertise-client-urls', m.clientURL,
-      '--listen-peer-urls', m.peerURL, '--initial-advertise-peer-urls', m.peerURL,
-      '--initial-cluster', cluster, '--initial-cluster-state', state, '--initial-cluster-token', `t-${this.dir}`,
-      '--heartbeat-interval', '50', '--election-timeout', '500', '--logger', 'zap', '--log-level', 'error', ...tlsArgs,
+      '--name',
+      m.name,
+      '--data-dir',
+      join(this.dir, m.name),
+      '--listen-client-urls',
+      m.clientURL,
+      '--advertise-client-urls',
+      m.clientURL,
+      '--listen-peer-urls',
+      m.peerURL,
+      '--initial-advertise-peer-urls',
+      m.peerURL,
+      '--initial-cluster',
+      cluster,
+      '--initial-cluster-state',
+      state,
+      '--initial-cluster-token',
+      `t-${this.dir}`,
+      '--heartbeat-interval',
+      '50',
+      '--election-timeout',
+      '500',
+      '--logger',
+      'zap',
+      '--log-level',
+      'error',
+      ...tlsArgs,
     ]);
   }
 
   /** etcdctl against this cluster (as root when auth is on). */
   async ctl(args: string[], opts: { user?: string; endpoints?: string[] } = {}): Promise<string> {
-    const tlsArgs = this.tls ? ['--cacert', this.tls.ca, '--cert', this.tls.clientCert, '--key', this.tls.clientKey] : [];
-    const r = await run('etcdctl', ['--endpoints', (opts.endpoints ?? this.endpoints).join(','), '--command-timeout=3s', ...tlsArgs, ...(opts.user ? ['--user', opts.user] : []), ...args], { env: { ...process.env, ETCDCTL_API: '3' } });
+    const tlsArgs = this.tls
+      ? ['--cacert', this.tls.ca, '--cert', this.tls.clientCert, '--key', this.tls.clientKey]
+      : [];
+    const r = await run(
+      'etcdctl',
+      [
+        '--endpoints',
+        (opts.endpoints ?? this.endpoints).join(','),
+        '--command-timeout=3s',
+        ...tlsArgs,
+        ...(opts.user ? ['--user', opts.user] : []),
+        ...args,
+      ],
+      { env: { ...process.env, ETCDCTL_API: '3' } },
+    );
     if (r.code !== 0) throw new Error(`etcdctl ${args.join(' ')}: ${r.out}`);
     return r.stdout;
   }
 
   async waitHealthy(timeoutMs = 20_000, user?: string): Promise<void> {
-    await until(async () => { await this.ctl(['endpoint', 'health', '--cluster=false'], user ? { user } : {}); return true; }, timeoutMs, 100);
+    await until(
+      async () => {
+        await this.ctl(['endpoint', 'health', '--cluster=false'], user ? { user } : {});
+        return true;
+      },
+      timeoutMs,
+      100,
+    );
   }
 
   /** Turn on auth with a root user; returns the password file for the spec. */
@@ -76,7 +148,9 @@ export class EtcdCluster {
     return { username: 'root', passwordFile };
   }
 
-  async stopMember(i: number): Promise<void> { await this.members[i]?.proc?.stop(); }
+  async stopMember(i: number): Promise<void> {
+    await this.members[i]?.proc?.stop();
+  }
   async restartMember(i: number): Promise<void> {
     const m = this.members[i];
     if (!m) return;
@@ -92,29 +166,53 @@ export class EtcdCluster {
   async freeze(): Promise<void> {
     this.signal('SIGSTOP');
     // Signals are delivered asynchronously: wait until the kernel reports every member stopped.
-    await until(() => this.members.every((m) => {
-      const pid = m.proc?.child.pid;
-      if (!pid) return true;
-      try { return /^\d+ \(.*\) T /.test(readFileSync(`/proc/${pid}/stat`, 'utf8')); } catch { return true; }
-    }), 5000, 20);
+    await until(
+      () =>
+        this.members.every((m) => {
+          const pid = m.proc?.child.pid;
+          if (!pid) return true;
+          try {
+            return /^\d+ \(.*\) T /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+          } catch {
+            return true;
+          }
+        }),
+      5000,
+      20,
+    );
   }
-  thaw(): void { this.signal('SIGCONT'); }
+  thaw(): void {
+    this.signal('SIGCONT');
+  }
   private signal(sig: NodeJS.Signals): void {
     for (const m of this.members) {
       const c = m.proc?.child;
-      if (c?.pid && c.exitCode === null && c.signalCode === null) { try { process.kill(c.pid, sig); } catch { /* exited */ } }
+      if (c?.pid && c.exitCode === null && c.signalCode === null) {
+        try {
+          process.kill(c.pid, sig);
+        } catch {
+          /* exited */
+        }
+      }
     }
   }
 
   /** Index of the current leader (retried: under load the cluster may be mid-election). */
   async leaderIndex(user?: string): Promise<number> {
-    const oneBased = await until(async () => {
-      const out = await this.ctl(['endpoint', 'status', '-w', 'json'], user ? { user } : {});
-      const rows = JSON.parse(out) as { Endpoint: string; Status: { header: { member_id: number | string }; leader: number | string } }[];
-      const leader = rows.find((r) => String(r.Status.header.member_id) === String(r.Status.leader));
-      const i = this.endpoints.indexOf(leader?.Endpoint ?? '');
-      return i >= 0 ? i + 1 : 0; // until() wants a truthy value
-    }, 10_000, 200);
+    const oneBased = await until(
+      async () => {
+        const out = await this.ctl(['endpoint', 'status', '-w', 'json'], user ? { user } : {});
+        const rows = JSON.parse(out) as {
+          Endpoint: string;
+          Status: { header: { member_id: number | string }; leader: number | string };
+        }[];
+        const leader = rows.find((r) => String(r.Status.header.member_id) === String(r.Status.leader));
+        const i = this.endpoints.indexOf(leader?.Endpoint ?? '');
+        return i >= 0 ? i + 1 : 0; // until() wants a truthy value
+      },
+      10_000,
+      200,
+    );
     return oneBased - 1;
   }
 
@@ -127,19 +225,73 @@ export class EtcdCluster {
 
   async stop(): Promise<void> {
     this.thaw();
-    await Promise.all(this.members.map(async (m) => { await m.proc?.stop(); }));
+    await Promise.all(
+      this.members.map(async (m) => {
+        await m.proc?.stop();
+      }),
+    );
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
 
 async function makeCerts(dir: string): Promise<TlsFiles> {
   const f = (n: string) => join(dir, n);
-  const ssl = async (args: string[]) => { const r = await run('openssl', args); if (r.code !== 0) throw new Error(`openssl ${args.join(' ')}: ${r.out}`); };
-  await ssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=weft-test-ca', '-keyout', f('ca.key'), '-out', f('ca.pem')]);
+  const ssl = async (args: string[]) => {
+    const r = await run('openssl', args);
+    if (r.code !== 0) throw new Error(`openssl ${args.join(' ')}: ${r.out}`);
+  };
+  await ssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=weft-test-ca',
+    '-keyout',
+    f('ca.key'),
+    '-out',
+    f('ca.pem'),
+  ]);
   writeFileSync(f('san.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n');
   for (const who of ['server', 'client']) {
-    await ssl(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${who === 'client' ? 'root' : 'etcd'}`, '-keyout', f(`${who}.key`), '-out', f(`${who}.csr`)]);
-    await ssl(['x509', '-req', '-in', f(`${who}.csr`), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '2', '-extfile', f('san.cnf'), '-out', f(`${who}.pem`)]);
+    await ssl([
+      'req',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-subj',
+      `/CN=${who === 'client' ? 'root' : 'etcd'}`,
+      '-keyout',
+      f(`${who}.key`),
+      '-out',
+      f(`${who}.csr`),
+    ]);
+    await ssl([
+      'x509',
+      '-req',
+      '-in',
+      f(`${who}.csr`),
+      '-CA',
+      f('ca.pem'),
+      '-CAkey',
+      f('ca.key'),
+      '-CAcreateserial',
+      '-days',
+      '2',
+      '-extfile',
+      f('san.cnf'),
+      '-out',
+      f(`${who}.pem`),
+    ]);
   }
-  return { ca: f('ca.pem'), cert: f('server.pem'), key: f('server.key'), clientCert: f('client.pem'), clientKey: f('client.key') };
+  return {
+    ca: f('ca.pem'),
+    cert: f('server.pem'),
+    key: f('server.key'),
+    clientCert: f('client.pem'),
+    clientKey: f('client.key'),
+  };
 }

@@ -9,7 +9,12 @@ import { Lab, type LabHost, yamlURL } from './lab.js';
 import { type Started, start, until } from './procs.js';
 
 /** A container behind a host's bridge: `ip` its IPv4 address ('' if none), `ip6` its IPv6 address if it has one. */
-export interface Container { ns: string; ip: string; ip6?: string; host: LabHost }
+export interface Container {
+  ns: string;
+  ip: string;
+  ip6?: string;
+  host: LabHost;
+}
 
 export interface Fabric {
   readonly lab: Lab;
@@ -22,16 +27,37 @@ export interface Fabric {
  * A lab running weft on `start` (default all) of its hosts. `ipv6` gives the hosts IPv6
  * underlay addresses too, `ipv4: false` makes them IPv6-only (LabOptions).
  */
-export async function fabric(t: ExecutionContext, o: { hosts: number; network: string; host?: string; behindRouter?: number[]; start?: number; etcdMembers?: 1 | 3; ipv6?: boolean; ipv4?: boolean }): Promise<Fabric> {
-  const lab = await Lab.create({ hosts: o.hosts, ...(o.behindRouter ? { behindRouter: o.behindRouter } : {}), ...(o.etcdMembers ? { etcdMembers: o.etcdMembers } : {}),
-    ...(o.ipv6 !== undefined ? { ipv6: o.ipv6 } : {}), ...(o.ipv4 !== undefined ? { ipv4: o.ipv4 } : {}) });
+export async function fabric(
+  t: ExecutionContext,
+  o: {
+    hosts: number;
+    network: string;
+    host?: string;
+    behindRouter?: number[];
+    start?: number;
+    etcdMembers?: 1 | 3;
+    ipv6?: boolean;
+    ipv4?: boolean;
+  },
+): Promise<Fabric> {
+  const lab = await Lab.create({
+    hosts: o.hosts,
+    ...(o.behindRouter ? { behindRouter: o.behindRouter } : {}),
+    ...(o.etcdMembers ? { etcdMembers: o.etcdMembers } : {}),
+    ...(o.ipv6 !== undefined ? { ipv6: o.ipv6 } : {}),
+    ...(o.ipv4 !== undefined ? { ipv4: o.ipv4 } : {}),
+  });
   t.teardown(() => lab.destroy());
   const specs = lab.hosts.map((h) => lab.writeSpec(h, o.network, o.host ? { host: o.host } : {}));
   for (const [i, h] of lab.hosts.entries()) if (i < (o.start ?? o.hosts)) await lab.startWeft(h, specs[i] ?? '');
   const f: Fabric = {
-    lab, specs, containers: [],
+    lab,
+    specs,
+    containers: [],
     async addContainers() {
-      for (const h of lab.hosts) if (!f.containers.some((c) => c.host === h) && h.weft?.child.exitCode === null) f.containers.push({ ...(await lab.addContainer(h)), host: h });
+      for (const h of lab.hosts)
+        if (!f.containers.some((c) => c.host === h) && h.weft?.child.exitCode === null)
+          f.containers.push({ ...(await lab.addContainer(h)), host: h });
     },
   };
   return f;
@@ -42,10 +68,18 @@ export async function fabric(t: ExecutionContext, o: { hosts: number; network: s
  * the spec `<lab>/apply-<name>.yaml` holds the lab's etcd URL and `network` (indented under
  * `network:`, ending in one newline). Returns what apply printed.
  */
-export async function applySpec(f: Fabric, name: string, network: string, flags: readonly string[] = []): Promise<string> {
+export async function applySpec(
+  f: Fabric,
+  name: string,
+  network: string,
+  flags: readonly string[] = [],
+): Promise<string> {
   const file = join(f.lab.dir, `apply-${name.replace(/[^a-z0-9]+/gi, '-')}.yaml`);
   const body = network.replace(/^(?=.)/gm, '  ');
-  writeFileSync(file, `etcd:\n  endpoints: [${yamlURL(f.lab.etcdURL)}]\nnetwork:\n${body}${body.endsWith('\n') ? '' : '\n'}`);
+  writeFileSync(
+    file,
+    `etcd:\n  endpoints: [${yamlURL(f.lab.etcdURL)}]\nnetwork:\n${body}${body.endsWith('\n') ? '' : '\n'}`,
+  );
   const h1 = f.lab.hosts[0];
   if (!h1) throw new Error('no host');
   return f.lab.exec(h1.ns, process.execPath, [WEFT, 'apply', '--spec', file, ...flags]);
@@ -55,7 +89,12 @@ export async function applySpec(f: Fabric, name: string, network: string, flags:
  * A lease as e2e tests see it: `subnet` the key's IPv4 half as a prefix (`198.18.5.0/24`;
  * `0.0.0.0/0` for an IPv6-only key), `subnet6` its IPv6 half (`fd18:0:0:5::/64`) if any.
  */
-export interface LabLease { subnet: string; subnet6?: string; value: string; key: string }
+export interface LabLease {
+  subnet: string;
+  subnet6?: string;
+  value: string;
+  key: string;
+}
 
 /**
  * The halves of a subnet key `198.18.5.0-24[&fd18:0:0:5::-64]` as prefixes, read by the core
@@ -142,7 +181,19 @@ function pingSummary(output: string): { sent: number; received: number } | undef
 
 /** ping from container `from` to address `to` (IPv4 or IPv6 by its form), `bound` (-c N or -w S), `intervalS` apart, one reply awaited 1 s. */
 function startPing(from: Container, to: string, bound: readonly string[], intervalS: number): Started {
-  return start('nsenter', [`--net=/var/run/netns/${from.ns}`, 'ping', to.includes(':') ? '-6' : '-4', '-n', '-q', ...bound, '-i', String(intervalS), '-W', '1', to]);
+  return start('nsenter', [
+    `--net=/var/run/netns/${from.ns}`,
+    'ping',
+    to.includes(':') ? '-6' : '-4',
+    '-n',
+    '-q',
+    ...bound,
+    '-i',
+    String(intervalS),
+    '-W',
+    '1',
+    to,
+  ]);
 }
 
 /**
@@ -150,7 +201,12 @@ function startPing(from: Container, to: string, bound: readonly string[], interv
  * or for `seconds` (ping -w), `intervalS` apart. Resolves with what was sent and received
  * (received -1 when ping printed no summary).
  */
-export function continuousPing(f: Fabric, from: number, to: number, o: { count?: number; seconds?: number; intervalS: number }): Promise<{ sent: number; received: number }> {
+export function continuousPing(
+  f: Fabric,
+  from: number,
+  to: number,
+  o: { count?: number; seconds?: number; intervalS: number },
+): Promise<{ sent: number; received: number }> {
   const a = f.containers[from];
   const b = f.containers[to];
   if (!a || !b) throw new Error('no such container');
@@ -169,7 +225,9 @@ export function continuousPing(f: Fabric, from: number, to: number, o: { count?:
  * most `maxSeconds`, ping -w): `stop()` ends it with SIGINT, as ^C does, and returns what was
  * sent and received. For traffic across steps whose length is not known beforehand.
  */
-export interface PingStream { stop(): Promise<{ sent: number; received: number }> }
+export interface PingStream {
+  stop(): Promise<{ sent: number; received: number }>;
+}
 
 export function pingStream(from: Container, to: string, o: { intervalS: number; maxSeconds: number }): PingStream {
   if (to === '') throw new Error('pingStream: no address');

@@ -16,14 +16,30 @@ export function config(json: string): NetworkConfig {
   return checkNetworkConfig(decodeNetworkConfig(json, BACKENDS));
 }
 
-export const ip4 = (s: string) => { const a = parseIPv4(s); if (!a) throw new Error(s); return a; };
+export const ip4 = (s: string) => {
+  const a = parseIPv4(s);
+  if (!a) throw new Error(s);
+  return a;
+};
 
 export function vxlanValue(publicIP: string, mac = '02:00:00:00:00:01', vni = 1): string {
   return encodeLeaseAttrs(vxlanLeaseAttrs(ip4(publicIP), { vni, vtepMAC: mac }));
 }
 
-export async function keeperFor(spec: EtcdSpec, hostID: string, ttlSeconds = 60): Promise<{ keeper: LeaseKeeper; store: EtcdStore }> {
+export async function keeperFor(
+  spec: EtcdSpec,
+  hostID: string,
+  ttlSeconds = 60,
+): Promise<{ keeper: LeaseKeeper; store: EtcdStore }> {
   const store = await EtcdStore.connect(spec);
-  const keeper = new LeaseKeeper({ store, prefix: spec.prefix, identity: () => ({ hostID, hostname: hostID }), ttlSeconds, clock: Date, rng: Math.random, log: silentLogger });
+  const keeper = new LeaseKeeper({
+    store,
+    prefix: spec.prefix,
+    identity: () => ({ hostID, hostname: hostID }),
+    ttlSeconds,
+    clock: Date,
+    rng: Math.random,
+    log: silentLogger,
+  });
   return { keeper, store };
 }

@@ -16,7 +16,15 @@ import type { GuideBlock, GuideCommand } from './guide.js';
 import type { Lab, LabHost } from './lab.js';
 import { type Started, start, until } from './procs.js';
 
-const ROOT_ENV = { HOME: '/root', USER: 'root', LOGNAME: 'root', SHELL: '/bin/bash', TERM: 'dumb', LANG: 'C.UTF-8', PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' };
+const ROOT_ENV = {
+  HOME: '/root',
+  USER: 'root',
+  LOGNAME: 'root',
+  SHELL: '/bin/bash',
+  TERM: 'dumb',
+  LANG: 'C.UTF-8',
+  PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+};
 
 const MOUNTS = `set -e
 mount -t tmpfs -o mode=0755 guide-host "$1"
@@ -30,23 +38,52 @@ echo mounted
 exec sleep infinity`;
 
 /** What one command of a block did. */
-export interface CommandResult { readonly command: GuideCommand; readonly text: string; readonly code: number; readonly out: string }
+export interface CommandResult {
+  readonly command: GuideCommand;
+  readonly text: string;
+  readonly code: number;
+  readonly out: string;
+}
 
 export class GuideHost {
   private seq = 0;
-  private constructor(readonly name: string, readonly lab: Lab, readonly host: LabHost, private readonly holder: Started, private readonly shell: Started) {}
+  private constructor(
+    readonly name: string,
+    readonly lab: Lab,
+    readonly host: LabHost,
+    private readonly holder: Started,
+    private readonly shell: Started,
+  ) {}
 
   /** The holder and the bash session for lab host `h`, called `name` in the guide. */
   static async open(lab: Lab, h: LabHost, name: string): Promise<GuideHost> {
     const fs = join(h.dir, 'fs');
     mkdirSync(fs, { recursive: true });
-    const holder = lab.spawnIn(h.ns, 'unshare', ['--mount', '--propagation', 'private', '--', '/bin/sh', '-c', MOUNTS, 'sh', fs]);
-    await until(() => {
-      if (holder.child.exitCode !== null) throw new Error(`${name}: the mount namespace failed: ${holder.output()}`);
-      return holder.output().includes('mounted');
-    }, 10_000, 20, `${name}'s mount namespace`);
+    const holder = lab.spawnIn(h.ns, 'unshare', [
+      '--mount',
+      '--propagation',
+      'private',
+      '--',
+      '/bin/sh',
+      '-c',
+      MOUNTS,
+      'sh',
+      fs,
+    ]);
+    await until(
+      () => {
+        if (holder.child.exitCode !== null) throw new Error(`${name}: the mount namespace failed: ${holder.output()}`);
+        return holder.output().includes('mounted');
+      },
+      10_000,
+      20,
+      `${name}'s mount namespace`,
+    );
     const pid = String(holder.child.pid);
-    const shell = start('nsenter', ['-t', pid, '-m', '-n', '--', '/bin/bash', '--noprofile', '--norc'], { env: ROOT_ENV, stdio: ['pipe', 'pipe', 'pipe'] });
+    const shell = start('nsenter', ['-t', pid, '-m', '-n', '--', '/bin/bash', '--noprofile', '--norc'], {
+      env: ROOT_ENV,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     lab.onDestroy(() => shell.stop(1000));
     const g = new GuideHost(name, lab, h, holder, shell);
     shell.child.stdin?.write('exec 2>&1; cd /root\n');
@@ -54,9 +91,13 @@ export class GuideHost {
   }
 
   /** A path as this host sees it, usable from the test process. */
-  path(p: string): string { return `/proc/${String(this.holder.child.pid)}/root${p}`; }
+  path(p: string): string {
+    return `/proc/${String(this.holder.child.pid)}/root${p}`;
+  }
 
-  read(p: string): string { return readFileSync(this.path(p), 'utf8'); }
+  read(p: string): string {
+    return readFileSync(this.path(p), 'utf8');
+  }
 
   write(p: string, text: string | Buffer, mode = 0o644): void {
     mkdirSync(dirname(this.path(p)), { recursive: true });
@@ -68,16 +109,34 @@ export class GuideHost {
    * Run commands in the host's session; resolves with each one's exit status and output.
    * `rewrite` maps a command's text to what the lab runs (the caller says why).
    */
-  async run(commands: readonly GuideCommand[], rewrite: (text: string) => string = (s) => s, timeoutMs = 60_000): Promise<CommandResult[]> {
+  async run(
+    commands: readonly GuideCommand[],
+    rewrite: (text: string) => string = (s) => s,
+    timeoutMs = 60_000,
+  ): Promise<CommandResult[]> {
     const tag = `${String(process.pid)}-${String(this.seq++)}`;
     const texts = commands.map((c) => rewrite(c.text));
-    const script = texts.map((text, i) => `printf '\\n@@cmd ${tag} ${String(i)}\\n'\n{ ${text}\n} </dev/null\nprintf '\\n@@rc ${tag} ${String(i)} %s\\n' "$?"\n`).join('') + `printf '\\n@@end ${tag}\\n'\n`;
+    const script =
+      texts
+        .map(
+          (text, i) =>
+            `printf '\\n@@cmd ${tag} ${String(i)}\\n'\n{ ${text}\n} </dev/null\nprintf '\\n@@rc ${tag} ${String(i)} %s\\n' "$?"\n`,
+        )
+        .join('') + `printf '\\n@@end ${tag}\\n'\n`;
     const from = this.shell.stdout().length;
     this.shell.child.stdin?.write(script);
-    await until(() => {
-      if (this.shell.child.exitCode !== null) throw new Error(`${this.name}: the shell exited: ${this.shell.output().slice(-2000)}`);
-      return this.shell.stdout().slice(from).includes(`@@end ${tag}`);
-    }, timeoutMs, 20, `${this.name}: ${texts.at(-1) ?? ''}`).catch((e: unknown) => { throw new Error(`${(e as Error).message}\noutput so far:\n${this.shell.stdout().slice(from).slice(-3000)}`); });
+    await until(
+      () => {
+        if (this.shell.child.exitCode !== null)
+          throw new Error(`${this.name}: the shell exited: ${this.shell.output().slice(-2000)}`);
+        return this.shell.stdout().slice(from).includes(`@@end ${tag}`);
+      },
+      timeoutMs,
+      20,
+      `${this.name}: ${texts.at(-1) ?? ''}`,
+    ).catch((e: unknown) => {
+      throw new Error(`${(e as Error).message}\noutput so far:\n${this.shell.stdout().slice(from).slice(-3000)}`);
+    });
     const out = this.shell.stdout().slice(from);
     return commands.map((command, i) => {
       const m = new RegExp(`@@cmd ${tag} ${String(i)}\\n([\\s\\S]*?)\\n?@@rc ${tag} ${String(i)} (\\d+)`).exec(out);
@@ -104,11 +163,17 @@ export function failureOf(block: GuideBlock, host: string, results: readonly Com
     const noisy = r.command.silent === true && r.out !== '';
     if (!wrongCode && !missing && !noisy) continue;
     const file = block.where.replace(/:\d+$/, '');
-    return [`${file}:${String(r.command.line)} (the block at ${block.where}) on ${host}:`,
+    return [
+      `${file}:${String(r.command.line)} (the block at ${block.where}) on ${host}:`,
       `  $ ${r.text.replace(/\n/g, '\n    ')}`,
-      wrongCode ? `  exited ${String(r.code)}; the guide expects ${String(r.command.exit)}` : noisy ? '  printed something; the guide says it prints nothing' : `  the output lacks "${r.command.expect ?? ''}", which the guide promises`,
+      wrongCode
+        ? `  exited ${String(r.code)}; the guide expects ${String(r.command.exit)}`
+        : noisy
+          ? '  printed something; the guide says it prints nothing'
+          : `  the output lacks "${r.command.expect ?? ''}", which the guide promises`,
       `  output:\n    ${r.out.replace(/\n/g, '\n    ') || '(none)'}`,
-      `  the block:\n    ${block.text.replace(/\n/g, '\n    ')}`].join('\n');
+      `  the block:\n    ${block.text.replace(/\n/g, '\n    ')}`,
+    ].join('\n');
   }
   return undefined;
 }

@@ -51,7 +51,11 @@ const MARKER = /^\s*<!--\s*(run|file|skip):\s*(.*?)\s*-->\s*$/;
 export class GuideError extends Error {}
 
 function parseMarker(kind: string, body: string, where: string): Marker {
-  const list = (s: string): string[] => s.split(',').map((x) => x.trim()).filter(Boolean);
+  const list = (s: string): string[] =>
+    s
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean);
   if (kind === 'skip') {
     if (body === '') throw new GuideError(`${where}: a skip marker must say why`);
     return { kind: 'skip', why: body };
@@ -71,9 +75,19 @@ export function trailingComment(line: string): string {
   let quote = '';
   for (let i = 0; i < line.length; i++) {
     const c = line[i];
-    if (quote) { if (c === quote) quote = ''; else if (c === '\\' && quote === '"') i++; continue; }
-    if (c === '\\') { i++; continue; }
-    if (c === '"' || c === "'") { quote = c; continue; }
+    if (quote) {
+      if (c === quote) quote = '';
+      else if (c === '\\' && quote === '"') i++;
+      continue;
+    }
+    if (c === '\\') {
+      i++;
+      continue;
+    }
+    if (c === '"' || c === "'") {
+      quote = c;
+      continue;
+    }
     if (c === '#' && (i === 0 || /\s/.test(line[i - 1] ?? ''))) return line.slice(i + 1).trim();
   }
   return '';
@@ -92,16 +106,30 @@ export function splitCommands(text: string, firstLine: number): GuideCommand[] {
     if (first.trim() === '' || first.trim().startsWith('#')) continue;
     const parts = [first];
     const comments = [trailingComment(first)];
-    while ((lines[i] ?? '').endsWith('\\') && i + 1 < lines.length) { i++; parts.push(lines[i] ?? ''); comments.push(trailingComment(lines[i] ?? '')); }
+    while ((lines[i] ?? '').endsWith('\\') && i + 1 < lines.length) {
+      i++;
+      parts.push(lines[i] ?? '');
+      comments.push(trailingComment(lines[i] ?? ''));
+    }
     const heredoc = /<<-?\s*(['"]?)(\w+)\1/.exec(parts.join('\n'));
     if (heredoc?.[2]) {
       const end = heredoc[2];
-      while (i + 1 < lines.length) { i++; parts.push(lines[i] ?? ''); if ((lines[i] ?? '').trim() === end) break; }
+      while (i + 1 < lines.length) {
+        i++;
+        parts.push(lines[i] ?? '');
+        if ((lines[i] ?? '').trim() === end) break;
+      }
     }
     const comment = comments.filter(Boolean).join(' ');
     const exit = /\(exit (\d+)\)/.exec(comment);
     const quoted = /^"([^"]+)"/.exec(comment);
-    out.push({ text: parts.join('\n'), line: firstLine + start, exit: exit?.[1] ? Number(exit[1]) : 0, ...(quoted?.[1] ? { expect: quoted[1] } : {}), ...(/^prints nothing\b/.test(comment) ? { silent: true } : {}) });
+    out.push({
+      text: parts.join('\n'),
+      line: firstLine + start,
+      exit: exit?.[1] ? Number(exit[1]) : 0,
+      ...(quoted?.[1] ? { expect: quoted[1] } : {}),
+      ...(/^prints nothing\b/.test(comment) ? { silent: true } : {}),
+    });
   }
   return out;
 }
@@ -117,7 +145,10 @@ export function guideBlocks(markdown: string, file: string): GuideBlock[] {
     const where = `${file}:${i + 1}`;
     const body: string[] = [];
     let j = i + 1;
-    for (; j < lines.length && !new RegExp(`^\\s*${fence}\\s*$`).test(lines[j] ?? ''); j++) body.push((lines[j] ?? '').startsWith(indent) ? (lines[j] ?? '').slice(indent.length) : (lines[j] ?? '').trimStart());
+    for (; j < lines.length && !new RegExp(`^\\s*${fence}\\s*$`).test(lines[j] ?? ''); j++)
+      body.push(
+        (lines[j] ?? '').startsWith(indent) ? (lines[j] ?? '').slice(indent.length) : (lines[j] ?? '').trimStart(),
+      );
     if (j >= lines.length) throw new GuideError(`${where}: the code block is never closed`);
     let k = i - 1;
     while (k >= 0 && (lines[k] ?? '').trim() === '') k--;
@@ -125,12 +156,19 @@ export function guideBlocks(markdown: string, file: string): GuideBlock[] {
     const shell = SHELL.has(lang);
     i = j;
     if (!m) {
-      if (shell) throw new GuideError(`${where}: a shell block without a <!-- run: host --> or <!-- skip: why --> marker`);
+      if (shell)
+        throw new GuideError(`${where}: a shell block without a <!-- run: host --> or <!-- skip: why --> marker`);
       continue;
     }
     const marker = parseMarker(m[1] ?? '', m[2] ?? '', `${file}:${k + 1}`);
     const text = body.join('\n');
-    blocks.push({ where, lang, text, marker, commands: shell && marker.kind === 'run' ? splitCommands(text, Number(where.split(':').pop()) + 1) : [] });
+    blocks.push({
+      where,
+      lang,
+      text,
+      marker,
+      commands: shell && marker.kind === 'run' ? splitCommands(text, Number(where.split(':').pop()) + 1) : [],
+    });
   }
   return blocks;
 }

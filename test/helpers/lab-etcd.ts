@@ -11,14 +11,31 @@ export class EtcdAgent {
   private constructor(private readonly p: Started) {}
 
   static async start(lab: Lab, ns: string, watchPrefix?: string): Promise<EtcdAgent> {
-    const p = lab.spawnIn(ns, process.execPath, [AGENT, lab.etcdURL, ...(watchPrefix ? ['--watch', watchPrefix] : [])], process.env, { stdin: true });
+    const p = lab.spawnIn(
+      ns,
+      process.execPath,
+      [AGENT, lab.etcdURL, ...(watchPrefix ? ['--watch', watchPrefix] : [])],
+      process.env,
+      { stdin: true },
+    );
     const a = new EtcdAgent(p);
-    await until(() => { if (p.child.exitCode !== null) throw new Error(p.output()); return a.lines().some((l) => 'ready' in l); }, 20_000, 20);
+    await until(
+      () => {
+        if (p.child.exitCode !== null) throw new Error(p.output());
+        return a.lines().some((l) => 'ready' in l);
+      },
+      20_000,
+      20,
+    );
     return a;
   }
 
   lines(): Record<string, unknown>[] {
-    return this.p.stdout().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    return this.p
+      .stdout()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
   }
 
   private async request(body: Record<string, unknown>): Promise<{ t0: number; t1: number }> {
@@ -28,9 +45,15 @@ export class EtcdAgent {
     return r as unknown as { t0: number; t1: number };
   }
 
-  put(key: string, value: string): Promise<{ t0: number; t1: number }> { return this.request({ op: 'put', key, value }); }
-  del(key: string): Promise<{ t0: number; t1: number }> { return this.request({ op: 'del', key }); }
-  putMany(kvs: [string, string][]): Promise<{ t0: number; t1: number }> { return this.request({ op: 'putMany', kvs }); }
+  put(key: string, value: string): Promise<{ t0: number; t1: number }> {
+    return this.request({ op: 'put', key, value });
+  }
+  del(key: string): Promise<{ t0: number; t1: number }> {
+    return this.request({ op: 'del', key });
+  }
+  putMany(kvs: [string, string][]): Promise<{ t0: number; t1: number }> {
+    return this.request({ op: 'putMany', kvs });
+  }
 
   /** When the agent's own watch saw `ev` on `key` (the bare etcd watch latency). */
   eventAt(ev: 'put' | 'del', key: string, after: number): number | undefined {
@@ -38,4 +61,3 @@ export class EtcdAgent {
     return l?.t as number | undefined;
   }
 }
-

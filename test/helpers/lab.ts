@@ -18,9 +18,19 @@ import { type Started, run, start, until } from './procs.js';
 const liveNamespaces = new Set<string>();
 const liveDirs = new Set<string>();
 function deleteNamespaces(): void {
-  for (const ns of liveNamespaces) { killNamespacePids(ns); try { execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' }); } catch { /* gone */ } }
+  for (const ns of liveNamespaces) {
+    killNamespacePids(ns);
+    try {
+      execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+    } catch {
+      /* gone */
+    }
+  }
   liveNamespaces.clear();
-  for (const d of liveDirs) { unmountUnder(d); rmSync(d, { recursive: true, force: true }); }
+  for (const d of liveDirs) {
+    unmountUnder(d);
+    rmSync(d, { recursive: true, force: true });
+  }
   liveDirs.clear();
 }
 process.once('exit', deleteNamespaces);
@@ -30,8 +40,21 @@ let labCounter = 0;
 /** Unmount anything still mounted below `dir` (a container runtime's shm, overlays), deepest first. */
 function unmountUnder(dir: string): void {
   let mounts: string[] = [];
-  try { mounts = readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '').filter((m) => m.startsWith(`${dir}/`)); } catch { /* no /proc */ }
-  for (const m of mounts.sort().reverse()) { try { execFileSync('umount', ['-l', m], { stdio: 'ignore' }); } catch { /* gone */ } }
+  try {
+    mounts = readFileSync('/proc/self/mounts', 'utf8')
+      .split('\n')
+      .map((l) => l.split(' ')[1] ?? '')
+      .filter((m) => m.startsWith(`${dir}/`));
+  } catch {
+    /* no /proc */
+  }
+  for (const m of mounts.sort().reverse()) {
+    try {
+      execFileSync('umount', ['-l', m], { stdio: 'ignore' });
+    } catch {
+      /* gone */
+    }
+  }
 }
 
 /**
@@ -40,17 +63,51 @@ function unmountUnder(dir: string): void {
  */
 function killNamespacePids(ns: string): void {
   let pids: string[] = [];
-  try { pids = execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).split('\n').filter((x) => /^\d+$/.test(x)); } catch { /* gone */ }
-  for (const pid of pids) { try { process.kill(Number(pid), 'SIGKILL'); } catch { /* gone */ } }
+  try {
+    pids = execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' })
+      .split('\n')
+      .filter((x) => /^\d+$/.test(x));
+  } catch {
+    /* gone */
+  }
+  for (const pid of pids) {
+    try {
+      process.kill(Number(pid), 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
 }
 
 /**
  * argv that runs `cmd` inside network namespace `ns` and a private mount namespace in which
  * each [file, target] is bind-mounted over target (what a separate machine would have there).
  */
-function withBinds(binds: readonly (readonly [string, string])[], ns: string, cmd: string, args: readonly string[]): [string, string[]] {
+function withBinds(
+  binds: readonly (readonly [string, string])[],
+  ns: string,
+  cmd: string,
+  args: readonly string[],
+): [string, string[]] {
   const script = `${binds.map((_, i) => `mount --bind "$${2 * i + 1}" "$${2 * i + 2}"`).join(' && ')} && shift ${2 * binds.length} && exec "$@"`;
-  return ['unshare', ['--mount', '--propagation', 'private', '--', '/bin/sh', '-c', script, 'sh', ...binds.flat(), 'nsenter', `--net=/var/run/netns/${ns}`, cmd, ...args]];
+  return [
+    'unshare',
+    [
+      '--mount',
+      '--propagation',
+      'private',
+      '--',
+      '/bin/sh',
+      '-c',
+      script,
+      'sh',
+      ...binds.flat(),
+      'nsenter',
+      `--net=/var/run/netns/${ns}`,
+      cmd,
+      ...args,
+    ],
+  ];
 }
 
 export interface LabHost {
@@ -124,7 +181,9 @@ export class Lab {
    */
   etcdURLs: string[] = ['http://192.0.2.100:2379'];
   /** The first member's URL (what the hosts reach). */
-  get etcdURL(): string { return this.etcdURLs[0] ?? ''; }
+  get etcdURL(): string {
+    return this.etcdURLs[0] ?? '';
+  }
   /** Whether the hosts have IPv4 / IPv6 underlay addresses (LabOptions.ipv4, .ipv6). */
   private v4 = true;
   private v6 = false;
@@ -175,8 +234,16 @@ export class Lab {
    * A long-running process inside a namespace, stopped by destroy(). With `asLabAccount`, it
    * runs in a private mount namespace where root's account is the lab's (see labAccount()).
    */
-  spawnIn(ns: string, cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env, opts: { stdin?: boolean; asLabAccount?: boolean } = {}): Started {
-    const [c, a] = opts.asLabAccount ? this.asLabAccount(ns, cmd, args) : ['nsenter', [`--net=/var/run/netns/${ns}`, cmd, ...args]];
+  spawnIn(
+    ns: string,
+    cmd: string,
+    args: string[],
+    env: NodeJS.ProcessEnv = process.env,
+    opts: { stdin?: boolean; asLabAccount?: boolean } = {},
+  ): Started {
+    const [c, a] = opts.asLabAccount
+      ? this.asLabAccount(ns, cmd, args)
+      : ['nsenter', [`--net=/var/run/netns/${ns}`, cmd, ...args]];
     const p = start(c, a, { env, ...(opts.stdin ? { stdio: ['pipe', 'pipe', 'pipe'] } : {}) });
     this.procs.push(p);
     return p;
@@ -194,10 +261,19 @@ export class Lab {
     const home = join(dir, 'home');
     const passwd = join(dir, 'passwd');
     const shadow = join(dir, 'shadow');
-    const env: NodeJS.ProcessEnv = { HOME: home, USER: 'root', LOGNAME: 'root', SHELL: '/bin/sh', LANG: 'C.UTF-8', PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' };
+    const env: NodeJS.ProcessEnv = {
+      HOME: home,
+      USER: 'root',
+      LOGNAME: 'root',
+      SHELL: '/bin/sh',
+      LANG: 'C.UTF-8',
+      PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    };
     if (existsSync(passwd)) return { home, passwd, shadow, env };
     mkdirSync(home, { recursive: true, mode: 0o700 });
-    const others = readFileSync('/etc/passwd', 'utf8').split('\n').filter((l) => l !== '' && !l.startsWith('root:'));
+    const others = readFileSync('/etc/passwd', 'utf8')
+      .split('\n')
+      .filter((l) => l !== '' && !l.startsWith('root:'));
     writeFileSync(passwd, [`root:x:0:0:weft lab root:${home}:/bin/sh`, ...others, ''].join('\n'), { mode: 0o644 });
     // '*': no password login, but not locked (sshd refuses locked accounts without PAM).
     writeFileSync(shadow, 'root:*:19000:0:99999:7:::\n', { mode: 0o600 });
@@ -206,24 +282,48 @@ export class Lab {
 
   private asLabAccount(ns: string, cmd: string, args: string[]): [string, string[]] {
     const { passwd, shadow } = this.labAccount();
-    return withBinds([[passwd, '/etc/passwd'], [shadow, '/etc/shadow']], ns, cmd, args);
+    return withBinds(
+      [
+        [passwd, '/etc/passwd'],
+        [shadow, '/etc/shadow'],
+      ],
+      ns,
+      cmd,
+      args,
+    );
   }
 
   /** Run a command to completion as the lab account inside a namespace (bounded, see procs.run). */
-  async runAsLabAccount(ns: string, cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<{ code: number | null; out: string; stdout: string; timedOut: boolean }> {
+  async runAsLabAccount(
+    ns: string,
+    cmd: string,
+    args: string[],
+    opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+  ): Promise<{ code: number | null; out: string; stdout: string; timedOut: boolean }> {
     const [c, a] = this.asLabAccount(ns, cmd, args);
-    return run(c, a, { env: { ...this.labAccount().env, ...opts.env }, ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}) });
+    return run(c, a, {
+      env: { ...this.labAccount().env, ...opts.env },
+      ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
+    });
   }
 
   /**
    * Attach a new namespace to a switch bridge with `addrs` on its eth0 (or `dev`); IPv6
    * addresses are added with nodad (usable at once).
    */
-  private async plug(ns: string, sw: string, bridge: string, port: string, addrs: readonly string[], dev = 'eth0'): Promise<void> {
+  private async plug(
+    ns: string,
+    sw: string,
+    bridge: string,
+    port: string,
+    addrs: readonly string[],
+    dev = 'eth0',
+  ): Promise<void> {
     await this.ip(sw, ['link', 'add', port, 'type', 'veth', 'peer', 'name', dev, 'netns', ns]);
     await this.ip(sw, ['link', 'set', port, 'master', bridge]);
     await this.ip(sw, ['link', 'set', port, 'up']);
-    for (const addr of addrs) await this.ip(ns, ['addr', 'add', addr, 'dev', dev, ...(addr.includes(':') ? ['nodad'] : [])]);
+    for (const addr of addrs)
+      await this.ip(ns, ['addr', 'add', addr, 'dev', dev, ...(addr.includes(':') ? ['nodad'] : [])]);
     await this.ip(ns, ['link', 'set', dev, 'up']);
   }
 
@@ -252,16 +352,26 @@ export class Lab {
     // The router forwards IPv6 only once its link-local addresses have passed duplicate address
     // detection (neighbour solicitations for forwarded packets come from them): none here, so
     // that it forwards from the start. The hosts keep the kernel's default.
-    if (v6) await this.exec(router, 'sysctl', ['-qw', 'net.ipv6.conf.default.accept_dad=0', 'net.ipv6.conf.all.accept_dad=0']);
+    if (v6)
+      await this.exec(router, 'sysctl', [
+        '-qw',
+        'net.ipv6.conf.default.accept_dad=0',
+        'net.ipv6.conf.all.accept_dad=0',
+      ]);
     await this.plug(router, sw, 'br0', 'pr0', ['192.0.2.254/24', ...(v6 ? ['fd00:2::fe/64'] : [])], 'eth0');
     await this.plug(router, sw, 'br1', 'pr1', ['198.51.100.254/24', ...(v6 ? ['fd00:3::fe/64'] : [])], 'eth1');
     await this.exec(router, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
     if (v6) await this.exec(router, 'sysctl', ['-qw', 'net.ipv6.conf.all.forwarding=1']);
     const members = opts.etcdMembers ?? 1;
-    this.etcdURLs = Array.from({ length: members }, (_, i) => (this.v4 ? `http://192.0.2.${100 + i}:2379` : `http://[fd00:2::${100 + i}]:2379`));
+    this.etcdURLs = Array.from({ length: members }, (_, i) =>
+      this.v4 ? `http://192.0.2.${100 + i}:2379` : `http://[fd00:2::${100 + i}]:2379`,
+    );
     for (let i = 0; i < members; i++) {
       const etcdNs = await this.addNamespace(this.etcdNs(i).slice(this.prefix.length + 1));
-      await this.plug(etcdNs, sw, 'br0', this.etcdPort(i), [`192.0.2.${100 + i}/24`, ...(v6 ? [`fd00:2::${100 + i}/64`] : [])]);
+      await this.plug(etcdNs, sw, 'br0', this.etcdPort(i), [
+        `192.0.2.${100 + i}/24`,
+        ...(v6 ? [`fd00:2::${100 + i}/64`] : []),
+      ]);
       await this.ip(etcdNs, ['route', 'add', 'default', 'via', '192.0.2.254']);
       if (v6) await this.ip(etcdNs, ['-6', 'route', 'add', 'default', 'via', 'fd00:2::fe']);
     }
@@ -270,7 +380,10 @@ export class Lab {
       const far = routed.has(i);
       const ip = !this.v4 ? '0.0.0.0' : far ? `198.51.100.${i}` : `192.0.2.${i}`;
       const ip6 = v6 ? `fd00:${far ? 3 : 2}::${i}` : undefined;
-      await this.plug(ns, sw, far ? 'br1' : 'br0', `p${i}`, [...(this.v4 ? [`${ip}/24`] : []), ...(ip6 ? [`${ip6}/64`] : [])]);
+      await this.plug(ns, sw, far ? 'br1' : 'br0', `p${i}`, [
+        ...(this.v4 ? [`${ip}/24`] : []),
+        ...(ip6 ? [`${ip6}/64`] : []),
+      ]);
       if (this.v4) await this.ip(ns, ['route', 'add', 'default', 'via', far ? '198.51.100.254' : '192.0.2.254']);
       if (ip6) await this.ip(ns, ['-6', 'route', 'add', 'default', 'via', far ? 'fd00:3::fe' : 'fd00:2::fe']);
       const dir = join(this.dir, `h${i}`);
@@ -280,13 +393,24 @@ export class Lab {
     await this.startEtcd();
   }
 
-  private etcdNs(i: number): string { return `${this.prefix}-etcd${i === 0 ? '' : String(i + 1)}`; }
-  private etcdPort(i: number): string { return i === 0 ? 'pe' : `pe${String(i + 1)}`; }
+  private etcdNs(i: number): string {
+    return `${this.prefix}-etcd${i === 0 ? '' : String(i + 1)}`;
+  }
+  private etcdPort(i: number): string {
+    return i === 0 ? 'pe' : `pe${String(i + 1)}`;
+  }
 
   /** Start every etcd member (one, or a 3-member cluster) and wait until the cluster answers. */
   async startEtcd(): Promise<void> {
     for (let i = 0; i < this.etcdURLs.length; i++) this.startEtcdMember(i);
-    await until(async () => { await this.etcdctl(['endpoint', 'health']); return true; }, 20_000, 100);
+    await until(
+      async () => {
+        await this.etcdctl(['endpoint', 'health']);
+        return true;
+      },
+      20_000,
+      100,
+    );
   }
 
   /** Start member i (its data dir is kept across restarts). */
@@ -297,15 +421,43 @@ export class Lab {
     const cluster = Array.from({ length: n }, (_, k) => `m${String(k + 1)}=${peer(k)}`).join(',');
     // An IPv6 lab's etcd answers on both families; it advertises what the hosts use.
     const clientURLs = [`http://${ip}:2379`, ...(this.v6 ? [`http://[fd00:2::${100 + i}]:2379`] : [])].join(',');
-    this.etcdProcs[i] = start('nsenter', [`--net=/var/run/netns/${this.etcdNs(i)}`, 'etcd', '--name', `m${String(i + 1)}`, '--data-dir', join(this.dir, `etcd${String(i + 1)}`),
-      '--listen-client-urls', clientURLs, '--advertise-client-urls', this.etcdURLs[i] ?? `http://${ip}:2379`,
-      '--listen-peer-urls', peer(i), '--initial-advertise-peer-urls', peer(i), '--initial-cluster', cluster,
-      '--initial-cluster-token', this.prefix, '--heartbeat-interval', '50', '--election-timeout', '500', '--log-level', 'error', '--logger', 'zap']);
+    this.etcdProcs[i] = start('nsenter', [
+      `--net=/var/run/netns/${this.etcdNs(i)}`,
+      'etcd',
+      '--name',
+      `m${String(i + 1)}`,
+      '--data-dir',
+      join(this.dir, `etcd${String(i + 1)}`),
+      '--listen-client-urls',
+      clientURLs,
+      '--advertise-client-urls',
+      this.etcdURLs[i] ?? `http://${ip}:2379`,
+      '--listen-peer-urls',
+      peer(i),
+      '--initial-advertise-peer-urls',
+      peer(i),
+      '--initial-cluster',
+      cluster,
+      '--initial-cluster-token',
+      this.prefix,
+      '--heartbeat-interval',
+      '50',
+      '--election-timeout',
+      '500',
+      '--log-level',
+      'error',
+      '--logger',
+      'zap',
+    ]);
   }
 
-  async stopEtcd(): Promise<void> { for (const p of this.etcdProcs) await p?.stop(); }
+  async stopEtcd(): Promise<void> {
+    for (const p of this.etcdProcs) await p?.stop();
+  }
 
-  async stopEtcdMember(i: number): Promise<void> { await this.etcdProcs[i]?.stop(); }
+  async stopEtcdMember(i: number): Promise<void> {
+    await this.etcdProcs[i]?.stop();
+  }
 
   /** Cut member i off the underlay (its switch port down) or reconnect it. */
   async isolateEtcdMember(i: number, isolated: boolean): Promise<void> {
@@ -315,7 +467,10 @@ export class Lab {
   /** The index of the current leader (asked of every member that answers). */
   async etcdLeader(): Promise<number> {
     const out = await this.etcdctl(['endpoint', 'status', '-w', 'json']);
-    const st = JSON.parse(out) as { Endpoint: string; Status: { header: { member_id: number | string }; leader: number | string } }[];
+    const st = JSON.parse(out) as {
+      Endpoint: string;
+      Status: { header: { member_id: number | string }; leader: number | string };
+    }[];
     const lead = st.find((x) => String(x.Status.header.member_id) === String(x.Status.leader));
     return lead ? this.etcdURLs.indexOf(lead.Endpoint) : -1;
   }
@@ -334,7 +489,14 @@ export class Lab {
    */
   async etcdctl(args: string[], opts: { except?: number } = {}): Promise<string> {
     const urls = this.etcdURLs.filter((_, i) => i !== opts.except);
-    return this.exec(`${this.prefix}-r`, 'env', ['ETCDCTL_API=3', 'etcdctl', '--endpoints', urls.join(','), '--command-timeout=3s', ...args]);
+    return this.exec(`${this.prefix}-r`, 'env', [
+      'ETCDCTL_API=3',
+      'etcdctl',
+      '--endpoints',
+      urls.join(','),
+      '--command-timeout=3s',
+      ...args,
+    ]);
   }
 
   /** A spec file for a host. */
@@ -342,7 +504,10 @@ export class Lab {
     const file = join(h.dir, 'network.yaml');
     // No health listener unless the test asks for one (host: "listen: ...").
     const listen = /^listen:/m.test(extra.host ?? '') ? '' : '  listen: ""\n';
-    writeFileSync(file, `etcd:\n  endpoints: [${this.etcdURLs.map(yamlURL).join(', ')}]\n${extra.etcd ?? ''}network:\n${network.replace(/^/gm, '  ')}\nhost:\n  interface: eth0\n  subnetFile: ${h.subnetFile}\n  stateDir: ${join(h.dir, 'state')}\n${listen}${(extra.host ?? '').replace(/^(?=.)/gm, '  ')}${extra.outputs ?? ''}`);
+    writeFileSync(
+      file,
+      `etcd:\n  endpoints: [${this.etcdURLs.map(yamlURL).join(', ')}]\n${extra.etcd ?? ''}network:\n${network.replace(/^/gm, '  ')}\nhost:\n  interface: eth0\n  subnetFile: ${h.subnetFile}\n  stateDir: ${join(h.dir, 'state')}\n${listen}${(extra.host ?? '').replace(/^(?=.)/gm, '  ')}${extra.outputs ?? ''}`,
+    );
     return file;
   }
 
@@ -353,7 +518,19 @@ export class Lab {
    * gives the host a kernel boot ID of its own (a file bind-mounted over
    * /proc/sys/kernel/random/boot_id in a private mount namespace), as a separate VM has.
    */
-  async startWeft(h: LabHost, spec: string, opts: { waitReady?: boolean; env?: Record<string, string>; machineIdentity?: boolean; bootID?: string; nodeArgs?: readonly string[]; ownRun?: boolean; entry?: string } = {}): Promise<Started> {
+  async startWeft(
+    h: LabHost,
+    spec: string,
+    opts: {
+      waitReady?: boolean;
+      env?: Record<string, string>;
+      machineIdentity?: boolean;
+      bootID?: string;
+      nodeArgs?: readonly string[];
+      ownRun?: boolean;
+      entry?: string;
+    } = {},
+  ): Promise<Started> {
     const env: NodeJS.ProcessEnv = { ...process.env, WEFT_HOST_ID: `${this.prefix}-${h.name}`, ...opts.env };
     if (opts.machineIdentity) delete env.WEFT_HOST_ID;
     const argv = [process.execPath, ...(opts.nodeArgs ?? []), opts.entry ?? WEFT, 'run', '--spec', spec];
@@ -365,7 +542,11 @@ export class Lab {
       binds.push([file, '/proc/sys/kernel/random/boot_id']);
     }
     // The host's own /run/wireguard (userspace WireGuard's control sockets), as a separate VM has.
-    if (opts.ownRun) { mkdirSync(this.wireguardRun(h), { recursive: true }); mkdirSync('/run/wireguard', { recursive: true }); binds.push([this.wireguardRun(h), '/run/wireguard']); }
+    if (opts.ownRun) {
+      mkdirSync(this.wireguardRun(h), { recursive: true });
+      mkdirSync('/run/wireguard', { recursive: true });
+      binds.push([this.wireguardRun(h), '/run/wireguard']);
+    }
     if (binds.length > 0) {
       cmd = withBinds(binds, h.ns, argv[0] ?? '', argv.slice(1));
     }
@@ -374,15 +555,21 @@ export class Lab {
     h.weft = p;
     if (opts.waitReady ?? true) {
       // An exit ends the wait at once (until() would retry a thrown error until its deadline).
-      await until(() => p.child.exitCode !== null || p.output().includes('"msg":"ready"'), 30_000, 50)
-        .catch((e: unknown) => { throw new Error(`${h.name}: ${(e as Error).message}\n${p.output()}`); });
-      if (p.child.exitCode !== null) throw new Error(`${h.name}: weft exited ${p.child.exitCode} before it was ready:\n${p.output()}`);
+      await until(() => p.child.exitCode !== null || p.output().includes('"msg":"ready"'), 30_000, 50).catch(
+        (e: unknown) => {
+          throw new Error(`${h.name}: ${(e as Error).message}\n${p.output()}`);
+        },
+      );
+      if (p.child.exitCode !== null)
+        throw new Error(`${h.name}: weft exited ${p.child.exitCode} before it was ready:\n${p.output()}`);
     }
     return p;
   }
 
   /** The directory bound over /run/wireguard for host h (startWeft's `ownRun`). */
-  wireguardRun(h: LabHost): string { return join(h.dir, 'wgrun'); }
+  wireguardRun(h: LabHost): string {
+    return join(h.dir, 'wgrun');
+  }
 
   /** A command on host h as it sees itself: its network namespace and its own /run/wireguard. */
   async execOnHost(h: LabHost, cmd: string, args: string[]): Promise<string> {
@@ -397,7 +584,12 @@ export class Lab {
   }
 
   subnetEnv(h: LabHost): Map<string, string> {
-    return new Map(readFileSync(h.subnetFile, 'utf8').trim().split('\n').map((l) => l.split('=') as [string, string]));
+    return new Map(
+      readFileSync(h.subnetFile, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => l.split('=') as [string, string]),
+    );
   }
 
   /**
@@ -410,7 +602,10 @@ export class Lab {
     const env = this.subnetEnv(h);
     const gw = env.get('FLANNEL_SUBNET');
     const gw6 = env.get('FLANNEL_IPV6_SUBNET');
-    if (gw === undefined && gw6 === undefined) throw new Error(`${h.name}'s subnet.env has neither FLANNEL_SUBNET nor FLANNEL_IPV6_SUBNET:\n${this.subnetText(h)}`);
+    if (gw === undefined && gw6 === undefined)
+      throw new Error(
+        `${h.name}'s subnet.env has neither FLANNEL_SUBNET nor FLANNEL_IPV6_SUBNET:\n${this.subnetText(h)}`,
+      );
     const mtu = env.get('FLANNEL_MTU') ?? '1500';
     const ns = await this.addNamespace(`c${h.name}`);
     await this.ip(h.ns, ['link', 'add', 'cbr0', 'mtu', mtu, 'type', 'bridge']);
@@ -458,14 +653,25 @@ export class Lab {
   /** One bounded ping (IPv4 or IPv6, by the address); true when a reply came back. */
   async ping(ns: string, to: string, opts: { count?: number; waitS?: number } = {}): Promise<boolean> {
     if (to === '') throw new Error('ping: no address (a container without an address of this family?)');
-    const r = await this.tryExec(ns, 'ping', [to.includes(':') ? '-6' : '-4', '-n', '-q', '-c', String(opts.count ?? 1), '-W', String(opts.waitS ?? 1), to]);
+    const r = await this.tryExec(ns, 'ping', [
+      to.includes(':') ? '-6' : '-4',
+      '-n',
+      '-q',
+      '-c',
+      String(opts.count ?? 1),
+      '-W',
+      String(opts.waitS ?? 1),
+      to,
+    ]);
     return r.code === 0;
   }
 
   private readonly destroyHooks: (() => Promise<void>)[] = [];
 
   /** Run `fn` first when the lab is destroyed (e.g. remove Podman's containers). */
-  onDestroy(fn: () => Promise<void>): void { this.destroyHooks.push(fn); }
+  onDestroy(fn: () => Promise<void>): void {
+    this.destroyHooks.push(fn);
+  }
 
   async destroy(): Promise<void> {
     for (const fn of this.destroyHooks.reverse()) await fn().catch(() => undefined);
@@ -473,7 +679,11 @@ export class Lab {
     for (const p of this.etcdProcs) await p?.stop();
     for (const ns of [...liveNamespaces].filter((n) => n.startsWith(`${this.prefix}-`))) {
       killNamespacePids(ns);
-      try { execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' }); } catch { /* gone */ }
+      try {
+        execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+      } catch {
+        /* gone */
+      }
       liveNamespaces.delete(ns);
     }
     unmountUnder(this.dir);

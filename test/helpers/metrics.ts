@@ -3,10 +3,18 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { REPO } from './cli.js';
 
-export interface Family { name: string; type: string; help: string; samples: { name: string; labels: Record<string, string>; value: number }[] }
+export interface Family {
+  name: string;
+  type: string;
+  help: string;
+  samples: { name: string; labels: Record<string, string>; value: number }[];
+}
 
 export function parseMetrics(text: string): Family[] {
-  const r = spawnSync('/usr/bin/python3', [join(REPO, 'test/helpers/parse_metrics.py')], { input: text, encoding: 'utf8' });
+  const r = spawnSync('/usr/bin/python3', [join(REPO, 'test/helpers/parse_metrics.py')], {
+    input: text,
+    encoding: 'utf8',
+  });
   if (r.status !== 0) throw new Error(`${r.stderr}\n--- text ---\n${text.slice(0, 2000)}`);
   return JSON.parse(r.stdout) as Family[];
 }

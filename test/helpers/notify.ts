@@ -14,7 +14,10 @@ export interface NotifyMessage {
 }
 
 export class NotifySocket {
-  private constructor(readonly path: string, private readonly proc: Started) {}
+  private constructor(
+    readonly path: string,
+    private readonly proc: Started,
+  ) {}
 
   static async open(dir: string): Promise<NotifySocket> {
     const path = join(dir, 'notify.sock');
@@ -26,7 +29,11 @@ export class NotifySocket {
 
   /** Every message so far (without the barrier handshakes systemd-notify adds). */
   all(includeListening = false): NotifyMessage[] {
-    return this.proc.stdout().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as NotifyMessage)
+    return this.proc
+      .stdout()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as NotifyMessage)
       .filter((m) => m.msg !== 'BARRIER=1' && (includeListening || m.msg !== 'LISTENING'));
   }
 
@@ -47,5 +54,7 @@ export class NotifySocket {
     return this.all();
   }
 
-  async close(): Promise<void> { await this.proc.stop(); }
+  async close(): Promise<void> {
+    await this.proc.stop();
+  }
 }

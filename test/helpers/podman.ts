@@ -19,15 +19,34 @@ export function podmanOn(lab: Lab, h: LabHost): Podman {
   const networkDir = join(base, 'networks');
   mkdirSync(networkDir, { recursive: true });
   const conf = join(base, 'containers.conf');
-  writeFileSync(conf, `[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\nevents_logfile_path = "${join(base, 'events.log')}"\ntmp_dir = "${join(base, 'tmp')}"\n[network]\nnetwork_backend = "netavark"\nnetwork_config_dir = "${networkDir}"\n`);
+  writeFileSync(
+    conf,
+    `[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\nevents_logfile_path = "${join(base, 'events.log')}"\ntmp_dir = "${join(base, 'tmp')}"\n[network]\nnetwork_backend = "netavark"\nnetwork_config_dir = "${networkDir}"\n`,
+  );
   const env = { ...process.env, CONTAINERS_CONF: conf, TMPDIR: base, XDG_RUNTIME_DIR: join(base, 'xdg') };
   const podman = async (args: string[]): Promise<string> => {
-    const r = await run('nsenter', [`--net=/var/run/netns/${h.ns}`, 'podman', '--root', join(base, 'storage'), '--runroot', join(base, 'run'), '--storage-driver', 'vfs', ...args], { env });
+    const r = await run(
+      'nsenter',
+      [
+        `--net=/var/run/netns/${h.ns}`,
+        'podman',
+        '--root',
+        join(base, 'storage'),
+        '--runroot',
+        join(base, 'run'),
+        '--storage-driver',
+        'vfs',
+        ...args,
+      ],
+      { env },
+    );
     if (r.code !== 0) throw new Error(`[${h.name}] podman ${args.join(' ')}: ${r.out}`);
     return r.stdout;
   };
   // Containers live in namespaces and mounts of Podman's own: remove them with the lab, pass or fail.
-  lab.onDestroy(async () => { await podman(['rm', '-af', '-t', '0']).catch(() => undefined); });
+  lab.onDestroy(async () => {
+    await podman(['rm', '-af', '-t', '0']).catch(() => undefined);
+  });
   return { networkDir, podman };
 }
 

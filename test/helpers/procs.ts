@@ -15,16 +15,20 @@ let waitSeq = 0;
 function waitingFor(what: string, tail?: () => string): () => void {
   const id = waitSeq++;
   waits.set(id, { what, since: Date.now(), ...(tail ? { tail } : {}) });
-  return () => { waits.delete(id); };
+  return () => {
+    waits.delete(id);
+  };
 }
 
 /** A readable account of every pending wait, oldest first, with the last output lines of commands. */
 export function pendingWaits(tailLines = 15): string {
   if (waits.size === 0) return 'nothing pending (the test body itself is stuck)';
-  return [...waits.values()].map((w) => {
-    const tail = w.tail?.().trimEnd().split('\n').slice(-tailLines).join('\n    ') ?? '';
-    return `- ${w.what} (for ${Math.round((Date.now() - w.since) / 1000)} s)${tail ? `\n    last output:\n    ${tail}` : ''}`;
-  }).join('\n');
+  return [...waits.values()]
+    .map((w) => {
+      const tail = w.tail?.().trimEnd().split('\n').slice(-tailLines).join('\n    ') ?? '';
+      return `- ${w.what} (for ${Math.round((Date.now() - w.since) / 1000)} s)${tail ? `\n    last output:\n    ${tail}` : ''}`;
+    })
+    .join('\n');
 }
 
 const shortCommand = (cmd: string, args: readonly string[]): string => {
@@ -34,13 +38,25 @@ const shortCommand = (cmd: string, args: readonly string[]): string => {
 
 function killAll(): void {
   for (const c of live) {
-    try { if (c.pid) process.kill(c.pid, 'SIGCONT'); } catch { /* gone */ }
-    try { c.kill('SIGKILL'); } catch { /* gone */ }
+    try {
+      if (c.pid) process.kill(c.pid, 'SIGCONT');
+    } catch {
+      /* gone */
+    }
+    try {
+      c.kill('SIGKILL');
+    } catch {
+      /* gone */
+    }
   }
   live.clear();
 }
 process.once('exit', killAll);
-for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { killAll(); process.exit(130); });
+for (const sig of ['SIGINT', 'SIGTERM'] as const)
+  process.once(sig, () => {
+    killAll();
+    process.exit(130);
+  });
 
 export interface Started {
   readonly child: ChildProcess;
@@ -57,17 +73,31 @@ export function start(cmd: string, args: readonly string[], opts: SpawnOptions =
   live.add(child);
   let out = '';
   let stdout = '';
-  const keep = (d: Buffer): void => { out = (out + d.toString()).slice(-200_000); };
-  child.stdout?.on('data', (d: Buffer) => { keep(d); stdout = (stdout + d.toString()).slice(-200_000); });
+  const keep = (d: Buffer): void => {
+    out = (out + d.toString()).slice(-200_000);
+  };
+  child.stdout?.on('data', (d: Buffer) => {
+    keep(d);
+    stdout = (stdout + d.toString()).slice(-200_000);
+  });
   child.stderr?.on('data', keep);
-  const exited = new Promise<void>((resolve) => { child.once('exit', () => { live.delete(child); resolve(); }); });
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', () => {
+      live.delete(child);
+      resolve();
+    });
+  });
   return {
     child,
     output: () => out,
     stdout: () => stdout,
     stop: async (graceMs = 3000) => {
       if (child.exitCode !== null || child.signalCode !== null) return;
-      try { if (child.pid) process.kill(child.pid, 'SIGCONT'); } catch { /* gone */ }
+      try {
+        if (child.pid) process.kill(child.pid, 'SIGCONT');
+      } catch {
+        /* gone */
+      }
       child.kill('SIGTERM');
       const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
       await exited;
@@ -85,19 +115,37 @@ export interface RunOptions extends SpawnOptions {
  * Run a command to completion, bounded in time: a hung command is killed and reported
  * (`timedOut`), never waited on forever. While it runs it is listed by pendingWaits().
  */
-export async function run(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<{ code: number | null; out: string; stdout: string; timedOut: boolean }> {
+export async function run(
+  cmd: string,
+  args: readonly string[],
+  opts: RunOptions = {},
+): Promise<{ code: number | null; out: string; stdout: string; timedOut: boolean }> {
   const { timeoutMs = 120_000, ...spawnOpts } = opts;
   const p = start(cmd, args, spawnOpts);
   const done = waitingFor(`command: ${shortCommand(cmd, args)}`, () => p.output());
   const state = { timedOut: false };
-  const timer = setTimeout(() => { state.timedOut = true; p.child.kill('SIGKILL'); }, timeoutMs);
+  const timer = setTimeout(() => {
+    state.timedOut = true;
+    p.child.kill('SIGKILL');
+  }, timeoutMs);
   try {
-    await new Promise<void>((resolve) => { if (p.child.exitCode !== null || p.child.signalCode !== null) resolve(); else p.child.once('close', () => { resolve(); }); });
+    await new Promise<void>((resolve) => {
+      if (p.child.exitCode !== null || p.child.signalCode !== null) resolve();
+      else
+        p.child.once('close', () => {
+          resolve();
+        });
+    });
   } finally {
     clearTimeout(timer);
     done();
   }
-  return { code: p.child.exitCode, out: state.timedOut ? `${p.output()}\n[killed after ${timeoutMs} ms: ${shortCommand(cmd, args)}]` : p.output(), stdout: p.stdout(), timedOut: state.timedOut };
+  return {
+    code: p.child.exitCode,
+    out: state.timedOut ? `${p.output()}\n[killed after ${timeoutMs} ms: ${shortCommand(cmd, args)}]` : p.output(),
+    stdout: p.stdout(),
+    timedOut: state.timedOut,
+  };
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -116,8 +164,13 @@ export async function until<T>(fn: () => Promise<T> | T, timeoutMs: number, step
       try {
         const v = await fn();
         if (v) return v;
-      } catch (e) { last = e; }
-      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${label}${last instanceof Error ? `: ${last.message}` : ''}`);
+      } catch (e) {
+        last = e;
+      }
+      if (Date.now() > deadline)
+        throw new Error(
+          `timed out after ${timeoutMs} ms waiting for ${label}${last instanceof Error ? `: ${last.message}` : ''}`,
+        );
       await sleep(stepMs);
     }
   } finally {

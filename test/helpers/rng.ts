@@ -5,6 +5,6 @@ export function rng(seed: number): (n: number) => number {
     a = (a + 0x6d2b79f5) | 0;
     let x = Math.imul(a ^ (a >>> 15), 1 | a);
     x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return (((x ^ (x >>> 14)) >>> 0) % n);
+    return ((x ^ (x >>> 14)) >>> 0) % n;
   };
 }

@@ -1,14 +1,18 @@
 /** What a unit file's Environment= lines set, read as systemd reads them. */
 
 /** systemd's word splitting of Environment= and Exec lines: words and "quoted words". */
-export const systemdWords = (s: string): string[] => [...s.matchAll(/"((?:[^"\\]|\\.)*)"|'([^']*)'|(\S+)/g)].map((m) => m[1] ?? m[2] ?? m[3] ?? '');
+export const systemdWords = (s: string): string[] =>
+  [...s.matchAll(/"((?:[^"\\]|\\.)*)"|'([^']*)'|(\S+)/g)].map((m) => m[1] ?? m[2] ?? m[3] ?? '');
 
 /**
  * Sets in `env` what one Environment= line's value assigns (`A=1 "B=two words"`: each word
  * NAME=value, a later word winning; a word without `=` sets nothing). Returns `env`.
  */
 export function applyEnvironmentLine(env: Record<string, string>, line: string): Record<string, string> {
-  for (const w of systemdWords(line)) { const i = w.indexOf('='); if (i > 0) env[w.slice(0, i)] = w.slice(i + 1); }
+  for (const w of systemdWords(line)) {
+    const i = w.indexOf('=');
+    if (i > 0) env[w.slice(0, i)] = w.slice(i + 1);
+  }
   return env;
 }
 

@@ -15,12 +15,23 @@ const asRoot = process.getuid?.() === 0 ? test : test.skip;
 asRoot('a full disk never leaves a partial subnet file', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'weft-full-'));
   execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k,mode=0755', 'tmpfs', dir]);
-  t.teardown(() => { try { execFileSync('umount', [dir]); } catch { /* gone */ } rmSync(dir, { recursive: true, force: true }); });
+  t.teardown(() => {
+    try {
+      execFileSync('umount', [dir]);
+    } catch {
+      /* gone */
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
   const file = join(dir, 'subnet.env');
   const old = 'FLANNEL_NETWORK=198.18.0.0/16\nFLANNEL_SUBNET=198.18.5.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n';
   await writeFileAtomic(file, old);
   // Fill the filesystem to the last byte.
-  try { writeFileSync(join(dir, 'filler'), Buffer.alloc(1024 * 1024)); } catch { /* ENOSPC: full now */ }
+  try {
+    writeFileSync(join(dir, 'filler'), Buffer.alloc(1024 * 1024));
+  } catch {
+    /* ENOSPC: full now */
+  }
   const next = old.replace('198.18.5.1', '198.18.6.1').repeat(200); // needs more than the few bytes left
   const e = await t.throwsAsync(writeIfChanged(file, next));
   t.true(e instanceof WeftError && e.code === 'E_IO' && e.retryable, String(e));

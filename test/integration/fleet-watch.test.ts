@@ -20,21 +20,46 @@ const vxlanMAC = (p: PeerLease | undefined): string | undefined => (p ? vxlanDat
 
 const CFG = config('{"Network":"198.18.0.0/16","Backend":{"Type":"vxlan"}}');
 
-async function watchFleet(spec: EtcdSpec, opts: { resyncIntervalMs?: number; seed?: { kvs: KeyValue[]; revision: string } } = {}) {
+async function watchFleet(
+  spec: EtcdSpec,
+  opts: { resyncIntervalMs?: number; seed?: { kvs: KeyValue[]; revision: string } } = {},
+) {
   const store = await EtcdStore.connect(spec, { callTimeoutMs: 2000 });
   const fleet = new Fleet(subnetsPrefix(spec.prefix), CFG, BACKENDS);
   const mirror: PrefixMirror = new PrefixMirror({
-    store, prefix: subnetsPrefix(spec.prefix), log: process.env.WEFT_TEST_LOG ? jsonLogger({ level: 'debug', base: { ep: spec.endpoints[0], auth: Boolean(spec.username) }, write: (l) => { appendFileSync(process.env.WEFT_TEST_LOG ?? '', l); } }) : silentLogger, clock: Date, resyncIntervalMs: opts.resyncIntervalMs ?? 60_000,
-    onChange: (keys) => { for (const k of keys) fleet.update(k, mirror.snapshot.get(k)); },
+    store,
+    prefix: subnetsPrefix(spec.prefix),
+    log: process.env.WEFT_TEST_LOG
+      ? jsonLogger({
+          level: 'debug',
+          base: { ep: spec.endpoints[0], auth: Boolean(spec.username) },
+          write: (l) => {
+            appendFileSync(process.env.WEFT_TEST_LOG ?? '', l);
+          },
+        })
+      : silentLogger,
+    clock: Date,
+    resyncIntervalMs: opts.resyncIntervalMs ?? 60_000,
+    onChange: (keys) => {
+      for (const k of keys) fleet.update(k, mirror.snapshot.get(k));
+    },
   });
   await mirror.start(opts.seed);
-  return { store, fleet, mirror, close: async () => { await mirror.stop(); await store.close(); } };
+  return {
+    store,
+    fleet,
+    mirror,
+    close: async () => {
+      await mirror.stop();
+      await store.close();
+    },
+  };
 }
 
 const peersOf = (f: Fleet) => [...f.peers.keys()].sort();
 const put = (s: EtcdStore, key: string, value: string) => s.txn([], [{ op: 'put', key, value }]);
 
-test('started from a listing made earlier (the acquisition\'s), the mirror holds what changed since: a put and a delete between the listing and the start', async (t) => {
+test("started from a listing made earlier (the acquisition's), the mirror holds what changed since: a put and a delete between the listing and the start", async (t) => {
   const etcd = await EtcdCluster.start();
   t.teardown(() => etcd.stop());
   const spec = etcd.spec();
@@ -69,7 +94,10 @@ test('malformed entries are quarantined and never remove a valid peer', async (t
     [`${P}/198.18.4.0-24`, '{"PublicIP":"192.0.2.4","PublicIPv6":""}'],
     [`${P}/10.9.0.0-24`, vxlanValue('192.0.2.5')],
     [`${P}-old/198.18.6.0-24`, vxlanValue('192.0.2.6')],
-    [`${P}/198.18.7.0-24`, '{"PublicIP":"192.0.2.7","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"zz"}}'],
+    [
+      `${P}/198.18.7.0-24`,
+      '{"PublicIP":"192.0.2.7","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"zz"}}',
+    ],
   ];
   for (const [k, v] of bad) await put(w.store, k, v);
   await w.store.txn([], [{ op: 'delete', key: `${P}/garbage` }]);
@@ -77,11 +105,24 @@ test('malformed entries are quarantined and never remove a valid peer', async (t
   await put(w.store, `${P}/198.18.9.0-24`, vxlanValue('192.0.2.9'));
   await until(() => w.fleet.peers.size === 3, 5000);
   t.deepEqual(peersOf(w.fleet), ['198.18.1.0-24', '198.18.2.0-24', '198.18.9.0-24']);
-  t.deepEqual([...w.fleet.quarantined.keys()].sort(), [`${P}/10.9.0.0-24`, `${P}/198.18.2.0-24`, `${P}/198.18.3.0-24`, `${P}/198.18.4.0-24`, `${P}/198.18.7.0-24`]);
-  t.false([...w.fleet.quarantined.keys()].some((k) => k.includes('subnets-old')), 'the watch prefix ends with a slash');
+  t.deepEqual([...w.fleet.quarantined.keys()].sort(), [
+    `${P}/10.9.0.0-24`,
+    `${P}/198.18.2.0-24`,
+    `${P}/198.18.3.0-24`,
+    `${P}/198.18.4.0-24`,
+    `${P}/198.18.7.0-24`,
+  ]);
+  t.false(
+    [...w.fleet.quarantined.keys()].some((k) => k.includes('subnets-old')),
+    'the watch prefix ends with a slash',
+  );
 });
 
-async function survives(t: import('ava').ExecutionContext, spec: EtcdSpec, disrupt: (w: Awaited<ReturnType<typeof watchFleet>>) => Promise<void>) {
+async function survives(
+  t: import('ava').ExecutionContext,
+  spec: EtcdSpec,
+  disrupt: (w: Awaited<ReturnType<typeof watchFleet>>) => Promise<void>,
+) {
   const w = await watchFleet(spec);
   t.teardown(() => w.close());
   const writer = await EtcdStore.connect(spec, { callTimeoutMs: 2000 });
@@ -98,23 +139,36 @@ async function survives(t: import('ava').ExecutionContext, spec: EtcdSpec, disru
     return true;
   };
   await until(writeAfter, 20_000, 200);
-  await until(() => w.fleet.peers.has('198.18.6.0-24') && !w.fleet.peers.has('198.18.1.0-24') && vxlanMAC(w.fleet.peers.get('198.18.2.0-24')) === '02:00:00:00:00:22', 20_000, 100);
+  await until(
+    () =>
+      w.fleet.peers.has('198.18.6.0-24') &&
+      !w.fleet.peers.has('198.18.1.0-24') &&
+      vxlanMAC(w.fleet.peers.get('198.18.2.0-24')) === '02:00:00:00:00:22',
+    20_000,
+    100,
+  );
   // The writer's first call after a restart may meet an expired auth token: retry it like a client would.
-  const inEtcd = (await until(() => writer.list(`${P}/`), 10_000, 200)).kvs.map((kv) => kv.key.slice(P.length + 1)).sort();
+  const inEtcd = (await until(() => writer.list(`${P}/`), 10_000, 200)).kvs
+    .map((kv) => kv.key.slice(P.length + 1))
+    .sort();
   t.deepEqual(peersOf(w.fleet), inEtcd, 'peer set equals the etcd contents');
 }
 
 test('the watch survives an etcd restart', async (t) => {
   const etcd = await EtcdCluster.start();
   t.teardown(() => etcd.stop());
-  await survives(t, etcd.spec(), async () => { await etcd.restartAll(); });
+  await survives(t, etcd.spec(), async () => {
+    await etcd.restartAll();
+  });
 });
 
 test('the watch survives an etcd restart with auth enabled (expired token)', async (t) => {
   const etcd = await EtcdCluster.start();
   t.teardown(() => etcd.stop());
   const auth = await etcd.enableAuth();
-  await survives(t, etcd.spec(auth), async () => { await etcd.restartAll('root:s3cret-pw'); });
+  await survives(t, etcd.spec(auth), async () => {
+    await etcd.restartAll('root:s3cret-pw');
+  });
 });
 
 test('a watch behind a compaction re-lists instead of dying silently', async (t) => {

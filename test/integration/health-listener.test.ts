@@ -11,26 +11,50 @@ import { until } from '../helpers/procs.js';
 
 const squat = async (port = 0): Promise<{ server: Server; port: number }> => {
   const server = createServer();
-  await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(port, '127.0.0.1', resolve); });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', resolve);
+  });
   const a = server.address();
   return { server, port: typeof a === 'object' && a ? a.port : 0 };
 };
-const close = (s: Server): Promise<void> => new Promise((resolve) => { s.close(() => { resolve(); }); });
+const close = (s: Server): Promise<void> =>
+  new Promise((resolve) => {
+    s.close(() => {
+      resolve();
+    });
+  });
 
 test('a port another process holds: start resolves, the reason is kept and logged once, and the port is taken once free', async (t) => {
   const { server, port } = await squat();
   const lines: Record<string, unknown>[] = [];
-  const log = jsonLogger({ level: 'debug', write: (l) => { lines.push(JSON.parse(l) as Record<string, unknown>); } });
+  const log = jsonLogger({
+    level: 'debug',
+    write: (l) => {
+      lines.push(JSON.parse(l) as Record<string, unknown>);
+    },
+  });
   let changes = 0;
   const listener = new HealthListener({
-    listen: { host: '127.0.0.1', port }, routes: { '/healthz': () => textAnswer(200, 'weft is running\n') }, log,
-    onChange: () => { changes += 1; }, policy: { baseMs: 20, maxMs: 40 },
+    listen: { host: '127.0.0.1', port },
+    routes: { '/healthz': () => textAnswer(200, 'weft is running\n') },
+    log,
+    onChange: () => {
+      changes += 1;
+    },
+    policy: { baseMs: 20, maxMs: 40 },
   });
   t.teardown(() => listener.stop());
   await listener.start();
-  t.like(listener.state, { address: `127.0.0.1:${port}`, problem: `cannot listen on 127.0.0.1:${port} (host.listen): EADDRINUSE, another process is listening on that address`, failures: 1 });
+  t.like(listener.state, {
+    address: `127.0.0.1:${port}`,
+    problem: `cannot listen on 127.0.0.1:${port} (host.listen): EADDRINUSE, another process is listening on that address`,
+    failures: 1,
+  });
   await until(() => listener.state.failures >= 4, 5000, 10);
-  const warned = lines.filter((l) => l.msg === 'cannot serve health and metrics; weft runs on without them and retries');
+  const warned = lines.filter(
+    (l) => l.msg === 'cannot serve health and metrics; weft runs on without them and retries',
+  );
   t.is(warned.length, 1, 'one warning, however often it is retried');
   t.like(warned[0], { level: 'warn', listen: `127.0.0.1:${port}` });
 
@@ -50,7 +74,12 @@ test('a port another process holds: start resolves, the reason is kept and logge
 
 test('stop while retrying: no attempt after it, and the port stays free for others', async (t) => {
   const { server, port } = await squat();
-  const listener = new HealthListener({ listen: { host: '127.0.0.1', port }, routes: {}, log: jsonLogger({ write: () => undefined }), policy: { baseMs: 20, maxMs: 40 } });
+  const listener = new HealthListener({
+    listen: { host: '127.0.0.1', port },
+    routes: {},
+    log: jsonLogger({ write: () => undefined }),
+    policy: { baseMs: 20, maxMs: 40 },
+  });
   await listener.start();
   await listener.stop();
   const failures = listener.state.failures;

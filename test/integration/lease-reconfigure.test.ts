@@ -10,8 +10,12 @@ import { silentLogger } from '../../src/adapters/log.js';
 import { config, ip4, keeperFor, vxlanValue } from '../helpers/fleet.js';
 
 let etcd: EtcdCluster;
-test.before(async () => { etcd = await EtcdCluster.start(); });
-test.after.always(async () => { await etcd.stop(); });
+test.before(async () => {
+  etcd = await EtcdCluster.start();
+});
+test.after.always(async () => {
+  await etcd.stop();
+});
 
 /** The identity part a LeaseHolder asks about: never lost here (presence is tested elsewhere). */
 const steadyIdentity = { needsClaim: false, claim: () => Promise.resolve(false) } as unknown as IdentityKeeper;
@@ -23,12 +27,30 @@ async function holderFor(prefix: string, network: string, onSubnet: (s: string) 
   const range = config(`{"Network":"${network}","Backend":{"Type":"vxlan"}}`).ipv4;
   if (!range) throw new Error('no range');
   const holder = new LeaseHolder({
-    keeper, ids: steadyIdentity, store, log: silentLogger, signal: abort.signal, renewMarginMs: 1000, tickMs: 50,
+    keeper,
+    ids: steadyIdentity,
+    store,
+    log: silentLogger,
+    signal: abort.signal,
+    renewMarginMs: 1000,
+    tickMs: 50,
     request: { range, publicIP: ip4('192.0.2.40'), value: vxlanValue('192.0.2.40', '02:00:00:00:00:40') },
-    onSubnet: (s) => { if (s.v4) onSubnet(formatPrefix(s.v4)); },
+    onSubnet: (s) => {
+      if (s.v4) onSubnet(formatPrefix(s.v4));
+    },
   });
   const held = await holder.acquire();
-  return { holder, held, store, abort, close: async () => { abort.abort(); await holder.stop(); await store.close(); } };
+  return {
+    holder,
+    held,
+    store,
+    abort,
+    close: async () => {
+      abort.abort();
+      await holder.stop();
+      await store.close();
+    },
+  };
 }
 
 test('a new lease value is republished in place: same key, same etcd lease', async (t) => {
@@ -54,7 +76,12 @@ test('a key another host took meanwhile is never overwritten; the host re-acquir
   t.teardown(() => other.store.close());
   const range = config('{"Network":"198.18.0.0/16","Backend":{"Type":"vxlan"}}').ipv4;
   if (!range) return;
-  const theirs = await other.keeper.acquire({ range, publicIP: ip4('192.0.2.41'), value: vxlanValue('192.0.2.41'), previous: h.held.subnets });
+  const theirs = await other.keeper.acquire({
+    range,
+    publicIP: ip4('192.0.2.41'),
+    value: vxlanValue('192.0.2.41'),
+    previous: h.held.subnets,
+  });
   t.is(formatPrefix(theirs.subnet), formatPrefix(h.held.subnet));
   const value = vxlanValue('192.0.2.40', '02:00:00:00:00:42');
   await h.holder.reconfigure({ range }, value);
@@ -74,7 +101,9 @@ test('a subnet outside the new range is given up for one that fits (onSubnet), t
   const third = Number(formatPrefix(h.held.subnet).split('.')[2]);
   // A range of two subnets that excludes the held one.
   const min = third < 200 ? third + 1 : 1;
-  const range = config(`{"Network":"198.18.0.0/16","SubnetMin":"198.18.${min}.0","SubnetMax":"198.18.${min + 1}.0","Backend":{"Type":"vxlan"}}`).ipv4;
+  const range = config(
+    `{"Network":"198.18.0.0/16","SubnetMin":"198.18.${min}.0","SubnetMax":"198.18.${min + 1}.0","Backend":{"Type":"vxlan"}}`,
+  ).ipv4;
   if (!range) return;
   await h.holder.reconfigure({ range }, vxlanValue('192.0.2.40', '02:00:00:00:00:40'));
   t.is(moved.length, 1);

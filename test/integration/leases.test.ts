@@ -9,15 +9,27 @@ import { EtcdCluster } from '../helpers/etcd.js';
 import { config, ip4, keeperFor, vxlanValue } from '../helpers/fleet.js';
 
 let etcd: EtcdCluster;
-test.before(async () => { etcd = await EtcdCluster.start(); });
-test.after.always(async () => { await etcd.stop(); });
+test.before(async () => {
+  etcd = await EtcdCluster.start();
+});
+test.after.always(async () => {
+  await etcd.stop();
+});
 
 test('200 concurrent acquirers get 200 distinct subnets; lost races are retried', async (t) => {
   const spec = etcd.spec({ prefix: '/race200' });
   const range = config('{"Network":"198.18.0.0/16","Backend":{"Type":"vxlan"}}').ipv4!;
   const hosts = await Promise.all(Array.from({ length: 200 }, (_, i) => keeperFor(spec, `host-${i}`)));
   t.teardown(() => Promise.all(hosts.map((h) => h.store.close())));
-  const held = await Promise.all(hosts.map((h, i) => h.keeper.acquire({ range, publicIP: ip4(`192.0.2.${(i % 250) + 1}`), value: vxlanValue(`192.0.2.${(i % 250) + 1}`) })));
+  const held = await Promise.all(
+    hosts.map((h, i) =>
+      h.keeper.acquire({
+        range,
+        publicIP: ip4(`192.0.2.${(i % 250) + 1}`),
+        value: vxlanValue(`192.0.2.${(i % 250) + 1}`),
+      }),
+    ),
+  );
   const subnets = held.map((h) => formatPrefix(h.subnet));
   t.is(new Set(subnets).size, 200, 'no duplicates');
   const lost = hosts.reduce((n, h) => n + h.keeper.stats.lostRaces, 0);
@@ -32,8 +44,12 @@ test('a full network gives a clear out-of-subnets error', async (t) => {
   const range = config('{"Network":"198.18.0.0/22"}').ipv4!; // /24s: min .1.0, max .3.0 -> 3 subnets
   const hosts = await Promise.all(Array.from({ length: 4 }, (_, i) => keeperFor(spec, `h${i}`)));
   t.teardown(() => Promise.all(hosts.map((h) => h.store.close())));
-  for (const h of hosts.slice(0, 3)) await h.keeper.acquire({ range, publicIP: ip4('192.0.2.1'), value: vxlanValue('192.0.2.1') });
-  const e = await t.throwsAsync(hosts[3]!.keeper.acquire({ range, publicIP: ip4('192.0.2.9'), value: vxlanValue('192.0.2.9') }), { instanceOf: WeftError });
+  for (const h of hosts.slice(0, 3))
+    await h.keeper.acquire({ range, publicIP: ip4('192.0.2.1'), value: vxlanValue('192.0.2.1') });
+  const e = await t.throwsAsync(
+    hosts[3]!.keeper.acquire({ range, publicIP: ip4('192.0.2.9'), value: vxlanValue('192.0.2.9') }),
+    { instanceOf: WeftError },
+  );
   t.is(e.code, 'E_OUT_OF_SUBNETS');
   t.is(e.message, 'out of subnets: network 198.18.0.0/22 holds 3 /24 subnets and 3 are leased');
 });
@@ -52,7 +68,12 @@ test('restart keeps the subnet; a lease deleted behind our back is re-acquired w
   t.is(await again.store.timeToLive(first.lease), -1, 'the previous etcd lease is revoked, not orphaned for 24 h');
   await again.store.txn([], [{ op: 'delete', key: second.key }]);
   t.is(await again.keeper.renew(second), 'lost');
-  const third = await again.keeper.acquire({ range, publicIP: ip4('192.0.2.10'), value: vxlanValue('192.0.2.10'), previous: second.subnets });
+  const third = await again.keeper.acquire({
+    range,
+    publicIP: ip4('192.0.2.10'),
+    value: vxlanValue('192.0.2.10'),
+    previous: second.subnets,
+  });
   t.is(formatPrefix(third.subnet), formatPrefix(first.subnet));
 });
 
@@ -61,7 +82,10 @@ test('two hosts with one public IP (NAT, cloned VMs) never share a subnet', asyn
   const range = config('{"Network":"198.18.0.0/16"}').ipv4!;
   const a = await keeperFor(spec, 'nat-a');
   const b = await keeperFor(spec, 'nat-b');
-  t.teardown(async () => { await a.store.close(); await b.store.close(); });
+  t.teardown(async () => {
+    await a.store.close();
+    await b.store.close();
+  });
   const la = await a.keeper.acquire({ range, publicIP: ip4('192.0.2.15'), value: vxlanValue('192.0.2.15') });
   const lb = await b.keeper.acquire({ range, publicIP: ip4('192.0.2.15'), value: vxlanValue('192.0.2.15') });
   t.not(formatPrefix(la.subnet), formatPrefix(lb.subnet));
@@ -72,16 +96,29 @@ test('a renewal never overwrites a key another host took over', async (t) => {
   const range = config('{"Network":"198.18.0.0/16"}').ipv4!;
   const a = await keeperFor(spec, 'old-owner', 5);
   const b = await keeperFor(spec, 'new-owner');
-  t.teardown(async () => { await a.store.close(); await b.store.close(); });
+  t.teardown(async () => {
+    await a.store.close();
+    await b.store.close();
+  });
   const la = await a.keeper.acquire({ range, publicIP: ip4('192.0.2.20'), value: vxlanValue('192.0.2.20') });
   await a.store.revoke(la.lease); // A's lease expires (e.g. A was partitioned for longer than the TTL)
-  const lb = await b.keeper.acquire({ range, publicIP: ip4('192.0.2.21'), value: vxlanValue('192.0.2.21'), previous: la.subnets });
+  const lb = await b.keeper.acquire({
+    range,
+    publicIP: ip4('192.0.2.21'),
+    value: vxlanValue('192.0.2.21'),
+    previous: la.subnets,
+  });
   t.is(formatPrefix(lb.subnet), formatPrefix(la.subnet), 'B legitimately takes the freed subnet');
   t.is(await a.keeper.renew(la), 'lost');
   t.is(await a.keeper.updateValue(la, vxlanValue('192.0.2.20', '02:00:00:00:00:99')), 'lost');
   const kv = (await b.store.get(lb.key)).kv;
   t.is(kv?.value, vxlanValue('192.0.2.21'), "B's lease is untouched");
-  const la2 = await a.keeper.acquire({ range, publicIP: ip4('192.0.2.20'), value: vxlanValue('192.0.2.20'), previous: la.subnets });
+  const la2 = await a.keeper.acquire({
+    range,
+    publicIP: ip4('192.0.2.20'),
+    value: vxlanValue('192.0.2.20'),
+    previous: la.subnets,
+  });
   t.not(formatPrefix(la2.subnet), formatPrefix(la.subnet), 'A re-acquires elsewhere');
 });
 
@@ -94,11 +131,23 @@ test('a flanneld lease with our public IP is adopted; release deletes it and pee
   await raw.txn([], [{ op: 'put', key: '/adopt/subnets/198.18.42.0-24', value: vxlanValue('192.0.2.30'), lease }]);
   const a = await keeperFor(spec, 'migrating-host');
   t.teardown(() => a.store.close());
-  const held = await a.keeper.acquire({ range, publicIP: ip4('192.0.2.30'), value: vxlanValue('192.0.2.30', '02:00:00:00:00:42') });
+  const held = await a.keeper.acquire({
+    range,
+    publicIP: ip4('192.0.2.30'),
+    value: vxlanValue('192.0.2.30', '02:00:00:00:00:42'),
+  });
   t.is(formatPrefix(held.subnet), '198.18.42.0/24');
   t.is(held.how, 'public-ip');
   t.is(await raw.timeToLive(lease), -1, "flanneld's old etcd lease is revoked after the take-over");
-  const { released } = await releaseOwnLeases({ store: a.store, prefix: '/adopt', identity: { hostID: 'migrating-host', hostname: 'migrating-host' }, log: silentLogger }, { publicIP: ip4('192.0.2.30'), heldKeys: [] });
+  const { released } = await releaseOwnLeases(
+    {
+      store: a.store,
+      prefix: '/adopt',
+      identity: { hostID: 'migrating-host', hostname: 'migrating-host' },
+      log: silentLogger,
+    },
+    { publicIP: ip4('192.0.2.30'), heldKeys: [] },
+  );
   t.is(released && formatPrefix(released), '198.18.42.0/24');
   t.is((await raw.list('/adopt/')).kvs.length, 0);
 });

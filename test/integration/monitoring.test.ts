@@ -18,14 +18,25 @@ import { COUNTERS, healthSnapshot } from '../helpers/health-snapshot.js';
 const DIR = join(REPO, 'examples/monitoring');
 const promtool = (args: string[]) => spawnSync('promtool', args, { cwd: DIR, encoding: 'utf8', timeout: 60_000 });
 
-interface Rule { alert: string; expr: string }
-interface RuleTest { alert_rule_test?: { alertname: string; exp_alerts?: unknown[] }[] }
-const rules = (parse(readFileSync(join(DIR, 'weft-alerts.yml'), 'utf8')) as { groups: { rules: Rule[] }[] }).groups.flatMap((g) => g.rules);
-const ruleTests = (parse(readFileSync(join(DIR, 'weft-alerts.test.yml'), 'utf8')) as { tests: RuleTest[] }).tests.flatMap((x) => x.alert_rule_test ?? []);
+interface Rule {
+  alert: string;
+  expr: string;
+}
+interface RuleTest {
+  alert_rule_test?: { alertname: string; exp_alerts?: unknown[] }[];
+}
+const rules = (
+  parse(readFileSync(join(DIR, 'weft-alerts.yml'), 'utf8')) as { groups: { rules: Rule[] }[] }
+).groups.flatMap((g) => g.rules);
+const ruleTests = (
+  parse(readFileSync(join(DIR, 'weft-alerts.test.yml'), 'utf8')) as { tests: RuleTest[] }
+).tests.flatMap((x) => x.alert_rule_test ?? []);
 
 /** Every series name weft exports (histograms as their _bucket/_sum/_count series). */
 function exported(): Set<string> {
-  const unused = (): never => { throw new Error('not scraped'); };
+  const unused = (): never => {
+    throw new Error('not scraped');
+  };
   const m = new Metrics({ snapshot: unused, counters: unused });
   const names = new Set<string>();
   for (const { name, type } of m.families()) {
@@ -35,7 +46,21 @@ function exported(): Set<string> {
   return names;
 }
 
-const KEYWORDS = new Set(['by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'and', 'or', 'unless', 'bool', 'offset', 'inf', 'nan']);
+const KEYWORDS = new Set([
+  'by',
+  'without',
+  'on',
+  'ignoring',
+  'group_left',
+  'group_right',
+  'and',
+  'or',
+  'unless',
+  'bool',
+  'offset',
+  'inf',
+  'nan',
+]);
 
 /** The metric names a PromQL expression reads (strings, label matchers, ranges and functions removed). */
 export function metricNames(expr: string): string[] {
@@ -62,12 +87,28 @@ test('promtool check config: the scrape example, with the rules it loads, is val
 });
 
 test('promtool test rules: every alert has a firing and a not-firing case, and all pass', (t) => {
-  const required = ['WeftDown', 'WeftNotReady', 'WeftLeaseExpiringSoon', 'WeftPeersNotProgrammed', 'WeftDriftRepairsClimbing', 'WeftEtcdUnreachable', 'WeftEtcdErrors', 'WeftQuarantinedLeases', 'WeftDegraded'];
+  const required = [
+    'WeftDown',
+    'WeftNotReady',
+    'WeftLeaseExpiringSoon',
+    'WeftPeersNotProgrammed',
+    'WeftDriftRepairsClimbing',
+    'WeftEtcdUnreachable',
+    'WeftEtcdErrors',
+    'WeftQuarantinedLeases',
+    'WeftDegraded',
+  ];
   t.deepEqual(rules.map((r) => r.alert).sort(), [...required].sort());
   for (const { alert } of rules) {
     const cases = ruleTests.filter((c) => c.alertname === alert);
-    t.true(cases.some((c) => (c.exp_alerts ?? []).length > 0), `${alert}: a case where it fires`);
-    t.true(cases.some((c) => (c.exp_alerts ?? []).length === 0), `${alert}: a case where it does not`);
+    t.true(
+      cases.some((c) => (c.exp_alerts ?? []).length > 0),
+      `${alert}: a case where it fires`,
+    );
+    t.true(
+      cases.some((c) => (c.exp_alerts ?? []).length === 0),
+      `${alert}: a case where it does not`,
+    );
   }
   const r = promtool(['test', 'rules', 'weft-alerts.test.yml']);
   t.log(`${r.stdout}${r.stderr}`.replace(/\n{2,}/g, '\n').trim());
@@ -77,13 +118,28 @@ test('promtool test rules: every alert has a firing and a not-firing case, and a
 
 test('the dashboard and the rules name only metrics weft exports', (t) => {
   const known = new Set([...exported(), 'up']);
-  t.true(known.has('weft_peers') && known.has('weft_reconcile_duration_seconds_bucket') && known.has('process_resident_memory_bytes'), 'the registry was read');
+  t.true(
+    known.has('weft_peers') &&
+      known.has('weft_reconcile_duration_seconds_bucket') &&
+      known.has('process_resident_memory_bytes'),
+    'the registry was read',
+  );
   // The extractor really finds names (so this test can fail).
-  t.deepEqual(metricNames('sum by (instance) (rate(weft_nope_total{job="weft", a=~"x(y)"}[5m])) / ignoring(state) up > 0'), ['weft_nope_total', 'up']);
-  const dash = JSON.parse(readFileSync(join(DIR, 'weft-dashboard.json'), 'utf8')) as { panels: { title: string; targets?: { expr: string }[] }[]; templating: { list: { query?: unknown }[] } };
+  t.deepEqual(
+    metricNames('sum by (instance) (rate(weft_nope_total{job="weft", a=~"x(y)"}[5m])) / ignoring(state) up > 0'),
+    ['weft_nope_total', 'up'],
+  );
+  const dash = JSON.parse(readFileSync(join(DIR, 'weft-dashboard.json'), 'utf8')) as {
+    panels: { title: string; targets?: { expr: string }[] }[];
+    templating: { list: { query?: unknown }[] };
+  };
   const queries: [string, string][] = [
     ...dash.panels.flatMap((p) => (p.targets ?? []).map((q): [string, string] => [`panel "${p.title}"`, q.expr])),
-    ...dash.templating.list.flatMap((v): [string, string][] => (typeof v.query === 'object' && v.query !== null ? [['variable', (v.query as { query: string }).query.replace(/^label_values\((.*),\s*\w+\)$/, '$1')]] : [])),
+    ...dash.templating.list.flatMap((v): [string, string][] =>
+      typeof v.query === 'object' && v.query !== null
+        ? [['variable', (v.query as { query: string }).query.replace(/^label_values\((.*),\s*\w+\)$/, '$1')]]
+        : [],
+    ),
     ...rules.map((r): [string, string] => [`alert ${r.alert}`, r.expr]),
   ];
   t.true(queries.length > 20);
@@ -91,7 +147,10 @@ test('the dashboard and the rules name only metrics weft exports', (t) => {
   for (const [where, expr] of queries) {
     const names = metricNames(expr);
     t.true(names.length > 0, `${where}: ${expr} reads some metric`);
-    for (const n of names) { used.add(n); t.true(known.has(n), `${where}: ${n} is not a metric weft exports`); }
+    for (const n of names) {
+      used.add(n);
+      t.true(known.has(n), `${where}: ${n} is not a metric weft exports`);
+    }
   }
   t.log(`${queries.length} queries read ${used.size} metrics: ${[...used].sort().join(', ')}`);
 });
@@ -106,7 +165,8 @@ const SNAPSHOT: HealthSnapshot = healthSnapshot({
   etcd: { ...base.etcd, requestErrors: 3 },
 });
 
-const checkMetrics = (text: string) => spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8', timeout: 60_000 });
+const checkMetrics = (text: string) =>
+  spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8', timeout: 60_000 });
 
 test('promtool check metrics: what /metrics writes parses and lints clean, with and without a lease', async (t) => {
   // The check bites: a bad label value and a gauge named like a counter are caught.
@@ -115,7 +175,10 @@ test('promtool check metrics: what /metrics writes parses and lints clean, with 
   const unleased: HealthSnapshot = { ...SNAPSHOT, reconcile: { ...SNAPSHOT.reconcile, driftRepairs: {} } };
   delete (unleased as { lease?: unknown }).lease;
   delete (unleased as { backend?: unknown }).backend;
-  const cases: [string, HealthSnapshot][] = [['leased', SNAPSHOT], ['no lease yet', unleased]];
+  const cases: [string, HealthSnapshot][] = [
+    ['leased', SNAPSHOT],
+    ['no lease yet', unleased],
+  ];
   for (const [what, snapshot] of cases) {
     const m = new Metrics({ snapshot: () => snapshot, counters: () => COUNTERS });
     for (const ms of [0.4, 1, 3, 70, 2600, 20_000]) m.observePass(ms);
@@ -125,6 +188,10 @@ test('promtool check metrics: what /metrics writes parses and lints clean, with 
     t.is(r.status, 0, `${what}: ${r.stdout}${r.stderr}\n--- text ---\n${body}`);
     t.is(`${r.stdout}${r.stderr}`.trim(), '', what);
     // Every family exported is written, in order, and nothing else.
-    t.deepEqual([...body.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((x) => `${x[1] ?? ''} ${x[2] ?? ''}`), m.families().map((f) => `${f.name} ${f.type}`), what);
+    t.deepEqual(
+      [...body.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((x) => `${x[1] ?? ''} ${x[2] ?? ''}`),
+      m.families().map((f) => `${f.name} ${f.type}`),
+      what,
+    );
   }
 });

@@ -16,11 +16,14 @@ const version = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as
 
 function scratch(t: { teardown(fn: () => void): void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'weft-pkg-'));
-  t.teardown(() => { rmSync(dir, { recursive: true, force: true }); });
+  t.teardown(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
   return dir;
 }
 
-const run = (cmd: string, args: string[], cwd?: string) => spawnSync(cmd, args, { encoding: 'utf8', ...(cwd ? { cwd } : {}), timeout: 180_000 });
+const run = (cmd: string, args: string[], cwd?: string) =>
+  spawnSync(cmd, args, { encoding: 'utf8', ...(cwd ? { cwd } : {}), timeout: 180_000 });
 
 test('npm pack, then npm install -g of the tarball, gives a working weft', (t) => {
   const dir = scratch(t);
@@ -29,10 +32,26 @@ test('npm pack, then npm install -g of the tarball, gives a working weft', (t) =
   t.is(pack.status, 0, pack.stderr);
   const tarball = join(dir, pack.stdout.trim().split('\n').pop() ?? '');
   const listing = execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' });
-  for (const f of ['package/dist/src/cli/weft.js', 'package/units/weft.service', 'package/units/docker-weft.conf', 'package/examples/vxlan.yaml', 'package/README.md']) t.true(listing.includes(f), f);
+  for (const f of [
+    'package/dist/src/cli/weft.js',
+    'package/units/weft.service',
+    'package/units/docker-weft.conf',
+    'package/examples/vxlan.yaml',
+    'package/README.md',
+  ])
+    t.true(listing.includes(f), f);
   t.false(listing.includes('package/dist/test/'), 'tests are not shipped');
   const prefix = join(dir, 'prefix');
-  const inst = run('npm', ['install', '-g', '--prefix', prefix, '--no-audit', '--no-fund', '--loglevel=error', tarball]);
+  const inst = run('npm', [
+    'install',
+    '-g',
+    '--prefix',
+    prefix,
+    '--no-audit',
+    '--no-fund',
+    '--loglevel=error',
+    tarball,
+  ]);
   t.is(inst.status, 0, inst.stderr);
   const weft = join(prefix, 'bin', 'weft');
   t.is(run(weft, ['--version']).stdout.trim(), version);
@@ -53,7 +72,10 @@ test('the one-file bundle runs with nothing beside it, and talks to a real etcd'
   const etcd = await EtcdCluster.start();
   t.teardown(() => etcd.stop());
   const spec = join(alone, 'network.yaml');
-  writeFileSync(spec, `etcd:\n  endpoints: [${etcd.endpoints.join(', ')}]\nnetwork:\n  cidr: 198.18.0.0/16\n  backend: {type: vxlan}\n`);
+  writeFileSync(
+    spec,
+    `etcd:\n  endpoints: [${etcd.endpoints.join(', ')}]\nnetwork:\n  cidr: 198.18.0.0/16\n  backend: {type: vxlan}\n`,
+  );
   const apply = weft(['apply', '--spec', spec]);
   t.is(apply.status, 0, apply.stderr);
   t.regex(apply.stdout, /^changed: \/coreos.com\/network\/config/);

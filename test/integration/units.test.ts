@@ -18,20 +18,27 @@ const dropIn = readFileSync(join(REPO, 'units/docker-weft.conf'), 'utf8');
 /** A copy of the units whose binaries exist here (verify checks ExecStart is executable). */
 function staged(t: { teardown(fn: () => void): void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'weft-units-'));
-  t.teardown(() => { rmSync(dir, { recursive: true, force: true }); });
+  t.teardown(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
   const weft = join(dir, 'weft');
   writeFileSync(weft, `#!/bin/sh\nexec ${process.execPath} ${WEFT} "$@"\n`);
   chmodSync(weft, 0o755);
   writeFileSync(join(dir, 'weft.service'), unit.replace('/usr/local/bin/weft', weft));
-  const dockerd = spawnSync('sh', ['-c', 'command -v dockerd'], { encoding: 'utf8' }).stdout.trim() || '/usr/bin/dockerd';
+  const dockerd =
+    spawnSync('sh', ['-c', 'command -v dockerd'], { encoding: 'utf8' }).stdout.trim() || '/usr/bin/dockerd';
   // Docker CE's own unit, reduced to what the drop-in touches.
-  writeFileSync(join(dir, 'docker.service'), `[Unit]\nDescription=Docker\nAfter=network-online.target\n\n[Service]\nType=notify\nExecStart=${dockerd} -H fd://\n\n[Install]\nWantedBy=multi-user.target\n`);
+  writeFileSync(
+    join(dir, 'docker.service'),
+    `[Unit]\nDescription=Docker\nAfter=network-online.target\n\n[Service]\nType=notify\nExecStart=${dockerd} -H fd://\n\n[Install]\nWantedBy=multi-user.target\n`,
+  );
   mkdirSync(join(dir, 'docker.service.d'));
   writeFileSync(join(dir, 'docker.service.d', 'weft.conf'), dropIn.replace('/usr/bin/dockerd', dockerd));
   return dir;
 }
 
-const analyze = (args: string[], env: NodeJS.ProcessEnv = {}) => spawnSync('systemd-analyze', args, { encoding: 'utf8', env: { ...process.env, ...env } });
+const analyze = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+  spawnSync('systemd-analyze', args, { encoding: 'utf8', env: { ...process.env, ...env } });
 
 test('systemd-analyze verify: weft.service and docker.service with the weft drop-in are clean', (t) => {
   const dir = staged(t);
@@ -55,12 +62,18 @@ test('systemd-analyze security: exposure 5.0 or better, and the README states th
   t.log(`exposure ${score}`);
   t.true(score <= 5.0, `exposure ${score}`);
   t.is(r.status, 0, 'systemd-analyze --threshold=50 (5.0) passes');
-  t.true(readFileSync(join(REPO, 'README.md'), 'utf8').includes(`exposure level ${score.toFixed(1)}`), 'README records this exposure score');
+  t.true(
+    readFileSync(join(REPO, 'README.md'), 'utf8').includes(`exposure level ${score.toFixed(1)}`),
+    'README records this exposure score',
+  );
 });
 
-test('the units agree with weft\'s defaults: writable output directories, the Docker options file and key', (t) => {
-  const rw = [...unit.matchAll(/^ReadWritePaths=(.*)$/gm)].flatMap((m) => (m[1] ?? '').split(/\s+/)).map((p) => p.replace(/^-/, ''));
-  for (const dir of [dirname(DEFAULTS.subnetFile), dirname(DEFAULTS.dockerFile), '/run/weft']) t.true(rw.includes(dir), `${dir} is writable`);
+test("the units agree with weft's defaults: writable output directories, the Docker options file and key", (t) => {
+  const rw = [...unit.matchAll(/^ReadWritePaths=(.*)$/gm)]
+    .flatMap((m) => (m[1] ?? '').split(/\s+/))
+    .map((p) => p.replace(/^-/, ''));
+  for (const dir of [dirname(DEFAULTS.subnetFile), dirname(DEFAULTS.dockerFile), '/run/weft'])
+    t.true(rw.includes(dir), `${dir} is writable`);
   t.regex(unit, /^Type=notify$/m);
   t.regex(unit, /^NotifyAccess=all$/m, 'systemd-notify is a child process');
   t.regex(unit, /^PrivateMounts=yes$/m, 'weft mounts nothing');

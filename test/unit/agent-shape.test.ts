@@ -10,14 +10,16 @@ const MAX_MUTABLE_FIELDS = 8;
 function mutableFields(file: string): Map<string, string[]> {
   const src = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.Latest, true);
   const out = new Map<string, string[]>();
-  const isReadonly = (n: ts.Node): boolean => (ts.canHaveModifiers(n) ? ts.getModifiers(n) ?? [] : []).some((m) => m.kind === ts.SyntaxKind.ReadonlyKeyword);
+  const isReadonly = (n: ts.Node): boolean =>
+    (ts.canHaveModifiers(n) ? (ts.getModifiers(n) ?? []) : []).some((m) => m.kind === ts.SyntaxKind.ReadonlyKeyword);
   const visit = (n: ts.Node): void => {
     if (ts.isClassDeclaration(n)) {
       const fields: string[] = [];
       for (const m of n.members) {
         if (ts.isPropertyDeclaration(m) && !isReadonly(m)) fields.push(m.name.getText(src));
         if (ts.isConstructorDeclaration(m)) {
-          for (const p of m.parameters) if (ts.isParameterPropertyDeclaration(p, m) && !isReadonly(p)) fields.push(p.name.getText(src));
+          for (const p of m.parameters)
+            if (ts.isParameterPropertyDeclaration(p, m) && !isReadonly(p)) fields.push(p.name.getText(src));
         }
       }
       out.set(n.name?.text ?? '(anonymous)', fields);
@@ -34,9 +36,12 @@ test(`no class in src/agent has more than ${MAX_MUTABLE_FIELDS} mutable fields`,
   for (const f of readdirSync(dir).filter((x) => x.endsWith('.ts'))) {
     for (const [cls, fields] of mutableFields(`${dir}/${f}`)) {
       counts.push(`${cls} ${fields.length}`);
-      t.true(fields.length <= MAX_MUTABLE_FIELDS, `${f}: ${cls} has ${fields.length} mutable fields: ${fields.join(', ')}`);
+      t.true(
+        fields.length <= MAX_MUTABLE_FIELDS,
+        `${f}: ${cls} has ${fields.length} mutable fields: ${fields.join(', ')}`,
+      );
     }
   }
   t.log(counts.join(', '));
-  t.true(counts.length >= 8, 'the agent\'s classes were found');
+  t.true(counts.length >= 8, "the agent's classes were found");
 });

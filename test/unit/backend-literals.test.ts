@@ -16,15 +16,22 @@ const SCANNED = ['src/core', 'src/agent', 'src/cli'];
  * The device-kind modules: a device kind may be named like the backend that asks for it (a
  * `vxlan` device, a `wireguard` link), and these modules are where kinds are defined.
  */
-const DEVICE_KIND_MODULES = new Set(['src/core/datapath/datapath.ts', 'src/core/datapath/devices.ts', 'src/core/datapath/device-kind.ts', 'src/core/datapath/device-vxlan.ts', 'src/core/datapath/device-wireguard.ts']);
+const DEVICE_KIND_MODULES = new Set([
+  'src/core/datapath/datapath.ts',
+  'src/core/datapath/devices.ts',
+  'src/core/datapath/device-kind.ts',
+  'src/core/datapath/device-vxlan.ts',
+  'src/core/datapath/device-wireguard.ts',
+]);
 
 /** Names under which a literal is a device kind or a tool (core/datapath/devices.ts `Tool`), not a backend type. */
 const KIND_NAMES = new Set(['kind', 'tool']);
 
-const sourcesUnder = (dir: string): string[] => readdirSync(join(REPO, dir), { withFileTypes: true }).flatMap((e) => {
-  const rel = `${dir}/${e.name}`;
-  return e.isDirectory() ? sourcesUnder(rel) : e.name.endsWith('.ts') ? [rel] : [];
-});
+const sourcesUnder = (dir: string): string[] =>
+  readdirSync(join(REPO, dir), { withFileTypes: true }).flatMap((e) => {
+    const rel = `${dir}/${e.name}`;
+    return e.isDirectory() ? sourcesUnder(rel) : e.name.endsWith('.ts') ? [rel] : [];
+  });
 
 /** `x.kind`, `kind`, `x.tool`, `tool`: an expression that holds a device kind or a tool. */
 function namesKind(n: ts.Node): boolean {
@@ -39,10 +46,14 @@ function isKindLiteral(lit: ts.Node): boolean {
   // A literal type (`kind: 'vxlan'`) sits in a LiteralTypeNode.
   if (ts.isLiteralTypeNode(n.parent)) n = n.parent;
   const p = n.parent;
-  if (ts.isBinaryExpression(p) && [ts.SyntaxKind.EqualsEqualsEqualsToken, ts.SyntaxKind.ExclamationEqualsEqualsToken].includes(p.operatorToken.kind)) {
+  if (
+    ts.isBinaryExpression(p) &&
+    [ts.SyntaxKind.EqualsEqualsEqualsToken, ts.SyntaxKind.ExclamationEqualsEqualsToken].includes(p.operatorToken.kind)
+  ) {
     return namesKind(p.left === n ? p.right : p.left);
   }
-  if ((ts.isPropertyAssignment(p) || ts.isPropertySignature(p)) && ts.isIdentifier(p.name)) return KIND_NAMES.has(p.name.text);
+  if ((ts.isPropertyAssignment(p) || ts.isPropertySignature(p)) && ts.isIdentifier(p.name))
+    return KIND_NAMES.has(p.name.text);
   if (ts.isCaseClause(p)) return namesKind(p.parent.parent.expression);
   return false;
 }
@@ -54,7 +65,8 @@ function backendLiterals(file: string, text: string, types: ReadonlySet<string>)
   const visit = (n: ts.Node): void => {
     if (ts.isImportDeclaration(n) || ts.isExportDeclaration(n)) return;
     const isText = ts.isStringLiteral(n) || ts.isNoSubstitutionTemplateLiteral(n);
-    if (isText && types.has(n.text) && !isKindLiteral(n)) found.push(`${file}:${String(src.getLineAndCharacterOfPosition(n.getStart(src)).line + 1)}: '${n.text}'`);
+    if (isText && types.has(n.text) && !isKindLiteral(n))
+      found.push(`${file}:${String(src.getLineAndCharacterOfPosition(n.getStart(src)).line + 1)}: '${n.text}'`);
     ts.forEachChild(n, visit);
   };
   visit(src);
@@ -67,7 +79,11 @@ test('no source in src/core (device-kind modules aside), src/agent or src/cli na
   const files = SCANNED.flatMap(sourcesUnder).filter((f) => !DEVICE_KIND_MODULES.has(f));
   t.true(files.length > 80, `${files.length} sources scanned`);
   const found = files.flatMap((f) => backendLiterals(f, readFileSync(join(REPO, f), 'utf8'), types));
-  t.deepEqual(found, [], `backend types named outside src/backends/ (ask the backend instead, src/backends/types.ts):\n${found.join('\n')}`);
+  t.deepEqual(
+    found,
+    [],
+    `backend types named outside src/backends/ (ask the backend instead, src/backends/types.ts):\n${found.join('\n')}`,
+  );
 });
 
 test('the scan finds a backend type compared, returned or typed, and leaves device kinds, tools and import paths alone', (t) => {
@@ -83,5 +99,10 @@ test('the scan finds a backend type compared, returned or typed, and leaves devi
     "type K = { readonly kind: 'vxlan' };",
     "switch (o.kind) { case 'vxlan': break; }",
   ].join('\n');
-  t.deepEqual(backendLiterals('probe.ts', probe, types), ["probe.ts:2: 'vxlan'", "probe.ts:3: 'vxlan'", "probe.ts:3: 'wireguard'", "probe.ts:4: 'wireguard'"]);
+  t.deepEqual(backendLiterals('probe.ts', probe, types), [
+    "probe.ts:2: 'vxlan'",
+    "probe.ts:3: 'vxlan'",
+    "probe.ts:3: 'wireguard'",
+    "probe.ts:4: 'wireguard'",
+  ]);
 });

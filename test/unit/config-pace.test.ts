@@ -125,7 +125,8 @@ test('driven by a timer through random write sequences: every applied value was 
     const applied: string[] = [];
     // Writes at random times for a minute, then quiet: the agent wakes at dueAtMs and on each write.
     const writes: { atMs: number; value: string }[] = [];
-    for (let ms = 0; ms < 60_000; ms += 100 + r(6000)) writes.push({ atMs: ms, value: values[r(values.length)] ?? 'v0' });
+    for (let ms = 0; ms < 60_000; ms += 100 + r(6000))
+      writes.push({ atMs: ms, value: values[r(values.length)] ?? 'v0' });
     let now = 0;
     const wake = (): void => {
       const due = p.take(now);
@@ -142,12 +143,21 @@ test('driven by a timer through random write sequences: every applied value was 
       p.observe(stored, running, now);
     };
     for (const w of writes) {
-      for (let at = p.dueAtMs(); at !== undefined && at <= w.atMs; at = p.dueAtMs()) { now = Math.max(now, at); wake(); }
+      for (let at = p.dueAtMs(); at !== undefined && at <= w.atMs; at = p.dueAtMs()) {
+        now = Math.max(now, at);
+        wake();
+      }
       now = Math.max(now, w.atMs);
-      if (w.value !== stored) { stored = w.value; storedSinceMs = now; }
+      if (w.value !== stored) {
+        stored = w.value;
+        storedSinceMs = now;
+      }
       p.observe(stored, running, now);
     }
-    for (let at = p.dueAtMs(); at !== undefined; at = p.dueAtMs()) { now = Math.max(now, at); wake(); }
+    for (let at = p.dueAtMs(); at !== undefined; at = p.dueAtMs()) {
+      now = Math.max(now, at);
+      wake();
+    }
     t.is(running, stored, `seed ${seed}: converges on the last stored value`);
     t.true(applied.length <= 1 + Math.ceil(60_000 / s.minIntervalMs) + 1, `seed ${seed}: ${applied.length} applied`);
   }

@@ -43,19 +43,25 @@ function specKeys(source: string): string[] {
   return keys;
 }
 
-test('every spec key the parser accepts has a row in the reference\'s spec table', (t) => {
+test("every spec key the parser accepts has a row in the reference's spec table", (t) => {
   // network.backend's keys are each backend's own (its specKeys), from the registry.
-  const keys = [...specKeys(read('src/core/spec/spec.ts')), ...backendKeys(BACKENDS).map((k) => `network.backend.${k}`)];
+  const keys = [
+    ...specKeys(read('src/core/spec/spec.ts')),
+    ...backendKeys(BACKENDS).map((k) => `network.backend.${k}`),
+  ];
   // The parser is read from its source: make sure the reading found the keys at all.
-  for (const k of ['etcd.endpoints', 'network.backend.vni', 'host.stateDir', 'outputs.docker.key']) t.true(keys.includes(k), `parsed spec keys include ${k}`);
+  for (const k of ['etcd.endpoints', 'network.backend.vni', 'host.stateDir', 'outputs.docker.key'])
+    t.true(keys.includes(k), `parsed spec keys include ${k}`);
   t.true(keys.length >= 30, `${keys.length} spec keys parsed`);
   const documented = rowKeys(section(REFERENCE, 'The network spec'));
   const missing = keys.filter((k) => !documented.has(k));
   t.deepEqual(missing, [], `spec keys without a row in docs/reference.md "## The network spec": ${missing.join(', ')}`);
 });
 
-test('every metric weft exports has a row in the reference\'s metrics table, with its labels', (t) => {
-  const never = (): never => { throw new Error('not scraped in this test'); };
+test("every metric weft exports has a row in the reference's metrics table, with its labels", (t) => {
+  const never = (): never => {
+    throw new Error('not scraped in this test');
+  };
   const metrics = new Metrics({ snapshot: never, counters: never });
   const exported = metrics.families().filter((m) => m.name.startsWith('weft_'));
   t.true(exported.length >= 15, `${exported.length} weft_ metrics registered`);
@@ -63,7 +69,10 @@ test('every metric weft exports has a row in the reference\'s metrics table, wit
   const problems: string[] = [];
   for (const m of exported) {
     const row = table.split('\n').find((l) => l.startsWith(`| \`${m.name}\` |`));
-    if (!row) { problems.push(`${m.name}: no row`); continue; }
+    if (!row) {
+      problems.push(`${m.name}: no row`);
+      continue;
+    }
     if (!row.includes(`| ${m.type} |`)) problems.push(`${m.name}: type ${m.type} not in its row`);
     for (const l of m.labelNames) if (!row.includes(`\`${l}\``)) problems.push(`${m.name}: label ${l} not in its row`);
   }
@@ -71,9 +80,17 @@ test('every metric weft exports has a row in the reference\'s metrics table, wit
 });
 
 test('the reference\'s "Also exported" names exactly the process and Node.js metrics weft exports', (t) => {
-  const never = (): never => { throw new Error('not scraped in this test'); };
-  const others = new Metrics({ snapshot: never, counters: never }).families().map((m) => m.name).filter((n) => !n.startsWith('weft_'));
-  t.true(others.includes('process_resident_memory_bytes') && others.includes('nodejs_heap_size_used_bytes'), `process metrics exported: ${others.join(', ')}`);
+  const never = (): never => {
+    throw new Error('not scraped in this test');
+  };
+  const others = new Metrics({ snapshot: never, counters: never })
+    .families()
+    .map((m) => m.name)
+    .filter((n) => !n.startsWith('weft_'));
+  t.true(
+    others.includes('process_resident_memory_bytes') && others.includes('nodejs_heap_size_used_bytes'),
+    `process metrics exported: ${others.join(', ')}`,
+  );
   const table = section(REFERENCE, 'Metrics');
   const start = table.indexOf('\nAlso exported');
   t.true(start >= 0, 'the Metrics section has its "Also exported" paragraph');
@@ -134,7 +151,10 @@ function anchors(md: string): Set<string> {
   const out = new Set<string>();
   for (const m of stripCode(md, false).matchAll(/^#{1,6} +(.+?) *#* *$/gm)) {
     const text = (m[1] ?? '').replace(/\[([^\]]*)\]\([^)]*\)/g, '$1');
-    const base = text.toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, '').replace(/ /g, '-');
+    const base = text
+      .toLowerCase()
+      .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+      .replace(/ /g, '-');
     const n = seen.get(base) ?? 0;
     seen.set(base, n + 1);
     out.add(n === 0 ? base : `${base}-${n}`);
@@ -148,7 +168,13 @@ function stripCode(md: string, inline: boolean): string {
   return inline ? noFences.replace(/`[^`\n]*`/g, '') : noFences;
 }
 
-const DOCS = ['README.md', 'CHANGELOG.md', ...readdirSync(join(REPO, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const DOCS = [
+  'README.md',
+  'CHANGELOG.md',
+  ...readdirSync(join(REPO, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+];
 
 test('every relative link and #anchor in README.md, CHANGELOG.md and docs/*.md resolves', (t) => {
   const broken: string[] = [];
@@ -160,18 +186,38 @@ test('every relative link and #anchor in README.md, CHANGELOG.md and docs/*.md r
       const [path = '', anchor] = target.split('#');
       const file = path === '' ? join(REPO, doc) : resolve(dirname(join(REPO, doc)), path);
       const rel = relative(REPO, file);
-      if (rel.startsWith('..')) { broken.push(`${doc}: ${target} leaves the project`); continue; }
-      if (!existsSync(file)) { broken.push(`${doc}: ${target} does not exist`); continue; }
-      if (anchor !== undefined && !anchors(readFileSync(file, 'utf8')).has(anchor)) broken.push(`${doc}: ${target}: no heading #${anchor} in ${rel}`);
+      if (rel.startsWith('..')) {
+        broken.push(`${doc}: ${target} leaves the project`);
+        continue;
+      }
+      if (!existsSync(file)) {
+        broken.push(`${doc}: ${target} does not exist`);
+        continue;
+      }
+      if (anchor !== undefined && !anchors(readFileSync(file, 'utf8')).has(anchor))
+        broken.push(`${doc}: ${target}: no heading #${anchor} in ${rel}`);
     }
     if (read(doc).includes('../shared')) broken.push(`${doc}: refers to ../shared, which is not part of the project`);
   }
   t.deepEqual(broken, [], broken.join('\n'));
 });
 
-test('the anchor rule is GitHub\'s', (t) => {
-  const a = anchors('# weft\n## Under systemd: the unit, Docker, health and metrics\n## `weft run`\n### `weft docker-opts` versus `mk-docker-opts.sh`\n## 4. Docker (both VMs)\n## FAQ\n## FAQ\n```\n# not a heading\n```\n');
-  t.deepEqual([...a], ['weft', 'under-systemd-the-unit-docker-health-and-metrics', 'weft-run', 'weft-docker-opts-versus-mk-docker-optssh', '4-docker-both-vms', 'faq', 'faq-1']);
+test("the anchor rule is GitHub's", (t) => {
+  const a = anchors(
+    '# weft\n## Under systemd: the unit, Docker, health and metrics\n## `weft run`\n### `weft docker-opts` versus `mk-docker-opts.sh`\n## 4. Docker (both VMs)\n## FAQ\n## FAQ\n```\n# not a heading\n```\n',
+  );
+  t.deepEqual(
+    [...a],
+    [
+      'weft',
+      'under-systemd-the-unit-docker-health-and-metrics',
+      'weft-run',
+      'weft-docker-opts-versus-mk-docker-optssh',
+      '4-docker-both-vms',
+      'faq',
+      'faq-1',
+    ],
+  );
 });
 
 test('README: the two commands within the first 40 lines; LICENSE shipped', (t) => {
@@ -183,5 +229,6 @@ test('README: the two commands within the first 40 lines; LICENSE shipped', (t) 
   t.regex(read('LICENSE'), /Apache License\s+Version 2\.0, January 2004/);
   const pkg = JSON.parse(read('package.json')) as { license: string; files: string[] };
   t.is(pkg.license, 'Apache-2.0');
-  for (const f of ['docs', 'LICENSE', 'README.md', 'CHANGELOG.md']) t.true(pkg.files.includes(f), `package.json files has ${f}`);
+  for (const f of ['docs', 'LICENSE', 'README.md', 'CHANGELOG.md'])
+    t.true(pkg.files.includes(f), `package.json files has ${f}`);
 });

@@ -4,7 +4,8 @@ import fc from 'fast-check';
 import { capText, safeLines, safeText, terminalSafeJson } from '../../src/core/base/escape.js';
 
 test('safeText leaves ordinary text alone, including non-ASCII letters', (t) => {
-  for (const s of ['vxlan', 'host-gw', '198.18.5.0/24', 'web-01.example', 'Zürich ☃ 東京', 'a\\nb']) t.is(safeText(s), s);
+  for (const s of ['vxlan', 'host-gw', '198.18.5.0/24', 'web-01.example', 'Zürich ☃ 東京', 'a\\nb'])
+    t.is(safeText(s), s);
 });
 
 test('safeText escapes C0, DEL and C1 controls visibly', (t) => {
@@ -18,7 +19,19 @@ test('safeText escapes C0, DEL and C1 controls visibly', (t) => {
 test('safeText escapes the line and paragraph separators and the bidi controls', (t) => {
   t.is(safeText('a\u2028b\u2029c'), 'a\\u2028b\\u2029c');
   t.is(safeText('evil\u202Etxt.exe'), 'evil\\u202etxt.exe');
-  for (const c of ['\u202A', '\u202B', '\u202C', '\u202D', '\u2066', '\u2067', '\u2068', '\u2069', '\u200E', '\u200F', '\u061C']) {
+  for (const c of [
+    '\u202A',
+    '\u202B',
+    '\u202C',
+    '\u202D',
+    '\u2066',
+    '\u2067',
+    '\u2068',
+    '\u2069',
+    '\u200E',
+    '\u200F',
+    '\u061C',
+  ]) {
     t.is(safeText(`x${c}y`), `x\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}y`);
   }
 });
@@ -34,13 +47,15 @@ test('safeText caps the length and says how much was cut', (t) => {
 });
 
 test('safeText output never holds a character a terminal interprets, and stays within the cap', (t) => {
-  fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 600 }), fc.integer({ min: 8, max: 300 }), (s, cap) => {
-    const out = safeText(s, cap);
-    // eslint-disable-next-line no-control-regex
-    if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/u.test(out)) return false;
-    const marker = /\.\.\.\[\d+ more chars\]$/.exec(out);
-    return (marker ? out.length - marker[0].length : out.length) <= cap;
-  }));
+  fc.assert(
+    fc.property(fc.string({ unit: 'binary', maxLength: 600 }), fc.integer({ min: 8, max: 300 }), (s, cap) => {
+      const out = safeText(s, cap);
+      // eslint-disable-next-line no-control-regex
+      if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/u.test(out)) return false;
+      const marker = /\.\.\.\[\d+ more chars\]$/.exec(out);
+      return (marker ? out.length - marker[0].length : out.length) <= cap;
+    }),
+  );
   t.pass();
 });
 
@@ -57,13 +72,24 @@ test('safeLines keeps lines apart, escapes each, and bounds their number', (t) =
 });
 
 test('terminalSafeJson: the same JSON value, with no control, separator or bidi character left raw', (t) => {
-  t.is(terminalSafeJson(JSON.stringify({ a: '\x9b2J\u202e\u2028\x7f', b: 'Zürich' })), '{"a":"\\u009b2J\\u202e\\u2028\\u007f","b":"Zürich"}');
-  fc.assert(fc.property(fc.jsonValue(), fc.string({ unit: 'binary' }), (v, s) => {
-    const doc = { v, s, [s]: s };
-    const flat = terminalSafeJson(JSON.stringify(doc));
-    const indented = terminalSafeJson(JSON.stringify(doc, null, 2));
-    // eslint-disable-next-line no-control-regex
-    const raw = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/u;
-    return !raw.test(flat) && !raw.test(indented) && JSON.stringify(JSON.parse(flat)) === JSON.stringify(doc) && JSON.stringify(JSON.parse(indented)) === JSON.stringify(doc);
-  }), { numRuns: 500 });
+  t.is(
+    terminalSafeJson(JSON.stringify({ a: '\x9b2J\u202e\u2028\x7f', b: 'Zürich' })),
+    '{"a":"\\u009b2J\\u202e\\u2028\\u007f","b":"Zürich"}',
+  );
+  fc.assert(
+    fc.property(fc.jsonValue(), fc.string({ unit: 'binary' }), (v, s) => {
+      const doc = { v, s, [s]: s };
+      const flat = terminalSafeJson(JSON.stringify(doc));
+      const indented = terminalSafeJson(JSON.stringify(doc, null, 2));
+      // eslint-disable-next-line no-control-regex
+      const raw = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/u;
+      return (
+        !raw.test(flat) &&
+        !raw.test(indented) &&
+        JSON.stringify(JSON.parse(flat)) === JSON.stringify(doc) &&
+        JSON.stringify(JSON.parse(indented)) === JSON.stringify(doc)
+      );
+    }),
+    { numRuns: 500 },
+  );
 });

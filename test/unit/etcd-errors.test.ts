@@ -4,8 +4,14 @@
 import test from 'ava';
 import { BrokenCircuitError } from 'cockatiel';
 import {
-  ClientClosedError, EtcdAuthenticationFailedError, EtcdInvalidAuthTokenError, EtcdLeaseInvalidError, EtcdPermissionDeniedError,
-  GRPCDeadlineExceededError, GRPCUnavailableError, castGrpcError,
+  ClientClosedError,
+  EtcdAuthenticationFailedError,
+  EtcdInvalidAuthTokenError,
+  EtcdLeaseInvalidError,
+  EtcdPermissionDeniedError,
+  GRPCDeadlineExceededError,
+  GRPCUnavailableError,
+  castGrpcError,
 } from 'etcd3';
 import { type ErrorCode, WeftError } from '../../src/core/base/errors.js';
 import { mapEtcdError } from '../../src/adapters/etcd-errors.js';
@@ -18,7 +24,12 @@ const cases: [string, unknown, ErrorCode, boolean][] = [
   ['deadline (class), reworded', new GRPCDeadlineExceededError('took too long, sorry'), 'E_ETCD_UNAVAILABLE', true],
   ['raw gRPC status 14, any text', grpcRaw(14, 'zzz'), 'E_ETCD_UNAVAILABLE', true],
   ['raw gRPC status 4', grpcRaw(4, 'zzz'), 'E_ETCD_UNAVAILABLE', true],
-  ['etcd3 cast of "no leader" (status 14)', castGrpcError(grpcRaw(14, 'etcdserver: no leader')), 'E_ETCD_UNAVAILABLE', true],
+  [
+    'etcd3 cast of "no leader" (status 14)',
+    castGrpcError(grpcRaw(14, 'etcdserver: no leader')),
+    'E_ETCD_UNAVAILABLE',
+    true,
+  ],
   ['socket refused', sys('ECONNREFUSED'), 'E_ETCD_UNAVAILABLE', true],
   ['resolver', sys('EAI_AGAIN'), 'E_ETCD_UNAVAILABLE', true],
   ['circuit open', new BrokenCircuitError(), 'E_ETCD_UNAVAILABLE', true],
@@ -31,10 +42,20 @@ const cases: [string, unknown, ErrorCode, boolean][] = [
   ['a plain error that only SOUNDS transient', new Error('deadline exceeded: unavailable, timed out'), 'E_ETCD', false],
   ['raw gRPC status 3 (invalid argument)', grpcRaw(3, 'unavailable'), 'E_ETCD', false],
   // A listing halves its page on this; it must not look like an unreachable member.
-  ['an answer over the receive limit (raw status 8, grpc-js\'s own)', grpcRaw(8, 'Received message larger than max (4200000 vs 4194304)'), 'E_ETCD_TOO_LARGE', true],
+  [
+    "an answer over the receive limit (raw status 8, grpc-js's own)",
+    grpcRaw(8, 'Received message larger than max (4200000 vs 4194304)'),
+    'E_ETCD_TOO_LARGE',
+    true,
+  ],
   ['etcd3 cast of status 8', castGrpcError(grpcRaw(8, 'zzz')), 'E_ETCD_TOO_LARGE', true],
   // A paged listing starts over on this.
-  ['a compacted revision (raw status 11)', grpcRaw(11, 'etcdserver: mvcc: required revision has been compacted'), 'E_ETCD_COMPACTED', true],
+  [
+    'a compacted revision (raw status 11)',
+    grpcRaw(11, 'etcdserver: mvcc: required revision has been compacted'),
+    'E_ETCD_COMPACTED',
+    true,
+  ],
 ];
 
 for (const [name, e, code, retryable] of cases) {

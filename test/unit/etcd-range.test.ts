@@ -6,72 +6,152 @@ import { type PageRequest, type RawKV, boundedKV, listPaged } from '../../src/ad
 import { WeftError } from '../../src/core/base/errors.js';
 import type { KeyValue } from '../../src/core/fleet/store.js';
 
-const decode = (raw: RawKV): KeyValue => ({ key: raw.key.toString('utf8'), value: raw.value.toString('utf8'), lease: raw.lease || '0', modRevision: raw.mod_revision, createRevision: raw.create_revision });
+const decode = (raw: RawKV): KeyValue => ({
+  key: raw.key.toString('utf8'),
+  value: raw.value.toString('utf8'),
+  lease: raw.lease || '0',
+  modRevision: raw.mod_revision,
+  createRevision: raw.create_revision,
+});
 
 /** An etcd of `entries` (key -> [value bytes, create revision]) at `revision`, answering ranges as etcd does, refusing answers over `limitBytes`. */
 function fakeEtcd(entries: [string, number, number][], o: { revision?: number; limitBytes?: number } = {}) {
-  const kvs: RawKV[] = entries.map(([k, size, rev]) => ({ key: Buffer.from(k), value: Buffer.alloc(size, 'x'), lease: '0', mod_revision: String(rev), create_revision: String(rev) }));
+  const kvs: RawKV[] = entries.map(([k, size, rev]) => ({
+    key: Buffer.from(k),
+    value: Buffer.alloc(size, 'x'),
+    lease: '0',
+    mod_revision: String(rev),
+    create_revision: String(rev),
+  }));
   kvs.sort((a, b) => Buffer.compare(a.key, b.key));
   const requests: PageRequest[] = [];
   let revision = o.revision ?? 100;
   const send = (req: PageRequest) => {
     requests.push(req);
-    const inRange = kvs.filter((kv) => Buffer.compare(kv.key, req.key) >= 0 && (req.range_end ? Buffer.compare(kv.key, req.range_end) < 0 : kv.key.equals(req.key)));
+    const inRange = kvs.filter(
+      (kv) =>
+        Buffer.compare(kv.key, req.key) >= 0 &&
+        (req.range_end ? Buffer.compare(kv.key, req.range_end) < 0 : kv.key.equals(req.key)),
+    );
     const page = inRange.slice(0, req.limit).map((kv) => (req.keys_only ? { ...kv, value: Buffer.alloc(0) } : kv));
     const bytes = page.reduce((n, kv) => n + kv.key.length + kv.value.length + 20, 0);
-    if (bytes > (o.limitBytes ?? Infinity)) return Promise.reject(new WeftError('E_ETCD_TOO_LARGE', 'etcd list: answer too large', { retryable: true }));
-    return Promise.resolve({ kvs: page, more: inRange.length > page.length, revision: req.revision === '0' ? String(revision) : req.revision });
+    if (bytes > (o.limitBytes ?? Infinity))
+      return Promise.reject(new WeftError('E_ETCD_TOO_LARGE', 'etcd list: answer too large', { retryable: true }));
+    return Promise.resolve({
+      kvs: page,
+      more: inRange.length > page.length,
+      revision: req.revision === '0' ? String(revision) : req.revision,
+    });
   };
-  return { send, requests, bump: () => { revision++; } };
+  return {
+    send,
+    requests,
+    bump: () => {
+      revision++;
+    },
+  };
 }
 
-const keys = (n: number, prefix = '/p/'): [string, number, number][] => Array.from({ length: n }, (_, i) => [`${prefix}${String(i).padStart(5, '0')}`, 10, 10 + i]);
+const keys = (n: number, prefix = '/p/'): [string, number, number][] =>
+  Array.from({ length: n }, (_, i) => [`${prefix}${String(i).padStart(5, '0')}`, 10, 10 + i]);
 
-test('a listing of 2,500 keys is three pages, every page after the first at the first one\'s revision, in key order', async (t) => {
+test("a listing of 2,500 keys is three pages, every page after the first at the first one's revision, in key order", async (t) => {
   const etcd = fakeEtcd(keys(2500));
   const l = await listPaged(etcd.send, '/p/', {}, decode);
   t.is(l.kvs.length, 2500);
   t.is(l.revision, '100');
   t.is(l.leftOut, 0);
-  t.deepEqual(etcd.requests.map((r) => [r.limit, r.revision]), [[1000, '0'], [1000, '100'], [1000, '100']]);
-  t.deepEqual(l.kvs.map((kv) => kv.key), keys(2500).map(([k]) => k));
+  t.deepEqual(
+    etcd.requests.map((r) => [r.limit, r.revision]),
+    [
+      [1000, '0'],
+      [1000, '100'],
+      [1000, '100'],
+    ],
+  );
+  t.deepEqual(
+    l.kvs.map((kv) => kv.key),
+    keys(2500).map(([k]) => k),
+  );
 });
 
 test('a page over the receive limit is halved until it fits, then grows back; values over the limit are markers with their size', async (t) => {
   // Three 1.4 MB values among 40 small ones, a 4 MiB limit: no page may hold all three.
-  const entries: [string, number, number][] = [...keys(40), ['/p/junk-a', 1_400_000, 500], ['/p/junk-b', 1_400_000, 501], ['/p/junk-c', 1_400_000, 502]];
+  const entries: [string, number, number][] = [
+    ...keys(40),
+    ['/p/junk-a', 1_400_000, 500],
+    ['/p/junk-b', 1_400_000, 501],
+    ['/p/junk-c', 1_400_000, 502],
+  ];
   const etcd = fakeEtcd(entries, { limitBytes: 4 * 1024 * 1024 });
   const l = await listPaged(etcd.send, '/p/', { maxValueBytes: 4096 }, decode);
   t.is(l.kvs.length, 43);
   const junk = l.kvs.filter((kv) => kv.oversize);
-  t.deepEqual(junk.map((kv) => [kv.key, kv.value, kv.oversize?.bytes, kv.oversize?.limitBytes, kv.createRevision]), [
-    ['/p/junk-a', '', 1_400_000, 4096, '500'], ['/p/junk-b', '', 1_400_000, 4096, '501'], ['/p/junk-c', '', 1_400_000, 4096, '502'],
-  ]);
-  t.true(etcd.requests.some((r) => r.limit < 1000), 'a page was split');
-  t.true(etcd.requests.every((r) => !r.keys_only), 'every entry fitted on its own');
+  t.deepEqual(
+    junk.map((kv) => [kv.key, kv.value, kv.oversize?.bytes, kv.oversize?.limitBytes, kv.createRevision]),
+    [
+      ['/p/junk-a', '', 1_400_000, 4096, '500'],
+      ['/p/junk-b', '', 1_400_000, 4096, '501'],
+      ['/p/junk-c', '', 1_400_000, 4096, '502'],
+    ],
+  );
+  t.true(
+    etcd.requests.some((r) => r.limit < 1000),
+    'a page was split',
+  );
+  t.true(
+    etcd.requests.every((r) => !r.keys_only),
+    'every entry fitted on its own',
+  );
 });
 
 test('an entry over the receive limit on its own is read without its value: a marker whose size is unknown', async (t) => {
-  const etcd = fakeEtcd([['/p/a', 10, 5], ['/p/huge', 5_000_000, 6], ['/p/z', 10, 7]], { limitBytes: 4 * 1024 * 1024 });
+  const etcd = fakeEtcd(
+    [
+      ['/p/a', 10, 5],
+      ['/p/huge', 5_000_000, 6],
+      ['/p/z', 10, 7],
+    ],
+    { limitBytes: 4 * 1024 * 1024 },
+  );
   const l = await listPaged(etcd.send, '/p/', {}, decode);
-  t.deepEqual(l.kvs.map((kv) => [kv.key, kv.value.length, kv.oversize]), [['/p/a', 10, undefined], ['/p/huge', 0, { part: 'value', limitBytes: 65536 }], ['/p/z', 10, undefined]]);
+  t.deepEqual(
+    l.kvs.map((kv) => [kv.key, kv.value.length, kv.oversize]),
+    [
+      ['/p/a', 10, undefined],
+      ['/p/huge', 0, { part: 'value', limitBytes: 65536 }],
+      ['/p/z', 10, undefined],
+    ],
+  );
   t.true(etcd.requests.some((r) => r.keys_only === true && r.limit === 1));
 });
 
 test('maxEntries keeps the oldest entries (create revision), whatever their keys; the others are counted', async (t) => {
   // Keys in reverse age: the last keys are the oldest.
-  const entries: [string, number, number][] = Array.from({ length: 2300 }, (_, i) => [`/p/${String(i).padStart(5, '0')}`, 10, 5000 - i]);
+  const entries: [string, number, number][] = Array.from({ length: 2300 }, (_, i) => [
+    `/p/${String(i).padStart(5, '0')}`,
+    10,
+    5000 - i,
+  ]);
   const l = await listPaged(fakeEtcd(entries).send, '/p/', { maxEntries: 100 }, decode);
   t.is(l.kvs.length, 100);
   t.is(l.leftOut, 2200);
-  t.deepEqual(l.kvs.map((kv) => kv.key), entries.slice(2200).map(([k]) => k), 'the 100 oldest, in key order');
+  t.deepEqual(
+    l.kvs.map((kv) => kv.key),
+    entries.slice(2200).map(([k]) => k),
+    'the 100 oldest, in key order',
+  );
 });
 
 test('a compaction between two pages starts the listing over at a new revision', async (t) => {
   const etcd = fakeEtcd(keys(1500));
   let compacted = false;
   const send = (req: PageRequest) => {
-    if (req.revision === '100' && !compacted) { compacted = true; etcd.bump(); return Promise.reject(new WeftError('E_ETCD_COMPACTED', 'etcd list: revision compacted', { retryable: true })); }
+    if (req.revision === '100' && !compacted) {
+      compacted = true;
+      etcd.bump();
+      return Promise.reject(new WeftError('E_ETCD_COMPACTED', 'etcd list: revision compacted', { retryable: true }));
+    }
     return etcd.send(req);
   };
   const l = await listPaged(send, '/p/', {}, decode);
@@ -80,9 +160,16 @@ test('a compaction between two pages starts the listing over at a new revision',
 });
 
 test('an exact listing reads one key, never the keys it prefixes', async (t) => {
-  const etcd = fakeEtcd([['/p/config', 10, 3], ['/p/config-junk', 10, 4], ['/p/configx', 10, 5]]);
+  const etcd = fakeEtcd([
+    ['/p/config', 10, 3],
+    ['/p/config-junk', 10, 4],
+    ['/p/configx', 10, 5],
+  ]);
   const l = await listPaged(etcd.send, '/p/config', { exact: true }, decode);
-  t.deepEqual(l.kvs.map((kv) => kv.key), ['/p/config']);
+  t.deepEqual(
+    l.kvs.map((kv) => kv.key),
+    ['/p/config'],
+  );
 });
 
 test('a key longer than the key limit becomes a stand-in under the prefix naming its size, the same for its delete', (t) => {

@@ -10,7 +10,13 @@ import { BACKENDS } from '../helpers/backends.js';
 const S = '/p/subnets/';
 const CFG = config('{"Network":"198.18.0.0/16","Backend":{"Type":"vxlan"}}');
 const mac = (i: number): string => `0e:00:00:00:00:${i.toString(16).padStart(2, '0')}`;
-const entry = (i: number, createRevision: number): KeyValue => ({ key: `${S}198.18.${String(i)}.0-24`, value: vxlanValue(`192.0.2.${String(i)}`, mac(i)), lease: '0', modRevision: String(createRevision), createRevision: String(createRevision) });
+const entry = (i: number, createRevision: number): KeyValue => ({
+  key: `${S}198.18.${String(i)}.0-24`,
+  value: vxlanValue(`192.0.2.${String(i)}`, mac(i)),
+  lease: '0',
+  modRevision: String(createRevision),
+  createRevision: String(createRevision),
+});
 const programmed = (f: Fleet): string[] => [...f.peers.keys()].sort();
 
 test('at most maxPeers are programmed, the oldest; a younger lease waits, counted', (t) => {
@@ -22,7 +28,7 @@ test('at most maxPeers are programmed, the oldest; a younger lease waits, counte
   t.is(f.peersLeftOut, 1);
 });
 
-test('an older lease seen later (a re-list in another order) takes the youngest peer\'s place; the change names both', (t) => {
+test("an older lease seen later (a re-list in another order) takes the youngest peer's place; the change names both", (t) => {
   const f = new Fleet(S, CFG, BACKENDS, undefined, 2);
   f.update(entry(2, 11).key, entry(2, 11));
   f.update(entry(3, 12).key, entry(3, 12));
@@ -46,10 +52,28 @@ test('an entry not read for its size is quarantined with a reason that names the
   const f = new Fleet(S, CFG, BACKENDS);
   const good = entry(1, 10);
   f.update(good.key, good);
-  const big: KeyValue = { ...good, value: '', modRevision: '20', oversize: { part: 'value', bytes: 1_400_000, limitBytes: 4096 } };
+  const big: KeyValue = {
+    ...good,
+    value: '',
+    modRevision: '20',
+    oversize: { part: 'value', bytes: 1_400_000, limitBytes: 4096 },
+  };
   const c = f.update(big.key, big);
-  t.like(c, { kind: 'quarantined', entry: { reason: 'value of 1,400,000 bytes, over the 4,096-byte limit; not read' } });
+  t.like(c, {
+    kind: 'quarantined',
+    entry: { reason: 'value of 1,400,000 bytes, over the 4,096-byte limit; not read' },
+  });
   t.deepEqual(programmed(f), ['198.18.1.0-24'], 'the last good lease stays programmed');
-  const junk: KeyValue = { key: `${S}junk`, value: '', lease: '0', modRevision: '21', createRevision: '21', oversize: { part: 'value', limitBytes: 4096 } };
-  t.like(f.update(junk.key, junk), { kind: 'quarantined', entry: { reason: 'value larger than the 4,194,304-byte receive limit, over the 4,096-byte limit; not read' } });
+  const junk: KeyValue = {
+    key: `${S}junk`,
+    value: '',
+    lease: '0',
+    modRevision: '21',
+    createRevision: '21',
+    oversize: { part: 'value', limitBytes: 4096 },
+  };
+  t.like(f.update(junk.key, junk), {
+    kind: 'quarantined',
+    entry: { reason: 'value larger than the 4,194,304-byte receive limit, over the 4,096-byte limit; not read' },
+  });
 });

@@ -9,7 +9,9 @@ import { rng } from '../helpers/rng.js';
 /** The value Go's json.Unmarshal gives a string field holding these stored bytes. */
 const goString = (bytes: readonly number[]): string => {
   const doc = parseJson(storedText(Buffer.from([0x22, ...bytes, 0x22])), { maxBytes: 1 << 20, maxDepth: 4 });
-  return doc.ok && doc.value.kind === 'string' ? doc.value.value : `(not a string: ${doc.ok ? doc.value.kind : doc.reason})`;
+  return doc.ok && doc.value.kind === 'string'
+    ? doc.value.value
+    : `(not a string: ${doc.ok ? doc.value.kind : doc.reason})`;
 };
 
 test('invalid UTF-8 in a JSON string: one U+FFFD per byte, as Go (not per sequence, as Buffer.toString)', (t) => {
@@ -40,7 +42,12 @@ test('stored text loses nothing: valid UTF-8 reads as Node reads it, and its siz
     const text = storedText(bytes);
     t.is(storedByteLength(text), bytes.length, bytes.toString('hex'));
     // Re-encoding what was valid gives the same bytes back; each kept byte is U+DC00 + the byte.
-    const back = Buffer.from(Array.from(text).flatMap((c) => { const cp = c.codePointAt(0) ?? 0; return cp >= 0xdc80 && cp <= 0xdcff ? [cp - 0xdc00] : [...Buffer.from(c, 'utf8')]; }));
+    const back = Buffer.from(
+      Array.from(text).flatMap((c) => {
+        const cp = c.codePointAt(0) ?? 0;
+        return cp >= 0xdc80 && cp <= 0xdcff ? [cp - 0xdc00] : [...Buffer.from(c, 'utf8')];
+      }),
+    );
     t.deepEqual(back, bytes);
   }
 });
@@ -49,16 +56,19 @@ test('a size limit counts stored bytes: 3,000 bytes of invalid UTF-8 fit 4 KiB (
   const text = storedText(Buffer.concat([Buffer.from('{"X":"'), Buffer.alloc(3000, 0xff), Buffer.from('"}')]));
   const r = parseJson(text, { maxBytes: 4096, maxDepth: 32 });
   t.true(r.ok, r.ok ? '' : r.reason);
-  const over = parseJson(storedText(Buffer.concat([Buffer.from('{"X":"'), Buffer.alloc(4089, 0x80), Buffer.from('"}')])), { maxBytes: 4096, maxDepth: 32 });
+  const over = parseJson(
+    storedText(Buffer.concat([Buffer.from('{"X":"'), Buffer.alloc(4089, 0x80), Buffer.from('"}')])),
+    { maxBytes: 4096, maxDepth: 32 },
+  );
   t.false(over.ok);
   if (!over.ok) t.is(over.reason, 'value is 4,097 bytes, over the 4,096-byte limit');
 });
 
-test('Go\'s strings.ToLower: per code point, the simple mapping (İ is i, Σ is always σ), unlike toLowerCase', (t) => {
+test("Go's strings.ToLower: per code point, the simple mapping (İ is i, Σ is always σ), unlike toLowerCase", (t) => {
   t.is(goToLower('wİreguard'), 'wireguard');
-  t.is('wİreguard'.toLowerCase(), 'wi\u0307reguard', 'JavaScript\'s full mapping adds a combining dot');
+  t.is('wİreguard'.toLowerCase(), 'wi\u0307reguard', "JavaScript's full mapping adds a combining dot");
   t.is(goToLower('ΣΑΣ'), 'σασ');
-  t.is('ΣΑΣ'.toLowerCase(), 'σας', 'JavaScript\'s final sigma');
+  t.is('ΣΑΣ'.toLowerCase(), 'σας', "JavaScript's final sigma");
   t.is(goToLower('HOST-GW'), 'host-gw');
   t.is(goToLower('VXLAN\u212a'), 'vxlank', 'the Kelvin sign lower-cases to k in both');
   t.is(goToLower('\u{10400}x'), '\u{10428}x', 'astral letters');

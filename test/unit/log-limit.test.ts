@@ -22,7 +22,10 @@ test('a key is logged in full once, its later writes are counted and summed up a
 
 test('at most `burst` lines in full per period, whatever the keys; the next period has room again', (t) => {
   const l = new LogLimiter(limits);
-  t.deepEqual(['a', 'b', 'c', 'd', 'e'].map((k) => l.note(k, 10)), [true, true, true, false, false]);
+  t.deepEqual(
+    ['a', 'b', 'c', 'd', 'e'].map((k) => l.note(k, 10)),
+    [true, true, true, false, false],
+  );
   t.deepEqual(l.summary(60_010), { events: 2, keys: 2, lastKey: 'e', overSeconds: 60 });
   t.true(l.note('d', 60_011), 'a held-back key is logged in full once there is room');
 });
@@ -33,7 +36,11 @@ test('10,000 malformed writes to 10,000 keys in one minute: 20 lines in full and
   for (let i = 0; i < 10_000; i++) if (l.note(`/coreos.com/network/subnets/k${i}`, i * 5)) full++;
   t.is(full, 20);
   const s = l.summary(120_000);
-  t.like(s, { events: 9980, keys: 1000, lastKey: '/coreos.com/network/subnets/k9999' }, 'distinct keys counted up to the cap');
+  t.like(
+    s,
+    { events: 9980, keys: 1000, lastKey: '/coreos.com/network/subnets/k9999' },
+    'distinct keys counted up to the cap',
+  );
   t.is(l.summary(180_000), undefined);
 });
 
@@ -55,10 +62,29 @@ test('a forced summary (a stop) gives what is held back at once', (t) => {
 test('LimitedLog: lines in full and one summary line, written on stop', (t) => {
   const lines: string[] = [];
   let now = 0;
-  const log = new LimitedLog({ log: jsonLogger({ write: (x) => { lines.push(x); } }), clock: { now: () => now }, msg: 'ignoring a malformed lease', summaryMsg: 'ignoring malformed leases (not logged one by one)', limits });
-  for (let i = 0; i < 10; i++) { now = i; log.warn('/p/subnets/x', { key: '/p/subnets/x', reason: 'bad' }); }
+  const log = new LimitedLog({
+    log: jsonLogger({
+      write: (x) => {
+        lines.push(x);
+      },
+    }),
+    clock: { now: () => now },
+    msg: 'ignoring a malformed lease',
+    summaryMsg: 'ignoring malformed leases (not logged one by one)',
+    limits,
+  });
+  for (let i = 0; i < 10; i++) {
+    now = i;
+    log.warn('/p/subnets/x', { key: '/p/subnets/x', reason: 'bad' });
+  }
   t.is(lines.length, 1);
   log.stop();
   t.is(lines.length, 2);
-  t.like(JSON.parse(lines[1] ?? '{}'), { level: 'warn', msg: 'ignoring malformed leases (not logged one by one)', events: 9, keys: 1, lastKey: '/p/subnets/x' });
+  t.like(JSON.parse(lines[1] ?? '{}'), {
+    level: 'warn',
+    msg: 'ignoring malformed leases (not logged one by one)',
+    events: 9,
+    keys: 1,
+    lastKey: '/p/subnets/x',
+  });
 });

@@ -18,7 +18,12 @@ const dir = mkdtempSync(join(tmpdir(), 'weft-hook-'));
 const pgidFile = (name: string): string => join(dir, `${name}.pgid`);
 test.after.always(() => {
   // On code without group kill, the sleepers would outlive the test: end them here.
-  for (const f of readdirSync(dir).filter((n) => n.endsWith('.pgid'))) try { process.kill(-Number(readFileSync(join(dir, f), 'utf8')), 'SIGKILL'); } catch { /* gone */ }
+  for (const f of readdirSync(dir).filter((n) => n.endsWith('.pgid')))
+    try {
+      process.kill(-Number(readFileSync(join(dir, f), 'utf8')), 'SIGKILL');
+    } catch {
+      /* gone */
+    }
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -27,7 +32,11 @@ function groupMembers(pgid: number): number[] {
   const out: number[] = [];
   for (const name of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
     let stat: string;
-    try { stat = readFileSync(`/proc/${name}/stat`, 'utf8'); } catch { continue; }
+    try {
+      stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
     const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     if (Number(pgrp) === pgid && state !== 'Z') out.push(Number(name));
   }
@@ -36,7 +45,8 @@ function groupMembers(pgid: number): number[] {
 
 /** Wait (bounded) until the group has no live member; returns what is left. */
 async function groupGone(pgid: number, boundMs = 3000): Promise<number[]> {
-  for (const t0 = Date.now(); Date.now() - t0 < boundMs; await new Promise((r) => setTimeout(r, 50))) if (groupMembers(pgid).length === 0) return [];
+  for (const t0 = Date.now(); Date.now() - t0 < boundMs; await new Promise((r) => setTimeout(r, 50)))
+    if (groupMembers(pgid).length === 0) return [];
   return groupMembers(pgid);
 }
 
@@ -51,7 +61,7 @@ test('the deadline kills the whole group: a background sleeper the program forke
   t.regex(r.stderr, /killed by SIGKILL \(deadline\)$/);
   const pgid = pgidOf('deadline');
   t.true(pgid > 1);
-  t.deepEqual(await groupGone(pgid), [], 'no process of the hook\'s group remains after the deadline');
+  t.deepEqual(await groupGone(pgid), [], "no process of the hook's group remains after the deadline");
 });
 
 test('a program that exits leaving a background child completes when it exits, and the child is killed', async (t) => {
@@ -67,7 +77,11 @@ test('a program that exits leaving a background child completes when it exits, a
 test('stopping (the abort signal) kills the group of a run in flight', async (t) => {
   t.timeout(20_000, 'the run was not ended by the abort');
   const abort = new AbortController();
-  const p = exec('/bin/sh', script('abort', 'sleep 3000 & sleep 3000'), { timeoutMs: 60_000, ownGroup: true, signal: abort.signal });
+  const p = exec('/bin/sh', script('abort', 'sleep 3000 & sleep 3000'), {
+    timeoutMs: 60_000,
+    ownGroup: true,
+    signal: abort.signal,
+  });
   await new Promise((r) => setTimeout(r, 200));
   abort.abort();
   const r = await p;
@@ -76,15 +90,26 @@ test('stopping (the abort signal) kills the group of a run in flight', async (t)
 });
 
 test('what is kept of the output is capped: the last bytes, with how much was cut', async (t) => {
-  const r = await exec('/bin/sh', ['-c', 'head -c 1000000 /dev/zero | tr "\\0" x; echo END; head -c 50000 /dev/zero | tr "\\0" y >&2'], { maxOutputBytes: 4096 });
+  const r = await exec(
+    '/bin/sh',
+    ['-c', 'head -c 1000000 /dev/zero | tr "\\0" x; echo END; head -c 50000 /dev/zero | tr "\\0" y >&2'],
+    { maxOutputBytes: 4096 },
+  );
   t.true(r.stdout.endsWith('xxxxEND\n'));
   t.true(r.stdout.length <= 4096 + 32, `${r.stdout.length} characters kept of stdout`);
   t.regex(r.stdout, /^\.\.\.\[\d+ bytes cut\]x/);
   t.regex(r.stderr, /^\.\.\.\[45904 bytes cut\]y+$/);
 });
 
-const pfx = (s: string): Prefix => { const p = parsePrefix(s); if (!p) throw new Error(s); return p; };
-const state = (mtu: number): BridgeState => ({ mtu, v4: { network: pfx('198.18.0.0/16'), subnet: pfx('198.18.1.0/24') } });
+const pfx = (s: string): Prefix => {
+  const p = parsePrefix(s);
+  if (!p) throw new Error(s);
+  return p;
+};
+const state = (mtu: number): BridgeState => ({
+  mtu,
+  v4: { network: pfx('198.18.0.0/16'), subnet: pfx('198.18.1.0/24') },
+});
 
 /** A hook script that appends one line per run to `out` (what it was told) and runs `extra`. */
 function hookScript(name: string, extra: string): { program: string; out: string } {
@@ -94,7 +119,13 @@ function hookScript(name: string, extra: string): { program: string; out: string
   chmodSync(program, 0o755);
   return { program, out };
 }
-const lines = (file: string): string[] => { try { return readFileSync(file, 'utf8').trim().split('\n'); } catch { return []; } };
+const lines = (file: string): string[] => {
+  try {
+    return readFileSync(file, 'utf8').trim().split('\n');
+  } catch {
+    return [];
+  }
+};
 const log = jsonLogger({ write: () => undefined });
 
 test('a hook that leaves a background child does not wedge: later triggers run, stop returns', async (t) => {
@@ -138,7 +169,11 @@ test('at most one run per interval: triggers inside it run once when it ends, to
   const last = hook.trigger({ before: state(1250), after: state(1150) });
   await hook.idle();
   t.true(hook.succeededSince(last));
-  t.deepEqual(lines(out), ['FLANNEL_MTU 1450 -> 1350', 'FLANNEL_MTU 1350 -> 1150'], 'one more run, from what the first was told to the latest');
+  t.deepEqual(
+    lines(out),
+    ['FLANNEL_MTU 1450 -> 1350', 'FLANNEL_MTU 1350 -> 1150'],
+    'one more run, from what the first was told to the latest',
+  );
   const [a, b] = lines(`${program}.times`).map((x) => Number(BigInt(x) / 1_000_000n));
   t.true((b ?? 0) - (a ?? 0) >= minIntervalMs, 'the second run started at least the interval after the first');
   // A change and its undo inside the interval: nothing to tell, no run.
@@ -154,10 +189,25 @@ test('a hook others can write is not run (checked before every run), and says wh
   const { program, out } = hookScript('writable', '');
   chmodSync(program, 0o777);
   const seen: string[] = [];
-  const hook = new OutputsHook({ program, subnetFile: '/s', log: jsonLogger({ write: (l) => { seen.push(l); } }), minIntervalMs: 0 });
+  const hook = new OutputsHook({
+    program,
+    subnetFile: '/s',
+    log: jsonLogger({
+      write: (l) => {
+        seen.push(l);
+      },
+    }),
+    minIntervalMs: 0,
+  });
   const seq = hook.trigger({ before: state(1450), after: state(1350) });
   await hook.idle();
   t.false(hook.succeededSince(seq));
   t.deepEqual(lines(out), []);
-  t.true(seen.some((l) => l.includes('host.onOutputsChanged not run: its file is not safe to run as root') && l.includes('is writable by group and others')));
+  t.true(
+    seen.some(
+      (l) =>
+        l.includes('host.onOutputsChanged not run: its file is not safe to run as root') &&
+        l.includes('is writable by group and others'),
+    ),
+  );
 });

@@ -7,16 +7,27 @@ import { jsonLogger } from '../../src/adapters/log.js';
 import { PrefixMirror } from '../../src/agent/prefix-mirror.js';
 import { sleep, until } from '../helpers/procs.js';
 
-const kv = (key: string, rev: number): KeyValue => ({ key, value: 'v', lease: '0', modRevision: String(rev), createRevision: String(rev) });
+const kv = (key: string, rev: number): KeyValue => ({
+  key,
+  value: 'v',
+  lease: '0',
+  modRevision: String(rev),
+  createRevision: String(rev),
+});
 
 class FakeStore implements Pick<KvStore, 'list' | 'watch'> {
   data = new Map<string, KeyValue>([['/s/a', kv('/s/a', 2)]]);
   rev = 2;
   failWatches = 0;
   watchers: WatchCallbacks[] = [];
-  list(): Promise<Listing> { return Promise.resolve({ kvs: [...this.data.values()], revision: String(this.rev), leftOut: 0 }); }
+  list(): Promise<Listing> {
+    return Promise.resolve({ kvs: [...this.data.values()], revision: String(this.rev), leftOut: 0 });
+  }
   watch(_prefix: string, _from: string, cb: WatchCallbacks): Promise<WatchHandle> {
-    if (this.failWatches > 0) { this.failWatches--; return Promise.reject(new Error('etcd watch: unreachable (the member just died)')); }
+    if (this.failWatches > 0) {
+      this.failWatches--;
+      return Promise.reject(new Error('etcd watch: unreachable (the member just died)'));
+    }
     this.watchers.push(cb);
     return Promise.resolve({ cancel: () => Promise.resolve() });
   }
@@ -26,8 +37,14 @@ test('a key seen by a re-list reaches subscribers even when the watch after that
   const store = new FakeStore();
   const seen: string[] = [];
   const mirror = new PrefixMirror({
-    store: store as unknown as KvStore, prefix: '/s/', log: jsonLogger({ write: () => undefined }), clock: Date,
-    onChange: (keys) => { seen.push(...keys); }, verifyAfterReconnectMs: 60_000,
+    store: store as unknown as KvStore,
+    prefix: '/s/',
+    log: jsonLogger({ write: () => undefined }),
+    clock: Date,
+    onChange: (keys) => {
+      seen.push(...keys);
+    },
+    verifyAfterReconnectMs: 60_000,
   });
   t.teardown(() => mirror.stop());
   await mirror.start();
@@ -48,8 +65,16 @@ test('a re-list that keeps failing is remembered (since when, the error) for rea
   const store = new FakeStore();
   let fail = true;
   const list = store.list.bind(store);
-  store.list = () => (fail ? Promise.reject(new Error('etcd list: answer too large or etcd too busy (8 RESOURCE_EXHAUSTED)')) : list());
-  const mirror = new PrefixMirror({ store: store as unknown as KvStore, prefix: '/s/', log: jsonLogger({ write: () => undefined }), clock: Date, onChange: () => undefined, maxBackoffMs: 50 });
+  store.list = () =>
+    fail ? Promise.reject(new Error('etcd list: answer too large or etcd too busy (8 RESOURCE_EXHAUSTED)')) : list();
+  const mirror = new PrefixMirror({
+    store: store as unknown as KvStore,
+    prefix: '/s/',
+    log: jsonLogger({ write: () => undefined }),
+    clock: Date,
+    onChange: () => undefined,
+    maxBackoffMs: 50,
+  });
   t.teardown(() => mirror.stop());
   const before = Date.now();
   await t.throwsAsync(mirror.start());
@@ -63,13 +88,25 @@ test('a re-list that keeps failing is remembered (since when, the error) for rea
 
 test('the entry cap holds on watch events: a key created while full is left out and counted, a delete of a kept key is a change', async (t) => {
   const store = new FakeStore();
-  store.data = new Map([['/s/a', kv('/s/a', 2)], ['/s/b', kv('/s/b', 3)]]);
+  store.data = new Map([
+    ['/s/a', kv('/s/a', 2)],
+    ['/s/b', kv('/s/b', 3)],
+  ]);
   store.rev = 4;
   const list = store.list.bind(store);
   // As the adapter does with maxEntries 2: a third (younger) entry left out.
-  store.list = async () => ({ ...await list(), leftOut: 1 });
+  store.list = async () => ({ ...(await list()), leftOut: 1 });
   const seen: string[][] = [];
-  const mirror = new PrefixMirror({ store: store as unknown as KvStore, prefix: '/s/', log: jsonLogger({ write: () => undefined }), clock: Date, limits: { maxEntries: 2 }, onChange: (keys) => { seen.push([...keys]); } });
+  const mirror = new PrefixMirror({
+    store: store as unknown as KvStore,
+    prefix: '/s/',
+    log: jsonLogger({ write: () => undefined }),
+    clock: Date,
+    limits: { maxEntries: 2 },
+    onChange: (keys) => {
+      seen.push([...keys]);
+    },
+  });
   t.teardown(() => mirror.stop());
   await mirror.start();
   t.is(mirror.leftOut, 1);

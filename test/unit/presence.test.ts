@@ -1,11 +1,31 @@
 import test from 'ava';
-import { clashMessage, decodePresence, encodePresence, judgeHolder, presenceBorneOut } from '../../src/core/fleet/presence.js';
+import {
+  clashMessage,
+  decodePresence,
+  encodePresence,
+  judgeHolder,
+  presenceBorneOut,
+} from '../../src/core/fleet/presence.js';
 
-const rec = { bootID: 'boot-a', instance: 'i1', hostname: 'vm1', publicIP: '192.0.2.1', since: '2026-12-02T10:00:00.000Z' };
+const rec = {
+  bootID: 'boot-a',
+  instance: 'i1',
+  hostname: 'vm1',
+  publicIP: '192.0.2.1',
+  since: '2026-12-02T10:00:00.000Z',
+};
 
 test('a presence record round-trips; anything else is unreadable, never a throw', (t) => {
   t.deepEqual(decodePresence(encodePresence(rec)), rec);
-  for (const bad of ['', 'null', '[]', '{"bootID":1}', '{"bootID":"b"}', `{"bootID":"b","instance":"${'x'.repeat(2000)}"}`, '{'.repeat(5000)]) {
+  for (const bad of [
+    '',
+    'null',
+    '[]',
+    '{"bootID":1}',
+    '{"bootID":"b"}',
+    `{"bootID":"b","instance":"${'x'.repeat(2000)}"}`,
+    '{'.repeat(5000),
+  ]) {
     t.is(decodePresence(bad), undefined, bad.slice(0, 40));
   }
 });
@@ -33,11 +53,17 @@ test('the clash message names the other host and the fix', (t) => {
 });
 
 test('a live record is believed only when a lease of the identity bears it out: an owner record with its public IP that agrees with the lease value', (t) => {
-  const lease = (publicIP: string, agrees: boolean) => ({ owner: { hostID: 'h', hostname: 'vm1', publicIP }, ...(agrees ? { ownerAgrees: true as const } : {}) });
+  const lease = (publicIP: string, agrees: boolean) => ({
+    owner: { hostID: 'h', hostname: 'vm1', publicIP },
+    ...(agrees ? { ownerAgrees: true as const } : {}),
+  });
   t.true(presenceBorneOut(rec, [lease('192.0.2.1', true)]));
   t.false(presenceBorneOut(rec, []), 'no lease: forged (or not leased yet: the caller waits)');
-  t.false(presenceBorneOut(rec, [lease('192.0.2.9', true)]), 'the identity\'s lease is at another address');
-  t.false(presenceBorneOut(rec, [lease('192.0.2.1', false)]), 'an owner record that disagrees with its value proves nothing');
+  t.false(presenceBorneOut(rec, [lease('192.0.2.9', true)]), "the identity's lease is at another address");
+  t.false(
+    presenceBorneOut(rec, [lease('192.0.2.1', false)]),
+    'an owner record that disagrees with its value proves nothing',
+  );
   t.false(presenceBorneOut(undefined, [lease('192.0.2.1', true)]), 'an unreadable record');
   t.false(presenceBorneOut({ ...rec, publicIP: 'x' }, [lease('192.0.2.1', true)]));
 });

@@ -6,7 +6,12 @@ import test from 'ava';
 import { type Prefix, parsePrefix, parseIPv4 } from '../../src/core/net/cidr.js';
 import { checkNetworkConfig } from '../../src/core/flannel/config-check.js';
 import type { HostFacts } from '../../src/core/host/host-facts.js';
-import { desiredRules, parseIptablesSave, planRules, versionSupportsRandomFully } from '../../src/core/datapath/masq.js';
+import {
+  desiredRules,
+  parseIptablesSave,
+  planRules,
+  versionSupportsRandomFully,
+} from '../../src/core/datapath/masq.js';
 import { decodeNetworkConfig } from '../../src/core/flannel/network-config.js';
 import { hostGw } from '../../src/backends/host-gw.js';
 import { jsonLogger } from '../../src/adapters/log.js';
@@ -15,7 +20,11 @@ import { FakeHost } from '../helpers/fake-host.js';
 import { sleep } from '../helpers/procs.js';
 import { BACKENDS } from '../helpers/backends.js';
 
-const pfx = (s: string): Prefix => { const p = parsePrefix(s); if (!p) throw new Error(s); return p; };
+const pfx = (s: string): Prefix => {
+  const p = parsePrefix(s);
+  if (!p) throw new Error(s);
+  return p;
+};
 const RULES6 = { network: pfx('fd18::/48'), ownSubnet: pfx('fd18:0:0:5::/64'), ipMasq: true, randomFully: true };
 
 // flanneld's IPv6 chains for RULES6, as the payload writes them and ip6tables-save prints them.
@@ -54,8 +63,10 @@ ${FWD6}COMMIT
 # Completed on Sat Dec  5 05:25:26 2026
 `;
 
-test('IPv6 rules are flanneld\'s with ff00::/8: the exact payload for an empty host, and nothing for a converged one', (t) => {
-  t.is(planRules(desiredRules(RULES6), new Map()).payload, `*nat
+test("IPv6 rules are flanneld's with ff00::/8: the exact payload for an empty host, and nothing for a converged one", (t) => {
+  t.is(
+    planRules(desiredRules(RULES6), new Map()).payload,
+    `*nat
 :FLANNEL-POSTRTG - [0:0]
 ${MASQ6}-A POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG
 COMMIT
@@ -63,10 +74,19 @@ COMMIT
 :FLANNEL-FWD - [0:0]
 ${FWD6}-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD
 COMMIT
-`);
-  const saved = new Map([['nat', parseIptablesSave(SAVED6_NAT)], ['filter', parseIptablesSave(SAVED6_FILTER)]]);
+`,
+  );
+  const saved = new Map([
+    ['nat', parseIptablesSave(SAVED6_NAT)],
+    ['filter', parseIptablesSave(SAVED6_FILTER)],
+  ]);
   t.deepEqual(planRules(desiredRules(RULES6), saved), { payload: '', repaired: [] });
-  t.false(desiredRules({ ...RULES6, network: pfx('198.18.0.0/16'), ownSubnet: pfx('198.18.5.0/24') }).want.some((c) => c.rules.some((r) => r.includes('ff00::/8'))), 'IPv4 keeps 224.0.0.0/4');
+  t.false(
+    desiredRules({ ...RULES6, network: pfx('198.18.0.0/16'), ownSubnet: pfx('198.18.5.0/24') }).want.some((c) =>
+      c.rules.some((r) => r.includes('ff00::/8')),
+    ),
+    'IPv4 keeps 224.0.0.0/4',
+  );
 });
 
 test('random-fully detection reads iptables/ip6tables --version as flanneld does (>= 1.6.2)', (t) => {
@@ -77,20 +97,61 @@ test('random-fully detection reads iptables/ip6tables --version as flanneld does
   t.false(versionSupportsRandomFully(''));
 });
 
-const ip4 = (s: string) => { const a = parseIPv4(s); if (!a) throw new Error(s); return a; };
-const DUAL = checkNetworkConfig(decodeNetworkConfig('{"Network":"198.18.0.0/16","EnableIPv6":true,"IPv6Network":"fd18::/48","Backend":{"Type":"host-gw"}}', BACKENDS));
-const facts: HostFacts = { iface: 'eth0', ifaceIP: ip4('192.0.2.1'), ifaceMTU: 1500, publicIP: ip4('192.0.2.1'), why: 'test' };
+const ip4 = (s: string) => {
+  const a = parseIPv4(s);
+  if (!a) throw new Error(s);
+  return a;
+};
+const DUAL = checkNetworkConfig(
+  decodeNetworkConfig(
+    '{"Network":"198.18.0.0/16","EnableIPv6":true,"IPv6Network":"fd18::/48","Backend":{"Type":"host-gw"}}',
+    BACKENDS,
+  ),
+);
+const facts: HostFacts = {
+  iface: 'eth0',
+  ifaceIP: ip4('192.0.2.1'),
+  ifaceMTU: 1500,
+  publicIP: ip4('192.0.2.1'),
+  why: 'test',
+};
 const v4 = { network: pfx('198.18.0.0/16'), subnet: pfx('198.18.1.0/24') };
 const v6 = { network: pfx('fd18::/48'), subnet: pfx('fd18:0:0:1::/64') };
 
-function setup(families: { v4?: typeof v4; v6?: typeof v6 }, host = new FakeHost(), rulesEveryMs = 60_000): { r: Reconciler; host: FakeHost; lines: string[] } {
+function setup(
+  families: { v4?: typeof v4; v6?: typeof v6 },
+  host = new FakeHost(),
+  rulesEveryMs = 60_000,
+): { r: Reconciler; host: FakeHost; lines: string[] } {
   const lines: string[] = [];
-  const r = new Reconciler({ host, log: jsonLogger({ write: (l: string) => { lines.push(l); } }), clock: Date, resyncMs: 60_000, rulesEveryMs });
-  const inputs: ReconcileInputs = { backend: hostGw, config: DUAL, ...families, facts, mtu: 1500, vtepMAC: '', ipMasq: true, randomFully: true, randomFullyV6: false, peers: () => [] };
+  const r = new Reconciler({
+    host,
+    log: jsonLogger({
+      write: (l: string) => {
+        lines.push(l);
+      },
+    }),
+    clock: Date,
+    resyncMs: 60_000,
+    rulesEveryMs,
+  });
+  const inputs: ReconcileInputs = {
+    backend: hostGw,
+    config: DUAL,
+    ...families,
+    facts,
+    mtu: 1500,
+    vtepMAC: '',
+    ipMasq: true,
+    randomFully: true,
+    randomFullyV6: false,
+    peers: () => [],
+  };
   r.setInputs(inputs);
   return { r, host, lines };
 }
-const chains = (t: Map<string, Map<string, string[]>>) => [...t].flatMap(([table, cs]) => [...cs].flatMap(([c, rules]) => rules.map((x) => `${table} ${c} ${x}`)));
+const chains = (t: Map<string, Map<string, string[]>>) =>
+  [...t].flatMap(([table, cs]) => [...cs].flatMap(([c, rules]) => rules.map((x) => `${table} ${c} ${x}`)));
 
 test('dual-stack: the IPv4 chains go to iptables and the IPv6 chains to ip6tables, forwarding on for both', async (t) => {
   const host = new FakeHost();
@@ -103,12 +164,25 @@ test('dual-stack: the IPv4 chains go to iptables and the IPv6 chains to ip6table
   t.true(host.forwarding6);
   const four = chains(host.tables);
   const six = chains(host.tables6);
-  t.true(four.includes('nat FLANNEL-POSTRTG -s 198.18.0.0/16 ! -d 224.0.0.0/4 -m comment --comment "flanneld masq" -j MASQUERADE --random-fully'));
-  t.true(six.includes('nat FLANNEL-POSTRTG -s fd18::/48 ! -d ff00::/8 -m comment --comment "flanneld masq" -j MASQUERADE'), 'randomFullyV6 false: no --random-fully for ip6tables');
+  t.true(
+    four.includes(
+      'nat FLANNEL-POSTRTG -s 198.18.0.0/16 ! -d 224.0.0.0/4 -m comment --comment "flanneld masq" -j MASQUERADE --random-fully',
+    ),
+  );
+  t.true(
+    six.includes('nat FLANNEL-POSTRTG -s fd18::/48 ! -d ff00::/8 -m comment --comment "flanneld masq" -j MASQUERADE'),
+    'randomFullyV6 false: no --random-fully for ip6tables',
+  );
   t.true(six.includes('filter FLANNEL-FWD -d fd18::/48 -m comment --comment "flanneld forward" -j ACCEPT'));
   t.true(six.includes('nat POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG'));
-  t.false(four.some((x) => x.includes('fd18')), 'no IPv6 address in iptables');
-  t.false(six.some((x) => x.includes('198.18')), 'no IPv4 address in ip6tables');
+  t.false(
+    four.some((x) => x.includes('fd18')),
+    'no IPv6 address in iptables',
+  );
+  t.false(
+    six.some((x) => x.includes('198.18')),
+    'no IPv4 address in ip6tables',
+  );
   t.is(six.length, 10, '6 masquerade rules, 2 forward rules, 2 jumps');
   t.is(four.length, 10);
   t.true(lines.some((l) => l.includes('"msg":"ip6tables rules installed"')));
@@ -128,8 +202,21 @@ test('drift in the IPv6 chains is repaired on the next check, the IPv4 ones left
   t.is(host.tables6.get('nat')?.get('FLANNEL-POSTRTG')?.length, 6);
   t.deepEqual(host.tables6.get('filter')?.get('FORWARD'), ['-m comment --comment "flanneld forward" -j FLANNEL-FWD']);
   t.deepEqual(chains(host.tables), four);
-  t.deepEqual(host.iptablesRuns.slice(runs).filter((x) => x.endsWith('restore')), ['ip6tables-restore'], 'only ip6tables was changed');
-  t.true(lines.some((l) => l.includes('"level":"warn"') && l.includes('ip6tables rules installed') && l.includes('nat/FLANNEL-POSTRTG') && l.includes('filter/FORWARD jump')), 'a repair is logged as drift (warn)');
+  t.deepEqual(
+    host.iptablesRuns.slice(runs).filter((x) => x.endsWith('restore')),
+    ['ip6tables-restore'],
+    'only ip6tables was changed',
+  );
+  t.true(
+    lines.some(
+      (l) =>
+        l.includes('"level":"warn"') &&
+        l.includes('ip6tables rules installed') &&
+        l.includes('nat/FLANNEL-POSTRTG') &&
+        l.includes('filter/FORWARD jump'),
+    ),
+    'a repair is logged as drift (warn)',
+  );
   await r.stop();
 });
 
@@ -140,7 +227,10 @@ test('IPv4-only: ip6tables is never run, and the IPv4 rules are those of before'
   t.deepEqual(host.iptablesRuns, ['iptables-save nat', 'iptables-save filter', 'iptables-restore']);
   t.deepEqual(chains(host.tables6), [], 'ip6tables untouched');
   t.false(host.forwarding6, 'IPv6 forwarding left as it was');
-  t.is(host.tables.get('nat')?.get('FLANNEL-POSTRTG')?.[4], '-s 198.18.0.0/16 ! -d 224.0.0.0/4 -m comment --comment "flanneld masq" -j MASQUERADE --random-fully');
+  t.is(
+    host.tables.get('nat')?.get('FLANNEL-POSTRTG')?.[4],
+    '-s 198.18.0.0/16 ! -d 224.0.0.0/4 -m comment --comment "flanneld masq" -j MASQUERADE --random-fully',
+  );
   await r.stop();
 });
 

@@ -9,16 +9,30 @@ import { silentLogger } from '../../src/adapters/log.js';
 import { StateSaver, readStateFile, stateFilePath } from '../../src/agent/state-file.js';
 
 const state = (expiresAtMs: number): CachedState => ({
-  version: 1, savedAtMs: Date.now(), config: '{"Network":"198.18.0.0/16"}', revision: '5',
-  lease: { subnet: '198.18.5.0/24', value: '{}', expiresAtMs, hostID: 'h1' }, peers: [],
+  version: 1,
+  savedAtMs: Date.now(),
+  config: '{"Network":"198.18.0.0/16"}',
+  revision: '5',
+  lease: { subnet: '198.18.5.0/24', value: '{}', expiresAtMs, hostID: 'h1' },
+  peers: [],
 });
 
 test('written 0600 on change only, debounced, flushed at stop', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'weft-state-'));
-  t.teardown(() => { rmSync(dir, { recursive: true, force: true }); });
+  t.teardown(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
   let expires = 1000;
   let builds = 0;
-  const saver = new StateSaver({ stateDir: join(dir, 'sub'), minGapMs: 50, log: silentLogger, build: () => { builds++; return state(expires); } });
+  const saver = new StateSaver({
+    stateDir: join(dir, 'sub'),
+    minGapMs: 50,
+    log: silentLogger,
+    build: () => {
+      builds++;
+      return state(expires);
+    },
+  });
   t.is(await readStateFile(join(dir, 'sub'), silentLogger), undefined);
   await saver.flush();
   const file = stateFilePath(join(dir, 'sub'));
@@ -29,7 +43,9 @@ test('written 0600 on change only, debounced, flushed at stop', async (t) => {
   await saver.flush();
   t.is(readFileSync(file, 'utf8'), first, 'unchanged content (only the time stamp would differ) is not rewritten');
   expires = 2000;
-  saver.poke(); saver.poke(); saver.poke();
+  saver.poke();
+  saver.poke();
+  saver.poke();
   t.is(builds, 2, 'pokes wait for the gap');
   await new Promise((r) => setTimeout(r, 120));
   t.is(builds, 3, 'many pokes, one write');

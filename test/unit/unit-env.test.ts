@@ -8,7 +8,10 @@ import { unitEnvironment } from '../helpers/unit-env.js';
 import { REPO } from '../helpers/cli.js';
 
 test('Environment= lines: words, quoted words, a later assignment wins', (t) => {
-  t.deepEqual(unitEnvironment('[Service]\nEnvironment=A=1 "B=two words"\n# Environment=C=3\nEnvironment=A=4\n'), { A: '4', B: 'two words' });
+  t.deepEqual(unitEnvironment('[Service]\nEnvironment=A=1 "B=two words"\n# Environment=C=3\nEnvironment=A=4\n'), {
+    A: '4',
+    B: 'two words',
+  });
 });
 
 test('weft.service gives Node both of its options', (t) => {

@@ -25,32 +25,77 @@ import { FakeHost } from '../helpers/fake-host.js';
 import { BACKENDS } from '../helpers/backends.js';
 import { wireguardDataOf } from '../../src/backends/wireguard-lease.js';
 
-const ip = (s: string) => { const a = parseIPv4(s); if (!a) throw new Error(s); return a; };
-const pfx = (s: string): Prefix => { const p = parsePrefix(s); if (!p) throw new Error(s); return p; };
-const WG = checkNetworkConfig(decodeNetworkConfig('{"Network":"198.18.0.0/16","Backend":{"Type":"wireguard","PersistentKeepaliveInterval":25}}', BACKENDS));
-const facts: HostFacts = { iface: 'eth0', ifaceIP: ip('192.0.2.1'), ifaceMTU: 1500, publicIP: ip('192.0.2.1'), why: 'test' };
-const underlay: ObservedRoute[] = [{ dst: pfx('192.0.2.0/24'), dev: 'eth0', proto: 'kernel', onlink: false, scopeLink: true }];
+const ip = (s: string) => {
+  const a = parseIPv4(s);
+  if (!a) throw new Error(s);
+  return a;
+};
+const pfx = (s: string): Prefix => {
+  const p = parsePrefix(s);
+  if (!p) throw new Error(s);
+  return p;
+};
+const WG = checkNetworkConfig(
+  decodeNetworkConfig(
+    '{"Network":"198.18.0.0/16","Backend":{"Type":"wireguard","PersistentKeepaliveInterval":25}}',
+    BACKENDS,
+  ),
+);
+const facts: HostFacts = {
+  iface: 'eth0',
+  ifaceIP: ip('192.0.2.1'),
+  ifaceMTU: 1500,
+  publicIP: ip('192.0.2.1'),
+  why: 'test',
+};
+const underlay: ObservedRoute[] = [
+  { dst: pfx('192.0.2.0/24'), dev: 'eth0', proto: 'kernel', onlink: false, scopeLink: true },
+];
 const own = pfx('198.18.1.0/24');
 const KEY_FILE = '/var/lib/weft/wireguard/private.key';
 const priv = generatePrivateKey();
 const pub = publicKeyOf(priv);
 const peerKeys = new Map<number, string>();
-const keyOf = (n: number): string => { let k = peerKeys.get(n); if (!k) { k = publicKeyOf(generatePrivateKey()); peerKeys.set(n, k); } return k; };
+const keyOf = (n: number): string => {
+  let k = peerKeys.get(n);
+  if (!k) {
+    k = publicKeyOf(generatePrivateKey());
+    peerKeys.set(n, k);
+  }
+  return k;
+};
 
 function lease(n: number, data: string, type = 'wireguard'): PeerLease {
-  const v = validatePeerLease(`198.18.${n}.0-24`, `{"PublicIP":"192.0.2.${n + 10}","PublicIPv6":null,"BackendType":"${type}","BackendData":${data}}`, WG, BACKENDS, String(n));
+  const v = validatePeerLease(
+    `198.18.${n}.0-24`,
+    `{"PublicIP":"192.0.2.${n + 10}","PublicIPv6":null,"BackendType":"${type}","BackendData":${data}}`,
+    WG,
+    BACKENDS,
+    String(n),
+  );
   if (!v.ok) throw new Error(v.reason);
   return v.lease;
 }
 const peer = (n: number, port = 51820): PeerLease => lease(n, `{"PublicKey":"${keyOf(n)}","Port":${port}}`);
 
-test('config: flanneld\'s defaults, keys matched case-insensitively, bad values refused with the field', (t) => {
-  const d = checkNetworkConfig(decodeNetworkConfig('{"Network":"198.18.0.0/16","Backend":{"Type":"wireguard"}}', BACKENDS)).backend.options;
+test("config: flanneld's defaults, keys matched case-insensitively, bad values refused with the field", (t) => {
+  const d = checkNetworkConfig(
+    decodeNetworkConfig('{"Network":"198.18.0.0/16","Backend":{"Type":"wireguard"}}', BACKENDS),
+  ).backend.options;
   t.deepEqual(d, { listenPort: 51820, listenPortV6: 51821, mtu: 0, keepaliveSeconds: 0, mode: 'separate' });
-  const c = decodeNetworkConfig('{"Network":"198.18.0.0/16","Backend":{"type":"WireGuard","listenport":51000,"persistentkeepaliveinterval":25,"mode":"auto","PSK":"YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWE="}}', BACKENDS).backend;
+  const c = decodeNetworkConfig(
+    '{"Network":"198.18.0.0/16","Backend":{"type":"WireGuard","listenport":51000,"persistentkeepaliveinterval":25,"mode":"auto","PSK":"YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWE="}}',
+    BACKENDS,
+  ).backend;
   t.is(c.type, 'wireguard');
-  t.like(c.options, { listenPort: 51000, keepaliveSeconds: 25, mode: 'auto', psk: 'YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWE=' });
-  const bad = (backend: string) => t.throws(() => decodeNetworkConfig(`{"Network":"198.18.0.0/16","Backend":${backend}}`, BACKENDS));
+  t.like(c.options, {
+    listenPort: 51000,
+    keepaliveSeconds: 25,
+    mode: 'auto',
+    psk: 'YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWE=',
+  });
+  const bad = (backend: string) =>
+    t.throws(() => decodeNetworkConfig(`{"Network":"198.18.0.0/16","Backend":${backend}}`, BACKENDS));
   t.regex(bad('{"Type":"wireguard","Mode":"Separate"}').message, /no valid Mode configured/);
   t.regex(bad('{"Type":"wireguard","Mode":"ipv6"}').message, /needs an IPv6 fabric/);
   t.regex(bad('{"Type":"wireguard","PersistentKeepaliveInterval":"25s"}').message, /cannot unmarshal string/);
@@ -60,32 +105,67 @@ test('config: flanneld\'s defaults, keys matched case-insensitively, bad values 
   t.regex(bad('{"Type":"wireguard","ListenPort":70000}').message, /ListenPort 70000 is outside 1\.\.65535/);
 });
 
-test('spec: wireguard keys become flanneld\'s Backend; mode ipv6 and vxlan keys are positioned errors', (t) => {
-  const spec = parseSpec('n.yaml', 'network:\n  cidr: 198.18.0.0/16\n  backend:\n    type: wireguard\n    listenPort: 51000\n    persistentKeepalive: 25\n', BACKENDS, {});
-  t.is(spec.network?.configJson, '{"Network":"198.18.0.0/16","Backend":{"Type":"wireguard","ListenPort":51000,"PersistentKeepaliveInterval":25}}');
+test("spec: wireguard keys become flanneld's Backend; mode ipv6 and vxlan keys are positioned errors", (t) => {
+  const spec = parseSpec(
+    'n.yaml',
+    'network:\n  cidr: 198.18.0.0/16\n  backend:\n    type: wireguard\n    listenPort: 51000\n    persistentKeepalive: 25\n',
+    BACKENDS,
+    {},
+  );
+  t.is(
+    spec.network?.configJson,
+    '{"Network":"198.18.0.0/16","Backend":{"Type":"wireguard","ListenPort":51000,"PersistentKeepaliveInterval":25}}',
+  );
   t.is(spec.host.wireguardKeyFile, '/var/lib/weft/wireguard/private.key');
-  const e = t.throws(() => parseSpec('n.yaml', 'network:\n  cidr: 198.18.0.0/16\n  backend:\n    type: wireguard\n    mode: ipv6\n    vni: 2\n', BACKENDS, {}));
+  const e = t.throws(() =>
+    parseSpec(
+      'n.yaml',
+      'network:\n  cidr: 198.18.0.0/16\n  backend:\n    type: wireguard\n    mode: ipv6\n    vni: 2\n',
+      BACKENDS,
+      {},
+    ),
+  );
   t.true(e instanceof SpecError);
   const text = e instanceof SpecError ? e.problems.map(formatProblem).join('\n') : '';
   t.regex(text, /n\.yaml:5:11: network\.backend\.mode ipv6 needs an IPv6 fabric/);
   t.regex(text, /n\.yaml:6:5: network\.backend\.vni applies to the vxlan backend only/);
-  const host = parseSpec('n.yaml', 'host:\n  stateDir: /srv/weft\n  wireguardPSKFile: /etc/weft/psk\n', BACKENDS, {}).host;
+  const host = parseSpec(
+    'n.yaml',
+    'host:\n  stateDir: /srv/weft\n  wireguardPSKFile: /etc/weft/psk\n',
+    BACKENDS,
+    {},
+  ).host;
   t.like(host, { wireguardKeyFile: '/srv/weft/wireguard/private.key', wireguardPSKFile: '/etc/weft/psk' });
   const spaced = t.throws(() => parseSpec('n.yaml', 'host:\n  wireguardKeyFile: /etc/my keys/wg\n', BACKENDS, {}));
-  t.regex(spaced instanceof SpecError ? spaced.problems.map(formatProblem).join('\n') : '', /n\.yaml:2:21: host\.wireguardKeyFile must not contain spaces/);
+  t.regex(
+    spaced instanceof SpecError ? spaced.problems.map(formatProblem).join('\n') : '',
+    /n\.yaml:2:21: host\.wireguardKeyFile must not contain spaces/,
+  );
 });
 
-test('lease value: byte-identical to flanneld\'s; BackendData judged per entry', (t) => {
-  t.is(encodeLeaseAttrs(wireguard.leaseAttrs(WG, facts, '', { privateKeyFile: KEY_FILE, publicKey: pub })),
-    `{"PublicIP":"192.0.2.1","PublicIPv6":null,"BackendType":"wireguard","BackendData":{"PublicKey":"${pub}","Port":51820}}`);
+test("lease value: byte-identical to flanneld's; BackendData judged per entry", (t) => {
+  t.is(
+    encodeLeaseAttrs(wireguard.leaseAttrs(WG, facts, '', { privateKeyFile: KEY_FILE, publicKey: pub })),
+    `{"PublicIP":"192.0.2.1","PublicIPv6":null,"BackendType":"wireguard","BackendData":{"PublicKey":"${pub}","Port":51820}}`,
+  );
   t.is(pub.length, 44);
-  const judge = (data: string) => validatePeerLease('198.18.9.0-24', `{"PublicIP":"192.0.2.9","PublicIPv6":null,"BackendType":"wireguard","BackendData":${data}}`, WG, BACKENDS);
+  const judge = (data: string) =>
+    validatePeerLease(
+      '198.18.9.0-24',
+      `{"PublicIP":"192.0.2.9","PublicIPv6":null,"BackendType":"wireguard","BackendData":${data}}`,
+      WG,
+      BACKENDS,
+    );
   t.like(judge(`{"PublicKey":"${pub}"}`), { ok: true });
   const old = judge(`{"PublicKey":"${pub}"}`);
   t.is(old.ok ? wireguardDataOf(old.lease)?.port : -1, undefined, 'no Port (flanneld < v0.26.6): none');
   for (const [data, why] of [
-    ['{"PublicKey":"short"}', /not a WireGuard key/], ['{}', /no PublicKey/], ['{"PublicKey":7}', /cannot unmarshal number/],
-    [`{"PublicKey":"${pub}","Port":70000}`, /uint16/], ['null', /no PublicKey/], [`{"PublicKey":"${pub.slice(0, 42)}B="}`, /not a WireGuard key/],
+    ['{"PublicKey":"short"}', /not a WireGuard key/],
+    ['{}', /no PublicKey/],
+    ['{"PublicKey":7}', /cannot unmarshal number/],
+    [`{"PublicKey":"${pub}","Port":70000}`, /uint16/],
+    ['null', /no PublicKey/],
+    [`{"PublicKey":"${pub.slice(0, 42)}B="}`, /not a WireGuard key/],
   ] as const) {
     const v = judge(data);
     t.false(v.ok, data);
@@ -97,9 +177,18 @@ test('dump parser: keys, endpoints, allowed ips, keepalive; the private key and 
   const dump = `PRIVATEKEYSECRET=\t${pub}\t51820\toff\n${keyOf(2)}\tPSKSECRET=\t192.0.2.12:51820\t198.18.2.0/24\t1700000000\t10\t20\t25\n${keyOf(3)}\t(none)\t(none)\t(none)\t0\t0\t0\toff\n`;
   const o = parseWgDump(dump, 'userspace', pskTag);
   t.truthy(o);
-  t.false(JSON.stringify(o, (_k, v: unknown) => (v instanceof Map ? [...v.entries()] : v)).includes('SECRET'), 'no secret kept');
+  t.false(
+    JSON.stringify(o, (_k, v: unknown) => (v instanceof Map ? [...v.entries()] : v)).includes('SECRET'),
+    'no secret kept',
+  );
   t.like(o, { publicKey: pub, listenPort: 51820, implementation: 'userspace' });
-  t.like(o?.peers.get(keyOf(2)), { endpoint: '192.0.2.12:51820', allowedIPs: ['198.18.2.0/24'], keepaliveSeconds: 25, presharedKey: true, latestHandshake: 1700000000 });
+  t.like(o?.peers.get(keyOf(2)), {
+    endpoint: '192.0.2.12:51820',
+    allowedIPs: ['198.18.2.0/24'],
+    keepaliveSeconds: 25,
+    presharedKey: true,
+    latestHandshake: 1700000000,
+  });
   t.like(o?.peers.get(keyOf(3)), { allowedIPs: [], keepaliveSeconds: 0, presharedKey: false });
 });
 
@@ -107,16 +196,37 @@ function setup(peers: PeerLease[]) {
   const host = new FakeHost(underlay);
   host.files.set(KEY_FILE, `${priv}\n`);
   const lines: string[] = [];
-  const r = new Reconciler({ host, log: jsonLogger({ write: (l: string) => { lines.push(l); } }), clock: Date, resyncMs: 60_000, rulesEveryMs: 60_000 });
+  const r = new Reconciler({
+    host,
+    log: jsonLogger({
+      write: (l: string) => {
+        lines.push(l);
+      },
+    }),
+    clock: Date,
+    resyncMs: 60_000,
+    rulesEveryMs: 60_000,
+  });
   const inputs = (keys = { privateKeyFile: KEY_FILE, publicKey: pub }): ReconcileInputs => ({
-    backend: wireguard, config: WG, v4: { network: pfx('198.18.0.0/16'), subnet: own }, facts, mtu: 1420, vtepMAC: '', ipMasq: true, randomFully: false,
-    peers: () => peers, wireguard: keys,
+    backend: wireguard,
+    config: WG,
+    v4: { network: pfx('198.18.0.0/16'), subnet: own },
+    facts,
+    mtu: 1420,
+    vtepMAC: '',
+    ipMasq: true,
+    randomFully: false,
+    peers: () => peers,
+    wireguard: keys,
   });
   r.setInputs(inputs());
   return { r, host, lines, inputs };
 }
 
-const wgPeers = (host: FakeHost) => [...(host.wg.get('flannel-wg')?.peers.values() ?? [])].map((p) => `${p.publicKey} ${p.endpoint ?? ''} ${p.allowedIPs.join(',')} ${p.keepaliveSeconds}`).sort();
+const wgPeers = (host: FakeHost) =>
+  [...(host.wg.get('flannel-wg')?.peers.values() ?? [])]
+    .map((p) => `${p.publicKey} ${p.endpoint ?? ''} ${p.allowedIPs.join(',')} ${p.keepaliveSeconds}`)
+    .sort();
 
 test('kernel path: device, key, port, address, the network route, one peer per lease; a second look changes nothing', async (t) => {
   const peers = [peer(2), peer(3, 51999)];
@@ -125,8 +235,16 @@ test('kernel path: device, key, port, address, the network route, one peer per l
   t.like(host.links.get('flannel-wg'), { kind: 'wireguard', mtu: 1420, up: true });
   t.deepEqual(host.links.get('flannel-wg')?.addrs.map(formatPrefix), ['198.18.1.0/32']);
   t.like(host.wg.get('flannel-wg'), { publicKey: pub, listenPort: 51820 });
-  t.deepEqual(wgPeers(host), [`${keyOf(2)} 192.0.2.12:51820 198.18.2.0/24 25`, `${keyOf(3)} 192.0.2.13:51999 198.18.3.0/24 25`].sort());
-  t.true(host.routes.some((x) => formatPrefix(x.dst) === '198.18.0.0/16' && x.dev === 'flannel-wg' && x.proto === '175' && x.scopeLink && !x.via));
+  t.deepEqual(
+    wgPeers(host),
+    [`${keyOf(2)} 192.0.2.12:51820 198.18.2.0/24 25`, `${keyOf(3)} 192.0.2.13:51999 198.18.3.0/24 25`].sort(),
+  );
+  t.true(
+    host.routes.some(
+      (x) =>
+        formatPrefix(x.dst) === '198.18.0.0/16' && x.dev === 'flannel-wg' && x.proto === '175' && x.scopeLink && !x.via,
+    ),
+  );
   const before = host.applied.length;
   r.poke('netlink');
   await r.settle();
@@ -147,8 +265,15 @@ test('peer changes are O(1) wg lines; a new key replaces the old peer (none left
   const applied = host.applied.slice(mark);
   t.is(applied.length, 3, applied.join('\n'));
   t.true(applied.every((l) => l.startsWith('wireguard set flannel-wg peer ')));
-  t.deepEqual(wgPeers(host), [`${keyOf(2)} 192.0.2.12:51820 198.18.2.0/24 25`, `${keyOf(3)} 192.0.2.13:51820 198.18.3.0/24 25`].sort(), 'no stale peer');
-  t.regex(lines.join('\n'), /"msg":"peer not programmed","subnet":"198\.18\.5\.0-24","reason":"backend vxlan is not wireguard: unreachable/);
+  t.deepEqual(
+    wgPeers(host),
+    [`${keyOf(2)} 192.0.2.12:51820 198.18.2.0/24 25`, `${keyOf(3)} 192.0.2.13:51820 198.18.3.0/24 25`].sort(),
+    'no stale peer',
+  );
+  t.regex(
+    lines.join('\n'),
+    /"msg":"peer not programmed","subnet":"198\.18\.5\.0-24","reason":"backend vxlan is not wireguard: unreachable/,
+  );
   t.is(r.stats.peersSkipped, 1);
 });
 
@@ -177,9 +302,22 @@ test('plan: a clashing key goes to the older lease; own key and own IP are skipp
   const a = lease(2, `{"PublicKey":"${keyOf(7)}","Port":51820}`);
   const b = lease(3, `{"PublicKey":"${keyOf(7)}","Port":51820}`);
   const self = lease(4, `{"PublicKey":"${pub}","Port":51820}`);
-  const d = wireguard.desired({ config: WG, own: { v4: own }, facts, routes: underlay, peers: [b, a, self], mtu: 1420, vtepMAC: '', wireguard: { privateKeyFile: KEY_FILE, publicKey: pub, presharedKeyFile: '/etc/weft/psk' } });
+  const d = wireguard.desired({
+    config: WG,
+    own: { v4: own },
+    facts,
+    routes: underlay,
+    peers: [b, a, self],
+    mtu: 1420,
+    vtepMAC: '',
+    wireguard: { privateKeyFile: KEY_FILE, publicKey: pub, presharedKeyFile: '/etc/weft/psk' },
+  });
   t.deepEqual(d.skipped.map((s) => s.subnetKey).sort(), ['198.18.3.0-24', '198.18.4.0-24']);
-  const ops = plan(d, { devices: new Map(), routes: underlay, neighs: [], fdb: [] }, { networks: [pfx('198.18.0.0/16')], ownSubnets: [own], iface: 'eth0' });
+  const ops = plan(
+    d,
+    { devices: new Map(), routes: underlay, neighs: [], fdb: [] },
+    { networks: [pfx('198.18.0.0/16')], ownSubnets: [own], iface: 'eth0' },
+  );
   const text = batches(ops).map((x) => `${x.tool}: ${x.lines.join(' | ')}`);
   t.deepEqual(text, [
     'wireguard: add flannel-wg mtu 1420',
@@ -190,48 +328,122 @@ test('plan: a clashing key goes to the older lease; own key and own IP are skipp
 });
 
 test('plan: a subnet in two keys (`S-24` and `S-24&V-64`) goes to the older lease, whatever the order; the copy is skipped with a reason', (t) => {
-  const value = (n: number, key: string) => `{"PublicIP":"192.0.2.${n}","PublicIPv6":null,"BackendType":"wireguard","BackendData":{"PublicKey":"${key}","Port":51820}}`;
-  const judged = (subnetKey: string, v: string, rev: string): PeerLease => { const r = validatePeerLease(subnetKey, v, WG, BACKENDS, rev); if (!r.ok) throw new Error(r.reason); return r.lease; };
+  const value = (n: number, key: string) =>
+    `{"PublicIP":"192.0.2.${n}","PublicIPv6":null,"BackendType":"wireguard","BackendData":{"PublicKey":"${key}","Port":51820}}`;
+  const judged = (subnetKey: string, v: string, rev: string): PeerLease => {
+    const r = validatePeerLease(subnetKey, v, WG, BACKENDS, rev);
+    if (!r.ok) throw new Error(r.reason);
+    return r.lease;
+  };
   const real = judged('198.18.5.0-24', value(15, keyOf(5)), '5');
   const copy = judged('198.18.5.0-24&fd18:0:0:5::-64', value(99, keyOf(99)), '9');
   t.is(copy.subnet && formatPrefix(copy.subnet), '198.18.5.0/24', 'the copy claims the same IPv4 subnet');
-  for (const order of [[real, copy], [copy, real]]) {
-    const d = wireguard.desired({ config: WG, own: { v4: own }, facts, routes: underlay, peers: order, mtu: 1420, vtepMAC: '', wireguard: { privateKeyFile: KEY_FILE, publicKey: pub } });
+  for (const order of [
+    [real, copy],
+    [copy, real],
+  ]) {
+    const d = wireguard.desired({
+      config: WG,
+      own: { v4: own },
+      facts,
+      routes: underlay,
+      peers: order,
+      mtu: 1420,
+      vtepMAC: '',
+      wireguard: { privateKeyFile: KEY_FILE, publicKey: pub },
+    });
     const dev = d.devices[0];
     if (dev?.kind !== 'wireguard') throw new Error('no wireguard device');
-    t.deepEqual([...dev.peers.values()].map((p) => `${p.publicKey} ${p.allowedIPs.map(formatPrefix).join(',')}`), [`${keyOf(5)} 198.18.5.0/24`], 'only the older lease gets the allowed IPs');
-    t.deepEqual(d.skipped, [{ subnetKey: '198.18.5.0-24&fd18:0:0:5::-64', reason: 'subnet 198.18.5.0/24 is also claimed by the older lease 198.18.5.0-24' }]);
+    t.deepEqual(
+      [...dev.peers.values()].map((p) => `${p.publicKey} ${p.allowedIPs.map(formatPrefix).join(',')}`),
+      [`${keyOf(5)} 198.18.5.0/24`],
+      'only the older lease gets the allowed IPs',
+    );
+    t.deepEqual(d.skipped, [
+      {
+        subnetKey: '198.18.5.0-24&fd18:0:0:5::-64',
+        reason: 'subnet 198.18.5.0/24 is also claimed by the older lease 198.18.5.0-24',
+      },
+    ]);
     t.is(d.peersProgrammed, 1);
   }
   // A copy that loses the subnet claims no key either: the real host keeps its peer when the
   // copy also reuses its public key.
   const both = judged('198.18.5.0-24&fd18:0:0:7::-64', value(98, keyOf(5)), '11');
-  const d = wireguard.desired({ config: WG, own: { v4: own }, facts, routes: underlay, peers: [both, real], mtu: 1420, vtepMAC: '', wireguard: { privateKeyFile: KEY_FILE, publicKey: pub } });
+  const d = wireguard.desired({
+    config: WG,
+    own: { v4: own },
+    facts,
+    routes: underlay,
+    peers: [both, real],
+    mtu: 1420,
+    vtepMAC: '',
+    wireguard: { privateKeyFile: KEY_FILE, publicKey: pub },
+  });
   const dev = d.devices[0];
   t.is(dev?.kind === 'wireguard' ? dev.peers.get(keyOf(5))?.endpoint : '', '192.0.2.15:51820');
 });
 
 test('a changed PSK is set again on every peer (its fingerprint differs); the same PSK changes nothing', (t) => {
-  const d = wireguard.desired({ config: WG, own: { v4: own }, facts, routes: underlay, peers: [peer(2)], mtu: 1420, vtepMAC: '', wireguard: { privateKeyFile: KEY_FILE, publicKey: pub, presharedKeyFile: '/p', presharedKeyTag: pskTag('new') } });
+  const d = wireguard.desired({
+    config: WG,
+    own: { v4: own },
+    facts,
+    routes: underlay,
+    peers: [peer(2)],
+    mtu: 1420,
+    vtepMAC: '',
+    wireguard: { privateKeyFile: KEY_FILE, publicKey: pub, presharedKeyFile: '/p', presharedKeyTag: pskTag('new') },
+  });
   const dev = d.devices[0];
   if (dev?.kind !== 'wireguard') throw new Error('no wireguard device');
-  const seen = (tag: string) => ({ publicKey: pub, listenPort: 51820, implementation: 'kernel' as const, peers: new Map([[keyOf(2), { publicKey: keyOf(2), endpoint: '192.0.2.12:51820', allowedIPs: ['198.18.2.0/24'], keepaliveSeconds: 25, presharedKey: true, presharedKeyTag: tag, latestHandshake: 0 }]]) });
+  const seen = (tag: string) => ({
+    publicKey: pub,
+    listenPort: 51820,
+    implementation: 'kernel' as const,
+    peers: new Map([
+      [
+        keyOf(2),
+        {
+          publicKey: keyOf(2),
+          endpoint: '192.0.2.12:51820',
+          allowedIPs: ['198.18.2.0/24'],
+          keepaliveSeconds: 25,
+          presharedKey: true,
+          presharedKeyTag: tag,
+          latestHandshake: 0,
+        },
+      ],
+    ]),
+  });
   t.deepEqual(planWireguard(dev, seen(pskTag('new'))), []);
-  t.deepEqual(planWireguard(dev, seen(pskTag('old'))).map(renderWireguardOp), [`set flannel-wg peer ${keyOf(2)} endpoint 192.0.2.12:51820 allowed-ips 198.18.2.0/24 persistent-keepalive 25 preshared-key /p`]);
+  t.deepEqual(planWireguard(dev, seen(pskTag('old'))).map(renderWireguardOp), [
+    `set flannel-wg peer ${keyOf(2)} endpoint 192.0.2.12:51820 allowed-ips 198.18.2.0/24 persistent-keepalive 25 preshared-key /p`,
+  ]);
   t.not(pskTag('new'), pskTag('old'));
   t.false(pskTag('new').includes('new'));
 });
 
-test('key file: created 0600 in a 0700 directory; flanneld\'s key adopted once; a loose mode tightened; errors never quote the key', async (t) => {
+test("key file: created 0600 in a 0700 directory; flanneld's key adopted once; a loose mode tightened; errors never quote the key", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'weft-wgkey-'));
-  t.teardown(() => { rmSync(dir, { recursive: true, force: true }); });
+  t.teardown(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
   const theirs = generatePrivateKey();
   writeFileSync(join(dir, 'wgkey'), theirs); // flanneld writes it with no newline
   const file = join(dir, 'state', 'wireguard', 'private.key');
-  t.like(await loadOrCreateKey(file, join(dir, 'wgkey')), { publicKey: publicKeyOf(theirs), adopted: true, created: false });
+  t.like(await loadOrCreateKey(file, join(dir, 'wgkey')), {
+    publicKey: publicKeyOf(theirs),
+    adopted: true,
+    created: false,
+  });
   t.is(statSync(file).mode & 0o777, 0o600);
   t.is(statSync(join(dir, 'state', 'wireguard')).mode & 0o777, 0o700);
-  t.like(await loadOrCreateKey(file, join(dir, 'wgkey')), { publicKey: publicKeyOf(theirs), adopted: false, created: false }, 'kept, not adopted again');
+  t.like(
+    await loadOrCreateKey(file, join(dir, 'wgkey')),
+    { publicKey: publicKeyOf(theirs), adopted: false, created: false },
+    'kept, not adopted again',
+  );
   chmodSync(file, 0o644);
   t.like(await loadOrCreateKey(file), { fixedMode: true });
   t.is(statSync(file).mode & 0o777, 0o600);

@@ -5,23 +5,23 @@
  */
 
 export type ErrorCode =
-  | 'E_SPEC'             // the spec file (or an override) is invalid
-  | 'E_USAGE'            // bad command-line usage
-  | 'E_CONFIG'           // the network config JSON is invalid
-  | 'E_REFUSED'          // a request that would do harm (e.g. strand live leases) without --force
+  | 'E_SPEC' // the spec file (or an override) is invalid
+  | 'E_USAGE' // bad command-line usage
+  | 'E_CONFIG' // the network config JSON is invalid
+  | 'E_REFUSED' // a request that would do harm (e.g. strand live leases) without --force
   | 'E_ETCD_UNAVAILABLE' // etcd cannot be reached or did not answer in time
-  | 'E_ETCD_AUTH'        // authentication or permission failure
-  | 'E_ETCD_TOO_LARGE'   // an answer from etcd over the gRPC receive limit (a listing splits its page)
-  | 'E_ETCD_COMPACTED'   // the revision asked for was compacted (a paged listing starts over)
-  | 'E_ETCD'             // any other etcd failure
-  | 'E_CONFLICT'         // a compare-and-swap lost
-  | 'E_OUT_OF_SUBNETS'   // no free subnet in the network
-  | 'E_NOT_FOUND'        // something expected is absent
-  | 'E_HOST'             // the host lacks something weft needs (interface, binary, ...)
-  | 'E_KERNEL'           // the kernel refused a change
-  | 'E_IO'               // a file could not be read or written
-  | 'E_DAEMON'           // the running weft daemon did not answer
-  | 'E_ABORTED';         // weft is stopping: the work was not started or was cut short
+  | 'E_ETCD_AUTH' // authentication or permission failure
+  | 'E_ETCD_TOO_LARGE' // an answer from etcd over the gRPC receive limit (a listing splits its page)
+  | 'E_ETCD_COMPACTED' // the revision asked for was compacted (a paged listing starts over)
+  | 'E_ETCD' // any other etcd failure
+  | 'E_CONFLICT' // a compare-and-swap lost
+  | 'E_OUT_OF_SUBNETS' // no free subnet in the network
+  | 'E_NOT_FOUND' // something expected is absent
+  | 'E_HOST' // the host lacks something weft needs (interface, binary, ...)
+  | 'E_KERNEL' // the kernel refused a change
+  | 'E_IO' // a file could not be read or written
+  | 'E_DAEMON' // the running weft daemon did not answer
+  | 'E_ABORTED'; // weft is stopping: the work was not started or was cut short
 
 /** Where in a file an error is. Lines and columns count from 1. */
 export interface SourcePosition {
@@ -46,7 +46,9 @@ export class WeftError extends Error {
 
   /** 2 for bad input the user can fix by editing what they typed, 1 for everything else. */
   get exitStatus(): 1 | 2 {
-    return this.code === 'E_SPEC' || this.code === 'E_USAGE' || this.code === 'E_CONFIG' || this.code === 'E_REFUSED' ? 2 : 1;
+    return this.code === 'E_SPEC' || this.code === 'E_USAGE' || this.code === 'E_CONFIG' || this.code === 'E_REFUSED'
+      ? 2
+      : 1;
   }
 }
 

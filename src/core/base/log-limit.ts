@@ -21,7 +21,12 @@ export interface LogLimitOptions {
 }
 
 /** One hour per key, 20 lines a minute, 1,000 keys remembered (the quarantine's own cap). */
-export const DEFAULT_LOG_LIMITS: LogLimitOptions = Object.freeze({ perKeyMs: 3_600_000, burst: 20, summaryEveryMs: 60_000, maxKeys: 1000 });
+export const DEFAULT_LOG_LIMITS: LogLimitOptions = Object.freeze({
+  perKeyMs: 3_600_000,
+  burst: 20,
+  summaryEveryMs: 60_000,
+  maxKeys: 1000,
+});
 
 /** What was held back since the last summary. */
 export interface LogSummary {
@@ -88,7 +93,12 @@ export class LogLimiter {
   summary(nowMs: number, force = false): LogSummary | undefined {
     const due = this.summaryDueAtMs();
     if (due === undefined || (nowMs < due && !force)) return undefined;
-    const s: LogSummary = { events: this.held, keys: this.heldKeys.size, lastKey: this.lastHeld, overSeconds: Math.round((nowMs - this.firstHeldMs) / 1000) };
+    const s: LogSummary = {
+      events: this.held,
+      keys: this.heldKeys.size,
+      lastKey: this.lastHeld,
+      overSeconds: Math.round((nowMs - this.firstHeldMs) / 1000),
+    };
     this.held = 0;
     this.heldKeys.clear();
     this.lastHeld = '';

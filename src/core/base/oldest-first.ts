@@ -55,7 +55,7 @@ export class OldestKept<T extends Aged> {
 
   private up(i: number): void {
     const h = this.heap;
-    for (let c = i; c > 0;) {
+    for (let c = i; c > 0; ) {
       const p = (c - 1) >> 1;
       const child = h[c];
       const parent = h[p];
@@ -68,7 +68,7 @@ export class OldestKept<T extends Aged> {
 
   private down(i: number): void {
     const h = this.heap;
-    for (let p = i; ;) {
+    for (let p = i; ; ) {
       let y = p;
       for (const c of [2 * p + 1, 2 * p + 2]) {
         const ec = h[c];
@@ -107,9 +107,15 @@ export class CappedEntries<T extends Versioned> {
 
   constructor(private readonly cap: number) {}
 
-  get entries(): ReadonlyMap<string, T> { return this.map; }
-  get leftOut(): number { return this.left; }
-  get limit(): number { return this.cap; }
+  get entries(): ReadonlyMap<string, T> {
+    return this.map;
+  }
+  get leftOut(): number {
+    return this.left;
+  }
+  get limit(): number {
+    return this.cap;
+  }
 
   /** Start over from a listing (the oldest `cap` entries) and how many it left out. */
   reset(kvs: Iterable<T>, leftOut: number): void {
@@ -121,7 +127,10 @@ export class CappedEntries<T extends Versioned> {
 
   /** A put. `kept`: the entry is in the map now; `evicted`: the key it pushed out (now left out). */
   put(kv: T): { kept: boolean; evicted?: string } {
-    if (this.map.has(kv.key)) { this.set(kv); return { kept: true }; }
+    if (this.map.has(kv.key)) {
+      this.set(kv);
+      return { kept: true };
+    }
     const created = kv.createRevision === kv.modRevision;
     if (this.map.size < this.cap) {
       if (!created) this.left = Math.max(0, this.left - 1);

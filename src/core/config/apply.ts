@@ -16,10 +16,13 @@ import { ConfigError, decodeNetworkConfig } from '../flannel/network-config.js';
 export type ApplyPlan =
   | { readonly kind: 'unchanged' }
   | {
-    readonly kind: 'write'; readonly diff: readonly string[]; readonly stranded: readonly string[]; readonly storedInvalid?: string;
-    /** What the change does to running hosts (absent when no valid config was stored: nothing runs it). */
-    readonly effects?: FleetEffects;
-  };
+      readonly kind: 'write';
+      readonly diff: readonly string[];
+      readonly stranded: readonly string[];
+      readonly storedInvalid?: string;
+      /** What the change does to running hosts (absent when no valid config was stored: nothing runs it). */
+      readonly effects?: FleetEffects;
+    };
 
 /** How a lease is named in a refusal: its subnets (`v4`, `v6` or `v4 & v6`) and its host's public address. */
 function leaseName(l: ListedLease, v6: Prefix | undefined): string {
@@ -38,13 +41,20 @@ function leaseName(l: ListedLease, v6: Prefix | undefined): string {
  * A lease weft holds under the `stored` config's backend follows a backend or VNI change live
  * (issue 19), so only its subnets can strand it; a flanneld host's lease cannot follow.
  */
-export function strandReason(l: ListedLease, next: NetworkConfig, backends: FlannelBackends, stored?: NetworkConfig): string | undefined {
+export function strandReason(
+  l: ListedLease,
+  next: NetworkConfig,
+  backends: FlannelBackends,
+  stored?: NetworkConfig,
+): string | undefined {
   const v4 = l.subnet;
   const v6 = l.subnetV6;
   if (!v4 && !v6) return undefined;
   const who = leaseName(l, v6);
-  const outside = (p: Prefix, r: FamilyRange): string | undefined => (isCompatible(p, r) ? undefined
-    : `${who}${r.network.ip.family === 6 && v4 ? `: its IPv6 half ${formatPrefix(p)}` : ''} lies outside ${formatIP(r.subnetMin)}..${formatIP(r.subnetMax)} /${r.subnetLen}`);
+  const outside = (p: Prefix, r: FamilyRange): string | undefined =>
+    isCompatible(p, r)
+      ? undefined
+      : `${who}${r.network.ip.family === 6 && v4 ? `: its IPv6 half ${formatPrefix(p)}` : ''} lies outside ${formatIP(r.subnetMin)}..${formatIP(r.subnetMax)} /${r.subnetLen}`;
   if (v4) {
     if (!next.ipv4) return `${who} holds an IPv4 subnet, but the new config turns IPv4 off`;
     const why = outside(v4, next.ipv4);
@@ -59,7 +69,10 @@ export function strandReason(l: ListedLease, next: NetworkConfig, backends: Flan
   }
   const type = l.attrs?.backendType ?? '';
   // Whose lease it is, the backend says (flannel's alloc writes no BackendType); a type weft has no backend for, by name.
-  const isOf = (c: NetworkConfig): boolean => { const b = backends.get(c.backend.type); return b ? isOwnLease(b, { backendType: l.attrs?.backendType }) : type === c.backend.type; };
+  const isOf = (c: NetworkConfig): boolean => {
+    const b = backends.get(c.backend.type);
+    return b ? isOwnLease(b, { backendType: l.attrs?.backendType }) : type === c.backend.type;
+  };
   if (l.owner !== undefined && stored !== undefined && isOf(stored)) return undefined;
   if (!isOf(next)) return `${who} uses backend ${type || '(none)'}, not ${next.backend.type}`;
   // The data's fit to the new options, as its backend judges it (a VNI; a lease without one fits any).
@@ -75,7 +88,12 @@ export function strandReason(l: ListedLease, next: NetworkConfig, backends: Flan
 }
 
 /** `backends`: the registry (src/backends/index.ts) the stored text is read with and leases are judged by. */
-export function planApply(storedText: string | undefined, desired: NetworkConfig, leases: readonly ListedLease[], backends: FlannelBackends): ApplyPlan {
+export function planApply(
+  storedText: string | undefined,
+  desired: NetworkConfig,
+  leases: readonly ListedLease[],
+  backends: FlannelBackends,
+): ApplyPlan {
   let stored: NetworkConfig | undefined;
   let storedInvalid: string | undefined;
   if (storedText !== undefined) {
@@ -89,6 +107,28 @@ export function planApply(storedText: string | undefined, desired: NetworkConfig
   const diff = diffConfigs(stored, desired);
   if (stored && diff.length === 0) return { kind: 'unchanged' };
   const stranded = stored ? leases.flatMap((l) => strandReason(l, desired, backends, stored) ?? []) : [];
-  const effects = stored ? fleetEffects(stored, desired, leases.flatMap((l) => (l.owner && (l.subnet ?? l.subnetV6) ? [{ key: l.subnetKey, ...(l.subnet ? { subnet: l.subnet } : {}), ...(l.subnetV6 ? { subnetV6: l.subnetV6 } : {}) }] : []))) : undefined;
-  return { kind: 'write', diff, stranded, ...(storedInvalid !== undefined ? { storedInvalid } : {}), ...(effects ? { effects } : {}) };
+  const effects = stored
+    ? fleetEffects(
+        stored,
+        desired,
+        leases.flatMap((l) =>
+          l.owner && (l.subnet ?? l.subnetV6)
+            ? [
+                {
+                  key: l.subnetKey,
+                  ...(l.subnet ? { subnet: l.subnet } : {}),
+                  ...(l.subnetV6 ? { subnetV6: l.subnetV6 } : {}),
+                },
+              ]
+            : [],
+        ),
+      )
+    : undefined;
+  return {
+    kind: 'write',
+    diff,
+    stranded,
+    ...(storedInvalid !== undefined ? { storedInvalid } : {}),
+    ...(effects ? { effects } : {}),
+  };
 }

@@ -44,7 +44,12 @@ export interface FitInput {
    */
   readonly fabric: readonly Prefix[];
   /** The overlay MTU the config gives this host, and what the underlay carries after the backend's overhead. */
-  readonly mtu: { readonly overlay: number; readonly carried: number; readonly overheadBytes: number; readonly fixedByHost: boolean };
+  readonly mtu: {
+    readonly overlay: number;
+    readonly carried: number;
+    readonly overheadBytes: number;
+    readonly fixedByHost: boolean;
+  };
 }
 
 /** The overlay MTU bounds: IPv4's minimum datagram, the kernel's largest. */
@@ -58,7 +63,8 @@ function networkMisfit(net: Prefix, i: FitInput): string | undefined {
   const ours = (p: Prefix): boolean => i.fabric.some((f) => within(p, f));
   const own = (a: IP): boolean => i.fabric.some((f) => contains(f, a));
   for (const a of [i.facts.publicIP, i.facts.ifaceIP, i.facts.publicIPv6, i.facts.ifaceIPv6]) {
-    if (a && a.value !== 0n && contains(net, a)) return `it contains this host's own address ${formatIP(a)} (${i.facts.iface})`;
+    if (a && a.value !== 0n && contains(net, a))
+      return `it contains this host's own address ${formatIP(a)} (${i.facts.iface})`;
   }
   for (const { dev, addr } of i.around.addresses) {
     if (isFabricDevice(dev) || own(addr.ip) || !contains(net, addr.ip)) continue;
@@ -67,9 +73,11 @@ function networkMisfit(net: Prefix, i: FitInput): string | undefined {
   for (const r of i.around.routes) {
     if (r.proto === WEFT_ROUTE_PROTO || isFabricDevice(r.dev) || ours(r.dst)) continue;
     if (r.via === undefined && within(r.dst, net)) return `it contains the connected network ${describeRoute(r)}`;
-    if (r.via !== undefined && !own(r.via) && contains(net, r.via)) return `it contains the gateway ${formatIP(r.via)} (route ${describeRoute(r)})`;
+    if (r.via !== undefined && !own(r.via) && contains(net, r.via))
+      return `it contains the gateway ${formatIP(r.via)} (route ${describeRoute(r)})`;
   }
-  for (const e of i.around.etcd) if (contains(net, e.ip)) return `it contains the etcd endpoint ${e.endpoint} (${formatIP(e.ip)})`;
+  for (const e of i.around.etcd)
+    if (contains(net, e.ip)) return `it contains the etcd endpoint ${e.endpoint} (${formatIP(e.ip)})`;
   return undefined;
 }
 
@@ -79,13 +87,17 @@ function networkMisfit(net: Prefix, i: FitInput): string | undefined {
  * (host.mtu: the operator's word, not a writer's).
  */
 export function configMisfit(i: FitInput): string | undefined {
-  const families: [string, FamilyRange | undefined][] = [['Network', i.config.ipv4], ['IPv6Network', i.config.ipv6]];
+  const families: [string, FamilyRange | undefined][] = [
+    ['Network', i.config.ipv4],
+    ['IPv6Network', i.config.ipv6],
+  ];
   for (const [field, r] of families) {
     const why = r && networkMisfit(r.network, i);
     if (r && why) return `${field} ${formatPrefix(r.network)} cannot be used on this host: ${why}`;
   }
   const m = i.mtu;
-  if (m.overlay < MIN_OVERLAY_MTU || m.overlay > MAX_OVERLAY_MTU) return `the overlay MTU would be ${m.overlay} on this host; it must be ${MIN_OVERLAY_MTU}..${MAX_OVERLAY_MTU}`;
+  if (m.overlay < MIN_OVERLAY_MTU || m.overlay > MAX_OVERLAY_MTU)
+    return `the overlay MTU would be ${m.overlay} on this host; it must be ${MIN_OVERLAY_MTU}..${MAX_OVERLAY_MTU}`;
   if (!m.fixedByHost && m.overlay > m.carried) {
     return `the overlay MTU would be ${m.overlay}, above the ${m.carried} that ${i.facts.iface}'s MTU ${i.facts.ifaceMTU} carries after the backend's ${m.overheadBytes}-byte overhead (Backend.MTU too large)`;
   }
@@ -96,10 +108,11 @@ export function configMisfit(i: FitInput): string | undefined {
 export const isFabricDevice = (name: string): boolean => name.startsWith('flannel');
 
 /** The links' addresses: IPv4, and IPv6 of global scope (a link-local address is on every link and routes nowhere). */
-export const linkAddresses = (links: readonly ObservedLink[]): LinkAddress[] => links.flatMap((l) => [
-  ...l.addrs.map((addr) => ({ dev: l.name, addr })),
-  ...(l.addrs6 ?? []).filter((a) => a.scope === 'global').map((a) => ({ dev: l.name, addr: prefix(a.ip, a.len) })),
-]);
+export const linkAddresses = (links: readonly ObservedLink[]): LinkAddress[] =>
+  links.flatMap((l) => [
+    ...l.addrs.map((addr) => ({ dev: l.name, addr })),
+    ...(l.addrs6 ?? []).filter((a) => a.scope === 'global').map((a) => ({ dev: l.name, addr: prefix(a.ip, a.len) })),
+  ]);
 
 /** The host of each etcd endpoint URL (`http://[fd00::1]:2379` -> `fd00::1`); a URL that does not parse is left out. */
 export function endpointHosts(endpoints: readonly string[]): { endpoint: string; host: string }[] {
@@ -115,7 +128,15 @@ export function endpointHosts(endpoints: readonly string[]): { endpoint: string;
  * subnets, and the networks and subnets of a subnet.env left by an earlier run (weft's or
  * flanneld's). What lies inside them is the fabric's (a Docker bridge, its containers).
  */
-export function fabricPrefixes(subnetEnv: ReadonlyMap<string, string>, running?: NetworkConfig, own?: SubnetKey): Prefix[] {
-  const env = ['FLANNEL_NETWORK', 'FLANNEL_SUBNET', 'FLANNEL_IPV6_NETWORK', 'FLANNEL_IPV6_SUBNET'].map((k) => previousSubnet(subnetEnv, k));
-  return [running?.ipv4?.network, running?.ipv6?.network, own?.v4, own?.v6, ...env].filter((p): p is Prefix => p !== undefined);
+export function fabricPrefixes(
+  subnetEnv: ReadonlyMap<string, string>,
+  running?: NetworkConfig,
+  own?: SubnetKey,
+): Prefix[] {
+  const env = ['FLANNEL_NETWORK', 'FLANNEL_SUBNET', 'FLANNEL_IPV6_NETWORK', 'FLANNEL_IPV6_SUBNET'].map((k) =>
+    previousSubnet(subnetEnv, k),
+  );
+  return [running?.ipv4?.network, running?.ipv6?.network, own?.v4, own?.v6, ...env].filter(
+    (p): p is Prefix => p !== undefined,
+  );
 }

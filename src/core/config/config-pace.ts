@@ -55,7 +55,10 @@ export class ConfigPace {
    * the report when due is that host's one line.
    */
   observe(stored: StoredText, running: string, nowMs: number): boolean {
-    if (stored === running) { this.pending = undefined; return false; }
+    if (stored === running) {
+      this.pending = undefined;
+      return false;
+    }
     if (this.pending && this.pending.text === stored) return false;
     this.pending = { text: stored, sinceMs: nowMs, taken: false };
     const { follow, minIntervalMs } = this.settings;
@@ -69,7 +72,9 @@ export class ConfigPace {
     const p = this.pending;
     if (!p || p.taken) return undefined;
     const stableAt = p.sinceMs + this.settings.holdDownMs;
-    return this.lastAppliedAtMs === undefined ? stableAt : Math.max(stableAt, this.lastAppliedAtMs + this.settings.minIntervalMs);
+    return this.lastAppliedAtMs === undefined
+      ? stableAt
+      : Math.max(stableAt, this.lastAppliedAtMs + this.settings.minIntervalMs);
   }
 
   /** The value to take up now, if one is due at `nowMs`; it is then not due again until it changes. */
@@ -96,6 +101,10 @@ export class ConfigPace {
     if (!this.settings.follow) return { reason: 'not-followed', sinceMs: p.sinceMs };
     const at = this.dueAtMs();
     if (at === undefined) return undefined;
-    return { reason: at > p.sinceMs + this.settings.holdDownMs ? 'rate-limit' : 'hold-down', sinceMs: p.sinceMs, applyAtMs: at };
+    return {
+      reason: at > p.sinceMs + this.settings.holdDownMs ? 'rate-limit' : 'hold-down',
+      sinceMs: p.sinceMs,
+      applyAtMs: at,
+    };
   }
 }

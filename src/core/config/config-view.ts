@@ -5,7 +5,13 @@
  * with every default applied, so an operator sees what hosts actually use. Pure.
  */
 import { formatIP, formatPrefix } from '../net/cidr.js';
-import { type FamilyRange, type NetworkConfig, capacityOf, checkNetworkConfig, diffConfigs } from '../flannel/config-check.js';
+import {
+  type FamilyRange,
+  type NetworkConfig,
+  capacityOf,
+  checkNetworkConfig,
+  diffConfigs,
+} from '../flannel/config-check.js';
 import { capText, safeLines, safeText } from '../base/escape.js';
 import { decodeNetworkConfig } from '../flannel/network-config.js';
 import type { BackendOptions, FlannelBackend } from '../flannel/backend-codec.js';
@@ -54,7 +60,12 @@ export interface StoredConfigReport {
   readonly config: ConfigView | null;
 }
 
-function family(r: FamilyRange | undefined): { network: string | null; len: number | null; min: string | null; max: string | null } {
+function family(r: FamilyRange | undefined): {
+  network: string | null;
+  len: number | null;
+  min: string | null;
+  max: string | null;
+} {
   return r
     ? { network: formatPrefix(r.network), len: r.subnetLen, min: formatIP(r.subnetMin), max: formatIP(r.subnetMax) }
     : { network: null, len: null, min: null, max: null };
@@ -66,9 +77,16 @@ export function configView(c: NetworkConfig, backend?: ConfigViewBackend): Confi
   const v6 = family(c.ipv6);
   const Backend = backend?.view?.(c.backend.options) ?? { Type: capText(c.backend.type) };
   return {
-    Network: v4.network, SubnetLen: v4.len, SubnetMin: v4.min, SubnetMax: v4.max,
-    EnableIPv4: c.ipv4 !== undefined, EnableIPv6: c.ipv6 !== undefined,
-    IPv6Network: v6.network, IPv6SubnetLen: v6.len, IPv6SubnetMin: v6.min, IPv6SubnetMax: v6.max,
+    Network: v4.network,
+    SubnetLen: v4.len,
+    SubnetMin: v4.min,
+    SubnetMax: v4.max,
+    EnableIPv4: c.ipv4 !== undefined,
+    EnableIPv6: c.ipv6 !== undefined,
+    IPv6Network: v6.network,
+    IPv6SubnetLen: v6.len,
+    IPv6SubnetMin: v6.min,
+    IPv6SubnetMax: v6.max,
     Backend,
   };
 }
@@ -102,7 +120,12 @@ export function readStoredConfig(text: string, backends: ConfigViewBackends): St
   const backend = backends.get(checked.backend.type);
   const backendSummary = backend?.summary?.(checked.backend.options);
   return {
-    report: { valid: refusal === undefined, error: refusal === undefined ? null : capText(refusal), config: configView(checked, backend) }, checked,
+    report: {
+      valid: refusal === undefined,
+      error: refusal === undefined ? null : capText(refusal),
+      config: configView(checked, backend),
+    },
+    checked,
     ...(backendSummary !== undefined ? { backendSummary } : {}),
   };
 }
@@ -126,24 +149,41 @@ export interface DerivedRange {
  * null for an IPv6-only network) and, only when IPv6 is on, the same four fields under `ipv6`.
  */
 export type DerivedView =
-  | DerivedRange & { readonly ipv6?: DerivedRange }
-  | { readonly subnetLen: null; readonly subnetMin: null; readonly subnetMax: null; readonly capacity: null; readonly ipv6?: DerivedRange };
+  | (DerivedRange & { readonly ipv6?: DerivedRange })
+  | {
+      readonly subnetLen: null;
+      readonly subnetMin: null;
+      readonly subnetMax: null;
+      readonly capacity: null;
+      readonly ipv6?: DerivedRange;
+    };
 
 function derivedRange(r: FamilyRange): DerivedRange {
-  return { subnetLen: r.subnetLen, subnetMin: formatIP(r.subnetMin), subnetMax: formatIP(r.subnetMax), capacity: jsonCount(capacityOf(r)) };
+  return {
+    subnetLen: r.subnetLen,
+    subnetMin: formatIP(r.subnetMin),
+    subnetMax: formatIP(r.subnetMax),
+    capacity: jsonCount(capacityOf(r)),
+  };
 }
 
 export function derivedView(c: NetworkConfig): DerivedView {
   const v6 = c.ipv6 ? { ipv6: derivedRange(c.ipv6) } : {};
-  return c.ipv4 ? { ...derivedRange(c.ipv4), ...v6 } : { subnetLen: null, subnetMin: null, subnetMax: null, capacity: null, ...v6 };
+  return c.ipv4
+    ? { ...derivedRange(c.ipv4), ...v6 }
+    : { subnetLen: null, subnetMin: null, subnetMax: null, capacity: null, ...v6 };
 }
 
 function summary(c: ConfigView, s: StoredConfig): string[] {
   const capacity = (r: FamilyRange | undefined): string => (r ? ` (${capacityOf(r)} host subnets)` : '');
   const b = c.Backend;
   return [
-    c.Network === null ? '  ipv4      off' : `  network   ${c.Network}: /${c.SubnetLen ?? '?'} subnets from ${c.SubnetMin ?? '?'} to ${c.SubnetMax ?? '?'}${capacity(s.checked?.ipv4)}`,
-    c.IPv6Network === null ? '  ipv6      off' : `  ipv6      ${c.IPv6Network}: /${c.IPv6SubnetLen ?? '?'} subnets from ${c.IPv6SubnetMin ?? '?'} to ${c.IPv6SubnetMax ?? '?'}${capacity(s.checked?.ipv6)}`,
+    c.Network === null
+      ? '  ipv4      off'
+      : `  network   ${c.Network}: /${c.SubnetLen ?? '?'} subnets from ${c.SubnetMin ?? '?'} to ${c.SubnetMax ?? '?'}${capacity(s.checked?.ipv4)}`,
+    c.IPv6Network === null
+      ? '  ipv6      off'
+      : `  ipv6      ${c.IPv6Network}: /${c.IPv6SubnetLen ?? '?'} subnets from ${c.IPv6SubnetMin ?? '?'} to ${c.IPv6SubnetMax ?? '?'}${capacity(s.checked?.ipv6)}`,
     `  backend   ${s.backendSummary ?? (b.Type === '' ? '(no type)' : safeText(b.Type))}`,
   ];
 }
@@ -155,14 +195,22 @@ const STORED_LINES = 40;
  * `weft config show` for a human: valid or not and why, the settings hosts use, how the spec's
  * network compares, and the stored text itself. Every etcd string is escaped, line by line.
  */
-export function renderStoredConfig(key: string, revision: string, text: string, s: StoredConfig, spec?: { readonly file: string; readonly config: NetworkConfig }): string {
+export function renderStoredConfig(
+  key: string,
+  revision: string,
+  text: string,
+  s: StoredConfig,
+  spec?: { readonly file: string; readonly config: NetworkConfig },
+): string {
   const r = s.report;
   const lines = [`${key}: ${r.valid ? 'valid' : 'INVALID'} (revision ${revision})`];
   if (r.error !== null) lines.push(`  error     ${safeText(r.error)}`);
   if (r.config) lines.push(...summary(r.config, s));
   if (spec && s.checked) {
     const differs = diffConfigs(s.checked, spec.config).length > 0;
-    lines.push(`  spec      ${differs ? `differs from ${spec.file} (weft apply --dry-run shows how)` : `matches ${spec.file}`}`);
+    lines.push(
+      `  spec      ${differs ? `differs from ${spec.file} (weft apply --dry-run shows how)` : `matches ${spec.file}`}`,
+    );
   }
   lines.push('stored text:', ...safeLines(text, STORED_LINES).map((l) => `  ${l}`));
   return `${lines.join('\n')}\n`;

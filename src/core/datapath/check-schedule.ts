@@ -25,11 +25,17 @@ export class CheckSchedule {
   /** A ruleset change was reported since the rules were last read. */
   private dirty = true;
 
-  constructor(private readonly everyMs: number, private readonly watchedEveryMs: number) {}
+  constructor(
+    private readonly everyMs: number,
+    private readonly watchedEveryMs: number,
+  ) {}
 
   /** `change`: read the rules soon; `up`: changes are followed from now on (read once); `down`: poll again. */
   rulesEvent(kind: 'change' | 'up' | 'down'): void {
-    if (kind === 'down') { this.watched = false; return; }
+    if (kind === 'down') {
+      this.watched = false;
+      return;
+    }
     if (kind === 'up') this.watched = true;
     this.dirty = true;
   }
@@ -39,16 +45,23 @@ export class CheckSchedule {
     const newChecks = this.checksVersion !== version;
     const newRules = this.rulesVersion !== version;
     const checks = newChecks || nowMs - this.checksAtMs >= 0.9 * this.everyMs;
-    const rules = newRules || this.dirty || (this.watched ? nowMs - this.rulesAtMs >= 0.9 * this.watchedEveryMs : checks);
+    const rules =
+      newRules || this.dirty || (this.watched ? nowMs - this.rulesAtMs >= 0.9 * this.watchedEveryMs : checks);
     this.dirty = false;
     return { checks, rules, newRules };
   }
 
   /** The pass is done: what it looked at succeeded (`checksOk`, `rulesOk`) or is retried. */
   done(d: ChecksDue, version: number, nowMs: number, checksOk: boolean, rulesOk: boolean): void {
-    if (d.checks && checksOk) { this.checksVersion = version; this.checksAtMs = nowMs; }
+    if (d.checks && checksOk) {
+      this.checksVersion = version;
+      this.checksAtMs = nowMs;
+    }
     if (d.rules) {
-      if (rulesOk) { this.rulesVersion = version; this.rulesAtMs = nowMs; } else this.dirty = true;
+      if (rulesOk) {
+        this.rulesVersion = version;
+        this.rulesAtMs = nowMs;
+      } else this.dirty = true;
     }
   }
 }

@@ -17,7 +17,12 @@ import type { ObservedTun, ObservedWireguardLink, WireguardDevice } from './devi
 // Each kind's own values are its module's (device-vxlan.ts, device-wireguard.ts); the unions are here.
 export type { ObservedVxlan, VxlanDevice } from './device-vxlan.js';
 export type {
-  ObservedTun, ObservedWireguard, ObservedWireguardLink, ObservedWireguardPeer, WireguardDevice, WireguardPeer,
+  ObservedTun,
+  ObservedWireguard,
+  ObservedWireguardLink,
+  ObservedWireguardPeer,
+  WireguardDevice,
+  WireguardPeer,
 } from './device-wireguard.js';
 
 /** The route protocol number weft stamps on every route it creates (`ip route ... proto 175`). */

@@ -42,7 +42,11 @@ export class DesiredIndex {
   /** False once two groups claimed one key: the caller must compute in full. */
   usable = true;
 
-  constructor(private readonly desiredOf: DesiredOf, private readonly groupKey: (p: PeerLease) => string, peers: Iterable<PeerLease>) {
+  constructor(
+    private readonly desiredOf: DesiredOf,
+    private readonly groupKey: (p: PeerLease) => string,
+    peers: Iterable<PeerLease>,
+  ) {
     this.devices = desiredOf([]).devices;
     const touched = { routes: new Set<string>(), neighs: new Set<string>(), fdb: new Set<string>() };
     for (const p of peers) this.place(p.subnetKey, p);
@@ -53,7 +57,14 @@ export class DesiredIndex {
   datapath(): DesiredDatapath {
     const skipped: Skipped[] = [];
     for (const g of this.skippedGroups) skipped.push(...(this.groups.get(g)?.out?.skipped ?? []));
-    return { devices: this.devices, routes: this.routes, neighs: this.neighs, fdb: this.fdb, skipped, peersProgrammed: this.programmed };
+    return {
+      devices: this.devices,
+      routes: this.routes,
+      neighs: this.neighs,
+      fdb: this.fdb,
+      skipped,
+      peersProgrammed: this.programmed,
+    };
   }
 
   /**
@@ -64,7 +75,11 @@ export class DesiredIndex {
     const dirty = new Set<string>();
     for (const [key, lease] of changes) {
       const was = this.groupOf.get(key);
-      if (was !== undefined) { dirty.add(was); this.groups.get(was)?.peers.delete(key); this.groupOf.delete(key); }
+      if (was !== undefined) {
+        dirty.add(was);
+        this.groups.get(was)?.peers.delete(key);
+        this.groupOf.delete(key);
+      }
       if (lease) dirty.add(this.place(key, lease));
     }
     this.recompute(dirty, touched);
@@ -74,7 +89,10 @@ export class DesiredIndex {
   private place(key: string, p: PeerLease): string {
     const g = this.groupKey(p);
     let group = this.groups.get(g);
-    if (!group) { group = { peers: new Map() }; this.groups.set(g, group); }
+    if (!group) {
+      group = { peers: new Map() };
+      this.groups.set(g, group);
+    }
     group.peers.set(key, p);
     this.groupOf.set(key, g);
     return g;
@@ -94,21 +112,43 @@ export class DesiredIndex {
     group.out = undefined;
     this.programmed -= old.programmed;
     this.skippedGroups.delete(g);
-    for (const k of old.routes) { this.routes.delete(k); touched.routes.add(k); }
-    for (const k of old.neighs) { this.neighs.delete(k); touched.neighs.add(k); }
-    for (const k of old.fdb) { this.fdb.delete(k); touched.fdb.add(k); }
+    for (const k of old.routes) {
+      this.routes.delete(k);
+      touched.routes.add(k);
+    }
+    for (const k of old.neighs) {
+      this.neighs.delete(k);
+      touched.neighs.add(k);
+    }
+    for (const k of old.fdb) {
+      this.fdb.delete(k);
+      touched.fdb.add(k);
+    }
   }
 
   private contribute(g: string, touched: TouchedKeys): void {
     const group = this.groups.get(g);
     if (!group) return;
-    if (group.peers.size === 0) { this.groups.delete(g); return; }
+    if (group.peers.size === 0) {
+      this.groups.delete(g);
+      return;
+    }
     const out = this.desiredOf([...group.peers.values()]);
-    group.out = { routes: [...out.routes.keys()], neighs: [...out.neighs.keys()], fdb: [...out.fdb.keys()], skipped: out.skipped, programmed: out.peersProgrammed };
+    group.out = {
+      routes: [...out.routes.keys()],
+      neighs: [...out.neighs.keys()],
+      fdb: [...out.fdb.keys()],
+      skipped: out.skipped,
+      programmed: out.peersProgrammed,
+    };
     this.programmed += out.peersProgrammed;
     if (out.skipped.length > 0) this.skippedGroups.add(g);
     const claim = <V>(into: Map<string, V>, from: ReadonlyMap<string, V>, keys: Set<string>): void => {
-      for (const [k, v] of from) { if (into.has(k)) this.usable = false; into.set(k, v); keys.add(k); }
+      for (const [k, v] of from) {
+        if (into.has(k)) this.usable = false;
+        into.set(k, v);
+        keys.add(k);
+      }
     };
     claim(this.routes, out.routes, touched.routes);
     claim(this.neighs, out.neighs, touched.neighs);

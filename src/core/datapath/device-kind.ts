@@ -81,8 +81,13 @@ export interface DeviceKind<D extends DesiredDevice, O extends ObservedDevice = 
 export const DEVICE_FIX = 'restart weft: it recreates the device with all peers within 2 s';
 
 /** The doctor's finding about a device. */
-export const deviceFinding = (verdict: DeviceFinding['verdict'], what: string, fix = ''): DeviceFinding =>
-  ({ check: 'device', verdict, peer: null, what, fix });
+export const deviceFinding = (verdict: DeviceFinding['verdict'], what: string, fix = ''): DeviceFinding => ({
+  check: 'device',
+  verdict,
+  peer: null,
+  what,
+  fix,
+});
 
 /** State (up, unless `state` says how), then MTU: what every kind fixes in place. */
 export function stateAndMTU(o: ObservedDevice, d: DesiredDevice, state?: LinkSetting[]): LinkSetting[] {
@@ -99,5 +104,9 @@ export const jsonString = (v: unknown): string | undefined => (typeof v === 'str
 export const jsonBoolean = (v: unknown): boolean | undefined => (typeof v === 'boolean' ? v : undefined);
 
 /** The fields every kind reads from a report. */
-export const commonFields = (l: LinkReport): { name: string; mtu: number; up: boolean; addrs: readonly Prefix[] } =>
-  ({ name: l.name, mtu: l.mtu, up: l.up, addrs: l.addrs });
+export const commonFields = (l: LinkReport): { name: string; mtu: number; up: boolean; addrs: readonly Prefix[] } => ({
+  name: l.name,
+  mtu: l.mtu,
+  up: l.up,
+  addrs: l.addrs,
+});

@@ -10,8 +10,17 @@ import { type IP, type Prefix, formatIP, formatPrefix, parseIP, sameIP } from '.
 import { safeText } from '../base/escape.js';
 import type { ObservedDevice, ObservedDeviceBase } from './datapath.js';
 import {
-  type DeviceFinding, type DeviceKind, type LinkReport, DEVICE_FIX, commonFields, deviceFinding, jsonBoolean,
-  jsonNumber, jsonString, linkKindOf, stateAndMTU,
+  type DeviceFinding,
+  type DeviceKind,
+  type LinkReport,
+  DEVICE_FIX,
+  commonFields,
+  deviceFinding,
+  jsonBoolean,
+  jsonNumber,
+  jsonString,
+  linkKindOf,
+  stateAndMTU,
 } from './device-kind.js';
 
 /** A vxlan device as weft wants it (flannel-compat.md §3.2). */
@@ -63,16 +72,21 @@ export function parseVxlan(l: LinkReport): ObservedVxlan {
   const port = jsonNumber(d.port);
   const learning = jsonBoolean(d.learning);
   return {
-    ...commonFields(l), kind: 'vxlan', mac: l.mac,
-    ...(vni !== undefined ? { vni } : {}), ...(local ? { local } : {}), ...(underlay ? { underlay } : {}),
-    ...(port !== undefined ? { port } : {}), ...(learning !== undefined ? { learning } : {}),
+    ...commonFields(l),
+    kind: 'vxlan',
+    mac: l.mac,
+    ...(vni !== undefined ? { vni } : {}),
+    ...(local ? { local } : {}),
+    ...(underlay ? { underlay } : {}),
+    ...(port !== undefined ? { port } : {}),
+    ...(learning !== undefined ? { learning } : {}),
     gbp: jsonBoolean(d.gbp) ?? false,
   };
 }
 
 /** This host's VTEP MAC as a vxlan device already carries it (a restart keeps it), if `o` is one. */
 export const vtepMACOf = (o: ObservedDevice | undefined): string | undefined =>
-  (o?.kind === 'vxlan' && o.mac ? o.mac : undefined);
+  o?.kind === 'vxlan' && o.mac ? o.mac : undefined;
 
 /** The doctor: present, up, the lease's MAC, the MTU, the network's port, its addresses. */
 function check(want: VxlanDevice, seen: ObservedDevice | undefined): DeviceFinding {
@@ -98,13 +112,18 @@ function check(want: VxlanDevice, seen: ObservedDevice | undefined): DeviceFindi
 }
 
 const addLine = (d: VxlanDevice): string =>
-  `link add ${d.name} address ${d.mac} mtu ${d.mtu} type vxlan id ${d.vni} local ${formatIP(d.local)} `
-  + `dev ${d.underlay} dstport ${d.port} ${d.learning ? 'learning' : 'nolearning'}${d.gbp ? ' gbp' : ''}`;
+  `link add ${d.name} address ${d.mac} mtu ${d.mtu} type vxlan id ${d.vni} local ${formatIP(d.local)} ` +
+  `dev ${d.underlay} dstport ${d.port} ${d.learning ? 'learning' : 'nolearning'}${d.gbp ? ' gbp' : ''}`;
 
 export const vxlanKind: DeviceKind<VxlanDevice, ObservedVxlan> = {
-  compatible: (o, d): o is ObservedVxlan => o.kind === 'vxlan' && o.vni === d.vni && sameLocal(o.local, d.local)
-    && o.underlay === d.underlay && o.port === d.port && (o.learning ?? false) === d.learning
-    && (o.gbp ?? false) === d.gbp,
+  compatible: (o, d): o is ObservedVxlan =>
+    o.kind === 'vxlan' &&
+    o.vni === d.vni &&
+    sameLocal(o.local, d.local) &&
+    o.underlay === d.underlay &&
+    o.port === d.port &&
+    (o.learning ?? false) === d.learning &&
+    (o.gbp ?? false) === d.gbp,
   addLine,
   addTool: 'ip',
   fixInPlace: (o, d) => stateAndMTU(o, d, o.mac !== d.mac ? ['down', `address ${d.mac}`, 'up'] : undefined),

@@ -9,7 +9,13 @@ import { type Prefix, formatPrefix } from '../net/cidr.js';
 import { safeText } from '../base/escape.js';
 import type { ObservedDevice, ObservedDeviceBase } from './datapath.js';
 import {
-  type DeviceFinding, type DeviceKind, type LinkReport, DEVICE_FIX, commonFields, deviceFinding, stateAndMTU,
+  type DeviceFinding,
+  type DeviceKind,
+  type LinkReport,
+  DEVICE_FIX,
+  commonFields,
+  deviceFinding,
+  stateAndMTU,
 } from './device-kind.js';
 import { planWireguard } from './wireguard-plan.js';
 
@@ -89,22 +95,21 @@ const IMPLEMENTATION: { readonly [K in Carrier['kind']]: Implementation } = { wi
 const carries = (o: ObservedDevice): o is Carrier => Object.hasOwn(IMPLEMENTATION, o.kind);
 
 /** `ip -d -json` of the kernel's WireGuard link. */
-export const parseWireguardLink = (l: LinkReport): ObservedWireguardLink =>
-  ({ ...commonFields(l), kind: 'wireguard' });
+export const parseWireguardLink = (l: LinkReport): ObservedWireguardLink => ({ ...commonFields(l), kind: 'wireguard' });
 /** `ip -d -json` of a tun device (wireguard-go's, or anyone's). */
 export const parseTun = (l: LinkReport): ObservedTun => ({ ...commonFields(l), kind: 'tun' });
 
 /** The implementation a device is if `wg` can read it; undefined for a kind WireGuard never is (no `wg show`). */
 export const wireguardImplementationOf = (o: ObservedDevice): Implementation | undefined =>
-  (carries(o) ? IMPLEMENTATION[o.kind] : undefined);
+  carries(o) ? IMPLEMENTATION[o.kind] : undefined;
 
 /** The device's WireGuard configuration, when it has one and `wg` could read it. */
 export const wireguardOf = (o: ObservedDevice | undefined): ObservedWireguard | undefined =>
-  (o && carries(o) ? o.wireguard : undefined);
+  o && carries(o) ? o.wireguard : undefined;
 
 /** The device with its WireGuard configuration (`wg show`); a kind that cannot carry one is returned as it is. */
 export const withWireguard = (o: ObservedDevice, w: ObservedWireguard): ObservedDevice =>
-  (carries(o) ? { ...o, wireguard: w } : o);
+  carries(o) ? { ...o, wireguard: w } : o;
 
 /** The doctor: present and readable with `wg`, up, the lease's key and port, the MTU. */
 function check(want: WireguardDevice, seen: ObservedDevice | undefined): DeviceFinding {
@@ -127,8 +132,8 @@ function check(want: WireguardDevice, seen: ObservedDevice | undefined): DeviceF
   return deviceFinding('ok', `${want.name} is up (${w.implementation}), UDP ${port}, MTU ${mtu}, ${peers} peers`);
 }
 
-const PEER_FIX = 'restart weft (it sets every peer again), then weft doctor; '
-  + 'check UDP to the peer\'s port on its public IP';
+const PEER_FIX =
+  'restart weft (it sets every peer again), then weft doctor; ' + "check UDP to the peer's port on its public IP";
 
 /**
  * Each peer the leases want, against `wg show` (at most 20): present with the lease's endpoint
@@ -139,8 +144,13 @@ function checkPeers(want: WireguardDevice, seenDevice: ObservedDevice | undefine
   if (!seen) return [];
   return [...want.peers.values()].slice(0, 20).map((p): DeviceFinding => {
     const subnet = p.allowedIPs.map(formatPrefix).join(', ');
-    const finding = (verdict: DeviceFinding['verdict'], what: string, fix = PEER_FIX): DeviceFinding =>
-      ({ check: 'wireguard-peer', verdict, peer: safeText(subnet), what, fix });
+    const finding = (verdict: DeviceFinding['verdict'], what: string, fix = PEER_FIX): DeviceFinding => ({
+      check: 'wireguard-peer',
+      verdict,
+      peer: safeText(subnet),
+      what,
+      fix,
+    });
     const o = seen.peers.get(p.publicKey);
     if (!o) return finding('fail', `no peer with the lease's key ${p.publicKey} on ${want.name}`);
     if (o.endpoint !== p.endpoint || !o.allowedIPs.includes(subnet)) {
@@ -150,8 +160,11 @@ function checkPeers(want: WireguardDevice, seenDevice: ObservedDevice | undefine
     }
     if (o.latestHandshake === 0) {
       const port = p.endpoint.split(':').pop() ?? '';
-      return finding('warn', `no handshake with ${p.endpoint} yet: nothing was sent to it, or UDP to it is blocked`,
-        `send traffic to ${subnet}; if it stays so, open UDP ${port} between the hosts`);
+      return finding(
+        'warn',
+        `no handshake with ${p.endpoint} yet: nothing was sent to it, or UDP to it is blocked`,
+        `send traffic to ${subnet}; if it stays so, open UDP ${port} between the hosts`,
+      );
     }
     return finding('ok', `peer ${p.endpoint} with the lease's key; a handshake has completed`, '');
   });

@@ -13,7 +13,13 @@
  */
 import type { DesiredDevice, ObservedDevice, ObservedOtherDevice } from './datapath.js';
 import {
-  type DeviceConfigOp, type DeviceFinding, type DeviceKind, type LinkReport, type LinkSetting, type Tool, commonFields,
+  type DeviceConfigOp,
+  type DeviceFinding,
+  type DeviceKind,
+  type LinkReport,
+  type LinkSetting,
+  type Tool,
+  commonFields,
 } from './device-kind.js';
 import { parseVxlan, vxlanKind } from './device-vxlan.js';
 import { parseTun, parseWireguardLink, wireguardKind } from './device-wireguard.js';
@@ -40,8 +46,11 @@ export const OBSERVED_KINDS: { readonly [K in KernelKind]: (l: LinkReport) => Ob
 };
 
 const parsers = new Map<string, (l: LinkReport) => ObservedDevice>(Object.entries(OBSERVED_KINDS));
-const parseOther = (l: LinkReport): ObservedOtherDevice =>
-  ({ ...commonFields(l), kind: 'other', linkKind: l.linkKind });
+const parseOther = (l: LinkReport): ObservedOtherDevice => ({
+  ...commonFields(l),
+  kind: 'other',
+  linkKind: l.linkKind,
+});
 
 /** A device as `ip -d -json` reported it, read by the parser of its kind. */
 export const observedDevice = (l: LinkReport): ObservedDevice => (parsers.get(l.linkKind) ?? parseOther)(l);

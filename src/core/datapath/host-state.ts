@@ -61,7 +61,10 @@ export interface HostPlan {
 export const tablesOf = (r: RuleSet): string[] => [...new Set([...r.want, ...r.remove].map((c) => c.table))];
 
 /** The rule plan of each family whose tables were observed. */
-function planFamilies(rules: readonly FamilyRules[], tables: ReadonlyMap<Family, ReadonlyMap<string, SavedTable>>): FamilyRulesPlan[] {
+function planFamilies(
+  rules: readonly FamilyRules[],
+  tables: ReadonlyMap<Family, ReadonlyMap<string, SavedTable>>,
+): FamilyRulesPlan[] {
   return rules.flatMap((f) => {
     const saved = tables.get(f.family);
     return saved ? [{ family: f.family, ...planRules(f.rules, saved) }] : [];
@@ -69,7 +72,8 @@ function planFamilies(rules: readonly FamilyRules[], tables: ReadonlyMap<Family,
 }
 
 /** The payload of `family` in a plan ('' when none). */
-export const payloadOf = (p: Pick<HostPlan, 'rules'>, family: Family): string => p.rules?.find((r) => r.family === family)?.payload ?? '';
+export const payloadOf = (p: Pick<HostPlan, 'rules'>, family: Family): string =>
+  p.rules?.find((r) => r.family === family)?.payload ?? '';
 
 /**
  * The operations that converge the observed host. `datapathUnchanged`: the desired datapath is
@@ -79,7 +83,8 @@ export function planHost(d: DesiredHost, o: ObservedHost, datapathUnchanged = fa
   const refused: RefusedRoutes = new Map();
   const ops = datapathUnchanged ? [] : plan(d.datapath, o.datapath, d.own, refused);
   return {
-    ops, ...(datapathUnchanged ? {} : { refused }),
+    ops,
+    ...(datapathUnchanged ? {} : { refused }),
     ...(o.tables ? { rules: planFamilies(d.rules, o.tables) } : {}),
     ...(o.files ? { writes: planFiles(d.files, o.files) } : {}),
   };

@@ -61,7 +61,10 @@ export function desiredRules(i: RulesInput): { want: ChainSpec[]; remove: ChainS
   const l = formatPrefix(i.ownSubnet);
   const masq = `-j MASQUERADE${i.randomFully ? ' --random-fully' : ''}`;
   const nat: ChainSpec = {
-    table: 'nat', chain: MASQ_CHAIN, from: 'POSTROUTING', jump: `${MASQ} -j ${MASQ_CHAIN}`,
+    table: 'nat',
+    chain: MASQ_CHAIN,
+    from: 'POSTROUTING',
+    jump: `${MASQ} -j ${MASQ_CHAIN}`,
     rules: [
       `-m mark --mark 0x4000/0x4000 ${MASQ} -j RETURN`,
       `-s ${l} -d ${n} ${MASQ} -j RETURN`,
@@ -72,11 +75,18 @@ export function desiredRules(i: RulesInput): { want: ChainSpec[]; remove: ChainS
     ],
   };
   const fwd: ChainSpec = {
-    table: 'filter', chain: FWD_CHAIN, from: 'FORWARD', jump: `${FWD} -j ${FWD_CHAIN}`,
+    table: 'filter',
+    chain: FWD_CHAIN,
+    from: 'FORWARD',
+    jump: `${FWD} -j ${FWD_CHAIN}`,
     rules: [`-s ${n} ${FWD} -j ACCEPT`, `-d ${n} ${FWD} -j ACCEPT`],
   };
   const noMasq: ChainSpec = {
-    table: 'nat', chain: NO_MASQ_CHAIN, from: 'POSTROUTING', jump: `${NO_MASQ} -j ${NO_MASQ_CHAIN}`, first: true,
+    table: 'nat',
+    chain: NO_MASQ_CHAIN,
+    from: 'POSTROUTING',
+    jump: `${NO_MASQ} -j ${NO_MASQ_CHAIN}`,
+    first: true,
     rules: [`-s ${l} -d ${n} ${NO_MASQ} -j ACCEPT`],
   };
   const want = [...(i.ipMasq ? [nat] : []), fwd, ...(i.keepFabricSource ? [noMasq] : [])];
@@ -92,7 +102,10 @@ export function parseIptablesSave(text: string): SavedTable {
   const chains = new Map<string, string[]>();
   for (const line of text.split('\n')) {
     const decl = /^:(\S+) /.exec(line);
-    if (decl?.[1]) { if (!chains.has(decl[1])) chains.set(decl[1], []); continue; }
+    if (decl?.[1]) {
+      if (!chains.has(decl[1])) chains.set(decl[1], []);
+      continue;
+    }
     const rule = /^-A (\S+) (.*)$/.exec(line);
     if (rule?.[1] && rule[2] !== undefined) {
       const list = chains.get(rule[1]) ?? [];
@@ -107,10 +120,15 @@ export function parseIptablesSave(text: string): SavedTable {
  * The `iptables-restore --noflush` payload that converges `saved` (one SavedTable per table),
  * or '' when nothing differs. Declaring a chain (`:NAME - [0:0]`) with --noflush flushes it.
  */
-export function planRules(d: { want: readonly ChainSpec[]; remove: readonly ChainSpec[] }, saved: ReadonlyMap<string, SavedTable>): { payload: string; repaired: string[] } {
+export function planRules(
+  d: { want: readonly ChainSpec[]; remove: readonly ChainSpec[] },
+  saved: ReadonlyMap<string, SavedTable>,
+): { payload: string; repaired: string[] } {
   const byTable = new Map<string, string[]>();
   const repaired: string[] = [];
-  const add = (table: string, line: string) => { byTable.set(table, [...(byTable.get(table) ?? []), line]); };
+  const add = (table: string, line: string) => {
+    byTable.set(table, [...(byTable.get(table) ?? []), line]);
+  };
   for (const c of d.want) {
     const t = saved.get(c.table);
     const have = t?.get(c.chain);
@@ -127,7 +145,10 @@ export function planRules(d: { want: readonly ChainSpec[]; remove: readonly Chai
       repaired.push(`${c.table}/${c.from} jump first`);
       continue;
     }
-    if (jumps === 0) { add(c.table, `-A ${c.from} ${c.jump}`); repaired.push(`${c.table}/${c.from} jump`); }
+    if (jumps === 0) {
+      add(c.table, `-A ${c.from} ${c.jump}`);
+      repaired.push(`${c.table}/${c.from} jump`);
+    }
     for (let k = 1; k < jumps; k++) add(c.table, `-D ${c.from} ${c.jump}`);
   }
   for (const c of d.remove) {

@@ -18,7 +18,11 @@ export interface EventScope {
 }
 
 const mentionsDev = (line: string, dev: string): boolean =>
-  line.includes(`dev ${dev} `) || line.endsWith(`dev ${dev}`) || line.includes(`: ${dev}: `) || line.includes(`: ${dev}@`) || line.includes(`: ${dev} `);
+  line.includes(`dev ${dev} `) ||
+  line.endsWith(`dev ${dev}`) ||
+  line.includes(`: ${dev}: `) ||
+  line.includes(`: ${dev}@`) ||
+  line.includes(`: ${dev} `);
 
 export function isRelevantEvent(line: string, s: EventScope): boolean {
   const m = /^\[(LINK|ADDR|ROUTE|NEIGH|FDB)\](?:Deleted )?(.*)$/.exec(line);
@@ -26,12 +30,17 @@ export function isRelevantEvent(line: string, s: EventScope): boolean {
   const [, kind, rest = ''] = m;
   const onDevice = s.devices.some((d) => mentionsDev(rest, d));
   switch (kind) {
-    case 'LINK': return onDevice || mentionsDev(rest, s.iface);
-    case 'ADDR': return onDevice || mentionsDev(rest, s.iface);
-    case 'NEIGH': return onDevice;
-    case 'FDB': return onDevice;
+    case 'LINK':
+      return onDevice || mentionsDev(rest, s.iface);
+    case 'ADDR':
+      return onDevice || mentionsDev(rest, s.iface);
+    case 'NEIGH':
+      return onDevice;
+    case 'FDB':
+      return onDevice;
     default: {
-      if (onDevice || rest.includes(` proto ${WEFT_ROUTE_PROTO} `) || rest.endsWith(` proto ${WEFT_ROUTE_PROTO}`)) return true;
+      if (onDevice || rest.includes(` proto ${WEFT_ROUTE_PROTO} `) || rest.endsWith(` proto ${WEFT_ROUTE_PROTO}`))
+        return true;
       const dst = destination(rest.split(' ')[0] ?? '', undefined);
       return dst !== undefined && s.networks.some((n) => within(dst, n));
     }
@@ -65,11 +74,66 @@ export type ModelEvent =
   | { readonly kind: 'neigh'; readonly gone: boolean; readonly neigh: Neighbour }
   | { readonly kind: 'fdb'; readonly gone: boolean; readonly fdb: FdbEntry };
 
-const ROUTE_TYPES = new Set(['local', 'broadcast', 'multicast', 'unreachable', 'prohibit', 'blackhole', 'throw', 'anycast', 'nat', 'unicast']);
-const ROUTE_VALUED = new Set(['via', 'dev', 'proto', 'scope', 'src', 'metric', 'table', 'mtu', 'expires', 'pref', 'realms', 'advmss', 'initcwnd', 'initrwnd', 'weight', 'nhid', 'tos', 'dsfield', 'from', 'hoplimit', 'rtt', 'rttvar', 'ssthresh', 'cwnd', 'window', 'congctl', 'features', 'quickack', 'fastopen_no_cookie', 'encap', 'ttl-propagate']);
+const ROUTE_TYPES = new Set([
+  'local',
+  'broadcast',
+  'multicast',
+  'unreachable',
+  'prohibit',
+  'blackhole',
+  'throw',
+  'anycast',
+  'nat',
+  'unicast',
+]);
+const ROUTE_VALUED = new Set([
+  'via',
+  'dev',
+  'proto',
+  'scope',
+  'src',
+  'metric',
+  'table',
+  'mtu',
+  'expires',
+  'pref',
+  'realms',
+  'advmss',
+  'initcwnd',
+  'initrwnd',
+  'weight',
+  'nhid',
+  'tos',
+  'dsfield',
+  'from',
+  'hoplimit',
+  'rtt',
+  'rttvar',
+  'ssthresh',
+  'cwnd',
+  'window',
+  'congctl',
+  'features',
+  'quickack',
+  'fastopen_no_cookie',
+  'encap',
+  'ttl-propagate',
+]);
 
 const NEIGH_VALUED: ReadonlySet<string> = new Set(['dev', 'lladdr', 'used', 'probes', 'nomaster', 'vrf', 'protocol']);
-const FDB_VALUED: ReadonlySet<string> = new Set(['dev', 'dst', 'master', 'vlan', 'port', 'vni', 'via', 'src_vni', 'nhid', 'used', 'updated']);
+const FDB_VALUED: ReadonlySet<string> = new Set([
+  'dev',
+  'dst',
+  'master',
+  'vlan',
+  'port',
+  'vni',
+  'via',
+  'src_vni',
+  'nhid',
+  'used',
+  'updated',
+]);
 
 /** `word value` pairs and bare flags of a monitor line (after the object's first word). */
 function fields(ws: readonly string[], valued: ReadonlySet<string>): { kv: Map<string, string>; flags: Set<string> } {
@@ -77,14 +141,18 @@ function fields(ws: readonly string[], valued: ReadonlySet<string>): { kv: Map<s
   const flags = new Set<string>();
   for (let i = 0; i < ws.length; i++) {
     const w = ws[i] ?? '';
-    if (valued.has(w)) { kv.set(w, ws[i + 1] ?? ''); i++; } else if (w) flags.add(w);
+    if (valued.has(w)) {
+      kv.set(w, ws[i + 1] ?? '');
+      i++;
+    } else if (w) flags.add(w);
   }
   return { kv, flags };
 }
 
 function parseRouteEvent(rest: string, deleted: boolean): ModelEvent | undefined {
   const ws = rest.trim().split(/\s+/);
-  if (ROUTE_TYPES.has(ws[0] ?? '')) return ws[0] === 'unicast' ? parseRouteEvent(ws.slice(1).join(' '), deleted) : undefined;
+  if (ROUTE_TYPES.has(ws[0] ?? ''))
+    return ws[0] === 'unicast' ? parseRouteEvent(ws.slice(1).join(' '), deleted) : undefined;
   // `via inet6 X`: a gateway of the other family (an IPv4 route via an IPv6 next hop, RFC 5549).
   const named = ws.findIndex((w, i) => w === 'via' && (ws[i + 1] === 'inet' || ws[i + 1] === 'inet6'));
   const words = named < 0 ? ws : [...ws.slice(0, named + 1), ...ws.slice(named + 2)];
@@ -95,11 +163,27 @@ function parseRouteEvent(rest: string, deleted: boolean): ModelEvent | undefined
   const dst = destination(words[0] ?? '', kv.has('pref') ? 6 : named < 0 ? via?.family : 4);
   const table = kv.get('table');
   const dev = kv.get('dev');
-  if (!dst || !modelledRouteDst(dst) || (via && named < 0 && via.family !== dst.ip.family) || !dev || (table !== undefined && table !== 'main')) return undefined;
+  if (
+    !dst ||
+    !modelledRouteDst(dst) ||
+    (via && named < 0 && via.family !== dst.ip.family) ||
+    !dev ||
+    (table !== undefined && table !== 'main')
+  )
+    return undefined;
   const metric = Number(kv.get('metric') ?? 0);
   return {
-    kind: 'route', deleted,
-    route: { dst, dev, proto: kv.get('proto') ?? 'boot', onlink: flags.has('onlink'), scopeLink: kv.get('scope') === 'link', ...(via ? { via } : {}), ...(metric ? { metric } : {}) },
+    kind: 'route',
+    deleted,
+    route: {
+      dst,
+      dev,
+      proto: kv.get('proto') ?? 'boot',
+      onlink: flags.has('onlink'),
+      scopeLink: kv.get('scope') === 'link',
+      ...(via ? { via } : {}),
+      ...(metric ? { metric } : {}),
+    },
   };
 }
 

@@ -10,7 +10,15 @@
  */
 import { type Prefix, sameIP, within } from '../net/cidr.js';
 import {
-  type FdbEntry, type Neighbour, type ObservedDatapath, type ObservedDevice, type ObservedRoute, IPV6_USER_ROUTE_METRIC, WEFT_ROUTE_PROTO, neighKey, routeKey,
+  type FdbEntry,
+  type Neighbour,
+  type ObservedDatapath,
+  type ObservedDevice,
+  type ObservedRoute,
+  IPV6_USER_ROUTE_METRIC,
+  WEFT_ROUTE_PROTO,
+  neighKey,
+  routeKey,
 } from './datapath.js';
 import type { ModelEvent } from './netlink-events.js';
 import type { KeyedObserved, Op, TouchedKeys } from './plan.js';
@@ -19,8 +27,12 @@ import type { KeyedObserved, Op, TouchedKeys } from './plan.js';
 export type ModelChange = 'unchanged' | 'changed' | 'unknown';
 
 const sameRouteEntry = (a: ObservedRoute, b: ObservedRoute): boolean =>
-  (a.metric ?? 0) === (b.metric ?? 0) && a.dev === b.dev && a.proto === b.proto && a.onlink === b.onlink && a.scopeLink === b.scopeLink
-  && (a.via === undefined ? b.via === undefined : b.via !== undefined && sameIP(a.via, b.via));
+  (a.metric ?? 0) === (b.metric ?? 0) &&
+  a.dev === b.dev &&
+  a.proto === b.proto &&
+  a.onlink === b.onlink &&
+  a.scopeLink === b.scopeLink &&
+  (a.via === undefined ? b.via === undefined : b.via !== undefined && sameIP(a.via, b.via));
 
 /**
  * The same routes, in any order: each route of `a` pairs with its own route of `b` to the same
@@ -29,7 +41,12 @@ const sameRouteEntry = (a: ObservedRoute, b: ObservedRoute): boolean =>
 export function sameRoutes(a: readonly ObservedRoute[], b: readonly ObservedRoute[]): boolean {
   if (a.length !== b.length) return false;
   const unmatched = new Map<string, ObservedRoute[]>();
-  for (const r of b) { const k = routeKey(r.dst); const at = unmatched.get(k); if (at) at.push(r); else unmatched.set(k, [r]); }
+  for (const r of b) {
+    const k = routeKey(r.dst);
+    const at = unmatched.get(k);
+    if (at) at.push(r);
+    else unmatched.set(k, [r]);
+  }
   return a.every((r) => {
     const at = unmatched.get(routeKey(r.dst));
     const i = at ? at.findIndex((x) => sameRouteEntry(x, r)) : -1;
@@ -46,27 +63,42 @@ export class ObservedModel implements KeyedObserved {
   /** Bumped by a change to a route outside the networks (they decide host-gw adjacency). */
   underlayVersion = 0;
 
-  constructor(o: ObservedDatapath, private readonly networks: readonly Prefix[]) {
+  constructor(
+    o: ObservedDatapath,
+    private readonly networks: readonly Prefix[],
+  ) {
     this.devices = o.devices;
     for (const r of o.routes) this.putRoute(r);
     for (const n of o.neighs) this.neighs.set(neighKey(n.ip), n);
-    for (const f of o.fdb) { const at = this.fdb.get(f.mac); if (at) at.push(f); else this.fdb.set(f.mac, [f]); }
+    for (const f of o.fdb) {
+      const at = this.fdb.get(f.mac);
+      if (at) at.push(f);
+      else this.fdb.set(f.mac, [f]);
+    }
   }
 
   /** The model as an observation (for a full plan and the backend's view of the routes). O(entries). */
   view(): ObservedDatapath {
-    return { devices: this.devices, routes: [...this.routes.values()].flat(), neighs: [...this.neighs.values()], fdb: [...this.fdb.values()].flat() };
+    return {
+      devices: this.devices,
+      routes: [...this.routes.values()].flat(),
+      neighs: [...this.neighs.values()],
+      fdb: [...this.fdb.values()].flat(),
+    };
   }
 
   /** Every main-table route, as the backend's adjacency check reads them. */
-  routeList(): ObservedRoute[] { return [...this.routes.values()].flat(); }
+  routeList(): ObservedRoute[] {
+    return [...this.routes.values()].flat();
+  }
 
   private putRoute(r: ObservedRoute): ModelChange {
     const k = routeKey(r.dst);
     const at = this.routes.get(k) ?? [];
     const i = at.findIndex((x) => (x.metric ?? 0) === (r.metric ?? 0));
     if (i >= 0 && sameRouteEntry(at[i] as ObservedRoute, r)) return 'unchanged';
-    if (i >= 0) at[i] = r; else at.push(r);
+    if (i >= 0) at[i] = r;
+    else at.push(r);
     this.routes.set(k, at);
     return 'changed';
   }
@@ -92,11 +124,15 @@ export class ObservedModel implements KeyedObserved {
   applyEvent(e: ModelEvent, touched: TouchedKeys): ModelChange {
     switch (e.kind) {
       case 'route': {
-        const c = e.deleted ? this.dropRoute(e.route, (x) => (x.metric ?? 0) === (e.route.metric ?? 0)) : this.putRoute(e.route);
+        const c = e.deleted
+          ? this.dropRoute(e.route, (x) => (x.metric ?? 0) === (e.route.metric ?? 0))
+          : this.putRoute(e.route);
         return this.routeChanged(e.route, c, touched);
       }
-      case 'neigh': return this.setNeigh(e.neigh, e.gone, touched);
-      case 'fdb': return this.setFdb(e.fdb, e.gone, touched);
+      case 'neigh':
+        return this.setNeigh(e.neigh, e.gone, touched);
+      case 'fdb':
+        return this.setFdb(e.fdb, e.gone, touched);
     }
   }
 
@@ -143,22 +179,37 @@ export class ObservedModel implements KeyedObserved {
         // As the kernel lists it: an IPv6 route added without a metric has 1024 (its echo then changes nothing).
         const r = op.route;
         const metric = r.dst.ip.family === 6 ? { metric: IPV6_USER_ROUTE_METRIC } : {};
-        return this.putRoute({ dst: r.dst, via: r.via, dev: r.dev, proto: WEFT_ROUTE_PROTO, onlink: r.onlink, scopeLink: false, ...metric });
+        return this.putRoute({
+          dst: r.dst,
+          via: r.via,
+          dev: r.dev,
+          proto: WEFT_ROUTE_PROTO,
+          onlink: r.onlink,
+          scopeLink: false,
+          ...metric,
+        });
       }
       case 'route-del': {
         const r = op.route;
-        return this.dropRoute(r, (x) => x.dev === r.dev && (r.via === undefined || (x.via !== undefined && sameIP(x.via, r.via))));
+        return this.dropRoute(
+          r,
+          (x) => x.dev === r.dev && (r.via === undefined || (x.via !== undefined && sameIP(x.via, r.via))),
+        );
       }
-      case 'neigh-replace': return this.setNeigh(op.neigh, false, none);
-      case 'neigh-del': return this.setNeigh(op.neigh, true, none);
-      case 'fdb-del': return this.setFdb(op.fdb, true, none);
+      case 'neigh-replace':
+        return this.setNeigh(op.neigh, false, none);
+      case 'neigh-del':
+        return this.setNeigh(op.neigh, true, none);
+      case 'fdb-del':
+        return this.setFdb(op.fdb, true, none);
       case 'fdb-replace': {
         const at = this.fdb.get(op.fdb.mac) ?? [];
         if (at.length > 1) return 'unknown';
         this.fdb.set(op.fdb.mac, [op.fdb]);
         return 'changed';
       }
-      default: return 'unknown';
+      default:
+        return 'unknown';
     }
   }
 }

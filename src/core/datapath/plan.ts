@@ -11,8 +11,19 @@
  */
 import { type Prefix, formatIP, formatPrefix, overlaps, sameIP, samePrefix, within } from '../net/cidr.js';
 import {
-  type DesiredDatapath, type DesiredDevice, type FdbEntry, type LinkRoute, type Neighbour, type ObservedDatapath, type ObservedDevice, type ObservedRoute,
-  type Route, WEFT_ROUTE_PROTO, fdbKey, neighKey, routeKey,
+  type DesiredDatapath,
+  type DesiredDevice,
+  type FdbEntry,
+  type LinkRoute,
+  type Neighbour,
+  type ObservedDatapath,
+  type ObservedDevice,
+  type ObservedRoute,
+  type Route,
+  WEFT_ROUTE_PROTO,
+  fdbKey,
+  neighKey,
+  routeKey,
 } from './datapath.js';
 import { type LinkSetting, type Tool, deviceAddLine, deviceAddTool, deviceConfigOps, deviceFixes } from './devices.js';
 import { type WireguardOp, renderWireguardOp } from './wireguard-plan.js';
@@ -70,9 +81,14 @@ export function ownsRoute(r: ObservedRoute, own: Ownership, deviceNames: Readonl
 }
 
 const sameRoute = (o: ObservedRoute, d: Route): boolean =>
-  o.proto === WEFT_ROUTE_PROTO && o.via !== undefined && sameIP(o.via, d.via) && o.dev === d.dev && o.onlink === d.onlink;
+  o.proto === WEFT_ROUTE_PROTO &&
+  o.via !== undefined &&
+  sameIP(o.via, d.via) &&
+  o.dev === d.dev &&
+  o.onlink === d.onlink;
 
-const sameLinkRoute = (o: ObservedRoute, d: LinkRoute): boolean => o.proto === WEFT_ROUTE_PROTO && o.via === undefined && o.dev === d.dev;
+const sameLinkRoute = (o: ObservedRoute, d: LinkRoute): boolean =>
+  o.proto === WEFT_ROUTE_PROTO && o.via === undefined && o.dev === d.dev;
 
 const sameAddr = (a: Prefix, b: Prefix): boolean => a.len === b.len && sameIP(a.ip, b.ip);
 
@@ -82,12 +98,19 @@ function planDevice(d: DesiredDevice, o: ObservedDevice | undefined, own: Owners
   const fixes = o && deviceFixes(o, d);
   if (o && !fixes) ops.push({ kind: 'link-del', name: o.name });
   if (!o || !fixes) {
-    ops.push({ kind: 'link-add', device: d }, { kind: 'link-set', name: d.name, set: 'up' }, ...d.addresses.map((addr): Op => ({ kind: 'addr-add', dev: d.name, addr })));
+    ops.push(
+      { kind: 'link-add', device: d },
+      { kind: 'link-set', name: d.name, set: 'up' },
+      ...d.addresses.map((addr): Op => ({ kind: 'addr-add', dev: d.name, addr })),
+    );
     return true;
   }
   for (const set of fixes) ops.push({ kind: 'link-set', name: d.name, set });
-  for (const a of d.addresses) if (!o.addrs.some((x) => sameAddr(x, a))) ops.push({ kind: 'addr-add', dev: d.name, addr: a });
-  for (const a of o.addrs) if (!d.addresses.some((x) => sameAddr(x, a)) && inNetwork(a, own)) ops.push({ kind: 'addr-del', dev: d.name, addr: a });
+  for (const a of d.addresses)
+    if (!o.addrs.some((x) => sameAddr(x, a))) ops.push({ kind: 'addr-add', dev: d.name, addr: a });
+  for (const a of o.addrs)
+    if (!d.addresses.some((x) => sameAddr(x, a)) && inNetwork(a, own))
+      ops.push({ kind: 'addr-del', dev: d.name, addr: a });
   return false;
 }
 
@@ -95,7 +118,12 @@ function planDevice(d: DesiredDevice, o: ObservedDevice | undefined, own: Owners
  * The operations, in a safe order: devices, deletions, fdb, then neighbours before routes.
  * `refused`: filled with every wanted destination a foreign route holds (see RefusedRoutes).
  */
-export function plan(desired: DesiredDatapath, observed: ObservedDatapath, own: Ownership, refused?: RefusedRoutes): Op[] {
+export function plan(
+  desired: DesiredDatapath,
+  observed: ObservedDatapath,
+  own: Ownership,
+  refused?: RefusedRoutes,
+): Op[] {
   const devOps: Op[] = [];
   const fresh = new Set<string>();
   for (const d of desired.devices) {
@@ -110,7 +138,15 @@ export function plan(desired: DesiredDatapath, observed: ObservedDatapath, own: 
   // deleted this pass (observed, not wanted: e.g. flannel.<old VNI>) takes everything on it
   // along: nothing on it counts as present, and nothing on it is deleted one by one.
   const onFresh = (dev: string) => fresh.has(dev) || (observed.devices.has(dev) && !wanted.has(dev));
-  const out: PlanParts = { dels: [], fdbOps: [], neighAdds: [], routeAdds: [], own, wanted, ...(refused ? { refused } : {}) };
+  const out: PlanParts = {
+    dels: [],
+    fdbOps: [],
+    neighAdds: [],
+    routeAdds: [],
+    own,
+    wanted,
+    ...(refused ? { refused } : {}),
+  };
 
   // Every route by destination (weft's and others'), but those on a device that goes away.
   const seenRoutes = new Map<string, ObservedRoute[]>();
@@ -118,13 +154,16 @@ export function plan(desired: DesiredDatapath, observed: ObservedDatapath, own: 
     if (onFresh(r.dev)) continue;
     const k = routeKey(r.dst);
     const at = seenRoutes.get(k);
-    if (at) at.push(r); else seenRoutes.set(k, [r]);
+    if (at) at.push(r);
+    else seenRoutes.set(k, [r]);
   }
-  for (const [k, rs] of seenRoutes) if (!desired.routes.has(k) && !desired.linkRoutes?.has(k)) planRouteKey(k, rs, desired, out);
+  for (const [k, rs] of seenRoutes)
+    if (!desired.routes.has(k) && !desired.linkRoutes?.has(k)) planRouteKey(k, rs, desired, out);
 
   const seenNeigh = new Map(observed.neighs.filter((n) => !onFresh(n.dev)).map((n) => [neighKey(n.ip), n]));
   for (const [k, n] of seenNeigh) if (!desired.neighs.has(k)) out.dels.push({ kind: 'neigh-del', neigh: n });
-  for (const [k, n] of desired.neighs) if (seenNeigh.get(k)?.mac !== n.mac) out.neighAdds.push({ kind: 'neigh-replace', neigh: n });
+  for (const [k, n] of desired.neighs)
+    if (seenNeigh.get(k)?.mac !== n.mac) out.neighAdds.push({ kind: 'neigh-replace', neigh: n });
 
   const seenFdb = new Set<string>();
   for (const f of observed.fdb) {
@@ -136,13 +175,17 @@ export function plan(desired: DesiredDatapath, observed: ObservedDatapath, own: 
   for (const f of desired.fdb.values()) if (!seenFdb.has(fdbKey(f))) out.fdbOps.push({ kind: 'fdb-replace', fdb: f });
 
   for (const [k] of desired.routes) planRouteKey(k, seenRoutes.get(k) ?? [], desired, out);
-  for (const [k] of desired.linkRoutes ?? []) if (!desired.routes.has(k)) planRouteKey(k, seenRoutes.get(k) ?? [], desired, out);
+  for (const [k] of desired.linkRoutes ?? [])
+    if (!desired.routes.has(k)) planRouteKey(k, seenRoutes.get(k) ?? [], desired, out);
   for (const name of observed.devices.keys()) if (!wanted.has(name)) devOps.push({ kind: 'link-del', name });
   return [...devOps, ...out.dels, ...out.fdbOps, ...out.neighAdds, ...out.routeAdds];
 }
 
 interface PlanParts {
-  dels: Op[]; fdbOps: Op[]; neighAdds: Op[]; routeAdds: Op[];
+  dels: Op[];
+  fdbOps: Op[];
+  neighAdds: Op[];
+  routeAdds: Op[];
   readonly own: Ownership;
   readonly wanted: ReadonlySet<string>;
   readonly refused?: RefusedRoutes;
@@ -170,8 +213,14 @@ function planRouteKey(k: string, seen: readonly ObservedRoute[], desired: Desire
     return;
   }
   // A wanted destination is fixed by `route replace` (same dst, metric and table) in place.
-  if (want) { if (!owned.some((o) => sameRoute(o, want))) out.routeAdds.push({ kind: 'route-replace', route: want }); return; }
-  if (link) { if (!owned.some((o) => sameLinkRoute(o, link))) out.routeAdds.push({ kind: 'route-replace-link', route: link }); return; }
+  if (want) {
+    if (!owned.some((o) => sameRoute(o, want))) out.routeAdds.push({ kind: 'route-replace', route: want });
+    return;
+  }
+  if (link) {
+    if (!owned.some((o) => sameLinkRoute(o, link))) out.routeAdds.push({ kind: 'route-replace-link', route: link });
+    return;
+  }
   for (const r of owned) out.dels.push({ kind: 'route-del', route: r });
 }
 
@@ -202,10 +251,27 @@ export const noTouchedKeys = (): TouchedKeys => ({ routes: new Set(), neighs: ne
  * not touched are, by the caller's contract, unchanged since a converged full plan.
  * `refused`: the full plan's refusals, kept: each touched key is judged again. O(touched keys).
  */
-export function planTouched(desired: DesiredDatapath, observed: KeyedObserved, own: Ownership, touched: TouchedKeys, refused?: RefusedRoutes): Op[] {
+export function planTouched(
+  desired: DesiredDatapath,
+  observed: KeyedObserved,
+  own: Ownership,
+  touched: TouchedKeys,
+  refused?: RefusedRoutes,
+): Op[] {
   const wanted = new Set(desired.devices.map((d) => d.name));
-  const out: PlanParts = { dels: [], fdbOps: [], neighAdds: [], routeAdds: [], own, wanted, ...(refused ? { refused } : {}) };
-  for (const k of touched.routes) { refused?.delete(k); planRouteKey(k, observed.routes.get(k) ?? [], desired, out); }
+  const out: PlanParts = {
+    dels: [],
+    fdbOps: [],
+    neighAdds: [],
+    routeAdds: [],
+    own,
+    wanted,
+    ...(refused ? { refused } : {}),
+  };
+  for (const k of touched.routes) {
+    refused?.delete(k);
+    planRouteKey(k, observed.routes.get(k) ?? [], desired, out);
+  }
   for (const k of touched.neighs) {
     const seen = observed.neighs.get(k);
     const want = desired.neighs.get(k);
@@ -224,36 +290,70 @@ export function planTouched(desired: DesiredDatapath, observed: KeyedObserved, o
 /** `ip -batch` or `bridge -batch`, and the line for one operation. */
 export function renderOp(op: Op): { tool: Tool; line: string } {
   switch (op.kind) {
-    case 'link-del': return { tool: 'ip', line: `link del ${op.name}` };
-    case 'link-add': return { tool: deviceAddTool(op.device), line: deviceAddLine(op.device) };
-    case 'link-set': return { tool: 'ip', line: `link set dev ${op.name} ${op.set}` };
+    case 'link-del':
+      return { tool: 'ip', line: `link del ${op.name}` };
+    case 'link-add':
+      return { tool: deviceAddTool(op.device), line: deviceAddLine(op.device) };
+    case 'link-set':
+      return { tool: 'ip', line: `link set dev ${op.name} ${op.set}` };
     // IPv6: `nodad`, usable at once (no tentative second in which the kernel will not source
     // from it); the address is the own subnet's, unique by the lease.
-    case 'addr-add': return { tool: 'ip', line: `addr add ${formatPrefix(op.addr)} dev ${op.dev}${op.addr.ip.family === 6 ? ' nodad' : ''}` };
-    case 'addr-del': return { tool: 'ip', line: `addr del ${formatPrefix(op.addr)} dev ${op.dev}` };
+    case 'addr-add':
+      return {
+        tool: 'ip',
+        line: `addr add ${formatPrefix(op.addr)} dev ${op.dev}${op.addr.ip.family === 6 ? ' nodad' : ''}`,
+      };
+    case 'addr-del':
+      return { tool: 'ip', line: `addr del ${formatPrefix(op.addr)} dev ${op.dev}` };
     case 'route-del': {
       const r = op.route;
       // A gateway of the other family (an IPv4 route via an IPv6 next hop) must be named so: iproute2 exits on a bare one.
-      const via = r.via ? ` via ${r.via.family === r.dst.ip.family ? '' : r.via.family === 6 ? 'inet6 ' : 'inet '}${formatIP(r.via)}` : '';
+      const via = r.via
+        ? ` via ${r.via.family === r.dst.ip.family ? '' : r.via.family === 6 ? 'inet6 ' : 'inet '}${formatIP(r.via)}`
+        : '';
       return { tool: 'ip', line: `route del ${formatPrefix(r.dst)}${via} dev ${r.dev}` };
     }
     case 'route-replace': {
       const r = op.route;
-      return { tool: 'ip', line: `route replace ${formatPrefix(r.dst)} via ${formatIP(r.via)} dev ${r.dev}${r.onlink ? ' onlink' : ''} proto ${WEFT_ROUTE_PROTO}` };
+      return {
+        tool: 'ip',
+        line: `route replace ${formatPrefix(r.dst)} via ${formatIP(r.via)} dev ${r.dev}${r.onlink ? ' onlink' : ''} proto ${WEFT_ROUTE_PROTO}`,
+      };
     }
-    case 'route-replace-link': return { tool: 'ip', line: `route replace ${formatPrefix(op.route.dst)} dev ${op.route.dev} scope link proto ${WEFT_ROUTE_PROTO}` };
-    case 'wg-device': case 'wg-peer': case 'wg-peer-remove': return { tool: 'wireguard', line: renderWireguardOp(op) };
-    case 'neigh-del': return { tool: 'ip', line: `neigh del ${formatIP(op.neigh.ip)} dev ${op.neigh.dev}` };
-    case 'neigh-replace': return { tool: 'ip', line: `neigh replace ${formatIP(op.neigh.ip)} lladdr ${op.neigh.mac} dev ${op.neigh.dev} nud permanent` };
-    case 'fdb-del': return { tool: 'bridge', line: `fdb del ${op.fdb.mac} dev ${op.fdb.dev} dst ${formatIP(op.fdb.dst)} self` };
-    case 'fdb-replace': return { tool: 'bridge', line: `fdb replace ${op.fdb.mac} dev ${op.fdb.dev} dst ${formatIP(op.fdb.dst)} self permanent` };
+    case 'route-replace-link':
+      return {
+        tool: 'ip',
+        line: `route replace ${formatPrefix(op.route.dst)} dev ${op.route.dev} scope link proto ${WEFT_ROUTE_PROTO}`,
+      };
+    case 'wg-device':
+    case 'wg-peer':
+    case 'wg-peer-remove':
+      return { tool: 'wireguard', line: renderWireguardOp(op) };
+    case 'neigh-del':
+      return { tool: 'ip', line: `neigh del ${formatIP(op.neigh.ip)} dev ${op.neigh.dev}` };
+    case 'neigh-replace':
+      return {
+        tool: 'ip',
+        line: `neigh replace ${formatIP(op.neigh.ip)} lladdr ${op.neigh.mac} dev ${op.neigh.dev} nud permanent`,
+      };
+    case 'fdb-del':
+      return { tool: 'bridge', line: `fdb del ${op.fdb.mac} dev ${op.fdb.dev} dst ${formatIP(op.fdb.dst)} self` };
+    case 'fdb-replace':
+      return {
+        tool: 'bridge',
+        line: `fdb replace ${op.fdb.mac} dev ${op.fdb.dev} dst ${formatIP(op.fdb.dst)} self permanent`,
+      };
   }
 }
 
 /** The object kind an operation touches (for metrics: drift repairs by kind). */
 export const opObject = (op: Op): string => op.kind.split('-')[0] ?? op.kind;
 
-export interface Batch { tool: Tool; ops: Op[]; lines: string[] }
+export interface Batch {
+  tool: Tool;
+  ops: Op[];
+  lines: string[];
+}
 
 /** Split operations into consecutive same-tool batches, keeping their order. */
 export function batches(ops: readonly Op[]): Batch[] {
@@ -261,13 +361,22 @@ export function batches(ops: readonly Op[]): Batch[] {
   for (const op of ops) {
     const { tool, line } = renderOp(op);
     const last = out.at(-1);
-    if (last?.tool === tool) { last.ops.push(op); last.lines.push(line); } else out.push({ tool, ops: [op], lines: [line] });
+    if (last?.tool === tool) {
+      last.ops.push(op);
+      last.lines.push(line);
+    } else out.push({ tool, ops: [op], lines: [line] });
   }
   return out;
 }
 
 /** Entries on a device that exists (fdb, neighbours, routes): none depends on an entry of another tool. */
-const ENTRY_KINDS: ReadonlySet<Op['kind']> = new Set(['fdb-replace', 'fdb-del', 'neigh-replace', 'route-replace', 'route-replace-link']);
+const ENTRY_KINDS: ReadonlySet<Op['kind']> = new Set([
+  'fdb-replace',
+  'fdb-del',
+  'neigh-replace',
+  'route-replace',
+  'route-replace-link',
+]);
 
 /**
  * The batches in stages: a stage's batches may run at the same time, stages one after another.
@@ -287,15 +396,27 @@ export function stages(ops: readonly Op[]): Batch[][] {
     for (const op of run) {
       const { tool, line } = renderOp(op);
       const b = byTool.get(tool);
-      if (b) { b.ops.push(op); b.lines.push(line); } else byTool.set(tool, { tool, ops: [op], lines: [line] });
+      if (b) {
+        b.ops.push(op);
+        b.lines.push(line);
+      } else byTool.set(tool, { tool, ops: [op], lines: [line] });
     }
     out.push([...byTool.values()]);
     run = [];
   };
   let pending: Op[] = [];
-  const flushPending = (): void => { for (const b of batches(pending)) out.push([b]); pending = []; };
+  const flushPending = (): void => {
+    for (const b of batches(pending)) out.push([b]);
+    pending = [];
+  };
   for (const op of ops) {
-    if (ENTRY_KINDS.has(op.kind)) { flushPending(); run.push(op); } else { flush(); pending.push(op); }
+    if (ENTRY_KINDS.has(op.kind)) {
+      flushPending();
+      run.push(op);
+    } else {
+      flush();
+      pending.push(op);
+    }
   }
   flush();
   flushPending();

@@ -10,15 +10,27 @@ import type { ObservedWireguard, ObservedWireguardPeer, WireguardDevice, Wiregua
 
 export type WireguardOp =
   | { readonly kind: 'wg-device'; readonly device: WireguardDevice }
-  | { readonly kind: 'wg-peer'; readonly dev: string; readonly peer: WireguardPeer; readonly presharedKeyFile?: string; readonly clearPresharedKey: boolean }
+  | {
+      readonly kind: 'wg-peer';
+      readonly dev: string;
+      readonly peer: WireguardPeer;
+      readonly presharedKeyFile?: string;
+      readonly clearPresharedKey: boolean;
+    }
   | { readonly kind: 'wg-peer-remove'; readonly dev: string; readonly publicKey: string };
 
 const allowedText = (p: WireguardPeer): string => p.allowedIPs.map(formatPrefix).sort().join(',');
 
 /** The observed peer is the wanted one (endpoint, allowed-ips, keepalive, a PSK when wanted). */
 function samePeer(o: ObservedWireguardPeer, d: WireguardPeer, psk: boolean, pskTag: string | undefined): boolean {
-  const samePSK = o.presharedKey === psk && (pskTag === undefined || o.presharedKeyTag === undefined || o.presharedKeyTag === pskTag);
-  return o.endpoint === d.endpoint && [...o.allowedIPs].sort().join(',') === allowedText(d) && o.keepaliveSeconds === d.keepaliveSeconds && samePSK;
+  const samePSK =
+    o.presharedKey === psk && (pskTag === undefined || o.presharedKeyTag === undefined || o.presharedKeyTag === pskTag);
+  return (
+    o.endpoint === d.endpoint &&
+    [...o.allowedIPs].sort().join(',') === allowedText(d) &&
+    o.keepaliveSeconds === d.keepaliveSeconds &&
+    samePSK
+  );
 }
 
 /**
@@ -29,11 +41,18 @@ export function planWireguard(d: WireguardDevice, o: ObservedWireguard | undefin
   const ops: WireguardOp[] = [];
   if (!o || o.publicKey !== d.publicKey || o.listenPort !== d.listenPort) ops.push({ kind: 'wg-device', device: d });
   const psk = d.presharedKeyFile !== undefined;
-  for (const key of o?.peers.keys() ?? []) if (!d.peers.has(key)) ops.push({ kind: 'wg-peer-remove', dev: d.name, publicKey: key });
+  for (const key of o?.peers.keys() ?? [])
+    if (!d.peers.has(key)) ops.push({ kind: 'wg-peer-remove', dev: d.name, publicKey: key });
   for (const [key, p] of d.peers) {
     const seen = o?.peers.get(key);
     if (seen && samePeer(seen, p, psk, d.presharedKeyTag)) continue;
-    ops.push({ kind: 'wg-peer', dev: d.name, peer: p, ...(d.presharedKeyFile !== undefined ? { presharedKeyFile: d.presharedKeyFile } : {}), clearPresharedKey: !psk && (seen?.presharedKey ?? false) });
+    ops.push({
+      kind: 'wg-peer',
+      dev: d.name,
+      peer: p,
+      ...(d.presharedKeyFile !== undefined ? { presharedKeyFile: d.presharedKeyFile } : {}),
+      clearPresharedKey: !psk && (seen?.presharedKey ?? false),
+    });
   }
   return ops;
 }
@@ -41,11 +60,18 @@ export function planWireguard(d: WireguardDevice, o: ObservedWireguard | undefin
 /** The `wireguard` tool line for one operation. */
 export function renderWireguardOp(op: WireguardOp): string {
   switch (op.kind) {
-    case 'wg-device': return `set ${op.device.name} listen-port ${op.device.listenPort} private-key ${op.device.privateKeyFile}`;
-    case 'wg-peer-remove': return `set ${op.dev} peer ${op.publicKey} remove`;
+    case 'wg-device':
+      return `set ${op.device.name} listen-port ${op.device.listenPort} private-key ${op.device.privateKeyFile}`;
+    case 'wg-peer-remove':
+      return `set ${op.dev} peer ${op.publicKey} remove`;
     case 'wg-peer': {
       const p = op.peer;
-      const psk = op.presharedKeyFile !== undefined ? ` preshared-key ${op.presharedKeyFile}` : op.clearPresharedKey ? ' preshared-key /dev/null' : '';
+      const psk =
+        op.presharedKeyFile !== undefined
+          ? ` preshared-key ${op.presharedKeyFile}`
+          : op.clearPresharedKey
+            ? ' preshared-key /dev/null'
+            : '';
       return `set ${op.dev} peer ${p.publicKey} endpoint ${p.endpoint} allowed-ips ${allowedText(p)} persistent-keepalive ${p.keepaliveSeconds || 'off'}${psk}`;
     }
   }
@@ -57,7 +83,11 @@ export function renderWireguardOp(op: WireguardOp): string {
  * keepalive), tab-separated. Secrets are dropped here: the private key, and the PSK (only its
  * fingerprint, `tagOf` (adapters/wireguard.ts pskTag), is kept, to notice a changed PSK).
  */
-export function parseWgDump(text: string, implementation: ObservedWireguard['implementation'], tagOf: (psk: string) => string): ObservedWireguard | undefined {
+export function parseWgDump(
+  text: string,
+  implementation: ObservedWireguard['implementation'],
+  tagOf: (psk: string) => string,
+): ObservedWireguard | undefined {
   const [head, ...rest] = text.split('\n').filter((l) => l.trim() !== '');
   const h = head?.split('\t');
   if (!h || h.length < 4) return undefined;
@@ -67,8 +97,13 @@ export function parseWgDump(text: string, implementation: ObservedWireguard['imp
     if (f.length < 8) continue;
     const [publicKey = '', psk = '', endpoint = '', allowed = '', handshake = '0', , , keepalive = 'off'] = f;
     peers.set(publicKey, {
-      publicKey, presharedKey: psk !== '(none)', ...(psk !== '(none)' ? { presharedKeyTag: tagOf(psk) } : {}), ...(endpoint !== '(none)' ? { endpoint } : {}),
-      allowedIPs: allowed === '(none)' ? [] : allowed.split(','), latestHandshake: Number(handshake) || 0, keepaliveSeconds: keepalive === 'off' ? 0 : Number(keepalive) || 0,
+      publicKey,
+      presharedKey: psk !== '(none)',
+      ...(psk !== '(none)' ? { presharedKeyTag: tagOf(psk) } : {}),
+      ...(endpoint !== '(none)' ? { endpoint } : {}),
+      allowedIPs: allowed === '(none)' ? [] : allowed.split(','),
+      latestHandshake: Number(handshake) || 0,
+      keepaliveSeconds: keepalive === 'off' ? 0 : Number(keepalive) || 0,
     });
   }
   return { publicKey: h[1] ?? '', listenPort: Number(h[2]) || 0, peers, implementation };

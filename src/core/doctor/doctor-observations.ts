@@ -102,14 +102,14 @@ export interface DoctorBackend {
 export type EtcdObservation =
   | { readonly ok: false; readonly error: string }
   | {
-    readonly ok: true;
-    readonly backendType: string;
-    /** What the network's backend says about checking it. */
-    readonly doctor: DoctorDescriptor;
-    readonly network: Prefix;
-    readonly rows: readonly LeaseRow[];
-    readonly own: OwnLease | undefined;
-  };
+      readonly ok: true;
+      readonly backendType: string;
+      /** What the network's backend says about checking it. */
+      readonly doctor: DoctorDescriptor;
+      readonly network: Prefix;
+      readonly rows: readonly LeaseRow[];
+      readonly own: OwnLease | undefined;
+    };
 
 /** The offload state of the vxlan device (`ethtool -k`), or why it is unknown. */
 export type OffloadObservation =
@@ -152,4 +152,3 @@ export interface DoctorObservations {
   readonly offload: OffloadObservation;
   readonly clock: ClockObservation;
 }
-

@@ -35,9 +35,12 @@ export function renderDoctor(findings: readonly Finding[]): string {
     if (f.fix && f.verdict !== 'ok') lines.push(`      fix: ${f.fix}`);
   }
   const count = (v: Verdict): number => findings.filter((f) => f.verdict === v).length;
-  lines.push('', doctorOk(findings)
-    ? `all good: ${count('ok')} ok, ${count('warn')} warning(s), ${count('skip')} skipped`
-    : `something is wrong: ${count('fail')} failed, ${count('warn')} warning(s), ${count('ok')} ok, ${count('skip')} skipped`);
+  lines.push(
+    '',
+    doctorOk(findings)
+      ? `all good: ${count('ok')} ok, ${count('warn')} warning(s), ${count('skip')} skipped`
+      : `something is wrong: ${count('fail')} failed, ${count('warn')} warning(s), ${count('ok')} ok, ${count('skip')} skipped`,
+  );
   return `${lines.join('\n')}\n`;
 }
 

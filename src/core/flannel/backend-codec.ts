@@ -85,10 +85,15 @@ export function leaseCodecOf(backends: FlannelBackends, backendType: string | un
 }
 
 /** Is this lease one `backend` writes (its BackendType, or none for a backend that writes none)? */
-export const isOwnLease = (backend: FlannelBackend, attrs: { readonly backendType?: string | undefined }): boolean => attrs.backendType === backend.lease.leaseType;
+export const isOwnLease = (backend: FlannelBackend, attrs: { readonly backendType?: string | undefined }): boolean =>
+  attrs.backendType === backend.lease.leaseType;
 
 /** A lease half's data as a backend judges it: flanneld's reading, then weft's trust checks. */
-export function judgeData(codec: LeaseCodec, text: string | undefined, field: 'BackendData' | 'BackendV6Data'): Decoded<LeaseData> | undefined {
+export function judgeData(
+  codec: LeaseCodec,
+  text: string | undefined,
+  field: 'BackendData' | 'BackendV6Data',
+): Decoded<LeaseData> | undefined {
   if (!codec.decodeData) return undefined;
   const d = codec.decodeData(text, field);
   if (!d.ok) return d;
@@ -98,7 +103,9 @@ export function judgeData(codec: LeaseCodec, text: string | undefined, field: 'B
 
 /** The registry's types as a sentence: `vxlan, host-gw or wireguard` (`and` with `conjunction`). */
 export function typeList(types: readonly string[], conjunction: 'or' | 'and' = 'or'): string {
-  return types.length <= 1 ? types.join('') : `${types.slice(0, -1).join(', ')} ${conjunction} ${types[types.length - 1] ?? ''}`;
+  return types.length <= 1
+    ? types.join('')
+    : `${types.slice(0, -1).join(', ')} ${conjunction} ${types[types.length - 1] ?? ''}`;
 }
 
 /** What a lease publishes per half, or for the whole lease, as `codec` reads it (flanneld's reading, no trust checks). */
@@ -114,7 +121,10 @@ export function publishedView(codec: LeaseCodec | undefined, attrs: LeaseAttrs):
     const d = text === undefined ? undefined : codec?.decodeData?.(text, field);
     return d?.ok ? codec?.viewData?.(d.value) : undefined;
   };
-  if (codec?.dataScope === 'lease') { const lease = read(attrs.backendData ?? attrs.backendV6Data, 'BackendData'); return lease ? { lease } : {}; }
+  if (codec?.dataScope === 'lease') {
+    const lease = read(attrs.backendData ?? attrs.backendV6Data, 'BackendData');
+    return lease ? { lease } : {};
+  }
   if (codec?.dataScope !== 'half') return {};
   const v4 = read(attrs.backendData, 'BackendData');
   const v6 = read(attrs.backendV6Data, 'BackendV6Data');

@@ -5,7 +5,18 @@
  * SubnetMin above SubnetMax in either family (flannel never checks it; every host then fails
  * with `out of subnets`).
  */
-import { type IP, type Prefix, addToIP, bitsOf, contains, formatIP, formatPrefix, ip, isAligned, sizeOf } from '../net/cidr.js';
+import {
+  type IP,
+  type Prefix,
+  addToIP,
+  bitsOf,
+  contains,
+  formatIP,
+  formatPrefix,
+  ip,
+  isAligned,
+  sizeOf,
+} from '../net/cidr.js';
 import { type BackendConfig, ConfigError, type RawNetworkConfig } from './network-config.js';
 
 /** One address family of a checked config: every value filled in. */
@@ -39,7 +50,8 @@ function checkIPv4(f: FamilyInput): FamilyRange {
   let len = f.subnetLen;
   if (len > 0) {
     if (len > 30) throw new ConfigError('SubnetLen must be less than /31', 'SubnetLen');
-    if (len < net.len + 2) throw new ConfigError('network must be able to accommodate at least four subnets', 'SubnetLen');
+    if (len < net.len + 2)
+      throw new ConfigError('network must be able to accommodate at least four subnets', 'SubnetLen');
   } else {
     if (net.len > 28) throw new ConfigError('network is too small. Minimum useful network prefix is /28', 'Network');
     len = net.len <= 22 ? 24 : net.len + 2;
@@ -52,13 +64,16 @@ function checkIPv6(f: FamilyInput): FamilyRange {
   if (!net || (net.ip.value === 0n && net.len === 0)) {
     throw new ConfigError('please define a correct IPv6Network parameter in the flannel config', 'IPv6Network');
   }
-  if (net.ip.family !== 6) throw new ConfigError(`IPv6Network must be an IPv6 CIDR, not ${formatPrefix(net)}`, 'IPv6Network');
+  if (net.ip.family !== 6)
+    throw new ConfigError(`IPv6Network must be an IPv6 CIDR, not ${formatPrefix(net)}`, 'IPv6Network');
   let len = f.subnetLen;
   if (len > 0) {
     if (len > 126) throw new ConfigError('SubnetLen must be less than /127', 'IPv6SubnetLen');
-    if (len < net.len + 2) throw new ConfigError('network must be able to accommodate at least four subnets', 'IPv6SubnetLen');
+    if (len < net.len + 2)
+      throw new ConfigError('network must be able to accommodate at least four subnets', 'IPv6SubnetLen');
   } else {
-    if (net.len > 124) throw new ConfigError('IPv6Network is too small. Minimum useful network prefix is /124', 'IPv6Network');
+    if (net.len > 124)
+      throw new ConfigError('IPv6Network is too small. Minimum useful network prefix is /124', 'IPv6Network');
     len = net.len <= 62 ? 64 : net.len + 2;
   }
   return finishRange(net, len, f, 'IPv6', 'IPv6Network');
@@ -71,15 +86,22 @@ function finishRange(net: Prefix, len: number, f: FamilyInput, p: '' | 'IPv6', n
   const space = 1n << BigInt(bitsOf(fam));
   const min = f.subnetMin ?? addToIP(net.ip, size) ?? ip(fam, 0n);
   const max = f.subnetMax ?? ip(fam, (net.ip.value + sizeOf(fam, net.len) - size + space) % space);
-  if (!contains(net, min)) throw new ConfigError(`${p}SubnetMin is not in the range of the ${netName}`, `${p}SubnetMin`);
-  if (!contains(net, max)) throw new ConfigError(`${p}SubnetMax is not in the range of the ${netName}`, `${p}SubnetMax`);
-  if (!isAligned(min, len)) throw new ConfigError(`${p}SubnetMin is not on a SubnetLen boundary: ${formatIP(min)}`, `${p}SubnetMin`);
-  if (!isAligned(max, len)) throw new ConfigError(`${p}SubnetMax is not on a SubnetLen boundary: ${formatIP(max)}`, `${p}SubnetMax`);
+  if (!contains(net, min))
+    throw new ConfigError(`${p}SubnetMin is not in the range of the ${netName}`, `${p}SubnetMin`);
+  if (!contains(net, max))
+    throw new ConfigError(`${p}SubnetMax is not in the range of the ${netName}`, `${p}SubnetMax`);
+  if (!isAligned(min, len))
+    throw new ConfigError(`${p}SubnetMin is not on a SubnetLen boundary: ${formatIP(min)}`, `${p}SubnetMin`);
+  if (!isAligned(max, len))
+    throw new ConfigError(`${p}SubnetMax is not on a SubnetLen boundary: ${formatIP(max)}`, `${p}SubnetMax`);
   // flanneld does not check this: an inverted range surfaces later as "out of subnets" on every host.
   if (min.value > max.value) {
     // Blame the bound that was given (a given SubnetMax below the default SubnetMin is the mistake).
     const field = f.subnetMax && !f.subnetMin ? `${p}SubnetMax` : `${p}SubnetMin`;
-    throw new ConfigError(`${p}SubnetMin ${formatIP(min)} is above ${p}SubnetMax ${formatIP(max)}, so the range holds no subnet`, field);
+    throw new ConfigError(
+      `${p}SubnetMin ${formatIP(min)} is above ${p}SubnetMax ${formatIP(max)}, so the range holds no subnet`,
+      field,
+    );
   }
   return Object.freeze({ network: net, subnetLen: len, subnetMin: min, subnetMax: max });
 }
@@ -90,7 +112,12 @@ export function checkNetworkConfig(raw: RawNetworkConfig): NetworkConfig {
     ? checkIPv4({ network: raw.network, subnetLen: raw.subnetLen, subnetMin: raw.subnetMin, subnetMax: raw.subnetMax })
     : undefined;
   const ipv6 = raw.enableIPv6
-    ? checkIPv6({ network: raw.ipv6Network, subnetLen: raw.ipv6SubnetLen, subnetMin: raw.ipv6SubnetMin, subnetMax: raw.ipv6SubnetMax })
+    ? checkIPv6({
+        network: raw.ipv6Network,
+        subnetLen: raw.ipv6SubnetLen,
+        subnetMin: raw.ipv6SubnetMin,
+        subnetMax: raw.ipv6SubnetMax,
+      })
     : undefined;
   if (!ipv4 && !ipv6) throw new ConfigError('none defined stack: enable IPv4 or IPv6', 'EnableIPv4');
   return Object.freeze({
@@ -130,7 +157,10 @@ export function effectiveSettings(c: NetworkConfig): Map<string, string> {
 }
 
 /** The effective settings that differ between `before` and `after` (absent: not set on that side). */
-export function changedSettings(before: NetworkConfig | undefined, after: NetworkConfig): { key: string; was?: string; now?: string }[] {
+export function changedSettings(
+  before: NetworkConfig | undefined,
+  after: NetworkConfig,
+): { key: string; was?: string; now?: string }[] {
   const a = before ? effectiveSettings(before) : new Map<string, string>();
   const b = effectiveSettings(after);
   const out: { key: string; was?: string; now?: string }[] = [];
@@ -142,12 +172,16 @@ export function changedSettings(before: NetworkConfig | undefined, after: Networ
   // A secret shown the same on both sides (`(set)`): a new key is a change all the same (every host must set it).
   for (const x of after.backend.settings) {
     const had = before?.backend.settings.find((y) => y.name === x.name);
-    if (x.secret && had?.secret && had.value === x.value && had.secret.compared !== x.secret.compared) out.push({ key: x.name, was: had.value, now: x.secret.replaced });
+    if (x.secret && had?.secret && had.value === x.value && had.secret.compared !== x.secret.compared)
+      out.push({ key: x.name, was: had.value, now: x.secret.replaced });
   }
   return out;
 }
 
 /** Lines describing how `after` differs from `before` (`- Name: old` / `+ Name: new`); empty when equal. */
 export function diffConfigs(before: NetworkConfig | undefined, after: NetworkConfig): string[] {
-  return changedSettings(before, after).flatMap((c) => [...(c.was !== undefined ? [`- ${c.key}: ${c.was}`] : []), ...(c.now !== undefined ? [`+ ${c.key}: ${c.now}`] : [])]);
+  return changedSettings(before, after).flatMap((c) => [
+    ...(c.was !== undefined ? [`- ${c.key}: ${c.was}`] : []),
+    ...(c.now !== undefined ? [`+ ${c.key}: ${c.now}`] : []),
+  ]);
 }

@@ -51,7 +51,7 @@ export function storedText(bytes: Uint8Array): string {
     return strict.decode(bytes); // valid UTF-8 (nearly always): both readings agree
   } catch {
     const out: string[] = [];
-    for (let i = 0; i < bytes.length;) {
+    for (let i = 0; i < bytes.length; ) {
       const b = bytes[i] ?? 0;
       const r = b < 0x80 ? ([b, 1] as const) : runeAt(bytes, i);
       out.push(r ? String.fromCodePoint(r[0]) : String.fromCharCode(0xdc00 + b));
@@ -68,8 +68,10 @@ export function storedByteLength(text: string): number {
     const c = text.charCodeAt(i);
     if (c < 0x80) n += 1;
     else if (c < 0x800) n += 2;
-    else if (c >= 0xd800 && c < 0xdc00 && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) { n += 4; i++; }
-    else if (c >= 0xdc80 && c <= 0xdcff) n += 1;
+    else if (c >= 0xd800 && c < 0xdc00 && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 4;
+      i++;
+    } else if (c >= 0xdc80 && c <= 0xdcff) n += 1;
     else n += 3;
   }
   return n;

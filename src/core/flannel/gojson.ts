@@ -16,9 +16,15 @@
  */
 import { storedByteLength } from './go-text.js';
 
-export type Decoded<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly reason: string; readonly field?: string };
+export type Decoded<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly reason: string; readonly field?: string };
 
-export interface JsonMember { readonly key: string; readonly rawKey: string; readonly value: JsonNode }
+export interface JsonMember {
+  readonly key: string;
+  readonly rawKey: string;
+  readonly value: JsonNode;
+}
 
 /** A parsed JSON value. `raw` is the source text: a number's token, a string's text between its quotes. */
 export type JsonNode =
@@ -33,9 +39,13 @@ export type JsonNode =
  * `maxBytes` counts the bytes as stored in etcd (go-text.ts storedByteLength: a byte of invalid
  * UTF-8 the adapter kept counts one); `maxDepth` nested objects and arrays (at most 1000).
  */
-export interface JsonLimits { readonly maxBytes: number; readonly maxDepth: number }
+export interface JsonLimits {
+  readonly maxBytes: number;
+  readonly maxDepth: number;
+}
 
-const fail = (reason: string, field?: string): { ok: false; reason: string; field?: string } => (field === undefined ? { ok: false, reason } : { ok: false, reason, field });
+const fail = (reason: string, field?: string): { ok: false; reason: string; field?: string } =>
+  field === undefined ? { ok: false, reason } : { ok: false, reason, field };
 const done = <T>(value: T): { ok: true; value: T } => ({ ok: true, value });
 
 /** `12345` as `12,345`. */
@@ -46,7 +56,8 @@ export function shortText(s: string): string {
   let out = '';
   for (let i = 0; i < Math.min(s.length, 40); i++) {
     const c = s.charCodeAt(i);
-    out += c < 0x20 || c === 0x7f || (c >= 0xd800 && c < 0xe000) ? `\\u${c.toString(16).padStart(4, '0')}` : s.charAt(i);
+    out +=
+      c < 0x20 || c === 0x7f || (c >= 0xd800 && c < 0xe000) ? `\\u${c.toString(16).padStart(4, '0')}` : s.charAt(i);
   }
   return s.length > 40 ? `${out}…` : out;
 }
@@ -54,7 +65,8 @@ export function shortText(s: string): string {
 /** Parse `text`, or say why not (too big, too deep, or where the syntax breaks). */
 export function parseJson(text: string, limits: JsonLimits): Decoded<JsonNode> {
   const size = storedByteLength(text);
-  if (size > limits.maxBytes) return fail(`value is ${grouped(size)} bytes, over the ${grouped(limits.maxBytes)}-byte limit`);
+  if (size > limits.maxBytes)
+    return fail(`value is ${grouped(size)} bytes, over the ${grouped(limits.maxBytes)}-byte limit`);
   try {
     return done(new Parser(text, Math.min(limits.maxDepth, 1000)).document());
   } catch (e) {
@@ -66,13 +78,25 @@ export function parseJson(text: string, limits: JsonLimits): Decoded<JsonNode> {
 class Stop extends Error {}
 
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
-const ESCAPES: Readonly<Record<string, string>> = { '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
+const ESCAPES: Readonly<Record<string, string>> = {
+  '"': '"',
+  '\\': '\\',
+  '/': '/',
+  b: '\b',
+  f: '\f',
+  n: '\n',
+  r: '\r',
+  t: '\t',
+};
 const isDigit = (c: string | undefined): boolean => c !== undefined && c >= '0' && c <= '9';
 
 /** Recursive descent; the depth limit bounds the recursion. Grammar as Go's scanner (RFC 8259). */
 class Parser {
   private pos = 0;
-  constructor(private readonly s: string, private readonly maxDepth: number) {}
+  constructor(
+    private readonly s: string,
+    private readonly maxDepth: number,
+  ) {}
 
   document(): JsonNode {
     this.ws();
@@ -87,16 +111,24 @@ class Parser {
   }
 
   private ws(): void {
-    for (let c = this.s[this.pos]; c === ' ' || c === '\t' || c === '\n' || c === '\r'; c = this.s[this.pos]) this.pos++;
+    for (let c = this.s[this.pos]; c === ' ' || c === '\t' || c === '\n' || c === '\r'; c = this.s[this.pos])
+      this.pos++;
   }
 
   private value(depth: number): JsonNode {
     const c = this.s[this.pos];
     if (c === '{') return this.object(depth + 1);
     if (c === '[') return this.array(depth + 1);
-    if (c === '"') { const [raw, value] = this.string(); return { kind: 'string', raw, value }; }
+    if (c === '"') {
+      const [raw, value] = this.string();
+      return { kind: 'string', raw, value };
+    }
     if (c === '-' || isDigit(c)) return this.number();
-    for (const [word, node] of LITERALS) if (this.s.startsWith(word, this.pos)) { this.pos += word.length; return node; }
+    for (const [word, node] of LITERALS)
+      if (this.s.startsWith(word, this.pos)) {
+        this.pos += word.length;
+        return node;
+      }
     return this.stop(c === undefined ? 'unexpected end of input' : `unexpected character ${shortText(c)}`);
   }
 
@@ -105,7 +137,10 @@ class Parser {
     const members: JsonMember[] = [];
     this.pos++;
     this.ws();
-    if (this.s[this.pos] === '}') { this.pos++; return { kind: 'object', members }; }
+    if (this.s[this.pos] === '}') {
+      this.pos++;
+      return { kind: 'object', members };
+    }
     for (;;) {
       if (this.s[this.pos] !== '"') this.stop('expected a string key');
       const [rawKey, key] = this.string();
@@ -117,7 +152,10 @@ class Parser {
       this.ws();
       const c = this.s[this.pos++];
       if (c === '}') return { kind: 'object', members };
-      if (c !== ',') { this.pos--; this.stop("expected ',' or '}'"); }
+      if (c !== ',') {
+        this.pos--;
+        this.stop("expected ',' or '}'");
+      }
       this.ws();
     }
   }
@@ -127,24 +165,36 @@ class Parser {
     const items: JsonNode[] = [];
     this.pos++;
     this.ws();
-    if (this.s[this.pos] === ']') { this.pos++; return { kind: 'array', items }; }
+    if (this.s[this.pos] === ']') {
+      this.pos++;
+      return { kind: 'array', items };
+    }
     for (;;) {
       items.push(this.value(depth));
       this.ws();
       const c = this.s[this.pos++];
       if (c === ']') return { kind: 'array', items };
-      if (c !== ',') { this.pos--; this.stop("expected ',' or ']'"); }
+      if (c !== ',') {
+        this.pos--;
+        this.stop("expected ',' or ']'");
+      }
       this.ws();
     }
   }
 
   private number(): JsonNode {
     const start = this.pos;
-    const digits = (): void => { if (!isDigit(this.s[this.pos])) this.stop('invalid number'); while (isDigit(this.s[this.pos])) this.pos++; };
+    const digits = (): void => {
+      if (!isDigit(this.s[this.pos])) this.stop('invalid number');
+      while (isDigit(this.s[this.pos])) this.pos++;
+    };
     if (this.s[this.pos] === '-') this.pos++;
     if (this.s[this.pos] === '0') this.pos++;
     else digits();
-    if (this.s[this.pos] === '.') { this.pos++; digits(); }
+    if (this.s[this.pos] === '.') {
+      this.pos++;
+      digits();
+    }
     if (this.s[this.pos] === 'e' || this.s[this.pos] === 'E') {
       this.pos++;
       if (this.s[this.pos] === '+' || this.s[this.pos] === '-') this.pos++;
@@ -163,7 +213,10 @@ class Parser {
       if (Number.isNaN(c)) this.stop('unterminated string');
       if (c === 0x22) break;
       if (c < 0x20) this.stop('control character in a string');
-      if (c !== 0x5c) { this.pos++; continue; }
+      if (c !== 0x5c) {
+        this.pos++;
+        continue;
+      }
       out += this.s.slice(from, this.pos).replace(LONE_SURROGATE, '\ufffd') + this.escape();
       from = this.pos;
     }
@@ -179,32 +232,52 @@ class Parser {
   private escape(): string {
     const e = this.s[this.pos + 1] ?? '';
     const simple = Object.hasOwn(ESCAPES, e) ? ESCAPES[e] : undefined;
-    if (simple !== undefined) { this.pos += 2; return simple; }
-    if (e !== 'u') { this.pos++; return this.stop('invalid escape in a string'); }
+    if (simple !== undefined) {
+      this.pos += 2;
+      return simple;
+    }
+    if (e !== 'u') {
+      this.pos++;
+      return this.stop('invalid escape in a string');
+    }
     const r = this.hex4(this.pos + 2);
-    if (r < 0) { this.pos++; return this.stop('invalid \\u escape'); }
+    if (r < 0) {
+      this.pos++;
+      return this.stop('invalid \\u escape');
+    }
     this.pos += 6;
     if (r < 0xd800 || r >= 0xe000) return String.fromCharCode(r);
     // A surrogate survives only as the first half of a pair written as two escapes.
     const r2 = r < 0xdc00 && this.s.startsWith('\\u', this.pos) ? this.hex4(this.pos + 2) : -1;
-    if (r2 >= 0xdc00 && r2 < 0xe000) { this.pos += 6; return String.fromCharCode(r, r2); }
+    if (r2 >= 0xdc00 && r2 < 0xe000) {
+      this.pos += 6;
+      return String.fromCharCode(r, r2);
+    }
     return '\ufffd';
   }
 }
 
 const LITERALS: readonly (readonly [string, JsonNode])[] = [
-  ['true', { kind: 'bool', value: true }], ['false', { kind: 'bool', value: false }], ['null', { kind: 'null' }],
+  ['true', { kind: 'bool', value: true }],
+  ['false', { kind: 'bool', value: false }],
+  ['null', { kind: 'null' }],
 ];
 
 /** A node as compact JSON text, every token as written (Go's json.Compact). */
 export function compactJson(n: JsonNode): string {
   switch (n.kind) {
-    case 'null': return 'null';
-    case 'bool': return n.value ? 'true' : 'false';
-    case 'number': return n.raw;
-    case 'string': return `"${n.raw}"`;
-    case 'array': return `[${n.items.map(compactJson).join(',')}]`;
-    case 'object': return `{${n.members.map((m) => `"${m.rawKey}":${compactJson(m.value)}`).join(',')}}`;
+    case 'null':
+      return 'null';
+    case 'bool':
+      return n.value ? 'true' : 'false';
+    case 'number':
+      return n.raw;
+    case 'string':
+      return `"${n.raw}"`;
+    case 'array':
+      return `[${n.items.map(compactJson).join(',')}]`;
+    case 'object':
+      return `{${n.members.map((m) => `"${m.rawKey}":${compactJson(m.value)}`).join(',')}}`;
   }
 }
 
@@ -218,24 +291,37 @@ export type GoKind = 'bool' | 'string' | 'int' | 'uint' | 'uint8' | 'uint16' | '
 export type Unmarshaler<T> = (token: string) => Decoded<T>;
 
 /** One struct field. `pointer`: a Go pointer, which JSON `null` sets to nil (null here). */
-export interface GoField { readonly kind: GoKind | Unmarshaler<unknown>; readonly pointer?: boolean }
+export interface GoField {
+  readonly kind: GoKind | Unmarshaler<unknown>;
+  readonly pointer?: boolean;
+}
 
 /** Fields by their Go JSON name (the field name or its tag). Names must be ASCII. */
 export type GoFields = Readonly<Record<string, GoField>>;
 
 type ValueOf<F extends GoField> =
-  F['kind'] extends Unmarshaler<infer T> ? T
-    : F['kind'] extends 'bool' ? boolean
-      : F['kind'] extends 'string' ? string
-        : F['kind'] extends 'raw' ? JsonNode
+  F['kind'] extends Unmarshaler<infer T>
+    ? T
+    : F['kind'] extends 'bool'
+      ? boolean
+      : F['kind'] extends 'string'
+        ? string
+        : F['kind'] extends 'raw'
+          ? JsonNode
           : bigint;
 
 /** A decoded struct: a field is absent when no member set it (Go leaves the zero value). */
-export type GoStruct<F extends GoFields> = { readonly [K in keyof F]?: ValueOf<F[K]> | (F[K]['pointer'] extends true ? null : never) };
+export type GoStruct<F extends GoFields> = {
+  readonly [K in keyof F]?: ValueOf<F[K]> | (F[K]['pointer'] extends true ? null : never);
+};
 
 const RANGES: Readonly<Record<string, readonly [bigint, bigint]>> = {
-  int: [-(1n << 63n), (1n << 63n) - 1n], uint: [0n, (1n << 64n) - 1n], uint64: [0n, (1n << 64n) - 1n],
-  uint32: [0n, 0xffffffffn], uint16: [0n, 0xffffn], uint8: [0n, 0xffn],
+  int: [-(1n << 63n), (1n << 63n) - 1n],
+  uint: [0n, (1n << 64n) - 1n],
+  uint64: [0n, (1n << 64n) - 1n],
+  uint32: [0n, 0xffffffffn],
+  uint16: [0n, 0xffffn],
+  uint8: [0n, 0xffn],
 };
 
 /**
@@ -288,7 +374,12 @@ export function decodeStruct<F extends GoFields>(node: JsonNode, goType: string,
 }
 
 /** Parse then decode: `unmarshal(text, limits, 'lease.LeaseAttrs', FIELDS)`. */
-export function unmarshal<F extends GoFields>(text: string, limits: JsonLimits, goType: string, fields: F): Decoded<GoStruct<F>> {
+export function unmarshal<F extends GoFields>(
+  text: string,
+  limits: JsonLimits,
+  goType: string,
+  fields: F,
+): Decoded<GoStruct<F>> {
   const doc = parseJson(text, limits);
   return doc.ok ? decodeStruct(doc.value, goType, fields) : doc;
 }
@@ -305,7 +396,8 @@ function store(node: JsonNode, f: GoField, where: string): Decoded<unknown> {
   }
   if (f.kind === 'raw') return done(node);
   if (node.kind === 'null') return done(NO_OP);
-  const typeError = (what: string): Decoded<never> => fail(`json: cannot unmarshal ${what} into Go struct field ${where} of type ${f.kind as string}`);
+  const typeError = (what: string): Decoded<never> =>
+    fail(`json: cannot unmarshal ${what} into Go struct field ${where} of type ${f.kind as string}`);
   if (f.kind === 'bool') return node.kind === 'bool' ? done(node.value) : typeError(node.kind);
   if (f.kind === 'string') return node.kind === 'string' ? done(node.value) : typeError(node.kind);
   if (node.kind !== 'number') return typeError(node.kind);

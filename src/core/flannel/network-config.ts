@@ -53,7 +53,10 @@ export interface RawNetworkConfig {
 /** An invalid config; `field` names the flannel key at fault, when there is one. */
 export class ConfigError extends WeftError {
   override readonly name = 'ConfigError';
-  constructor(message: string, readonly field?: string) {
+  constructor(
+    message: string,
+    readonly field?: string,
+  ) {
     super('E_CONFIG', message);
   }
 }
@@ -118,7 +121,10 @@ export function decodeNetworkConfig(text: string, backends: FlannelBackends): Ra
   if (!r.ok) throw new ConfigError(r.reason, r.field);
   const v = r.value;
   const nonZero = (a: IP | null | undefined): IP | undefined => (a && a.value !== 0n ? a : undefined);
-  const opt = <K extends keyof RawNetworkConfig>(k: K, x: RawNetworkConfig[K] | undefined): Partial<RawNetworkConfig> => (x === undefined ? {} : { [k]: x });
+  const opt = <K extends keyof RawNetworkConfig>(
+    k: K,
+    x: RawNetworkConfig[K] | undefined,
+  ): Partial<RawNetworkConfig> => (x === undefined ? {} : { [k]: x });
   return Object.freeze({
     subnetLen: Number(v.SubnetLen ?? 0n),
     enableIPv4: v.EnableIPv4 ?? true,

@@ -5,7 +5,16 @@
  * of another size, a bad MAC or public IP). Quarantine is per key: one bad entry never affects
  * another (flanneld drops every peer on one bad event, §12 item 1).
  */
-import { type IP, type Prefix, formatIP, formatPrefix, isNetworkAddress, parseIPv4, prefix, within } from '../net/cidr.js';
+import {
+  type IP,
+  type Prefix,
+  formatIP,
+  formatPrefix,
+  isNetworkAddress,
+  parseIPv4,
+  prefix,
+  within,
+} from '../net/cidr.js';
 import { badPublicIPv6 } from '../net/ip-scope.js';
 import type { NetworkConfig } from './config-check.js';
 import { shortText } from './gojson.js';
@@ -65,17 +74,18 @@ export function badPublicIP(a: IP, network?: Prefix): string | undefined {
   const host = prefix(a, 32);
   const hit = BAD_PUBLIC.find(([p]) => within(host, p));
   if (hit) return `PublicIP ${formatIP(a)} ${hit[1]}: not a usable unicast address`;
-  if (network && within(host, network)) return `PublicIP ${formatIP(a)} is inside the overlay network ${formatPrefix(network)}`;
+  if (network && within(host, network))
+    return `PublicIP ${formatIP(a)} is inside the overlay network ${formatPrefix(network)}`;
   return undefined;
 }
 
 /** A key and value that decode and can be trusted as data, before any fit to the config. */
 export type EntryVerdict =
   | (LeaseHalves & {
-    readonly ok: true;
-    /** Why a present half cannot be used (bad PublicIPv6, bad BackendV6Data, ...). */
-    readonly badHalf?: string;
-  })
+      readonly ok: true;
+      /** Why a present half cannot be used (bad PublicIPv6, bad BackendV6Data, ...). */
+      readonly badHalf?: string;
+    })
   | { readonly ok: false; readonly reason: string; readonly subnet?: Prefix };
 
 /** Printable ASCII without spaces: every backend type flannel knows (vxlan, host-gw, wireguard, ...). */
@@ -91,18 +101,32 @@ const BACKEND_TYPE = /^[\x21-\x7e]{1,32}$/;
  * (never link-local) and its BackendV6Data. The entry is rejected when no half is usable; a bad
  * half next to a good one is reported in `badHalf`. Never throws.
  */
-export function decodePeerEntry(subnetKey: string, value: string, backends: FlannelBackends, network: Prefix | undefined, networkV6?: Prefix): EntryVerdict {
+export function decodePeerEntry(
+  subnetKey: string,
+  value: string,
+  backends: FlannelBackends,
+  network: Prefix | undefined,
+  networkV6?: Prefix,
+): EntryVerdict {
   const key = parseSubnetKey(subnetKey);
   if (!key) return { ok: false, reason: `key "${shortText(subnetKey)}" is not a flannel subnet key` };
   const shown = primarySubnet(key);
   const reject = (reason: string): EntryVerdict => ({ ok: false, reason, ...(key.v4 ? { subnet: key.v4 } : {}) });
-  if (!key.canonical) return reject(`key "${shortText(subnetKey)}" is not in canonical form (flanneld reads it as ${shown ? formatPrefix(shown) : '?'}${key.v4 && key.v6 ? ` & ${formatPrefix(key.v6)}` : ''}; weft writes ${formatSubnetKey(key)})`);
-  for (const half of [key.v4, key.v6]) if (half && !isNetworkAddress(half)) return reject(`subnet ${formatPrefix(half)} is not aligned on its prefix length`);
+  if (!key.canonical)
+    return reject(
+      `key "${shortText(subnetKey)}" is not in canonical form (flanneld reads it as ${shown ? formatPrefix(shown) : '?'}${key.v4 && key.v6 ? ` & ${formatPrefix(key.v6)}` : ''}; weft writes ${formatSubnetKey(key)})`,
+    );
+  for (const half of [key.v4, key.v6])
+    if (half && !isNetworkAddress(half))
+      return reject(`subnet ${formatPrefix(half)} is not aligned on its prefix length`);
   const attrs = decodeLeaseAttrs(value);
   if (!attrs.ok) return reject(attrs.reason);
   const a = attrs.value;
   const type = a.backendType;
-  if (type !== undefined && !BACKEND_TYPE.test(type)) return reject(`BackendType "${shortText(type)}" is not a backend name (control characters, spaces or over 32 characters)`);
+  if (type !== undefined && !BACKEND_TYPE.test(type))
+    return reject(
+      `BackendType "${shortText(type)}" is not a backend name (control characters, spaces or over 32 characters)`,
+    );
   const codec = leaseCodecOf(backends, type);
   let leaseData: LeaseData | undefined;
   if (codec?.dataScope === 'lease') {
@@ -110,7 +134,8 @@ export function decodePeerEntry(subnetKey: string, value: string, backends: Flan
     if (d && !d.ok) return reject(d.reason);
     leaseData = d?.value;
   }
-  const halfData = (text: string | undefined, field: 'BackendData' | 'BackendV6Data') => (codec?.dataScope === 'half' ? judgeData(codec, text, field) : undefined);
+  const halfData = (text: string | undefined, field: 'BackendData' | 'BackendV6Data') =>
+    codec?.dataScope === 'half' ? judgeData(codec, text, field) : undefined;
   // The IPv4 half.
   let v4: { subnet: Prefix; data?: LeaseData } | undefined;
   let why4: string | undefined;
@@ -136,7 +161,8 @@ export function decodePeerEntry(subnetKey: string, value: string, backends: Flan
   if (key.v4 && !v4) return reject(why4 ?? 'unusable IPv4 half');
   if (!v4 && !v6h) return reject(why6 ?? 'no usable half');
   return {
-    ok: true, attrs: a,
+    ok: true,
+    attrs: a,
     ...(v4 ? { subnet: v4.subnet, ...(v4.data ? { data: v4.data } : {}) } : {}),
     ...(v6h ? { subnetV6: v6h.subnet, ...(v6h.data ? { dataV6: v6h.data } : {}) } : {}),
     ...(leaseData ? { leaseData } : {}),
@@ -152,13 +178,20 @@ export function decodePeerEntry(subnetKey: string, value: string, backends: Flan
  * host's network has its family and the half fits it; a half of a family the network lacks is
  * ignored without error (a v4-only host and a dual-stack peer, flanneld panics there, §1.7).
  */
-export function validatePeerLease(subnetKey: string, value: string, config: NetworkConfig, backends: FlannelBackends, createRevision?: string): LeaseVerdict {
+export function validatePeerLease(
+  subnetKey: string,
+  value: string,
+  config: NetworkConfig,
+  backends: FlannelBackends,
+  createRevision?: string,
+): LeaseVerdict {
   const r4 = config.ipv4;
   const r6 = config.ipv6;
   // A lease of only a family this network lacks is no peer (a v6-only flanneld lease in an IPv4 fleet).
   const key = parseSubnetKey(subnetKey);
   if (key?.canonical && !key.v4 && !r6) return { ok: false, reason: 'IPv6-only lease in an IPv4 network' };
-  if (key?.canonical && key.v4 && !key.v6 && !r4) return { ok: false, reason: 'IPv4-only lease in an IPv6-only network', subnet: key.v4 };
+  if (key?.canonical && key.v4 && !key.v6 && !r4)
+    return { ok: false, reason: 'IPv4-only lease in an IPv6-only network', subnet: key.v4 };
   const d = decodePeerEntry(subnetKey, value, backends, r4?.network, r6?.network);
   if (!d.ok) return d;
   const reject = (reason: string): LeaseVerdict => ({ ok: false, reason, ...(d.subnet ? { subnet: d.subnet } : {}) });
@@ -166,15 +199,19 @@ export function validatePeerLease(subnetKey: string, value: string, config: Netw
   let v4: Prefix | undefined;
   if (d.subnet) {
     if (!r4) notes.push(`IPv4 half ${formatPrefix(d.subnet)} ignored: this network has no IPv4`);
-    else if (!within(d.subnet, r4.network)) return reject(`subnet ${formatPrefix(d.subnet)} is outside the network ${formatPrefix(r4.network)}`);
-    else if (d.subnet.len !== r4.subnetLen) return reject(`subnet ${formatPrefix(d.subnet)} is not a /${r4.subnetLen} (SubnetLen)`);
+    else if (!within(d.subnet, r4.network))
+      return reject(`subnet ${formatPrefix(d.subnet)} is outside the network ${formatPrefix(r4.network)}`);
+    else if (d.subnet.len !== r4.subnetLen)
+      return reject(`subnet ${formatPrefix(d.subnet)} is not a /${r4.subnetLen} (SubnetLen)`);
     else v4 = d.subnet;
   }
   let v6: Prefix | undefined;
   if (d.subnetV6) {
     if (!r6) notes.push(`IPv6 half ${formatPrefix(d.subnetV6)} ignored: this network has no IPv6`);
-    else if (!within(d.subnetV6, r6.network)) notes.push(`IPv6 half ${formatPrefix(d.subnetV6)} is outside the IPv6 network ${formatPrefix(r6.network)}`);
-    else if (d.subnetV6.len !== r6.subnetLen) notes.push(`IPv6 half ${formatPrefix(d.subnetV6)} is not a /${r6.subnetLen} (IPv6SubnetLen)`);
+    else if (!within(d.subnetV6, r6.network))
+      notes.push(`IPv6 half ${formatPrefix(d.subnetV6)} is outside the IPv6 network ${formatPrefix(r6.network)}`);
+    else if (d.subnetV6.len !== r6.subnetLen)
+      notes.push(`IPv6 half ${formatPrefix(d.subnetV6)} is not a /${r6.subnetLen} (IPv6SubnetLen)`);
     else v6 = d.subnetV6;
   }
   if (d.badHalf) notes.push(d.badHalf);
@@ -184,7 +221,8 @@ export function validatePeerLease(subnetKey: string, value: string, config: Netw
   return {
     ok: true,
     lease: Object.freeze({
-      subnetKey, attrs: d.attrs,
+      subnetKey,
+      attrs: d.attrs,
       ...(v4 ? { subnet: v4, ...(d.data ? { data: d.data } : {}) } : {}),
       ...(v6 ? { subnetV6: v6, ...(d.dataV6 ? { dataV6: d.dataV6 } : {}) } : {}),
       ...(d.leaseData ? { leaseData: d.leaseData } : {}),

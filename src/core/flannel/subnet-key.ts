@@ -38,7 +38,12 @@ export function formatSubnetKey(k: SubnetKey): string {
 }
 
 /** The four groups of flannel's subnetRegex; `v6`/`len6` absent when the optional group did not match. */
-export interface KeyMatch { readonly v4: string; readonly len4: string; readonly v6?: string; readonly len6?: string }
+export interface KeyMatch {
+  readonly v4: string;
+  readonly len4: string;
+  readonly v6?: string;
+  readonly len6?: string;
+}
 
 /**
  * flannel's subnetRegex.FindStringSubmatch. The pattern is D1 `.` D2 W D3 W D4 `-` D5
@@ -51,10 +56,16 @@ export interface KeyMatch { readonly v4: string; readonly len4: string; readonly
 export function matchFlannelKey(text: string): KeyMatch | undefined {
   const s = Array.from(text); // code points: Go's `.` matches one rune
   const n = s.length;
-  const isDigit = (i: number): boolean => { const c = s[i]; return c !== undefined && c >= '0' && c <= '9' && c.length === 1; };
-  const isH = (i: number): boolean => { const c = s[i]; return c !== undefined && c.length === 1 && (isDigit(i) || (c >= 'a' && c <= 'f') || c === ':'); };
+  const isDigit = (i: number): boolean => {
+    const c = s[i];
+    return c !== undefined && c >= '0' && c <= '9' && c.length === 1;
+  };
+  const isH = (i: number): boolean => {
+    const c = s[i];
+    return c !== undefined && c.length === 1 && (isDigit(i) || (c >= 'a' && c <= 'f') || c === ':');
+  };
   const runEnd = new Int32Array(n + 1).fill(n);
-  for (let i = n - 1; i >= 0; i--) runEnd[i] = isDigit(i) ? runEnd[i + 1] ?? n : i;
+  for (let i = n - 1; i >= 0; i--) runEnd[i] = isDigit(i) ? (runEnd[i + 1] ?? n) : i;
   const end = (i: number): number => runEnd[i] ?? n;
 
   // The tail: `-` D5 `$`, or `-` D5 `&` H `-` D6 `$` (tried first, but the two never both fit one `-`).
@@ -87,7 +98,10 @@ export function matchFlannelKey(text: string): KeyMatch | undefined {
     if (e - p < 1) return -1;
     const m = wild(e) ? d3(e + 1) : -1;
     if (m >= 0) return m;
-    for (let q = e; q >= p + 2; q--) { const k = d3(q); if (k >= 0) return k; }
+    for (let q = e; q >= p + 2; q--) {
+      const k = d3(q);
+      if (k >= 0) return k;
+    }
     return -1;
   };
   for (let i = 0; i < n; i++) {

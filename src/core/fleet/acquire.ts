@@ -17,7 +17,13 @@
 import { type IP, type Prefix, formatPrefix, overlaps } from '../net/cidr.js';
 import { type FamilyRange, capacityOf } from '../flannel/config-check.js';
 import { TakenSet, chooseFreeSubnet, halfFits, isCompatible } from './allocate.js';
-import { type LeaseAttrs, type SubnetKey, decodeLeaseAttrs, formatSubnetKey, parseSubnetKey } from '../flannel/lease.js';
+import {
+  type LeaseAttrs,
+  type SubnetKey,
+  decodeLeaseAttrs,
+  formatSubnetKey,
+  parseSubnetKey,
+} from '../flannel/lease.js';
 import { type OwnerRecord, decodeOwner, ownerAgrees } from './owner.js';
 import { type SelfEvidence, isOwnLease, publishedBy } from './own-lease.js';
 import type { KeyValue } from './store.js';
@@ -42,10 +48,18 @@ export interface ListedLease {
 }
 
 /** The halves of a listed lease's key. */
-export const halvesOf = (l: ListedLease): SubnetKey => ({ ...(l.subnet ? { v4: l.subnet } : {}), ...(l.subnetV6 ? { v6: l.subnetV6 } : {}) });
+export const halvesOf = (l: ListedLease): SubnetKey => ({
+  ...(l.subnet ? { v4: l.subnet } : {}),
+  ...(l.subnetV6 ? { v6: l.subnetV6 } : {}),
+});
 
 /** Join the subnet keys and the owner records of one listing. */
-export function joinListing(subnetKvs: readonly KeyValue[], ownerKvs: readonly KeyValue[], subnetsPrefix: string, ownersPrefix: string): ListedLease[] {
+export function joinListing(
+  subnetKvs: readonly KeyValue[],
+  ownerKvs: readonly KeyValue[],
+  subnetsPrefix: string,
+  ownersPrefix: string,
+): ListedLease[] {
   const owners = new Map<string, KeyValue>();
   for (const kv of ownerKvs) owners.set(kv.key.slice(ownersPrefix.length), kv);
   return subnetKvs.map((kv) => {
@@ -56,8 +70,15 @@ export function joinListing(subnetKvs: readonly KeyValue[], ownerKvs: readonly K
     const owner = ownerKv ? decodeOwner(ownerKv.value) : undefined;
     const agrees = owner !== undefined && ownerAgrees(owner, attrs.ok ? attrs.value : undefined);
     return {
-      subnetKey, kv, ...(key?.v4 ? { subnet: key.v4 } : {}), ...(key?.v6 ? { subnetV6: key.v6 } : {}), ...(key && !key.canonical ? { nonCanonicalKey: true as const } : {}),
-      ...(attrs.ok ? { attrs: attrs.value } : {}), ...(owner ? { owner } : {}), ...(agrees ? { ownerAgrees: true as const } : {}), ...(ownerKv ? { ownerKv } : {}),
+      subnetKey,
+      kv,
+      ...(key?.v4 ? { subnet: key.v4 } : {}),
+      ...(key?.v6 ? { subnetV6: key.v6 } : {}),
+      ...(key && !key.canonical ? { nonCanonicalKey: true as const } : {}),
+      ...(attrs.ok ? { attrs: attrs.value } : {}),
+      ...(owner ? { owner } : {}),
+      ...(agrees ? { ownerAgrees: true as const } : {}),
+      ...(ownerKv ? { ownerKv } : {}),
     };
   });
 }
@@ -87,15 +108,17 @@ export interface AcquireInput {
 export type AcquirePlan =
   | { readonly kind: 'reuse'; readonly lease: ListedLease; readonly why: 'owned' | 'previous' | 'public-ip' }
   | {
-    readonly kind: 'create'; readonly subnets: SubnetKey; readonly why: 'previous' | 'allocated' | 'owned' | 'public-ip';
-    /**
-     * A lease of this host's whose halves that still fit are kept in the new key (IPv6 turned
-     * on or off: the IPv4 subnet stays): deleted in the same transaction as the create.
-     */
-    readonly replaces?: ListedLease;
-    /** The halves chosen at random (a lost race excludes only these). */
-    readonly allocated: readonly Prefix[];
-  }
+      readonly kind: 'create';
+      readonly subnets: SubnetKey;
+      readonly why: 'previous' | 'allocated' | 'owned' | 'public-ip';
+      /**
+       * A lease of this host's whose halves that still fit are kept in the new key (IPv6 turned
+       * on or off: the IPv4 subnet stays): deleted in the same transaction as the create.
+       */
+      readonly replaces?: ListedLease;
+      /** The halves chosen at random (a lost race excludes only these). */
+      readonly allocated: readonly Prefix[];
+    }
   | { readonly kind: 'full'; readonly message: string };
 
 export interface AcquireDecision {
@@ -109,13 +132,22 @@ export function planAcquire(input: AcquireInput): AcquireDecision {
   const excluded = (p: Prefix): boolean => input.exclude?.has(formatPrefix(p)) ?? false;
   // A half fits when the network has that family and the half is compatible, or the network
   // lacks the family and the lease lacks the half.
-  const fitsHere = (p: Prefix | undefined, r: FamilyRange | undefined): boolean => halfFits(p, r) && !(p && excluded(p));
-  const usable = (l: ListedLease): boolean => (l.subnet !== undefined || l.subnetV6 !== undefined) && !l.nonCanonicalKey;
+  const fitsHere = (p: Prefix | undefined, r: FamilyRange | undefined): boolean =>
+    halfFits(p, r) && !(p && excluded(p));
+  const usable = (l: ListedLease): boolean =>
+    (l.subnet !== undefined || l.subnetV6 !== undefined) && !l.nonCanonicalKey;
   const fits = (l: ListedLease): boolean => usable(l) && fitsHere(l.subnet, range) && fitsHere(l.subnetV6, rangeV6);
-  const keepsV4 = (l: ListedLease): Prefix | undefined => (range && l.subnet && fitsHere(l.subnet, range) ? l.subnet : undefined);
-  const keepsV6 = (l: ListedLease): Prefix | undefined => (rangeV6 && l.subnetV6 && fitsHere(l.subnetV6, rangeV6) ? l.subnetV6 : undefined);
+  const keepsV4 = (l: ListedLease): Prefix | undefined =>
+    range && l.subnet && fitsHere(l.subnet, range) ? l.subnet : undefined;
+  const keepsV6 = (l: ListedLease): Prefix | undefined =>
+    rangeV6 && l.subnetV6 && fitsHere(l.subnetV6, rangeV6) ? l.subnetV6 : undefined;
   const partly = (l: ListedLease): boolean => usable(l) && (keepsV4(l) !== undefined || keepsV6(l) !== undefined);
-  const self: SelfEvidence = { hostIDs: [hostID, ...(input.formerHostIDs ?? [])], publicIP, ...(input.publicIPv6 ? { publicIPv6: input.publicIPv6 } : {}), heldKeys: input.previous ? [formatSubnetKey(input.previous)] : [] };
+  const self: SelfEvidence = {
+    hostIDs: [hostID, ...(input.formerHostIDs ?? [])],
+    publicIP,
+    ...(input.publicIPv6 ? { publicIPv6: input.publicIPv6 } : {}),
+    heldKeys: input.previous ? [formatSubnetKey(input.previous)] : [],
+  };
   const mine = leases.filter((l) => isOwnLease(l, self));
   const owned = mine.find(fits);
   const ownedPart = owned ? undefined : mine.find(partly);
@@ -125,16 +157,32 @@ export function planAcquire(input: AcquireInput): AcquireDecision {
   // An unowned lease published with this host's address: IPv4 PublicIP, or on an IPv6-only
   // host its PublicIPv6 (flanneld's v6-only hosts all publish 0.0.0.0: never an identity).
   // An owner record that disagrees with its value counts as none (a writer could delete it).
-  const adoptable = (l: ListedLease): boolean => !ownedByRecord(l) && !mine.includes(l) && l.attrs !== undefined && publishedBy(l.attrs, self);
-  const taken4 = new TakenSet(range?.subnetLen ?? 0, leases.flatMap((l) => (l.subnet ? [l.subnet] : [])));
-  const taken6 = new TakenSet(rangeV6?.subnetLen ?? 0, leases.flatMap((l) => (l.subnetV6 ? [l.subnetV6] : [])));
+  const adoptable = (l: ListedLease): boolean =>
+    !ownedByRecord(l) && !mine.includes(l) && l.attrs !== undefined && publishedBy(l.attrs, self);
+  const taken4 = new TakenSet(
+    range?.subnetLen ?? 0,
+    leases.flatMap((l) => (l.subnet ? [l.subnet] : [])),
+  );
+  const taken6 = new TakenSet(
+    rangeV6?.subnetLen ?? 0,
+    leases.flatMap((l) => (l.subnetV6 ? [l.subnetV6] : [])),
+  );
   const prev = input.previous;
-  const prevFits = prev !== undefined && (prev.v4 !== undefined || prev.v6 !== undefined) && fitsHere(prev.v4, range) && fitsHere(prev.v6, rangeV6);
+  const prevFits =
+    prev !== undefined &&
+    (prev.v4 !== undefined || prev.v6 !== undefined) &&
+    fitsHere(prev.v4, range) &&
+    fitsHere(prev.v6, rangeV6);
   if (prev && prevFits) {
     const prevKey = formatSubnetKey(prev);
     const atPrev = leases.find((l) => l.subnetKey === prevKey);
-    if (atPrev && adoptable(atPrev) && fits(atPrev)) return { plan: { kind: 'reuse', lease: atPrev, why: 'previous' }, stale };
-    const clash = leases.some((l) => (prev.v4 && l.subnet && overlaps(l.subnet, prev.v4)) || (prev.v6 && l.subnetV6 && overlaps(l.subnetV6, prev.v6)));
+    if (atPrev && adoptable(atPrev) && fits(atPrev))
+      return { plan: { kind: 'reuse', lease: atPrev, why: 'previous' }, stale };
+    const clash = leases.some(
+      (l) =>
+        (prev.v4 && l.subnet && overlaps(l.subnet, prev.v4)) ||
+        (prev.v6 && l.subnetV6 && overlaps(l.subnetV6, prev.v6)),
+    );
     if (!atPrev && !clash) return { plan: { kind: 'create', subnets: prev, why: 'previous', allocated: [] }, stale };
   }
   const byIP = leases.find((l) => adoptable(l) && fits(l));
@@ -145,11 +193,22 @@ export function planAcquire(input: AcquireInput): AcquireDecision {
   // renumbers the host, flannel-ipv6-wireguard.md §1.6); it is replaced in the same transaction.
   const base = ownedPart ?? leases.find((l) => adoptable(l) && partly(l));
   const allocated: Prefix[] = [];
-  const pick = (r: FamilyRange | undefined, kept: Prefix | undefined, prevHalf: Prefix | undefined, taken: TakenSet): Prefix | undefined | 'full' => {
+  const pick = (
+    r: FamilyRange | undefined,
+    kept: Prefix | undefined,
+    prevHalf: Prefix | undefined,
+    taken: TakenSet,
+  ): Prefix | undefined | 'full' => {
     if (!r) return undefined;
     if (kept) return kept;
     if (prevHalf && isCompatible(prevHalf, r) && !excluded(prevHalf) && !taken.has(prevHalf)) return prevHalf;
-    const chosen = chooseFreeSubnet(r, (p) => taken.has(p) || excluded(p), input.rng, 1024, (p) => taken.skipPast(p));
+    const chosen = chooseFreeSubnet(
+      r,
+      (p) => taken.has(p) || excluded(p),
+      input.rng,
+      1024,
+      (p) => taken.skipPast(p),
+    );
     if (!chosen) return 'full';
     allocated.push(chosen);
     return chosen;
@@ -157,7 +216,10 @@ export function planAcquire(input: AcquireInput): AcquireDecision {
   const v4 = pick(range, base && keepsV4(base), prev?.v4, taken4);
   const v6 = pick(rangeV6, base && keepsV6(base), prev?.v6, taken6);
   const full = (r: FamilyRange): string => {
-    const live = leases.filter((l) => { const p = r.network.ip.family === 4 ? l.subnet : l.subnetV6; return p !== undefined && isCompatible(p, r); }).length;
+    const live = leases.filter((l) => {
+      const p = r.network.ip.family === 4 ? l.subnet : l.subnetV6;
+      return p !== undefined && isCompatible(p, r);
+    }).length;
     return `out of subnets: network ${formatPrefix(r.network)} holds ${capacityOf(r)} /${r.subnetLen} subnets and ${live} are leased`;
   };
   if (v4 === 'full' && range) return { plan: { kind: 'full', message: full(range) }, stale };
@@ -178,5 +240,5 @@ export function replacedEtcdLease(plan: AcquirePlan): string {
   if (plan.kind === 'full') return '0';
   const l = plan.kind === 'reuse' ? plan.lease : plan.replaces;
   if (!l) return '0';
-  return plan.why === 'owned' ? l.ownerKv?.lease ?? '0' : l.kv.lease;
+  return plan.why === 'owned' ? (l.ownerKv?.lease ?? '0') : l.kv.lease;
 }

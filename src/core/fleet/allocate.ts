@@ -7,22 +7,33 @@ import type { FamilyRange } from '../flannel/config-check.js';
 
 /** True when a host may keep (or be given) this subnet under the config. */
 export function isCompatible(subnet: Prefix, r: FamilyRange): boolean {
-  return subnet.ip.family === r.network.ip.family && subnet.len === r.subnetLen && isAligned(subnet.ip, subnet.len)
-    && subnet.ip.value >= r.subnetMin.value && subnet.ip.value <= r.subnetMax.value;
+  return (
+    subnet.ip.family === r.network.ip.family &&
+    subnet.len === r.subnetLen &&
+    isAligned(subnet.ip, subnet.len) &&
+    subnet.ip.value >= r.subnetMin.value &&
+    subnet.ip.value <= r.subnetMax.value
+  );
 }
 
 /** One half: compatible with its family's range when the network has the family, absent when it does not. */
-export const halfFits = (p: Prefix | undefined, r: FamilyRange | undefined): boolean => (r ? p !== undefined && isCompatible(p, r) : p === undefined);
+export const halfFits = (p: Prefix | undefined, r: FamilyRange | undefined): boolean =>
+  r ? p !== undefined && isCompatible(p, r) : p === undefined;
 
 /** Does a lease's every half fit the network's ranges (`range` IPv4, `rangeV6` IPv6), and no half of a family it lacks? */
-export const fitsRanges = (s: { readonly v4?: Prefix; readonly v6?: Prefix }, r: { readonly range?: FamilyRange; readonly rangeV6?: FamilyRange }): boolean =>
-  halfFits(s.v4, r.range) && halfFits(s.v6, r.rangeV6);
+export const fitsRanges = (
+  s: { readonly v4?: Prefix; readonly v6?: Prefix },
+  r: { readonly range?: FamilyRange; readonly rangeV6?: FamilyRange },
+): boolean => halfFits(s.v4, r.range) && halfFits(s.v6, r.rangeV6);
 
 /** Taken subnets, indexed so a candidate is checked in O(1) (plus the rare odd-sized ones). */
 export class TakenSet {
   private readonly exact = new Set<bigint>();
   private readonly odd: Prefix[] = [];
-  constructor(private readonly len: number, taken: Iterable<Prefix>) {
+  constructor(
+    private readonly len: number,
+    taken: Iterable<Prefix>,
+  ) {
     for (const p of taken) this.add(p);
   }
   add(p: Prefix): void {
@@ -47,17 +58,24 @@ export class TakenSet {
     }
     return end;
   }
-  get size(): number { return this.exact.size + this.odd.length; }
+  get size(): number {
+    return this.exact.size + this.odd.length;
+  }
 }
 
 /**
  * Free subnets in [SubnetMin, SubnetMax], in order, at most `limit` of them. Walks the range
  * once; O(range) only when the network is nearly full.
  */
-export function freeSubnets(r: FamilyRange, isTaken: (p: Prefix) => boolean, limit: number, skipPast?: (p: Prefix) => bigint | undefined): Prefix[] {
+export function freeSubnets(
+  r: FamilyRange,
+  isTaken: (p: Prefix) => boolean,
+  limit: number,
+  skipPast?: (p: Prefix) => bigint | undefined,
+): Prefix[] {
   const out: Prefix[] = [];
   const step = sizeOf(r.network.ip.family, r.subnetLen);
-  for (let a = r.subnetMin; a.value <= r.subnetMax.value && out.length < limit;) {
+  for (let a = r.subnetMin; a.value <= r.subnetMax.value && out.length < limit; ) {
     const p = prefix(a, r.subnetLen);
     if (!isTaken(p)) out.push(p);
     const past = skipPast?.(p);
@@ -78,7 +96,13 @@ export function freeSubnets(r: FamilyRange, isTaken: (p: Prefix) => boolean, lim
  * A random free subnet (uniform over the first `spread` free ones, as flanneld picks among
  * its first 100; a wider spread means fewer collisions between concurrent hosts).
  */
-export function chooseFreeSubnet(r: FamilyRange, isTaken: (p: Prefix) => boolean, rng: () => number, spread = 1024, skipPast?: (p: Prefix) => bigint | undefined): Prefix | undefined {
+export function chooseFreeSubnet(
+  r: FamilyRange,
+  isTaken: (p: Prefix) => boolean,
+  rng: () => number,
+  spread = 1024,
+  skipPast?: (p: Prefix) => bigint | undefined,
+): Prefix | undefined {
   const free = freeSubnets(r, isTaken, spread, skipPast);
   return free[Math.min(free.length - 1, Math.floor(rng() * free.length))];
 }

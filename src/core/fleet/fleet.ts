@@ -26,7 +26,8 @@ export const QUARANTINE_CAP = 1000;
 /** At most this much of a reason is kept: reasons quote untrusted values. */
 export const REASON_CAP = 300;
 
-const capReason = (r: string): string => (r.length > REASON_CAP ? `${r.slice(0, REASON_CAP)}… (${r.length - REASON_CAP} more characters)` : r);
+const capReason = (r: string): string =>
+  r.length > REASON_CAP ? `${r.slice(0, REASON_CAP)}… (${r.length - REASON_CAP} more characters)` : r;
 
 /**
  * Judge one entry, never throwing: whatever a value holds, the answer is a verdict. A throw
@@ -37,7 +38,10 @@ function judgeSafely(subnetKey: string, kv: KeyValue, config: NetworkConfig, bac
   try {
     return validatePeerLease(subnetKey, kv.value, config, backends, kv.createRevision);
   } catch (e) {
-    return { ok: false, reason: `could not be judged (a bug in weft, reported): ${e instanceof Error ? e.message : String(e)}` };
+    return {
+      ok: false,
+      reason: `could not be judged (a bug in weft, reported): ${e instanceof Error ? e.message : String(e)}`,
+    };
   }
 }
 
@@ -52,7 +56,10 @@ export type FleetChange =
   | { readonly kind: 'quarantined'; readonly entry: Quarantined; readonly isNew: boolean };
 
 /** A lease's place in the cap's order (no create revision: judged outside a store, sorts last). */
-const aged = (p: PeerLease): { key: string; createRevision: string } => ({ key: p.subnetKey, createRevision: p.createRevision ?? '9'.repeat(30) });
+const aged = (p: PeerLease): { key: string; createRevision: string } => ({
+  key: p.subnetKey,
+  createRevision: p.createRevision ?? '9'.repeat(30),
+});
 
 export class Fleet {
   private readonly peerMap = new Map<string, PeerLease>();
@@ -65,15 +72,31 @@ export class Fleet {
   private youngestKnown: PeerLease | undefined;
 
   /** `backends`: the registry (src/backends/index.ts), whose backends read each lease's data. */
-  constructor(private readonly subnetsPrefix: string, private config: NetworkConfig, private readonly backends: FlannelBackends, private own?: SubnetKey, private readonly maxPeers = DEFAULT_MAX_PEERS) {}
+  constructor(
+    private readonly subnetsPrefix: string,
+    private config: NetworkConfig,
+    private readonly backends: FlannelBackends,
+    private own?: SubnetKey,
+    private readonly maxPeers = DEFAULT_MAX_PEERS,
+  ) {}
 
-  get peers(): ReadonlyMap<string, PeerLease> { return this.peerMap; }
+  get peers(): ReadonlyMap<string, PeerLease> {
+    return this.peerMap;
+  }
   /** Valid leases not programmed because host.maxPeers is reached. */
-  get peersLeftOut(): number { return this.waiting.size; }
-  get peerLimit(): number { return this.maxPeers; }
-  get quarantined(): ReadonlyMap<string, Quarantined> { return this.bad; }
+  get peersLeftOut(): number {
+    return this.waiting.size;
+  }
+  get peerLimit(): number {
+    return this.maxPeers;
+  }
+  get quarantined(): ReadonlyMap<string, Quarantined> {
+    return this.bad;
+  }
   /** How many entries are quarantined, including those past the cap. */
-  get quarantinedCount(): number { return this.bad.size + this.overflow.size; }
+  get quarantinedCount(): number {
+    return this.bad.size + this.overflow.size;
+  }
 
   /** Set this host's own subnets: a lease claiming either of them from elsewhere is never a peer. */
   setOwnSubnet(own: SubnetKey | undefined): void {
@@ -85,7 +108,11 @@ export class Fleet {
   /** Does a lease claim one of this host's subnets? */
   private claimsOwn(p: PeerLease): boolean {
     const o = this.own;
-    return o !== undefined && ((o.v4 !== undefined && p.subnet !== undefined && samePrefix(p.subnet, o.v4)) || (o.v6 !== undefined && p.subnetV6 !== undefined && samePrefix(p.subnetV6, o.v6)));
+    return (
+      o !== undefined &&
+      ((o.v4 !== undefined && p.subnet !== undefined && samePrefix(p.subnet, o.v4)) ||
+        (o.v6 !== undefined && p.subnetV6 !== undefined && samePrefix(p.subnetV6, o.v6)))
+    );
   }
 
   /**
@@ -127,7 +154,7 @@ export class Fleet {
       this.removePeer(subnetKey);
       return undefined; // our own lease: neither a peer nor suspect
     }
-    const reason = capReason(own ? 'lease claims this host\'s own subnet' : verdict.reason);
+    const reason = capReason(own ? "lease claims this host's own subnet" : verdict.reason);
     const isNew = this.bad.get(key)?.modRevision !== kv.modRevision;
     const entry = { key, reason, modRevision: kv.modRevision };
     if (this.bad.has(key) || this.bad.size < QUARANTINE_CAP) this.bad.set(key, entry);

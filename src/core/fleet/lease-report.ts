@@ -29,7 +29,14 @@ import { capOrNull, capText, safeText } from '../base/escape.js';
 import { isNoIPv4 } from '../net/ip-scope.js';
 import type { LeaseAttrs } from '../flannel/lease.js';
 import { parseSubnetKey } from '../flannel/lease.js';
-import { type FlannelBackend, type FlannelBackends, type LeaseData, type LeaseDataView, isOwnLease, leaseCodecOf } from '../flannel/backend-codec.js';
+import {
+  type FlannelBackend,
+  type FlannelBackends,
+  type LeaseData,
+  type LeaseDataView,
+  isOwnLease,
+  leaseCodecOf,
+} from '../flannel/backend-codec.js';
 import type { OwnerRecord } from './owner.js';
 import { badPublicIP, decodePeerEntry } from '../flannel/peer-lease.js';
 import type { KeyValue } from './store.js';
@@ -69,10 +76,19 @@ interface Judging {
   readonly backend: FlannelBackend | undefined;
 }
 
-const judging = (config: NetworkConfig, backends: FlannelBackends): Judging => ({ config, backends, backend: backends.get(config.backend.type) });
+const judging = (config: NetworkConfig, backends: FlannelBackends): Judging => ({
+  config,
+  backends,
+  backend: backends.get(config.backend.type),
+});
 
 /** Why a decoded lease's IPv4 half (`data`: its backend's reading of BackendData) does not fit the config, or undefined when weft programs it. */
-function strandedReason(subnet: Prefix, attrs: LeaseAttrs, data: LeaseData | undefined, j: Judging): string | undefined {
+function strandedReason(
+  subnet: Prefix,
+  attrs: LeaseAttrs,
+  data: LeaseData | undefined,
+  j: Judging,
+): string | undefined {
   const v4 = j.config.ipv4;
   if (!v4) return 'stranded: the network config has no IPv4 network (EnableIPv4 is false)';
   if (!within(subnet, v4.network)) return `stranded: outside the network ${formatPrefix(v4.network)}`;
@@ -81,11 +97,17 @@ function strandedReason(subnet: Prefix, attrs: LeaseAttrs, data: LeaseData | und
 }
 
 /** The IPv6 twin of strandedReason, for a lease's IPv6 half (`data`: BackendV6Data as read). */
-function strandedReasonV6(subnet: Prefix, attrs: LeaseAttrs, data: LeaseData | undefined, j: Judging): string | undefined {
+function strandedReasonV6(
+  subnet: Prefix,
+  attrs: LeaseAttrs,
+  data: LeaseData | undefined,
+  j: Judging,
+): string | undefined {
   const v6 = j.config.ipv6;
   if (!v6) return 'stranded: the network config has no IPv6 network';
   if (!within(subnet, v6.network)) return `stranded: IPv6 subnet outside the network ${formatPrefix(v6.network)}`;
-  if (subnet.len !== v6.subnetLen) return `stranded: an IPv6 /${subnet.len}, but the network's IPv6SubnetLen is ${v6.subnetLen}`;
+  if (subnet.len !== v6.subnetLen)
+    return `stranded: an IPv6 /${subnet.len}, but the network's IPv6SubnetLen is ${v6.subnetLen}`;
   return backendMismatch(attrs, data, j);
 }
 
@@ -123,17 +145,35 @@ interface Judged {
 }
 
 function halfOf(family: 4 | 6, reason: string | undefined, view: LeaseDataView | undefined): Half {
-  return { family, state: reason === undefined ? 'ok' : 'stranded', ...(reason !== undefined ? { reason } : {}), ...(view?.vtepMAC !== undefined ? { mac: view.vtepMAC } : {}) };
+  return {
+    family,
+    state: reason === undefined ? 'ok' : 'stranded',
+    ...(reason !== undefined ? { reason } : {}),
+    ...(view?.vtepMAC !== undefined ? { mac: view.vtepMAC } : {}),
+  };
 }
 
-function judge(subnetKey: string, kv: KeyValue, j: Judging, ttlSeconds: number, owner: OwnerRecord | undefined, nowMs: number): Judged {
+function judge(
+  subnetKey: string,
+  kv: KeyValue,
+  j: Judging,
+  ttlSeconds: number,
+  owner: OwnerRecord | undefined,
+  nowMs: number,
+): Judged {
   const { config } = j;
   const live = ttlSeconds > 0;
   const key = parseSubnetKey(subnetKey);
   const createRevision = /^\d{1,19}$/.test(kv.createRevision) ? BigInt(kv.createRevision) : 0n;
   const fields: Omit<LeaseRow, 'status' | 'malformed'> = {
-    subnet: key?.v4 ? formatPrefix(key.v4) : null, ipv6Subnet: key?.v6 ? formatPrefix(key.v6) : null,
-    publicIP: null, publicIPv6: null, backendType: null, vtepMAC: null, vtepMACv6: null, vni: null,
+    subnet: key?.v4 ? formatPrefix(key.v4) : null,
+    ipv6Subnet: key?.v6 ? formatPrefix(key.v6) : null,
+    publicIP: null,
+    publicIPv6: null,
+    backendType: null,
+    vtepMAC: null,
+    vtepMACv6: null,
+    vni: null,
     expiresAt: live ? new Date(nowMs + ttlSeconds * 1000).toISOString() : null,
     ttlSeconds: live ? ttlSeconds : null,
     host: capOrNull(owner ? owner.hostname || owner.hostID : null),
@@ -145,13 +185,15 @@ function judge(subnetKey: string, kv: KeyValue, j: Judging, ttlSeconds: number, 
   const a = d.attrs;
   // What the lease's own backend reads from its data (another backend's lease shows its MAC too).
   const codec = leaseCodecOf(j.backends, a.backendType);
-  const view = (x: LeaseData | undefined): LeaseDataView | undefined => (x === undefined ? undefined : codec?.viewData?.(x));
+  const view = (x: LeaseData | undefined): LeaseDataView | undefined =>
+    x === undefined ? undefined : codec?.viewData?.(x);
   const view4 = view(d.data);
   const view6 = view(d.dataV6);
   // What the data says, as far as it can be trusted: an IPv6 half decodePeerEntry refused shows nothing.
   fields.backendType = capOrNull(a.backendType);
   if (key?.v4 || !isNoIPv4(a.publicIP)) fields.publicIP = formatIP(a.publicIP);
-  if (a.publicIPv6 && (d.subnetV6 || (!key?.v6 && !badPublicIP(a.publicIPv6)))) fields.publicIPv6 = formatIP(a.publicIPv6);
+  if (a.publicIPv6 && (d.subnetV6 || (!key?.v6 && !badPublicIP(a.publicIPv6))))
+    fields.publicIPv6 = formatIP(a.publicIPv6);
   fields.vtepMAC = view4?.vtepMAC ?? null;
   fields.vtepMACv6 = view6?.vtepMAC ?? null;
   fields.vni = view4?.vni ?? view6?.vni ?? null;
@@ -162,9 +204,12 @@ function judge(subnetKey: string, kv: KeyValue, j: Judging, ttlSeconds: number, 
       ? halfOf(6, strandedReasonV6(d.subnetV6, a, d.dataV6, j), view6)
       : { family: 6, state: 'quarantined', reason: (d.badHalf ?? 'unusable').replace(/^IPv6 half: /, '') };
   }
-  const unserved = v4 || v6 ? undefined
-    : key?.v4 ? 'stranded: an IPv4-only lease, but the network config has no IPv4 network (EnableIPv4 is false)'
-      : 'stranded: an IPv6-only lease, but the network config has no IPv6 network';
+  const unserved =
+    v4 || v6
+      ? undefined
+      : key?.v4
+        ? 'stranded: an IPv4-only lease, but the network config has no IPv4 network (EnableIPv4 is false)'
+        : 'stranded: an IPv6-only lease, but the network config has no IPv6 network';
   return { fields, createRevision, ...(v4 ? { v4 } : {}), ...(v6 ? { v6 } : {}), ...(unserved ? { unserved } : {}) };
 }
 
@@ -176,17 +221,28 @@ function finish(j: Judged): LeaseRow {
   const lead = j.v4 ?? j.v6;
   const other = j.v4 ? j.v6 : undefined;
   if (!lead) return { ...j.fields, status: 'stranded', malformed: 'stranded: no half to program' };
-  const note = (h: Half): string => `${h.family === 6 ? 'IPv6' : 'IPv4'} half not programmed: ${(h.reason ?? '').replace(/^stranded: /, '')}`;
-  if (lead.state === 'ok') return { ...j.fields, status: 'ok', malformed: other && other.state !== 'ok' ? capText(note(other)) : null };
+  const note = (h: Half): string =>
+    `${h.family === 6 ? 'IPv6' : 'IPv4'} half not programmed: ${(h.reason ?? '').replace(/^stranded: /, '')}`;
+  if (lead.state === 'ok')
+    return { ...j.fields, status: 'ok', malformed: other && other.state !== 'ok' ? capText(note(other)) : null };
   // An IPv4 half that fits but lost its VTEP MAC to an older lease: the backend still programs
   // the IPv6 half (a half that does not fit, instead, makes the agents drop the whole lease).
-  if (lead.state === 'quarantined' && other?.state === 'ok') return { ...j.fields, status: 'ok', malformed: capText(note(lead)) };
+  if (lead.state === 'quarantined' && other?.state === 'ok')
+    return { ...j.fields, status: 'ok', malformed: capText(note(lead)) };
   const also = other && other.state !== 'ok' ? `; ${note(other)}` : '';
   return { ...j.fields, status: lead.state, malformed: capText(`${lead.reason ?? ''}${also}`) };
 }
 
 /** `ttlSeconds` is etcd's TimeToLive answer (-1 for a key without an etcd lease); `backends` the registry (src/backends/index.ts). */
-export function leaseRow(subnetKey: string, kv: KeyValue, config: NetworkConfig, ttlSeconds: number, owner: OwnerRecord | undefined, nowMs: number, backends: FlannelBackends): LeaseRow {
+export function leaseRow(
+  subnetKey: string,
+  kv: KeyValue,
+  config: NetworkConfig,
+  ttlSeconds: number,
+  owner: OwnerRecord | undefined,
+  nowMs: number,
+  backends: FlannelBackends,
+): LeaseRow {
   return finish(judge(subnetKey, kv, judging(config, backends), ttlSeconds, owner, nowMs));
 }
 
@@ -204,10 +260,17 @@ export interface LeaseEntry {
  * it; every newer claim's half is not programmed. A copy of a host's MAC therefore never wins,
  * whatever its key sorts as.
  */
-export function leaseRows(entries: readonly LeaseEntry[], config: NetworkConfig, nowMs: number, backends: FlannelBackends): LeaseRow[] {
+export function leaseRows(
+  entries: readonly LeaseEntry[],
+  config: NetworkConfig,
+  nowMs: number,
+  backends: FlannelBackends,
+): LeaseRow[] {
   const j = judging(config, backends);
   const judged = entries.map((e) => judge(e.subnetKey, e.kv, j, e.ttlSeconds, e.owner, nowMs));
-  const claims = judged.flatMap((j, i) => [j.v4, j.v6].flatMap((h) => (h?.state === 'ok' && h.mac !== undefined ? [{ i, h, mac: h.mac }] : [])));
+  const claims = judged.flatMap((j, i) =>
+    [j.v4, j.v6].flatMap((h) => (h?.state === 'ok' && h.mac !== undefined ? [{ i, h, mac: h.mac }] : [])),
+  );
   const first = new Map<string, number>();
   for (const { i, mac } of claims) {
     const j = first.get(mac);
@@ -229,7 +292,12 @@ const CELL_CAP = 64;
 function table(head: readonly string[], rows: readonly (readonly string[])[]): string[] {
   const all = [head, ...rows];
   const widths = head.map((_, i) => Math.max(...all.map((row) => (row[i] ?? '').length)));
-  return all.map((row) => row.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd());
+  return all.map((row) =>
+    row
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd(),
+  );
 }
 
 /**
@@ -242,13 +310,30 @@ function cells(r: LeaseRow, v6: boolean): string[] {
   const host = c(r.host, '(flanneld or unowned)');
   if (!v6) return [c(r.subnet, '-'), c(r.publicIP, '-'), c(r.backendType, '-'), c(r.vtepMAC, '-'), expires, host];
   return [
-    c(r.subnet, '-'), c(r.ipv6Subnet, '-'), c(r.publicIP, '-'), c(r.publicIPv6, '-'), c(r.backendType, '-'),
-    c(r.vtepMAC, '-'), c(r.vtepMACv6, '-'), expires, host,
+    c(r.subnet, '-'),
+    c(r.ipv6Subnet, '-'),
+    c(r.publicIP, '-'),
+    c(r.publicIPv6, '-'),
+    c(r.backendType, '-'),
+    c(r.vtepMAC, '-'),
+    c(r.vtepMACv6, '-'),
+    expires,
+    host,
   ];
 }
 
 const HEAD = ['SUBNET', 'PUBLIC-IP', 'BACKEND', 'VTEP-MAC', 'EXPIRES-IN', 'HOST'];
-const HEAD6 = ['SUBNET', 'IPV6-SUBNET', 'PUBLIC-IP', 'PUBLIC-IPV6', 'BACKEND', 'VTEP-MAC', 'VTEP-MAC-V6', 'EXPIRES-IN', 'HOST'];
+const HEAD6 = [
+  'SUBNET',
+  'IPV6-SUBNET',
+  'PUBLIC-IP',
+  'PUBLIC-IPV6',
+  'BACKEND',
+  'VTEP-MAC',
+  'VTEP-MAC-V6',
+  'EXPIRES-IN',
+  'HOST',
+];
 
 /**
  * The human table: the leases weft programs (then, for dual-stack leases of which one half is
@@ -259,17 +344,37 @@ export function renderLeaseTable(rows: readonly LeaseRow[]): string {
   const v6 = rows.some((r) => r.ipv6Subnet !== null);
   const head = v6 ? HEAD6 : HEAD;
   const ok = rows.filter((r) => r.status === 'ok');
-  const lines = table(head, ok.map((r) => cells(r, v6)));
+  const lines = table(
+    head,
+    ok.map((r) => cells(r, v6)),
+  );
   const partly = ok.filter((r) => r.malformed !== null);
-  if (partly.length > 0) lines.push('', `PARTLY PROGRAMMED (${partly.length}: one half of the lease is not programmed):`, ...partly.map((r) => `  ${safeText(r.key)}: ${safeText(r.malformed ?? '')}`));
+  if (partly.length > 0)
+    lines.push(
+      '',
+      `PARTLY PROGRAMMED (${partly.length}: one half of the lease is not programmed):`,
+      ...partly.map((r) => `  ${safeText(r.key)}: ${safeText(r.malformed ?? '')}`),
+    );
   const stranded = rows.filter((r) => r.status === 'stranded');
   if (stranded.length > 0) {
     lines.push('', `STRANDED (${stranded.length}: not programmed, the lease does not fit the network config):`);
-    lines.push(...table([...head, 'WHY'], stranded.map((r) => [...cells(r, v6), safeText((r.malformed ?? '').replace(/^stranded: /, ''))])).map((l) => `  ${l}`));
-    lines.push('  fix: restart weft (or flanneld) on each of these hosts: it leases a subnet that fits;',
-      '       for a host that is gone, run weft release on it or delete its key.');
+    lines.push(
+      ...table(
+        [...head, 'WHY'],
+        stranded.map((r) => [...cells(r, v6), safeText((r.malformed ?? '').replace(/^stranded: /, ''))]),
+      ).map((l) => `  ${l}`),
+    );
+    lines.push(
+      '  fix: restart weft (or flanneld) on each of these hosts: it leases a subnet that fits;',
+      '       for a host that is gone, run weft release on it or delete its key.',
+    );
   }
   const bad = rows.filter((r) => r.status === 'quarantined');
-  if (bad.length > 0) lines.push('', `QUARANTINED (${bad.length}, ignored by weft):`, ...bad.map((r) => `  ${safeText(r.key)}: ${safeText(r.malformed ?? '')}`));
+  if (bad.length > 0)
+    lines.push(
+      '',
+      `QUARANTINED (${bad.length}, ignored by weft):`,
+      ...bad.map((r) => `  ${safeText(r.key)}: ${safeText(r.malformed ?? '')}`),
+    );
   return `${lines.join('\n')}\n`;
 }

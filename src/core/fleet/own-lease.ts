@@ -76,11 +76,18 @@ export function isOwnLease(l: ListedLease, self: SelfEvidence): boolean {
 
 /** Why a lease whose owner record names this host is not taken as its own (for `weft release`). */
 export function notOwnReason(l: ListedLease, self: Pick<SelfEvidence, 'publicIP' | 'publicIPv6'>): string {
-  const published = l.attrs ? (isNoIPv4(l.attrs.publicIP) && l.attrs.publicIPv6 ? formatIP(l.attrs.publicIPv6) : formatIP(l.attrs.publicIP)) : 'no readable value';
-  const mine = self.publicIP ? (isNoIPv4(self.publicIP) && self.publicIPv6 ? formatIP(self.publicIPv6) : formatIP(self.publicIP)) : 'not known';
-  return `its owner record names this host, but the lease publishes ${published}${l.ownerAgrees ? '' : ' (not the owner record\'s address)'}, this host's address is ${mine}, and neither its subnet file nor its cached state names this lease: a forged or stale owner record, left alone`;
+  const published = l.attrs
+    ? isNoIPv4(l.attrs.publicIP) && l.attrs.publicIPv6
+      ? formatIP(l.attrs.publicIPv6)
+      : formatIP(l.attrs.publicIP)
+    : 'no readable value';
+  const mine = self.publicIP
+    ? isNoIPv4(self.publicIP) && self.publicIPv6
+      ? formatIP(self.publicIPv6)
+      : formatIP(self.publicIP)
+    : 'not known';
+  return `its owner record names this host, but the lease publishes ${published}${l.ownerAgrees ? '' : " (not the owner record's address)"}, this host's address is ${mine}, and neither its subnet file nor its cached state names this lease: a forged or stale owner record, left alone`;
 }
-
 
 /** What this host last wrote on its key, and what it wants there now. */
 export interface Published {
@@ -115,6 +122,11 @@ export function judgeOwnKey(p: Published, kv: KeyValue | undefined): OwnKeyVerdi
 export const FOREIGN_VALUE_CAP = 256;
 
 /** The fields of the warning a restore logs: the key, the foreign write (its revision, its value escaped and cut) and the revision of ours that replaced it. */
-export function restoreFields(key: string, seenRevision: string, seen: string, restoredRevision: string): Record<string, string> {
+export function restoreFields(
+  key: string,
+  seenRevision: string,
+  seen: string,
+  restoredRevision: string,
+): Record<string, string> {
   return { key, foreignRevision: seenRevision, foreignValue: safeText(seen, FOREIGN_VALUE_CAP), restoredRevision };
 }

@@ -31,18 +31,37 @@ export interface PresenceRecord {
 }
 
 export function encodePresence(r: PresenceRecord): string {
-  return JSON.stringify({ bootID: r.bootID, instance: r.instance, hostname: r.hostname, publicIP: r.publicIP, since: r.since });
+  return JSON.stringify({
+    bootID: r.bootID,
+    instance: r.instance,
+    hostname: r.hostname,
+    publicIP: r.publicIP,
+    since: r.since,
+  });
 }
 
 /** A record's fields, or undefined for anything else (a value over 1 KiB is not read). */
 export function decodePresence(text: string): PresenceRecord | undefined {
   if (text.length > 1024) return undefined;
   let v: Json;
-  try { v = JSON.parse(text) as Json; } catch { return undefined; }
+  try {
+    v = JSON.parse(text) as Json;
+  } catch {
+    return undefined;
+  }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
-  const s = (k: string): string => { const x = v[k]; return typeof x === 'string' ? x : ''; };
+  const s = (k: string): string => {
+    const x = v[k];
+    return typeof x === 'string' ? x : '';
+  };
   if (s('bootID') === '' || s('instance') === '') return undefined;
-  return { bootID: s('bootID'), instance: s('instance'), hostname: s('hostname'), publicIP: s('publicIP'), since: s('since') };
+  return {
+    bootID: s('bootID'),
+    instance: s('instance'),
+    hostname: s('hostname'),
+    publicIP: s('publicIP'),
+    since: s('since'),
+  };
 }
 
 /**
@@ -53,7 +72,11 @@ export function decodePresence(text: string): PresenceRecord | undefined {
  *  - `wait`: not known yet; sample again in a second.
  * An unreadable record is taken over only once its lease runs out, like any other.
  */
-export function judgeHolder(holder: PresenceRecord | undefined, ourBootID: string, ttlSamples: readonly number[]): 'take' | 'clash' | 'wait' {
+export function judgeHolder(
+  holder: PresenceRecord | undefined,
+  ourBootID: string,
+  ttlSamples: readonly number[],
+): 'take' | 'clash' | 'wait' {
   if (holder && holder.bootID === ourBootID) return 'take';
   const last = ttlSamples.at(-1);
   if (last !== undefined && last <= 0) return 'take';
@@ -71,7 +94,10 @@ export function judgeHolder(holder: PresenceRecord | undefined, ourBootID: strin
  * names the identity. A record no lease bears out is forged, or its holder has not leased yet
  * (it claims the record just before): the caller waits a while before it disbelieves it.
  */
-export function presenceBorneOut(holder: PresenceRecord | undefined, owned: readonly Pick<ListedLease, 'owner' | 'ownerAgrees'>[]): boolean {
+export function presenceBorneOut(
+  holder: PresenceRecord | undefined,
+  owned: readonly Pick<ListedLease, 'owner' | 'ownerAgrees'>[],
+): boolean {
   const claimed = holder ? parseIP(holder.publicIP) : undefined;
   if (!claimed) return false;
   return owned.some((l) => {
@@ -82,8 +108,12 @@ export function presenceBorneOut(holder: PresenceRecord | undefined, owned: read
 
 /** The operator-facing sentence for a clash: what happened and the fix. */
 export function clashMessage(hostID: string, holder: PresenceRecord | undefined, newHostID: string): string {
-  const who = holder ? `${holder.hostname || '?'} (public IP ${holder.publicIP || '?'}, running since ${holder.since || '?'})` : 'another live host';
-  return `host identity clash: ${who} already runs weft with host ID ${hostID} (cloned VMs share /etc/machine-id). `
-    + `This host took a new identity ${newHostID} and a subnet of its own. Fix: give each VM its own machine-id `
-    + '(rm /etc/machine-id /var/lib/dbus/machine-id; systemd-machine-id-setup; reboot) or set WEFT_HOST_ID, then restart weft';
+  const who = holder
+    ? `${holder.hostname || '?'} (public IP ${holder.publicIP || '?'}, running since ${holder.since || '?'})`
+    : 'another live host';
+  return (
+    `host identity clash: ${who} already runs weft with host ID ${hostID} (cloned VMs share /etc/machine-id). ` +
+    `This host took a new identity ${newHostID} and a subnet of its own. Fix: give each VM its own machine-id ` +
+    '(rm /etc/machine-id /var/lib/dbus/machine-id; systemd-machine-id-setup; reboot) or set WEFT_HOST_ID, then restart weft'
+  );
 }

@@ -43,7 +43,10 @@ export function fleetLimits(maxPeers: number): ReadLimits {
 
 /** Why an oversize entry is quarantined, naming its size ("value of 1,400,000 bytes, over the 4,096-byte limit; not read"). */
 export function oversizeReason(o: Oversize): string {
-  const size = o.bytes === undefined ? `larger than the ${grouped(RECEIVE_LIMIT_BYTES)}-byte receive limit` : `of ${grouped(o.bytes)} bytes`;
+  const size =
+    o.bytes === undefined
+      ? `larger than the ${grouped(RECEIVE_LIMIT_BYTES)}-byte receive limit`
+      : `of ${grouped(o.bytes)} bytes`;
   return `${o.part} ${size}, over the ${grouped(o.limitBytes)}-byte limit; not read${o.part === 'key' ? ' (nor its value)' : ''}`;
 }
 

@@ -61,7 +61,12 @@ export interface HealthSnapshot {
   readonly step: string;
   readonly version: string;
   readonly lease?: LeaseState;
-  readonly backend?: { readonly type: string; readonly device?: string; readonly mtu: number; /** wireguard: `kernel` or `userspace` (wireguard-go). */ readonly implementation?: string };
+  readonly backend?: {
+    readonly type: string;
+    readonly device?: string;
+    readonly mtu: number;
+    /** wireguard: `kernel` or `userspace` (wireguard-go). */ readonly implementation?: string;
+  };
   /** The host identity in use; `clash` is the last clash with a cloned host found ('' when none). */
   readonly identity?: { readonly hostID: string; readonly source: string; readonly clash: string };
   /**
@@ -69,13 +74,25 @@ export interface HealthSnapshot {
    * bad IPv6 half). `caps`: host.maxPeers and what it leaves out now (the youngest entries of
    * subnets/ not kept, the youngest valid leases not programmed).
    */
-  readonly peers: { readonly known: number; readonly programmed: number; readonly rejected: number; readonly malformed: number; readonly halvesIgnored?: number; readonly caps?: PeerCaps };
+  readonly peers: {
+    readonly known: number;
+    readonly programmed: number;
+    readonly rejected: number;
+    readonly malformed: number;
+    readonly halvesIgnored?: number;
+    readonly caps?: PeerCaps;
+  };
   /** The etcd listings the agent follows (subnets/, the config key): since when each has been failing (0: it is not) and why. */
   readonly listings?: readonly ListingState[];
   readonly reconcile: ReconcileState;
   /** Output files the spec asks for that could not be written, with why (path -> error). */
   readonly outputs?: { readonly failing: Readonly<Record<string, string>> };
-  readonly etcd: { readonly lastOkAtMs: number; readonly lastError: string; readonly requestErrors: number; readonly watchRestarts: number };
+  readonly etcd: {
+    readonly lastOkAtMs: number;
+    readonly lastError: string;
+    readonly requestErrors: number;
+    readonly watchRestarts: number;
+  };
   readonly etcdGraceMs: number;
   /**
    * Running from the cached state (core/fleet/cached-state.ts) because etcd could not be reached at
@@ -90,7 +107,11 @@ export interface HealthSnapshot {
    * picked up yet (it must be restarted); `pending`: a stored config not in use yet (the hold-down,
    * the rate limit, or live following off: core/config/config-pace.ts).
    */
-  readonly config?: { readonly problem: string; readonly restartNeeded?: { readonly sinceMs: number; readonly changes: readonly string[] }; readonly pending?: PendingConfig };
+  readonly config?: {
+    readonly problem: string;
+    readonly restartNeeded?: { readonly sinceMs: number; readonly changes: readonly string[] };
+    readonly pending?: PendingConfig;
+  };
   /**
    * Destinations of peers' routes that a route weft does not own holds, left alone (core/datapath/plan.ts
    * RefusedRoutes): how many, and the first few as `dst: held by <route>`.
@@ -111,8 +132,10 @@ export function reconcilerHealthy(r: ReconcileState, nowMs: number, stuckAfterMs
 }
 
 function reconcilerProblem(r: ReconcileState, nowMs: number, stuckAfterMs: number): string | undefined {
-  if (r.runningSinceMs > 0 && nowMs - r.runningSinceMs > stuckAfterMs) return `reconciler stuck: a pass has been running for ${secs(nowMs - r.runningSinceMs)}`;
-  if (r.runningSinceMs === 0 && r.lastPassAtMs > 0 && nowMs - r.lastPassAtMs > stuckAfterMs) return `reconciler stalled: no pass for ${secs(nowMs - r.lastPassAtMs)}`;
+  if (r.runningSinceMs > 0 && nowMs - r.runningSinceMs > stuckAfterMs)
+    return `reconciler stuck: a pass has been running for ${secs(nowMs - r.runningSinceMs)}`;
+  if (r.runningSinceMs === 0 && r.lastPassAtMs > 0 && nowMs - r.lastPassAtMs > stuckAfterMs)
+    return `reconciler stalled: no pass for ${secs(nowMs - r.lastPassAtMs)}`;
   return undefined;
 }
 
@@ -135,7 +158,9 @@ export function readiness(s: HealthSnapshot): { ready: boolean; reasons: string[
   if (s.config?.restartNeeded) warnings.push(restartMessage(s.config.restartNeeded));
   const refused = s.refusedRoutes;
   if (refused && refused.count > 0) {
-    warnings.push(`${refused.count} peer route(s) not programmed: a route weft does not own holds the destination (${refused.examples.map((e) => safeText(e)).join('; ')}${refused.count > refused.examples.length ? '; ...' : ''})`);
+    warnings.push(
+      `${refused.count} peer route(s) not programmed: a route weft does not own holds the destination (${refused.examples.map((e) => safeText(e)).join('; ')}${refused.count > refused.examples.length ? '; ...' : ''})`,
+    );
   }
   if (s.listener?.problem) warnings.push(listenerMessage(s.listener.problem));
   if (s.config?.pending?.reason === 'not-followed') warnings.push(notFollowedMessage(s.config.pending.sinceMs));
@@ -143,13 +168,16 @@ export function readiness(s: HealthSnapshot): { ready: boolean; reasons: string[
   if (s.phase === 'stopping') reasons.push('stopping');
   // A file the spec asks for that cannot be written (at start too: it is why start-up waits):
   // Docker would start with a stale or no subnet.
-  for (const [file, error] of Object.entries(s.outputs?.failing ?? {})) reasons.push(`output ${safeText(file)} not written: ${safeText(error)}`);
+  for (const [file, error] of Object.entries(s.outputs?.failing ?? {}))
+    reasons.push(`output ${safeText(file)} not written: ${safeText(error)}`);
   const l = s.lease;
   if (s.phase === 'running') {
     if (!l) reasons.push('no lease');
     else if (l.reacquiring) reasons.push(`lease on ${l.subnet} lost; re-acquiring`);
-    else if (s.nowMs >= l.expiresAtMs) reasons.push(`lease on ${l.subnet} expired ${secs(s.nowMs - l.expiresAtMs)} ago`);
-    else if (!degraded && s.nowMs - l.renewDueAtMs > s.etcdGraceMs) reasons.push(`lease renewal overdue by ${secs(s.nowMs - l.renewDueAtMs)}`);
+    else if (s.nowMs >= l.expiresAtMs)
+      reasons.push(`lease on ${l.subnet} expired ${secs(s.nowMs - l.expiresAtMs)} ago`);
+    else if (!degraded && s.nowMs - l.renewDueAtMs > s.etcdGraceMs)
+      reasons.push(`lease renewal overdue by ${secs(s.nowMs - l.renewDueAtMs)}`);
     if (s.reconcile.passes === 0) reasons.push('no reconcile pass yet');
     else if (!s.reconcile.lastPassOk && !Object.values(s.outputs?.failing ?? {}).includes(s.reconcile.lastError)) {
       reasons.push(`last reconcile failed${s.reconcile.lastError ? `: ${safeText(s.reconcile.lastError)}` : ''}`);
@@ -160,13 +188,17 @@ export function readiness(s: HealthSnapshot): { ready: boolean; reasons: string[
     // a member that refuses one range): the fleet is then frozen, which must not look ready.
     for (const l of s.listings ?? []) {
       if (l.failingSinceMs > 0 && s.nowMs - l.failingSinceMs >= s.etcdGraceMs) {
-        reasons.push(`etcd listing of <prefix>/${safeText(l.what)} failing for ${secs(s.nowMs - l.failingSinceMs)}${l.lastError ? `: ${safeText(l.lastError)}` : ''}`);
+        reasons.push(
+          `etcd listing of <prefix>/${safeText(l.what)} failing for ${secs(s.nowMs - l.failingSinceMs)}${l.lastError ? `: ${safeText(l.lastError)}` : ''}`,
+        );
       }
     }
     // Running from the cached state: etcd being out of reach is the warning above, not a reason.
     if (!degraded && !etcdReachable(s)) {
       const since = s.etcd.lastOkAtMs > 0 ? `for ${secs(s.nowMs - s.etcd.lastOkAtMs)} ` : '';
-      reasons.push(`etcd unreachable ${since}(grace ${secs(s.etcdGraceMs)})${s.etcd.lastError ? `: ${safeText(s.etcd.lastError)}` : ''}`);
+      reasons.push(
+        `etcd unreachable ${since}(grace ${secs(s.etcdGraceMs)})${s.etcd.lastError ? `: ${safeText(s.etcd.lastError)}` : ''}`,
+      );
     }
   }
   return { ready: reasons.length === 0, reasons, warnings };
@@ -230,22 +262,42 @@ export interface StatusReport {
   readonly version: string;
   readonly uptimeSeconds: number;
   readonly lease: null | {
-    readonly subnet: string; readonly publicIP: string; readonly ipv6Subnet: string | null; readonly publicIPv6: string | null;
-    readonly expiresAt: string; readonly secondsToExpiry: number;
-    readonly lastRenewedAt: string | null; readonly reacquiring: boolean;
+    readonly subnet: string;
+    readonly publicIP: string;
+    readonly ipv6Subnet: string | null;
+    readonly publicIPv6: string | null;
+    readonly expiresAt: string;
+    readonly secondsToExpiry: number;
+    readonly lastRenewedAt: string | null;
+    readonly reacquiring: boolean;
   };
   readonly backend: HealthSnapshot['backend'] | null;
   readonly peers: HealthSnapshot['peers'];
   readonly reconcile: {
-    readonly passes: number; readonly lastAt: string | null; readonly lastOk: boolean; readonly lastDurationMs: number;
-    readonly lastError: string; readonly healthy: boolean; readonly driftRepairs: Readonly<Record<string, number>>;
+    readonly passes: number;
+    readonly lastAt: string | null;
+    readonly lastOk: boolean;
+    readonly lastDurationMs: number;
+    readonly lastError: string;
+    readonly healthy: boolean;
+    readonly driftRepairs: Readonly<Record<string, number>>;
   };
-  readonly etcd: { readonly reachable: boolean; readonly lastOkAt: string | null; readonly lastError: string; readonly requestErrors: number; readonly watchRestarts: number };
+  readonly etcd: {
+    readonly reachable: boolean;
+    readonly lastOkAt: string | null;
+    readonly lastError: string;
+    readonly requestErrors: number;
+    readonly watchRestarts: number;
+  };
   /**
    * A stored network config not in use yet: why (`hold-down`, `rate-limit`, `not-followed`),
    * since when it is stored, and when it is applied (null with following off: at the next start).
    */
-  readonly configPending: null | { readonly reason: PendingConfig['reason']; readonly since: string; readonly applyAt: string | null };
+  readonly configPending: null | {
+    readonly reason: PendingConfig['reason'];
+    readonly since: string;
+    readonly applyAt: string | null;
+  };
 }
 
 const iso = (ms: number): string | null => (ms > 0 ? new Date(ms).toISOString() : null);
@@ -254,19 +306,45 @@ export function statusReport(s: HealthSnapshot): StatusReport {
   const r = readiness(s);
   const l = s.lease;
   return {
-    ready: r.ready, reasons: r.reasons, warnings: r.warnings, identity: s.identity ?? null, degradedSince: s.degraded ? iso(s.degraded.sinceMs) : null, phase: s.phase, status: statusLine(s), version: s.version,
+    ready: r.ready,
+    reasons: r.reasons,
+    warnings: r.warnings,
+    identity: s.identity ?? null,
+    degradedSince: s.degraded ? iso(s.degraded.sinceMs) : null,
+    phase: s.phase,
+    status: statusLine(s),
+    version: s.version,
     uptimeSeconds: Math.round((s.nowMs - s.startedAtMs) / 1000),
-    lease: l ? {
-      subnet: l.subnet, publicIP: l.publicIP, ipv6Subnet: l.ipv6Subnet ?? null, publicIPv6: l.publicIPv6 ?? null, expiresAt: iso(l.expiresAtMs) ?? '', secondsToExpiry: Math.round((l.expiresAtMs - s.nowMs) / 1000),
-      lastRenewedAt: iso(l.lastRenewedAtMs), reacquiring: l.reacquiring,
-    } : null,
+    lease: l
+      ? {
+          subnet: l.subnet,
+          publicIP: l.publicIP,
+          ipv6Subnet: l.ipv6Subnet ?? null,
+          publicIPv6: l.publicIPv6 ?? null,
+          expiresAt: iso(l.expiresAtMs) ?? '',
+          secondsToExpiry: Math.round((l.expiresAtMs - s.nowMs) / 1000),
+          lastRenewedAt: iso(l.lastRenewedAtMs),
+          reacquiring: l.reacquiring,
+        }
+      : null,
     backend: s.backend ?? null,
     peers: s.peers,
     reconcile: {
-      passes: s.reconcile.passes, lastAt: iso(s.reconcile.lastPassAtMs), lastOk: s.reconcile.lastPassOk, lastDurationMs: s.reconcile.lastPassDurationMs,
-      lastError: capText(s.reconcile.lastError), healthy: reconcilerHealthy(s.reconcile, s.nowMs, s.stuckAfterMs), driftRepairs: s.reconcile.driftRepairs,
+      passes: s.reconcile.passes,
+      lastAt: iso(s.reconcile.lastPassAtMs),
+      lastOk: s.reconcile.lastPassOk,
+      lastDurationMs: s.reconcile.lastPassDurationMs,
+      lastError: capText(s.reconcile.lastError),
+      healthy: reconcilerHealthy(s.reconcile, s.nowMs, s.stuckAfterMs),
+      driftRepairs: s.reconcile.driftRepairs,
     },
-    etcd: { reachable: etcdReachable(s), lastOkAt: iso(s.etcd.lastOkAtMs), lastError: capText(s.etcd.lastError), requestErrors: s.etcd.requestErrors, watchRestarts: s.etcd.watchRestarts },
+    etcd: {
+      reachable: etcdReachable(s),
+      lastOkAt: iso(s.etcd.lastOkAtMs),
+      lastError: capText(s.etcd.lastError),
+      requestErrors: s.etcd.requestErrors,
+      watchRestarts: s.etcd.watchRestarts,
+    },
     configPending: pendingReport(s.config?.pending),
   };
 }
@@ -278,14 +356,22 @@ function capsText(c: PeerCaps | undefined): string {
 }
 
 function pendingReport(p: PendingConfig | undefined): StatusReport['configPending'] {
-  return p ? { reason: p.reason, since: new Date(p.sinceMs).toISOString(), applyAt: p.applyAtMs === undefined ? null : new Date(p.applyAtMs).toISOString() } : null;
+  return p
+    ? {
+        reason: p.reason,
+        since: new Date(p.sinceMs).toISOString(),
+        applyAt: p.applyAtMs === undefined ? null : new Date(p.applyAtMs).toISOString(),
+      }
+    : null;
 }
 
 /** The `config` row of `weft status`: a stored config not in use yet, and when it will be. */
 function pendingRow(p: NonNullable<StatusReport['configPending']>, nowMs: number): string {
   const since = `stored ${ago(p.since, nowMs)}`;
-  if (p.applyAt === null) return `a newer stored config (${since}) is not applied: host.followConfig is false; it is used at the next start`;
-  const wait = p.reason === 'rate-limit' ? 'at most one change per host.configMinInterval' : 'once stable for host.configHoldDown';
+  if (p.applyAt === null)
+    return `a newer stored config (${since}) is not applied: host.followConfig is false; it is used at the next start`;
+  const wait =
+    p.reason === 'rate-limit' ? 'at most one change per host.configMinInterval' : 'once stable for host.configHoldDown';
   return `change pending (${since}); applied at ${p.applyAt} (in ${secs(Date.parse(p.applyAt) - nowMs)}, ${wait})`;
 }
 
@@ -303,18 +389,37 @@ export function renderStatus(r: StatusReport, nowMs: number): string {
   if (r.identity) rows.push(['host id', `${t(r.identity.hostID)} (${t(r.identity.source)})`]);
   if (r.lease) {
     const exp = r.lease.secondsToExpiry > 0 ? `expires in ${secs(r.lease.secondsToExpiry * 1000)}` : 'EXPIRED';
-    rows.push(['lease', `${t(r.lease.subnet)} for ${t(r.lease.publicIP)}, ${exp}, renewed ${ago(r.lease.lastRenewedAt, nowMs)}`]);
-    if (r.lease.ipv6Subnet !== null && r.lease.ipv6Subnet !== r.lease.subnet) rows.push(['lease IPv6', `${t(r.lease.ipv6Subnet)} for ${t(r.lease.publicIPv6 ?? '?')}`]);
+    rows.push([
+      'lease',
+      `${t(r.lease.subnet)} for ${t(r.lease.publicIP)}, ${exp}, renewed ${ago(r.lease.lastRenewedAt, nowMs)}`,
+    ]);
+    if (r.lease.ipv6Subnet !== null && r.lease.ipv6Subnet !== r.lease.subnet)
+      rows.push(['lease IPv6', `${t(r.lease.ipv6Subnet)} for ${t(r.lease.publicIPv6 ?? '?')}`]);
   } else rows.push(['lease', r.phase === 'starting' ? 'none yet' : 'none']);
-  if (r.backend) rows.push(['backend', `${t(r.backend.type)}${r.backend.device ? ` (${t(r.backend.device)}${r.backend.implementation ? `, ${t(r.backend.implementation)}` : ''})` : ''}, mtu ${r.backend.mtu}`]);
+  if (r.backend)
+    rows.push([
+      'backend',
+      `${t(r.backend.type)}${r.backend.device ? ` (${t(r.backend.device)}${r.backend.implementation ? `, ${t(r.backend.implementation)}` : ''})` : ''}, mtu ${r.backend.mtu}`,
+    ]);
   const p = r.peers;
-  rows.push(['peers', `${p.programmed} programmed, ${p.known} known, ${p.rejected} not programmed, ${p.malformed} malformed${p.halvesIgnored ? `, ${p.halvesIgnored} with a half not programmed here (another address family)` : ''}${capsText(p.caps)}`]);
+  rows.push([
+    'peers',
+    `${p.programmed} programmed, ${p.known} known, ${p.rejected} not programmed, ${p.malformed} malformed${p.halvesIgnored ? `, ${p.halvesIgnored} with a half not programmed here (another address family)` : ''}${capsText(p.caps)}`,
+  ]);
   const c = r.reconcile;
-  const drift = Object.entries(c.driftRepairs).map(([k, n]) => `${t(k)} ${n}`).join(', ');
-  rows.push(['reconcile', `${c.passes} passes, last ${ago(c.lastAt, nowMs)} ${c.lastOk ? 'ok' : `FAILED${c.lastError ? ` (${t(c.lastError)})` : ''}`} in ${c.lastDurationMs} ms${c.healthy ? '' : ', STUCK'}`]);
+  const drift = Object.entries(c.driftRepairs)
+    .map(([k, n]) => `${t(k)} ${n}`)
+    .join(', ');
+  rows.push([
+    'reconcile',
+    `${c.passes} passes, last ${ago(c.lastAt, nowMs)} ${c.lastOk ? 'ok' : `FAILED${c.lastError ? ` (${t(c.lastError)})` : ''}`} in ${c.lastDurationMs} ms${c.healthy ? '' : ', STUCK'}`,
+  ]);
   rows.push(['drift', drift ? `repaired ${drift}` : 'none repaired']);
   const e = r.etcd;
-  rows.push(['etcd', `${e.reachable ? 'reachable' : 'UNREACHABLE'}, last ok ${ago(e.lastOkAt, nowMs)}, ${e.requestErrors} request errors, ${e.watchRestarts} watch restarts${e.lastError ? `; last error: ${t(e.lastError)}` : ''}`]);
+  rows.push([
+    'etcd',
+    `${e.reachable ? 'reachable' : 'UNREACHABLE'}, last ok ${ago(e.lastOkAt, nowMs)}, ${e.requestErrors} request errors, ${e.watchRestarts} watch restarts${e.lastError ? `; last error: ${t(e.lastError)}` : ''}`,
+  ]);
   if (r.configPending) rows.push(['config', t(pendingRow(r.configPending, nowMs))]);
   rows.push(['agent', `weft ${t(r.version)}, ${t(r.phase)}, up ${secs(r.uptimeSeconds * 1000)}`]);
   const w = Math.max(...rows.map(([k]) => k.length));

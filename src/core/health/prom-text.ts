@@ -35,8 +35,18 @@ export interface HistogramSample {
 }
 
 export type Family =
-  | { readonly name: string; readonly help: string; readonly type: 'gauge' | 'counter'; readonly samples: readonly Sample[] }
-  | { readonly name: string; readonly help: string; readonly type: 'histogram'; readonly samples: readonly HistogramSample[] };
+  | {
+      readonly name: string;
+      readonly help: string;
+      readonly type: 'gauge' | 'counter';
+      readonly samples: readonly Sample[];
+    }
+  | {
+      readonly name: string;
+      readonly help: string;
+      readonly type: 'histogram';
+      readonly samples: readonly HistogramSample[];
+    };
 
 /** A sample value as Prometheus writes it: `+Inf`, `-Inf`, `NaN`, integers without a fraction. */
 export function formatValue(v: number): string {

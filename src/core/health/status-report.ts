@@ -17,7 +17,9 @@ export const STATUS_MAX_ITEMS = 32;
 /** Reasons, warnings and the status line are cut here (each is shown on one line). */
 const LINE_CAP = 1024;
 
-export type DecodedStatus = { readonly ok: true; readonly report: StatusReport } | { readonly ok: false; readonly reason: string };
+export type DecodedStatus =
+  | { readonly ok: true; readonly report: StatusReport }
+  | { readonly ok: false; readonly reason: string };
 
 /**
  * What `weft status` and `weft doctor` learnt from host.listen: weft's status (`answered`),
@@ -32,8 +34,10 @@ export type StatusObservation =
 
 type Obj = Readonly<Record<string, unknown>>;
 
-const jsonType = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'an object' : `a ${typeof v}`);
-const wrong = (path: string, expected: string, v: unknown): WeftError => new WeftError('E_DAEMON', `${path} is ${v === undefined ? 'missing' : jsonType(v)}, expected ${expected}`);
+const jsonType = (v: unknown): string =>
+  v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'an object' : `a ${typeof v}`;
+const wrong = (path: string, expected: string, v: unknown): WeftError =>
+  new WeftError('E_DAEMON', `${path} is ${v === undefined ? 'missing' : jsonType(v)}, expected ${expected}`);
 
 function obj(v: unknown, path: string): Obj {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw wrong(path, 'an object', v);
@@ -100,14 +104,25 @@ const PHASES: readonly Phase[] = ['starting', 'running', 'stopping'];
 function lease(f: Fields | null): StatusReport['lease'] {
   if (!f) return null;
   return {
-    subnet: f.str('subnet'), publicIP: f.str('publicIP'), ipv6Subnet: f.strOrNull('ipv6Subnet'), publicIPv6: f.strOrNull('publicIPv6'),
-    expiresAt: f.str('expiresAt'), secondsToExpiry: f.num('secondsToExpiry'), lastRenewedAt: f.timeOrNull('lastRenewedAt'), reacquiring: f.bool('reacquiring'),
+    subnet: f.str('subnet'),
+    publicIP: f.str('publicIP'),
+    ipv6Subnet: f.strOrNull('ipv6Subnet'),
+    publicIPv6: f.strOrNull('publicIPv6'),
+    expiresAt: f.str('expiresAt'),
+    secondsToExpiry: f.num('secondsToExpiry'),
+    lastRenewedAt: f.timeOrNull('lastRenewedAt'),
+    reacquiring: f.bool('reacquiring'),
   };
 }
 
 function backend(f: Fields | null): StatusReport['backend'] {
   if (!f) return null;
-  return { type: f.str('type'), mtu: f.num('mtu'), ...(f.has('device') ? { device: f.str('device') } : {}), ...(f.has('implementation') ? { implementation: f.str('implementation') } : {}) };
+  return {
+    type: f.str('type'),
+    mtu: f.num('mtu'),
+    ...(f.has('device') ? { device: f.str('device') } : {}),
+    ...(f.has('implementation') ? { implementation: f.str('implementation') } : {}),
+  };
 }
 
 function driftRepairs(f: Fields): Record<string, number> {
@@ -118,12 +133,21 @@ function driftRepairs(f: Fields): Record<string, number> {
 
 function reconcile(f: Fields): StatusReport['reconcile'] {
   return {
-    passes: f.num('passes'), lastAt: f.timeOrNull('lastAt'), lastOk: f.bool('lastOk'), lastDurationMs: f.num('lastDurationMs'),
-    lastError: f.str('lastError'), healthy: f.bool('healthy'), driftRepairs: driftRepairs(f.sub('driftRepairs')),
+    passes: f.num('passes'),
+    lastAt: f.timeOrNull('lastAt'),
+    lastOk: f.bool('lastOk'),
+    lastDurationMs: f.num('lastDurationMs'),
+    lastError: f.str('lastError'),
+    healthy: f.bool('healthy'),
+    driftRepairs: driftRepairs(f.sub('driftRepairs')),
   };
 }
 
-const PENDING_REASONS: readonly NonNullable<StatusReport['configPending']>['reason'][] = ['hold-down', 'rate-limit', 'not-followed'];
+const PENDING_REASONS: readonly NonNullable<StatusReport['configPending']>['reason'][] = [
+  'hold-down',
+  'rate-limit',
+  'not-followed',
+];
 
 /** A stored config not in use yet; absent reads as null (an older daemon has no such field). */
 function configPending(f: Fields | null): StatusReport['configPending'] {
@@ -144,13 +168,32 @@ function report(raw: unknown): StatusReport {
   const p = f.sub('peers');
   const e = f.sub('etcd');
   return {
-    ready: f.bool('ready'), reasons: f.lines('reasons'), warnings: f.lines('warnings'),
+    ready: f.bool('ready'),
+    reasons: f.lines('reasons'),
+    warnings: f.lines('warnings'),
     identity: id ? { hostID: id.str('hostID'), source: id.str('source'), clash: id.str('clash', LINE_CAP) } : null,
-    degradedSince: f.timeOrNull('degradedSince'), phase: known, status: f.str('status', LINE_CAP), version: f.str('version', 64),
-    uptimeSeconds: f.num('uptimeSeconds'), lease: lease(f.subOrNull('lease')), backend: backend(f.subOrNull('backend')),
-    peers: { known: p.num('known'), programmed: p.num('programmed'), rejected: p.num('rejected'), malformed: p.num('malformed'), ...(p.has('halvesIgnored') ? { halvesIgnored: p.num('halvesIgnored') } : {}) },
+    degradedSince: f.timeOrNull('degradedSince'),
+    phase: known,
+    status: f.str('status', LINE_CAP),
+    version: f.str('version', 64),
+    uptimeSeconds: f.num('uptimeSeconds'),
+    lease: lease(f.subOrNull('lease')),
+    backend: backend(f.subOrNull('backend')),
+    peers: {
+      known: p.num('known'),
+      programmed: p.num('programmed'),
+      rejected: p.num('rejected'),
+      malformed: p.num('malformed'),
+      ...(p.has('halvesIgnored') ? { halvesIgnored: p.num('halvesIgnored') } : {}),
+    },
     reconcile: reconcile(f.sub('reconcile')),
-    etcd: { reachable: e.bool('reachable'), lastOkAt: e.timeOrNull('lastOkAt'), lastError: e.str('lastError'), requestErrors: e.num('requestErrors'), watchRestarts: e.num('watchRestarts') },
+    etcd: {
+      reachable: e.bool('reachable'),
+      lastOkAt: e.timeOrNull('lastOkAt'),
+      lastError: e.str('lastError'),
+      requestErrors: e.num('requestErrors'),
+      watchRestarts: e.num('watchRestarts'),
+    },
     configPending: configPending(f.subOrNull('configPending')),
   };
 }
@@ -162,7 +205,11 @@ function report(raw: unknown): StatusReport {
 export function decodeStatusReport(body: string): DecodedStatus {
   if (body.length > STATUS_MAX_BYTES) return { ok: false, reason: `larger than ${STATUS_MAX_BYTES} bytes` };
   let raw: unknown;
-  try { raw = JSON.parse(body); } catch { return { ok: false, reason: 'not JSON' }; }
+  try {
+    raw = JSON.parse(body);
+  } catch {
+    return { ok: false, reason: 'not JSON' };
+  }
   try {
     return { ok: true, report: report(raw) };
   } catch (e) {

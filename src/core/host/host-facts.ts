@@ -68,7 +68,6 @@ export interface FactsInput {
   readonly canReachDev?: string;
 }
 
-
 /** The link's IPv4 address (the first global one). */
 const v4Of = (l: ObservedLink): Prefix | undefined => l.addrs.find((a) => a.ip.family === 4);
 
@@ -84,31 +83,52 @@ export function usableIPv6(l: ObservedLink): { ip: IP } | { missing: string } {
   const rank = (a: LinkAddr6): number => (a.temporary ? 2 : 0) + (a.dynamic ? 1 : 0);
   const best = [...ok].sort((a, b) => rank(a) - rank(b))[0];
   if (best) return { ip: best.ip };
-  if (global.length > 0) return { missing: `${l.name}'s global IPv6 addresses (${global.map((a) => formatIP(a.ip)).join(', ')}) are all deprecated or tentative (duplicate address detection not finished or failed)` };
+  if (global.length > 0)
+    return {
+      missing: `${l.name}'s global IPv6 addresses (${global.map((a) => formatIP(a.ip)).join(', ')}) are all deprecated or tentative (duplicate address detection not finished or failed)`,
+    };
   const ll = all.filter((a) => contains(LINK_LOCAL6, a.ip));
-  if (ll.length > 0) return { missing: `${l.name} has only link-local IPv6 addresses (${ll.map((a) => formatIP(a.ip)).join(', ')}), which peers cannot reach` };
+  if (ll.length > 0)
+    return {
+      missing: `${l.name} has only link-local IPv6 addresses (${ll.map((a) => formatIP(a.ip)).join(', ')}), which peers cannot reach`,
+    };
   return { missing: `${l.name} has no IPv6 address` };
 }
 
 const hasAddress = (l: ObservedLink): boolean => v4Of(l) !== undefined || 'ip' in usableIPv6(l);
-const holds = (l: ObservedLink, a: IP): boolean => l.addrs.some((x) => sameIP(x.ip, a)) || (l.addrs6 ?? []).some((x) => sameIP(x.ip, a));
+const holds = (l: ObservedLink, a: IP): boolean =>
+  l.addrs.some((x) => sameIP(x.ip, a)) || (l.addrs6 ?? []).some((x) => sameIP(x.ip, a));
 
 type Strategy = (i: FactsInput) => { link: ObservedLink; why: string } | undefined;
 
 const byName = (i: FactsInput, name: string) => i.links.find((l) => l.name === name);
-const defaultRoute = (i: FactsInput, family: 4 | 6) => i.routes.find((r) => r.dst.len === 0 && r.dst.ip.family === family && r.proto !== WEFT_ROUTE_PROTO);
+const defaultRoute = (i: FactsInput, family: 4 | 6) =>
+  i.routes.find((r) => r.dst.len === 0 && r.dst.ip.family === family && r.proto !== WEFT_ROUTE_PROTO);
 
 const STRATEGIES: readonly Strategy[] = [
-  (i) => { const n = i.host.interface; const l = n === undefined ? undefined : byName(i, n); return l && { link: l, why: `host.interface is ${l.name}` }; },
+  (i) => {
+    const n = i.host.interface;
+    const l = n === undefined ? undefined : byName(i, n);
+    return l && { link: l, why: `host.interface is ${l.name}` };
+  },
   (i) => {
     const src = i.host.interfaceRegex;
     if (src === undefined) return undefined;
     const re = new RegExp(src);
-    const addrsOf = (x: ObservedLink): IP[] => [...x.addrs.map((a) => a.ip), ...(x.addrs6 ?? []).filter((a) => a.scope === 'global').map((a) => a.ip)];
+    const addrsOf = (x: ObservedLink): IP[] => [
+      ...x.addrs.map((a) => a.ip),
+      ...(x.addrs6 ?? []).filter((a) => a.scope === 'global').map((a) => a.ip),
+    ];
     const l = i.links.find((x) => hasAddress(x) && (re.test(x.name) || addrsOf(x).some((a) => re.test(formatIP(a)))));
     return l && { link: l, why: `${l.name} matches host.interfaceRegex ${src}` };
   },
-  (i) => { const d = i.canReachDev; const l = d === undefined ? undefined : byName(i, d); return l && i.host.canReach && { link: l, why: `${l.name} is the route to host.canReach ${formatIP(i.host.canReach)}` }; },
+  (i) => {
+    const d = i.canReachDev;
+    const l = d === undefined ? undefined : byName(i, d);
+    return (
+      l && i.host.canReach && { link: l, why: `${l.name} is the route to host.canReach ${formatIP(i.host.canReach)}` }
+    );
+  },
   (i) => {
     const p = i.host.publicIP;
     if (!p) return undefined;
@@ -136,7 +156,8 @@ const STRATEGIES: readonly Strategy[] = [
 
 /** Choose the fabric interface; a clear E_HOST error when nothing fits. */
 export function chooseInterface(i: FactsInput): HostFacts {
-  const explicit = i.host.interface ?? i.host.interfaceRegex ?? (i.host.canReach ? formatIP(i.host.canReach) : undefined);
+  const explicit =
+    i.host.interface ?? i.host.interfaceRegex ?? (i.host.canReach ? formatIP(i.host.canReach) : undefined);
   for (const [n, s] of STRATEGIES.entries()) {
     if (explicit !== undefined && n >= 3) break; // an explicit choice that matched nothing is an error, not a fallback
     const hit = s(i);
@@ -145,19 +166,31 @@ export function chooseInterface(i: FactsInput): HostFacts {
     const v6 = usableIPv6(hit.link);
     const ifaceIPv6 = 'ip' in v6 ? v6.ip : undefined;
     if (!v4 && !ifaceIPv6 && !i.host.publicIPv6) {
-      throw new WeftError('E_HOST', `interface ${hit.link.name} (${hit.why}) has no IPv4 address and no usable IPv6 address: ${'missing' in v6 ? v6.missing : ''}`);
+      throw new WeftError(
+        'E_HOST',
+        `interface ${hit.link.name} (${hit.why}) has no IPv4 address and no usable IPv6 address: ${'missing' in v6 ? v6.missing : ''}`,
+      );
     }
     const publicIPv6 = i.host.publicIPv6 ?? ifaceIPv6;
     return {
-      iface: hit.link.name, ifaceIP: v4?.ip ?? NO_IPV4, ifaceMTU: hit.link.mtu, publicIP: i.host.publicIP ?? v4?.ip ?? NO_IPV4,
-      ...(ifaceIPv6 ? { ifaceIPv6 } : {}), ...(publicIPv6 ? { publicIPv6 } : {}), ...('missing' in v6 ? { ipv6Missing: v6.missing } : {}),
+      iface: hit.link.name,
+      ifaceIP: v4?.ip ?? NO_IPV4,
+      ifaceMTU: hit.link.mtu,
+      publicIP: i.host.publicIP ?? v4?.ip ?? NO_IPV4,
+      ...(ifaceIPv6 ? { ifaceIPv6 } : {}),
+      ...(publicIPv6 ? { publicIPv6 } : {}),
+      ...('missing' in v6 ? { ipv6Missing: v6.missing } : {}),
       why: hit.why,
     };
   }
-  const what = i.host.interface !== undefined ? `interface ${i.host.interface} does not exist`
-    : i.host.interfaceRegex !== undefined ? `no interface with an IPv4 or global IPv6 address matches ${i.host.interfaceRegex}`
-      : i.host.canReach ? `no interface routes to ${formatIP(i.host.canReach)}`
-        : 'no interface found: set host.interface (no default route to pick one from)';
+  const what =
+    i.host.interface !== undefined
+      ? `interface ${i.host.interface} does not exist`
+      : i.host.interfaceRegex !== undefined
+        ? `no interface with an IPv4 or global IPv6 address matches ${i.host.interfaceRegex}`
+        : i.host.canReach
+          ? `no interface routes to ${formatIP(i.host.canReach)}`
+          : 'no interface found: set host.interface (no default route to pick one from)';
   throw new WeftError('E_HOST', what);
 }
 
@@ -170,15 +203,22 @@ export function chooseInterface(i: FactsInput): HostFacts {
 export function familyRefusal(config: NetworkConfig, facts: HostFacts): string | undefined {
   const problems: string[] = [];
   if (config.ipv4 && (isNoIPv4(facts.ifaceIP) || isNoIPv4(facts.publicIP))) {
-    problems.push(`IPv4 is on in the network config but ${facts.iface} (${facts.why}) has no IPv4 address: choose an interface that has one (host.interface, host.interfaceRegex, host.canReach) or make the network IPv6-only (network.ipv4: false)`);
+    problems.push(
+      `IPv4 is on in the network config but ${facts.iface} (${facts.why}) has no IPv4 address: choose an interface that has one (host.interface, host.interfaceRegex, host.canReach) or make the network IPv6-only (network.ipv4: false)`,
+    );
   }
   if (config.ipv6) {
     const pub = facts.publicIPv6;
     if (!pub) {
-      problems.push(`IPv6 is on in the network config but ${facts.iface} (${facts.why}) has no usable global IPv6 address: ${facts.ipv6Missing ?? 'none found'}; set host.publicIPv6 (or WEFT_PUBLIC_IPV6) to this host's global IPv6 address, or choose another interface with host.interface`);
+      problems.push(
+        `IPv6 is on in the network config but ${facts.iface} (${facts.why}) has no usable global IPv6 address: ${facts.ipv6Missing ?? 'none found'}; set host.publicIPv6 (or WEFT_PUBLIC_IPV6) to this host's global IPv6 address, or choose another interface with host.interface`,
+      );
     } else {
       const reserved = reservedIPv6(pub);
-      if (reserved) problems.push(`IPv6 is on in the network config but the public IPv6 address ${formatIP(pub)} ${reserved}, which peers cannot reach; set host.publicIPv6 to this host's global IPv6 address`);
+      if (reserved)
+        problems.push(
+          `IPv6 is on in the network config but the public IPv6 address ${formatIP(pub)} ${reserved}, which peers cannot reach; set host.publicIPv6 to this host's global IPv6 address`,
+        );
     }
   }
   return problems.length > 0 ? problems.join('; ') : undefined;

@@ -117,7 +117,10 @@ export function parseIPv6(text: string): IP | undefined {
   } else if (ellipsis >= 0) {
     return undefined; // `::` must stand for at least one zero group
   }
-  return ip(6, b.reduce((v, x) => (v << 8n) | BigInt(x), 0n));
+  return ip(
+    6,
+    b.reduce((v, x) => (v << 8n) | BigInt(x), 0n),
+  );
 }
 
 /**
@@ -138,10 +141,16 @@ function formatIPv6(value: bigint): string {
   let bestStart = -1;
   let bestLen = 0;
   for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) { i++; continue; }
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
     let j = i;
     while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) { bestStart = i; bestLen = j - i; }
+    if (j - i > bestLen) {
+      bestStart = i;
+      bestLen = j - i;
+    }
     i = j;
   }
   const hex = (gs: number[]): string => gs.map((g) => g.toString(16)).join(':');

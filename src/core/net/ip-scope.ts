@@ -66,7 +66,8 @@ export function reservedIPv6Overlap(net: Prefix): string | undefined {
 export function badPublicIPv6(a: IP, network?: Prefix): string | undefined {
   const r = reservedIPv6(a);
   if (r) return `PublicIPv6 ${formatIP(a)} ${r}: not a usable unicast address`;
-  if (network && contains(network, a)) return `PublicIPv6 ${formatIP(a)} is inside the overlay network ${formatPrefix(network)}`;
+  if (network && contains(network, a))
+    return `PublicIPv6 ${formatIP(a)} is inside the overlay network ${formatPrefix(network)}`;
   return undefined;
 }
 
@@ -77,4 +78,5 @@ export const NO_IPV4: IP = ip(4, 0n);
 export const isNoIPv4 = (a: IP): boolean => a.family === 4 && a.value === 0n;
 
 /** The address that names this host (presence, owner record, status): IPv4, or on an IPv6-only host its IPv6 one. */
-export const hostAddress = (f: { readonly publicIP: IP; readonly publicIPv6?: IP }): string => (isNoIPv4(f.publicIP) && f.publicIPv6 ? formatIP(f.publicIPv6) : formatIP(f.publicIP));
+export const hostAddress = (f: { readonly publicIP: IP; readonly publicIPv6?: IP }): string =>
+  isNoIPv4(f.publicIP) && f.publicIPv6 ? formatIP(f.publicIPv6) : formatIP(f.publicIP);

@@ -8,7 +8,8 @@ const COLON_MAC6 = /^[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}$/;
 
 export function parseMAC(text: string): number[] | undefined {
   // The common form first: six colon-separated pairs (what flanneld and iproute2 write).
-  if (text.length === 17 && COLON_MAC6.test(text)) return [0, 3, 6, 9, 12, 15].map((i) => parseInt(text.slice(i, i + 2), 16));
+  if (text.length === 17 && COLON_MAC6.test(text))
+    return [0, 3, 6, 9, 12, 15].map((i) => parseInt(text.slice(i, i + 2), 16));
   const sizes = [6, 8, 20];
   let bytes: number[] = [];
   if (text.length >= 14 && text[4] === '.') {

@@ -36,8 +36,10 @@ const same = (a: Prefix | undefined, b: Prefix | undefined): boolean => (a && b 
 export function bridgeChanges(before: BridgeState, after: BridgeState): string[] {
   const out: string[] = [];
   if (before.mtu !== after.mtu) out.push(`FLANNEL_MTU ${before.mtu} -> ${after.mtu}`);
-  if (!same(before.v4?.subnet, after.v4?.subnet)) out.push(`FLANNEL_SUBNET ${text(before.v4?.subnet)} -> ${text(after.v4?.subnet)}`);
-  if (!same(before.v6?.subnet, after.v6?.subnet)) out.push(`FLANNEL_IPV6_SUBNET ${text(before.v6?.subnet)} -> ${text(after.v6?.subnet)}`);
+  if (!same(before.v4?.subnet, after.v4?.subnet))
+    out.push(`FLANNEL_SUBNET ${text(before.v4?.subnet)} -> ${text(after.v4?.subnet)}`);
+  if (!same(before.v6?.subnet, after.v6?.subnet))
+    out.push(`FLANNEL_IPV6_SUBNET ${text(before.v6?.subnet)} -> ${text(after.v6?.subnet)}`);
   return out;
 }
 
@@ -47,8 +49,10 @@ const value = (p: Prefix | undefined): string => (p ? formatPrefix(p) : '');
 function stateVars(s: BridgeState, prefix: string): Record<string, string> {
   return {
     [`WEFT_${prefix}MTU`]: String(s.mtu),
-    [`WEFT_${prefix}NETWORK`]: value(s.v4?.network), [`WEFT_${prefix}SUBNET`]: value(s.v4?.subnet),
-    [`WEFT_${prefix}IPV6_NETWORK`]: value(s.v6?.network), [`WEFT_${prefix}IPV6_SUBNET`]: value(s.v6?.subnet),
+    [`WEFT_${prefix}NETWORK`]: value(s.v4?.network),
+    [`WEFT_${prefix}SUBNET`]: value(s.v4?.subnet),
+    [`WEFT_${prefix}IPV6_NETWORK`]: value(s.v6?.network),
+    [`WEFT_${prefix}IPV6_SUBNET`]: value(s.v6?.subnet),
   };
 }
 
@@ -58,6 +62,13 @@ function stateVars(s: BridgeState, prefix: string): Record<string, string> {
  * off) and WEFT_SUBNET_FILE.
  */
 export function hookEnvironment(before: BridgeState, after: BridgeState, subnetFile: string): Record<string, string> {
-  const changed = bridgeChanges(before, after).map((x) => x.split(' ')[0] ?? '').join(',');
-  return { WEFT_CHANGED: changed, ...stateVars(after, ''), ...stateVars(before, 'PREVIOUS_'), WEFT_SUBNET_FILE: subnetFile };
+  const changed = bridgeChanges(before, after)
+    .map((x) => x.split(' ')[0] ?? '')
+    .join(',');
+  return {
+    WEFT_CHANGED: changed,
+    ...stateVars(after, ''),
+    ...stateVars(before, 'PREVIOUS_'),
+    WEFT_SUBNET_FILE: subnetFile,
+  };
 }

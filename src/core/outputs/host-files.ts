@@ -31,12 +31,22 @@ export function desiredFiles(t: OutputTargets, env: SubnetEnv, nowISO: string): 
   const docker = t.docker;
   const v6 = env.ipv6Network && env.ipv6Subnet ? env.ipv6Subnet : undefined;
   if (docker) files.push({ path: docker.file, render: () => dockerOptsFor(env, docker.key, docker.ipv6 ?? false) });
-  if (t.dockerDaemonJson) files.push({ path: t.dockerDaemonJson, render: () => renderDaemonJson(env.subnet, env.mtu, v6) });
+  if (t.dockerDaemonJson)
+    files.push({ path: t.dockerDaemonJson, render: () => renderDaemonJson(env.subnet, env.mtu, v6) });
   const podman = t.podman;
   if (podman) {
     files.push({
       path: podman.file,
-      render: (previous) => podmanNetworkFor({ file: podman.file, id: podman.id, ...(env.subnet ? { subnet: env.subnet } : {}), ...(v6 ? { ipv6Subnet: v6 } : {}), mtu: env.mtu, previous, nowISO }),
+      render: (previous) =>
+        podmanNetworkFor({
+          file: podman.file,
+          id: podman.id,
+          ...(env.subnet ? { subnet: env.subnet } : {}),
+          ...(v6 ? { ipv6Subnet: v6 } : {}),
+          mtu: env.mtu,
+          previous,
+          nowISO,
+        }),
     });
   }
   return files;
@@ -60,7 +70,11 @@ export function planFiles(desired: readonly DesiredFile[], observed: ReadonlyMap
     const current = 'text' in o ? o.text : undefined;
     const text = f.render(current);
     if (current === text) continue;
-    writes.push({ path: f.path, text, was: 'error' in o ? 'unreadable' : current === undefined ? 'missing' : 'different' });
+    writes.push({
+      path: f.path,
+      text,
+      was: 'error' in o ? 'unreadable' : current === undefined ? 'missing' : 'different',
+    });
   }
   return writes;
 }

@@ -31,7 +31,10 @@ export function renderSubnetEnv(e: SubnetEnv): string {
     lines.push(`FLANNEL_NETWORK=${formatPrefix(e.network)}`, `FLANNEL_SUBNET=${formatPrefix(gatewayOf(e.subnet))}`);
   }
   if (e.ipv6Network && e.ipv6Subnet) {
-    lines.push(`FLANNEL_IPV6_NETWORK=${formatPrefix(e.ipv6Network)}`, `FLANNEL_IPV6_SUBNET=${formatPrefix(gatewayOf(e.ipv6Subnet))}`);
+    lines.push(
+      `FLANNEL_IPV6_NETWORK=${formatPrefix(e.ipv6Network)}`,
+      `FLANNEL_IPV6_SUBNET=${formatPrefix(gatewayOf(e.ipv6Subnet))}`,
+    );
   }
   lines.push(`FLANNEL_MTU=${e.mtu}`, `FLANNEL_IPMASQ=${String(e.ipMasq)}`);
   return `${lines.join('\n')}\n`;
@@ -63,7 +66,10 @@ export function parseEnvFile(text: string): Map<string, string> {
 export function previousSubnet(vars: ReadonlyMap<string, string>, name = 'FLANNEL_SUBNET'): Prefix | undefined {
   const raw = vars.get(name);
   if (!raw) return undefined;
-  const valid = raw.split(',').map((s) => parsePrefix(s.trim())).filter((p): p is Prefix => p !== undefined);
+  const valid = raw
+    .split(',')
+    .map((s) => parsePrefix(s.trim()))
+    .filter((p): p is Prefix => p !== undefined);
   return valid.length === 1 && valid[0] ? maskPrefix(valid[0]) : undefined;
 }
 
@@ -90,7 +96,9 @@ export interface DockerOptsFlags {
   readonly ipv6?: boolean;
 }
 
-export type DockerOptsResult = { readonly ok: true; readonly text: string } | { readonly ok: false; readonly message: string };
+export type DockerOptsResult =
+  | { readonly ok: true; readonly text: string }
+  | { readonly ok: false; readonly message: string };
 
 /**
  * mk-docker-opts.sh's output, byte for byte (unless `flags.ipv6`). `env` is the environment
@@ -134,7 +142,10 @@ export function renderDockerOpts(flags: DockerOptsFlags, env: ReadonlyMap<string
 
 /** The docker options weft emits for its own lease (mk-docker-opts with default flags; `ipv6`: the opt-in IPv6 options). */
 export function dockerOptsFor(env: SubnetEnv, key: string, ipv6 = false): string {
-  const r = renderDockerOpts({ individual: false, combined: false, key, omitIpMasq: false, ipv6 }, parseEnvFile(renderSubnetEnv(env)));
+  const r = renderDockerOpts(
+    { individual: false, combined: false, key, omitIpMasq: false, ipv6 },
+    parseEnvFile(renderSubnetEnv(env)),
+  );
   if (!r.ok) throw new Error(r.message);
   return r.text;
 }
@@ -155,7 +166,14 @@ export function renderDaemonJson(subnet: Prefix | undefined, mtu: number, ipv6Su
 const podmanSubnet = (s: Prefix) => ({ subnet: formatPrefix(maskPrefix(s)), gateway: formatIP(gatewayOf(s).ip) });
 
 /** A netavark network definition for Podman, bridged on the leased subnet(s): IPv4, IPv6 or both. */
-export function renderPodmanNetwork(p: { name: string; id: string; subnet?: Prefix; ipv6Subnet?: Prefix; mtu: number; created: string }): string {
+export function renderPodmanNetwork(p: {
+  name: string;
+  id: string;
+  subnet?: Prefix;
+  ipv6Subnet?: Prefix;
+  mtu: number;
+  created: string;
+}): string {
   const doc = {
     name: p.name,
     id: p.id,
@@ -177,13 +195,30 @@ export function renderPodmanNetwork(p: { name: string; id: string; subnet?: Pref
  * Podman expects), with a stable `id` supplied by the caller and the `created` time of the file
  * already there, so an unchanged lease rewrites nothing.
  */
-export function podmanNetworkFor(p: { file: string; id: string; subnet?: Prefix; ipv6Subnet?: Prefix; mtu: number; previous: string | undefined; nowISO: string }): string {
+export function podmanNetworkFor(p: {
+  file: string;
+  id: string;
+  subnet?: Prefix;
+  ipv6Subnet?: Prefix;
+  mtu: number;
+  previous: string | undefined;
+  nowISO: string;
+}): string {
   const base = p.file.slice(p.file.lastIndexOf('/') + 1);
   const name = base.endsWith('.json') ? base.slice(0, -'.json'.length) : base;
   let created = p.nowISO;
   try {
     const prev = p.previous ? (JSON.parse(p.previous) as { created?: unknown }) : undefined;
     if (typeof prev?.created === 'string' && prev.created !== '') created = prev.created;
-  } catch { /* an unreadable previous file is replaced */ }
-  return renderPodmanNetwork({ name, id: p.id, ...(p.subnet ? { subnet: p.subnet } : {}), ...(p.ipv6Subnet ? { ipv6Subnet: p.ipv6Subnet } : {}), mtu: p.mtu, created });
+  } catch {
+    /* an unreadable previous file is replaced */
+  }
+  return renderPodmanNetwork({
+    name,
+    id: p.id,
+    ...(p.subnet ? { subnet: p.subnet } : {}),
+    ...(p.ipv6Subnet ? { ipv6Subnet: p.ipv6Subnet } : {}),
+    mtu: p.mtu,
+    created,
+  });
 }

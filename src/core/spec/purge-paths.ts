@@ -21,19 +21,29 @@ export function purgePaths(spec: Spec): string[] {
   const state = host.stateDir;
   const ownKey = `${state}/wireguard/private.key`;
   const remove = [
-    host.subnetFile, outputs.docker?.file, outputs.dockerDaemonJson, outputs.podman,
+    host.subnetFile,
+    outputs.docker?.file,
+    outputs.dockerDaemonJson,
+    outputs.podman,
     ...STATE_FILES.map((f) => `${state}/${f}`),
     // The key weft generates in its state dir is this host's alone; one the operator named is theirs.
     ...(host.wireguardKeyFile === undefined || host.wireguardKeyFile === ownKey ? [ownKey] : []),
   ];
   const keep = [
-    host.wireguardKeyFile !== ownKey ? host.wireguardKeyFile : undefined, host.wireguardPSKFile,
-    etcd.caFile, etcd.certFile, etcd.keyFile, etcd.passwordFile,
+    host.wireguardKeyFile !== ownKey ? host.wireguardKeyFile : undefined,
+    host.wireguardPSKFile,
+    etcd.caFile,
+    etcd.certFile,
+    etcd.keyFile,
+    etcd.passwordFile,
   ];
   const lines = [
     ...remove.map((p) => ['remove', p] as const),
-    ['rmdir', `${state}/wireguard`] as const, ['rmdir', state] as const,
+    ['rmdir', `${state}/wireguard`] as const,
+    ['rmdir', state] as const,
     ...keep.map((p) => ['keep', p] as const),
   ];
-  return lines.flatMap(([kind, p]) => (p !== undefined && SAFE_PATH.test(p) && !p.split('/').includes('..') ? [`${kind} ${p}`] : []));
+  return lines.flatMap(([kind, p]) =>
+    p !== undefined && SAFE_PATH.test(p) && !p.split('/').includes('..') ? [`${kind} ${p}`] : [],
+  );
 }

@@ -42,4 +42,5 @@ export function readersOf(backends: SpecBackends, key: string): string {
 }
 
 /** The types that program `family`: `vxlan or host-gw`. */
-export const familyServers = (backends: SpecBackends, family: Family): string => typeList([...backends.values()].filter((b) => b.families.includes(family)).map((b) => b.type));
+export const familyServers = (backends: SpecBackends, family: Family): string =>
+  typeList([...backends.values()].filter((b) => b.families.includes(family)).map((b) => b.type));

@@ -19,12 +19,19 @@ export class YamlReader {
   private readonly lc = new LineCounter();
   private readonly doc: Document.Parsed;
 
-  constructor(readonly file: string, text: string) {
+  constructor(
+    readonly file: string,
+    text: string,
+  ) {
     this.doc = parseDocument(text, { lineCounter: this.lc, uniqueKeys: true, prettyErrors: true });
     for (const e of this.doc.errors) {
       const lp = e.linePos?.[0];
       const msg = (e.message.split('\n')[0] ?? e.message).replace(/ at line \d+, column \d+:?$/, '');
-      this.problems.push({ path: '', message: `YAML syntax: ${msg}`, ...(lp ? { position: { file, line: lp.line, col: lp.col } } : {}) });
+      this.problems.push({
+        path: '',
+        message: `YAML syntax: ${msg}`,
+        ...(lp ? { position: { file, line: lp.line, col: lp.col } } : {}),
+      });
     }
     this.root = this.doc.errors.length > 0 ? null : this.resolve(this.doc.contents);
   }
@@ -47,10 +54,16 @@ export class YamlReader {
   }
 
   /** The entries of a map node, checking keys against `allowed`. Null reads as an empty map. */
-  map(node: Node | null, path: string, allowed: readonly string[], where?: SourcePosition): Map<string, Entry> | undefined {
+  map(
+    node: Node | null,
+    path: string,
+    allowed: readonly string[],
+    where?: SourcePosition,
+  ): Map<string, Entry> | undefined {
     const out = new Map<string, Entry>();
     if (node === null || (isScalar(node) && node.value === null)) return out;
-    if (!isMap(node)) return this.problem(path, `${path || 'the spec'} must be a mapping of keys to values`, this.posOf(node, where));
+    if (!isMap(node))
+      return this.problem(path, `${path || 'the spec'} must be a mapping of keys to values`, this.posOf(node, where));
     for (const pair of node.items) {
       const keyNode = pair.key as Node | null;
       const key = isScalar(keyNode) ? keyNode.value : undefined;
@@ -60,7 +73,11 @@ export class YamlReader {
         this.problem(path, `${path || 'the spec'}: keys must be strings`, keyPos);
       } else if (!allowed.includes(key)) {
         const hint = allowed.find((k) => k.toLowerCase() === key.toLowerCase());
-        this.problem(full, `unknown key ${full}${hint ? ` (did you mean ${hint}?)` : ''}; allowed here: ${allowed.join(', ')}`, keyPos);
+        this.problem(
+          full,
+          `unknown key ${full}${hint ? ` (did you mean ${hint}?)` : ''}; allowed here: ${allowed.join(', ')}`,
+          keyPos,
+        );
       } else {
         out.set(key, { path: full, keyPos, node: this.resolve(pair.value as Node | null) });
       }
@@ -80,7 +97,8 @@ export class YamlReader {
   string(e: Entry | undefined, what = 'a string'): string | undefined {
     if (!e) return undefined;
     const v = this.scalar(e);
-    if (typeof v !== 'string' || v === '') return this.problem(e.path, `${e.path} must be ${what}, got ${describe(v)}`, this.where(e));
+    if (typeof v !== 'string' || v === '')
+      return this.problem(e.path, `${e.path} must be ${what}, got ${describe(v)}`, this.where(e));
     return v;
   }
 
@@ -88,7 +106,8 @@ export class YamlReader {
   stringOrEmpty(e: Entry | undefined, what: string): string | undefined {
     if (!e) return undefined;
     const v = this.scalar(e);
-    if (typeof v !== 'string') return this.problem(e.path, `${e.path} must be ${what}, got ${describe(v)}`, this.where(e));
+    if (typeof v !== 'string')
+      return this.problem(e.path, `${e.path} must be ${what}, got ${describe(v)}`, this.where(e));
     return v;
   }
 
@@ -104,7 +123,8 @@ export class YamlReader {
   boolean(e: Entry | undefined): boolean | undefined {
     if (!e) return undefined;
     const v = this.scalar(e);
-    if (typeof v !== 'boolean') return this.problem(e.path, `${e.path} must be true or false, got ${describe(v)}`, this.where(e));
+    if (typeof v !== 'boolean')
+      return this.problem(e.path, `${e.path} must be true or false, got ${describe(v)}`, this.where(e));
     return v;
   }
 
@@ -117,10 +137,12 @@ export class YamlReader {
         const node = this.resolve(item as Node | null);
         const v = isScalar(node) ? node.value : node;
         const pos = this.posOf(node, e.keyPos) ?? e.keyPos;
-        if (typeof v !== 'string' || v === '') this.problem(`${e.path}[${i}]`, `${e.path}[${i}] must be a non-empty string, got ${describe(v)}`, pos);
+        if (typeof v !== 'string' || v === '')
+          this.problem(`${e.path}[${i}]`, `${e.path}[${i}] must be a non-empty string, got ${describe(v)}`, pos);
         else out.push({ value: v, pos });
       }
-      if (out.length === 0 && e.node.items.length === 0) return this.problem(e.path, `${e.path} must not be empty`, this.where(e));
+      if (out.length === 0 && e.node.items.length === 0)
+        return this.problem(e.path, `${e.path} must not be empty`, this.where(e));
       return out;
     }
     const s = this.string(e, 'a string or a list of strings');
